@@ -1,0 +1,148 @@
+"""`python -m harness`: the differential check as a command, without pytest.
+
+  check [OP ...]   run every op (or those named) over drawn cases; print one table;
+                   exit 1 if any tier disagrees with the oracle.
+  repro JSON       re-run exactly one case, as printed by a failure.
+  bench [OP ...]   time kernels against their PyTorch tier on the GPU (see harness.bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+from harness import modes, profiles
+from harness.dtypes import FLOAT_DTYPES
+from harness.op import Budget, Case, Registry
+
+
+def _load_registry(module: str) -> Registry:
+    """The first Registry found in `module` (by convention named OPS)."""
+    mod = importlib.import_module(module)
+    registry = getattr(mod, "OPS", None)
+    if not isinstance(registry, Registry):
+        found = [v for v in vars(mod).values() if isinstance(v, Registry)]
+        if not found:
+            raise SystemExit(f"error: module {module!r} defines no harness.Registry")
+        registry = found[0]
+    return registry
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ops", default="ops", help="module holding the op Registry. Default: ops")
+    p.add_argument(
+        "--mode", choices=modes.MODE_CHOICES, default="auto",
+        help="interpret (CPU), gpu, or auto (gpu when CUDA is available). Default: auto",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="differential check of the registered ops")
+    check.add_argument("names", nargs="*", metavar="OP", help="ops to check. Default: all")
+    _common(check)
+    check.add_argument("--dtype", action="append", choices=FLOAT_DTYPES,
+                       help="dtype to check (repeatable). Default: all three")
+    check.add_argument("--budget", type=float, default=1.0,
+                       help="scale the size of drawn cases. Default: 1.0")
+    check.add_argument("--profile", choices=sorted(profiles.PROFILES), default=None,
+                       help="hypothesis profile. Default: ci when CI is set, else dev")
+    check.add_argument("--examples", type=int, default=None,
+                       help="hypothesis cases per op and dtype (overrides the profile)")
+
+    repro = sub.add_parser("repro", help="re-run one case printed by a failure")
+    repro.add_argument("case", help="the case as JSON")
+    _common(repro)
+
+    bench = sub.add_parser("bench", help="GPU benchmarks against the PyTorch tier")
+    bench.add_argument("names", nargs="*", metavar="OP")
+    bench.add_argument("--ops", default="ops")
+    return parser
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2e}"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.runner import CaseFailure, check_op
+
+    mode = modes.activate(args.mode)
+    profile = profiles.load(args.profile)
+    registry = _load_registry(args.ops)
+    names = args.names or list(registry)
+    dtypes = args.dtype or list(FLOAT_DTYPES)
+    budget = Budget(mode, args.budget)
+    v = modes.versions()
+    print(f"mode={mode} device={modes.device_name(mode)} profile={profile} "
+          + " ".join(f"{k}={val}" for k, val in v.items()))
+    header = f"{'op':<16}{'dtype':<10}{'mode':<10}{'cases':>6}  {'torch err':>10}  {'kernel err':>10}  {'tol':>9}  verdict"
+    print(header)
+    print("-" * len(header))
+    failures: list[str] = []
+    start = time.perf_counter()
+    for name in names:
+        op = registry[name]
+        for dtype in dtypes:
+            row = f"{name:<16}{dtype:<10}{mode:<10}"
+            if not op.supports(mode, dtype):
+                print(f"{row}{0:>6}  {'-':>10}  {'-':>10}  {'-':>9}  skip: not supported in {mode}")
+                continue
+            lim = op.limitation(mode, dtype)
+            if lim is not None and not lim.xfail:
+                print(f"{row}{0:>6}  {'-':>10}  {'-':>10}  {'-':>9}  skip: {lim.reason}")
+                continue
+            try:
+                summary = check_op(op, dtype, mode, registry.module, budget, args.examples)
+                failed = None
+            except CaseFailure as exc:
+                summary, failed = None, str(exc)
+            if lim is not None:  # declared to fail: it must
+                verdict = f"xfail: {lim.reason}" if failed else "FAIL (passed, but declared xfail)"
+                if not failed:
+                    failures.append(f"{name}[{dtype}] passed but is declared to fail: {lim.reason}")
+                print(f"{row}{'-':>6}  {'-':>10}  {'-':>10}  {'-':>9}  {verdict}")
+                continue
+            if failed:
+                failures.append(failed)
+                print(f"{row}{'-':>6}  {'-':>10}  {'-':>10}  {'-':>9}  FAIL")
+                continue
+            worst = summary.worst
+            t, k = worst.worst("torch"), worst.worst("kernel")
+            print(f"{row}{summary.cases:>6}  {_fmt(t.max_err)}  {_fmt(k.max_err)}  {k.rtol:>9.2e}  ok")
+    print(f"\n{len(failures)} failure(s) in {time.perf_counter() - start:.1f}s"
+          " (errors are |tier - oracle| / condition, the quantity held to tol)")
+    for text in failures:
+        print("\n" + text)
+    return 1 if failures else 0
+
+
+def cmd_repro(args: argparse.Namespace) -> int:
+    from harness.compare import run_case
+
+    mode = modes.activate(args.mode)
+    registry = _load_registry(args.ops)
+    case = Case.from_json(args.case)
+    result = run_case(registry[case.op], case, mode, modes.device_for(mode), registry.module)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "repro":
+            return cmd_repro(args)
+        from harness import bench
+
+        return bench.main(args)
+    except modes.ModeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

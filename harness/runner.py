@@ -1,0 +1,83 @@
+"""Drive one op over hypothesis-drawn cases: shared by the pytest plugin and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from harness.compare import CaseResult, run_case
+from harness.modes import device_for
+from harness.op import Budget, Case, Op
+from harness.strategies import seeds
+
+
+class CaseFailure(AssertionError):
+    """A tier disagreed with the oracle; the message is the full report."""
+
+
+@dataclass
+class Summary:
+    """What `check_op` saw: how many cases ran and the closest call of each tier."""
+
+    op: str
+    dtype: str
+    mode: str
+    cases: int = 0
+    worst: CaseResult | None = None
+    failure: str | None = None
+
+    def record(self, result: CaseResult) -> None:
+        self.cases += 1
+        if self.worst is None or _closeness(result) > _closeness(self.worst):
+            self.worst = result
+
+
+def _closeness(result: CaseResult) -> tuple[bool, float]:
+    v = result.worst("kernel")
+    return (not result.ok, v.max_err / v.rtol if v.rtol else float("inf"))
+
+
+def check_case(op: Op, case: Case, mode: str, ops_module: str) -> CaseResult:
+    """Run one case; raise CaseFailure with the report if any tier fails."""
+    result = run_case(op, case, mode, device_for(mode), ops_module)
+    if not result.ok:
+        raise CaseFailure(result.report())
+    return result
+
+
+def check_op(
+    op: Op,
+    dtype: str,
+    mode: str,
+    ops_module: str,
+    budget: Budget,
+    max_examples: int | None = None,
+) -> Summary:
+    """Run `op`'s pinned examples, then hypothesis cases, in `dtype` and `mode`.
+
+    Settings come from the loaded hypothesis profile; raises CaseFailure (after
+    hypothesis has shrunk the case) on the first disagreement.
+    """
+    summary = Summary(op.name, dtype, mode)
+
+    def one(drawn: tuple[tuple[tuple[int, ...], dict], int]) -> None:
+        (shape, params), seed = drawn
+        case = Case(op.name, dtype, tuple(shape), dict(params), seed)
+        result = run_case(op, case, mode, device_for(mode), ops_module)
+        summary.record(result)
+        if not result.ok:
+            raise CaseFailure(result.report())
+
+    test = given(st.tuples(op.cases(budget), seeds()))(one)
+    for shape_params in reversed(op.examples):
+        test = example((shape_params, 0))(test)
+    if max_examples is not None:
+        test = settings(max_examples=max_examples)(test)
+    try:
+        test()
+    except CaseFailure as failure:
+        summary.failure = str(failure)
+        raise
+    return summary

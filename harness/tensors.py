@@ -1,0 +1,147 @@
+"""Building inputs that expose kernel bugs, and watching what the tiers do to memory.
+
+- `make_tensor` draws random values and can hand back a non-contiguous view whose gaps
+  hold NaN, so a kernel that ignores strides reads poison and fails loudly.
+- `poisoned_allocations` makes every `torch.empty` inside it come back full of NaN
+  (integers: their maximum), so an output element the kernel never wrote shows.
+- `snapshot` / `changed` prove the inputs come back bit for bit unmodified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.dtypes import to_torch
+
+LAYOUTS: tuple[str, ...] = ("contiguous", "transposed", "strided")
+
+
+def make_tensor(
+    shape: Sequence[int],
+    dtype: str | torch.dtype,
+    device: Any,
+    generator: torch.Generator,
+    *,
+    layout: str = "contiguous",
+    low: float | None = None,
+    high: float | None = None,
+) -> torch.Tensor:
+    """Random values (standard normal, or uniform in [low, high)) in the given layout.
+
+    Values are drawn in float32 on the CPU from `generator`, so a case rebuilds the
+    same bits on any device. Layouts, all with the same logical shape:
+      contiguous  row-major;
+      transposed  the last two dims swapped in memory (a .mT of a contiguous tensor);
+      strided     every other element of a buffer twice as large along the last dim,
+                  the unused half filled with NaN.
+    """
+    dtype = to_torch(dtype) if isinstance(dtype, str) else dtype
+    shape = tuple(int(s) for s in shape)
+    if layout == "transposed" and len(shape) >= 2:
+        storage_shape = shape[:-2] + (shape[-1], shape[-2])
+    elif layout == "strided" and len(shape) >= 1:
+        storage_shape = shape[:-1] + (2 * shape[-1],)
+    elif layout in LAYOUTS:
+        storage_shape = shape
+    else:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+    if low is None:
+        values = torch.randn(storage_shape, generator=generator, dtype=torch.float32)
+    else:
+        values = torch.rand(storage_shape, generator=generator, dtype=torch.float32)
+        values = values * (high - low) + low
+    buffer = values.to(dtype).to(device)
+
+    if layout == "transposed" and len(shape) >= 2:
+        return buffer.transpose(-1, -2)
+    if layout == "strided" and len(shape) >= 1:
+        buffer[..., 1::2] = float("nan")
+        return buffer[..., ::2]
+    return buffer
+
+
+def add_specials(t: torch.Tensor, generator: torch.Generator, fraction: float = 0.02) -> torch.Tensor:
+    """Put NaN, +Inf and -Inf at random positions of `t` (in place; returns it), to check
+    that they propagate where the oracle says and nowhere else."""
+    if t.numel() == 0:
+        return t
+    picks = torch.rand(t.shape, generator=generator) < fraction
+    kinds = torch.randint(0, 3, t.shape, generator=generator)
+    specials = torch.tensor([float("nan"), float("inf"), float("-inf")])[kinds]
+    t[picks.to(t.device)] = specials[picks].to(t.dtype).to(t.device)
+    return t
+
+
+def to_numpy64(value: Any) -> Any:
+    """Tensors become float64 NumPy arrays (exact: every float dtype widens losslessly)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", torch.float64).numpy()
+    return value
+
+
+@contextlib.contextmanager
+def poisoned_allocations() -> Iterator[None]:
+    """Inside, uninitialized tensors are filled with NaN (integers with their max value).
+
+    This is PyTorch's own `fill_uninitialized_memory`, active only while deterministic
+    algorithms are on; `warn_only` keeps ops without a deterministic variant running.
+    """
+    import torch.utils.deterministic as det
+
+    was_on = torch.are_deterministic_algorithms_enabled()
+    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    was_fill = det.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    det.fill_uninitialized_memory = True
+    try:
+        yield
+    finally:
+        det.fill_uninitialized_memory = was_fill
+        torch.use_deterministic_algorithms(was_on, warn_only=was_warn_only)
+
+
+def tensors_in(obj: Any) -> list[tuple[str, torch.Tensor]]:
+    """(path, tensor) for every tensor in nested args/kwargs."""
+    found: list[tuple[str, torch.Tensor]] = []
+
+    def walk(x: Any, path: str) -> None:
+        if isinstance(x, torch.Tensor):
+            found.append((path, x))
+        elif isinstance(x, (list, tuple)):
+            for i, y in enumerate(x):
+                walk(y, f"{path}[{i}]")
+        elif isinstance(x, dict):
+            for k, y in x.items():
+                walk(y, f"{path}[{k!r}]")
+
+    walk(obj, "")
+    return found
+
+
+def snapshot(obj: Any) -> list[tuple[str, torch.Tensor, np.ndarray]]:
+    """Copies of every input tensor's visible bits, to compare after the tiers ran."""
+    return [(path, t, _bits(t)) for path, t in tensors_in(obj)]
+
+
+def changed(snap: list[tuple[str, torch.Tensor, np.ndarray]]) -> list[str]:
+    """The paths of snapshotted tensors whose bits differ now."""
+    return [path for path, t, bits in snap if not np.array_equal(_bits(t), bits)]
+
+
+def _bits(t: torch.Tensor) -> np.ndarray:
+    # Compare raw bits, so NaN == NaN and -0.0 != 0.0; works for any dtype and layout.
+    if t.device.type == "meta":  # holds no data to modify
+        return np.zeros(0)
+    flat = t.detach().to("cpu").contiguous().reshape(-1)
+    if flat.is_floating_point() or flat.is_complex():
+        width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[
+            flat.element_size()
+        ]
+        flat = flat.view(width)
+    return flat.numpy().copy()

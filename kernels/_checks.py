@@ -1,0 +1,59 @@
+"""Input validation shared by every launcher.
+
+A launcher must refuse bad input with an error that names the argument and says what
+was expected, before anything reaches Triton (whose own errors come from deep inside
+the compiler, or not at all: an interpreted kernel happily reads a wrong pointer).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def interpreting() -> bool:
+    """True when kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1)."""
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _dtype_names(dtypes: tuple[torch.dtype, ...]) -> str:
+    names = [str(d).replace("torch.", "") for d in dtypes]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+def check_tensor(
+    name: str, value: object, dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES
+) -> torch.Tensor:
+    """`value` is a tensor of a supported dtype on the device kernels run on."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dtype not in dtypes:
+        raise TypeError(f"{name} must have dtype {_dtype_names(dtypes)}, got {value.dtype}")
+    if interpreting():
+        if value.device.type != "cpu":
+            raise ValueError(
+                f"{name} is on device {value.device}, but TRITON_INTERPRET=1 runs kernels "
+                "on CPU tensors"
+            )
+    elif value.device.type != "cuda":
+        raise ValueError(
+            f"{name} must be a CUDA tensor, got device {value.device} "
+            "(set TRITON_INTERPRET=1 to run kernels on CPU tensors)"
+        )
+    return value
+
+
+def check_like(name: str, value: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
+    """`value` has the same device and dtype as `ref` (both already `check_tensor`ed)."""
+    if value.device != ref.device:
+        raise ValueError(f"{name} is on {value.device} but {ref_name} is on {ref.device}")
+    if value.dtype != ref.dtype:
+        raise TypeError(f"{name} has dtype {value.dtype} but {ref_name} has {ref.dtype}")
+
+
+def check_shape(name: str, value: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} ({what}), got {tuple(value.shape)}")
