@@ -6,7 +6,7 @@ plugin checks all three tiers against each other in interpret mode or on a GPU.
 """
 
 from harness import strategies
-from harness.op import Budget, BadInput, Case, Inputs, Limitation, Op, Registry
+from harness.op import BadInput, Budget, Case, Inputs, Limitation, Op, Registry
 from harness.tolerance import ErrorModel, Override, reduction_growth
 
 __all__ = [

@@ -98,16 +98,14 @@ class CaseResult:
 
 
 def reproducer(case: Case, mode: str, ops_module: str) -> str:
-    return (
-        f"python -m harness repro --ops {ops_module} --mode {mode} {shlex.quote(case.to_json())}"
-    )
+    return f"python -m harness repro --ops {ops_module} --mode {mode} {shlex.quote(case.to_json())}"
 
 
 def _at(outputs: tuple[np.ndarray, ...] | None, j: int, index: tuple[int, ...]) -> str:
     if outputs is None or j >= len(outputs):
         return "?"
     try:
-        return f"{outputs[j][index]!r}"
+        return f"{float(outputs[j][index]):.8g}"
     except (IndexError, TypeError):
         return "?"
 
@@ -129,7 +127,9 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
     inputs = build_inputs(op, case, device)
     np_args = [to_numpy64(a) for a in inputs.args]
     np_kwargs = {k: to_numpy64(v) for k, v in inputs.kwargs.items()}
-    oracle = tuple(np.asarray(o, dtype=np.float64) for o in _as_tuple(op.numpy_ref(*np_args, **np_kwargs)))
+    oracle = tuple(
+        np.asarray(o, dtype=np.float64) for o in _as_tuple(op.numpy_ref(*np_args, **np_kwargs))
+    )
     condition_fn = op.error_model.condition
     conditions = (
         tuple(np.asarray(c, dtype=np.float64) for c in condition_fn(np_args, np_kwargs, oracle))
@@ -162,7 +162,7 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
             v = Verdict(tier, 0, 0.0, [f"returned {len(got)} outputs, the oracle {len(oracle)}"])
             verdicts.append(v)
             continue
-        for j, (out, ref, cond) in enumerate(zip(got, oracle, conditions)):
+        for j, (out, ref, cond) in enumerate(zip(got, oracle, conditions, strict=False)):
             expected_dtype = outputs["torch"][j].dtype if tier == "kernel" else None
             verdicts.append(_judge(tier, j, out, ref, cond, op, case, expected_dtype))
         if input_changes[tier]:

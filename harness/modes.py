@@ -22,7 +22,7 @@ def _cuda_available() -> bool:
 
 
 def resolve(mode: str) -> str:
-    """`auto` -> `gpu` when CUDA is available (and TRITON_INTERPRET is not set), else `interpret`."""
+    """`auto` is `gpu` when CUDA is available and TRITON_INTERPRET unset, else `interpret`."""
     if mode not in MODE_CHOICES:
         raise ModeError(f"mode must be one of {MODE_CHOICES}, got {mode!r}")
     if mode == "auto":

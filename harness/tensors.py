@@ -43,9 +43,9 @@ def make_tensor(
     dtype = to_torch(dtype) if isinstance(dtype, str) else dtype
     shape = tuple(int(s) for s in shape)
     if layout == "transposed" and len(shape) >= 2:
-        storage_shape = shape[:-2] + (shape[-1], shape[-2])
+        storage_shape = (*shape[:-2], shape[-1], shape[-2])
     elif layout == "strided" and len(shape) >= 1:
-        storage_shape = shape[:-1] + (2 * shape[-1],)
+        storage_shape = (*shape[:-1], 2 * shape[-1])
     elif layout in LAYOUTS:
         storage_shape = shape
     else:
@@ -66,7 +66,9 @@ def make_tensor(
     return buffer
 
 
-def add_specials(t: torch.Tensor, generator: torch.Generator, fraction: float = 0.02) -> torch.Tensor:
+def add_specials(
+    t: torch.Tensor, generator: torch.Generator, fraction: float = 0.02
+) -> torch.Tensor:
     """Put NaN, +Inf and -Inf at random positions of `t` (in place; returns it), to check
     that they propagate where the oracle says and nowhere else."""
     if t.numel() == 0:

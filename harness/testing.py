@@ -106,7 +106,9 @@ def _constant_like(op: Op, case: Case, device: str, fill: str):
         outs = op.torch_ref(*inputs.args, **inputs.kwargs)
         outs = outs if isinstance(outs, tuple) else (outs,)
         fake = tuple(
-            torch.zeros_like(o) if fill == "zeros" else torch.full_like(o, o.float().nanmean().item())
+            torch.zeros_like(o)
+            if fill == "zeros"
+            else torch.full_like(o, o.float().nanmean().item())
             for o in outs
         )
         return fake if len(fake) > 1 else fake[0]

@@ -56,4 +56,6 @@ def check_like(name: str, value: torch.Tensor, ref_name: str, ref: torch.Tensor)
 
 def check_shape(name: str, value: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
     if tuple(value.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} ({what}), got {tuple(value.shape)}")
+        raise ValueError(
+            f"{name} must have shape {tuple(shape)} ({what}), got {tuple(value.shape)}"
+        )

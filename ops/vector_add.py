@@ -14,10 +14,10 @@ from references.vector_add import vector_add_numpy, vector_add_torch
 
 
 def _cases(budget):
-    shape = strategies.shapes(budget.numel, strategies.sizes(budget.numel, (BLOCK_SIZE,), allow_empty=True))
-    params = st.fixed_dictionaries(
-        {"layout": strategies.layouts(), "specials": st.booleans()}
+    shape = strategies.shapes(
+        budget.numel, strategies.sizes(budget.numel, (BLOCK_SIZE,), allow_empty=True)
     )
+    params = st.fixed_dictionaries({"layout": strategies.layouts(), "specials": st.booleans()})
     return st.tuples(shape, params)
 
 
@@ -36,10 +36,27 @@ def _bad_inputs(device) -> list[BadInput]:
     other = "meta" if device.type == "cpu" else "cpu"
     return [
         BadInput("shape mismatch", Inputs((t(4, 5), t(4, 6))), ValueError, r"\by\b.*shape"),
-        BadInput("device mismatch", Inputs((t(8), t(8, dev=other))), ValueError, r"\by\b.*device|\by\b is on"),
-        BadInput("dtype mismatch", Inputs((t(8), t(8, dtype=torch.float16))), TypeError, r"\by\b.*dtype"),
-        BadInput("integer dtype", Inputs((t(8, dtype=torch.int32), t(8, dtype=torch.int32))), TypeError, r"\bx\b.*dtype"),
-        BadInput("float64", Inputs((t(8, dtype=torch.float64), t(8, dtype=torch.float64))), TypeError, r"\bx\b.*dtype"),
+        BadInput(
+            "device mismatch",
+            Inputs((t(8), t(8, dev=other))),
+            ValueError,
+            r"\by\b.*device|\by\b is on",
+        ),
+        BadInput(
+            "dtype mismatch", Inputs((t(8), t(8, dtype=torch.float16))), TypeError, r"\by\b.*dtype"
+        ),
+        BadInput(
+            "integer dtype",
+            Inputs((t(8, dtype=torch.int32), t(8, dtype=torch.int32))),
+            TypeError,
+            r"\bx\b.*dtype",
+        ),
+        BadInput(
+            "float64",
+            Inputs((t(8, dtype=torch.float64), t(8, dtype=torch.float64))),
+            TypeError,
+            r"\bx\b.*dtype",
+        ),
         BadInput("not a tensor", Inputs(([1.0, 2.0], t(2))), TypeError, r"\bx\b.*torch.Tensor"),
     ]
 

@@ -1,0 +1,185 @@
+"""The harness itself: it must catch real bugs, report them usefully, and reproduce them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from harness import Case, ErrorModel, Override
+from harness.compare import run_case
+from harness.dtypes import UNIT_ROUNDOFF
+from harness.modes import device_for
+from harness.runner import CaseFailure, check_case
+from harness.tensors import make_tensor, poisoned_allocations
+from tests.buggy_ops import BUGGY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(name: str, shape, params=None, dtype="float32", mode="interpret"):
+    op = BUGGY[name]
+    case = Case(name, dtype, tuple(shape), params or {}, seed=1)
+    return run_case(op, case, mode, device_for(mode), BUGGY.module)
+
+
+@pytest.fixture
+def mode(harness_state) -> str:
+    return harness_state.mode
+
+
+def test_off_by_one_mask_is_caught_and_reported(mode):
+    n = 1000
+    with pytest.raises(CaseFailure) as failure:
+        check_case(
+            BUGGY["off_by_one"], Case("off_by_one", "float32", (n,), {}, 3), mode, BUGGY.module
+        )
+    report = str(failure.value)
+    assert "FAILED off_by_one[float32] shape=(1000,)" in report
+    assert "NaN where the oracle is finite" in report
+    assert f"worst element ({n - 1},)" in report  # the one element never written
+    assert "1 of 1000 elements" in report
+    assert re.search(r"re-run this case: python -m harness repro --ops tests.buggy_ops", report)
+
+
+def test_printed_reproducer_reruns_the_same_failure(mode):
+    result = _run("off_by_one", (257,), mode=mode)
+    assert not result.ok
+    command = result.reproducer()
+    argv = shlex.split(command)
+    assert argv[:3] == ["python", "-m", "harness"]
+    proc = subprocess.run(
+        [sys.executable, *argv[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert result.report() == proc.stdout.strip()
+
+
+def test_kernel_ignoring_strides_reads_poisoned_gaps(mode):
+    assert _run("ignores_strides", (300,), {"layout": "contiguous"}, mode=mode).ok
+    result = _run("ignores_strides", (300,), {"layout": "strided"}, mode=mode)
+    assert not result.ok
+    assert not result.worst("kernel").ok
+
+
+def test_modified_inputs_are_caught(mode):
+    result = _run("in_place", (64,), mode=mode)
+    assert any("modified its inputs: args[0][0]" in p for v in result.verdicts for p in v.problems)
+
+
+def test_wrong_reference_is_caught_not_trusted(mode):
+    result = _run("wrong_reference", (64,), mode=mode)
+    assert not all(v.ok for v in result.verdict("torch"))
+    assert all(v.ok for v in result.verdict("kernel"))
+
+
+def test_nan_and_inf_must_match_the_oracle(mode):
+    result = _run("flushes_specials", (40, 50), {"specials": True}, mode=mode)
+    problems = [p for v in result.verdict("kernel") for p in v.problems]
+    assert any("NaN/Inf pattern differs" in p for p in problems)
+
+
+def test_case_json_round_trip():
+    case = Case("softmax", "bfloat16", (3, 1025), {"layout": "strided", "eps": 1e-5}, 42)
+    assert Case.from_json(case.to_json()) == case
+    assert json.loads(case.to_json())["shape"] == [3, 1025]
+
+
+def test_tolerance_policy_follows_the_error_model():
+    case = Case("x", "float16", (1024,), {}, 0)
+    flat = ErrorModel()
+    assert flat.rtol(case, "float16") == pytest.approx(
+        2 * UNIT_ROUNDOFF["float16"] + 4 * UNIT_ROUNDOFF["float32"]
+    )
+    # a longer reduction earns a looser bound; an override widens only its dtype
+    reduce = ErrorModel(growth=lambda c: 11.0, overrides={"float16": Override(2.0, "why")})
+    assert reduce.rtol(case, "float32") > flat.rtol(case, "float32")
+    assert reduce.rtol(case, "float16") == pytest.approx(
+        2 * (2 * UNIT_ROUNDOFF["float16"] + 4 * 11 * UNIT_ROUNDOFF["float32"])
+    )
+
+
+def test_poisoned_allocations_fill_and_restore():
+    before = torch.are_deterministic_algorithms_enabled()
+    with poisoned_allocations():
+        assert torch.isnan(torch.empty(16)).all()
+        assert (torch.empty(4, dtype=torch.int32) == torch.iinfo(torch.int32).max).all()
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+def test_make_tensor_layouts_share_values_and_shape(layout):
+    t = make_tensor((3, 5), "float16", "cpu", torch.Generator().manual_seed(0), layout=layout)
+    assert t.shape == (3, 5) and t.dtype == torch.float16
+    assert torch.isfinite(t).all()
+    assert t.is_contiguous() == (layout == "contiguous")
+
+
+def _pytest(tmp_path, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+
+
+LIMITED_OP = """
+import dataclasses
+from harness import Limitation, Registry
+from harness.testing import OpTests
+from ops.vector_add import VECTOR_ADD
+from references.vector_add import vector_add_torch
+
+def {kernel}(x, y):
+    out = vector_add_torch(x, y)
+    return {result}
+
+class TestLimited(OpTests):
+    ops = Registry([dataclasses.replace(VECTOR_ADD, name="limited", kernel={kernel},
+        limitations=(Limitation("interpret", ("bfloat16",), "demo limitation"),
+                     Limitation("gpu", ("bfloat16",), "demo limitation")))], module=__name__)
+"""
+
+
+def test_declared_limitation_is_a_strict_xfail(tmp_path):
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    (tmp_path / "test_broken.py").write_text(
+        LIMITED_OP.format(
+            kernel="broken", result="out * 2 if out.dtype == torch.bfloat16 else out"
+        ).replace("import dataclasses", "import dataclasses\nimport torch")
+    )
+    (tmp_path / "test_fixed.py").write_text(LIMITED_OP.format(kernel="fixed", result="out"))
+    proc = _pytest(tmp_path, "-k", "differential", "--triton-mode=interpret")
+    out = proc.stdout
+    # broken: bf16 really fails -> xfailed; fixed: bf16 passes -> strict XPASS fails the run
+    assert (
+        re.search(r"test_broken.py::TestLimited::test_differential\[limited-bfloat16\] XFAIL", out)
+        or "1 xfailed" in out
+    ), out
+    assert "test_fixed.py::TestLimited::test_differential[limited-bfloat16]" in out, out
+    assert "[XPASS(strict)] demo limitation" in out, out
+    assert proc.returncode == 1
+
+
+def test_gpu_mode_without_a_gpu_is_a_clear_usage_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    (tmp_path / "test_nothing.py").write_text("def test_x():\n    pass\n")
+    proc = _pytest(tmp_path, "--triton-mode=gpu")
+    assert proc.returncode == 4
+    assert "--triton-mode=gpu needs an NVIDIA GPU" in proc.stderr
