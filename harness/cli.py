@@ -59,9 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("case", help="the case as JSON")
     _common(repro)
 
-    bench = sub.add_parser("bench", help="GPU benchmarks against the PyTorch tier")
-    bench.add_argument("names", nargs="*", metavar="OP")
-    bench.add_argument("--ops", default="ops")
+    from harness import bench as bench_mod
+
+    bench = sub.add_parser(
+        "bench",
+        help="GPU benchmarks against the PyTorch tier; table, plots, baseline, gate",
+        description=bench_mod.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("names", nargs="*", metavar="OP", help="ops to time. Default: all")
+    _common(bench)
+    bench_mod.add_arguments(bench)
     return parser
 
 

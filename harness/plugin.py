@@ -7,6 +7,7 @@ conftest.py, under the same name so it is never loaded twice.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import pytest
@@ -89,3 +90,41 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def harness_state(request: pytest.FixtureRequest) -> HarnessState:
     """The session's mode, case budget and hypothesis profile."""
     return request.config.stash[STATE]
+
+
+# pytest-benchmark hooks (harness.bench_tests has the benchmarks). `optionalhook` keeps
+# the plugin loadable when pytest-benchmark is not installed.
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Record the GPU model, driver, CUDA, torch and Triton with the saved benchmarks."""
+    from harness.machine import benchmark_machine_info
+
+    machine_info.update(benchmark_machine_info())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_compare_machine_info(
+    config: pytest.Config, benchmarksession, machine_info: dict, compared_benchmark: dict
+) -> None:
+    """Never compare against another GPU model's numbers: say so, and compare nothing.
+
+    pytest-benchmark (5.2, 5.3) reads `compared_benchmark["benchmarks"]` after this hook,
+    so emptying it skips the comparison and any --benchmark-compare-fail check on it.
+    """
+    from harness.machine import gpu_mismatch
+
+    reason = gpu_mismatch(machine_info, compared_benchmark.get("machine_info") or {})
+    if reason:
+        benchmarksession.logger.info(f"triton-harness: {reason}", red=True)
+        benchmarksession.logger.warning(reason)
+        compared_benchmark["benchmarks"] = []
+
+
+if importlib.util.find_spec("pytest_benchmark") is None:
+
+    @pytest.fixture
+    def benchmark() -> None:
+        """Stands in for pytest-benchmark's fixture when it is not installed."""
+        pytest.skip("pytest-benchmark is not installed (pip install pytest-benchmark)")

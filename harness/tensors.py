@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -18,7 +19,14 @@ import torch
 
 from harness.dtypes import to_torch
 
-LAYOUTS: tuple[str, ...] = ("contiguous", "transposed", "strided")
+LAYOUTS: tuple[str, ...] = ("contiguous", "transposed", "strided", "padded")
+
+ROW_PADDING = 3
+"""Elements after each row in the "padded" layout: odd, so rows are also misaligned."""
+
+#: Tensors larger than this are drawn on the GPU itself (test cases are far smaller, so
+#: they draw on the CPU and rebuild bit for bit on any device, interpreter included).
+DEVICE_DRAW_NUMEL = 1 << 24
 
 
 def make_tensor(
@@ -38,7 +46,10 @@ def make_tensor(
       contiguous  row-major;
       transposed  the last two dims swapped in memory (a .mT of a contiguous tensor);
       strided     every other element of a buffer twice as large along the last dim,
-                  the unused half filled with NaN.
+                  the unused half filled with NaN;
+      padded      each row the first n elements of a longer, NaN-padded row: unit
+                  column stride, but a row stride that is not the row length, and
+                  misaligned rows (read in place by kernels that take a row stride).
     """
     dtype = to_torch(dtype) if isinstance(dtype, str) else dtype
     shape = tuple(int(s) for s in shape)
@@ -46,15 +57,26 @@ def make_tensor(
         storage_shape = (*shape[:-2], shape[-1], shape[-2])
     elif layout == "strided" and len(shape) >= 1:
         storage_shape = (*shape[:-1], 2 * shape[-1])
+    elif layout == "padded" and len(shape) >= 1:
+        storage_shape = (*shape[:-1], shape[-1] + ROW_PADDING)
     elif layout in LAYOUTS:
         storage_shape = shape
     else:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
+    draw_on = torch.device("cpu")
+    if math.prod(storage_shape) > DEVICE_DRAW_NUMEL and torch.device(device).type == "cuda":
+        # Benchmark-sized: a CPU draw of 2**28 values takes seconds; draw on the GPU from a
+        # seed taken from `generator`, still reproducible (on the same kind of device).
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        draw_on = torch.device(device)
+        generator = torch.Generator(device=draw_on).manual_seed(seed)
     if low is None:
-        values = torch.randn(storage_shape, generator=generator, dtype=torch.float32)
+        values = torch.randn(
+            storage_shape, generator=generator, dtype=torch.float32, device=draw_on
+        )
     else:
-        values = torch.rand(storage_shape, generator=generator, dtype=torch.float32)
+        values = torch.rand(storage_shape, generator=generator, dtype=torch.float32, device=draw_on)
         values = values * (high - low) + low
     buffer = values.to(dtype).to(device)
 
@@ -63,6 +85,9 @@ def make_tensor(
     if layout == "strided" and len(shape) >= 1:
         buffer[..., 1::2] = float("nan")
         return buffer[..., ::2]
+    if layout == "padded" and len(shape) >= 1:
+        buffer[..., shape[-1] :] = float("nan")
+        return buffer[..., : shape[-1]]
     return buffer
 
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the row-wise kernels (scale, add_row_sum, softmax, layer_norm).
+"""Shared pieces of the row-wise kernels (add_row_sum, softmax, layer_norm).
 
 A row-wise op works on the last dimension; every leading dimension is just "more rows".
 """
@@ -6,9 +6,13 @@ A row-wise op works on the last dimension; every leading dimension is just "more
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import triton
+import triton.language as tl
+
+from kernels._checks import interpreting
 
 
 def as_rows(x: torch.Tensor) -> torch.Tensor:
@@ -32,3 +36,119 @@ def as_rows(x: torch.Tensor) -> torch.Tensor:
 def block_for(n_cols: int, max_block: int) -> int:
     """The smallest power of two >= n_cols, capped at max_block (and at least 1)."""
     return min(triton.next_power_of_2(max(n_cols, 1)), max_block)
+
+
+# ----------------------------------------------------------------------------------------
+# Launch plans for kernels that keep a row in registers, or loop over it when it is long.
+#
+# On the GPU, a row of up to WHOLE_ROW_MAX elements is held in registers by one program
+# (one read of memory, one write). Short rows are packed several to a program so that each
+# program still moves a few thousand elements; longer rows are looped over in blocks of
+# LOOP_BLOCK. num_warps grows with the tile so that each thread holds about
+# ELEMENTS_PER_THREAD values: enough independent loads in flight to cover memory latency,
+# few enough registers that several programs share a streaming multiprocessor.
+#
+# In Triton's interpreter a big block is cheap, but every program and every loop iteration
+# costs around a millisecond; the limits there are small so that the cases a test draws
+# (16384 elements at most) reach the looped kernel too, over several iterations.
+# ----------------------------------------------------------------------------------------
+
+WHOLE_ROW_MAX = 16384
+"""Longest row (elements) kept in registers on the GPU. At 16384, 16 warps hold 32 float32
+values a thread in about 60 registers (ptxas for sm_90), so two programs share an SM;
+32768 would take about 100 registers and leave one program per SM, with nothing to
+overlap its reductions; the looped kernel keeps more rows in flight there."""
+TILE_TARGET = 4096
+"""Elements per program a packed tile of short rows aims for."""
+LOOP_BLOCK = 4096
+"""Columns per iteration of a looped (long-row) kernel on the GPU."""
+ELEMENTS_PER_THREAD = 16
+MAX_WARPS = 16
+
+INTERPRET_WHOLE_ROW_MAX = 1024
+INTERPRET_TILE_TARGET = 1024
+INTERPRET_LOOP_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """How a launcher covers an (n_rows, n_cols) tensor.
+
+    whole_row: each row fits one block, and a program handles `rows_per_program` rows;
+    otherwise one program per row loops over it in blocks of `block_cols` columns.
+    """
+
+    whole_row: bool
+    block_cols: int
+    rows_per_program: int
+    num_warps: int
+    grid: tuple[int]
+
+
+def warps_for(tile_elements: int) -> int:
+    """num_warps giving each thread about ELEMENTS_PER_THREAD values: 4 up to a tile of
+    2048, 8 at 4096, 16 from 8192."""
+    warps = tile_elements // (32 * ELEMENTS_PER_THREAD)
+    return min(max(triton.next_power_of_2(max(warps, 1)), 4), MAX_WARPS)
+
+
+def plan_rows(n_rows: int, n_cols: int) -> RowPlan:
+    """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0)."""
+    interp = interpreting()
+    whole_row_max = INTERPRET_WHOLE_ROW_MAX if interp else WHOLE_ROW_MAX
+    tile_target = INTERPRET_TILE_TARGET if interp else TILE_TARGET
+    loop_block = INTERPRET_LOOP_BLOCK if interp else LOOP_BLOCK
+    if n_cols <= whole_row_max:
+        block_cols = block_for(n_cols, whole_row_max)
+        # Pack short rows, but never more rows to a program than there are rows.
+        rows = block_for(n_rows, max(tile_target // block_cols, 1))
+        grid = (triton.cdiv(n_rows, rows),)
+        return RowPlan(True, block_cols, rows, warps_for(rows * block_cols), grid)
+    return RowPlan(False, loop_block, 1, warps_for(loop_block), (n_rows,))
+
+
+def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Tensor:
+    """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
+
+    `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
+    runs on a grid of row tiles; `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
+    BLOCK_COLS)` runs one program per row. Empty tensors launch nothing.
+    """
+    x_rows = as_rows(x)
+    n_rows, n_cols = x_rows.shape
+    out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    if out.numel() == 0:
+        return out.view(x.shape)
+    plan = plan_rows(n_rows, n_cols)
+    if plan.whole_row:
+        whole_row_kernel[plan.grid](
+            x_rows, out, n_rows, n_cols, x_rows.stride(0), out.stride(0),
+            ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
+        )  # fmt: skip
+    else:
+        looped_kernel[plan.grid](
+            x_rows, out, n_cols, x_rows.stride(0), out.stride(0),
+            BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
+        )  # fmt: skip
+    return out.view(x.shape)
+
+
+@triton.jit
+def row_tile(n_rows, n_cols, ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
+    """This program's tile of ROWS rows by BLOCK_COLS columns: its row indices (int64,
+    shape (ROWS, 1)), column indices (shape (1, BLOCK_COLS)) and which elements exist."""
+    first_row = tl.program_id(0).to(tl.int64) * ROWS
+    # 64-bit rows: row * stride passes 2**31 once a tensor holds over 2**31 elements.
+    rows = first_row + tl.arange(0, ROWS)
+    cols = tl.arange(0, BLOCK_COLS)
+    row_mask = rows < n_rows  # the last tile may hang past the last row
+    col_mask = cols < n_cols  # the block is a power of two, the row need not be
+    return rows[:, None], cols[None, :], row_mask[:, None] & col_mask[None, :]
+
+
+@triton.jit
+def row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow):
+    """Where this program's row starts in x and in out, for one program per row."""
+    # 64-bit row offset: row * stride passes 2**31 once a tensor holds over 2**31 elements.
+    row = tl.program_id(0).to(tl.int64)
+    return x_ptr + row * stride_xrow, out_ptr + row * stride_outrow

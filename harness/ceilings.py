@@ -1,0 +1,113 @@
+"""The card's measured ceilings, once per process: copy bandwidth and matmul rate.
+
+An op's throughput is reported as a fraction of what this very card reaches in this
+run, not of a datasheet figure (clocks, power limits and drivers move both):
+
+  * memory: a device-to-device copy of a 1 GiB buffer, counting the bytes read and the
+    bytes written (2 GiB moved per call). On an H100 SXM this is about 3.0 TB/s.
+  * compute: a cuBLAS matmul of 8192 x 8192 x 8192 in the case's dtype (2 * 8192^3
+    FLOPs): bf16 and fp16 on the tensor cores (about 700 TFLOP/s on an H100), fp32 as
+    torch runs it by default (without TF32 unless the process allowed it).
+
+Each is timed with the same `harness.timing` method as the kernels and cached for the
+process, so a run of many cases (or a pytest session) measures them once.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.timing import Timer, TimingConfig, measure
+
+COPY_BYTES = 1 << 30
+MATMUL_N = 8192
+
+# A ceiling needs no repeats: one do_bench-style median is plenty at these sizes.
+_CEILING_TIMING = TimingConfig(repeats=1, warmup_ms=25.0, rep_ms=100.0, min_calls=3)
+
+
+class Ceilings(Protocol):
+    def copy_gbps(self) -> float | None: ...
+
+    def matmul_tflops(self, dtype: str) -> float | None: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def _median_ms(fn: Any, timer: Timer) -> float:
+    samples = measure({"f": fn}, timer, _CEILING_TIMING)["f"]
+    return float(statistics.median(t for rep in samples for t in rep))
+
+
+@dataclass
+class MeasuredCeilings:
+    """Ceilings measured lazily on the GPU with `timer`, then remembered."""
+
+    timer: Timer
+    _copy: float | None = None
+    _matmul: dict[str, float] = field(default_factory=dict)
+
+    def copy_gbps(self) -> float:
+        if self._copy is None:
+            import torch
+
+            src = torch.ones(COPY_BYTES // 4, dtype=torch.float32, device=self.timer.device)
+            dst = torch.empty_like(src)
+            ms = _median_ms(lambda: dst.copy_(src), self.timer)
+            self._copy = 2 * COPY_BYTES / (ms * 1e-3) / 1e9
+            del src, dst
+        return self._copy
+
+    def matmul_tflops(self, dtype: str) -> float:
+        if dtype not in self._matmul:
+            import torch
+
+            from harness.dtypes import to_torch
+
+            n = MATMUL_N
+            gen = torch.Generator(device=self.timer.device).manual_seed(0)
+            a, b = (
+                torch.randn(n, n, device=self.timer.device, generator=gen).to(to_torch(dtype))
+                for _ in "ab"
+            )
+            ms = _median_ms(lambda: a @ b, self.timer)
+            self._matmul[dtype] = 2 * n**3 / (ms * 1e-3) / 1e12
+            del a, b
+        return self._matmul[dtype]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "copy_gbps": self._copy,
+            "copy": f"device-to-device copy of {COPY_BYTES >> 30} GiB, read + write",
+            "matmul_tflops": dict(self._matmul),
+            "matmul": f"cuBLAS {MATMUL_N}^3 matmul per dtype (torch.matmul)",
+        }
+
+
+@dataclass
+class FixedCeilings:
+    """Given ceilings (tests, or re-reporting a saved run)."""
+
+    copy: float | None = None
+    matmul: dict[str, float] = field(default_factory=dict)
+
+    def copy_gbps(self) -> float | None:
+        return self.copy
+
+    def matmul_tflops(self, dtype: str) -> float | None:
+        return self.matmul.get(dtype)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"copy_gbps": self.copy, "matmul_tflops": dict(self.matmul)}
+
+
+_SHARED: dict[int, MeasuredCeilings] = {}
+
+
+def shared(timer: Timer) -> MeasuredCeilings:
+    """The process-wide ceilings for `timer` (measured at most once per run)."""
+    if id(timer) not in _SHARED:
+        _SHARED[id(timer)] = MeasuredCeilings(timer)
+    return _SHARED[id(timer)]

@@ -1,0 +1,284 @@
+"""The regression gate: a run against the stored baseline of the same GPU model.
+
+Baselines live in `benchmarks/baselines/<gpu-slug>.json` (a saved `BenchRun`), one file
+per GPU model: a run on another card finds no file, or a file naming another GPU, says so
+and skips the gate rather than comparing numbers across cards.
+
+Each case present in both runs is judged on two figures:
+  * the kernel's median time: it fails when median_now / median_base - 1 exceeds
+    `max_regression`;
+  * the speedup over PyTorch measured in the same run: it fails when
+    1 - speedup_now / speedup_base exceeds `max_speedup_drop`. Both tiers ran side by
+    side, so this ratio survives a noisy machine, different clocks, another host.
+A figure is only judged when both runs measured it precisely enough: when the spread of
+either (the range of its R repeat medians over their median, see harness.bench_results)
+exceeds the threshold, the difference could be noise, and the verdict is INCONCLUSIVE
+instead of a random PASS or FAIL.
+
+Verdicts per case: FAIL (a judged figure regressed past its threshold, or the case
+failed to run), INCONCLUSIVE, PASS, NEW (no baseline for it). Exit status: 1 if any FAIL,
+else 3 if any INCONCLUSIVE, else 0 (also when the gate is skipped).
+
+Choosing thresholds: run the same code twice on the GPU and gate one run against the
+other (`--from-json run2.json --gate --baseline run1.json`): the summary prints the
+largest run-to-run change and the largest spread; set the thresholds comfortably above
+both (benchmarks/README.md records the measured numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.bench_report import fmt_pct, fmt_time, render
+from harness.bench_results import BenchRun, CaseResult
+from harness.machine import gpu_slug
+
+DEFAULT_MAX_REGRESSION = 0.10
+DEFAULT_MAX_SPEEDUP_DROP = 0.10
+BASELINE_DIR = Path("benchmarks") / "baselines"
+
+PASS, FAIL, INCONCLUSIVE, NEW = "PASS", "FAIL", "INCONCLUSIVE", "NEW"
+
+
+def parse_fraction(text: str | float | None) -> float | None:
+    """'10%' or '0.1' -> 0.1; 'off' / 'none' -> None (that figure is not judged)."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        s = text.strip().lower()
+        if s in ("off", "none", ""):
+            return None
+        try:
+            value = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+        except ValueError:
+            raise ValueError(
+                f"threshold {text!r}: expected a fraction (0.1), a percentage (10%) or 'off'"
+            ) from None
+        if not s.endswith("%") and value >= 1:
+            raise ValueError(
+                f"threshold {text!r} looks like a percentage: write {text}% or {value / 100:g}"
+            )
+    if not (0 < value < 10) or math.isnan(value):
+        raise ValueError(f"threshold {text!r} must be > 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_regression: float | None = DEFAULT_MAX_REGRESSION
+    max_speedup_drop: float | None = DEFAULT_MAX_SPEEDUP_DROP
+
+    def describe(self) -> str:
+        def f(x: float | None) -> str:
+            return "off" if x is None else f"{x:.0%}"
+
+        return f"median +{f(self.max_regression)}, speedup -{f(self.max_speedup_drop)}"
+
+
+def default_path(machine: dict[str, Any], folder: Path = BASELINE_DIR) -> Path:
+    return folder / f"{gpu_slug(machine.get('gpu'))}.json"
+
+
+def save_baseline(run: BenchRun, path: str | Path) -> Path:
+    """Write `run` as the baseline at `path`; cases of an existing baseline of the same
+    GPU that this run did not measure are kept (re-baseline one op at a time)."""
+    path = Path(path)
+    results = [r for r in run.results if r.ok]
+    if path.exists():
+        old = BenchRun.load(path)
+        if old.gpu == run.gpu:
+            fresh = {r.key for r in results}
+            results = [r for r in old.results if r.key not in fresh] + results
+    merged = BenchRun(run.machine, results, run.ceilings, run.config, run.created)
+    return merged.save(path)
+
+
+@dataclass(frozen=True)
+class Row:
+    """The verdict on one case, and why."""
+
+    case: CaseResult
+    base: CaseResult | None
+    verdict: str
+    why: str
+    median_change: float | None = None
+    speedup_change: float | None = None
+
+
+def _judge(change: float, noise: float, limit: float | None, what: str) -> tuple[str, str]:
+    if limit is None:
+        return PASS, ""
+    if noise > limit:
+        return INCONCLUSIVE, f"{what} spread {fmt_pct(noise)} > threshold {limit:.0%}"
+    if change > limit:
+        return FAIL, f"{what} {'+' if what == 'median' else '-'}{fmt_pct(change)} > {limit:.0%}"
+    return PASS, ""
+
+
+def judge(now: CaseResult, base: CaseResult | None, th: Thresholds) -> Row:
+    """The verdict on one case (see the module docstring)."""
+    if not now.ok:
+        return Row(now, base, FAIL, f"the case failed to run: {now.error}")
+    if base is None or not base.ok:
+        return Row(now, base, NEW, "no baseline for this case")
+    assert now.kernel and base.kernel and now.speedup and base.speedup
+    dm = now.kernel.median_ms / base.kernel.median_ms - 1
+    ds = 1 - now.speedup / base.speedup
+    verdicts = [
+        _judge(dm, max(now.kernel.spread, base.kernel.spread), th.max_regression, "median"),
+        _judge(
+            ds,
+            max(now.speedup_spread or 0, base.speedup_spread or 0),
+            th.max_speedup_drop,
+            "speedup",
+        ),
+    ]
+    for verdict in (FAIL, INCONCLUSIVE):
+        reasons = [why for v, why in verdicts if v == verdict]
+        if reasons:
+            return Row(now, base, verdict, "; ".join(reasons), dm, ds)
+    return Row(now, base, PASS, "", dm, ds)
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    skipped: str | None = None
+    """Why the gate did not run (no baseline for this GPU, another GPU's baseline)."""
+    baseline_path: Path | None = None
+    not_run: list[CaseResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, verdict: str) -> int:
+        return sum(r.verdict == verdict for r in self.rows)
+
+    @property
+    def verdict(self) -> str:
+        if self.skipped:
+            return "SKIPPED"
+        for v in (FAIL, INCONCLUSIVE):
+            if self.count(v):
+                return v
+        return PASS
+
+    @property
+    def exit_status(self) -> int:
+        return {FAIL: 1, INCONCLUSIVE: 3}.get(self.verdict, 0)
+
+    def calibration(self) -> list[str]:
+        """What sets the thresholds: run-to-run changes and within-run spreads seen."""
+        judged = [r for r in self.rows if r.median_change is not None]
+        if not judged:
+            return []
+
+        def worst(values: Sequence[tuple[float, Row]]) -> str:
+            v, row = max(values, key=lambda t: t[0])
+            return f"{fmt_pct(v)} ({row.case.id})"
+
+        dm = [(abs(r.median_change or 0.0), r) for r in judged]
+        ds = [(abs(r.speedup_change or 0.0), r) for r in judged]
+        spreads = [
+            (max(r.case.kernel.spread, r.base.kernel.spread), r)  # type: ignore[union-attr]
+            for r in judged
+        ]
+        sp_spreads = [
+            (max(r.case.speedup_spread or 0, r.base.speedup_spread or 0), r)  # type: ignore[union-attr]
+            for r in judged
+        ]
+        return [
+            f"run-to-run |change| of the median: max {worst(dm)}, "
+            f"median {fmt_pct(statistics.median(v for v, _ in dm))}",
+            f"run-to-run |change| of the speedup: max {worst(ds)}, "
+            f"median {fmt_pct(statistics.median(v for v, _ in ds))}",
+            f"within-run spread of the median: max {worst(spreads)}; "
+            f"of the speedup: max {worst(sp_spreads)}",
+        ]
+
+    def format(self) -> str:
+        where = f" against {self.baseline_path}" if self.baseline_path else ""
+        lines = ["", f"== regression gate{where} (thresholds: {self.thresholds.describe()}) =="]
+        lines += [f"note: {n}" for n in self.notes]
+        if self.skipped:
+            lines.append(f"GATE SKIPPED: {self.skipped}")
+            return "\n".join(lines)
+        cols = ("verdict", "op", "case", "base", "now", "median", "speedup base->now", "why")
+        table = []
+        for r in self.rows:
+            base_k = r.base.kernel if r.base and r.base.ok else None
+            now_k = r.case.kernel if r.case.ok else None
+            sp = "-"
+            if r.base and r.base.speedup and r.case.speedup:
+                sp = f"{r.base.speedup:.2f}x -> {r.case.speedup:.2f}x"
+            table.append(
+                (
+                    r.verdict,
+                    r.case.op,
+                    r.case.id.removeprefix(r.case.op + "-"),
+                    fmt_time(base_k.median_ms if base_k else None),
+                    fmt_time(now_k.median_ms if now_k else None),
+                    "-" if r.median_change is None else f"{r.median_change * 100:+.1f}%",
+                    sp,
+                    r.why,
+                )
+            )
+        lines.append(render(cols, table))
+        for c in self.not_run:
+            lines.append(f"(not run this time: {c.id})")
+        lines += self.calibration()
+        counts = ", ".join(f"{self.count(v)} {v}" for v in (PASS, FAIL, INCONCLUSIVE, NEW))
+        lines.append(f"gate: {counts} -> {self.verdict} (exit {self.exit_status})")
+        if self.verdict == INCONCLUSIVE:
+            lines.append(
+                "INCONCLUSIVE: the spread of some measurements exceeds the threshold, so a "
+                "difference cannot be told from noise; re-run on a quieter machine, raise "
+                "--repeats / --rep-ms, or raise the threshold (see benchmarks/README.md)"
+            )
+        return "\n".join(lines)
+
+
+def compare(run: BenchRun, baseline: BenchRun, thresholds: Thresholds = Thresholds()) -> Report:
+    """Judge every case of `run` against `baseline` (same GPU model required)."""
+    report = Report(thresholds=thresholds)
+    if baseline.gpu != run.gpu:
+        report.skipped = (
+            f"the baseline was measured on {baseline.gpu!r} and this run is on {run.gpu!r}; "
+            "a different card never compares against another's numbers"
+        )
+        return report
+    base = baseline.by_key()
+    measured = {r.key for r in run.results}
+    report.rows = [judge(r, base.get(r.key), thresholds) for r in run.results]
+    ops = {r.op for r in run.results}
+    report.not_run = [b for k, b in base.items() if k not in measured and b.op in ops]
+    if run.config.get("slowdown"):
+        report.notes.append(f"this run is deliberately slowed: {run.config['slowdown']}")
+    for k in ("torch", "triton", "gpu_driver", "cuda_runtime"):
+        if run.machine.get(k) != baseline.machine.get(k):
+            report.notes.append(
+                f"{k} differs from the baseline's: {baseline.machine.get(k)} -> "
+                f"{run.machine.get(k)} (the speedup check is the robust one)"
+            )
+    return report
+
+
+def check(run: BenchRun, baseline_path: str | Path, thresholds: Thresholds) -> Report:
+    """`compare` against the baseline file, or a skipped report when there is none."""
+    path = Path(baseline_path)
+    if not path.exists():
+        return Report(
+            thresholds=thresholds,
+            baseline_path=path,
+            skipped=f"no baseline for GPU {run.gpu!r} (looked for {path}); measure one "
+            "with `python -m harness bench --save-baseline` on this GPU model",
+        )
+    report = compare(run, BenchRun.load(path), thresholds)
+    report.baseline_path = path
+    return report

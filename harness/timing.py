@@ -1,0 +1,161 @@
+"""Device time of a call: CUDA events around it, the L2 cache flushed before it.
+
+The method is `triton.testing.do_bench`'s, made repeatable and shared by the command
+line and the pytest benchmarks:
+
+  * A host clock around an asynchronous launch measures the launch, not the kernel, so
+    each timed call is bracketed by two CUDA events recorded on the stream, and the
+    time is `start.elapsed_time(end)`: GPU time between the two, in milliseconds.
+  * Before every timed call a 256 MiB buffer is zeroed on the same stream. That evicts
+    the inputs from the L2 cache (50 MiB on an H100), so a call does not find its inputs
+    left in cache by the previous one. The zeroing is enqueued *before* the start event:
+    it is not timed, and while the GPU runs it (about 0.1 ms) the host enqueues the start
+    event and launches the kernel, so the timed interval holds no launch gap. The loop
+    only synchronizes after the last call, so the host keeps running ahead of the GPU.
+  * A measurement warms each function up first (the first call compiles and autotunes),
+    estimates the cost of one call, then times as many calls as fit a time budget
+    (`rep_ms`, like do_bench's `rep`), R times over (`repeats`), alternating which tier
+    goes first so that slow drifts (clocks, temperature) hit both tiers alike.
+
+`Timer` is the only GPU-facing piece; tests substitute a fake one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+FLUSH_BYTES = 256 * 1024 * 1024
+"""What do_bench zeroes to flush the L2 cache (Triton 3.6 and 3.9 alike)."""
+
+METHOD = "cuda-events; 256 MiB L2 flush before each call; median of each repeat"
+
+
+class Timer(Protocol):
+    """Times calls on a device; `device` is where the op's inputs are built."""
+
+    device: str
+
+    def time_calls(self, fn: Callable[[], Any], n: int) -> list[float]:
+        """Device milliseconds of each of `n` calls of `fn`, each after an L2 flush."""
+        ...
+
+    def call_overhead_ms(self) -> float:
+        """Device time spent per timed call outside the call itself (the flush)."""
+        ...
+
+    def synchronize(self) -> None: ...
+
+
+class CudaEventTimer:
+    """The real timer: CUDA events on the current stream (see the module docstring)."""
+
+    device = "cuda"
+
+    def __init__(self, flush_bytes: int = FLUSH_BYTES):
+        self.flush_bytes = flush_bytes
+        self._cache: Any = None
+        self._overhead: float | None = None
+
+    def _flush_buffer(self) -> Any:
+        import torch
+
+        if self._cache is None:
+            self._cache = torch.empty(self.flush_bytes // 4, dtype=torch.int32, device="cuda")
+        return self._cache
+
+    def time_calls(self, fn: Callable[[], Any], n: int) -> list[float]:
+        import torch
+
+        cache = self._flush_buffer()
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+        for start, end in zip(starts, ends, strict=True):
+            cache.zero_()  # enqueued before the start event: evicts L2, not timed
+            start.record()
+            fn()
+            end.record()
+        torch.cuda.synchronize()
+        return [s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)]
+
+    def call_overhead_ms(self) -> float:
+        if self._overhead is None:
+            cache = self._flush_buffer()
+            self._overhead = statistics.median(self.time_calls(cache.zero_, 5))
+        return self._overhead
+
+    def synchronize(self) -> None:
+        import torch
+
+        torch.cuda.synchronize()
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """How long to measure.
+
+    do_bench's defaults are 25 ms of warm-up and 100 ms of timed calls. Here a tier gets
+    `repeats` x `rep_ms` = 5 x 50 ms: 2.5 times do_bench's timing budget, split so that
+    the spread between repeats is known. Even the slowest bench case (about 1.3 ms per
+    call) gets over 30 calls per repeat; a 10 us kernel, whose calls cost about 0.1 ms
+    with the L2 flush, about 500.
+    """
+
+    repeats: int = 5
+    """Independent repeats per tier; their medians give the median and the spread."""
+    warmup_ms: float = 25.0
+    """Time spent calling each function before timing (after a first, compiling call)."""
+    rep_ms: float = 50.0
+    """Time budget of one repeat: the number of timed calls is rep_ms / cost of a call
+    (the cost counting the L2 flush before it)."""
+    min_calls: int = 5
+    max_calls: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+        if not (self.warmup_ms >= 0 and self.rep_ms > 0):
+            raise ValueError("warmup_ms must be >= 0 and rep_ms > 0")
+
+    def calls(self, budget_ms: float, cost_ms: float) -> int:
+        """How many calls of cost `cost_ms` fit `budget_ms`, clamped to [min, max]."""
+        n = int(budget_ms / cost_ms) if cost_ms > 0 else self.max_calls
+        return max(self.min_calls, min(self.max_calls, n))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repeats": self.repeats,
+            "warmup_ms": self.warmup_ms,
+            "rep_ms": self.rep_ms,
+            "min_calls": self.min_calls,
+            "max_calls": self.max_calls,
+            "method": METHOD,
+        }
+
+
+def measure(
+    fns: Mapping[str, Callable[[], Any]], timer: Timer, config: TimingConfig
+) -> dict[str, list[list[float]]]:
+    """Time each function in `fns`: {name: [repeat][call] device ms}.
+
+    Every function is called once (compile, autotune), its cost estimated from 5 timed
+    calls, warmed up for warmup_ms, then timed for rep_ms in each of `repeats` rounds.
+    Within a round the functions take turns, the order reversed every other round.
+    """
+    names = list(fns)
+    for name in names:
+        fns[name]()
+    timer.synchronize()
+    overhead = timer.call_overhead_ms()
+    calls: dict[str, int] = {}
+    for name in names:
+        cost = statistics.median(timer.time_calls(fns[name], 5)) + overhead
+        calls[name] = config.calls(config.rep_ms, cost)
+        timer.time_calls(fns[name], config.calls(config.warmup_ms, cost))
+    samples: dict[str, list[list[float]]] = {name: [] for name in names}
+    for r in range(config.repeats):
+        for name in names if r % 2 == 0 else reversed(names):
+            samples[name].append(timer.time_calls(fns[name], calls[name]))
+    return samples

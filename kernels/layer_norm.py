@@ -1,0 +1,545 @@
+"""layer_norm: y = (x - mean) / sqrt(var + eps) * weight + bias over the last dim, and
+its backward; plus a drop-in `torch.nn.LayerNorm` (`TritonLayerNorm`).
+
+The forward returns (y, mean, rstd): mean and rstd = 1 / sqrt(var + eps) are float32, of
+shape x.shape[:-1], the statistics the backward needs. Every dtype computes in float32;
+float16/bfloat16 values are upcast as they are loaded.
+
+The GPU ideas, in the order they appear:
+
+1. A reduction within a block (`_layer_norm_fwd_kernel`). A row that fits one block is
+   loaded into registers once; `tl.sum` over the row is a tree reduction across the
+   program's threads; the row never leaves the chip until y is stored. Short rows are
+   packed several to a program (a 2-D tile of ROWS x BLOCK_N) so that each program still
+   moves a few thousand elements and pays for its reductions once per tile, not per row.
+2. Variance from centered values. var = mean((x - mean)^2), a second reduction over the
+   values already in registers, costs no extra memory traffic. The one-pass formula
+   mean(x^2) - mean^2 subtracts two nearly equal numbers when |mean| >> std and can lose
+   every digit (even go negative). Padded lanes are zeroed (`tl.where`) before the
+   reduction: there x - mean would be -mean.
+3. Long rows (`_layer_norm_fwd_looped_kernel`) loop over column blocks: one pass for the
+   mean, one for the centered variance, one to write y. The re-reads mostly hit the L2
+   cache. A one-pass Welford/Chan merge would save a read but turns a row's +inf mean
+   into NaN (inf - inf when merging), where the exact two-pass gives +inf as PyTorch does.
+4. The backward (`_layer_norm_bwd_kernel`): with xhat = (x - mean) * rstd and g = dy * w,
+       dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+       dweight = sum over rows of dy * xhat,   dbias = sum over rows of dy.
+   dx needs two reductions along the row; dweight and dbias are reductions *across*
+   rows. Summing across rows with atomics would make every program hit the same N
+   addresses. Instead, a **two-stage reduction**: each program walks a contiguous chunk of
+   rows, keeps its partial dweight/dbias in float32 registers, and writes them once to a
+   (n_chunks, N) buffer; `_sum_chunks_kernel` then adds the chunks up, column block by
+   column block, and stores both sums in the parameters' dtype in one launch (torch would
+   need a sum and a cast for each). The grid has about two programs per SM, so the
+   buffer stays small next to x and dy (a few percent of the traffic).
+   A row longer than the block a program can hold *with* its accumulators is split into
+   column parts, one program per part (grid axis 1): each keeps its own part in registers
+   and streams the other parts (mostly from L2, its neighbours are reading them) only to
+   finish the two row sums.
+
+Offsets: row * stride is computed in int64 wherever it may pass 2**31 elements.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels import _rows
+from kernels._checks import check_like, check_shape, check_tensor, interpreting
+from kernels._rows import as_rows, block_for, plan_rows, row_tile, warps_for
+
+
+# ------------------------------------------------------------------------------ forward
+@triton.jit
+def _layer_norm_fwd_kernel(
+    x_ptr,  # input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    b_ptr,  # bias, shape (n_cols,); not read unless HAS_BIAS
+    y_ptr,  # output, shape (n_rows, n_cols), unit column stride, dtype of x
+    mean_ptr,  # output, float32, shape (n_rows,)
+    rstd_ptr,  # output, float32, shape (n_rows,)
+    n_rows,  # number of rows
+    n_cols,  # row length, <= BLOCK_N
+    stride_xrow,  # elements between consecutive rows of x
+    stride_yrow,  # elements between consecutive rows of y
+    eps,  # added to the variance, > 0
+    HAS_WEIGHT: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    ROWS: tl.constexpr,  # rows per program, a power of two
+    BLOCK_N: tl.constexpr,  # columns per row block, a power of two >= n_cols
+):
+    # rows (ROWS, 1) int64, cols (1, BLOCK_N), mask = row_mask & col_mask (ROWS, BLOCK_N)
+    rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_N)
+    row_mask = rows < n_rows  # (ROWS, 1): the last tile may hang past the last row
+    # other=0: padded lanes add nothing to the sum for the mean.
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
+    mean = tl.sum(x, axis=1, keep_dims=True) / n_cols  # (ROWS, 1)
+    # Zero the padded lanes before squaring: there x - mean = -mean.
+    centered = tl.where(mask, x - mean, 0.0)
+    var = tl.sum(centered * centered, axis=1, keep_dims=True) / n_cols
+    rstd = tl.rsqrt(var + eps)
+    y = centered * rstd
+    col_mask = cols < n_cols  # (1, BLOCK_N)
+    if HAS_WEIGHT:
+        # other=0: padded columns are computed but never stored.
+        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(mean_ptr + rows, mean, mask=row_mask)
+    tl.store(rstd_ptr + rows, rstd, mask=row_mask)
+
+
+@triton.jit
+def _layer_norm_fwd_looped_kernel(
+    x_ptr,  # input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    b_ptr,  # bias, shape (n_cols,); not read unless HAS_BIAS
+    y_ptr,  # output, shape (n_rows, n_cols), unit column stride, dtype of x
+    mean_ptr,  # output, float32, shape (n_rows,)
+    rstd_ptr,  # output, float32, shape (n_rows,)
+    n_cols,  # row length, any
+    stride_xrow,  # elements between consecutive rows of x
+    stride_yrow,  # elements between consecutive rows of y
+    eps,  # added to the variance, > 0
+    HAS_WEIGHT: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    BLOCK_N: tl.constexpr,  # columns per iteration, a power of two
+):
+    # One program per row; 64-bit row offset: row * stride passes 2**31 in big tensors.
+    row = tl.program_id(0).to(tl.int64)
+    x_row_ptr = x_ptr + row * stride_xrow
+    y_row_ptr = y_ptr + row * stride_yrow
+    cols = tl.arange(0, BLOCK_N)
+
+    # Pass 1: the mean. Each lane sums its columns j, j + BLOCK_N, ...; one tree at the end.
+    lane_sum = tl.zeros([BLOCK_N], tl.float32)
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        # other=0: padded lanes add nothing to the sum.
+        lane_sum += tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+    mean = tl.sum(lane_sum, axis=0) / n_cols
+
+    # Pass 2: the variance of the centered values (read again, mostly from L2).
+    lane_sum = tl.zeros([BLOCK_N], tl.float32)
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        centered = tl.where(col_mask, x - mean, 0.0)  # padded lanes would add mean^2
+        lane_sum += centered * centered
+    rstd = tl.rsqrt(tl.sum(lane_sum, axis=0) / n_cols + eps)
+    tl.store(mean_ptr + row, mean)
+    tl.store(rstd_ptr + row, rstd)
+
+    # Pass 3: normalize, scale, shift, store.
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols
+        # other=0 on every load: padded lanes are computed but never stored.
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        y = (x - mean) * rstd
+        if HAS_WEIGHT:
+            y = y * tl.load(w_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            y = y + tl.load(b_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        tl.store(y_row_ptr + start + cols, y.to(y_ptr.dtype.element_ty), mask=col_mask)
+
+
+# ----------------------------------------------------------------------------- backward
+@triton.jit
+def _layer_norm_bwd_kernel(
+    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
+    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
+    dw_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy * xhat
+    db_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy
+    n_rows,  # number of rows
+    n_cols,  # row length
+    rows_per_chunk,  # rows one program walks, a multiple of ROWS
+    stride_dyrow,  # elements between consecutive rows of dy
+    stride_xrow,  # elements between consecutive rows of x
+    stride_dxrow,  # elements between consecutive rows of dx
+    stride_partrow,  # elements between consecutive chunks of dw_part / db_part
+    HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
+    HAS_BIAS: tl.constexpr,  # accumulate dbias
+    ROWS: tl.constexpr,  # rows per iteration, a power of two
+    BLOCK_N: tl.constexpr,  # columns this program owns (one part of a row), a power of two
+    STREAM_N: tl.constexpr,  # columns per step over the other parts, divides BLOCK_N
+):
+    chunk = tl.program_id(0)  # which contiguous chunk of rows
+    part = tl.program_id(1)  # which BLOCK_N columns of each row this program owns
+    part_start = part * BLOCK_N
+    cols = part_start + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
+    col_mask = cols < n_cols  # the last part may hang past the row's end
+    if HAS_WEIGHT:
+        # other=0: padded columns give g = 0, so they add nothing to the row sums.
+        w = tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    dw_acc = tl.zeros([BLOCK_N], tl.float32)
+    db_acc = tl.zeros([BLOCK_N], tl.float32)
+
+    # 64-bit rows: row * stride passes 2**31 once a tensor holds over 2**31 elements.
+    chunk_start = chunk.to(tl.int64) * rows_per_chunk
+    for offset in range(0, rows_per_chunk, ROWS):
+        rows = (chunk_start + offset + tl.arange(0, ROWS))[:, None]  # (ROWS, 1)
+        row_mask = rows < n_rows  # the last chunk may hang past the last row
+        mask = row_mask & col_mask
+        # other=0 on x, dy: padded lanes get xhat = -mean * rstd, zeroed below, and g = 0.
+        x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0).to(tl.float32)
+        # other=0 for padded rows: they compute zeros and store nothing.
+        mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+        rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
+        xhat = tl.where(mask, (x - mean) * rstd, 0.0)
+        g = dy * w if HAS_WEIGHT else dy
+        sum_gx = tl.sum(g * xhat, axis=1, keep_dims=True)  # (ROWS, 1), this part's share
+        sum_g = tl.sum(g, axis=1, keep_dims=True)
+        # The rest of each row, when the row is split into parts: the other parts' columns,
+        # STREAM_N at a time, only for their share of the two sums. Step k of the loop
+        # reads columns [k, k + STREAM_N), skipping this program's own part. The loop is
+        # empty when one part is the whole row.
+        for k in range(0, tl.cdiv(n_cols, BLOCK_N) * BLOCK_N - BLOCK_N, STREAM_N):
+            far = tl.where(k < part_start, k, k + BLOCK_N) + tl.arange(0, STREAM_N)[None, :]
+            far_col_mask = far < n_cols  # the last part may hang past the row's end
+            far_mask = row_mask & far_col_mask
+            # other=0 on every load: padded lanes get g = 0, adding nothing to either sum.
+            x_far = tl.load(x_ptr + rows * stride_xrow + far, mask=far_mask, other=0.0)
+            g_far = tl.load(dy_ptr + rows * stride_dyrow + far, mask=far_mask, other=0.0)
+            g_far = g_far.to(tl.float32)
+            if HAS_WEIGHT:
+                g_far *= tl.load(w_ptr + far, mask=far_col_mask, other=0.0).to(tl.float32)
+            xhat_far = (x_far.to(tl.float32) - mean) * rstd
+            sum_gx += tl.sum(g_far * xhat_far, axis=1, keep_dims=True)
+            sum_g += tl.sum(g_far, axis=1, keep_dims=True)
+        dx = (g - (xhat * (sum_gx / n_cols) + sum_g / n_cols)) * rstd
+        tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+        # Across this tile's rows; padded lanes hold xhat = 0 and dy = 0.
+        if HAS_WEIGHT:
+            dw_acc += tl.sum(dy * xhat, axis=0)
+        if HAS_BIAS:
+            db_acc += tl.sum(dy, axis=0)
+
+    part_cols = part_start + tl.arange(0, BLOCK_N)
+    part_mask = part_cols < n_cols  # the last part may hang past the row's end
+    part_offsets = chunk.to(tl.int64) * stride_partrow + part_cols
+    if HAS_WEIGHT:
+        tl.store(dw_part_ptr + part_offsets, dw_acc, mask=part_mask)
+    if HAS_BIAS:
+        tl.store(db_part_ptr + part_offsets, db_acc, mask=part_mask)
+
+
+@triton.jit
+def _sum_chunks_kernel(
+    part_ptr,  # float32, shape (n_sums, n_chunks, n_cols): per-chunk partial sums
+    out_ptr,  # output, shape (n_sums, n_cols), the parameters' dtype
+    n_chunks,  # number of chunks to add up
+    n_cols,  # number of columns
+    stride_partsum,  # elements between the sums of part (n_chunks * n_cols)
+    stride_partchunk,  # elements between the chunks of part (n_cols)
+    stride_outsum,  # elements between the sums of out (n_cols)
+    BLOCK_CHUNKS: tl.constexpr,  # chunks per iteration, a power of two
+    BLOCK_N: tl.constexpr,  # columns per program, a power of two
+):
+    # Stage two of the dweight/dbias reduction: program (i, s) adds up columns
+    # [i * BLOCK_N, (i + 1) * BLOCK_N) of sum s over all chunks.
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    col_mask = cols < n_cols  # the last column block may hang past the end
+    part_sum_ptr = part_ptr + tl.program_id(1).to(tl.int64) * stride_partsum
+    acc = tl.zeros([BLOCK_CHUNKS, BLOCK_N], tl.float32)
+    for start in range(0, n_chunks, BLOCK_CHUNKS):
+        chunks = start + tl.arange(0, BLOCK_CHUNKS)
+        chunk_mask = chunks < n_chunks  # the last step may hang past the last chunk
+        offsets = chunks[:, None].to(tl.int64) * stride_partchunk + cols[None, :]
+        # other=0: padded lanes add nothing to the sum.
+        acc += tl.load(part_sum_ptr + offsets, mask=chunk_mask[:, None] & col_mask[None, :],
+                       other=0.0)
+    total = tl.sum(acc, axis=0)
+    out_sum_ptr = out_ptr + tl.program_id(1) * stride_outsum
+    tl.store(out_sum_ptr + cols, total.to(out_ptr.dtype.element_ty), mask=col_mask)
+
+
+# ------------------------------------------------------------------------------ launchers
+BWD_BLOCK_MAX = 8192
+"""Longest part of a row one backward program owns, GPU. The program holds four float32
+vectors of that length (xhat, dy and the two accumulators): at 8192 that is 64 registers
+a thread at 16 warps. A longer row is split into parts, one program each (grid axis 1)."""
+BWD_STREAM = 1024
+"""Columns per step when a program sums over the parts of a row that it does not own."""
+BWD_TILES_PER_SM = 2
+"""Tiles of TILE_TARGET elements resident per streaming multiprocessor: one program can
+load while another reduces. The grid is sized to that and no larger, since each program
+adds a row to the buffer of partial sums."""
+SUM_CHUNKS_BLOCK = (32, 128)
+"""Stage two of the dweight/dbias reduction: (chunks, columns) per iteration."""
+
+# Triton's interpreter: small parts, so that the drawn cases (16384 elements at most)
+# reach split rows and several chunks; a stand-in SM count.
+INTERPRET_BWD_BLOCK_MAX = 2048
+INTERPRET_BWD_STREAM = 512
+INTERPRET_SM_COUNT = 4
+
+
+@functools.cache
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+def _check_eps(eps: object) -> float:
+    """eps is a real number > 0 that stays > 0, and normal, in float32."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a float, got {type(eps).__name__}")
+    eps = float(eps)
+    if not (math.isfinite(eps) and eps >= torch.finfo(torch.float32).tiny):
+        raise ValueError(
+            f"eps must be finite and > 0 (at least {torch.finfo(torch.float32).tiny:.3g}, "
+            f"the smallest normal float32, since it is added in float32), got {eps}"
+        )
+    return eps
+
+
+def _check_param(name: str, p: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """weight or bias: None, or a tensor like x of shape (x.shape[-1],), made contiguous."""
+    if p is None:
+        return None
+    check_tensor(name, p)
+    check_like(name, p, "x", x)
+    check_shape(name, p, (x.shape[-1],), "the last dim of x")
+    return p.contiguous()
+
+
+def _check_rows_input(x: torch.Tensor) -> None:
+    check_tensor("x", x)
+    if x.dim() == 0 or x.shape[-1] == 0:
+        raise ValueError(f"x must have a last dim of length >= 1, got shape {tuple(x.shape)}")
+
+
+def layer_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    eps: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LayerNorm over the last dim of x: returns (y, mean, rstd).
+
+    y has x's shape and dtype; mean and rstd = 1 / sqrt(var + eps) are float32 of shape
+    x.shape[:-1] (the biased variance, as torch.nn.LayerNorm). weight and bias, each
+    optional, have shape (x.shape[-1],) and x's dtype and device.
+    """
+    _check_rows_input(x)
+    weight = _check_param("weight", weight, x)
+    bias = _check_param("bias", bias, x)
+    eps = _check_eps(eps)
+
+    x_rows = as_rows(x)
+    n_rows, n_cols = x_rows.shape
+    y = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    mean = torch.empty(n_rows, dtype=torch.float32, device=x.device)
+    rstd = torch.empty(n_rows, dtype=torch.float32, device=x.device)
+    stats_shape = x.shape[:-1]
+    if n_rows == 0:
+        return y.view(x.shape), mean.view(stats_shape), rstd.view(stats_shape)
+
+    # An unused pointer argument still needs a tensor; x stands in (never read).
+    w_arg = weight if weight is not None else x_rows
+    b_arg = bias if bias is not None else x_rows
+    flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
+    plan = plan_rows(n_rows, n_cols)
+    if plan.whole_row:  # a grid of row tiles, each row held in registers
+        _layer_norm_fwd_kernel[plan.grid](
+            x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
+            x_rows.stride(0), y.stride(0), eps,
+            ROWS=plan.rows_per_program, BLOCK_N=plan.block_cols, num_warps=plan.num_warps,
+            **flags,
+        )  # fmt: skip
+    else:  # one program per row, looping over it
+        _layer_norm_fwd_looped_kernel[plan.grid](
+            x_rows, w_arg, b_arg, y, mean, rstd, n_cols,
+            x_rows.stride(0), y.stride(0), eps,
+            BLOCK_N=plan.block_cols, num_warps=plan.num_warps, **flags,
+        )  # fmt: skip
+    return y.view(x.shape), mean.view(stats_shape), rstd.view(stats_shape)
+
+
+def _backward_plan(n_rows: int, n_cols: int, device: torch.device) -> dict:
+    """Grid, block sizes and chunk length of `_layer_norm_bwd_kernel` for (n_rows, n_cols).
+
+    A row is split into n_parts parts of BLOCK_N columns; short rows are packed ROWS to a
+    tile of about TILE_TARGET elements, as in the forward. The rows are cut into chunks so
+    that the whole grid is resident at once: BWD_TILES_PER_SM tiles' worth of programs per
+    SM (a program twice the tile size counts twice).
+    """
+    interp = interpreting()
+    block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
+    n_parts = triton.cdiv(n_cols, block_n)
+    tile_target = _rows.INTERPRET_TILE_TARGET if interp else _rows.TILE_TARGET
+    rows = block_for(n_rows, max(tile_target // block_n, 1))
+    sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
+    tiles_per_program = triton.cdiv(rows * block_n, tile_target)
+    programs = max(1, BWD_TILES_PER_SM * sm_count // (tiles_per_program * n_parts))
+    n_tiles = triton.cdiv(n_rows, rows)
+    rows_per_chunk = rows * triton.cdiv(n_tiles, min(n_tiles, programs))
+    return dict(
+        grid=(triton.cdiv(n_rows, rows_per_chunk), n_parts),
+        rows_per_chunk=rows_per_chunk,
+        ROWS=rows,
+        BLOCK_N=block_n,
+        STREAM_N=min(INTERPRET_BWD_STREAM if interp else BWD_STREAM, block_n),
+        num_warps=warps_for(rows * block_n),
+    )
+
+
+def layer_norm_backward(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    rstd: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """Gradients of `layer_norm` given dy = dL/dy and what the forward saved.
+
+    Returns (dx,), then dweight if weight is given, then dbias if bias is given (as
+    aten's native_layer_norm_backward with its output mask set by which parameters
+    exist). bias is only asked whether it exists: the gradients do not depend on it.
+    mean and rstd are the forward's float32 statistics, of shape x.shape[:-1].
+    """
+    _check_rows_input(x)
+    check_tensor("dy", dy)
+    check_like("dy", dy, "x", x)
+    check_shape("dy", dy, tuple(x.shape), "the shape of x")
+    for name, stat in (("mean", mean), ("rstd", rstd)):
+        check_tensor(name, stat, (torch.float32,))
+        if stat.device != x.device:
+            raise ValueError(f"{name} is on {stat.device} but x is on {x.device}")
+        check_shape(name, stat, tuple(x.shape[:-1]), "x.shape[:-1]")
+    weight = _check_param("weight", weight, x)
+    bias = _check_param("bias", bias, x)
+
+    x_rows, dy_rows = as_rows(x), as_rows(dy)
+    n_rows, n_cols = x_rows.shape
+    dx = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    n_sums = (weight is not None) + (bias is not None)
+    if n_rows == 0:  # no rows: dweight and dbias are empty sums
+        sums = torch.zeros((n_sums, n_cols), dtype=x.dtype, device=x.device)
+        return (dx.view(x.shape), *sums.unbind(0))
+
+    plan = _backward_plan(n_rows, n_cols, x.device)
+    n_chunks = plan["grid"][0]
+    # Stage one's output: the partial dweight (if any) then dbias (if any) of each chunk.
+    partial = torch.empty((n_sums, n_chunks, n_cols), dtype=torch.float32, device=x.device)
+    # An unused pointer argument still needs a tensor; dx stands in (never touched).
+    dw_part = partial[0] if weight is not None else dx
+    db_part = partial[-1] if bias is not None else dx
+    _layer_norm_bwd_kernel[plan.pop("grid")](
+        dy_rows, x_rows, weight if weight is not None else x_rows,
+        mean.reshape(-1), rstd.reshape(-1), dx, dw_part, db_part,
+        n_rows, n_cols, plan.pop("rows_per_chunk"),
+        dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1),
+        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, **plan,
+    )  # fmt: skip
+    grads = (dx.view(x.shape),)
+    if n_sums:
+        sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
+        block_chunks, block_n = SUM_CHUNKS_BLOCK
+        # One program per column block of each sum: columns are independent.
+        _sum_chunks_kernel[(triton.cdiv(n_cols, block_n), n_sums)](
+            partial, sums, n_chunks, n_cols,
+            partial.stride(0), partial.stride(1), sums.stride(0),
+            BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=4,
+        )  # fmt: skip
+        grads += tuple(sums.unbind(0))
+    return grads
+
+
+# ------------------------------------------------------------------------ autograd, module
+def _normalized_shape(normalized_shape: int | tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    if isinstance(normalized_shape, numbers.Integral):
+        return (int(normalized_shape),)
+    return tuple(int(n) for n in normalized_shape)
+
+
+class LayerNormFunction(torch.autograd.Function):
+    """F.layer_norm(x, normalized_shape, weight, bias, eps) on the Triton kernels.
+
+    The trailing dims named by normalized_shape are flattened into one row; weight and
+    bias (optional) have shape normalized_shape.
+    """
+
+    @staticmethod
+    def forward(ctx, x, normalized_shape, weight, bias, eps):
+        shape = _normalized_shape(normalized_shape)
+        if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
+            raise ValueError(f"x must end in normalized_shape {shape}, got {tuple(x.shape)}")
+        for name, p in (("weight", weight), ("bias", bias)):
+            if p is not None and tuple(p.shape) != shape:
+                raise ValueError(
+                    f"{name} must have shape normalized_shape {shape}, got {tuple(p.shape)}"
+                )
+        n = math.prod(shape)
+        x_rows = x.reshape(*x.shape[: x.dim() - len(shape)], n)
+        w = weight.reshape(n) if weight is not None else None
+        b = bias.reshape(n) if bias is not None else None
+        y, mean, rstd = layer_norm(x_rows, w, b, eps)
+        ctx.save_for_backward(x_rows, w, b, mean, rstd)
+        ctx.shape = shape
+        return y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x_rows, w, b, mean, rstd = ctx.saved_tensors
+        grads = list(layer_norm_backward(dy.reshape(x_rows.shape), x_rows, mean, rstd, w, b))
+        dx = grads.pop(0).view(dy.shape)
+        dw = grads.pop(0).view(ctx.shape) if w is not None else None
+        db = grads.pop(0).view(ctx.shape) if b is not None else None
+        return dx, None, dw, db, None
+
+
+class TritonLayerNorm(torch.nn.Module):
+    """A drop-in for torch.nn.LayerNorm: same arguments, parameters and state-dict keys."""
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...] | torch.Size,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.normalized_shape = _normalized_shape(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = torch.nn.Parameter(torch.empty(self.normalized_shape, **factory))
+            if bias:
+                self.bias = torch.nn.Parameter(torch.empty(self.normalized_shape, **factory))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            torch.nn.init.ones_(self.weight)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return LayerNormFunction.apply(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )

@@ -1,0 +1,106 @@
+"""softmax: out[i, :] = exp(x[i, :] - max_i) / sum(exp(x[i, :] - max_i)), over the last dim.
+
+The brief's softmax made numerically stable and correct for rows of any length. Two GPU
+ideas:
+
+1. A row that fits one block is kept in registers by one program (`softmax_kernel`): it
+   is read from memory once, reduced twice (max, then sum) without leaving the chip, and
+   written once. Short rows are packed several to a program, so each program still moves a
+   few thousand elements.
+2. A row too long for one block is handled with the *online max-and-sum*
+   (`softmax_looped_kernel`): one pass keeps, per lane, a running max m and a running sum
+   s of exp(x - m); when m grows, s is rescaled by exp(m_old - m_new). The lanes are
+   combined at the end, and a second pass writes exp(x - max) / sum. Two reads instead of
+   the three of max, sum, write.
+
+Subtracting the row max keeps every exp() <= 1, so nothing overflows. Special values come
+out as in PyTorch: a NaN or +inf in a row makes the whole row NaN (+inf - +inf is NaN), a
+-inf element gives 0, and a row that is entirely -inf gives NaN (-inf - -inf is NaN).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels._checks import check_tensor
+from kernels._rows import launch_rowwise, row_pointers, row_tile
+
+
+@triton.jit
+def softmax_kernel(
+    x_ptr,  # logits, shape (n_rows, n_cols), unit column stride
+    out_ptr,  # probabilities, shape (n_rows, n_cols), unit column stride
+    n_rows,  # number of rows
+    n_cols,  # entries per row (the softmax dim), <= BLOCK_COLS
+    stride_xrow,  # elements between consecutive rows of x
+    stride_outrow,  # elements between consecutive rows of out
+    ROWS: tl.constexpr,  # rows per program, a power of two
+    BLOCK_COLS: tl.constexpr,  # columns per row block, a power of two >= n_cols
+):
+    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    # other=-inf: padding lanes must not win the max, and exp(-inf - max) = 0 drops them
+    # from the sum.
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
+    x = x.to(tl.float32)
+    row_max = tl.max(x, axis=1)
+    numerator = tl.exp(x - row_max[:, None])
+    denominator = tl.sum(numerator, axis=1)
+    # One division per row, then a multiply per element.
+    y = numerator * (1.0 / denominator)[:, None]
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+
+
+@triton.jit
+def softmax_looped_kernel(
+    x_ptr,  # logits, shape (n_rows, n_cols), unit column stride
+    out_ptr,  # probabilities, shape (n_rows, n_cols), unit column stride
+    n_cols,  # entries per row (the softmax dim), any number
+    stride_xrow,  # elements between consecutive rows of x
+    stride_outrow,  # elements between consecutive rows of out
+    BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
+):
+    x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
+    cols = tl.arange(0, BLOCK_COLS)
+
+    # Pass 1, the online max-and-sum, kept per lane so the loop needs no reduction:
+    # lane j sees columns j, j + BLOCK_COLS, ... and holds their max and sum of exp(x - max).
+    lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
+    lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
+    for start in range(0, n_cols, BLOCK_COLS):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
+        x = x.to(tl.float32)
+        new_max = tl.maximum(lane_max, x)
+        # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
+        # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
+        shift = tl.where(new_max == float("-inf"), 0.0, new_max)
+        lane_sum = lane_sum * tl.exp(lane_max - shift) + tl.exp(x - shift)
+        lane_max = new_max
+
+    # Combine the lanes: rescale each lane's sum to the row max. A row that is all -inf
+    # has row_max = -inf and gets a NaN sum here, hence a NaN row, as in PyTorch.
+    row_max = tl.max(lane_max, axis=0)
+    row_sum = tl.sum(lane_sum * tl.exp(lane_max - row_max), axis=0)
+    inv_sum = 1.0 / row_sum
+
+    # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
+    # write the probabilities.
+    for start in range(0, n_cols, BLOCK_COLS):
+        col_mask = start + cols < n_cols
+        # other=-inf makes padding lanes exp() to 0; they are not stored anyway.
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
+        y = tl.exp(x.to(tl.float32) - row_max) * inv_sum
+        tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
+
+
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    """Softmax of `x` over its last dim, as torch.softmax(x, dim=-1); returns a new tensor.
+
+    Rows that fit one block go to `softmax_kernel` (a grid of row tiles), longer rows to
+    `softmax_looped_kernel` (one program per row); see `kernels._rows.plan_rows`.
+    """
+    check_tensor("x", x)
+    return launch_rowwise(x, softmax_kernel, softmax_looped_kernel)

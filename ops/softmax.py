@@ -1,0 +1,98 @@
+"""softmax over the last dim (rows of any length; NaN, +-inf and -inf rows as in PyTorch)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+from harness import Case, Inputs, Op, strategies
+from kernels import _rows
+from kernels.softmax import softmax
+from ops._one_tensor import bad_x_inputs, make_x, read_once_write_once
+from ops._rowwise import ROW_BENCH_CASES, ROW_EXAMPLES, row_error_model, row_shapes
+from references.softmax import softmax_numpy, softmax_torch
+
+# How -inf enters the rows, as an attention mask would put it there:
+#   rows      some rows entirely -inf (the first row always): PyTorch gives NaN there;
+#   prefixes  each row's first k elements -inf, k uniform in [0, n]: the looped kernel's
+#             first blocks then hold nothing but -inf.
+NEG_INF = ("none", "rows", "prefixes")
+# Added to every logit: softmax ignores it, but exp(x) without the max subtracted
+# overflows float32 from x = 89 on.
+OFFSETS = (0.0, 100.0, -1000.0)
+
+
+def _cases(budget):
+    params = st.fixed_dictionaries(
+        {
+            "layout": strategies.layouts(),
+            "specials": st.booleans(),
+            "neg_inf": st.sampled_from(NEG_INF),
+            "offset": st.sampled_from(OFFSETS),
+        }
+    )
+    return st.tuples(row_shapes(budget), params)
+
+
+def _inputs(case: Case, device, gen) -> Inputs:
+    x = make_x(case, device, gen).add_(case.params.get("offset", 0.0))
+    neg_inf = case.params.get("neg_inf", "none")
+    if x.numel() == 0 or neg_inf == "none":
+        return Inputs((x,))
+    leading, n = x.shape[:-1], x.shape[-1]
+    if neg_inf == "rows":
+        masked_rows = torch.rand(leading, generator=gen) < 0.5
+        masked_rows.view(-1)[0] = True
+        mask = masked_rows[..., None].expand(x.shape)
+    else:
+        prefix = torch.randint(0, n + 1, leading, generator=gen)
+        mask = torch.arange(n) < prefix[..., None]
+    x.masked_fill_(mask.to(x.device), float("-inf"))
+    return Inputs((x,))
+
+
+def _condition(np_args, np_kwargs, oracle):
+    # With z = x - max, rounding z costs u |z_i| relative in exp(z_i), and the sum passes
+    # on each term's error weighted by its probability: the error of y_i is bounded by
+    # u y_i (|z_i| + sum_j y_j |z_j|), plus the roundings of exp, the sum and the division
+    # (u y_i each). The magnitude is therefore y_i (1 + |z_i| + sum_j y_j |z_j|).
+    y = np.atleast_1d(oracle[0])
+    if y.size == 0:
+        return (oracle[0],)
+    x = np.atleast_1d(np_args[0])
+    with np.errstate(invalid="ignore"):  # -inf - -inf, 0 * inf: masked out by the wheres
+        z = np.abs(x - x.max(axis=-1, keepdims=True))
+        spread = np.where(y > 0, y * z, 0.0).sum(axis=-1, keepdims=True)
+        magnitude = np.where(y > 0, y * (1.0 + z + spread), 0.0)
+    return (magnitude.reshape(oracle[0].shape),)
+
+
+_WHOLE, _LOOP = _rows.INTERPRET_WHOLE_ROW_MAX, _rows.INTERPRET_LOOP_BLOCK
+
+SOFTMAX = Op(
+    name="softmax",
+    numpy_ref=softmax_numpy,
+    torch_ref=softmax_torch,
+    kernel=softmax,
+    make_inputs=_inputs,
+    cases=_cases,
+    examples=[
+        *ROW_EXAMPLES,
+        ((7, 33), {"specials": True, "offset": 100.0}),
+        ((6, 40), {"neg_inf": "rows"}),
+        ((3, _WHOLE + 1), {"offset": -1000.0}),
+        ((9, 70), {"neg_inf": "prefixes", "layout": "transposed"}),
+        ((3, _WHOLE + 2 * _LOOP + 3), {"neg_inf": "prefixes"}),
+        ((2, _WHOLE + 1), {"neg_inf": "rows", "specials": True}),
+    ],
+    error_model=row_error_model(_condition),
+    bad_inputs=bad_x_inputs,
+    # Per element: a compare for the max, a subtraction, an exp, an add into the sum and
+    # a multiply by 1 / sum.
+    flops=lambda case: 5 * math.prod(case.shape),
+    bytes=read_once_write_once,
+    bench_cases=ROW_BENCH_CASES,
+)

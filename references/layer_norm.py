@@ -1,0 +1,79 @@
+"""layer_norm over the last dim, forward (y, mean, rstd) and backward (dx, dweight, dbias).
+
+The statistics follow the kernel's convention: mean and rstd = 1 / sqrt(var + eps) of
+shape x.shape[:-1] (var is the biased variance), float32 in the PyTorch tier. The backward
+returns dx, then dweight if weight is given, then dbias if bias is given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def layer_norm_numpy(x, weight, bias, eps):
+    with np.errstate(invalid="ignore"):  # inf - inf in a row holding +-inf: NaN on purpose
+        mean = x.mean(axis=-1)
+        centered = x - mean[..., None]
+        rstd = 1.0 / np.sqrt((centered * centered).mean(axis=-1) + eps)
+        y = centered * rstd[..., None]
+        if weight is not None:
+            y = y * weight
+        if bias is not None:
+            y = y + bias
+    return y, mean, rstd
+
+
+def layer_norm_torch(x, weight, bias, eps):
+    """aten's layer norm, the op F.layer_norm and nn.LayerNorm run.
+
+    On CUDA its saved statistics are float32, as ours. On the CPU they come back in x's
+    dtype, rounded: there they are taken from the same op run on float32 x instead.
+    """
+    n = x.shape[-1]
+    y, mean, rstd = torch.ops.aten.native_layer_norm(x, [n], weight, bias, eps)
+    if mean.dtype != torch.float32:
+        _, mean, rstd = torch.ops.aten.native_layer_norm(x.float(), [n], None, None, eps)
+    return y, mean.reshape(x.shape[:-1]), rstd.reshape(x.shape[:-1])
+
+
+def layer_norm_backward_numpy(dy, x, mean, rstd, weight, bias):
+    """The analytic gradient: with xhat = (x - mean) * rstd and g = dy * weight,
+    dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), dweight = sum(dy * xhat),
+    dbias = sum(dy), the sums over every leading dim."""
+    xhat = (x - mean[..., None]) * rstd[..., None]
+    g = dy * weight if weight is not None else dy
+    dx = rstd[..., None] * (
+        g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True)
+    )
+    leading = tuple(range(x.ndim - 1))
+    grads = [dx]
+    if weight is not None:
+        grads.append((dy * xhat).sum(axis=leading))
+    if bias is not None:
+        grads.append(dy.sum(axis=leading))
+    return tuple(grads)
+
+
+def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
+    """aten's layer-norm backward, what autograd runs after F.layer_norm.
+
+    CUDA's takes the float32 statistics as they are. The CPU's insists on statistics in
+    x's dtype; rounding them to float16/bfloat16 moves xhat by |mean| * rstd * u, which is
+    unbounded relative to xhat itself (two close values in a row of two: |mean| >> std).
+    So on the CPU, float16/bfloat16 run the same op in float32 and round its results.
+    """
+    n = x.shape[-1]
+    mask = [True, weight is not None, bias is not None]
+    stats = mean.reshape(*x.shape[:-1], 1), rstd.reshape(*x.shape[:-1], 1)
+    if x.device.type == "cpu" and x.dtype != torch.float32:
+        up = [t.float() if t is not None else None for t in (dy, x, weight, bias)]
+        grads = torch.ops.aten.native_layer_norm_backward(
+            up[0], up[1], [n], *stats, up[2], up[3], mask
+        )
+        grads = [g.to(x.dtype) if g is not None else None for g in grads]
+    else:
+        grads = torch.ops.aten.native_layer_norm_backward(
+            dy, x, [n], *stats, weight, bias, mask
+        )
+    return tuple(g for g in grads if g is not None)

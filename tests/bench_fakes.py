@@ -1,0 +1,128 @@
+"""Fakes for testing the benchmark machinery on a CPU: a timer that invents device times
+from the work done, a tiny op that counts its calls, and hand-made results."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+from harness import Inputs, Op, Registry
+from harness.bench_results import BenchRun, CaseResult, TierTiming
+from harness.tensors import make_tensor
+
+WORK: Counter[str] = Counter()
+"""Elements processed per tier since the start: what FakeTimer turns into time."""
+
+NS_PER_ELEMENT = {"kernel": 1.0, "torch": 1.2}
+JITTER = (1.0, 1.01, 0.99, 1.005, 0.995)
+
+
+class FakeTimer:
+    """Times a call as (elements the fake op's tiers processed) x a fixed cost, with a
+    small deterministic jitter, instead of reading a GPU clock."""
+
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def time_calls(self, fn: Callable[[], Any], n: int) -> list[float]:
+        before = WORK.copy()
+        fn()  # once: the work of a call is the same every time
+        self.calls += 1
+        ns = sum((WORK[t] - before[t]) * NS_PER_ELEMENT[t] for t in NS_PER_ELEMENT)
+        return [ns * 1e-6 * JITTER[i % len(JITTER)] for i in range(n)]
+
+    def call_overhead_ms(self) -> float:
+        return 0.0
+
+    def synchronize(self) -> None:
+        pass
+
+
+def _kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    WORK["kernel"] += x.numel()
+    return x + y
+
+
+def _torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    WORK["torch"] += x.numel()
+    return x + y
+
+
+def _inputs(case, device, gen) -> Inputs:
+    return Inputs(tuple(make_tensor(case.shape, case.dtype, device, gen) for _ in "xy"))
+
+
+def _broken(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    raise RuntimeError("launch failed: too many resources requested")
+
+
+def fake_op(name: str = "fake_add", **kw: Any) -> Op:
+    fields: dict[str, Any] = dict(
+        name=name,
+        numpy_ref=lambda x, y: np.add(x, y),
+        torch_ref=_torch,
+        kernel=_kernel,
+        make_inputs=_inputs,
+        cases=lambda budget: st.just(((4,), {})),
+        bytes=lambda case: 3 * math.prod(case.shape) * 4,
+        flops=lambda case: math.prod(case.shape),
+        bench_cases=[((1 << 10,), {}), ((1 << 12,), {}), ((1 << 14,), {})],
+        bench_dtypes=("float32", "float16"),
+    )
+    fields.update(kw)
+    return Op(**fields)
+
+
+FAKE_OPS = Registry(
+    [
+        fake_op(),
+        fake_op("fake_broken", kernel=_broken, bench_dtypes=("float32",)),
+        fake_op("fake_nocases", bench_cases=()),
+    ],
+    module=__name__,
+)
+OPS = FAKE_OPS
+
+
+def timing(ms: Sequence[float]) -> TierTiming:
+    return TierTiming(tuple(ms), calls_per_repeat=100, min_ms=min(ms), max_ms=max(ms))
+
+
+def result(
+    kernel: Sequence[float] = (1.0,) * 5,
+    torch_ms: Sequence[float] = (1.2,) * 5,
+    op: str = "vector_add",
+    dtype: str = "float32",
+    n: int = 1 << 20,
+    **kw: Any,
+) -> CaseResult:
+    return CaseResult(
+        op=op,
+        dtype=dtype,
+        shape=(n,),
+        kernel=timing(kernel),
+        torch=timing(torch_ms),
+        nbytes=3 * n * 4,
+        nflops=n,
+        copy_gbps=3000.0,
+        mm_tflops=700.0,
+        **kw,
+    )
+
+
+def run_of(results: list[CaseResult], gpu: str | None = "NVIDIA H100 80GB HBM3") -> BenchRun:
+    return BenchRun(
+        machine={"gpu": gpu, "torch": "2.11.0", "triton": "3.6.0", "gpu_driver": "580.65"},
+        results=results,
+        ceilings={"copy_gbps": 3000.0, "matmul_tflops": {"float32": 50.0, "bfloat16": 700.0}},
+        config={"repeats": 5, "rep_ms": 100.0, "method": "fake", "slowdown": {}},
+        created="2026-01-01T00:00:00+00:00",
+    )
