@@ -1,9 +1,9 @@
 """`python -m harness`: the differential check as a command, without pytest.
 
-  check [OP ...]   run every op (or those named) over drawn cases; print one table;
-                   exit 1 if any tier disagrees with the oracle.
-  repro JSON       re-run exactly one case, as printed by a failure.
-  bench [OP ...]   time kernels against their PyTorch tier on the GPU (see harness.bench).
+check [OP ...]   run every op (or those named) over drawn cases; print one table;
+                 exit 1 if any tier disagrees with the oracle.
+repro JSON       re-run exactly one case, as printed by a failure.
+bench [OP ...]   time kernels against their PyTorch tier on the GPU (see harness.bench).
 """
 
 from __future__ import annotations
@@ -33,27 +33,45 @@ def _load_registry(module: str) -> Registry:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ops", default="ops", help="module holding the op Registry. Default: ops")
     p.add_argument(
-        "--mode", choices=modes.MODE_CHOICES, default="auto",
+        "--mode",
+        choices=modes.MODE_CHOICES,
+        default="auto",
         help="interpret (CPU), gpu, or auto (gpu when CUDA is available). Default: auto",
     )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="differential check of the registered ops")
     check.add_argument("names", nargs="*", metavar="OP", help="ops to check. Default: all")
     _common(check)
-    check.add_argument("--dtype", action="append", choices=FLOAT_DTYPES,
-                       help="dtype to check (repeatable). Default: all three")
-    check.add_argument("--budget", type=float, default=1.0,
-                       help="scale the size of drawn cases. Default: 1.0")
-    check.add_argument("--profile", choices=sorted(profiles.PROFILES), default=None,
-                       help="hypothesis profile. Default: ci when CI is set, else dev")
-    check.add_argument("--examples", type=int, default=None,
-                       help="hypothesis cases per op and dtype (overrides the profile)")
+    check.add_argument(
+        "--dtype",
+        action="append",
+        choices=FLOAT_DTYPES,
+        help="dtype to check (repeatable). Default: all three",
+    )
+    check.add_argument(
+        "--budget", type=float, default=1.0, help="scale the size of drawn cases. Default: 1.0"
+    )
+    check.add_argument(
+        "--profile",
+        choices=sorted(profiles.PROFILES),
+        default=None,
+        help="hypothesis profile. Default: ci when CI is set, else dev",
+    )
+    check.add_argument(
+        "--examples",
+        type=int,
+        default=None,
+        help="hypothesis cases per op and dtype (overrides the profile)",
+    )
 
     repro = sub.add_parser("repro", help="re-run one case printed by a failure")
     repro.add_argument("case", help="the case as JSON")
@@ -87,9 +105,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     dtypes = args.dtype or list(FLOAT_DTYPES)
     budget = Budget(mode, args.budget)
     v = modes.versions()
-    print(f"mode={mode} device={modes.device_name(mode)} profile={profile} "
-          + " ".join(f"{k}={val}" for k, val in v.items()))
-    header = f"{'op':<16}{'dtype':<10}{'mode':<10}{'cases':>6}  {'torch err':>10}  {'kernel err':>10}  {'tol':>9}  verdict"
+    print(
+        f"mode={mode} device={modes.device_name(mode)} profile={profile} "
+        + " ".join(f"{k}={val}" for k, val in v.items())
+    )
+    width = max(len(n) for n in names) + 2
+    header = (
+        f"{'op':<{width}}{'dtype':<10}{'mode':<10}{'cases':>6}  "
+        f"{'torch err':>10}  {'kernel err':>10}  {'tol':>9}  verdict"
+    )
     print(header)
     print("-" * len(header))
     failures: list[str] = []
@@ -97,7 +121,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for name in names:
         op = registry[name]
         for dtype in dtypes:
-            row = f"{name:<16}{dtype:<10}{mode:<10}"
+            row = f"{name:<{width}}{dtype:<10}{mode:<10}"
             if not op.supports(mode, dtype):
                 print(f"{row}{0:>6}  {'-':>10}  {'-':>10}  {'-':>9}  skip: not supported in {mode}")
                 continue
@@ -122,9 +146,13 @@ def cmd_check(args: argparse.Namespace) -> int:
                 continue
             worst = summary.worst
             t, k = worst.worst("torch"), worst.worst("kernel")
-            print(f"{row}{summary.cases:>6}  {_fmt(t.max_err)}  {_fmt(k.max_err)}  {k.rtol:>9.2e}  ok")
-    print(f"\n{len(failures)} failure(s) in {time.perf_counter() - start:.1f}s"
-          " (errors are |tier - oracle| / condition, the quantity held to tol)")
+            print(
+                f"{row}{summary.cases:>6}  {_fmt(t.max_err)}  {_fmt(k.max_err)}  {k.rtol:>9.2e}  ok"
+            )
+    print(
+        f"\n{len(failures)} failure(s) in {time.perf_counter() - start:.1f}s"
+        " (errors are |tier - oracle| / condition, the quantity held to tol)"
+    )
     for text in failures:
         print("\n" + text)
     return 1 if failures else 0

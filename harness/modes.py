@@ -37,6 +37,14 @@ def resolve(mode: str) -> str:
     return mode
 
 
+def restore(previous: str | None) -> None:
+    """Put TRITON_INTERPRET back as it was before `activate` (pytest_unconfigure)."""
+    if previous is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = previous
+
+
 def activate(mode: str) -> str:
     """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode."""
     resolved = resolve(mode)

@@ -8,6 +8,7 @@ conftest.py, under the same name so it is never loaded twice.
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +24,7 @@ class HarnessState:
     mode: str
     budget: Budget
     profile: str
+    previous_interpret: str | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    previous = os.environ.get("TRITON_INTERPRET")
     try:
         mode = modes.activate(config.getoption("--triton-mode"))
     except modes.ModeError as exc:
@@ -54,8 +57,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # Hypothesis' own plugin has loaded --hypothesis-profile if given; else pick ours.
     chosen = config.getoption("--hypothesis-profile", default=None)
     profile = chosen or profiles.load()
-    config.stash[STATE] = HarnessState(mode, Budget(mode, budget_scale), profile)
+    config.stash[STATE] = HarnessState(mode, Budget(mode, budget_scale), profile, previous)
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # An in-process inner run (pytester) must not leave its mode to the outer one.
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        modes.restore(state.previous_interpret)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -14,9 +14,14 @@ import torch
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
+# Read once, at import, as Triton does when it decorates the kernels imported with this
+# module: a later change of the variable does not change how they run.
+_INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+
+
 def interpreting() -> bool:
-    """True when kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1)."""
-    return os.environ.get("TRITON_INTERPRET") == "1"
+    """True when the kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1 at import)."""
+    return _INTERPRETING
 
 
 def _dtype_names(dtypes: tuple[torch.dtype, ...]) -> str:

@@ -20,7 +20,7 @@ The GPU ideas, in the order they appear:
 3. Long rows (`_layer_norm_fwd_looped_kernel`) loop over column blocks: one pass for the
    mean, one for the centered variance, one to write y. The re-reads mostly hit the L2
    cache. A one-pass Welford/Chan merge would save a read but turns a row's +inf mean
-   into NaN (inf - inf when merging), where the exact two-pass gives +inf as PyTorch does.
+   into NaN (inf - inf when merging); the two passes give +inf, the exact mean.
 4. The backward (`_layer_norm_bwd_kernel`): with xhat = (x - mean) * rstd and g = dy * w,
        dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
        dweight = sum over rows of dy * xhat,   dbias = sum over rows of dy.
@@ -30,8 +30,10 @@ The GPU ideas, in the order they appear:
    rows, keeps its partial dweight/dbias in float32 registers, and writes them once to a
    (n_chunks, N) buffer; `_sum_chunks_kernel` then adds the chunks up, column block by
    column block, and stores both sums in the parameters' dtype in one launch (torch would
-   need a sum and a cast for each). The grid has about two programs per SM, so the
-   buffer stays small next to x and dy (a few percent of the traffic).
+   need a sum and a cast for each). The grid is sized to fill the GPU once (a program
+   per SM, whose registers it fills) and no more: the buffer, (SMs x N) float32, is
+   then small next to x and dy (under 10% of their bytes at 4096 rows), and mostly read
+   back from the L2 cache.
    A row longer than the block a program can hold *with* its accumulators is split into
    column parts, one program per part (grid axis 1): each keeps its own part in registers
    and streams the other parts (mostly from L2, its neighbours are reading them) only to
@@ -52,7 +54,7 @@ import triton.language as tl
 
 from kernels import _rows
 from kernels._checks import check_like, check_shape, check_tensor, interpreting
-from kernels._rows import as_rows, block_for, plan_rows, row_tile, warps_for
+from kernels._rows import as_rows, block_for, plan_rows, row_tile
 
 
 # ------------------------------------------------------------------------------ forward
@@ -69,12 +71,13 @@ def _layer_norm_fwd_kernel(
     stride_xrow,  # elements between consecutive rows of x
     stride_yrow,  # elements between consecutive rows of y
     eps,  # added to the variance, > 0
-    HAS_WEIGHT: tl.constexpr,
-    HAS_BIAS: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,  # multiply by w
+    HAS_BIAS: tl.constexpr,  # add b
     ROWS: tl.constexpr,  # rows per program, a power of two
     BLOCK_N: tl.constexpr,  # columns per row block, a power of two >= n_cols
 ):
-    # rows (ROWS, 1) int64, cols (1, BLOCK_N), mask = row_mask & col_mask (ROWS, BLOCK_N)
+    # rows (ROWS, 1), int64 since row * stride may pass 2**31; cols (1, BLOCK_N);
+    # mask = row_mask & col_mask, (ROWS, BLOCK_N).
     rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_N)
     row_mask = rows < n_rows  # (ROWS, 1): the last tile may hang past the last row
     # other=0: padded lanes add nothing to the sum for the mean.
@@ -108,8 +111,8 @@ def _layer_norm_fwd_looped_kernel(
     stride_xrow,  # elements between consecutive rows of x
     stride_yrow,  # elements between consecutive rows of y
     eps,  # added to the variance, > 0
-    HAS_WEIGHT: tl.constexpr,
-    HAS_BIAS: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,  # multiply by w
+    HAS_BIAS: tl.constexpr,  # add b
     BLOCK_N: tl.constexpr,  # columns per iteration, a power of two
 ):
     # One program per row; 64-bit row offset: row * stride passes 2**31 in big tensors.
@@ -179,9 +182,6 @@ def _layer_norm_bwd_kernel(
     part_start = part * BLOCK_N
     cols = part_start + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
     col_mask = cols < n_cols  # the last part may hang past the row's end
-    if HAS_WEIGHT:
-        # other=0: padded columns give g = 0, so they add nothing to the row sums.
-        w = tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
     dw_acc = tl.zeros([BLOCK_N], tl.float32)
     db_acc = tl.zeros([BLOCK_N], tl.float32)
 
@@ -191,14 +191,24 @@ def _layer_norm_bwd_kernel(
         rows = (chunk_start + offset + tl.arange(0, ROWS))[:, None]  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
         mask = row_mask & col_mask
-        # other=0 on x, dy: padded lanes get xhat = -mean * rstd, zeroed below, and g = 0.
+        # other=0 on dy: padded lanes get dy = g = 0, so they add nothing to the row sums
+        # (g * xhat) nor to the accumulators (dy * xhat, dy), whatever xhat is there.
         x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
         dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0).to(tl.float32)
-        # other=0 for padded rows: they compute zeros and store nothing.
+        # other=0 for padded rows: xhat = 0 there; they store nothing.
         mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
         rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
-        xhat = tl.where(mask, (x - mean) * rstd, 0.0)
-        g = dy * w if HAS_WEIGHT else dy
+        xhat = (x - mean) * rstd
+        # Stage one of dweight and dbias: add this tile's rows to the program's partial
+        # sums (padded lanes hold dy = 0).
+        if HAS_WEIGHT:
+            dw_acc += tl.sum(dy * xhat, axis=0)
+        if HAS_BIAS:
+            db_acc += tl.sum(dy, axis=0)
+        g = dy
+        if HAS_WEIGHT:
+            # other=0: any value would do: padded columns have dy = 0, are never stored.
+            g = dy * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
         sum_gx = tl.sum(g * xhat, axis=1, keep_dims=True)  # (ROWS, 1), this part's share
         sum_g = tl.sum(g, axis=1, keep_dims=True)
         # The rest of each row, when the row is split into parts: the other parts' columns,
@@ -220,11 +230,6 @@ def _layer_norm_bwd_kernel(
             sum_g += tl.sum(g_far, axis=1, keep_dims=True)
         dx = (g - (xhat * (sum_gx / n_cols) + sum_g / n_cols)) * rstd
         tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
-        # Across this tile's rows; padded lanes hold xhat = 0 and dy = 0.
-        if HAS_WEIGHT:
-            dw_acc += tl.sum(dy * xhat, axis=0)
-        if HAS_BIAS:
-            db_acc += tl.sum(dy, axis=0)
 
     part_cols = part_start + tl.arange(0, BLOCK_N)
     part_mask = part_cols < n_cols  # the last part may hang past the row's end
@@ -258,8 +263,9 @@ def _sum_chunks_kernel(
         chunk_mask = chunks < n_chunks  # the last step may hang past the last chunk
         offsets = chunks[:, None].to(tl.int64) * stride_partchunk + cols[None, :]
         # other=0: padded lanes add nothing to the sum.
-        acc += tl.load(part_sum_ptr + offsets, mask=chunk_mask[:, None] & col_mask[None, :],
-                       other=0.0)
+        acc += tl.load(
+            part_sum_ptr + offsets, mask=chunk_mask[:, None] & col_mask[None, :], other=0.0
+        )
     total = tl.sum(acc, axis=0)
     out_sum_ptr = out_ptr + tl.program_id(1) * stride_outsum
     tl.store(out_sum_ptr + cols, total.to(out_ptr.dtype.element_ty), mask=col_mask)
@@ -267,15 +273,19 @@ def _sum_chunks_kernel(
 
 # ------------------------------------------------------------------------------ launchers
 BWD_BLOCK_MAX = 8192
-"""Longest part of a row one backward program owns, GPU. The program holds four float32
-vectors of that length (xhat, dy and the two accumulators): at 8192 that is 64 registers
-a thread at 16 warps. A longer row is split into parts, one program each (grid axis 1)."""
+"""Longest part of a row one backward program owns, GPU; a longer row is split into
+parts, one program each (grid axis 1)."""
 BWD_STREAM = 1024
 """Columns per step when a program sums over the parts of a row that it does not own."""
-BWD_TILES_PER_SM = 2
-"""Tiles of TILE_TARGET elements resident per streaming multiprocessor: one program can
-load while another reduces. The grid is sized to that and no larger, since each program
-adds a row to the buffer of partial sums."""
+BWD_ELEMENTS_PER_THREAD = 8
+"""Tile elements per thread in the backward, which holds several float32 vectors per
+element (xhat, g, the two accumulators) besides offsets and pointers. 8 a thread compile
+to 118-128 registers (Triton 3.9, ptxas sm_90): a 16-warp program then takes all 65536
+registers of its SM. 16 a thread spills, or runs one 8-warp program per SM."""
+BWD_PROGRAMS_PER_SM = 1
+"""A backward program takes its SM's registers (above), so one runs per SM; the grid is
+sized to fill the GPU once and no more, since each program adds a row to the buffer of
+partial sums."""
 SUM_CHUNKS_BLOCK = (32, 128)
 """Stage two of the dweight/dbias reduction: (chunks, columns) per iteration."""
 
@@ -372,8 +382,7 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device) -> dict:
 
     A row is split into n_parts parts of BLOCK_N columns; short rows are packed ROWS to a
     tile of about TILE_TARGET elements, as in the forward. The rows are cut into chunks so
-    that the whole grid is resident at once: BWD_TILES_PER_SM tiles' worth of programs per
-    SM (a program twice the tile size counts twice).
+    that the grid fills the GPU once: BWD_PROGRAMS_PER_SM programs per SM.
     """
     interp = interpreting()
     block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
@@ -381,17 +390,17 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device) -> dict:
     tile_target = _rows.INTERPRET_TILE_TARGET if interp else _rows.TILE_TARGET
     rows = block_for(n_rows, max(tile_target // block_n, 1))
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
-    tiles_per_program = triton.cdiv(rows * block_n, tile_target)
-    programs = max(1, BWD_TILES_PER_SM * sm_count // (tiles_per_program * n_parts))
     n_tiles = triton.cdiv(n_rows, rows)
-    rows_per_chunk = rows * triton.cdiv(n_tiles, min(n_tiles, programs))
+    n_chunks = min(n_tiles, max(1, BWD_PROGRAMS_PER_SM * sm_count // n_parts))
+    rows_per_chunk = rows * triton.cdiv(n_tiles, n_chunks)
+    warps = rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD)
     return dict(
         grid=(triton.cdiv(n_rows, rows_per_chunk), n_parts),
         rows_per_chunk=rows_per_chunk,
         ROWS=rows,
         BLOCK_N=block_n,
         STREAM_N=min(INTERPRET_BWD_STREAM if interp else BWD_STREAM, block_n),
-        num_warps=warps_for(rows * block_n),
+        num_warps=min(max(triton.next_power_of_2(max(warps, 1)), 4), 32),
     )
 
 
@@ -502,7 +511,12 @@ class LayerNormFunction(torch.autograd.Function):
 
 
 class TritonLayerNorm(torch.nn.Module):
-    """A drop-in for torch.nn.LayerNorm: same arguments, parameters and state-dict keys."""
+    """A drop-in for torch.nn.LayerNorm: same arguments, parameters and state-dict keys.
+
+    A normalized_shape of several dims is normalized as one flattened row. x and the
+    parameters must share a dtype: where nn.LayerNorm under autocast would compute a
+    float16 x with float32 parameters in float32, this refuses the mix (TypeError).
+    """
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from harness import BadInput, Case, Inputs, strategies
+from harness import BadInput, Case, Inputs
 from harness.tensors import add_specials, make_tensor
 
 
@@ -52,6 +52,3 @@ def bad_tensor_inputs(device: torch.device, wrap: Callable[[object], Inputs]) ->
 def bad_x_inputs(device: torch.device) -> list[BadInput]:
     """What an op whose only argument is x must refuse."""
     return bad_tensor_inputs(device, lambda x: Inputs((x,)))
-
-
-x_layouts = strategies.layouts  # TODO(remove once ops/layer_norm.py uses strategies.layouts)

@@ -73,7 +73,5 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
         )
         grads = [g.to(x.dtype) if g is not None else None for g in grads]
     else:
-        grads = torch.ops.aten.native_layer_norm_backward(
-            dy, x, [n], *stats, weight, bias, mask
-        )
+        grads = torch.ops.aten.native_layer_norm_backward(dy, x, [n], *stats, weight, bias, mask)
     return tuple(g for g in grads if g is not None)

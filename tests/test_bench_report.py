@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+import torch
 
 from harness import bench, cli, gate
 from harness.bench_report import MATPLOTLIB_MISSING, format_table, write_plots
@@ -154,6 +155,7 @@ def test_plots_degrade_without_matplotlib(tmp_path, monkeypatch):
 # --- the command -------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_bench_without_a_gpu_says_so(capsys):
     assert cli.main(["bench"]) == 2
     err = capsys.readouterr().err
