@@ -552,8 +552,6 @@ class TritonLayerNorm(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return LayerNormFunction.apply(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
-        )
+    # The same attributes as nn.LayerNorm, so its repr (which differs between torch
+    # releases) describes this module too.
+    extra_repr = torch.nn.LayerNorm.extra_repr

@@ -1,0 +1,144 @@
+"""Sweep the launch constants of the row-wise kernels on a GPU, against PyTorch.
+
+The launchers choose block sizes and warps by plain heuristics (no @triton.autotune: it
+cannot run in the interpreter). This script re-measures those choices: it sets the
+module constants the heuristics read, times each variant with do_bench (median, L2
+flushed) on the issue's shapes, and prints the speedup over PyTorch eager for each.
+
+    PYTHONPATH=. python benchmarks/tune_rowwise.py [softmax|fwd|bwd ...]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+
+import torch
+import torch.nn.functional as F
+from triton.testing import do_bench
+
+import kernels._rows as rows
+import kernels.layer_norm as ln
+from kernels.softmax import softmax
+
+DTYPES = (torch.float16, torch.float32)
+
+
+@contextlib.contextmanager
+def constants(module, **values):
+    old = {k: getattr(module, k) for k in values}
+    for k, v in values.items():
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(module, k, v)
+
+
+def median_us(fn) -> float:
+    return 1e3 * do_bench(fn, warmup=25, rep=80, return_mode="median")
+
+
+def sweep(title, shapes, variants, make):
+    """make(shape, dtype) -> (triton_fn, torch_fn); variants: [(module, {const: value})]."""
+    print(f"\n## {title}", flush=True)
+    for shape, dtype in itertools.product(shapes, DTYPES):
+        triton_fn, torch_fn = make(shape, dtype)
+        base = median_us(torch_fn)
+        cells = []
+        for module, values in variants:
+            with constants(module, **values):
+                t = median_us(triton_fn)
+            label = ",".join(f"{k}={v}" for k, v in values.items())
+            cells.append((base / t, label, t))
+        best = max(cells)
+        row = "  ".join(f"{s:.2f}x" for s, _, _ in cells)
+        print(
+            f"{shape!s:<14} {str(dtype)[6:]:<8} torch {base:7.1f} us | {row} | best {best[0]:.2f}x"
+            f" ({best[1]})",
+            flush=True,
+        )
+    for i, (_module, values) in enumerate(variants):
+        print(f"  variant {i}: {values}")
+
+
+def make_softmax(shape, dtype):
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    return (lambda: softmax(x)), (lambda: torch.softmax(x, dim=-1))
+
+
+def make_fwd(shape, dtype):
+    n = shape[-1]
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    w = torch.randn(n, device="cuda", dtype=dtype)
+    b = torch.randn(n, device="cuda", dtype=dtype)
+    return (lambda: ln.layer_norm(x, w, b, 1e-5)), (lambda: F.layer_norm(x, (n,), w, b, 1e-5))
+
+
+def make_bwd(shape, dtype):
+    n = shape[-1]
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    w = torch.randn(n, device="cuda", dtype=dtype)
+    b = torch.randn(n, device="cuda", dtype=dtype)
+    dy = torch.randn(shape, device="cuda", dtype=dtype)
+    _, mean, rstd = ln.layer_norm(x, w, b, 1e-5)
+    mask = [True, True, True]
+    return (
+        lambda: ln.layer_norm_backward(dy, x, mean, rstd, w, b),
+        lambda: torch.ops.aten.native_layer_norm_backward(
+            dy, x, [n], mean[:, None], rstd[:, None], w, b, mask
+        ),
+    )
+
+
+LN_SHAPES = [(4096, 1024), (4096, 4096), (4096, 8192), (4096, 16384)]
+
+SWEEPS = {
+    "softmax": (
+        "softmax: rows kept whole up to WHOLE_ROW_MAX, warps capped at MAX_WARPS",
+        [(4096, 4096), (4096, 16384), (2048, 32768), (1024, 65536)],
+        [
+            (rows, dict(WHOLE_ROW_MAX=16384, MAX_WARPS=16)),
+            (rows, dict(WHOLE_ROW_MAX=32768, MAX_WARPS=16)),
+            (rows, dict(WHOLE_ROW_MAX=32768, MAX_WARPS=32)),
+            (rows, dict(WHOLE_ROW_MAX=16384, MAX_WARPS=16, LOOP_BLOCK=8192)),
+            (rows, dict(WHOLE_ROW_MAX=16384, MAX_WARPS=16, LOOP_BLOCK=2048)),
+        ],
+        make_softmax,
+    ),
+    "fwd": (
+        "layer_norm forward: elements per program (TILE_TARGET) and per thread",
+        LN_SHAPES,
+        [
+            (rows, dict(TILE_TARGET=t, ELEMENTS_PER_THREAD=e))
+            for t, e in itertools.product((2048, 4096, 8192), (8, 16, 32))
+        ],
+        make_fwd,
+    ),
+    "bwd": (
+        "layer_norm backward: programs per SM, elements per thread, part length",
+        LN_SHAPES,
+        [
+            (ln, dict(BWD_PROGRAMS_PER_SM=p, BWD_ELEMENTS_PER_THREAD=e, BWD_BLOCK_MAX=m))
+            for p, e, m in [
+                (1, 8, 8192),
+                (2, 8, 8192),
+                (4, 8, 8192),
+                (2, 4, 8192),
+                (4, 4, 8192),
+                (2, 8, 4096),
+                (4, 8, 4096),
+                (8, 4, 4096),
+            ]
+        ],
+        make_bwd,
+    ),
+}
+
+
+if __name__ == "__main__":
+    print(torch.cuda.get_device_name(), "torch", torch.__version__, flush=True)
+    for name in sys.argv[1:] or list(SWEEPS):
+        sweep(*SWEEPS[name])
