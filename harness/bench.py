@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.bench_results import BenchRun, CaseResult, TierTiming, case_id
+from harness.bench_results import BenchResult, BenchRun, TierTiming, case_id
 from harness.ceilings import Ceilings
 from harness.op import Case, Op, Registry
 from harness.timing import Timer, TimingConfig, measure
@@ -138,7 +138,7 @@ def measure_case(
     ceilings: Ceilings,
     config: TimingConfig = TimingConfig(),
     slowdown: Mapping[str, int] | None = None,
-) -> CaseResult:
+) -> BenchResult:
     """Time the Triton kernel and the PyTorch tier of one case, interleaved."""
     from harness.compare import build_inputs
 
@@ -159,7 +159,7 @@ def measure_case(
         timer,
         config,
     )
-    return CaseResult(
+    return BenchResult(
         op=op.name,
         dtype=item.dtype,
         shape=item.shape,
@@ -176,7 +176,7 @@ def measure_case(
     )
 
 
-def progress_line(result: CaseResult) -> str:
+def progress_line(result: BenchResult) -> str:
     from harness.bench_report import fmt_pct, fmt_rate, fmt_time
 
     if not result.ok:
@@ -198,7 +198,7 @@ def run_bench(
     config: TimingConfig = TimingConfig(),
     slowdown: Mapping[str, int] | None = None,
     progress: Callable[[str], None] = lambda line: None,
-) -> list[CaseResult]:
+) -> list[BenchResult]:
     """Measure every item not skipped, reporting one line per case as it completes.
 
     A case that raises (a launch error, out of memory) is kept as an error row, so one
@@ -208,14 +208,14 @@ def run_bench(
     for it in items:
         if it.skip is not None:
             progress(f"skip {it.id}: {it.skip}")
-    results: list[CaseResult] = []
+    results: list[BenchResult] = []
     width = len(str(len(todo)))
     for i, item in enumerate(todo, 1):
         start = time.perf_counter()
         try:
             result = measure_case(item, timer, ceilings, config, slowdown)
         except Exception as exc:  # keep going: report the error as a row
-            result = CaseResult(
+            result = BenchResult(
                 item.op.name,
                 item.dtype,
                 item.shape,
@@ -270,7 +270,7 @@ def _commit() -> dict[str, Any]:
 
 
 def make_run(
-    results: list[CaseResult],
+    results: list[BenchResult],
     machine: dict[str, Any],
     ceilings: Ceilings,
     config: TimingConfig,

@@ -17,7 +17,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from harness.bench_results import BenchRun, CaseResult
+from harness.bench_results import BenchResult, BenchRun
 
 
 def fmt_time(ms: float | None) -> str:
@@ -38,7 +38,7 @@ def fmt_pct(x: float | None) -> str:
     return f"{x * 100:.1f}%"
 
 
-def fmt_rate(r: CaseResult) -> str:
+def fmt_rate(r: BenchResult) -> str:
     """The kernel's throughput in its binding unit, and the fraction of that ceiling."""
     bound, frac = r.roofline()
     if bound == "compute" and r.tflops is not None:
@@ -54,7 +54,7 @@ def fmt_rate(r: CaseResult) -> str:
     return f"{rate} ({frac * 100:.0f}% of {'matmul' if bound == 'compute' else 'copy'})"
 
 
-def _shape(r: CaseResult) -> str:
+def _shape(r: BenchResult) -> str:
     dims = "x".join(str(d) for d in r.shape) or "()"
     extra = " ".join(f"{k}={v}" for k, v in sorted(r.params.items()))
     return f"{dims} {extra}".strip()
@@ -144,7 +144,7 @@ MATPLOTLIB_MISSING = (
 )
 
 
-def _metric(results: list[CaseResult]) -> tuple[str, str]:
+def _metric(results: list[BenchResult]) -> tuple[str, str]:
     """The op's y axis: GB/s unless every case is compute-bound (then TFLOP/s)."""
     bounds = {r.bound for r in results}
     if bounds == {"compute"}:
@@ -156,7 +156,7 @@ def _metric(results: list[CaseResult]) -> tuple[str, str]:
     return "time", "time (ms, lower is better)"
 
 
-def _y(r: CaseResult, metric: str, tier: str) -> float:
+def _y(r: BenchResult, metric: str, tier: str) -> float:
     if metric == "time":
         timing = r.kernel if tier == "kernel" else r.torch
         return timing.median_ms if timing else math.nan
@@ -171,7 +171,7 @@ def write_plots(run: BenchRun, folder: str | Path) -> tuple[list[Path], str | No
         from matplotlib.figure import Figure
     except ImportError:
         return [], MATPLOTLIB_MISSING
-    by_op: dict[str, list[CaseResult]] = defaultdict(list)
+    by_op: dict[str, list[BenchResult]] = defaultdict(list)
     for r in run.results:
         if r.ok:
             by_op[r.op].append(r)

@@ -124,7 +124,7 @@ def roofline(
 
 
 @dataclass(frozen=True)
-class CaseResult:
+class BenchResult:
     """Both tiers of one (op, dtype, case), measured in the same run."""
 
     op: str
@@ -258,7 +258,7 @@ class CaseResult:
         return d
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> CaseResult:
+    def from_json(cls, d: Mapping[str, Any]) -> BenchResult:
         return cls(
             op=d["op"],
             dtype=d["dtype"],
@@ -280,7 +280,7 @@ class BenchRun:
     """A whole run: where it ran, the ceilings it measured, how, and every case."""
 
     machine: dict[str, Any]
-    results: list[CaseResult]
+    results: list[BenchResult]
     ceilings: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     created: str = ""
@@ -289,7 +289,7 @@ class BenchRun:
     def gpu(self) -> str | None:
         return self.machine.get("gpu")
 
-    def by_key(self) -> dict[Key, CaseResult]:
+    def by_key(self) -> dict[Key, BenchResult]:
         return {r.key: r for r in self.results}
 
     def select(self, ops: Sequence[str] = (), dtypes: Sequence[str] = ()) -> BenchRun:
@@ -318,7 +318,7 @@ class BenchRun:
             raise ValueError(f"not a harness benchmark run (format {fmt!r}, expected {FORMAT!r})")
         return cls(
             machine=dict(d.get("machine") or {}),
-            results=[CaseResult.from_json(r) for r in d.get("results", [])],
+            results=[BenchResult.from_json(r) for r in d.get("results", [])],
             ceilings=dict(d.get("ceilings") or {}),
             config=dict(d.get("config") or {}),
             created=str(d.get("created", "")),

@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from harness.bench import NEEDS_GPU, BenchItem, bench_items, measure_case, parse_slowdown
-from harness.bench_results import CaseResult
+from harness.bench_results import BenchResult
 from harness.op import Registry
 from harness.plugin import STATE
 
@@ -154,13 +154,13 @@ def bench_params(registry: Registry, mode: str) -> list[Any]:
     return params
 
 
-_MEASURED: dict[str, CaseResult] = {}
+_MEASURED: dict[str, BenchResult] = {}
 """A case measured for one tier's test, waiting for the other tier's test."""
 
 
 def run_item(
     item: BenchItem, tier: str, benchmark: Any, timer: Any = None, ceilings: Any = None
-) -> CaseResult:
+) -> BenchResult:
     """Record one tier of one case in `benchmark` (the body of the benchmark test).
 
     Both tiers are measured together (interleaved, so the speedup compares like with

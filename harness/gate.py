@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.bench_report import fmt_pct, fmt_time, render
-from harness.bench_results import BenchRun, CaseResult
+from harness.bench_results import BenchResult, BenchRun
 from harness.machine import gpu_slug
 
 DEFAULT_MAX_REGRESSION = 0.10
@@ -104,8 +104,8 @@ def save_baseline(run: BenchRun, path: str | Path) -> Path:
 class Row:
     """The verdict on one case, and why."""
 
-    case: CaseResult
-    base: CaseResult | None
+    case: BenchResult
+    base: BenchResult | None
     verdict: str
     why: str
     median_change: float | None = None
@@ -122,7 +122,7 @@ def _judge(change: float, noise: float, limit: float | None, what: str) -> tuple
     return PASS, ""
 
 
-def judge(now: CaseResult, base: CaseResult | None, th: Thresholds) -> Row:
+def judge(now: BenchResult, base: BenchResult | None, th: Thresholds) -> Row:
     """The verdict on one case (see the module docstring)."""
     if not now.ok:
         return Row(now, base, FAIL, f"the case failed to run: {now.error}")
@@ -154,7 +154,7 @@ class Report:
     skipped: str | None = None
     """Why the gate did not run (no baseline for this GPU, another GPU's baseline)."""
     baseline_path: Path | None = None
-    not_run: list[CaseResult] = field(default_factory=list)
+    not_run: list[BenchResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def count(self, verdict: str) -> int:

@@ -13,7 +13,7 @@ import torch
 from hypothesis import strategies as st
 
 from harness import Inputs, Op, Registry
-from harness.bench_results import BenchRun, CaseResult, TierTiming
+from harness.bench_results import BenchResult, BenchRun, TierTiming
 from harness.tensors import make_tensor
 
 WORK: Counter[str] = Counter()
@@ -103,8 +103,8 @@ def result(
     dtype: str = "float32",
     n: int = 1 << 20,
     **kw: Any,
-) -> CaseResult:
-    return CaseResult(
+) -> BenchResult:
+    return BenchResult(
         op=op,
         dtype=dtype,
         shape=(n,),
@@ -118,7 +118,7 @@ def result(
     )
 
 
-def run_of(results: list[CaseResult], gpu: str | None = "NVIDIA H100 80GB HBM3") -> BenchRun:
+def run_of(results: list[BenchResult], gpu: str | None = "NVIDIA H100 80GB HBM3") -> BenchRun:
     return BenchRun(
         machine={"gpu": gpu, "torch": "2.11.0", "triton": "3.6.0", "gpu_driver": "580.65"},
         results=results,
