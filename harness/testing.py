@@ -17,11 +17,12 @@ import pytest
 import torch
 
 from harness.compare import build_inputs, run_case
-from harness.dtypes import FLOAT_DTYPES
+from harness.dtypes import FLOAT_DTYPES, UNIT_ROUNDOFF
 from harness.modes import device_for
 from harness.op import Case, Op, Registry
 from harness.runner import CaseFailure, check_op
 from harness.tensors import changed, snapshot
+from harness.tolerance import TIGHTNESS
 
 
 def _marks(op: Op, mode: str, dtype: str) -> list[pytest.MarkDecorator]:
@@ -80,15 +81,20 @@ class OpTests:
                 problems.append(f"{bad.label}: modified its inputs")
         assert not problems, f"{op.name}:\n  " + "\n  ".join(problems)
 
-    def test_policy_rejects_constant_output(self, op: Op, dtype: str, harness_state) -> None:
-        """On every pinned example whose oracle varies, a kernel returning zeros or a
-        constant must fail: proof that the tolerance cannot be met by doing nothing."""
+    def test_tolerance_policy(self, op: Op, dtype: str, harness_state) -> None:
+        """The bound is tight enough to mean something, on every pinned example:
+        - a kernel returning zeros, or a constant, fails wherever the oracle varies;
+        - the bound is at most TIGHTNESS times the worst error of the PyTorch tier
+          (or one rounding, where PyTorch is exact): never far looser than PyTorch."""
         mode = harness_state.mode
         device = device_for(mode)
-        tried = 0
+        tried, worst_torch, loosest = 0, 0.0, 0.0
         for shape, params in op.examples:
             case = Case(op.name, dtype, tuple(shape), dict(params), seed=0)
             honest = run_case(op, case, mode, device, self.ops.module)
+            for v in honest.verdict("torch"):
+                if v.numel:
+                    worst_torch, loosest = max(worst_torch, v.max_err), max(loosest, v.rtol)
             if not any(o.size > 1 and np.ptp(o) > 0 for o in honest.values["oracle"]):
                 continue
             for fill in ("zeros", "mean"):
@@ -98,6 +104,10 @@ class OpTests:
             tried += 1
         if not tried:
             pytest.skip(f"{op.name} has no pinned example with a non-constant oracle")
+        assert loosest <= TIGHTNESS * max(worst_torch, UNIT_ROUNDOFF[dtype]), (
+            f"{op.name}[{dtype}]: the bound {loosest:.3g} is over {TIGHTNESS}x PyTorch's "
+            f"worst error {worst_torch:.3g} on the pinned examples"
+        )
 
 
 def _constant_like(op: Op, case: Case, device: str, fill: str):

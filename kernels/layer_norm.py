@@ -173,6 +173,7 @@ def _layer_norm_bwd_kernel(
     stride_partrow,  # elements between consecutive chunks of dw_part / db_part
     HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
     HAS_BIAS: tl.constexpr,  # accumulate dbias
+    PREFETCH: tl.constexpr,  # load the next tile's x and dy before computing this one
     ROWS: tl.constexpr,  # rows per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns this program owns (one part of a row), a power of two
     STREAM_N: tl.constexpr,  # columns per step over the other parts, divides BLOCK_N
@@ -184,17 +185,43 @@ def _layer_norm_bwd_kernel(
     col_mask = cols < n_cols  # the last part may hang past the row's end
     dw_acc = tl.zeros([BLOCK_N], tl.float32)
     db_acc = tl.zeros([BLOCK_N], tl.float32)
+    # The weight of the program's columns, loaded once (not in the loop: a (1, BLOCK_N)
+    # load gets a layout of its own, and would cost a layout conversion per tile).
+    # other=0: padded columns have dy = 0 and are never stored; any value would do.
+    w = tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32) if HAS_WEIGHT else 1.0
 
     # 64-bit rows: row * stride passes 2**31 once a tensor holds over 2**31 elements.
     chunk_start = chunk.to(tl.int64) * rows_per_chunk
+    tile_rows = tl.arange(0, ROWS)[:, None]  # (ROWS, 1)
+    if PREFETCH:
+        # The first tile, loaded before the loop; each iteration then loads the next one
+        # (x_next, dy_next, in their own dtype) *before* its reductions, so that a tile's
+        # loads are in flight while the previous tile is computed: software pipelining.
+        # other=0 on dy: padded lanes get dy = g = 0 (see below).
+        first = chunk_start + tile_rows
+        first_mask = (first < n_rows) & col_mask
+        x_next = tl.load(x_ptr + first * stride_xrow + cols, mask=first_mask, other=0.0)
+        dy_next = tl.load(dy_ptr + first * stride_dyrow + cols, mask=first_mask, other=0.0)
     for offset in range(0, rows_per_chunk, ROWS):
-        rows = (chunk_start + offset + tl.arange(0, ROWS))[:, None]  # (ROWS, 1)
+        rows = chunk_start + offset + tile_rows  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
         mask = row_mask & col_mask
-        # other=0 on dy: padded lanes get dy = g = 0, so they add nothing to the row sums
-        # (g * xhat) nor to the accumulators (dy * xhat, dy), whatever xhat is there.
-        x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
-        dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0).to(tl.float32)
+        if PREFETCH:
+            x = x_next.to(tl.float32)
+            dy = dy_next.to(tl.float32)
+            # The next tile of this chunk; past the chunk's end (the last iteration) the
+            # mask is all false and nothing is read. other=0 as for the first tile.
+            nxt = rows + ROWS
+            nxt_mask = (nxt < n_rows) & (offset + ROWS < rows_per_chunk) & col_mask
+            x_next = tl.load(x_ptr + nxt * stride_xrow + cols, mask=nxt_mask, other=0.0)
+            dy_next = tl.load(dy_ptr + nxt * stride_dyrow + cols, mask=nxt_mask, other=0.0)
+        else:
+            # other=0 on dy: padded lanes get dy = g = 0, so they add nothing to the row
+            # sums (g * xhat) nor to the accumulators (dy * xhat, dy), whatever xhat is.
+            x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0)
+            x = x.to(tl.float32)
+            dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0)
+            dy = dy.to(tl.float32)
         # other=0 for padded rows: xhat = 0 there; they store nothing.
         mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
         rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
@@ -205,10 +232,7 @@ def _layer_norm_bwd_kernel(
             dw_acc += tl.sum(dy * xhat, axis=0)
         if HAS_BIAS:
             db_acc += tl.sum(dy, axis=0)
-        g = dy
-        if HAS_WEIGHT:
-            # other=0: any value would do: padded columns have dy = 0, are never stored.
-            g = dy * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+        g = dy * w
         sum_gx = tl.sum(g * xhat, axis=1, keep_dims=True)  # (ROWS, 1), this part's share
         sum_g = tl.sum(g, axis=1, keep_dims=True)
         # The rest of each row, when the row is split into parts: the other parts' columns,
@@ -238,6 +262,126 @@ def _layer_norm_bwd_kernel(
         tl.store(dw_part_ptr + part_offsets, dw_acc, mask=part_mask)
     if HAS_BIAS:
         tl.store(db_part_ptr + part_offsets, db_acc, mask=part_mask)
+
+
+@triton.jit
+def _layer_norm_bwd_row_sums_kernel(
+    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
+    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    coef_ptr,  # output, float32, shape (n_rows, 2): mean(g * xhat), mean(g) of each row
+    n_cols,  # row length
+    stride_dyrow,  # elements between consecutive rows of dy
+    stride_xrow,  # elements between consecutive rows of x
+    HAS_WEIGHT: tl.constexpr,  # g = dy * w (else g = dy)
+    BLOCK_N: tl.constexpr,  # columns per iteration, a power of two
+):
+    # Pass one of the two-pass (long-row) backward: one program per row, looping over it.
+    row = tl.program_id(0).to(tl.int64)  # 64-bit: row * stride may pass 2**31
+    mean = tl.load(mean_ptr + row)
+    rstd = tl.load(rstd_ptr + row)
+    cols = tl.arange(0, BLOCK_N)
+    # Each lane sums its columns j, j + BLOCK_N, ...; one tree per sum at the end.
+    lane_gx = tl.zeros([BLOCK_N], tl.float32)
+    lane_g = tl.zeros([BLOCK_N], tl.float32)
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        # other=0 on every load: padded lanes get g = 0, adding nothing to either sum.
+        x = tl.load(x_ptr + row * stride_xrow + start + cols, mask=col_mask, other=0.0)
+        g = tl.load(dy_ptr + row * stride_dyrow + start + cols, mask=col_mask, other=0.0)
+        g = g.to(tl.float32)
+        if HAS_WEIGHT:
+            g *= tl.load(w_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        lane_gx += g * ((x.to(tl.float32) - mean) * rstd)
+        lane_g += g
+    tl.store(coef_ptr + 2 * row, tl.sum(lane_gx, axis=0) / n_cols)
+    tl.store(coef_ptr + 2 * row + 1, tl.sum(lane_g, axis=0) / n_cols)
+
+
+@triton.jit
+def _layer_norm_bwd_tiled_kernel(
+    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
+    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    coef_ptr,  # float32, shape (n_rows, 2): mean(g * xhat), mean(g), from pass one
+    dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
+    dw_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy * xhat
+    db_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy
+    n_rows,  # number of rows
+    n_cols,  # row length
+    rows_per_chunk,  # rows one program walks, a multiple of ROWS
+    stride_dyrow,  # elements between consecutive rows of dy
+    stride_xrow,  # elements between consecutive rows of x
+    stride_dxrow,  # elements between consecutive rows of dx
+    stride_partrow,  # elements between consecutive chunks of dw_part / db_part
+    HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
+    HAS_BIAS: tl.constexpr,  # accumulate dbias
+    PREFETCH: tl.constexpr,  # load the next tile's x and dy before computing this one
+    ROWS: tl.constexpr,  # rows per iteration, a power of two
+    BLOCK_N: tl.constexpr,  # columns per program, a power of two
+):
+    # Pass two of the two-pass backward. Program (c, j) walks the rows of chunk c over
+    # columns [j * BLOCK_N, (j + 1) * BLOCK_N): the row sums are known (coef), so no
+    # program needs another's columns, and nothing in the loop crosses threads: dweight
+    # and dbias accumulate per lane, (ROWS, BLOCK_N), and are summed over rows once.
+    chunk = tl.program_id(0)
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
+    col_mask = cols < n_cols  # the last column block may hang past the row's end
+    dw_acc = tl.zeros([ROWS, BLOCK_N], tl.float32)
+    db_acc = tl.zeros([ROWS, BLOCK_N], tl.float32)
+    # other=0: padded columns have dy = 0 and are never stored; any value would do.
+    w = tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32) if HAS_WEIGHT else 1.0
+
+    chunk_start = chunk.to(tl.int64) * rows_per_chunk  # 64-bit: row * stride, as above
+    tile_rows = tl.arange(0, ROWS)[:, None]  # (ROWS, 1)
+    if PREFETCH:
+        # As in _layer_norm_bwd_kernel: the first tile here, each next one a step ahead.
+        first = chunk_start + tile_rows
+        first_mask = (first < n_rows) & col_mask
+        x_next = tl.load(x_ptr + first * stride_xrow + cols, mask=first_mask, other=0.0)
+        dy_next = tl.load(dy_ptr + first * stride_dyrow + cols, mask=first_mask, other=0.0)
+    for offset in range(0, rows_per_chunk, ROWS):
+        rows = chunk_start + offset + tile_rows  # (ROWS, 1)
+        row_mask = rows < n_rows  # the last chunk may hang past the last row
+        mask = row_mask & col_mask
+        if PREFETCH:
+            x = x_next.to(tl.float32)
+            dy = dy_next.to(tl.float32)
+            nxt = rows + ROWS
+            # All false on the last iteration: nothing past the chunk is read.
+            nxt_mask = (nxt < n_rows) & (offset + ROWS < rows_per_chunk) & col_mask
+            x_next = tl.load(x_ptr + nxt * stride_xrow + cols, mask=nxt_mask, other=0.0)
+            dy_next = tl.load(dy_ptr + nxt * stride_dyrow + cols, mask=nxt_mask, other=0.0)
+        else:
+            # other=0 on dy: padded lanes add nothing to the accumulators.
+            x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0)
+            x = x.to(tl.float32)
+            dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0)
+            dy = dy.to(tl.float32)
+        # other=0 for padded rows: xhat = 0 and dy = 0 there; they store nothing.
+        mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+        rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
+        c_gx = tl.load(coef_ptr + 2 * rows, mask=row_mask, other=0.0)
+        c_g = tl.load(coef_ptr + 2 * rows + 1, mask=row_mask, other=0.0)
+        xhat = (x - mean) * rstd
+        if HAS_WEIGHT:
+            dw_acc += dy * xhat
+        if HAS_BIAS:
+            db_acc += dy
+        dx = (dy * w - (xhat * c_gx + c_g)) * rstd
+        tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+    part_cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    part_mask = part_cols < n_cols  # the last column block may hang past the row's end
+    part_offsets = chunk.to(tl.int64) * stride_partrow + part_cols
+    if HAS_WEIGHT:
+        tl.store(dw_part_ptr + part_offsets, tl.sum(dw_acc, axis=0), mask=part_mask)
+    if HAS_BIAS:
+        tl.store(db_part_ptr + part_offsets, tl.sum(db_acc, axis=0), mask=part_mask)
 
 
 @triton.jit
@@ -286,6 +430,25 @@ BWD_PROGRAMS_PER_SM = 1
 """A backward program takes its SM's registers (above), so one runs per SM; the grid is
 sized to fill the GPU once and no more, since each program adds a row to the buffer of
 partial sums."""
+BWD_PREFETCH = True
+"""Software pipelining in the backward loops: each iteration issues the loads of the next
+tile (x and dy, in their own dtype) before the reductions of the current one, so that
+one program keeps two tiles' loads in flight instead of waiting on each."""
+BWD_LONG_ROW_SPLIT = 8192
+"""Rows longer than this take the two-pass backward: `_layer_norm_bwd_row_sums_kernel`
+(the two row sums, 8 bytes a row) then `_layer_norm_bwd_tiled_kernel` over (row chunks,
+column blocks). It reads x and dy twice, but no program waits on another's columns;
+0 sends every row there."""
+BWD_ROW_SUMS_BLOCK = (4096, 8)
+"""Pass one of the two-pass backward: (columns per iteration, warps); one row a program."""
+BWD_TILED_BLOCK = (8, 512, 8)
+"""Pass two of the two-pass backward: (rows, columns, warps) of a program's tile. The
+accumulators are per lane, (rows x columns) each: 8 x 512 over 8 warps is 16 elements a
+thread, so x, dy, xhat, the two accumulators and the prefetched tile fit in 128
+registers and two programs share an SM."""
+BWD_TILED_PROGRAMS_PER_SM = 4
+"""Programs per SM the tiled pass aims for (over both grid axes): enough chunks to
+balance the load, few enough that the partial sums stay small."""
 SUM_CHUNKS_BLOCK = (32, 128)
 """Stage two of the dweight/dbias reduction: (chunks, columns) per iteration."""
 
@@ -293,6 +456,9 @@ SUM_CHUNKS_BLOCK = (32, 128)
 # reach split rows and several chunks; a stand-in SM count.
 INTERPRET_BWD_BLOCK_MAX = 2048
 INTERPRET_BWD_STREAM = 512
+INTERPRET_BWD_LONG_ROW_SPLIT = 4096
+INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
+INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
 INTERPRET_SM_COUNT = 4
 
 
