@@ -118,19 +118,19 @@ SWEEPS = {
         make_fwd,
     ),
     "bwd": (
-        "layer_norm backward: programs per SM, elements per thread, part length",
+        "layer_norm backward: prefetch, one pass vs two passes (row sums, then tiles)",
         LN_SHAPES,
         [
-            (ln, dict(BWD_PROGRAMS_PER_SM=p, BWD_ELEMENTS_PER_THREAD=e, BWD_BLOCK_MAX=m))
-            for p, e, m in [
-                (1, 8, 8192),
-                (2, 8, 8192),
-                (4, 8, 8192),
-                (2, 4, 8192),
-                (4, 4, 8192),
-                (2, 8, 4096),
-                (4, 8, 4096),
-                (8, 4, 4096),
+            (ln, dict(BWD_PREFETCH=p, BWD_LONG_ROW_SPLIT=s, **more))
+            for p, s, more in [
+                (False, 1 << 30, {}),  # one pass everywhere, no prefetch (the old design)
+                (True, 8192, {}),  # the defaults
+                (True, 1 << 30, {}),  # one pass everywhere (split parts past 8192)
+                (True, 4096, {}),  # two passes from 8192 up
+                (True, 0, {}),  # two passes everywhere
+                (False, 0, {}),  # two passes everywhere, no prefetch
+                (True, 8192, dict(BWD_MAX_WARPS=16)),  # 8192: 16 warps, 16 a thread
+                (True, 0, dict(BWD_TILED_BLOCK=(4, 512, 8))),  # wider column blocks
             ]
         ],
         make_bwd,

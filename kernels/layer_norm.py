@@ -38,6 +38,19 @@ The GPU ideas, in the order they appear:
    column parts, one program per part (grid axis 1): each keeps its own part in registers
    and streams the other parts (mostly from L2, its neighbours are reading them) only to
    finish the two row sums.
+5. Software pipelining (BWD_PREFETCH). With one program per SM, a loop of "load a tile,
+   reduce it (across warps, through shared memory), store dx" leaves the memory idle
+   during the reductions: each iteration waits a full memory latency. So each iteration
+   first issues the loads of the *next* tile (kept in their own dtype, half the registers
+   for float16) and only then computes the current one: two tiles are in flight, and the
+   loads overlap the reductions. The first tile is loaded before the loop.
+6. Two passes for long rows (BWD_LONG_ROW_SPLIT). dx needs only two numbers per row,
+   mean(g * xhat) and mean(g): `_layer_norm_bwd_row_sums_kernel` computes them (reading
+   x and dy, writing 8 bytes a row), and `_layer_norm_bwd_tiled_kernel` then covers a
+   grid of (row chunks x column blocks), each program independent: dx is elementwise,
+   and dweight/dbias accumulate per lane with no reduction in the loop at all. Five
+   units of traffic (x, dy twice, dx once) instead of three, but no re-reads of other
+   parts and no serial reductions: memory-bound rather than latency-bound.
 
 Offsets: row * stride is computed in int64 wherever it may pass 2**31 elements.
 """
@@ -177,6 +190,7 @@ def _layer_norm_bwd_kernel(
     ROWS: tl.constexpr,  # rows per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns this program owns (one part of a row), a power of two
     STREAM_N: tl.constexpr,  # columns per step over the other parts, divides BLOCK_N
+    SPLIT: tl.constexpr,  # rows are split into several parts (else no streaming loop)
 ):
     chunk = tl.program_id(0)  # which contiguous chunk of rows
     part = tl.program_id(1)  # which BLOCK_N columns of each row this program owns
@@ -193,6 +207,7 @@ def _layer_norm_bwd_kernel(
     # 64-bit rows: row * stride passes 2**31 once a tensor holds over 2**31 elements.
     chunk_start = chunk.to(tl.int64) * rows_per_chunk
     tile_rows = tl.arange(0, ROWS)[:, None]  # (ROWS, 1)
+    chunk_end = tl.minimum(chunk_start + rows_per_chunk, n_rows)  # one past its last row
     if PREFETCH:
         # The first tile, loaded before the loop; each iteration then loads the next one
         # (x_next, dy_next, in their own dtype) *before* its reductions, so that a tile's
@@ -209,10 +224,10 @@ def _layer_norm_bwd_kernel(
         if PREFETCH:
             x = x_next.to(tl.float32)
             dy = dy_next.to(tl.float32)
-            # The next tile of this chunk; past the chunk's end (the last iteration) the
+            # The next tile of this chunk; past the chunk's end (on the last iteration) the
             # mask is all false and nothing is read. other=0 as for the first tile.
             nxt = rows + ROWS
-            nxt_mask = (nxt < n_rows) & (offset + ROWS < rows_per_chunk) & col_mask
+            nxt_mask = (nxt < chunk_end) & col_mask
             x_next = tl.load(x_ptr + nxt * stride_xrow + cols, mask=nxt_mask, other=0.0)
             dy_next = tl.load(dy_ptr + nxt * stride_dyrow + cols, mask=nxt_mask, other=0.0)
         else:
@@ -238,20 +253,22 @@ def _layer_norm_bwd_kernel(
         # The rest of each row, when the row is split into parts: the other parts' columns,
         # STREAM_N at a time, only for their share of the two sums. Step k of the loop
         # reads columns [k, k + STREAM_N), skipping this program's own part. The loop is
-        # empty when one part is the whole row.
-        for k in range(0, tl.cdiv(n_cols, BLOCK_N) * BLOCK_N - BLOCK_N, STREAM_N):
-            far = tl.where(k < part_start, k, k + BLOCK_N) + tl.arange(0, STREAM_N)[None, :]
-            far_col_mask = far < n_cols  # the last part may hang past the row's end
-            far_mask = row_mask & far_col_mask
-            # other=0 on every load: padded lanes get g = 0, adding nothing to either sum.
-            x_far = tl.load(x_ptr + rows * stride_xrow + far, mask=far_mask, other=0.0)
-            g_far = tl.load(dy_ptr + rows * stride_dyrow + far, mask=far_mask, other=0.0)
-            g_far = g_far.to(tl.float32)
-            if HAS_WEIGHT:
-                g_far *= tl.load(w_ptr + far, mask=far_col_mask, other=0.0).to(tl.float32)
-            xhat_far = (x_far.to(tl.float32) - mean) * rstd
-            sum_gx += tl.sum(g_far * xhat_far, axis=1, keep_dims=True)
-            sum_g += tl.sum(g_far, axis=1, keep_dims=True)
+        # empty when one part is the whole row, and then not even compiled (SPLIT false):
+        # its registers would count against the whole kernel.
+        if SPLIT:
+            for k in range(0, tl.cdiv(n_cols, BLOCK_N) * BLOCK_N - BLOCK_N, STREAM_N):
+                far = tl.where(k < part_start, k, k + BLOCK_N) + tl.arange(0, STREAM_N)[None, :]
+                far_col_mask = far < n_cols  # the last part may hang past the row's end
+                far_mask = row_mask & far_col_mask
+                # other=0 on every load: padded lanes get g = 0, adding nothing to either sum.
+                x_far = tl.load(x_ptr + rows * stride_xrow + far, mask=far_mask, other=0.0)
+                g_far = tl.load(dy_ptr + rows * stride_dyrow + far, mask=far_mask, other=0.0)
+                g_far = g_far.to(tl.float32)
+                if HAS_WEIGHT:
+                    g_far *= tl.load(w_ptr + far, mask=far_col_mask, other=0.0).to(tl.float32)
+                xhat_far = (x_far.to(tl.float32) - mean) * rstd
+                sum_gx += tl.sum(g_far * xhat_far, axis=1, keep_dims=True)
+                sum_g += tl.sum(g_far, axis=1, keep_dims=True)
         dx = (g - (xhat * (sum_gx / n_cols) + sum_g / n_cols)) * rstd
         tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
@@ -338,6 +355,7 @@ def _layer_norm_bwd_tiled_kernel(
 
     chunk_start = chunk.to(tl.int64) * rows_per_chunk  # 64-bit: row * stride, as above
     tile_rows = tl.arange(0, ROWS)[:, None]  # (ROWS, 1)
+    chunk_end = tl.minimum(chunk_start + rows_per_chunk, n_rows)  # one past its last row
     if PREFETCH:
         # As in _layer_norm_bwd_kernel: the first tile here, each next one a step ahead.
         first = chunk_start + tile_rows
@@ -353,7 +371,7 @@ def _layer_norm_bwd_tiled_kernel(
             dy = dy_next.to(tl.float32)
             nxt = rows + ROWS
             # All false on the last iteration: nothing past the chunk is read.
-            nxt_mask = (nxt < n_rows) & (offset + ROWS < rows_per_chunk) & col_mask
+            nxt_mask = (nxt < chunk_end) & col_mask
             x_next = tl.load(x_ptr + nxt * stride_xrow + cols, mask=nxt_mask, other=0.0)
             dy_next = tl.load(dy_ptr + nxt * stride_dyrow + cols, mask=nxt_mask, other=0.0)
         else:
@@ -430,10 +448,17 @@ BWD_PROGRAMS_PER_SM = 1
 """A backward program takes its SM's registers (above), so one runs per SM; the grid is
 sized to fill the GPU once and no more, since each program adds a row to the buffer of
 partial sums."""
+BWD_MAX_WARPS = 32
+"""Warps of a one-pass backward program at most (a row of 8192 takes 32 at 8 elements a
+thread: 64 registers a thread at most; 16 warps leave 128, at 16 elements a thread)."""
 BWD_PREFETCH = True
 """Software pipelining in the backward loops: each iteration issues the loads of the next
 tile (x and dy, in their own dtype) before the reductions of the current one, so that
-one program keeps two tiles' loads in flight instead of waiting on each."""
+one program keeps two tiles' loads in flight instead of waiting on each. The prefetched
+tile costs registers: the one-pass kernel prefetches only tiles of at most
+BWD_PREFETCH_MAX_TILE elements (ptxas sm_90: 4096 at 16 warps takes 94-116 registers;
+8192 spills)."""
+BWD_PREFETCH_MAX_TILE = 4096
 BWD_LONG_ROW_SPLIT = 8192
 """Rows longer than this take the two-pass backward: `_layer_norm_bwd_row_sums_kernel`
 (the two row sums, 8 bytes a row) then `_layer_norm_bwd_tiled_kernel` over (row chunks,
@@ -441,14 +466,14 @@ column blocks). It reads x and dy twice, but no program waits on another's colum
 0 sends every row there."""
 BWD_ROW_SUMS_BLOCK = (4096, 8)
 """Pass one of the two-pass backward: (columns per iteration, warps); one row a program."""
-BWD_TILED_BLOCK = (8, 512, 8)
+BWD_TILED_BLOCK = (8, 256, 8)
 """Pass two of the two-pass backward: (rows, columns, warps) of a program's tile. The
-accumulators are per lane, (rows x columns) each: 8 x 512 over 8 warps is 16 elements a
-thread, so x, dy, xhat, the two accumulators and the prefetched tile fit in 128
-registers and two programs share an SM."""
-BWD_TILED_PROGRAMS_PER_SM = 4
-"""Programs per SM the tiled pass aims for (over both grid axes): enough chunks to
-balance the load, few enough that the partial sums stay small."""
+accumulators are per lane, (rows x columns) each: 8 x 256 over 8 warps is 8 elements a
+thread, 62-79 registers with the prefetched tile (ptxas sm_90), so 3 programs share an
+SM. 16 elements a thread take 100-138 (spills in float32 with prefetch)."""
+BWD_TILED_PROGRAMS_PER_SM = 3
+"""Programs per SM the tiled pass's grid aims for (over both grid axes), as many as fit
+at once (above): one wave, and a small buffer of partial sums."""
 SUM_CHUNKS_BLOCK = (32, 128)
 """Stage two of the dweight/dbias reduction: (chunks, columns) per iteration."""
 
@@ -543,30 +568,57 @@ def layer_norm(
     return y.view(x.shape), mean.view(stats_shape), rstd.view(stats_shape)
 
 
-def _backward_plan(n_rows: int, n_cols: int, device: torch.device) -> dict:
-    """Grid, block sizes and chunk length of `_layer_norm_bwd_kernel` for (n_rows, n_cols).
+def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
+    """Rows per chunk, a multiple of `rows`, cutting n_rows into about n_programs chunks."""
+    n_tiles = triton.cdiv(n_rows, rows)
+    return rows * triton.cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
 
-    A row is split into n_parts parts of BLOCK_N columns; short rows are packed ROWS to a
-    tile of about TILE_TARGET elements, as in the forward. The rows are cut into chunks so
-    that the grid fills the GPU once: BWD_PROGRAMS_PER_SM programs per SM.
+
+def _backward_plan(n_rows: int, n_cols: int, device: torch.device) -> dict:
+    """How `layer_norm_backward` covers (n_rows, n_cols): the design, grid, block sizes.
+
+    One pass (`_layer_norm_bwd_kernel`) up to a row of BWD_LONG_ROW_SPLIT: a row is split
+    into n_parts parts of BLOCK_N columns; short rows are packed ROWS to a tile of about
+    TILE_TARGET elements, as in the forward. The rows are cut into chunks so that the
+    grid fills the GPU once: BWD_PROGRAMS_PER_SM programs per SM.
+    Two passes for longer rows: the row sums, then (row chunks x column blocks) tiles.
     """
     interp = interpreting()
+    sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
+    prefetch = bool(BWD_PREFETCH)
+    if n_cols > (INTERPRET_BWD_LONG_ROW_SPLIT if interp else BWD_LONG_ROW_SPLIT):
+        sums_block, sums_warps = INTERPRET_BWD_ROW_SUMS_BLOCK if interp else BWD_ROW_SUMS_BLOCK
+        rows, block_n, warps = INTERPRET_BWD_TILED_BLOCK if interp else BWD_TILED_BLOCK
+        block_n = block_for(n_cols, block_n)
+        rows = block_for(n_rows, rows)
+        n_blocks = triton.cdiv(n_cols, block_n)
+        rows_per_chunk = _chunks(n_rows, rows, BWD_TILED_PROGRAMS_PER_SM * sm_count // n_blocks)
+        return dict(
+            two_pass=True,
+            sums=dict(grid=(n_rows,), BLOCK_N=block_for(n_cols, sums_block), num_warps=sums_warps),
+            grid=(triton.cdiv(n_rows, rows_per_chunk), n_blocks),
+            rows_per_chunk=rows_per_chunk,
+            PREFETCH=prefetch,
+            ROWS=rows,
+            BLOCK_N=block_n,
+            num_warps=warps,
+        )
     block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
     n_parts = triton.cdiv(n_cols, block_n)
     tile_target = _rows.INTERPRET_TILE_TARGET if interp else _rows.TILE_TARGET
     rows = block_for(n_rows, max(tile_target // block_n, 1))
-    sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
-    n_tiles = triton.cdiv(n_rows, rows)
-    n_chunks = min(n_tiles, max(1, BWD_PROGRAMS_PER_SM * sm_count // n_parts))
-    rows_per_chunk = rows * triton.cdiv(n_tiles, n_chunks)
+    rows_per_chunk = _chunks(n_rows, rows, BWD_PROGRAMS_PER_SM * sm_count // n_parts)
     warps = rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD)
     return dict(
+        two_pass=False,
         grid=(triton.cdiv(n_rows, rows_per_chunk), n_parts),
         rows_per_chunk=rows_per_chunk,
+        PREFETCH=prefetch and rows * block_n <= BWD_PREFETCH_MAX_TILE,
         ROWS=rows,
         BLOCK_N=block_n,
         STREAM_N=min(INTERPRET_BWD_STREAM if interp else BWD_STREAM, block_n),
-        num_warps=min(max(triton.next_power_of_2(max(warps, 1)), 4), 32),
+        SPLIT=n_parts > 1,
+        num_warps=min(max(triton.next_power_of_2(max(warps, 1)), 4), BWD_MAX_WARPS),
     )
 
 
@@ -606,19 +658,37 @@ def layer_norm_backward(
         return (dx.view(x.shape), *sums.unbind(0))
 
     plan = _backward_plan(n_rows, n_cols, x.device)
-    n_chunks = plan["grid"][0]
+    grid, rows_per_chunk = plan.pop("grid"), plan.pop("rows_per_chunk")
+    n_chunks = grid[0]
     # Stage one's output: the partial dweight (if any) then dbias (if any) of each chunk.
     partial = torch.empty((n_sums, n_chunks, n_cols), dtype=torch.float32, device=x.device)
-    # An unused pointer argument still needs a tensor; dx stands in (never touched).
+    # An unused pointer argument still needs a tensor; dx stands in (never touched), and x
+    # for a missing weight (never read).
     dw_part = partial[0] if weight is not None else dx
     db_part = partial[-1] if bias is not None else dx
-    _layer_norm_bwd_kernel[plan.pop("grid")](
-        dy_rows, x_rows, weight if weight is not None else x_rows,
-        mean.reshape(-1), rstd.reshape(-1), dx, dw_part, db_part,
-        n_rows, n_cols, plan.pop("rows_per_chunk"),
-        dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1),
-        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, **plan,
-    )  # fmt: skip
+    w_arg = weight if weight is not None else x_rows
+    mean, rstd = mean.reshape(-1), rstd.reshape(-1)
+    flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
+    if plan.pop("two_pass"):
+        sums_plan = plan.pop("sums")
+        coef = torch.empty((n_rows, 2), dtype=torch.float32, device=x.device)
+        _layer_norm_bwd_row_sums_kernel[sums_plan.pop("grid")](
+            dy_rows, x_rows, w_arg, mean, rstd, coef, n_cols,
+            dy_rows.stride(0), x_rows.stride(0), HAS_WEIGHT=weight is not None, **sums_plan,
+        )  # fmt: skip
+        _layer_norm_bwd_tiled_kernel[grid](
+            dy_rows, x_rows, w_arg, mean, rstd, coef, dx, dw_part, db_part,
+            n_rows, n_cols, rows_per_chunk,
+            dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1),
+            **flags, **plan,
+        )  # fmt: skip
+    else:
+        _layer_norm_bwd_kernel[grid](
+            dy_rows, x_rows, w_arg, mean, rstd, dx, dw_part, db_part,
+            n_rows, n_cols, rows_per_chunk,
+            dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1),
+            **flags, **plan,
+        )  # fmt: skip
     grads = (dx.view(x.shape),)
     if n_sums:
         sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
