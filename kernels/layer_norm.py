@@ -448,9 +448,10 @@ BWD_PROGRAMS_PER_SM = 1
 """A backward program takes its SM's registers (above), so one runs per SM; the grid is
 sized to fill the GPU once and no more, since each program adds a row to the buffer of
 partial sums."""
-BWD_MAX_WARPS = 32
-"""Warps of a one-pass backward program at most (a row of 8192 takes 32 at 8 elements a
-thread: 64 registers a thread at most; 16 warps leave 128, at 16 elements a thread)."""
+BWD_MAX_WARPS = 16
+"""Warps of a one-pass backward program at most. A row of 8192 then runs at 16 elements a
+thread in up to 128 registers; measured on an H100 (benchmarks/tune_rowwise.py) at
+4096 x 8192 float16 that ran 1.88x PyTorch, where 32 warps (8 a thread) ran 0.88x."""
 BWD_PREFETCH = True
 """Software pipelining in the backward loops: each iteration issues the loads of the next
 tile (x and dy, in their own dtype) before the reductions of the current one, so that
