@@ -139,14 +139,14 @@ SWEEPS = {
         [
             (ln, dict(BWD_PREFETCH=p, BWD_LONG_ROW_SPLIT=s, **more))
             for p, s, more in [
-                (False, 1 << 30, {}),  # one pass everywhere, no prefetch (the old design)
+                (False, 1 << 30, dict(BWD_ELEMENTS_PER_THREAD=8)),  # one pass, no prefetch
                 (True, 8192, {}),  # the defaults
-                (True, 8192, dict(BWD_MAX_WARPS=32)),
-                (True, 0, {}),  # two passes everywhere
-                (True, 4096, dict(BWD_TILED_BLOCK=(4, 512, 8))),  # 2 passes from 8192 up
+                (True, 8192, dict(BWD_ELEMENTS_PER_THREAD=8)),
+                (True, 8192, dict(BWD_SHORT_16BIT_TILE=4096)),
+                (True, 8192, dict(BWD_TILE_TARGET=8192)),
+                (True, 4096, {}),  # two passes from 8192 up
                 (True, 8192, dict(BWD_TILED_BLOCK=(16, 256, 8))),
                 (True, 8192, dict(BWD_TILED_PROGRAMS_PER_SM=2)),
-                (True, 8192, dict(BWD_TILED_PROGRAMS_PER_SM=6)),
             ]
         ],
         make_bwd,

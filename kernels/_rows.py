@@ -86,15 +86,18 @@ class RowPlan:
     grid: tuple[int]
 
 
-def warps_for(tile_elements: int) -> int:
-    """num_warps giving each thread about ELEMENTS_PER_THREAD values: 4 up to a tile of
-    2048, 8 at 4096, 16 at 8192, 32 from 16384."""
-    warps = tile_elements // (32 * ELEMENTS_PER_THREAD)
+def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int:
+    """num_warps giving each thread about `elements_per_thread` values (by default
+    ELEMENTS_PER_THREAD: 4 warps up to a tile of 2048, 8 at 4096, 16 at 8192, 32 from
+    16384), within [4, MAX_WARPS]."""
+    warps = tile_elements // (32 * (elements_per_thread or ELEMENTS_PER_THREAD))
     return min(max(triton.next_power_of_2(max(warps, 1)), 4), MAX_WARPS)
 
 
-def plan_rows(n_rows: int, n_cols: int) -> RowPlan:
-    """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0)."""
+def plan_rows(n_rows: int, n_cols: int, elements_per_thread: int | None = None) -> RowPlan:
+    """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
+    `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
+    fewer, fuller threads."""
     interp = interpreting()
     whole_row_max = INTERPRET_WHOLE_ROW_MAX if interp else WHOLE_ROW_MAX
     tile_target = INTERPRET_TILE_TARGET if interp else TILE_TARGET
@@ -104,8 +107,9 @@ def plan_rows(n_rows: int, n_cols: int) -> RowPlan:
         # Pack short rows, but never more rows to a program than there are rows.
         rows = block_for(n_rows, max(tile_target // block_cols, 1))
         grid = (triton.cdiv(n_rows, rows),)
-        return RowPlan(True, block_cols, rows, warps_for(rows * block_cols), grid)
-    return RowPlan(False, loop_block, 1, warps_for(loop_block), (n_rows,))
+        warps = warps_for(rows * block_cols, elements_per_thread)
+        return RowPlan(True, block_cols, rows, warps, grid)
+    return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
 
 
 def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Tensor:

@@ -434,16 +434,26 @@ def _sum_chunks_kernel(
 
 
 # ------------------------------------------------------------------------------ launchers
+FWD_ELEMENTS_PER_THREAD = 32
+"""Row elements per thread in the forward (the shared default is 16): half the warps, so
+the two cross-warp reductions (mean, variance) cost less. Measured on an H100
+(benchmarks/tune_rowwise.py fwd, M = 4096): 1.45x / 1.39x PyTorch at N = 1024 (float16 /
+float32) against 1.24x / 1.30x, 1.63x against 1.28x at N = 16384 float16, the rest equal."""
 BWD_BLOCK_MAX = 8192
 """Longest part of a row one backward program owns, GPU; a longer row is split into
 parts, one program each (grid axis 1)."""
 BWD_STREAM = 1024
 """Columns per step when a program sums over the parts of a row that it does not own."""
-BWD_ELEMENTS_PER_THREAD = 8
-"""Tile elements per thread in the backward, which holds several float32 vectors per
-element (xhat, g, the two accumulators) besides offsets and pointers. 8 a thread compile
-to 118-128 registers (Triton 3.9, ptxas sm_90): a 16-warp program then takes all 65536
-registers of its SM. 16 a thread spills, or runs one 8-warp program per SM."""
+BWD_ELEMENTS_PER_THREAD = 16
+"""Tile elements per thread in the one-pass backward, which holds several float32 vectors
+per element (xhat, g, the two accumulators). Measured on an H100 at M = 4096
+(benchmarks/scratch sweeps of tile size x elements a thread x prefetch): 16 a thread beat
+8 at N = 1024 and 2048 in every dtype (float32 N = 1024: 1.67x PyTorch against 1.22x)."""
+BWD_TILE_TARGET = 4096
+"""Elements of a one-pass backward tile (ROWS rows of BLOCK_N)."""
+BWD_SHORT_16BIT_TILE = 2048
+"""The tile for 16-bit rows of at most 1024 elements: measured 1.33x (float16) and 1.23x
+(bfloat16) PyTorch at 4096 x 1024, where 4096-element tiles ran 0.92x and 0.86x."""
 BWD_PROGRAMS_PER_SM = 1
 """A backward program takes its SM's registers (above), so one runs per SM; the grid is
 sized to fill the GPU once and no more, since each program adds a row to the buffer of
@@ -552,7 +562,7 @@ def layer_norm(
     w_arg = weight if weight is not None else x_rows
     b_arg = bias if bias is not None else x_rows
     flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
-    plan = plan_rows(n_rows, n_cols)
+    plan = plan_rows(n_rows, n_cols, FWD_ELEMENTS_PER_THREAD)
     if plan.whole_row:  # a grid of row tiles, each row held in registers
         _layer_norm_fwd_kernel[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
@@ -575,7 +585,7 @@ def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
     return rows * triton.cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
 
 
-def _backward_plan(n_rows: int, n_cols: int, device: torch.device) -> dict:
+def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size: int) -> dict:
     """How `layer_norm_backward` covers (n_rows, n_cols): the design, grid, block sizes.
 
     One pass (`_layer_norm_bwd_kernel`) up to a row of BWD_LONG_ROW_SPLIT: a row is split
@@ -606,7 +616,12 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device) -> dict:
         )
     block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
     n_parts = triton.cdiv(n_cols, block_n)
-    tile_target = _rows.INTERPRET_TILE_TARGET if interp else _rows.TILE_TARGET
+    if interp:
+        tile_target = _rows.INTERPRET_TILE_TARGET
+    elif element_size == 2 and n_cols <= 1024:
+        tile_target = BWD_SHORT_16BIT_TILE
+    else:
+        tile_target = BWD_TILE_TARGET
     rows = block_for(n_rows, max(tile_target // block_n, 1))
     rows_per_chunk = _chunks(n_rows, rows, BWD_PROGRAMS_PER_SM * sm_count // n_parts)
     warps = rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD)
@@ -658,7 +673,7 @@ def layer_norm_backward(
         sums = torch.zeros((n_sums, n_cols), dtype=x.dtype, device=x.device)
         return (dx.view(x.shape), *sums.unbind(0))
 
-    plan = _backward_plan(n_rows, n_cols, x.device)
+    plan = _backward_plan(n_rows, n_cols, x.device, x.element_size())
     grid, rows_per_chunk = plan.pop("grid"), plan.pop("rows_per_chunk")
     n_chunks = grid[0]
     # Stage one's output: the partial dweight (if any) then dbias (if any) of each chunk.
