@@ -168,6 +168,16 @@ def _layer_norm_fwd_looped_kernel(
 
 # ----------------------------------------------------------------------------- backward
 @triton.jit
+def _load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask):
+    """A (ROWS, BLOCK_N) tile of x and of dy, in their own dtype. other=0: padded lanes
+    get dy = 0, so they add nothing to the row sums (g * xhat, g) nor to the dweight and
+    dbias accumulators (dy * xhat, dy), whatever xhat is there."""
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0)
+    dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0)
+    return x, dy
+
+
+@triton.jit
 def _layer_norm_bwd_kernel(
     dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
     x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
@@ -210,33 +220,28 @@ def _layer_norm_bwd_kernel(
     chunk_end = tl.minimum(chunk_start + rows_per_chunk, n_rows)  # one past its last row
     if PREFETCH:
         # The first tile, loaded before the loop; each iteration then loads the next one
-        # (x_next, dy_next, in their own dtype) *before* its reductions, so that a tile's
-        # loads are in flight while the previous tile is computed: software pipelining.
-        # other=0 on dy: padded lanes get dy = g = 0 (see below).
+        # *before* its reductions, so that a tile's loads are in flight while the previous
+        # tile is computed: software pipelining.
         first = chunk_start + tile_rows
-        first_mask = (first < n_rows) & col_mask
-        x_next = tl.load(x_ptr + first * stride_xrow + cols, mask=first_mask, other=0.0)
-        dy_next = tl.load(dy_ptr + first * stride_dyrow + cols, mask=first_mask, other=0.0)
+        x_next, dy_next = _load_x_dy(
+            x_ptr, dy_ptr, first, cols, stride_xrow, stride_dyrow, (first < n_rows) & col_mask
+        )
     for offset in range(0, rows_per_chunk, ROWS):
         rows = chunk_start + offset + tile_rows  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
         mask = row_mask & col_mask
         if PREFETCH:
-            x = x_next.to(tl.float32)
-            dy = dy_next.to(tl.float32)
+            x, dy = x_next, dy_next
             # The next tile of this chunk; past the chunk's end (on the last iteration) the
-            # mask is all false and nothing is read. other=0 as for the first tile.
+            # mask is all false and nothing is read.
             nxt = rows + ROWS
-            nxt_mask = (nxt < chunk_end) & col_mask
-            x_next = tl.load(x_ptr + nxt * stride_xrow + cols, mask=nxt_mask, other=0.0)
-            dy_next = tl.load(dy_ptr + nxt * stride_dyrow + cols, mask=nxt_mask, other=0.0)
+            x_next, dy_next = _load_x_dy(
+                x_ptr, dy_ptr, nxt, cols, stride_xrow, stride_dyrow, (nxt < chunk_end) & col_mask
+            )
         else:
-            # other=0 on dy: padded lanes get dy = g = 0, so they add nothing to the row
-            # sums (g * xhat) nor to the accumulators (dy * xhat, dy), whatever xhat is.
-            x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0)
-            x = x.to(tl.float32)
-            dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0)
-            dy = dy.to(tl.float32)
+            x, dy = _load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask)
+        x = x.to(tl.float32)
+        dy = dy.to(tl.float32)
         # other=0 for padded rows: xhat = 0 there; they store nothing.
         mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
         rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
@@ -359,27 +364,23 @@ def _layer_norm_bwd_tiled_kernel(
     if PREFETCH:
         # As in _layer_norm_bwd_kernel: the first tile here, each next one a step ahead.
         first = chunk_start + tile_rows
-        first_mask = (first < n_rows) & col_mask
-        x_next = tl.load(x_ptr + first * stride_xrow + cols, mask=first_mask, other=0.0)
-        dy_next = tl.load(dy_ptr + first * stride_dyrow + cols, mask=first_mask, other=0.0)
+        x_next, dy_next = _load_x_dy(
+            x_ptr, dy_ptr, first, cols, stride_xrow, stride_dyrow, (first < n_rows) & col_mask
+        )
     for offset in range(0, rows_per_chunk, ROWS):
         rows = chunk_start + offset + tile_rows  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
         mask = row_mask & col_mask
         if PREFETCH:
-            x = x_next.to(tl.float32)
-            dy = dy_next.to(tl.float32)
-            nxt = rows + ROWS
-            # All false on the last iteration: nothing past the chunk is read.
-            nxt_mask = (nxt < chunk_end) & col_mask
-            x_next = tl.load(x_ptr + nxt * stride_xrow + cols, mask=nxt_mask, other=0.0)
-            dy_next = tl.load(dy_ptr + nxt * stride_dyrow + cols, mask=nxt_mask, other=0.0)
+            x, dy = x_next, dy_next
+            nxt = rows + ROWS  # all false on the last iteration: nothing past the chunk
+            x_next, dy_next = _load_x_dy(
+                x_ptr, dy_ptr, nxt, cols, stride_xrow, stride_dyrow, (nxt < chunk_end) & col_mask
+            )
         else:
-            # other=0 on dy: padded lanes add nothing to the accumulators.
-            x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0)
-            x = x.to(tl.float32)
-            dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0)
-            dy = dy.to(tl.float32)
+            x, dy = _load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask)
+        x = x.to(tl.float32)
+        dy = dy.to(tl.float32)
         # other=0 for padded rows: xhat = 0 and dy = 0 there; they store nothing.
         mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
         rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
