@@ -134,19 +134,19 @@ SWEEPS = {
         make_fwd,
     ),
     "bwd": (
-        "layer_norm backward: prefetch, one pass vs two passes (row sums, then tiles)",
+        "layer_norm backward: prefetch, tiles, one pass vs two passes (row sums, then tiles)",
         LN_SHAPES,
         [
-            (ln, dict(BWD_PREFETCH=p, BWD_LONG_ROW_SPLIT=s, **more))
-            for p, s, more in [
-                (False, 1 << 30, dict(BWD_ELEMENTS_PER_THREAD=8)),  # one pass, no prefetch
-                (True, 8192, {}),  # the defaults
-                (True, 8192, dict(BWD_ELEMENTS_PER_THREAD=8)),
-                (True, 8192, dict(BWD_SHORT_16BIT_TILE=4096)),
-                (True, 8192, dict(BWD_TILE_TARGET=8192)),
-                (True, 4096, {}),  # two passes from 8192 up
-                (True, 8192, dict(BWD_TILED_BLOCK=(16, 256, 8))),
-                (True, 8192, dict(BWD_TILED_PROGRAMS_PER_SM=2)),
+            (ln, values)
+            for values in [
+                dict(BWD_PREFETCH=False, BWD_ELEMENTS_PER_THREAD=8),  # the first design
+                {},  # the defaults
+                dict(BWD_ELEMENTS_PER_THREAD=8),
+                dict(BWD_SHORT_16BIT_TILE=4096),
+                dict(BWD_TILE_TARGET=8192),
+                dict(BWD_BLOCK_MAX=4096),  # two passes from 8192 up
+                dict(BWD_TILED_BLOCK=(16, 256, 8)),
+                dict(BWD_TILED_PROGRAMS_PER_SM=2),
             ]
         ],
         make_bwd,

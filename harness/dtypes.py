@@ -42,6 +42,11 @@ def to_torch(name: str) -> torch.dtype:
         raise ValueError(f"unknown dtype {name!r}; expected one of {sorted(_TORCH)}") from None
 
 
+def itemsize(name: str) -> int:
+    """Bytes per element of the dtype called `name`."""
+    return to_torch(name).itemsize
+
+
 def name_of(dtype: torch.dtype) -> str:
     """The short name of a floating torch dtype ("float16"); str(dtype) for others."""
     return _NAMES.get(dtype, str(dtype).replace("torch.", ""))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 
 from harness import BadInput, Case, Inputs
+from harness.dtypes import itemsize
 from harness.tensors import add_specials, make_tensor
 
 
@@ -23,13 +24,9 @@ def make_x(case: Case, device: torch.device, gen: torch.Generator) -> torch.Tens
     return x
 
 
-def element_size(case: Case) -> int:
-    return torch.finfo(getattr(torch, case.dtype)).bits // 8
-
-
 def read_once_write_once(case: Case) -> float:
     """Bytes moved by an op that reads x once and writes an output of its shape once."""
-    return 2 * math.prod(case.shape) * element_size(case)
+    return 2 * math.prod(case.shape) * itemsize(case.dtype)
 
 
 def bad_tensor_inputs(device: torch.device, wrap: Callable[[object], Inputs]) -> list[BadInput]:

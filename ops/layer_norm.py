@@ -11,10 +11,11 @@ import torch
 from hypothesis import strategies as st
 
 from harness import BadInput, Case, ErrorModel, Inputs, Op, reduction_growth, strategies
+from harness.dtypes import itemsize
 from harness.op import Budget
 from harness.tensors import make_tensor
 from kernels import layer_norm as kernel
-from ops._one_tensor import bad_tensor_inputs, element_size, make_x
+from ops._one_tensor import bad_tensor_inputs, make_x
 from ops._rowwise import ROW_BLOCKS, ROW_EXAMPLES, row_length
 from references.layer_norm import (
     layer_norm_backward_numpy,
@@ -32,15 +33,8 @@ AFFINE = ("both", "weight", "none", "bias")
 EPS = (1e-5, 1e-6, 1e-3, 1.0)
 
 # Row lengths around the block sizes either kernel switches at, in either mode.
-_BLOCKS = (
-    *ROW_BLOCKS,
-    kernel.INTERPRET_BWD_BLOCK_MAX,
-    kernel.INTERPRET_BWD_STREAM,
-    kernel.INTERPRET_BWD_LONG_ROW_SPLIT,
-    kernel.BWD_BLOCK_MAX,
-    kernel.BWD_LONG_ROW_SPLIT,
-)
-_SPLIT = kernel.INTERPRET_BWD_BLOCK_MAX
+_BLOCKS = (*ROW_BLOCKS, kernel.INTERPRET_BWD_BLOCK_MAX, kernel.BWD_BLOCK_MAX)
+_TWO_PASS = kernel.INTERPRET_BWD_BLOCK_MAX + 1
 
 
 def _shapes(budget: Budget) -> st.SearchStrategy[tuple[int, ...]]:
@@ -113,7 +107,7 @@ def _rows_of(case: Case) -> int:
 
 def _forward_bytes(case: Case) -> float:
     """x read and y written once, weight and bias read once, mean and rstd written."""
-    es, n = element_size(case), case.shape[-1]
+    es, n = itemsize(case.dtype), case.shape[-1]
     n_params = {"both": 2, "weight": 1, "bias": 1, "none": 0}[case.params.get("affine", "both")]
     return 2 * math.prod(case.shape) * es + n_params * n * es + 2 * 4 * _rows_of(case)
 
@@ -210,7 +204,7 @@ def _backward_condition(np_args, np_kwargs, oracle):
 def _backward_bytes(case: Case) -> float:
     """dy and x read, dx written; the statistics read; weight read, dweight and dbias
     written, as the parameters exist."""
-    es, n = element_size(case), case.shape[-1]
+    es, n = itemsize(case.dtype), case.shape[-1]
     affine = case.params.get("affine", "both")
     n_param_io = {"both": 3, "weight": 2, "bias": 1, "none": 0}[affine]
     return 3 * math.prod(case.shape) * es + n_param_io * n * es + 2 * 4 * _rows_of(case)
@@ -259,8 +253,10 @@ LAYER_NORM_BACKWARD = Op(
         ((100, 33), {"affine": "weight", "constant_rows": True}),
         ((64, 3), {"affine": "bias", "layout": "strided"}),
         ((5, 70), {"affine": "none", "eps": 1.0}),
-        # A row split into three parts, the last one partial.
-        ((3, 2 * _SPLIT + 5), {"layout": "transposed"}),
+        # Rows for the two-pass backward in the interpreter: just past the one-pass block,
+        # and over two column blocks with the last one partial.
+        ((5, _TWO_PASS), {}),
+        ((3, 2 * _TWO_PASS + 3), {"layout": "transposed"}),
     ],
     # dx reduces along rows (n), dweight and dbias across them (the number of rows).
     error_model=ErrorModel(

@@ -8,6 +8,7 @@ import torch
 from hypothesis import strategies as st
 
 from harness import BadInput, Case, Inputs, Op, strategies
+from harness.dtypes import itemsize
 from harness.tensors import add_specials, make_tensor
 from kernels.vector_add import BLOCK_SIZE, vector_add
 from references.vector_add import vector_add_numpy, vector_add_torch
@@ -61,10 +62,6 @@ def _bad_inputs(device) -> list[BadInput]:
     ]
 
 
-def _elem_size(case: Case) -> int:
-    return torch.finfo(getattr(torch, case.dtype)).bits // 8
-
-
 VECTOR_ADD = Op(
     name="vector_add",
     numpy_ref=vector_add_numpy,
@@ -83,6 +80,6 @@ VECTOR_ADD = Op(
     ],
     bad_inputs=_bad_inputs,
     flops=lambda case: math.prod(case.shape),
-    bytes=lambda case: 3 * math.prod(case.shape) * _elem_size(case),
+    bytes=lambda case: 3 * math.prod(case.shape) * itemsize(case.dtype),
     bench_cases=[((1 << k,), {}) for k in (20, 24, 26, 28)],
 )
