@@ -122,14 +122,11 @@ SWEEPS = {
         "layer_norm forward: elements per program (TILE_TARGET) and per thread",
         LN_SHAPES,
         [
-            (rows, dict(TILE_TARGET=t, ELEMENTS_PER_THREAD=e, MAX_WARPS=w))
-            for t, e, w in [
-                (4096, 16, 32),  # the defaults
-                (4096, 16, 16),
-                (2048, 16, 32),
-                (8192, 32, 32),
-                (4096, 32, 32),
-            ]
+            (ln, dict(FWD_ELEMENTS_PER_THREAD=32)),  # the default
+            (ln, dict(FWD_ELEMENTS_PER_THREAD=64)),
+            (ln, dict(FWD_ELEMENTS_PER_THREAD=16)),
+            (rows, dict(TILE_TARGET=8192)),
+            (rows, dict(TILE_TARGET=2048)),
         ],
         make_fwd,
     ),
@@ -139,11 +136,10 @@ SWEEPS = {
         [
             (ln, values)
             for values in [
-                dict(BWD_PREFETCH=False, BWD_ELEMENTS_PER_THREAD=8),  # the first design
                 {},  # the defaults
-                dict(BWD_ELEMENTS_PER_THREAD=8),
-                dict(BWD_SHORT_16BIT_TILE=4096),
-                dict(BWD_TILE_TARGET=8192),
+                dict(BWD_PROGRAMS_PER_SM=2),
+                dict(BWD_PROGRAMS_PER_SM=4),
+                dict(BWD_PROGRAMS_PER_SM=4, BWD_SHORT_16BIT_TILE=1024, BWD_TILE_TARGET=2048),
                 dict(BWD_BLOCK_MAX=4096),  # two passes from 8192 up
                 dict(BWD_TILED_BLOCK=(16, 256, 8)),
                 dict(BWD_TILED_PROGRAMS_PER_SM=2),

@@ -420,7 +420,10 @@ BWD_BLOCK_MAX = 8192
 """Longest row the one-pass backward holds, with its accumulators, in one program (GPU).
 Longer rows take the two-pass backward: `_layer_norm_bwd_row_sums_kernel` (the two row
 sums, 8 bytes a row), then `_layer_norm_bwd_tiled_kernel` over (row chunks, column
-blocks); it reads x and dy twice, but no program waits on a reduction."""
+blocks); it reads x and dy twice, but no program waits on a reduction. Measured on an
+H100 at 4096 x 16384: the two passes ran 1.38x (float16) and 1.40x (float32) PyTorch; a
+whole row in one program, its partial sums added into the buffer by relaxed atomics to
+free the registers, ran 1.12x and 1.10x."""
 BWD_ELEMENTS_PER_THREAD = 16
 """Tile elements per thread in the one-pass backward, which holds several float32 vectors
 per element (xhat, g, the two accumulators). Measured on an H100 at M = 4096
