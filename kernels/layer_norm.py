@@ -34,22 +34,23 @@ The GPU ideas, in the order they appear:
    per SM, whose registers it fills) and no more: the buffer, (SMs x N) float32, is
    then small next to x and dy (under 10% of their bytes at 4096 rows), and mostly read
    back from the L2 cache.
+   A row longer than the block a program can hold *with* its accumulators is split into
+   column parts, one program per part (grid axis 1): each keeps its own part in registers
+   and streams the other parts (mostly from L2, its neighbours are reading them) only to
+   finish the two row sums.
 5. Software pipelining (BWD_PREFETCH). With one program per SM, a loop of "load a tile,
    reduce it (across warps, through shared memory), store dx" leaves the memory idle
    during the reductions: each iteration waits a full memory latency. So each iteration
    first issues the loads of the *next* tile (kept in their own dtype, half the registers
    for float16) and only then computes the current one: two tiles are in flight, and the
    loads overlap the reductions. The first tile is loaded before the loop.
-6. Two passes for rows longer than a program can hold with its accumulators
-   (BWD_BLOCK_MAX). dx needs only two numbers per row,
+6. Two passes for long rows (BWD_LONG_ROW_SPLIT). dx needs only two numbers per row,
    mean(g * xhat) and mean(g): `_layer_norm_bwd_row_sums_kernel` computes them (reading
    x and dy, writing 8 bytes a row), and `_layer_norm_bwd_tiled_kernel` then covers a
    grid of (row chunks x column blocks), each program independent: dx is elementwise,
    and dweight/dbias accumulate per lane with no reduction in the loop at all. Five
-   units of traffic (x, dy twice, dx once) instead of three, but no serial reductions:
-   memory-bound rather than latency-bound. (Splitting such a row into parts, one program
-   each, streaming the other parts for the row sums, ran 0.5x PyTorch at 4096 x 16384 on
-   an H100, where the two passes run 1.4x.)
+   units of traffic (x, dy twice, dx once) instead of three, but no re-reads of other
+   parts and no serial reductions: memory-bound rather than latency-bound.
 
 Offsets: row * stride is computed in int64 wherever it may pass 2**31 elements.
 """
@@ -197,11 +198,15 @@ def _layer_norm_bwd_kernel(
     HAS_BIAS: tl.constexpr,  # accumulate dbias
     PREFETCH: tl.constexpr,  # load the next tile's x and dy before computing this one
     ROWS: tl.constexpr,  # rows per iteration, a power of two
-    BLOCK_N: tl.constexpr,  # a power of two >= n_cols: a whole row
+    BLOCK_N: tl.constexpr,  # columns this program owns (one part of a row), a power of two
+    STREAM_N: tl.constexpr,  # columns per step over the other parts, divides BLOCK_N
+    SPLIT: tl.constexpr,  # rows are split into several parts (else no streaming loop)
 ):
     chunk = tl.program_id(0)  # which contiguous chunk of rows
-    cols = tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
-    col_mask = cols < n_cols  # the block is a power of two, the row need not be
+    part = tl.program_id(1)  # which BLOCK_N columns of each row this program owns
+    part_start = part * BLOCK_N
+    cols = part_start + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
+    col_mask = cols < n_cols  # the last part may hang past the row's end
     dw_acc = tl.zeros([BLOCK_N], tl.float32)
     db_acc = tl.zeros([BLOCK_N], tl.float32)
     # The weight of the program's columns, loaded once (not in the loop: a (1, BLOCK_N)
@@ -248,13 +253,32 @@ def _layer_norm_bwd_kernel(
         if HAS_BIAS:
             db_acc += tl.sum(dy, axis=0)
         g = dy * w
-        sum_gx = tl.sum(g * xhat, axis=1, keep_dims=True)  # (ROWS, 1)
+        sum_gx = tl.sum(g * xhat, axis=1, keep_dims=True)  # (ROWS, 1), this part's share
         sum_g = tl.sum(g, axis=1, keep_dims=True)
+        # The rest of each row, when the row is split into parts: the other parts' columns,
+        # STREAM_N at a time, only for their share of the two sums. Step k of the loop
+        # reads columns [k, k + STREAM_N), skipping this program's own part. The loop is
+        # empty when one part is the whole row, and then not even compiled (SPLIT false):
+        # its registers would count against the whole kernel.
+        if SPLIT:
+            for k in range(0, tl.cdiv(n_cols, BLOCK_N) * BLOCK_N - BLOCK_N, STREAM_N):
+                far = tl.where(k < part_start, k, k + BLOCK_N) + tl.arange(0, STREAM_N)[None, :]
+                far_col_mask = far < n_cols  # the last part may hang past the row's end
+                far_mask = row_mask & far_col_mask
+                # other=0 on every load: padded lanes get g = 0, adding nothing to either sum.
+                x_far = tl.load(x_ptr + rows * stride_xrow + far, mask=far_mask, other=0.0)
+                g_far = tl.load(dy_ptr + rows * stride_dyrow + far, mask=far_mask, other=0.0)
+                g_far = g_far.to(tl.float32)
+                if HAS_WEIGHT:
+                    g_far *= tl.load(w_ptr + far, mask=far_col_mask, other=0.0).to(tl.float32)
+                xhat_far = (x_far.to(tl.float32) - mean) * rstd
+                sum_gx += tl.sum(g_far * xhat_far, axis=1, keep_dims=True)
+                sum_g += tl.sum(g_far, axis=1, keep_dims=True)
         dx = (g - (xhat * (sum_gx / n_cols) + sum_g / n_cols)) * rstd
         tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
-    part_cols = tl.arange(0, BLOCK_N)
-    part_mask = part_cols < n_cols  # the block may hang past the row's end
+    part_cols = part_start + tl.arange(0, BLOCK_N)
+    part_mask = part_cols < n_cols  # the last part may hang past the row's end
     part_offsets = chunk.to(tl.int64) * stride_partrow + part_cols
     if HAS_WEIGHT:
         tl.store(dw_part_ptr + part_offsets, dw_acc, mask=part_mask)
@@ -417,13 +441,10 @@ the two cross-warp reductions (mean, variance) cost less. Measured on an H100
 (benchmarks/tune_rowwise.py fwd, M = 4096): 1.45x / 1.39x PyTorch at N = 1024 (float16 /
 float32) against 1.24x / 1.30x, 1.63x against 1.28x at N = 16384 float16, the rest equal."""
 BWD_BLOCK_MAX = 8192
-"""Longest row the one-pass backward holds, with its accumulators, in one program (GPU).
-Longer rows take the two-pass backward: `_layer_norm_bwd_row_sums_kernel` (the two row
-sums, 8 bytes a row), then `_layer_norm_bwd_tiled_kernel` over (row chunks, column
-blocks); it reads x and dy twice, but no program waits on a reduction. Measured on an
-H100 at 4096 x 16384: the two passes ran 1.38x (float16) and 1.40x (float32) PyTorch; a
-whole row in one program, its partial sums added into the buffer by relaxed atomics to
-free the registers, ran 1.12x and 1.10x."""
+"""Longest part of a row one backward program owns, GPU; a longer row is split into
+parts, one program each (grid axis 1)."""
+BWD_STREAM = 1024
+"""Columns per step when a program sums over the parts of a row that it does not own."""
 BWD_ELEMENTS_PER_THREAD = 16
 """Tile elements per thread in the one-pass backward, which holds several float32 vectors
 per element (xhat, g, the two accumulators). Measured on an H100 at M = 4096
@@ -450,6 +471,17 @@ tile costs registers: the one-pass kernel prefetches only tiles of at most
 BWD_PREFETCH_MAX_TILE elements (ptxas sm_90: 4096 at 16 warps takes 94-116 registers;
 8192 spills)."""
 BWD_PREFETCH_MAX_TILE = 4096
+BWD_LONG_ROW_SPLIT = 8192
+"""Rows longer than this take the two-pass backward: `_layer_norm_bwd_row_sums_kernel`
+(the two row sums, 8 bytes a row) then `_layer_norm_bwd_tiled_kernel` over (row chunks,
+column blocks). It reads x and dy twice, but no program waits on another's columns;
+0 sends every row there. Measured on an H100 at 4096 x 16384: the two passes ran 1.38x
+(float16) and 1.40x (float32) PyTorch; split parts (BWD_LONG_ROW_SPLIT above
+BWD_BLOCK_MAX) ran 0.5x and 0.8x; a whole row in one program, its partial sums added into
+the buffer by relaxed atomics to free the registers, ran 1.12x and 1.10x. With the
+defaults the split-parts path runs only in the interpreter (small blocks, so the tests
+reach it); removing it from the kernel slowed the one-pass kernel at 4096 x 1024 by 10%
+on the H100 (Triton 3.6), so it stays."""
 BWD_ROW_SUMS_BLOCK = (4096, 8)
 """Pass one of the two-pass backward: (columns per iteration, warps); one row a program."""
 BWD_TILED_BLOCK = (8, 256, 8)
@@ -463,9 +495,11 @@ at once (above): one wave, and a small buffer of partial sums."""
 SUM_CHUNKS_BLOCK = (32, 128)
 """Stage two of the dweight/dbias reduction: (chunks, columns) per iteration."""
 
-# Triton's interpreter: small blocks, so that the drawn cases (16384 elements at most)
-# reach the two-pass design and several chunks; a stand-in SM count.
+# Triton's interpreter: small parts, so that the drawn cases (16384 elements at most)
+# reach split rows and several chunks; a stand-in SM count.
 INTERPRET_BWD_BLOCK_MAX = 2048
+INTERPRET_BWD_STREAM = 512
+INTERPRET_BWD_LONG_ROW_SPLIT = 4096
 INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
 INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
 INTERPRET_SM_COUNT = 4
@@ -561,15 +595,16 @@ def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
 def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size: int) -> dict:
     """How `layer_norm_backward` covers (n_rows, n_cols): the design, grid, block sizes.
 
-    One pass (`_layer_norm_bwd_kernel`) up to a row of BWD_BLOCK_MAX: short rows are
-    packed ROWS to a tile of about BWD_TILE_TARGET elements. The rows are cut into chunks
-    so that the grid fills the GPU once: BWD_PROGRAMS_PER_SM programs per SM.
+    One pass (`_layer_norm_bwd_kernel`) up to a row of BWD_LONG_ROW_SPLIT: a row is split
+    into n_parts parts of BLOCK_N columns; short rows are packed ROWS to a tile of about
+    TILE_TARGET elements, as in the forward. The rows are cut into chunks so that the
+    grid fills the GPU once: BWD_PROGRAMS_PER_SM programs per SM.
     Two passes for longer rows: the row sums, then (row chunks x column blocks) tiles.
     """
     interp = interpreting()
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
     prefetch = bool(BWD_PREFETCH)
-    if n_cols > (INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX):
+    if n_cols > (INTERPRET_BWD_LONG_ROW_SPLIT if interp else BWD_LONG_ROW_SPLIT):
         sums_block, sums_warps = INTERPRET_BWD_ROW_SUMS_BLOCK if interp else BWD_ROW_SUMS_BLOCK
         rows, block_n, warps = INTERPRET_BWD_TILED_BLOCK if interp else BWD_TILED_BLOCK
         block_n = block_for(n_cols, block_n)
@@ -587,6 +622,7 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size:
             num_warps=warps,
         )
     block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
+    n_parts = triton.cdiv(n_cols, block_n)
     if interp:
         tile_target = _rows.INTERPRET_TILE_TARGET
     elif element_size == 2 and n_cols <= 1024:
@@ -594,15 +630,17 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size:
     else:
         tile_target = BWD_TILE_TARGET
     rows = block_for(n_rows, max(tile_target // block_n, 1))
-    rows_per_chunk = _chunks(n_rows, rows, BWD_PROGRAMS_PER_SM * sm_count)
+    rows_per_chunk = _chunks(n_rows, rows, BWD_PROGRAMS_PER_SM * sm_count // n_parts)
     warps = rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD)
     return dict(
         two_pass=False,
-        grid=(triton.cdiv(n_rows, rows_per_chunk),),
+        grid=(triton.cdiv(n_rows, rows_per_chunk), n_parts),
         rows_per_chunk=rows_per_chunk,
         PREFETCH=prefetch and rows * block_n <= BWD_PREFETCH_MAX_TILE,
         ROWS=rows,
         BLOCK_N=block_n,
+        STREAM_N=min(INTERPRET_BWD_STREAM if interp else BWD_STREAM, block_n),
+        SPLIT=n_parts > 1,
         num_warps=min(max(triton.next_power_of_2(max(warps, 1)), 4), BWD_MAX_WARPS),
     )
 

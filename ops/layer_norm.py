@@ -33,8 +33,15 @@ AFFINE = ("both", "weight", "none", "bias")
 EPS = (1e-5, 1e-6, 1e-3, 1.0)
 
 # Row lengths around the block sizes either kernel switches at, in either mode.
-_BLOCKS = (*ROW_BLOCKS, kernel.INTERPRET_BWD_BLOCK_MAX, kernel.BWD_BLOCK_MAX)
-_TWO_PASS = kernel.INTERPRET_BWD_BLOCK_MAX + 1
+_BLOCKS = (
+    *ROW_BLOCKS,
+    kernel.INTERPRET_BWD_BLOCK_MAX,
+    kernel.INTERPRET_BWD_STREAM,
+    kernel.INTERPRET_BWD_LONG_ROW_SPLIT,
+    kernel.BWD_BLOCK_MAX,
+    kernel.BWD_LONG_ROW_SPLIT,
+)
+_SPLIT = kernel.INTERPRET_BWD_BLOCK_MAX
 
 
 def _shapes(budget: Budget) -> st.SearchStrategy[tuple[int, ...]]:
@@ -253,10 +260,8 @@ LAYER_NORM_BACKWARD = Op(
         ((100, 33), {"affine": "weight", "constant_rows": True}),
         ((64, 3), {"affine": "bias", "layout": "strided"}),
         ((5, 70), {"affine": "none", "eps": 1.0}),
-        # Rows for the two-pass backward in the interpreter: just past the one-pass block,
-        # and over two column blocks with the last one partial.
-        ((5, _TWO_PASS), {}),
-        ((3, 2 * _TWO_PASS + 3), {"layout": "transposed"}),
+        # A row split into three parts, the last one partial.
+        ((3, 2 * _SPLIT + 5), {"layout": "transposed"}),
     ],
     # dx reduces along rows (n), dweight and dbias across them (the number of rows).
     error_model=ErrorModel(
