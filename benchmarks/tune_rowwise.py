@@ -137,9 +137,11 @@ SWEEPS = {
             (ln, values)
             for values in [
                 {},  # the defaults
-                dict(BWD_PROGRAMS_PER_SM=2),
-                dict(BWD_PROGRAMS_PER_SM=4),
-                dict(BWD_PROGRAMS_PER_SM=4, BWD_SHORT_16BIT_TILE=1024, BWD_TILE_TARGET=2048),
+                dict(BWD_WARPS_PER_SM=8),
+                dict(BWD_WARPS_PER_SM=32),
+                dict(BWD_WARPS_PER_SM=32, BWD_SHORT_16BIT_TILE=1024, BWD_TILE_TARGET=2048),
+                dict(SUM_CHUNKS_BLOCK=(32, 32, 4)),
+                dict(SUM_CHUNKS_BLOCK=(128, 32, 8)),
                 dict(BWD_LONG_ROW_SPLIT=4096),  # two passes from 8192 up
                 dict(BWD_TILED_BLOCK=(16, 256, 8)),
                 dict(BWD_TILED_PROGRAMS_PER_SM=2),

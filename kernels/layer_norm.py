@@ -30,10 +30,12 @@ The GPU ideas, in the order they appear:
    rows, keeps its partial dweight/dbias in float32 registers, and writes them once to a
    (n_chunks, N) buffer; `_sum_chunks_kernel` then adds the chunks up, column block by
    column block, and stores both sums in the parameters' dtype in one launch (torch would
-   need a sum and a cast for each). The grid is sized to fill the GPU once (a program
-   per SM, whose registers it fills) and no more: the buffer, (SMs x N) float32, is
-   then small next to x and dy (under 10% of their bytes at 4096 rows), and mostly read
-   back from the L2 cache.
+   need a sum and a cast for each). The grid is sized to fill the GPU once (16 warps
+   of programs per SM: one program of a big tile, four of a small one) and no more: the
+   buffer, (programs x N) float32, is then small next to x and dy, and mostly read back
+   from the L2 cache. The second stage reads it in narrow column blocks (n_cols / 16
+   programs), each taking hundreds of chunks a step: a short row gives the buffer few
+   columns and many chunks, and a wide, shallow read would leave it latency bound.
    A row longer than the block a program can hold *with* its accumulators is split into
    column parts, one program per part (grid axis 1): each keeps its own part in registers
    and streams the other parts (mostly from L2, its neighbours are reading them) only to
@@ -455,10 +457,16 @@ BWD_TILE_TARGET = 4096
 BWD_SHORT_16BIT_TILE = 2048
 """The tile for 16-bit rows of at most 1024 elements: measured 1.33x (float16) and 1.23x
 (bfloat16) PyTorch at 4096 x 1024, where 4096-element tiles ran 0.92x and 0.86x."""
-BWD_PROGRAMS_PER_SM = 1
-"""A backward program takes its SM's registers (above), so one runs per SM; the grid is
-sized to fill the GPU once and no more, since each program adds a row to the buffer of
-partial sums."""
+BWD_WARPS_PER_SM = 16
+"""Warps of one-pass backward programs an SM runs at once: the grid holds
+BWD_WARPS_PER_SM // num_warps programs per SM (at least one), sized to fill the GPU once
+and no more, since each program adds a row to the buffer of partial sums. A big tile
+(16 warps at N = 8192) takes its SM's registers alone; a small one (4 warps for 16-bit
+rows of 1024) would leave the SM with a single tile's loads in flight, latency bound.
+Measured on an H100 (layer_norm backward, M = 4096, float16 / bfloat16 / float32): at
+N = 1024 (4 programs of 4 warps, 2 of 8 in float32) 1.74 / 1.76 / 1.92x PyTorch, where one
+program per SM ran 1.25 / 1.33 / 1.80x; at N = 4096 (2 of 8) 1.92 / 1.92 / 1.80x, where
+one ran 1.66 / 1.62 / 1.81x. 8 or 32 warps per SM measured no better."""
 BWD_MAX_WARPS = 16
 """Warps of a one-pass backward program at most. A row of 8192 then runs at 16 elements a
 thread in up to 128 registers; measured on an H100 (benchmarks/tune_rowwise.py) at
@@ -492,7 +500,14 @@ SM. 16 elements a thread take 100-138 (spills in float32 with prefetch)."""
 BWD_TILED_PROGRAMS_PER_SM = 3
 """Programs per SM the tiled pass's grid aims for (over both grid axes), as many as fit
 at once (above): one wave, and a small buffer of partial sums."""
-SUM_CHUNKS_BLOCK = (32, 128)
+SUM_CHUNKS_BLOCK = (512, 16, 8)
+"""Stage two of the dweight/dbias reduction: (chunks per iteration, columns per program,
+warps). Narrow column blocks and tall chunk blocks: the buffer has few columns and many
+chunks at short rows, and a grid of n_cols / 16 programs with 8192 partial sums in
+flight each reads it in one or two steps. Measured on an H100 (layer_norm backward at
+M = 4096, programs per SM as above): at N = 1024, 1.74 / 1.76 / 1.92x PyTorch (float16 /
+bfloat16 / float32), where (32, 128, 4), 16 programs stepping 17 times over the buffer,
+ran 1.67 / 1.70 / 1.78x."""
 """Stage two of the dweight/dbias reduction: (chunks, columns) per iteration."""
 
 # Triton's interpreter: small parts, so that the drawn cases (16384 elements at most)
@@ -598,7 +613,7 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size:
     One pass (`_layer_norm_bwd_kernel`) up to a row of BWD_LONG_ROW_SPLIT: a row is split
     into n_parts parts of BLOCK_N columns; short rows are packed ROWS to a tile of about
     TILE_TARGET elements, as in the forward. The rows are cut into chunks so that the
-    grid fills the GPU once: BWD_PROGRAMS_PER_SM programs per SM.
+    grid fills the GPU once: BWD_WARPS_PER_SM warps' worth of programs per SM.
     Two passes for longer rows: the row sums, then (row chunks x column blocks) tiles.
     """
     interp = interpreting()
@@ -630,8 +645,10 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size:
     else:
         tile_target = BWD_TILE_TARGET
     rows = block_for(n_rows, max(tile_target // block_n, 1))
-    rows_per_chunk = _chunks(n_rows, rows, BWD_PROGRAMS_PER_SM * sm_count // n_parts)
-    warps = rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD)
+    warps = triton.next_power_of_2(max(rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD), 1))
+    warps = min(max(warps, 4), BWD_MAX_WARPS)
+    programs_per_sm = max(BWD_WARPS_PER_SM // warps, 1)
+    rows_per_chunk = _chunks(n_rows, rows, programs_per_sm * sm_count // n_parts)
     return dict(
         two_pass=False,
         grid=(triton.cdiv(n_rows, rows_per_chunk), n_parts),
@@ -641,7 +658,7 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size:
         BLOCK_N=block_n,
         STREAM_N=min(INTERPRET_BWD_STREAM if interp else BWD_STREAM, block_n),
         SPLIT=n_parts > 1,
-        num_warps=min(max(triton.next_power_of_2(max(warps, 1)), 4), BWD_MAX_WARPS),
+        num_warps=warps,
     )
 
 
@@ -715,12 +732,12 @@ def layer_norm_backward(
     grads = (dx.view(x.shape),)
     if n_sums:
         sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
-        block_chunks, block_n = SUM_CHUNKS_BLOCK
+        block_chunks, block_n, sum_warps = SUM_CHUNKS_BLOCK
         # One program per column block of each sum: columns are independent.
         _sum_chunks_kernel[(triton.cdiv(n_cols, block_n), n_sums)](
             partial, sums, n_chunks, n_cols,
             partial.stride(0), partial.stride(1), sums.stride(0),
-            BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=4,
+            BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=sum_warps,
         )  # fmt: skip
         grads += tuple(sums.unbind(0))
     return grads
