@@ -147,6 +147,7 @@ def measure_case(
     nbytes, nflops = float(op.bytes(case)), float(op.flops(case))
     # Ceilings first (cached after the first case), so they never share memory with inputs.
     copy_gbps = ceilings.copy_gbps() if nbytes > 0 else None
+    size_copy_gbps = ceilings.copy_gbps_at(nbytes) if nbytes > 0 else None
     mm_tflops = ceilings.matmul_tflops(item.dtype) if nflops > 0 else None
     factor = slowdown_for(op.name, slowdown or {})
     inputs = build_inputs(op, case, timer.device)
@@ -169,6 +170,7 @@ def measure_case(
         nbytes=nbytes,
         nflops=nflops,
         copy_gbps=copy_gbps,
+        size_copy_gbps=size_copy_gbps,
         mm_tflops=mm_tflops,
         slowdown=factor,
         kernel_samples_ms=tuple(t for rep in samples["kernel"] for t in rep),

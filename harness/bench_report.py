@@ -51,7 +51,11 @@ def fmt_rate(r: BenchResult) -> str:
         return "-"
     if frac is None:
         return rate
-    return f"{rate} ({frac * 100:.0f}% of {'matmul' if bound == 'compute' else 'copy'})"
+    if bound == "compute":
+        return f"{rate} ({frac * 100:.0f}% of matmul)"
+    at_size = r.size_copy_fraction
+    same = f", {at_size * 100:.0f}% of same-size copy" if at_size is not None else ""
+    return f"{rate} ({frac * 100:.0f}% of copy{same})"
 
 
 def _shape(r: BenchResult) -> str:

@@ -142,6 +142,8 @@ class BenchResult:
     nflops: float = 0.0
     copy_gbps: float | None = None
     """The copy-bandwidth ceiling this run measured (GB/s)."""
+    size_copy_gbps: float | None = None
+    """The bandwidth of a copy moving this case's bytes, measured this run (GB/s)."""
     mm_tflops: float | None = None
     """The matmul ceiling in this case's dtype this run measured (TFLOP/s)."""
     slowdown: int = 1
@@ -225,6 +227,14 @@ class BenchResult:
     def ceiling_fraction(self) -> float | None:
         return self.roofline()[1]
 
+    @property
+    def size_copy_fraction(self) -> float | None:
+        """The kernel's GB/s over a same-size copy's, for a memory-bound case (> 1: faster
+        than a copy that moves as many bytes)."""
+        if self.bound != "memory" or not self.size_copy_gbps or self.gbps is None:
+            return None
+        return self.gbps / self.size_copy_gbps
+
     def summary(self) -> dict[str, Any]:
         """The derived figures, flat: what goes into pytest-benchmark's extra_info."""
         return {
@@ -246,6 +256,8 @@ class BenchResult:
             "ceiling_fraction": self.ceiling_fraction,
             "torch_ceiling_fraction": self.roofline("torch")[1],
             "copy_gbps_ceiling": self.copy_gbps,
+            "copy_gbps_same_size": self.size_copy_gbps,
+            "size_copy_fraction": self.size_copy_fraction,
             "matmul_tflops_ceiling": self.mm_tflops,
             "bytes": self.nbytes,
             "flops": self.nflops,
@@ -274,6 +286,7 @@ class BenchResult:
             nbytes=float(d.get("bytes") or 0.0),
             nflops=float(d.get("flops") or 0.0),
             copy_gbps=d.get("copy_gbps_ceiling"),
+            size_copy_gbps=d.get("copy_gbps_same_size"),
             mm_tflops=d.get("matmul_tflops_ceiling"),
             slowdown=int(d.get("slowdown", 1)),
             error=d.get("error"),

@@ -3,14 +3,16 @@ knob, the table, the plots, and `python -m harness bench` end to end from saved 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 
 import pytest
 import torch
 
 from harness import bench, cli, gate
-from harness.bench_report import MATPLOTLIB_MISSING, format_table, write_plots
-from harness.bench_results import BenchRun
+from harness.bench_report import MATPLOTLIB_MISSING, fmt_rate, format_table, write_plots
+from harness.bench_results import BenchResult, BenchRun
 from harness.ceilings import FixedCeilings
 from harness.timing import TimingConfig, measure
 from tests.bench_fakes import FAKE_OPS, FakeTimer, result, run_of
@@ -119,6 +121,22 @@ def test_table_has_the_columns_and_units():
     assert "vector_add  268435456  bfloat16  1.200 ms  1.200 ms  1.00x" in text
     assert "2684 GB/s (89% of copy)" in text
     assert "NVIDIA H100 80GB HBM3" in text and "copy 3000 GB/s" in text
+
+
+def test_memory_bound_rate_is_also_set_against_a_same_size_copy():
+    # 12.6 MB moved in 5 us: 2517 GB/s, 84% of the 3000 GB/s ceiling; against a copy of
+    # the same bytes at 2000 GB/s, 126%.
+    r = result(kernel=(0.005,) * 5, size_copy_gbps=2000.0)
+    assert fmt_rate(r) == "2517 GB/s (84% of copy, 126% of same-size copy)"
+    assert r.size_copy_fraction == pytest.approx(r.gbps / 2000.0)
+    back = BenchResult.from_json(json.loads(json.dumps(r.to_json())))
+    assert back.size_copy_gbps == 2000.0 and back.summary()["size_copy_fraction"] == (
+        pytest.approx(r.size_copy_fraction)
+    )
+    # No same-size figure (older runs, or a compute-bound case): only the ceiling.
+    assert fmt_rate(result(kernel=(0.005,) * 5)) == "2517 GB/s (84% of copy)"
+    compute_bound = dataclasses.replace(result(size_copy_gbps=2000.0), nflops=1e12)
+    assert compute_bound.bound == "compute" and compute_bound.size_copy_fraction is None
 
 
 def test_table_shows_errors_and_the_slowdown():
