@@ -152,21 +152,19 @@ def measure_case(
     factor = slowdown_for(op.name, slowdown or {})
     inputs = build_inputs(op, case, timer.device)
     args, kwargs = inputs.args, dict(inputs.kwargs)
-    samples = measure(
-        {
-            "kernel": repeated(lambda: op.kernel(*args, **kwargs), factor),
-            "torch": lambda: op.torch_ref(*args, **kwargs),
-        },
-        timer,
-        config,
-    )
+    tiers = {
+        "kernel": repeated(lambda: op.kernel(*args, **kwargs), factor),
+        "torch": lambda: op.torch_ref(*args, **kwargs),
+    }
+    samples = measure(tiers, timer, config)
+    host = {name: timer.host_ms_per_call(fn) for name, fn in tiers.items()}
     return BenchResult(
         op=op.name,
         dtype=item.dtype,
         shape=item.shape,
         params=dict(item.params),
-        kernel=TierTiming.from_samples(samples["kernel"]),
-        torch=TierTiming.from_samples(samples["torch"]),
+        kernel=TierTiming.from_samples(samples["kernel"], host["kernel"]),
+        torch=TierTiming.from_samples(samples["torch"], host["torch"]),
         nbytes=nbytes,
         nflops=nflops,
         copy_gbps=copy_gbps,
@@ -179,7 +177,7 @@ def measure_case(
 
 
 def progress_line(result: BenchResult) -> str:
-    from harness.bench_report import fmt_pct, fmt_rate, fmt_time
+    from harness.bench_report import fmt_host, fmt_pct, fmt_rate, fmt_time
 
     if not result.ok:
         return f"{result.id}: ERROR {result.error}"
@@ -189,7 +187,7 @@ def progress_line(result: BenchResult) -> str:
         f"{result.id}: triton {fmt_time(result.kernel.median_ms)} "
         f"±{fmt_pct(result.kernel.spread)}  torch {fmt_time(result.torch.median_ms)} "
         f"±{fmt_pct(result.torch.spread)}  speedup {result.speedup:.2f}x  "
-        f"{fmt_rate(result)}{slow}"
+        f"{fmt_rate(result)}  host/call {fmt_host(result)}{slow}"
     )
 
 

@@ -3,7 +3,9 @@
 The table has a row per (op, shape, dtype): Triton and PyTorch device times (median of
 the repeat medians), the speedup (PyTorch / Triton), the kernel's throughput in the unit
 of its binding ceiling (GB/s when memory-bound, TFLOP/s when compute-bound) and the
-fraction of that ceiling, and the larger of the two tiers' spreads.
+fraction of that ceiling, the larger of the two tiers' spreads, and what one call costs
+the host (CPU time to return, Triton / PyTorch): device time hides it, a launch-bound
+loop does not.
 
 The plots follow `triton.testing.perf_report`: speed against size, one line per
 provider (Triton solid, PyTorch dashed, a colour per dtype), the copy ceiling dotted.
@@ -58,6 +60,15 @@ def fmt_rate(r: BenchResult) -> str:
     return f"{rate} ({frac * 100:.0f}% of copy{same})"
 
 
+def fmt_host(r: BenchResult) -> str:
+    """Host cost per call, Triton / PyTorch, in us ("-" when not measured)."""
+    k = r.kernel.host_ms if r.kernel else None
+    t = r.torch.host_ms if r.torch else None
+    if k is None or t is None:
+        return "-"
+    return f"{k * 1e3:.0f} / {t * 1e3:.0f} us"
+
+
 def _shape(r: BenchResult) -> str:
     dims = "x".join(str(d) for d in r.shape) or "()"
     extra = " ".join(f"{k}={v}" for k, v in sorted(r.params.items()))
@@ -98,6 +109,7 @@ COLUMNS = (
     "speedup",
     "throughput (% of ceiling)",
     "spread",
+    "host/call",
 )
 
 
@@ -105,7 +117,7 @@ def table_rows(run: BenchRun) -> list[tuple[str, ...]]:
     rows = []
     for r in run.results:
         if not r.ok:
-            rows.append((r.op, _shape(r), r.dtype, "ERROR", "-", "-", r.error or "", "-"))
+            rows.append((r.op, _shape(r), r.dtype, "ERROR", "-", "-", r.error or "", "-", "-"))
             continue
         assert r.kernel and r.torch
         rows.append(
@@ -118,6 +130,7 @@ def table_rows(run: BenchRun) -> list[tuple[str, ...]]:
                 f"{r.speedup:.2f}x" + (f" [slowed x{r.slowdown}]" if r.slowdown > 1 else ""),
                 fmt_rate(r),
                 fmt_pct(max(r.kernel.spread, r.torch.spread)),
+                fmt_host(r),
             )
         )
     return rows

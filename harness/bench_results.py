@@ -67,9 +67,14 @@ class TierTiming:
     calls_per_repeat: int
     min_ms: float
     max_ms: float
+    host_ms: float | None = None
+    """Host (CPU) time one call takes to return (`Timer.host_ms_per_call`); None when
+    not measured (older runs)."""
 
     @classmethod
-    def from_samples(cls, repeats: Sequence[Sequence[float]]) -> TierTiming:
+    def from_samples(
+        cls, repeats: Sequence[Sequence[float]], host_ms: float | None = None
+    ) -> TierTiming:
         """From the raw device times (ms) of each repeat's timed calls."""
         if not repeats or not all(repeats):
             raise ValueError("a timing needs at least one repeat of at least one call")
@@ -79,6 +84,7 @@ class TierTiming:
             calls_per_repeat=min(len(rep) for rep in repeats),
             min_ms=float(min(flat)),
             max_ms=float(max(flat)),
+            host_ms=host_ms,
         )
 
     @property
@@ -97,6 +103,7 @@ class TierTiming:
             "calls_per_repeat": self.calls_per_repeat,
             "min_ms": self.min_ms,
             "max_ms": self.max_ms,
+            "host_ms": self.host_ms,
         }
 
     @classmethod
@@ -107,6 +114,7 @@ class TierTiming:
             calls_per_repeat=int(d.get("calls_per_repeat", 0)),
             min_ms=float(d.get("min_ms", min(medians))),
             max_ms=float(d.get("max_ms", max(medians))),
+            host_ms=float(d["host_ms"]) if d.get("host_ms") is not None else None,
         )
 
 
@@ -246,6 +254,8 @@ class BenchResult:
             "kernel_spread": self.kernel.spread if self.kernel else None,
             "torch_median_ms": self.torch.median_ms if self.torch else None,
             "torch_spread": self.torch.spread if self.torch else None,
+            "kernel_host_ms": self.kernel.host_ms if self.kernel else None,
+            "torch_host_ms": self.torch.host_ms if self.torch else None,
             "speedup": self.speedup,
             "speedup_spread": self.speedup_spread,
             "gbps": self.gbps,
@@ -270,7 +280,14 @@ class BenchResult:
         d["torch"] = self.torch.to_json() if self.torch else None
         d["speedup_repeats"] = list(self.speedup_repeats)
         d["error"] = self.error
-        for k in ("kernel_median_ms", "kernel_spread", "torch_median_ms", "torch_spread"):
+        for k in (
+            "kernel_median_ms",
+            "kernel_spread",
+            "torch_median_ms",
+            "torch_spread",
+            "kernel_host_ms",
+            "torch_host_ms",
+        ):
             del d[k]  # inside "kernel" / "torch"
         return d
 

@@ -20,6 +20,12 @@ line and the pytest benchmarks:
     (`rep_ms`, like do_bench's `rep`), R times over (`repeats`), alternating which tier
     goes first so that slow drifts (clocks, temperature) hit both tiers alike.
 
+The host's side is measured too (`host_ms_per_call`): what one call costs the CPU, in
+Python, argument checks, allocations and launches, before it returns. Device time hides
+it (the spin above exists so that it does), but a launcher that costs 100 us of host
+time runs no faster than that when its kernels are short, in a training step or an
+inference loop that the GPU could otherwise keep up with.
+
 `Timer` is the only GPU-facing piece; tests substitute a fake one.
 """
 
@@ -38,6 +44,10 @@ SPIN_MS = 0.3
 
 METHOD = "cuda-events; 256 MiB L2 flush and a 0.3 ms spin before each call; median of each repeat"
 
+HOST_CALLS = 20
+"""Calls per batch when measuring the host cost of a call; HOST_BATCHES batches."""
+HOST_BATCHES = 5
+
 
 class Timer(Protocol):
     """Times calls on a device; `device` is where the op's inputs are built."""
@@ -50,6 +60,10 @@ class Timer(Protocol):
 
     def call_overhead_ms(self) -> float:
         """Device time spent per timed call outside the call itself (the flush)."""
+        ...
+
+    def host_ms_per_call(self, fn: Callable[[], Any]) -> float:
+        """Host (CPU) milliseconds one call of `fn` takes to return."""
         ...
 
     def synchronize(self) -> None: ...
@@ -111,6 +125,26 @@ class CudaEventTimer:
             flush = statistics.median(self.time_calls(cache.zero_, 5))
             self._overhead = flush + self.spin_ms  # outside each timed call: flush, then spin
         return self._overhead
+
+    def host_ms_per_call(self, fn: Callable[[], Any]) -> float:
+        """The median over HOST_BATCHES batches of the wall time per call of HOST_CALLS
+        back-to-back calls, the GPU idle at the start of each batch. Launches are
+        asynchronous: a call returns once its kernels are queued, and 20 calls never
+        fill the launch queue, so the wall time is the host's cost alone. (A launcher
+        that synchronizes shows up here with its kernels' device time added.)"""
+        import time
+
+        import torch
+
+        per_call = []
+        for _ in range(HOST_BATCHES):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(HOST_CALLS):
+                fn()
+            per_call.append((time.perf_counter() - start) * 1e3 / HOST_CALLS)
+        torch.cuda.synchronize()
+        return float(statistics.median(per_call))
 
     def synchronize(self) -> None:
         import torch

@@ -21,6 +21,8 @@ WORK: Counter[str] = Counter()
 
 NS_PER_ELEMENT = {"kernel": 1.0, "torch": 1.2}
 JITTER = (1.0, 1.01, 0.99, 1.005, 0.995)
+HOST_MS = 0.025
+"""What FakeTimer reports as any call's host cost."""
 
 
 class FakeTimer:
@@ -41,6 +43,10 @@ class FakeTimer:
 
     def call_overhead_ms(self) -> float:
         return 0.0
+
+    def host_ms_per_call(self, fn: Callable[[], Any]) -> float:
+        fn()
+        return HOST_MS
 
     def synchronize(self) -> None:
         pass

@@ -6,16 +6,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 
 import pytest
 import torch
 
 from harness import bench, cli, gate
-from harness.bench_report import MATPLOTLIB_MISSING, fmt_rate, format_table, write_plots
+from harness.bench_report import (
+    MATPLOTLIB_MISSING,
+    fmt_host,
+    fmt_rate,
+    format_table,
+    write_plots,
+)
 from harness.bench_results import BenchResult, BenchRun
 from harness.ceilings import FixedCeilings
 from harness.timing import TimingConfig, measure
-from tests.bench_fakes import FAKE_OPS, FakeTimer, result, run_of
+from tests.bench_fakes import FAKE_OPS, HOST_MS, FakeTimer, result, run_of
 
 QUICK = TimingConfig(repeats=3, warmup_ms=0.0, rep_ms=1.0, min_calls=3, max_calls=10)
 CEILINGS = FixedCeilings(copy=3000.0, matmul={"float32": 50.0, "float16": 700.0})
@@ -84,6 +91,35 @@ def test_measure_case_computes_speedup_rates_and_ceiling_fraction():
     assert r.gbps == pytest.approx(3 * 16384 * 4 / (16384 * 1e-9) / 1e9)
     assert r.bound == "memory" and r.ceiling_fraction == pytest.approx(r.gbps / 3000.0)
     assert len(r.kernel_samples_ms) == 3 * QUICK.max_calls  # 1 ms / 16 us, capped
+    assert r.kernel.host_ms == r.torch.host_ms == HOST_MS
+
+
+def test_host_cost_is_reported_and_saved():
+    r = result(kernel=(0.005,) * 5)
+    r = dataclasses.replace(
+        r,
+        kernel=dataclasses.replace(r.kernel, host_ms=0.1084),
+        torch=dataclasses.replace(r.torch, host_ms=0.0226),
+    )
+    assert fmt_host(r) == "108 / 23 us"
+    assert "108 / 23 us" in format_table(run_of([r]))
+    back = BenchResult.from_json(json.loads(json.dumps(r.to_json())))
+    assert back.kernel.host_ms == pytest.approx(0.1084) and back.summary()["torch_host_ms"] == (
+        pytest.approx(0.0226)
+    )
+    assert fmt_host(result()) == "-"  # a run saved before host costs were measured
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_host_cost_is_the_host_time_not_the_device_time():
+    from harness.timing import CudaEventTimer
+
+    timer = CudaEventTimer()
+    # 2 ms of host work, nothing on the GPU: 2 ms a call.
+    assert timer.host_ms_per_call(lambda: time.sleep(0.002)) >= 1.9
+    # 5 ms of GPU work that returns at once: far under 1 ms a call.
+    cycles = 5_000_000
+    assert timer.host_ms_per_call(lambda: torch.cuda._sleep(cycles)) < 1.0
 
 
 def test_the_slowdown_knob_slows_only_the_kernel():
