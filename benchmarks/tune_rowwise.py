@@ -131,7 +131,7 @@ SWEEPS = {
         make_fwd,
     ),
     "bwd": (
-        "layer_norm backward: prefetch, tiles, one pass vs two passes (row sums, then tiles)",
+        "layer_norm backward: tiles, walkers (whole rows or halves), two passes",
         LN_SHAPES,
         [
             (ln, values)
@@ -142,7 +142,8 @@ SWEEPS = {
                 dict(BWD_WARPS_PER_SM=32, BWD_SHORT_16BIT_TILE=1024, BWD_TILE_TARGET=2048),
                 dict(SUM_CHUNKS_BLOCK=(32, 32, 4)),
                 dict(SUM_CHUNKS_BLOCK=(128, 32, 8)),
-                dict(BWD_LONG_ROW_SPLIT=4096),  # two passes from 8192 up
+                dict(BWD_WALKER_MIN_BYTES=1 << 30),  # no walkers: tiles, then split parts
+                dict(BWD_WALKER_BLOCK=4096),  # two passes from 8193 columns
                 dict(BWD_TILED_BLOCK=(16, 256, 8)),
                 dict(BWD_TILED_PROGRAMS_PER_SM=2),
             ]

@@ -46,13 +46,25 @@ The GPU ideas, in the order they appear:
    first issues the loads of the *next* tile (kept in their own dtype, half the registers
    for float16) and only then computes the current one: two tiles are in flight, and the
    loads overlap the reductions. The first tile is loaded before the loop.
-6. Two passes for long rows (BWD_LONG_ROW_SPLIT). dx needs only two numbers per row,
-   mean(g * xhat) and mean(g): `_layer_norm_bwd_row_sums_kernel` computes them (reading
-   x and dy, writing 8 bytes a row), and `_layer_norm_bwd_tiled_kernel` then covers a
-   grid of (row chunks x column blocks), each program independent: dx is elementwise,
-   and dweight/dbias accumulate per lane with no reduction in the loop at all. Five
-   units of traffic (x, dy twice, dx once) instead of three, but no re-reads of other
-   parts and no serial reductions: memory-bound rather than latency-bound.
+6. Walkers for long rows (`_layer_norm_bwd_walker_kernel`, rows of more than 8 KiB). One
+   program per SM walks rows n apart, a whole row at a time: the row sums are two
+   reductions over registers, dx is stored at once, and dweight/dbias accumulate per
+   lane over the walk, a float32 pair per column. Two ideas keep it fed:
+   * Software pipelining by the compiler: `tl.range(..., num_stages=3)` makes Triton
+     load the next two rows into shared memory (cp.async) while this one is computed,
+     so three rows are in flight but the registers hold one.
+   * Halves. A 16384-column row and its accumulators do not fit one program's registers
+     (they spill). So two programs share each row, one per half: each keeps its half
+     and its half's accumulators, and reads the other half only for the two row sums.
+     The partners walk the same rows at the same pace, so whichever reads a half second
+     finds it in the L2 cache: memory still sees x and dy once.
+7. Two passes for the longest rows (over 2 x 8192 columns, where even a half spills).
+   dx needs only two numbers per row, mean(g * xhat) and mean(g):
+   `_layer_norm_bwd_row_sums_kernel` computes them (reading x and dy, writing 8 bytes a
+   row), and `_layer_norm_bwd_tiled_kernel` then covers a grid of (row chunks x column
+   blocks), each program independent: dx is elementwise, and dweight/dbias accumulate
+   per lane with no reduction in the loop at all. Five units of traffic (x, dy twice,
+   dx once) instead of three, but no program ever holds a row.
 
 Offsets: row * stride is computed in int64 wherever it may pass 2**31 elements.
 """
@@ -289,6 +301,86 @@ def _layer_norm_bwd_kernel(
 
 
 @triton.jit
+def _layer_norm_bwd_walker_kernel(
+    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
+    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
+    dw_part_ptr,  # output, float32, shape (n_walkers, n_cols): per-walker sums of dy * xhat
+    db_part_ptr,  # output, float32, shape (n_walkers, n_cols): per-walker sums of dy
+    n_rows,  # number of rows
+    n_cols,  # row length, <= BLOCK_N (or 2 * BLOCK_N with HALVES)
+    stride_dyrow,  # elements between consecutive rows of dy
+    stride_xrow,  # elements between consecutive rows of x
+    stride_dxrow,  # elements between consecutive rows of dx
+    stride_partrow,  # elements between consecutive walkers of dw_part / db_part
+    HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
+    HAS_BIAS: tl.constexpr,  # accumulate dbias
+    HALVES: tl.constexpr,  # two programs share each row, one per half (else one owns it)
+    BLOCK_N: tl.constexpr,  # columns a program owns (the row, or a half), a power of two
+    STAGES: tl.constexpr,  # rows whose loads are in flight at once (software pipelining)
+):
+    # A walker visits rows walker, walker + n_walkers, ...: a whole row at a time.
+    if HALVES:
+        part = tl.program_id(0) % 2  # programs 2k and 2k + 1 walk the same rows
+        walker = tl.program_id(0) // 2
+        n_walkers = tl.num_programs(0) // 2
+    else:
+        part = 0
+        walker = tl.program_id(0)
+        n_walkers = tl.num_programs(0)
+    own = part * BLOCK_N + tl.arange(0, BLOCK_N)  # the columns this program owns
+    own_mask = own < n_cols  # the block is a power of two, the row (or half) need not be
+    other = (1 - part) * BLOCK_N + tl.arange(0, BLOCK_N)  # the partner's half, if HALVES
+    other_mask = other < n_cols
+    dw_acc = tl.zeros([BLOCK_N], tl.float32)
+    db_acc = tl.zeros([BLOCK_N], tl.float32)
+
+    first_row = walker.to(tl.int64)  # 64-bit: row * stride may pass 2**31
+    # num_stages: Triton's pipeliner issues the loads of the next STAGES - 1 rows into
+    # shared memory while this one is computed, so the registers hold one row only.
+    for i in tl.range(0, tl.cdiv(n_rows - walker, n_walkers), num_stages=STAGES):
+        row = first_row + i * n_walkers
+        mean = tl.load(mean_ptr + row)
+        rstd = tl.load(rstd_ptr + row)
+        # other=0 on every load: padded lanes get dy = 0, adding nothing to any sum.
+        x = tl.load(x_ptr + row * stride_xrow + own, mask=own_mask, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + row * stride_dyrow + own, mask=own_mask, other=0.0).to(tl.float32)
+        xhat = (x - mean) * rstd
+        g = dy
+        if HAS_WEIGHT:
+            g = dy * tl.load(w_ptr + own, mask=own_mask, other=0.0).to(tl.float32)
+        sum_gx = tl.sum(g * xhat, axis=0)
+        sum_g = tl.sum(g, axis=0)
+        if HALVES:
+            # The partner's half, read only for its share of the two row sums. Both
+            # programs read the whole row at about the same time: the second read of
+            # each half comes from the L2 cache, not from memory.
+            x_far = tl.load(x_ptr + row * stride_xrow + other, mask=other_mask, other=0.0)
+            g_far = tl.load(dy_ptr + row * stride_dyrow + other, mask=other_mask, other=0.0)
+            g_far = g_far.to(tl.float32)
+            if HAS_WEIGHT:
+                g_far *= tl.load(w_ptr + other, mask=other_mask, other=0.0).to(tl.float32)
+            sum_gx += tl.sum(g_far * ((x_far.to(tl.float32) - mean) * rstd), axis=0)
+            sum_g += tl.sum(g_far, axis=0)
+        dx = (g - (xhat * (sum_gx / n_cols) + sum_g / n_cols)) * rstd
+        tl.store(dx_ptr + row * stride_dxrow + own, dx.to(dx_ptr.dtype.element_ty), mask=own_mask)
+        # Stage one of dweight and dbias, per lane: nothing crosses threads in the loop.
+        if HAS_WEIGHT:
+            dw_acc += dy * xhat
+        if HAS_BIAS:
+            db_acc += dy
+
+    part_offsets = walker.to(tl.int64) * stride_partrow + own
+    if HAS_WEIGHT:
+        tl.store(dw_part_ptr + part_offsets, dw_acc, mask=own_mask)
+    if HAS_BIAS:
+        tl.store(db_part_ptr + part_offsets, db_acc, mask=own_mask)
+
+
+@triton.jit
 def _layer_norm_bwd_row_sums_kernel(
     dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
     x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
@@ -479,17 +571,40 @@ tile costs registers: the one-pass kernel prefetches only tiles of at most
 BWD_PREFETCH_MAX_TILE elements (ptxas sm_90: 4096 at 16 warps takes 94-116 registers;
 8192 spills)."""
 BWD_PREFETCH_MAX_TILE = 4096
-BWD_LONG_ROW_SPLIT = 8192
-"""Rows longer than this take the two-pass backward: `_layer_norm_bwd_row_sums_kernel`
-(the two row sums, 8 bytes a row) then `_layer_norm_bwd_tiled_kernel` over (row chunks,
-column blocks). It reads x and dy twice, but no program waits on another's columns;
-0 sends every row there. Measured on an H100 at 4096 x 16384: the two passes ran 1.38x
-(float16) and 1.40x (float32) PyTorch; split parts (BWD_LONG_ROW_SPLIT above
-BWD_BLOCK_MAX) ran 0.5x and 0.8x; a whole row in one program, its partial sums added into
-the buffer by relaxed atomics to free the registers, ran 1.12x and 1.10x. With the
-defaults the split-parts path runs only in the interpreter (small blocks, so the tests
-reach it); removing it from the kernel slowed the one-pass kernel at 4096 x 1024 by 10%
-on the H100 (Triton 3.6), so it stays."""
+BWD_WALKER_MIN_BYTES = 8192
+"""Rows of more than this many bytes (4096 float16 or 2048 float32 elements), up to
+2 * BWD_WALKER_BLOCK elements, take the walker backward (`_layer_norm_bwd_walker_kernel`);
+shorter ones the one-pass tiles, which pack several rows to a program. Measured on an
+H100 (PyTorch = 1): at 4096 x 4096 the walker ran 1.70x (float16) and 2.17x (float32),
+the tiles 1.90x and 1.78x; at 4096 x 2048 float32 the walker 1.79x, the tiles 2.03x; at
+4096 x 8192 the walker 2.21x / 2.17x, the tiles 1.88x / 2.16x."""
+BWD_WALKER_BLOCK = 8192
+"""Columns one walker program owns: a row up to this long is one program's, a longer one
+(up to twice this) is split in two halves, a program each. Rows longer than twice this
+take the two-pass backward: `_layer_norm_bwd_row_sums_kernel` (the two row sums, 8 bytes
+a row) then `_layer_norm_bwd_tiled_kernel` over (row chunks, column blocks). It reads x
+and dy twice (five units of traffic against three), but no program holds a row: at
+2048 x 32768 a half row is 16384 columns, and a walker's row and accumulators spill
+(measured 0.7-1.1x PyTorch, against 1.34-1.38x for the two passes).
+At 4096 x 16384 the walker in halves measured 1.99x (float16) and 2.09x (float32). Designs
+measured there before it, all slower: the two passes 1.38x and 1.40x; split parts in the
+one-pass kernel (`SPLIT`) 0.5x and 0.8x; one program per row with its partial sums added
+into L2 by relaxed atomics 1.12x and 1.10x; row-sum and tile programs in one launch,
+ordered by atomic tickets so that tiles re-read rows from L2, 1.13-1.34x (float16); a
+persistent program per SM keeping dweight/dbias in an L2 scratch row, 1.17x. With the
+defaults the one-pass kernel's split-parts path runs only in the interpreter (small
+blocks, so the tests reach it); removing it from the kernel slowed the one-pass kernel
+at 4096 x 1024 by 10% on the H100 (Triton 3.6), so it stays."""
+BWD_WALKER_WARPS = 16
+"""Warps of a walker program: 16 elements of a 8192-column block a thread, with the two
+accumulators 128 registers (ptxas sm_90, no spills), so one program per SM. At 4096 x
+16384, 32 warps (64 registers) ran 1.53x / 1.61x PyTorch (float16 / float32) against
+1.99x / 2.09x."""
+BWD_WALKER_MAX_STAGES = 3
+"""Rows in flight per walker (Triton's num_stages), as many as shared memory holds: each
+stage buffers x, dy (and w) for the program's columns. Measured on an H100 at 4096 x
+16384 in halves: 3 stages ran 2.06x PyTorch (float16), 1 stage 1.75x; float32 (2 stages,
+as many as fit) 2.11x."""
 BWD_ROW_SUMS_BLOCK = (4096, 8)
 """Pass one of the two-pass backward: (columns per iteration, warps); one row a program."""
 BWD_TILED_BLOCK = (8, 256, 8)
@@ -512,9 +627,10 @@ ran 1.67 / 1.70 / 1.78x."""
 
 # Triton's interpreter: small parts, so that the drawn cases (16384 elements at most)
 # reach split rows and several chunks; a stand-in SM count.
-INTERPRET_BWD_BLOCK_MAX = 2048
-INTERPRET_BWD_STREAM = 512
-INTERPRET_BWD_LONG_ROW_SPLIT = 4096
+INTERPRET_BWD_BLOCK_MAX = 512
+INTERPRET_BWD_STREAM = 128
+INTERPRET_BWD_WALKER_MIN_BYTES = 4096
+INTERPRET_BWD_WALKER_BLOCK = 4096
 INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
 INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
 INTERPRET_SM_COUNT = 4
@@ -523,6 +639,12 @@ INTERPRET_SM_COUNT = 4
 @functools.cache
 def _sm_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+@functools.cache
+def _shared_memory(device_index: int) -> int:
+    """Bytes of shared memory one program may use on this GPU."""
+    return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
 
 
 def _check_eps(eps: object) -> float:
@@ -607,34 +729,58 @@ def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
     return rows * triton.cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
 
 
-def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size: int) -> dict:
-    """How `layer_norm_backward` covers (n_rows, n_cols): the design, grid, block sizes.
+def _backward_plan(
+    n_rows: int, n_cols: int, device: torch.device, element_size: int, has_weight: bool
+) -> dict:
+    """How `layer_norm_backward` covers (n_rows, n_cols): the design, grid, block sizes,
+    and n_chunks, the rows of the buffer of partial dweight/dbias sums.
 
-    One pass (`_layer_norm_bwd_kernel`) up to a row of BWD_LONG_ROW_SPLIT: a row is split
-    into n_parts parts of BLOCK_N columns; short rows are packed ROWS to a tile of about
-    TILE_TARGET elements, as in the forward. The rows are cut into chunks so that the
-    grid fills the GPU once: BWD_WARPS_PER_SM warps' worth of programs per SM.
-    Two passes for longer rows: the row sums, then (row chunks x column blocks) tiles.
+    One pass (`_layer_norm_bwd_kernel`) up to a row of BWD_WALKER_MIN_BYTES: short rows are
+    packed ROWS to a tile of about TILE_TARGET elements, as in the forward; the rows are
+    cut into chunks so that the grid fills the GPU once, BWD_WARPS_PER_SM warps' worth
+    of programs per SM. Walkers (`_layer_norm_bwd_walker_kernel`) up to a row of
+    2 * BWD_WALKER_BLOCK, one program per SM, a row or half a row each. Two passes for
+    longer rows: the row sums, then (row chunks x column blocks) tiles.
     """
     interp = interpreting()
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
     prefetch = bool(BWD_PREFETCH)
-    if n_cols > (INTERPRET_BWD_LONG_ROW_SPLIT if interp else BWD_LONG_ROW_SPLIT):
+    walker_block = INTERPRET_BWD_WALKER_BLOCK if interp else BWD_WALKER_BLOCK
+    if n_cols > 2 * walker_block:
         sums_block, sums_warps = INTERPRET_BWD_ROW_SUMS_BLOCK if interp else BWD_ROW_SUMS_BLOCK
         rows, block_n, warps = INTERPRET_BWD_TILED_BLOCK if interp else BWD_TILED_BLOCK
         block_n = block_for(n_cols, block_n)
         rows = block_for(n_rows, rows)
         n_blocks = triton.cdiv(n_cols, block_n)
         rows_per_chunk = _chunks(n_rows, rows, BWD_TILED_PROGRAMS_PER_SM * sm_count // n_blocks)
+        n_chunks = triton.cdiv(n_rows, rows_per_chunk)
         return dict(
-            two_pass=True,
+            design="two_pass",
+            n_chunks=n_chunks,
             sums=dict(grid=(n_rows,), BLOCK_N=block_for(n_cols, sums_block), num_warps=sums_warps),
-            grid=(triton.cdiv(n_rows, rows_per_chunk), n_blocks),
+            grid=(n_chunks, n_blocks),
             rows_per_chunk=rows_per_chunk,
             PREFETCH=prefetch,
             ROWS=rows,
             BLOCK_N=block_n,
             num_warps=warps,
+        )
+    if n_cols * element_size > (INTERPRET_BWD_WALKER_MIN_BYTES if interp else BWD_WALKER_MIN_BYTES):
+        halves = n_cols > walker_block
+        block_n = block_for(triton.cdiv(n_cols, 2) if halves else n_cols, walker_block)
+        n_walkers = min(n_rows, max(sm_count // (1 + halves), 1))
+        # Shared memory per stage: x, dy (and w) for the columns a program loads.
+        stage_bytes = (2 + has_weight) * (1 + halves) * block_n * element_size
+        smem = 64 * 1024 if interp else _shared_memory(device.index or 0)
+        stages = min(BWD_WALKER_MAX_STAGES, 1 + (smem - 2048) // stage_bytes)
+        return dict(
+            design="walker",
+            n_chunks=n_walkers,
+            grid=((1 + halves) * n_walkers,),
+            HALVES=halves,
+            BLOCK_N=block_n,
+            STAGES=max(stages, 1),
+            num_warps=BWD_WALKER_WARPS,
         )
     block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
     n_parts = triton.cdiv(n_cols, block_n)
@@ -649,9 +795,11 @@ def _backward_plan(n_rows: int, n_cols: int, device: torch.device, element_size:
     warps = min(max(warps, 4), BWD_MAX_WARPS)
     programs_per_sm = max(BWD_WARPS_PER_SM // warps, 1)
     rows_per_chunk = _chunks(n_rows, rows, programs_per_sm * sm_count // n_parts)
+    n_chunks = triton.cdiv(n_rows, rows_per_chunk)
     return dict(
-        two_pass=False,
-        grid=(triton.cdiv(n_rows, rows_per_chunk), n_parts),
+        design="one_pass",
+        n_chunks=n_chunks,
+        grid=(n_chunks, n_parts),
         rows_per_chunk=rows_per_chunk,
         PREFETCH=prefetch and rows * block_n <= BWD_PREFETCH_MAX_TILE,
         ROWS=rows,
@@ -697,9 +845,8 @@ def layer_norm_backward(
         sums = torch.zeros((n_sums, n_cols), dtype=x.dtype, device=x.device)
         return (dx.view(x.shape), *sums.unbind(0))
 
-    plan = _backward_plan(n_rows, n_cols, x.device, x.element_size())
-    grid, rows_per_chunk = plan.pop("grid"), plan.pop("rows_per_chunk")
-    n_chunks = grid[0]
+    plan = _backward_plan(n_rows, n_cols, x.device, x.element_size(), weight is not None)
+    design, grid, n_chunks = plan.pop("design"), plan.pop("grid"), plan.pop("n_chunks")
     # Stage one's output: the partial dweight (if any) then dbias (if any) of each chunk.
     partial = torch.empty((n_sums, n_chunks, n_cols), dtype=torch.float32, device=x.device)
     # An unused pointer argument still needs a tensor; dx stands in (never touched), and x
@@ -709,7 +856,13 @@ def layer_norm_backward(
     w_arg = weight if weight is not None else x_rows
     mean, rstd = mean.reshape(-1), rstd.reshape(-1)
     flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
-    if plan.pop("two_pass"):
+    common = (dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1))
+    if design == "walker":
+        _layer_norm_bwd_walker_kernel[grid](
+            dy_rows, x_rows, w_arg, mean, rstd, dx, dw_part, db_part, n_rows, n_cols,
+            *common, **flags, **plan,
+        )  # fmt: skip
+    elif design == "two_pass":
         sums_plan = plan.pop("sums")
         coef = torch.empty((n_rows, 2), dtype=torch.float32, device=x.device)
         _layer_norm_bwd_row_sums_kernel[sums_plan.pop("grid")](
@@ -718,16 +871,12 @@ def layer_norm_backward(
         )  # fmt: skip
         _layer_norm_bwd_tiled_kernel[grid](
             dy_rows, x_rows, w_arg, mean, rstd, coef, dx, dw_part, db_part,
-            n_rows, n_cols, rows_per_chunk,
-            dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1),
-            **flags, **plan,
+            n_rows, n_cols, plan.pop("rows_per_chunk"), *common, **flags, **plan,
         )  # fmt: skip
     else:
         _layer_norm_bwd_kernel[grid](
             dy_rows, x_rows, w_arg, mean, rstd, dx, dw_part, db_part,
-            n_rows, n_cols, rows_per_chunk,
-            dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1),
-            **flags, **plan,
+            n_rows, n_cols, plan.pop("rows_per_chunk"), *common, **flags, **plan,
         )  # fmt: skip
     grads = (dx.view(x.shape),)
     if n_sums:

@@ -37,11 +37,18 @@ _BLOCKS = (
     *ROW_BLOCKS,
     kernel.INTERPRET_BWD_BLOCK_MAX,
     kernel.INTERPRET_BWD_STREAM,
-    kernel.INTERPRET_BWD_LONG_ROW_SPLIT,
+    kernel.INTERPRET_BWD_WALKER_MIN_BYTES // 4,  # float32
+    kernel.INTERPRET_BWD_WALKER_MIN_BYTES // 2,  # float16, bfloat16
+    kernel.INTERPRET_BWD_WALKER_BLOCK,
+    2 * kernel.INTERPRET_BWD_WALKER_BLOCK,
     kernel.BWD_BLOCK_MAX,
-    kernel.BWD_LONG_ROW_SPLIT,
+    kernel.BWD_WALKER_MIN_BYTES // 4,
+    kernel.BWD_WALKER_MIN_BYTES // 2,
+    kernel.BWD_WALKER_BLOCK,
+    2 * kernel.BWD_WALKER_BLOCK,
 )
 _SPLIT = kernel.INTERPRET_BWD_BLOCK_MAX
+_WALKER = kernel.INTERPRET_BWD_WALKER_BLOCK
 
 
 def _shapes(budget: Budget) -> st.SearchStrategy[tuple[int, ...]]:
@@ -260,8 +267,12 @@ LAYER_NORM_BACKWARD = Op(
         ((100, 33), {"affine": "weight", "constant_rows": True}),
         ((64, 3), {"affine": "bias", "layout": "strided"}),
         ((5, 70), {"affine": "none", "eps": 1.0}),
-        # A row split into three parts, the last one partial.
-        ((3, 2 * _SPLIT + 5), {"layout": "transposed"}),
+        # In the interpreter: a row of the one-pass kernel split into two parts, the last
+        # one partial; a walker's whole row; a row in halves; two passes.
+        ((3, _SPLIT + 5), {"layout": "transposed"}),
+        ((7, _WALKER - 3), {"affine": "weight"}),
+        ((9, _WALKER + 5), {"layout": "strided", "affine": "bias"}),
+        ((3, 2 * _WALKER + 1), {}),
     ],
     # dx reduces along rows (n), dweight and dbias across them (the number of rows).
     error_model=ErrorModel(
