@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from kernels._checks import interpreting
+from kernels._launch import cdiv, next_power_of_2
 
 
 def as_rows(x: torch.Tensor) -> torch.Tensor:
@@ -35,7 +36,7 @@ def as_rows(x: torch.Tensor) -> torch.Tensor:
 
 def block_for(n_cols: int, max_block: int) -> int:
     """The smallest power of two >= n_cols, capped at max_block (and at least 1)."""
-    return min(triton.next_power_of_2(max(n_cols, 1)), max_block)
+    return min(next_power_of_2(max(n_cols, 1)), max_block)
 
 
 # ----------------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int
     ELEMENTS_PER_THREAD: 4 warps up to a tile of 2048, 8 at 4096, 16 at 8192, 32 from
     16384), within [4, MAX_WARPS]."""
     warps = tile_elements // (32 * (elements_per_thread or ELEMENTS_PER_THREAD))
-    return min(max(triton.next_power_of_2(max(warps, 1)), 4), MAX_WARPS)
+    return min(max(next_power_of_2(max(warps, 1)), 4), MAX_WARPS)
 
 
 def plan_rows(n_rows: int, n_cols: int, elements_per_thread: int | None = None) -> RowPlan:
@@ -106,7 +107,7 @@ def plan_rows(n_rows: int, n_cols: int, elements_per_thread: int | None = None) 
         block_cols = block_for(n_cols, whole_row_max)
         # Pack short rows, but never more rows to a program than there are rows.
         rows = block_for(n_rows, max(tile_target // block_cols, 1))
-        grid = (triton.cdiv(n_rows, rows),)
+        grid = (cdiv(n_rows, rows),)
         warps = warps_for(rows * block_cols, elements_per_thread)
         return RowPlan(True, block_cols, rows, warps, grid)
     return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
@@ -121,21 +122,22 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
-    out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    # In x's shape, contiguous: its rows are n_cols apart (and no view to make afterwards).
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if out.numel() == 0:
-        return out.view(x.shape)
+        return out
     plan = plan_rows(n_rows, n_cols)
     if plan.whole_row:
         whole_row_kernel[plan.grid](
-            x_rows, out, n_rows, n_cols, x_rows.stride(0), out.stride(0),
+            x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
             ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
         )  # fmt: skip
     else:
         looped_kernel[plan.grid](
-            x_rows, out, n_cols, x_rows.stride(0), out.stride(0),
+            x_rows, out, n_cols, x_rows.stride(0), n_cols,
             BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
         )  # fmt: skip
-    return out.view(x.shape)
+    return out
 
 
 @triton.jit

@@ -81,6 +81,7 @@ import triton.language as tl
 
 from kernels import _rows
 from kernels._checks import check_like, check_shape, check_tensor, interpreting
+from kernels._launch import cdiv, next_power_of_2
 from kernels._rows import as_rows, block_for, plan_rows, row_tile
 
 
@@ -695,12 +696,13 @@ def layer_norm(
 
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
-    y = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
-    mean = torch.empty(n_rows, dtype=torch.float32, device=x.device)
-    rstd = torch.empty(n_rows, dtype=torch.float32, device=x.device)
-    stats_shape = x.shape[:-1]
+    # Allocated in their final shapes, contiguous: y's rows are n_cols apart, and mean
+    # and rstd are flat (no views to make afterwards: each costs the host ~2 us).
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    mean = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
+    rstd = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
     if n_rows == 0:
-        return y.view(x.shape), mean.view(stats_shape), rstd.view(stats_shape)
+        return y, mean, rstd
 
     # An unused pointer argument still needs a tensor; x stands in (never read).
     w_arg = weight if weight is not None else x_rows
@@ -710,23 +712,23 @@ def layer_norm(
     if plan.whole_row:  # a grid of row tiles, each row held in registers
         _layer_norm_fwd_kernel[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
-            x_rows.stride(0), y.stride(0), eps,
+            x_rows.stride(0), n_cols, eps,
             ROWS=plan.rows_per_program, BLOCK_N=plan.block_cols, num_warps=plan.num_warps,
             **flags,
         )  # fmt: skip
     else:  # one program per row, looping over it
         _layer_norm_fwd_looped_kernel[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_cols,
-            x_rows.stride(0), y.stride(0), eps,
+            x_rows.stride(0), n_cols, eps,
             BLOCK_N=plan.block_cols, num_warps=plan.num_warps, **flags,
         )  # fmt: skip
-    return y.view(x.shape), mean.view(stats_shape), rstd.view(stats_shape)
+    return y, mean, rstd
 
 
 def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
     """Rows per chunk, a multiple of `rows`, cutting n_rows into about n_programs chunks."""
-    n_tiles = triton.cdiv(n_rows, rows)
-    return rows * triton.cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
+    n_tiles = cdiv(n_rows, rows)
+    return rows * cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
 
 
 def _backward_plan(
@@ -751,9 +753,9 @@ def _backward_plan(
         rows, block_n, warps = INTERPRET_BWD_TILED_BLOCK if interp else BWD_TILED_BLOCK
         block_n = block_for(n_cols, block_n)
         rows = block_for(n_rows, rows)
-        n_blocks = triton.cdiv(n_cols, block_n)
+        n_blocks = cdiv(n_cols, block_n)
         rows_per_chunk = _chunks(n_rows, rows, BWD_TILED_PROGRAMS_PER_SM * sm_count // n_blocks)
-        n_chunks = triton.cdiv(n_rows, rows_per_chunk)
+        n_chunks = cdiv(n_rows, rows_per_chunk)
         return dict(
             design="two_pass",
             n_chunks=n_chunks,
@@ -767,7 +769,7 @@ def _backward_plan(
         )
     if n_cols * element_size > (INTERPRET_BWD_WALKER_MIN_BYTES if interp else BWD_WALKER_MIN_BYTES):
         halves = n_cols > walker_block
-        block_n = block_for(triton.cdiv(n_cols, 2) if halves else n_cols, walker_block)
+        block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, walker_block)
         n_walkers = min(n_rows, max(sm_count // (1 + halves), 1))
         # Shared memory per stage: x, dy (and w) for the columns a program loads.
         stage_bytes = (2 + has_weight) * (1 + halves) * block_n * element_size
@@ -783,7 +785,7 @@ def _backward_plan(
             num_warps=BWD_WALKER_WARPS,
         )
     block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
-    n_parts = triton.cdiv(n_cols, block_n)
+    n_parts = cdiv(n_cols, block_n)
     if interp:
         tile_target = _rows.INTERPRET_TILE_TARGET
     elif element_size == 2 and n_cols <= 1024:
@@ -791,11 +793,11 @@ def _backward_plan(
     else:
         tile_target = BWD_TILE_TARGET
     rows = block_for(n_rows, max(tile_target // block_n, 1))
-    warps = triton.next_power_of_2(max(rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD), 1))
+    warps = next_power_of_2(max(rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD), 1))
     warps = min(max(warps, 4), BWD_MAX_WARPS)
     programs_per_sm = max(BWD_WARPS_PER_SM // warps, 1)
     rows_per_chunk = _chunks(n_rows, rows, programs_per_sm * sm_count // n_parts)
-    n_chunks = triton.cdiv(n_rows, rows_per_chunk)
+    n_chunks = cdiv(n_rows, rows_per_chunk)
     return dict(
         design="one_pass",
         n_chunks=n_chunks,
@@ -839,11 +841,11 @@ def layer_norm_backward(
 
     x_rows, dy_rows = as_rows(x), as_rows(dy)
     n_rows, n_cols = x_rows.shape
-    dx = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # contiguous: rows n_cols apart
     n_sums = (weight is not None) + (bias is not None)
     if n_rows == 0:  # no rows: dweight and dbias are empty sums
         sums = torch.zeros((n_sums, n_cols), dtype=x.dtype, device=x.device)
-        return (dx.view(x.shape), *sums.unbind(0))
+        return (dx, *sums.unbind(0))
 
     plan = _backward_plan(n_rows, n_cols, x.device, x.element_size(), weight is not None)
     design, grid, n_chunks = plan.pop("design"), plan.pop("grid"), plan.pop("n_chunks")
@@ -854,9 +856,9 @@ def layer_norm_backward(
     dw_part = partial[0] if weight is not None else dx
     db_part = partial[-1] if bias is not None else dx
     w_arg = weight if weight is not None else x_rows
-    mean, rstd = mean.reshape(-1), rstd.reshape(-1)
+    mean, rstd = mean.contiguous(), rstd.contiguous()  # read as flat arrays of n_rows
     flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
-    common = (dy_rows.stride(0), x_rows.stride(0), dx.stride(0), partial.stride(1))
+    common = (dy_rows.stride(0), x_rows.stride(0), n_cols, partial.stride(1))
     if design == "walker":
         _layer_norm_bwd_walker_kernel[grid](
             dy_rows, x_rows, w_arg, mean, rstd, dx, dw_part, db_part, n_rows, n_cols,
@@ -878,12 +880,12 @@ def layer_norm_backward(
             dy_rows, x_rows, w_arg, mean, rstd, dx, dw_part, db_part,
             n_rows, n_cols, plan.pop("rows_per_chunk"), *common, **flags, **plan,
         )  # fmt: skip
-    grads = (dx.view(x.shape),)
+    grads = (dx,)
     if n_sums:
         sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
         block_chunks, block_n, sum_warps = SUM_CHUNKS_BLOCK
         # One program per column block of each sum: columns are independent.
-        _sum_chunks_kernel[(triton.cdiv(n_cols, block_n), n_sums)](
+        _sum_chunks_kernel[(cdiv(n_cols, block_n), n_sums)](
             partial, sums, n_chunks, n_cols,
             partial.stride(0), partial.stride(1), sums.stride(0),
             BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=sum_warps,

@@ -20,6 +20,7 @@ import triton
 import triton.language as tl
 
 from kernels._checks import check_tensor
+from kernels._launch import cdiv
 
 BLOCK_SIZE = 4096
 NUM_WARPS = 8
@@ -60,10 +61,10 @@ def scale(x: torch.Tensor, alpha: float) -> torch.Tensor:
     check_tensor("x", x)
     alpha = _check_alpha(alpha)
     # The kernel walks flat memory; a non-contiguous view is copied first (one extra pass).
-    x_flat = x.contiguous().view(-1)
-    out = torch.empty_like(x_flat)
+    x = x.contiguous()
+    out = torch.empty_like(x)  # contiguous too, in x's shape: no view to make afterwards
     n = out.numel()
     if n > 0:
-        grid = (triton.cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
-        scale_kernel[grid](x_flat, out, alpha, n, BLOCK_SIZE=BLOCK_SIZE, num_warps=NUM_WARPS)
-    return out.view(x.shape)
+        grid = (cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
+        scale_kernel[grid](x, out, alpha, n, BLOCK_SIZE=BLOCK_SIZE, num_warps=NUM_WARPS)
+    return out

@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from kernels._checks import check_like, check_shape, check_tensor
+from kernels._launch import cdiv
 
 BLOCK_SIZE = 1024
 
@@ -47,10 +48,10 @@ def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     check_like("y", y, "x", x)
     check_shape("y", y, tuple(x.shape), "the shape of x")
     # The kernel walks flat memory; a non-contiguous view is copied first (one extra pass).
-    x_flat, y_flat = x.contiguous().view(-1), y.contiguous().view(-1)
-    out = torch.empty_like(x_flat)
+    x, y = x.contiguous(), y.contiguous()
+    out = torch.empty_like(x)  # contiguous too, in x's shape: no view to make afterwards
     n = out.numel()
     if n > 0:
-        grid = (triton.cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
-        vector_add_kernel[grid](x_flat, y_flat, out, n, BLOCK_SIZE=BLOCK_SIZE)
-    return out.view(x.shape)
+        grid = (cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
+        vector_add_kernel[grid](x, y, out, n, BLOCK_SIZE=BLOCK_SIZE)
+    return out
