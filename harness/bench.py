@@ -17,6 +17,7 @@ fail. It never touches the PyTorch tier, and a run with it cannot be saved as a 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import subprocess
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.bench_results import BenchResult, BenchRun, TierTiming, case_id
+from harness.bench_results import BenchResult, BenchRun, Key, TierTiming, case_id, params_key
 from harness.ceilings import Ceilings
 from harness.op import Case, Op, Registry
 from harness.timing import Timer, TimingConfig, measure
@@ -100,6 +101,11 @@ class BenchItem:
         if not self.shape and self.skip and not self.op.bench_cases:
             return f"{self.op.name}-no-bench-cases"
         return case_id(self.op.name, self.dtype, self.shape, self.params)
+
+    @property
+    def key(self) -> Key:
+        """As `BenchResult.key`: how the item's result is matched with a baseline."""
+        return (self.op.name, self.dtype, tuple(self.shape), params_key(self.params))
 
 
 def bench_items(
@@ -340,6 +346,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "3 if the spread is too large to judge",
     )
     p.add_argument(
+        "--confirm",
+        type=int,
+        default=CONFIRM,
+        metavar="N",
+        help="before the gate fails a case, re-measure it up to N more times with freshly "
+        "built inputs and judge its fastest measurement (0: judge the first). "
+        "Default: %(default)s",
+    )
+    p.add_argument(
         "--baseline",
         metavar="PATH",
         help="baseline file. Default: benchmarks/baselines/<gpu-slug>.json",
@@ -364,7 +379,9 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _measure(args: argparse.Namespace, config: TimingConfig, slowdown: dict[str, int]) -> BenchRun:
+def _measure(
+    args: argparse.Namespace, config: TimingConfig, slowdown: dict[str, int]
+) -> tuple[BenchRun, tuple[list[BenchItem], Timer, Ceilings]]:
     from harness import ceilings as ceilings_mod
     from harness.cli import _load_registry
     from harness.machine import machine_info
@@ -391,7 +408,45 @@ def _measure(args: argparse.Namespace, config: TimingConfig, slowdown: dict[str,
         _say(f"ceiling: matmul {dtype} 8192^3 {ceil.matmul_tflops(dtype):.0f} TFLOP/s")
     results = run_bench(items, timer, ceil, config, slowdown, progress=_say)
     _say(f"measured in {time.perf_counter() - start:.0f} s")
-    return make_run(results, machine, ceil, config, slowdown)
+    return make_run(results, machine, ceil, config, slowdown), (items, timer, ceil)
+
+
+CONFIRM = 2
+"""Re-measurements a failing case gets before the gate fails it (`--confirm`). Measured on
+an H100: a 20 us kernel (layer_norm_backward float16 4096 x 1024) ran 18.5 us in one
+process and 20.7 us in the next, both with a within-run spread under 1%, and PyTorch's
+tier moved with it (+6%); in one process, re-building the inputs gave anything from 18.5
+to 20.5 us. The state that decides it (where the buffers land, it seems) is fixed within
+a measurement, so the spread cannot show it; a fresh measurement draws it again."""
+
+
+def confirm_failures(
+    run: BenchRun,
+    failing: set[Key],
+    items: Sequence[BenchItem],
+    timer: Timer,
+    ceilings: Ceilings,
+    config: TimingConfig,
+    slowdown: Mapping[str, int],
+    attempts: int,
+    progress: Callable[[str], None] = lambda line: None,
+) -> BenchRun:
+    """`run` with each case in `failing` measured `attempts` more times, keeping its
+    fastest measurement (by the kernel's median). Every re-measurement builds the case's
+    inputs anew. A real regression stays slow however often it is measured; a case that
+    drew an unlucky state the first time does not."""
+    todo = [it for it in items if it.skip is None and it.key in failing]
+    best = {r.key: r for r in run.results if r.key in failing}
+    for attempt in range(1, attempts + 1):
+        for item in todo:
+            result = measure_case(item, timer, ceilings, config, slowdown)
+            kept = best[item.key]
+            progress(f"re-measure {attempt}/{attempts} {progress_line(result)}")
+            if result.ok and kept.kernel and result.kernel.median_ms < kept.kernel.median_ms:
+                kept = result
+            best[item.key] = dataclasses.replace(kept, measurements=kept.measurements + 1)
+    results = [best.get(r.key, r) for r in run.results]
+    return dataclasses.replace(run, results=results)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -410,6 +465,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    measured = None  # what it takes to measure again: (items, timer, ceilings)
     if args.from_json:
         try:
             run = BenchRun.load(args.from_json).select(args.names, args.dtype or ())
@@ -433,7 +489,7 @@ def main(args: argparse.Namespace) -> int:
             )
             return 2
         try:
-            run = _measure(args, config, slowdown)
+            run, measured = _measure(args, config, slowdown)
         except KeyError as exc:  # an unknown op name
             print(f"error: {exc.args[0]}", file=sys.stderr)
             return 2
@@ -461,6 +517,16 @@ def main(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             print(f"error: cannot read the baseline {baseline}: {exc}", file=sys.stderr)
             return 2
+        failing = {row.case.key for row in report.rows if row.verdict == gate.FAIL and row.case.ok}
+        if failing and measured is not None and args.confirm > 0:
+            _say(f"gate: {len(failing)} case(s) fail; re-measuring each {args.confirm} more times")
+            run = confirm_failures(run, failing, *measured, config, slowdown, args.confirm, _say)
+            run.save(out / "bench.json")
+            report = gate.check(run, baseline, thresholds)
+            report.notes.append(
+                f"{len(failing)} failing case(s) re-measured {args.confirm} more times with "
+                "fresh inputs; each is judged on its fastest measurement"
+            )
         print(report.format(), flush=True)
         # a failure (1) outranks "could not judge" (3)
         status = 1 if 1 in (status, report.exit_status) else max(status, report.exit_status)

@@ -156,6 +156,9 @@ class BenchResult:
     """The matmul ceiling in this case's dtype this run measured (TFLOP/s)."""
     slowdown: int = 1
     """HARNESS_BENCH_SLOWDOWN: kernel calls per timed call (1 = a real measurement)."""
+    measurements: int = 1
+    """How many times the case was measured (the gate re-measures a failing case, and
+    keeps the fastest measurement)."""
     error: str | None = None
     kernel_samples_ms: tuple[float, ...] = field(default=(), compare=False, repr=False)
     """Every timed kernel call, for pytest-benchmark; not saved in the run's JSON."""
@@ -272,6 +275,7 @@ class BenchResult:
             "bytes": self.nbytes,
             "flops": self.nflops,
             "slowdown": self.slowdown,
+            "measurements": self.measurements,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -306,6 +310,7 @@ class BenchResult:
             size_copy_gbps=d.get("copy_gbps_same_size"),
             mm_tflops=d.get("matmul_tflops_ceiling"),
             slowdown=int(d.get("slowdown", 1)),
+            measurements=int(d.get("measurements", 1)),
             error=d.get("error"),
         )
 

@@ -16,7 +16,9 @@ exceeds the threshold, the difference could be noise, and the verdict is INCONCL
 instead of a random PASS or FAIL.
 
 Verdicts per case: FAIL (a judged figure regressed past its threshold, or the case
-failed to run), INCONCLUSIVE, PASS, NEW (no baseline for it). Exit status: 1 if any FAIL,
+failed to run), INCONCLUSIVE, PASS, NEW (no baseline for it). When it measures (not from
+a saved run), `python -m harness bench --gate` re-measures a failing case before failing
+it, with fresh inputs, and judges its fastest measurement (`harness.bench.CONFIRM`). Exit status: 1 if any FAIL,
 else 3 if any INCONCLUSIVE, else 0 (also when the gate is skipped).
 
 Choosing thresholds: run the same code twice on the GPU and gate one run against the
