@@ -18,8 +18,9 @@ instead of a random PASS or FAIL.
 Verdicts per case: FAIL (a judged figure regressed past its threshold, or the case
 failed to run), INCONCLUSIVE, PASS, NEW (no baseline for it). When it measures (not from
 a saved run), `python -m harness bench --gate` re-measures a failing case before failing
-it, with fresh inputs, and judges its fastest measurement (`harness.bench.CONFIRM`). Exit status: 1 if any FAIL,
-else 3 if any INCONCLUSIVE, else 0 (also when the gate is skipped).
+it, with fresh inputs, and judges its fastest measurement (`harness.bench.CONFIRM`).
+Exit status: 1 if any FAIL, else 3 if any INCONCLUSIVE, else 0 (also when the gate is
+skipped).
 
 Choosing thresholds: run the same code twice on the GPU and gate one run against the
 other (`--from-json run2.json --gate --baseline run1.json`): the summary prints the
