@@ -771,7 +771,8 @@ def _backward_plan(
         halves = n_cols > walker_block
         block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, walker_block)
         n_walkers = min(n_rows, max(sm_count // (1 + halves), 1))
-        # Shared memory per stage: x, dy (and w) for the columns a program loads.
+        # Shared memory per stage: x, dy (and w) for the columns a program loads; the
+        # stage being computed is in registers, and 2 KiB stay free for the reductions.
         stage_bytes = (2 + has_weight) * (1 + halves) * block_n * element_size
         smem = 64 * 1024 if interp else _shared_memory(device.index or 0)
         stages = min(BWD_WALKER_MAX_STAGES, 1 + (smem - 2048) // stage_bytes)
