@@ -635,6 +635,10 @@ INTERPRET_BWD_WALKER_BLOCK = 4096
 INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
 INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
 INTERPRET_SM_COUNT = 4
+INTERPRET_SUM_CHUNKS_BLOCK = (4, 512, 4)
+"""Wide column blocks in the interpreter, where each program costs about a millisecond
+(the GPU's 16-column blocks would make 1000 programs of a 16384 row), and few chunks a
+step, so that the tests step through several."""
 
 
 @functools.cache
@@ -884,7 +888,9 @@ def layer_norm_backward(
     grads = (dx,)
     if n_sums:
         sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
-        block_chunks, block_n, sum_warps = SUM_CHUNKS_BLOCK
+        block_chunks, block_n, sum_warps = (
+            INTERPRET_SUM_CHUNKS_BLOCK if interpreting() else SUM_CHUNKS_BLOCK
+        )
         # One program per column block of each sum: columns are independent.
         _sum_chunks_kernel[(cdiv(n_cols, block_n), n_sums)](
             partial, sums, n_chunks, n_cols,

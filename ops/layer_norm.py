@@ -273,6 +273,9 @@ LAYER_NORM_BACKWARD = Op(
         ((7, _WALKER - 3), {"affine": "weight"}),
         ((9, _WALKER + 5), {"layout": "strided", "affine": "bias"}),
         ((3, 2 * _WALKER + 1), {}),
+        # On the GPU: a walker's halves, and two passes.
+        ((2, kernel.BWD_WALKER_BLOCK + 1), {"layout": "transposed"}),
+        ((1, 2 * kernel.BWD_WALKER_BLOCK + 3), {"affine": "weight"}),
     ],
     # dx reduces along rows (n), dweight and dbias across them (the number of rows).
     error_model=ErrorModel(

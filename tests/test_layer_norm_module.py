@@ -188,3 +188,26 @@ def test_function_refuses_a_shape_that_does_not_end_x(device):
         LayerNormFunction.apply(x, (8,), torch.ones(2, 4, device=device), None, 1e-5)
     with pytest.raises(ValueError, match="normalized_shape"):
         TritonLayerNorm((2, 8), device=device)(x)
+
+
+def test_backward_examples_reach_every_design(harness_state):
+    """The op's examples run each backward design in this mode (the one-pass tiles, split
+    parts among them in the interpreter; walkers on whole rows and on halves; two passes):
+    a change of a threshold must not leave a design untested."""
+    import kernels.layer_norm as kernel
+
+    device = torch.device(device_for(harness_state.mode))
+    seen = set()
+    for dtype in ("float32", "float16"):
+        for shape, _params in LAYER_NORM_BACKWARD.examples:
+            if math.prod(shape) == 0:
+                continue
+            n_rows, n_cols = math.prod(shape[:-1]), shape[-1]
+            size = torch.empty((), dtype=getattr(torch, dtype)).element_size()
+            plan = kernel._backward_plan(n_rows, n_cols, device, size, True)
+            seen.add((plan["design"], plan.get("SPLIT", False), plan.get("HALVES", False)))
+    expected = {("walker", False, False), ("walker", False, True), ("two_pass", False, False)}
+    expected.add(("one_pass", False, False))
+    if harness_state.mode == "interpret":
+        expected.add(("one_pass", True, False))  # split parts: small blocks there only
+    assert expected <= seen, f"designs no example reaches: {expected - seen}"
