@@ -143,7 +143,11 @@ SWEEPS = {
                 dict(SUM_CHUNKS_BLOCK=(32, 32, 4)),
                 dict(SUM_CHUNKS_BLOCK=(128, 32, 8)),
                 dict(BWD_WALKER_MIN_BYTES=1 << 30),  # no walkers: tiles, then split parts
+                dict(BWD_WALKER_MIN_BYTES=4096),  # walkers from 2048 float16 columns
                 dict(BWD_WALKER_BLOCK=4096),  # two passes from 8193 columns
+                dict(BWD_WALKER_MAX_STAGES=1),
+                dict(BWD_WALKER_MAX_STAGES=2),
+                dict(BWD_WALKER_WARPS=32),
                 dict(BWD_TILED_BLOCK=(16, 256, 8)),
                 dict(BWD_TILED_PROGRAMS_PER_SM=2),
             ]

@@ -592,7 +592,8 @@ measured there before it, all slower: the two passes 1.38x and 1.40x; split part
 one-pass kernel (`SPLIT`) 0.5x and 0.8x; one program per row with its partial sums added
 into L2 by relaxed atomics 1.12x and 1.10x; row-sum and tile programs in one launch,
 ordered by atomic tickets so that tiles re-read rows from L2, 1.13-1.34x (float16); a
-persistent program per SM keeping dweight/dbias in an L2 scratch row, 1.17x. With the
+persistent program per SM keeping dweight/dbias in an L2 scratch row, 1.17x (those two are
+in benchmarks/experiments/layer_norm_backward_designs.py). With the
 defaults the one-pass kernel's split-parts path runs only in the interpreter (small
 blocks, so the tests reach it); removing it from the kernel slowed the one-pass kernel
 at 4096 x 1024 by 10% on the H100 (Triton 3.6), so it stays."""
