@@ -193,6 +193,21 @@ def _load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask):
 
 
 @triton.jit
+def _g_and_xhat(
+    x_ptr, dy_ptr, w_ptr, x_offsets, dy_offsets, cols, mask, col_mask, mean, rstd,
+    HAS_WEIGHT: tl.constexpr,
+):  # fmt: skip
+    """g = dy * w and xhat = (x - mean) * rstd over a block, in float32: what the two row
+    sums of dx are made of. other=0 on every load: padded lanes get g = 0, and add
+    nothing to a sum of g or of g * xhat."""
+    x = tl.load(x_ptr + x_offsets, mask=mask, other=0.0).to(tl.float32)
+    g = tl.load(dy_ptr + dy_offsets, mask=mask, other=0.0).to(tl.float32)
+    if HAS_WEIGHT:
+        g *= tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    return g, (x - mean) * rstd
+
+
+@triton.jit
 def _layer_norm_bwd_kernel(
     dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
     x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
@@ -279,14 +294,10 @@ def _layer_norm_bwd_kernel(
             for k in range(0, tl.cdiv(n_cols, BLOCK_N) * BLOCK_N - BLOCK_N, STREAM_N):
                 far = tl.where(k < part_start, k, k + BLOCK_N) + tl.arange(0, STREAM_N)[None, :]
                 far_col_mask = far < n_cols  # the last part may hang past the row's end
-                far_mask = row_mask & far_col_mask
-                # other=0 on every load: padded lanes get g = 0, adding nothing to either sum.
-                x_far = tl.load(x_ptr + rows * stride_xrow + far, mask=far_mask, other=0.0)
-                g_far = tl.load(dy_ptr + rows * stride_dyrow + far, mask=far_mask, other=0.0)
-                g_far = g_far.to(tl.float32)
-                if HAS_WEIGHT:
-                    g_far *= tl.load(w_ptr + far, mask=far_col_mask, other=0.0).to(tl.float32)
-                xhat_far = (x_far.to(tl.float32) - mean) * rstd
+                g_far, xhat_far = _g_and_xhat(
+                    x_ptr, dy_ptr, w_ptr, rows * stride_xrow + far, rows * stride_dyrow + far,
+                    far, row_mask & far_col_mask, far_col_mask, mean, rstd, HAS_WEIGHT,
+                )  # fmt: skip
                 sum_gx += tl.sum(g_far * xhat_far, axis=1, keep_dims=True)
                 sum_g += tl.sum(g_far, axis=1, keep_dims=True)
         dx = (g - (xhat * (sum_gx / n_cols) + sum_g / n_cols)) * rstd
@@ -359,12 +370,11 @@ def _layer_norm_bwd_walker_kernel(
             # The partner's half, read only for its share of the two row sums. Both
             # programs read the whole row at about the same time: the second read of
             # each half comes from the L2 cache, not from memory.
-            x_far = tl.load(x_ptr + row * stride_xrow + other, mask=other_mask, other=0.0)
-            g_far = tl.load(dy_ptr + row * stride_dyrow + other, mask=other_mask, other=0.0)
-            g_far = g_far.to(tl.float32)
-            if HAS_WEIGHT:
-                g_far *= tl.load(w_ptr + other, mask=other_mask, other=0.0).to(tl.float32)
-            sum_gx += tl.sum(g_far * ((x_far.to(tl.float32) - mean) * rstd), axis=0)
+            g_far, xhat_far = _g_and_xhat(
+                x_ptr, dy_ptr, w_ptr, row * stride_xrow + other, row * stride_dyrow + other,
+                other, other_mask, other_mask, mean, rstd, HAS_WEIGHT,
+            )  # fmt: skip
+            sum_gx += tl.sum(g_far * xhat_far, axis=0)
             sum_g += tl.sum(g_far, axis=0)
         dx = (g - (xhat * (sum_gx / n_cols) + sum_g / n_cols)) * rstd
         tl.store(dx_ptr + row * stride_dxrow + own, dx.to(dx_ptr.dtype.element_ty), mask=own_mask)
@@ -405,13 +415,12 @@ def _layer_norm_bwd_row_sums_kernel(
     lane_g = tl.zeros([BLOCK_N], tl.float32)
     for start in range(0, n_cols, BLOCK_N):
         col_mask = start + cols < n_cols  # the last block may hang past the row's end
-        # other=0 on every load: padded lanes get g = 0, adding nothing to either sum.
-        x = tl.load(x_ptr + row * stride_xrow + start + cols, mask=col_mask, other=0.0)
-        g = tl.load(dy_ptr + row * stride_dyrow + start + cols, mask=col_mask, other=0.0)
-        g = g.to(tl.float32)
-        if HAS_WEIGHT:
-            g *= tl.load(w_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-        lane_gx += g * ((x.to(tl.float32) - mean) * rstd)
+        g, xhat = _g_and_xhat(
+            x_ptr, dy_ptr, w_ptr, row * stride_xrow + start + cols,
+            row * stride_dyrow + start + cols, start + cols, col_mask, col_mask, mean, rstd,
+            HAS_WEIGHT,
+        )  # fmt: skip
+        lane_gx += g * xhat
         lane_g += g
     tl.store(coef_ptr + 2 * row, tl.sum(lane_gx, axis=0) / n_cols)
     tl.store(coef_ptr + 2 * row + 1, tl.sum(lane_g, axis=0) / n_cols)
