@@ -900,18 +900,26 @@ def layer_norm_backward(
         )  # fmt: skip
     grads = (dx,)
     if n_sums:
-        sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
-        block_chunks, block_n, sum_warps = (
-            INTERPRET_SUM_CHUNKS_BLOCK if interpreting() else SUM_CHUNKS_BLOCK
-        )
-        # One program per column block of each sum: columns are independent.
-        _sum_chunks_kernel[(cdiv(n_cols, block_n), n_sums)](
-            partial, sums, n_chunks, n_cols,
-            partial.stride(0), partial.stride(1), sums.stride(0),
-            BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=sum_warps,
-        )  # fmt: skip
-        grads += tuple(sums.unbind(0))
+        grads += tuple(sum_partials(partial, x.dtype).unbind(0))
     return grads
+
+
+def sum_partials(partial: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Stage two of the dweight/dbias reduction: partial, float32 of shape (n_sums,
+    n_chunks, n_cols), summed over its chunks into a new (n_sums, n_cols) tensor of
+    `dtype`, in one launch."""
+    n_sums, n_chunks, n_cols = partial.shape
+    sums = torch.empty((n_sums, n_cols), dtype=dtype, device=partial.device)
+    block_chunks, block_n, sum_warps = (
+        INTERPRET_SUM_CHUNKS_BLOCK if interpreting() else SUM_CHUNKS_BLOCK
+    )
+    # One program per column block of each sum: columns are independent.
+    _sum_chunks_kernel[(cdiv(n_cols, block_n), n_sums)](
+        partial, sums, n_chunks, n_cols,
+        partial.stride(0), partial.stride(1), sums.stride(0),
+        BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=sum_warps,
+    )  # fmt: skip
+    return sums
 
 
 # ------------------------------------------------------------------------ autograd, module

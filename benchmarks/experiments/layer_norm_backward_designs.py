@@ -199,7 +199,6 @@ CFG = dict(
     GROUP_ROWS=32,
     LAG=2,
     SUMS_N=4096,
-    SUMS_WARPS=8,
     ROWS=8,
     BLOCK_N=256,
     WARPS=8,
@@ -258,20 +257,7 @@ def ticket_backward(dy, x, mean, rstd, weight=None, bias=None, cfg=None):
     )
     grads = (dx.view(x.shape),)
     if n_sums:
-        sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
-        block_chunks, bn, sw = c.get("SUM_BLOCK", ln.SUM_CHUNKS_BLOCK)
-        ln._sum_chunks_kernel[(triton.cdiv(n_cols, bn), n_sums)](
-            partial,
-            sums,
-            n_groups,
-            n_cols,
-            partial.stride(0),
-            partial.stride(1),
-            sums.stride(0),
-            BLOCK_CHUNKS=block_chunks,
-            BLOCK_N=bn,
-            num_warps=sw,
-        )
+        sums = ln.sum_partials(partial, x.dtype)
         grads += tuple(sums.unbind(0))
     return grads
 
@@ -368,7 +354,7 @@ def _scratch_kernel(
                 tl.store(db_part_ptr + scratch + pcols, old + tl.sum(dy, axis=0), mask=pmask)
 
 
-PCFG = dict(ROWS=2, BLOCK_N=4096, WARPS=16, PPS=1, EVICT=False, SUM_BLOCK=(512, 16, 8))
+PCFG = dict(ROWS=2, BLOCK_N=4096, WARPS=16, PPS=1, EVICT=False)
 
 
 def scratch_backward(dy, x, mean, rstd, weight=None, bias=None, cfg=None):
@@ -409,20 +395,7 @@ def scratch_backward(dy, x, mean, rstd, weight=None, bias=None, cfg=None):
     )
     grads = (dx.view(x.shape),)
     if n_sums:
-        sums = torch.empty((n_sums, n_cols), dtype=x.dtype, device=x.device)
-        block_chunks, bn, sw = c["SUM_BLOCK"]
-        ln._sum_chunks_kernel[(triton.cdiv(n_cols, bn), n_sums)](
-            partial,
-            sums,
-            n_prog,
-            n_cols,
-            partial.stride(0),
-            partial.stride(1),
-            sums.stride(0),
-            BLOCK_CHUNKS=block_chunks,
-            BLOCK_N=bn,
-            num_warps=sw,
-        )
+        sums = ln.sum_partials(partial, x.dtype)
         grads += tuple(sums.unbind(0))
     return grads
 
@@ -523,20 +496,7 @@ def parts_backward(dy, x, mean, rstd, weight, bias, block=8192, warps=16, stages
         INNER_STAGES=inner,
         num_warps=warps,
     )
-    sums = torch.empty((2, n_cols), dtype=x.dtype, device=x.device)
-    bc, bn, sw = ln.INTERPRET_SUM_CHUNKS_BLOCK if interpreting() else ln.SUM_CHUNKS_BLOCK
-    ln._sum_chunks_kernel[(triton.cdiv(n_cols, bn), 2)](
-        partial,
-        sums,
-        n_walkers,
-        n_cols,
-        partial.stride(0),
-        partial.stride(1),
-        sums.stride(0),
-        BLOCK_CHUNKS=bc,
-        BLOCK_N=bn,
-        num_warps=sw,
-    )
+    sums = ln.sum_partials(partial, x.dtype)
     return dx, sums[0], sums[1]
 
 
