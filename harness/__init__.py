@@ -6,19 +6,22 @@ plugin checks all three tiers against each other in interpret mode or on a GPU.
 """
 
 from harness import strategies
-from harness.op import BadInput, Budget, Case, Inputs, Limitation, Op, Registry
-from harness.tolerance import ErrorModel, Override, reduction_growth
+from harness.op import Backward, BadInput, Budget, Case, Configs, Inputs, Limitation, Op, Registry
+from harness.tolerance import ErrorModel, OutputModel, Override, Values
 
 __all__ = [
+    "Backward",
     "BadInput",
     "Budget",
     "Case",
+    "Configs",
     "ErrorModel",
     "Inputs",
     "Limitation",
     "Op",
+    "OutputModel",
     "Override",
     "Registry",
-    "reduction_growth",
+    "Values",
     "strategies",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,11 +103,59 @@ class Budget:
 
     mode: str
     scale: float = 1.0
+    rows: int | None = None
+    """At most this many rows (the product of the leading dims), if set: per-row programs
+    are what the interpreter pays for."""
 
     @property
     def numel(self) -> int:
         base = 1 << 14 if self.mode == "interpret" else 1 << 22
         return max(16, int(base * self.scale))
+
+
+@dataclass(frozen=True)
+class Configs:
+    """The launch configs of an op's kernel (launch plans, autotune configs), declared so
+    that the suite runs every one of them in both modes and proves it ran.
+
+    names   every config the kernel can launch with.
+    force   name -> a context inside which the kernel launches that config wherever it
+            applies to the case (and its default elsewhere).
+    record  () -> a context yielding the list of config names launched inside it.
+    """
+
+    names: tuple[str, ...]
+    force: Callable[[str], AbstractContextManager[Any]]
+    record: Callable[[], AbstractContextManager[list[str]]]
+
+
+@dataclass(frozen=True)
+class Backward:
+    """An op's gradient, checked by the generic tests as an op of its own (`<name>.grad`):
+    the kernel's autograd Function against PyTorch autograd and an analytic float64
+    gradient, each given the same upstream gradient dy.
+
+    kernel      differentiable: the op's arguments in, the op's output(s) out, built on
+                the kernel's torch.autograd.Function.
+    numpy_grad  (*float64 args, dy) -> the gradients w.r.t. `wrt` that exist (an
+                argument passed as None has none).
+    wrt         positions of the arguments to differentiate.
+    torch       differentiable PyTorch reference (default: the op's torch_ref).
+    output      which output dy flows into, when the op returns several.
+    error_model one model per gradient.
+    examples    pinned cases of the gradient op, after the op's own (params["upstream"] =
+                "sum" makes dy what y.sum().backward() passes: ones, every stride 0).
+    """
+
+    kernel: Callable[..., Any]
+    numpy_grad: Callable[..., Any]
+    wrt: tuple[int, ...]
+    error_model: ErrorModel
+    torch: Callable[..., Any] | None = None
+    output: int = 0
+    examples: Sequence[ShapeAndParams] = ()
+    dy_limit: Callable[[Case], float] | None = None
+    """The largest |dy| the wide value profile may draw (default: the dtype's max)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +188,11 @@ class Op:
     bench_cases: Sequence[ShapeAndParams] = ()
     """(shape, params) timed on the GPU by the benchmarks, smallest first."""
     bench_dtypes: tuple[str, ...] = FLOAT_DTYPES
+    values: tuple[str, ...] = ("normal",)
+    """The input value profiles the op admits (`harness.tensors.VALUE_PROFILES`);
+    hypothesis draws among them and puts the choice in the case's params["values"]."""
+    configs: Configs | None = None
+    backward: Backward | None = None
 
     def supports(self, mode: str, dtype: str) -> bool:
         return dtype in self.dtypes.get(mode, ())
@@ -152,15 +206,19 @@ class Op:
 
 class Registry(Mapping[str, Op]):
     """The table of operations, by name. `module` is where it can be imported from,
-    so that a printed reproducer can find it again."""
+    so that a printed reproducer can find it again. An op with a `backward` brings its
+    gradient op along, named `<name>.grad` (see `harness.autograd`)."""
 
     def __init__(self, ops: Sequence[Op], module: str):
+        from harness.autograd import gradient_op
+
         self.module = module
         self._ops: dict[str, Op] = {}
         for op in ops:
-            if op.name in self._ops:
-                raise ValueError(f"two ops are named {op.name!r}")
-            self._ops[op.name] = op
+            for entry in (op, gradient_op(op)) if op.backward else (op,):
+                if entry.name in self._ops:
+                    raise ValueError(f"two ops are named {entry.name!r}")
+                self._ops[entry.name] = entry
 
     def __getitem__(self, name: str) -> Op:
         try:

@@ -2,16 +2,17 @@
 
 Masking bugs live at block boundaries, so sizes are drawn from: exact multiples of a
 block size and one off either side; 1; primes; and anything in range (mostly not a
-power of two). Layouts add non-contiguous and transposed views.
+power of two). Leading dims take whatever the budget leaves. Layouts add non-contiguous
+and transposed views, among those the shape can have.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hypothesis import strategies as st
 
-from harness.tensors import LAYOUTS
+from harness.tensors import LAYOUTS, layouts_for
 
 _PRIMES = (2, 3, 5, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 65521)
 
@@ -49,16 +50,25 @@ def shapes(
     last: st.SearchStrategy[int] | None = None,
     *,
     max_leading: int = 2,
+    rank: int | None = None,
     allow_empty: bool = False,
+    blocks: Sequence[int] = (128, 256, 1024),
+    max_rows: int | None = None,
 ) -> tuple[int, ...]:
-    """A shape (*leading, n): n from `last`, leading dims so that numel <= max_numel."""
+    """A shape (*leading, n): n from `last`, then leading dims (`rank` - 1 of them, or 0
+    to max_leading) each as large as the room left under max_numel allows, biased to
+    block boundaries like n: the budget decides, so a few long rows and many short rows
+    are both drawn (thousands of rows when n is small), up to max_rows rows if given."""
     n = draw(last if last is not None else sizes(max_numel, allow_empty=allow_empty))
     leading: list[int] = []
     room = max_numel // max(n, 1)
-    for _ in range(draw(st.integers(0, max_leading))):
-        if room < 1:
+    if max_rows is not None:
+        room = min(room, max_rows)
+    count = rank - 1 if rank is not None else draw(st.integers(0, max_leading))
+    for _ in range(count):
+        if room < 1 and rank is None:
             break
-        d = draw(st.integers(1 if not allow_empty else 0, max(1, min(room, 64))))
+        d = draw(sizes(max(room, 1), blocks, allow_empty=allow_empty))
         leading.append(d)
         room //= max(d, 1)
     return (*leading, n)
@@ -66,7 +76,25 @@ def shapes(
 
 def layouts(ndim_at_least_2: bool = True) -> st.SearchStrategy[str]:
     """Memory layouts of an input; see `harness.tensors.make_tensor`."""
-    return st.sampled_from(LAYOUTS if ndim_at_least_2 else ("contiguous", "strided"))
+    return st.sampled_from(LAYOUTS if ndim_at_least_2 else layouts_for((1,)))
+
+
+def with_params(
+    shape_strategy: st.SearchStrategy[tuple[int, ...]],
+    params: Callable[[tuple[int, ...]], st.SearchStrategy[dict]] | None = None,
+    **fixed: st.SearchStrategy,
+) -> st.SearchStrategy[tuple[tuple[int, ...], dict]]:
+    """(shape, params): params["layout"] drawn among the layouts this shape can have (a 1-D
+    tensor has no transpose), the `fixed` strategies by name, and `params(shape)` if given."""
+
+    def for_shape(shape: tuple[int, ...]) -> st.SearchStrategy[tuple[tuple[int, ...], dict]]:
+        drawn = {"layout": st.sampled_from(layouts_for(shape)), **fixed}
+        base = st.fixed_dictionaries(drawn)
+        if params is not None:
+            base = st.tuples(base, params(shape)).map(lambda pair: {**pair[0], **pair[1]})
+        return st.tuples(st.just(shape), base)
+
+    return shape_strategy.flatmap(for_shape)
 
 
 def seeds() -> st.SearchStrategy[int]:

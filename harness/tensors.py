@@ -1,6 +1,7 @@
 """Building inputs that expose kernel bugs, and watching what the tiers do to memory.
 
-- `make_tensor` draws random values and can hand back a non-contiguous view whose gaps
+- `make_tensor` draws random values from a value profile (normal, a large offset, large
+  or tiny magnitudes, ties ...) and can hand back a non-contiguous view whose gaps
   hold NaN, so a kernel that ignores strides reads poison and fails loudly.
 - `poisoned_allocations` makes every `torch.empty` inside it come back full of NaN
   (integers: their maximum), so an output element the kernel never wrote shows.
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from harness.dtypes import to_torch
+from harness.dtypes import SMALLEST_NORMAL, name_of, to_torch
 
 LAYOUTS: tuple[str, ...] = ("contiguous", "transposed", "strided", "padded")
 
@@ -29,6 +31,83 @@ ROW_PADDING = 3
 DEVICE_DRAW_NUMEL = 1 << 24
 
 
+@dataclass(frozen=True)
+class ValueProfile:
+    """A distribution of input values, and the kind of bug it is there to expose."""
+
+    description: str
+    draw: Callable[[tuple[int, ...], torch.Generator, str, float], torch.Tensor]
+    """(shape, generator, dtype, limit) -> float32 values on the CPU; `limit` is the
+    largest magnitude the op admits (see `Op.value_limit`)."""
+
+
+def _normal(shape, gen, dtype, limit):
+    return torch.randn(shape, generator=gen, dtype=torch.float32)
+
+
+def _offset(shape, gen, dtype, limit):
+    sign = 1.0 if torch.rand((), generator=gen) < 0.5 else -1.0
+    offset = min(OFFSET, limit / 2)
+    return torch.randn(shape, generator=gen, dtype=torch.float32) + sign * offset
+
+
+def _large(shape, gen, dtype, limit):
+    magnitude = min(LARGE, limit)
+    return (torch.rand(shape, generator=gen, dtype=torch.float32) * 2 - 1) * magnitude
+
+
+def _wide(shape, gen, dtype, limit):
+    # log-uniform magnitudes from the smallest normal up to the op's limit, random signs
+    low = math.log2(SMALLEST_NORMAL[dtype])
+    high = math.log2(min(limit, torch.finfo(to_torch(dtype)).max))
+    exponents = torch.rand(shape, generator=gen, dtype=torch.float64) * (high - low) + low
+    signs = torch.randint(0, 2, shape, generator=gen) * 2 - 1
+    return (signs * torch.exp2(exponents)).to(torch.float32)
+
+
+def _positive(shape, gen, dtype, limit):
+    return torch.rand(shape, generator=gen, dtype=torch.float32)
+
+
+def _ties(shape, gen, dtype, limit):
+    return torch.randint(-2, 3, shape, generator=gen).to(torch.float32)
+
+
+def _tiny(shape, gen, dtype, limit):
+    scale = 8 * SMALLEST_NORMAL[dtype]
+    return (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(torch.float32)
+
+
+OFFSET = 1000.0
+"""The common offset of the "offset" profile: |mean| / spread = 1000."""
+LARGE = 1.0e4
+"""The magnitude of the "large" profile: exp() of it overflows float32 (from 88.7)."""
+
+VALUE_PROFILES: dict[str, ValueProfile] = {
+    "normal": ValueProfile("standard normal", _normal),
+    "offset": ValueProfile(
+        f"N(+-{OFFSET:g}, 1): a common offset much larger than the spread, where a one-pass "
+        "variance or an unshifted sum loses its digits",
+        _offset,
+    ),
+    "large": ValueProfile(
+        f"uniform in +-{LARGE:g}: large logits, where exp without the max subtracted overflows",
+        _large,
+    ),
+    "wide": ValueProfile(
+        "log-uniform magnitudes from the smallest normal to the op's limit, random signs",
+        _wide,
+    ),
+    "positive": ValueProfile(
+        "uniform in [0, 1): no cancellation to hide an accumulation error", _positive
+    ),
+    "ties": ValueProfile("integers in [-2, 2]: many ties and exact zeros", _ties),
+    "tiny": ValueProfile(
+        "N(0, 1) times 8 smallest normals of the dtype: tiny and subnormal magnitudes", _tiny
+    ),
+}
+
+
 def make_tensor(
     shape: Sequence[int],
     dtype: str | torch.dtype,
@@ -36,25 +115,29 @@ def make_tensor(
     generator: torch.Generator,
     *,
     layout: str = "contiguous",
-    low: float | None = None,
-    high: float | None = None,
+    values: str = "normal",
+    limit: float = math.inf,
 ) -> torch.Tensor:
-    """Random values (standard normal, or uniform in [low, high)) in the given layout.
+    """Random values drawn from the profile `values` (see VALUE_PROFILES), in a layout.
 
     Values are drawn in float32 on the CPU from `generator`, so a case rebuilds the
     same bits on any device. Layouts, all with the same logical shape:
       contiguous  row-major;
       transposed  the last two dims swapped in memory (a .mT of a contiguous tensor);
+                  2-D or more only: a 1-D tensor has no transpose (ValueError);
       strided     every other element of a buffer twice as large along the last dim,
                   the unused half filled with NaN;
       padded      each row the first n elements of a longer, NaN-padded row: unit
                   column stride, but a row stride that is not the row length, and
                   misaligned rows (read in place by kernels that take a row stride).
     """
-    dtype = to_torch(dtype) if isinstance(dtype, str) else dtype
+    dtype_name = name_of(dtype) if isinstance(dtype, torch.dtype) else dtype
+    dtype = to_torch(dtype_name)
     shape = tuple(int(s) for s in shape)
     if layout == "transposed" and len(shape) >= 2:
         storage_shape = (*shape[:-2], shape[-1], shape[-2])
+    elif layout == "transposed":
+        raise ValueError(f"layout 'transposed' needs 2 or more dims, got shape {shape}")
     elif layout == "strided" and len(shape) >= 1:
         storage_shape = (*shape[:-1], 2 * shape[-1])
     elif layout == "padded" and len(shape) >= 1:
@@ -63,24 +146,26 @@ def make_tensor(
         storage_shape = shape
     else:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    try:
+        profile = VALUE_PROFILES[values]
+    except KeyError:
+        raise ValueError(
+            f"values must be one of {sorted(VALUE_PROFILES)}, got {values!r}"
+        ) from None
 
-    draw_on = torch.device("cpu")
     if math.prod(storage_shape) > DEVICE_DRAW_NUMEL and torch.device(device).type == "cuda":
         # Benchmark-sized: a CPU draw of 2**28 values takes seconds; draw on the GPU from a
         # seed taken from `generator`, still reproducible (on the same kind of device).
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        draw_on = torch.device(device)
-        generator = torch.Generator(device=draw_on).manual_seed(seed)
-    if low is None:
-        values = torch.randn(
-            storage_shape, generator=generator, dtype=torch.float32, device=draw_on
-        )
+        gpu_gen = torch.Generator(device=device).manual_seed(seed)
+        if values != "normal":
+            raise ValueError("only the normal profile is drawn on the GPU (benchmark sizes)")
+        drawn = torch.randn(storage_shape, generator=gpu_gen, dtype=torch.float32, device=device)
     else:
-        values = torch.rand(storage_shape, generator=generator, dtype=torch.float32, device=draw_on)
-        values = values * (high - low) + low
-    buffer = values.to(dtype).to(device)
+        drawn = profile.draw(storage_shape, generator, dtype_name, limit)
+    buffer = drawn.to(dtype).to(device)
 
-    if layout == "transposed" and len(shape) >= 2:
+    if layout == "transposed":
         return buffer.transpose(-1, -2)
     if layout == "strided" and len(shape) >= 1:
         buffer[..., 1::2] = float("nan")
@@ -89,6 +174,11 @@ def make_tensor(
         buffer[..., shape[-1] :] = float("nan")
         return buffer[..., : shape[-1]]
     return buffer
+
+
+def layouts_for(shape: Sequence[int]) -> tuple[str, ...]:
+    """The layouts `make_tensor` can give a tensor of this shape."""
+    return LAYOUTS if len(shape) >= 2 else tuple(x for x in LAYOUTS if x != "transposed")
 
 
 def add_specials(

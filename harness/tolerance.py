@@ -1,40 +1,135 @@
-"""The one tolerance policy: rounding-error bounds, not literals.
+"""The one tolerance policy: rounding-error bounds derived per output, not literals.
 
-An output element passes when
+An element t of a tier's output passes against the float64 oracle o when
 
-    |kernel - oracle| <= rtol * (condition + smallest_normal(out dtype))
+    |t - o|  <=  a * u(out) * |o|  +  (g * u(acc) + r * u(out)) * condition  +  floor
 
-where `condition` is the magnitude the error is relative to (|oracle| by default; for
-a sum, sum |x_i|, so cancellation is judged against what was summed), and
+Each term is one source of error (Higham, Accuracy and Stability of Numerical Algorithms,
+ch. 2-4; ../shared/FACTS.md):
 
-    rtol = output_roundings * u(out dtype)  +  safety * growth(case) * u(float32)
+* ``a * u(out) * |o|``: the final rounding of the result into the output dtype, relative
+  to the result itself. One rounding to nearest (a = 1), except for a kernel's bfloat16
+  output in Triton's interpreter, which *truncates* float32 to bfloat16 (its
+  ``cast_impl`` drops the low bits): an error below one ulp, 2u (a = 2).
+* ``g * u(acc) * condition``: the error accumulated inside, in the accumulation dtype
+  (float32; tf32 for a float32 dot on the GPU). ``condition`` is what that error is
+  relative to: for a sum, sum |x_i|, so cancellation is judged against what was summed
+  and not against a small result. ``g`` counts roundings: ``steps`` for the elementwise
+  work around the reduction, plus the growth of the reduction itself. A term of a sum
+  of n terms goes through ``depth`` roundings: a tree over n lanes has depth
+  ceil(log2 n); a blocked reduction (each of L lanes walks ceil(n/L) terms in order,
+  then a tree over the lanes) ceil(n/L) - 1 + ceil(log2 L); an unknown order (PyTorch's,
+  or a kernel that does not declare its lanes) up to n - 1. The worst case is then
+  ``depth * u * condition``; rounding errors of round-to-nearest behave as independent
+  and mean-zero, and with probability at least 1 - 2 exp(-LAMBDA**2 / 2) (below 1e-13)
+  the error is within ``LAMBDA * sqrt(depth) * u * condition`` (Higham and Mary, "A new
+  approach to probabilistic rounding error analysis", SISC 2019). The growth is the
+  smaller of the two, so long sequential loops get a bound that grows like sqrt(n).
+* ``r * u(out) * condition``: roundings of intermediates into the output dtype that a
+  *reference* tier makes (PyTorch's ``x + x.sum()`` rounds the sum to float16 before the
+  add). Kernels compute in float32 and get r = 0: a kernel that rounds an intermediate to
+  16 bits is exactly the bug this policy must catch.
+* ``floor``: absolute error where the result is subnormal: half the spacing of the
+  output dtype's subnormals per final rounding, plus one smallest normal of the
+  accumulation dtype per rounding (a GPU may flush a subnormal float32 intermediate).
 
-The first term is the final rounding into the output dtype (two roundings by default:
-the PyTorch tier often rounds an intermediate, and Triton's interpreter truncates
-float32 -> bfloat16 instead of rounding to nearest, an error of up to 2u). The second is
-the error accumulated in float32 arithmetic: `growth` is 1 for an elementwise op and
-grows like log2(n) for a blocked reduction of length n (Higham ch. 3-4; FACTS.md).
-`safety` covers the few float32 operations around each step. An op widens its
-bound only through `overrides`, per dtype and with a reason, on its own entry.
+A 16-bit accumulator in a kernel fails this bound: its error is u(float16) relative to
+the partial sums, where the bound allows u(float32) relative to the condition and one
+rounding of the result.
+
+An op describes each output with an `OutputModel` (its condition, its reduction length
+and lanes, its elementwise steps); `ErrorModel.bounds(case, mode, tier)` turns them into
+one `Bound` per output, which is what the engine applies and the report prints.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF
 
 if TYPE_CHECKING:
     from harness.op import Case
 
+LAMBDA = 8.0
+"""Confidence of the probabilistic growth: a bound exceeded with probability below
+2 exp(-LAMBDA**2 / 2) = 2.5e-14 per element (Higham and Mary 2019, Theorem 3.1)."""
 
 TIGHTNESS = 64.0
-"""The bound may be at most this many times the PyTorch tier's worst error on an op's
-pinned examples (`OpTests.test_tolerance_policy`). Float32 reductions sit near 30x: the
-bound is the worst case, log2(n) roundings, while random rounding errors mostly cancel."""
+"""float32: on some pinned example, PyTorch's worst element uses at least 1/TIGHTNESS of
+its bound (`harness.testing.tightness`)."""
+TIGHTNESS_16BIT = 8.0
+"""float16/bfloat16: on the median pinned example, PyTorch's worst element uses at least
+1/TIGHTNESS_16BIT of its bound: the final rounding dominates there."""
+
+
+@dataclass(frozen=True)
+class Values:
+    """What a condition is computed from: the oracle's float64 inputs and outputs."""
+
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    oracle: tuple[np.ndarray, ...]
+
+
+def sum_depth(n: int, lanes: int | None = None) -> int:
+    """Roundings one term of a float sum of n terms goes through: a tree over `lanes`
+    lanes after each lane summed ceil(n / lanes) terms in order; any order at all (up
+    to n - 1) when lanes is None."""
+    if n <= 1:
+        return 0
+    if lanes is None:
+        return n - 1
+    lanes = max(1, min(lanes, n))
+    return math.ceil(n / lanes) - 1 + math.ceil(math.log2(lanes))
+
+
+def growth(depth: int) -> float:
+    """The smaller of the worst-case and the probabilistic growth of `depth` roundings."""
+    return min(float(depth), LAMBDA * math.sqrt(depth))
+
+
+def _magnitude(v: Values, j: int) -> np.ndarray:
+    return np.abs(v.oracle[j])
+
+
+@dataclass(frozen=True)
+class OutputModel:
+    """How the rounding error of one output grows; see the module docstring.
+
+    name        what the output is called in reports ("y", "dweight").
+    condition   (Values) -> the magnitudes the accumulated error is relative to, of the
+                output's shape, finite and >= 0 wherever the oracle is finite.
+                None: |oracle| (an elementwise result).
+    terms       (case) -> n, the terms of the sum that makes one element (1: none); or a
+                tuple of lengths, for sums of sums (their growths add).
+    lanes       (case, mode) -> the kernel's parallel accumulators for that sum (None: an
+                order the model does not know, depth n - 1). PyTorch's order is never
+                known: its tier always gets depth n - 1.
+    steps       float32 roundings per element outside the sum (the elementwise work,
+                counting a GPU's approximate exp, rsqrt or division as its error in ulps).
+    accumulate  (case, mode) -> the dtype the kernel accumulates in ("float32", "tf32").
+    reference_roundings
+                intermediates the PyTorch tier rounds to the output dtype (r).
+    """
+
+    name: str
+    condition: Callable[[Values], np.ndarray] | None = None
+    terms: Callable[[Case], int | tuple[int, ...]] = lambda case: 1
+    lanes: Callable[[Case, str], int | None] = lambda case, mode: None
+    steps: float = 1.0
+    accumulate: Callable[[Case, str], str] = lambda case, mode: "float32"
+    reference_roundings: float = 0.0
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.steps:g} steps" + (
+            " + a reduction" if self.terms is not OutputModel.terms else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -45,40 +140,150 @@ class Override:
     reason: str
 
 
-def _elementwise(case: Case) -> float:
-    return 1.0
+@dataclass(frozen=True)
+class Bound:
+    """The bound one tier's output is held to in one case (see the module docstring)."""
+
+    output: str
+    tier: str
+    out_dtype: str
+    roundings: float
+    growth: float
+    accumulate: str
+    reference_roundings: float
+    factor: float = 1.0
+    steps: float = 0.0
+    depth: int = 0
+    """growth = steps + growth(depth): kept apart for the report and the gross bound."""
+
+    @property
+    def out_dtype_torch(self) -> Any:
+        from harness.dtypes import to_torch
+
+        return to_torch(self.out_dtype)
+
+    @property
+    def relative(self) -> float:
+        """The allowance relative to |o| (the final rounding)."""
+        return self.factor * self.roundings * UNIT_ROUNDOFF[self.out_dtype]
+
+    @property
+    def conditioned(self) -> float:
+        """The allowance relative to the condition (accumulated and reference roundings)."""
+        return self.factor * (
+            self.growth * UNIT_ROUNDOFF[self.accumulate]
+            + self.reference_roundings * UNIT_ROUNDOFF[self.out_dtype]
+        )
+
+    @property
+    def floor(self) -> float:
+        return self.factor * (
+            self.roundings * UNIT_ROUNDOFF[self.out_dtype] * SMALLEST_NORMAL[self.out_dtype]
+            + self.growth * SMALLEST_NORMAL[_storage(self.accumulate)]
+        )
+
+    def allowed(self, oracle: np.ndarray, condition: np.ndarray) -> np.ndarray:
+        """The largest error allowed at each element."""
+        return self.relative * np.abs(oracle) + self.conditioned * condition + self.floor
+
+    def describe(self) -> str:
+        text = f"{self.roundings:g}u({self.out_dtype})|o| + {self.growth:.3g}u({self.accumulate})"
+        if self.reference_roundings:
+            text += f" + {self.reference_roundings:g}u({self.out_dtype})"
+        text += " x cond"
+        if self.depth:
+            text += f" [reduction depth {self.depth}]"
+        if self.factor != 1.0:
+            text += f" x {self.factor:g} (override)"
+        return text
+
+
+def _storage(dtype: str) -> str:
+    """The dtype whose range a (possibly reduced-precision) accumulation type has."""
+    return "float32" if dtype == "tf32" else dtype
+
+
+def final_roundings(tier: str, mode: str, out_dtype: str) -> float:
+    """a: 2 for a kernel's bfloat16 output in the interpreter (it truncates), else 1."""
+    return 2.0 if tier == "kernel" and mode == "interpret" and out_dtype == "bfloat16" else 1.0
 
 
 @dataclass(frozen=True)
 class ErrorModel:
-    """How an op's rounding error grows; see the module docstring."""
+    """The error models of an op's outputs, and any declared widening.
 
-    growth: Callable[[Case], float] = _elementwise
-    condition: Callable[..., tuple[Any, ...]] | None = None
-    """(np_args, np_kwargs, oracle outputs) -> one magnitude array per output."""
-    output_roundings: float = 2.0
-    safety: float = 4.0
-    accumulate: str = "float32"
+    outputs     one OutputModel per output, or (case) -> them when which outputs exist
+                depends on the case. Default: every output elementwise (one step).
+    overrides   dtype -> Override: a widening with its reason (none of our ops needs one).
+    """
+
+    outputs: Sequence[OutputModel] | Callable[[Case], Sequence[OutputModel]] = ()
     overrides: Mapping[str, Override] = field(default_factory=dict)
 
-    def rtol(self, case: Case, out_dtype: str) -> float:
-        tol = (
-            self.output_roundings * UNIT_ROUNDOFF[out_dtype]
-            + self.safety * self.growth(case) * UNIT_ROUNDOFF[self.accumulate]
-        )
+    def models(self, case: Case, n_outputs: int) -> tuple[OutputModel, ...]:
+        models = tuple(self.outputs(case) if callable(self.outputs) else self.outputs)
+        if not models:
+            return tuple(OutputModel(f"output {j}") for j in range(n_outputs))
+        return models
+
+    def bounds(
+        self, case: Case, mode: str, tier: str, out_dtypes: Sequence[str]
+    ) -> tuple[Bound, ...]:
+        """One Bound per output of `tier` in `mode`, given the dtypes it returned."""
         override = self.overrides.get(case.dtype)
-        return tol * (override.factor if override else 1.0)
+        bounds = []
+        for model, out_dtype in zip(self.models(case, len(out_dtypes)), out_dtypes, strict=True):
+            lengths = model.terms(case)
+            lengths = lengths if isinstance(lengths, tuple) else (lengths,)
+            lanes = model.lanes(case, mode) if tier == "kernel" else None
+            depths = [sum_depth(n, lanes) for n in lengths]
+            depth = sum(depths)
+            bounds.append(
+                Bound(
+                    output=model.name,
+                    tier=tier,
+                    out_dtype=out_dtype,
+                    roundings=final_roundings(tier, mode, out_dtype),
+                    growth=model.steps + sum(growth(d) for d in depths),
+                    accumulate=model.accumulate(case, mode) if tier == "kernel" else "float32",
+                    reference_roundings=model.reference_roundings if tier == "torch" else 0.0,
+                    factor=override.factor if override else 1.0,
+                    steps=model.steps,
+                    depth=depth,
+                )
+            )
+        return tuple(bounds)
 
-    @staticmethod
-    def floor(out_dtype: str) -> float:
-        """Added to the condition so that zeros and subnormals are judged absolutely."""
-        return SMALLEST_NORMAL[out_dtype]
+    def conditions(self, case: Case, values: Values) -> tuple[np.ndarray, ...]:
+        models = self.models(case, len(values.oracle))
+        return tuple(
+            _magnitude(values, j) if m.condition is None else m.condition(values)
+            for j, m in enumerate(models)
+        )
 
 
-def reduction_growth(length: Callable[[Case], int]) -> Callable[[Case], float]:
-    """Growth of a blocked (tree within a block, loop across blocks) sum of `length` terms."""
+# Ready-made pieces for the shapes of computation ops are made of.
 
-    def growth(case: Case) -> float:
-        return math.log2(max(length(case), 1)) + 1.0
 
-    return growth
+def elementwise(name: str, steps: float = 1.0) -> OutputModel:
+    """An elementwise result: `steps` float32 roundings relative to |result|."""
+    return OutputModel(name, steps=steps)
+
+
+def row_reduction(
+    name: str,
+    condition: Callable[[Values], np.ndarray],
+    *,
+    steps: float = 1.0,
+    lanes: Callable[[Case, str], int | None] = lambda case, mode: None,
+    reference_roundings: float = 0.0,
+) -> OutputModel:
+    """An output built on a sum over each row (the last dim), relative to `condition`."""
+    return OutputModel(
+        name,
+        condition=condition,
+        terms=lambda case: case.shape[-1] if case.shape else 1,
+        lanes=lanes,
+        steps=steps,
+        reference_roundings=reference_roundings,
+    )

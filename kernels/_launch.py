@@ -17,3 +17,19 @@ def cdiv(x: int, y: int) -> int:
 def next_power_of_2(n: int) -> int:
     """The smallest power of two >= n (1 for n <= 1)."""
     return 1 << (n - 1).bit_length() if n > 1 else 1
+
+
+MAX_GRID = (2**31 - 1, 65535, 65535)
+"""CUDA's limits on a launch grid, per axis: a larger grid fails at launch with a bare
+"invalid argument"."""
+
+
+def checked_grid(grid: tuple[int, ...], what: str) -> tuple[int, ...]:
+    """`grid`, after checking that CUDA can launch it; else a ValueError naming `what`
+    (the input whose size asked for it), raised before anything reaches Triton."""
+    for axis, (size, limit) in enumerate(zip(grid, MAX_GRID, strict=False)):
+        if size > limit:
+            raise ValueError(
+                f"{what} needs {size} programs on grid axis {axis}, over CUDA's {limit}"
+            )
+    return grid

@@ -12,8 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._checks import interpreting
-from kernels._launch import cdiv, next_power_of_2
+from kernels import _plans
+from kernels._launch import cdiv, checked_grid, next_power_of_2
 
 
 def as_rows(x: torch.Tensor) -> torch.Tensor:
@@ -73,6 +73,27 @@ INTERPRET_LOOP_BLOCK = 256
 
 
 @dataclass(frozen=True)
+class RowLimits:
+    """The block-size constants a row plan is made from, one set per mode."""
+
+    whole_row_max: int
+    tile_target: int
+    loop_block: int
+
+
+def row_limits(constants: str) -> RowLimits:
+    """The "gpu" or "interpret" constants above (read at each call: tuning scripts set them)."""
+    if constants == "gpu":
+        return RowLimits(WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK)
+    return RowLimits(INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK)
+
+
+ROW_DESIGNS = ("whole", "looped")
+"""A row held in registers by one program (several short rows packed to a tile), or
+looped over in blocks by one program per row."""
+
+
+@dataclass(frozen=True)
 class RowPlan:
     """How a launcher covers an (n_rows, n_cols) tensor.
 
@@ -95,21 +116,25 @@ def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int
     return min(max(next_power_of_2(max(warps, 1)), 4), MAX_WARPS)
 
 
-def plan_rows(n_rows: int, n_cols: int, elements_per_thread: int | None = None) -> RowPlan:
+def plan_rows(
+    n_rows: int, n_cols: int, elements_per_thread: int | None = None, family: str = "rows"
+) -> RowPlan:
     """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
-    fewer, fuller threads."""
-    interp = interpreting()
-    whole_row_max = INTERPRET_WHOLE_ROW_MAX if interp else WHOLE_ROW_MAX
-    tile_target = INTERPRET_TILE_TARGET if interp else TILE_TARGET
-    loop_block = INTERPRET_LOOP_BLOCK if interp else LOOP_BLOCK
-    if n_cols <= whole_row_max:
-        block_cols = block_for(n_cols, whole_row_max)
+    fewer, fuller threads. The config launched is named `family/design/constants` (see
+    kernels._plans): whole rows up to the mode's whole_row_max, else looped."""
+    design, constants = _plans.forced(family)
+    limits = row_limits(constants)
+    whole = design != "looped" and n_cols <= limits.whole_row_max
+    _plans.launched(family, "whole" if whole else "looped", constants)
+    if whole:
+        block_cols = block_for(n_cols, limits.whole_row_max)
         # Pack short rows, but never more rows to a program than there are rows.
-        rows = block_for(n_rows, max(tile_target // block_cols, 1))
+        rows = block_for(n_rows, max(limits.tile_target // block_cols, 1))
         grid = (cdiv(n_rows, rows),)
         warps = warps_for(rows * block_cols, elements_per_thread)
         return RowPlan(True, block_cols, rows, warps, grid)
+    loop_block = limits.loop_block
     return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
 
 
@@ -127,6 +152,7 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
     if out.numel() == 0:
         return out
     plan = plan_rows(n_rows, n_cols)
+    checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
         whole_row_kernel[plan.grid](
             x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,

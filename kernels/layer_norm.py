@@ -71,6 +71,7 @@ Offsets: row * stride is computed in int64 wherever it may pass 2**31 elements.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
@@ -79,9 +80,9 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels import _rows
+from kernels import _plans, _rows
 from kernels._checks import check_like, check_shape, check_tensor, interpreting
-from kernels._launch import cdiv, next_power_of_2
+from kernels._launch import MAX_GRID, cdiv, checked_grid, next_power_of_2
 from kernels._rows import as_rows, block_for, plan_rows, row_tile
 
 
@@ -450,12 +451,14 @@ def _layer_norm_bwd_tiled_kernel(
     ROWS: tl.constexpr,  # rows per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns per program, a power of two
 ):
-    # Pass two of the two-pass backward. Program (c, j) walks the rows of chunk c over
+    # Pass two of the two-pass backward. Program (j, c) walks the rows of chunk c over
     # columns [j * BLOCK_N, (j + 1) * BLOCK_N): the row sums are known (coef), so no
     # program needs another's columns, and nothing in the loop crosses threads: dweight
     # and dbias accumulate per lane, (ROWS, BLOCK_N), and are summed over rows once.
-    chunk = tl.program_id(0)
-    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
+    # Column blocks on grid axis 0: a row of 2**24 columns has 65536 blocks, past the
+    # 65535 that CUDA allows on axes 1 and 2; there are only a few chunks.
+    chunk = tl.program_id(1)
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
     col_mask = cols < n_cols  # the last column block may hang past the row's end
     dw_acc = tl.zeros([ROWS, BLOCK_N], tl.float32)
     db_acc = tl.zeros([ROWS, BLOCK_N], tl.float32)
@@ -498,7 +501,7 @@ def _layer_norm_bwd_tiled_kernel(
         dx = (dy * w - (xhat * c_gx + c_g)) * rstd
         tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
-    part_cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    part_cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     part_mask = part_cols < n_cols  # the last column block may hang past the row's end
     part_offsets = chunk.to(tl.int64) * stride_partrow + part_cols
     if HAS_WEIGHT:
@@ -725,7 +728,7 @@ def layer_norm(
     w_arg = weight if weight is not None else x_rows
     b_arg = bias if bias is not None else x_rows
     flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
-    plan = plan_rows(n_rows, n_cols, FWD_ELEMENTS_PER_THREAD)
+    plan = plan_rows(n_rows, n_cols, FWD_ELEMENTS_PER_THREAD, family="layer_norm")
     if plan.whole_row:  # a grid of row tiles, each row held in registers
         _layer_norm_fwd_kernel[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
@@ -748,6 +751,64 @@ def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
     return rows * cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
 
 
+@dataclasses.dataclass(frozen=True)
+class BackwardLimits:
+    """The block-size constants a backward plan is made from, one set per mode."""
+
+    block_max: int
+    stream: int
+    walker_min_bytes: int
+    walker_block: int
+    row_sums_block: tuple[int, int]
+    tiled_block: tuple[int, int, int]
+    sum_chunks_block: tuple[int, int, int]
+    interpret: bool
+
+
+def backward_limits(constants: str) -> BackwardLimits:
+    """The "gpu" or "interpret" constants above (read at each call: tuning scripts set them)."""
+    if constants == "gpu":
+        return BackwardLimits(
+            BWD_BLOCK_MAX, BWD_STREAM, BWD_WALKER_MIN_BYTES, BWD_WALKER_BLOCK,
+            BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, SUM_CHUNKS_BLOCK, False,
+        )  # fmt: skip
+    return BackwardLimits(
+        INTERPRET_BWD_BLOCK_MAX, INTERPRET_BWD_STREAM, INTERPRET_BWD_WALKER_MIN_BYTES,
+        INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_ROW_SUMS_BLOCK, INTERPRET_BWD_TILED_BLOCK,
+        INTERPRET_SUM_CHUNKS_BLOCK, True,
+    )  # fmt: skip
+
+
+BACKWARD_DESIGNS = ("one_pass", "one_pass_split", "walker", "walker_halves", "two_pass")
+BACKWARD_CONFIGS = (
+    *_plans.names("layer_norm_backward", ("one_pass", *BACKWARD_DESIGNS[2:]), ("gpu",)),
+    *_plans.names("layer_norm_backward", BACKWARD_DESIGNS, ("interpret",)),
+)
+"""Every config the planner picks by default in either mode (split parts only with the
+interpreter's small blocks)."""
+
+
+def _design_for(n_cols: int, element_size: int, limits: BackwardLimits) -> str:
+    """The design the planner picks by default (see `_backward_plan`)."""
+    if n_cols > 2 * limits.walker_block:
+        return "two_pass"
+    if n_cols * element_size > limits.walker_min_bytes:
+        return "walker_halves" if n_cols > limits.walker_block else "walker"
+    return "one_pass_split" if n_cols > limits.block_max else "one_pass"
+
+
+def _admits(design: str, n_cols: int, limits: BackwardLimits) -> bool:
+    """Whether a forced design can run rows of n_cols with these limits."""
+    return {
+        "two_pass": True,
+        "walker": n_cols <= limits.walker_block,
+        "walker_halves": 1 < n_cols <= 2 * limits.walker_block,
+        "one_pass": n_cols <= limits.block_max,
+        # parts on grid axis 1, 65535 at most
+        "one_pass_split": limits.block_max < n_cols <= limits.block_max * MAX_GRID[1],
+    }[design]
+
+
 def _backward_plan(
     n_rows: int, n_cols: int, device: torch.device, element_size: int, has_weight: bool
 ) -> dict:
@@ -759,15 +820,21 @@ def _backward_plan(
     cut into chunks so that the grid fills the GPU once, BWD_WARPS_PER_SM warps' worth
     of programs per SM. Walkers (`_layer_norm_bwd_walker_kernel`) up to a row of
     2 * BWD_WALKER_BLOCK, one program per SM, a row or half a row each. Two passes for
-    longer rows: the row sums, then (row chunks x column blocks) tiles.
+    longer rows: the row sums, then (column blocks x row chunks) tiles. A design forced
+    through kernels._plans replaces the default wherever it can run the rows.
     """
-    interp = interpreting()
+    forced, constants = _plans.forced("layer_norm_backward")
+    if forced is not None and not _admits(forced, n_cols, backward_limits(constants)):
+        forced, constants = None, _plans.default_constants()  # the mode's own plan
+    limits = backward_limits(constants)
+    design = forced or _design_for(n_cols, element_size, limits)
+    _plans.launched("layer_norm_backward", design, constants)
+    interp = interpreting()  # device queries: the interpreter has no device
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
     prefetch = bool(BWD_PREFETCH)
-    walker_block = INTERPRET_BWD_WALKER_BLOCK if interp else BWD_WALKER_BLOCK
-    if n_cols > 2 * walker_block:
-        sums_block, sums_warps = INTERPRET_BWD_ROW_SUMS_BLOCK if interp else BWD_ROW_SUMS_BLOCK
-        rows, block_n, warps = INTERPRET_BWD_TILED_BLOCK if interp else BWD_TILED_BLOCK
+    if design == "two_pass":
+        sums_block, sums_warps = limits.row_sums_block
+        rows, block_n, warps = limits.tiled_block
         block_n = block_for(n_cols, block_n)
         rows = block_for(n_rows, rows)
         n_blocks = cdiv(n_cols, block_n)
@@ -775,18 +842,19 @@ def _backward_plan(
         n_chunks = cdiv(n_rows, rows_per_chunk)
         return dict(
             design="two_pass",
+            limits=limits,
             n_chunks=n_chunks,
             sums=dict(grid=(n_rows,), BLOCK_N=block_for(n_cols, sums_block), num_warps=sums_warps),
-            grid=(n_chunks, n_blocks),
+            grid=(n_blocks, n_chunks),
             rows_per_chunk=rows_per_chunk,
             PREFETCH=prefetch,
             ROWS=rows,
             BLOCK_N=block_n,
             num_warps=warps,
         )
-    if n_cols * element_size > (INTERPRET_BWD_WALKER_MIN_BYTES if interp else BWD_WALKER_MIN_BYTES):
-        halves = n_cols > walker_block
-        block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, walker_block)
+    if design.startswith("walker"):
+        halves = design == "walker_halves"
+        block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, limits.walker_block)
         n_walkers = min(n_rows, max(sm_count // (1 + halves), 1))
         # Shared memory per stage: x, dy (and w) for the columns a program loads; the
         # stage being computed is in registers, and 2 KiB stay free for the reductions.
@@ -795,6 +863,7 @@ def _backward_plan(
         stages = min(BWD_WALKER_MAX_STAGES, 1 + (smem - 2048) // stage_bytes)
         return dict(
             design="walker",
+            limits=limits,
             n_chunks=n_walkers,
             grid=((1 + halves) * n_walkers,),
             HALVES=halves,
@@ -802,9 +871,9 @@ def _backward_plan(
             STAGES=max(stages, 1),
             num_warps=BWD_WALKER_WARPS,
         )
-    block_n = block_for(n_cols, INTERPRET_BWD_BLOCK_MAX if interp else BWD_BLOCK_MAX)
+    block_n = block_for(n_cols, limits.block_max)
     n_parts = cdiv(n_cols, block_n)
-    if interp:
+    if limits.interpret:
         tile_target = _rows.INTERPRET_TILE_TARGET
     elif element_size == 2 and n_cols <= 1024:
         tile_target = BWD_SHORT_16BIT_TILE
@@ -818,13 +887,14 @@ def _backward_plan(
     n_chunks = cdiv(n_rows, rows_per_chunk)
     return dict(
         design="one_pass",
+        limits=limits,
         n_chunks=n_chunks,
         grid=(n_chunks, n_parts),
         rows_per_chunk=rows_per_chunk,
         PREFETCH=prefetch and rows * block_n <= BWD_PREFETCH_MAX_TILE,
         ROWS=rows,
         BLOCK_N=block_n,
-        STREAM_N=min(INTERPRET_BWD_STREAM if interp else BWD_STREAM, block_n),
+        STREAM_N=min(limits.stream, block_n),
         SPLIT=n_parts > 1,
         num_warps=warps,
     )
@@ -867,6 +937,8 @@ def layer_norm_backward(
 
     plan = _backward_plan(n_rows, n_cols, x.device, x.element_size(), weight is not None)
     design, grid, n_chunks = plan.pop("design"), plan.pop("grid"), plan.pop("n_chunks")
+    grid = checked_grid(grid, f"x of shape {tuple(x.shape)}")
+    limits = plan.pop("limits")
     # Stage one's output: the partial dweight (if any) then dbias (if any) of each chunk.
     partial = torch.empty((n_sums, n_chunks, n_cols), dtype=torch.float32, device=x.device)
     # An unused pointer argument still needs a tensor; dx stands in (never touched), and x
@@ -900,21 +972,25 @@ def layer_norm_backward(
         )  # fmt: skip
     grads = (dx,)
     if n_sums:
-        grads += tuple(sum_partials(partial, x.dtype).unbind(0))
+        grads += tuple(sum_partials(partial, x.dtype, limits.sum_chunks_block).unbind(0))
     return grads
 
 
-def sum_partials(partial: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def sum_partials(
+    partial: torch.Tensor, dtype: torch.dtype, block: tuple[int, int, int] | None = None
+) -> torch.Tensor:
     """Stage two of the dweight/dbias reduction: partial, float32 of shape (n_sums,
     n_chunks, n_cols), summed over its chunks into a new (n_sums, n_cols) tensor of
-    `dtype`, in one launch."""
+    `dtype`, in one launch. `block`: (chunks per step, columns, warps); by default the
+    mode's SUM_CHUNKS_BLOCK."""
     n_sums, n_chunks, n_cols = partial.shape
     sums = torch.empty((n_sums, n_cols), dtype=dtype, device=partial.device)
-    block_chunks, block_n, sum_warps = (
+    block_chunks, block_n, sum_warps = block or (
         INTERPRET_SUM_CHUNKS_BLOCK if interpreting() else SUM_CHUNKS_BLOCK
     )
     # One program per column block of each sum: columns are independent.
-    _sum_chunks_kernel[(cdiv(n_cols, block_n), n_sums)](
+    grid = checked_grid((cdiv(n_cols, block_n), n_sums), f"a row of {n_cols} columns")
+    _sum_chunks_kernel[grid](
         partial, sums, n_chunks, n_cols,
         partial.stride(0), partial.stride(1), sums.stride(0),
         BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=sum_warps,

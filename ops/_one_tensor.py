@@ -13,11 +13,20 @@ from harness.dtypes import itemsize
 from harness.tensors import add_specials, make_tensor
 
 
-def make_x(case: Case, device: torch.device, gen: torch.Generator) -> torch.Tensor:
-    """The input x of `case`: random normal values in the case's layout; with the param
-    `specials`, some NaN and +-inf."""
+def make_x(
+    case: Case, device: torch.device, gen: torch.Generator, limit: float = math.inf
+) -> torch.Tensor:
+    """The input x of `case`: values from the case's profile (params["values"], normal by
+    default; `limit` caps the magnitudes of the wide profile) in the case's layout; with
+    the param `specials`, some NaN and +-inf."""
     x = make_tensor(
-        case.shape, case.dtype, device, gen, layout=case.params.get("layout", "contiguous")
+        case.shape,
+        case.dtype,
+        device,
+        gen,
+        layout=case.params.get("layout", "contiguous"),
+        values=case.params.get("values", "normal"),
+        limit=limit,
     )
     if case.params.get("specials"):
         add_specials(x, gen)

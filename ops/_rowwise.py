@@ -1,15 +1,13 @@
-"""Pieces shared by the entries of row-wise ops (add_row_sum, softmax): row shapes and
-pinned examples that reach every code path of `kernels._rows.launch_rowwise`, the error
-growth of a row reduction, and the GPU benchmark shapes."""
+"""Pieces shared by the entries of row-wise ops (add_row_sum, softmax, layer_norm): row
+shapes and pinned examples that reach every code path of `kernels._rows`, the error
+model of a sum over each row, the launch configs, and the GPU benchmark shapes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hypothesis import strategies as st
 
-from harness import Budget, Case, ErrorModel, reduction_growth, strategies
-from kernels import _rows
+from harness import Budget, Case, Configs, strategies
+from kernels import _plans, _rows
 
 # Row lengths around every block size a row-wise launcher switches at, in either mode.
 ROW_BLOCKS = (
@@ -19,21 +17,35 @@ ROW_BLOCKS = (
     _rows.WHOLE_ROW_MAX,
 )
 
+ROW_LANES = 4 * 32
+"""The fewest parallel accumulators any row kernel's sum has: `tl.sum` adds each thread's
+elements in order, then combines the threads in a tree, and a program has 4 warps at
+least; the looped kernels keep more lanes (256 or 8192) than that. So a row of n is
+summed at depth at most ceil(n / 128) - 1 + 7, in every config and mode."""
 
-def row_shapes(budget: Budget) -> st.SearchStrategy[tuple[int, ...]]:
+
+def row_lanes(case: Case, mode: str) -> int:
+    return ROW_LANES
+
+
+def row_shapes(budget: Budget, blocks=ROW_BLOCKS) -> st.SearchStrategy[tuple[int, ...]]:
     """(*leading, n) within the budget, n biased to block boundaries, 0 allowed."""
-    lengths = strategies.sizes(budget.numel, ROW_BLOCKS, allow_empty=True)
-    return strategies.shapes(budget.numel, lengths, allow_empty=True)
+    lengths = strategies.sizes(budget.numel, blocks, allow_empty=True)
+    return strategies.shapes(budget.numel, lengths, allow_empty=True, max_rows=budget.rows)
 
 
 def row_length(case: Case) -> int:
     return case.shape[-1] if case.shape else 1
 
 
-def row_error_model(condition: Callable) -> ErrorModel:
-    """Rounding error of an op built on a sum over each row: it grows like log2 of the
-    row length (a tree within a block, a loop across blocks), relative to `condition`."""
-    return ErrorModel(growth=reduction_growth(row_length), condition=condition)
+def row_configs(family: str = "rows") -> Configs:
+    """Whole rows in registers and looped rows, each with the GPU's and the interpreter's
+    block sizes (`kernels._rows.plan_rows`)."""
+    return Configs(
+        names=_plans.names(family, _rows.ROW_DESIGNS, ("gpu", "interpret")),
+        force=_plans.forcing,
+        record=_plans.recording,
+    )
 
 
 # Pinned cases for a row-wise launcher, cheap in the interpreter: empty dims, length 1,
@@ -52,6 +64,8 @@ ROW_EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((3, _WHOLE + 1), {"layout": "strided"}),
     ((2, _WHOLE + 3 * _LOOP + 1), {"layout": "transposed"}),
     ((2, _WHOLE + _LOOP + 5), {"layout": "padded"}),
+    ((8, 700), {"values": "positive"}),
+    ((5, 300), {"values": "offset"}),
 ]
 
 # GPU timings: the common 4096 x 4096, then rows of 1024 to 65536 at 2**26 elements.

@@ -10,19 +10,36 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from harness import BadInput, Case, ErrorModel, Inputs, Op, reduction_growth, strategies
-from harness.dtypes import itemsize
+from harness import (
+    Backward,
+    BadInput,
+    Case,
+    Configs,
+    ErrorModel,
+    Inputs,
+    Op,
+    OutputModel,
+    Values,
+    strategies,
+)
+from harness.dtypes import UNIT_ROUNDOFF, itemsize, to_torch
 from harness.op import Budget
 from harness.tensors import make_tensor
+from harness.tolerance import growth, sum_depth
+from kernels import _plans
 from kernels import layer_norm as kernel
 from ops._one_tensor import bad_tensor_inputs, make_x
-from ops._rowwise import ROW_BLOCKS, ROW_EXAMPLES, row_length
+from ops._rowwise import ROW_BLOCKS, ROW_EXAMPLES, row_configs, row_lanes, row_length
 from references.layer_norm import (
+    layer_norm_autograd_torch,
     layer_norm_backward_numpy,
     layer_norm_backward_torch,
     layer_norm_numpy,
     layer_norm_torch,
 )
+
+_VALUES = ("normal", "offset", "wide", "positive", "ties", "tiny")
+"""Not "large": it is the wide profile's job here (values up to the limit below)."""
 
 # Which parameters exist: nn.LayerNorm's three settings, and F.layer_norm's bias alone.
 AFFINE = ("both", "weight", "none", "bias")
@@ -54,20 +71,30 @@ _WALKER = kernel.INTERPRET_BWD_WALKER_BLOCK
 def _shapes(budget: Budget) -> st.SearchStrategy[tuple[int, ...]]:
     """(*leading, n) within the budget: n >= 1 near block boundaries, leading dims may be 0."""
     lengths = strategies.sizes(budget.numel, _BLOCKS)
-    return strategies.shapes(budget.numel, lengths, allow_empty=True)
+    return strategies.shapes(budget.numel, lengths, allow_empty=True, max_rows=budget.rows)
 
 
 def _cases(budget: Budget):
-    params = st.fixed_dictionaries(
-        {
-            "layout": strategies.layouts(),
-            "affine": st.sampled_from(AFFINE),
-            "eps": st.sampled_from(EPS),
-            "constant_rows": st.booleans(),
-        },
-        optional={"nans": st.booleans()},
+    return strategies.with_params(
+        _shapes(budget),
+        lambda shape: st.fixed_dictionaries({}, optional={"nans": st.booleans()}),
+        affine=st.sampled_from(AFFINE),
+        eps=st.sampled_from(EPS),
+        constant_rows=st.booleans(),
     )
-    return st.tuples(_shapes(budget), params)
+
+
+def _limit(case: Case) -> float:
+    """The wide profile's largest magnitude (of x and of dy). PyTorch's CPU backward forms
+    products like sum(dy x w) mean rstd**3 in float32, and rstd reaches 1 / sqrt(eps) =
+    1e3 (the smallest eps drawn, on a constant row): the values stay where those are
+    finite, n * limit**3 * 1e9 < max(float32)."""
+    f32_max = torch.finfo(torch.float32).max
+    rstd_max = 1 / math.sqrt(min(EPS))
+    return min(
+        torch.finfo(to_torch(case.dtype)).max,
+        (f32_max / (row_length(case) * rstd_max**3)) ** (1 / 3) / 2,
+    )
 
 
 def _x_and_params(case: Case, device, gen):
@@ -78,7 +105,7 @@ def _x_and_params(case: Case, device, gen):
     give it, but PyTorch's Welford mean turns it into NaN (inf - inf) unless the inf comes
     last in the row. y and rstd are NaN on such a row either way.
     """
-    x = make_x(case, device, gen)
+    x = make_x(case, device, gen, _limit(case))
     if case.params.get("nans"):
         x[(torch.rand(x.shape, generator=gen) < 0.02).to(x.device)] = float("nan")
     if case.params.get("constant_rows") and x.numel():
@@ -96,23 +123,70 @@ def _forward_inputs(case: Case, device, gen) -> Inputs:
     return Inputs((x, weight, bias, case.params.get("eps", 1e-5)))
 
 
-def _centered_and_scale(x, mean, rstd):
-    """|xhat| and the absolute error xhat inherits from the mean's rounding: the mean is
-    off by about u * mean|x| (its condition), and x - mean passes that on times rstd."""
-    xhat = (x - mean[..., None]) * rstd[..., None]
-    return np.abs(xhat), (np.abs(x).mean(axis=-1) * np.abs(rstd))[..., None]
+def _statistics_errors(x, mean, rstd):
+    """|xhat| and two scales of the error the forward's statistics carry:
+
+    kappa       per row, the relative error of rstd per unit roundoff, beyond its own
+                roundings. First order: mean(|x - mean| |x|) / (var + eps), the condition
+                number of the variance: a backward-stable variance (PyTorch's Welford) is
+                off by about kappa u relative, large when |mean| >> std; our two-pass
+                variance does better, but a correct rstd may be off so far. Second
+                order: the mean's own error d (up to G u mean|x|, G the growth of a sum
+                of n) adds d**2 to the variance, (G u mean|x| rstd)**2 / 2 relative to
+                rstd: negligible unless mean|x| rstd is large (a constant row of large
+                values with a small eps, whose variance is all rounding).
+    xhat_error  per element, the absolute error of xhat per unit roundoff: through the
+                mean's rounding (relative to mean|x|, its condition) and through
+                computing xhat as x rstd - mean rstd, as PyTorch's kernels do (relative
+                to |x| rstd); with the same second-order factor.
+    """
+    n = x.shape[-1]
+    centered = x - mean[..., None]
+    rstd = np.abs(rstd)[..., None]
+    scale = np.abs(x).mean(axis=-1, keepdims=True) * rstd  # mean|x| rstd
+    second_order = growth(sum_depth(n)) * UNIT_ROUNDOFF["float32"] * scale
+    kappa = (np.abs(centered) * np.abs(x)).mean(axis=-1, keepdims=True) * rstd**2
+    kappa = kappa + second_order * scale / 2
+    xhat_error = (np.abs(x) * rstd + scale) * (1 + second_order)
+    return np.abs(centered) * rstd, kappa, xhat_error
 
 
-def _forward_condition(np_args, np_kwargs, oracle):
-    x, weight, bias, _ = np_args
-    _, mean, rstd = oracle
+def _weighted(p, like):
+    return np.abs(p) if p is not None else np.ones(like.shape[-1:])
+
+
+def _y_condition(v: Values) -> np.ndarray:
+    x, weight, bias, _ = v.args
+    _, mean, rstd = v.oracle
     with np.errstate(invalid="ignore"):  # rows holding NaN are not judged by value
-        abs_xhat, mean_error = _centered_and_scale(x, mean, rstd)
-        y = (abs_xhat + mean_error) * (np.abs(weight) if weight is not None else 1.0)
-        if bias is not None:
-            y = y + np.abs(bias)
-        # mean: a sum, judged against sum|x| / n; rstd: a relative error.
-        return y, np.abs(x).mean(axis=-1), np.abs(rstd)
+        abs_xhat, kappa, xhat_error = _statistics_errors(x, mean, rstd)
+        y = (abs_xhat * (1 + kappa) + xhat_error) * _weighted(weight, x)
+        return y + np.abs(bias) if bias is not None else y
+
+
+def _rstd_condition(v: Values) -> np.ndarray:
+    x, _, mean, rstd = v.args[0], None, v.oracle[1], v.oracle[2]
+    with np.errstate(invalid="ignore"):
+        _, kappa, _ = _statistics_errors(x, mean, rstd)
+        return np.abs(rstd) * (1 + kappa[..., 0])
+
+
+# y = (x - mean) rstd w + b: the statistics' errors (sums over the row), then the
+# subtraction, two multiplies and an add; rstd: the centered squares, their sum, the
+# division, + eps and the GPU's approximate rsqrt (2 ulps), halved by the square root.
+LAYER_NORM_MODEL = ErrorModel(
+    outputs=[
+        OutputModel("y", _y_condition, terms=row_length, lanes=row_lanes, steps=8.0),
+        OutputModel(
+            "mean",
+            lambda v: np.abs(v.args[0]).mean(axis=-1),  # a sum: against sum |x| / n
+            terms=row_length,
+            lanes=row_lanes,
+            steps=1.0,
+        ),
+        OutputModel("rstd", _rstd_condition, terms=row_length, lanes=row_lanes, steps=6.0),
+    ]
+)
 
 
 def _rows_of(case: Case) -> int:
@@ -173,13 +247,16 @@ LAYER_NORM = Op(
     make_inputs=_forward_inputs,
     cases=_cases,
     examples=_EXAMPLES,
-    error_model=ErrorModel(growth=reduction_growth(row_length), condition=_forward_condition),
+    error_model=LAYER_NORM_MODEL,
     bad_inputs=_forward_bad_inputs,
     # Per element: an add into the mean, a subtraction, a square and an add into the
     # variance, the multiply by rstd, by weight and the add of bias.
     flops=lambda case: 7 * math.prod(case.shape),
     bytes=_forward_bytes,
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
+    values=_VALUES,
+    configs=row_configs("layer_norm"),
+    backward=None,  # set below, once the gradient's error model is defined
 )
 
 
@@ -188,7 +265,8 @@ def _backward_inputs(case: Case, device, gen) -> Inputs:
     """dy, x and the forward's float32 statistics of x (taken with torch in float32)."""
     x, weight, bias = _x_and_params(case, device, gen)
     # dy in the same layout as x, without specials.
-    dy = make_x(dataclasses.replace(case, params={**case.params, "specials": False}), device, gen)
+    no_specials = dataclasses.replace(case, params={**case.params, "specials": False})
+    dy = make_x(no_specials, device, gen, _limit(case))
     x32 = x.float()
     mean = x32.mean(dim=-1)
     var = (x32 - mean[..., None]).square().mean(dim=-1)
@@ -196,23 +274,63 @@ def _backward_inputs(case: Case, device, gen) -> Inputs:
     return Inputs((dy, x, mean, rstd, weight, bias))
 
 
-def _backward_condition(np_args, np_kwargs, oracle):
-    dy, x, mean, rstd, weight, bias = np_args
-    abs_xhat, mean_error = _centered_and_scale(x, mean, rstd)
-    abs_g = np.abs(dy * weight) if weight is not None else np.abs(dy)
-    # dx = rstd (g - mean(g) - xhat mean(g xhat)): each term with its own magnitude; the
-    # mean's error reaches xhat (see _centered_and_scale) and through it the last term.
-    spread = (abs_g * abs_xhat).mean(axis=-1, keepdims=True)
-    conditions = [
-        np.abs(rstd)[..., None]
-        * (abs_g + abs_g.mean(axis=-1, keepdims=True) + (abs_xhat + mean_error) * spread)
-    ]
-    leading = tuple(range(x.ndim - 1))
-    if weight is not None:  # dweight = sum(dy xhat): against sum |dy xhat|
-        conditions.append((np.abs(dy) * (abs_xhat + mean_error)).sum(axis=leading))
-    if bias is not None:  # dbias = sum(dy): against sum |dy|
-        conditions.append(np.abs(dy).sum(axis=leading))
-    return tuple(conditions)
+def _leading(x) -> tuple[int, ...]:
+    return tuple(range(x.ndim - 1))
+
+
+def _backward_models(case: Case, conditions, terms) -> list[OutputModel]:
+    """dx, then dweight and dbias where the case has them."""
+    dx, dweight, dbias = conditions
+    dx_terms, param_terms = terms
+    affine = case.params.get("affine", "both")
+    models = [OutputModel("dx", dx, terms=dx_terms, lanes=row_lanes, steps=14.0)]
+    if affine in ("both", "weight"):
+        models.append(OutputModel("dweight", dweight, terms=param_terms, steps=11.0))
+    if affine in ("both", "bias"):
+        models.append(OutputModel("dbias", dbias, terms=lambda case: _rows_of(case), steps=1.0))
+    return models
+
+
+def _given_stats(v: Values):
+    """|xhat|, its error scale and |g| = |dy w|, with the statistics given (the oracle has
+    the same float32 values): xhat is off only by how it is computed from them."""
+    dy, x, mean, rstd, weight, _ = v.args
+    abs_xhat, _, xhat_error = _statistics_errors(x, mean, rstd)
+    return abs_xhat, abs_xhat + xhat_error, np.abs(dy) * _weighted(weight, x), np.abs(rstd)
+
+
+def _dx(abs_xhat, xhat_error, abs_g, rstd, kappa=0.0) -> np.ndarray:
+    """dx = rstd (g - mean(g) - xhat mean(g xhat)), each term with its own magnitude, and
+    the errors of rstd (kappa) and of xhat passed on through the last term."""
+    return rstd[..., None] * (
+        (1 + kappa) * (abs_g + abs_g.mean(axis=-1, keepdims=True))
+        + xhat_error * (abs_g * abs_xhat).mean(axis=-1, keepdims=True)
+        + abs_xhat * (abs_g * xhat_error).mean(axis=-1, keepdims=True)
+    )
+
+
+def _dx_given_stats(v: Values) -> np.ndarray:
+    abs_xhat, xhat_error, abs_g, rstd = _given_stats(v)
+    return _dx(abs_xhat, xhat_error, abs_g, rstd)
+
+
+def _dweight_given_stats(v: Values) -> np.ndarray:
+    _, xhat_error, _, _ = _given_stats(v)
+    return (np.abs(v.args[0]) * xhat_error).sum(axis=_leading(v.args[1]))  # sum(dy xhat)
+
+
+def _dbias_given_stats(v: Values) -> np.ndarray:
+    dy = v.args[0]
+    return np.abs(dy).sum(axis=_leading(dy))  # dbias = sum(dy): against sum |dy|
+
+
+_BACKWARD_GIVEN_STATS = ErrorModel(
+    outputs=lambda case: _backward_models(
+        case,
+        (_dx_given_stats, _dweight_given_stats, _dbias_given_stats),
+        (row_length, lambda case: _rows_of(case)),
+    )
+)
 
 
 def _backward_bytes(case: Case) -> float:
@@ -278,13 +396,78 @@ LAYER_NORM_BACKWARD = Op(
         ((1, 2 * kernel.BWD_WALKER_BLOCK + 3), {"affine": "weight"}),
     ],
     # dx reduces along rows (n), dweight and dbias across them (the number of rows).
-    error_model=ErrorModel(
-        growth=reduction_growth(lambda case: max(row_length(case), _rows_of(case))),
-        condition=_backward_condition,
-    ),
+    error_model=_BACKWARD_GIVEN_STATS,
     bad_inputs=_backward_bad_inputs,
     # Per element: xhat (2), g (1), the two row sums (3), dx (4), dweight (2), dbias (1).
     flops=lambda case: 13 * math.prod(case.shape),
     bytes=_backward_bytes,
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
+    values=_VALUES,
+    configs=Configs(kernel.BACKWARD_CONFIGS, _plans.forcing, _plans.recording),
+)
+
+
+# ----------------------------------------------------------------------------- autograd
+def layer_norm_autograd(x, weight, bias, eps):
+    """y of the kernels' LayerNormFunction: the forward and backward kernels, as training
+    runs them."""
+    return kernel.LayerNormFunction.apply(x, (x.shape[-1],), weight, bias, eps)
+
+
+def _gradient_numpy(x, weight, bias, eps, dy):
+    """dx, dweight, dbias of the float64 forward, from its exact statistics."""
+    _, mean, rstd = layer_norm_numpy(x, weight, bias, eps)
+    return layer_norm_backward_numpy(dy, x, mean, rstd, weight, bias)
+
+
+def _through_forward(v: Values):
+    """|xhat|, kappa, the error scale of xhat and |g|, for the gradients of autograd: the
+    kernel's backward gets the statistics its forward computed, off as the forward's
+    model says (rstd by about kappa u relative, xhat by its xhat_error)."""
+    x, weight, _, eps, dy = v.args
+    _, mean, rstd = layer_norm_numpy(x, None, None, eps)
+    abs_xhat, kappa, xhat_error = _statistics_errors(x, mean, rstd)
+    xhat_error = abs_xhat * (1 + kappa) + xhat_error
+    return abs_xhat, kappa, xhat_error, np.abs(dy) * _weighted(weight, x), np.abs(rstd)
+
+
+def _dx_through_forward(v: Values) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        abs_xhat, kappa, xhat_error, abs_g, rstd = _through_forward(v)
+        return _dx(abs_xhat, xhat_error, abs_g, rstd, kappa)
+
+
+def _dweight_through_forward(v: Values) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        _, _, xhat_error, _, _ = _through_forward(v)
+        return (np.abs(v.args[-1]) * xhat_error).sum(axis=_leading(v.args[0]))
+
+
+def _dbias_through_forward(v: Values) -> np.ndarray:
+    dy = v.args[-1]
+    return np.abs(dy).sum(axis=_leading(dy))
+
+
+LAYER_NORM = dataclasses.replace(
+    LAYER_NORM,
+    backward=Backward(
+        kernel=layer_norm_autograd,
+        numpy_grad=_gradient_numpy,
+        torch=layer_norm_autograd_torch,
+        wrt=(0, 1, 2),
+        # dx: the forward's statistics (sums over the row), then the backward's two row
+        # sums; dweight: the statistics, then the sum over rows; dbias: over rows.
+        error_model=ErrorModel(
+            outputs=lambda case: _backward_models(
+                case,
+                (_dx_through_forward, _dweight_through_forward, _dbias_through_forward),
+                (
+                    lambda case: (row_length(case), row_length(case)),
+                    lambda case: (row_length(case), _rows_of(case)),
+                ),
+            )
+        ),
+        examples=[((3, 7, 40), {"upstream": "sum"}), ((5, 33), {"upstream": "sum"})],
+        dy_limit=_limit,
+    ),
 )

@@ -7,7 +7,8 @@ import math
 import torch
 from hypothesis import strategies as st
 
-from harness import BadInput, Case, Inputs, Op, strategies
+from harness import BadInput, Case, ErrorModel, Inputs, Op, strategies
+from harness.tolerance import elementwise
 from kernels.scale import BLOCK_SIZE, scale
 from ops._one_tensor import bad_tensor_inputs, make_x, read_once_write_once
 from references.scale import scale_numpy, scale_torch
@@ -27,11 +28,8 @@ ALPHAS = st.one_of(
 
 def _cases(budget):
     lengths = strategies.sizes(budget.numel, (BLOCK_SIZE,), allow_empty=True)
-    shape = strategies.shapes(budget.numel, lengths, allow_empty=True)
-    params = st.fixed_dictionaries(
-        {"alpha": ALPHAS, "layout": strategies.layouts(), "specials": st.booleans()}
-    )
-    return st.tuples(shape, params)
+    shape = strategies.shapes(budget.numel, lengths, allow_empty=True, max_rows=budget.rows)
+    return strategies.with_params(shape, alpha=ALPHAS, specials=st.booleans())
 
 
 def _inputs(case: Case, device, gen) -> Inputs:
@@ -73,4 +71,6 @@ SCALE = Op(
     flops=lambda case: math.prod(case.shape),
     bytes=read_once_write_once,
     bench_cases=[((1 << k,), {"alpha": 2.0}) for k in (24, 26, 28)],
+    error_model=ErrorModel(outputs=[elementwise("out")]),
+    values=("normal", "offset", "large", "wide", "positive", "ties", "tiny"),
 )

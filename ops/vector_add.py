@@ -7,24 +7,26 @@ import math
 import torch
 from hypothesis import strategies as st
 
-from harness import BadInput, Case, Inputs, Op, strategies
+from harness import BadInput, Case, ErrorModel, Inputs, Op, strategies
 from harness.dtypes import itemsize
 from harness.tensors import add_specials, make_tensor
+from harness.tolerance import elementwise
 from kernels.vector_add import BLOCK_SIZE, vector_add
 from references.vector_add import vector_add_numpy, vector_add_torch
 
 
 def _cases(budget):
-    shape = strategies.shapes(
-        budget.numel, strategies.sizes(budget.numel, (BLOCK_SIZE,), allow_empty=True)
-    )
-    params = st.fixed_dictionaries({"layout": strategies.layouts(), "specials": st.booleans()})
-    return st.tuples(shape, params)
+    lengths = strategies.sizes(budget.numel, (BLOCK_SIZE,), allow_empty=True)
+    shape = strategies.shapes(budget.numel, lengths, max_rows=budget.rows)
+    return strategies.with_params(shape, specials=st.booleans())
 
 
 def _inputs(case: Case, device, gen) -> Inputs:
     layout = case.params.get("layout", "contiguous")
-    x, y = (make_tensor(case.shape, case.dtype, device, gen, layout=layout) for _ in "xy")
+    values = case.params.get("values", "normal")
+    x, y = (
+        make_tensor(case.shape, case.dtype, device, gen, layout=layout, values=values) for _ in "xy"
+    )
     if case.params.get("specials"):
         add_specials(x, gen)
     return Inputs((x, y))
@@ -82,4 +84,6 @@ VECTOR_ADD = Op(
     flops=lambda case: math.prod(case.shape),
     bytes=lambda case: 3 * math.prod(case.shape) * itemsize(case.dtype),
     bench_cases=[((1 << k,), {}) for k in (20, 24, 26, 28)],
+    error_model=ErrorModel(outputs=[elementwise("out")]),
+    values=("normal", "offset", "large", "wide", "positive", "ties", "tiny"),
 )

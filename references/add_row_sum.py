@@ -13,4 +13,8 @@ def add_row_sum_numpy(x: np.ndarray) -> np.ndarray:
 
 
 def add_row_sum_torch(x: torch.Tensor) -> torch.Tensor:
-    return x + x.sum(dim=-1, keepdim=True)
+    """In float32, rounded once: `x + x.sum()` in float16 would round the sum to float16
+    before the add, an error of u(float16) |sum| that a kernel accumulating in float32
+    does not make (and the op's error model does not allow)."""
+    x32 = x.float()
+    return (x32 + x32.sum(dim=-1, keepdim=True)).to(x.dtype)

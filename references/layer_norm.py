@@ -75,3 +75,14 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
     else:
         grads = torch.ops.aten.native_layer_norm_backward(dy, x, [n], *stats, weight, bias, mask)
     return tuple(g for g in grads if g is not None)
+
+
+def layer_norm_autograd_torch(x, weight, bias, eps):
+    """y of F.layer_norm, differentiable. On the CPU, float16/bfloat16 run in float32 and
+    round y (autograd rounds the gradients back the same way): the CPU backward takes
+    statistics rounded to x's dtype (see layer_norm_backward_torch)."""
+    n = x.shape[-1]
+    if x.device.type == "cpu" and x.dtype != torch.float32:
+        up = [t.float() if t is not None else None for t in (x, weight, bias)]
+        return torch.nn.functional.layer_norm(up[0], [n], up[1], up[2], eps).to(x.dtype)
+    return torch.nn.functional.layer_norm(x, [n], weight, bias, eps)

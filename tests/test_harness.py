@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import re
 import shlex
@@ -12,12 +14,13 @@ import sys
 import pytest
 import torch
 
-from harness import Case, ErrorModel, Override
+from harness import Case, ErrorModel, OutputModel, Override, Registry
 from harness.compare import run_case
 from harness.dtypes import UNIT_ROUNDOFF
 from harness.modes import device_for
 from harness.runner import CaseFailure, check_case
 from harness.tensors import make_tensor, poisoned_allocations
+from harness.tolerance import LAMBDA
 from tests.buggy_ops import BUGGY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,10 +81,21 @@ def test_modified_inputs_are_caught(mode):
     assert any("modified its inputs: args[0][0]" in p for v in result.verdicts for p in v.problems)
 
 
-def test_wrong_reference_is_caught_not_trusted(mode):
+def test_wrong_reference_is_caught_not_trusted(mode, harness_state):
+    """A drawn case only warns (PyTorch may round differently); the pinned examples of the
+    tolerance test fail."""
+    from harness.testing import OpTests
+
     result = _run("wrong_reference", (64,), mode=mode)
     assert not all(v.ok for v in result.verdict("torch"))
     assert all(v.ok for v in result.verdict("kernel"))
+    assert result.warnings and "the PyTorch tier misses the bound" in result.warnings[0]
+
+    class Suite(OpTests):
+        ops = BUGGY
+
+    with pytest.raises(AssertionError, match="PyTorch tier misses the bound on a pinned"):
+        Suite().test_tolerance_policy(BUGGY["wrong_reference"], "float32", harness_state)
 
 
 def test_nan_and_inf_must_match_the_oracle(mode):
@@ -96,18 +110,52 @@ def test_case_json_round_trip():
     assert json.loads(case.to_json())["shape"] == [3, 1025]
 
 
-def test_tolerance_policy_follows_the_error_model():
+def test_bound_terms_follow_the_error_model():
     case = Case("x", "float16", (1024,), {}, 0)
     flat = ErrorModel()
-    assert flat.rtol(case, "float16") == pytest.approx(
-        2 * UNIT_ROUNDOFF["float16"] + 4 * UNIT_ROUNDOFF["float32"]
+    (bound,) = flat.bounds(case, "gpu", "kernel", ["float16"])
+    # one final rounding relative to |o|, one float32 step relative to the condition
+    assert bound.relative == UNIT_ROUNDOFF["float16"]
+    assert bound.conditioned == UNIT_ROUNDOFF["float32"]
+    # the interpreter truncates float32 -> bfloat16: two units, for the kernel only
+    (kernel,) = flat.bounds(case, "interpret", "kernel", ["bfloat16"])
+    (reference,) = flat.bounds(case, "interpret", "torch", ["bfloat16"])
+    assert kernel.relative == 2 * reference.relative == 2 * UNIT_ROUNDOFF["bfloat16"]
+    # a reduction: the kernel's declared lanes give depth ceil(n / lanes) - 1 + log2(lanes);
+    # PyTorch's unknown order depth n - 1, with the probabilistic growth LAMBDA sqrt(depth)
+    reduce = ErrorModel(
+        outputs=[OutputModel("s", terms=lambda c: 1024, lanes=lambda c, m: 128, steps=0.0)],
+        overrides={"float16": Override(2.0, "why")},
     )
-    # a longer reduction earns a looser bound; an override widens only its dtype
-    reduce = ErrorModel(growth=lambda c: 11.0, overrides={"float16": Override(2.0, "why")})
-    assert reduce.rtol(case, "float32") > flat.rtol(case, "float32")
-    assert reduce.rtol(case, "float16") == pytest.approx(
-        2 * (2 * UNIT_ROUNDOFF["float16"] + 4 * 11 * UNIT_ROUNDOFF["float32"])
+    (k,) = reduce.bounds(dataclasses.replace(case, dtype="float32"), "gpu", "kernel", ["float32"])
+    (t,) = reduce.bounds(dataclasses.replace(case, dtype="float32"), "gpu", "torch", ["float32"])
+    assert (k.depth, k.growth) == (7 + 7, 14.0)
+    assert t.depth == 1023 and t.growth == pytest.approx(LAMBDA * math.sqrt(1023))
+    # an override widens only its dtype
+    (widened,) = reduce.bounds(case, "gpu", "kernel", ["float16"])
+    assert widened.relative == 2 * UNIT_ROUNDOFF["float16"]
+
+
+def test_a_loose_bound_fails_the_tightness_test_in_16_bit(harness_state):
+    """The old bound, rtol x condition with rtol counting the output's rounding, is tens
+    of ulps loose for a 16-bit row sum: the tightness test must say so in float16 and
+    bfloat16 (float32 sums are loose by nature: see TIGHTNESS)."""
+    from harness.testing import OpTests
+    from ops.add_row_sum import ADD_ROW_SUM
+
+    old_style = OutputModel(
+        "out",
+        condition=ADD_ROW_SUM.error_model.outputs[0].condition,
+        reference_roundings=2.0,  # 2 u(out) x condition, as the old policy allowed
     )
+    loose = dataclasses.replace(ADD_ROW_SUM, error_model=ErrorModel(outputs=[old_style]))
+
+    class Loose(OpTests):
+        ops = Registry([loose], module=__name__)
+
+    for dtype in ("float16", "bfloat16"):
+        with pytest.raises(AssertionError, match="the model is loose"):
+            Loose().test_tolerance_policy(loose, dtype, harness_state)
 
 
 def test_poisoned_allocations_fill_and_restore():

@@ -1,0 +1,421 @@
+"""Planted bugs in the row-wise kernels: launchers that each make one realistic mistake.
+
+Every launcher here takes the same arguments and returns the same thing as the real one
+it stands in for (`kernels.add_row_sum.add_row_sum`, `kernels.softmax.softmax`,
+`kernels.layer_norm.layer_norm`): same input checks, same output shapes and dtypes, same
+handling of empty, 0-d and 1-d inputs (through `kernels._rows.as_rows`, which keeps a
+padded or row-sliced view in place and passes its row stride). Everything is computed in
+float32, with masks and strides right, except the one line marked `# BUG:`.
+
+The kernels are deliberately simple: a program holds a tile of ROWS whole rows (one block
+of the next power of two >= n_cols columns), which suits rows of up to a few thousand
+elements; the two 16-bit row sums loop over columns instead, for a tile of up to
+LOOPED_ROWS rows. 16-bit accumulation is emulated by rounding a float32 sum to the input
+dtype after every add: Triton's interpreter stores bfloat16 as uint16, so arithmetic
+directly on bfloat16 values would be garbage there, while conversions work; the rounding
+is the same as a 16-bit add on the GPU.
+
+`PLANTED` maps each bug's name to (op name, launcher, what is wrong, where it shows).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels._checks import check_tensor
+from kernels._launch import cdiv
+from kernels._rows import as_rows, block_for, row_tile, warps_for
+from kernels.layer_norm import _check_eps, _check_param, _check_rows_input
+
+TILE_TARGET = 4096
+"""Elements of the (ROWS, BLOCK_COLS) tile a program holds."""
+LANES = 32
+"""Lanes of `add_row_sum_fp16_lanes`: lane j sums columns j, j + LANES, ..."""
+LOOPED_ROWS = 64
+"""Rows per program of the two 16-bit sums, which loop over columns (cheap in the
+interpreter, where each loop step costs the same whatever the tile holds)."""
+
+
+def _tile(n_rows: int, n_cols: int, looped: bool = False) -> dict:
+    """Block, rows per program, grid and warps: a tile of whole rows, or (looped) a tile
+    of LOOPED_ROWS rows by a block of columns that the kernel loops over."""
+    if looped:
+        rows = block_for(n_rows, LOOPED_ROWS)
+        block = block_for(n_cols, max(TILE_TARGET // rows, 1))
+    else:
+        block = block_for(n_cols, 1 << 30)  # the whole row, however long
+        rows = block_for(n_rows, max(TILE_TARGET // block, 1))
+    return dict(
+        grid=(cdiv(n_rows, rows),), ROWS=rows, BLOCK_COLS=block, num_warps=warps_for(rows * block)
+    )
+
+
+def _launch(x: torch.Tensor, kernel, looped: bool = False, **meta) -> torch.Tensor:
+    """Run `kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
+    over the rows of x (tiled as `_tile` says); out is fresh, contiguous, in x's shape and
+    dtype."""
+    check_tensor("x", x)
+    x_rows = as_rows(x)
+    n_rows, n_cols = x_rows.shape
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    if out.numel() == 0:
+        return out
+    tile = _tile(n_rows, n_cols, looped)
+    grid = tile.pop("grid")
+    kernel[grid](x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols, **tile, **meta)
+    return out
+
+
+# --------------------------------------------------------------------------- add_row_sum
+@triton.jit
+def _store_x_plus(
+    x_ptr, out_ptr, rows, row_mask, n_cols, stride_xrow, stride_outrow, row_sum,
+    BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """out = x + row_sum over the rows of a tile, BLOCK_COLS columns at a time."""
+    cols = tl.arange(0, BLOCK_COLS)[None, :]
+    for start in range(0, n_cols, BLOCK_COLS):
+        mask = row_mask & (start + cols < n_cols)
+        x = tl.load(x_ptr + rows * stride_xrow + start + cols, mask=mask, other=0.0)
+        y = x.to(tl.float32) + row_sum
+        tl.store(
+            out_ptr + rows * stride_outrow + start + cols, y.to(out_ptr.dtype.element_ty), mask=mask
+        )
+
+
+@triton.jit
+def _add_row_sum_sequential_kernel(
+    x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """x + row sum, the sum taken one column at a time in the input dtype."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    row_mask = rows < n_rows  # (ROWS, 1)
+    acc = tl.zeros([ROWS, 1], x_ptr.dtype.element_ty)
+    for j in range(0, n_cols):
+        xj = tl.load(x_ptr + rows * stride_xrow + j, mask=row_mask, other=0.0)
+        # BUG: the running sum is kept in the input dtype (float16 / bfloat16), rounded
+        # after every add: once it is large, each small term loses most of its digits.
+        acc = (acc.to(tl.float32) + xj.to(tl.float32)).to(x_ptr.dtype.element_ty)
+    row_sum = acc.to(tl.float32)
+    _store_x_plus(
+        x_ptr, out_ptr, rows, row_mask, n_cols, stride_xrow, stride_outrow, row_sum, BLOCK_COLS
+    )
+
+
+def add_row_sum_fp16_sequential(x: torch.Tensor) -> torch.Tensor:
+    """add_row_sum with the row sum accumulated sequentially in x's dtype (correct in
+    float32, where that is the float32 the real kernel uses)."""
+    return _launch(x, _add_row_sum_sequential_kernel, looped=True)
+
+
+@triton.jit
+def _add_row_sum_lanes_kernel(
+    x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr, LANES: tl.constexpr,
+):  # fmt: skip
+    """x + row sum, LANES lanes per row accumulating in the input dtype, then a tree."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    row_mask = rows < n_rows  # (ROWS, 1)
+    lanes = tl.arange(0, LANES)[None, :]
+    # BUG: the lane accumulators have the input dtype (float16 / bfloat16), not float32.
+    lane_sum = tl.zeros([ROWS, LANES], x_ptr.dtype.element_ty)
+    for start in range(0, n_cols, LANES):
+        mask = row_mask & (start + lanes < n_cols)
+        xs = tl.load(x_ptr + rows * stride_xrow + start + lanes, mask=mask, other=0.0)
+        lane_sum = (lane_sum.to(tl.float32) + xs.to(tl.float32)).to(x_ptr.dtype.element_ty)
+    row_sum = tl.sum(lane_sum.to(tl.float32), axis=1, keep_dims=True)  # the tree, in float32
+    _store_x_plus(
+        x_ptr, out_ptr, rows, row_mask, n_cols, stride_xrow, stride_outrow, row_sum, BLOCK_COLS
+    )
+
+
+def add_row_sum_fp16_lanes(x: torch.Tensor) -> torch.Tensor:
+    """add_row_sum whose LANES per-lane partial sums are kept in x's dtype (correct in
+    float32)."""
+    return _launch(x, _add_row_sum_lanes_kernel, looped=True, LANES=LANES)
+
+
+@triton.jit
+def _add_row_sum_off_by_one_kernel(
+    x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """x + row sum, the last column left out."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    cols = tl.arange(0, BLOCK_COLS)[None, :]
+    mask = (rows < n_rows) & (cols < n_cols - 1)  # BUG: should be cols < n_cols
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
+    y = x + tl.sum(x, axis=1, keep_dims=True)
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def add_row_sum_off_by_one(x: torch.Tensor) -> torch.Tensor:
+    """add_row_sum whose column mask drops each row's last column: not summed, and its
+    output element never written (left as torch.empty found it)."""
+    return _launch(x, _add_row_sum_off_by_one_kernel)
+
+
+# ------------------------------------------------------------------------------- softmax
+@triton.jit
+def _softmax_exp_in_input_dtype_kernel(
+    x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """Softmax whose exponentials are taken and kept in the input dtype."""
+    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
+    x = x.to(tl.float32)
+    row_max = tl.max(x, axis=1, keep_dims=True)
+    z = x - row_max
+    # BUG: x - max and exp() of it are rounded to the input dtype (float16 / bfloat16)
+    # before the float32 sum: each term carries a 16-bit rounding, and small ones flush.
+    dtype = x_ptr.dtype.element_ty
+    numerator = tl.exp(z.to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
+    denominator = tl.sum(numerator, axis=1, keep_dims=True)
+    y = numerator / denominator
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+
+
+def softmax_exp_in_input_dtype(x: torch.Tensor) -> torch.Tensor:
+    """softmax with x - max and exp() rounded to x's dtype (correct in float32)."""
+    return _launch(x, _softmax_exp_in_input_dtype_kernel)
+
+
+@triton.jit
+def _softmax_no_max_subtraction_kernel(
+    x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """Softmax as exp(x) / sum(exp(x)), without subtracting the row max."""
+    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
+    x = x.to(tl.float32)
+    # BUG: no row max subtracted: exp(x) overflows to inf from x = 88.7 on (inf / inf is
+    # NaN), and underflows to 0 below about -103 (0 / 0 is NaN).
+    numerator = tl.exp(x)
+    denominator = tl.sum(numerator, axis=1, keep_dims=True)
+    y = numerator / denominator
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+
+
+def softmax_no_max_subtraction(x: torch.Tensor) -> torch.Tensor:
+    """softmax computed as exp(x) / sum(exp(x)) in float32."""
+    return _launch(x, _softmax_no_max_subtraction_kernel)
+
+
+@triton.jit
+def _softmax_other_zero_kernel(
+    x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """Softmax whose padded lanes are loaded as 0 and then take part in max and sum."""
+    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    # BUG: other=0.0 instead of -inf: a padded lane (n_cols not a power of two) raises
+    # the max to 0 when every real logit is negative, and adds exp(0 - max) to the sum.
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=0.0)
+    x = x.to(tl.float32)
+    row_max = tl.max(x, axis=1, keep_dims=True)
+    numerator = tl.exp(x - row_max)
+    denominator = tl.sum(numerator, axis=1, keep_dims=True)
+    y = numerator / denominator
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+
+
+def softmax_other_zero(x: torch.Tensor) -> torch.Tensor:
+    """softmax that pads its block with 0 rather than -inf (correct only when n_cols is a
+    power of two, so that there is no padding)."""
+    return _launch(x, _softmax_other_zero_kernel)
+
+
+@triton.jit
+def _softmax_wrong_row_stride_kernel(
+    x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """Softmax that steps from row to row of x by n_cols, not by its row stride."""
+    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    # BUG: n_cols where stride_xrow belongs: right for contiguous x only; a padded or
+    # row-sliced view (stride_xrow > n_cols) is read from the wrong places.
+    x = tl.load(x_ptr + rows * n_cols + cols, mask=tile_mask, other=float("-inf"))
+    x = x.to(tl.float32)
+    row_max = tl.max(x, axis=1, keep_dims=True)
+    numerator = tl.exp(x - row_max)
+    denominator = tl.sum(numerator, axis=1, keep_dims=True)
+    y = numerator / denominator
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+
+
+def softmax_wrong_row_stride(x: torch.Tensor) -> torch.Tensor:
+    """softmax that assumes x's rows are n_cols apart (correct for contiguous x)."""
+    return _launch(x, _softmax_wrong_row_stride_kernel)
+
+
+# ---------------------------------------------------------------------------- layer_norm
+@triton.jit
+def _layer_norm_one_pass_variance_kernel(
+    x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, n_rows, n_cols, stride_xrow, stride_yrow,
+    eps, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """LayerNorm forward with the variance as mean(x^2) - mean(x)^2."""
+    rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    row_mask = rows < n_rows
+    col_mask = cols < n_cols
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
+    mean = tl.sum(x, axis=1, keep_dims=True) / n_cols
+    # BUG: one-pass variance: when |mean| >> std the two terms nearly cancel and float32
+    # loses the digits of the difference (it may even come out negative: rstd NaN).
+    var = tl.sum(x * x, axis=1, keep_dims=True) / n_cols - mean * mean
+    rstd = tl.rsqrt(var + eps)
+    y = (x - mean) * rstd
+    if HAS_WEIGHT:
+        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(mean_ptr + rows, mean, mask=row_mask)
+    tl.store(rstd_ptr + rows, rstd, mask=row_mask)
+
+
+@triton.jit
+def _layer_norm_padded_length_kernel(
+    x_ptr, w_ptr, b_ptr, y_ptr, mean_ptr, rstd_ptr, n_rows, n_cols, stride_xrow, stride_yrow,
+    eps, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    """LayerNorm forward dividing its sums by the block length, not the row length."""
+    rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    row_mask = rows < n_rows
+    col_mask = cols < n_cols
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
+    # BUG: divides by BLOCK_COLS (n_cols rounded up to a power of two), not n_cols: mean
+    # and variance shrink by n_cols / BLOCK_COLS unless n_cols is a power of two.
+    mean = tl.sum(x, axis=1, keep_dims=True) / BLOCK_COLS
+    centered = tl.where(mask, x - mean, 0.0)
+    var = tl.sum(centered * centered, axis=1, keep_dims=True) / BLOCK_COLS
+    rstd = tl.rsqrt(var + eps)
+    y = centered * rstd
+    if HAS_WEIGHT:
+        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(mean_ptr + rows, mean, mask=row_mask)
+    tl.store(rstd_ptr + rows, rstd, mask=row_mask)
+
+
+def _layer_norm_launch(kernel, x, weight, bias, eps):
+    """The real `layer_norm` launcher's checks, outputs and arguments, with `kernel`."""
+    _check_rows_input(x)
+    weight = _check_param("weight", weight, x)
+    bias = _check_param("bias", bias, x)
+    eps = _check_eps(eps)
+    x_rows = as_rows(x)
+    n_rows, n_cols = x_rows.shape
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    mean = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
+    rstd = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
+    if n_rows == 0:
+        return y, mean, rstd
+    tile = _tile(n_rows, n_cols)
+    grid = tile.pop("grid")
+    kernel[grid](
+        x_rows, weight if weight is not None else x_rows, bias if bias is not None else x_rows,
+        y, mean, rstd, n_rows, n_cols, x_rows.stride(0), n_cols, eps,
+        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, **tile,
+    )  # fmt: skip
+    return y, mean, rstd
+
+
+def layer_norm_one_pass_variance(
+    x: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    eps: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """layer_norm with var = mean(x^2) - mean(x)^2 (in float32): (y, mean, rstd)."""
+    return _layer_norm_launch(_layer_norm_one_pass_variance_kernel, x, weight, bias, eps)
+
+
+def layer_norm_padded_length(
+    x: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    eps: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """layer_norm whose mean and variance divide by the padded block length: (y, mean,
+    rstd)."""
+    return _layer_norm_launch(_layer_norm_padded_length_kernel, x, weight, bias, eps)
+
+
+# name -> (op name, launcher, the bug, where it shows and where it hides)
+PLANTED: dict[str, tuple[str, object, str, str]] = {
+    "add_row_sum_fp16_sequential": (
+        "add_row_sum",
+        add_row_sum_fp16_sequential,
+        "row sum accumulated one column at a time in the input dtype, rounded after each add",
+        "wrong in float16 and bfloat16 (worse in bfloat16: 8 bits of mantissa), growing "
+        "with the row length; invisible in float32, where the input dtype is float32",
+    ),
+    "add_row_sum_fp16_lanes": (
+        "add_row_sum",
+        add_row_sum_fp16_lanes,
+        f"{LANES} per-lane partial sums kept in the input dtype, then a float32 tree",
+        f"wrong in float16 and bfloat16 for rows much longer than {LANES} (each lane "
+        f"then sums many terms); invisible in float32, and for rows of <= {LANES} columns "
+        "(each lane adds one term, exactly)",
+    ),
+    "softmax_exp_in_input_dtype": (
+        "softmax",
+        softmax_exp_in_input_dtype,
+        "x - max and exp() rounded to the input dtype before the float32 sum",
+        "float16 and bfloat16 only, and subtly: about one rounding of the input dtype per "
+        "term (and tiny terms flushed to zero), near the output's own rounding; invisible "
+        "in float32, where the rounding is a no-op",
+    ),
+    "softmax_no_max_subtraction": (
+        "softmax",
+        softmax_no_max_subtraction,
+        "exp(x) / sum(exp(x)) without subtracting the row max",
+        "every dtype, but only for large logits (exp overflows from x = 88.7: NaN) or very "
+        "negative rows (the sum underflows: NaN); invisible for logits of moderate size, "
+        "where only the rounding differs",
+    ),
+    "softmax_other_zero": (
+        "softmax",
+        softmax_other_zero,
+        "block padded with 0 instead of -inf: padded lanes enter the max and the sum",
+        "every dtype when n_cols is not a power of two (badly when every logit is "
+        "negative: the max becomes 0); invisible when n_cols is a power of two (no "
+        "padding)",
+    ),
+    "softmax_wrong_row_stride": (
+        "softmax",
+        softmax_wrong_row_stride,
+        "rows of x addressed n_cols apart instead of by the row stride",
+        "every dtype, on padded or row-sliced views (row stride > n_cols); invisible for "
+        "contiguous inputs, and for a single row",
+    ),
+    "layer_norm_one_pass_variance": (
+        "layer_norm",
+        layer_norm_one_pass_variance,
+        "var = mean(x^2) - mean(x)^2 in float32, one pass",
+        "every dtype when |mean| >> std (e.g. x + 1000: cancellation, rstd off or NaN); "
+        "invisible for centred data such as randn",
+    ),
+    "layer_norm_padded_length": (
+        "layer_norm",
+        layer_norm_padded_length,
+        "mean and variance divided by the padded block length (a power of two), not n_cols",
+        "every dtype when n_cols is not a power of two; invisible when it is",
+    ),
+    "add_row_sum_off_by_one": (
+        "add_row_sum",
+        add_row_sum_off_by_one,
+        "column mask cols < n_cols - 1: the last column neither summed nor written",
+        "every dtype and every shape with a non-empty last dim",
+    ),
+}
