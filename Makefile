@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 
-.PHONY: setup check test gpu bench lint
+.PHONY: setup check test gpu nightly bench lint
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: setup         ## the test suite, in parallel (interpret mode on a CPU mach
 
 gpu: setup          ## the test suite compiled on the GPU
 	$(BIN)/python -m pytest -n auto --triton-mode=gpu
+
+nightly: setup      ## GPU night run: 200 cases per op and dtype, drawn 16x larger (up to ~64M elements)
+	$(BIN)/python -m pytest -n auto --triton-mode=gpu --triton-budget=16 \
+		--hypothesis-profile=thorough tests/test_ops.py -k differential
 
 bench: setup        ## GPU benchmarks and the regression gate (no xdist)
 	$(BIN)/python -m harness bench --gate

@@ -41,41 +41,49 @@ class ValueProfile:
     largest magnitude the op admits (see `Op.value_limit`)."""
 
 
+# Each draws on the generator's device (the CPU for test cases, the GPU for huge ones).
+
+
 def _normal(shape, gen, dtype, limit):
-    return torch.randn(shape, generator=gen, dtype=torch.float32)
+    return torch.randn(shape, generator=gen, dtype=torch.float32, device=gen.device)
 
 
 def _offset(shape, gen, dtype, limit):
-    sign = 1.0 if torch.rand((), generator=gen) < 0.5 else -1.0
-    offset = min(OFFSET, limit / 2)
-    return torch.randn(shape, generator=gen, dtype=torch.float32) + sign * offset
+    sign = 1.0 if torch.rand((), generator=gen, device=gen.device) < 0.5 else -1.0
+    return _normal(shape, gen, dtype, limit) + sign * min(OFFSET, limit / 2)
+
+
+def _uniform(shape, gen, low, high, dtype=torch.float32):
+    u = torch.rand(shape, generator=gen, dtype=dtype, device=gen.device)
+    return u * (high - low) + low
 
 
 def _large(shape, gen, dtype, limit):
     magnitude = min(LARGE, limit)
-    return (torch.rand(shape, generator=gen, dtype=torch.float32) * 2 - 1) * magnitude
+    return _uniform(shape, gen, -magnitude, magnitude)
 
 
 def _wide(shape, gen, dtype, limit):
     # log-uniform magnitudes from the smallest normal up to the op's limit, random signs
     low = math.log2(SMALLEST_NORMAL[dtype])
     high = math.log2(min(limit, torch.finfo(to_torch(dtype)).max))
-    exponents = torch.rand(shape, generator=gen, dtype=torch.float64) * (high - low) + low
-    signs = torch.randint(0, 2, shape, generator=gen) * 2 - 1
+    exponents = _uniform(shape, gen, low, high, torch.float64)
+    signs = torch.randint(0, 2, shape, generator=gen, device=gen.device) * 2 - 1
     return (signs * torch.exp2(exponents)).to(torch.float32)
 
 
 def _positive(shape, gen, dtype, limit):
-    return torch.rand(shape, generator=gen, dtype=torch.float32)
+    return _uniform(shape, gen, 0.0, 1.0)
 
 
 def _ties(shape, gen, dtype, limit):
-    return torch.randint(-2, 3, shape, generator=gen).to(torch.float32)
+    return torch.randint(-2, 3, shape, generator=gen, device=gen.device).to(torch.float32)
 
 
 def _tiny(shape, gen, dtype, limit):
     scale = 8 * SMALLEST_NORMAL[dtype]
-    return (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(torch.float32)
+    drawn = torch.randn(shape, generator=gen, dtype=torch.float64, device=gen.device)
+    return (drawn * scale).to(torch.float32)
 
 
 OFFSET = 1000.0
@@ -154,15 +162,11 @@ def make_tensor(
         ) from None
 
     if math.prod(storage_shape) > DEVICE_DRAW_NUMEL and torch.device(device).type == "cuda":
-        # Benchmark-sized: a CPU draw of 2**28 values takes seconds; draw on the GPU from a
-        # seed taken from `generator`, still reproducible (on the same kind of device).
+        # Huge: a CPU draw of 2**28 values takes seconds; draw on the GPU from a seed
+        # taken from `generator`, still reproducible (on the same kind of device).
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        gpu_gen = torch.Generator(device=device).manual_seed(seed)
-        if values != "normal":
-            raise ValueError("only the normal profile is drawn on the GPU (benchmark sizes)")
-        drawn = torch.randn(storage_shape, generator=gpu_gen, dtype=torch.float32, device=device)
-    else:
-        drawn = profile.draw(storage_shape, generator, dtype_name, limit)
+        generator = torch.Generator(device=device).manual_seed(seed)
+    drawn = profile.draw(storage_shape, generator, dtype_name, limit)
     buffer = drawn.to(dtype).to(device)
 
     if layout == "transposed":
