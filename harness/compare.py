@@ -79,6 +79,28 @@ class Verdict:
         return not self.problems and self.n_bad == 0
 
 
+class Outputs(dict):
+    """'oracle' -> the oracle's float64 arrays; 'torch', 'kernel' -> each tier's outputs
+    as float64 NumPy arrays, converted when first read (a report needs a few elements, and
+    a 64M-element output takes seconds to copy)."""
+
+    def __init__(self, oracle: tuple[np.ndarray, ...], tiers: dict[str, tuple[Any, ...]]):
+        super().__init__(oracle=oracle)
+        self._tiers = tiers
+
+    def __missing__(self, tier: str) -> tuple[Any, ...]:
+        if tier not in self._tiers:
+            raise KeyError(tier)
+        self[tier] = tuple(to_numpy64(o) for o in self._tiers[tier])
+        return self[tier]
+
+    def get(self, tier: str, default: Any = None) -> Any:
+        try:
+            return self[tier]
+        except KeyError:
+            return default
+
+
 @dataclass
 class CaseResult:
     case: Case
@@ -87,6 +109,7 @@ class CaseResult:
     verdicts: list[Verdict]
     values: dict[str, tuple[np.ndarray, ...]]
     """'oracle', 'torch', 'kernel' -> the outputs as float64 arrays (for the report)."""
+    conditions: tuple[np.ndarray, ...] = ()
 
     @property
     def kernel_ok(self) -> bool:
@@ -239,8 +262,7 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
             raise
         input_changes[tier] = changed(snap)
 
-    values = {"oracle": oracle}
-    values.update({t: tuple(to_numpy64(o) for o in outputs[t]) for t in TIERS})
+    values = Outputs(oracle, outputs)
     names = [m.name for m in op.error_model.models(case, len(oracle))]
     verdicts: list[Verdict] = []
     for tier in TIERS:
@@ -266,7 +288,7 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
             verdicts[-1].problems.append(
                 "modified its inputs: " + ", ".join(f"args{p}" for p in input_changes[tier])
             )
-    return CaseResult(case, mode, ops_module, verdicts, values)
+    return CaseResult(case, mode, ops_module, verdicts, values, conditions)
 
 
 def _judge(
@@ -278,6 +300,8 @@ def _judge(
     bound: Bound,
     expected_dtype: torch.dtype | None,
 ) -> Verdict:
+    """Judge one output against the oracle, in float64 on the output's device (a GPU
+    judges a 64M-element output in milliseconds, NumPy in seconds)."""
     out_dtype = name_of(out.dtype)
     v = Verdict(tier, j, bound, bound.output)
     if expected_dtype is not None and out.dtype != expected_dtype:
@@ -295,48 +319,47 @@ def _judge(
     if ref.size == 0:
         return v
 
-    got = to_numpy64(out)
+    got = out.detach().to(torch.float64)
+    ref_t = torch.from_numpy(np.ascontiguousarray(ref)).to(got.device)
+    cond_t = torch.from_numpy(np.ascontiguousarray(cond)).to(got.device)
     # NaN/Inf must sit exactly where the oracle, rounded to this dtype, has them.
-    rounded = torch.from_numpy(ref).to(out.dtype).to(torch.float64).numpy()
+    rounded = ref_t.to(out.dtype).to(torch.float64)
     pattern_bad = (
-        (np.isnan(got) != np.isnan(rounded))
-        | (np.isposinf(got) != np.isposinf(rounded))
-        | (np.isneginf(got) != np.isneginf(rounded))
+        (got.isnan() != rounded.isnan())
+        | (got.isposinf() != rounded.isposinf())
+        | (got.isneginf() != rounded.isneginf())
     )
-    both_finite = np.isfinite(got) & np.isfinite(ref)
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.where(both_finite, np.abs(got - ref), 0.0)
-        finite_ref = np.where(np.isfinite(ref), ref, 0.0)
-        allowed = bound.allowed(finite_ref, np.where(np.isfinite(ref), cond, 0.0))
-        ratio = err / allowed
-        # Overflow is a rounding too: where the exact result is within the bound of the
-        # dtype's overflow threshold, either side of it is honest.
-        threshold = float(torch.finfo(out.dtype).max) * (1 + UNIT_ROUNDOFF[out_dtype])
-        at_threshold = np.isfinite(ref) & (np.abs(np.abs(finite_ref) - threshold) <= allowed)
-        same_sign = np.sign(np.where(np.isnan(got), 0.0, got)) == np.sign(finite_ref)
-        pattern_bad &= ~(at_threshold & same_sign & ~np.isnan(got))
-    if np.isnan(ratio).any() or np.isnan(err).any():  # never a silent pass
+    ref_finite = ref_t.isfinite()
+    both_finite = got.isfinite() & ref_finite
+    err = torch.where(both_finite, (got - ref_t).abs(), 0.0)
+    finite_ref = torch.where(ref_finite, ref_t, 0.0)
+    allowed = bound.allowed(finite_ref, torch.where(ref_finite, cond_t, 0.0))
+    ratio = err / allowed
+    # Overflow is a rounding too: where the exact result is within the bound of the
+    # dtype's overflow threshold, either side of it is honest.
+    threshold = float(torch.finfo(out.dtype).max) * (1 + UNIT_ROUNDOFF[out_dtype])
+    at_threshold = ref_finite & ((finite_ref.abs() - threshold).abs() <= allowed)
+    same_sign = torch.nan_to_num(got, nan=0.0).sign() == finite_ref.sign()
+    pattern_bad &= ~(at_threshold & same_sign & ~got.isnan())
+    if bool(ratio.isnan().any()):  # never a silent pass
         v.problems.append("the comparison produced NaN (an inf - inf in the error)")
-    value_bad = ratio > 1.0
-    bad = pattern_bad | value_bad
+    bad = pattern_bad | (ratio > 1.0)
     v.n_bad = int(bad.sum())
     v.n_pattern = int(pattern_bad.sum())
     v.max_abs = float(err.max())
-    nonzero = both_finite & (ref != 0)
-    v.max_rel = float((err[nonzero] / np.abs(ref[nonzero])).max()) if nonzero.any() else 0.0
-    v.max_err = float(np.nanmax(ratio))
-    if pattern_bad.any():
-        n_nan = int((np.isnan(got) & ~np.isnan(rounded)).sum())
+    nonzero = both_finite & (ref_t != 0)
+    v.max_rel = float((err[nonzero] / ref_t[nonzero].abs()).max()) if bool(nonzero.any()) else 0.0
+    v.max_err = float(torch.nan_to_num(ratio, nan=0.0).max())
+    if v.n_pattern:
+        n_nan = int((got.isnan() & ~rounded.isnan()).sum())
         msg = f"NaN/Inf pattern differs from the oracle at {v.n_pattern} of {v.numel} elements"
         if n_nan:
             msg += f" ({n_nan} NaN where the oracle is finite: unwritten, or computed wrong)"
         v.problems.append(msg)
-        v.worst_index = tuple(int(i) for i in np.argwhere(pattern_bad)[0])
+        v.worst_index = _index(int(pattern_bad.reshape(-1).nonzero()[0, 0]), ref.shape)
     elif v.n_bad:
-        v.worst_index = tuple(
-            int(i) for i in np.unravel_index(int(np.nanargmax(ratio)), ratio.shape)
-        )
-    if _constant_but_oracle_varies(got, rounded, out_dtype, float(np.max(allowed))):
+        v.worst_index = _index(int(torch.nan_to_num(ratio, nan=0.0).argmax()), ref.shape)
+    if _constant_but_oracle_varies(got, rounded, out_dtype, float(allowed.max())):
         v.problems.append(
             f"output is constant ({float(got.reshape(-1)[0])!r}) but the oracle, in "
             f"{out_dtype}, varies by more than one ulp and more than the bound allows"
@@ -344,23 +367,27 @@ def _judge(
     return v
 
 
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
+
 def _constant_but_oracle_varies(
-    got: np.ndarray, rounded: np.ndarray, out_dtype: str, allowed: float
+    got: torch.Tensor, rounded: torch.Tensor, out_dtype: str, allowed: float
 ) -> bool:
     """A constant output, where the oracle rounded to the output dtype spans more than one
     ulp of its largest value and more than twice the largest error the bound allows: no
     honest rounding makes such an output constant. (A correct PyTorch x + sum in bfloat16
     can be constant where the exact values straddle a rounding boundary: one ulp; an
     ill-conditioned output can be constant within its bound.)"""
-    finite = rounded[np.isfinite(rounded)]
-    if got.size < 2 or finite.size < 2 or not np.all(got == got.reshape(-1)[0]):
+    finite = rounded[rounded.isfinite()]
+    if got.numel() < 2 or finite.numel() < 2 or not bool((got == got.reshape(-1)[0]).all()):
         return False
-    largest = float(np.abs(finite).max())
+    largest = float(finite.abs().max())
     if largest == 0.0:
         return False
     exponent = max(math.floor(math.log2(largest)), math.log2(SMALLEST_NORMAL[out_dtype]))
     ulp = 2 * UNIT_ROUNDOFF[out_dtype] * 2.0**exponent
-    spread = float(np.ptp(finite))
+    spread = float(finite.max() - finite.min())
     return spread > ulp and spread > 2 * allowed
 
 

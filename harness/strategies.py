@@ -2,12 +2,13 @@
 
 Masking bugs live at block boundaries, so sizes are drawn from: exact multiples of a
 block size and one off either side; 1; primes; and anything in range (mostly not a
-power of two). Leading dims take whatever the budget leaves. Layouts add non-contiguous
+power of two, log-uniform). Leading dims take whatever the budget leaves. Layouts add non-contiguous
 and transposed views, among those the shape can have.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from hypothesis import strategies as st
@@ -37,7 +38,10 @@ def sizes(
 ) -> st.SearchStrategy[int]:
     """A length in [1, max_size] (or 0 if allow_empty), biased to block boundaries."""
     max_size = max(1, max_size)
-    choices = [st.sampled_from(boundary_sizes(blocks, max_size)), st.integers(1, max_size)]
+    # Anything in range, log-uniform: every scale is drawn as often (a uniform draw would
+    # make half the cases larger than max_size / 2, and the big ones cost the most).
+    anything = st.floats(0.0, math.log2(max_size)).map(lambda e: min(max_size, round(2**e)))
+    choices = [st.sampled_from(boundary_sizes(blocks, max_size)), anything]
     if allow_empty:
         choices.append(st.just(0))
     return st.one_of(*choices)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from harness.dtypes import SMALLEST_NORMAL, name_of, to_torch
@@ -245,24 +244,25 @@ def tensors_in(obj: Any) -> list[tuple[str, torch.Tensor]]:
     return found
 
 
-def snapshot(obj: Any) -> list[tuple[str, torch.Tensor, np.ndarray]]:
-    """Copies of every input tensor's visible bits, to compare after the tiers ran."""
+def snapshot(obj: Any) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Copies of every input tensor's visible bits (on its device), to compare after the
+    tiers ran."""
     return [(path, t, _bits(t)) for path, t in tensors_in(obj)]
 
 
-def changed(snap: list[tuple[str, torch.Tensor, np.ndarray]]) -> list[str]:
+def changed(snap: list[tuple[str, torch.Tensor, torch.Tensor]]) -> list[str]:
     """The paths of snapshotted tensors whose bits differ now."""
-    return [path for path, t, bits in snap if not np.array_equal(_bits(t), bits)]
+    return [path for path, t, bits in snap if not torch.equal(_bits(t), bits)]
 
 
-def _bits(t: torch.Tensor) -> np.ndarray:
+def _bits(t: torch.Tensor) -> torch.Tensor:
     # Compare raw bits, so NaN == NaN and -0.0 != 0.0; works for any dtype and layout.
     if t.device.type == "meta":  # holds no data to modify
-        return np.zeros(0)
-    flat = t.detach().to("cpu").contiguous().reshape(-1)
+        return torch.zeros(0)
+    flat = t.detach().contiguous().reshape(-1).clone()
     if flat.is_floating_point() or flat.is_complex():
         width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[
             flat.element_size()
         ]
         flat = flat.view(width)
-    return flat.numpy().copy()
+    return flat

@@ -182,9 +182,9 @@ class Bound:
             + self.growth * SMALLEST_NORMAL[_storage(self.accumulate)]
         )
 
-    def allowed(self, oracle: np.ndarray, condition: np.ndarray) -> np.ndarray:
-        """The largest error allowed at each element."""
-        return self.relative * np.abs(oracle) + self.conditioned * condition + self.floor
+    def allowed(self, oracle: Any, condition: Any) -> Any:
+        """The largest error allowed at each element (NumPy arrays or torch tensors)."""
+        return self.relative * abs(oracle) + self.conditioned * condition + self.floor
 
     def describe(self) -> str:
         text = f"{self.roundings:g}u({self.out_dtype})|o| + {self.growth:.3g}u({self.accumulate})"

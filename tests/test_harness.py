@@ -146,7 +146,8 @@ def test_a_loose_bound_fails_the_tightness_test_in_16_bit(harness_state):
     old_style = OutputModel(
         "out",
         condition=ADD_ROW_SUM.error_model.outputs[0].condition,
-        reference_roundings=2.0,  # 2 u(out) x condition, as the old policy allowed
+        steps=2.0,  # 2 u(out dtype) x condition, as the old policy allowed
+        accumulate=lambda case, mode: case.dtype,
     )
     loose = dataclasses.replace(ADD_ROW_SUM, error_model=ErrorModel(outputs=[old_style]))
 

@@ -55,11 +55,17 @@ STRADDLE = Op(
     name="straddle",
     numpy_ref=lambda x: x - 2249.0,
     torch_ref=_fl,
-    kernel=_fl,
+    kernel=lambda x: (x.float() - 2249.0).to(x.dtype),  # in float32, rounded once
     make_inputs=_straddling,
     cases=lambda budget: None,
     error_model=ErrorModel(
-        outputs=[OutputModel("out", condition=lambda v: np.abs(v.args[0]) + 2249.0)]
+        outputs=[
+            OutputModel(
+                "out",
+                condition=lambda v: np.abs(v.args[0]) + 2249.0,
+                reference_roundings=1.0,  # PyTorch's sum, rounded to bfloat16 first
+            )
+        ]
     ),
 )
 
@@ -74,7 +80,7 @@ def test_a_constant_output_within_the_bound_is_not_a_false_alarm(harness_state):
     rounded = torch.from_numpy(result.values["oracle"][0]).to(torch.bfloat16).double()
     assert len(set(rounded.tolist())) == 2  # the oracle does straddle the boundary
     assert len(set(result.values["torch"][0].tolist())) == 1  # and the output is constant
-    assert result.ok, result.report()
+    assert result.ok and not result.warnings, result.report()
 
 
 def test_a_constant_output_outside_the_bound_still_fails(harness_state):
