@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from hypothesis import example, given, settings
@@ -40,6 +41,15 @@ def _closeness(result: CaseResult) -> tuple[bool, float]:
     return (not result.ok, result.worst("kernel").max_err)
 
 
+def _log_failure(report: str) -> None:
+    """Append a failure's report to $HARNESS_FAILURE_LOG, if set, the moment it is found:
+    before hypothesis shrinks it (minutes for a large case), and from every xdist worker."""
+    path = os.environ.get("HARNESS_FAILURE_LOG")
+    if path:
+        with open(path, "a") as log:
+            log.write(report + "\n\n")
+
+
 def check_case(op: Op, case: Case, mode: str, ops_module: str) -> CaseResult:
     """Run one case; raise CaseFailure with the report if any tier fails."""
     result = run_case(op, case, mode, device_for(mode), ops_module)
@@ -71,7 +81,9 @@ def check_op(
         result = run_case(op, case, mode, device_for(mode), ops_module)
         summary.record(result)
         if not result.ok:
-            raise CaseFailure(result.report())
+            report = result.report()
+            _log_failure(report)
+            raise CaseFailure(report)
 
     profiles = admitted_profiles(op.values, mode, dtype)
     test = given(st.tuples(op.cases(budget), st.sampled_from(profiles), seeds()))(one)

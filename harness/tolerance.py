@@ -75,6 +75,8 @@ class Values:
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
     oracle: tuple[np.ndarray, ...]
+    cache: dict[str, Any] = field(default_factory=dict, compare=False)
+    """For conditions that share work (a 64M-element case costs seconds per pass)."""
 
 
 def sum_depth(n: int, lanes: int | None = None) -> int:
@@ -109,8 +111,8 @@ class OutputModel:
     terms       (case) -> n, the terms of the sum that makes one element (1: none); or a
                 tuple of lengths, for sums of sums (their growths add).
     lanes       (case, mode) -> the kernel's parallel accumulators for that sum (None: an
-                order the model does not know, depth n - 1). PyTorch's order is never
-                known: its tier always gets depth n - 1.
+                order the model does not know, depth n - 1), or a tuple, one per length
+                in `terms`. PyTorch's order is never known: its tier always gets n - 1.
     steps       float32 roundings per element outside the sum (the elementwise work,
                 counting a GPU's approximate exp, rsqrt or division as its error in ulps).
     accumulate  (case, mode) -> the dtype the kernel accumulates in ("float32", "tf32").
@@ -236,7 +238,8 @@ class ErrorModel:
             lengths = model.terms(case)
             lengths = lengths if isinstance(lengths, tuple) else (lengths,)
             lanes = model.lanes(case, mode) if tier == "kernel" else None
-            depths = [sum_depth(n, lanes) for n in lengths]
+            lanes = lanes if isinstance(lanes, tuple) else (lanes,) * len(lengths)
+            depths = [sum_depth(n, k) for n, k in zip(lengths, lanes, strict=True)]
             depth = sum(depths)
             bounds.append(
                 Bound(

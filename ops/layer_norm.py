@@ -155,20 +155,25 @@ def _weighted(p, like):
     return np.abs(p) if p is not None else np.ones(like.shape[-1:])
 
 
+def _forward_statistics(v: Values):
+    if "statistics" not in v.cache:
+        with np.errstate(invalid="ignore"):  # rows holding NaN are not judged by value
+            v.cache["statistics"] = _statistics_errors(v.args[0], v.oracle[1], v.oracle[2])
+    return v.cache["statistics"]
+
+
 def _y_condition(v: Values) -> np.ndarray:
     x, weight, bias, _ = v.args
-    _, mean, rstd = v.oracle
     with np.errstate(invalid="ignore"):  # rows holding NaN are not judged by value
-        abs_xhat, kappa, xhat_error = _statistics_errors(x, mean, rstd)
+        abs_xhat, kappa, xhat_error = _forward_statistics(v)
         y = (abs_xhat * (1 + kappa) + xhat_error) * _weighted(weight, x)
         return y + np.abs(bias) if bias is not None else y
 
 
 def _rstd_condition(v: Values) -> np.ndarray:
-    x, _, mean, rstd = v.args[0], None, v.oracle[1], v.oracle[2]
     with np.errstate(invalid="ignore"):
-        _, kappa, _ = _statistics_errors(x, mean, rstd)
-        return np.abs(rstd) * (1 + kappa[..., 0])
+        _, kappa, _ = _forward_statistics(v)
+        return np.abs(v.oracle[2]) * (1 + kappa[..., 0])
 
 
 # y = (x - mean) rstd w + b: the statistics' errors (sums over the row), then the
@@ -285,7 +290,13 @@ def _backward_models(case: Case, conditions, terms) -> list[OutputModel]:
     affine = case.params.get("affine", "both")
     models = [OutputModel("dx", dx, terms=dx_terms, lanes=row_lanes, steps=14.0)]
     if affine in ("both", "weight"):
-        models.append(OutputModel("dweight", dweight, terms=param_terms, steps=11.0))
+        # The sum over rows goes in an order the model does not fix (chunks, then a
+        # second stage); statistics of the forward, if any, are row sums in our lanes.
+        def lanes(case: Case, mode: str):
+            both = isinstance(param_terms(case), tuple)
+            return (row_lanes(case, mode), None) if both else None
+
+        models.append(OutputModel("dweight", dweight, terms=param_terms, lanes=lanes, steps=11.0))
     if affine in ("both", "bias"):
         models.append(OutputModel("dbias", dbias, terms=lambda case: _rows_of(case), steps=1.0))
     return models
@@ -294,9 +305,12 @@ def _backward_models(case: Case, conditions, terms) -> list[OutputModel]:
 def _given_stats(v: Values):
     """|xhat|, its error scale and |g| = |dy w|, with the statistics given (the oracle has
     the same float32 values): xhat is off only by how it is computed from them."""
-    dy, x, mean, rstd, weight, _ = v.args
-    abs_xhat, _, xhat_error = _statistics_errors(x, mean, rstd)
-    return abs_xhat, abs_xhat + xhat_error, np.abs(dy) * _weighted(weight, x), np.abs(rstd)
+    if "given" not in v.cache:
+        dy, x, mean, rstd, weight, _ = v.args
+        abs_xhat, _, xhat_error = _statistics_errors(x, mean, rstd)
+        abs_g = np.abs(dy) * _weighted(weight, x)
+        v.cache["given"] = abs_xhat, abs_xhat + xhat_error, abs_g, np.abs(rstd)
+    return v.cache["given"]
 
 
 def _dx(abs_xhat, xhat_error, abs_g, rstd, kappa=0.0) -> np.ndarray:
@@ -424,11 +438,14 @@ def _through_forward(v: Values):
     """|xhat|, kappa, the error scale of xhat and |g|, for the gradients of autograd: the
     kernel's backward gets the statistics its forward computed, off as the forward's
     model says (rstd by about kappa u relative, xhat by its xhat_error)."""
-    x, weight, _, eps, dy = v.args
-    _, mean, rstd = layer_norm_numpy(x, None, None, eps)
-    abs_xhat, kappa, xhat_error = _statistics_errors(x, mean, rstd)
-    xhat_error = abs_xhat * (1 + kappa) + xhat_error
-    return abs_xhat, kappa, xhat_error, np.abs(dy) * _weighted(weight, x), np.abs(rstd)
+    if "through" not in v.cache:
+        x, weight, _, eps, dy = v.args
+        _, mean, rstd = layer_norm_numpy(x, None, None, eps)
+        abs_xhat, kappa, xhat_error = _statistics_errors(x, mean, rstd)
+        xhat_error = abs_xhat * (1 + kappa) + xhat_error
+        abs_g = np.abs(dy) * _weighted(weight, x)
+        v.cache["through"] = abs_xhat, kappa, xhat_error, abs_g, np.abs(rstd)
+    return v.cache["through"]
 
 
 def _dx_through_forward(v: Values) -> np.ndarray:
