@@ -18,16 +18,23 @@ from harness.dtypes import FLOAT_DTYPES
 from harness.op import Budget, Case, Registry
 
 
-def _load_registry(module: str) -> Registry:
-    """The first Registry found in `module` (by convention named OPS)."""
+def _load_registry(module: str, op: str | None = None) -> Registry:
+    """The Registry of `module` (by convention named OPS), or, given an op's name, the
+    registry there that holds it: one made in that module first (a test module may also
+    import the main table)."""
     mod = importlib.import_module(module)
+    found = [v for v in vars(mod).values() if isinstance(v, Registry)]
+    if op is not None:
+        holding = [r for r in found if op in r]
+        holding.sort(key=lambda r: r.module != module)
+        if holding:
+            return holding[0]
     registry = getattr(mod, "OPS", None)
-    if not isinstance(registry, Registry):
-        found = [v for v in vars(mod).values() if isinstance(v, Registry)]
-        if not found:
-            raise SystemExit(f"error: module {module!r} defines no harness.Registry")
-        registry = found[0]
-    return registry
+    if isinstance(registry, Registry):
+        return registry
+    if not found:
+        raise SystemExit(f"error: module {module!r} defines no harness.Registry")
+    return found[0]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -170,8 +177,8 @@ def cmd_repro(args: argparse.Namespace) -> int:
     from harness.compare import run_case
 
     mode = modes.activate(args.mode)
-    registry = _load_registry(args.ops)
     case = Case.from_json(args.case)
+    registry = _load_registry(args.ops, case.op)
     result = run_case(registry[case.op], case, mode, modes.device_for(mode), registry.module)
     print(result.report())
     return 0 if result.ok else 1

@@ -11,6 +11,7 @@ the output and the bound).
 from __future__ import annotations
 
 import dataclasses
+import shlex
 
 import pytest
 
@@ -47,6 +48,20 @@ PLANTED_OPS = Registry(
 
 def test_every_planted_bug_is_listed():
     assert set(WRONG_IN) == set(PLANTED)
+
+
+def test_a_planted_bug_report_reproduces(harness_state):
+    """The command a planted bug's failure prints re-runs that case, from this module
+    (which also imports the main table)."""
+    from harness.cli import main
+
+    op = PLANTED_OPS["add_row_sum_fp16_sequential"]
+    with pytest.raises(CaseFailure) as failure:
+        check_op(op, "float16", harness_state.mode, PLANTED_OPS.module, Budget("interpret"))
+    command = str(failure.value).split("re-run this case: ")[-1].strip()
+    argv = shlex.split(command)
+    assert argv[:4] == ["python", "-m", "harness", "repro"]
+    assert main(argv[3:]) == 1
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
