@@ -160,6 +160,13 @@ def add_row_sum_off_by_one(x: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------- softmax
 @triton.jit
+def _normalize_and_store(numerator, out_ptr, rows, cols, stride_outrow, tile_mask):
+    """The rest of a softmax, right in every planted bug: divide by the row sum, store."""
+    y = numerator / tl.sum(numerator, axis=1, keep_dims=True)
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+
+
+@triton.jit
 def _softmax_exp_in_input_dtype_kernel(
     x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
     ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
@@ -174,9 +181,7 @@ def _softmax_exp_in_input_dtype_kernel(
     # before the float32 sum: each term carries a 16-bit rounding, and small ones flush.
     dtype = x_ptr.dtype.element_ty
     numerator = tl.exp(z.to(dtype).to(tl.float32)).to(dtype).to(tl.float32)
-    denominator = tl.sum(numerator, axis=1, keep_dims=True)
-    y = numerator / denominator
-    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+    _normalize_and_store(numerator, out_ptr, rows, cols, stride_outrow, tile_mask)
 
 
 def softmax_exp_in_input_dtype(x: torch.Tensor) -> torch.Tensor:
@@ -196,9 +201,7 @@ def _softmax_no_max_subtraction_kernel(
     # BUG: no row max subtracted: exp(x) overflows to inf from x = 88.7 on (inf / inf is
     # NaN), and underflows to 0 below about -103 (0 / 0 is NaN).
     numerator = tl.exp(x)
-    denominator = tl.sum(numerator, axis=1, keep_dims=True)
-    y = numerator / denominator
-    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+    _normalize_and_store(numerator, out_ptr, rows, cols, stride_outrow, tile_mask)
 
 
 def softmax_no_max_subtraction(x: torch.Tensor) -> torch.Tensor:
@@ -219,9 +222,7 @@ def _softmax_other_zero_kernel(
     x = x.to(tl.float32)
     row_max = tl.max(x, axis=1, keep_dims=True)
     numerator = tl.exp(x - row_max)
-    denominator = tl.sum(numerator, axis=1, keep_dims=True)
-    y = numerator / denominator
-    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+    _normalize_and_store(numerator, out_ptr, rows, cols, stride_outrow, tile_mask)
 
 
 def softmax_other_zero(x: torch.Tensor) -> torch.Tensor:
@@ -243,9 +244,7 @@ def _softmax_wrong_row_stride_kernel(
     x = x.to(tl.float32)
     row_max = tl.max(x, axis=1, keep_dims=True)
     numerator = tl.exp(x - row_max)
-    denominator = tl.sum(numerator, axis=1, keep_dims=True)
-    y = numerator / denominator
-    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+    _normalize_and_store(numerator, out_ptr, rows, cols, stride_outrow, tile_mask)
 
 
 def softmax_wrong_row_stride(x: torch.Tensor) -> torch.Tensor:
