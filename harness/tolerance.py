@@ -128,11 +128,6 @@ class OutputModel:
     accumulate: Callable[[Case, str], str] = lambda case, mode: "float32"
     reference_roundings: float = 0.0
 
-    def describe(self) -> str:
-        return f"{self.name}: {self.steps:g} steps" + (
-            " + a reduction" if self.terms is not OutputModel.terms else ""
-        )
-
 
 @dataclass(frozen=True)
 class Override:

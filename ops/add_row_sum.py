@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from harness import Case, ErrorModel, Inputs, Op, OutputModel, Values, strategies
+from harness import Case, ErrorModel, Inputs, Op, Values, strategies
 from harness.dtypes import to_torch
+from harness.tolerance import row_reduction
 from kernels.add_row_sum import add_row_sum
 from ops._one_tensor import bad_x_inputs, make_x, read_once_write_once
 from ops._rowwise import (
@@ -41,9 +42,7 @@ def _condition(v: Values) -> np.ndarray:
 
 # out = fl(x + S): the sum S of n terms, then one float32 add (steps = 1), then the final
 # rounding. (The PyTorch tier computes in float32 too: see references/add_row_sum.py.)
-ADD_ROW_SUM_MODEL = ErrorModel(
-    outputs=[OutputModel("out", condition=_condition, terms=row_length, lanes=row_lanes, steps=1.0)]
-)
+ADD_ROW_SUM_MODEL = ErrorModel(outputs=[row_reduction("out", _condition, lanes=row_lanes)])
 
 ADD_ROW_SUM = Op(
     name="add_row_sum",

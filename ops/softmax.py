@@ -8,8 +8,9 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from harness import Case, ErrorModel, Inputs, Op, OutputModel, Values, strategies
+from harness import Case, ErrorModel, Inputs, Op, Values, strategies
 from harness.dtypes import to_torch
+from harness.tolerance import row_reduction
 from kernels import _rows
 from kernels.softmax import softmax
 from ops._one_tensor import bad_x_inputs, make_x, read_once_write_once
@@ -18,7 +19,6 @@ from ops._rowwise import (
     ROW_EXAMPLES,
     row_configs,
     row_lanes,
-    row_length,
     row_shapes,
 )
 from references.softmax import softmax_numpy, softmax_torch
@@ -81,9 +81,7 @@ def _condition(v: Values) -> np.ndarray:
 
 # steps: the subtraction and the multiply by log2(e) before exp2 (in the |z| terms), the
 # GPU's approximate exp2 and reciprocal (2 ulps each) and the final multiply: 6.
-SOFTMAX_MODEL = ErrorModel(
-    outputs=[OutputModel("y", condition=_condition, terms=row_length, lanes=row_lanes, steps=6.0)]
-)
+SOFTMAX_MODEL = ErrorModel(outputs=[row_reduction("y", _condition, lanes=row_lanes, steps=6.0)])
 
 
 _WHOLE, _LOOP = _rows.INTERPRET_WHOLE_ROW_MAX, _rows.INTERPRET_LOOP_BLOCK

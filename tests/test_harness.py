@@ -232,3 +232,27 @@ def test_gpu_mode_without_a_gpu_is_a_clear_usage_error(tmp_path):
     proc = _pytest(tmp_path, "--triton-mode=gpu")
     assert proc.returncode == 4
     assert "--triton-mode=gpu needs an NVIDIA GPU" in proc.stderr
+
+
+def test_the_interpreter_still_flushes_subnormal_bfloat16(harness_state):
+    """Why `tiny` bfloat16 inputs are not drawn in interpret mode (harness.modes): Triton's
+    interpreter loads a subnormal bfloat16 as 0. When this fails, the interpreter got it
+    right: drop the exclusion in UNFAITHFUL_PROFILES."""
+    if harness_state.mode != "interpret":
+        pytest.skip("about Triton's interpreter")
+    import triton
+    import triton.language as tl
+
+    from harness.modes import UNFAITHFUL_PROFILES
+
+    @triton.jit
+    def upcast(x_ptr, y_ptr, N: tl.constexpr):
+        offsets = tl.arange(0, N)
+        tl.store(y_ptr + offsets, tl.load(x_ptr + offsets).to(tl.float32))
+
+    x = torch.tensor([1.5e-39, 1e-40, 5e-38, 1.0]).to(torch.bfloat16)  # two subnormal
+    y = torch.empty(4)
+    upcast[(1,)](x, y, N=4)
+    assert y[2:].tolist() == x[2:].float().tolist()  # normal values are right
+    assert y[:2].tolist() == [0.0, 0.0] != x[:2].float().tolist()
+    assert "tiny" in UNFAITHFUL_PROFILES[("interpret", "bfloat16")]
