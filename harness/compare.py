@@ -9,7 +9,7 @@ tier and mode. Beyond the bound, a tier fails when:
     are missing where it has them; outputs are allocated full of NaN, so an element
     the kernel never wrote is caught here;
   - the output is constant while the oracle, rounded to the output dtype, spans more
-    than one ulp (no rounding can make it constant);
+    than one ulp and more than the bound allows (no rounding can make it constant);
   - any input tensor comes back with different bits.
 
 The PyTorch tier is a second opinion, not the test's subject. When its values miss the

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from hypothesis import strategies as st
 
-from harness.tensors import LAYOUTS, layouts_for
+from harness.tensors import layouts_for
 
 _PRIMES = (2, 3, 5, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 65521)
 
@@ -76,11 +76,6 @@ def shapes(
         leading.append(d)
         room //= max(d, 1)
     return (*leading, n)
-
-
-def layouts(ndim_at_least_2: bool = True) -> st.SearchStrategy[str]:
-    """Memory layouts of an input; see `harness.tensors.make_tensor`."""
-    return st.sampled_from(LAYOUTS if ndim_at_least_2 else layouts_for((1,)))
 
 
 def with_params(

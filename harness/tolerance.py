@@ -149,15 +149,8 @@ class Bound:
     accumulate: str
     reference_roundings: float
     factor: float = 1.0
-    steps: float = 0.0
     depth: int = 0
-    """growth = steps + growth(depth): kept apart for the report and the gross bound."""
-
-    @property
-    def out_dtype_torch(self) -> Any:
-        from harness.dtypes import to_torch
-
-        return to_torch(self.out_dtype)
+    """The reduction's depth, for the report."""
 
     @property
     def relative(self) -> float:
@@ -246,7 +239,6 @@ class ErrorModel:
                     accumulate=model.accumulate(case, mode) if tier == "kernel" else "float32",
                     reference_roundings=model.reference_roundings if tier == "torch" else 0.0,
                     factor=override.factor if override else 1.0,
-                    steps=model.steps,
                     depth=depth,
                 )
             )

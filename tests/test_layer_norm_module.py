@@ -72,7 +72,7 @@ def _model(norm: torch.nn.Module) -> torch.nn.Module:
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize(("shape", "kwargs"), SETTINGS)
-def test_training_steps_match_nn_layer_norm(shape, kwargs, optimizer, device):
+def test_training_steps_match_nn_layer_norm(shape, kwargs, optimizer, device, harness_state):
     """A few optimizer steps of a small model with either LayerNorm end at the same
     parameters and losses."""
     gen = torch.Generator().manual_seed(1)
@@ -97,7 +97,8 @@ def test_training_steps_match_nn_layer_norm(shape, kwargs, optimizer, device):
     # here the largest magnitude of each tensor); both models round, and the differences
     # of each step carry over into the next: twice the bound, once per step.
     case = Case(LAYER_NORM_BACKWARD.name, "float32", (batch, features))
-    bounds = LAYER_NORM_BACKWARD.error_model.bounds(case, "gpu", "kernel", ["float32"] * 3)
+    mode = harness_state.mode
+    bounds = LAYER_NORM_BACKWARD.error_model.bounds(case, mode, "kernel", ["float32"] * 3)
     rtol = 2 * steps * max(b.relative + b.conditioned for b in bounds)
     for step in range(steps):
         losses = []
