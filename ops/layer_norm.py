@@ -141,14 +141,21 @@ def _statistics_errors(x, mean, rstd):
                 to |x| rstd); with the same second-order factor.
     """
     n = x.shape[-1]
-    centered = x - mean[..., None]
+    abs_x = np.abs(x)
+    abs_xhat = np.abs(x - mean[..., None])  # |x - mean| here, times rstd below
     rstd = np.abs(rstd)[..., None]
-    scale = np.abs(x).mean(axis=-1, keepdims=True) * rstd  # mean|x| rstd
+    scale = abs_x.mean(axis=-1, keepdims=True) * rstd  # mean|x| rstd
     second_order = growth(sum_depth(n)) * UNIT_ROUNDOFF["float32"] * scale
-    kappa = (np.abs(centered) * np.abs(x)).mean(axis=-1, keepdims=True) * rstd**2
+    kappa = np.vecdot(abs_xhat, abs_x)[..., None] / n * rstd**2
     kappa = kappa + second_order * scale / 2
-    xhat_error = (np.abs(x) * rstd + scale) * (1 + second_order)
-    return np.abs(centered) * rstd, kappa, xhat_error
+    # In place from here: the arrays are as large as x, and the night run's cases reach
+    # 64M elements, where each new array costs more than the arithmetic.
+    abs_xhat *= rstd
+    xhat_error = abs_x
+    xhat_error *= rstd
+    xhat_error += scale
+    xhat_error *= 1 + second_order
+    return abs_xhat, kappa, xhat_error
 
 
 def _weighted(p, like):
@@ -316,11 +323,13 @@ def _given_stats(v: Values):
 def _dx(abs_xhat, xhat_error, abs_g, rstd, kappa=0.0) -> np.ndarray:
     """dx = rstd (g - mean(g) - xhat mean(g xhat)), each term with its own magnitude, and
     the errors of rstd (kappa) and of xhat passed on through the last term."""
-    return rstd[..., None] * (
-        (1 + kappa) * (abs_g + abs_g.mean(axis=-1, keepdims=True))
-        + xhat_error * (abs_g * abs_xhat).mean(axis=-1, keepdims=True)
-        + abs_xhat * (abs_g * xhat_error).mean(axis=-1, keepdims=True)
-    )
+    n = abs_g.shape[-1]
+    dx = abs_g + abs_g.mean(axis=-1, keepdims=True)  # in place below, as in _statistics_errors
+    dx *= 1 + kappa
+    dx += xhat_error * (np.vecdot(abs_g, abs_xhat)[..., None] / n)
+    dx += abs_xhat * (np.vecdot(abs_g, xhat_error)[..., None] / n)
+    dx *= rstd[..., None]
+    return dx
 
 
 def _dx_given_stats(v: Values) -> np.ndarray:

@@ -43,9 +43,8 @@ def layer_norm_backward_numpy(dy, x, mean, rstd, weight, bias):
     dbias = sum(dy), the sums over every leading dim."""
     xhat = (x - mean[..., None]) * rstd[..., None]
     g = dy * weight if weight is not None else dy
-    dx = rstd[..., None] * (
-        g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True)
-    )
+    mean_g_xhat = np.vecdot(g, xhat)[..., None] / x.shape[-1]  # no n-sized temporary
+    dx = rstd[..., None] * (g - g.mean(axis=-1, keepdims=True) - xhat * mean_g_xhat)
     leading = tuple(range(x.ndim - 1))
     grads = [dx]
     if weight is not None:
