@@ -2,7 +2,7 @@
 
 Small inputs (8 x 256 by default), so that the GPU is never what a call waits for: the
 figure is what the CPU spends in Python, checks, allocations and launches before the call
-returns (`harness.timing.CudaEventTimer.host_ms_per_call`), which device-time benchmarks
+returns (`harness.perf.timing.CudaEventTimer.host_ms_per_call`), which device-time benchmarks
 hide on purpose. Each op is measured `--rounds` times, the two tiers alternating, and the
 median printed with the range: host time moves with the CPU's load.
 
@@ -18,7 +18,7 @@ import torch
 
 from harness.compare import build_inputs
 from harness.op import Case
-from harness.timing import CudaEventTimer
+from harness.perf.timing import CudaEventTimer
 from ops import OPS
 
 

@@ -2,7 +2,7 @@
 
 The launchers choose block sizes and warps by plain heuristics (no @triton.autotune: it
 cannot run in the interpreter). This script re-measures those choices: it sets the
-module constants the heuristics read, times each variant with harness.timing (median
+module constants the heuristics read, times each variant with harness.perf.timing (median
 device time, L2 flushed) on the issue's shapes, and prints the speedup over PyTorch
 eager for each.
 
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 import kernels._rows as rows
 import kernels.layer_norm as ln
-from harness.timing import CudaEventTimer
+from harness.perf.timing import CudaEventTimer
 from kernels.softmax import softmax
 
 DTYPES = (torch.float16, torch.float32)
@@ -43,7 +43,7 @@ _TIMER = CudaEventTimer()
 
 
 def median_us(fn) -> float:
-    """Device time as the benchmarks take it (harness.timing: L2 flushed, and the host's
+    """Device time as the benchmarks take it (harness.perf.timing: L2 flushed, and the host's
     launch cost hidden behind a spin, which plain do_bench times for launchers whose
     Python costs more than its flush)."""
     fn()

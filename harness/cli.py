@@ -3,38 +3,25 @@
 check [OP ...]   run every op (or those named) over drawn cases; print one table;
                  exit 1 if any tier disagrees with the oracle.
 repro JSON       re-run exactly one case, as printed by a failure.
-bench [OP ...]   time kernels against their PyTorch tier on the GPU (see harness.bench).
+bench [OP ...]   time kernels against their PyTorch tier on the GPU (see harness.perf).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 
 from harness import modes, profiles
 from harness.dtypes import FLOAT_DTYPES
-from harness.op import Budget, Case, Registry
+from harness.op import Budget, Case, Registry, load_registry
 
 
 def _load_registry(module: str, op: str | None = None) -> Registry:
-    """The Registry of `module` (by convention named OPS), or, given an op's name, the
-    registry there that holds it: one made in that module first (a test module may also
-    import the main table)."""
-    mod = importlib.import_module(module)
-    found = [v for v in vars(mod).values() if isinstance(v, Registry)]
-    if op is not None:
-        holding = [r for r in found if op in r]
-        holding.sort(key=lambda r: r.module != module)
-        if holding:
-            return holding[0]
-    registry = getattr(mod, "OPS", None)
-    if isinstance(registry, Registry):
-        return registry
-    if not found:
-        raise SystemExit(f"error: module {module!r} defines no harness.Registry")
-    return found[0]
+    try:
+        return load_registry(module, op)
+    except LookupError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -84,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("case", help="the case as JSON")
     _common(repro)
 
-    from harness import bench as bench_mod
+    from harness.perf import cli as bench_mod
 
     bench = sub.add_parser(
         "bench",
@@ -191,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "repro":
             return cmd_repro(args)
-        from harness import bench
+        from harness.perf import cli as perf_cli
 
-        return bench.main(args)
+        return perf_cli.main(args)
     except modes.ModeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

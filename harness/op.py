@@ -8,6 +8,7 @@ means writing one `Op`.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -231,3 +232,22 @@ class Registry(Mapping[str, Op]):
 
     def __len__(self) -> int:
         return len(self._ops)
+
+
+def load_registry(module: str, op: str | None = None) -> Registry:
+    """The Registry of `module` (by convention named OPS), or, given an op's name, the
+    registry there that holds it: one made in that module first (a test module may also
+    import the main table). Raises LookupError when the module defines none."""
+    mod = importlib.import_module(module)
+    found = [v for v in vars(mod).values() if isinstance(v, Registry)]
+    if op is not None:
+        holding = [r for r in found if op in r]
+        holding.sort(key=lambda r: r.module != module)
+        if holding:
+            return holding[0]
+    registry = getattr(mod, "OPS", None)
+    if isinstance(registry, Registry):
+        return registry
+    if not found:
+        raise LookupError(f"module {module!r} defines no harness.Registry")
+    return found[0]

@@ -102,14 +102,14 @@ def harness_state(request: pytest.FixtureRequest) -> HarnessState:
     return request.config.stash[STATE]
 
 
-# pytest-benchmark hooks (harness.bench_tests has the benchmarks). `optionalhook` keeps
+# pytest-benchmark hooks (harness.perf.pytest_bench has the benchmarks). `optionalhook` keeps
 # the plugin loadable when pytest-benchmark is not installed.
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Record the GPU model, driver, CUDA, torch and Triton with the saved benchmarks."""
-    from harness.machine import benchmark_machine_info
+    from harness.perf.machine import benchmark_machine_info
 
     machine_info.update(benchmark_machine_info())
 
@@ -123,7 +123,7 @@ def pytest_benchmark_compare_machine_info(
     pytest-benchmark (5.2, 5.3) reads `compared_benchmark["benchmarks"]` after this hook,
     so emptying it skips the comparison and any --benchmark-compare-fail check on it.
     """
-    from harness.machine import gpu_mismatch
+    from harness.perf.machine import gpu_mismatch
 
     reason = gpu_mismatch(machine_info, compared_benchmark.get("machine_info") or {})
     if reason:

@@ -13,7 +13,7 @@ import torch
 from hypothesis import strategies as st
 
 from harness import Inputs, Op, Registry
-from harness.bench_results import BenchResult, BenchRun, TierTiming
+from harness.perf.results import BenchResult, BenchRun, TierTiming
 from harness.tensors import make_tensor
 
 WORK: Counter[str] = Counter()
@@ -70,6 +70,19 @@ def _broken(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     raise RuntimeError("launch failed: too many resources requested")
 
 
+WRONG_FROM = 1 << 12
+"""fake_wrong_large leaves its output unwritten from this element on."""
+
+
+def _wrong_at_large_sizes(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Right on every size a correctness run draws (a few elements), wrong on the larger
+    benchmark sizes: as a launcher that caps its grid without looping over the rest."""
+    WORK["kernel"] += x.numel()
+    out = torch.empty_like(x)
+    out.view(-1)[:WRONG_FROM] = (x + y).view(-1)[:WRONG_FROM]
+    return out
+
+
 def fake_op(name: str = "fake_add", **kw: Any) -> Op:
     fields: dict[str, Any] = dict(
         name=name,
@@ -92,6 +105,7 @@ FAKE_OPS = Registry(
         fake_op(),
         fake_op("fake_broken", kernel=_broken, bench_dtypes=("float32",)),
         fake_op("fake_nocases", bench_cases=()),
+        fake_op("fake_wrong_large", kernel=_wrong_at_large_sizes, bench_dtypes=("float32",)),
     ],
     module=__name__,
 )
@@ -129,6 +143,6 @@ def run_of(results: list[BenchResult], gpu: str | None = "NVIDIA H100 80GB HBM3"
         machine={"gpu": gpu, "torch": "2.11.0", "triton": "3.6.0", "gpu_driver": "580.65"},
         results=results,
         ceilings={"copy_gbps": 3000.0, "matmul_tflops": {"float32": 50.0, "bfloat16": 700.0}},
-        config={"repeats": 5, "rep_ms": 100.0, "method": "fake", "slowdown": {}},
+        config={"repeats": 5, "rep_ms": 100.0, "method": "fake"},
         created="2026-01-01T00:00:00+00:00",
     )

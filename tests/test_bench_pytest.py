@@ -11,7 +11,7 @@ import pytest
 import triton.testing  # noqa: F401
 
 import ops  # noqa: F401
-from harness.bench_tests import (
+from harness.perf.pytest_bench import (
     DEVICE_CLOCK,
     INTERPRET_REASON,
     ReplayClock,
@@ -43,7 +43,8 @@ def test_params_in_gpu_mode_skip_only_what_cannot_run():
     ids = [p.id for p in params]
     assert ids[:2] == ["fake_add-float32-1024-triton", "fake_add-float32-1024-torch"]
     assert "fake_add-float16-4096-torch" in ids and "fake_nocases-no-bench-cases" in ids
-    assert len(ids) == 2 * (6 + 3) + 1  # both tiers of fake_add and fake_broken; fake_nocases
+    # both tiers of fake_add, fake_broken and fake_wrong_large; one item for fake_nocases
+    assert len(ids) == 2 * (6 + 3 + 3) + 1
     for p in params:
         skips = [m for m in p.marks if m.name == "skip"]
         bench = [m for m in p.marks if m.name == "benchmark"]
@@ -85,12 +86,20 @@ import os
 
 import pytest
 
-from harness.bench_tests import DEVICE_CLOCK, bench_params, record_device_samples, run_item
-from harness.ceilings import FixedCeilings
+from harness.perf.ceilings import FixedCeilings
+from harness.perf.measure import output_checker
+from harness.perf.pytest_bench import (
+    DEVICE_CLOCK, BenchSession, bench_params, record_device_samples, run_item,
+)
 from tests.bench_fakes import FAKE_OPS, FakeTimer
 
 FACTOR = float(os.environ.get("FAKE_FACTOR", "1"))
-TIMER = FakeTimer()
+SESSION = BenchSession(
+    FakeTimer(),
+    FixedCeilings(3000.0, {"float32": 50.0}),
+    output_checker("interpret", "cpu", "tests.bench_fakes"),
+)
+WRONG = [p for p in bench_params(FAKE_OPS, "gpu") if "fake_wrong_large" in p.id]
 
 
 @pytest.mark.benchmark(timer=DEVICE_CLOCK, group="demo")
@@ -100,11 +109,16 @@ def test_samples(benchmark):
 
 @pytest.mark.parametrize(("item", "tier"), bench_params(FAKE_OPS, "gpu")[:2])
 def test_item(item, tier, benchmark):
-    run_item(item, tier, benchmark, TIMER, FixedCeilings(3000.0, {"float32": 50.0}))
+    run_item(item, tier, benchmark, SESSION)
 
 
 def test_both_tiers_were_measured_once():
-    assert TIMER.calls == 2 + 2 + 2 * 5  # one measurement: estimates, warm-ups, repeats
+    assert SESSION.timer.calls == 2 + 2 + 2 * 5  # one measurement: estimates, warm-ups, repeats
+
+
+@pytest.mark.parametrize(("item", "tier"), WRONG[-2:])  # 16384 elements: past WRONG_FROM
+def test_wrong(item, tier, benchmark):
+    run_item(item, tier, benchmark, SESSION)
 """
 
 
@@ -123,7 +137,10 @@ def test_device_samples_are_what_pytest_benchmark_stores_and_compares(pytester, 
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
 
     first = _run(pytester, "--benchmark-json=run.json", "--benchmark-save=base")
-    first.assert_outcomes(passed=4)
+    first.assert_outcomes(passed=4, failed=2)
+    # a kernel wrong at the benchmark size fails both its tests, with the reproducer
+    wrong = [ln for ln in first.stdout.lines if "fake_wrong_large-float32-16384" in ln]
+    assert any("wrong output at the benchmark size" in ln and "repro" in ln for ln in wrong)
     data = json.loads((pytester.path / "run.json").read_text())
     assert "gpu" in data["machine_info"] and "triton" in data["machine_info"]
     by_name = {b["name"]: b for b in data["benchmarks"]}

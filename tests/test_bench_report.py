@@ -1,5 +1,6 @@
-"""The benchmark command without a GPU: measuring through a fake timer, the slowdown
-knob, the table, the plots, and `python -m harness bench` end to end from saved runs."""
+"""The benchmark command without a GPU: checking and measuring through a fake timer, the
+table, the plots, and `python -m harness bench` end to end, from saved runs and with fake
+instruments."""
 
 from __future__ import annotations
 
@@ -11,46 +12,24 @@ import time
 import pytest
 import torch
 
-from harness import bench, cli, gate
-from harness.bench_report import (
+from harness import cli
+from harness.perf import cli as perf_cli
+from harness.perf import gate
+from harness.perf import measure as bench
+from harness.perf.ceilings import FixedCeilings
+from harness.perf.report import (
     MATPLOTLIB_MISSING,
     fmt_host,
     fmt_rate,
     format_table,
     write_plots,
 )
-from harness.bench_results import BenchResult, BenchRun
-from harness.ceilings import FixedCeilings
-from harness.timing import TimingConfig, measure
-from tests.bench_fakes import FAKE_OPS, HOST_MS, FakeTimer, result, run_of
+from harness.perf.results import BenchResult, BenchRun
+from harness.perf.timing import TimingConfig, measure
+from tests.bench_fakes import FAKE_OPS, HOST_MS, WORK, FakeTimer, result, run_of
 
 QUICK = TimingConfig(repeats=3, warmup_ms=0.0, rep_ms=1.0, min_calls=3, max_calls=10)
 CEILINGS = FixedCeilings(copy=3000.0, matmul={"float32": 50.0, "float16": 700.0})
-
-
-# --- the slowdown knob -------------------------------------------------------------------
-
-
-def test_parse_slowdown():
-    assert bench.parse_slowdown(None) == {}
-    assert bench.parse_slowdown(" softmax:3, vector_add:2 ,") == {"softmax": 3, "vector_add": 2}
-    table = bench.parse_slowdown("*:2,softmax:4")
-    assert bench.slowdown_for("softmax", table) == 4
-    assert bench.slowdown_for("other", table) == 2
-    assert bench.slowdown_for("other", {}) == 1
-
-
-@pytest.mark.parametrize("text", ["softmax", "softmax:0", "softmax:1.5", ":3", "a:b"])
-def test_parse_slowdown_rejects(text):
-    with pytest.raises(ValueError, match="HARNESS_BENCH_SLOWDOWN"):
-        bench.parse_slowdown(text)
-
-
-def test_repeated_runs_the_function_n_times():
-    calls = []
-    fn = bench.repeated(lambda: calls.append(1) or len(calls), 3)
-    assert fn() == 3 and len(calls) == 3
-    assert bench.repeated(len, 1) is len
 
 
 # --- what is measured, and how -----------------------------------------------------------
@@ -85,7 +64,7 @@ def test_measure_interleaves_tiers_and_repeats():
 def test_measure_case_computes_speedup_rates_and_ceiling_fraction():
     (item,) = [it for it in bench.bench_items(FAKE_OPS, ["fake_add"], ["float32"])][-1:]
     r = bench.measure_case(item, FakeTimer(), CEILINGS, QUICK)
-    assert r.ok and r.slowdown == 1
+    assert r.ok and r.measurements == 1
     assert r.kernel.median_ms == pytest.approx(16384 * 1e-6)
     assert r.speedup == pytest.approx(1.2)
     assert r.gbps == pytest.approx(3 * 16384 * 4 / (16384 * 1e-9) / 1e9)
@@ -112,7 +91,7 @@ def test_host_cost_is_reported_and_saved():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_host_cost_is_the_host_time_not_the_device_time():
-    from harness.timing import CudaEventTimer
+    from harness.perf.timing import CudaEventTimer
 
     timer = CudaEventTimer()
     # 2 ms of host work, nothing on the GPU: 2 ms a call.
@@ -122,13 +101,22 @@ def test_host_cost_is_the_host_time_not_the_device_time():
     assert timer.host_ms_per_call(lambda: torch.cuda._sleep(cycles)) < 1.0
 
 
-def test_the_slowdown_knob_slows_only_the_kernel():
-    (item,) = bench.bench_items(FAKE_OPS, ["fake_add"], ["float32"])[:1]
-    r = bench.measure_case(item, FakeTimer(), CEILINGS, QUICK, slowdown={"fake_add": 3})
-    assert r.slowdown == 3
-    assert r.kernel.median_ms == pytest.approx(3 * 1024 * 1e-6)
-    assert r.torch.median_ms == pytest.approx(1.2 * 1024 * 1e-6)
-    assert r.speedup == pytest.approx(0.4)
+def test_a_kernel_wrong_at_the_benchmark_size_is_an_error_row_not_timed():
+    from tests.bench_fakes import WRONG_FROM
+
+    items = bench.bench_items(FAKE_OPS, ["fake_wrong_large"])
+    timer = FakeTimer()
+    check = bench.output_checker("interpret", "cpu", "tests.bench_fakes")
+    results = bench.run_bench(items, timer, CEILINGS, QUICK, check)
+    by_size = {r.shape[0]: r for r in results}
+    assert by_size[1024].ok and by_size[WRONG_FROM].ok  # the whole output is written
+    wrong = by_size[4 * WRONG_FROM]
+    assert not wrong.ok and wrong.kernel is None
+    assert wrong.error.startswith("wrong output at the benchmark size: output 0: NaN/Inf")
+    assert "at 12288 of 16384 elements" in wrong.error  # poisoned, never written
+    assert "python -m harness repro --ops tests.bench_fakes --mode interpret" in wrong.error
+    assert '"shape": [16384]' in wrong.error
+    assert timer.calls == 2 * (2 + 2 + 2 * QUICK.repeats)  # only the two right cases timed
 
 
 def test_run_bench_reports_progress_and_keeps_going_after_an_error():
@@ -136,11 +124,11 @@ def test_run_bench_reports_progress_and_keeps_going_after_an_error():
     results = bench.run_bench(
         bench.bench_items(FAKE_OPS), FakeTimer(), CEILINGS, QUICK, progress=lines.append
     )
-    assert len(results) == 9  # fake_add 2 dtypes x 3 cases, fake_broken 1 x 3
-    assert sum(not r.ok for r in results) == 3
+    assert len(results) == 12  # fake_add 2 dtypes x 3 cases, the others 1 x 3
+    assert sum(not r.ok for r in results) == 3  # fake_broken's (nothing checks fake_wrong_large)
     assert lines[0] == "skip fake_nocases-no-bench-cases: fake_nocases declares no bench_cases"
     timed = [ln for ln in lines if ln.startswith("[")]
-    assert len(timed) == 9 and timed[0].startswith("[1/9] fake_add-float32-1024: triton ")
+    assert len(timed) == 12 and timed[0].startswith("[ 1/12] fake_add-float32-1024: triton ")
     assert any("ERROR RuntimeError: launch failed" in ln for ln in timed)
     assert "speedup 1.20x" in timed[0] and "GB/s" in timed[0]
 
@@ -175,14 +163,11 @@ def test_memory_bound_rate_is_also_set_against_a_same_size_copy():
     assert compute_bound.bound == "compute" and compute_bound.size_copy_fraction is None
 
 
-def test_table_shows_errors_and_the_slowdown():
+def test_table_shows_errors():
     broken = result()
     broken = type(broken)(broken.op, broken.dtype, broken.shape, error="RuntimeError: boom")
-    run = run_of([broken, result(slowdown=3)])
-    run.config["slowdown"] = {"vector_add": 3}
-    text = format_table(run)
+    text = format_table(run_of([broken, result()]))
     assert "ERROR" in text and "RuntimeError: boom" in text
-    assert "[slowed x3]" in text and "deliberately slowed" in text
 
 
 def test_plots_one_png_per_op(tmp_path):
@@ -252,8 +237,13 @@ def test_bench_gate_exit_statuses(tmp_path, capsys):
     assert (
         _cmd(tmp_path, slower, *args, "--max-regression", "40%", "--max-speedup-drop", "off") == 0
     )
-    noisy = run_of([result((1.0, 1.3, 1.25, 1.0, 1.0))])
-    assert _cmd(tmp_path, noisy, *args) == 3
+    # Noisy (spread 25%): unchanged passes, +15% cannot be told from the 10% threshold,
+    # twice as slow fails all the same.
+    noisy = (1.0, 1.3, 1.25, 1.0, 1.0)
+    assert _cmd(tmp_path, run_of([result(noisy)]), *args) == 0
+    assert _cmd(tmp_path, run_of([result(tuple(1.15 * t for t in noisy))]), *args) == 3
+    assert "within threshold 10% + noise" in capsys.readouterr().out
+    assert _cmd(tmp_path, run_of([result(tuple(2 * t for t in noisy))]), *args) == 1
     other = run_of([result(STEADY)], gpu="NVIDIA A100-SXM4-80GB")
     assert _cmd(tmp_path, other, *args) == 0
     assert "GATE SKIPPED" in capsys.readouterr().out
@@ -266,56 +256,82 @@ def test_bench_save_baseline_from_a_saved_run(tmp_path, capsys):
         == 0
     )
     assert BenchRun.load(base).results == [result()]
-    slowed = run_of([result(slowdown=2)])
-    assert _cmd(tmp_path, slowed, "--save-baseline", "--baseline", str(base)) == 2
 
 
-def test_bench_bad_arguments(tmp_path, capsys, monkeypatch):
+def test_bench_bad_arguments(tmp_path, capsys):
     assert _cmd(tmp_path, run_of([result()]), "--max-regression", "10") == 2
-    monkeypatch.setenv(bench.SLOWDOWN_ENV, "vector_add")
-    assert _cmd(tmp_path, run_of([result()])) == 2
-    assert "OP:N" in capsys.readouterr().err
+    assert "looks like a percentage" in capsys.readouterr().err
 
 
-def test_bench_command_end_to_end_on_a_fake_gpu(tmp_path, monkeypatch, capsys):
-    """The GPU command's flow (measure, save a baseline, gate: pass, then a deliberate
-    slowdown: fail) with the timer, ceilings and machine faked."""
-    from harness import ceilings, machine, modes
+class SlowKernelTimer(FakeTimer):
+    """Times the fake kernel `factor` times slower (the PyTorch tier as before)."""
 
-    timer = FakeTimer()
+    def __init__(self, factor: float = 3.0) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def time_calls(self, fn, n):
+        before = WORK.copy()
+        times = super().time_calls(fn, n)
+        return [t * self.factor for t in times] if WORK["kernel"] > before["kernel"] else times
+
+
+FAKE_MACHINE = {"gpu": "Fake GPU", "torch": "t", "triton": "3.6.0"}
+
+
+def _bench(argv: list[str], timer: FakeTimer) -> int:
+    """`python -m harness bench ...` with fake instruments (no GPU)."""
+    args = cli._parser().parse_args(argv)
+    return perf_cli.main(
+        args, instruments=lambda: perf_cli.Instruments(timer, CEILINGS, dict(FAKE_MACHINE))
+    )
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    from harness import modes
+
     monkeypatch.setattr(modes, "activate", lambda mode: "gpu")
-    monkeypatch.setattr(bench, "default_timer", lambda: timer)
-    monkeypatch.setattr(ceilings, "shared", lambda t: CEILINGS)
-    fake_machine = {"gpu": "Fake GPU", "torch": "t", "triton": "3.6.0"}
-    monkeypatch.setattr(machine, "machine_info", lambda: dict(fake_machine))
+
+
+def test_bench_command_end_to_end_on_a_fake_gpu(tmp_path, fake_gpu, capsys):
+    """The GPU command's flow (check and measure, save a baseline, gate: pass, then a
+    slower kernel: fail), with the instruments faked."""
     base = tmp_path / "baselines" / "fake.json"
-    quick = ["--repeats", "3", "--rep-ms", "1", "--warmup-ms", "0"]
+    quick = ["--repeats", "3", "--rep-ms", "1", "--warmup-ms", "0", "--check-workers", "0"]
     out_dir = str(tmp_path / "out")
     common = ["bench", "fake_add", "--ops", "tests.bench_fakes", "--out", out_dir, *quick]
     common += ["--baseline", str(base)]
 
-    assert cli.main([*common, "--save-baseline"]) == 0
+    assert _bench([*common, "--save-baseline"], FakeTimer()) == 0
     captured = capsys.readouterr()
     assert "[6/6] fake_add-float16-16384: triton" in captured.err
+    assert "each checked once" in captured.err
     assert "fake_add  16384  float16" in captured.out
     saved = BenchRun.load(base)
     assert saved.gpu == "Fake GPU" and len(saved.results) == 6
-    assert saved.config["repeats"] == 3 and saved.config["slowdown"] == {}
+    assert saved.config["repeats"] == 3 and saved.config["ops"] == "tests.bench_fakes"
     assert BenchRun.load(tmp_path / "out" / "bench.json").results == saved.results
 
-    assert cli.main([*common, "--gate"]) == 0
+    assert _bench([*common, "--gate"], FakeTimer()) == 0
     assert "6 PASS, 0 FAIL" in capsys.readouterr().out
 
-    monkeypatch.setenv(bench.SLOWDOWN_ENV, "fake_add:3")
-    assert cli.main([*common, "--gate"]) == 1
+    assert _bench([*common, "--gate"], SlowKernelTimer(3.0)) == 1
     out = capsys.readouterr().out
-    assert "0 PASS, 6 FAIL" in out and "median +200.0% > 10%" in out
-    assert cli.main([*common, "--save-baseline"]) == 2  # a slowed run is never a baseline
+    assert "0 PASS, 6 FAIL" in out and "median +200.0% > threshold 10% + noise" in out
+
+
+def test_bench_command_refuses_a_wrong_kernel(tmp_path, fake_gpu, capsys):
+    argv = ["bench", "fake_wrong_large", "--ops", "tests.bench_fakes", "--no-plots"]
+    argv += ["--out", str(tmp_path), "--repeats", "1", "--rep-ms", "1", "--check-workers", "0"]
+    assert _bench(argv, FakeTimer()) == 1
+    out = capsys.readouterr().out
+    assert "wrong output at the benchmark size" in out
 
 
 class FirstMeasurementSlow(FakeTimer):
     """Times the run's first measurement (both tiers) 1.5x slow, then truly: a case that
-    drew an unlucky state once, as measured on the H100 (see bench.CONFIRM)."""
+    drew an unlucky state once, as measured on the H100 (see measure.CONFIRM)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -330,39 +346,43 @@ class FirstMeasurementSlow(FakeTimer):
         return super().host_ms_per_call(fn)
 
 
-def test_gate_re_measures_a_failing_case_before_failing_it(tmp_path, monkeypatch, capsys):
-    from harness import ceilings, machine, modes
-
-    monkeypatch.setattr(modes, "activate", lambda mode: "gpu")
-    monkeypatch.setattr(ceilings, "shared", lambda t: CEILINGS)
-    fake = {"gpu": "Fake GPU", "torch": "t", "triton": "3.6.0"}
-    monkeypatch.setattr(machine, "machine_info", lambda: dict(fake))
+def test_gate_re_measures_a_failing_case_and_pools_the_measurements(tmp_path, fake_gpu, capsys):
     base = tmp_path / "fake.json"
     common = ["bench", "fake_add", "--ops", "tests.bench_fakes", "--dtype", "float32"]
     common += ["--out", str(tmp_path / "out"), "--no-plots", "--baseline", str(base)]
-    common += ["--repeats", "3", "--rep-ms", "1", "--warmup-ms", "0"]
-    monkeypatch.setattr(bench, "default_timer", FakeTimer)
-    assert cli.main([*common, "--save-baseline"]) == 0
+    common += ["--repeats", "3", "--rep-ms", "1", "--warmup-ms", "0", "--check-workers", "0"]
+    assert _bench([*common, "--save-baseline"], FakeTimer()) == 0
     capsys.readouterr()
 
     # Judged on its first measurement only, the unlucky case fails...
-    monkeypatch.setattr(bench, "default_timer", FirstMeasurementSlow)
-    assert cli.main([*common, "--gate", "--confirm", "0"]) == 1
+    assert _bench([*common, "--gate", "--confirm", "0"], FirstMeasurementSlow()) == 1
     assert "2 PASS, 1 FAIL" in capsys.readouterr().out
-    # ... re-measured, it passes, and the report says how it was judged.
-    assert cli.main([*common, "--gate"]) == 0
+    # ... measured twice more, its three measurements pooled, it passes: the median of
+    # its nine repeats is a true one. The report says how it was judged.
+    assert _bench([*common, "--gate"], FirstMeasurementSlow()) == 0
     captured = capsys.readouterr()
-    assert "3 PASS, 0 FAIL" in captured.out and "re-measured 2 more times" in captured.out
+    assert "3 PASS, 0 FAIL" in captured.out and "measured 2 more times" in captured.out
+    assert "pooled" in captured.out
     assert "re-measure 2/2 fake_add-float32-1024" in captured.err
     saved = BenchRun.load(tmp_path / "out" / "bench.json")
     assert [r.measurements for r in saved.results] == [3, 1, 1]
+    assert len(saved.results[0].kernel.repeat_medians_ms) == 9
+    # A real regression stays slow however often it is measured.
+    assert _bench([*common, "--gate"], SlowKernelTimer(1.5)) == 1
 
 
-def test_bench_command_refuses_unknown_ops_and_bad_settings(monkeypatch, capsys):
-    from harness import modes
+def test_pooling_keeps_every_repeat_and_takes_their_median():
+    a = result(kernel=(1.0, 1.0, 1.0), torch_ms=(1.2, 1.2, 1.2))
+    b = result(kernel=(2.0, 2.0, 2.0), torch_ms=(2.4, 2.4, 2.4))
+    c = result(kernel=(1.1, 1.1, 1.1), torch_ms=(1.3, 1.3, 1.3))
+    pooled = bench.pooled([a, b, c])
+    assert pooled.measurements == 3 and len(pooled.kernel.repeat_medians_ms) == 9
+    assert pooled.kernel.median_ms == pytest.approx(1.1)  # not the fastest (1.0)
+    assert pooled.kernel.spread > 0.5  # the unlucky measurement shows in the spread
 
-    monkeypatch.setattr(modes, "activate", lambda mode: "gpu")
-    assert cli.main(["bench", "nope", "--ops", "tests.bench_fakes"]) == 2
+
+def test_bench_command_refuses_unknown_ops_and_bad_settings(fake_gpu, capsys):
+    assert _bench(["bench", "nope", "--ops", "tests.bench_fakes"], FakeTimer()) == 2
     assert "no op named 'nope'" in capsys.readouterr().err
-    assert cli.main(["bench", "--ops", "tests.bench_fakes", "--repeats", "0"]) == 2
+    assert _bench(["bench", "--ops", "tests.bench_fakes", "--repeats", "0"], FakeTimer()) == 2
     assert "repeats must be >= 1" in capsys.readouterr().err

@@ -101,7 +101,9 @@ def benchmark_machine_info() -> dict[str, Any]:
     """The fields added to pytest-benchmark's machine_info."""
     info = machine_info()
     info.pop("host", None)  # pytest-benchmark records it as 'node'
-    info["harness_timer"] = "CUDA events around each call, L2 flushed before it (harness.timing)"
+    info["harness_timer"] = (
+        "CUDA events around each call, L2 flushed before it (harness.perf.timing)"
+    )
     return info
 
 

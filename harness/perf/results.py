@@ -154,11 +154,9 @@ class BenchResult:
     """The bandwidth of a copy moving this case's bytes, measured this run (GB/s)."""
     mm_tflops: float | None = None
     """The matmul ceiling in this case's dtype this run measured (TFLOP/s)."""
-    slowdown: int = 1
-    """HARNESS_BENCH_SLOWDOWN: kernel calls per timed call (1 = a real measurement)."""
     measurements: int = 1
-    """How many times the case was measured (the gate re-measures a failing case, and
-    keeps the fastest measurement)."""
+    """How many measurements are pooled here (the gate measures a failing case again,
+    see harness.perf.measure.pooled)."""
     error: str | None = None
     kernel_samples_ms: tuple[float, ...] = field(default=(), compare=False, repr=False)
     """Every timed kernel call, for pytest-benchmark; not saved in the run's JSON."""
@@ -274,7 +272,6 @@ class BenchResult:
             "matmul_tflops_ceiling": self.mm_tflops,
             "bytes": self.nbytes,
             "flops": self.nflops,
-            "slowdown": self.slowdown,
             "measurements": self.measurements,
         }
 
@@ -309,7 +306,6 @@ class BenchResult:
             copy_gbps=d.get("copy_gbps_ceiling"),
             size_copy_gbps=d.get("copy_gbps_same_size"),
             mm_tflops=d.get("matmul_tflops_ceiling"),
-            slowdown=int(d.get("slowdown", 1)),
             measurements=int(d.get("measurements", 1)),
             error=d.get("error"),
         )

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from harness.bench_results import BenchResult, BenchRun
+from harness.perf.results import BenchResult, BenchRun
 
 
 def fmt_time(ms: float | None) -> str:
@@ -95,8 +95,6 @@ def _header(run: BenchRun) -> str:
             f"of {cfg.get('rep_ms')} ms; time = median of repeat medians; "
             "spread = (max - min) / median of the repeat medians"
         )
-        if cfg.get("slowdown"):
-            lines.append(f"*** deliberately slowed (HARNESS_BENCH_SLOWDOWN): {cfg['slowdown']} ***")
     return "\n".join(lines)
 
 
@@ -127,7 +125,7 @@ def table_rows(run: BenchRun) -> list[tuple[str, ...]]:
                 r.dtype,
                 fmt_time(r.kernel.median_ms),
                 fmt_time(r.torch.median_ms),
-                f"{r.speedup:.2f}x" + (f" [slowed x{r.slowdown}]" if r.slowdown > 1 else ""),
+                f"{r.speedup:.2f}x",
                 fmt_rate(r),
                 fmt_pct(max(r.kernel.spread, r.torch.spread)),
                 fmt_host(r),
@@ -239,8 +237,7 @@ def write_plots(run: BenchRun, folder: str | Path) -> tuple[list[Path], str | No
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
-        slowed = " (deliberately slowed)" if any(r.slowdown > 1 for r in results) else ""
-        ax.set_title(f"{op} on {run.gpu or 'unknown GPU'}{slowed}", fontsize=10)
+        ax.set_title(f"{op} on {run.gpu or 'unknown GPU'}", fontsize=10)
         ax.legend(fontsize=8)
         path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', op)}.png"
         fig.savefig(path, dpi=110)

@@ -1,4 +1,4 @@
-"""The card's measured ceilings, once per process: copy bandwidth and matmul rate.
+"""The card's measured ceilings: copy bandwidth and matmul rate.
 
 An op's throughput is reported as a fraction of what this very card reaches in this
 run, not of a datasheet figure (clocks, power limits and drivers move both):
@@ -14,8 +14,9 @@ run, not of a datasheet figure (clocks, power limits and drivers move both):
     FLOPs): bf16 and fp16 on the tensor cores (about 700 TFLOP/s on an H100), fp32 as
     torch runs it by default (without TF32 unless the process allowed it).
 
-Each is timed with the same `harness.timing` method as the kernels and cached for the
-process, so a run of many cases (or a pytest session) measures them once.
+Each is timed with the same `harness.perf.timing` method as the kernels, when first
+asked for, and remembered by its `MeasuredCeilings`: the command line makes one per run,
+the pytest benchmarks one per session, so each ceiling is measured once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.timing import Timer, TimingConfig, measure
+from harness.perf.timing import Timer, TimingConfig, measure
 
 COPY_BYTES = 1 << 30
 MATMUL_N = 8192
@@ -127,13 +128,3 @@ class FixedCeilings:
 
     def to_json(self) -> dict[str, Any]:
         return {"copy_gbps": self.copy, "matmul_tflops": dict(self.matmul)}
-
-
-_SHARED: dict[int, MeasuredCeilings] = {}
-
-
-def shared(timer: Timer) -> MeasuredCeilings:
-    """The process-wide ceilings for `timer` (measured at most once per run)."""
-    if id(timer) not in _SHARED:
-        _SHARED[id(timer)] = MeasuredCeilings(timer)
-    return _SHARED[id(timer)]

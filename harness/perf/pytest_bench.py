@@ -4,13 +4,15 @@
         ops = OPS
 
 and `pytest tests/test_benchmarks.py -p no:xdist --triton-mode=gpu` times, for every op x
-bench dtype x bench case, the Triton kernel and the PyTorch tier (`harness.bench`).
+bench dtype x bench case, the Triton kernel and the PyTorch tier (`harness.perf.measure`).
 
 Getting device time into pytest-benchmark. Its fixture reads a host timer before and
 after the call it is given; around an asynchronous GPU launch that measures the launch.
-So the measuring is done by `harness.bench.measure_case` (CUDA events, L2 flushed; see
-harness.timing) and its samples are handed to pytest-benchmark through its public
-`timer` option: each test carries `@pytest.mark.benchmark(timer=DEVICE_CLOCK)`, and
+So the measuring is done by `harness.perf.measure.measure_case` (CUDA events, L2 flushed;
+see harness.perf.timing), after the case's outputs are checked at that size: a wrong
+output fails the test with the reproducer, and is not timed. The samples are handed to
+pytest-benchmark through its public `timer` option: each test carries
+`@pytest.mark.benchmark(timer=DEVICE_CLOCK)`, and
 `benchmark.pedantic(<no-op>, rounds=len(samples))` then reads DEVICE_CLOCK before and
 after each round; the clock advances by exactly one measured device time per round. The
 stats pytest-benchmark stores, prints and compares (`--benchmark-compare-fail=median:10%`)
@@ -30,16 +32,18 @@ benchmarks run in their own job, without xdist; the correctness suite runs with 
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from harness.bench import NEEDS_GPU, BenchItem, bench_items, measure_case, parse_slowdown
-from harness.bench_results import BenchResult
 from harness.op import Registry
+from harness.perf.ceilings import Ceilings
+from harness.perf.measure import NEEDS_GPU, BenchItem, Checker, bench_items, measure_case
+from harness.perf.results import BenchResult
+from harness.perf.timing import Timer
 from harness.plugin import STATE
 
 HAVE_PYTEST_BENCHMARK = importlib.util.find_spec("pytest_benchmark") is not None
@@ -154,34 +158,47 @@ def bench_params(registry: Registry, mode: str) -> list[Any]:
     return params
 
 
-_MEASURED: dict[str, BenchResult] = {}
-"""A case measured for one tier's test, waiting for the other tier's test."""
+@dataclass
+class BenchSession:
+    """What a session's benchmarks measure with: one timer, one set of ceilings (each
+    measured once), the output check, and the cases measured for one tier's test that
+    wait for the other tier's."""
+
+    timer: Timer
+    ceilings: Ceilings
+    check: Checker | None = None
+    measured: dict[str, BenchResult] = field(default_factory=dict)
 
 
-def run_item(
-    item: BenchItem, tier: str, benchmark: Any, timer: Any = None, ceilings: Any = None
-) -> BenchResult:
+def bench_session(mode: str, ops_module: str) -> BenchSession:
+    """The real one: CUDA events, ceilings measured on this GPU, outputs checked in `mode`."""
+    from harness.perf.ceilings import MeasuredCeilings
+    from harness.perf.measure import output_checker
+    from harness.perf.timing import CudaEventTimer
+
+    timer = CudaEventTimer()
+    return BenchSession(timer, MeasuredCeilings(timer), output_checker(mode, "cuda", ops_module))
+
+
+def run_item(item: BenchItem, tier: str, benchmark: Any, session: BenchSession) -> BenchResult:
     """Record one tier of one case in `benchmark` (the body of the benchmark test).
 
     Both tiers are measured together (interleaved, so the speedup compares like with
     like); the result waits for the other tier's test, which records it without
-    measuring again.
+    measuring again. A case whose outputs are wrong (or that fails to run) fails.
     """
-    from harness import bench
-    from harness import ceilings as ceilings_mod
-
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}, got {tier!r}")
-    result = _MEASURED.pop(item.id, None)
+    result = session.measured.pop(item.id, None)
     if result is None:
-        timer = timer or bench.default_timer()
-        ceilings = ceilings or ceilings_mod.shared(timer)
-        slowdown = parse_slowdown(os.environ.get(bench.SLOWDOWN_ENV))
-        result = measure_case(item, timer, ceilings, slowdown=slowdown)
-        _MEASURED[item.id] = result
+        result = measure_case(item, session.timer, session.ceilings, check=session.check)
+        if result.ok:
+            session.measured[item.id] = result
+    if not result.ok:
+        pytest.fail(f"{item.id}: {result.error}", pytrace=False)
     samples = result.kernel_samples_ms if tier == "triton" else result.torch_samples_ms
     info = {"tier": tier, **{k: v for k, v in result.summary().items() if k != "op"}}
-    info["timing"] = "device time: CUDA events, L2 flushed (harness.timing); stats in seconds"
+    info["timing"] = "device time: CUDA events, L2 flushed (harness.perf.timing); stats in seconds"
     record_device_samples(benchmark, [t * 1e-3 for t in samples], info, group=item.op.name)
     return result
 
@@ -196,13 +213,25 @@ class BenchTests:
             mode = metafunc.config.stash[STATE].mode
             metafunc.parametrize(("bench_item", "bench_tier"), bench_params(self.ops, mode))
 
+    @pytest.fixture(scope="class")
+    def bench_session(self, request: pytest.FixtureRequest) -> BenchSession:
+        """One timer and one set of ceilings for this class's benchmarks (requested only
+        once a test runs on the GPU)."""
+        return bench_session(request.config.stash[STATE].mode, self.ops.module)
+
     def test_benchmark(
-        self, bench_item: BenchItem, bench_tier: str, benchmark: Any, harness_state: Any
+        self,
+        bench_item: BenchItem,
+        bench_tier: str,
+        benchmark: Any,
+        harness_state: Any,
+        request: pytest.FixtureRequest,
     ) -> None:
-        """Device time of one tier (Triton kernel or PyTorch) of one case; the speedup
-        and throughput, from both tiers measured together, in extra_info."""
+        """Device time of one tier (Triton kernel or PyTorch) of one case, its outputs
+        checked first; the speedup and throughput, from both tiers measured together,
+        in extra_info."""
         if harness_state.mode != "gpu":
             pytest.skip(INTERPRET_REASON)
         if getattr(benchmark, "disabled", False):
             pytest.skip(DISABLED_REASON)
-        run_item(bench_item, bench_tier, benchmark)
+        run_item(bench_item, bench_tier, benchmark, request.getfixturevalue("bench_session"))

@@ -1,0 +1,316 @@
+"""`python -m harness bench`: check and time every op's Triton kernel against its PyTorch
+tier on the GPU; the table, the plots, the baseline and the gate.
+
+For each op, bench dtype and bench case: the outputs are checked once at that size
+(`harness.perf.measure`), then both tiers are timed side by side (`harness.perf.timing`),
+reported against the card's ceilings measured in the same run (`harness.perf.ceilings`).
+The run is printed as a table, saved as JSON, drawn as PNGs (`harness.perf.report`), and
+optionally saved as the GPU model's baseline or judged against it (`harness.perf.gate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.perf import gate
+from harness.perf.ceilings import Ceilings, MeasuredCeilings
+from harness.perf.measure import (
+    CONFIRM,
+    NEEDS_GPU,
+    BenchItem,
+    bench_items,
+    check_in_parallel,
+    output_checker,
+    remeasure,
+    run_bench,
+)
+from harness.perf.results import BenchResult, BenchRun, Key
+from harness.perf.timing import Timer, TimingConfig
+
+CHECK_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))
+"""Half the host's cores, at most 8: each check holds a case's float64 copies (several
+GB at 2**28 elements) in host memory while it runs."""
+
+
+def _commit() -> dict[str, Any]:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        return {"commit": sha, "dirty": bool(dirty)}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def make_run(
+    results: list[BenchResult],
+    machine: dict[str, Any],
+    ceilings: Ceilings,
+    config: TimingConfig,
+    ops_module: str = "ops",
+) -> BenchRun:
+    return BenchRun(
+        machine=machine,
+        results=results,
+        ceilings=ceilings.to_json(),
+        config={**config.to_json(), "ops": ops_module, **_commit()},
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The `bench` subcommand's options (harness.cli adds the op names, --ops and --mode)."""
+    from harness.dtypes import FLOAT_DTYPES
+
+    p.add_argument(
+        "--dtype",
+        action="append",
+        choices=FLOAT_DTYPES,
+        help="dtype to time (repeatable). Default: each op's bench_dtypes",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=TimingConfig.repeats,
+        help="independent repeats per measurement; their range is the spread. Default: %(default)s",
+    )
+    p.add_argument(
+        "--rep-ms",
+        type=float,
+        default=TimingConfig.rep_ms,
+        help="time budget of one repeat, ms (as do_bench's rep). Default: %(default)s",
+    )
+    p.add_argument(
+        "--warmup-ms",
+        type=float,
+        default=TimingConfig.warmup_ms,
+        help="warm-up per function, ms. Default: %(default)s",
+    )
+    p.add_argument(
+        "--out",
+        default="bench-out",
+        help="folder for the run's JSON (bench.json) and PNGs. Default: %(default)s",
+    )
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PNGs")
+    p.add_argument(
+        "--check-workers",
+        type=int,
+        default=CHECK_WORKERS,
+        metavar="N",
+        help="processes that check the outputs at the benchmark sizes before anything is "
+        "timed (0: check each case in this process, just before timing it). "
+        "Default: %(default)s",
+    )
+    p.add_argument(
+        "--from-json",
+        metavar="RUN.json",
+        help="do not measure: report (and gate, or save as baseline) a saved run; needs no GPU",
+    )
+    p.add_argument(
+        "--save-baseline",
+        action="store_true",
+        help="save the run as this GPU model's baseline (merged into an existing one)",
+    )
+    p.add_argument(
+        "--gate",
+        action="store_true",
+        help="compare with this GPU model's baseline; exit 1 on a regression, "
+        "3 if a change is within the noise of its threshold",
+    )
+    p.add_argument(
+        "--confirm",
+        type=int,
+        default=CONFIRM,
+        metavar="N",
+        help="before the gate fails a case, measure it N more times with freshly built "
+        "inputs and judge all its measurements pooled (0: judge the first). "
+        "Default: %(default)s",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="baseline file. Default: benchmarks/baselines/<gpu-slug>.json",
+    )
+    p.add_argument(
+        "--max-regression",
+        default=f"{gate.DEFAULT_MAX_REGRESSION:.0%}",
+        metavar="FRACTION",
+        help="fail when a kernel's median grows by more than this plus the noise (0.1 or "
+        "10%%; 'off' to not judge it). Default: %(default)s",
+    )
+    p.add_argument(
+        "--max-speedup-drop",
+        default=f"{gate.DEFAULT_MAX_SPEEDUP_DROP:.0%}",
+        metavar="FRACTION",
+        help="fail when a kernel's speedup over PyTorch drops by more than this plus the "
+        "noise. Default: %(default)s",
+    )
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Instruments:
+    """What a run measures with: one timer, the ceilings it measures, and the machine."""
+
+    timer: Timer
+    ceilings: Ceilings
+    machine: dict[str, Any]
+
+
+def gpu_instruments() -> Instruments:
+    """The real ones: CUDA events, ceilings measured on this GPU, its description."""
+    from harness.perf.machine import machine_info
+    from harness.perf.timing import CudaEventTimer
+
+    timer = CudaEventTimer()
+    return Instruments(timer, MeasuredCeilings(timer), machine_info())
+
+
+class _Measurer:
+    """One command's measuring: its items, instruments, timing and output check."""
+
+    def __init__(
+        self, args: argparse.Namespace, config: TimingConfig, mode: str, tools: Instruments
+    ):
+        from harness.op import load_registry
+
+        self.ops_module = args.ops
+        self.items: list[BenchItem] = bench_items(
+            load_registry(args.ops), args.names, args.dtype or ()
+        )
+        self.config = config
+        self.tools = tools
+        self.mode = mode
+        self.check_workers = args.check_workers
+
+    def run(self) -> BenchRun:
+        machine, ceilings = self.tools.machine, self.tools.ceilings
+        todo = [it for it in self.items if it.skip is None]
+        _say(
+            f"bench on {machine.get('gpu')} (driver {machine.get('gpu_driver')}, CUDA "
+            f"{machine.get('cuda_runtime')}, torch {machine.get('torch')}, triton "
+            f"{machine.get('triton')}); {len(todo)} case(s), each checked once, then "
+            f"{self.config.repeats} repeats of {self.config.rep_ms:g} ms per tier"
+        )
+        start = time.perf_counter()
+        device = self.tools.timer.device
+        if self.check_workers > 0:
+            check = check_in_parallel(
+                self.items, self.mode, device, self.ops_module, self.check_workers, _say
+            )
+        else:
+            check = output_checker(self.mode, device, self.ops_module)
+        _say(f"ceiling: copy {ceilings.copy_gbps():.0f} GB/s (1 GiB device to device, both ways)")
+        for dtype in sorted({it.dtype for it in todo}):
+            _say(f"ceiling: matmul {dtype} 8192^3 {ceilings.matmul_tflops(dtype):.0f} TFLOP/s")
+        results = run_bench(
+            self.items, self.tools.timer, ceilings, self.config, check, progress=_say
+        )
+        _say(f"measured in {time.perf_counter() - start:.0f} s")
+        return make_run(results, machine, ceilings, self.config, self.ops_module)
+
+    def confirm(self, run: BenchRun, failing: set[Key], attempts: int) -> BenchRun:
+        results = remeasure(
+            run.results, failing, self.items, self.tools.timer, self.tools.ceilings,
+            self.config, attempts, _say,
+        )  # fmt: skip
+        return BenchRun(run.machine, results, run.ceilings, run.config, run.created)
+
+
+def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_instruments) -> int:
+    """Exit status: 0 ok (gate passed or skipped), 1 a regression or a failed case
+    (wrong outputs, an error), 2 unusable (no GPU, bad arguments), 3 the gate could not
+    judge (a change within the noise of its threshold)."""
+    from harness import modes
+    from harness.perf.report import format_table, write_plots
+
+    try:
+        thresholds = gate.Thresholds(
+            gate.parse_fraction(args.max_regression), gate.parse_fraction(args.max_speedup_drop)
+        )
+        config = TimingConfig(repeats=args.repeats, warmup_ms=args.warmup_ms, rep_ms=args.rep_ms)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    measurer = None
+    if args.from_json:
+        try:
+            run = BenchRun.load(args.from_json).select(args.names, args.dtype or ())
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        mode = modes.activate(args.mode)
+        if mode != "gpu":
+            print(
+                "error: no GPU here (interpret mode), and `python -m harness bench` "
+                f"measures nothing without one: {NEEDS_GPU}. Run it on a machine with CUDA "
+                "(or re-report a saved run with --from-json RUN.json).",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            measurer = _Measurer(args, config, mode, instruments())
+        except (KeyError, LookupError) as exc:  # an unknown op, a module without a registry
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
+        run = measurer.run()
+        path = run.save(out / "bench.json")
+        _say(f"wrote {path}")
+
+    print(format_table(run), flush=True)
+    if not args.no_plots:
+        paths, note = write_plots(run, out)
+        for p in paths:
+            _say(f"wrote {p}")
+        if note:
+            _say(note)
+
+    status = 1 if any(not r.ok for r in run.results) else 0
+    if args.gate:
+        baseline = Path(args.baseline) if args.baseline else gate.default_path(run.machine)
+        try:
+            report = gate.check(run, baseline, thresholds)
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read the baseline {baseline}: {exc}", file=sys.stderr)
+            return 2
+        failing = {row.case.key for row in report.rows if row.verdict == gate.FAIL and row.case.ok}
+        if failing and measurer is not None and args.confirm > 0:
+            _say(f"gate: {len(failing)} case(s) fail; measuring each {args.confirm} more times")
+            run = measurer.confirm(run, failing, args.confirm)
+            run.save(out / "bench.json")
+            report = gate.check(run, baseline, thresholds)
+            report.notes.append(
+                f"{len(failing)} failing case(s) measured {args.confirm} more times with fresh "
+                "inputs; each is judged on all its measurements pooled (the median of every "
+                "repeat, the baseline's estimator; the spread across measurements)"
+            )
+        print(report.format(), flush=True)
+        # a failure (1) outranks "could not judge" (3)
+        status = 1 if 1 in (status, report.exit_status) else max(status, report.exit_status)
+    if args.save_baseline:
+        target = Path(args.baseline) if args.baseline else gate.default_path(run.machine)
+        saved = gate.save_baseline(run, target)
+        n_ok = sum(r.ok for r in run.results)
+        _say(f"saved baseline for {run.gpu!r}: {saved} ({n_ok} case(s); failed ones not saved)")
+    return status
