@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# One GPU session that calibrates and demonstrates the benchmark gate (benchmarks/README.md):
-#   1. run 1: every op, saved as this GPU model's baseline (benchmarks/baselines/<slug>.json)
-#   2. run 2: the same code again, gated against run 1: should PASS (exit 0); its summary
-#      lines are the run-to-run spread the thresholds are chosen from
-#   3. a deliberate slowdown (HARNESS_BENCH_SLOWDOWN=vector_add:3), gated: should FAIL (exit 1)
-#   4. pytest-benchmark: vector_add float16 saved, then compared slowed: should fail
-# Usage, from the repository root:  OUT=/some/dir bash benchmarks/gpu_check.sh
-# Writes at most 8 files to $OUT: log.txt, the baseline JSON, run2.json, plots.tgz (every
-# PNG of run 2), vector_add.png, softmax.png, pytest-bench.json.
+# The GPU session that calibrates and demonstrates the benchmark gate (benchmarks/README.md).
+# Usage, from the repository root:  OUT=/some/dir [STEPS="..."] bash benchmarks/gpu_check.sh
+#
+#   baseline  every op, checked and timed, saved as $OUT/<gpu-slug>.json
+#   gate      RUNS (3) more processes of the same code gated against it: each should PASS;
+#             their verdicts are the false-alarm rate, their summaries the run-to-run
+#             change the thresholds are chosen from (run2.json, run3.json... kept)
+#   slowed    vector_add launched twice a call (tests.perf_plants:SLOWED), gated: FAIL (1)
+#   retuned   vector_add with a worse launch constant (tests.perf_plants:RETUNED), gated
+#   wrong     a vector_add wrong past 2**26 elements (tests.perf_plants:WRONG_AT_LARGE):
+#             refused at the benchmark size (exit 1, an error row with its reproducer)
+#   pytest    the pytest-benchmark side on vector_add float16: checked, timed, saved
+# STEPS picks some of them (default: all, in that order); the baseline must exist for the
+# gated steps (BASELINE=path to reuse one).
 set -u
 OUT="${OUT:-gpu-check-out}"
 PY="${PYTHON:-python}"
-export PYTHONPATH="${PYTHONPATH:-.}"
+RUNS="${RUNS:-3}"
+STEPS="${STEPS:-baseline gate slowed retuned wrong pytest}"
+export PYTHONPATH="${PYTHONPATH:-.}" PYTHONUNBUFFERED=1
 TMP="$(mktemp -d)"
 mkdir -p "$OUT"
-exec > >(tee "$OUT/log.txt") 2>&1
+exec > >(tee -a "$OUT/log.txt") 2>&1
 
 step() {  # step NAME TIMEOUT_S CMD... : run, report the exit status
     local name="$1" limit="$2"
@@ -25,36 +32,48 @@ step() {  # step NAME TIMEOUT_S CMD... : run, report the exit status
     timeout "$limit" "$@"
     local rc=$?
     echo "=================== $name: exit $rc after $((SECONDS - start)) s"
-    eval "RC_${name//-/_}=$rc"
+    SUMMARY+=("$name exit $rc")
 }
+SUMMARY=()
+wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu \
     --format=csv 2>/dev/null || true
 "$PY" -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
+SLUG="$("$PY" -c "import torch; from harness.perf.machine import gpu_slug; print(gpu_slug(torch.cuda.get_device_name()))")"
+BASELINE="${BASELINE:-$OUT/$SLUG.json}"
+GATE=(--gate --baseline "$BASELINE" --no-plots)
 
-step run1 260 "$PY" -m harness bench --out "$TMP/run1" --no-plots --save-baseline
-cp benchmarks/baselines/*.json "$OUT/" 2>/dev/null
-
-step run2 220 "$PY" -m harness bench --out "$TMP/run2" --gate
-cp "$TMP/run2/bench.json" "$OUT/run2.json" 2>/dev/null
-cp "$TMP/run2/vector_add.png" "$TMP/run2/softmax.png" "$OUT/" 2>/dev/null
-tar czf "$OUT/plots.tgz" -C "$TMP/run2" --exclude=bench.json . 2>/dev/null
-
-HARNESS_BENCH_SLOWDOWN=vector_add:3 step slowed 45 \
-    "$PY" -m harness bench vector_add --dtype float32 --out "$TMP/slow" --no-plots --gate
-
-PYTEST=("$PY" -m pytest tests/test_benchmarks.py -p no:xdist --triton-mode=gpu -q
-        -k "vector_add and float16" --benchmark-storage="file://$TMP/store")
-step pytest_save 35 "${PYTEST[@]}" --benchmark-save=base --benchmark-json="$OUT/pytest-bench.json"
-HARNESS_BENCH_SLOWDOWN=vector_add:3 step pytest_compare 35 \
-    "${PYTEST[@]}" --benchmark-compare=0001 --benchmark-compare-fail=median:10%
+if wants baseline; then
+    step baseline 400 "$PY" -m harness bench --out "$TMP/run1" --no-plots --save-baseline \
+        --baseline "$BASELINE"
+fi
+if wants gate; then
+    for k in $(seq 2 $((RUNS + 1))); do
+        step "gate-run$k" 400 "$PY" -m harness bench --out "$TMP/run$k" "${GATE[@]}"
+        cp "$TMP/run$k/bench.json" "$OUT/run$k.json" 2>/dev/null
+    done
+fi
+if wants slowed; then
+    step slowed 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:SLOWED \
+        --out "$TMP/slowed" "${GATE[@]}"
+fi
+if wants retuned; then
+    step retuned 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:RETUNED \
+        --out "$TMP/retuned" "${GATE[@]}"
+fi
+if wants wrong; then
+    step wrong 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:WRONG_AT_LARGE \
+        --dtype float32 --out "$TMP/wrong" --no-plots
+fi
+if wants pytest; then
+    step pytest 120 "$PY" -m pytest tests/test_benchmarks.py -p no:xdist --triton-mode=gpu -q \
+        -k "vector_add and float16" --benchmark-storage="file://$TMP/store" \
+        --benchmark-json="$OUT/pytest-bench.json"
+fi
 
 echo
-echo "=================== summary (expected in brackets)"
-echo "run1 (baseline saved)        exit ${RC_run1:-none}  [0]"
-echo "run2 (gate, same code)       exit ${RC_run2:-none}  [0; 3 = spread too large to judge]"
-echo "slowed gate                  exit ${RC_slowed:-none}  [1]"
-echo "pytest-benchmark save        exit ${RC_pytest_save:-none}  [0]"
-echo "pytest-benchmark compare     exit ${RC_pytest_compare:-none}  [non-zero: regressed]"
+echo "=================== summary"
+printf '%s\n' "${SUMMARY[@]}"
 rm -rf "$TMP"
 sleep 1  # let tee finish writing log.txt

@@ -25,7 +25,11 @@ def _load_registry(module: str, op: str | None = None) -> Registry:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ops", default="ops", help="module holding the op Registry. Default: ops")
+    p.add_argument(
+        "--ops",
+        default="ops",
+        help="module holding the op Registry, or module:NAME for one of several. Default: ops",
+    )
     p.add_argument(
         "--mode",
         choices=modes.MODE_CHOICES,

@@ -235,10 +235,17 @@ class Registry(Mapping[str, Op]):
 
 
 def load_registry(module: str, op: str | None = None) -> Registry:
-    """The Registry of `module` (by convention named OPS), or, given an op's name, the
-    registry there that holds it: one made in that module first (a test module may also
-    import the main table). Raises LookupError when the module defines none."""
+    """The Registry named by `module`: "package.module:NAME" names one, a plain module
+    means its OPS (by convention) or, given an op's name, the registry there that holds
+    it, one made in that module first (a test module may also import the main table).
+    Raises LookupError when there is none."""
+    module, _, attribute = module.partition(":")
     mod = importlib.import_module(module)
+    if attribute:
+        registry = getattr(mod, attribute, None)
+        if not isinstance(registry, Registry):
+            raise LookupError(f"{module}.{attribute} is not a harness.Registry")
+        return registry
     found = [v for v in vars(mod).values() if isinstance(v, Registry)]
     if op is not None:
         holding = [r for r in found if op in r]

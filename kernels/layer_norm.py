@@ -600,15 +600,16 @@ and dy twice (five units of traffic against three), but no program holds a row: 
 2048 x 32768 a half row is 16384 columns, and a walker's row and accumulators spill
 (measured 0.7-1.1x PyTorch, against 1.34-1.38x for the two passes); in quarters of 8192,
 each program reading the other three for the row sums, 1.11x (float16) and 1.32x
-(float32), and in eighths at 1024 x 65536, 0.64x and 0.74x (`parts_backward` in
-benchmarks/experiments/layer_norm_backward_designs.py).
+(float32), and in eighths at 1024 x 65536, 0.64x and 0.74x (`parts_backward`; the
+rejected designs' code is benchmarks/experiments/layer_norm_backward_designs.py at
+commit e1905bf, removed from main since).
 At 4096 x 16384 the walker in halves measured 1.99x (float16) and 2.09x (float32). Designs
 measured there before it, all slower: the two passes 1.38x and 1.40x; split parts in the
 one-pass kernel (`SPLIT`) 0.5x and 0.8x; one program per row with its partial sums added
 into L2 by relaxed atomics 1.12x and 1.10x; row-sum and tile programs in one launch,
 ordered by atomic tickets so that tiles re-read rows from L2, 1.13-1.34x (float16); a
 persistent program per SM keeping dweight/dbias in an L2 scratch row, 1.17x (those two are
-in benchmarks/experiments/layer_norm_backward_designs.py). With the
+in the same file at commit e1905bf). With the
 defaults the one-pass kernel's split-parts path runs only in the interpreter (small
 blocks, so the tests reach it); removing it from the kernel slowed the one-pass kernel
 at 4096 x 1024 by 10% on the H100 (Triton 3.6), so it stays."""

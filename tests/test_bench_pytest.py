@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch._inductor.test_operators  # noqa: F401
 import triton.testing  # noqa: F401
 
 import ops  # noqa: F401
@@ -23,7 +24,9 @@ pytest_plugins = ["pytester"]
 
 # The inner runs are in-process: pytester drops the modules they import when they end, and
 # Triton's compiled extension cannot be imported twice, so triton (and the op table that
-# imports it) is imported here, once, before any inner run.
+# imports it) is imported here, once, before any inner run; so is the module of torch's
+# that registers the `_inductor_test` op library, which an output check brings in (via
+# torch._inductor) and which cannot be registered twice either.
 
 ROOT = Path(__file__).resolve().parent.parent
 
