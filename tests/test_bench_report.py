@@ -178,7 +178,13 @@ def test_plots_one_png_per_op(tmp_path):
     )
     paths, note = write_plots(run, tmp_path / "plots")
     assert note is None
-    assert sorted(p.name for p in paths) == ["softmax.png", "vector_add.png"]
+    assert sorted(p.name for p in paths) == [
+        "softmax-roofline.png",
+        "softmax.png",
+        "summary.png",
+        "vector_add-roofline.png",
+        "vector_add.png",
+    ]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
