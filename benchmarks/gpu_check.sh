@@ -11,8 +11,8 @@
 #   wrong     a vector_add wrong past 2**26 elements (tests.perf_plants:WRONG_AT_LARGE):
 #             refused at the benchmark size (exit 1, an error row with its reproducer)
 #   pytest    the pytest-benchmark side on vector_add float16: checked, timed, saved
-# STEPS picks some of them (default: all, in that order); the baseline must exist for the
-# gated steps (BASELINE=path to reuse one).
+# STEPS picks some of them, in its order (default: all, as listed); the baseline must exist
+# for the gated steps (BASELINE=path to reuse one).
 set -u
 OUT="${OUT:-gpu-check-out}"
 PY="${PYTHON:-python}"
@@ -35,7 +35,6 @@ step() {  # step NAME TIMEOUT_S CMD... : run, report the exit status
     SUMMARY+=("$name exit $rc")
 }
 SUMMARY=()
-wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu \
     --format=csv 2>/dev/null || true
@@ -44,33 +43,30 @@ SLUG="$("$PY" -c "import torch; from harness.perf.machine import gpu_slug; print
 BASELINE="${BASELINE:-$OUT/$SLUG.json}"
 GATE=(--gate --baseline "$BASELINE" --no-plots)
 
-if wants baseline; then
-    step baseline 400 "$PY" -m harness bench --out "$TMP/run1" --no-plots --save-baseline \
-        --baseline "$BASELINE"
-fi
-if wants gate; then
-    for k in $(seq 2 $((RUNS + 1))); do
-        step "gate-run$k" 400 "$PY" -m harness bench --out "$TMP/run$k" "${GATE[@]}"
-        cp "$TMP/run$k/bench.json" "$OUT/run$k.json" 2>/dev/null
-    done
-fi
-if wants slowed; then
-    step slowed 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:SLOWED \
-        --out "$TMP/slowed" "${GATE[@]}"
-fi
-if wants retuned; then
-    step retuned 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:RETUNED \
-        --out "$TMP/retuned" "${GATE[@]}"
-fi
-if wants wrong; then
-    step wrong 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:WRONG_AT_LARGE \
-        --dtype float32 --out "$TMP/wrong" --no-plots
-fi
-if wants pytest; then
-    step pytest 120 "$PY" -m pytest tests/test_benchmarks.py -p no:xdist --triton-mode=gpu -q \
-        -k "vector_add and float16" --benchmark-storage="file://$TMP/store" \
-        --benchmark-json="$OUT/pytest-bench.json"
-fi
+for name in $STEPS; do
+    case "$name" in
+    baseline)
+        step baseline 400 "$PY" -m harness bench --out "$TMP/run1" --no-plots --save-baseline \
+            --baseline "$BASELINE" ;;
+    gate)
+        for k in $(seq 2 $((RUNS + 1))); do
+            step "gate-run$k" 400 "$PY" -m harness bench --out "$TMP/run$k" "${GATE[@]}"
+            cp "$TMP/run$k/bench.json" "$OUT/run$k.json" 2>/dev/null
+        done ;;
+    slowed|retuned)
+        plant="$(echo "$name" | tr a-z A-Z)"
+        step "$name" 120 "$PY" -m harness bench vector_add --ops "tests.perf_plants:$plant" \
+            --out "$TMP/$name" "${GATE[@]}" ;;
+    wrong)
+        step wrong 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:WRONG_AT_LARGE \
+            --dtype float32 --out "$TMP/wrong" --no-plots ;;
+    pytest)
+        step pytest 120 "$PY" -m pytest tests/test_benchmarks.py -p no:xdist --triton-mode=gpu \
+            -q -k "vector_add and float16" --benchmark-storage="file://$TMP/store" \
+            --benchmark-json="$OUT/pytest-bench.json" ;;
+    *) echo "unknown step $name" ;;
+    esac
+done
 
 echo
 echo "=================== summary"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from harness.compare import CaseResult, run_case
+from harness.compare import CaseResult, format_exception, reproducer, run_case
 from harness.modes import admitted_profiles, device_for
 from harness.op import Budget, Case, Op
 from harness.strategies import seeds
@@ -42,8 +42,9 @@ def _closeness(result: CaseResult) -> tuple[bool, float]:
 
 
 def _log_failure(report: str) -> None:
-    """Append a failure's report to $HARNESS_FAILURE_LOG, if set, the moment it is found:
-    before hypothesis shrinks it (minutes for a large case), and from every xdist worker."""
+    """Append a failure's report (or a crash's traceback, which names its case) to
+    $HARNESS_FAILURE_LOG, if set, the moment it is found: before hypothesis shrinks it
+    (minutes for a large case), and from every xdist worker."""
     path = os.environ.get("HARNESS_FAILURE_LOG")
     if path:
         with open(path, "a") as log:
@@ -78,7 +79,13 @@ def check_op(
         if values != "normal":
             params = {**params, "values": values}
         case = Case(op.name, dtype, tuple(shape), dict(params), seed)
-        result = run_case(op, case, mode, device_for(mode), ops_module)
+        try:
+            result = run_case(op, case, mode, device_for(mode), ops_module)
+        except Exception as exc:  # a crash is logged as a failure is, with its case
+            rerun = reproducer(case, mode, ops_module)
+            _log_failure(f"CRASHED {case.describe()} mode={mode}\n  re-run: {rerun}\n")
+            _log_failure(format_exception(exc))
+            raise
         summary.record(result)
         if not result.ok:
             report = result.report()
