@@ -109,6 +109,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNGs")
     p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="time without checking the outputs first (a tuning loop): the run is marked "
+        "unchecked, the gate says so, and it cannot be saved as a baseline",
+    )
+    p.add_argument(
         "--check-workers",
         type=int,
         default=CHECK_WORKERS,
@@ -201,6 +207,7 @@ class _Measurer:
         self.tools = tools
         self.mode = mode
         self.check_workers = args.check_workers
+        self.checked = not args.no_check
 
     def run(self) -> BenchRun:
         machine, ceilings = self.tools.machine, self.tools.ceilings
@@ -213,7 +220,10 @@ class _Measurer:
         )
         start = time.perf_counter()
         device = self.tools.timer.device
-        if self.check_workers > 0:
+        if not self.checked:
+            check = None
+            _say("outputs NOT checked (--no-check): this run cannot be a baseline")
+        elif self.check_workers > 0:
             check = check_in_parallel(
                 self.items, self.mode, device, self.ops_module, self.check_workers, _say
             )
@@ -226,7 +236,9 @@ class _Measurer:
             self.items, self.tools.timer, ceilings, self.config, check, progress=_say
         )
         _say(f"measured in {time.perf_counter() - start:.0f} s")
-        return make_run(results, machine, ceilings, self.config, self.ops_module)
+        run = make_run(results, machine, ceilings, self.config, self.ops_module)
+        run.config["checked"] = self.checked
+        return run
 
     def confirm(self, run: BenchRun, failing: set[Key], attempts: int) -> BenchRun:
         results = remeasure(
@@ -250,6 +262,10 @@ def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_
         config = TimingConfig(repeats=args.repeats, warmup_ms=args.warmup_ms, rep_ms=args.rep_ms)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.no_check and args.save_baseline:
+        print("error: --no-check: a run whose outputs were not checked is no baseline",
+              file=sys.stderr)  # fmt: skip
         return 2
     out = Path(args.out)
     measurer = None
@@ -308,6 +324,10 @@ def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_
         print(report.format(), flush=True)
         # a failure (1) outranks "could not judge" (3)
         status = 1 if 1 in (status, report.exit_status) else max(status, report.exit_status)
+    if args.save_baseline and run.config.get("checked") is False:
+        print("error: this run's outputs were not checked; not saving it as a baseline",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.save_baseline:
         target = Path(args.baseline) if args.baseline else gate.default_path(run.machine)
         saved = gate.save_baseline(run, target)

@@ -269,6 +269,8 @@ def compare(run: BenchRun, baseline: BenchRun, thresholds: Thresholds = Threshol
     report.rows = [judge(r, base.get(r.key), thresholds) for r in run.results]
     ops = {r.op for r in run.results}
     report.not_run = [b for k, b in base.items() if k not in measured and b.op in ops]
+    if run.config.get("checked") is False:
+        report.notes.append("this run's outputs were not checked (--no-check)")
     if run.config.get("ops", "ops") != baseline.config.get("ops", "ops"):
         report.notes.append(
             f"this run's ops come from {run.config.get('ops')!r}, the baseline's from "

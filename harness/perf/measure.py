@@ -131,6 +131,35 @@ def _check_in_worker(mode: str, device: str, ops_module: str, item: tuple) -> st
     return _check(op, Case(name, dtype, tuple(shape), dict(params)), mode, device, ops_module)
 
 
+CHECK_BYTES_PER_BYTE = 10
+"""A check's peak memory, per byte the case moves in its own dtype, at float64 (x 8 /
+itemsize): the inputs and both tiers' outputs, their float64 copies, the oracle and the
+conditions. Measured on the H200: a vector_add float32 check at 2**28 elements (3 GiB
+moved) held 30 GiB of the GPU's memory."""
+
+
+def _check_bytes(item: BenchItem) -> float:
+    from harness.dtypes import itemsize
+
+    return CHECK_BYTES_PER_BYTE * float(item.op.bytes(item.case)) * 8 / itemsize(item.dtype)
+
+
+def _memory_for_checks() -> float:
+    """Half of what is free now, on the GPU and in host memory, whichever is less: the
+    checks run beside each other only as far as that holds them."""
+    import os
+
+    free = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            free.append(torch.cuda.mem_get_info()[0])
+    except Exception:
+        pass
+    return min(free) / 2
+
+
 def check_in_parallel(
     items: Sequence[BenchItem],
     mode: str,
@@ -146,38 +175,44 @@ def check_in_parallel(
     one CPU core (seconds for 64M elements, minutes for a whole run), while the GPU idles:
     a pool of processes spreads it over the host's cores. They are started fresh
     ("spawn": a CUDA context does not survive a fork) and share the GPU; nothing is
-    timed while they run. A check that raises, or a worker that dies, is that case's
-    error row.
+    timed while they run. Largest first, and only as many at once as half the free
+    memory holds (`CHECK_BYTES_PER_BYTE`): eight checks at 2**28 elements ran the H200
+    out of memory. A check that raises, or a worker that dies, is that case's error row.
     """
     import concurrent.futures as cf
     import multiprocessing
 
-    todo = [it for it in items if it.skip is None]
+    todo = sorted((it for it in items if it.skip is None), key=_check_bytes, reverse=True)
     problems: dict[Key, str | None] = {}
     start = time.perf_counter()
+    room = _memory_for_checks()
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:
-        futures = {
-            pool.submit(
-                _check_in_worker,
-                mode,
-                device,
-                ops_module,
-                (it.op.name, it.dtype, it.shape, dict(it.params)),
-            ): it
-            for it in todo
-        }
-        for future in cf.as_completed(futures):
-            item = futures[future]
-            try:
-                problems[item.key] = future.result()
-            except Exception as exc:  # the check raised, or its process died
-                problems[item.key] = f"the output check failed: {type(exc).__name__}: {exc}"
-            if problems[item.key] is not None:
-                progress(f"check {item.id}: {problems[item.key]}")
+        running: dict[cf.Future, BenchItem] = {}
+        while todo or running:
+            # Start the largest checks that fit beside the running ones (one at least).
+            held = sum(_check_bytes(it) for it in running.values())
+            for it in list(todo):
+                if len(running) >= workers:
+                    break
+                if running and held + _check_bytes(it) > room:
+                    continue
+                todo.remove(it)
+                held += _check_bytes(it)
+                job = (it.op.name, it.dtype, it.shape, dict(it.params))
+                running[pool.submit(_check_in_worker, mode, device, ops_module, job)] = it
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                item = running.pop(future)
+                try:
+                    problems[item.key] = future.result()
+                except Exception as exc:  # the check raised, or its process died
+                    problems[item.key] = f"the output check failed: {type(exc).__name__}: {exc}"
+                if problems[item.key] is not None:
+                    progress(f"check {item.id}: {problems[item.key]}")
     bad = sum(p is not None for p in problems.values())
     progress(
-        f"checked {len(todo)} case(s) in {time.perf_counter() - start:.0f} s with {workers} "
+        f"checked {len(problems)} case(s) in {time.perf_counter() - start:.0f} s with {workers} "
         f"process(es): {bad} wrong"
     )
 
