@@ -392,3 +392,35 @@ def test_bench_command_refuses_unknown_ops_and_bad_settings(fake_gpu, capsys):
     assert "no op named 'nope'" in capsys.readouterr().err
     assert _bench(["bench", "--ops", "tests.bench_fakes", "--repeats", "0"], FakeTimer()) == 2
     assert "repeats must be >= 1" in capsys.readouterr().err
+
+
+def test_no_check_times_without_checking_and_is_never_a_baseline(tmp_path, fake_gpu, capsys):
+    base = tmp_path / "base.json"
+    argv = ["bench", "fake_wrong_large", "--ops", "tests.bench_fakes", "--no-plots"]
+    argv += ["--out", str(tmp_path), "--repeats", "1", "--rep-ms", "1", "--no-check"]
+    assert _bench([*argv, "--save-baseline", "--baseline", str(base)], FakeTimer()) == 2
+    assert "no baseline" in capsys.readouterr().err and not base.exists()
+    assert _bench(argv, FakeTimer()) == 0  # the wrong kernel is timed, unchecked
+    err = capsys.readouterr().err
+    assert "outputs NOT checked" in err and "ERROR" not in err
+    run = BenchRun.load(tmp_path / "bench.json")
+    assert run.config["checked"] is False and all(r.ok for r in run.results)
+    assert "not checked (--no-check)" in gate.compare(run, run).format()
+
+
+def test_checks_in_a_pool_of_processes_largest_first_within_the_memory(monkeypatch):
+    """The pool path of the bench's output check, as on a GPU: here in interpret mode on
+    the fake ops, with so little memory that the checks run one at a time."""
+    from harness.op import Case
+
+    lines: list[str] = []
+    monkeypatch.setattr(bench, "_memory_for_checks", lambda: 1.0)
+    items = bench.bench_items(FAKE_OPS, ["fake_add", "fake_wrong_large"], ["float32"])
+    check = bench.check_in_parallel(items, "interpret", "cpu", "tests.bench_fakes", 2, lines.append)
+    assert lines[-1].startswith("checked 6 case(s)") and lines[-1].endswith(": 1 wrong")
+    assert check(FAKE_OPS["fake_add"], Case("fake_add", "float32", (16384,), {})) is None
+    wrong = check(FAKE_OPS["fake_wrong_large"], Case("fake_wrong_large", "float32", (16384,), {}))
+    assert wrong is not None and "wrong output at the benchmark size" in wrong
+    assert check(FAKE_OPS["fake_add"], Case("fake_add", "float16", (1024,), {})) == "not checked"
+    sizes = [bench._check_bytes(it) for it in items[:3]]  # fake_add: 1024, 4096, 16384
+    assert sizes == [sizes[0], 4 * sizes[0], 16 * sizes[0]]
