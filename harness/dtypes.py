@@ -15,6 +15,7 @@ UNIT_ROUNDOFF: dict[str, float] = {
     "float32": 2.0**-24,
     "float16": 2.0**-11,
     "bfloat16": 2.0**-8,
+    "tf32": 2.0**-11,  # the tensor cores' float32 operands: 10 mantissa bits
 }
 
 #: Below this, a value is subnormal and its rounding error is absolute, not relative.

@@ -12,7 +12,7 @@ ch. 2-4; ../shared/FACTS.md):
   output in Triton's interpreter, which *truncates* float32 to bfloat16 (its
   ``cast_impl`` drops the low bits): an error below one ulp, 2u (a = 2).
 * ``g * u(acc) * condition``: the error accumulated inside, in the accumulation dtype
-  (float32; tf32 for a float32 dot on the GPU). ``condition`` is what that error is
+  (float32). ``condition`` is what that error is
   relative to: for a sum, sum |x_i|, so cancellation is judged against what was summed
   and not against a small result. ``g`` counts roundings: ``steps`` for the elementwise
   work around the reduction, plus the growth of the reduction itself. A term of a sum
@@ -25,6 +25,9 @@ ch. 2-4; ../shared/FACTS.md):
   the error is within ``LAMBDA * sqrt(depth) * u * condition`` (Higham and Mary, "A new
   approach to probabilistic rounding error analysis", SISC 2019). The growth is the
   smaller of the two, so long sequential loops get a bound that grows like sqrt(n).
+* ``p * u(operands) * condition``: a dot whose operands are rounded before they are
+  multiplied (a float32 ``tl.dot`` on the GPU rounds both to tf32: p = 2, relative to
+  sum |a b|), where the products of the others are exact in float32 (p = 0).
 * ``r * u(out) * condition``: roundings of intermediates into the output dtype that a
   *reference* tier makes (PyTorch's ``x + x.sum()`` rounds the sum to float16 before the
   add). Kernels compute in float32 and get r = 0: a kernel that rounds an intermediate to
@@ -115,7 +118,10 @@ class OutputModel:
                 in `terms`. PyTorch's order is never known: its tier always gets n - 1.
     steps       float32 roundings per element outside the sum (the elementwise work,
                 counting a GPU's approximate exp, rsqrt or division as its error in ulps).
-    accumulate  (case, mode) -> the dtype the kernel accumulates in ("float32", "tf32").
+    accumulate  (case, mode) -> the dtype the kernel accumulates in ("float32").
+    operands    (case, mode) -> the precision the kernel rounds the operands of each
+                product to before multiplying ("tf32" for a float32 tl.dot on the GPU),
+                or None: exact products.
     reference_roundings
                 intermediates the PyTorch tier rounds to the output dtype (r).
     """
@@ -127,6 +133,7 @@ class OutputModel:
     steps: float = 1.0
     accumulate: Callable[[Case, str], str] = lambda case, mode: "float32"
     reference_roundings: float = 0.0
+    operands: Callable[[Case, str], str | None] = lambda case, mode: None
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,8 @@ class Bound:
     factor: float = 1.0
     depth: int = 0
     """The reduction's depth, for the report."""
+    operands: str | None = None
+    """The precision products' operands are rounded to (p = 2 roundings of it), if any."""
 
     @property
     def relative(self) -> float:
@@ -160,8 +169,10 @@ class Bound:
     @property
     def conditioned(self) -> float:
         """The allowance relative to the condition (accumulated and reference roundings)."""
+        operands = 2 * UNIT_ROUNDOFF[self.operands] if self.operands else 0.0
         return self.factor * (
             self.growth * UNIT_ROUNDOFF[self.accumulate]
+            + operands
             + self.reference_roundings * UNIT_ROUNDOFF[self.out_dtype]
         )
 
@@ -178,6 +189,8 @@ class Bound:
 
     def describe(self) -> str:
         text = f"{self.roundings:g}u({self.out_dtype})|o| + {self.growth:.3g}u({self.accumulate})"
+        if self.operands:
+            text += f" + 2u({self.operands})"
         if self.reference_roundings:
             text += f" + {self.reference_roundings:g}u({self.out_dtype})"
         text += " x cond"
@@ -240,6 +253,7 @@ class ErrorModel:
                     reference_roundings=model.reference_roundings if tier == "torch" else 0.0,
                     factor=override.factor if override else 1.0,
                     depth=depth,
+                    operands=model.operands(case, mode) if tier == "kernel" else None,
                 )
             )
         return tuple(bounds)
@@ -252,28 +266,9 @@ class ErrorModel:
         )
 
 
-# Ready-made pieces for the shapes of computation ops are made of.
+# The simplest ready-made model; harness.error_models has the others.
 
 
 def elementwise(name: str, steps: float = 1.0) -> OutputModel:
     """An elementwise result: `steps` float32 roundings relative to |result|."""
     return OutputModel(name, steps=steps)
-
-
-def row_reduction(
-    name: str,
-    condition: Callable[[Values], np.ndarray],
-    *,
-    steps: float = 1.0,
-    lanes: Callable[[Case, str], int | None] = lambda case, mode: None,
-    reference_roundings: float = 0.0,
-) -> OutputModel:
-    """An output built on a sum over each row (the last dim), relative to `condition`."""
-    return OutputModel(
-        name,
-        condition=condition,
-        terms=lambda case: case.shape[-1] if case.shape else 1,
-        lanes=lanes,
-        steps=steps,
-        reference_roundings=reference_roundings,
-    )

@@ -22,10 +22,10 @@ from harness import (
     Values,
     strategies,
 )
-from harness.dtypes import UNIT_ROUNDOFF, itemsize, to_torch
+from harness.dtypes import itemsize, to_torch
+from harness.error_models import normalization, normalization_errors, row_statistics_errors
 from harness.op import Budget
 from harness.tensors import make_tensor
-from harness.tolerance import growth, sum_depth
 from kernels import _plans
 from kernels import layer_norm as kernel
 from ops._one_tensor import bad_tensor_inputs, make_x
@@ -124,64 +124,13 @@ def _forward_inputs(case: Case, device, gen) -> Inputs:
     return Inputs((x, weight, bias, case.params.get("eps", 1e-5)))
 
 
-def _statistics_errors(x, mean, rstd):
-    """|xhat| and two scales of the error the forward's statistics carry:
-
-    kappa       per row, the relative error of rstd per unit roundoff, beyond its own
-                roundings. First order: mean(|x - mean| |x|) / (var + eps), the condition
-                number of the variance: a backward-stable variance (PyTorch's Welford) is
-                off by about kappa u relative, large when |mean| >> std; our two-pass
-                variance does better, but a correct rstd may be off so far. Second
-                order: the mean's own error d (up to G u mean|x|, G the growth of a sum
-                of n) adds d**2 to the variance, (G u mean|x| rstd)**2 / 2 relative to
-                rstd: negligible unless mean|x| rstd is large (a constant row of large
-                values with a small eps, whose variance is all rounding).
-    xhat_error  per element, the absolute error of xhat per unit roundoff: through the
-                mean's rounding (relative to mean|x|, its condition) and through
-                computing xhat as x rstd - mean rstd, as PyTorch's kernels do (relative
-                to |x| rstd); with the same second-order factor.
-    """
-    n = x.shape[-1]
-    abs_x = np.abs(x)
-    abs_xhat = np.abs(x - mean[..., None])  # |x - mean| here, times rstd below
-    rstd = np.abs(rstd)[..., None]
-    scale = abs_x.mean(axis=-1, keepdims=True) * rstd  # mean|x| rstd
-    second_order = growth(sum_depth(n)) * UNIT_ROUNDOFF["float32"] * scale
-    kappa = np.vecdot(abs_xhat, abs_x)[..., None] / n * rstd**2
-    kappa = kappa + second_order * scale / 2
-    # In place from here: the arrays are as large as x, and the night run's cases reach
-    # 64M elements, where each new array costs more than the arithmetic.
-    abs_xhat *= rstd
-    xhat_error = abs_x
-    xhat_error *= rstd
-    xhat_error += scale
-    xhat_error *= 1 + second_order
-    return abs_xhat, kappa, xhat_error
-
-
 def _weighted(p, like):
     return np.abs(p) if p is not None else np.ones(like.shape[-1:])
 
 
-def _forward_statistics(v: Values):
-    if "statistics" not in v.cache:
-        with np.errstate(invalid="ignore"):  # rows holding NaN are not judged by value
-            v.cache["statistics"] = _statistics_errors(v.args[0], v.oracle[1], v.oracle[2])
-    return v.cache["statistics"]
-
-
-def _y_condition(v: Values) -> np.ndarray:
-    x, weight, bias, _ = v.args
-    with np.errstate(invalid="ignore"):  # rows holding NaN are not judged by value
-        abs_xhat, kappa, xhat_error = _forward_statistics(v)
-        y = (abs_xhat * (1 + kappa) + xhat_error) * _weighted(weight, x)
-        return y + np.abs(bias) if bias is not None else y
-
-
 def _rstd_condition(v: Values) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        _, kappa, _ = _forward_statistics(v)
-        return np.abs(v.oracle[2]) * (1 + kappa[..., 0])
+    _, kappa, _ = normalization_errors(v, statistics=(1, 2))
+    return np.abs(v.oracle[2]) * (1 + kappa[..., 0])
 
 
 # y = (x - mean) rstd w + b: the statistics' errors (sums over the row), then the
@@ -189,7 +138,7 @@ def _rstd_condition(v: Values) -> np.ndarray:
 # division, + eps and the GPU's approximate rsqrt (2 ulps), halved by the square root.
 LAYER_NORM_MODEL = ErrorModel(
     outputs=[
-        OutputModel("y", _y_condition, terms=row_length, lanes=row_lanes, steps=8.0),
+        normalization("y", lanes=row_lanes, statistics=(1, 2)),
         OutputModel(
             "mean",
             lambda v: np.abs(v.args[0]).mean(axis=-1),  # a sum: against sum |x| / n
@@ -315,7 +264,7 @@ def _given_stats(v: Values):
     the same float32 values): xhat is off only by how it is computed from them."""
     if "given" not in v.cache:
         dy, x, mean, rstd, weight, _ = v.args
-        abs_xhat, _, xhat_error = _statistics_errors(x, mean, rstd)
+        abs_xhat, _, xhat_error = row_statistics_errors(x, mean, rstd)
         abs_g = np.abs(dy) * _weighted(weight, x)
         v.cache["given"] = abs_xhat, abs_xhat + xhat_error, abs_g, np.abs(rstd)
     return v.cache["given"]
@@ -325,7 +274,7 @@ def _dx(abs_xhat, xhat_error, abs_g, rstd, kappa=0.0) -> np.ndarray:
     """dx = rstd (g - mean(g) - xhat mean(g xhat)), each term with its own magnitude, and
     the errors of rstd (kappa) and of xhat passed on through the last term."""
     n = abs_g.shape[-1]
-    dx = abs_g + abs_g.mean(axis=-1, keepdims=True)  # in place below, as in _statistics_errors
+    dx = abs_g + abs_g.mean(axis=-1, keepdims=True)  # in place below: see row_statistics_errors
     dx *= 1 + kappa
     dx += xhat_error * (np.vecdot(abs_g, abs_xhat)[..., None] / n)
     dx += abs_xhat * (np.vecdot(abs_g, xhat_error)[..., None] / n)
@@ -451,7 +400,7 @@ def _through_forward(v: Values):
     if "through" not in v.cache:
         x, weight, _, eps, dy = v.args
         mean, rstd = layer_norm_statistics_numpy(x, eps)
-        abs_xhat, kappa, xhat_error = _statistics_errors(x, mean, rstd)
+        abs_xhat, kappa, xhat_error = row_statistics_errors(x, mean, rstd)
         xhat_error = abs_xhat * (1 + kappa) + xhat_error
         abs_g = np.abs(dy) * _weighted(weight, x)
         v.cache["through"] = abs_xhat, kappa, xhat_error, abs_g, np.abs(rstd)

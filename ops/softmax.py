@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from harness import Case, ErrorModel, Inputs, Op, Values, strategies
+from harness import Case, ErrorModel, Inputs, Op, strategies
 from harness.dtypes import to_torch
-from harness.tolerance import row_reduction
+from harness.error_models import softmax as softmax_model
 from kernels import _rows
 from kernels.softmax import softmax
 from ops._one_tensor import bad_x_inputs, make_x, read_once_write_once
@@ -62,26 +61,10 @@ def _inputs(case: Case, device, gen) -> Inputs:
     return Inputs((x,))
 
 
-def _condition(v: Values) -> np.ndarray:
-    # With z = x - max, rounding z costs u |z_i| relative in exp(z_i), and the sum passes
-    # on each term's error weighted by its probability: the error of y_i is bounded by
-    # u y_i (|z_i| + sum_j y_j |z_j|), plus the roundings of exp, the sum and the division
-    # (u y_i each, the sum's growing with its depth). The condition is therefore
-    # y_i (1 + |z_i| + sum_j y_j |z_j|).
-    y = np.atleast_1d(v.oracle[0])
-    if y.size == 0:
-        return v.oracle[0]
-    x = np.atleast_1d(v.args[0])
-    with np.errstate(invalid="ignore"):  # -inf - -inf, 0 * inf: masked out by the wheres
-        z = np.abs(x - x.max(axis=-1, keepdims=True))
-        spread = np.where(y > 0, y * z, 0.0).sum(axis=-1, keepdims=True)
-        magnitude = np.where(y > 0, y * (1.0 + z + spread), 0.0)
-    return magnitude.reshape(v.oracle[0].shape)
-
-
-# steps: the subtraction and the multiply by log2(e) before exp2 (in the |z| terms), the
-# GPU's approximate exp2 and reciprocal (2 ulps each) and the final multiply: 6.
-SOFTMAX_MODEL = ErrorModel(outputs=[row_reduction("y", _condition, lanes=row_lanes, steps=6.0)])
+# The bound of harness.error_models.softmax; its 6 steps are this kernel's: the
+# subtraction and the multiply by log2(e) before exp2, the GPU's approximate exp2 and
+# reciprocal (2 ulps each) and the final multiply.
+SOFTMAX_MODEL = ErrorModel(outputs=[softmax_model("y", lanes=row_lanes, steps=6.0)])
 
 
 _WHOLE, _LOOP = _rows.INTERPRET_WHOLE_ROW_MAX, _rows.INTERPRET_LOOP_BLOCK

@@ -1,0 +1,270 @@
+"""Error models you can name instead of derive: the computations kernels are made of.
+
+Registering an op needs an `ErrorModel`: what each output's rounding error is relative
+to (its condition), how long its sums are, how many roundings surround them (see
+`harness.tolerance` for the bound). For the usual shapes of computation that work is done
+here, each documented with the bound it implements; pick one per output:
+
+    from harness import ErrorModel
+    from harness.error_models import dot_product, elementwise, normalization, row_sum, softmax
+
+    ErrorModel(outputs=[softmax("y")])
+
+  elementwise(name, steps)     each element a few float32 operations on its inputs:
+                               steps roundings relative to |result|.
+  row_sum(name, arg)           built on the sum over each row (the last dim) of the input
+                               `arg`: the row sum itself, or each element combined with
+                               it; relative to sum |x| (and |x|).
+  dot_product(name, a, b, k)   C = A @ B, batched or not: a dot of length K per element,
+                               relative to (|A| @ |B|), tf32 operands where the kernel
+                               uses them, a bias and an activation in the epilogue.
+  softmax(name, arg)           softmax over the last dim, relative to
+                               y_i (1 + |z_i| + sum_j y_j |z_j|), z = x - max.
+  normalization(name, x, ...)  (x - mean) * rstd * w + b over the last dim (LayerNorm),
+                               with the errors of the statistics (the variance's
+                               condition number kappa, the rounding of the mean).
+
+Every one of them is what this repo's own ops use, and the planted bugs of
+tests/planted_bugs.py are caught through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from harness.dtypes import UNIT_ROUNDOFF
+from harness.op import Case
+from harness.tolerance import OutputModel, Values, elementwise, growth, sum_depth
+
+__all__ = [
+    "dot_product",
+    "elementwise",
+    "normalization",
+    "normalization_errors",
+    "row_statistics_errors",
+    "row_sum",
+    "softmax",
+]
+
+Lanes = Callable[[Case, str], "int | None"]
+
+
+def _no_lanes(case: Case, mode: str) -> int | None:
+    return None
+
+
+def _row_length(case: Case) -> int:
+    """n, the row length: the last dim of the case's shape (the shape of the input whose
+    rows are reduced)."""
+    return case.shape[-1] if case.shape else 1
+
+
+def row_sum(
+    name: str = "out",
+    arg: int = 0,
+    *,
+    output: int = 0,
+    steps: float = 1.0,
+    lanes: Lanes = _no_lanes,
+    reference_roundings: float = 0.0,
+) -> OutputModel:
+    """An output built on the sum over each row of input `arg` (whose shape is the
+    case's): the row sum (output of the leading shape), or each element combined with
+    its row's sum (output of the input's shape, as x + x.sum(-1, keepdim=True)).
+
+    Bound: cancellation in the sum is judged against what was summed, sum |x|, plus |x|
+    where the output keeps each element; `lanes` is the kernel's parallel accumulators
+    (None: any order, depth n - 1). `output` is the output's index among the op's."""
+
+    def condition(v: Values) -> np.ndarray:
+        x = np.abs(np.atleast_1d(v.args[arg]))
+        total = x.sum(axis=-1, keepdims=True)
+        out_shape = np.shape(v.oracle[output])
+        if len(out_shape) == x.ndim - 1 or (not out_shape and x.ndim == 1):
+            return total[..., 0].reshape(out_shape)
+        return (x + total).reshape(out_shape)
+
+    return OutputModel(
+        name,
+        condition=condition,
+        terms=_row_length,
+        lanes=lanes,
+        steps=steps,
+        reference_roundings=reference_roundings,
+    )
+
+
+GELU_LIPSCHITZ = 1.13
+"""The largest slope of gelu (about 1.129, at x = 2.4): how much an error in its input
+can grow through it. relu's is 1."""
+
+
+def dot_product(
+    name: str = "out",
+    a: int = 0,
+    b: int = 1,
+    *,
+    k: Callable[[Case], int],
+    bias: int | None = None,
+    activation: str | None = None,
+    steps: float = 1.0,
+    operands: Callable[[Case, str], str | None] = lambda case, mode: None,
+    lanes: Lanes = _no_lanes,
+) -> OutputModel:
+    """C = act(A @ B + bias) for inputs `a` (..., M, K) and `b` (..., K, N), batched by
+    broadcasting as torch.matmul does; `k(case)` is K.
+
+    Bound: each element is a dot of K products summed in float32, so the error grows
+    with K (in `lanes` parallel accumulators, None: an order the model does not know)
+    relative to sum_k |a_ik b_kj| = (|A| @ |B|)_ij, not to |c_ij|: a dot that cancels to
+    nearly 0 is judged against what was summed. `operands(case, mode)` names the
+    precision the kernel rounds A and B to before multiplying ("tf32" for a float32
+    tl.dot on the GPU; two roundings of it per product), None for exact products. The
+    epilogue adds |bias| and `steps` roundings; an activation passes the error on times
+    its largest slope ("relu" 1, "gelu" GELU_LIPSCHITZ) and adds its own rounding."""
+    if activation not in (None, "relu", "gelu"):
+        raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
+    slope = GELU_LIPSCHITZ if activation == "gelu" else 1.0
+
+    def condition(v: Values) -> np.ndarray:
+        magnitude = np.matmul(np.abs(v.args[a]), np.abs(v.args[b]))
+        if bias is not None and v.args[bias] is not None:
+            magnitude = magnitude + np.abs(v.args[bias])
+        return slope * magnitude
+
+    return OutputModel(
+        name,
+        condition=condition,
+        terms=k,
+        lanes=lanes,
+        steps=steps + (2.0 if activation == "gelu" else 0.0),
+        operands=operands,
+    )
+
+
+def softmax(
+    name: str = "y",
+    arg: int = 0,
+    *,
+    output: int = 0,
+    steps: float = 6.0,
+    lanes: Lanes = _no_lanes,
+) -> OutputModel:
+    """Softmax of input `arg` over its last dim (the max subtracted first).
+
+    Bound: with z = x - max, rounding z costs u |z_i| relative in exp(z_i), and the sum
+    passes on each term's error weighted by its probability, so the error of y_i is
+    bounded by u y_i (|z_i| + sum_j y_j |z_j|) plus the roundings of exp, the sum and the
+    division (u y_i each, the sum's growing with its depth): the condition is
+    y_i (1 + |z_i| + sum_j y_j |z_j|). `steps` 6: the subtraction, the multiply by
+    log2(e) before exp2, the GPU's approximate exp2 and reciprocal (2 ulps each) and the
+    final multiply."""
+
+    def condition(v: Values) -> np.ndarray:
+        y = np.atleast_1d(v.oracle[output])
+        if y.size == 0:
+            return v.oracle[output]
+        x = np.atleast_1d(v.args[arg])
+        with np.errstate(invalid="ignore"):  # -inf - -inf, 0 * inf: masked out by where
+            z = np.abs(x - x.max(axis=-1, keepdims=True))
+            spread = np.where(y > 0, y * z, 0.0).sum(axis=-1, keepdims=True)
+            magnitude = np.where(y > 0, y * (1.0 + z + spread), 0.0)
+        return magnitude.reshape(np.shape(v.oracle[output]))
+
+    return OutputModel(name, condition=condition, terms=_row_length, lanes=lanes,
+                       steps=steps)  # fmt: skip
+
+
+def row_statistics_errors(
+    x: np.ndarray, mean: np.ndarray, rstd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """|xhat| and two scales of the error that float32 row statistics (mean, rstd = 1 /
+    sqrt(var + eps) over the last dim) carry, per unit roundoff:
+
+    kappa       per row, the relative error of rstd beyond its own roundings. First
+                order: mean(|x - mean| |x|) / (var + eps), the condition number of the
+                variance: a backward-stable variance (PyTorch's Welford) is off by about
+                kappa u relative, large when |mean| >> std; a two-pass variance does
+                better, but a correct rstd may be off so far. Second order: the mean's
+                own error d (up to G u mean|x|, G the growth of a sum of n) adds d**2 to
+                the variance, (G u mean|x| rstd)**2 / 2 relative to rstd: negligible
+                unless mean|x| rstd is large (a constant row of large values with a small
+                eps, whose variance is all rounding).
+    xhat_error  per element, the absolute error of xhat per unit roundoff: through the
+                mean's rounding (relative to mean|x|, its condition) and through
+                computing xhat as x rstd - mean rstd, as PyTorch's kernels do (relative
+                to |x| rstd); with the same second-order factor.
+
+    In place after the first arrays: the night run's rows reach 64M elements, where each
+    new array costs more than the arithmetic.
+    """
+    n = x.shape[-1]
+    abs_x = np.abs(x)
+    abs_xhat = np.abs(x - mean[..., None])  # |x - mean| here, times rstd below
+    rstd = np.abs(rstd)[..., None]
+    scale = abs_x.mean(axis=-1, keepdims=True) * rstd  # mean|x| rstd
+    second_order = growth(sum_depth(n)) * UNIT_ROUNDOFF["float32"] * scale
+    kappa = np.vecdot(abs_xhat, abs_x)[..., None] / n * rstd**2
+    kappa = kappa + second_order * scale / 2
+    abs_xhat *= rstd
+    xhat_error = abs_x
+    xhat_error *= rstd
+    xhat_error += scale
+    xhat_error *= 1 + second_order
+    return abs_xhat, kappa, xhat_error
+
+
+def normalization_errors(
+    v: Values, x: int = 0, eps: int | float = 3, statistics: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`row_statistics_errors` of input `x`, computed once per case (in v.cache). The
+    statistics are the oracle's outputs `statistics` (mean, rstd indices) when the op
+    returns them, else computed in float64 from x and eps (an input's index or a value)."""
+    if "row statistics" not in v.cache:
+        xs = v.args[x]
+        with np.errstate(invalid="ignore"):  # rows holding NaN are not judged by value
+            if statistics is not None:
+                mean, rstd = v.oracle[statistics[0]], v.oracle[statistics[1]]
+            else:
+                e = eps if isinstance(eps, float) else v.args[eps]
+                mean = xs.mean(axis=-1)
+                centered = xs - mean[..., None]
+                rstd = 1.0 / np.sqrt(np.vecdot(centered, centered) / xs.shape[-1] + e)
+            v.cache["row statistics"] = row_statistics_errors(xs, mean, rstd)
+    return v.cache["row statistics"]
+
+
+def normalization(
+    name: str = "y",
+    x: int = 0,
+    weight: int | None = 1,
+    bias: int | None = 2,
+    eps: int | float = 3,
+    *,
+    steps: float = 8.0,
+    lanes: Lanes = _no_lanes,
+    statistics: tuple[int, int] | None = None,
+) -> OutputModel:
+    """y = (x - mean) * rstd * weight + bias over the last dim of input `x`, with
+    rstd = 1 / sqrt(var + eps): LayerNorm's output. `weight` and `bias` are the inputs'
+    indices (their value may be None; None here: the op has none); `eps` an input's
+    index, or the value itself when it is a float. `statistics`: the indices of mean and
+    rstd among the op's outputs, if it returns them (else they are computed from x).
+
+    Bound: relative to (|xhat| (1 + kappa) + xhat_error) |w| + |b|, with kappa and
+    xhat_error the errors the statistics pass on (`row_statistics_errors`); `steps` 8:
+    the statistics' own roundings, the subtraction, two multiplies and an add."""
+
+    def condition(v: Values) -> np.ndarray:
+        abs_xhat, kappa, xhat_error = normalization_errors(v, x, eps, statistics)
+        w = v.args[weight] if weight is not None else None
+        b = v.args[bias] if bias is not None else None
+        with np.errstate(invalid="ignore"):
+            y = abs_xhat * (1 + kappa) + xhat_error
+            y = y * np.abs(w) if w is not None else y
+            return y + np.abs(b) if b is not None else y
+
+    return OutputModel(name, condition=condition, terms=_row_length, lanes=lanes,
+                       steps=steps)  # fmt: skip

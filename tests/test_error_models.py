@@ -1,0 +1,96 @@
+"""The named error models (harness.error_models): each condition is what its docstring
+says, in the shape of its output, and the bound's terms follow from the arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import Case, ErrorModel, Values
+from harness.dtypes import UNIT_ROUNDOFF
+from harness.error_models import (
+    GELU_LIPSCHITZ,
+    dot_product,
+    normalization,
+    normalization_errors,
+    row_sum,
+    softmax,
+)
+
+RNG = np.random.default_rng(0)
+
+
+def _values(args, oracle) -> Values:
+    return Values(tuple(args), {}, tuple(np.asarray(o, dtype=np.float64) for o in oracle))
+
+
+def test_row_sum_condition_for_a_row_sum_and_for_an_elementwise_combination():
+    x = RNG.standard_normal((3, 5))
+    total = np.abs(x).sum(axis=-1)
+    only_sums = row_sum("s").condition(_values([x], [x.sum(axis=-1)]))
+    assert only_sums.shape == (3,) and np.allclose(only_sums, total)
+    combined = row_sum("out").condition(_values([x], [x + x.sum(axis=-1, keepdims=True)]))
+    assert combined.shape == (3, 5) and np.allclose(combined, np.abs(x) + total[:, None])
+    assert row_sum().terms(Case("op", "float32", (3, 5), {})) == 5
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "gelu"])
+def test_dot_product_is_relative_to_the_sum_of_absolute_products(activation):
+    a, b, bias = RNG.standard_normal((2, 4, 7)), RNG.standard_normal((7, 3)), RNG.standard_normal(3)
+    model = dot_product("c", 0, 1, k=lambda case: 7, bias=2, activation=activation)
+    cond = model.condition(_values([a, b, bias], [a @ b + bias]))
+    slope = GELU_LIPSCHITZ if activation == "gelu" else 1.0
+    assert cond.shape == (2, 4, 3)
+    assert np.allclose(cond, slope * (np.abs(a) @ np.abs(b) + np.abs(bias)))
+    # a dot that cancels is judged against what was summed, not its tiny result
+    cancel = dot_product(k=lambda case: 2).condition(
+        _values([np.array([[1.0, -1.0]]), np.array([[1.0], [1.0]])], [[[0.0]]])
+    )
+    assert cancel.item() == 2.0
+    with pytest.raises(ValueError, match="activation"):
+        dot_product(k=lambda case: 1, activation="tanh")
+
+
+def test_tf32_operands_add_two_roundings_of_tf32_to_the_kernel_alone():
+    case = Case("mm", "float32", (8, 64, 8), {})
+    model = dot_product(
+        k=lambda case: 64, operands=lambda case, mode: "tf32" if mode == "gpu" else None
+    )
+    errors = ErrorModel(outputs=[model])
+    gpu, interp, torch_ = (
+        errors.bounds(case, mode, tier, ["float32"])[0]
+        for mode, tier in (("gpu", "kernel"), ("interpret", "kernel"), ("gpu", "torch"))
+    )
+    assert gpu.conditioned - interp.conditioned == pytest.approx(2 * UNIT_ROUNDOFF["tf32"])
+    assert torch_.operands is None and "2u(tf32)" in gpu.describe()
+
+
+def test_softmax_condition():
+    x = np.array([[0.0, 1.0, -np.inf], [3.0, 3.0, 3.0]])
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    y = z / z.sum(axis=-1, keepdims=True)
+    cond = softmax().condition(_values([x], [y]))
+    absz = np.abs(x - x.max(axis=-1, keepdims=True))
+    with np.errstate(invalid="ignore"):
+        spread = np.nansum(np.where(y > 0, y * absz, 0.0), axis=-1, keepdims=True)
+    expected = np.where(y > 0, y * (1 + np.where(y > 0, absz, 0.0) + spread), 0.0)
+    assert np.allclose(cond, expected) and cond[0, 2] == 0.0
+
+
+def test_normalization_computes_its_statistics_or_takes_the_oracles():
+    x, w, b = RNG.standard_normal((4, 9)) + 3.0, RNG.standard_normal(9), RNG.standard_normal(9)
+    mean, var = x.mean(axis=-1), x.var(axis=-1)
+    rstd = 1 / np.sqrt(var + 1e-5)
+    y = (x - mean[:, None]) * rstd[:, None] * w + b
+    alone = normalization("y").condition(_values([x, w, b, 1e-5], [y]))
+    given = normalization("y", statistics=(1, 2)).condition(
+        _values([x, w, b, 1e-5], [y, mean, rstd])
+    )
+    assert alone.shape == (4, 9) and np.allclose(alone, given)
+    # at least |xhat| |w| + |b|; the rest is the statistics' errors per unit roundoff
+    assert np.all(alone >= np.abs((x - mean[:, None]) * rstd[:, None] * w) + np.abs(b) - 1e-12)
+    v = _values([x, None, None, 1e-5], [y])
+    abs_xhat, kappa, _ = normalization_errors(v)
+    assert kappa.shape == (4, 1) and np.all(kappa >= 1.0)  # mean(|x - m| |x|) / var >= 1
+    no_affine = normalization("y", weight=1, bias=2).condition(v)
+    assert np.allclose(no_affine, abs_xhat * (1 + kappa) + normalization_errors(v)[2])
