@@ -236,9 +236,9 @@ class Registry(Mapping[str, Op]):
 
 def load_registry(module: str, op: str | None = None) -> Registry:
     """The Registry named by `module`: "package.module:NAME" names one, a plain module
-    means its OPS (by convention) or, given an op's name, the registry there that holds
-    it, one made in that module first (a test module may also import the main table).
-    Raises LookupError when there is none."""
+    means its OPS (by convention) or, given an op's name, the registry there (at module
+    level, or a test class's `ops`) that holds it, one made in that module first (a test
+    module may also import the main table). Raises LookupError when there is none."""
     module, _, attribute = module.partition(":")
     mod = importlib.import_module(module)
     if attribute:
@@ -247,6 +247,12 @@ def load_registry(module: str, op: str | None = None) -> Registry:
             raise LookupError(f"{module}.{attribute} is not a harness.Registry")
         return registry
     found = [v for v in vars(mod).values() if isinstance(v, Registry)]
+    # ... and those that test classes hold (`class TestRelu(OpTests): ops = Registry(...)`)
+    found += [
+        v.ops
+        for v in vars(mod).values()
+        if isinstance(v, type) and isinstance(getattr(v, "ops", None), Registry)
+    ]
     if op is not None:
         holding = [r for r in found if op in r]
         holding.sort(key=lambda r: r.module != module)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,26 @@ def test_readme_outside_op_example_runs(tmp_path):
     # per dtype: the differential test and the tolerance test; bad inputs and configs
     # (none declared) skipped
     assert "6 passed, 2 skipped" in proc.stdout, proc.stdout
+
+    # A bug planted in it fails, and the command the failure prints reproduces it, with
+    # the registry where the README puts it: inside the test class.
+    buggy = code.replace("tl.maximum(x, 0.0)", "tl.maximum(x, 0.5)")
+    assert buggy != code
+    (tmp_path / "test_relu.py").write_text(buggy)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--triton-mode=interpret",
+         "-k", "differential and float32", "-p", "no:randomly"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    command = re.search(r"re-run this case: (python -m harness repro .*)", proc.stdout)
+    assert command, proc.stdout
+    assert "--ops test_relu " in command.group(1)
+    argv = shlex.split(command.group(1))
+    repro = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, env=env,
+    )  # fmt: skip
+    assert repro.returncode == 1, repro.stdout + repro.stderr
+    assert "FAILED" in repro.stdout and "relu" in repro.stdout
