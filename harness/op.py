@@ -176,9 +176,8 @@ class Op:
     """A hypothesis strategy of (shape, params) within a budget."""
     examples: Sequence[ShapeAndParams] = ()
     """Cases always run first (block boundaries, length 1, empty ...)."""
-    dtypes: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: {m: FLOAT_DTYPES for m in MODES}
-    )
+    dtypes: tuple[str, ...] | Mapping[str, tuple[str, ...]] = FLOAT_DTYPES
+    """The dtypes the op runs in, in every mode; or mode -> its dtypes."""
     limitations: tuple[Limitation, ...] = ()
     error_model: ErrorModel = field(default_factory=ErrorModel)
     bad_inputs: Callable[[Any], Sequence[BadInput]] = lambda device: ()
@@ -196,7 +195,9 @@ class Op:
     backward: Backward | None = None
 
     def supports(self, mode: str, dtype: str) -> bool:
-        return dtype in self.dtypes.get(mode, ())
+        if isinstance(self.dtypes, Mapping):
+            return dtype in self.dtypes.get(mode, ())
+        return dtype in self.dtypes
 
     def limitation(self, mode: str, dtype: str) -> Limitation | None:
         for lim in self.limitations:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from harness import modes, profiles
+from harness import crashes, modes, profiles
 from harness.op import Budget
 
 STATE = pytest.StashKey["HarnessState"]()
@@ -25,6 +26,11 @@ class HarnessState:
     budget: Budget
     profile: str
     previous_interpret: str | None = None
+    crash_folder: Path | None = None
+    """This session's folder for harness.crashes (None in an xdist worker)."""
+    previous_crash_folder: str | None = None
+    crashed_before: tuple[str, ...] = ()
+    """Cases an earlier session was running when it died."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,7 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # Hypothesis' own plugin has loaded --hypothesis-profile if given; else pick ours.
     chosen = config.getoption("--hypothesis-profile", default=None)
     profile = chosen or profiles.load()
-    config.stash[STATE] = HarnessState(mode, Budget(mode, budget_scale), profile, previous)
+    folder, previous_folder, left = None, os.environ.get(crashes.ENV), []
+    if not hasattr(config, "workerinput"):  # xdist's workers use their controller's
+        cache = getattr(config, "cache", None)
+        base = cache.mkdir("triton-harness") if cache is not None else None
+        folder, left = crashes.start_session(base)
+    config.stash[STATE] = HarnessState(
+        mode, Budget(mode, budget_scale), profile, previous, folder, previous_folder, tuple(left)
+    )
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
 
 
@@ -66,16 +79,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         modes.restore(state.previous_interpret)
+        if state.crash_folder is not None:
+            crashes.end_session(state.crash_folder, state.previous_crash_folder)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash[STATE]
     v = modes.versions()
-    return [
+    lines = [
         f"triton-harness: mode={state.mode} device={modes.device_name(state.mode)} "
         f"hypothesis-profile={state.profile} budget={state.budget.scale:g}",
         "triton-harness: " + " ".join(f"{k}={val}" for k, val in v.items()),
     ]
+    for case in state.crashed_before:
+        lines.append(f"triton-harness: an earlier run died while running {case}")
+    return lines
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -100,6 +118,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def harness_state(request: pytest.FixtureRequest) -> HarnessState:
     """The session's mode, case budget and hypothesis profile."""
     return request.config.stash[STATE]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Said at the end too, where -q shows it: a case an earlier session died running."""
+    state = config.stash.get(STATE, None)
+    for case in state.crashed_before if state else ():
+        terminalreporter.write_line(f"triton-harness: an earlier run died while running {case}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched) -> None:
+    """An xdist worker died (a segfault in the interpreter, say): name the case it was
+    running, and how to run it again, in the test's report."""
+    worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", None)
+    case = crashes.last_case(worker) if worker else None
+    if case:
+        report.longrepr = f"{report.longrepr}\nit was running the case {case}"
 
 
 # pytest-benchmark hooks (harness.perf.pytest_bench has the benchmarks). `optionalhook` keeps

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from harness import crashes
 from harness.compare import CaseResult, format_exception, reproducer, run_case
 from harness.modes import admitted_profiles, device_for
 from harness.op import Budget, Case, Op
@@ -51,8 +52,16 @@ def _log_failure(report: str) -> None:
             log.write(report + "\n\n")
 
 
+def _note_running(case: Case, mode: str, ops_module: str) -> None:
+    """Where a hard crash leaves it: the case about to run (harness.crashes)."""
+    crashes.running(
+        f"{case.describe()} mode={mode}\n  re-run: {reproducer(case, mode, ops_module)}"
+    )
+
+
 def check_case(op: Op, case: Case, mode: str, ops_module: str) -> CaseResult:
     """Run one case; raise CaseFailure with the report if any tier fails."""
+    _note_running(case, mode, ops_module)
     result = run_case(op, case, mode, device_for(mode), ops_module)
     if not result.ok:
         raise CaseFailure(result.report())
@@ -79,6 +88,7 @@ def check_op(
         if values != "normal":
             params = {**params, "values": values}
         case = Case(op.name, dtype, tuple(shape), dict(params), seed)
+        _note_running(case, mode, ops_module)
         try:
             result = run_case(op, case, mode, device_for(mode), ops_module)
         except Exception as exc:  # a crash is logged as a failure is, with its case

@@ -1,0 +1,85 @@
+"""A crash that names its case.
+
+A kernel that stores out of bounds in Triton's interpreter writes to wild host memory:
+the process dies on a segfault or a glibc abort, with no exception, no case and no
+reproducer. So before each case runs, the case and its reproducer are written to a small
+file (one per process: `running/<worker>.case` in the session's folder), and removed when
+the session ends normally. Then:
+
+  * under xdist, the controller outlives a worker that dies: the plugin's
+    `pytest_handlecrashitem` adds the file's text to the crash report of the test;
+  * without xdist, the file outlives the process: the next session in the same folder
+    reports it in its header ("an earlier run died while running ...") and removes it.
+
+The folder is pytest's cache folder when there is one (`.pytest_cache/d/triton-harness`),
+else one under the system's temporary folder; `HARNESS_CASE_DIR` carries it to the
+workers (set before xdist starts them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+ENV = "HARNESS_CASE_DIR"
+
+
+def worker_name() -> str:
+    """This process's name in the session: the xdist worker id, or "main"."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def start_session(base: Path | None) -> tuple[Path, list[str]]:
+    """Make this session's folder under `base` (or a temporary one), export it to the
+    workers, and collect (and remove) what earlier sessions that died left behind.
+    (An xdist worker does not start one: it uses its controller's.)"""
+    base = Path(base) if base else Path(tempfile.gettempdir()) / "triton-harness"
+    root = base / "running"
+    left = []
+    if root.is_dir():
+        for session in root.iterdir():
+            if session.is_dir() and not _alive(session.name):
+                left += [f.read_text().strip() for f in sorted(session.glob("*.case"))]
+                shutil.rmtree(session, ignore_errors=True)
+    folder = root / str(os.getpid())
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[ENV] = str(folder)
+    return folder, [text for text in left if text]
+
+
+def end_session(folder: Path, previous: str | None) -> None:
+    """Remove the session's folder; give `ENV` back its value from before the session
+    (an in-process inner session must not leave the outer one without its folder)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if previous is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = previous
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running(text: str) -> None:
+    """Record what this process is about to run (no-op outside a harness session)."""
+    folder = os.environ.get(ENV)
+    if folder:
+        Path(folder, f"{worker_name()}.case").write_text(text + "\n")
+
+
+def last_case(worker: str) -> str | None:
+    """What `worker` recorded last in this session, if anything."""
+    folder = os.environ.get(ENV)
+    path = Path(folder, f"{worker}.case") if folder else None
+    if path is None or not path.exists():
+        return None
+    return path.read_text().strip() or None

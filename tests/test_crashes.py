@@ -1,0 +1,56 @@
+"""A kernel that kills the process (a wild store in the interpreter) still gets a report
+that names its case and how to run it again (harness.crashes)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = re.escape("wild[float32] shape=(5, 3) seed=0 mode=interpret")
+RERUN = re.escape("re-run: python -m harness repro --ops test_oob --mode interpret ")
+
+
+def _pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--triton-mode=interpret", "-k", "differential",
+         *args],
+        cwd=folder, capture_output=True, text=True, timeout=300,
+        env={**_outside_this_session(), "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+def _outside_this_session() -> dict[str, str]:
+    """The environment without what this (maybe xdist) session set for its own workers."""
+    inherited = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_TESTRUNUID", "HARNESS_CASE_DIR")
+    return {k: v for k, v in os.environ.items() if k not in inherited}
+
+
+def _project(tmp_path: Path) -> Path:
+    shutil.copy(ROOT / "tests" / "data" / "wild_store_test.py", tmp_path / "test_oob.py")
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    return tmp_path
+
+
+def test_a_worker_killed_by_its_kernel_names_the_case_in_the_report(tmp_path):
+    run = _pytest(_project(tmp_path), "-n", "1")
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "crashed while running" in out
+    assert re.search(f"it was running the case {CASE}\\n  {RERUN}", out), out
+
+
+def test_a_session_killed_by_its_kernel_is_named_by_the_next_one(tmp_path):
+    folder = _project(tmp_path)
+    killed = _pytest(folder, "-p", "no:xdist")
+    assert killed.returncode < 0 or killed.returncode > 1, killed.stdout + killed.stderr
+    after = _pytest(folder, "-p", "no:xdist", "--collect-only")
+    assert re.search(f"an earlier run died while running {CASE}\\n  {RERUN}", after.stdout), (
+        after.stdout
+    )
+    again = _pytest(folder, "-p", "no:xdist", "--collect-only")  # said once, then forgotten
+    assert "an earlier run died" not in again.stdout
