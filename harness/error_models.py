@@ -39,6 +39,7 @@ from harness.op import Case
 from harness.tolerance import OutputModel, Values, elementwise, growth, sum_depth
 
 __all__ = [
+    "TL_SUM_LANES",
     "dot_product",
     "elementwise",
     "normalization",
@@ -50,9 +51,26 @@ __all__ = [
 
 Lanes = Callable[[Case, str], "int | None"]
 
+TL_SUM_LANES = 128
+"""The parallel accumulators of a `tl.sum` in a program of 4 warps (Triton's default):
+each thread adds its elements in order, then the 128 threads combine in a tree. A
+kernel that sums a row with tl.sum, or into a vector accumulator of at least that many
+lanes, declares `lanes=TL_SUM_LANES` and gets a bound that grows like n / 128 instead of
+n: without it the model assumes any order at all, which is sound and loose (the
+tolerance test then says so)."""
+
 
 def _no_lanes(case: Case, mode: str) -> int | None:
     return None
+
+
+def _lanes(lanes: int | Lanes | None) -> Lanes:
+    """A lanes argument: a count, (case, mode) -> a count, or None (any order)."""
+    if lanes is None:
+        return _no_lanes
+    if isinstance(lanes, int):
+        return lambda case, mode: lanes
+    return lanes
 
 
 def _row_length(case: Case) -> int:
@@ -67,7 +85,7 @@ def row_sum(
     *,
     output: int = 0,
     steps: float = 1.0,
-    lanes: Lanes = _no_lanes,
+    lanes: int | Lanes | None = None,
     reference_roundings: float = 0.0,
 ) -> OutputModel:
     """An output built on the sum over each row of input `arg` (whose shape is the
@@ -90,7 +108,7 @@ def row_sum(
         name,
         condition=condition,
         terms=_row_length,
-        lanes=lanes,
+        lanes=_lanes(lanes),
         steps=steps,
         reference_roundings=reference_roundings,
     )
@@ -111,7 +129,7 @@ def dot_product(
     activation: str | None = None,
     steps: float = 1.0,
     operands: Callable[[Case, str], str | None] = lambda case, mode: None,
-    lanes: Lanes = _no_lanes,
+    lanes: int | Lanes | None = None,
 ) -> OutputModel:
     """C = act(A @ B + bias) for inputs `a` (..., M, K) and `b` (..., K, N), batched by
     broadcasting as torch.matmul does; `k(case)` is K.
@@ -138,7 +156,7 @@ def dot_product(
         name,
         condition=condition,
         terms=k,
-        lanes=lanes,
+        lanes=_lanes(lanes),
         steps=steps + (2.0 if activation == "gelu" else 0.0),
         operands=operands,
     )
@@ -150,7 +168,7 @@ def softmax(
     *,
     output: int = 0,
     steps: float = 6.0,
-    lanes: Lanes = _no_lanes,
+    lanes: int | Lanes | None = None,
 ) -> OutputModel:
     """Softmax of input `arg` over its last dim (the max subtracted first).
 
@@ -173,7 +191,7 @@ def softmax(
             magnitude = np.where(y > 0, y * (1.0 + z + spread), 0.0)
         return magnitude.reshape(np.shape(v.oracle[output]))
 
-    return OutputModel(name, condition=condition, terms=_row_length, lanes=lanes,
+    return OutputModel(name, condition=condition, terms=_row_length, lanes=_lanes(lanes),
                        steps=steps)  # fmt: skip
 
 
@@ -244,7 +262,7 @@ def normalization(
     eps: int | float = 3,
     *,
     steps: float = 8.0,
-    lanes: Lanes = _no_lanes,
+    lanes: int | Lanes | None = None,
     statistics: tuple[int, int] | None = None,
 ) -> OutputModel:
     """y = (x - mean) * rstd * weight + bias over the last dim of input `x`, with
@@ -266,5 +284,5 @@ def normalization(
             y = y * np.abs(w) if w is not None else y
             return y + np.abs(b) if b is not None else y
 
-    return OutputModel(name, condition=condition, terms=_row_length, lanes=lanes,
+    return OutputModel(name, condition=condition, terms=_row_length, lanes=_lanes(lanes),
                        steps=steps)  # fmt: skip

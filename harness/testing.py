@@ -164,7 +164,11 @@ class OpTests:
                 assert not result.kernel_ok, f"a {fill} kernel passed on {case.describe()}"
             tried += 1
         problems = tightness(used)
-        assert not problems, f"{op.name}[{dtype}]: the model is loose: " + "; ".join(problems)
+        assert not problems, (
+            f"{op.name}[{dtype}]: the model is loose: " + "; ".join(problems) + " (a sum "
+            "whose kernel declares no lanes is bounded for any order of summation: see "
+            "harness.error_models.TL_SUM_LANES)"
+        )
         if not tried:
             pytest.skip(f"{op.name} has no pinned example where PyTorch's result varies")
 
