@@ -62,7 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--triton-budget must be > 0, got {budget_scale}")
     # Hypothesis' own plugin has loaded --hypothesis-profile if given; else pick ours.
     chosen = config.getoption("--hypothesis-profile", default=None)
-    profile = chosen or profiles.load()
+    profile = profiles.load(chosen)  # (again, if hypothesis loaded it: our shrink budget)
     folder, previous_folder, left = None, os.environ.get(crashes.ENV), []
     if not hasattr(config, "workerinput"):  # xdist's workers use their controller's
         cache = getattr(config, "cache", None)

@@ -256,3 +256,16 @@ def test_the_interpreter_still_flushes_subnormal_bfloat16(harness_state):
     assert y[2:].tolist() == x[2:].float().tolist()  # normal values are right
     assert y[:2].tolist() == [0.0, 0.0] != x[:2].float().tolist()
     assert "tiny" in UNFAITHFUL_PROFILES[("interpret", "bfloat16")]
+
+
+def test_shrinking_has_a_budget_in_dev_and_ci_and_not_in_thorough(harness_state):
+    from hypothesis.internal.conjecture import engine
+
+    from harness import profiles
+
+    try:
+        for name, seconds in (("dev", 60.0), ("ci", 60.0), ("thorough", 300)):
+            profiles.load(name)
+            assert engine.MAX_SHRINKING_SECONDS == seconds
+    finally:
+        profiles.load(harness_state.profile)
