@@ -31,7 +31,7 @@ def _outside_this_session() -> dict[str, str]:
 
 
 def _project(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "tests" / "data" / "wild_store_test.py", tmp_path / "test_oob.py")
+    shutil.copy(ROOT / "tests" / "data" / "wild_store.py", tmp_path / "test_oob.py")
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
     return tmp_path
 

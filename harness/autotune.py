@@ -1,0 +1,83 @@
+"""`triton.autotune` that also runs in Triton's interpreter, and a way around it.
+
+`triton.autotune` picks among its configs by timing each one on the GPU the first time it
+sees a new key. Triton's interpreter has no GPU benchmarker, so an autotuned kernel with
+more than one config fails there. `autotune` below is a drop-in for the decorator:
+
+    @autotune(GPU_CONFIGS, key=["M", "N", "K"], interpret_config=INTERPRET_CONFIG)
+    @triton.jit
+    def kernel(...): ...
+
+  on a GPU        it *is* `triton.autotune(configs, key, **kwargs)`: every config is timed
+                  once per key, the fastest is cached and launched;
+  in interpret    (TRITON_INTERPRET=1 when it decorates, which is when Triton itself
+  mode            decides to interpret) it is `triton.autotune([chosen], key, **kwargs)`
+                  with the one config `interpret_config` names (an index into `configs`,
+                  or a `triton.Config` of its own: small blocks suit the interpreter).
+                  A single config is launched without timing anything.
+
+Either way the result is a `triton.runtime.Autotuner`: what it launched last is its
+`best_config`, in both modes, so a launcher can name the config that ran. Nothing here
+knows any op.
+
+`with_config(kernel, config)` launches one given config, bypassing the tuning: the way a
+test forces each config of the table (on a GPU, every config must compile and be correct,
+not only the ones that happen to win on the test's shapes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import triton
+from triton.runtime.autotuner import Autotuner
+
+
+def interpreting() -> bool:
+    """True when `triton.jit` interprets the kernels it decorates now (TRITON_INTERPRET=1)."""
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def autotune(
+    configs: Sequence[triton.Config],
+    key: Sequence[str],
+    interpret_config: int | triton.Config = 0,
+    **kwargs: Any,
+) -> Callable[[Any], Autotuner]:
+    """`triton.autotune(configs, key, **kwargs)` on a GPU; in Triton's interpreter the same
+    decorator over the one config `interpret_config` (an index into `configs`, or a
+    config of its own). See the module docstring."""
+    configs = list(configs)
+    if not configs:
+        raise ValueError("autotune needs at least one triton.Config")
+    if interpreting():
+        if isinstance(interpret_config, triton.Config):
+            chosen = interpret_config
+        elif -len(configs) <= interpret_config < len(configs):
+            chosen = configs[interpret_config]
+        else:
+            raise ValueError(
+                f"interpret_config {interpret_config} is not an index into the "
+                f"{len(configs)} configs"
+            )
+        return triton.autotune([chosen], list(key), **kwargs)
+    return triton.autotune(configs, list(key), **kwargs)
+
+
+def with_config(kernel: Any, config: triton.Config) -> Any:
+    """`kernel` (autotuned or a plain `triton.jit` function) launchable as
+    `with_config(kernel, config)[grid](*args, **kwargs)` with `config`'s constants,
+    warps and stages: the tuning, if any, is bypassed."""
+    fn = kernel.fn if isinstance(kernel, Autotuner) else kernel
+    constants = config.all_kwargs()
+
+    class _Launcher:
+        def __getitem__(self, grid: Any) -> Callable[..., Any]:
+            def launch(*args: Any, **kwargs: Any) -> Any:
+                return fn[grid](*args, **kwargs, **constants)
+
+            return launch
+
+    return _Launcher()

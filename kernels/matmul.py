@@ -1,0 +1,426 @@
+"""matmul: C = act(A @ B + bias), 2-D or batched, with float32 accumulation; and its
+backward (`MatmulFunction`).
+
+A is (M, K) or (batch, M, K), B is (K, N) or (batch, K, N); batch dims broadcast as in
+torch.matmul (a missing or size-1 batch dim is read with batch stride 0). bias, if any,
+is (N,); the activation is None, "relu", or "gelu" in its tanh approximation,
+0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), computed as the equal
+x / (1 + exp(-2 sqrt(2 / pi) (x + 0.044715 x^3))) (`gelu_tanh`). float32, float16 and
+bfloat16 inputs are read through their strides (transposed, sliced or padded views cost
+no copy) and C comes back in their dtype.
+
+The GPU ideas, in the order they appear:
+
+1. Tiling. Each program computes one BLOCK_M x BLOCK_N tile of C. Computed naively,
+   every element of C reads a row of A and a column of B from memory: 2K loads for 2K
+   flops. A tile reads a BLOCK_M x BLOCK_K panel of A and a BLOCK_K x BLOCK_N panel of B
+   per step and does BLOCK_M x BLOCK_N x BLOCK_K multiply-adds with them, on the tensor
+   cores (`tl.dot`), from registers and shared memory: the data each byte is reused for
+   grows with the tile, which is what lifts a matmul from memory bound to compute bound.
+   The accumulator stays in float32 registers for the whole K loop; C is rounded to its
+   dtype once, at the store.
+2. The K loop and its masks. The panels walk K in steps of BLOCK_K, moving their pointers
+   by BLOCK_K strides each step. The last step may stick out past K: the mask
+   `offs_k < K - k` makes those lanes load 0 (`other=0.0`), and 0 x 0 adds nothing to the
+   dot, so K needs no multiple of anything (K = 1 and K < BLOCK_K included). Rows of A
+   past M and columns of B past N are not masked at all: their indices wrap (`% M`,
+   `% N`) to rows that exist, so every load of the loop is in bounds, and the store's
+   mask drops the wrapped rows and columns of the tile.
+3. Program order for L2 reuse (GROUP_M). Programs run roughly in the order of their ids.
+   Numbered row by row, consecutive programs share a panel of A but each reads a new
+   panel of B: a wave of programs reads all of B. Grouped, ids go down a column of
+   GROUP_M tiles before moving right, so a wave covers a GROUP_M-tall block of C and reads
+   GROUP_M panels of A and a few of B, which then stay in L2 for the whole wave.
+4. The epilogue. bias, relu and gelu are applied to the float32 accumulator before the
+   one rounding to C's dtype: one pass over memory instead of three. For the backward of
+   gelu the kernel can also store the pre-activation Z = A @ B + bias.
+5. 64-bit offsets. Triton passes sizes and strides below 2**31 as int32, and a row index
+   times a row stride (or the batch index times the batch stride) can pass 2**31 for a
+   large operand: those products are formed in int64. Offsets within a tile stay int32.
+
+Not done here (the GPU tuning of issue 11 comes next): on Hopper, TMA loads (a tensor
+descriptor: the copy engine fetches whole panels into shared memory, asynchronously and
+without the address arithmetic of the loads above) and a persistent kernel (one program
+per SM looping over tiles: no launch tail, and the next tile's loads overlap this tile's
+epilogue) are how a Triton GEMM reaches cuBLAS at 8192^3; warp specialization splits the
+loads and the MMAs between warps.
+
+Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
+float32 `tl.dot` rounds its operands to tf32 (10 mantissa bits) on the tensor cores with
+precision="tf32", or runs exact float32 FMAs with precision="ieee". In Triton's
+interpreter `tl.dot` is exact float32 whatever the precision, and bfloat16 arithmetic is
+wrong there: the interpreter's kernels upcast 16-bit panels to float32 before `tl.dot`
+(exact: the products are the same), which on a GPU would only cost tensor-core speed.
+
+Configs: `GPU_CONFIGS`, autotuned on (M, N, K) per dtype through `harness.autotune` on a
+GPU; `INTERPRET_CONFIGS` for the interpreter (small blocks, several tiles and K steps on
+the small cases tests draw), the first of them the interpreter's default. Each is named
+`matmul/<BMxBNxBK-gG-wW-sS>/<gpu|interpret>` for `kernels._plans`: forcing a name
+launches that config (bypassing the tuning), and every launch records the config it ran.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from harness.autotune import autotune, with_config
+from kernels import _plans
+from kernels._checks import check_like, check_shape, check_tensor, interpreting
+from kernels._launch import cdiv, checked_grid
+
+ACTIVATIONS = (None, "relu", "gelu")
+PRECISIONS = ("tf32", "ieee")
+
+# gelu's tanh approximation: sqrt(2 / pi) and the cubic's coefficient (constexpr: a
+# kernel reads no other globals).
+GELU_C: tl.constexpr = tl.constexpr(math.sqrt(2.0 / math.pi))
+GELU_CUBIC: tl.constexpr = tl.constexpr(0.044715)
+
+
+def _config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int) -> triton.Config:
+    return triton.Config(
+        {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": group},
+        num_warps=warps,
+        num_stages=stages,
+    )
+
+
+# Shared memory per config is stages x (BM x BK + BK x BN) x the element size; every
+# config below fits the 227 KiB of an H100/H200 in float32 too (at most 192 KiB), so a
+# forced config runs in every dtype. Not tuned yet: a starting set from Triton's matmul
+# tutorial (03), big tiles for big problems, small ones for skinny shapes.
+GPU_CONFIGS = (
+    _config(128, 256, 32, 8, 8, 3),
+    _config(128, 128, 64, 8, 8, 3),
+    _config(128, 128, 32, 8, 4, 4),
+    _config(64, 128, 32, 8, 4, 4),
+    _config(64, 64, 32, 8, 4, 4),
+)
+# In the interpreter a program costs about 7 ms whatever its tile (and a K step 1 ms), so
+# its blocks are only as small as they must be for the small cases tests draw to cover
+# several tiles, groups and K steps. 16 is the smallest tl.dot a GPU compiles.
+INTERPRET_CONFIGS = (
+    _config(32, 32, 32, 2, 4, 1),
+    _config(16, 16, 16, 3, 4, 1),
+)
+
+
+def config_name(config: triton.Config) -> str:
+    k = config.kwargs
+    return (
+        f"{k['BLOCK_M']}x{k['BLOCK_N']}x{k['BLOCK_K']}"
+        f"-g{k['GROUP_M']}-w{config.num_warps}-s{config.num_stages}"
+    )
+
+
+CONFIGS = {
+    "gpu": {config_name(c): c for c in GPU_CONFIGS},
+    "interpret": {config_name(c): c for c in INTERPRET_CONFIGS},
+}
+CONFIG_NAMES = tuple(f"matmul/{name}/{table}" for table in CONFIGS for name in CONFIGS[table])
+"""Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
+
+
+@triton.jit
+def gelu_tanh(x):
+    """gelu's tanh approximation: 0.5 x (1 + tanh(y)) = x sigmoid(2 y) = x / (1 + exp(-2 y)),
+    y = sqrt(2 / pi) (x + 0.044715 x^3). For x -> -inf, exp overflows to inf and x / inf is
+    -0, the limit; tanh itself is not in triton.language."""
+    inner = GELU_C * (x + GELU_CUBIC * x * x * x)
+    return x / (1.0 + tl.exp(-2.0 * inner))
+
+
+@autotune(GPU_CONFIGS, key=["M", "N", "K"], interpret_config=INTERPRET_CONFIGS[0])
+@triton.jit
+def matmul_kernel(
+    a_ptr,  # A, shape (batch or 1, M, K), any strides
+    b_ptr,  # B, shape (batch or 1, K, N), any strides
+    c_ptr,  # C = act(A @ B + bias), shape (batch, M, N), C's dtype
+    bias_ptr,  # bias, shape (N,); None without one
+    z_ptr,  # Z = A @ B + bias (the pre-activation), strides of C; None unless STORE_Z
+    M,  # rows of A and C
+    N,  # columns of B and C
+    K,  # the dot length: columns of A, rows of B
+    stride_ab,  # elements between batches of A (0: A broadcast over the batch)
+    stride_am,
+    stride_ak,
+    stride_bb,  # elements between batches of B (0: B broadcast over the batch)
+    stride_bk,
+    stride_bn,
+    stride_cb,
+    stride_cm,
+    stride_cn,
+    stride_bias,
+    ACTIVATION: tl.constexpr,  # "none", "relu" or "gelu"
+    INPUT_PRECISION: tl.constexpr,  # tl.dot's for float32 panels ("tf32", "ieee"); None
+    UPCAST: tl.constexpr,  # 16-bit panels to float32 before tl.dot (the interpreter)
+    BLOCK_M: tl.constexpr,  # rows of C per program
+    BLOCK_N: tl.constexpr,  # columns of C per program
+    BLOCK_K: tl.constexpr,  # the K step
+    GROUP_M: tl.constexpr,  # tiles down a column of C before moving right
+):
+    # Grouped order: program `pid` takes tile (pid_m, pid_n), going down GROUP_M tiles of a
+    # column of C before moving right; the last group may be shorter.
+    # (Not tl.cdiv, nor tl.zeros below: jit functions, which the interpreter sets up anew
+    # at every call, milliseconds a program.)
+    pid = tl.program_id(axis=0)
+    num_pid_m = (M + BLOCK_M - 1) // BLOCK_M
+    num_pid_n = (N + BLOCK_N - 1) // BLOCK_N
+    num_pid_in_group = GROUP_M * num_pid_n
+    group_id = pid // num_pid_in_group
+    first_pid_m = group_id * GROUP_M
+    group_size_m = min(num_pid_m - first_pid_m, GROUP_M)
+    pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
+    pid_n = (pid % num_pid_in_group) // group_size_m
+    batch = tl.program_id(axis=1).to(tl.int64)
+
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    # Rows past M and columns past N wrap to ones that exist: the loop's loads need no
+    # mask on them, and the store drops them. int64: an index times a stride may pass
+    # 2**31.
+    rows_a = (offs_m % M).to(tl.int64)
+    cols_b = (offs_n % N).to(tl.int64)
+    offs_k64 = offs_k.to(tl.int64)
+    a_ptrs = a_ptr + batch * stride_ab + rows_a[:, None] * stride_am + offs_k64[None, :] * stride_ak
+    b_ptrs = b_ptr + batch * stride_bb + offs_k64[:, None] * stride_bk + cols_b[None, :] * stride_bn
+    # One K step moves the panels BLOCK_K columns of A and rows of B on, in int64.
+    a_step = tl.full((), BLOCK_K, tl.int64) * stride_ak
+    b_step = tl.full((), BLOCK_K, tl.int64) * stride_bk
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
+    for k in range(0, K, BLOCK_K):
+        # The last step may hang past K: those lanes load 0, which adds nothing.
+        k_mask = offs_k < K - k
+        a = tl.load(a_ptrs, mask=k_mask[None, :], other=0.0)
+        b = tl.load(b_ptrs, mask=k_mask[:, None], other=0.0)
+        if UPCAST:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+        a_ptrs += a_step
+        b_ptrs += b_step
+
+    # The epilogue, on the float32 accumulator: bias, activation, one rounding at the store.
+    n_mask = offs_n < N
+    if bias_ptr is not None:
+        bias = tl.load(bias_ptr + offs_n * stride_bias, mask=n_mask, other=0.0)
+        acc += bias.to(tl.float32)[None, :]
+    c_offsets = (
+        batch * stride_cb
+        + offs_m.to(tl.int64)[:, None] * stride_cm
+        + offs_n.to(tl.int64)[None, :] * stride_cn
+    )
+    c_mask = (offs_m < M)[:, None] & n_mask[None, :]
+    if z_ptr is not None:
+        tl.store(z_ptr + c_offsets, acc.to(z_ptr.dtype.element_ty), mask=c_mask)
+    if ACTIVATION == "relu":
+        acc = tl.where(acc < 0.0, 0.0, acc)  # NaN stays NaN, as in torch.relu
+    elif ACTIVATION == "gelu":
+        acc = gelu_tanh(acc)
+    tl.store(c_ptr + c_offsets, acc.to(c_ptr.dtype.element_ty), mask=c_mask)
+
+
+def _batch_stride(x: torch.Tensor) -> int:
+    """The batch stride of a 2-D or 3-D operand: 0 where it broadcasts over the batch."""
+    return x.stride(0) if x.dim() == 3 and x.shape[0] > 1 else 0
+
+
+def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int]:
+    """(batch, M, K, N), after checking every argument; batch -1: no batch dim."""
+    check_tensor("a", a)
+    check_tensor("b", b)
+    check_like("b", b, "a", a)
+    for name, x in (("a", a), ("b", b)):
+        if x.dim() not in (2, 3):
+            raise ValueError(
+                f"{name} must be 2-D or 3-D (batch, rows, columns), got shape {tuple(x.shape)}"
+            )
+    M, K = a.shape[-2:]
+    if b.shape[-2] != K:
+        raise ValueError(
+            f"b must have {K} rows (the inner dim: a has shape {tuple(a.shape)}), "
+            f"got shape {tuple(b.shape)}"
+        )
+    N = b.shape[-1]
+    if a.dim() == 2 and b.dim() == 2:
+        batch = -1
+    else:
+        # torch.matmul's broadcasting: a missing batch dim is 1, and 1 takes the other's.
+        batch_a = a.shape[0] if a.dim() == 3 else 1
+        batch_b = b.shape[0] if b.dim() == 3 else 1
+        if batch_a != batch_b and 1 not in (batch_a, batch_b):
+            raise ValueError(
+                f"b's batch dim {batch_b} does not broadcast with a's {batch_a} "
+                f"(shapes {tuple(a.shape)} and {tuple(b.shape)})"
+            )
+        batch = batch_a if batch_b == 1 else batch_b
+    if bias is not None:
+        check_tensor("bias", bias)
+        check_like("bias", bias, "a", a)
+        check_shape("bias", bias, (N,), "(N,): one per column of b")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'tf32' or 'ieee', got {precision!r}")
+    return batch, M, K, N
+
+
+def _launch(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str | None,
+    precision: str,
+    store_preactivation: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """C, and Z = A @ B + bias in float32 when `store_preactivation` (else None)."""
+    batch, M, K, N = _check_inputs(a, b, bias, activation, precision)
+    out_shape = (M, N) if batch < 0 else (batch, M, N)
+    out = torch.empty(out_shape, dtype=a.dtype, device=a.device)
+    z = (
+        torch.empty(out_shape, dtype=torch.float32, device=a.device)
+        if store_preactivation
+        else None
+    )
+    if out.numel() == 0:
+        return out, z
+    batches = max(batch, 1)
+    c3 = out.view(batches, M, N)
+    grid = lambda meta: checked_grid(
+        (cdiv(M, meta["BLOCK_M"]) * cdiv(N, meta["BLOCK_N"]), batches), "a and b"
+    )
+    args = (
+        a,
+        b,
+        out,
+        bias,
+        z,
+        M,
+        N,
+        K,
+        _batch_stride(a),
+        a.stride(-2),
+        a.stride(-1),
+        _batch_stride(b),
+        b.stride(-2),
+        b.stride(-1),
+        c3.stride(0),
+        c3.stride(1),
+        c3.stride(2),
+        bias.stride(0) if bias is not None else 0,
+    )
+    constants = {
+        "ACTIVATION": activation or "none",
+        "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
+        "UPCAST": interpreting() and a.dtype != torch.float32,
+    }
+    design, table = _plans.forced("matmul")
+    if design is not None:
+        try:
+            config = CONFIGS[table][design]
+        except KeyError:
+            raise ValueError(f"no matmul config named {design!r} in {table!r}") from None
+        with_config(matmul_kernel, config)[grid](*args, **constants)
+    else:
+        matmul_kernel[grid](*args, **constants)
+        config = matmul_kernel.best_config
+    _plans.launched("matmul", config_name(config), table)
+    return out, z
+
+
+def matmul(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    activation: str | None = None,
+    precision: str = "tf32",
+) -> torch.Tensor:
+    """act(a @ b + bias) in a's dtype, accumulated in float32, as torch.matmul broadcasts
+    a (M, K) or (batch, M, K) with b (K, N) or (batch, K, N); bias (N,) or None;
+    activation None, "relu" or "gelu" (tanh approximation); precision "tf32" or "ieee"
+    (float32 on the GPU's tensor cores, see the module docstring). A new tensor."""
+    return _launch(a, b, bias, activation, precision)[0]
+
+
+# ------------------------------------------------------------------------------ autograd
+def _gelu_tanh_grad(z: torch.Tensor) -> torch.Tensor:
+    """gelu'(z) = s + z s' for float32 z, s = sigmoid(2 y), y = sqrt(2 / pi) (z + 0.044715
+    z^3), s' = 2 s (1 - s) y'; 1 - s as s exp(-2 y), without a subtraction. Past |z| = 10
+    it is its limit, 1 or 0, to within 1e-35: so z^2 never overflows (an unclamped z y'
+    is inf where s (1 - s) is 0: NaN). At z = +-inf it is NaN, as PyTorch's."""
+    zc = z.clamp(-10.0, 10.0)
+    e = torch.exp(-2.0 * GELU_C.value * (zc + GELU_CUBIC.value * zc * zc * zc))
+    s = 1.0 / (1.0 + e)
+    ds = 2.0 * s * (s * e) * GELU_C.value * (1.0 + 3.0 * GELU_CUBIC.value * zc * zc)
+    grad = torch.where(z.abs() > 10.0, (z > 0).float(), s + zc * ds)  # NaN stays NaN
+    return torch.where(z.isinf(), float("nan"), grad)
+
+
+def _sum_over_batch(left: torch.Tensor, right: torch.Tensor, shape: torch.Size, precision: str):
+    """left @ right (batched), summed over the batch dims of an operand of `shape` that was
+    broadcast: one GEMM whose dot runs over (batch, inner), in float32, so that the sum
+    over the batch is not rounded to the dtype per batch. Its operands are copied into
+    that layout where strides cannot express it (only in this broadcast case)."""
+    batch = max(left.shape[0] if left.dim() == 3 else 1, right.shape[0] if right.dim() == 3 else 1)
+    if (len(shape) == 3 and shape[0] == batch) or left.dim() == right.dim() == 2:
+        return matmul(left, right, precision=precision)
+    p, q, r = left.shape[-2], left.shape[-1], right.shape[-1]
+    folded_left = left.expand(batch, p, q).permute(1, 0, 2).reshape(p, batch * q)
+    folded_right = right.expand(batch, q, r).reshape(batch * q, r)
+    return matmul(folded_left, folded_right, precision=precision).reshape(shape)
+
+
+class MatmulFunction(torch.autograd.Function):
+    """`matmul(a, b, bias, activation, precision)` with its backward, for training: with
+    dz = dy act'(Z), dA = dz @ B^T and dB = A^T @ dz, two more GEMMs on the same kernel
+    (through strided views: B^T and A^T are not copied, except where a batch dim an
+    operand was broadcast along must be summed, `_sum_over_batch`), and dbias = the sum
+    of dz over its rows, accumulated in float32. relu's derivative comes from the output
+    (C > 0), gelu's from Z, which the forward kernel stores in float32 for it: Z rounded
+    to a 16-bit dtype would move dz by up to 0.33 u |dy| (the largest |Z gelu''(Z)|),
+    and could overflow where C does not. dz is rounded to the dtype for the GEMMs (exact
+    for relu)."""
+
+    @staticmethod
+    def forward(ctx, a, b, bias, activation, precision):
+        keep_z = activation == "gelu"
+        out, z = _launch(a, b, bias, activation, precision, store_preactivation=keep_z)
+        ctx.save_for_backward(a, b, z if keep_z else out)
+        ctx.activation, ctx.precision, ctx.has_bias = activation, precision, bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, dy):
+        a, b, saved = ctx.saved_tensors
+        if ctx.activation == "relu":
+            dz = torch.where(saved <= 0, 0.0, dy)  # NaN passes dy through, as torch.relu's
+        elif ctx.activation == "gelu":
+            dz = (dy.float() * _gelu_tanh_grad(saved)).to(dy.dtype)
+        else:
+            dz = dy
+        da = db = dbias = None
+        if ctx.needs_input_grad[0]:
+            da = _sum_over_batch(dz, b.mT, a.shape, ctx.precision)
+        if ctx.needs_input_grad[1]:
+            db = _sum_over_batch(a.mT, dz, b.shape, ctx.precision)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            rows = tuple(range(dz.dim() - 1))
+            dbias = torch.sum(dz, dim=rows, dtype=torch.float32).to(dz.dtype)
+        return da, db, dbias, None, None
+
+
+def matmul_autograd(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    activation: str | None = None,
+    precision: str = "tf32",
+) -> torch.Tensor:
+    """`matmul`, differentiable in a, b and bias (`MatmulFunction`)."""
+    return MatmulFunction.apply(a, b, bias, activation, precision)

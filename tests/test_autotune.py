@@ -1,0 +1,69 @@
+"""harness.autotune: triton.autotune on a GPU, one chosen config in the interpreter, and
+with_config's way around the tuning. The kernel records which config ran by storing its
+block size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import triton
+import triton.language as tl
+from triton.runtime.autotuner import Autotuner
+
+from harness.autotune import autotune, with_config
+from harness.modes import device_for
+
+SMALL = triton.Config({"BLOCK": 16}, num_warps=1)
+LARGE = triton.Config({"BLOCK": 32}, num_warps=1)
+OWN = triton.Config({"BLOCK": 64}, num_warps=1)
+
+
+@triton.jit
+def _block_kernel(out_ptr, n, BLOCK: tl.constexpr):
+    # Every element gets the block size of the program that wrote it.
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(out_ptr + offsets, tl.full((BLOCK,), BLOCK, tl.int32), mask=offsets < n)
+
+
+@pytest.fixture
+def device(harness_state) -> torch.device:
+    return torch.device(device_for(harness_state.mode))
+
+
+def _blocks_written(kernel, device) -> set[int]:
+    out = torch.zeros(100, dtype=torch.int32, device=device)
+    kernel[lambda meta: (triton.cdiv(100, meta["BLOCK"]),)](out, 100)
+    return set(out.tolist())
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(1, LARGE), (-2, SMALL), (OWN, OWN)])
+def test_the_interpreter_launches_the_chosen_config_and_says_so(
+    chosen, expected, device, monkeypatch
+):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # what autotune looks at when it decorates
+    tuned = autotune([SMALL, LARGE], key=["n"], interpret_config=chosen)(_block_kernel)
+    assert isinstance(tuned, Autotuner) and tuned.configs == [expected]
+    assert _blocks_written(tuned, device) == {expected.kwargs["BLOCK"]}
+    assert tuned.best_config is expected
+
+
+def test_a_gpu_tunes_over_every_config(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    tuned = autotune([SMALL, LARGE], key=["n"], interpret_config=OWN)(_block_kernel)
+    assert isinstance(tuned, Autotuner) and tuned.configs == [SMALL, LARGE]
+
+
+def test_with_config_bypasses_the_tuning(device, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    tuned = autotune([SMALL, LARGE], key=["n"])(_block_kernel)
+    assert _blocks_written(with_config(tuned, LARGE), device) == {32}
+    assert _blocks_written(with_config(_block_kernel, OWN), device) == {64}
+
+
+@pytest.mark.parametrize("bad", [2, -3])
+def test_an_interpret_config_out_of_range_is_refused(bad, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    with pytest.raises(ValueError, match="interpret_config"):
+        autotune([SMALL, LARGE], key=["n"], interpret_config=bad)
+    with pytest.raises(ValueError, match="at least one"):
+        autotune([], key=["n"])
