@@ -33,7 +33,8 @@ ch. 2-4; ../shared/FACTS.md):
   add). Kernels compute in float32 and get r = 0: a kernel that rounds an intermediate to
   16 bits is exactly the bug this policy must catch.
 * ``floor``: absolute error where the result is subnormal: half the spacing of the
-  output dtype's subnormals per final rounding, plus one smallest normal of the
+  output dtype's subnormals per rounding into it (the final one, and a reference's r),
+  plus one smallest normal of the
   accumulation dtype per rounding (a GPU may flush a subnormal float32 intermediate).
 
 A 16-bit accumulator in a kernel fails this bound: its error is u(float16) relative to
@@ -178,8 +179,11 @@ class Bound:
 
     @property
     def floor(self) -> float:
+        # Each rounding into the output dtype is absolute below its smallest normal: the
+        # final one (a) and a reference's intermediate ones (r).
+        out_roundings = self.roundings + self.reference_roundings
         return self.factor * (
-            self.roundings * UNIT_ROUNDOFF[self.out_dtype] * SMALLEST_NORMAL[self.out_dtype]
+            out_roundings * UNIT_ROUNDOFF[self.out_dtype] * SMALLEST_NORMAL[self.out_dtype]
             + self.growth * SMALLEST_NORMAL[_storage(self.accumulate)]
         )
 

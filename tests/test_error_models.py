@@ -94,3 +94,16 @@ def test_normalization_computes_its_statistics_or_takes_the_oracles():
     assert kappa.shape == (4, 1) and np.all(kappa >= 1.0)  # mean(|x - m| |x|) / var >= 1
     no_affine = normalization("y", weight=1, bias=2).condition(v)
     assert np.allclose(no_affine, abs_xhat * (1 + kappa) + normalization_errors(v)[2])
+
+
+def test_a_references_intermediate_roundings_count_in_the_floor_too():
+    from harness.dtypes import SMALLEST_NORMAL
+    from harness.tolerance import OutputModel
+
+    case = Case("op", "float16", (4,), {})
+    model = ErrorModel(outputs=[OutputModel("y", reference_roundings=2.0)])
+    kernel, torch_ = (
+        model.bounds(case, "gpu", tier, ["float16"])[0] for tier in ("kernel", "torch")
+    )
+    extra = 2.0 * UNIT_ROUNDOFF["float16"] * SMALLEST_NORMAL["float16"]
+    assert torch_.floor - kernel.floor == pytest.approx(extra)
