@@ -294,10 +294,11 @@ def _bench(argv: list[str], timer: FakeTimer) -> int:
 
 
 @pytest.fixture
-def fake_gpu(monkeypatch):
+def fake_gpu(monkeypatch, tmp_path):
     from harness import modes
 
     monkeypatch.setattr(modes, "activate", lambda mode: "gpu")
+    monkeypatch.setenv(bench.CHECK_CACHE_ENV, str(tmp_path / "passed-checks.json"))
 
 
 def test_bench_command_end_to_end_on_a_fake_gpu(tmp_path, fake_gpu, capsys):
@@ -424,3 +425,36 @@ def test_checks_in_a_pool_of_processes_largest_first_within_the_memory(monkeypat
     assert check(FAKE_OPS["fake_add"], Case("fake_add", "float16", (1024,), {})) == "not checked"
     sizes = [bench._check_bytes(it) for it in items[:3]]  # fake_add: 1024, 4096, 16384
     assert sizes == [sizes[0], 4 * sizes[0], 16 * sizes[0]]
+
+
+def test_checks_passed_for_this_commit_on_this_machine_are_not_run_again(
+    tmp_path, fake_gpu, capsys, monkeypatch
+):
+    checked: list[str] = []
+    real_check = bench._check
+
+    def counting(op, case, *args):
+        checked.append(case.describe())
+        return real_check(op, case, *args)
+
+    monkeypatch.setattr(bench, "_check", counting)
+    monkeypatch.setenv(bench.CHECK_CACHE_ENV, str(tmp_path / "checks.json"))
+    commit = {"commit": "abc123", "dirty": False}
+    monkeypatch.setattr(perf_cli, "_commit", lambda: dict(commit))
+    argv = ["bench", "fake_add", "fake_wrong_large", "--ops", "tests.bench_fakes"]
+    argv += ["--dtype", "float32", "--no-plots", "--out", str(tmp_path), "--check-workers", "0"]
+    argv += ["--repeats", "1", "--rep-ms", "1"]
+
+    def run(*extra: str) -> int:
+        checked.clear()
+        assert _bench([*argv, *extra], FakeTimer()) == 1  # the wrong case fails every run
+        assert "wrong output at the benchmark size" in capsys.readouterr().out
+        return len(checked)
+
+    assert run() == 6
+    assert run() == 1  # the wrong case again; the five that passed are remembered
+    assert run("--recheck") == 6
+    commit["dirty"] = True  # a change not committed: nothing is reused
+    assert run() == 6
+    commit.update(commit="def456", dirty=False)  # another commit
+    assert run() == 6

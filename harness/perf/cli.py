@@ -21,19 +21,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.op import Case, Op
 from harness.perf import gate
 from harness.perf.ceilings import Ceilings, MeasuredCeilings
 from harness.perf.measure import (
     CONFIRM,
     NEEDS_GPU,
     BenchItem,
+    Checker,
+    PassedChecks,
     bench_items,
     check_in_parallel,
     output_checker,
     remeasure,
     run_bench,
 )
-from harness.perf.results import BenchResult, BenchRun, Key
+from harness.perf.results import BenchResult, BenchRun, Key, params_key
 from harness.perf.timing import Timer, TimingConfig
 
 CHECK_WORKERS = max(1, min(8, (os.cpu_count() or 2) // 2))
@@ -64,12 +67,13 @@ def make_run(
     ceilings: Ceilings,
     config: TimingConfig,
     ops_module: str = "ops",
+    code: dict[str, Any] | None = None,
 ) -> BenchRun:
     return BenchRun(
         machine=machine,
         results=results,
         ceilings=ceilings.to_json(),
-        config={**config.to_json(), "ops": ops_module, **_commit()},
+        config={**config.to_json(), "ops": ops_module, **(code or _commit())},
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
 
@@ -113,6 +117,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time without checking the outputs first (a tuning loop): the run is marked "
         "unchecked, the gate says so, and it cannot be saved as a baseline",
+    )
+    p.add_argument(
+        "--recheck",
+        action="store_true",
+        help="check every case's outputs, also those that passed before for this commit on "
+        "this machine (see harness.perf.measure.PassedChecks)",
     )
     p.add_argument(
         "--check-workers",
@@ -208,6 +218,7 @@ class _Measurer:
         self.mode = mode
         self.check_workers = args.check_workers
         self.checked = not args.no_check
+        self.recheck = args.recheck
 
     def run(self) -> BenchRun:
         machine, ceilings = self.tools.machine, self.tools.ceilings
@@ -219,16 +230,9 @@ class _Measurer:
             f"{self.config.repeats} repeats of {self.config.rep_ms:g} ms per tier"
         )
         start = time.perf_counter()
-        device = self.tools.timer.device
-        if not self.checked:
-            check = None
-            _say("outputs NOT checked (--no-check): this run cannot be a baseline")
-        elif self.check_workers > 0:
-            check = check_in_parallel(
-                self.items, self.mode, device, self.ops_module, self.check_workers, _say
-            )
-        else:
-            check = output_checker(self.mode, device, self.ops_module)
+        code = _commit()
+        passed = PassedChecks.for_run(machine, code, self.ops_module)
+        check = self._checker(passed)
         _say(f"ceiling: copy {ceilings.copy_gbps():.0f} GB/s (1 GiB device to device, both ways)")
         for dtype in sorted({it.dtype for it in todo}):
             _say(f"ceiling: matmul {dtype} 8192^3 {ceilings.matmul_tflops(dtype):.0f} TFLOP/s")
@@ -236,9 +240,39 @@ class _Measurer:
             self.items, self.tools.timer, ceilings, self.config, check, progress=_say
         )
         _say(f"measured in {time.perf_counter() - start:.0f} s")
-        run = make_run(results, machine, ceilings, self.config, self.ops_module)
+        run = make_run(results, machine, ceilings, self.config, self.ops_module, code)
         run.config["checked"] = self.checked
+        if self.checked:
+            passed.remember(results)
         return run
+
+    def _checker(self, passed: PassedChecks) -> Checker | None:
+        """The output check of this run: none with --no-check; else every case not
+        already passed for this code on this machine (`PassedChecks`), in a pool of
+        processes or (--check-workers 0) in this one."""
+        device = self.tools.timer.device
+        if not self.checked:
+            _say("outputs NOT checked (--no-check): this run cannot be a baseline")
+            return None
+        todo = [it for it in self.items if self.recheck or not passed.passed(it)]
+        reused = {it.key for it in self.items if it not in todo}
+        if reused:
+            _say(
+                f"{len(reused)} case(s) passed their output check before, for this commit on "
+                f"this machine ({passed.path}); not checked again (--recheck to)"
+            )
+        if self.check_workers > 0:
+            fresh = check_in_parallel(
+                todo, self.mode, device, self.ops_module, self.check_workers, _say
+            )
+        else:
+            fresh = output_checker(self.mode, device, self.ops_module)
+
+        def check(op: Op, case: Case) -> str | None:
+            key = (op.name, case.dtype, tuple(case.shape), params_key(case.params))
+            return None if key in reused else fresh(op, case)
+
+        return check
 
     def confirm(self, run: BenchRun, failing: set[Key], attempts: int) -> BenchRun:
         results = remeasure(

@@ -419,3 +419,71 @@ def remeasure(
             progress(f"re-measure {attempt}/{attempts} {progress_line(result)}")
             measured[item.key].append(result)
     return [pooled(measured[r.key]) if r.key in measured else r for r in results]
+
+
+# --- checks already passed ---------------------------------------------------------------
+
+CHECK_CACHE_ENV = "HARNESS_CHECK_CACHE"
+
+
+class PassedChecks:
+    """The output checks that passed before, for the same code on the same machine: a
+    clean tree at one commit, one GPU model and driver, one torch, Triton and NumPy, one
+    registry. Those cases are not checked again (a check at 2**28 elements costs seconds
+    of NumPy; all of ours, minutes); any change of code, a dirty tree or another machine
+    checks everything. Only passes are kept: a wrong case is checked, and reported, every
+    run. `--recheck` ignores it.
+
+    Kept in $HARNESS_CHECK_CACHE, default ~/.cache/triton-harness/bench-checks.json.
+    """
+
+    def __init__(self, path: Any, context: dict[str, Any] | None):
+        import json
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.context = json.dumps(context, sort_keys=True) if context else None
+        self._passed: set[str] = set()
+        if self.context and self.path.exists():
+            try:
+                self._passed = set(json.loads(self.path.read_text()).get(self.context, []))
+            except (OSError, ValueError):
+                self._passed = set()
+
+    @classmethod
+    def for_run(
+        cls, machine: Mapping[str, Any], code: Mapping[str, Any], ops_module: str
+    ) -> PassedChecks:
+        """The cache of this machine and code; an inert one when the tree is dirty or its
+        commit unknown (nothing then is reused or kept)."""
+        import os
+        from pathlib import Path
+
+        default = Path.home() / ".cache" / "triton-harness" / "bench-checks.json"
+        path = os.environ.get(CHECK_CACHE_ENV) or default
+        if not code.get("commit") or code.get("dirty") is not False:
+            return cls(path, None)
+        fields = ("gpu", "gpu_driver", "torch", "triton", "numpy")
+        context = {k: machine.get(k) for k in fields}
+        return cls(path, {**context, "commit": code["commit"], "ops": ops_module})
+
+    def _id(self, key: Key) -> str:
+        return repr(key)
+
+    def passed(self, item: BenchItem) -> bool:
+        return self._id(item.key) in self._passed
+
+    def remember(self, results: Sequence[BenchResult]) -> None:
+        """Keep the cases of `results` that were checked and passed (and timed), and save."""
+        import json
+
+        if not self.context:
+            return
+        self._passed |= {self._id(r.key) for r in results if r.ok}
+        try:
+            table = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except (OSError, ValueError):
+            table = {}
+        table[self.context] = sorted(self._passed)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(table, indent=1) + "\n")
