@@ -46,10 +46,14 @@ def restore(previous: str | None) -> None:
 
 
 def activate(mode: str) -> str:
-    """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode."""
+    """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode. In
+    interpret mode every load and store is bounds-checked (`harness.bounds`)."""
     resolved = resolve(mode)
     if resolved == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
+        from harness import bounds
+
+        bounds.install()
     else:
         os.environ.pop("TRITON_INTERPRET", None)
     return resolved
