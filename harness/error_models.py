@@ -127,9 +127,11 @@ def dot_product(
     k: Callable[[Case], int],
     bias: int | None = None,
     activation: str | None = None,
+    output: int = 0,
     steps: float = 1.0,
     operands: Callable[[Case, str], str | None] = lambda case, mode: None,
     lanes: int | Lanes | None = None,
+    reference_roundings: float = 0.0,
 ) -> OutputModel:
     """C = act(A @ B + bias) for inputs `a` (..., M, K) and `b` (..., K, N), batched by
     broadcasting as torch.matmul does; `k(case)` is K.
@@ -141,7 +143,11 @@ def dot_product(
     precision the kernel rounds A and B to before multiplying ("tf32" for a float32
     tl.dot on the GPU; two roundings of it per product), None for exact products. The
     epilogue adds |bias| and `steps` roundings; an activation passes the error on times
-    its largest slope ("relu" 1, "gelu" GELU_LIPSCHITZ) and adds its own rounding."""
+    its largest slope ("relu" 1, "gelu" GELU_LIPSCHITZ) and adds its own rounding; where
+    relu clamps an infinite product to an exact 0 (the oracle, output `output`, finite
+    there) the condition is 0. `reference_roundings`: the PyTorch tier's roundings of
+    intermediates to the output dtype (the product before the bias, the sum before the
+    activation, as torch.matmul + bias + act does)."""
     if activation not in (None, "relu", "gelu"):
         raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
     slope = GELU_LIPSCHITZ if activation == "gelu" else 1.0
@@ -150,6 +156,9 @@ def dot_product(
         magnitude = np.matmul(np.abs(v.args[a]), np.abs(v.args[b]))
         if bias is not None and v.args[bias] is not None:
             magnitude = magnitude + np.abs(v.args[bias])
+        if activation == "relu":
+            clamped = np.isinf(magnitude) & np.isfinite(v.oracle[output])
+            magnitude = np.where(clamped, 0.0, magnitude)
         return slope * magnitude
 
     return OutputModel(
@@ -159,6 +168,7 @@ def dot_product(
         lanes=_lanes(lanes),
         steps=steps + (2.0 if activation == "gelu" else 0.0),
         operands=operands,
+        reference_roundings=reference_roundings,
     )
 
 
@@ -240,7 +250,8 @@ def normalization_errors(
     """`row_statistics_errors` of input `x`, computed once per case (in v.cache). The
     statistics are the oracle's outputs `statistics` (mean, rstd indices) when the op
     returns them, else computed in float64 from x and eps (an input's index or a value)."""
-    if "row statistics" not in v.cache:
+    key = ("row statistics", x, eps, statistics)  # one per input normalized
+    if key not in v.cache:
         xs = v.args[x]
         with np.errstate(invalid="ignore"):  # rows holding NaN are not judged by value
             if statistics is not None:
@@ -250,8 +261,8 @@ def normalization_errors(
                 mean = xs.mean(axis=-1)
                 centered = xs - mean[..., None]
                 rstd = 1.0 / np.sqrt(np.vecdot(centered, centered) / xs.shape[-1] + e)
-            v.cache["row statistics"] = row_statistics_errors(xs, mean, rstd)
-    return v.cache["row statistics"]
+            v.cache[key] = row_statistics_errors(xs, mean, rstd)
+    return v.cache[key]
 
 
 def normalization(

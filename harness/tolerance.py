@@ -79,7 +79,7 @@ class Values:
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
     oracle: tuple[np.ndarray, ...]
-    cache: dict[str, Any] = field(default_factory=dict, compare=False)
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False)
     """For conditions that share work (a 64M-element case costs seconds per pass)."""
 
 

@@ -107,3 +107,12 @@ def test_a_references_intermediate_roundings_count_in_the_floor_too():
     )
     extra = 2.0 * UNIT_ROUNDOFF["float16"] * SMALLEST_NORMAL["float16"]
     assert torch_.floor - kernel.floor == pytest.approx(extra)
+
+
+def test_relu_clamping_an_infinite_product_is_exact():
+    a, b = np.array([[-np.inf, 1.0]]), np.array([[1.0], [2.0]])
+    out = np.maximum(a @ b, 0.0)  # relu(-inf) = 0, finite
+    cond = dot_product(k=lambda case: 2, activation="relu").condition(_values([a, b], [out]))
+    assert cond.item() == 0.0
+    unclamped = dot_product(k=lambda case: 2).condition(_values([a, b], [a @ b]))
+    assert np.isinf(unclamped.item())
