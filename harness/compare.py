@@ -26,9 +26,11 @@ finite and >= 0 wherever the oracle is finite, or the case raises `OpEntryError`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shlex
 import traceback
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ import numpy as np
 import torch
 
 from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, name_of
+from harness.modes import TIER_MODES
 from harness.op import Case, Inputs, Op
 from harness.tensors import (
     VALUE_PROFILES,
@@ -47,6 +50,7 @@ from harness.tensors import (
 from harness.tolerance import Bound, Values
 
 TIERS = ("torch", "kernel")
+"""The tiers judged in every mode; parity mode adds "interpreted" (harness.modes.TIER_MODES)."""
 
 
 class OpEntryError(ValueError):
@@ -116,9 +120,34 @@ class CaseResult:
         return all(v.ok for v in self.verdict("kernel"))
 
     @property
+    def twin_ok(self) -> bool:
+        """The interpreted twin meets every bound (true outside parity mode: none ran)."""
+        return all(v.ok for v in self.verdict("interpreted"))
+
+    @property
     def ok(self) -> bool:
-        """The kernel meets every bound, and the PyTorch tier is not broken."""
-        return self.kernel_ok and not any(v.broken for v in self.verdict("torch"))
+        """The kernel (and, in parity mode, its interpreted twin) meets every bound, and
+        the PyTorch tier is not broken."""
+        torch_broken = any(v.broken for v in self.verdict("torch"))
+        return self.kernel_ok and self.twin_ok and not torch_broken
+
+    @property
+    def divergence(self) -> str | None:
+        """Parity mode: what it means that one of the kernel's two runs failed alone."""
+        if not self.verdict("interpreted") or self.kernel_ok == self.twin_ok:
+            return None
+        if self.twin_ok:
+            return (
+                "DIVERGENCE: the compiled kernel fails where its interpreted twin, on the "
+                "same inputs with the same launch config, passes: a compiler bug, a race, a "
+                "read of memory nothing wrote, or code whose result depends on undefined "
+                "behaviour. The interpreter will not reproduce it: try --memcheck"
+            )
+        return (
+            "DIVERGENCE: the interpreted twin fails where the compiled kernel passes: an "
+            "interpreter limit (16-bit arithmetic, subnormals), an out-of-bounds access "
+            "the GPU tolerated, or undefined behaviour the compiler happened to hide"
+        )
 
     @property
     def warnings(self) -> list[str]:
@@ -168,13 +197,20 @@ class CaseResult:
             if v.worst_index is not None:
                 at = ", ".join(
                     f"{tier}={_at(self.values.get(tier), v.output, v.worst_index)}"
-                    for tier in ("oracle", *TIERS)
+                    for tier in ("oracle", *TIER_MODES[self.mode])
                 )
                 lines.append(f"    worst element {v.worst_index}: {at}")
         if not self.kernel_ok and not all(v.ok for v in self.verdict("torch")):
             lines.append(
                 "  hint: the PyTorch tier misses the bound too: check the op's error model "
                 "(or its oracle) before the kernel"
+            )
+        if self.divergence:
+            lines.append(f"  {self.divergence}")
+        elif not self.kernel_ok and not self.twin_ok:
+            lines.append(
+                "  the interpreted twin fails too: debug it on the CPU with --mode interpret "
+                "(breakpoints and prints work inside the kernel)"
             )
         lines.append(f"  re-run this case: {self.reproducer()}")
         return "\n".join(lines)
@@ -248,16 +284,24 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
 
     outputs: dict[str, tuple[torch.Tensor, ...]] = {}
     input_changes: dict[str, list[str]] = {}
-    for tier, fn in (("torch", op.torch_ref), ("kernel", op.kernel)):
+    launches: dict[str, int] = {}
+    raised: dict[str, str] = {}
+    tier_modes = TIER_MODES[mode]
+    for tier in tier_modes:
+        fn = op.torch_ref if tier == "torch" else op.kernel
         tier_inputs = build_inputs(op, case, device) if tier != "torch" else inputs
         snap = snapshot((tier_inputs.args, tier_inputs.kwargs))
         try:
             # errstate: interpreted kernels compute inf - inf in masked lanes on purpose
-            with poisoned_allocations(), np.errstate(all="ignore"):
+            with _launches(tier, mode) as count, poisoned_allocations(), np.errstate(all="ignore"):
                 outputs[tier] = _as_tuple(fn(*tier_inputs.args, **tier_inputs.kwargs))
+            launches[tier] = count[0]
             if torch.device(device).type == "cuda":
                 torch.cuda.synchronize()
         except Exception as exc:  # keep the traceback, add what re-runs it
+            if tier == "interpreted":  # the compiled run got through: a divergence
+                raised[tier] = f"raised {_cause(exc)}"
+                continue
             exc.add_note(f"[{tier} tier] {note}")
             raise
         input_changes[tier] = changed(snap)
@@ -265,7 +309,10 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
     values = Outputs(oracle, outputs)
     names = [m.name for m in op.error_model.models(case, len(oracle))]
     verdicts: list[Verdict] = []
-    for tier in TIERS:
+    for tier, tier_mode in tier_modes.items():
+        if tier in raised:
+            verdicts.append(Verdict(tier, 0, None, names[0], [raised[tier]], broken=True))
+            continue
         got = outputs[tier]
         if len(got) != len(oracle):
             problem = f"returned {len(got)} outputs, the oracle {len(oracle)}"
@@ -277,18 +324,47 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
             verdicts.append(Verdict(tier, 0, None, names[0], [problem], broken=True))
             continue
         out_dtypes = [name_of(o.dtype) for o in got]
-        bounds = op.error_model.bounds(case, mode, tier, out_dtypes)
+        bounds = op.error_model.bounds(case, tier_mode, _model_tier(tier), out_dtypes)
         for j, (out, ref, cond, bound) in enumerate(
             zip(got, oracle, conditions, bounds, strict=True)
         ):
-            expected_dtype = outputs["torch"][j].dtype if tier == "kernel" else None
+            expected_dtype = outputs["torch"][j].dtype if tier != "torch" else None
             verdicts.append(_judge(tier, j, out, ref, cond, bound, expected_dtype))
         if input_changes[tier]:
             verdicts[-1].broken = True
             verdicts[-1].problems.append(
                 "modified its inputs: " + ", ".join(f"args{p}" for p in input_changes[tier])
             )
+        if tier == "interpreted" and launches["kernel"] and not launches[tier]:
+            verdicts[-1].broken = True
+            verdicts[-1].problems.append(
+                f"launched no kernel in the interpreter, where the compiled run launched "
+                f"{launches['kernel']}: its twin never ran"
+            )
     return CaseResult(case, mode, ops_module, verdicts, values, conditions)
+
+
+def _launches(tier: str, mode: str) -> AbstractContextManager[list[int]]:
+    """Where `tier` runs, counting its kernel launches (parity mode: compiled for the
+    kernel tier, interpreted twins for the interpreted tier; elsewhere not counted)."""
+    if mode != "parity" or tier == "torch":
+        return contextlib.nullcontext([0])
+    from harness import parity
+
+    return parity.counting_interpreted() if tier == "interpreted" else parity.counting_compiled()
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost exception's type and message (the interpreter wraps what a kernel
+    raises in an InterpreterError)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _model_tier(tier: str) -> str:
+    """The tier an error model knows: an interpreted twin is the kernel."""
+    return "torch" if tier == "torch" else "kernel"
 
 
 def _judge(

@@ -1,4 +1,6 @@
-"""Where kernels run: `interpret` (Triton's interpreter on CPU tensors) or `gpu` (CUDA).
+"""Where kernels run: `interpret` (Triton's interpreter on CPU tensors), `gpu` (compiled,
+CUDA), or `parity` (on a GPU machine, both: each case runs compiled and as an interpreted
+twin on the same CUDA inputs, see `harness.parity`).
 
 `TRITON_INTERPRET` is read when `@triton.jit` decorates a function, not at launch, so
 `activate` must run before any kernel module is imported.
@@ -8,7 +10,15 @@ from __future__ import annotations
 
 import os
 
-MODE_CHOICES: tuple[str, ...] = ("auto", "interpret", "gpu")
+MODE_CHOICES: tuple[str, ...] = ("auto", "interpret", "gpu", "parity")
+
+TIER_MODES: dict[str, dict[str, str]] = {
+    "interpret": {"torch": "interpret", "kernel": "interpret"},
+    "gpu": {"torch": "gpu", "kernel": "gpu"},
+    "parity": {"torch": "gpu", "kernel": "gpu", "interpreted": "interpret"},
+}
+"""Per mode, the tiers a case runs besides the oracle, each with the mode its error model
+is asked for (an interpreted twin's `tl.dot` is exact float32, not tf32)."""
 
 
 class ModeError(RuntimeError):
@@ -29,10 +39,10 @@ def resolve(mode: str) -> str:
         if os.environ.get("TRITON_INTERPRET") == "1" or not _cuda_available():
             return "interpret"
         return "gpu"
-    if mode == "gpu" and not _cuda_available():
+    if mode in ("gpu", "parity") and not _cuda_available():
         raise ModeError(
-            "--triton-mode=gpu needs an NVIDIA GPU, but torch.cuda.is_available() is False "
-            "on this machine; use --triton-mode=interpret to run the kernels on the CPU"
+            f"--triton-mode={mode} needs an NVIDIA GPU, but torch.cuda.is_available() is "
+            "False on this machine; use --triton-mode=interpret to run the kernels on the CPU"
         )
     return mode
 
@@ -46,16 +56,17 @@ def restore(previous: str | None) -> None:
 
 
 def activate(mode: str) -> str:
-    """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode. In
-    interpret mode every load and store is bounds-checked (`harness.bounds`)."""
+    """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode. Every
+    interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too."""
     resolved = resolve(mode)
     if resolved == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
+    else:
+        os.environ.pop("TRITON_INTERPRET", None)
+    if resolved in ("interpret", "parity"):
         from harness import bounds
 
         bounds.install()
-    else:
-        os.environ.pop("TRITON_INTERPRET", None)
     return resolved
 
 
@@ -70,13 +81,16 @@ UNFAITHFUL_PROFILES: dict[tuple[str, str], dict[str, str]] = {
 
 
 def admitted_profiles(profiles: tuple[str, ...], mode: str, dtype: str) -> tuple[str, ...]:
-    """The value profiles of an op that `mode` runs faithfully in `dtype`."""
-    excluded = UNFAITHFUL_PROFILES.get((mode, dtype), {})
+    """The value profiles of an op that `mode` runs faithfully in `dtype` (parity: that
+    both of its modes do)."""
+    excluded = {}
+    for tier_mode in set(TIER_MODES.get(mode, {mode: mode}).values()):
+        excluded.update(UNFAITHFUL_PROFILES.get((tier_mode, dtype), {}))
     return tuple(p for p in profiles if p not in excluded) or ("normal",)
 
 
 def device_for(mode: str) -> str:
-    return "cuda" if mode == "gpu" else "cpu"
+    return "cpu" if mode == "interpret" else "cuda"
 
 
 def versions() -> dict[str, str]:
@@ -94,8 +108,9 @@ def versions() -> dict[str, str]:
 
 
 def device_name(mode: str) -> str:
-    if mode == "gpu":
-        import torch
+    if mode == "interpret":
+        return "cpu (Triton interpreter)"
+    import torch
 
-        return torch.cuda.get_device_name()
-    return "cpu (Triton interpreter)"
+    name = torch.cuda.get_device_name()
+    return f"{name} (compiled, and interpreted twins)" if mode == "parity" else name

@@ -110,7 +110,7 @@ class Budget:
 
     @property
     def numel(self) -> int:
-        base = 1 << 14 if self.mode == "interpret" else 1 << 22
+        base = 1 << 22 if self.mode == "gpu" else 1 << 14  # parity interprets every case
         return max(16, int(base * self.scale))
 
 
@@ -195,14 +195,20 @@ class Op:
     backward: Backward | None = None
 
     def supports(self, mode: str, dtype: str) -> bool:
+        """Whether the op runs in `dtype` in `mode` (parity: in both of its modes)."""
+        if mode == "parity":
+            return all(self.supports(m, dtype) for m in MODES)
         if isinstance(self.dtypes, Mapping):
             return dtype in self.dtypes.get(mode, ())
         return dtype in self.dtypes
 
     def limitation(self, mode: str, dtype: str) -> Limitation | None:
-        for lim in self.limitations:
-            if lim.mode == mode and dtype in lim.dtypes:
-                return lim
+        """The declared limitation of `mode` in `dtype`; parity has its own, or those of
+        the interpreter, then of the GPU."""
+        for m in (mode, *MODES) if mode == "parity" else (mode,):
+            for lim in self.limitations:
+                if lim.mode == m and dtype in lim.dtypes:
+                    return lim
         return None
 
 

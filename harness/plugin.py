@@ -97,7 +97,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.stash[STATE].mode == "gpu":
+    if config.stash[STATE].mode != "interpret":
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (running in interpret mode)")
     for item in items:

@@ -68,8 +68,9 @@ import triton
 import triton.language as tl
 
 from harness.autotune import autotune, with_config
+from harness.parity import in_interpreter
 from kernels import _plans
-from kernels._checks import check_like, check_shape, check_tensor, interpreting
+from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import cdiv, checked_grid
 
 ACTIVATIONS = (None, "relu", "gelu")
@@ -318,7 +319,7 @@ def _launch(
     constants = {
         "ACTIVATION": activation or "none",
         "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
-        "UPCAST": interpreting() and a.dtype != torch.float32,
+        "UPCAST": in_interpreter() and a.dtype != torch.float32,
     }
     design, table = _plans.forced("matmul")
     if design is not None:
