@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from harness import modes, profiles
+from harness import memcheck, modes, profiles
 from harness.dtypes import FLOAT_DTYPES
 from harness.op import Budget, Case, Registry, load_registry
 
@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     repro = sub.add_parser("repro", help="re-run one case printed by a failure")
     repro.add_argument("case", help="the case as JSON")
     _common(repro)
+    repro.add_argument(
+        "--memcheck",
+        action="store_true",
+        help="run it under compute-sanitizer memcheck and print what it finds (GPU)",
+    )
 
     from harness.perf import cli as bench_mod
 
@@ -167,12 +172,31 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_repro(args: argparse.Namespace) -> int:
     from harness.compare import run_case
 
+    if args.memcheck and not memcheck.active():
+        return _under_memcheck()
     mode = modes.activate(args.mode)
     case = Case.from_json(args.case)
     registry = _load_registry(args.ops, case.op)
     result = run_case(registry[case.op], case, mode, modes.device_for(mode), registry.module)
     print(result.report())
     return 0 if result.ok else 1
+
+
+def _under_memcheck() -> int:
+    """This command again, under compute-sanitizer; then what it found in every process."""
+    import subprocess
+
+    try:
+        command, env, logs = memcheck.wrap([sys.executable, "-m", "harness", *sys.argv[1:]])
+    except memcheck.MemcheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    code = subprocess.run(command, env=env).returncode
+    found = [f for log in sorted(logs.glob("*.log")) for f in memcheck.findings(log.read_text())]
+    print(f"\ncompute-sanitizer memcheck: {len(found)} invalid access(es) (logs in {logs})")
+    for text in found:
+        print("\n" + text)
+    return 1 if found or code else 0
 
 
 def main(argv: list[str] | None = None) -> int:

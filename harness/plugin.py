@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness import crashes, modes, profiles
+from harness import crashes, memcheck, modes, profiles
 from harness.op import Budget
 
 STATE = pytest.StashKey["HarnessState"]()
@@ -43,6 +44,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(gpu when CUDA is available). Default: auto",
     )
     group.addoption(
+        "--memcheck",
+        action="store_true",
+        help="run the session under compute-sanitizer memcheck (gpu or parity mode; "
+        "harness.memcheck): a test during which it finds an invalid access fails with the "
+        "findings",
+    )
+    group.addoption(
         "--triton-budget",
         type=float,
         default=1.0,
@@ -57,6 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
         mode = modes.activate(config.getoption("--triton-mode"))
     except modes.ModeError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if config.getoption("--memcheck"):
+        _memcheck(config, mode)
     budget_scale = config.getoption("--triton-budget")
     if not budget_scale > 0:
         raise pytest.UsageError(f"--triton-budget must be > 0, got {budget_scale}")
@@ -72,6 +82,49 @@ def pytest_configure(config: pytest.Config) -> None:
         mode, Budget(mode, budget_scale), profile, previous, folder, previous_folder, tuple(left)
     )
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
+
+
+MEMCHECK_LOG = pytest.StashKey["memcheck.ProcessLog"]()
+
+
+def _memcheck(config: pytest.Config, mode: str) -> None:
+    """Under the sanitizer: read this process's log after each test. Not yet: run this
+    very command again under it (the process is replaced)."""
+    if mode == "interpret":
+        raise pytest.UsageError("--memcheck checks GPU kernels: use --triton-mode=gpu or parity")
+    if memcheck.active():
+        config.stash[MEMCHECK_LOG] = memcheck.ProcessLog(os.environ[memcheck.ENV])
+        return
+    args = list(config.invocation_params.args)
+    if args != sys.argv[1:]:
+        raise pytest.UsageError("--memcheck re-runs the command line: start pytest from a shell")
+    try:
+        command, env, logs = memcheck.wrap([sys.executable, "-m", "pytest", *args])
+    except memcheck.MemcheckError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    print(
+        f"triton-harness: re-running under compute-sanitizer memcheck, logs in {logs}", flush=True
+    )
+    sys.stderr.flush()
+    os.execvpe(command[0], command, env)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    log = item.config.stash.get(MEMCHECK_LOG, None)
+    if log is None or call.when != "call":
+        return report
+    found = log.new_findings()
+    if found:
+        text = "\n\n".join(found)
+        report.outcome = "failed"
+        report.longrepr = f"{report.longrepr or ''}\n\ncompute-sanitizer memcheck:\n{text}"
+        item.session.shouldstop = (
+            f"memcheck found an invalid access in {item.nodeid}; CUDA's context is unusable "
+            f"after it (log: {log.path})"
+        )
+    return report
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
