@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The GPU-machine runs behind the closing notes, step by step, each with a time limit, its
+# log in $OUT/<step>.txt and a summary line. From the repository root:
+#     OUT=dir STEPS="gpu-new parity memcheck" bash tests/gpu_steps.sh
+#
+#   gpu-new       matmul, autotune, parity and memcheck tests compiled on the GPU (-n 8)
+#   parity        the suite in parity mode (compiled vs interpreted twins, -n 8), and the
+#                 planted divergences of tests/parity_plants.py through `harness check`
+#   memcheck      three row-wise ops' differential tests under compute-sanitizer memcheck
+#   nightly-ln    the nightly job (make nightly) for the LayerNorm ops only
+#   nightly-rest  the nightly job for every other op
+# Parity needs an interpreter that runs on the machine's NumPy: Triton 3.6's does not on
+# NumPy >= 2.4, so a NumPy < 2.4 wheel in .whl/ is installed to /tmp/site for it.
+set -u
+OUT="${OUT:-gpu-steps-out}"
+STEPS="${STEPS:-gpu-new parity memcheck}"
+LIMIT="${LIMIT:-}"
+export PYTHONPATH=. PYTHONUNBUFFERED=1 HARNESS_FAILURE_LOG="$OUT/failures.log"
+mkdir -p "$OUT"
+SUMMARY=()
+
+step() {  # step NAME LIMIT_S CMD...
+    local name="$1" limit="${LIMIT:-$2}" start=$SECONDS
+    shift 2
+    echo "=== $name: $*" | tee -a "$OUT/$name.txt"
+    timeout -s INT -k 20 "$limit" "$@" >>"$OUT/$name.txt" 2>&1
+    local rc=$?
+    SUMMARY+=("$name: exit $rc after $((SECONDS - start)) s; $(grep -E '^(=+ )?[0-9]+ (passed|failed)|(passed|failed|error).* in [0-9.]+s' "$OUT/$name.txt" | tail -1)")
+    echo "${SUMMARY[-1]}"
+}
+
+old_numpy() {
+    if [ ! -d /tmp/site ] && ls .whl/numpy-*.whl >/dev/null 2>&1; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+            --target /tmp/site .whl/numpy-*.whl
+    fi
+    echo "/tmp/site:."
+}
+
+NIGHTLY=(python -m pytest -n 12 --dist worksteal --triton-mode=gpu --triton-budget=16
+    --hypothesis-profile=thorough tests/test_ops.py -p no:cacheprovider -v --durations=30)
+
+for name in $STEPS; do
+    case "$name" in
+    gpu-new)
+        step gpu-new 190 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_matmul.py tests/test_autotune.py tests/test_parity.py \
+            tests/test_memcheck.py tests/test_ops.py -k "matmul or autotune or parity or memcheck" ;;
+    parity)
+        site="$(old_numpy)"
+        PYTHONPATH="$site" step parity 200 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=parity tests/test_ops.py tests/test_parity.py
+        PYTHONPATH="$site" step parity-plants 60 python -m harness check --mode parity \
+            --ops tests.parity_plants:PLANTED --dtype float32 --examples 20 ;;
+    memcheck)
+        step memcheck 110 python -m pytest -n 4 -q -p no:cacheprovider --triton-mode=gpu \
+            --memcheck tests/test_ops.py -k "differential and (vector_add or scale or softmax)" ;;
+    nightly-ln)
+        step nightly-ln 540 "${NIGHTLY[@]}" -k "differential and layer_norm" ;;
+    nightly-rest)
+        step nightly-rest 540 "${NIGHTLY[@]}" -k "differential and not layer_norm" ;;
+    *) echo "unknown step $name" ;;
+    esac
+done
+echo "=== summary"
+printf '%s\n' "${SUMMARY[@]}"
