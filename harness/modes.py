@@ -44,6 +44,12 @@ def resolve(mode: str) -> str:
             f"--triton-mode={mode} needs an NVIDIA GPU, but torch.cuda.is_available() is "
             "False on this machine; use --triton-mode=interpret to run the kernels on the CPU"
         )
+    if mode == "parity":
+        from harness.parity import interpreter_problem
+
+        problem = interpreter_problem()
+        if problem:
+            raise ModeError(f"--triton-mode=parity interprets every kernel, but {problem}")
     return mode
 
 

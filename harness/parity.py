@@ -54,6 +54,23 @@ def in_interpreter() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1" or getattr(_state, "depth", 0) > 0
 
 
+def interpreter_problem() -> str | None:
+    """Why Triton's interpreter cannot run here, if it cannot: Triton 3.6's fails on
+    NumPy >= 2.4 (any `range` with a runtime bound)."""
+    import numpy
+    import triton
+
+    def version(text: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+
+    if version(triton.__version__) < (3, 7) and version(numpy.__version__) >= (2, 4):
+        return (
+            f"Triton {triton.__version__}'s interpreter fails on NumPy {numpy.__version__} "
+            "(a `range` with a runtime bound): install NumPy < 2.4 to interpret kernels"
+        )
+    return None
+
+
 def _language_objects() -> list[Any]:
     """What Triton's interpreter patches in `triton.language`, and where its jit functions
     live."""
@@ -129,6 +146,9 @@ def interpreted() -> Iterator[_Twins]:
     docstring). Yields the twins' registry: `.launches` counts interpreted launches."""
     from triton.runtime.jit import JITFunction, KernelInterface
 
+    from harness import bounds
+
+    bounds.install()  # a twin is bounds-checked as any interpreted kernel (unless turned off)
     with contextlib.suppress(ImportError):  # imported lazily by Triton's argument
         import triton.experimental.gluon  # noqa: F401  (checks tl's jit functions are jit)
 
@@ -177,10 +197,10 @@ def interpreted() -> Iterator[_Twins]:
 
 
 def _restore(obj: Any, before: dict[str, Any]) -> None:
+    """Put back every attribute of `obj` that changed. Names added are left: the
+    interpreter adds its own globals to the modules of the functions it rewrites, and
+    their cached rewrites need them again."""
     now = vars(obj)
-    for name in [n for n in now if n not in before]:
-        if not isinstance(obj, type) or not name.startswith("__"):
-            delattr(obj, name)
     for name, value in before.items():
         if now.get(name, _MISSING) is not value:
             try:

@@ -25,9 +25,10 @@ ch. 2-4; ../shared/FACTS.md):
   the error is within ``LAMBDA * sqrt(depth) * u * condition`` (Higham and Mary, "A new
   approach to probabilistic rounding error analysis", SISC 2019). The growth is the
   smaller of the two, so long sequential loops get a bound that grows like sqrt(n).
-* ``p * u(operands) * condition``: a dot whose operands are rounded before they are
-  multiplied (a float32 ``tl.dot`` on the GPU rounds both to tf32: p = 2, relative to
-  sum |a b|), where the products of the others are exact in float32 (p = 0).
+* ``p * e(operands) * condition``: a dot whose operands are converted before they are
+  multiplied (a float32 ``tl.dot`` on the GPU truncates both to tf32, each off by
+  e < 2**-10: p = 2, relative to sum |a b|; `harness.dtypes.OPERAND_ERROR`), where the
+  products of the others are exact in float32 (p = 0).
 * ``r * u(out) * condition``: roundings of intermediates into the output dtype that a
   *reference* tier makes (PyTorch's ``x + x.sum()`` rounds the sum to float16 before the
   add). Kernels compute in float32 and get r = 0: a kernel that rounds an intermediate to
@@ -55,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF
+from harness.dtypes import OPERAND_ERROR, SMALLEST_NORMAL, UNIT_ROUNDOFF
 
 if TYPE_CHECKING:
     from harness.op import Case
@@ -160,7 +161,7 @@ class Bound:
     depth: int = 0
     """The reduction's depth, for the report."""
     operands: str | None = None
-    """The precision products' operands are rounded to (p = 2 roundings of it), if any."""
+    """The precision products' operands are converted to (p = 2 conversions), if any."""
 
     @property
     def relative(self) -> float:
@@ -170,7 +171,7 @@ class Bound:
     @property
     def conditioned(self) -> float:
         """The allowance relative to the condition (accumulated and reference roundings)."""
-        operands = 2 * UNIT_ROUNDOFF[self.operands] if self.operands else 0.0
+        operands = 2 * OPERAND_ERROR[self.operands] if self.operands else 0.0
         return self.factor * (
             self.growth * UNIT_ROUNDOFF[self.accumulate]
             + operands
@@ -194,7 +195,7 @@ class Bound:
     def describe(self) -> str:
         text = f"{self.roundings:g}u({self.out_dtype})|o| + {self.growth:.3g}u({self.accumulate})"
         if self.operands:
-            text += f" + 2u({self.operands})"
+            text += f" + 2e({self.operands})"
         if self.reference_roundings:
             text += f" + {self.reference_roundings:g}u({self.out_dtype})"
         text += " x cond"

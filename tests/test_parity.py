@@ -33,11 +33,13 @@ TWIN_SCRIPT = textwrap.dedent(
     x = torch.randn(1000, generator=torch.Generator().manual_seed(0))
     rows = torch.randn(4, 100, generator=torch.Generator().manual_seed(1))
     assert not parity.in_interpreter()
-    with parity.interpreted() as twins:
-        assert parity.in_interpreter()
-        scan = plants.block_scan(x)  # one program per block, run one after another
-        soft = outside_kernels.softmax(rows)  # tl.max, tl.sum, tl.exp: triton.language's
-        launched = twins.launches
+    for _ in range(2):  # twice: what the first run rewrote must still run
+        with parity.interpreted() as twins:
+            assert parity.in_interpreter()
+            before = twins.launches
+            scan = plants.block_scan(x)  # one program per block, run one after another
+            soft = outside_kernels.softmax(rows)  # tl.max, tl.sum: triton.language's jit
+            launched = twins.launches - before
     print("launched", launched)
     print("scan", float((scan.double() - x.double().cumsum(0)).abs().max()))
     print("softmax", float((soft - torch.softmax(rows, -1)).abs().max()))
@@ -99,8 +101,11 @@ def test_a_kernel_the_twin_cannot_reach_is_named_not_run_compiled(twin_run) -> N
 @pytest.mark.gpu_only
 @pytest.mark.parametrize("registry", ["PLANTED", "HONEST"])
 def test_parity_mode_names_the_planted_divergences(registry: str) -> None:
+    from harness import parity
     from harness.compare import run_case
 
+    if parity.interpreter_problem():
+        pytest.skip(parity.interpreter_problem())
     ops = getattr(parity_plants, registry)
     for name, op in ops.items():
         case = Case(name, "float32", (4000,), {}, seed=0)
