@@ -11,6 +11,10 @@
 #   wrong     a vector_add wrong past 2**26 elements (tests.perf_plants:WRONG_AT_LARGE):
 #             refused at the benchmark size (exit 1, an error row with its reproducer)
 #   pytest    the pytest-benchmark side on vector_add float16: checked, timed, saved
+#   checked   the gate as CI runs it (`python -m harness bench --gate`, every case checked
+#             first) against the committed baseline, merging what this run measured into a
+#             copy of it ($OUT/<gpu-slug>.json): cases the baseline lacks are added. OPS
+#             picks the ops (default: all)
 # STEPS picks some of them, in its order (default: all, as listed); the baseline must exist
 # for the gated steps (BASELINE=path to reuse one).
 set -u
@@ -41,6 +45,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,te
 "$PY" -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
 SLUG="$("$PY" -c "import torch; from harness.perf.machine import gpu_slug; print(gpu_slug(torch.cuda.get_device_name()))")"
 BASELINE="${BASELINE:-$OUT/$SLUG.json}"
+OPS="${OPS:-}"
 GATE=(--gate --baseline "$BASELINE" --no-plots)
 
 for name in $STEPS; do
@@ -60,6 +65,12 @@ for name in $STEPS; do
     wrong)
         step wrong 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:WRONG_AT_LARGE \
             --dtype float32 --out "$TMP/wrong" --no-plots ;;
+    checked)
+        [ -f "$BASELINE" ] || cp "benchmarks/baselines/$SLUG.json" "$BASELINE"
+        # shellcheck disable=SC2086
+        step checked 560 "$PY" -m harness bench $OPS --out "$TMP/checked" --no-plots --gate \
+            --save-baseline --baseline "$BASELINE" --check-workers "${CHECK_WORKERS:-12}"
+        cp "$TMP/checked/bench.json" "$OUT/checked.json" 2>/dev/null ;;
     pytest)
         step pytest 120 "$PY" -m pytest tests/test_benchmarks.py -p no:xdist --triton-mode=gpu \
             -q -k "vector_add and float16" --benchmark-storage="file://$TMP/store" \

@@ -7,8 +7,8 @@
 #   parity        the suite in parity mode (compiled vs interpreted twins, -n 8), and the
 #                 planted divergences of tests/parity_plants.py through `harness check`
 #   memcheck      three row-wise ops' differential tests under compute-sanitizer memcheck
-#   nightly-ln    the nightly job (make nightly) for the LayerNorm ops only
-#   nightly-rest  the nightly job for every other op
+#   nightly-rows  the nightly job (make nightly) for every op but matmul (-n 15)
+#   nightly-matmul  the nightly job for matmul and its gradient
 # Parity needs an interpreter that runs on the machine's NumPy: Triton 3.6's does not on
 # NumPy >= 2.4, so a NumPy < 2.4 wheel in .whl/ is installed to /tmp/site for it.
 set -u
@@ -37,7 +37,7 @@ old_numpy() {
     echo "/tmp/site:."
 }
 
-NIGHTLY=(python -m pytest -n 12 --dist worksteal --triton-mode=gpu --triton-budget=16
+NIGHTLY=(python -m pytest -n "${WORKERS:-15}" --dist worksteal --triton-mode=gpu --triton-budget=16
     --hypothesis-profile=thorough tests/test_ops.py -p no:cacheprovider -v --durations=30)
 
 for name in $STEPS; do
@@ -55,10 +55,10 @@ for name in $STEPS; do
     memcheck)
         step memcheck 110 python -m pytest -n 4 -q -p no:cacheprovider --triton-mode=gpu \
             --memcheck tests/test_ops.py -k "differential and (vector_add or scale or softmax)" ;;
-    nightly-ln)
-        step nightly-ln 540 "${NIGHTLY[@]}" -k "differential and layer_norm" ;;
-    nightly-rest)
-        step nightly-rest 540 "${NIGHTLY[@]}" -k "differential and not layer_norm" ;;
+    nightly-rows)
+        step nightly-rows 540 "${NIGHTLY[@]}" -k "differential and not matmul" ;;
+    nightly-matmul)
+        step nightly-matmul 540 "${NIGHTLY[@]}" -k "differential and matmul" ;;
     *) echo "unknown step $name" ;;
     esac
 done
