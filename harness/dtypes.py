@@ -18,12 +18,16 @@ UNIT_ROUNDOFF: dict[str, float] = {
     "tf32": 2.0**-11,  # the tensor cores' float32 operands: 10 mantissa bits
 }
 
-#: The largest relative error of one operand of a product that the hardware converts
-#: before multiplying. NVIDIA's tensor cores read a float32 operand in tf32 mode by
-#: *truncating* its mantissa to 10 bits (Triton's own tests mask the inputs with 0xffffe000
-#: to match): an error below 2**-10 = 2 u(tf32), twice a rounding's. Measured on the H200:
-#: a 1x1x1 float32 tl.dot off by 1.36e-3 relative, past two roundings' 9.8e-4.
-OPERAND_ERROR: dict[str, float] = {"tf32": 2.0**-10}
+
+def operand_error(precision: str) -> float:
+    """The largest relative error of one operand of a product that is converted to
+    `precision` before the multiply: a rounding, u, except tf32. NVIDIA's tensor cores read
+    a float32 operand in tf32 mode by *truncating* its mantissa to 10 bits (Triton's own
+    tests mask the inputs with 0xffffe000 to match): an error below 2**-10 = 2 u(tf32).
+    Measured on the H200: a 1x1x1 float32 tl.dot off by 1.36e-3 relative, past the 9.8e-4
+    of two roundings."""
+    return 2.0**-10 if precision == "tf32" else UNIT_ROUNDOFF[precision]
+
 
 #: Below this, a value is subnormal and its rounding error is absolute, not relative.
 SMALLEST_NORMAL: dict[str, float] = {

@@ -27,7 +27,7 @@ ch. 2-4; ../shared/FACTS.md):
   smaller of the two, so long sequential loops get a bound that grows like sqrt(n).
 * ``p * e(operands) * condition``: a dot whose operands are converted before they are
   multiplied (a float32 ``tl.dot`` on the GPU truncates both to tf32, each off by
-  e < 2**-10: p = 2, relative to sum |a b|; `harness.dtypes.OPERAND_ERROR`), where the
+  e < 2**-10: p = 2, relative to sum |a b|; `harness.dtypes.operand_error`), where the
   products of the others are exact in float32 (p = 0).
 * ``r * u(out) * condition``: roundings of intermediates into the output dtype that a
   *reference* tier makes (PyTorch's ``x + x.sum()`` rounds the sum to float16 before the
@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.dtypes import OPERAND_ERROR, SMALLEST_NORMAL, UNIT_ROUNDOFF
+from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, operand_error
 
 if TYPE_CHECKING:
     from harness.op import Case
@@ -171,7 +171,7 @@ class Bound:
     @property
     def conditioned(self) -> float:
         """The allowance relative to the condition (accumulated and reference roundings)."""
-        operands = 2 * OPERAND_ERROR[self.operands] if self.operands else 0.0
+        operands = 2 * operand_error(self.operands) if self.operands else 0.0
         return self.factor * (
             self.growth * UNIT_ROUNDOFF[self.accumulate]
             + operands

@@ -49,7 +49,7 @@ from harness import (
     Values,
     strategies,
 )
-from harness.dtypes import OPERAND_ERROR, SMALLEST_NORMAL, UNIT_ROUNDOFF, itemsize, to_torch
+from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, itemsize, operand_error, to_torch
 from harness.error_models import dot_product
 from harness.tensors import LAYOUTS, add_specials, layouts_for, make_tensor
 from harness.tolerance import OutputModel, growth, sum_depth
@@ -324,7 +324,7 @@ MATMUL = Op(
 # (a jump of |dy|) wherever |Z| <= E. The GEMM allows c' x condition, with c' at least
 # `_least_coefficient` (c0) in every mode and tier, so S = (that change) / c0. On the
 # GPU, a float32 tf32 case's Z is off by 2 e(tf32) cond_Z more (truncated operands,
-# OPERAND_ERROR), and its backward GEMMs are allowed 2 e(tf32) more: with e >= c0 (taken
+# operand_error), and its backward GEMMs are allowed 2 e(tf32) more: with e >= c0 (taken
 # so), c' S covers both.
 
 
@@ -370,7 +370,7 @@ def _forward_error(case: Case) -> float:
 def _band(case: Case) -> float:
     """e, widened by the tf32 operands of a GPU's float32 forward (the relu flip band)."""
     tf32 = case.dtype == "float32" and case.params.get("precision", "tf32") == "tf32"
-    return _forward_error(case) + (2 * OPERAND_ERROR["tf32"] if tf32 else 0.0)
+    return _forward_error(case) + (2 * operand_error("tf32") if tf32 else 0.0)
 
 
 def _grad_steps(case: Case) -> float:

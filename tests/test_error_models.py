@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness import Case, ErrorModel, Values
-from harness.dtypes import OPERAND_ERROR, UNIT_ROUNDOFF
+from harness.dtypes import UNIT_ROUNDOFF, operand_error
 from harness.error_models import (
     GELU_LIPSCHITZ,
     dot_product,
@@ -61,7 +61,7 @@ def test_tf32_operands_add_two_roundings_of_tf32_to_the_kernel_alone():
         errors.bounds(case, mode, tier, ["float32"])[0]
         for mode, tier in (("gpu", "kernel"), ("interpret", "kernel"), ("gpu", "torch"))
     )
-    assert gpu.conditioned - interp.conditioned == pytest.approx(2 * OPERAND_ERROR["tf32"])
+    assert gpu.conditioned - interp.conditioned == pytest.approx(2 * operand_error("tf32"))
     assert torch_.operands is None and "2e(tf32)" in gpu.describe()
 
 
