@@ -1,0 +1,658 @@
+"""attention: O = softmax(Q K^T scale + mask) V, flash-attention style, forward and backward.
+
+Q is (batch, heads, Lq, D), K and V (batch, kv_heads, Lk, D) with heads a multiple of
+kv_heads (grouped-query attention: Q head h reads K/V head h // (heads / kv_heads)); D
+(head_dim) is 16, 32, 64 or 128; Lq and Lk are any lengths, equal or not. `causal` is
+PyTorch's `is_causal`: top-left aligned, query i sees keys 0..i. Every input is read
+through its strides; O comes back in the inputs' dtype, contiguous.
+
+The GPU ideas, in the order they appear:
+
+1. The score matrix never exists. A program owns BLOCK_M query rows (`attention_forward_
+   kernel`) and walks K and V in blocks of BLOCK_N keys (`_attend_key_blocks`): for each
+   block it forms the BLOCK_M x BLOCK_N scores S = Q K^T on chip, folds them into its
+   running output, and drops them. Memory traffic is Q, K, V and O, not Lq x Lk.
+2. Online softmax. Softmax needs the row max (for exp not to overflow) and the row sum,
+   both over all keys, before any probability is known. The program keeps, per row, the
+   running max m, the running sum l of exp(s - m) and the unnormalized output
+   acc = sum_j exp(s_j - m) v_j. When a new block raises the max to m', everything
+   accumulated so far was scaled by exp(-m) where it should be exp(-m'): both l and acc
+   are multiplied by alpha = exp(m - m') (`alpha` in `_attend_key_blocks`) before the
+   block's own terms are added. After the last block, O = acc / l. Exponentials are exp2
+   of scores pre-multiplied by scale log2(e) (one multiply fewer per score; exp2 is what
+   the GPU computes).
+3. The log-sum-exp is all the backward needs. The forward stores, per row, LSE = m + log l
+   (float32, natural log). Then any probability can be recomputed exactly as the forward
+   had it, P_ij = exp(s_ij - LSE_i), from Q and K alone: no (Lq, Lk) matrix is saved. The
+   backward (`_dkdv_query_blocks`, `_dq_key_blocks`) recomputes S and P block by block:
+
+       dV = P^T dO,  dP = dO V^T,  dS = P (dP - delta),  dQ = scale dS K,  dK = scale dS^T Q
+
+   with delta_i = sum_j P_ij dP_ij = rowsum(dO_i * O_i), computed first by a small
+   preprocessing kernel (`attention_delta_kernel`) so that dS needs no second pass over
+   the keys. dK and dV are owned by a program per key block (looping over the query
+   blocks and over the group's Q heads, so GQA needs no atomics), dQ by a program per
+   query block (looping over the key blocks): every gradient is written once.
+4. Causal block skipping. With the causal mask, query block [m0, m0 + BLOCK_M) sees no key
+   past m0 + BLOCK_M - 1: the key loop stops there (`_key_ranges`), halving the work. Key
+   blocks entirely left of the diagonal (every key <= m0) need no mask; only the blocks
+   the diagonal crosses pay for the comparison (`ON_DIAGONAL`). The dK/dV kernel mirrors
+   it over query blocks (`_query_ranges`). Program order: the last query blocks have the
+   most keys to walk, so the causal forward launches them first (`pid_m` reversed): the
+   long programs start early and short ones fill the tail of the launch.
+5. Masked tails. Lq and Lk need no multiple of anything: rows past Lq load 0 and are not
+   stored; keys past Lk load 0 and get score -inf (exp2 gives 0: no weight), never
+   reaching the sums. No row is ever fully masked (row i always sees key 0 when Lk >= 1),
+   so m is finite after the first block and exp2(-inf - m) is a clean 0. Lk = 0 is
+   handled by the launcher: O = 0 (the empty sum, as PyTorch's SDPA gives it).
+
+Precision: S and every sum are float32. P (and dS in the backward) is rounded to the
+inputs' dtype before its tl.dot with V (K, Q): 16-bit tensor-core operands on a GPU, one
+rounding of the dtype per probability, which the error model declares (`operands`). A
+float32 tl.dot on a GPU rounds its operands to tf32. In Triton's interpreter, arithmetic
+and tl.dot on bfloat16 are wrong: there the kernels upcast 16-bit tiles to float32 after
+loading (`UPCAST`), and P and dS are rounded to the dtype and upcast again, so the
+interpreter computes what the GPU does.
+
+Configs: `GPU_CONFIGS`, autotuned per (Lq, Lk, D, causal) through `harness.autotune` on
+a GPU; `INTERPRET_CONFIGS` for the interpreter (blocks of 16: several key blocks and
+rescales on the small cases tests draw). Each is named `attention/<BMxBN-wW-sS>/<gpu|
+interpret>` for `kernels._plans`. The backward kernels launch with the forced config if
+one is forced, else `BACKWARD_CONFIGS[mode]` (not tuned yet).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+from harness.autotune import autotune, with_config
+from kernels import _plans
+from kernels._checks import check_like, check_tensor, interpreting
+from kernels._launch import cdiv, checked_grid
+
+HEAD_DIMS = (16, 32, 64, 128)
+LOG2E: tl.constexpr = tl.constexpr(math.log2(math.e))
+LN2: tl.constexpr = tl.constexpr(math.log(2.0))
+
+
+def _config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
+    return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=warps, num_stages=stages)
+
+
+# Not tuned yet (the GPU half of the issue): a starting set in the spirit of Triton's
+# fused-attention tutorial (06). Shared memory is about stages x BLOCK_N x D x 2 tiles.
+GPU_CONFIGS = (
+    _config(128, 64, 8, 3),
+    _config(128, 32, 4, 3),
+    _config(64, 64, 4, 3),
+    _config(64, 32, 4, 2),
+)
+# In the interpreter a program and a key step each cost about a millisecond whatever the
+# tile: blocks of 16 (the smallest tl.dot a GPU compiles) give drawn cases of a few dozen
+# keys several blocks, rescales and diagonal blocks.
+INTERPRET_CONFIGS = (
+    _config(16, 16, 4, 1),
+    _config(32, 16, 4, 1),
+)
+BACKWARD_CONFIGS = {"gpu": _config(64, 32, 4, 2), "interpret": INTERPRET_CONFIGS[0]}
+
+
+def config_name(config: triton.Config) -> str:
+    k = config.kwargs
+    return f"{k['BLOCK_M']}x{k['BLOCK_N']}-w{config.num_warps}-s{config.num_stages}"
+
+
+CONFIGS = {
+    "gpu": {config_name(c): c for c in GPU_CONFIGS},
+    "interpret": {config_name(c): c for c in INTERPRET_CONFIGS},
+}
+CONFIG_NAMES = tuple(f"attention/{name}/{table}" for table in CONFIGS for name in CONFIGS[table])
+"""Every forward config a launch can run (`kernels._plans` names)."""
+
+
+# ------------------------------------------------------------------------------- ranges
+@triton.jit
+def _key_ranges(start_m, k_len, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
+                BLOCK_N: tl.constexpr):  # fmt: skip
+    """(free_end, end) for the query block starting at row start_m: key blocks in
+    [0, free_end) need no causal mask, those in [free_end, end) are crossed by the
+    diagonal, keys from `end` on are hidden from every row of the block (skipped)."""
+    if CAUSAL:
+        # A block [n, n + BLOCK_N) is left of the diagonal for every row iff its last key
+        # n + BLOCK_N - 1 <= start_m.
+        free_end = min((start_m + 1) // BLOCK_N * BLOCK_N, k_len)
+        end = min(start_m + BLOCK_M, k_len)
+    else:
+        free_end = k_len
+        end = k_len
+    return free_end, end
+
+
+@triton.jit
+def _query_ranges(start_n, q_len, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
+                  BLOCK_N: tl.constexpr):  # fmt: skip
+    """(start, free_start) for the key block starting at key start_n: query blocks before
+    `start` see none of its keys (skipped), those in [start, free_start) are crossed by
+    the diagonal, those from free_start on see all of them."""
+    if CAUSAL:
+        start = start_n // BLOCK_M * BLOCK_M  # the block holding row start_n
+        # Row r sees every key of the block iff r >= start_n + BLOCK_N - 1.
+        free_start = min((start_n + BLOCK_N - 1 + BLOCK_M - 1) // BLOCK_M * BLOCK_M, q_len)
+    else:
+        start = 0
+        free_start = 0
+    return start, free_start
+
+
+# ------------------------------------------------------------------------------ forward
+@triton.jit
+def _attend_key_blocks(
+    acc, m_i, l_i,  # running output (BLOCK_M, D), max and sum (BLOCK_M,), float32
+    q,  # the query block (BLOCK_M, D)
+    k_base, v_base,  # K and V of this (batch, kv head)
+    offs_m, offs_d,  # the block's query rows, and 0..D-1
+    key_start, key_end,  # the key blocks to walk
+    k_len, stride_kn, stride_kd, stride_vn, stride_vd,
+    qk_scale,  # scale * log2(e): scores in base 2
+    BLOCK_N: tl.constexpr,
+    ON_DIAGONAL: tl.constexpr,  # apply the causal mask (blocks the diagonal crosses)
+    UPCAST: tl.constexpr,
+):  # fmt: skip
+    """The online-softmax loop over key blocks [key_start, key_end) (module docstring, 2)."""
+    dtype = v_base.dtype.element_ty
+    for start_n in range(key_start, key_end, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        key_mask = offs_n < k_len  # the last block may stick out past Lk
+        k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
+                      mask=key_mask[None, :], other=0.0)  # fmt: skip
+        v = tl.load(v_base + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd,
+                    mask=key_mask[:, None], other=0.0)  # fmt: skip
+        if UPCAST:
+            k_t = k_t.to(tl.float32)
+            v = v.to(tl.float32)
+        s = tl.dot(q, k_t) * qk_scale
+        visible = key_mask[None, :]
+        if ON_DIAGONAL:
+            visible = visible & (offs_n[None, :] <= offs_m[:, None])
+        # -inf: a hidden key neither raises the max nor adds exp2(-inf) = 0 to the sums.
+        s = tl.where(visible, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        # What was summed so far used m_i: rescale it to the new max (exp2(-inf) = 0 for
+        # the first block, whose acc and l are 0 anyway).
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        p_operand = p.to(dtype)  # the tensor cores' operand: P rounded to V's dtype
+        if UPCAST:
+            p_operand = p_operand.to(tl.float32)
+        acc = acc * alpha[:, None] + tl.dot(p_operand, v)
+        m_i = m_new
+    return acc, m_i, l_i
+
+
+@autotune(GPU_CONFIGS, key=["q_len", "k_len", "HEAD_DIM", "CAUSAL"],
+          interpret_config=INTERPRET_CONFIGS[0])  # fmt: skip
+@triton.jit
+def attention_forward_kernel(
+    q_ptr,  # Q, shape (batch, heads, Lq, D), any strides
+    k_ptr,  # K, shape (batch, kv_heads, Lk, D), any strides
+    v_ptr,  # V, shape (batch, kv_heads, Lk, D), any strides
+    o_ptr,  # O, shape (batch, heads, Lq, D), contiguous, Q's dtype
+    lse_ptr,  # log-sum-exp of each row's scores, shape (batch, heads, Lq), float32
+    stride_qb, stride_qh, stride_qm, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    heads,  # Q heads
+    group,  # Q heads per K/V head
+    q_len,  # Lq
+    k_len,  # Lk, >= 1
+    qk_scale,  # scale * log2(e)
+    HEAD_DIM: tl.constexpr,  # D: 16, 32, 64 or 128
+    CAUSAL: tl.constexpr,
+    UPCAST: tl.constexpr,  # 16-bit tiles to float32 after loading (the interpreter)
+    BLOCK_M: tl.constexpr,  # query rows per program
+    BLOCK_N: tl.constexpr,  # keys per step
+):  # fmt: skip
+    # One program per (query block, batch x head). Causal: the last query blocks (the
+    # longest programs) first.
+    pid_m = tl.program_id(0)
+    if CAUSAL:
+        pid_m = tl.num_programs(0) - 1 - pid_m
+    batch_head = tl.program_id(1).to(tl.int64)
+    batch = batch_head // heads
+    head = batch_head % heads
+    kv_head = head // group
+    q_base = q_ptr + batch * stride_qb + head * stride_qh
+    k_base = k_ptr + batch * stride_kb + kv_head * stride_kh
+    v_base = v_ptr + batch * stride_vb + kv_head * stride_vh
+
+    start_m = pid_m * BLOCK_M
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    row_mask = offs_m < q_len  # rows past Lq load 0 and are never stored
+    q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
+                mask=row_mask[:, None], other=0.0)  # fmt: skip
+    if UPCAST:
+        q = q.to(tl.float32)
+
+    acc = tl.full((BLOCK_M, HEAD_DIM), 0.0, tl.float32)
+    m_i = tl.full((BLOCK_M,), float("-inf"), tl.float32)
+    l_i = tl.full((BLOCK_M,), 0.0, tl.float32)
+    free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
+    acc, m_i, l_i = _attend_key_blocks(
+        acc, m_i, l_i, q, k_base, v_base, offs_m, offs_d, 0, free_end,
+        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False, UPCAST,
+    )  # fmt: skip
+    if CAUSAL:
+        acc, m_i, l_i = _attend_key_blocks(
+            acc, m_i, l_i, q, k_base, v_base, offs_m, offs_d, free_end, end,
+            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True, UPCAST,
+        )  # fmt: skip
+
+    o = acc / l_i[:, None]
+    o_offsets = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
+    tl.store(o_ptr + o_offsets, o.to(o_ptr.dtype.element_ty), mask=row_mask[:, None])
+    # LSE = m + log(l) in natural units: m is in base 2 (scores times log2(e)).
+    lse = (m_i + tl.log2(l_i)) * LN2
+    tl.store(lse_ptr + batch_head * q_len + offs_m, lse, mask=row_mask)
+
+
+# ----------------------------------------------------------------------------- backward
+@triton.jit
+def attention_delta_kernel(
+    o_ptr,  # O, shape (batch, heads, Lq, D), contiguous
+    do_ptr,  # dO, shape (batch, heads, Lq, D), any strides
+    delta_ptr,  # rowsum(dO * O), shape (batch, heads, Lq), float32
+    stride_dob, stride_doh, stride_dom, stride_dod,
+    heads, q_len,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+):  # fmt: skip
+    """delta_i = sum_d dO_id O_id = sum_j P_ij dP_ij, per row, in float32."""
+    batch_head = tl.program_id(1).to(tl.int64)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    row_mask = offs_m < q_len
+    o = tl.load(o_ptr + batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :],
+                mask=row_mask[:, None], other=0.0)  # fmt: skip
+    do_base = do_ptr + (batch_head // heads) * stride_dob + (batch_head % heads) * stride_doh
+    do = tl.load(do_base + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
+                 mask=row_mask[:, None], other=0.0)  # fmt: skip
+    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), axis=1)
+    tl.store(delta_ptr + batch_head * q_len + offs_m, delta, mask=row_mask)
+
+
+@triton.jit
+def _dkdv_query_blocks(
+    dk, dv,  # running dK / scale and dV of the key block (BLOCK_N, D), float32
+    k, v,  # the key block's K and V (BLOCK_N, D)
+    q_base, do_base, lse_base, delta_base,  # this (batch, Q head)'s Q, dO, LSE, delta
+    offs_n, offs_d, query_start, query_end,
+    q_len, k_len, stride_qm, stride_qd, stride_dom, stride_dod,
+    qk_scale,
+    BLOCK_M: tl.constexpr,
+    ON_DIAGONAL: tl.constexpr,
+    UPCAST: tl.constexpr,
+):  # fmt: skip
+    """dV += P^T dO and dK += dS^T Q over query blocks [query_start, query_end), with P
+    recomputed from the LSE (transposed: keys along rows, queries along columns)."""
+    dtype = q_base.dtype.element_ty
+    key_mask = offs_n < k_len
+    for start_m in range(query_start, query_end, BLOCK_M):
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        row_mask = offs_m < q_len
+        q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
+                    mask=row_mask[:, None], other=0.0)  # fmt: skip
+        do = tl.load(do_base + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
+                     mask=row_mask[:, None], other=0.0)  # fmt: skip
+        if UPCAST:
+            q = q.to(tl.float32)
+            do = do.to(tl.float32)
+        # other=0: a padded row's scores are hidden below, whatever its LSE.
+        lse = tl.load(lse_base + offs_m, mask=row_mask, other=0.0) * LOG2E
+        delta = tl.load(delta_base + offs_m, mask=row_mask, other=0.0)
+        s_t = tl.dot(k, tl.trans(q)) * qk_scale
+        visible = key_mask[:, None] & row_mask[None, :]
+        if ON_DIAGONAL:
+            visible = visible & (offs_n[:, None] <= offs_m[None, :])
+        p_t = tl.exp2(tl.where(visible, s_t, float("-inf")) - lse[None, :])
+        p_operand = p_t.to(dtype)
+        if UPCAST:
+            p_operand = p_operand.to(tl.float32)
+        dv += tl.dot(p_operand, do)
+        dp_t = tl.dot(v, tl.trans(do))
+        ds_t = p_t * (dp_t - delta[None, :])
+        ds_operand = ds_t.to(dtype)
+        if UPCAST:
+            ds_operand = ds_operand.to(tl.float32)
+        dk += tl.dot(ds_operand, q)
+    return dk, dv
+
+
+@triton.jit
+def attention_dkdv_kernel(
+    q_ptr, k_ptr, v_ptr,  # as in the forward
+    do_ptr,  # dO, shape (batch, heads, Lq, D), any strides
+    lse_ptr, delta_ptr,  # shape (batch, heads, Lq), float32
+    dk_ptr, dv_ptr,  # dK, dV, shape (batch, kv_heads, Lk, D), contiguous
+    stride_qb, stride_qh, stride_qm, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_dob, stride_doh, stride_dom, stride_dod,
+    kv_heads, group, q_len, k_len,
+    scale,  # the softmax scale (natural units)
+    HEAD_DIM: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    # One program per (key block, batch x K/V head): it sums over every query row of
+    # every Q head of the group, so dK and dV are written once, without atomics.
+    batch_kv = tl.program_id(1).to(tl.int64)
+    batch = batch_kv // kv_heads
+    kv_head = batch_kv % kv_heads
+    start_n = tl.program_id(0) * BLOCK_N
+    offs_n = start_n + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    key_mask = offs_n < k_len
+    k = tl.load(k_ptr + batch * stride_kb + kv_head * stride_kh + offs_n[:, None] * stride_kn
+                + offs_d[None, :] * stride_kd, mask=key_mask[:, None], other=0.0)  # fmt: skip
+    v = tl.load(v_ptr + batch * stride_vb + kv_head * stride_vh + offs_n[:, None] * stride_vn
+                + offs_d[None, :] * stride_vd, mask=key_mask[:, None], other=0.0)  # fmt: skip
+    if UPCAST:
+        k = k.to(tl.float32)
+        v = v.to(tl.float32)
+    qk_scale = scale * LOG2E
+    dk = tl.full((BLOCK_N, HEAD_DIM), 0.0, tl.float32)
+    dv = tl.full((BLOCK_N, HEAD_DIM), 0.0, tl.float32)
+    start, free_start = _query_ranges(start_n, q_len, CAUSAL, BLOCK_M, BLOCK_N)
+    for g in range(0, group):
+        head = kv_head * group + g
+        q_base = q_ptr + batch * stride_qb + head * stride_qh
+        do_base = do_ptr + batch * stride_dob + head * stride_doh
+        row_base = (batch * kv_heads * group + head) * q_len  # into LSE and delta
+        if CAUSAL:
+            dk, dv = _dkdv_query_blocks(
+                dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
+                offs_n, offs_d, start, free_start, q_len, k_len, stride_qm, stride_qd,
+                stride_dom, stride_dod, qk_scale, BLOCK_M, True, UPCAST,
+            )  # fmt: skip
+        dk, dv = _dkdv_query_blocks(
+            dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
+            offs_n, offs_d, free_start, q_len, q_len, k_len, stride_qm, stride_qd,
+            stride_dom, stride_dod, qk_scale, BLOCK_M, False, UPCAST,
+        )  # fmt: skip
+    out = batch_kv * k_len * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
+    tl.store(dk_ptr + out, (dk * scale).to(dk_ptr.dtype.element_ty), mask=key_mask[:, None])
+    tl.store(dv_ptr + out, dv.to(dv_ptr.dtype.element_ty), mask=key_mask[:, None])
+
+
+@triton.jit
+def _dq_key_blocks(
+    dq,  # running dQ / scale of the query block (BLOCK_M, D), float32
+    q, do, lse, delta,  # the query block's Q, dO (BLOCK_M, D), LSE (base 2) and delta
+    k_base, v_base, offs_m, offs_d, key_start, key_end,
+    k_len, stride_kn, stride_kd, stride_vn, stride_vd,
+    qk_scale,
+    BLOCK_N: tl.constexpr,
+    ON_DIAGONAL: tl.constexpr,
+    UPCAST: tl.constexpr,
+):  # fmt: skip
+    """dQ += dS K over key blocks [key_start, key_end), P recomputed from the LSE."""
+    dtype = k_base.dtype.element_ty
+    for start_n in range(key_start, key_end, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        key_mask = offs_n < k_len
+        k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
+                      mask=key_mask[None, :], other=0.0)  # fmt: skip
+        v_t = tl.load(v_base + offs_d[:, None] * stride_vd + offs_n[None, :] * stride_vn,
+                      mask=key_mask[None, :], other=0.0)  # fmt: skip
+        if UPCAST:
+            k_t = k_t.to(tl.float32)
+            v_t = v_t.to(tl.float32)
+        s = tl.dot(q, k_t) * qk_scale
+        visible = key_mask[None, :]
+        if ON_DIAGONAL:
+            visible = visible & (offs_n[None, :] <= offs_m[:, None])
+        p = tl.exp2(tl.where(visible, s, float("-inf")) - lse[:, None])
+        ds = p * (tl.dot(do, v_t) - delta[:, None])
+        ds_operand = ds.to(dtype)
+        if UPCAST:
+            ds_operand = ds_operand.to(tl.float32)
+        dq += tl.dot(ds_operand, tl.trans(k_t))
+    return dq
+
+
+@triton.jit
+def attention_dq_kernel(
+    q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr,  # as in attention_dkdv_kernel
+    dq_ptr,  # dQ, shape (batch, heads, Lq, D), contiguous
+    stride_qb, stride_qh, stride_qm, stride_qd,
+    stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    stride_dob, stride_doh, stride_dom, stride_dod,
+    heads, group, q_len, k_len,
+    scale,
+    HEAD_DIM: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+):  # fmt: skip
+    # One program per (query block, batch x head), walking the keys as the forward does.
+    batch_head = tl.program_id(1).to(tl.int64)
+    batch = batch_head // heads
+    head = batch_head % heads
+    kv_head = head // group
+    start_m = tl.program_id(0) * BLOCK_M
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    row_mask = offs_m < q_len
+    q = tl.load(q_ptr + batch * stride_qb + head * stride_qh + offs_m[:, None] * stride_qm
+                + offs_d[None, :] * stride_qd, mask=row_mask[:, None], other=0.0)  # fmt: skip
+    do = tl.load(do_ptr + batch * stride_dob + head * stride_doh + offs_m[:, None] * stride_dom
+                 + offs_d[None, :] * stride_dod, mask=row_mask[:, None], other=0.0)  # fmt: skip
+    if UPCAST:
+        q = q.to(tl.float32)
+        do = do.to(tl.float32)
+    lse = tl.load(lse_ptr + batch_head * q_len + offs_m, mask=row_mask, other=0.0) * LOG2E
+    delta = tl.load(delta_ptr + batch_head * q_len + offs_m, mask=row_mask, other=0.0)
+    k_base = k_ptr + batch * stride_kb + kv_head * stride_kh
+    v_base = v_ptr + batch * stride_vb + kv_head * stride_vh
+    qk_scale = scale * LOG2E
+    dq = tl.full((BLOCK_M, HEAD_DIM), 0.0, tl.float32)
+    free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
+    dq = _dq_key_blocks(
+        dq, q, do, lse, delta, k_base, v_base, offs_m, offs_d, 0, free_end,
+        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False, UPCAST,
+    )  # fmt: skip
+    if CAUSAL:
+        dq = _dq_key_blocks(
+            dq, q, do, lse, delta, k_base, v_base, offs_m, offs_d, free_end, end,
+            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True, UPCAST,
+        )  # fmt: skip
+    out = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
+    tl.store(dq_ptr + out, (dq * scale).to(dq_ptr.dtype.element_ty), mask=row_mask[:, None])
+
+
+# ----------------------------------------------------------------------------- launchers
+def check_inputs(q, k, v, causal, scale) -> float:
+    """The softmax scale, after checking every argument (module docstring for shapes)."""
+    check_tensor("q", q)
+    check_tensor("k", k)
+    check_tensor("v", v)
+    check_like("k", k, "q", q)
+    check_like("v", v, "q", q)
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if x.dim() != 4:
+            raise ValueError(
+                f"{name} must be 4-D (batch, heads, seq, head_dim), got shape {tuple(x.shape)}"
+            )
+    batch, heads, _, head_dim = q.shape
+    if head_dim not in HEAD_DIMS:
+        raise ValueError(f"q's head_dim must be one of {HEAD_DIMS}, got {head_dim}")
+    if k.shape[0] != batch or k.shape[-1] != head_dim:
+        raise ValueError(
+            f"k must have shape ({batch}, kv_heads, Lk, {head_dim}) to match q "
+            f"{tuple(q.shape)}, got {tuple(k.shape)}"
+        )
+    if v.shape != k.shape:
+        raise ValueError(f"v must have k's shape {tuple(k.shape)}, got {tuple(v.shape)}")
+    kv_heads = k.shape[1]
+    if kv_heads == 0 or heads % kv_heads:
+        raise ValueError(
+            f"k's heads ({kv_heads}) must divide q's heads ({heads}): grouped-query "
+            "attention shares each K/V head among heads / kv_heads Q heads"
+        )
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+    if scale is None:
+        return 1.0 / math.sqrt(head_dim)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
+    return float(scale)
+
+
+def _strides(x: torch.Tensor) -> tuple[int, ...]:
+    return tuple(x.stride())
+
+
+def _plan(table_default: triton.Config | None = None) -> tuple[triton.Config | None, str, str]:
+    """(config, its name, table): the forced config, or `table_default` (None: tune)."""
+    design, table = _plans.forced("attention")
+    if design is None:
+        config = table_default
+        return config, config_name(config) if config is not None else "", table
+    try:
+        return CONFIGS[table][design], design, table
+    except KeyError:
+        raise ValueError(f"no attention config named {design!r} in {table!r}") from None
+
+
+def attention_forward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool = False,
+    scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(O, LSE): O in q's dtype, contiguous; LSE (batch, heads, Lq) float32, the natural
+    log-sum-exp of each row's scaled, masked scores (-inf without keys)."""
+    scale = check_inputs(q, k, v, causal, scale)
+    batch, heads, q_len, head_dim = q.shape
+    kv_heads, k_len = k.shape[1], k.shape[2]
+    o = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    lse = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
+    if k_len == 0:  # no keys: the empty sum (module docstring, 5)
+        return o.zero_(), lse.fill_(float("-inf"))
+    if o.numel() == 0:
+        return o, lse
+    grid = lambda meta: checked_grid((cdiv(q_len, meta["BLOCK_M"]), batch * heads), "q")
+    args = (q, k, v, o, lse, *_strides(q), *_strides(k), *_strides(v),
+            heads, heads // kv_heads, q_len, k_len, scale * math.log2(math.e))  # fmt: skip
+    constants = {
+        "HEAD_DIM": head_dim,
+        "CAUSAL": causal,
+        "UPCAST": interpreting() and q.dtype != torch.float32,
+    }
+    config, name, table = _plan()
+    if config is not None:
+        with_config(attention_forward_kernel, config)[grid](*args, **constants)
+    else:
+        attention_forward_kernel[grid](*args, **constants)
+        name = config_name(attention_forward_kernel.best_config)
+    _plans.launched("attention", name, table)
+    return o, lse
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """softmax(q k^T scale + mask) v for q (batch, heads, Lq, D), k and v (batch,
+    kv_heads, Lk, D), heads a multiple of kv_heads, D in HEAD_DIMS; `causal` top-left
+    aligned as PyTorch's is_causal; scale None: 1 / sqrt(D). A new contiguous tensor in
+    q's dtype (zeros when Lk = 0)."""
+    return attention_forward(q, k, v, causal, scale)[0]
+
+
+def attention_backward(
+    do: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    o: torch.Tensor,
+    lse: torch.Tensor,
+    causal: bool,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(dQ, dK, dV) from the forward's O and LSE (module docstring, 3); dO of q's shape and
+    dtype, any strides. Inputs already checked by the forward."""
+    batch, heads, q_len, head_dim = q.shape
+    kv_heads, k_len = k.shape[1], k.shape[2]
+    group = heads // kv_heads
+    dq = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    dk = torch.empty(k.shape, dtype=k.dtype, device=k.device)
+    dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
+    if k_len == 0 or q.numel() == 0 or k.numel() == 0:  # every gradient an empty sum
+        return dq.zero_(), dk.zero_(), dv.zero_()
+    config, _, _ = _plan(BACKWARD_CONFIGS[_plans.default_constants()])
+    block_m, block_n = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
+    launch = {"num_warps": config.num_warps, "num_stages": config.num_stages}
+    upcast = interpreting() and q.dtype != torch.float32
+    delta = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
+    attention_delta_kernel[(cdiv(q_len, block_m), batch * heads)](
+        o, do, delta, *_strides(do), heads, q_len, HEAD_DIM=head_dim, BLOCK_M=block_m
+    )
+    common = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
+    meta = {"HEAD_DIM": head_dim, "CAUSAL": causal, "UPCAST": upcast,
+            "BLOCK_M": block_m, "BLOCK_N": block_n, **launch}  # fmt: skip
+    grid = checked_grid((cdiv(k_len, block_n), batch * kv_heads), "k")
+    attention_dkdv_kernel[grid](
+        q, k, v, do, lse, delta, dk, dv, *common, kv_heads, group, q_len, k_len, scale, **meta
+    )
+    grid = checked_grid((cdiv(q_len, block_m), batch * heads), "q")
+    attention_dq_kernel[grid](
+        q, k, v, do, lse, delta, dq, *common, heads, group, q_len, k_len, scale, **meta
+    )
+    return dq, dk, dv
+
+
+class AttentionFunction(torch.autograd.Function):
+    """`attention` with its backward: the forward saves Q, K, V, O and the per-row LSE
+    (not P); the backward recomputes P from them (module docstring, 3)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, causal, scale):
+        o, lse = attention_forward(q, k, v, causal, scale)
+        ctx.save_for_backward(q, k, v, o, lse)
+        ctx.causal = causal
+        ctx.scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, o, lse = ctx.saved_tensors
+        dq, dk, dv = attention_backward(do, q, k, v, o, lse, ctx.causal, ctx.scale)
+        return dq, dk, dv, None, None
+
+
+def attention_autograd(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """`attention`, differentiable in q, k and v (`AttentionFunction`)."""
+    return AttentionFunction.apply(q, k, v, causal, scale)
