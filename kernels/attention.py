@@ -114,6 +114,39 @@ CONFIG_NAMES = tuple(f"attention/{name}/{table}" for table in CONFIGS for name i
 """Every forward config a launch can run (`kernels._plans` names)."""
 
 
+# ------------------------------------------------------------------------------ rounding
+@triton.jit
+def _as_operand(x, like_ptr, UPCAST: tl.constexpr):
+    """float32 x rounded to the dtype of `like_ptr`'s elements, as tl.dot takes it: in
+    that dtype on a GPU (16-bit: the tensor cores' operands); in the interpreter (UPCAST)
+    a float32 holding the rounded value. bfloat16 is rounded there by its bits (to
+    nearest even): the interpreter's own conversion truncates, and garbles subnormals."""
+    dtype = like_ptr.dtype.element_ty
+    if UPCAST:
+        if dtype == tl.bfloat16:
+            bits = x.to(tl.int32, bitcast=True)
+            rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & -65536).to(tl.float32, bitcast=True)
+        else:
+            rounded = x.to(dtype).to(tl.float32)
+    else:
+        rounded = x.to(dtype)
+    return rounded
+
+
+@triton.jit
+def _for_store(x, out_ptr, UPCAST: tl.constexpr):
+    """float32 x in `out_ptr`'s dtype, rounded to nearest: bfloat16 by its bits in the
+    interpreter (see `_as_operand`), so that tiny gradients (bfloat16 subnormals) store
+    right there too."""
+    dtype = out_ptr.dtype.element_ty
+    if UPCAST and dtype == tl.bfloat16:
+        bits = x.to(tl.int32, bitcast=True)
+        stored = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).to(tl.int16).to(dtype, bitcast=True)
+    else:
+        stored = x.to(dtype)
+    return stored
+
+
 # ------------------------------------------------------------------------------- ranges
 @triton.jit
 def _key_ranges(start_m, k_len, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
@@ -163,7 +196,6 @@ def _attend_key_blocks(
     UPCAST: tl.constexpr,
 ):  # fmt: skip
     """The online-softmax loop over key blocks [key_start, key_end) (module docstring, 2)."""
-    dtype = v_base.dtype.element_ty
     for start_n in range(key_start, key_end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         key_mask = offs_n < k_len  # the last block may stick out past Lk
@@ -186,10 +218,8 @@ def _attend_key_blocks(
         alpha = tl.exp2(m_i - m_new)
         p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        p_operand = p.to(dtype)  # the tensor cores' operand: P rounded to V's dtype
-        if UPCAST:
-            p_operand = p_operand.to(tl.float32)
-        acc = acc * alpha[:, None] + tl.dot(p_operand, v)
+        # The tensor cores' operand: P rounded to V's dtype.
+        acc = acc * alpha[:, None] + tl.dot(_as_operand(p, v_base, UPCAST), v)
         m_i = m_new
     return acc, m_i, l_i
 
@@ -255,7 +285,7 @@ def attention_forward_kernel(
 
     o = acc / l_i[:, None]
     o_offsets = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
-    tl.store(o_ptr + o_offsets, o.to(o_ptr.dtype.element_ty), mask=row_mask[:, None])
+    tl.store(o_ptr + o_offsets, _for_store(o, o_ptr, UPCAST), mask=row_mask[:, None])
     # LSE = m + log(l) in natural units: m is in base 2 (scores times log2(e)).
     lse = (m_i + tl.log2(l_i)) * LN2
     tl.store(lse_ptr + batch_head * q_len + offs_m, lse, mask=row_mask)
@@ -277,8 +307,8 @@ def attention_delta_kernel(
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     row_mask = offs_m < q_len
-    o = tl.load(o_ptr + batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :],
-                mask=row_mask[:, None], other=0.0)  # fmt: skip
+    o_offsets = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
+    o = tl.load(o_ptr + o_offsets, mask=row_mask[:, None], other=0.0)
     do_base = do_ptr + (batch_head // heads) * stride_dob + (batch_head % heads) * stride_doh
     do = tl.load(do_base + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
                  mask=row_mask[:, None], other=0.0)  # fmt: skip
@@ -300,7 +330,6 @@ def _dkdv_query_blocks(
 ):  # fmt: skip
     """dV += P^T dO and dK += dS^T Q over query blocks [query_start, query_end), with P
     recomputed from the LSE (transposed: keys along rows, queries along columns)."""
-    dtype = q_base.dtype.element_ty
     key_mask = offs_n < k_len
     for start_m in range(query_start, query_end, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
@@ -320,16 +349,10 @@ def _dkdv_query_blocks(
         if ON_DIAGONAL:
             visible = visible & (offs_n[:, None] <= offs_m[None, :])
         p_t = tl.exp2(tl.where(visible, s_t, float("-inf")) - lse[None, :])
-        p_operand = p_t.to(dtype)
-        if UPCAST:
-            p_operand = p_operand.to(tl.float32)
-        dv += tl.dot(p_operand, do)
+        dv += tl.dot(_as_operand(p_t, q_base, UPCAST), do)
         dp_t = tl.dot(v, tl.trans(do))
         ds_t = p_t * (dp_t - delta[None, :])
-        ds_operand = ds_t.to(dtype)
-        if UPCAST:
-            ds_operand = ds_operand.to(tl.float32)
-        dk += tl.dot(ds_operand, q)
+        dk += tl.dot(_as_operand(ds_t, q_base, UPCAST), q)
     return dk, dv
 
 
@@ -388,8 +411,8 @@ def attention_dkdv_kernel(
             stride_dom, stride_dod, qk_scale, BLOCK_M, False, UPCAST,
         )  # fmt: skip
     out = batch_kv * k_len * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
-    tl.store(dk_ptr + out, (dk * scale).to(dk_ptr.dtype.element_ty), mask=key_mask[:, None])
-    tl.store(dv_ptr + out, dv.to(dv_ptr.dtype.element_ty), mask=key_mask[:, None])
+    tl.store(dk_ptr + out, _for_store(dk * scale, dk_ptr, UPCAST), mask=key_mask[:, None])
+    tl.store(dv_ptr + out, _for_store(dv, dv_ptr, UPCAST), mask=key_mask[:, None])
 
 
 @triton.jit
@@ -404,7 +427,6 @@ def _dq_key_blocks(
     UPCAST: tl.constexpr,
 ):  # fmt: skip
     """dQ += dS K over key blocks [key_start, key_end), P recomputed from the LSE."""
-    dtype = k_base.dtype.element_ty
     for start_n in range(key_start, key_end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         key_mask = offs_n < k_len
@@ -421,10 +443,7 @@ def _dq_key_blocks(
             visible = visible & (offs_n[None, :] <= offs_m[:, None])
         p = tl.exp2(tl.where(visible, s, float("-inf")) - lse[:, None])
         ds = p * (tl.dot(do, v_t) - delta[:, None])
-        ds_operand = ds.to(dtype)
-        if UPCAST:
-            ds_operand = ds_operand.to(tl.float32)
-        dq += tl.dot(ds_operand, tl.trans(k_t))
+        dq += tl.dot(_as_operand(ds, k_base, UPCAST), tl.trans(k_t))
     return dq
 
 
@@ -477,7 +496,7 @@ def attention_dq_kernel(
             k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True, UPCAST,
         )  # fmt: skip
     out = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
-    tl.store(dq_ptr + out, (dq * scale).to(dq_ptr.dtype.element_ty), mask=row_mask[:, None])
+    tl.store(dq_ptr + out, _for_store(dq * scale, dq_ptr, UPCAST), mask=row_mask[:, None])
 
 
 # ----------------------------------------------------------------------------- launchers

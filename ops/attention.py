@@ -1,0 +1,395 @@
+"""attention: softmax(Q K^T scale + mask) V, and its gradient (`attention.grad`).
+
+A case's shape is the problem's dims, not a tensor's: (batch, heads, Lq, Lk, D), with
+  Q (batch, heads, Lq, D),  K and V (batch, kv_heads, Lk, D),  O like Q.
+Params: "kv_heads" (a divisor of heads: grouped-query attention when fewer), "causal"
+(PyTorch's top-left is_causal), "scale" (None: 1 / sqrt(D)), "layout" Q's layout and
+"kv_layout" K's and V's (`harness.tensors.make_tensor`; "transposed" swaps seq and D in
+memory). dO (in attention.grad) takes Q's layout.
+
+Drawn problems keep the score matrix, batch x heads x Lq x Lk, within a quarter of the
+budget (what the interpreter's key steps and the oracle cost) and Q, K, V within it.
+
+Error model (derived here, applied by `_conditions`). Write s_ij = scale q_i . k_j, m_i
+the row max, LSE_i the log-sum-exp and P the probabilities, and let every quantity below
+be a magnitude per unit roundoff (the bound multiplies it by g u(float32), g the
+roundings and the growth of the sums, plus 2 u of the operands the kernel rounds: P and
+dS to a 16-bit dtype, tf32 for a float32 tl.dot on the GPU):
+
+  sigma_ij = scale |q_i| . |k_j|      what the dot s_ij is accurate relative to;
+  e_ij     = 1 + sigma_ij + |s_ij - m_i| + (LSE_i - m_i)
+                                      relative error of exp(s_ij - m) (or - LSE): the
+                                      score's own error, the rounding of the exponent
+                                      (and of the online rescales, whose exponents sum
+                                      to at most m_i - s_ij), the log of the sum;
+  eps_i    = sum_j P_ij e_ij           what the normalization (the sum l, the LSE) passes
+                                      on to every probability of row i;
+  PE_ij    = P_ij (e_ij + eps_i)       how far the kernel's P_ij may be, since
+                                      dP_ij = P_ij (d_j - sum_k P_ik d_k).
+
+  O   = P V:      cond = PE |V|                            terms: D (the scores), Lk
+  dV  = P^T dO:   cond = PE^T |dO|   (summed over the group)  D, Lk (the LSE), G Lq
+  dS  = P (dP - delta), dP = dO V^T, delta = rowsum(dO O):
+      F_ij = PE_ij |dP_ij - delta_i| + P_ij (|dO_i| . |v_j| + sum_d |dO_id| condO_id)
+      (P's error times what it multiplies, then the errors of dP, of delta and of the
+      forward's O, which delta is computed from, each scaled by P)
+  dQ  = scale dS K:    cond = scale F |K|                  D, Lk, D, Lk
+  dK  = scale dS^T Q:  cond = scale F^T |Q|  (summed)      D, Lk, D, G Lq
+
+The scores' dot is summed in an order tl.dot does not fix (no lanes: depth D - 1); the
+long sums over keys (queries) are blocked: MMA chunks of 16 in a tree, then in order
+over the chunks (lanes 16). The relative form matters: an output that cancels to nearly
+0 (O of zero-mean V over many keys) is judged against what was summed, |P| |V|, never
+against itself.
+
+PyTorch's CPU SDPA rounds P to a 16-bit dtype before P V too (its flash kernel; its
+math path rounds the product of each step): declared as its reference roundings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+from harness import (
+    Backward,
+    BadInput,
+    Budget,
+    Case,
+    Configs,
+    ErrorModel,
+    Inputs,
+    Op,
+    OutputModel,
+    Values,
+    strategies,
+)
+from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, itemsize
+from harness.tensors import LAYOUTS, make_tensor
+from harness.tolerance import growth, sum_depth
+from kernels import _plans
+from kernels.attention import (
+    CONFIG_NAMES,
+    HEAD_DIMS,
+    INTERPRET_CONFIGS,
+    attention,
+    attention_autograd,
+)
+from references.attention import (
+    attention_backward_numpy,
+    attention_numpy,
+    attention_torch,
+    default_scale,
+    grouped,
+    row_blocks,
+    scores_block,
+)
+
+SCALES = (None, None, 0.5, 0.05, 20.0)
+"""None: PyTorch's 1 / sqrt(D); a larger and a small one; and 20, whose logits pass
+exp's overflow (88.7 in float32) on normal inputs, where a kernel that does not subtract
+the max is NaN. (Not the "large" value profile: logits of 1e8 make the softmax so
+ill-conditioned that any output within |V| would pass.)"""
+
+_BLOCKS = tuple(
+    sorted({c.kwargs[b] for c in INTERPRET_CONFIGS for b in ("BLOCK_M", "BLOCK_N")} | {64, 128})
+)
+"""Sequence lengths are drawn around multiples of the block sizes."""
+
+MMA_LANES = 16
+"""The blocked sums' chunks (module docstring)."""
+
+
+def dims(case: Case) -> tuple[int, int, int, int, int, int]:
+    """(batch, heads, kv_heads, Lq, Lk, D)."""
+    batch, heads, q_len, k_len, head_dim = case.shape
+    return batch, heads, case.params.get("kv_heads", heads), q_len, k_len, head_dim
+
+
+@st.composite
+def _shapes(draw: st.DrawFn, budget: Budget) -> tuple[int, ...]:
+    """(batch, heads, Lq, Lk, D) with batch heads Lq Lk within a quarter of the budget
+    and Q, K, V within it: D first, then the lengths (near block boundaries, 1 and
+    primes), then batch and heads with the room left."""
+    head_dim = draw(st.sampled_from(HEAD_DIMS))
+    scores = max(1, budget.numel // 4)
+    q_len = draw(strategies.sizes(max(1, min(scores, budget.numel // (3 * head_dim))), _BLOCKS))
+    k_len = draw(strategies.sizes(max(1, min(scores // q_len, budget.numel // (3 * head_dim))),
+                                  _BLOCKS))  # fmt: skip
+    room = min(scores // (q_len * k_len), budget.numel // ((q_len + 2 * k_len) * head_dim))
+    batch = draw(st.integers(1, max(1, min(room, 2))))
+    heads = draw(st.integers(1, max(1, min(room // batch, 4))))
+    return (batch, heads, q_len, k_len, head_dim)
+
+
+def _params(shape: tuple[int, ...]) -> st.SearchStrategy[dict]:
+    heads = shape[1]
+    return st.fixed_dictionaries(
+        {
+            "kv_heads": st.sampled_from([d for d in range(1, heads + 1) if heads % d == 0]),
+            "causal": st.booleans(),
+            "scale": st.sampled_from(SCALES),
+            "kv_layout": st.sampled_from(LAYOUTS),
+        }
+    )
+
+
+def _cases(budget: Budget):
+    return strategies.with_params(_shapes(budget), _params)
+
+
+def _inputs(case: Case, device, gen) -> Inputs:
+    batch, heads, kv_heads, q_len, k_len, head_dim = dims(case)
+    values = case.params.get("values", "normal")
+    q = make_tensor((batch, heads, q_len, head_dim), case.dtype, device, gen,
+                    layout=case.params.get("layout", "contiguous"), values=values)  # fmt: skip
+    kv_layout = case.params.get("kv_layout", "contiguous")
+    kv_shape = (batch, kv_heads, k_len, head_dim)
+    k = make_tensor(kv_shape, case.dtype, device, gen, layout=kv_layout, values=values)
+    k.add_(case.params.get("k_offset", 0.0))
+    v = make_tensor(kv_shape, case.dtype, device, gen, layout=kv_layout, values=values)
+    return Inputs((q, k, v, bool(case.params.get("causal", False)), case.params.get("scale")))
+
+
+# ------------------------------------------------------------------------ error model
+def _operands(case: Case, mode: str) -> str | None:
+    """What the kernel rounds its dot operands to besides the inputs: P and dS to a 16-bit
+    dtype (both modes: the interpreter rounds as the GPU does), tf32 for a float32 dot on
+    the GPU; nothing in the interpreter in float32."""
+    if case.dtype != "float32":
+        return case.dtype
+    return "tf32" if mode == "gpu" else None
+
+
+def _reference_roundings(case: Case) -> float:
+    """PyTorch's P and dS rounded to a 16-bit dtype before their GEMMs: the 2 u(dtype)
+    the kernel's operands get (module docstring)."""
+    return 0.0 if case.dtype == "float32" else 2.0
+
+
+def _rounded(x: np.ndarray, dtype: str) -> np.ndarray:
+    """What rounding x to `dtype` errs by, per u(dtype): |x|, or the subnormal spacing's
+    half (a float16 P below 6e-5 is subnormal: its error is absolute)."""
+    return np.maximum(np.abs(x), SMALLEST_NORMAL[dtype])
+
+
+def _growths(case: Case) -> tuple[float, float, float]:
+    """(gD, gK, gQ): the growth of a dot over D, of a sum over the Lk keys and over the
+    G Lq query rows a K/V head sees, in any order (tl.dot's, in the interpreter NumPy's,
+    is not fixed: depth n - 1, `harness.tolerance.growth`)."""
+    _, heads, kv_heads, q_len, k_len, head_dim = dims(case)
+    rows = heads // kv_heads * q_len
+    return tuple(growth(sum_depth(n)) for n in (head_dim, k_len, rows))
+
+
+def _magnitudes(v: Values, case: Case) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (C32, H16): the float32 error bound of O (given dO: of dQ, dK, dV) per
+    u(float32), each magnitude weighted by the roundings it carries (module docstring),
+    and the magnitudes of what is rounded to the 16-bit dtype (P and dS before their
+    GEMMs, O before delta), per u(dtype); a block of query rows at a time, cached."""
+    if "attention" in v.cache:
+        return v.cache["attention"]
+    q, k, vv, causal, scale = v.args[:5]
+    do = v.args[5] if len(v.args) > 5 else None
+    dtype = case.dtype if case.dtype != "float32" else "float16"  # H16 unused in float32
+    g_d, g_k, g_q = _growths(case)
+    scale = default_scale(q.shape[-1], scale)
+    kv_heads = k.shape[1]
+    q5 = grouped(q, kv_heads)
+    names = ("o",) if do is None else ("dq", "dk", "dv")
+    shapes = {"o": q5.shape, "dq": q5.shape, "dk": k.shape, "dv": k.shape}
+    out = {name: (np.zeros(shapes[name]), np.zeros(shapes[name])) for name in names}
+    if k.shape[-2] > 0:
+        abs_k, abs_v = np.abs(k)[:, :, None], np.abs(vv)[:, :, None]
+        for rows in row_blocks(q.shape[-2]):
+            s, p = scores_block(q5, k, rows, causal, scale)
+            visible = p > 0
+            m = s.max(axis=-1, keepdims=True)
+            lse_excess = np.log(np.exp(s - m).sum(axis=-1, keepdims=True))  # LSE - m
+            abs_q = np.abs(q5[..., rows, :])
+            sigma = scale * np.matmul(abs_q, np.swapaxes(abs_k, -1, -2))
+            with np.errstate(invalid="ignore"):  # -inf - m where hidden: P is 0 there
+                b = (g_d + 2) * sigma + 3 * (np.abs(s - m) + lse_excess) + 3
+                pb = np.where(visible, p * b, 0.0)
+            eps = pb.sum(axis=-1, keepdims=True) + g_k + 2  # the normalizer's error
+            o = np.matmul(p, vv[:, :, None])
+            p_v = np.matmul(p, abs_v)
+            cond_o = np.matmul(pb, abs_v) + g_k * p_v + (eps + 2) * np.abs(o)
+            p16 = np.where(visible, _rounded(p, dtype), 0.0)
+            if do is None:
+                out["o"][0][..., rows, :] = cond_o
+                out["o"][1][..., rows, :] = np.matmul(p16, abs_v)
+                continue
+            # The backward's P from the LSE: per element b, per row c (the LSE's error).
+            c = eps + 3 * (np.abs(m) + lse_excess)
+            do_rows = grouped(do, kv_heads)[..., rows, :]
+            abs_do = np.abs(do_rows)
+            pbc = pb + p * c
+            out["dv"][0][...] += np.matmul(np.swapaxes(pbc + g_q * p, -1, -2), abs_do).sum(axis=2)
+            out["dv"][1][...] += np.matmul(np.swapaxes(p16, -1, -2), abs_do).sum(axis=2)
+            dp = np.matmul(do_rows, np.swapaxes(vv, -1, -2)[:, :, None])
+            delta = (do_rows * o).sum(axis=-1, keepdims=True)
+            ds = p * (dp - delta)
+            dp_error = (g_d + 1) * np.matmul(abs_do, np.swapaxes(abs_v, -1, -2))
+            delta_error = (abs_do * ((g_d + 1) * np.abs(o) + cond_o)).sum(axis=-1, keepdims=True)
+            f = pb * np.abs(dp - delta) + p * (dp_error + delta_error) + 2 * np.abs(ds)
+            # dS rounded, and delta from O rounded to the dtype (times P)
+            f16 = np.where(
+                visible,
+                _rounded(ds, dtype) + p * (abs_do * _rounded(o, dtype)).sum(axis=-1, keepdims=True),
+                0.0,
+            )
+            dq_error = (c + 1) * np.abs(scale * np.matmul(ds, k[:, :, None]))
+            out["dq"][0][..., rows, :] = scale * np.matmul(f + g_k * np.abs(ds), abs_k) + dq_error
+            out["dq"][1][..., rows, :] = scale * np.matmul(f16, abs_k)
+            dk_terms = np.swapaxes(f + (c + g_q) * np.abs(ds), -1, -2)
+            out["dk"][0][...] += scale * np.matmul(dk_terms, abs_q).sum(axis=2)
+            out["dk"][1][...] += scale * np.matmul(np.swapaxes(f16, -1, -2), abs_q).sum(axis=2)
+    out = {
+        name: tuple(a.reshape(q.shape) if name in ("o", "dq") else a for a in pair)
+        for name, pair in out.items()
+    }
+    if do is not None:  # each gradient's own final multiply by the scale (dK) or store
+        out["dk"] = (out["dk"][0] + np.abs(v.oracle[1]), out["dk"][1])
+    v.cache["attention"] = out
+    return out
+
+
+def _model(case: Case, name: str) -> OutputModel:
+    """One output's model: its condition is its float32 error bound itself (`_magnitudes`:
+    the growth of each sum is in it, weighted per magnitude), so g = 1 (steps, no terms).
+    In a 16-bit dtype the kernel is allowed (u(float32) + 2 u(dtype)) cond: cond =
+    w C32 + (1 - w) H16 with w = u(float32) / (u(float32) + 2 u(dtype)) gives exactly
+    u(float32) C32 + 2 u(dtype) H16, each rounding relative to what it rounds."""
+    sixteen = 2 * UNIT_ROUNDOFF[case.dtype] if case.dtype != "float32" else 0.0
+    w = UNIT_ROUNDOFF["float32"] / (UNIT_ROUNDOFF["float32"] + sixteen)
+
+    def condition(v: Values) -> np.ndarray:
+        c32, h16 = _magnitudes(v, case)[name]
+        return w * c32 + (1 - w) * h16
+
+    return OutputModel(
+        name,
+        condition=condition,
+        steps=1.0,
+        operands=_operands,
+        reference_roundings=_reference_roundings(case),
+    )
+
+
+def _forward_models(case: Case) -> list[OutputModel]:
+    return [_model(case, "o")]
+
+
+def _gradient_models(case: Case) -> list[OutputModel]:
+    return [_model(case, name) for name in ("dq", "dk", "dv")]
+
+
+# ---------------------------------------------------------------------- cost, bad inputs
+def _flops(case: Case) -> float:
+    """4 B H Lq Lk D (two GEMMs of 2 flops a multiply-add), halved for causal."""
+    batch, heads, _, q_len, k_len, head_dim = dims(case)
+    flops = 4.0 * batch * heads * q_len * k_len * head_dim
+    return flops / 2 if case.params.get("causal") else flops
+
+
+def _bytes(case: Case) -> float:
+    """Q, K, V read once, O written once (the LSE's 4 bytes a row besides)."""
+    batch, heads, kv_heads, q_len, k_len, head_dim = dims(case)
+    elements = batch * head_dim * (2 * heads * q_len + 2 * kv_heads * k_len)
+    return elements * itemsize(case.dtype) + 4 * batch * heads * q_len
+
+
+def _bad_inputs(device) -> list[BadInput]:
+    def t(*shape, dtype=torch.float32, dev=device):
+        return torch.ones(shape, dtype=dtype, device=dev)
+
+    other = "meta" if device.type == "cpu" else "cpu"
+    q, k, v = t(1, 4, 8, 16), t(1, 2, 5, 16), t(1, 2, 5, 16)
+
+    def call(**bad):
+        args = {"q": q, "k": k, "v": v, "causal": False, "scale": None, **bad}
+        return Inputs(tuple(args.values()))
+
+    return [
+        BadInput("3-D q", call(q=t(4, 8, 16)), ValueError, r"\bq\b.*4-D"),
+        BadInput("5-D k", call(k=t(1, 1, 2, 5, 16)), ValueError, r"\bk\b.*4-D"),
+        BadInput("head_dim 8", call(q=t(1, 4, 8, 8), k=t(1, 2, 5, 8), v=t(1, 2, 5, 8)),
+                 ValueError, r"head_dim"),
+        BadInput("head_dim 256", call(q=t(1, 4, 8, 256), k=t(1, 2, 5, 256), v=t(1, 2, 5, 256)),
+                 ValueError, r"head_dim"),
+        BadInput("k head_dim", call(k=t(1, 2, 5, 32)), ValueError, r"\bk\b.*shape"),
+        BadInput("k batch", call(k=t(2, 2, 5, 16), v=t(2, 2, 5, 16)), ValueError,
+                 r"\bk\b.*shape"),
+        BadInput("v length", call(v=t(1, 2, 6, 16)), ValueError, r"\bv\b.*shape"),
+        BadInput("heads not a multiple", call(k=t(1, 3, 5, 16), v=t(1, 3, 5, 16)), ValueError,
+                 r"\bk\b.*heads"),
+        BadInput("dtype mismatch", call(v=t(1, 2, 5, 16, dtype=torch.float16)), TypeError,
+                 r"\bv\b.*dtype"),
+        BadInput("float64", call(q=t(1, 4, 8, 16, dtype=torch.float64)), TypeError,
+                 r"\bq\b.*dtype"),
+        BadInput("integer", call(k=t(1, 2, 5, 16, dtype=torch.int32)), TypeError,
+                 r"\bk\b.*dtype"),
+        BadInput("device mismatch", call(k=t(1, 2, 5, 16, dev=other)), ValueError,
+                 r"\bk\b.*(device|CUDA)"),
+        BadInput("not a tensor", call(q=[[1.0]]), TypeError, r"\bq\b.*torch.Tensor"),
+        BadInput("causal not a bool", call(causal="yes"), TypeError, r"\bcausal\b"),
+        BadInput("scale a tensor", call(scale=t(1)), TypeError, r"\bscale\b"),
+        BadInput("scale NaN", call(scale=float("nan")), ValueError, r"\bscale\b"),
+    ]  # fmt: skip
+
+
+# Pinned cases: one query and one key; lengths below, at and past the interpreter's
+# blocks, unequal (causal with Lq > Lk and Lq < Lk); grouped queries; every head_dim;
+# strided and transposed layouts; a custom scale; logits past exp's overflow;
+# no keys (O = 0) and no queries.
+_BLOCK = INTERPRET_CONFIGS[0].kwargs["BLOCK_N"]
+EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
+    ((1, 1, 1, 1, 16), {}),
+    ((1, 2, 2 * _BLOCK + 1, _BLOCK - 1, 32), {"causal": True}),
+    ((1, 2, _BLOCK + 3, 3 * _BLOCK + 5, 16), {"causal": True, "kv_heads": 1}),
+    ((2, 4, 17, 33, 64), {"kv_heads": 2, "layout": "transposed", "kv_layout": "strided"}),
+    ((1, 1, 9, 40, 128), {"kv_layout": "padded", "scale": 0.5}),
+    ((1, 3, 31, 31, 16), {"causal": True, "kv_heads": 1, "layout": "padded"}),
+    ((1, 2, 20, 50, 16), {"scale": 20.0}),
+    ((1, 2, 5, 0, 16), {"kv_heads": 1}),
+    ((1, 2, 0, 7, 16), {"causal": True}),
+]  # fmt: skip
+
+ATTENTION = Op(
+    name="attention",
+    numpy_ref=attention_numpy,
+    torch_ref=attention_torch,
+    kernel=attention,
+    make_inputs=_inputs,
+    cases=_cases,
+    examples=EXAMPLES,
+    error_model=ErrorModel(outputs=_forward_models),
+    bad_inputs=_bad_inputs,
+    flops=_flops,
+    bytes=_bytes,
+    bench_cases=[
+        ((batch, 16, seq, seq, head_dim), {"causal": causal})
+        for head_dim in (64, 128)
+        for causal in (False, True)
+        for batch, seq in ((4, 1024), (2, 4096), (1, 16384))
+    ],
+    bench_dtypes=("bfloat16", "float16"),
+    values=("normal", "positive", "ties", "tiny"),
+    configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording),
+)
+
+ATTENTION = dataclasses.replace(
+    ATTENTION,
+    backward=Backward(
+        kernel=attention_autograd,
+        numpy_grad=attention_backward_numpy,
+        torch=attention_torch,
+        wrt=(0, 1, 2),
+        error_model=ErrorModel(outputs=_gradient_models),
+        examples=[((1, 2, 20, 20, 32), {"upstream": "sum", "causal": True, "kv_heads": 1})],
+    ),
+)
