@@ -7,8 +7,9 @@ Params: "kv_heads" (a divisor of heads: grouped-query attention when fewer), "ca
 "kv_layout" K's and V's (`harness.tensors.make_tensor`; "transposed" swaps seq and D in
 memory). dO (in attention.grad) takes Q's layout.
 
-Drawn problems keep the score matrix, batch x heads x Lq x Lk, within a quarter of the
-budget (what the interpreter's key steps and the oracle cost) and Q, K, V within it.
+Drawn problems keep the score matrix, batch x heads x Lq x Lk, within an eighth of the
+budget (what the interpreter's key steps and the oracle cost: 2048 scores, 64 x 32) and
+Q, K, V within it.
 
 Error model (derived here, applied by `_conditions`). Write s_ij = scale q_i . k_j, m_i
 the row max, LSE_i the log-sum-exp and P the probabilities, and let every quantity below
@@ -111,11 +112,11 @@ def dims(case: Case) -> tuple[int, int, int, int, int, int]:
 
 @st.composite
 def _shapes(draw: st.DrawFn, budget: Budget) -> tuple[int, ...]:
-    """(batch, heads, Lq, Lk, D) with batch heads Lq Lk within a quarter of the budget
+    """(batch, heads, Lq, Lk, D) with batch heads Lq Lk within an eighth of the budget
     and Q, K, V within it: D first, then the lengths (near block boundaries, 1 and
     primes), then batch and heads with the room left."""
     head_dim = draw(st.sampled_from(HEAD_DIMS))
-    scores = max(1, budget.numel // 4)
+    scores = max(1, budget.numel // 8)
     q_len = draw(strategies.sizes(max(1, min(scores, budget.numel // (3 * head_dim))), _BLOCKS))
     k_len = draw(strategies.sizes(max(1, min(scores // q_len, budget.numel // (3 * head_dim))),
                                   _BLOCKS))  # fmt: skip
