@@ -1,8 +1,10 @@
-"""Planted bugs in the row-wise kernels: launchers that each make one realistic mistake.
+"""Planted bugs in the row-wise kernels and attention: launchers that each make one
+realistic mistake.
 
 Every launcher here takes the same arguments and returns the same thing as the real one
 it stands in for (`kernels.add_row_sum.add_row_sum`, `kernels.softmax.softmax`,
-`kernels.layer_norm.layer_norm`): same input checks, same output shapes and dtypes, same
+`kernels.layer_norm.layer_norm`, `kernels.attention.attention`): same input checks, same
+output shapes and dtypes, same
 handling of empty, 0-d and 1-d inputs (through `kernels._rows.as_rows`, which keeps a
 padded or row-sliced view in place and passes its row stride). Everything is computed in
 float32, with masks and strides right, except the one line marked `# BUG:`.
@@ -27,6 +29,7 @@ import triton.language as tl
 from kernels._checks import check_tensor
 from kernels._launch import cdiv
 from kernels._rows import as_rows, block_for, row_tile, warps_for
+from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.layer_norm import _check_eps, _check_param, _check_rows_input
 
 TILE_TARGET = 4096
@@ -350,6 +353,82 @@ def layer_norm_padded_length(
     return _layer_norm_launch(_layer_norm_padded_length_kernel, x, weight, bias, eps)
 
 
+# ----------------------------------------------------------------------------- attention
+ATTENTION_BLOCK = 16
+"""Query rows and keys per block of `attention_no_rescale`."""
+
+
+@triton.jit
+def _attention_no_rescale_kernel(
+    q_ptr, k_ptr, v_ptr, o_ptr,
+    stride_qb, stride_qh, stride_qm, stride_qd, stride_kb, stride_kh, stride_kn, stride_kd,
+    stride_vb, stride_vh, stride_vn, stride_vd,
+    heads, group, q_len, k_len, qk_scale,
+    HEAD_DIM: tl.constexpr, CAUSAL: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """Attention by online softmax over every key block (the causal mask applied to each,
+    no block skipped), in float32, O contiguous."""
+    batch_head = tl.program_id(1).to(tl.int64)
+    batch, head = batch_head // heads, batch_head % heads
+    offs_m = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    offs_d = tl.arange(0, HEAD_DIM)
+    row_mask = offs_m < q_len
+    q_base = q_ptr + batch * stride_qb + head * stride_qh
+    q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
+                mask=row_mask[:, None], other=0.0).to(tl.float32)  # fmt: skip
+    k_base = k_ptr + batch * stride_kb + (head // group) * stride_kh
+    v_base = v_ptr + batch * stride_vb + (head // group) * stride_vh
+    acc = tl.full((BLOCK, HEAD_DIM), 0.0, tl.float32)
+    m_i = tl.full((BLOCK,), float("-inf"), tl.float32)
+    l_i = tl.full((BLOCK,), 0.0, tl.float32)
+    for start_n in range(0, k_len, BLOCK):
+        offs_n = start_n + tl.arange(0, BLOCK)
+        key_mask = offs_n < k_len
+        k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
+                      mask=key_mask[None, :], other=0.0).to(tl.float32)  # fmt: skip
+        v = tl.load(v_base + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd,
+                    mask=key_mask[:, None], other=0.0).to(tl.float32)  # fmt: skip
+        visible = key_mask[None, :]
+        if CAUSAL:
+            visible = visible & (offs_n[None, :] <= offs_m[:, None])
+        s = tl.where(visible, tl.dot(q, k_t) * qk_scale, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        # BUG: acc is not rescaled by alpha when a block raises the max: the blocks before
+        # it keep their weights exp(s - m_old), too large by exp(m_new - m_old), while the
+        # sum l they are divided by was rescaled.
+        acc = acc + tl.dot(p, v)
+        m_i = m_new
+    o = acc / l_i[:, None]
+    o_offsets = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
+    tl.store(o_ptr + o_offsets, o.to(o_ptr.dtype.element_ty), mask=row_mask[:, None])
+
+
+def attention_no_rescale(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool = False,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """attention whose online softmax forgets to rescale the output accumulator when the
+    running max grows (correct when the keys fit one block)."""
+    scale = _check_attention_inputs(q, k, v, causal, scale)
+    batch, heads, q_len, head_dim = q.shape
+    o = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    if k.shape[2] == 0 or o.numel() == 0:
+        return o.zero_()
+    grid = (cdiv(q_len, ATTENTION_BLOCK), batch * heads)
+    _attention_no_rescale_kernel[grid](
+        q, k, v, o, *q.stride(), *k.stride(), *v.stride(), heads, heads // k.shape[1],
+        q_len, k.shape[2], scale * 1.4426950408889634,  # scale log2(e): scores in base 2
+        HEAD_DIM=head_dim, CAUSAL=causal, BLOCK=ATTENTION_BLOCK,
+    )  # fmt: skip
+    return o
+
+
 # name -> (op name, launcher, the bug, where it shows and where it hides)
 PLANTED: dict[str, tuple[str, object, str, str]] = {
     "add_row_sum_fp16_sequential": (
@@ -416,5 +495,12 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         add_row_sum_off_by_one,
         "column mask cols < n_cols - 1: the last column neither summed nor written",
         "every dtype and every shape with a non-empty last dim",
+    ),
+    "attention_no_rescale": (
+        "attention",
+        attention_no_rescale,
+        "online softmax without the rescale of the output accumulator when the max grows",
+        f"every dtype once the keys span several blocks of {ATTENTION_BLOCK} and a later "
+        "block raises a row's max; invisible for a single key block",
     ),
 }

@@ -35,6 +35,7 @@ WRONG_IN: dict[str, tuple[str, ...]] = {
     "layer_norm_one_pass_variance": FLOAT_DTYPES,
     "layer_norm_padded_length": FLOAT_DTYPES,
     "add_row_sum_off_by_one": FLOAT_DTYPES,
+    "attention_no_rescale": FLOAT_DTYPES,
 }
 
 PLANTED_OPS = Registry(
