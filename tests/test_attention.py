@@ -1,0 +1,128 @@
+"""What the differential tests of attention cannot see: the log-sum-exp the backward is
+built on, that key blocks the causal mask hides are never read, that no (Lq, Lk) matrix
+is ever allocated, and the documented behaviour without keys."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from harness.dtypes import UNIT_ROUNDOFF
+from harness.modes import device_for
+from harness.tensors import make_tensor
+from harness.tolerance import growth, sum_depth
+from kernels.attention import attention, attention_autograd, attention_forward
+from references.attention import attention_torch, grouped
+
+
+def _qkv(shape, kv_heads, k_len, dtype, device, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    batch, _, _, head_dim = shape
+    q = make_tensor(shape, dtype, device, gen)
+    k = make_tensor((batch, kv_heads, k_len, head_dim), dtype, device, gen)
+    v = make_tensor((batch, kv_heads, k_len, head_dim), dtype, device, gen)
+    return q, k, v
+
+
+def _lse_and_bound(q, k, causal, scale):
+    """The float64 log-sum-exp of each row's scores, and the float32 error allowed: the
+    scores' dot (relative to scale |q| . |k|, growth of D terms), the exponent's and the
+    log's roundings (relative to |m| + log Lk), the sum of Lk terms (`ops.attention`)."""
+    q64, k64 = q.double().cpu().numpy(), k.double().cpu().numpy()
+    q5 = grouped(q64, k64.shape[1])
+    kt = np.swapaxes(k64, -1, -2)[:, :, None]
+    s = scale * np.matmul(q5, kt)
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], dtype=bool)), s, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    lse = (m + np.log(np.exp(s - m).sum(axis=-1, keepdims=True)))[..., 0]
+    sigma = (scale * np.matmul(np.abs(q5), np.abs(kt))).max(axis=-1)
+    d, k_len = q.shape[-1], k.shape[-2]
+    roundings = (growth(sum_depth(d)) + 2) * sigma + 3 * (np.abs(m[..., 0]) + math.log(k_len))
+    bound = UNIT_ROUNDOFF["float32"] * (roundings + growth(sum_depth(k_len)) + 5)
+    return lse.reshape(q.shape[:-1]), bound.reshape(q.shape[:-1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize(
+    ("shape", "kv_heads", "k_len", "causal"),
+    [((1, 2, 37, 16), 2, 70, False), ((2, 4, 50, 32), 2, 21, True), ((1, 1, 9, 64), 1, 9, True)],
+)
+def test_lse_is_the_log_sum_exp(shape, kv_heads, k_len, causal, dtype, harness_state):
+    """The saved LSE is log sum_j exp(s_ij) of the scaled, masked scores, in natural
+    units, within its float32 bound; an LSE off by the bound's width fails."""
+    device = device_for(harness_state.mode)
+    q, k, v = _qkv(shape, kv_heads, k_len, dtype, device)
+    scale = 0.3
+    _, lse = attention_forward(q, k, v, causal, scale)
+    assert lse.dtype == torch.float32 and lse.shape == shape[:-1]
+    expected, bound = _lse_and_bound(q, k, causal, scale)
+    error = np.abs(lse.double().cpu().numpy() - expected)
+    assert (error <= bound).all(), f"worst LSE error / bound {float((error / bound).max()):.3g}"
+    assert bound.max() < 1e-3  # the check means something: log 2 (a base-2 LSE) fails it
+
+
+def test_hidden_key_blocks_are_never_read(harness_state):
+    """Causal, Lk > Lq: keys past the last query row are hidden from every row, and the
+    loops stop before their blocks. NaN there (past 128, the largest block of any config)
+    changes nothing, forward or backward; a kernel that read and masked them would be
+    NaN (P = 0 times a NaN of V)."""
+    device = device_for(harness_state.mode)
+    q, k, v = _qkv((1, 2, 40, 32), 1, 300, "float16", device)
+    poisoned_k, poisoned_v = k.clone(), v.clone()
+    poisoned_k[:, :, 128:] = float("nan")
+    poisoned_v[:, :, 128:] = float("nan")
+    do = torch.randn(q.shape, generator=torch.Generator().manual_seed(1)).to(q)
+
+    def run(k, v):
+        leaves = [x.detach().requires_grad_(True) for x in (q, k, v)]
+        out = attention_autograd(*leaves, causal=True)
+        out.backward(do)
+        return out, *(x.grad for x in leaves)
+
+    clean = run(k, v)
+    poisoned = run(poisoned_k, poisoned_v)
+    for name, a, b in zip(("o", "dq", "dk", "dv"), clean, poisoned, strict=True):
+        assert torch.equal(a, b), f"{name} changed when hidden keys held NaN"
+    assert not clean[2][:, :, 40:].any() and not clean[3][:, :, 40:].any()
+
+
+def test_no_score_matrix_is_allocated(harness_state, monkeypatch):
+    """The forward and backward allocate O, the LSE, delta and the gradients: nothing of
+    Lq x Lk elements (here 9216, six times Q's size)."""
+    device = device_for(harness_state.mode)
+    q, k, v = _qkv((1, 1, 96, 16), 1, 96, "float32", device)
+    sizes: list[int] = []
+    for name in ("empty", "zeros", "full", "empty_like", "zeros_like"):
+        real = getattr(torch, name)
+
+        def recording(*args, _real=real, **kwargs):
+            out = _real(*args, **kwargs)
+            sizes.append(out.numel())
+            return out
+
+        monkeypatch.setattr(torch, name, recording)
+    leaves = [x.detach().requires_grad_(True) for x in (q, k, v)]
+    attention_autograd(*leaves, causal=False).backward(torch.ones_like(q))
+    monkeypatch.undo()
+    assert sizes, "the launchers allocate through torch.empty: the recording missed them"
+    assert max(sizes) < 96 * 96, f"an allocation of {max(sizes)} elements"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_no_keys_gives_zeros_as_pytorch(dtype, harness_state):
+    """Lk = 0: the softmax is over an empty set; O is the empty sum, 0, as PyTorch's SDPA
+    gives it (not NaN), the LSE -inf, and every gradient 0."""
+    device = device_for(harness_state.mode)
+    q, k, v = _qkv((1, 4, 5, 16), 2, 0, dtype, device)
+    out, lse = attention_forward(q, k, v, False, None)
+    assert torch.equal(out, torch.zeros_like(q))
+    assert torch.equal(out, attention_torch(q, k, v))
+    assert torch.equal(lse, torch.full_like(lse, -math.inf))
+    leaves = [x.detach().requires_grad_(True) for x in (q, k, v)]
+    attention_autograd(*leaves).backward(torch.ones_like(q))
+    assert all(torch.equal(x.grad, torch.zeros_like(x)) for x in leaves)
+    assert torch.equal(attention(q, k, v, causal=True), out)
