@@ -140,11 +140,12 @@ def _for_store(x, out_ptr, UPCAST: tl.constexpr):
     interpreter (see `_as_operand`), so that tiny gradients (bfloat16 subnormals) store
     right there too."""
     dtype = out_ptr.dtype.element_ty
-    if UPCAST and dtype == tl.bfloat16:
-        bits = x.to(tl.int32, bitcast=True)
-        stored = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).to(tl.int16).to(dtype, bitcast=True)
-    else:
-        stored = x.to(dtype)
+    stored = x.to(dtype)
+    if UPCAST:
+        if dtype == tl.bfloat16:
+            bits = x.to(tl.int32, bitcast=True)
+            rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+            stored = rounded.to(tl.int16).to(dtype, bitcast=True)
     return stored
 
 
@@ -626,7 +627,8 @@ def attention_backward(
     dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
     if k_len == 0 or q.numel() == 0 or k.numel() == 0:  # every gradient an empty sum
         return dq.zero_(), dk.zero_(), dv.zero_()
-    config, _, _ = _plan(BACKWARD_CONFIGS[_plans.default_constants()])
+    config, name, table = _plan(BACKWARD_CONFIGS[_plans.default_constants()])
+    _plans.launched("attention", name, table)
     block_m, block_n = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
     launch = {"num_warps": config.num_warps, "num_stages": config.num_stages}
     upcast = interpreting() and q.dtype != torch.float32

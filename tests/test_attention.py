@@ -1,6 +1,7 @@
 """What the differential tests of attention cannot see: the log-sum-exp the backward is
 built on, that key blocks the causal mask hides are never read, that no (Lq, Lk) matrix
-is ever allocated, and the documented behaviour without keys."""
+is ever allocated, the documented behaviour without keys, and the backward under every
+launch config."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from harness.compare import run_case
 from harness.dtypes import UNIT_ROUNDOFF
 from harness.modes import device_for
+from harness.op import Case
 from harness.tensors import make_tensor
 from harness.tolerance import growth, sum_depth
-from kernels.attention import attention, attention_autograd, attention_forward
+from kernels import _plans
+from kernels.attention import CONFIG_NAMES, attention, attention_autograd, attention_forward
+from ops import OPS
 from references.attention import attention_torch, grouped
 
 
@@ -126,3 +131,18 @@ def test_no_keys_gives_zeros_as_pytorch(dtype, harness_state):
     attention_autograd(*leaves).backward(torch.ones_like(q))
     assert all(torch.equal(x.grad, torch.zeros_like(x)) for x in leaves)
     assert torch.equal(attention(q, k, v, causal=True), out)
+
+
+@pytest.mark.parametrize("config", CONFIG_NAMES)
+def test_backward_runs_every_config(config, harness_state):
+    """The backward launches with a forced config too (the forward's config axis,
+    `test_configs`, covers only the forward): each config's blocks, BLOCK_M and BLOCK_N
+    equal or not, meet the gradient's bound on causal, grouped, unequal lengths."""
+    mode = harness_state.mode
+    op = OPS["attention.grad"]
+    with _plans.forcing(config), _plans.recording() as launched:
+        for shape, params in [((1, 4, 45, 70, 16), {"kv_heads": 2}), ((1, 2, 70, 33, 32), {})]:
+            case = Case(op.name, "float16", shape, {**params, "causal": True})
+            result = run_case(op, case, mode, device_for(mode), "ops")
+            assert result.ok, result.report()
+    assert config in launched
