@@ -11,40 +11,50 @@ Drawn problems keep the score matrix, batch x heads x Lq x Lk, within an eighth 
 budget (what the interpreter's key steps and the oracle cost: 2048 scores, 64 x 32) and
 Q, K, V within it.
 
-Error model (derived here, applied by `_conditions`). Write s_ij = scale q_i . k_j, m_i
-the row max, LSE_i the log-sum-exp and P the probabilities, and let every quantity below
-be a magnitude per unit roundoff (the bound multiplies it by g u(float32), g the
-roundings and the growth of the sums, plus 2 u of the operands the kernel rounds: P and
-dS to a 16-bit dtype, tf32 for a float32 tl.dot on the GPU):
+Error model (derived here, computed by `_magnitudes`). Write s_ij = scale q_i . k_j, m_i
+the row max, LSE_i the log-sum-exp, P the probabilities; gD, gK, gQ the growths
+(`harness.tolerance.growth`) of a dot over D, a sum over the Lk keys and over the G Lq
+query rows of a K/V head, each in any order (tl.dot's is not fixed; the interpreter's is
+NumPy's). Every quantity below is an error bound in units of u(float32), first order:
 
-  sigma_ij = scale |q_i| . |k_j|      what the dot s_ij is accurate relative to;
-  e_ij     = 1 + sigma_ij + |s_ij - m_i| + (LSE_i - m_i)
-                                      relative error of exp(s_ij - m) (or - LSE): the
-                                      score's own error, the rounding of the exponent
-                                      (and of the online rescales, whose exponents sum
-                                      to at most m_i - s_ij), the log of the sum;
-  eps_i    = sum_j P_ij e_ij           what the normalization (the sum l, the LSE) passes
-                                      on to every probability of row i;
-  PE_ij    = P_ij (e_ij + eps_i)       how far the kernel's P_ij may be, since
-                                      dP_ij = P_ij (d_j - sum_k P_ik d_k).
+  sigma_ij = scale |q_i| . |k_j|       what the score s_ij is accurate relative to;
+  b_ij     = (gD + 2) sigma_ij + 3 (|s_ij - m_i| + LSE_i - m_i) + 3
+                                       relative error of P_ij element by element: the
+                                       score's dot and two multiplies (scale, log2 e), the
+                                       exponent's rounding (the online rescales' exponents
+                                       add up to at most m_i - s_ij), exp2 (2 ulps on a
+                                       GPU) and the product;
+  eps_i    = sum_j P_ij b_ij + gK + 2  relative error of the row's normalizer (the sum l
+                                       and the division): common to the whole row, so it
+                                       moves O_i by eps_i |O_i|, since
+                                       dO_i = sum_j P_ij (a_j - sum_k P_ik a_k) v_j;
+  c_i      = eps_i + 3 (|m_i| + LSE_i - m_i)
+                                       the backward's P = exp(s - LSE): the LSE's error.
 
-  O   = P V:      cond = PE |V|                            terms: D (the scores), Lk
-  dV  = P^T dO:   cond = PE^T |dO|   (summed over the group)  D, Lk (the LSE), G Lq
+  O   = P V                  (P b) |V| + gK P |V| + (eps_i + 2) |O_i|
+  dV  = P^T dO               (P (b + c) + gQ P)^T |dO|, summed over the group
   dS  = P (dP - delta), dP = dO V^T, delta = rowsum(dO O):
-      F_ij = PE_ij |dP_ij - delta_i| + P_ij (|dO_i| . |v_j| + sum_d |dO_id| condO_id)
-      (P's error times what it multiplies, then the errors of dP, of delta and of the
-      forward's O, which delta is computed from, each scaled by P)
-  dQ  = scale dS K:    cond = scale F |K|                  D, Lk, D, Lk
-  dK  = scale dS^T Q:  cond = scale F^T |Q|  (summed)      D, Lk, D, G Lq
+      F_ij = P_ij b_ij |dP_ij - delta_i| + P_ij ((gD + 1) |dO_i| . |v_j|
+             + sum_d |dO_id| ((gD + 1) |O_id| + err(O_id))) + 2 |dS_ij|
+      (P's error times what it multiplies; dP's dot; delta's sum and the forward's
+      error of O, which delta is computed from; the subtraction and the product)
+  dQ  = scale dS K           scale (F + gK |dS|) |K| + (c_i + 1) |dQ_i|
+  dK  = scale dS^T Q         scale (F + (c_i + gQ) |dS|)^T |Q| + |dK|, summed
 
-The scores' dot is summed in an order tl.dot does not fix (no lanes: depth D - 1); the
-long sums over keys (queries) are blocked: MMA chunks of 16 in a tree, then in order
-over the chunks (lanes 16). The relative form matters: an output that cancels to nearly
-0 (O of zero-mean V over many keys) is judged against what was summed, |P| |V|, never
-against itself.
+The condition of each output is that bound itself, so the model's g is 1 (one step, no
+terms). The relative form matters: an output that cancels to nearly 0 (O of zero-mean V
+over many keys, dQ = scale sum_j dS_ij k_j with sum_j dS_ij = 0) is judged against what
+was summed, never against itself; the row-common errors (eps, c) are judged against the
+result, as they scale it.
 
-PyTorch's CPU SDPA rounds P to a 16-bit dtype before P V too (its flash kernel; its
-math path rounds the product of each step): declared as its reference roundings.
+In a 16-bit dtype the kernel also rounds P and dS to the dtype before their GEMMs (the
+tensor cores' operands; the interpreter rounds the same way) and delta is computed from
+O rounded to the dtype: one rounding each, relative to |P|, |dS|, |O| (or half the
+subnormal spacing, `_rounded`: a float16 P below 6e-5). `_model` splits the condition so
+that u(float32) and 2 u(dtype) each apply to their own magnitudes. PyTorch's CPU SDPA
+rounds P (and dS) to the dtype as well: its reference roundings, r = 2. A float32 tl.dot
+on the GPU rounds its operands to tf32 (2 u(tf32) times the condition: the scores' and
+P V's errors are in it, weighted by at least 1).
 """
 
 from __future__ import annotations
@@ -99,10 +109,6 @@ _BLOCKS = tuple(
     sorted({c.kwargs[b] for c in INTERPRET_CONFIGS for b in ("BLOCK_M", "BLOCK_N")} | {64, 128})
 )
 """Sequence lengths are drawn around multiples of the block sizes."""
-
-MMA_LANES = 16
-"""The blocked sums' chunks (module docstring)."""
-
 
 def dims(case: Case) -> tuple[int, int, int, int, int, int]:
     """(batch, heads, kv_heads, Lq, Lk, D)."""
