@@ -110,6 +110,7 @@ _BLOCKS = tuple(
 )
 """Sequence lengths are drawn around multiples of the block sizes."""
 
+
 def dims(case: Case) -> tuple[int, int, int, int, int, int]:
     """(batch, heads, kv_heads, Lq, Lk, D)."""
     batch, heads, q_len, k_len, head_dim = case.shape
