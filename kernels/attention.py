@@ -57,8 +57,9 @@ interpreter computes what the GPU does.
 Configs: `GPU_CONFIGS`, autotuned per (Lq, Lk, D, causal) through `harness.autotune` on
 a GPU; `INTERPRET_CONFIGS` for the interpreter (blocks of 32, and 16: several key blocks,
 rescales and diagonal blocks on the small cases tests draw). Each is named
-`attention/<BMxBN-wW-sS>/<gpu|interpret>` for `kernels._plans`. The backward kernels launch with the forced config if
-one is forced, else `BACKWARD_CONFIGS[mode]` (not tuned yet).
+`attention/<BMxBN-wW-sS>/<gpu|interpret>` for `kernels._plans`. The backward kernels
+launch with the forced config if one is forced, else `BACKWARD_CONFIGS[mode]` (not tuned
+yet).
 """
 
 from __future__ import annotations
