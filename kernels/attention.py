@@ -71,8 +71,9 @@ import triton
 import triton.language as tl
 
 from harness.autotune import autotune, with_config
+from harness.parity import in_interpreter
 from kernels import _plans
-from kernels._checks import check_like, check_tensor, interpreting
+from kernels._checks import check_like, check_tensor
 from kernels._launch import cdiv, checked_grid
 
 HEAD_DIMS = (16, 32, 64, 128)
@@ -582,7 +583,7 @@ def attention_forward(
     constants = {
         "HEAD_DIM": head_dim,
         "CAUSAL": causal,
-        "UPCAST": interpreting() and q.dtype != torch.float32,
+        "UPCAST": in_interpreter() and q.dtype != torch.float32,
     }
     config, name, table = _plan()
     if config is not None:
@@ -632,7 +633,7 @@ def attention_backward(
     _plans.launched("attention", name, table)
     block_m, block_n = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
     launch = {"num_warps": config.num_warps, "num_stages": config.num_stages}
-    upcast = interpreting() and q.dtype != torch.float32
+    upcast = in_interpreter() and q.dtype != torch.float32
     delta = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
     attention_delta_kernel[(cdiv(q_len, block_m), batch * heads)](
         o, do, delta, *_strides(do), heads, q_len, HEAD_DIM=head_dim, BLOCK_M=block_m
