@@ -15,9 +15,11 @@ Outside them a launcher costs one context-variable read per call.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from typing import Any
 
+from harness.autotune import with_config
 from kernels._checks import interpreting
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
@@ -68,3 +70,47 @@ def recording() -> Iterator[list[str]]:
 def names(family: str, designs: tuple[str, ...], constants: tuple[str, ...]) -> tuple[str, ...]:
     """Every family/design/constants name, for an op's declared configs."""
     return tuple(f"{family}/{d}/{c}" for d in designs for c in constants)
+
+
+def config_name(config: Any) -> str:
+    """A triton.Config's name: its BLOCK_* sizes joined by x, then each other constant as
+    -<first letter><value> (GROUP_M 8: -g8), warps and stages (`64x64x32-g8-w4-s3`)."""
+    kwargs = config.kwargs
+    blocks = "x".join(str(v) for k, v in kwargs.items() if k.startswith("BLOCK_"))
+    others = "".join(f"-{k[0].lower()}{v}" for k, v in kwargs.items() if not k.startswith("BLOCK_"))
+    return f"{blocks}{others}-w{config.num_warps}-s{config.num_stages}"
+
+
+def launch(
+    family: str,
+    kernel: Any,
+    configs: Mapping[str, Mapping[str, Any]],
+    grid: Any,
+    args: tuple,
+    constants: Mapping[str, Any],
+    known: tuple[str, ...] | None = None,
+) -> str:
+    """Launch `kernel` (an autotuned kernel, `harness.autotune.autotune`) over `grid`, and
+    note the config that ran (`launched`); returns its design name.
+
+    `configs` maps each constants table ("gpu", "interpret") to this kernel's configs by
+    design name. A forced design of this family that is one of them is launched as it is
+    (`harness.autotune.with_config`: the tuning bypassed); one the family has for another
+    of its kernels (`known`, every design name of the family) leaves this one to its
+    tuner; any other is an error. Unforced, the tuner picks, and its `best_config` is
+    named."""
+    design, table = forced(family)
+    if design is not None and design in configs[table]:
+        config = configs[table][design]
+        with_config(kernel, config)[grid](*args, **constants)
+    elif design is not None and design not in (known or ()):
+        raise ValueError(f"no {family} config named {design!r} in {table!r}")
+    else:
+        kernel[grid](*args, **constants)
+        best = kernel.best_config
+        design = next(
+            (name for name, c in configs[table].items() if c is best),
+            config_name(best),
+        )
+    launched(family, design, table)
+    return design

@@ -67,7 +67,7 @@ import torch
 import triton
 import triton.language as tl
 
-from harness.autotune import autotune, with_config
+from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
@@ -110,17 +110,9 @@ INTERPRET_CONFIGS = (
 )
 
 
-def config_name(config: triton.Config) -> str:
-    k = config.kwargs
-    return (
-        f"{k['BLOCK_M']}x{k['BLOCK_N']}x{k['BLOCK_K']}"
-        f"-g{k['GROUP_M']}-w{config.num_warps}-s{config.num_stages}"
-    )
-
-
 CONFIGS = {
-    "gpu": {config_name(c): c for c in GPU_CONFIGS},
-    "interpret": {config_name(c): c for c in INTERPRET_CONFIGS},
+    "gpu": {_plans.config_name(c): c for c in GPU_CONFIGS},
+    "interpret": {_plans.config_name(c): c for c in INTERPRET_CONFIGS},
 }
 CONFIG_NAMES = tuple(f"matmul/{name}/{table}" for table in CONFIGS for name in CONFIGS[table])
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
@@ -321,17 +313,7 @@ def _launch(
         "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
         "UPCAST": in_interpreter() and a.dtype != torch.float32,
     }
-    design, table = _plans.forced("matmul")
-    if design is not None:
-        try:
-            config = CONFIGS[table][design]
-        except KeyError:
-            raise ValueError(f"no matmul config named {design!r} in {table!r}") from None
-        with_config(matmul_kernel, config)[grid](*args, **constants)
-    else:
-        matmul_kernel[grid](*args, **constants)
-        config = matmul_kernel.best_config
-    _plans.launched("matmul", config_name(config), table)
+    _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants)
     return out, z
 
 
