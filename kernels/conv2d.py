@@ -1,0 +1,666 @@
+"""conv2d: out = conv(x, weight) + bias, as torch.nn.functional.conv2d, as an implicit GEMM;
+and its backward (`Conv2dFunction`), and `TritonConv2d`, an nn.Conv2d on these kernels.
+
+x is (N, C, H, W) (or (C, H, W)), weight (K, C / groups, R, S), bias (K,) or None; any
+stride, padding (ints, pairs, "same", "valid"), dilation and groups; float32, float16 or
+bfloat16, accumulated in float32 and rounded once. Every tensor is read through its
+strides, so NCHW and channels-last (NHWC in memory) inputs cost no copy; the output is
+in the input's memory format, as PyTorch's.
+
+The GPU ideas, in the order they appear:
+
+1. A convolution is a GEMM. Each output element out[n, k, p, q] is a dot product of the
+   filter w[k] (C/groups x R x S numbers) with the window of x it sits on. Lay the output
+   pixels (n, p, q) out as the M = N P Q rows of a matrix and the filters of a group as
+   its Kg = K / groups columns: then out = A @ B, with B the filters as a (Cg R S) x Kg
+   matrix and A the "im2col" matrix whose row (n, p, q) is the window under that pixel,
+   Cg R S long. That is the GEMM of kernels/matmul.py, tiled the same way (BLOCK_M pixels
+   x BLOCK_N filters per program, BLOCK_K of the reduction per step, `tl.dot` on the
+   tensor cores, a float32 accumulator); one grid axis per group.
+2. Implicit: A is never built. It holds each input element up to R S times (a 3x3
+   convolution's im2col is 9 times x), so materialising it costs memory and bandwidth.
+   Instead each program computes, for its BLOCK_M x BLOCK_K tile of A, which element of
+   x each entry is: row m is the pixel (n, p, q) = (m // PQ, m % PQ // Q, m % Q), column
+   kk the tap (r, s, c) = (kk // Cg // S, kk // Cg % S, kk % Cg), and the entry
+   x[n, c, p sh - ph + r dh, q sw - pw + s dw]; and loads it straight from x.
+3. Padding is a mask. A tap whose input row or column falls outside 0..H-1, 0..W-1 reads
+   the zero padding: the load's mask is false there and `other=0.0` supplies the zero, so
+   the padded input is never built either (nor is any memory outside x touched). The same
+   mask drops the rows past M and the columns past Cg R S of a partial tile.
+4. Why channels-last is faster. The reduction index runs over c fastest. In NHWC memory
+   consecutive c are adjacent, so a tile of A is BLOCK_M runs of contiguous channels:
+   wide, coalesced loads, as a GEMM wants. In NCHW consecutive channels are H W elements
+   apart and every element of the tile is its own memory transaction. (Along a row of A,
+   neighbouring pixels q are sw apart in either format.) cuDNN and Triton convolutions
+   prefer NHWC on tensor-core GPUs for this reason.
+5. The backward is two more implicit GEMMs. dx is a transposed convolution: the same
+   kernel with the roles of x and out exchanged (TRANSPOSED): dx[n, c, h, w] sums
+   dy[n, k, p, q] w[k, c, r, s] over the taps where h = p sh - ph + r dh, i.e. p =
+   (h + ph - r dh) / sh, which contributes only where the division is exact and p is in
+   0..P-1: a mask again. dweight is a GEMM of its own (`conv2d_weight_grad_kernel`):
+   filters x (Cg R S), reduced over the N P Q output pixels. dbias is a sum of dy.
+6. Depthwise convolutions (groups = C, each channel its own filters) have Cg = 1: a GEMM
+   with a reduction of R S and a handful of columns wastes the tensor cores. They run on
+   a direct kernel (`conv2d_depthwise_kernel`): one program per (n, filter) and tile of
+   output pixels, a loop over the R x S taps, multiply-adds in float32. (Their backward
+   runs on the GEMM kernels.)
+
+Precision: float16/bfloat16 products are exact in float32 and summed in float32; a
+float32 `tl.dot` rounds its operands to tf32 on the GPU (declared in the op's error
+model); in Triton's interpreter `tl.dot` is exact float32, and bfloat16 arithmetic is
+wrong there, so the interpreter's kernels upcast 16-bit tiles first (`UPCAST`, as
+kernels/matmul.py).
+
+Not done yet (the GPU half of issue 13): configs tuned on a GPU, the reduction walked as
+an outer loop over (r, s) and an inner one over channel blocks (fewer divisions per
+element, TMA-friendly), a grouped program order for L2 reuse, and a tuned depthwise
+kernel (a 2-D tile of pixels, channels-last vectors).
+
+Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels and
+`conv2d/depthwise-<BLOCK-wW-sS>/<gpu|interpret>` for the direct one (`kernels._plans`).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from harness.autotune import autotune
+from harness.parity import in_interpreter
+from kernels import _plans
+from kernels._checks import check_like, check_shape, check_tensor
+from kernels._launch import cdiv, checked_grid
+from references.conv2d import IntPair, output_size, pair, paddings
+
+
+def _gemm_config(bm: int, bn: int, bk: int, warps: int, stages: int) -> triton.Config:
+    return triton.Config(
+        {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=warps, num_stages=stages
+    )
+
+
+def _depthwise_config(block_pq: int, block_k: int, warps: int) -> triton.Config:
+    return triton.Config({"BLOCK_PQ": block_pq, "BLOCK_K": block_k}, num_warps=warps, num_stages=1)
+
+
+# A starting set, not tuned (no GPU yet): big tiles for many pixels and filters, a narrow
+# one for few filters per group. In the interpreter a program and a K step each cost
+# about a millisecond whatever the tile: blocks only as small as the tests' small cases
+# need to cover several tiles and steps. 16 is the smallest tl.dot a GPU compiles.
+GEMM_GPU_CONFIGS = (
+    _gemm_config(128, 128, 32, 8, 3),
+    _gemm_config(64, 32, 32, 4, 4),
+)
+GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
+DEPTHWISE_GPU_CONFIGS = (_depthwise_config(64, 64, 4),)
+DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4),)
+
+GEMM_CONFIGS = {
+    "gpu": {"gemm-" + _plans.config_name(c): c for c in GEMM_GPU_CONFIGS},
+    "interpret": {"gemm-" + _plans.config_name(c): c for c in GEMM_INTERPRET_CONFIGS},
+}
+DEPTHWISE_CONFIGS = {
+    "gpu": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_GPU_CONFIGS},
+    "interpret": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_INTERPRET_CONFIGS},
+}
+_DESIGNS = tuple(name for table in (GEMM_CONFIGS, DEPTHWISE_CONFIGS) for t in table for name in table[t])
+CONFIG_NAMES = tuple(
+    f"conv2d/{name}/{t}"
+    for table in (GEMM_CONFIGS, DEPTHWISE_CONFIGS)
+    for t in table
+    for name in table[t]
+)
+"""Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
+
+_GEMM_KEY = ["M", "N_COLS", "RED"]
+
+
+@autotune(GEMM_GPU_CONFIGS, key=_GEMM_KEY, interpret_config=GEMM_INTERPRET_CONFIGS[0])
+@triton.jit
+def conv2d_gemm_kernel(
+    src_ptr,  # forward: x (N, C, H, W); TRANSPOSED: dy (N, K, P, Q). Any strides.
+    w_ptr,  # weight (K, C / groups, R, S), any strides
+    out_ptr,  # forward: out (N, K, P, Q); TRANSPOSED: dx (N, C, H, W)
+    bias_ptr,  # bias (K,) or None (forward only)
+    M,  # rows of the GEMM: N x the result's pixels
+    N_COLS,  # columns per group: the result's channels per group
+    RED,  # the reduction per group: the source's channels per group x R x S
+    CIN_G,  # the source's channels per group (forward: C / groups; TRANSPOSED: K / groups)
+    SRC_H, SRC_W,  # the source's height and width
+    OUT_H, OUT_W,  # the result's height and width
+    S,  # the kernel's width (R is RED // CIN_G // S)
+    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,  # the forward convolution's
+    stride_sn, stride_sc, stride_sh, stride_sw,  # the source's strides
+    stride_wg,  # weight: between groups (K / groups filters)
+    stride_wi,  # weight: along the source's channels within a group
+    stride_wo,  # weight: along the result's channels within a group
+    stride_wr, stride_ws,
+    stride_on, stride_oc, stride_oh, stride_ow,  # the result's strides
+    stride_bias,
+    TRANSPOSED: tl.constexpr,  # False: out = conv(x, w); True: dx = conv^T(dy, w)
+    INPUT_PRECISION: tl.constexpr,  # tl.dot's for float32 tiles ("tf32"); None
+    UPCAST: tl.constexpr,  # 16-bit tiles to float32 before tl.dot (the interpreter)
+    BLOCK_M: tl.constexpr,  # result pixels per program
+    BLOCK_N: tl.constexpr,  # result channels per program
+    BLOCK_K: tl.constexpr,  # the reduction step
+):  # fmt: skip
+    # Index arithmetic in int64 throughout: no offset can overflow, and Triton's
+    # interpreter checks every int32 add and multiply for overflow (a millisecond each).
+    pid = tl.program_id(axis=0).to(tl.int64)
+    group = tl.program_id(axis=1).to(tl.int64)
+    num_pid_n = (N_COLS + BLOCK_N - 1) // BLOCK_N
+    pid_m = pid // num_pid_n
+    pid_n = pid % num_pid_n
+
+    # Rows: result pixels (n, oh, ow); columns: result channels of this group.
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    m_mask = offs_m < M
+    n_mask = offs_n < N_COLS
+    pixels = OUT_H * OUT_W
+    img = offs_m // pixels
+    oh = (offs_m % pixels) // OUT_W
+    ow = offs_m % OUT_W
+    if TRANSPOSED:
+        # The source pixel that tap (r, s) of a result pixel comes from is
+        # (oh + ph - r dh) / sh: the numerator's part that does not depend on the tap.
+        base_h = oh + pad_h
+        base_w = ow + pad_w
+    else:
+        # The input under tap (r, s) of output pixel (oh, ow) is oh sh - ph + r dh.
+        base_h = oh * stride_h - pad_h
+        base_w = ow * stride_w - pad_w
+    # Rows past M: a height no tap reaches, so their loads are masked off with the padding.
+    base_h = tl.where(m_mask, base_h, -(1 << 30))
+    src_rows = src_ptr + img * stride_sn + group * CIN_G * stride_sc
+    w_cols = w_ptr + group * stride_wg + offs_n * stride_wo
+    offs_k = tl.arange(0, BLOCK_K).to(tl.int64)
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
+    for k0 in range(0, RED, BLOCK_K):
+        # The taps of this step: (r, s, c), channels fastest. Lanes past RED get a row
+        # tap no pixel reaches: masked off below with the padding.
+        kk = k0 + offs_k
+        k_mask = kk < RED
+        c = kk % CIN_G
+        rs = kk // CIN_G
+        r = tl.where(k_mask, rs // S, 1 << 20)
+        s = rs % S
+        if TRANSPOSED:
+            # Tap (r, s) reaches (oh, ow) from source pixel (num_h / sh, num_w / sw) where
+            # the division is exact and the pixel exists.
+            num_h = base_h[:, None] - r[None, :] * dil_h
+            num_w = base_w[:, None] - s[None, :] * dil_w
+            ih = num_h // stride_h
+            iw = num_w // stride_w
+            h_ok = (num_h >= 0) & (ih * stride_h == num_h) & (ih < SRC_H)
+            w_ok = (num_w >= 0) & (iw * stride_w == num_w) & (iw < SRC_W)
+        else:
+            ih = base_h[:, None] + r[None, :] * dil_h
+            iw = base_w[:, None] + s[None, :] * dil_w
+            h_ok = (ih >= 0) & (ih < SRC_H)
+            w_ok = (iw >= 0) & (iw < SRC_W)
+        # The padding (and any tap with no source pixel) loads 0, which adds nothing.
+        a_ptrs = src_rows[:, None] + (c * stride_sc)[None, :] + ih * stride_sh + iw * stride_sw
+        a = tl.load(a_ptrs, mask=h_ok & w_ok, other=0.0)
+        b_offsets = c * stride_wi + r * stride_wr + s * stride_ws
+        b = tl.load(
+            w_cols[None, :] + b_offsets[:, None],
+            mask=k_mask[:, None] & n_mask[None, :],
+            other=0.0,
+        )
+        if UPCAST:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+
+    channels = group * N_COLS + offs_n
+    if bias_ptr is not None:
+        bias = tl.load(bias_ptr + channels * stride_bias, mask=n_mask, other=0.0)
+        acc += bias.to(tl.float32)[None, :]
+    out_ptrs = (
+        out_ptr
+        + (img * stride_on + oh * stride_oh + ow * stride_ow)[:, None]
+        + channels[None, :] * stride_oc
+    )
+    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & n_mask[None, :])
+
+
+@autotune(GEMM_GPU_CONFIGS, key=_GEMM_KEY, interpret_config=GEMM_INTERPRET_CONFIGS[0])
+@triton.jit
+def conv2d_weight_grad_kernel(
+    dy_ptr,  # dy (N, K, P, Q), any strides
+    x_ptr,  # x (N, C, H, W), any strides
+    dw_ptr,  # dweight (K, C / groups, R, S)
+    M,  # rows: filters per group (K / groups)
+    N_COLS,  # columns: the taps per filter, C / groups x R x S, channels fastest
+    RED,  # the reduction: output pixels N x P x Q
+    CG,  # input channels per group
+    S,
+    H, W, P, Q,
+    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    stride_dyn, stride_dyk, stride_dyh, stride_dyw,
+    stride_xn, stride_xc, stride_xh, stride_xw,
+    stride_dwk, stride_dwc, stride_dwr, stride_dws,
+    INPUT_PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,  # filters per program
+    BLOCK_N: tl.constexpr,  # taps per program
+    BLOCK_K: tl.constexpr,  # output pixels per step
+):  # fmt: skip
+    """dweight[g Kg + k, c, r, s] = sum over pixels (n, p, q) of dy[n, g Kg + k, p, q] x
+    x[n, g Cg + c, p sh - ph + r dh, q sw - pw + s dw]: filters x taps, reduced over the
+    output pixels; the input read through the forward's masks."""
+    # Index arithmetic in int64 throughout: no offset can overflow, and Triton's
+    # interpreter checks every int32 add and multiply for overflow (a millisecond each).
+    pid = tl.program_id(axis=0).to(tl.int64)
+    group = tl.program_id(axis=1).to(tl.int64)
+    num_pid_n = (N_COLS + BLOCK_N - 1) // BLOCK_N
+    pid_m = pid // num_pid_n
+    pid_n = pid % num_pid_n
+
+    filters = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    taps = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    f_mask = filters < M
+    t_mask = taps < N_COLS
+    c = taps % CG
+    rs = taps // CG
+    r = rs // S
+    s = rs % S
+    dy_rows = dy_ptr + (group * M + filters) * stride_dyk
+    x_cols = x_ptr + (group * CG + c) * stride_xc
+    offs_k = tl.arange(0, BLOCK_K).to(tl.int64)
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
+    for k0 in range(0, RED, BLOCK_K):
+        pix = k0 + offs_k
+        k_mask = pix < RED
+        img = pix // (P * Q)
+        p = (pix % (P * Q)) // Q
+        q = pix % Q
+        a_ptrs = dy_rows[:, None] + (img * stride_dyn + p * stride_dyh + q * stride_dyw)[None, :]
+        a = tl.load(a_ptrs, mask=f_mask[:, None] & k_mask[None, :], other=0.0)
+        ih = p[:, None] * stride_h - pad_h + r[None, :] * dil_h
+        iw = q[:, None] * stride_w - pad_w + s[None, :] * dil_w
+        # Padding: taps outside the input load 0.
+        b_mask = k_mask[:, None] & t_mask[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        b_ptrs = x_cols[None, :] + (img * stride_xn)[:, None] + ih * stride_xh + iw * stride_xw
+        b = tl.load(b_ptrs, mask=b_mask, other=0.0)
+        if UPCAST:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+
+    dw_ptrs = (
+        dw_ptr
+        + (group * M + filters)[:, None] * stride_dwk
+        + (c * stride_dwc + r * stride_dwr + s * stride_dws)[None, :]
+    )
+    tl.store(dw_ptrs, acc.to(dw_ptr.dtype.element_ty), mask=f_mask[:, None] & t_mask[None, :])
+
+
+@autotune(DEPTHWISE_GPU_CONFIGS, key=["M", "K", "RS"], interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0])
+@triton.jit
+def conv2d_depthwise_kernel(
+    x_ptr,  # x (N, C, H, W), any strides
+    w_ptr,  # weight (K, 1, R, S), K = C x the channel multiplier
+    out_ptr,  # out (N, K, P, Q)
+    bias_ptr,  # bias (K,) or None
+    M,  # output pixels: N x P x Q
+    K,  # filters
+    MULT,  # filters per input channel (the channel multiplier)
+    H, W, P, Q,
+    RS,  # taps: R x S
+    S,
+    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    stride_xn, stride_xc, stride_xh, stride_xw,
+    stride_wk, stride_wr, stride_ws,
+    stride_on, stride_ok, stride_oh, stride_ow,
+    stride_bias,
+    BLOCK_PQ: tl.constexpr,  # output pixels per program
+    BLOCK_K: tl.constexpr,  # filters per program
+):  # fmt: skip
+    """A BLOCK_PQ x BLOCK_K tile of output pixels (n, p, q) x filters k per program, each
+    filter reading its own input channel k // MULT: a loop over the R S taps, each a row
+    of weights times a masked gather of the input, multiply-added in float32. (Filters
+    are adjacent in a channels-last tensor: the tile's loads and stores are contiguous
+    along them.)"""
+    # int64 index arithmetic, as in conv2d_gemm_kernel.
+    pix = tl.program_id(axis=0).to(tl.int64) * BLOCK_PQ + tl.arange(0, BLOCK_PQ).to(tl.int64)
+    k = tl.program_id(axis=1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K).to(tl.int64)
+    pix_mask = pix < M
+    k_mask = k < K
+    img = pix // (P * Q)
+    oh = (pix % (P * Q)) // Q
+    ow = pix % Q
+    # Pixels past M: a height no tap reaches, masked off with the padding.
+    base_h = tl.where(pix_mask, oh * stride_h - pad_h, -(1 << 30))
+    base_w = ow * stride_w - pad_w
+    x_tile = x_ptr + (img * stride_xn)[:, None] + ((k // MULT) * stride_xc)[None, :]
+    w_row = w_ptr + k * stride_wk
+    acc = tl.full((BLOCK_PQ, BLOCK_K), 0.0, tl.float32)
+    for tap in range(0, RS):
+        r = tap // S
+        s = tap % S
+        weight = tl.load(w_row + r * stride_wr + s * stride_ws, mask=k_mask, other=0.0)
+        ih = base_h + r * dil_h
+        iw = base_w + s * dil_w
+        # Padding: taps outside the input load 0.
+        pix_ok = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        xv = tl.load(
+            x_tile + (ih * stride_xh + iw * stride_xw)[:, None],
+            mask=pix_ok[:, None] & k_mask[None, :],
+            other=0.0,
+        )
+        acc += xv.to(tl.float32) * weight.to(tl.float32)[None, :]
+    if bias_ptr is not None:
+        acc += tl.load(bias_ptr + k * stride_bias, mask=k_mask, other=0.0).to(tl.float32)[None, :]
+    out_ptrs = (
+        out_ptr
+        + (img * stride_on + oh * stride_oh + ow * stride_ow)[:, None]
+        + (k * stride_ok)[None, :]
+    )
+    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=pix_mask[:, None] & k_mask[None, :])
+
+
+# ------------------------------------------------------------------------------ launcher
+def _positive_pair(name: str, value: object, least: int) -> tuple[int, int]:
+    """An int or a pair of ints, each at least `least`."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    if len(items) not in (1, 2) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in items
+    ):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if any(v < least for v in items):
+        raise ValueError(f"{name} must be at least {least}, got {value!r}")
+    return pair(tuple(items) * (3 - len(items)))  # type: ignore[arg-type]
+
+
+class Geometry:
+    """A checked convolution problem: sizes, stride, padding (top, left) and dilation."""
+
+    def __init__(self, x, weight, bias, stride, padding, dilation, groups) -> None:
+        check_tensor("x", x)
+        check_tensor("weight", weight)
+        check_like("weight", weight, "x", x)
+        if x.dim() != 4:
+            raise ValueError(f"x must be 4-D (N, C, H, W) or 3-D, got shape {tuple(x.shape)}")
+        if weight.dim() != 4:
+            raise ValueError(
+                f"weight must be 4-D (K, C / groups, R, S), got shape {tuple(weight.shape)}"
+            )
+        if not isinstance(groups, int) or isinstance(groups, bool):
+            raise TypeError(f"groups must be an int, got {groups!r}")
+        if groups < 1:
+            raise ValueError(f"groups must be at least 1, got {groups}")
+        self.n, self.c, self.h, self.w = x.shape
+        self.k, cg, self.r, self.s = weight.shape
+        if self.c % groups or self.k % groups:
+            raise ValueError(
+                f"groups={groups} must divide x's {self.c} channels and weight's {self.k} "
+                "filters"
+            )
+        if cg != self.c // groups:
+            raise ValueError(
+                f"weight must have C / groups = {self.c // groups} channels (dim 1), got "
+                f"shape {tuple(weight.shape)}"
+            )
+        if bias is not None:
+            check_tensor("bias", bias)
+            check_like("bias", bias, "x", x)
+            check_shape("bias", bias, (self.k,), "(K,): one per filter")
+        self.stride = _positive_pair("stride", stride, 1)
+        self.dilation = _positive_pair("dilation", dilation, 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1 (as PyTorch), got {stride!r}")
+        else:
+            _positive_pair("padding", padding, 0)
+        (top, bottom), (left, right) = paddings(padding, (self.r, self.s), self.dilation)
+        self.pad = (top, left)
+        self.groups, self.cg, self.kg = groups, self.c // groups, self.k // groups
+        self.p = output_size(self.h, (top, bottom), self.r, self.stride[0], self.dilation[0])
+        self.q = output_size(self.w, (left, right), self.s, self.stride[1], self.dilation[1])
+        if self.p < 1 or self.q < 1:
+            raise ValueError(
+                f"weight's kernel {self.r}x{self.s} (dilation {self.dilation}) is larger than "
+                f"x's padded input {self.h + top + bottom}x{self.w + left + right}"
+            )
+
+    @property
+    def depthwise(self) -> bool:
+        """Each input channel its own filters (a channel multiplier of K / C)."""
+        return self.groups > 1 and self.groups == self.c
+
+    def conv_args(self) -> tuple[int, ...]:
+        return (*self.stride, *self.pad, *self.dilation)
+
+
+def _like_input(x: torch.Tensor, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A new tensor of `shape` in x's memory format: channels-last where x is (as
+    PyTorch's convolutions return), else contiguous."""
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return torch.empty(shape, dtype=dtype, device=x.device, memory_format=fmt)
+
+
+def _dot_constants(x: torch.Tensor) -> dict:
+    return {
+        "INPUT_PRECISION": "tf32" if x.dtype == torch.float32 else None,
+        "UPCAST": in_interpreter() and x.dtype != torch.float32,
+    }
+
+
+def _gemm(
+    geo: Geometry,
+    src: torch.Tensor,
+    weight: torch.Tensor,
+    out: torch.Tensor,
+    bias: torch.Tensor | None,
+    transposed: bool,
+) -> None:
+    """out = conv(src = x, weight) + bias, or (transposed) out = dx from src = dy."""
+    cin_g, cout_g = (geo.kg, geo.cg) if transposed else (geo.cg, geo.kg)
+    src_hw = src.shape[2:]
+    out_h, out_w = out.shape[2:]
+    m = out.shape[0] * out_h * out_w
+    red = cin_g * geo.r * geo.s
+    # Filters of a group are K / groups apart in weight's first dim; forward reads
+    # w[k, c] with c along the source's channels, transposed w[k, c] with k along them.
+    stride_wi, stride_wo = weight.stride(0), weight.stride(1)
+    if not transposed:
+        stride_wi, stride_wo = stride_wo, stride_wi
+    grid = lambda meta: checked_grid(  # noqa: E731
+        (cdiv(m, meta["BLOCK_M"]) * cdiv(cout_g, meta["BLOCK_N"]), geo.groups), "x"
+    )
+    args = (
+        src, weight, out, bias, m, cout_g, red, cin_g, *src_hw, out_h, out_w, geo.s,
+        *geo.conv_args(), *src.stride(), geo.kg * weight.stride(0), stride_wi, stride_wo,
+        weight.stride(2), weight.stride(3), *out.stride(),
+        bias.stride(0) if bias is not None else 0,
+    )  # fmt: skip
+    constants = {"TRANSPOSED": transposed, **_dot_constants(src)}
+    _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS)
+
+
+def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
+    m = geo.n * geo.p * geo.q
+    grid = lambda meta: checked_grid(  # noqa: E731
+        (cdiv(m, meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x"
+    )
+    args = (
+        x, weight, out, bias, m, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
+        geo.r * geo.s, geo.s, *geo.conv_args(), *x.stride(), weight.stride(0),
+        weight.stride(2), weight.stride(3), *out.stride(),
+        bias.stride(0) if bias is not None else 0,
+    )  # fmt: skip
+    _plans.launch(
+        "conv2d", conv2d_depthwise_kernel, DEPTHWISE_CONFIGS, grid, args, {}, _DESIGNS
+    )
+
+
+def _forward(x, weight, bias, stride, padding, dilation, groups) -> tuple[torch.Tensor, Geometry]:
+    geo = Geometry(x, weight, bias, stride, padding, dilation, groups)
+    out = _like_input(x, (geo.n, geo.k, geo.p, geo.q), x.dtype)
+    if out.numel() == 0:
+        return out, geo
+    if geo.cg == 0:  # no input channels: the bias alone
+        out.copy_((bias if bias is not None else torch.zeros_like(out[0, :, 0, 0]))[:, None, None])
+        return out, geo
+    if geo.depthwise:
+        _depthwise(geo, x, weight, out, bias)
+    else:
+        _gemm(geo, x, weight, out, bias, transposed=False)
+    return out, geo
+
+
+def _unbatched(fn):
+    """fn(x, ...) for a 3-D (C, H, W) x as for a batch of one, as F.conv2d does."""
+
+    def run(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        if isinstance(x, torch.Tensor) and x.dim() == 3:
+            return fn(x[None], weight, bias, stride, padding, dilation, groups)[0]
+        return fn(x, weight, bias, stride, padding, dilation, groups)
+
+    return run
+
+
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """torch.nn.functional.conv2d on the Triton kernels (module docstring): x (N, C, H, W)
+    or (C, H, W), weight (K, C / groups, R, S), bias (K,) or None. A new tensor in x's
+    dtype and memory format."""
+    return _unbatched(lambda *args: _forward(*args)[0])(
+        x, weight, bias, stride, padding, dilation, groups
+    )
+
+
+# ------------------------------------------------------------------------------ autograd
+def _input_grad(geo: Geometry, dy: torch.Tensor, weight: torch.Tensor, x: torch.Tensor):
+    dx = _like_input(x, tuple(x.shape), x.dtype)
+    if dx.numel() == 0:
+        return dx
+    if geo.kg == 0 or dy.numel() == 0:
+        return dx.zero_()
+    _gemm(geo, dy, weight, dx, None, transposed=True)
+    return dx
+
+
+def _weight_grad(geo: Geometry, dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor):
+    dw = torch.empty(weight.shape, dtype=weight.dtype, device=weight.device)
+    if dw.numel() == 0:
+        return dw
+    red = geo.n * geo.p * geo.q
+    if red == 0:
+        return dw.zero_()
+    taps = geo.cg * geo.r * geo.s
+    grid = lambda meta: checked_grid(  # noqa: E731
+        (cdiv(geo.kg, meta["BLOCK_M"]) * cdiv(taps, meta["BLOCK_N"]), geo.groups), "weight"
+    )
+    args = (
+        dy, x, dw, geo.kg, taps, red, geo.cg, geo.s, geo.h, geo.w, geo.p, geo.q,
+        *geo.conv_args(), *dy.stride(), *x.stride(), *dw.stride(),
+    )  # fmt: skip
+    _plans.launch(
+        "conv2d", conv2d_weight_grad_kernel, GEMM_CONFIGS, grid, args, _dot_constants(x),
+        _DESIGNS,
+    )  # fmt: skip
+    return dw
+
+
+class Conv2dFunction(torch.autograd.Function):
+    """`conv2d` with its backward: dx by the transposed implicit GEMM (the forward's
+    kernel, TRANSPOSED), dweight by its own implicit GEMM over the output pixels, dbias
+    the sum of dy over (N, P, Q) accumulated in float32; each rounded once to the dtype."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        out, geo = _forward(x, weight, bias, stride, padding, dilation, groups)
+        ctx.save_for_backward(x, weight)
+        ctx.geo, ctx.has_bias = geo, bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensors
+        geo = ctx.geo
+        dx = dweight = dbias = None
+        if ctx.needs_input_grad[0]:
+            dx = _input_grad(geo, dy, weight, x)
+        if ctx.needs_input_grad[1]:
+            dweight = _weight_grad(geo, dy, x, weight)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            dbias = torch.sum(dy, dim=(0, 2, 3), dtype=torch.float32).to(dy.dtype)
+        return dx, dweight, dbias, None, None, None, None
+
+
+def conv2d_autograd(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """`conv2d`, differentiable in x, weight and bias (`Conv2dFunction`)."""
+    return _unbatched(Conv2dFunction.apply)(x, weight, bias, stride, padding, dilation, groups)
+
+
+class TritonConv2d(torch.nn.Module):
+    """torch.nn.Conv2d on these kernels: the same constructor, parameters and state dict
+    (`weight`, `bias`), so `load_state_dict(conv.state_dict())` moves an nn.Conv2d's
+    weights in and out. Only padding_mode="zeros"."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair | str = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError(f"padding_mode must be 'zeros', got {padding_mode!r}")
+        # nn.Conv2d's own initialisation, then its parameters taken over.
+        reference = torch.nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            device=device, dtype=dtype,
+        )  # fmt: skip
+        self.weight = reference.weight
+        self.bias = reference.bias
+        self.stride, self.padding = reference.stride, reference.padding
+        self.dilation, self.groups = reference.dilation, groups
+
+    @classmethod
+    def from_torch(cls, conv: torch.nn.Conv2d) -> TritonConv2d:
+        """A TritonConv2d with `conv`'s configuration and a copy of its weights."""
+        module = cls(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+            conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode,
+            device=conv.weight.device, dtype=conv.weight.dtype,
+        )  # fmt: skip
+        module.load_state_dict(conv.state_dict())
+        return module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv2d_autograd(
+            x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )

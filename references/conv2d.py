@@ -1,0 +1,168 @@
+"""conv2d: torch.nn.functional.conv2d, and its gradient.
+
+out[n, k, p, q] = bias[k] + sum over c, r, s of
+    x[n, g Cg + c, p sh - ph + r dh, q sw - pw + s dw] w[k, c, r, s]
+
+for the filters k of group g = k // Kg (Cg = C / groups input channels and Kg = K / groups
+filters a group), the input read as zero outside its H x W (the padding). The oracle
+below is that definition in float64: the zero-padded input, its windows gathered with
+fancy indexing (N, C, P, R, Q, S), and one einsum per group. It only ever runs at
+interpreter-sized shapes, where clarity is worth more than speed.
+
+`padding` is an int, a pair, "valid" (no padding) or "same" (stride 1 only: the output
+the input's size, the total padding dil (R - 1) split with the extra row, when odd, at
+the bottom and right, as PyTorch pads).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+IntPair = int | tuple[int, int] | list[int]
+
+
+def pair(value: IntPair) -> tuple[int, int]:
+    """(value, value) for an int, the pair itself for a pair."""
+    if isinstance(value, (tuple, list)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def paddings(
+    padding: IntPair | str, kernel: tuple[int, int], dilation: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, bottom), (left, right)) for an already valid `padding`."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+        return tuple((t // 2, t - t // 2) for t in totals)  # type: ignore[return-value]
+    ph, pw = pair(padding)
+    return (ph, ph), (pw, pw)
+
+
+def output_size(size: int, pad: tuple[int, int], kernel: int, stride: int, dilation: int) -> int:
+    """P (or Q): how many windows of the dilated kernel fit in the padded input."""
+    return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _windows(x, kernel, stride, padding, dilation):
+    """x zero-padded, its windows (N, C, P, R, Q, S), and the padding used."""
+    (r, s), (sh, sw), (dh, dw) = kernel, pair(stride), pair(dilation)
+    pad_h, pad_w = paddings(padding, kernel, (dh, dw))
+    xp = np.pad(x, ((0, 0), (0, 0), pad_h, pad_w))
+    p = output_size(x.shape[2], pad_h, r, sh, dh)
+    q = output_size(x.shape[3], pad_w, s, sw, dw)
+    rows = (np.arange(p) * sh)[:, None] + (np.arange(r) * dh)[None, :]  # (P, R)
+    cols = (np.arange(q) * sw)[:, None] + (np.arange(s) * dw)[None, :]  # (Q, S)
+    windows = xp[:, :, rows][:, :, :, :, cols]  # (N, C, P, R, Q, S)
+    return xp, windows, pad_h, pad_w
+
+
+def conv2d_numpy(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    """The exact convolution in float64 (module docstring); x (N, C, H, W) or (C, H, W)."""
+    if x.ndim == 3:
+        return conv2d_numpy(x[None], weight, bias, stride, padding, dilation, groups)[0]
+    k, cg = weight.shape[:2]
+    kg = k // groups
+    _, windows, _, _ = _windows(x, weight.shape[2:], stride, padding, dilation)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf x 0 is NaN, as in every tier
+        out = np.concatenate(
+            [
+                np.einsum(
+                    "ncprqs,kcrs->nkpq",
+                    windows[:, g * cg : (g + 1) * cg],
+                    weight[g * kg : (g + 1) * kg],
+                )
+                for g in range(groups)
+            ],
+            axis=1,
+        )
+        if bias is not None:
+            out = out + bias[None, :, None, None]
+    return out
+
+
+def conv2d_backward_numpy(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: IntPair,
+    padding: IntPair | str,
+    dilation: IntPair,
+    groups: int,
+    dy: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """(dx, dweight) and dbias when there is a bias, for the upstream gradient dy:
+
+    dx[n, g Cg + c, h, w]  = sum over k of group g, r, s with h = p sh - ph + r dh (and
+                             w likewise) of dy[n, k, p, q] w[k, c, r, s];
+    dweight[k, c, r, s]    = sum over n, p, q of dy[n, k, p, q] x[n, g Cg + c, ...];
+    dbias[k]               = sum over n, p, q of dy[n, k, p, q].
+
+    dx is accumulated into the padded input, one (r, s) tap at a time (each tap adds
+    dy, weighted by that tap's weights, at the positions it read), then the padding cut
+    off."""
+    if x.ndim == 3:
+        grads = conv2d_backward_numpy(
+            x[None], weight, bias, stride, padding, dilation, groups, dy[None]
+        )
+        return (grads[0][0], *grads[1:])
+    k, cg, r, s = weight.shape
+    kg = k // groups
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    xp, windows, pad_h, pad_w = _windows(x, (r, s), stride, padding, dilation)
+    p, q = dy.shape[2:]
+    dxp = np.zeros_like(xp)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for g in range(groups):
+            dy_g, w_g = dy[:, g * kg : (g + 1) * kg], weight[g * kg : (g + 1) * kg]
+            for i in range(r):
+                for j in range(s):
+                    rows = slice(i * dh, i * dh + sh * (p - 1) + 1, sh)
+                    cols = slice(j * dw, j * dw + sw * (q - 1) + 1, sw)
+                    tap = np.einsum("nkpq,kc->ncpq", dy_g, w_g[:, :, i, j])
+                    dxp[:, g * cg : (g + 1) * cg, rows, cols] += tap
+        dx = dxp[:, :, pad_h[0] : pad_h[0] + x.shape[2], pad_w[0] : pad_w[0] + x.shape[3]]
+        dweight = np.concatenate(
+            [
+                np.einsum(
+                    "nkpq,ncprqs->kcrs",
+                    dy[:, g * kg : (g + 1) * kg],
+                    windows[:, g * cg : (g + 1) * cg],
+                )
+                for g in range(groups)
+            ],
+            axis=0,
+        )
+    grads = [dx, dweight]
+    if bias is not None:
+        grads.append(dy.sum(axis=(0, 2, 3)))
+    return tuple(grads)
+
+
+def conv2d_torch(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """PyTorch's convolution in the inputs' dtype and on their device (its 16-bit CPU
+    convolutions accumulate in float32 and round once, as the kernel does)."""
+    if isinstance(padding, list):
+        padding = tuple(padding)
+    return torch.nn.functional.conv2d(
+        x, weight, bias, pair(stride), padding, pair(dilation), groups
+    )
