@@ -7,6 +7,7 @@ cases are drawn, its tolerance model, its bad inputs and its cost model.
 from harness.op import Registry
 from ops.add_row_sum import ADD_ROW_SUM
 from ops.attention import ATTENTION
+from ops.conv2d import CONV2D
 from ops.layer_norm import LAYER_NORM, LAYER_NORM_BACKWARD
 from ops.matmul import MATMUL
 from ops.scale import SCALE
@@ -14,6 +15,16 @@ from ops.softmax import SOFTMAX
 from ops.vector_add import VECTOR_ADD
 
 OPS = Registry(
-    [VECTOR_ADD, SCALE, ADD_ROW_SUM, SOFTMAX, LAYER_NORM, LAYER_NORM_BACKWARD, MATMUL, ATTENTION],
+    [
+        VECTOR_ADD,
+        SCALE,
+        ADD_ROW_SUM,
+        SOFTMAX,
+        LAYER_NORM,
+        LAYER_NORM_BACKWARD,
+        MATMUL,
+        ATTENTION,
+        CONV2D,
+    ],
     module=__name__,
 )

@@ -16,6 +16,10 @@ the bottom and right, as PyTorch pads).
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -150,6 +154,19 @@ def conv2d_backward_numpy(
     return tuple(grads)
 
 
+@contextlib.contextmanager
+def _no_tf32() -> Iterator[None]:
+    """cuDNN runs float32 convolutions in tf32 unless told otherwise
+    (torch.backends.cudnn.allow_tf32 defaults to True): off here, so that PyTorch's tier
+    is float32 as the error model says (a kernel's tf32 is declared by the op)."""
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
+
+
 def conv2d_torch(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -159,10 +176,23 @@ def conv2d_torch(
     dilation: IntPair = 1,
     groups: int = 1,
 ) -> torch.Tensor:
-    """PyTorch's convolution in the inputs' dtype and on their device (its 16-bit CPU
-    convolutions accumulate in float32 and round once, as the kernel does)."""
+    """F.conv2d, differentiable, in the inputs' dtype. On the CPU, 16-bit inputs are
+    convolved in float32 and the result rounded once: PyTorch's CPU 16-bit convolution
+    backward rounds its partial results to the dtype (measured on the pinned example
+    (2, 4, 6, 5): dx off by 34 (float16) and 151 (bfloat16) times the bound of one
+    rounding after a float32 dot, dweight by 11 and 16.5 times), so autograd through it
+    would be a reference the op's model cannot hold. On a GPU it is cuDNN's, in the
+    dtype, tf32 off in the forward (`_no_tf32`; autograd's backward runs after it)."""
     if isinstance(padding, list):
         padding = tuple(padding)
-    return torch.nn.functional.conv2d(
-        x, weight, bias, pair(stride), padding, pair(dilation), groups
-    )
+    dtype = x.dtype
+    if x.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+        x, weight = x.float(), weight.float()
+        bias = bias.float() if bias is not None else None
+    with warnings.catch_warnings(), _no_tf32():
+        # 'same' with an even kernel: PyTorch pads a copy of x (a note on speed).
+        warnings.filterwarnings("ignore", message="Using padding='same'")
+        out = torch.nn.functional.conv2d(
+            x, weight, bias, pair(stride), padding, pair(dilation), groups
+        )
+    return out.to(dtype)
