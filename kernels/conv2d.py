@@ -71,7 +71,7 @@ from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import cdiv, checked_grid
-from references.conv2d import IntPair, output_size, pair, paddings
+from references.conv2d import IntPair, output_size, paddings, pair
 
 
 def _gemm_config(bm: int, bn: int, bk: int, warps: int, stages: int) -> triton.Config:
@@ -104,7 +104,9 @@ DEPTHWISE_CONFIGS = {
     "gpu": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_GPU_CONFIGS},
     "interpret": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_INTERPRET_CONFIGS},
 }
-_DESIGNS = tuple(name for table in (GEMM_CONFIGS, DEPTHWISE_CONFIGS) for t in table for name in table[t])
+_DESIGNS = tuple(
+    name for table in (GEMM_CONFIGS, DEPTHWISE_CONFIGS) for t in table for name in table[t]
+)
 CONFIG_NAMES = tuple(
     f"conv2d/{name}/{t}"
     for table in (GEMM_CONFIGS, DEPTHWISE_CONFIGS)
@@ -300,7 +302,9 @@ def conv2d_weight_grad_kernel(
     tl.store(dw_ptrs, acc.to(dw_ptr.dtype.element_ty), mask=f_mask[:, None] & t_mask[None, :])
 
 
-@autotune(DEPTHWISE_GPU_CONFIGS, key=["M", "K", "RS"], interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0])
+@autotune(
+    DEPTHWISE_GPU_CONFIGS, key=["M", "K", "RS"], interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0]
+)
 @triton.jit
 def conv2d_depthwise_kernel(
     x_ptr,  # x (N, C, H, W), any strides
@@ -398,8 +402,7 @@ class Geometry:
         self.k, cg, self.r, self.s = weight.shape
         if self.c % groups or self.k % groups:
             raise ValueError(
-                f"groups={groups} must divide x's {self.c} channels and weight's {self.k} "
-                "filters"
+                f"groups={groups} must divide x's {self.c} channels and weight's {self.k} filters"
             )
         if cg != self.c // groups:
             raise ValueError(
@@ -414,7 +417,9 @@ class Geometry:
         self.dilation = _positive_pair("dilation", dilation, 1)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"padding must be 'same', 'valid', an int or a pair, got {padding!r}")
+                raise ValueError(
+                    f"padding must be 'same', 'valid', an int or a pair, got {padding!r}"
+                )
             if padding == "same" and self.stride != (1, 1):
                 raise ValueError(f"padding='same' needs stride 1 (as PyTorch), got {stride!r}")
         else:
@@ -473,7 +478,7 @@ def _gemm(
     stride_wi, stride_wo = weight.stride(0), weight.stride(1)
     if not transposed:
         stride_wi, stride_wo = stride_wo, stride_wi
-    grid = lambda meta: checked_grid(  # noqa: E731
+    grid = lambda meta: checked_grid(
         (cdiv(m, meta["BLOCK_M"]) * cdiv(cout_g, meta["BLOCK_N"]), geo.groups), "x"
     )
     args = (
@@ -488,36 +493,36 @@ def _gemm(
 
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
     m = geo.n * geo.p * geo.q
-    grid = lambda meta: checked_grid(  # noqa: E731
-        (cdiv(m, meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x"
-    )
+    grid = lambda meta: checked_grid((cdiv(m, meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x")
     args = (
         x, weight, out, bias, m, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
         geo.r * geo.s, geo.s, *geo.conv_args(), *x.stride(), weight.stride(0),
         weight.stride(2), weight.stride(3), *out.stride(),
         bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
-    _plans.launch(
-        "conv2d", conv2d_depthwise_kernel, DEPTHWISE_CONFIGS, grid, args, {}, _DESIGNS
-    )
+    _plans.launch("conv2d", conv2d_depthwise_kernel, DEPTHWISE_CONFIGS, grid, args, {}, _DESIGNS)
+
+
+def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
+    """The forward on a checked problem: the depthwise kernel or the implicit GEMM."""
+    out = _like_input(x, (geo.n, geo.k, geo.p, geo.q), x.dtype)
+    if out.numel() == 0:
+        return out
+    if geo.cg == 0:  # no input channels: the bias alone
+        out.copy_((bias if bias is not None else torch.zeros_like(out[0, :, 0, 0]))[:, None, None])
+    elif geo.depthwise:
+        _depthwise(geo, x, weight, out, bias)
+    else:
+        _gemm(geo, x, weight, out, bias, transposed=False)
+    return out
 
 
 def _forward(x, weight, bias, stride, padding, dilation, groups) -> tuple[torch.Tensor, Geometry]:
     geo = Geometry(x, weight, bias, stride, padding, dilation, groups)
-    out = _like_input(x, (geo.n, geo.k, geo.p, geo.q), x.dtype)
-    if out.numel() == 0:
-        return out, geo
-    if geo.cg == 0:  # no input channels: the bias alone
-        out.copy_((bias if bias is not None else torch.zeros_like(out[0, :, 0, 0]))[:, None, None])
-        return out, geo
-    if geo.depthwise:
-        _depthwise(geo, x, weight, out, bias)
-    else:
-        _gemm(geo, x, weight, out, bias, transposed=False)
-    return out, geo
+    return run_forward(geo, x, weight, bias), geo
 
 
-def _unbatched(fn):
+def unbatched(fn):
     """fn(x, ...) for a 3-D (C, H, W) x as for a batch of one, as F.conv2d does."""
 
     def run(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -540,7 +545,7 @@ def conv2d(
     """torch.nn.functional.conv2d on the Triton kernels (module docstring): x (N, C, H, W)
     or (C, H, W), weight (K, C / groups, R, S), bias (K,) or None. A new tensor in x's
     dtype and memory format."""
-    return _unbatched(lambda *args: _forward(*args)[0])(
+    return unbatched(lambda *args: _forward(*args)[0])(
         x, weight, bias, stride, padding, dilation, groups
     )
 
@@ -564,7 +569,7 @@ def _weight_grad(geo: Geometry, dy: torch.Tensor, x: torch.Tensor, weight: torch
     if red == 0:
         return dw.zero_()
     taps = geo.cg * geo.r * geo.s
-    grid = lambda meta: checked_grid(  # noqa: E731
+    grid = lambda meta: checked_grid(
         (cdiv(geo.kg, meta["BLOCK_M"]) * cdiv(taps, meta["BLOCK_N"]), geo.groups), "weight"
     )
     args = (
@@ -614,7 +619,7 @@ def conv2d_autograd(
     groups: int = 1,
 ) -> torch.Tensor:
     """`conv2d`, differentiable in x, weight and bias (`Conv2dFunction`)."""
-    return _unbatched(Conv2dFunction.apply)(x, weight, bias, stride, padding, dilation, groups)
+    return unbatched(Conv2dFunction.apply)(x, weight, bias, stride, padding, dilation, groups)
 
 
 class TritonConv2d(torch.nn.Module):

@@ -30,6 +30,7 @@ from kernels._checks import check_tensor
 from kernels._launch import cdiv
 from kernels._rows import as_rows, block_for, row_tile, warps_for
 from kernels.attention import check_inputs as _check_attention_inputs
+from kernels.conv2d import Geometry, run_forward, unbatched
 from kernels.layer_norm import _check_eps, _check_param, _check_rows_input
 
 TILE_TARGET = 4096
@@ -427,6 +428,28 @@ def attention_no_rescale(
         HEAD_DIM=head_dim, CAUSAL=causal, BLOCK=ATTENTION_BLOCK,
     )  # fmt: skip
     return o
+# -------------------------------------------------------------------------------- conv2d
+def _conv2d_same_padding_top(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    geo = Geometry(x, weight, bias, stride, padding, dilation, groups)
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in ((geo.r, geo.dilation[0]), (geo.s, geo.dilation[1]))]
+        geo.pad = tuple(t - t // 2 for t in totals)  # BUG: the odd extra row on top (left)
+    return run_forward(geo, x, weight, bias)
+
+
+def conv2d_same_padding_top(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | str = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """conv2d whose padding='same' puts the odd extra row and column of an even kernel's
+    padding at the top and left (PyTorch puts them at the bottom and right): the real
+    kernels, a wrong launch plan."""
+    return unbatched(_conv2d_same_padding_top)(x, weight, bias, stride, padding, dilation, groups)
 
 
 # name -> (op name, launcher, the bug, where it shows and where it hides)
@@ -502,5 +525,13 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         "online softmax without the rescale of the output accumulator when the max grows",
         f"every dtype once the keys span several blocks of {ATTENTION_BLOCK} and a later "
         "block raises a row's max; invisible for a single key block",
+    ),
+    "conv2d_same_padding_top": (
+        "conv2d",
+        conv2d_same_padding_top,
+        "padding='same' with an even kernel: the extra padding row and column at the top "
+        "and left instead of the bottom and right (the window one pixel off)",
+        "every dtype, for 'same' with an even kernel size (or an odd dilated extent); "
+        "invisible for odd kernels and for explicit padding",
     ),
 }

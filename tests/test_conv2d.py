@@ -1,0 +1,123 @@
+"""What the generic tests of conv2d cannot see: the output's memory format, TritonConv2d
+as a drop-in nn.Conv2d, and the backward kernels under every GEMM config (the generic
+config test forces configs on the forward op only)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from harness import Case
+from harness.compare import run_case
+from harness.modes import device_for
+from harness.runner import check_op
+from harness.tensors import make_tensor
+from harness.testing import CONFIG_BUDGET
+from kernels import _plans
+from kernels.conv2d import GEMM_CONFIGS, TritonConv2d, conv2d, conv2d_autograd
+from ops import OPS
+from ops.conv2d import CONV2D
+
+
+@pytest.mark.parametrize("groups", [1, 4])  # the implicit GEMM and the depthwise kernel
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_output_in_the_inputs_memory_format(memory_format, groups, harness_state):
+    """out and dx come back in x's memory format, as PyTorch's (a channels-last network
+    stays channels-last)."""
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    x = make_tensor((2, 4, 5, 6), "float32", device, gen).to(memory_format=memory_format)
+    weight = make_tensor((4, 4 // groups, 3, 3), "float32", device, gen)
+    x.requires_grad_(True)
+    out = conv2d_autograd(x, weight, None, 1, 1, 1, groups)
+    expected = torch.nn.functional.conv2d(x.detach(), weight, None, 1, 1, 1, groups)
+    assert out.is_contiguous(memory_format=memory_format)
+    assert out.stride() == expected.stride()
+    (dx,) = torch.autograd.grad(out, [x], torch.ones_like(out))
+    assert dx.is_contiguous(memory_format=memory_format)
+
+
+def test_module_state_dict_round_trip():
+    """TritonConv2d takes an nn.Conv2d's state dict and gives back one nn.Conv2d loads."""
+    for bias in (True, False):
+        conv = torch.nn.Conv2d(4, 6, (3, 2), stride=2, padding=(1, 0), groups=2, bias=bias)
+        module = TritonConv2d.from_torch(conv)
+        assert module.state_dict().keys() == conv.state_dict().keys()
+        for name, value in conv.state_dict().items():
+            assert torch.equal(module.state_dict()[name], value)
+        again = torch.nn.Conv2d(4, 6, (3, 2), stride=2, padding=(1, 0), groups=2, bias=bias)
+        again.load_state_dict(module.state_dict())
+        assert all(
+            torch.equal(a, b) for a, b in zip(again.parameters(), conv.parameters(), strict=True)
+        )
+        assert (module.stride, module.padding, module.groups) == ((2, 2), (1, 0), 2)
+    with pytest.raises(ValueError, match="padding_mode"):
+        TritonConv2d(4, 6, 3, padding_mode="reflect")
+
+
+def _module_kernel(x, weight, bias, stride, padding, dilation, groups):
+    """The op's kernel tier as a user runs it: an nn.Conv2d holding these weights, its
+    state dict loaded into a TritonConv2d, called on x."""
+    conv = torch.nn.Conv2d(
+        x.shape[1], weight.shape[0], tuple(weight.shape[2:]), stride,
+        tuple(padding) if isinstance(padding, list) else padding, dilation, groups,
+        bias is not None, device=x.device, dtype=x.dtype,
+    )  # fmt: skip
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        if bias is not None:
+            conv.bias.copy_(bias)
+    module = TritonConv2d.from_torch(conv)
+    with torch.no_grad():
+        return module(x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_module_forward_within_the_error_model(dtype, harness_state):
+    """TritonConv2d's forward meets conv2d's bound against the float64 oracle, as
+    nn.Conv2d (the PyTorch tier) does, on a grouped, strided, channels-last case and on
+    a depthwise one."""
+    op = dataclasses.replace(CONV2D, kernel=_module_kernel)
+    cases = [
+        ((2, 4, 7, 6), {"filters": 6, "kernel": [3, 2], "stride": 2, "padding": [1, 0],
+                        "groups": 2, "bias": True, "channels_last": True}),
+        ((1, 3, 6, 6), {"filters": 6, "kernel": [3, 3], "padding": "same", "groups": 3}),
+    ]  # fmt: skip
+    for shape, params in cases:
+        case = Case("conv2d", dtype, shape, params, seed=1)
+        result = run_case(op, case, harness_state.mode, device_for(harness_state.mode), "ops")
+        assert result.ok, result.report()
+
+
+# Small gradient cases: grouped and strided, the transposed GEMM's exact-division masks;
+# a depthwise one (its backward runs on the GEMM kernels too).
+_GRAD_CASES = [
+    ((2, 4, 5, 5), {"filters": 4, "kernel": [3, 2], "stride": [2, 1], "padding": 1,
+                    "groups": 2, "bias": True}),
+    ((1, 3, 6, 5), {"filters": 6, "kernel": [3, 3], "groups": 3, "dilation": 2,
+                    "padding": "same", "channels_last": True}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("config", sorted(n for t in GEMM_CONFIGS.values() for n in t))
+def test_backward_runs_every_gemm_config(config, harness_state):
+    """dx (the transposed implicit GEMM) and dweight, forced to each GEMM config of this
+    mode's table and of the other's, meet their bounds; and the config really ran."""
+    table = next(t for t, names in GEMM_CONFIGS.items() if config in names)
+    grad = dataclasses.replace(OPS["conv2d.grad"], examples=_GRAD_CASES)
+    with _plans.forcing(f"conv2d/{config}/{table}"), _plans.recording() as launched:
+        check_op(grad, "float16", harness_state.mode, "ops", CONFIG_BUDGET, max_examples=1)
+    assert launched.count(f"conv2d/{config}/{table}") >= 3  # forward, dx and dweight
+
+
+def test_unbatched_input(harness_state):
+    """A (C, H, W) x is a batch of one, as F.conv2d takes it."""
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    x = make_tensor((3, 5, 5), "float32", device, gen)
+    weight = make_tensor((2, 3, 3, 3), "float32", device, gen)
+    out = conv2d(x, weight, padding=1)
+    assert out.shape == (2, 5, 5)
+    assert torch.allclose(out, conv2d(x[None], weight, padding=1)[0])
