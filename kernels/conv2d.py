@@ -41,9 +41,9 @@ The GPU ideas, in the order they appear:
    filters x (Cg R S), reduced over the N P Q output pixels. dbias is a sum of dy.
 6. Depthwise convolutions (groups = C, each channel its own filters) have Cg = 1: a GEMM
    with a reduction of R S and a handful of columns wastes the tensor cores. They run on
-   a direct kernel (`conv2d_depthwise_kernel`): one program per (n, filter) and tile of
-   output pixels, a loop over the R x S taps, multiply-adds in float32. (Their backward
-   runs on the GEMM kernels.)
+   a direct kernel (`conv2d_depthwise_kernel`): a tile of output pixels x filters per
+   program, a loop over the R x S taps, each a row of weights times a masked gather of
+   the input, multiply-added in float32. (Their backward runs on the GEMM kernels.)
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32; a
 float32 `tl.dot` rounds its operands to tf32 on the GPU (declared in the op's error
@@ -53,11 +53,12 @@ kernels/matmul.py).
 
 Not done yet (the GPU half of issue 13): configs tuned on a GPU, the reduction walked as
 an outer loop over (r, s) and an inner one over channel blocks (fewer divisions per
-element, TMA-friendly), a grouped program order for L2 reuse, and a tuned depthwise
-kernel (a 2-D tile of pixels, channels-last vectors).
+element, TMA-friendly), a grouped program order for L2 reuse, a depthwise kernel tuned
+for channels-last (a 2-D tile of pixels reusing each input row across the taps), and a
+direct depthwise backward.
 
 Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels and
-`conv2d/depthwise-<BLOCK-wW-sS>/<gpu|interpret>` for the direct one (`kernels._plans`).
+`conv2d/depthwise-<BPQxBK-wW-sS>/<gpu|interpret>` for the direct one (`kernels._plans`).
 """
 
 from __future__ import annotations
