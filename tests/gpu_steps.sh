@@ -7,7 +7,7 @@
 #   parity        the suite in parity mode (compiled vs interpreted twins, -n 8), and the
 #                 planted divergences of tests/parity_plants.py through `harness check`
 #   memcheck      three row-wise ops' differential tests under compute-sanitizer memcheck
-#   nightly-rows  the nightly job (make nightly) for every op but matmul (-n 15)
+#   nightly-rows  the nightly job (make nightly) for the row-wise ops and LayerNorm (-n 15)
 #   nightly-matmul  the nightly job for matmul and its gradient
 # Parity needs an interpreter that runs on the machine's NumPy: Triton 3.6's does not on
 # NumPy >= 2.4, so a NumPy < 2.4 wheel in .whl/ is installed to /tmp/site for it.
@@ -56,7 +56,7 @@ for name in $STEPS; do
         step memcheck 110 python -m pytest -n 4 -q -p no:cacheprovider --triton-mode=gpu \
             --memcheck tests/test_ops.py -k "differential and (vector_add or scale or softmax)" ;;
     nightly-rows)
-        step nightly-rows 540 "${NIGHTLY[@]}" -k "differential and not matmul" ;;
+        step nightly-rows 540 "${NIGHTLY[@]}" -k "differential and not (matmul or attention or conv2d)" ;;
     nightly-matmul)
         step nightly-matmul 540 "${NIGHTLY[@]}" -k "differential and matmul" ;;
     *) echo "unknown step $name" ;;
