@@ -1,4 +1,5 @@
-"""Shared pieces of the row-wise kernels (add_row_sum, softmax, layer_norm).
+"""Shared pieces of the row-wise kernels (add_row_sum, softmax, layer_norm), and of a
+normalization's backward (dx, and the two-stage dweight/dbias reduction).
 
 A row-wise op works on the last dimension; every leading dimension is just "more rows".
 """
@@ -185,3 +186,111 @@ def row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow):
     # 64-bit row offset: row * stride passes 2**31 once a tensor holds over 2**31 elements.
     row = tl.program_id(0).to(tl.int64)
     return x_ptr + row * stride_xrow, out_ptr + row * stride_outrow
+
+
+# ----------------------------------------------------------------------------------------
+# Pieces of a normalization's backward: LayerNorm's designs share them, and an RMSNorm
+# (xhat = x * rstd, no mean) would take the same dx and the same dweight/dbias reduction.
+#
+# dweight and dbias are sums *across* rows. Atomics would make every program hit the same
+# n_cols addresses, so they are made in two stages: each program sums its own rows into
+# one float32 row of a (n_chunks, n_cols) buffer (`store_partial_sums`), and
+# `sum_partials` then adds the chunks up.
+# ----------------------------------------------------------------------------------------
+
+
+@triton.jit
+def load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask):
+    """A (ROWS, BLOCK_N) tile of x and of dy, in their own dtype (upcast by the caller:
+    a prefetched tile stays half the registers in 16 bits). other=0: padded lanes get
+    dy = 0, so they add nothing to the row sums nor to the dweight/dbias sums."""
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0)
+    dy = tl.load(dy_ptr + rows * stride_dyrow + cols, mask=mask, other=0.0)
+    return x, dy
+
+
+@triton.jit
+def norm_dx(g, xhat, mean_gxhat, mean_g, rstd):
+    """dx of y = xhat * weight (+ bias), with g = dy * weight and the row means of g * xhat
+    and of g: the part of g that normalizing did not remove, scaled by rstd.
+    An RMSNorm, which subtracts no mean, passes mean_g = 0."""
+    return (g - (xhat * mean_gxhat + mean_g)) * rstd
+
+
+@triton.jit
+def store_partial_sums(
+    dw_part_ptr, db_part_ptr, chunk, stride_partrow, cols, n_cols, dw_sum, db_sum,
+    HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
+):  # fmt: skip
+    """Stage one's end: this program's float32 sums of dy * xhat (dweight) and of dy
+    (dbias) over its rows, stored as row `chunk` of the buffers, at columns `cols`."""
+    mask = cols < n_cols  # the last block may hang past the row's end
+    offsets = chunk.to(tl.int64) * stride_partrow + cols  # 64-bit: chunks x n_cols may pass 2**31
+    if HAS_WEIGHT:
+        tl.store(dw_part_ptr + offsets, dw_sum, mask=mask)
+    if HAS_BIAS:
+        tl.store(db_part_ptr + offsets, db_sum, mask=mask)
+
+
+@triton.jit
+def _sum_chunks_kernel(
+    part_ptr,  # float32, shape (n_sums, n_chunks, n_cols): per-chunk partial sums
+    out_ptr,  # output, shape (n_sums, n_cols), the parameters' dtype
+    n_chunks,  # number of chunks to add up
+    n_cols,  # number of columns
+    stride_partsum,  # elements between the sums of part (n_chunks * n_cols)
+    stride_partchunk,  # elements between the chunks of part (n_cols)
+    stride_outsum,  # elements between the sums of out (n_cols)
+    BLOCK_CHUNKS: tl.constexpr,  # chunks per iteration, a power of two
+    BLOCK_N: tl.constexpr,  # columns per program, a power of two
+):
+    """Stage two: program (i, s) adds up columns [i * BLOCK_N, (i + 1) * BLOCK_N) of sum s
+    over all chunks, in float32, and stores them in out's dtype: a sum and a cast in one
+    launch. A (BLOCK_CHUNKS, BLOCK_N) accumulator keeps many loads in flight a step."""
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    col_mask = cols < n_cols  # the last column block may hang past the end
+    part_sum_ptr = part_ptr + tl.program_id(1).to(tl.int64) * stride_partsum
+    acc = tl.zeros([BLOCK_CHUNKS, BLOCK_N], tl.float32)
+    for start in range(0, n_chunks, BLOCK_CHUNKS):
+        chunks = start + tl.arange(0, BLOCK_CHUNKS)
+        chunk_mask = chunks < n_chunks  # the last step may hang past the last chunk
+        offsets = chunks[:, None].to(tl.int64) * stride_partchunk + cols[None, :]
+        # other=0: padded lanes add nothing to the sum.
+        acc += tl.load(
+            part_sum_ptr + offsets, mask=chunk_mask[:, None] & col_mask[None, :], other=0.0
+        )
+    total = tl.sum(acc, axis=0)
+    out_sum_ptr = out_ptr + tl.program_id(1) * stride_outsum
+    tl.store(out_sum_ptr + cols, total.to(out_ptr.dtype.element_ty), mask=col_mask)
+
+
+def partial_sums_buffer(
+    n_chunks: int, n_cols: int, has_weight: bool, has_bias: bool, stand_in: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stage one's buffer, float32 (n_sums, n_chunks, n_cols): dweight's partial sums (if
+    any) then dbias's; and the two pointer arguments a kernel stores them through, with
+    `stand_in` (never touched) for a missing one: an unused pointer still needs a tensor."""
+    n_sums = has_weight + has_bias
+    partial = torch.empty((n_sums, n_chunks, n_cols), dtype=torch.float32, device=stand_in.device)
+    dw_part = partial[0] if has_weight else stand_in
+    db_part = partial[-1] if has_bias else stand_in
+    return partial, dw_part, db_part
+
+
+def sum_partials(
+    partial: torch.Tensor, dtype: torch.dtype, block: tuple[int, int, int]
+) -> torch.Tensor:
+    """Stage two: partial, float32 of shape (n_sums, n_chunks, n_cols), summed over its
+    chunks into a new (n_sums, n_cols) tensor of `dtype`, in one launch. `block`: (chunks
+    per step, columns per program, warps)."""
+    n_sums, n_chunks, n_cols = partial.shape
+    sums = torch.empty((n_sums, n_cols), dtype=dtype, device=partial.device)
+    block_chunks, block_n, num_warps = block
+    # One program per column block of each sum: columns are independent.
+    grid = checked_grid((cdiv(n_cols, block_n), n_sums), f"a row of {n_cols} columns")
+    _sum_chunks_kernel[grid](
+        partial, sums, n_chunks, n_cols,
+        partial.stride(0), partial.stride(1), sums.stride(0),
+        BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=num_warps,
+    )  # fmt: skip
+    return sums

@@ -31,7 +31,7 @@ from kernels._launch import cdiv
 from kernels._rows import as_rows, block_for, row_tile, warps_for
 from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.conv2d import Geometry, run_forward, unbatched
-from kernels.layer_norm import _check_eps, _check_param, _check_rows_input
+from kernels.layer_norm import _forward_setup
 
 TILE_TARGET = 4096
 """Elements of the (ROWS, BLOCK_COLS) tile a program holds."""
@@ -312,25 +312,18 @@ def _layer_norm_padded_length_kernel(
 
 def _layer_norm_launch(kernel, x, weight, bias, eps):
     """The real `layer_norm` launcher's checks, outputs and arguments, with `kernel`."""
-    _check_rows_input(x)
-    weight = _check_param("weight", weight, x)
-    bias = _check_param("bias", bias, x)
-    eps = _check_eps(eps)
-    x_rows = as_rows(x)
+    x_rows, weight, bias, eps, outputs = _forward_setup(x, weight, bias, eps)
     n_rows, n_cols = x_rows.shape
-    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    mean = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
-    rstd = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
-    if n_rows == 0:
-        return y, mean, rstd
-    tile = _tile(n_rows, n_cols)
-    grid = tile.pop("grid")
-    kernel[grid](
-        x_rows, weight if weight is not None else x_rows, bias if bias is not None else x_rows,
-        y, mean, rstd, n_rows, n_cols, x_rows.stride(0), n_cols, eps,
-        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, **tile,
-    )  # fmt: skip
-    return y, mean, rstd
+    if n_rows:
+        tile = _tile(n_rows, n_cols)
+        grid = tile.pop("grid")
+        kernel[grid](
+            x_rows, weight if weight is not None else x_rows,
+            bias if bias is not None else x_rows, *outputs, n_rows, n_cols,
+            x_rows.stride(0), n_cols, eps,
+            HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, **tile,
+        )  # fmt: skip
+    return outputs
 
 
 def layer_norm_one_pass_variance(

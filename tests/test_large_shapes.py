@@ -31,7 +31,7 @@ def test_backward_plan_of_one_very_long_row_fits_cuda_grids(constants, harness_s
     for design in kernel.BACKWARD_DESIGNS:  # those that cannot take the row fall back
         with _plans.forcing(f"layer_norm_backward/{design}/{constants}"):
             plan = kernel._backward_plan(1, LONG_ROW, device, 2, True)
-        assert all(s <= m for s, m in zip(plan["grid"], MAX_GRID, strict=False)), design
+        assert all(s <= m for s, m in zip(plan.grid, MAX_GRID, strict=False)), design
 
 
 def test_a_grid_past_cuda_limits_is_a_clear_error_before_launch():

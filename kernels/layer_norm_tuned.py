@@ -1,0 +1,620 @@
+"""layer_norm's backward beyond the tutorial: the designs for long rows, the launch
+constants, and the planner that picks a design and its typed plan for each shape.
+
+`kernels/layer_norm.py` teaches the one-pass backward: tiles of whole rows, two row sums
+in registers, and a two-stage dweight/dbias reduction. It is the fastest design up to a
+row of BWD_WALKER_MIN_BYTES. Past that:
+
+* Walkers (`_layer_norm_bwd_walker_kernel`): one program per SM walks rows n apart, a
+  whole row at a time; Triton's pipeliner (`tl.range(num_stages=...)`) keeps the next
+  rows' loads in flight. A row too long for one program's registers is shared by two,
+  one per half, each reading the other half for the two row sums (from the L2 cache: the
+  partners walk the same rows at the same pace).
+* Two passes, past 2 * BWD_WALKER_BLOCK columns: `_layer_norm_bwd_row_sums_kernel`
+  writes the two row means dx needs (8 bytes a row), then `_layer_norm_bwd_tiled_kernel`
+  covers (column blocks x row chunks), each program independent: more traffic, but no
+  program ever holds a row.
+* Split parts (`SPLIT` in the one-pass kernel): a row longer than BWD_BLOCK_MAX is cut
+  into parts, a program each; on the GPU the walkers take such rows first.
+
+Every design ends in the same two-stage reduction (`kernels._rows.store_partial_sums`,
+`sum_partials`) and computes dx with `kernels._rows.norm_dx`. Why each constant has its
+value: benchmarks/layer_norm_tuning.md, one section per constant.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels import _plans, _rows
+from kernels._checks import interpreting
+from kernels._launch import MAX_GRID, cdiv, next_power_of_2
+from kernels._rows import block_for, load_x_dy, norm_dx, store_partial_sums
+
+# ---------------------------------------------------------------------- launch constants
+# The GPU's, each measured: benchmarks/layer_norm_tuning.md#<name in lower case>.
+BWD_ELEMENTS_PER_THREAD = 16  # one-pass tile elements per thread
+BWD_TILE_TARGET = 4096  # elements of a one-pass tile (ROWS rows of BLOCK_N)
+BWD_SHORT_16BIT_TILE = 2048  # the tile for 16-bit rows of at most 1024 elements
+BWD_WARPS_PER_SM = 16  # warps of one-pass programs per SM: the grid fills the GPU once
+BWD_MAX_WARPS = 16  # warps of a one-pass program at most
+BWD_PREFETCH = True  # software pipelining in the one-pass and tiled loops
+BWD_PREFETCH_MAX_TILE = 4096  # largest one-pass tile prefetched (registers)
+BWD_BLOCK_MAX = 8192  # longest part of a row one one-pass program owns (split parts)
+BWD_STREAM = 1024  # columns per step over the parts a program does not own
+BWD_WALKER_MIN_BYTES = 8192  # longer rows (in bytes) take the walkers
+BWD_WALKER_BLOCK = 8192  # columns a walker owns; longer rows in halves, past 2x two passes
+BWD_WALKER_WARPS = 16  # warps of a walker program
+BWD_WALKER_MAX_STAGES = 3  # rows in flight per walker, as shared memory allows
+BWD_ROW_SUMS_BLOCK = (4096, 8)  # two passes, pass one: (columns per step, warps)
+BWD_TILED_BLOCK = (8, 256, 8)  # two passes, pass two: (rows, columns, warps)
+BWD_TILED_PROGRAMS_PER_SM = 3  # pass two's programs per SM, as many as fit at once
+SUM_CHUNKS_BLOCK = (512, 16, 8)  # stage two of dweight/dbias: (chunks, columns, warps)
+
+# Triton's interpreter: small parts, so that the drawn cases (16384 elements at most)
+# reach split rows, halves, two passes and several chunks; a stand-in SM count.
+INTERPRET_BWD_BLOCK_MAX = 512
+INTERPRET_BWD_STREAM = 128
+INTERPRET_BWD_WALKER_MIN_BYTES = 4096
+INTERPRET_BWD_WALKER_BLOCK = 4096
+INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
+INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
+INTERPRET_SM_COUNT = 4
+INTERPRET_SUM_CHUNKS_BLOCK = (4, 512, 4)  # wide columns: an interpreted program is slow
+
+
+@dataclass(frozen=True)
+class BackwardLimits:
+    """The block-size constants a backward plan is made from, one set per mode."""
+
+    block_max: int
+    stream: int
+    walker_min_bytes: int
+    walker_block: int
+    row_sums_block: tuple[int, int]
+    tiled_block: tuple[int, int, int]
+    sum_chunks_block: tuple[int, int, int]
+    interpret: bool
+
+
+def backward_limits(constants: str) -> BackwardLimits:
+    """The "gpu" or "interpret" constants above (read at each call: tuning scripts set them)."""
+    if constants == "gpu":
+        return BackwardLimits(
+            BWD_BLOCK_MAX, BWD_STREAM, BWD_WALKER_MIN_BYTES, BWD_WALKER_BLOCK,
+            BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, SUM_CHUNKS_BLOCK, False,
+        )  # fmt: skip
+    return BackwardLimits(
+        INTERPRET_BWD_BLOCK_MAX, INTERPRET_BWD_STREAM, INTERPRET_BWD_WALKER_MIN_BYTES,
+        INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_ROW_SUMS_BLOCK, INTERPRET_BWD_TILED_BLOCK,
+        INTERPRET_SUM_CHUNKS_BLOCK, True,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ plans
+BACKWARD_DESIGNS = ("one_pass", "one_pass_split", "walker", "walker_halves", "two_pass")
+BACKWARD_CONFIGS = (
+    *_plans.names("layer_norm_backward", ("one_pass", *BACKWARD_DESIGNS[2:]), ("gpu",)),
+    *_plans.names("layer_norm_backward", BACKWARD_DESIGNS, ("interpret",)),
+)
+"""Every config the planner picks by default in either mode (split parts only with the
+interpreter's small blocks)."""
+
+
+@dataclass(frozen=True)
+class BackwardPlan:
+    """What every design's launch has: its grid, the rows of the buffer of partial
+    dweight/dbias sums (one per program, or per program row), and stage two's block."""
+
+    grid: tuple[int, ...]
+    n_chunks: int
+    sum_chunks_block: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class OnePassPlan(BackwardPlan):
+    """`_layer_norm_bwd_kernel` (kernels/layer_norm.py) on a grid of (chunks, parts)."""
+
+    rows_per_chunk: int  # rows one program walks, a multiple of rows
+    rows: int  # ROWS, rows of a tile
+    block_n: int  # BLOCK_N, columns a program owns
+    stream_n: int  # STREAM_N, columns per step over the other parts
+    split: bool  # SPLIT: rows cut into several parts
+    prefetch: bool  # PREFETCH
+    num_warps: int
+
+
+@dataclass(frozen=True)
+class WalkerPlan(BackwardPlan):
+    """`_layer_norm_bwd_walker_kernel` on a grid of walkers (twice as many in halves)."""
+
+    halves: bool  # HALVES: two programs share each row
+    block_n: int  # BLOCK_N, columns a program owns
+    stages: int  # STAGES, rows in flight
+    num_warps: int
+
+
+@dataclass(frozen=True)
+class TwoPassPlan(BackwardPlan):
+    """`_layer_norm_bwd_row_sums_kernel`, one program per row, then
+    `_layer_norm_bwd_tiled_kernel` on a grid of (column blocks, chunks)."""
+
+    sums_grid: tuple[int]
+    sums_block_n: int  # pass one's BLOCK_N
+    sums_warps: int
+    rows_per_chunk: int
+    rows: int  # ROWS, rows of pass two's tile
+    block_n: int  # BLOCK_N, its columns
+    prefetch: bool  # PREFETCH
+    num_warps: int
+
+
+@functools.cache
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+@functools.cache
+def _shared_memory(device_index: int) -> int:
+    """Bytes of shared memory one program may use on this GPU."""
+    return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
+
+
+def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
+    """Rows per chunk, a multiple of `rows`, cutting n_rows into about n_programs chunks."""
+    n_tiles = cdiv(n_rows, rows)
+    return rows * cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
+
+
+def _design_for(n_cols: int, element_size: int, limits: BackwardLimits) -> str:
+    """The design the planner picks by default (see `backward_plan`)."""
+    if n_cols > 2 * limits.walker_block:
+        return "two_pass"
+    if n_cols * element_size > limits.walker_min_bytes:
+        return "walker_halves" if n_cols > limits.walker_block else "walker"
+    return "one_pass_split" if n_cols > limits.block_max else "one_pass"
+
+
+def _admits(design: str, n_cols: int, limits: BackwardLimits) -> bool:
+    """Whether a forced design can run rows of n_cols with these limits."""
+    return {
+        "two_pass": True,
+        "walker": n_cols <= limits.walker_block,
+        "walker_halves": 1 < n_cols <= 2 * limits.walker_block,
+        "one_pass": n_cols <= limits.block_max,
+        # parts on grid axis 1, 65535 at most
+        "one_pass_split": limits.block_max < n_cols <= limits.block_max * MAX_GRID[1],
+    }[design]
+
+
+def backward_plan(
+    n_rows: int, n_cols: int, device: torch.device, element_size: int, has_weight: bool
+) -> OnePassPlan | WalkerPlan | TwoPassPlan:
+    """How `layer_norm_backward` covers (n_rows, n_cols): one pass up to a row of
+    BWD_WALKER_MIN_BYTES (split into parts past BWD_BLOCK_MAX columns), walkers up to
+    2 * BWD_WALKER_BLOCK columns (in halves past BWD_WALKER_BLOCK), two passes beyond. A
+    design forced through kernels._plans replaces the default wherever it can run."""
+    forced, constants = _plans.forced("layer_norm_backward")
+    if forced is not None and not _admits(forced, n_cols, backward_limits(constants)):
+        forced, constants = None, _plans.default_constants()  # the mode's own plan
+    limits = backward_limits(constants)
+    design = forced or _design_for(n_cols, element_size, limits)
+    _plans.launched("layer_norm_backward", design, constants)
+    interp = interpreting()  # device queries: the interpreter has no device
+    sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
+    if design == "two_pass":
+        return _two_pass_plan(n_rows, n_cols, limits, sm_count)
+    if design.startswith("walker"):
+        smem = 64 * 1024 if interp else _shared_memory(device.index or 0)
+        halves = design == "walker_halves"
+        return _walker_plan(
+            n_rows, n_cols, limits, sm_count, smem, halves, element_size, has_weight
+        )
+    return _one_pass_plan(n_rows, n_cols, limits, sm_count, element_size)
+
+
+def _one_pass_plan(
+    n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, element_size: int
+) -> OnePassPlan:
+    """Short rows packed ROWS to a tile of about BWD_TILE_TARGET elements, as in the
+    forward; the rows cut into chunks so that the grid fills the GPU once, BWD_WARPS_PER_SM
+    warps' worth of programs per SM."""
+    block_n = block_for(n_cols, limits.block_max)
+    n_parts = cdiv(n_cols, block_n)
+    if limits.interpret:
+        tile_target = _rows.INTERPRET_TILE_TARGET
+    elif element_size == 2 and n_cols <= 1024:
+        tile_target = BWD_SHORT_16BIT_TILE
+    else:
+        tile_target = BWD_TILE_TARGET
+    rows = block_for(n_rows, max(tile_target // block_n, 1))
+    warps = next_power_of_2(max(rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD), 1))
+    warps = min(max(warps, 4), BWD_MAX_WARPS)
+    programs_per_sm = max(BWD_WARPS_PER_SM // warps, 1)
+    rows_per_chunk = _chunks(n_rows, rows, programs_per_sm * sm_count // n_parts)
+    n_chunks = cdiv(n_rows, rows_per_chunk)
+    return OnePassPlan(
+        grid=(n_chunks, n_parts),
+        n_chunks=n_chunks,
+        sum_chunks_block=limits.sum_chunks_block,
+        rows_per_chunk=rows_per_chunk,
+        rows=rows,
+        block_n=block_n,
+        stream_n=min(limits.stream, block_n),
+        split=n_parts > 1,
+        prefetch=bool(BWD_PREFETCH) and rows * block_n <= BWD_PREFETCH_MAX_TILE,
+        num_warps=warps,
+    )
+
+
+def _walker_plan(
+    n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, smem: int,
+    halves: bool, element_size: int, has_weight: bool,
+) -> WalkerPlan:  # fmt: skip
+    """One walker per SM (two in halves), as many rows in flight as shared memory holds."""
+    block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, limits.walker_block)
+    n_walkers = min(n_rows, max(sm_count // (1 + halves), 1))
+    # Shared memory per stage: x, dy (and w) for the columns a program loads; the stage
+    # being computed is in registers, and 2 KiB stay free for the reductions.
+    stage_bytes = (2 + has_weight) * (1 + halves) * block_n * element_size
+    stages = min(BWD_WALKER_MAX_STAGES, 1 + (smem - 2048) // stage_bytes)
+    return WalkerPlan(
+        grid=((1 + halves) * n_walkers,),
+        n_chunks=n_walkers,
+        sum_chunks_block=limits.sum_chunks_block,
+        halves=halves,
+        block_n=block_n,
+        stages=max(stages, 1),
+        num_warps=BWD_WALKER_WARPS,
+    )
+
+
+def _two_pass_plan(n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int) -> TwoPassPlan:
+    """Pass one a program per row; pass two BWD_TILED_PROGRAMS_PER_SM programs per SM."""
+    sums_block, sums_warps = limits.row_sums_block
+    rows, block_n, warps = limits.tiled_block
+    block_n = block_for(n_cols, block_n)
+    rows = block_for(n_rows, rows)
+    n_blocks = cdiv(n_cols, block_n)
+    rows_per_chunk = _chunks(n_rows, rows, BWD_TILED_PROGRAMS_PER_SM * sm_count // n_blocks)
+    n_chunks = cdiv(n_rows, rows_per_chunk)
+    return TwoPassPlan(
+        grid=(n_blocks, n_chunks),
+        n_chunks=n_chunks,
+        sum_chunks_block=limits.sum_chunks_block,
+        sums_grid=(n_rows,),
+        sums_block_n=block_for(n_cols, sums_block),
+        sums_warps=sums_warps,
+        rows_per_chunk=rows_per_chunk,
+        rows=rows,
+        block_n=block_n,
+        prefetch=bool(BWD_PREFETCH),
+        num_warps=warps,
+    )
+
+
+# ------------------------------------------------------------------ shared jit helpers
+@triton.jit
+def _g_and_xhat(
+    x_ptr, dy_ptr, w_ptr, x_offsets, dy_offsets, cols, mask, col_mask, mean, rstd,
+    HAS_WEIGHT: tl.constexpr,
+):  # fmt: skip
+    """g = dy * w and xhat = (x - mean) * rstd over a block, in float32: what the two row
+    sums of dx are made of. other=0 on every load: padded lanes get g = 0, and add
+    nothing to a sum of g or of g * xhat."""
+    x = tl.load(x_ptr + x_offsets, mask=mask, other=0.0).to(tl.float32)
+    g = tl.load(dy_ptr + dy_offsets, mask=mask, other=0.0).to(tl.float32)
+    if HAS_WEIGHT:
+        g *= tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    return g, (x - mean) * rstd
+
+
+@triton.jit
+def first_tile(
+    x_ptr, dy_ptr, chunk_start, tile_rows, n_rows, cols, col_mask, stride_xrow, stride_dyrow,
+    PREFETCH: tl.constexpr,
+):  # fmt: skip
+    """With PREFETCH, the loads of a chunk's first tile, issued before its loop; else
+    placeholders that `chunk_tile` passes through untouched."""
+    if PREFETCH:
+        first = chunk_start + tile_rows
+        mask = (first < n_rows) & col_mask  # a short last chunk may have no first tile
+        x_next, dy_next = load_x_dy(x_ptr, dy_ptr, first, cols, stride_xrow, stride_dyrow, mask)
+    else:
+        x_next, dy_next = 0.0, 0.0
+    return x_next, dy_next
+
+
+@triton.jit
+def chunk_tile(
+    x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, chunk_end,
+    x_next, dy_next, stride_xrow, stride_dyrow, ROWS: tl.constexpr, PREFETCH: tl.constexpr,
+):  # fmt: skip
+    """One tile of a chunk walk: x and dy in float32, the rows' mean and rstd, and the
+    next tile's x and dy loads.
+
+    Software pipelining (PREFETCH): this tile was loaded one step ago (x_next, dy_next);
+    the next tile's loads are issued now, before this tile's reductions, so that they are
+    in flight while it is computed. Past the chunk's end (the last step) their mask is
+    all false and nothing is read. Without PREFETCH the tile is loaded here."""
+    if PREFETCH:
+        x, dy = x_next, dy_next
+        nxt = rows + ROWS
+        x_next, dy_next = load_x_dy(
+            x_ptr, dy_ptr, nxt, cols, stride_xrow, stride_dyrow, (nxt < chunk_end) & col_mask
+        )
+    else:
+        x, dy = load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, row_mask & col_mask)
+    # Upcast before any arithmetic (bfloat16 is stored as uint16 in the interpreter).
+    x = x.to(tl.float32)
+    dy = dy.to(tl.float32)
+    # other=0 for padded rows: xhat = 0 and dy = 0 there; they store nothing.
+    mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+    rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
+    return x, dy, mean, rstd, x_next, dy_next
+
+
+@triton.jit
+def other_parts_row_sums(
+    x_ptr, dy_ptr, w_ptr, rows, row_mask, part_start, n_cols, mean, rstd, sum_gx, sum_g,
+    stride_xrow, stride_dyrow,
+    HAS_WEIGHT: tl.constexpr, BLOCK_N: tl.constexpr, STREAM_N: tl.constexpr,
+):  # fmt: skip
+    """sum_gx and sum_g, a program's share of a split row's two sums, plus the other
+    parts' shares: their columns streamed STREAM_N at a time (mostly from L2, where the
+    programs owning them are reading them). Step k reads columns [k, k + STREAM_N),
+    skipping this program's own BLOCK_N columns from part_start."""
+    for k in range(0, tl.cdiv(n_cols, BLOCK_N) * BLOCK_N - BLOCK_N, STREAM_N):
+        far = tl.where(k < part_start, k, k + BLOCK_N) + tl.arange(0, STREAM_N)[None, :]
+        far_col_mask = far < n_cols  # the last part may hang past the row's end
+        g_far, xhat_far = _g_and_xhat(
+            x_ptr, dy_ptr, w_ptr, rows * stride_xrow + far, rows * stride_dyrow + far,
+            far, row_mask & far_col_mask, far_col_mask, mean, rstd, HAS_WEIGHT,
+        )  # fmt: skip
+        sum_gx += tl.sum(g_far * xhat_far, axis=1, keep_dims=True)
+        sum_g += tl.sum(g_far, axis=1, keep_dims=True)
+    return sum_gx, sum_g
+
+
+# ---------------------------------------------------------------------------- walkers
+@triton.jit
+def _layer_norm_bwd_walker_kernel(
+    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
+    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
+    dw_part_ptr,  # output, float32, shape (n_walkers, n_cols): per-walker sums of dy * xhat
+    db_part_ptr,  # output, float32, shape (n_walkers, n_cols): per-walker sums of dy
+    n_rows,  # number of rows
+    n_cols,  # row length, <= BLOCK_N (or 2 * BLOCK_N with HALVES)
+    stride_dyrow,  # elements between consecutive rows of dy
+    stride_xrow,  # elements between consecutive rows of x
+    stride_dxrow,  # elements between consecutive rows of dx
+    stride_partrow,  # elements between consecutive walkers of dw_part / db_part
+    HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
+    HAS_BIAS: tl.constexpr,  # accumulate dbias
+    HALVES: tl.constexpr,  # two programs share each row, one per half (else one owns it)
+    BLOCK_N: tl.constexpr,  # columns a program owns (the row, or a half), a power of two
+    STAGES: tl.constexpr,  # rows whose loads are in flight at once (software pipelining)
+):
+    """dx, and per-walker dweight/dbias sums, for rows of a few thousand columns or more.
+
+    A persistent program (one per SM) walks rows walker, walker + n_walkers, ... a whole
+    row at a time: the row sums are two reductions over registers, and dweight/dbias
+    accumulate per lane, with nothing crossing threads in the loop. The compiler's
+    pipeliner (num_stages) keeps the next rows' loads in flight in shared memory."""
+    if HALVES:
+        part = tl.program_id(0) % 2  # programs 2k and 2k + 1 walk the same rows
+        walker = tl.program_id(0) // 2
+        n_walkers = tl.num_programs(0) // 2
+    else:
+        part = 0
+        walker = tl.program_id(0)
+        n_walkers = tl.num_programs(0)
+    own = part * BLOCK_N + tl.arange(0, BLOCK_N)  # the columns this program owns
+    own_mask = own < n_cols  # the block is a power of two, the row (or half) need not be
+    other = (1 - part) * BLOCK_N + tl.arange(0, BLOCK_N)  # the partner's half, if HALVES
+    other_mask = other < n_cols
+    dw_acc = tl.zeros([BLOCK_N], tl.float32)
+    db_acc = tl.zeros([BLOCK_N], tl.float32)
+
+    first_row = walker.to(tl.int64)  # 64-bit: row * stride may pass 2**31
+    # num_stages: Triton's pipeliner issues the loads of the next STAGES - 1 rows into
+    # shared memory while this one is computed, so the registers hold one row only.
+    for i in tl.range(0, tl.cdiv(n_rows - walker, n_walkers), num_stages=STAGES):
+        row = first_row + i * n_walkers
+        mean = tl.load(mean_ptr + row)
+        rstd = tl.load(rstd_ptr + row)
+        # other=0 on every load: padded lanes get dy = 0, adding nothing to any sum.
+        x = tl.load(x_ptr + row * stride_xrow + own, mask=own_mask, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + row * stride_dyrow + own, mask=own_mask, other=0.0).to(tl.float32)
+        xhat = (x - mean) * rstd
+        g = dy
+        if HAS_WEIGHT:
+            g = dy * tl.load(w_ptr + own, mask=own_mask, other=0.0).to(tl.float32)
+        sum_gx = tl.sum(g * xhat, axis=0)
+        sum_g = tl.sum(g, axis=0)
+        if HALVES:
+            # The partner's half, read only for its share of the two row sums. Both
+            # programs read the whole row at about the same time: the second read of
+            # each half comes from the L2 cache, not from memory.
+            g_far, xhat_far = _g_and_xhat(
+                x_ptr, dy_ptr, w_ptr, row * stride_xrow + other, row * stride_dyrow + other,
+                other, other_mask, other_mask, mean, rstd, HAS_WEIGHT,
+            )  # fmt: skip
+            sum_gx += tl.sum(g_far * xhat_far, axis=0)
+            sum_g += tl.sum(g_far, axis=0)
+        dx = norm_dx(g, xhat, sum_gx / n_cols, sum_g / n_cols, rstd)
+        tl.store(dx_ptr + row * stride_dxrow + own, dx.to(dx_ptr.dtype.element_ty), mask=own_mask)
+        # Stage one of dweight and dbias, per lane: nothing crosses threads in the loop.
+        if HAS_WEIGHT:
+            dw_acc += dy * xhat
+        if HAS_BIAS:
+            db_acc += dy
+
+    store_partial_sums(
+        dw_part_ptr, db_part_ptr, walker, stride_partrow, own, n_cols, dw_acc, db_acc,
+        HAS_WEIGHT, HAS_BIAS,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------- two passes
+@triton.jit
+def _layer_norm_bwd_row_sums_kernel(
+    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
+    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    coef_ptr,  # output, float32, shape (n_rows, 2): mean(g * xhat), mean(g) of each row
+    n_cols,  # row length
+    stride_dyrow,  # elements between consecutive rows of dy
+    stride_xrow,  # elements between consecutive rows of x
+    HAS_WEIGHT: tl.constexpr,  # g = dy * w (else g = dy)
+    BLOCK_N: tl.constexpr,  # columns per iteration, a power of two
+):
+    """Pass one of the two-pass backward: the two numbers per row that dx needs, mean(g *
+    xhat) and mean(g), one program per row looping over it. Each lane sums its columns j,
+    j + BLOCK_N, ...; one tree per sum at the end."""
+    row = tl.program_id(0).to(tl.int64)  # 64-bit: row * stride may pass 2**31
+    mean = tl.load(mean_ptr + row)
+    rstd = tl.load(rstd_ptr + row)
+    cols = tl.arange(0, BLOCK_N)
+    lane_gx = tl.zeros([BLOCK_N], tl.float32)
+    lane_g = tl.zeros([BLOCK_N], tl.float32)
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        g, xhat = _g_and_xhat(
+            x_ptr, dy_ptr, w_ptr, row * stride_xrow + start + cols,
+            row * stride_dyrow + start + cols, start + cols, col_mask, col_mask, mean, rstd,
+            HAS_WEIGHT,
+        )  # fmt: skip
+        lane_gx += g * xhat
+        lane_g += g
+    tl.store(coef_ptr + 2 * row, tl.sum(lane_gx, axis=0) / n_cols)
+    tl.store(coef_ptr + 2 * row + 1, tl.sum(lane_g, axis=0) / n_cols)
+
+
+@triton.jit
+def _layer_norm_bwd_tiled_kernel(
+    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
+    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
+    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    coef_ptr,  # float32, shape (n_rows, 2): mean(g * xhat), mean(g), from pass one
+    dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
+    dw_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy * xhat
+    db_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy
+    n_rows,  # number of rows
+    n_cols,  # row length
+    rows_per_chunk,  # rows one program walks, a multiple of ROWS
+    stride_dyrow,  # elements between consecutive rows of dy
+    stride_xrow,  # elements between consecutive rows of x
+    stride_dxrow,  # elements between consecutive rows of dx
+    stride_partrow,  # elements between consecutive chunks of dw_part / db_part
+    HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
+    HAS_BIAS: tl.constexpr,  # accumulate dbias
+    PREFETCH: tl.constexpr,  # load the next tile's x and dy before computing this one
+    ROWS: tl.constexpr,  # rows per iteration, a power of two
+    BLOCK_N: tl.constexpr,  # columns per program, a power of two
+):
+    """Pass two of the two-pass backward: dx, and per-chunk dweight/dbias sums.
+
+    Program (j, c) walks the rows of chunk c over columns [j * BLOCK_N, (j + 1) * BLOCK_N).
+    The row sums are known (coef), so no program needs another's columns, and nothing in
+    the loop crosses threads: dweight and dbias accumulate per lane, (ROWS, BLOCK_N), and
+    are summed over rows once. Column blocks are on grid axis 0: a row of 2**24 columns has
+    65536 blocks, past the 65535 that CUDA allows on axes 1 and 2."""
+    chunk = tl.program_id(1)
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
+    col_mask = cols < n_cols  # the last column block may hang past the row's end
+    dw_acc = tl.zeros([ROWS, BLOCK_N], tl.float32)
+    db_acc = tl.zeros([ROWS, BLOCK_N], tl.float32)
+    # other=0: padded columns have dy = 0 and are never stored; any value would do.
+    w = tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32) if HAS_WEIGHT else 1.0
+
+    chunk_start = chunk.to(tl.int64) * rows_per_chunk  # 64-bit: row * stride, as above
+    tile_rows = tl.arange(0, ROWS)[:, None]  # (ROWS, 1)
+    chunk_end = tl.minimum(chunk_start + rows_per_chunk, n_rows)  # one past its last row
+    x_next, dy_next = first_tile(
+        x_ptr, dy_ptr, chunk_start, tile_rows, n_rows, cols, col_mask, stride_xrow,
+        stride_dyrow, PREFETCH,
+    )  # fmt: skip
+    for offset in range(0, rows_per_chunk, ROWS):
+        rows = chunk_start + offset + tile_rows  # (ROWS, 1)
+        row_mask = rows < n_rows  # the last chunk may hang past the last row
+        x, dy, mean, rstd, x_next, dy_next = chunk_tile(
+            x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, chunk_end,
+            x_next, dy_next, stride_xrow, stride_dyrow, ROWS, PREFETCH,
+        )  # fmt: skip
+        c_gx = tl.load(coef_ptr + 2 * rows, mask=row_mask, other=0.0)
+        c_g = tl.load(coef_ptr + 2 * rows + 1, mask=row_mask, other=0.0)
+        xhat = (x - mean) * rstd
+        if HAS_WEIGHT:
+            dw_acc += dy * xhat
+        if HAS_BIAS:
+            db_acc += dy
+        dx = norm_dx(dy * w, xhat, c_gx, c_g, rstd)
+        mask = row_mask & col_mask
+        tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+    store_partial_sums(
+        dw_part_ptr, db_part_ptr, chunk, stride_partrow,
+        tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N), n_cols,
+        tl.sum(dw_acc, axis=0), tl.sum(db_acc, axis=0), HAS_WEIGHT, HAS_BIAS,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- launches
+class BackwardArgs(NamedTuple):
+    """The arguments every backward kernel takes first, in its order (the two-pass tiles
+    take coef after rstd)."""
+
+    dy: torch.Tensor
+    x: torch.Tensor
+    w: torch.Tensor  # x stands in when there is no weight (never read)
+    mean: torch.Tensor
+    rstd: torch.Tensor
+    dx: torch.Tensor
+    dw_part: torch.Tensor
+    db_part: torch.Tensor
+    n_rows: int
+    n_cols: int
+
+
+def launch_tuned(
+    plan: WalkerPlan | TwoPassPlan,
+    grid: tuple[int, ...],
+    args: BackwardArgs,
+    strides: tuple[int, int, int, int],
+    has_weight: bool,
+    has_bias: bool,
+) -> None:
+    """Run a walker or two-pass plan; `strides` are the row strides of dy, x, dx and the
+    buffer of partial sums."""
+    flags = dict(HAS_WEIGHT=has_weight, HAS_BIAS=has_bias)
+    if isinstance(plan, WalkerPlan):
+        _layer_norm_bwd_walker_kernel[grid](
+            *args, *strides, **flags,
+            HALVES=plan.halves, BLOCK_N=plan.block_n, STAGES=plan.stages,
+            num_warps=plan.num_warps,
+        )  # fmt: skip
+        return
+    coef = torch.empty((args.n_rows, 2), dtype=torch.float32, device=args.x.device)
+    _layer_norm_bwd_row_sums_kernel[plan.sums_grid](
+        args.dy, args.x, args.w, args.mean, args.rstd, coef, args.n_cols, *strides[:2],
+        HAS_WEIGHT=has_weight, BLOCK_N=plan.sums_block_n, num_warps=plan.sums_warps,
+    )  # fmt: skip
+    _layer_norm_bwd_tiled_kernel[grid](
+        *args[:5], coef, *args[5:], plan.rows_per_chunk, *strides, **flags,
+        PREFETCH=plan.prefetch, ROWS=plan.rows, BLOCK_N=plan.block_n, num_warps=plan.num_warps,
+    )  # fmt: skip
