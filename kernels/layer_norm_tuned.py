@@ -166,10 +166,12 @@ def _shared_memory(device_index: int) -> int:
     return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
 
 
-def _chunks(n_rows: int, rows: int, n_programs: int) -> int:
-    """Rows per chunk, a multiple of `rows`, cutting n_rows into about n_programs chunks."""
+def _chunks(n_rows: int, rows: int, n_programs: int) -> tuple[int, int]:
+    """(rows per chunk, a multiple of `rows`, and the number of chunks), cutting n_rows
+    into about n_programs chunks."""
     n_tiles = cdiv(n_rows, rows)
-    return rows * cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
+    rows_per_chunk = rows * cdiv(n_tiles, min(n_tiles, max(1, n_programs)))
+    return rows_per_chunk, cdiv(n_rows, rows_per_chunk)
 
 
 def _design_for(n_cols: int, element_size: int, limits: BackwardLimits) -> str:
@@ -237,8 +239,7 @@ def _one_pass_plan(
     warps = next_power_of_2(max(rows * block_n // (32 * BWD_ELEMENTS_PER_THREAD), 1))
     warps = min(max(warps, 4), BWD_MAX_WARPS)
     programs_per_sm = max(BWD_WARPS_PER_SM // warps, 1)
-    rows_per_chunk = _chunks(n_rows, rows, programs_per_sm * sm_count // n_parts)
-    n_chunks = cdiv(n_rows, rows_per_chunk)
+    rows_per_chunk, n_chunks = _chunks(n_rows, rows, programs_per_sm * sm_count // n_parts)
     return OnePassPlan(
         grid=(n_chunks, n_parts),
         n_chunks=n_chunks,
@@ -282,8 +283,8 @@ def _two_pass_plan(n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: i
     block_n = block_for(n_cols, block_n)
     rows = block_for(n_rows, rows)
     n_blocks = cdiv(n_cols, block_n)
-    rows_per_chunk = _chunks(n_rows, rows, BWD_TILED_PROGRAMS_PER_SM * sm_count // n_blocks)
-    n_chunks = cdiv(n_rows, rows_per_chunk)
+    programs = BWD_TILED_PROGRAMS_PER_SM * sm_count // n_blocks
+    rows_per_chunk, n_chunks = _chunks(n_rows, rows, programs)
     return TwoPassPlan(
         grid=(n_blocks, n_chunks),
         n_chunks=n_chunks,
@@ -385,32 +386,22 @@ def other_parts_row_sums(
 # ---------------------------------------------------------------------------- walkers
 @triton.jit
 def _layer_norm_bwd_walker_kernel(
-    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
-    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
-    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
-    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
-    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
-    dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
-    dw_part_ptr,  # output, float32, shape (n_walkers, n_cols): per-walker sums of dy * xhat
-    db_part_ptr,  # output, float32, shape (n_walkers, n_cols): per-walker sums of dy
-    n_rows,  # number of rows
-    n_cols,  # row length, <= BLOCK_N (or 2 * BLOCK_N with HALVES)
-    stride_dyrow,  # elements between consecutive rows of dy
-    stride_xrow,  # elements between consecutive rows of x
-    stride_dxrow,  # elements between consecutive rows of dx
-    stride_partrow,  # elements between consecutive walkers of dw_part / db_part
-    HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
-    HAS_BIAS: tl.constexpr,  # accumulate dbias
+    dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr, dx_ptr, dw_part_ptr, db_part_ptr,
+    n_rows, n_cols, stride_dyrow, stride_xrow, stride_dxrow, stride_partrow,
+    HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
     HALVES: tl.constexpr,  # two programs share each row, one per half (else one owns it)
     BLOCK_N: tl.constexpr,  # columns a program owns (the row, or a half), a power of two
     STAGES: tl.constexpr,  # rows whose loads are in flight at once (software pipelining)
-):
+):  # fmt: skip
     """dx, and per-walker dweight/dbias sums, for rows of a few thousand columns or more.
 
     A persistent program (one per SM) walks rows walker, walker + n_walkers, ... a whole
     row at a time: the row sums are two reductions over registers, and dweight/dbias
     accumulate per lane, with nothing crossing threads in the loop. The compiler's
-    pipeliner (num_stages) keeps the next rows' loads in flight in shared memory."""
+    pipeliner (num_stages) keeps the next rows' loads in flight in shared memory.
+
+    Arguments as `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py), but the buffers have
+    a row per walker, and n_cols <= BLOCK_N (2 * BLOCK_N with HALVES)."""
     if HALVES:
         part = tl.program_id(0) % 2  # programs 2k and 2k + 1 walk the same rows
         walker = tl.program_id(0) // 2
@@ -469,21 +460,16 @@ def _layer_norm_bwd_walker_kernel(
 # ------------------------------------------------------------------------- two passes
 @triton.jit
 def _layer_norm_bwd_row_sums_kernel(
-    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
-    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
-    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
-    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
-    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr,
     coef_ptr,  # output, float32, shape (n_rows, 2): mean(g * xhat), mean(g) of each row
-    n_cols,  # row length
-    stride_dyrow,  # elements between consecutive rows of dy
-    stride_xrow,  # elements between consecutive rows of x
+    n_cols, stride_dyrow, stride_xrow,
     HAS_WEIGHT: tl.constexpr,  # g = dy * w (else g = dy)
     BLOCK_N: tl.constexpr,  # columns per iteration, a power of two
-):
+):  # fmt: skip
     """Pass one of the two-pass backward: the two numbers per row that dx needs, mean(g *
     xhat) and mean(g), one program per row looping over it. Each lane sums its columns j,
-    j + BLOCK_N, ...; one tree per sum at the end."""
+    j + BLOCK_N, ...; one tree per sum at the end. Other arguments as
+    `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py)."""
     row = tl.program_id(0).to(tl.int64)  # 64-bit: row * stride may pass 2**31
     mean = tl.load(mean_ptr + row)
     rstd = tl.load(rstd_ptr + row)
@@ -505,35 +491,22 @@ def _layer_norm_bwd_row_sums_kernel(
 
 @triton.jit
 def _layer_norm_bwd_tiled_kernel(
-    dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
-    x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
-    w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
-    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
-    rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
+    dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr,
     coef_ptr,  # float32, shape (n_rows, 2): mean(g * xhat), mean(g), from pass one
-    dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
-    dw_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy * xhat
-    db_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy
-    n_rows,  # number of rows
-    n_cols,  # row length
-    rows_per_chunk,  # rows one program walks, a multiple of ROWS
-    stride_dyrow,  # elements between consecutive rows of dy
-    stride_xrow,  # elements between consecutive rows of x
-    stride_dxrow,  # elements between consecutive rows of dx
-    stride_partrow,  # elements between consecutive chunks of dw_part / db_part
-    HAS_WEIGHT: tl.constexpr,  # scale dy by w, and accumulate dweight
-    HAS_BIAS: tl.constexpr,  # accumulate dbias
-    PREFETCH: tl.constexpr,  # load the next tile's x and dy before computing this one
+    dx_ptr, dw_part_ptr, db_part_ptr, n_rows, n_cols, rows_per_chunk,
+    stride_dyrow, stride_xrow, stride_dxrow, stride_partrow,
+    HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, PREFETCH: tl.constexpr,
     ROWS: tl.constexpr,  # rows per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns per program, a power of two
-):
+):  # fmt: skip
     """Pass two of the two-pass backward: dx, and per-chunk dweight/dbias sums.
 
     Program (j, c) walks the rows of chunk c over columns [j * BLOCK_N, (j + 1) * BLOCK_N).
     The row sums are known (coef), so no program needs another's columns, and nothing in
     the loop crosses threads: dweight and dbias accumulate per lane, (ROWS, BLOCK_N), and
     are summed over rows once. Column blocks are on grid axis 0: a row of 2**24 columns has
-    65536 blocks, past the 65535 that CUDA allows on axes 1 and 2."""
+    65536 blocks, past the 65535 that CUDA allows on axes 1 and 2. Other arguments as
+    `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py)."""
     chunk = tl.program_id(1)
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
     col_mask = cols < n_cols  # the last column block may hang past the row's end
