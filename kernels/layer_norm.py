@@ -99,6 +99,38 @@ _backward_plan = backward_plan  # the name tests/test_large_shapes.py plans with
 
 # ------------------------------------------------------------------------------ forward
 @triton.jit
+def _mean_and_rstd(x, mask, n_cols, eps):
+    """Each row's mean and rstd = 1 / sqrt(var + eps) over a (ROWS, BLOCK_N) float32 tile
+    whose padded lanes hold 0 (so they add nothing to the sum for the mean), as (ROWS, 1);
+    and the centered values x - mean, padded lanes zeroed."""
+    mean = tl.sum(x, axis=1, keep_dims=True) / n_cols  # (ROWS, 1)
+    # Zero the padded lanes before squaring: there x - mean = -mean.
+    centered = tl.where(mask, x - mean, 0.0)
+    var = tl.sum(centered * centered, axis=1, keep_dims=True) / n_cols
+    return centered, mean, tl.rsqrt(var + eps)
+
+
+@triton.jit
+def _scale_shift(y, w_ptr, b_ptr, cols, col_mask, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """y * w + b over columns `cols`, each of w and b optional, in float32."""
+    if HAS_WEIGHT:
+        # other=0: padded columns are computed but never stored.
+        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+    return y
+
+
+@triton.jit
+def _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask):
+    """A tile of y, cast to y's dtype, and its rows' mean and rstd."""
+    tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
+    row_mask = rows < n_rows  # (ROWS, 1): the last tile may hang past the last row
+    tl.store(mean_ptr + rows, mean, mask=row_mask)
+    tl.store(rstd_ptr + rows, rstd, mask=row_mask)
+
+
+@triton.jit
 def _layer_norm_fwd_kernel(
     x_ptr,  # input, shape (n_rows, n_cols), unit column stride
     w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
@@ -125,24 +157,12 @@ def _layer_norm_fwd_kernel(
     # rows (ROWS, 1), int64 since row * stride may pass 2**31; cols (1, BLOCK_N);
     # mask = row_mask & col_mask, (ROWS, BLOCK_N).
     rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_N)
-    row_mask = rows < n_rows  # (ROWS, 1): the last tile may hang past the last row
-    # other=0: padded lanes add nothing to the sum for the mean.
+    # other=0: padded lanes add nothing to the sum for the mean. Upcast before any
+    # arithmetic.
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
-    mean = tl.sum(x, axis=1, keep_dims=True) / n_cols  # (ROWS, 1)
-    # Zero the padded lanes before squaring: there x - mean = -mean.
-    centered = tl.where(mask, x - mean, 0.0)
-    var = tl.sum(centered * centered, axis=1, keep_dims=True) / n_cols
-    rstd = tl.rsqrt(var + eps)
-    y = centered * rstd
-    col_mask = cols < n_cols  # (1, BLOCK_N)
-    if HAS_WEIGHT:
-        # other=0: padded columns are computed but never stored.
-        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
-    tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
-    tl.store(mean_ptr + rows, mean, mask=row_mask)
-    tl.store(rstd_ptr + rows, rstd, mask=row_mask)
+    centered, mean, rstd = _mean_and_rstd(x, mask, n_cols, eps)
+    y = _scale_shift(centered * rstd, w_ptr, b_ptr, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
+    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask)
 
 
 @triton.jit
@@ -195,11 +215,8 @@ def _layer_norm_fwd_looped_kernel(
         col_mask = start + cols < n_cols
         # other=0 on every load: padded lanes are computed but never stored.
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-        y = (x - mean) * rstd
-        if HAS_WEIGHT:
-            y = y * tl.load(w_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-        if HAS_BIAS:
-            y = y + tl.load(b_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        w_block, b_block = w_ptr + start, b_ptr + start
+        y = _scale_shift((x - mean) * rstd, w_block, b_block, cols, col_mask, HAS_WEIGHT, HAS_BIAS)
         tl.store(y_row_ptr + start + cols, y.to(y_ptr.dtype.element_ty), mask=col_mask)
 
 

@@ -31,7 +31,7 @@ from kernels._launch import cdiv
 from kernels._rows import as_rows, block_for, row_tile, warps_for
 from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.conv2d import Geometry, run_forward, unbatched
-from kernels.layer_norm import _forward_setup
+from kernels.layer_norm import _forward_setup, _mean_and_rstd, _scale_shift, _store_rows
 
 TILE_TARGET = 4096
 """Elements of the (ROWS, BLOCK_COLS) tile a program holds."""
@@ -265,22 +265,14 @@ def _layer_norm_one_pass_variance_kernel(
 ):  # fmt: skip
     """LayerNorm forward with the variance as mean(x^2) - mean(x)^2."""
     rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
-    row_mask = rows < n_rows
-    col_mask = cols < n_cols
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     mean = tl.sum(x, axis=1, keep_dims=True) / n_cols
     # BUG: one-pass variance: when |mean| >> std the two terms nearly cancel and float32
     # loses the digits of the difference (it may even come out negative: rstd NaN).
     var = tl.sum(x * x, axis=1, keep_dims=True) / n_cols - mean * mean
     rstd = tl.rsqrt(var + eps)
-    y = (x - mean) * rstd
-    if HAS_WEIGHT:
-        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
-    tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
-    tl.store(mean_ptr + rows, mean, mask=row_mask)
-    tl.store(rstd_ptr + rows, rstd, mask=row_mask)
+    y = _scale_shift((x - mean) * rstd, w_ptr, b_ptr, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
+    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask)
 
 
 @triton.jit
@@ -289,25 +281,15 @@ def _layer_norm_padded_length_kernel(
     eps, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
     ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
 ):  # fmt: skip
-    """LayerNorm forward dividing its sums by the block length, not the row length."""
+    """LayerNorm forward dividing its sums by the block length, not the row length: the
+    real kernel's pieces (kernels.layer_norm), with one argument changed."""
     rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
-    row_mask = rows < n_rows
-    col_mask = cols < n_cols
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     # BUG: divides by BLOCK_COLS (n_cols rounded up to a power of two), not n_cols: mean
     # and variance shrink by n_cols / BLOCK_COLS unless n_cols is a power of two.
-    mean = tl.sum(x, axis=1, keep_dims=True) / BLOCK_COLS
-    centered = tl.where(mask, x - mean, 0.0)
-    var = tl.sum(centered * centered, axis=1, keep_dims=True) / BLOCK_COLS
-    rstd = tl.rsqrt(var + eps)
-    y = centered * rstd
-    if HAS_WEIGHT:
-        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
-    tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
-    tl.store(mean_ptr + rows, mean, mask=row_mask)
-    tl.store(rstd_ptr + rows, rstd, mask=row_mask)
+    centered, mean, rstd = _mean_and_rstd(x, mask, BLOCK_COLS, eps)
+    y = _scale_shift(centered * rstd, w_ptr, b_ptr, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
+    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask)
 
 
 def _layer_norm_launch(kernel, x, weight, bias, eps):
