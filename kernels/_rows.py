@@ -219,17 +219,26 @@ def norm_dx(g, xhat, mean_gxhat, mean_g, rstd):
 
 @triton.jit
 def store_partial_sums(
-    dw_part_ptr, db_part_ptr, chunk, stride_partrow, cols, n_cols, dw_sum, db_sum,
-    HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
+    dw_part_ptr, db_part_ptr, chunk, stride_partrow, cols, n_cols, dw_acc, db_acc,
+    HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, PER_LANE_ROWS: tl.constexpr,
 ):  # fmt: skip
     """Stage one's end: this program's float32 sums of dy * xhat (dweight) and of dy
-    (dbias) over its rows, stored as row `chunk` of the buffers, at columns `cols`."""
+    (dbias) over its rows, stored as row `chunk` of the buffers, at columns `cols`. The
+    accumulators are those sums, or with PER_LANE_ROWS per-lane (rows, columns) ones,
+    summed over their rows here."""
     mask = cols < n_cols  # the last block may hang past the row's end
     offsets = chunk.to(tl.int64) * stride_partrow + cols  # 64-bit: chunks x n_cols may pass 2**31
     if HAS_WEIGHT:
-        tl.store(dw_part_ptr + offsets, dw_sum, mask=mask)
+        tl.store(dw_part_ptr + offsets, _column_sums(dw_acc, PER_LANE_ROWS), mask=mask)
     if HAS_BIAS:
-        tl.store(db_part_ptr + offsets, db_sum, mask=mask)
+        tl.store(db_part_ptr + offsets, _column_sums(db_acc, PER_LANE_ROWS), mask=mask)
+
+
+@triton.jit
+def _column_sums(acc, PER_LANE_ROWS: tl.constexpr):
+    if PER_LANE_ROWS:
+        acc = tl.sum(acc, axis=0)
+    return acc
 
 
 @triton.jit

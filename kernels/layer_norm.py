@@ -275,10 +275,11 @@ def _layer_norm_bwd_kernel(
     for offset in range(0, rows_per_chunk, ROWS):
         rows = chunk_start + offset + tile_rows  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
+        mask = row_mask & col_mask
         # This tile in float32, and (PREFETCH) the next one's loads issued now.
         x, dy, mean, rstd, x_next, dy_next = chunk_tile(
-            x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, chunk_end,
-            x_next, dy_next, stride_xrow, stride_dyrow, ROWS, PREFETCH,
+            x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, mask,
+            chunk_end, x_next, dy_next, stride_xrow, stride_dyrow, ROWS, PREFETCH,
         )  # fmt: skip
         xhat = (x - mean) * rstd
         # Stage one of dweight and dbias (padded lanes hold dy = 0).
@@ -297,12 +298,11 @@ def _layer_norm_bwd_kernel(
                 sum_gx, sum_g, stride_xrow, stride_dyrow, HAS_WEIGHT, BLOCK_N, STREAM_N,
             )  # fmt: skip
         dx = norm_dx(g, xhat, sum_gx / n_cols, sum_g / n_cols, rstd)
-        mask = row_mask & col_mask
         tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
     store_partial_sums(
         dw_part_ptr, db_part_ptr, chunk, stride_partrow, part_start + tl.arange(0, BLOCK_N),
-        n_cols, dw_acc, db_acc, HAS_WEIGHT, HAS_BIAS,
+        n_cols, dw_acc, db_acc, HAS_WEIGHT, HAS_BIAS, False,
     )  # fmt: skip
 
 

@@ -334,7 +334,7 @@ def first_tile(
 
 @triton.jit
 def chunk_tile(
-    x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, chunk_end,
+    x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, mask, chunk_end,
     x_next, dy_next, stride_xrow, stride_dyrow, ROWS: tl.constexpr, PREFETCH: tl.constexpr,
 ):  # fmt: skip
     """One tile of a chunk walk: x and dy in float32, the rows' mean and rstd, and the
@@ -351,7 +351,7 @@ def chunk_tile(
             x_ptr, dy_ptr, nxt, cols, stride_xrow, stride_dyrow, (nxt < chunk_end) & col_mask
         )
     else:
-        x, dy = load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, row_mask & col_mask)
+        x, dy = load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask)
     # Upcast before any arithmetic (bfloat16 is stored as uint16 in the interpreter).
     x = x.to(tl.float32)
     dy = dy.to(tl.float32)
@@ -453,7 +453,7 @@ def _layer_norm_bwd_walker_kernel(
 
     store_partial_sums(
         dw_part_ptr, db_part_ptr, walker, stride_partrow, own, n_cols, dw_acc, db_acc,
-        HAS_WEIGHT, HAS_BIAS,
+        HAS_WEIGHT, HAS_BIAS, False,
     )  # fmt: skip
 
 
@@ -525,9 +525,10 @@ def _layer_norm_bwd_tiled_kernel(
     for offset in range(0, rows_per_chunk, ROWS):
         rows = chunk_start + offset + tile_rows  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
+        mask = row_mask & col_mask
         x, dy, mean, rstd, x_next, dy_next = chunk_tile(
-            x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, chunk_end,
-            x_next, dy_next, stride_xrow, stride_dyrow, ROWS, PREFETCH,
+            x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, mask,
+            chunk_end, x_next, dy_next, stride_xrow, stride_dyrow, ROWS, PREFETCH,
         )  # fmt: skip
         c_gx = tl.load(coef_ptr + 2 * rows, mask=row_mask, other=0.0)
         c_g = tl.load(coef_ptr + 2 * rows + 1, mask=row_mask, other=0.0)
@@ -537,13 +538,12 @@ def _layer_norm_bwd_tiled_kernel(
         if HAS_BIAS:
             db_acc += dy
         dx = norm_dx(dy * w, xhat, c_gx, c_g, rstd)
-        mask = row_mask & col_mask
         tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
     store_partial_sums(
         dw_part_ptr, db_part_ptr, chunk, stride_partrow,
-        tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N), n_cols,
-        tl.sum(dw_acc, axis=0), tl.sum(db_acc, axis=0), HAS_WEIGHT, HAS_BIAS,
+        tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N), n_cols, dw_acc, db_acc,
+        HAS_WEIGHT, HAS_BIAS, True,
     )  # fmt: skip
 
 
