@@ -94,8 +94,6 @@ __all__ = [
     "sum_partials",
 ]
 
-_backward_plan = backward_plan  # the name tests/test_large_shapes.py plans with
-
 
 # ------------------------------------------------------------------------------ forward
 @triton.jit

@@ -13,8 +13,7 @@ import torch
 from harness import Case, ErrorModel, Inputs, Op, OutputModel, Registry
 from harness.compare import run_case
 from harness.modes import device_for
-from kernels import _plans
-from kernels import layer_norm as kernel
+from kernels import _plans, layer_norm_tuned
 from kernels._launch import MAX_GRID, checked_grid
 from ops import OPS
 
@@ -28,9 +27,9 @@ def test_backward_plan_of_one_very_long_row_fits_cuda_grids(constants, harness_s
     most); column blocks are now on axis 0. Planned, not launched: every design that can
     take the row, with either mode's constants."""
     device = torch.device(device_for(harness_state.mode))
-    for design in kernel.BACKWARD_DESIGNS:  # those that cannot take the row fall back
+    for design in layer_norm_tuned.BACKWARD_DESIGNS:  # those that cannot take the row fall back
         with _plans.forcing(f"layer_norm_backward/{design}/{constants}"):
-            plan = kernel._backward_plan(1, LONG_ROW, device, 2, True)
+            plan = layer_norm_tuned.backward_plan(1, LONG_ROW, device, 2, True)
         assert all(s <= m for s, m in zip(plan.grid, MAX_GRID, strict=False)), design
 
 
