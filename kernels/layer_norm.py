@@ -109,21 +109,22 @@ def _mean_and_rstd(x, mask, n_cols, eps):
 
 
 @triton.jit
-def _scale_shift(y, w_ptr, b_ptr, cols, col_mask, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr):
-    """y * w + b over columns `cols`, each of w and b optional, in float32."""
+def _scale_shift(
+    y, w_ptr, b_ptr, start, cols, col_mask, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr
+):
+    """y * w + b over columns start + cols, each of w and b optional, in float32."""
     if HAS_WEIGHT:
         # other=0: padded columns are computed but never stored.
-        y = y * tl.load(w_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+        y = y * tl.load(w_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
     if HAS_BIAS:
-        y = y + tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)
+        y = y + tl.load(b_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
     return y
 
 
 @triton.jit
-def _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask):
+def _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, stride_yrow, mask, row_mask):
     """A tile of y, cast to y's dtype, and its rows' mean and rstd."""
     tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
-    row_mask = rows < n_rows  # (ROWS, 1): the last tile may hang past the last row
     tl.store(mean_ptr + rows, mean, mask=row_mask)
     tl.store(rstd_ptr + rows, rstd, mask=row_mask)
 
@@ -155,12 +156,13 @@ def _layer_norm_fwd_kernel(
     # rows (ROWS, 1), int64 since row * stride may pass 2**31; cols (1, BLOCK_N);
     # mask = row_mask & col_mask, (ROWS, BLOCK_N).
     rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_N)
+    row_mask = rows < n_rows  # (ROWS, 1): the last tile may hang past the last row
     # other=0: padded lanes add nothing to the sum for the mean. Upcast before any
     # arithmetic.
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     centered, mean, rstd = _mean_and_rstd(x, mask, n_cols, eps)
-    y = _scale_shift(centered * rstd, w_ptr, b_ptr, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
-    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask)
+    y = _scale_shift(centered * rstd, w_ptr, b_ptr, 0, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
+    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, stride_yrow, mask, row_mask)
 
 
 @triton.jit
@@ -213,8 +215,9 @@ def _layer_norm_fwd_looped_kernel(
         col_mask = start + cols < n_cols
         # other=0 on every load: padded lanes are computed but never stored.
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-        w_block, b_block = w_ptr + start, b_ptr + start
-        y = _scale_shift((x - mean) * rstd, w_block, b_block, cols, col_mask, HAS_WEIGHT, HAS_BIAS)
+        y = _scale_shift(
+            (x - mean) * rstd, w_ptr, b_ptr, start, cols, col_mask, HAS_WEIGHT, HAS_BIAS
+        )
         tl.store(y_row_ptr + start + cols, y.to(y_ptr.dtype.element_ty), mask=col_mask)
 
 

@@ -265,14 +265,15 @@ def _layer_norm_one_pass_variance_kernel(
 ):  # fmt: skip
     """LayerNorm forward with the variance as mean(x^2) - mean(x)^2."""
     rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    row_mask = rows < n_rows
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     mean = tl.sum(x, axis=1, keep_dims=True) / n_cols
     # BUG: one-pass variance: when |mean| >> std the two terms nearly cancel and float32
     # loses the digits of the difference (it may even come out negative: rstd NaN).
     var = tl.sum(x * x, axis=1, keep_dims=True) / n_cols - mean * mean
     rstd = tl.rsqrt(var + eps)
-    y = _scale_shift((x - mean) * rstd, w_ptr, b_ptr, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
-    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask)
+    y = _scale_shift((x - mean) * rstd, w_ptr, b_ptr, 0, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
+    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, stride_yrow, mask, row_mask)
 
 
 @triton.jit
@@ -284,12 +285,13 @@ def _layer_norm_padded_length_kernel(
     """LayerNorm forward dividing its sums by the block length, not the row length: the
     real kernel's pieces (kernels.layer_norm), with one argument changed."""
     rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    row_mask = rows < n_rows
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     # BUG: divides by BLOCK_COLS (n_cols rounded up to a power of two), not n_cols: mean
     # and variance shrink by n_cols / BLOCK_COLS unless n_cols is a power of two.
     centered, mean, rstd = _mean_and_rstd(x, mask, BLOCK_COLS, eps)
-    y = _scale_shift(centered * rstd, w_ptr, b_ptr, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
-    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, n_rows, stride_yrow, mask)
+    y = _scale_shift(centered * rstd, w_ptr, b_ptr, 0, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
+    _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, stride_yrow, mask, row_mask)
 
 
 def _layer_norm_launch(kernel, x, weight, bias, eps):
