@@ -49,6 +49,7 @@ from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import checked_grid
 from kernels._rows import (
     as_rows,
+    load_x_dy,
     norm_dx,
     partial_sums_buffer,
     plan_rows,
@@ -69,8 +70,6 @@ from kernels.layer_norm_tuned import (
     BackwardArgs,
     OnePassPlan,
     backward_plan,
-    chunk_tile,
-    first_tile,
     launch_tuned,
     other_parts_row_sums,
 )
@@ -269,19 +268,35 @@ def _layer_norm_bwd_kernel(
     chunk_start = chunk.to(tl.int64) * rows_per_chunk
     tile_rows = tl.arange(0, ROWS)[:, None]  # (ROWS, 1)
     chunk_end = tl.minimum(chunk_start + rows_per_chunk, n_rows)  # one past its last row
-    x_next, dy_next = first_tile(
-        x_ptr, dy_ptr, chunk_start, tile_rows, n_rows, cols, col_mask, stride_xrow,
-        stride_dyrow, PREFETCH,
-    )  # fmt: skip
+    if PREFETCH:
+        # Software pipelining: the first tile is loaded before the loop; each iteration
+        # then issues the next tile's loads *before* this tile's reductions, so that they
+        # are in flight while it is computed. (Kept inline, not in a helper shared with
+        # the two-pass tiles: a helper's scope changes ptxas's output for this kernel.)
+        first = chunk_start + tile_rows
+        x_next, dy_next = load_x_dy(
+            x_ptr, dy_ptr, first, cols, stride_xrow, stride_dyrow, (first < n_rows) & col_mask
+        )
     for offset in range(0, rows_per_chunk, ROWS):
         rows = chunk_start + offset + tile_rows  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
         mask = row_mask & col_mask
-        # This tile in float32, and (PREFETCH) the next one's loads issued now.
-        x, dy, mean, rstd, x_next, dy_next = chunk_tile(
-            x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, mask,
-            chunk_end, x_next, dy_next, stride_xrow, stride_dyrow, ROWS, PREFETCH,
-        )  # fmt: skip
+        if PREFETCH:
+            x, dy = x_next, dy_next
+            # The next tile of this chunk; past the chunk's end (on the last iteration) the
+            # mask is all false and nothing is read.
+            nxt = rows + ROWS
+            x_next, dy_next = load_x_dy(
+                x_ptr, dy_ptr, nxt, cols, stride_xrow, stride_dyrow, (nxt < chunk_end) & col_mask
+            )
+        else:
+            x, dy = load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask)
+        # Upcast before any arithmetic (the interpreter stores bfloat16 as uint16).
+        x = x.to(tl.float32)
+        dy = dy.to(tl.float32)
+        # other=0 for padded rows: xhat = 0 there; they store nothing.
+        mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+        rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
         xhat = (x - mean) * rstd
         # Stage one of dweight and dbias (padded lanes hold dy = 0).
         if HAS_WEIGHT:

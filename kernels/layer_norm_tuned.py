@@ -317,51 +317,6 @@ def _g_and_xhat(
 
 
 @triton.jit
-def first_tile(
-    x_ptr, dy_ptr, chunk_start, tile_rows, n_rows, cols, col_mask, stride_xrow, stride_dyrow,
-    PREFETCH: tl.constexpr,
-):  # fmt: skip
-    """With PREFETCH, the loads of a chunk's first tile, issued before its loop; else
-    placeholders that `chunk_tile` passes through untouched."""
-    if PREFETCH:
-        first = chunk_start + tile_rows
-        mask = (first < n_rows) & col_mask  # a short last chunk may have no first tile
-        x_next, dy_next = load_x_dy(x_ptr, dy_ptr, first, cols, stride_xrow, stride_dyrow, mask)
-    else:
-        x_next, dy_next = 0.0, 0.0
-    return x_next, dy_next
-
-
-@triton.jit
-def chunk_tile(
-    x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, mask, chunk_end,
-    x_next, dy_next, stride_xrow, stride_dyrow, ROWS: tl.constexpr, PREFETCH: tl.constexpr,
-):  # fmt: skip
-    """One tile of a chunk walk: x and dy in float32, the rows' mean and rstd, and the
-    next tile's x and dy loads.
-
-    Software pipelining (PREFETCH): this tile was loaded one step ago (x_next, dy_next);
-    the next tile's loads are issued now, before this tile's reductions, so that they are
-    in flight while it is computed. Past the chunk's end (the last step) their mask is
-    all false and nothing is read. Without PREFETCH the tile is loaded here."""
-    if PREFETCH:
-        x, dy = x_next, dy_next
-        nxt = rows + ROWS
-        x_next, dy_next = load_x_dy(
-            x_ptr, dy_ptr, nxt, cols, stride_xrow, stride_dyrow, (nxt < chunk_end) & col_mask
-        )
-    else:
-        x, dy = load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask)
-    # Upcast before any arithmetic (bfloat16 is stored as uint16 in the interpreter).
-    x = x.to(tl.float32)
-    dy = dy.to(tl.float32)
-    # other=0 for padded rows: xhat = 0 and dy = 0 there; they store nothing.
-    mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
-    rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
-    return x, dy, mean, rstd, x_next, dy_next
-
-
-@triton.jit
 def other_parts_row_sums(
     x_ptr, dy_ptr, w_ptr, rows, row_mask, part_start, n_cols, mean, rstd, sum_gx, sum_g,
     stride_xrow, stride_dyrow,
@@ -518,18 +473,29 @@ def _layer_norm_bwd_tiled_kernel(
     chunk_start = chunk.to(tl.int64) * rows_per_chunk  # 64-bit: row * stride, as above
     tile_rows = tl.arange(0, ROWS)[:, None]  # (ROWS, 1)
     chunk_end = tl.minimum(chunk_start + rows_per_chunk, n_rows)  # one past its last row
-    x_next, dy_next = first_tile(
-        x_ptr, dy_ptr, chunk_start, tile_rows, n_rows, cols, col_mask, stride_xrow,
-        stride_dyrow, PREFETCH,
-    )  # fmt: skip
+    if PREFETCH:
+        # As in _layer_norm_bwd_kernel: the first tile here, each next one a step ahead.
+        first = chunk_start + tile_rows
+        x_next, dy_next = load_x_dy(
+            x_ptr, dy_ptr, first, cols, stride_xrow, stride_dyrow, (first < n_rows) & col_mask
+        )
     for offset in range(0, rows_per_chunk, ROWS):
         rows = chunk_start + offset + tile_rows  # (ROWS, 1)
         row_mask = rows < n_rows  # the last chunk may hang past the last row
         mask = row_mask & col_mask
-        x, dy, mean, rstd, x_next, dy_next = chunk_tile(
-            x_ptr, dy_ptr, mean_ptr, rstd_ptr, rows, cols, row_mask, col_mask, mask,
-            chunk_end, x_next, dy_next, stride_xrow, stride_dyrow, ROWS, PREFETCH,
-        )  # fmt: skip
+        if PREFETCH:
+            x, dy = x_next, dy_next
+            nxt = rows + ROWS  # all false on the last iteration: nothing past the chunk
+            x_next, dy_next = load_x_dy(
+                x_ptr, dy_ptr, nxt, cols, stride_xrow, stride_dyrow, (nxt < chunk_end) & col_mask
+            )
+        else:
+            x, dy = load_x_dy(x_ptr, dy_ptr, rows, cols, stride_xrow, stride_dyrow, mask)
+        x = x.to(tl.float32)
+        dy = dy.to(tl.float32)
+        # other=0 for padded rows: xhat = 0 and dy = 0 there; they store nothing.
+        mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+        rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
         c_gx = tl.load(coef_ptr + 2 * rows, mask=row_mask, other=0.0)
         c_g = tl.load(coef_ptr + 2 * rows + 1, mask=row_mask, other=0.0)
         xhat = (x - mean) * rstd
