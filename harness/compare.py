@@ -104,6 +104,14 @@ class Outputs(dict):
         except KeyError:
             return default
 
+    def to_host(self) -> None:
+        """Keep the tiers' outputs in host memory from now on (a few copies of the size of
+        the outputs, against holding GPU memory for as long as the result is kept)."""
+        self._tiers = {
+            tier: tuple(o.detach().cpu() if isinstance(o, torch.Tensor) else o for o in outs)
+            for tier, outs in self._tiers.items()
+        }
+
 
 @dataclass
 class CaseResult:
@@ -275,7 +283,18 @@ def oracle_and_conditions(
 
 
 def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> CaseResult:
-    """Run the oracle, the PyTorch tier and the kernel on `case`; judge both tiers."""
+    """Run the oracle, the PyTorch tier and the kernel on `case`; judge both tiers. On a
+    GPU the case's memory is given back to the driver when it ends (its outputs are kept
+    on the host): the caching allocator would otherwise hold each process's largest case,
+    and a night run's 15 xdist workers ran the H200's 140 GB out of memory that way."""
+    try:
+        return _run_case(op, case, mode, device, ops_module)
+    finally:
+        if torch.device(device).type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> CaseResult:
     note = f"while running {case.describe()} mode={mode}\n  re-run: " + reproducer(
         case, mode, ops_module
     )
@@ -341,6 +360,8 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
                 f"launched no kernel in the interpreter, where the compiled run launched "
                 f"{launches['kernel']}: its twin never ran"
             )
+    if torch.device(device).type == "cuda":
+        values.to_host()
     return CaseResult(case, mode, ops_module, verdicts, values, conditions)
 
 
@@ -367,6 +388,31 @@ def _model_tier(tier: str) -> str:
     return "torch" if tier == "torch" else "kernel"
 
 
+JUDGE_CHUNK = 1 << 23
+"""Elements judged at a time: each chunk's float64 temporaries (about ten of them) take
+0.7 GB, where a whole 2**28-element output at once took over 20 GB of the GPU."""
+
+
+@dataclass
+class _Tally:
+    """What the chunks of one output add up to (see `_judge`)."""
+
+    n_bad: int = 0
+    n_pattern: int = 0
+    n_nan: int = 0
+    first_pattern: int | None = None
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    max_err: float = 0.0
+    worst: int = 0
+    ratio_nan: bool = False
+    allowed_max: float = 0.0
+    constant: bool = True
+    finite_count: int = 0
+    finite_min: float = math.inf
+    finite_max: float = -math.inf
+
+
 def _judge(
     tier: str,
     j: int,
@@ -377,7 +423,8 @@ def _judge(
     expected_dtype: torch.dtype | None,
 ) -> Verdict:
     """Judge one output against the oracle, in float64 on the output's device (a GPU
-    judges a 64M-element output in milliseconds, NumPy in seconds)."""
+    judges a 64M-element output in milliseconds, NumPy in seconds), JUDGE_CHUNK elements
+    at a time."""
     out_dtype = name_of(out.dtype)
     v = Verdict(tier, j, bound, bound.output)
     if expected_dtype is not None and out.dtype != expected_dtype:
@@ -395,11 +442,52 @@ def _judge(
     if ref.size == 0:
         return v
 
-    got = out.detach().to(torch.float64)
+    flat_out = out.detach().reshape(-1)
+    flat_ref, flat_cond = ref.reshape(-1), cond.reshape(-1)
+    first = float(flat_out[0])
+    tally = _Tally()
+    for start in range(0, ref.size, JUDGE_CHUNK):
+        stop = min(start + JUDGE_CHUNK, ref.size)
+        _judge_chunk(
+            tally, start, flat_out[start:stop], flat_ref[start:stop], flat_cond[start:stop],
+            bound, out.dtype, first,
+        )  # fmt: skip
+    if tally.ratio_nan:  # never a silent pass
+        v.problems.append("the comparison produced NaN (an inf - inf in the error)")
+    v.n_bad, v.n_pattern = tally.n_bad, tally.n_pattern
+    v.max_abs, v.max_rel, v.max_err = tally.max_abs, tally.max_rel, tally.max_err
+    if v.n_pattern:
+        msg = f"NaN/Inf pattern differs from the oracle at {v.n_pattern} of {v.numel} elements"
+        if tally.n_nan:
+            msg += f" ({tally.n_nan} NaN where the oracle is finite: unwritten, or computed wrong)"
+        v.problems.append(msg)
+        v.worst_index = _index(tally.first_pattern, ref.shape)
+    elif v.n_bad:
+        v.worst_index = _index(tally.worst, ref.shape)
+    if _constant_but_oracle_varies(tally, out_dtype, out.numel()):
+        v.problems.append(
+            f"output is constant ({first!r}) but the oracle, in "
+            f"{out_dtype}, varies by more than one ulp and more than the bound allows"
+        )
+    return v
+
+
+def _judge_chunk(
+    tally: _Tally,
+    offset: int,
+    out: torch.Tensor,
+    ref: np.ndarray,
+    cond: np.ndarray,
+    bound: Bound,
+    dtype: torch.dtype,
+    first: float,
+) -> None:
+    """Add one chunk of an output (flat, from `offset`) to the tally."""
+    got = out.to(torch.float64)
     ref_t = torch.from_numpy(np.ascontiguousarray(ref)).to(got.device)
     cond_t = torch.from_numpy(np.ascontiguousarray(cond)).to(got.device)
     # NaN/Inf must sit exactly where the oracle, rounded to this dtype, has them.
-    rounded = ref_t.to(out.dtype).to(torch.float64)
+    rounded = ref_t.to(dtype).to(torch.float64)
     pattern_bad = (
         (got.isnan() != rounded.isnan())
         | (got.isposinf() != rounded.isposinf())
@@ -413,58 +501,53 @@ def _judge(
     ratio = err / allowed
     # Overflow is a rounding too: where the exact result is within the bound of the
     # dtype's overflow threshold, either side of it is honest.
-    threshold = float(torch.finfo(out.dtype).max) * (1 + UNIT_ROUNDOFF[out_dtype])
+    threshold = float(torch.finfo(dtype).max) * (1 + UNIT_ROUNDOFF[name_of(dtype)])
     at_threshold = ref_finite & ((finite_ref.abs() - threshold).abs() <= allowed)
     same_sign = torch.nan_to_num(got, nan=0.0).sign() == finite_ref.sign()
     pattern_bad &= ~(at_threshold & same_sign & ~got.isnan())
-    if bool(ratio.isnan().any()):  # never a silent pass
-        v.problems.append("the comparison produced NaN (an inf - inf in the error)")
-    bad = pattern_bad | (ratio > 1.0)
-    v.n_bad = int(bad.sum())
-    v.n_pattern = int(pattern_bad.sum())
-    v.max_abs = float(err.max())
+    tally.ratio_nan |= bool(ratio.isnan().any())
+    tally.n_bad += int((pattern_bad | (ratio > 1.0)).sum())
+    n_pattern = int(pattern_bad.sum())
+    if n_pattern and tally.first_pattern is None:
+        tally.first_pattern = offset + int(pattern_bad.nonzero()[0, 0])
+    tally.n_pattern += n_pattern
+    tally.n_nan += int((got.isnan() & ~rounded.isnan()).sum())
+    tally.max_abs = max(tally.max_abs, float(err.max()))
     nonzero = both_finite & (ref_t != 0)
-    v.max_rel = float((err[nonzero] / ref_t[nonzero].abs()).max()) if bool(nonzero.any()) else 0.0
-    v.max_err = float(torch.nan_to_num(ratio, nan=0.0).max())
-    if v.n_pattern:
-        n_nan = int((got.isnan() & ~rounded.isnan()).sum())
-        msg = f"NaN/Inf pattern differs from the oracle at {v.n_pattern} of {v.numel} elements"
-        if n_nan:
-            msg += f" ({n_nan} NaN where the oracle is finite: unwritten, or computed wrong)"
-        v.problems.append(msg)
-        v.worst_index = _index(int(pattern_bad.reshape(-1).nonzero()[0, 0]), ref.shape)
-    elif v.n_bad:
-        v.worst_index = _index(int(torch.nan_to_num(ratio, nan=0.0).argmax()), ref.shape)
-    if _constant_but_oracle_varies(got, rounded, out_dtype, float(allowed.max())):
-        v.problems.append(
-            f"output is constant ({float(got.reshape(-1)[0])!r}) but the oracle, in "
-            f"{out_dtype}, varies by more than one ulp and more than the bound allows"
-        )
-    return v
+    if bool(nonzero.any()):
+        tally.max_rel = max(tally.max_rel, float((err[nonzero] / ref_t[nonzero].abs()).max()))
+    ratio = torch.nan_to_num(ratio, nan=0.0)
+    worst = int(ratio.argmax())
+    if float(ratio[worst]) > tally.max_err or offset == 0:
+        tally.max_err, tally.worst = float(ratio[worst]), offset + worst
+    tally.allowed_max = max(tally.allowed_max, float(allowed.max()))
+    tally.constant &= bool((got == first).all())
+    finite = rounded[rounded.isfinite()]
+    if finite.numel():
+        tally.finite_count += finite.numel()
+        tally.finite_min = min(tally.finite_min, float(finite.min()))
+        tally.finite_max = max(tally.finite_max, float(finite.max()))
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(flat, shape))
 
 
-def _constant_but_oracle_varies(
-    got: torch.Tensor, rounded: torch.Tensor, out_dtype: str, allowed: float
-) -> bool:
+def _constant_but_oracle_varies(tally: _Tally, out_dtype: str, numel: int) -> bool:
     """A constant output, where the oracle rounded to the output dtype spans more than one
     ulp of its largest value and more than twice the largest error the bound allows: no
     honest rounding makes such an output constant. (A correct PyTorch x + sum in bfloat16
     can be constant where the exact values straddle a rounding boundary: one ulp; an
     ill-conditioned output can be constant within its bound.)"""
-    finite = rounded[rounded.isfinite()]
-    if got.numel() < 2 or finite.numel() < 2 or not bool((got == got.reshape(-1)[0]).all()):
+    if numel < 2 or tally.finite_count < 2 or not tally.constant:
         return False
-    largest = float(finite.abs().max())
+    largest = max(abs(tally.finite_min), abs(tally.finite_max))
     if largest == 0.0:
         return False
     exponent = max(math.floor(math.log2(largest)), math.log2(SMALLEST_NORMAL[out_dtype]))
     ulp = 2 * UNIT_ROUNDOFF[out_dtype] * 2.0**exponent
-    spread = float(finite.max() - finite.min())
-    return spread > ulp and spread > 2 * allowed
+    spread = tally.finite_max - tally.finite_min
+    return spread > ulp and spread > 2 * tally.allowed_max
 
 
 def format_exception(exc: BaseException) -> str:

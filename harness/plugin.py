@@ -67,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if config.getoption("--memcheck"):
         _memcheck(config, mode)
+    _share_cores(config)
     budget_scale = config.getoption("--triton-budget")
     if not budget_scale > 0:
         raise pytest.UsageError(f"--triton-budget must be > 0, got {budget_scale}")
@@ -82,6 +83,19 @@ def pytest_configure(config: pytest.Config) -> None:
         mode, Budget(mode, budget_scale), profile, previous, folder, previous_folder, tuple(left)
     )
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
+
+
+def _share_cores(config: pytest.Config) -> None:
+    """An xdist worker gets its share of the cores for PyTorch's CPU threads: by default
+    each of N workers would start one thread per core (15 workers x 16 threads on the
+    GPU machine's 16 cores), and the oracle's inputs and conversions contend for them."""
+    worker = getattr(config, "workerinput", None)
+    if worker is None:
+        return
+    import torch
+
+    workers = max(1, int(worker.get("workercount", 1)))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 MEMCHECK_LOG = pytest.StashKey["memcheck.ProcessLog"]()

@@ -269,3 +269,38 @@ def test_shrinking_has_a_budget_in_dev_and_ci_and_not_in_thorough(harness_state)
             assert engine.MAX_SHRINKING_SECONDS == seconds
     finally:
         profiles.load(harness_state.profile)
+
+
+def _verdicts_chunked(monkeypatch, chunk: int, out, ref, cond):
+    from harness import compare
+    from harness.tolerance import Bound
+
+    bound = Bound("y", "kernel", "float16", 1, 4, "float32", 0)
+    monkeypatch.setattr(compare, "JUDGE_CHUNK", chunk)
+    v = compare._judge("kernel", 0, out, ref, cond, bound, None)
+    return (v.problems, v.n_bad, v.n_pattern, v.max_abs, v.max_rel, v.max_err, v.worst_index)
+
+
+def test_judging_in_chunks_sees_what_judging_at_once_sees(monkeypatch):
+    """The judge works JUDGE_CHUNK elements at a time (GPU memory): same verdict, same
+    worst element, same first NaN, whatever the chunk."""
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(5, 37, generator=gen, dtype=torch.float64)
+    out = ref.to(torch.float16).clone()
+    out[1, 3] += 0.5  # out of tolerance
+    out[3, 30] += 1.0  # the worst
+    out[4, 2] = float("nan")  # a NaN where the oracle is finite
+    out[4, 9] = float("nan")
+    cond = ref.abs().numpy()
+    whole = _verdicts_chunked(monkeypatch, 1 << 23, out, ref.numpy(), cond)
+    assert whole[1] == 4 and whole[2] == 2 and whole[6] == (4, 2)
+    for chunk in (1, 7, 37, 64):
+        assert _verdicts_chunked(monkeypatch, chunk, out, ref.numpy(), cond) == whole
+    out[4, 2], out[4, 9] = ref[4, 2].half(), ref[4, 9].half()
+    finite = _verdicts_chunked(monkeypatch, 1 << 23, out, ref.numpy(), cond)
+    assert finite[1] == 2 and finite[6] in ((1, 3), (3, 30))
+    assert _verdicts_chunked(monkeypatch, 10, out, ref.numpy(), cond) == finite
+    constant = torch.full_like(out, 0.25)
+    whole = _verdicts_chunked(monkeypatch, 1 << 23, constant, ref.numpy(), cond)
+    assert any("constant" in p for p in whole[0])
+    assert _verdicts_chunked(monkeypatch, 9, constant, ref.numpy(), cond) == whole
