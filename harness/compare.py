@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, name_of
-from harness.modes import TIER_MODES
+from harness.modes import TIER_MODES, current_device
 from harness.op import Case, Inputs, Op
 from harness.tensors import (
     VALUE_PROFILES,
@@ -122,6 +122,8 @@ class CaseResult:
     values: dict[str, tuple[np.ndarray, ...]]
     """'oracle', 'torch', 'kernel' -> the outputs as float64 arrays (for the report)."""
     conditions: tuple[np.ndarray, ...] = ()
+    device: str = ""
+    """Where it ran, for a GPU: "cuda:1 (NVIDIA H200)" (xdist workers spread over GPUs)."""
 
     @property
     def kernel_ok(self) -> bool:
@@ -183,7 +185,8 @@ class CaseResult:
 
     def report(self) -> str:
         case = self.case
-        lines = [f"{'PASSED' if self.ok else 'FAILED'} {case.describe()} mode={self.mode}"]
+        on = f" device={self.device}" if self.device.startswith("cuda") else ""
+        lines = [f"{'PASSED' if self.ok else 'FAILED'} {case.describe()} mode={self.mode}{on}"]
         profile = case.params.get("values")
         if profile in VALUE_PROFILES:
             lines.append(f"  input values: {profile} ({VALUE_PROFILES[profile].description})")
@@ -360,9 +363,11 @@ def _run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Ca
                 f"launched no kernel in the interpreter, where the compiled run launched "
                 f"{launches['kernel']}: its twin never ran"
             )
+    where = ""
     if torch.device(device).type == "cuda":
         values.to_host()
-    return CaseResult(case, mode, ops_module, verdicts, values, conditions)
+        where = current_device("cuda")
+    return CaseResult(case, mode, ops_module, verdicts, values, conditions, where)
 
 
 def _launches(tier: str, mode: str) -> AbstractContextManager[list[int]]:

@@ -118,5 +118,18 @@ def device_name(mode: str) -> str:
         return "cpu (Triton interpreter)"
     import torch
 
-    name = torch.cuda.get_device_name()
+    count = torch.cuda.device_count()
+    names = [torch.cuda.get_device_name(i) for i in range(count)]
+    name = names[0] if len(set(names)) == 1 else " + ".join(names)
+    name = f"{count} x {name}" if count > 1 else name
     return f"{name} (compiled, and interpreted twins)" if mode == "parity" else name
+
+
+def current_device(device: str) -> str:
+    """The device a case runs on, as a failure names it: "cuda:1 (NVIDIA H200)", "cpu"."""
+    if device != "cuda":
+        return device
+    import torch
+
+    index = torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"

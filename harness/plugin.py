@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import crashes, memcheck, modes, profiles
+from harness import crashes, memcheck, modes, placement, profiles
 from harness.op import Budget
 
 STATE = pytest.StashKey["HarnessState"]()
@@ -51,6 +51,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "findings",
     )
     group.addoption(
+        "--triton-workers-per-gpu",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with xdist on GPUs: at most N workers per GPU (workers are placed one per GPU, "
+        "round-robin past that; harness.placement). Default: no cap",
+    )
+    group.addoption(
         "--triton-budget",
         type=float,
         default=1.0,
@@ -68,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--memcheck"):
         _memcheck(config, mode)
     _share_cores(config)
+    if mode != "interpret":
+        _place_on_a_gpu(config)
     budget_scale = config.getoption("--triton-budget")
     if not budget_scale > 0:
         raise pytest.UsageError(f"--triton-budget must be > 0, got {budget_scale}")
@@ -96,6 +106,31 @@ def _share_cores(config: pytest.Config) -> None:
 
     workers = max(1, int(worker.get("workercount", 1)))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _place_on_a_gpu(config: pytest.Config) -> None:
+    """An xdist worker runs on its own GPU (harness.placement); the controller checks the
+    cap before any worker starts, where it knows the worker count."""
+    import torch
+
+    per_gpu = config.getoption("--triton-workers-per-gpu")
+    worker = getattr(config, "workerinput", None)
+    if worker is None:
+        workers = getattr(config.option, "numprocesses", None)
+        if isinstance(workers, int) and workers > 0:
+            try:
+                placement.place(0, workers, torch.cuda.device_count(), per_gpu)
+            except placement.PlacementError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return
+    index = placement.place(
+        placement.worker_index(worker.get("workerid")),
+        int(worker.get("workercount", 1)),
+        torch.cuda.device_count(),
+        per_gpu,
+    )
+    if index is not None:
+        torch.cuda.set_device(index)
 
 
 MEMCHECK_LOG = pytest.StashKey["memcheck.ProcessLog"]()
@@ -158,6 +193,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"hypothesis-profile={state.profile} budget={state.budget.scale:g}",
         "triton-harness: " + " ".join(f"{k}={val}" for k, val in v.items()),
     ]
+    if state.mode != "interpret":
+        import torch
+
+        if torch.cuda.device_count() > 1:
+            lines.append(
+                f"triton-harness: {torch.cuda.device_count()} GPUs: xdist workers placed one "
+                "per GPU, round-robin (harness.placement); a failure names its device"
+            )
     for case in state.crashed_before:
         lines.append(f"triton-harness: an earlier run died while running {case}")
     return lines

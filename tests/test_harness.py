@@ -49,6 +49,8 @@ def test_off_by_one_mask_is_caught_and_reported(mode):
     assert f"worst element ({n - 1},)" in report  # the one element never written
     assert "1 of 1000 elements" in report
     assert re.search(r"re-run this case: python -m harness repro --ops tests.buggy_ops", report)
+    if mode != "interpret":  # on a GPU the failure names the device (workers spread over GPUs)
+        assert re.search(r"mode=\w+ device=cuda:\d+ \(", report)
 
 
 def test_printed_reproducer_reruns_the_same_failure(mode):
