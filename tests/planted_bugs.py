@@ -405,6 +405,8 @@ def attention_no_rescale(
         HEAD_DIM=head_dim, CAUSAL=causal, BLOCK=ATTENTION_BLOCK,
     )  # fmt: skip
     return o
+
+
 # -------------------------------------------------------------------------------- conv2d
 def _conv2d_same_padding_top(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     geo = Geometry(x, weight, bias, stride, padding, dilation, groups)
