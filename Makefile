@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 
-.PHONY: setup check test gpu nightly bench lint
+.PHONY: setup check test test-triton36 gpu nightly bench lint
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,11 +17,23 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
+# Triton 3.6, the GPU machine's, in its own environment: its interpreter needs NumPy < 2.4.
+VENV36 ?= .venv-triton36
+$(VENV36)/bin/.installed: pyproject.toml
+	$(PY) -m venv $(VENV36)
+	$(VENV36)/bin/python -m pip install -q --upgrade pip
+	$(VENV36)/bin/python -m pip install -q "$(TORCH)" "triton==3.6.0" "numpy<2.4"
+	$(VENV36)/bin/python -m pip install -q -e ".[test]"
+	touch $@
+
 check: setup        ## the main job: differential check of every op, one table
 	$(BIN)/python -m harness check
 
 test: setup         ## the test suite, in parallel (interpret mode on a CPU machine)
 	$(BIN)/python -m pytest -n auto
+
+test-triton36: $(VENV36)/bin/.installed  ## the suite on Triton 3.6's interpreter (code must run on 3.6 and 3.9)
+	$(VENV36)/bin/python -m pytest -n auto
 
 gpu: setup          ## the test suite compiled on the GPU
 	$(BIN)/python -m pytest -n auto --triton-mode=gpu
