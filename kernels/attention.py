@@ -49,7 +49,7 @@ The GPU ideas, in the order they appear:
 Precision: S and every sum are float32. P (and dS in the backward) is rounded to the
 inputs' dtype before its tl.dot with V (K, Q): 16-bit tensor-core operands on a GPU, one
 rounding of the dtype per probability, which the error model declares (`operands`). A
-float32 tl.dot on a GPU rounds its operands to tf32. In Triton's interpreter, arithmetic
+float32 tl.dot on a GPU truncates its operands to tf32. In Triton's interpreter, arithmetic
 and tl.dot on bfloat16 are wrong: there the kernels upcast 16-bit tiles to float32 after
 loading (`UPCAST`), and P and dS are rounded to the dtype and upcast again, so the
 interpreter computes what the GPU does.

@@ -46,7 +46,7 @@ The GPU ideas, in the order they appear:
    the input, multiply-added in float32. (Their backward runs on the GEMM kernels.)
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32; a
-float32 `tl.dot` rounds its operands to tf32 on the GPU (declared in the op's error
+float32 `tl.dot` truncates its operands to tf32 on the GPU (declared in the op's error
 model); in Triton's interpreter `tl.dot` is exact float32, and bfloat16 arithmetic is
 wrong there, so the interpreter's kernels upcast 16-bit tiles first (`UPCAST`, as
 kernels/matmul.py).

@@ -46,7 +46,7 @@ epilogue) are how a Triton GEMM reaches cuBLAS at 8192^3; warp specialization sp
 loads and the MMAs between warps.
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
-float32 `tl.dot` rounds its operands to tf32 (10 mantissa bits) on the tensor cores with
+float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
 precision="tf32", or runs exact float32 FMAs with precision="ieee". In Triton's
 interpreter `tl.dot` is exact float32 whatever the precision, and bfloat16 arithmetic is
 wrong there: the interpreter's kernels upcast 16-bit panels to float32 before `tl.dot`

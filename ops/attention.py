@@ -53,8 +53,8 @@ O rounded to the dtype: one rounding each, relative to |P|, |dS|, |O| (or half t
 subnormal spacing, `_rounded`: a float16 P below 6e-5). `_model` splits the condition so
 that u(float32) and 2 u(dtype) each apply to their own magnitudes. PyTorch's CPU SDPA
 rounds P (and dS) to the dtype as well: its reference roundings, r = 2. A float32 tl.dot
-on the GPU rounds its operands to tf32 (2 u(tf32) times the condition: the scores' and
-P V's errors are in it, weighted by at least 1).
+on the GPU truncates its operands to tf32 (2 e(tf32) = 2 x 2**-10 times the condition:
+the scores' and P V's errors are in it, weighted by at least 1).
 """
 
 from __future__ import annotations
