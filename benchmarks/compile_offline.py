@@ -1,0 +1,121 @@
+"""Compile every GPU launch config of the ops for an NVIDIA target on a machine without a
+GPU, and report what each needs: shared memory against the target's limit, and whether
+it compiles at all. The GPU's time is scarce; a config that cannot run there (a float32
+D=128 attention tile past 227 KB of shared memory, an API the target's Triton lacks) is
+found here first.
+
+    PYTHONPATH=. python benchmarks/compile_offline.py [OP ...] [--arch 90] [--dtype D]
+
+How: Triton's compiler needs no GPU, only a target. A stand-in driver names the target
+(sm_90: the H100 and H200), and `JITFunction.run` is made to compile without launching
+(`warmup=True`). Each op's launcher runs on CPU tensors with each GPU config forced, on
+every pinned example (shared memory depends on the tiles, the stages, the dtype and the
+head or channel sizes; the largest is reported). The launchers' input checks are told
+the tensors may live on the CPU; which plan and which code path they take is the GPU's.
+Exit status 1 when a config fails to compile or needs more shared memory than the
+target has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from typing import Any
+
+SHARED_MEMORY = {90: 232448, 80: 166912, 89: 101376}
+"""Largest dynamic shared memory per block (bytes) by compute capability."""
+
+
+def _offline(arch: int) -> list[dict[str, Any]]:
+    """Compile instead of launch, for `arch`; returns the list the compiles are logged in."""
+    from triton.backends.compiler import GPUTarget
+    from triton.runtime import driver
+    from triton.runtime.jit import JITFunction
+
+    class Target:
+        def get_current_device(self) -> int:
+            return 0
+
+        def get_current_stream(self, device: int | None = None) -> int:
+            return 0
+
+        def get_current_target(self) -> GPUTarget:
+            return GPUTarget("cuda", arch, 32)
+
+        def get_benchmarker(self) -> Any:
+            """An autotuner left to tune (a forced config of another kernel) compiles each
+            of its configs and finds them all equally fast."""
+
+            def bench(fn: Any, quantiles: Any = None, **kwargs: Any) -> Any:
+                fn()
+                return [1.0] * len(quantiles) if quantiles else 1.0
+
+            return bench
+
+    driver.set_active(Target())
+    compiled: list[dict[str, Any]] = []
+    run = JITFunction.run
+
+    def compile_only(self: Any, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
+        kernel = run(self, *args, grid=grid, warmup=True, **kwargs)
+        compiled.append({"kernel": self.__name__, "shared": int(kernel.metadata.shared)})
+        return kernel
+
+    JITFunction.run = compile_only
+    return compiled
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", metavar="OP", help="ops (default: all with configs)")
+    parser.add_argument("--arch", type=int, default=90, help="compute capability. Default: 90")
+    parser.add_argument("--dtype", action="append", help="dtypes. Default: all three")
+    args = parser.parse_args(argv)
+
+    import kernels._checks as checks
+    from harness.compare import build_inputs
+    from harness.dtypes import FLOAT_DTYPES
+    from harness.op import Case
+    from ops import OPS
+
+    compiled = _offline(args.arch)
+    checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
+    limit = SHARED_MEMORY.get(args.arch)
+    failures = 0
+    for name in args.names or list(OPS):
+        op = OPS[name]
+        gpu_configs = [c for c in op.configs.names if c.endswith("/gpu")] if op.configs else []
+        for config in gpu_configs or [None]:  # None: what the launcher picks (a gradient)
+            for dtype in args.dtype or FLOAT_DTYPES:
+                verdict, shared, names = "", 0, set()
+                for shape, params in op.examples:
+                    case = Case(name, dtype, tuple(shape), dict(params), seed=0)
+                    del compiled[:]
+                    try:
+                        inputs = build_inputs(op, case, "cpu")
+                        forced = op.configs.force(config) if config else contextlib.nullcontext()
+                        with forced:
+                            op.kernel(*inputs.args, **inputs.kwargs)
+                    except Exception as exc:  # a compile error, or a config that is refused
+                        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+                        verdict = f"FAILED on {case.describe()}: {type(exc).__name__}: {first}"
+                        break
+                    shared = max([shared, *(c["shared"] for c in compiled)])
+                    names.update(c["kernel"] for c in compiled)
+                if not verdict and not names:
+                    verdict = "nothing compiled (the config applies to no pinned example)"
+                elif not verdict and limit is not None and shared > limit:
+                    verdict = (
+                        f"FAILED: needs {shared} B of shared memory, sm_{args.arch} has {limit}"
+                    )
+                failures += verdict.startswith("FAILED")
+                kernels = ", ".join(sorted(names))
+                label = config or f"{name} (as launched)"
+                print(f"{label:<40} {dtype:<9} {shared:>7} B  {verdict or 'ok'}  [{kernels}]")
+                sys.stdout.flush()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
