@@ -27,17 +27,13 @@ not only the ones that happen to win on the test's shapes).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import triton
 from triton.runtime.autotuner import Autotuner
 
-
-def interpreting() -> bool:
-    """True when `triton.jit` interprets the kernels it decorates now (TRITON_INTERPRET=1)."""
-    return os.environ.get("TRITON_INTERPRET") == "1"
+from harness.parity import in_interpreter
 
 
 def autotune(
@@ -52,7 +48,7 @@ def autotune(
     configs = list(configs)
     if not configs:
         raise ValueError("autotune needs at least one triton.Config")
-    if interpreting():
+    if in_interpreter():
         if isinstance(interpret_config, triton.Config):
             chosen = interpret_config
         elif -len(configs) <= interpret_config < len(configs):

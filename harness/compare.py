@@ -49,9 +49,6 @@ from harness.tensors import (
 )
 from harness.tolerance import Bound, Values
 
-TIERS = ("torch", "kernel")
-"""The tiers judged in every mode; parity mode adds "interpreted" (harness.modes.TIER_MODES)."""
-
 
 class OpEntryError(ValueError):
     """The op's table entry is inconsistent (a condition of the wrong shape, negative or

@@ -33,6 +33,7 @@ interpreter's error model); Triton 3.6's interpreter needs NumPy < 2.4.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -48,9 +49,8 @@ class TwinEscaped(RuntimeError):
 def in_interpreter() -> bool:
     """True when kernels launched now run in Triton's interpreter: TRITON_INTERPRET=1 when
     they were decorated, or inside `interpreted()`. Kernels ask it at launch to work
-    around the interpreter's numerics (16-bit `tl.dot`)."""
-    import os
-
+    around the interpreter's numerics (16-bit `tl.dot`), and harness.autotune when it
+    decorates."""
     return os.environ.get("TRITON_INTERPRET") == "1" or getattr(_state, "depth", 0) > 0
 
 
