@@ -324,8 +324,8 @@ MATMUL = Op(
 # (a jump of |dy|) wherever |Z| <= E. The GEMM allows c' x condition, with c' at least
 # `_least_coefficient` (c0) in every mode and tier, so S = (that change) / c0. On the
 # GPU, a float32 tf32 case's Z is off by 2 e(tf32) cond_Z more (truncated operands,
-# operand_error), and its backward GEMMs are allowed 2 e(tf32) more: with e >= c0 (taken
-# so), c' S covers both.
+# operand_error), and its backward GEMMs (and dbias, where gelu reads Z) are allowed
+# 2 e(tf32) more: with e >= c0 (taken so), c' S covers both.
 
 
 def _curvature_slope() -> float:
@@ -474,11 +474,19 @@ def _gradient_models(case: Case) -> list[OutputModel]:
                 condition=_grad_condition(case, "dbias", rows),
                 terms=lambda case: rows,
                 steps=_grad_steps(case),
-                operands=lambda case, mode: dz_dtype,
+                # Not a GEMM, but gelu' reads the Z of a forward that may have run on
+                # tf32 operands: its allowance carries them, as dA's and dB's do, so
+                # that c' S covers that Z (module comment).
+                operands=lambda case, mode: dz_dtype or _z_operands(case, mode),
                 reference_roundings=float(_rounds_dz(case)),
             )
         )
     return models
+
+
+def _z_operands(case: Case, mode: str) -> str | None:
+    """The forward's operand precision where dz depends on its Z (gelu), else None."""
+    return _operands(case, mode) if _activation(case) == "gelu" else None
 
 
 def _dy_limit(case: Case) -> float:

@@ -4,6 +4,7 @@ prove that the strides are honoured, not that nothing was copied first)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,3 +35,35 @@ def test_operands_are_read_in_place(layout, a_shape, b_shape, harness_state):
     # The same kernel on contiguous copies: the same tiles, sums and roundings.
     same = matmul(a.contiguous(), b.contiguous(), bias.contiguous(), activation="gelu")
     assert torch.equal(out, same)
+
+
+def _tf32(x: torch.Tensor) -> torch.Tensor:
+    """x rounded to tf32 as the H200's tensor cores do it: the low 13 bits of float32's
+    mantissa truncated (harness.dtypes.operand_error)."""
+    return (x.float().view(torch.int32) & ~0x1FFF).view(torch.float32)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dbias_bound_covers_the_tf32_forward_behind_gelu(seed):
+    """On the GPU a float32 matmul's forward runs on tf32 operands, and gelu' reads the Z
+    it stored: dbias, a plain float32 sum of dz, moves with it (the H200 found dbias off
+    by 21x a bound that had no tf32 in it). The case the H200 failed on, and three more
+    seeds, with the GPU's forward simulated: every element must be within the gpu
+    mode's bound for the kernel."""
+    from harness.compare import build_inputs, oracle_and_conditions
+    from harness.op import Case, load_registry
+    from kernels.matmul import _gelu_tanh_grad
+
+    op = load_registry("ops")["matmul.grad"]
+    params = {"activation": "gelu", "b_layout": "padded", "bias": True, "layout": "strided"}
+    case = Case("matmul.grad", "float32", (31, 13, 37), params, seed)
+    inputs = build_inputs(op, case, "cpu")
+    oracle, conditions = oracle_and_conditions(op, case, inputs)
+    a, b, bias, _, _, dy = inputs.args
+    z = (_tf32(a).double() @ _tf32(b).double() + bias.double()).float()
+    dbias = (dy.float() * _gelu_tanh_grad(z)).sum(dim=0, dtype=torch.float32)
+    names = [model.name for model in op.error_model.models(case, len(oracle))]
+    j = names.index("dbias")
+    bound = op.error_model.bounds(case, "gpu", "kernel", ["float32"] * len(oracle))[j]
+    err = np.abs(dbias.double().numpy() - oracle[j])
+    assert (err <= bound.allowed(oracle[j], conditions[j])).all(), bound.describe()
