@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from harness import memcheck, modes, profiles
+from harness import crashes, memcheck, modes, profiles
 from harness.dtypes import FLOAT_DTYPES
 from harness.op import Budget, Case, Registry, load_registry
 
@@ -212,3 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     except modes.ModeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except crashes.PoisonedContext as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

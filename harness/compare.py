@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness import crashes
 from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, name_of
 from harness.modes import TIER_MODES, current_device
 from harness.op import Case, Inputs, Op
@@ -147,8 +148,10 @@ class CaseResult:
             return (
                 "DIVERGENCE: the compiled kernel fails where its interpreted twin, on the "
                 "same inputs with the same launch config, passes: a compiler bug, a race, a "
-                "read of memory nothing wrote, or code whose result depends on undefined "
-                "behaviour. The interpreter will not reproduce it: try --memcheck"
+                "read of memory nothing wrote, code whose result depends on undefined "
+                "behaviour, or a GPU rounding the error model misses (tf32 operands, "
+                "fast math: the two are judged by their own mode's model). The "
+                "interpreter will not reproduce it: try --memcheck"
             )
         return (
             "DIVERGENCE: the interpreted twin fails where the compiled kernel passes: an "
@@ -287,10 +290,20 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
     GPU the case's memory is given back to the driver when it ends (its outputs are kept
     on the host): the caching allocator would otherwise hold each process's largest case,
     and a night run's 15 xdist workers ran the H200's 140 GB out of memory that way."""
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        crashes.refuse_if_poisoned()
     try:
         return _run_case(op, case, mode, device, ops_module)
+    except Exception as exc:
+        if cuda:
+            crashes.after_cuda_crash(
+                device, f"{case.describe()} mode={mode}\n  re-run: "
+                + reproducer(case, mode, ops_module), exc,
+            )  # fmt: skip
+        raise
     finally:
-        if torch.device(device).type == "cuda":
+        if cuda and not crashes.poisoned():
             torch.cuda.empty_cache()
 
 

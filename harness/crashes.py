@@ -11,6 +11,14 @@ the session ends normally. Then:
   * without xdist, the file outlives the process: the next session in the same folder
     reports it in its header ("an earlier run died while running ...") and removes it.
 
+A CUDA error can also leave the process alive with its CUDA context unusable (a
+"sticky" error: a misaligned address, an illegal memory access, a device-side assert):
+every later CUDA call raises the same error, so every later case would crash, and
+hypothesis would shrink the crash down to the smallest case, the wrong one to debug.
+`after_cuda_crash` probes the context after a case crashes on a GPU; if it is unusable
+it raises `PoisonedContext` naming the case, which hypothesis does not shrink
+(a BaseException), and every later case in the process is refused at once, naming it.
+
 The folder is pytest's cache folder when there is one (`.pytest_cache/d/triton-harness`),
 else one under the system's temporary folder; `HARNESS_CASE_DIR` carries it to the
 workers (set before xdist starts them).
@@ -22,6 +30,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ENV = "HARNESS_CASE_DIR"
 
@@ -83,3 +92,50 @@ def last_case(worker: str) -> str | None:
     if path is None or not path.exists():
         return None
     return path.read_text().strip() or None
+
+
+class PoisonedContext(BaseException):
+    """This process's CUDA context is unusable after a sticky error. A BaseException, so
+    that hypothesis stops instead of shrinking (pytest still reports a failed test)."""
+
+
+_poisoned_by: str | None = None
+
+
+def refuse_if_poisoned() -> None:
+    """Raise PoisonedContext if an earlier case left this process's CUDA context unusable."""
+    if _poisoned_by is not None:
+        raise PoisonedContext(
+            f"not run: the CUDA context of this process ({worker_name()}) has been unusable "
+            f"since a sticky CUDA error while running {_poisoned_by}\nDebug that case; "
+            "this one may pass in a fresh process."
+        )
+
+
+def after_cuda_crash(device: Any, case_text: str, exc: BaseException) -> None:
+    """After `exc` ended the case `case_text` on a CUDA device: if the context no longer
+    runs a trivial kernel, remember the case and raise PoisonedContext from `exc`."""
+    global _poisoned_by
+    import torch
+
+    try:
+        torch.cuda.synchronize(device)
+        torch.ones(1, device=device).add_(1).item()
+        return
+    except Exception:  # the probe itself failed: the error is sticky
+        pass
+    _poisoned_by = case_text
+    raise PoisonedContext(
+        f"a sticky CUDA error ({_first_line(exc)}) while running {case_text}\nThe CUDA "
+        f"context of this process ({worker_name()}) is unusable: its later cases are not "
+        "run. (CUDA reports errors asynchronously; --memcheck names the access.)"
+    ) from exc
+
+
+def poisoned() -> bool:
+    return _poisoned_by is not None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

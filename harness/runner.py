@@ -91,7 +91,11 @@ def check_op(
         _note_running(case, mode, ops_module)
         try:
             result = run_case(op, case, mode, device_for(mode), ops_module)
-        except Exception as exc:  # a crash is logged as a failure is, with its case
+        except (Exception, crashes.PoisonedContext) as exc:
+            # A crash is logged as a failure is, with its case (a case refused because
+            # an earlier one poisoned the CUDA context was not run: nothing to log).
+            if isinstance(exc, crashes.PoisonedContext) and exc.__cause__ is None:
+                raise
             rerun = reproducer(case, mode, ops_module)
             _log_failure(f"CRASHED {case.describe()} mode={mode}\n  re-run: {rerun}\n")
             _log_failure(format_exception(exc))

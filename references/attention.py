@@ -116,6 +116,12 @@ def attention_torch(
     """PyTorch's `scaled_dot_product_attention` (its `enable_gqa` repeats K/V heads, since
     torch 2.5), differentiable through autograd."""
     grouped_query = q.shape[1] != k.shape[1]
+    if q.is_cuda:
+        # SDPA's CUDA kernels want 16-byte aligned row strides. On the harness's padded
+        # layouts (torch 2.11, H200) they refused ("query is not correctly aligned
+        # (strideM)", "cutlassF: no kernel found to launch!") or read misaligned and
+        # poisoned the CUDA context. The reference is about values: contiguous copies.
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     return F.scaled_dot_product_attention(
         q, k, v, is_causal=causal, scale=scale, enable_gqa=grouped_query
     )

@@ -55,3 +55,33 @@ def test_a_session_killed_by_its_kernel_is_named_by_the_next_one(tmp_path):
     )
     again = _pytest(folder, "-p", "no:xdist", "--collect-only")  # said once, then forgotten
     assert "an earlier run died" not in again.stdout
+
+
+def test_a_sticky_cuda_error_is_named_once_and_not_shrunk(monkeypatch):
+    """A CUDA error that leaves the context unusable (here simulated: every CUDA call
+    raises "misaligned address" after the first case) stops the op at that case, with
+    no shrinking through cases that would all crash the same way, and later cases in
+    the process are refused at once, naming the case that poisoned it."""
+    import pytest
+    import torch
+
+    from harness import compare, crashes, runner
+    from harness.op import Budget, Case, load_registry
+
+    def sticky(*args, **kwargs):
+        raise RuntimeError("CUDA error: misaligned address")
+
+    ran = []
+    monkeypatch.setattr(crashes, "_poisoned_by", None)
+    monkeypatch.setattr(compare, "_run_case", lambda *a: ran.append(a[1]) or sticky())
+    monkeypatch.setattr(torch.cuda, "synchronize", sticky)
+    monkeypatch.setattr(runner, "device_for", lambda mode: "cuda")
+    op = load_registry("ops")["vector_add"]
+    with pytest.raises(crashes.PoisonedContext, match="sticky CUDA error") as first:
+        runner.check_op(op, "float32", "gpu", "ops", Budget("gpu", 1), max_examples=20)
+    assert len(ran) == 1, ran  # the first case, not shrunk
+    assert ran[0].describe() in str(first.value) and "misaligned" in str(first.value)
+    later = Case("vector_add", "float16", (7,), {}, 3)
+    with pytest.raises(crashes.PoisonedContext, match="not run") as refused:
+        compare.run_case(op, later, "gpu", "cuda", "ops")
+    assert len(ran) == 1 and ran[0].describe() in str(refused.value)
