@@ -39,7 +39,7 @@ gpu: setup          ## the test suite compiled on the GPU
 	$(BIN)/python -m pytest -n auto --triton-mode=gpu
 
 nightly: setup      ## GPU night run: 200 cases per op and dtype, drawn 16x larger (up to ~64M elements)
-	$(BIN)/python -m pytest -n auto --dist worksteal --triton-mode=gpu --triton-budget=16 \
+	$(BIN)/python -m pytest -n auto --dist worksteal --triton-mode=gpu --triton-budget=16 --triton-shards=4 \
 		--hypothesis-profile=thorough tests/test_ops.py -k differential
 
 bench: setup        ## GPU benchmarks and the regression gate (no xdist)

@@ -32,6 +32,8 @@ class HarnessState:
     previous_crash_folder: str | None = None
     crashed_before: tuple[str, ...] = ()
     """Cases an earlier session was running when it died."""
+    shards: int = 1
+    """Each differential test's drawn cases, split over this many tests (--triton-shards)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +61,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "round-robin past that; harness.placement). Default: no cap",
     )
     group.addoption(
+        "--triton-shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split each differential test's drawn cases over N tests (ids ...-shardKofN), "
+        "which xdist runs side by side: a night run lasts as long as its slowest test, and "
+        "one test is drawn serially. Pinned examples run in the first. Default: 1",
+    )
+    group.addoption(
         "--triton-budget",
         type=float,
         default=1.0,
@@ -81,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
     budget_scale = config.getoption("--triton-budget")
     if not budget_scale > 0:
         raise pytest.UsageError(f"--triton-budget must be > 0, got {budget_scale}")
+    shards = config.getoption("--triton-shards")
+    if shards < 1:
+        raise pytest.UsageError(f"--triton-shards must be >= 1, got {shards}")
     # Hypothesis' own plugin has loaded --hypothesis-profile if given; else pick ours.
     chosen = config.getoption("--hypothesis-profile", default=None)
     profile = profiles.load(chosen)  # (again, if hypothesis loaded it: our shrink budget)
@@ -90,8 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
         base = cache.mkdir("triton-harness") if cache is not None else None
         folder, left = crashes.start_session(base)
     config.stash[STATE] = HarnessState(
-        mode, Budget(mode, budget_scale), profile, previous, folder, previous_folder, tuple(left)
-    )
+        mode, Budget(mode, budget_scale), profile, previous, folder, previous_folder,
+        tuple(left), shards,
+    )  # fmt: skip
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
 
 
@@ -221,7 +236,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from harness.testing import parametrize
 
-    parametrize(metafunc, registry, metafunc.config.stash[STATE].mode)
+    state = metafunc.config.stash[STATE]
+    parametrize(metafunc, registry, state.mode, state.shards)
 
 
 @pytest.fixture

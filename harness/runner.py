@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
-from hypothesis import example, given, settings
+from hypothesis import example, given, seed, settings
 from hypothesis import strategies as st
 
 from harness import crashes
@@ -75,11 +76,14 @@ def check_op(
     ops_module: str,
     budget: Budget,
     max_examples: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Summary:
     """Run `op`'s pinned examples, then hypothesis cases, in `dtype` and `mode`.
 
     Settings come from the loaded hypothesis profile; raises CaseFailure (after
-    hypothesis has shrunk the case) on the first disagreement.
+    hypothesis has shrunk the case) on the first disagreement. `shard` = (k, n) runs
+    the k-th of n parts: 1/n of the drawn cases (its own random stream, also where the
+    profile is derandomized), and the pinned examples only in part 0.
     """
     summary = Summary(op.name, dtype, mode)
 
@@ -108,10 +112,15 @@ def check_op(
 
     profiles = admitted_profiles(op.values, mode, dtype)
     test = given(st.tuples(op.cases(budget), st.sampled_from(profiles), seeds()))(one)
-    for shape_params in reversed(op.examples):
+    k, n = shard or (0, 1)
+    for shape_params in reversed(op.examples if k == 0 else []):
         test = example((shape_params, "normal", 0))(test)
+    if max_examples is None and n > 1:
+        max_examples = math.ceil(settings.default.max_examples / n)
     if max_examples is not None:
         test = settings(max_examples=max_examples)(test)
+    if n > 1 and settings.default.derandomize:
+        test = seed(k)(test)  # else every part would draw the same cases
     # One database key per op, dtype and mode (by default hypothesis keys on this inner
     # function, the same for every op): another op's saved failures are neither replayed
     # into nor pruned by this one's runs.

@@ -49,7 +49,7 @@ def _marks(op: Op, mode: str, dtype: str) -> list[pytest.MarkDecorator]:
     return [pytest.mark.skip(reason=lim.reason)]
 
 
-def parametrize(metafunc: pytest.Metafunc, registry: Registry, mode: str) -> None:
+def parametrize(metafunc: pytest.Metafunc, registry: Registry, mode: str, shards: int = 1) -> None:
     if "config" in metafunc.fixturenames:
         params = [
             pytest.param(
@@ -62,6 +62,20 @@ def parametrize(metafunc: pytest.Metafunc, registry: Registry, mode: str) -> Non
         ]
         none = pytest.param(*[None] * 3, marks=pytest.mark.skip(reason="no launch configs"))
         metafunc.parametrize(("op", "dtype", "config"), params or [none])
+    elif "shard" in metafunc.fixturenames:
+        params = [
+            pytest.param(
+                op,
+                dtype,
+                (k, shards) if shards > 1 else None,
+                id=f"{name}-{dtype}" + (f"-shard{k + 1}of{shards}" if shards > 1 else ""),
+                marks=_marks(op, mode, dtype),
+            )
+            for name, op in registry.items()
+            for dtype in FLOAT_DTYPES
+            for k in range(shards)
+        ]
+        metafunc.parametrize(("op", "dtype", "shard"), params)
     elif "dtype" in metafunc.fixturenames:
         params = [
             pytest.param(op, dtype, id=f"{name}-{dtype}", marks=_marks(op, mode, dtype))
@@ -78,10 +92,11 @@ class OpTests:
 
     ops: Registry
 
-    def test_differential(self, op: Op, dtype: str, harness_state) -> None:
-        """The kernel and the PyTorch tier match the float64 oracle on drawn cases."""
+    def test_differential(self, op: Op, dtype: str, shard, harness_state) -> None:
+        """The kernel and the PyTorch tier match the float64 oracle on drawn cases (one
+        shard of them with --triton-shards)."""
         st = harness_state
-        summary = check_op(op, dtype, st.mode, self.ops.module, st.budget)
+        summary = check_op(op, dtype, st.mode, self.ops.module, st.budget, shard=shard)
         for text in dict.fromkeys(summary.warnings):
             warnings.warn(ReferenceWarning(text), stacklevel=1)
 

@@ -38,6 +38,7 @@ old_numpy() {
 }
 
 NIGHTLY=(python -m pytest -n "${WORKERS:-15}" --dist worksteal --triton-mode=gpu --triton-budget=16
+    --triton-shards="${SHARDS:-4}"
     --hypothesis-profile=thorough tests/test_ops.py -p no:cacheprovider -v --durations=30)
 
 for name in $STEPS; do

@@ -306,3 +306,47 @@ def test_judging_in_chunks_sees_what_judging_at_once_sees(monkeypatch):
     whole = _verdicts_chunked(monkeypatch, 1 << 23, constant, ref.numpy(), cond)
     assert any("constant" in p for p in whole[0])
     assert _verdicts_chunked(monkeypatch, 9, constant, ref.numpy(), cond) == whole
+
+
+@pytest.mark.parametrize("derandomize", [False, True])
+def test_shards_split_the_drawn_cases_and_run_the_pinned_examples_once(
+    monkeypatch, harness_state, derandomize
+):
+    """--triton-shards: part k of n draws ceil(max_examples / n) cases of its own (also
+    where the profile is derandomized, as CI's is), and only part 0 runs the pinned
+    examples."""
+    from hypothesis import settings
+
+    from harness import profiles, runner
+    from harness.op import Budget, load_registry
+
+    op = load_registry("ops")["vector_add"]
+    seen: dict[int, list] = {0: [], 1: []}
+    shard = [0]
+
+    def record(op, case, *args):
+        seen[shard[0]].append(case)
+        return run_case(op, case, *args)
+
+    monkeypatch.setattr(runner, "run_case", record)
+    settings.register_profile(
+        "shard-test", settings.default, max_examples=6, derandomize=derandomize, database=None
+    )
+    settings.load_profile("shard-test")
+    try:
+        for k in (0, 1):
+            shard[0] = k
+            runner.check_op(
+                op, "float32", harness_state.mode, "ops", Budget(harness_state.mode, 1 / 16),
+                shard=(k, 2),
+            )  # fmt: skip
+    finally:
+        profiles.load(harness_state.profile)
+    pinned = [
+        Case("vector_add", "float32", tuple(shape), dict(params)) for shape, params in op.examples
+    ]
+    assert seen[0][: len(pinned)] == pinned
+    drawn = [seen[0][len(pinned) :], seen[1]]
+    assert all(0 < len(cases) <= 3 for cases in drawn), drawn
+    assert not any(case in pinned for case in seen[1])
+    assert drawn[0] != drawn[1]
