@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import time
 
@@ -416,9 +417,14 @@ def test_checks_in_a_pool_of_processes_largest_first_within_the_memory(monkeypat
 
     lines: list[str] = []
     monkeypatch.setattr(bench, "_memory_for_checks", lambda: 1.0)
+    monkeypatch.setattr(bench, "HEARTBEAT_S", 0.0)  # a progress line at every wait
     items = bench.bench_items(FAKE_OPS, ["fake_add", "fake_wrong_large"], ["float32"])
     check = bench.check_in_parallel(items, "interpret", "cpu", "tests.bench_fakes", 2, lines.append)
     assert lines[-1].startswith("checked 6 case(s)") and lines[-1].endswith(": 1 wrong")
+    beats = [line for line in lines if line.startswith("checking: ")]
+    assert beats and all(
+        re.match(r"checking: \d of 6 done after \d+ s, 1 running", b) for b in beats
+    )
     assert check(FAKE_OPS["fake_add"], Case("fake_add", "float32", (16384,), {})) is None
     wrong = check(FAKE_OPS["fake_wrong_large"], Case("fake_wrong_large", "float32", (16384,), {}))
     assert wrong is not None and "wrong output at the benchmark size" in wrong
