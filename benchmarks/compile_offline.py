@@ -1,8 +1,8 @@
 """Compile every GPU launch config of the ops for an NVIDIA target on a machine without a
-GPU, and report what each needs: shared memory against the target's limit, and whether
-it compiles at all. The GPU's time is scarce; a config that cannot run there (a float32
-D=128 attention tile past 227 KB of shared memory, an API the target's Triton lacks) is
-found here first.
+GPU, and report what each needs: shared memory against the target's limit, registers and
+spills per thread, and whether it compiles at all. The GPU's time is scarce; a config
+that cannot run there (a float32 D=128 attention tile past 227 KB of shared memory, an
+API the target's Triton lacks), or that spills, is found here first.
 
     PYTHONPATH=. python benchmarks/compile_offline.py [OP ...] [--arch 90] [--dtype D]
 
@@ -10,10 +10,11 @@ How: Triton's compiler needs no GPU, only a target. A stand-in driver names the 
 (sm_90: the H100 and H200), and `JITFunction.run` is made to compile without launching
 (`warmup=True`). Each op's launcher runs on CPU tensors with each GPU config forced, on
 every pinned example (shared memory depends on the tiles, the stages, the dtype and the
-head or channel sizes; the largest is reported). The launchers' input checks are told
-the tensors may live on the CPU; which plan and which code path they take is the GPU's.
-Exit status 1 when a config fails to compile or needs more shared memory than the
-target has.
+head or channel sizes; the largest is reported, and the most registers and stack, from
+the cubin). A stack means ptxas spilled registers: a config to fix or drop before it is
+timed. The launchers' input checks are told the tensors may live on the CPU; which plan
+and which code path they take is the GPU's. Exit status 1 when a config fails to compile
+or needs more shared memory than the target has.
 """
 
 from __future__ import annotations
@@ -59,11 +60,37 @@ def _offline(arch: int) -> list[dict[str, Any]]:
 
     def compile_only(self: Any, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
         kernel = run(self, *args, grid=grid, warmup=True, **kwargs)
-        compiled.append({"kernel": self.__name__, "shared": int(kernel.metadata.shared)})
+        registers, stack = _resources(kernel.asm["cubin"])
+        compiled.append(
+            {"kernel": self.__name__, "shared": int(kernel.metadata.shared),
+             "registers": registers, "stack": stack}
+        )  # fmt: skip
         return kernel
 
     JITFunction.run = compile_only
     return compiled
+
+
+def _resources(cubin: bytes) -> tuple[int, int]:
+    """(registers per thread, stack bytes per thread) of a compiled kernel, from the
+    cubin by the cuobjdump Triton ships. ptxas gives a kernel a stack frame when it
+    spills registers (255 is the most a thread may have), so a stack on a kernel that
+    calls nothing is spilled state, read and written through local memory."""
+    import re
+    import subprocess
+    import tempfile
+
+    from triton import knobs
+
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as file:
+        file.write(cubin)
+        file.flush()
+        usage = subprocess.run(
+            [knobs.nvidia.cuobjdump.path, "-res-usage", file.name],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    found = re.search(r"REG:(\d+) STACK:(\d+)", usage)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         gpu_configs = [c for c in op.configs.names if c.endswith("/gpu")] if op.configs else []
         for config in gpu_configs or [None]:  # None: what the launcher picks (a gradient)
             for dtype in args.dtype or FLOAT_DTYPES:
-                verdict, shared, names = "", 0, set()
+                verdict, shared, usage = "", 0, {}
                 for shape, params in op.examples:
                     case = Case(name, dtype, tuple(shape), dict(params), seed=0)
                     del compiled[:]
@@ -102,17 +129,22 @@ def main(argv: list[str] | None = None) -> int:
                         verdict = f"FAILED on {case.describe()}: {type(exc).__name__}: {first}"
                         break
                     shared = max([shared, *(c["shared"] for c in compiled)])
-                    names.update(c["kernel"] for c in compiled)
-                if not verdict and not names:
+                    for c in compiled:  # the most registers and stack of each kernel
+                        regs, stack = usage.get(c["kernel"], (0, 0))
+                        usage[c["kernel"]] = max(regs, c["registers"]), max(stack, c["stack"])
+                if not verdict and not usage:
                     verdict = "nothing compiled (the config applies to no pinned example)"
                 elif not verdict and limit is not None and shared > limit:
                     verdict = (
                         f"FAILED: needs {shared} B of shared memory, sm_{args.arch} has {limit}"
                     )
                 failures += verdict.startswith("FAILED")
-                kernels = ", ".join(sorted(names))
+                kernels = ", ".join(
+                    f"{kernel} {regs} regs" + (f" SPILLS {stack} B" if stack else "")
+                    for kernel, (regs, stack) in sorted(usage.items())
+                )
                 label = config or f"{name} (as launched)"
-                print(f"{label:<40} {dtype:<9} {shared:>7} B  {verdict or 'ok'}  [{kernels}]")
+                print(f"{label:<36} {dtype:<9} {shared:>7} B  {verdict or 'ok'}  [{kernels}]")
                 sys.stdout.flush()
     return 1 if failures else 0
 

@@ -33,3 +33,21 @@ def checked_grid(grid: tuple[int, ...], what: str) -> tuple[int, ...]:
                 f"{what} needs {size} programs on grid axis {axis}, over CUDA's {limit}"
             )
     return grid
+
+
+TILE_SLACK = 256
+"""How far past a dim's end a tile's lanes may index (the largest block of any kernel):
+masked lanes still compute their offsets."""
+
+
+def offsets_fit_int32(*views: tuple[tuple[int, ...], tuple[int, ...]]) -> bool:
+    """Whether every element offset a tile can form in each (shape, strides) view,
+    TILE_SLACK lanes past every dim's end included, stays below 2**31: then a kernel may
+    index its tiles in int32. int64 tiles of offsets cost a GEMM's epilogue enough
+    registers to spill (benchmarks/compile_offline.py counts them); a scalar part of an
+    offset (a batch's) is formed in int64 apart and needs no room here."""
+    return all(
+        sum((size + TILE_SLACK) * abs(stride) for size, stride in zip(shape, strides, strict=True))
+        < 2**31
+        for shape, strides in views
+    )

@@ -34,9 +34,12 @@ The GPU ideas, in the order they appear:
 4. The epilogue. bias, relu and gelu are applied to the float32 accumulator before the
    one rounding to C's dtype: one pass over memory instead of three. For the backward of
    gelu the kernel can also store the pre-activation Z = A @ B + bias.
-5. 64-bit offsets. Triton passes sizes and strides below 2**31 as int32, and a row index
-   times a row stride (or the batch index times the batch stride) can pass 2**31 for a
-   large operand: those products are formed in int64. Offsets within a tile stay int32.
+5. Offsets in 32 or 64 bits. Triton passes sizes and strides below 2**31 as int32, and a
+   row index times a row stride can pass 2**31 for a large operand. The batch's part of
+   an offset is one scalar per program, always int64; the tiles of offsets are int64
+   only where some offset may pass 2**31 (INDEX_64, `offsets_fit_int32` on the host): a
+   tile of int64 offsets holds two registers per element, and a 128 x 128 tile's
+   epilogue spilled registers to local memory with them.
 
 Not done here (the GPU tuning of issue 11 comes next): on Hopper, TMA loads (a tensor
 descriptor: the copy engine fetches whole panels into shared memory, asynchronously and
@@ -71,7 +74,7 @@ from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import cdiv, checked_grid
+from kernels._launch import cdiv, checked_grid, offsets_fit_int32
 
 ACTIVATIONS = (None, "relu", "gelu")
 PRECISIONS = ("tf32", "ieee")
@@ -151,6 +154,7 @@ def matmul_kernel(
     ACTIVATION: tl.constexpr,  # "none", "relu" or "gelu"
     INPUT_PRECISION: tl.constexpr,  # tl.dot's for float32 panels ("tf32", "ieee"); None
     UPCAST: tl.constexpr,  # 16-bit panels to float32 before tl.dot (the interpreter)
+    INDEX_64: tl.constexpr,  # tiles of offsets in int64: some offset may pass 2**31
     BLOCK_M: tl.constexpr,  # rows of C per program
     BLOCK_N: tl.constexpr,  # columns of C per program
     BLOCK_K: tl.constexpr,  # the K step
@@ -169,19 +173,20 @@ def matmul_kernel(
     group_size_m = min(num_pid_m - first_pid_m, GROUP_M)
     pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
     pid_n = (pid % num_pid_in_group) // group_size_m
-    batch = tl.program_id(axis=1).to(tl.int64)
+    batch = tl.program_id(axis=1).to(tl.int64)  # a scalar: int64 costs nothing
 
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     # Rows past M and columns past N wrap to ones that exist: the loop's loads need no
-    # mask on them, and the store drops them. int64: an index times a stride may pass
-    # 2**31.
-    rows_a = (offs_m % M).to(tl.int64)
-    cols_b = (offs_n % N).to(tl.int64)
-    offs_k64 = offs_k.to(tl.int64)
-    a_ptrs = a_ptr + batch * stride_ab + rows_a[:, None] * stride_am + offs_k64[None, :] * stride_ak
-    b_ptrs = b_ptr + batch * stride_bb + offs_k64[:, None] * stride_bk + cols_b[None, :] * stride_bn
+    # mask on them, and the store drops them.
+    rows_a = offs_m % M
+    cols_b = offs_n % N
+    if INDEX_64:  # an index times a stride may pass 2**31 (else int32: fewer registers)
+        offs_m, offs_n, offs_k = offs_m.to(tl.int64), offs_n.to(tl.int64), offs_k.to(tl.int64)
+        rows_a, cols_b = rows_a.to(tl.int64), cols_b.to(tl.int64)
+    a_ptrs = (a_ptr + batch * stride_ab) + rows_a[:, None] * stride_am + offs_k[None, :] * stride_ak
+    b_ptrs = (b_ptr + batch * stride_bb) + offs_k[:, None] * stride_bk + cols_b[None, :] * stride_bn
     # One K step moves the panels BLOCK_K columns of A and rows of B on, in int64.
     a_step = tl.full((), BLOCK_K, tl.int64) * stride_ak
     b_step = tl.full((), BLOCK_K, tl.int64) * stride_bk
@@ -204,19 +209,15 @@ def matmul_kernel(
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + offs_n * stride_bias, mask=n_mask, other=0.0)
         acc += bias.to(tl.float32)[None, :]
-    c_offsets = (
-        batch * stride_cb
-        + offs_m.to(tl.int64)[:, None] * stride_cm
-        + offs_n.to(tl.int64)[None, :] * stride_cn
-    )
+    c_tile = offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
     c_mask = (offs_m < M)[:, None] & n_mask[None, :]
     if z_ptr is not None:
-        tl.store(z_ptr + c_offsets, acc.to(z_ptr.dtype.element_ty), mask=c_mask)
+        tl.store((z_ptr + batch * stride_cb) + c_tile, acc.to(z_ptr.dtype.element_ty), mask=c_mask)
     if ACTIVATION == "relu":
         acc = tl.where(acc < 0.0, 0.0, acc)  # NaN stays NaN, as in torch.relu
     elif ACTIVATION == "gelu":
         acc = gelu_tanh(acc)
-    tl.store(c_ptr + c_offsets, acc.to(c_ptr.dtype.element_ty), mask=c_mask)
+    tl.store((c_ptr + batch * stride_cb) + c_tile, acc.to(c_ptr.dtype.element_ty), mask=c_mask)
 
 
 def _batch_stride(x: torch.Tensor) -> int:
@@ -262,6 +263,15 @@ def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be 'tf32' or 'ieee', got {precision!r}")
     return batch, M, K, N
+
+
+def _index_64(*operands: torch.Tensor) -> bool:
+    """INDEX_64: where an offset within the operands' tiles may pass 2**31; and in the
+    interpreter, which checks every int32 add and multiply for overflow (it ran the
+    kernel 1.5x slower in int32)."""
+    return in_interpreter() or not offsets_fit_int32(
+        *((tuple(x.shape[-2:]), x.stride()[-2:]) for x in operands)
+    )
 
 
 def _launch(
@@ -312,6 +322,7 @@ def _launch(
         "ACTIVATION": activation or "none",
         "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
         "UPCAST": in_interpreter() and a.dtype != torch.float32,
+        "INDEX_64": _index_64(a, b, c3),
     }
     _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants)
     return out, z

@@ -67,3 +67,32 @@ def test_dbias_bound_covers_the_tf32_forward_behind_gelu(seed):
     bound = op.error_model.bounds(case, "gpu", "kernel", ["float32"] * len(oracle))[j]
     err = np.abs(dbias.double().numpy() - oracle[j])
     assert (err <= bound.allowed(oracle[j], conditions[j])).all(), bound.describe()
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp")  # gelu's, by design
+@pytest.mark.parametrize("activation", ["gelu", "relu"])
+def test_the_gpus_int32_offsets_give_the_same_result(activation, monkeypatch, harness_state):
+    """Below 2**31 the GPU indexes its tiles in int32 (INDEX_64 off), which the
+    interpreter never picks by itself: run that path here too, where the interpreter
+    checks every int32 operation for overflow, on a batched, strided, padded case with
+    bias and the stored pre-activation, against the int64 path: the same tiles and sums."""
+    import kernels.matmul as mm
+
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(1)
+    a = make_tensor((2, 37, 45), "float32", device, gen, layout="strided")
+    b = make_tensor((45, 29), "float32", device, gen, layout="padded")
+    bias = make_tensor((29,), "float32", device, gen)
+    wide = mm._launch(a, b, bias, activation, "ieee", store_preactivation=True)
+    monkeypatch.setattr(mm, "_index_64", lambda *operands: False)
+    narrow = mm._launch(a, b, bias, activation, "ieee", store_preactivation=True)
+    assert torch.equal(wide[0], narrow[0]) and torch.equal(wide[1], narrow[1])
+
+
+def test_offsets_fit_int32_counts_the_lanes_past_the_end():
+    from kernels._launch import TILE_SLACK, offsets_fit_int32
+
+    assert offsets_fit_int32(((1000, 1000), (1000, 1)))
+    assert not offsets_fit_int32(((2**31 // 8 - TILE_SLACK, 4), (8, 1)))
+    assert offsets_fit_int32(((2**31 // 8 - TILE_SLACK - 64, 1), (8, 1)))
+    assert not offsets_fit_int32(((4, 4), (1, 1)), ((3, 2**30), (2**30, 1)))
