@@ -10,17 +10,18 @@ How: Triton's compiler needs no GPU, only a target. A stand-in driver names the 
 (sm_90: the H100 and H200), and `JITFunction.run` is made to compile without launching
 (`warmup=True`). Each op's launcher runs on CPU tensors with each GPU config forced, on
 every pinned example (shared memory depends on the tiles, the stages, the dtype and the
-head or channel sizes; the largest is reported, and the most registers and stack, from
-the cubin). A stack means ptxas spilled registers: a config to fix or drop before it is
-timed. The launchers' input checks are told the tensors may live on the CPU; which plan
-and which code path they take is the GPU's. Exit status 1 when a config fails to compile
-or needs more shared memory than the target has.
+head or channel sizes; the largest is reported, and each kernel's most registers, spills
+and stack, from ptxas -v). Spills, registers stored to local memory and loaded back,
+mark a config to fix or drop before it is timed. The launchers' input checks are told the
+tensors may live on the CPU; which plan and which code path they take is the GPU's. Exit
+status 1 when a config fails to compile or needs more shared memory than the target has.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from typing import Any
 
@@ -60,10 +61,10 @@ def _offline(arch: int) -> list[dict[str, Any]]:
 
     def compile_only(self: Any, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
         kernel = run(self, *args, grid=grid, warmup=True, **kwargs)
-        registers, stack = _resources(kernel.asm["cubin"])
+        registers, spills, stack = _resources(kernel.asm["ptx"], arch)
         compiled.append(
             {"kernel": self.__name__, "shared": int(kernel.metadata.shared),
-             "registers": registers, "stack": stack}
+             "usage": (registers, spills, stack)}
         )  # fmt: skip
         return kernel
 
@@ -71,26 +72,32 @@ def _offline(arch: int) -> list[dict[str, Any]]:
     return compiled
 
 
-def _resources(cubin: bytes) -> tuple[int, int]:
-    """(registers per thread, stack bytes per thread) of a compiled kernel, from the
-    cubin by the cuobjdump Triton ships. ptxas gives a kernel a stack frame when it
-    spills registers (255 is the most a thread may have), so a stack on a kernel that
-    calls nothing is spilled state, read and written through local memory."""
+def _resources(ptx: str, arch: int) -> tuple[int, int, int]:
+    """(registers per thread, bytes of spill stores, bytes of stack frame) of a compiled
+    kernel: its PTX assembled again by the ptxas Triton uses for `arch`, verbosely. A
+    stack frame without spills is a call's (64-bit integer division is a subroutine)."""
     import re
     import subprocess
     import tempfile
 
-    from triton import knobs
+    from triton.backends.nvidia.compiler import get_ptxas
 
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as file:
-        file.write(cubin)
+    target = re.search(r"^\.target\s+(\w+)", ptx, re.M)
+    with tempfile.NamedTemporaryFile("w", suffix=".ptx") as file:
+        file.write(ptx)
         file.flush()
-        usage = subprocess.run(
-            [knobs.nvidia.cuobjdump.path, "-res-usage", file.name],
+        report = subprocess.run(
+            [get_ptxas(arch).path, "-v", "--gpu-name", target[1] if target else f"sm_{arch}",
+             file.name, "-o", os.devnull],
             capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-    found = re.search(r"REG:(\d+) STACK:(\d+)", usage)
-    return (int(found[1]), int(found[2])) if found else (0, 0)
+        ).stderr  # fmt: skip
+    frame = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores", report)
+    registers = re.search(r"Used (\d+) registers", report)
+    return (
+        int(registers[1]) if registers else 0,
+        int(frame[2]) if frame else 0,
+        int(frame[1]) if frame else 0,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                         verdict = f"FAILED on {case.describe()}: {type(exc).__name__}: {first}"
                         break
                     shared = max([shared, *(c["shared"] for c in compiled)])
-                    for c in compiled:  # the most registers and stack of each kernel
-                        regs, stack = usage.get(c["kernel"], (0, 0))
-                        usage[c["kernel"]] = max(regs, c["registers"]), max(stack, c["stack"])
+                    for c in compiled:  # the most registers, spills and stack of each kernel
+                        most = usage.get(c["kernel"], (0, 0, 0))
+                        usage[c["kernel"]] = tuple(map(max, most, c["usage"]))
                 if not verdict and not usage:
                     verdict = "nothing compiled (the config applies to no pinned example)"
                 elif not verdict and limit is not None and shared > limit:
@@ -140,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 failures += verdict.startswith("FAILED")
                 kernels = ", ".join(
-                    f"{kernel} {regs} regs" + (f" SPILLS {stack} B" if stack else "")
-                    for kernel, (regs, stack) in sorted(usage.items())
+                    f"{kernel} {regs} regs"
+                    + (f" SPILLS {spills} B" if spills else "")
+                    + (f" stack {stack} B" if stack else "")
+                    for kernel, (regs, spills, stack) in sorted(usage.items())
                 )
                 label = config or f"{name} (as launched)"
                 print(f"{label:<36} {dtype:<9} {shared:>7} B  {verdict or 'ok'}  [{kernels}]")

@@ -71,7 +71,7 @@ from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import cdiv, checked_grid
+from kernels._launch import cdiv, checked_grid, offsets_fit_int32
 from references.conv2d import IntPair, output_size, paddings, pair
 
 
@@ -144,14 +144,18 @@ def conv2d_gemm_kernel(
     TRANSPOSED: tl.constexpr,  # False: out = conv(x, w); True: dx = conv^T(dy, w)
     INPUT_PRECISION: tl.constexpr,  # tl.dot's for float32 tiles ("tf32"); None
     UPCAST: tl.constexpr,  # 16-bit tiles to float32 before tl.dot (the interpreter)
+    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_M: tl.constexpr,  # result pixels per program
     BLOCK_N: tl.constexpr,  # result channels per program
     BLOCK_K: tl.constexpr,  # the reduction step
 ):  # fmt: skip
-    # Index arithmetic in int64 throughout: no offset can overflow, and Triton's
-    # interpreter checks every int32 add and multiply for overflow (a millisecond each).
-    pid = tl.program_id(axis=0).to(tl.int64)
-    group = tl.program_id(axis=1).to(tl.int64)
+    # Index arithmetic in int32 where every offset fits (`_index_64`): in int64 each
+    # division is a subroutine call, and the tiles of indices spilled kilobytes of
+    # registers (benchmarks/compile_offline.py).
+    pid = tl.program_id(axis=0)
+    group = tl.program_id(axis=1)
+    if INDEX_64:
+        pid, group = pid.to(tl.int64), group.to(tl.int64)
     num_pid_n = (N_COLS + BLOCK_N - 1) // BLOCK_N
     pid_m = pid // num_pid_n
     pid_n = pid % num_pid_n
@@ -174,21 +178,21 @@ def conv2d_gemm_kernel(
         # The input under tap (r, s) of output pixel (oh, ow) is oh sh - ph + r dh.
         base_h = oh * stride_h - pad_h
         base_w = ow * stride_w - pad_w
-    # Rows past M: a height no tap reaches, so their loads are masked off with the padding.
-    base_h = tl.where(m_mask, base_h, -(1 << 30))
     src_rows = src_ptr + img * stride_sn + group * CIN_G * stride_sc
     w_cols = w_ptr + group * stride_wg + offs_n * stride_wo
-    offs_k = tl.arange(0, BLOCK_K).to(tl.int64)
+    offs_k = tl.arange(0, BLOCK_K)
+    if INDEX_64:
+        offs_k = offs_k.to(tl.int64)
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
     for k0 in range(0, RED, BLOCK_K):
-        # The taps of this step: (r, s, c), channels fastest. Lanes past RED get a row
-        # tap no pixel reaches: masked off below with the padding.
+        # The taps of this step: (r, s, c), channels fastest. Lanes past RED take tap
+        # row 0 (an offset in range) and are masked off below.
         kk = k0 + offs_k
         k_mask = kk < RED
         c = kk % CIN_G
         rs = kk // CIN_G
-        r = tl.where(k_mask, rs // S, 1 << 20)
+        r = tl.where(k_mask, rs // S, 0)
         s = rs % S
         if TRANSPOSED:
             # Tap (r, s) reaches (oh, ow) from source pixel (num_h / sh, num_w / sw) where
@@ -204,9 +208,11 @@ def conv2d_gemm_kernel(
             iw = base_w[:, None] + s[None, :] * dil_w
             h_ok = (ih >= 0) & (ih < SRC_H)
             w_ok = (iw >= 0) & (iw < SRC_W)
-        # The padding (and any tap with no source pixel) loads 0, which adds nothing.
+        # The padding (and any tap with no source pixel) loads 0, which adds nothing; so
+        # do rows past M and taps past RED (a NaN there would not: 0 x NaN).
         a_ptrs = src_rows[:, None] + (c * stride_sc)[None, :] + ih * stride_sh + iw * stride_sw
-        a = tl.load(a_ptrs, mask=h_ok & w_ok, other=0.0)
+        a_mask = m_mask[:, None] & k_mask[None, :] & h_ok & w_ok
+        a = tl.load(a_ptrs, mask=a_mask, other=0.0)
         b_offsets = c * stride_wi + r * stride_wr + s * stride_ws
         b = tl.load(
             w_cols[None, :] + b_offsets[:, None],
@@ -256,7 +262,8 @@ def conv2d_weight_grad_kernel(
     x[n, g Cg + c, p sh - ph + r dh, q sw - pw + s dw]: filters x taps, reduced over the
     output pixels; the input read through the forward's masks."""
     # Index arithmetic in int64 throughout: no offset can overflow, and Triton's
-    # interpreter checks every int32 add and multiply for overflow (a millisecond each).
+    # interpreter evaluates an overflow check at every int32 add and multiply. (It
+    # spills 80 B on the GPU, against kilobytes for the forward's before INDEX_64.)
     pid = tl.program_id(axis=0).to(tl.int64)
     group = tl.program_id(axis=1).to(tl.int64)
     num_pid_n = (N_COLS + BLOCK_N - 1) // BLOCK_N
@@ -323,6 +330,7 @@ def conv2d_depthwise_kernel(
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
     stride_bias,
+    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_PQ: tl.constexpr,  # output pixels per program
     BLOCK_K: tl.constexpr,  # filters per program
 ):  # fmt: skip
@@ -331,16 +339,18 @@ def conv2d_depthwise_kernel(
     of weights times a masked gather of the input, multiply-added in float32. (Filters
     are adjacent in a channels-last tensor: the tile's loads and stores are contiguous
     along them.)"""
-    # int64 index arithmetic, as in conv2d_gemm_kernel.
-    pix = tl.program_id(axis=0).to(tl.int64) * BLOCK_PQ + tl.arange(0, BLOCK_PQ).to(tl.int64)
-    k = tl.program_id(axis=1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K).to(tl.int64)
+    # Index arithmetic in int32 where every offset fits, as in conv2d_gemm_kernel.
+    pix_block, k_block = tl.program_id(axis=0), tl.program_id(axis=1)
+    if INDEX_64:
+        pix_block, k_block = pix_block.to(tl.int64), k_block.to(tl.int64)
+    pix = pix_block * BLOCK_PQ + tl.arange(0, BLOCK_PQ)
+    k = k_block * BLOCK_K + tl.arange(0, BLOCK_K)
     pix_mask = pix < M
     k_mask = k < K
     img = pix // (P * Q)
     oh = (pix % (P * Q)) // Q
     ow = pix % Q
-    # Pixels past M: a height no tap reaches, masked off with the padding.
-    base_h = tl.where(pix_mask, oh * stride_h - pad_h, -(1 << 30))
+    base_h = oh * stride_h - pad_h
     base_w = ow * stride_w - pad_w
     x_tile = x_ptr + (img * stride_xn)[:, None] + ((k // MULT) * stride_xc)[None, :]
     w_row = w_ptr + k * stride_wk
@@ -351,8 +361,8 @@ def conv2d_depthwise_kernel(
         weight = tl.load(w_row + r * stride_wr + s * stride_ws, mask=k_mask, other=0.0)
         ih = base_h + r * dil_h
         iw = base_w + s * dil_w
-        # Padding: taps outside the input load 0.
-        pix_ok = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        # Padding: taps outside the input load 0; so do pixels past M.
+        pix_ok = pix_mask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         xv = tl.load(
             x_tile + (ih * stride_xh + iw * stride_xw)[:, None],
             mask=pix_ok[:, None] & k_mask[None, :],
@@ -460,6 +470,21 @@ def _dot_constants(x: torch.Tensor) -> dict:
     }
 
 
+def _index_64(geo: Geometry, src: torch.Tensor, *others: torch.Tensor) -> bool:
+    """INDEX_64 for a launch reading `src` through the convolution's taps: where some
+    offset a tile forms may pass 2**31, and in the interpreter, which evaluates an
+    overflow check (a device_assert it does not enforce) at every int32 add and multiply. A tap's row or column reaches a
+    padding, a dilated kernel and a stride past the source's own extent: counted in."""
+    if in_interpreter():
+        return True
+    (pad_h, pad_w), (dil_h, dil_w) = geo.pad, geo.dilation
+    reach = (2 * pad_h + geo.r * dil_h, 2 * pad_w + geo.s * dil_w)
+    n, c, h, w = src.shape
+    views = [((n, c, h + reach[0], w + reach[1]), src.stride())]
+    views += [(tuple(x.shape), x.stride()) for x in others]
+    return not offsets_fit_int32(*views)
+
+
 def _gemm(
     geo: Geometry,
     src: torch.Tensor,
@@ -488,7 +513,10 @@ def _gemm(
         weight.stride(2), weight.stride(3), *out.stride(),
         bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
-    constants = {"TRANSPOSED": transposed, **_dot_constants(src)}
+    constants = {
+        "TRANSPOSED": transposed, "INDEX_64": _index_64(geo, src, weight, out),
+        **_dot_constants(src),
+    }  # fmt: skip
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS)
 
 
@@ -501,7 +529,10 @@ def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
         weight.stride(2), weight.stride(3), *out.stride(),
         bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
-    _plans.launch("conv2d", conv2d_depthwise_kernel, DEPTHWISE_CONFIGS, grid, args, {}, _DESIGNS)
+    constants = {"INDEX_64": _index_64(geo, x, weight, out)}
+    _plans.launch(
+        "conv2d", conv2d_depthwise_kernel, DEPTHWISE_CONFIGS, grid, args, constants, _DESIGNS
+    )
 
 
 def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:

@@ -267,8 +267,8 @@ def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int
 
 def _index_64(*operands: torch.Tensor) -> bool:
     """INDEX_64: where an offset within the operands' tiles may pass 2**31; and in the
-    interpreter, which checks every int32 add and multiply for overflow (it ran the
-    kernel 1.5x slower in int32)."""
+    interpreter, which evaluates an overflow check at every int32 add and multiply (a
+    device_assert, which it does not enforce): the kernel ran 1.5x slower in int32."""
     return in_interpreter() or not offsets_fit_int32(
         *((tuple(x.shape[-2:]), x.stride()[-2:]) for x in operands)
     )

@@ -121,3 +121,39 @@ def test_unbatched_input(harness_state):
     out = conv2d(x, weight, padding=1)
     assert out.shape == (2, 5, 5)
     assert torch.allclose(out, conv2d(x[None], weight, padding=1)[0])
+
+
+@pytest.mark.parametrize(
+    ("groups", "kwargs", "channels_last"),
+    [
+        (1, {"padding": 2, "dilation": (2, 1), "stride": (1, 2)}, False),  # the implicit GEMM
+        (2, {"padding": "same"}, True),
+        (6, {"padding": 1, "stride": 2}, True),  # depthwise, channel multiplier 2
+    ],
+)
+def test_the_gpus_int32_indexing_gives_the_same_result(groups, kwargs, channels_last,
+                                                        monkeypatch, harness_state):  # fmt: skip
+    """Below 2**31 the GPU's conv2d kernels index in int32 (INDEX_64 off), which the
+    interpreter never picks by itself: run that path here too, with pixels past M and
+    taps past the reduction, forward and backward, against the int64 path: the same
+    tiles and sums, so the same bits (and the bounds check sees every unmasked lane)."""
+    import kernels.conv2d as conv
+
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(2)
+    x = make_tensor((3, 6, 9, 7), "float32", device, gen)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    weight = make_tensor((12, 6 // groups, 3, 3), "float32", device, gen)
+    bias = make_tensor((12,), "float32", device, gen)
+
+    def run() -> list[torch.Tensor]:
+        leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
+        out = conv2d_autograd(*leaves, groups=groups, **kwargs)
+        out.backward(torch.ones_like(out))
+        return [out.detach(), *(t.grad for t in leaves[:2])]
+
+    wide = run()
+    monkeypatch.setattr(conv, "_index_64", lambda *args: False)
+    narrow = run()
+    assert all(torch.equal(w, n) for w, n in zip(wide, narrow, strict=True))

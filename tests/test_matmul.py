@@ -73,9 +73,9 @@ def test_dbias_bound_covers_the_tf32_forward_behind_gelu(seed):
 @pytest.mark.parametrize("activation", ["gelu", "relu"])
 def test_the_gpus_int32_offsets_give_the_same_result(activation, monkeypatch, harness_state):
     """Below 2**31 the GPU indexes its tiles in int32 (INDEX_64 off), which the
-    interpreter never picks by itself: run that path here too, where the interpreter
-    checks every int32 operation for overflow, on a batched, strided, padded case with
-    bias and the stored pre-activation, against the int64 path: the same tiles and sums."""
+    interpreter never picks by itself: run that path here too, on a batched, strided,
+    padded case with bias and the stored pre-activation, against the int64 path: the
+    same tiles and sums (and the bounds check sees every unmasked lane)."""
     import kernels.matmul as mm
 
     device = device_for(harness_state.mode)
