@@ -473,8 +473,9 @@ def _dot_constants(x: torch.Tensor) -> dict:
 def _index_64(geo: Geometry, src: torch.Tensor, *others: torch.Tensor) -> bool:
     """INDEX_64 for a launch reading `src` through the convolution's taps: where some
     offset a tile forms may pass 2**31, and in the interpreter, which evaluates an
-    overflow check (a device_assert it does not enforce) at every int32 add and multiply. A tap's row or column reaches a
-    padding, a dilated kernel and a stride past the source's own extent: counted in."""
+    overflow check (a device_assert it does not enforce) at every int32 add and
+    multiply. A tap's row or column reaches a padding, a dilated kernel and a stride
+    past the source's own extent: counted in."""
     if in_interpreter():
         return True
     (pad_h, pad_w), (dil_h, dil_w) = geo.pad, geo.dilation
