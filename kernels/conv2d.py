@@ -352,7 +352,9 @@ def conv2d_depthwise_kernel(
     ow = pix % Q
     base_h = oh * stride_h - pad_h
     base_w = ow * stride_w - pad_w
-    x_tile = x_ptr + (img * stride_xn)[:, None] + ((k // MULT) * stride_xc)[None, :]
+    # Offsets, not pointers: a tile of 64-bit pointers held across the loop is twice
+    # the registers of int32 offsets.
+    x_tile = (img * stride_xn)[:, None] + ((k // MULT) * stride_xc)[None, :]
     w_row = w_ptr + k * stride_wk
     acc = tl.full((BLOCK_PQ, BLOCK_K), 0.0, tl.float32)
     for tap in range(0, RS):
@@ -364,7 +366,7 @@ def conv2d_depthwise_kernel(
         # Padding: taps outside the input load 0; so do pixels past M.
         pix_ok = pix_mask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         xv = tl.load(
-            x_tile + (ih * stride_xh + iw * stride_xw)[:, None],
+            x_ptr + (x_tile + (ih * stride_xh + iw * stride_xw)[:, None]),
             mask=pix_ok[:, None] & k_mask[None, :],
             other=0.0,
         )
