@@ -185,8 +185,12 @@ def matmul_kernel(
     if INDEX_64:  # an index times a stride may pass 2**31 (else int32: fewer registers)
         offs_m, offs_n, offs_k = offs_m.to(tl.int64), offs_n.to(tl.int64), offs_k.to(tl.int64)
         rows_a, cols_b = rows_a.to(tl.int64), cols_b.to(tl.int64)
-    a_ptrs = (a_ptr + batch * stride_ab) + rows_a[:, None] * stride_am + offs_k[None, :] * stride_ak
-    b_ptrs = (b_ptr + batch * stride_bb) + offs_k[:, None] * stride_bk + cols_b[None, :] * stride_bn
+    # The panels: a scalar pointer each, which the K loop moves on, and a tile of offsets
+    # from it that stays (offsets, not pointers: half the registers in int32).
+    a_panel = a_ptr + batch * stride_ab
+    b_panel = b_ptr + batch * stride_bb
+    a_tile = rows_a[:, None] * stride_am + offs_k[None, :] * stride_ak
+    b_tile = offs_k[:, None] * stride_bk + cols_b[None, :] * stride_bn
     # One K step moves the panels BLOCK_K columns of A and rows of B on, in int64.
     a_step = tl.full((), BLOCK_K, tl.int64) * stride_ak
     b_step = tl.full((), BLOCK_K, tl.int64) * stride_bk
@@ -195,14 +199,14 @@ def matmul_kernel(
     for k in range(0, K, BLOCK_K):
         # The last step may hang past K: those lanes load 0, which adds nothing.
         k_mask = offs_k < K - k
-        a = tl.load(a_ptrs, mask=k_mask[None, :], other=0.0)
-        b = tl.load(b_ptrs, mask=k_mask[:, None], other=0.0)
+        a = tl.load(a_panel + a_tile, mask=k_mask[None, :], other=0.0)
+        b = tl.load(b_panel + b_tile, mask=k_mask[:, None], other=0.0)
         if UPCAST:
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
-        a_ptrs += a_step
-        b_ptrs += b_step
+        a_panel += a_step
+        b_panel += b_step
 
     # The epilogue, on the float32 accumulator: bias, activation, one rounding at the store.
     n_mask = offs_n < N
