@@ -3,11 +3,13 @@
 # log in $OUT/<step>.txt and a summary line. From the repository root:
 #     OUT=dir STEPS="gpu-new parity memcheck" bash tests/gpu_steps.sh
 #
-#   gpu-new       matmul, autotune, parity and memcheck tests compiled on the GPU (-n 8)
+#   gpu-new       matmul, attention, conv2d, autotune, parity and memcheck tests compiled on
+#                 the GPU (-n 12)
 #   parity        the suite in parity mode (compiled vs interpreted twins, -n 8), and the
 #                 planted divergences of tests/parity_plants.py through `harness check`
 #   memcheck      three row-wise ops' differential tests under compute-sanitizer memcheck
-#   nightly-rows  the nightly job (make nightly) for the row-wise ops and LayerNorm (-n 15)
+#   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15)
+#   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
 # Parity needs an interpreter that runs on the machine's NumPy: Triton 3.6's does not on
 # NumPy >= 2.4, so a NumPy < 2.4 wheel in .whl/ is installed to /tmp/site for it.
@@ -44,9 +46,10 @@ NIGHTLY=(python -m pytest -n "${WORKERS:-15}" --dist worksteal --triton-mode=gpu
 for name in $STEPS; do
     case "$name" in
     gpu-new)
-        step gpu-new 190 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
-            tests/test_matmul.py tests/test_autotune.py tests/test_parity.py \
-            tests/test_memcheck.py tests/test_ops.py -k "matmul or autotune or parity or memcheck" ;;
+        step gpu-new 300 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_matmul.py tests/test_attention.py tests/test_conv2d.py \
+            tests/test_autotune.py tests/test_parity.py tests/test_memcheck.py tests/test_ops.py \
+            -k "matmul or attention or conv2d or autotune or parity or memcheck" ;;
     parity)
         site="$(old_numpy)"
         PYTHONPATH="$site" step parity 200 python -m pytest -n 8 -q -p no:cacheprovider \
@@ -56,6 +59,8 @@ for name in $STEPS; do
     memcheck)
         step memcheck 110 python -m pytest -n 4 -q -p no:cacheprovider --triton-mode=gpu \
             --memcheck tests/test_ops.py -k "differential and (vector_add or scale or softmax)" ;;
+    nightly)
+        step nightly 580 "${NIGHTLY[@]}" -k differential ;;
     nightly-rows)
         step nightly-rows 540 "${NIGHTLY[@]}" -k "differential and not (matmul or attention or conv2d)" ;;
     nightly-matmul)
