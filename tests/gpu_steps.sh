@@ -52,7 +52,7 @@ for name in $STEPS; do
             -k "matmul or attention or conv2d or autotune or parity or memcheck" ;;
     parity)
         site="$(old_numpy)"
-        PYTHONPATH="$site" step parity 200 python -m pytest -n 8 -q -p no:cacheprovider \
+        PYTHONPATH="$site" step parity 400 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=parity tests/test_ops.py tests/test_parity.py
         PYTHONPATH="$site" step parity-plants 60 python -m harness check --mode parity \
             --ops tests.parity_plants:PLANTED --dtype float32 --examples 20 ;;
