@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 from typing import Any
@@ -29,8 +30,10 @@ SHARED_MEMORY = {90: 232448, 80: 166912, 89: 101376}
 """Largest dynamic shared memory per block (bytes) by compute capability."""
 
 
-def _offline(arch: int) -> list[dict[str, Any]]:
-    """Compile instead of launch, for `arch`; returns the list the compiles are logged in."""
+def _offline(arch: int, measure: bool = True) -> list[dict[str, Any]]:
+    """Compile instead of launch, for `arch`; returns the list the compiles are logged in
+    (with shared memory and `_resources` when `measure`). benchmarks/host_cost.py
+    --offline uses it too: a launch's host path, up to the launch itself."""
     from triton.backends.compiler import GPUTarget
     from triton.runtime import driver
     from triton.runtime.jit import JITFunction
@@ -61,6 +64,8 @@ def _offline(arch: int) -> list[dict[str, Any]]:
 
     def compile_only(self: Any, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
         kernel = run(self, *args, grid=grid, warmup=True, **kwargs)
+        if not measure:
+            return kernel
         registers, spills, stack = _resources(kernel.asm["ptx"], arch)
         compiled.append(
             {"kernel": self.__name__, "shared": int(kernel.metadata.shared),
@@ -72,6 +77,7 @@ def _offline(arch: int) -> list[dict[str, Any]]:
     return compiled
 
 
+@functools.cache
 def _resources(ptx: str, arch: int) -> tuple[int, int, int]:
     """(registers per thread, bytes of spill stores, bytes of stack frame) of a compiled
     kernel: its PTX assembled again by the ptxas Triton uses for `arch`, verbosely. A

@@ -7,19 +7,35 @@ hide on purpose. Each op is measured `--rounds` times, the two tiers alternating
 median printed with the range: host time moves with the CPU's load.
 
     PYTHONPATH=. python benchmarks/host_cost.py [OP ...] [--shape 8 256] [--rounds 5]
+
+`--offline` measures the Triton tier's launcher on a machine without a GPU: CPU tensors,
+kernels compiled for sm_90 through benchmarks/compile_offline.py's stand-in driver, and
+each launch stopping where Triton would hand the grid to the CUDA launcher (its own
+`warmup` path: the grid callable and the launch itself, a few microseconds, are not
+counted). Our checks and plans, Triton's argument binding, specialization and cache
+lookup are. `--profile` adds the functions that cost the most, under cProfile.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from harness.compare import build_inputs
 from harness.op import Case
-from harness.perf.timing import CudaEventTimer
 from ops import OPS
+
+
+def _per_call_us(fn: Callable[[], Any], calls: int = 200) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return 1e6 * (time.perf_counter() - start) / calls
 
 
 def main() -> None:
@@ -28,27 +44,51 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs="+", default=[8, 256])
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--offline", action="store_true", help="no GPU: the launcher alone")
+    parser.add_argument("--profile", action="store_true", help="with --offline: cProfile")
     args = parser.parse_args()
-    timer = CudaEventTimer()
-    print(f"{torch.cuda.get_device_name()}, shape {tuple(args.shape)} {args.dtype}")
-    print(f"{'op':<22}{'triton us':>22}{'pytorch us':>22}")
+    if args.offline:
+        import kernels._checks as checks
+        from benchmarks.compile_offline import _offline
+
+        _offline(90, measure=False)
+        checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
+        device, timers = "cpu", {"triton": _per_call_us}
+        print(f"offline (sm_90 stand-in), shape {tuple(args.shape)} {args.dtype}")
+    else:
+        from harness.perf.timing import CudaEventTimer
+
+        timer = CudaEventTimer()
+        device = "cuda"
+        timers = {
+            tier: lambda fn: 1e3 * timer.host_ms_per_call(fn) for tier in ("triton", "pytorch")
+        }
+        print(f"{torch.cuda.get_device_name()}, shape {tuple(args.shape)} {args.dtype}")
+    print(f"{'op':<22}" + "".join(f"{tier + ' us':>22}" for tier in timers))
     for name in args.ops or list(OPS):
         op = OPS[name]
         params = dict(op.bench_cases[0][1]) if op.bench_cases else {}
-        inputs = build_inputs(op, Case(name, args.dtype, tuple(args.shape), params), "cuda")
+        inputs = build_inputs(op, Case(name, args.dtype, tuple(args.shape), params), device)
         tiers = {
             "triton": lambda op=op, a=inputs: op.kernel(*a.args, **a.kwargs),
-            "pytorch": lambda op=op, a=inputs: op.torch_ref(*a.args, **a.kwargs),
+            "torch": lambda op=op, a=inputs: op.torch_ref(*a.args, **a.kwargs),
         }
+        tiers = {tier: tiers[tier] for tier in timers}
         for fn in tiers.values():
             fn()  # compile
         us: dict[str, list[float]] = {tier: [] for tier in tiers}
         for _ in range(args.rounds):
             for tier, fn in tiers.items():
-                us[tier].append(1e3 * timer.host_ms_per_call(fn))
+                us[tier].append(timers[tier](fn))
         cells = [f"{statistics.median(v):6.1f} ({min(v):.0f}-{max(v):.0f})" for v in us.values()]
-        cells = [c.rjust(22) for c in cells]
-        print(f"{name:<22}{''.join(cells)}", flush=True)
+        print(f"{name:<22}{''.join(c.rjust(22) for c in cells)}", flush=True)
+        if args.offline and args.profile:
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            profile.runcall(_per_call_us, tiers["triton"])
+            pstats.Stats(profile).sort_stats("tottime").print_stats(12)
 
 
 if __name__ == "__main__":
