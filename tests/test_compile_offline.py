@@ -23,3 +23,15 @@ def test_a_kernel_compiles_for_sm90_without_a_gpu() -> None:
     # registers and spills, read from the cubin: a plain add needs few, and spills nothing
     found = re.search(r"float16 .* ok  \[vector_add_kernel (\d+) regs\]", done.stdout)
     assert found and 0 < int(found[1]) < 64, done.stdout
+
+
+def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run(
+        [sys.executable, "benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    found = re.search(r"^scale +([\d.]+) \(", done.stdout, re.M)
+    assert found and 0 < float(found[1]) < 10_000, done.stdout
