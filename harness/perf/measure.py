@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness import crashes
 from harness.op import Case, Op, Registry
 from harness.perf.ceilings import Ceilings
 from harness.perf.results import BenchResult, Key, TierTiming, case_id, params_key
@@ -220,7 +221,9 @@ def check_in_parallel(
                 item = running.pop(future)
                 try:
                     problems[item.key] = future.result()
-                except Exception as exc:  # the check raised, or its process died
+                # the check raised, or its process died, or a sticky CUDA error left it
+                # unusable (harness.crashes: its later checks are refused, not run)
+                except (Exception, crashes.PoisonedContext) as exc:
                     problems[item.key] = f"the output check failed: {type(exc).__name__}: {exc}"
                 if problems[item.key] is not None:
                     progress(f"check {item.id}: {problems[item.key]}")
