@@ -110,12 +110,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
 
 
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What NumPy's BLAS reads, once, when it loads: the controller sets them for its workers."""
+
+
 def _share_cores(config: pytest.Config) -> None:
-    """An xdist worker gets its share of the cores for PyTorch's CPU threads: by default
-    each of N workers would start one thread per core (15 workers x 16 threads on the
-    GPU machine's 16 cores), and the oracle's inputs and conversions contend for them."""
+    """An xdist worker gets its share of the cores for PyTorch's CPU threads and for
+    NumPy's BLAS: by default each of N workers would start one thread per core (15
+    workers x 16 threads on the GPU machine's 16 cores), and the oracles' float64
+    matmuls (matmul.grad's conditions took 27 s for the largest of 60 cases drawn at
+    budget 16, on 2 cores), inputs and conversions contend for them. BLAS reads its
+    thread count when NumPy imports it, before a worker could set it: the controller
+    exports it to the workers it is about to start (unless the user set it)."""
     worker = getattr(config, "workerinput", None)
     if worker is None:
+        workers = len(getattr(config.option, "tx", None) or ())  # xdist's, once resolved
+        if workers > 0:
+            for name in BLAS_THREADS:
+                os.environ.setdefault(name, str(max(1, (os.cpu_count() or 1) // workers)))
         return
     import torch
 

@@ -350,3 +350,25 @@ def test_shards_split_the_drawn_cases_and_run_the_pinned_examples_once(
     assert all(0 < len(cases) <= 3 for cases in drawn), drawn
     assert not any(case in pinned for case in seen[1])
     assert drawn[0] != drawn[1]
+
+
+def test_xdist_workers_get_their_share_of_blas_threads(tmp_path):
+    """NumPy's BLAS reads its thread count once, when it loads: the controller exports
+    each worker's share of the cores before it starts them."""
+    from harness.plugin import BLAS_THREADS
+
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    (tmp_path / "test_env.py").write_text(
+        "import os\n"
+        "def test_env():\n"
+        f"    assert os.environ['OPENBLAS_NUM_THREADS'] == '{max(1, (os.cpu_count() or 1) // 2)}'\n"
+        "    assert 'PYTEST_XDIST_WORKER' in os.environ\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_THREADS}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
+         "--triton-mode=interpret"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**env, "PYTHONPATH": ROOT},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
