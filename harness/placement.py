@@ -1,4 +1,5 @@
-"""Which GPU an xdist worker runs on: one worker per GPU, round-robin past that.
+"""Which GPU an xdist worker runs on: one worker per GPU, round-robin past that; and
+how many CPU threads each of several worker processes may start (`share_cores`).
 
 `pytest -n N --triton-mode=gpu` on a machine with several GPUs puts worker gw<i> on GPU
 i mod D (D the visible devices, as CUDA_VISIBLE_DEVICES leaves them), so N workers
@@ -12,7 +13,44 @@ before any test runs. Benchmarks never run under xdist and are not placed.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What NumPy's BLAS reads, once, when it loads."""
+
+
+def cores_each(workers: int) -> int:
+    """The CPU threads each of `workers` processes may use: its share of the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def export_share_of_cores(workers: int) -> dict[str, str | None]:
+    """Give processes started from now on their share of the cores for NumPy's BLAS,
+    which reads its thread count when NumPy imports it (before a process could set it):
+    by default each of 15 workers starts one thread per core, 240 threads on the GPU
+    machine's 16, and the oracles' float64 matmuls contend for them. A count the user
+    set is kept. Returns what the environment had, for `share_cores` to put back."""
+    saved = {name: os.environ.get(name) for name in BLAS_THREADS}
+    for name in BLAS_THREADS:
+        os.environ.setdefault(name, str(cores_each(workers)))
+    return saved
+
+
+@contextmanager
+def share_cores(workers: int) -> Iterator[None]:
+    """`export_share_of_cores` for the processes started inside it."""
+    saved = export_share_of_cores(workers)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class PlacementError(ValueError):

@@ -110,10 +110,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
 
 
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-"""What NumPy's BLAS reads, once, when it loads: the controller sets them for its workers."""
-
-
 def _share_cores(config: pytest.Config) -> None:
     """An xdist worker gets its share of the cores for PyTorch's CPU threads and for
     NumPy's BLAS: by default each of N workers would start one thread per core (15
@@ -125,14 +121,12 @@ def _share_cores(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", None)
     if worker is None:
         workers = len(getattr(config.option, "tx", None) or ())  # xdist's, once resolved
-        if workers > 0:
-            for name in BLAS_THREADS:
-                os.environ.setdefault(name, str(max(1, (os.cpu_count() or 1) // workers)))
+        if workers > 0:  # the workers start after this hook
+            placement.export_share_of_cores(workers)
         return
     import torch
 
-    workers = max(1, int(worker.get("workercount", 1)))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(placement.cores_each(int(worker.get("workercount", 1))))
 
 
 def _place_on_a_gpu(config: pytest.Config) -> None:

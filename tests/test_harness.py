@@ -355,7 +355,7 @@ def test_shards_split_the_drawn_cases_and_run_the_pinned_examples_once(
 def test_xdist_workers_get_their_share_of_blas_threads(tmp_path):
     """NumPy's BLAS reads its thread count once, when it loads: the controller exports
     each worker's share of the cores before it starts them."""
-    from harness.plugin import BLAS_THREADS
+    from harness.placement import BLAS_THREADS
 
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
     (tmp_path / "test_env.py").write_text(

@@ -1,6 +1,8 @@
-"""Placing xdist workers on GPUs (harness.placement): a pure function, tested here."""
+"""Placing xdist workers on GPUs and sharing the cores (harness.placement), tested here."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -36,3 +38,16 @@ def test_the_cap_per_gpu_is_a_usage_error_before_anything_runs() -> None:
         place(0, 1, 1, per_gpu=0)
     with pytest.raises(PlacementError, match="not one of"):
         place(4, 4, 2)
+
+
+def test_share_cores_sets_the_blas_threads_for_processes_started_inside(monkeypatch):
+    from harness.placement import BLAS_THREADS, cores_each, share_cores
+
+    for name in BLAS_THREADS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's: kept
+    with share_cores(2):
+        assert os.environ["OPENBLAS_NUM_THREADS"] == str(cores_each(2))
+        assert os.environ["MKL_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "3"
+    assert cores_each(10**6) == 1

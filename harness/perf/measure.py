@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness import crashes
+from harness import crashes, placement
 from harness.op import Case, Op, Registry
 from harness.perf.ceilings import Ceilings
 from harness.perf.results import BenchResult, Key, TierTiming, case_id, params_key
@@ -196,7 +196,10 @@ def check_in_parallel(
     total = len(todo)
     room = _memory_for_checks()
     context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:
+    with (
+        placement.share_cores(workers),
+        cf.ProcessPoolExecutor(max(1, workers), mp_context=context) as pool,
+    ):
         running: dict[cf.Future, BenchItem] = {}
         while todo or running:
             # Start the largest checks that fit beside the running ones (one at least).
