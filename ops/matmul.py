@@ -393,36 +393,60 @@ def _least_coefficient(case: Case, terms: int) -> float:
 
 
 def _dz_condition(case: Case, v: Values, c0: float) -> np.ndarray:
-    """|dz~| (module comment) for a GEMM allowed c0 per unit of its condition."""
-    a, b, bias, activation, _, dy = v.args
+    """|dz~| (module comment) for a GEMM allowed c0 per unit of its condition, from the
+    parts that do not depend on c0 (`_dz_parts`, computed once per case)."""
+    parts = _dz_parts(case, v)
+    activation = v.args[3]
+    if activation is None:
+        return parts["|dy|"]
     with np.errstate(invalid="ignore", over="ignore"):
-        if activation is None:
-            return np.abs(dy)
-        z = np.matmul(a, b) + (bias if bias is not None else 0.0)
-        cond_z = np.matmul(np.abs(a), np.abs(b)) + (np.abs(bias) if bias is not None else 0.0)
-        # How far a tier's Z may be, in any mode (tf32 included), and the part of it
-        # that the GEMM's allowance does not scale with (module comment).
-        width = _band(case) * cond_z + SMALLEST_NORMAL[case.dtype]
-        error = max(_forward_error(case), c0) * cond_z + SMALLEST_NORMAL[case.dtype]
-        finite = np.isfinite(z)  # an inf Z (from an inf in A) is inf in every tier
         if activation == "relu":
-            slope = np.where(z <= 0, 0.0, 1.0)
             # A flip: the jump, the final rounding of a result moved by it (relative to
             # where it lands), and the roundings of the term it adds to the GEMM.
             jump = (1.0 + UNIT_ROUNDOFF[case.dtype]) / c0 + 1.0
-            flip = np.where(finite & (np.abs(z) <= width), jump, 0.0)
-            return np.abs(dy) * (slope + flip)
-        s, x_ds = gelu_tanh_parts(z)
-        y = GELU_C * (z + GELU_CUBIC * z**3)
-        slope_terms = np.abs(z) * GELU_C * (1 + 3 * GELU_CUBIC * z**2)
-        terms = s + np.abs(x_ds) + 1 + np.where(np.abs(y) < 10, slope_terms, 0.0)
-        curvature = np.abs(gelu_second_derivative(z)) + GELU_CURVATURE_SLOPE * width
-        moved = curvature * error / c0
+            return parts["|dy|"] * (parts["slope"] + np.where(parts["near"], jump, 0.0))
+        # moved = curvature x error / c0, error = max(e, c0) cond_Z + the smallest normal
+        # (0 where Z is not finite: there dz~ is s alone).
+        error = max(_forward_error(case), c0)
+        moved = (error * parts["curvature x cond_Z"] + parts["curvature x normal"]) / c0
         # dz rounded to the dtype may land among its subnormals, which a GPU's tensor
         # cores may flush and Triton's interpreter loads wrongly (bfloat16): off by up to
         # the smallest normal.
         flushed = SMALLEST_NORMAL[case.dtype] / c0
-        return np.abs(dy) * np.where(finite, terms + moved, s) + flushed
+        return parts["|dy|"] * (parts["terms"] + moved) + flushed
+
+
+def _dz_parts(case: Case, v: Values) -> dict[str, np.ndarray]:
+    """What |dz~| is made of, whatever c0, once per case (`Values.cache`): dA's, dB's and
+    dbias's conditions share it, and at 16M elements each pass took seconds (three of
+    them 13 of the 17 s of a case's oracle and conditions)."""
+    if "matmul dz" in v.cache:
+        return v.cache["matmul dz"]
+    a, b, bias, activation, _, dy = v.args
+    parts = {"|dy|": np.abs(dy)}
+    with np.errstate(invalid="ignore", over="ignore"):
+        if activation is not None:
+            z = np.matmul(a, b) + (bias if bias is not None else 0.0)
+            cond_z = np.matmul(np.abs(a), np.abs(b)) + (np.abs(bias) if bias is not None else 0.0)
+            # How far a tier's Z may be, in any mode (tf32 included).
+            width = _band(case) * cond_z + SMALLEST_NORMAL[case.dtype]
+            finite = np.isfinite(z)  # an inf Z (from an inf in A) is inf in every tier
+        if activation == "relu":
+            parts["slope"] = np.where(z <= 0, 0.0, 1.0)
+            parts["near"] = finite & (np.abs(z) <= width)
+        elif activation == "gelu":
+            s, x_ds = gelu_tanh_parts(z)
+            y = GELU_C * (z + GELU_CUBIC * z**3)
+            slope_terms = np.abs(z) * GELU_C * (1 + 3 * GELU_CUBIC * z**2)
+            terms = s + np.abs(x_ds) + 1 + np.where(np.abs(y) < 10, slope_terms, 0.0)
+            curvature = np.abs(gelu_second_derivative(z)) + GELU_CURVATURE_SLOPE * width
+            parts["terms"] = np.where(finite, terms, s)
+            parts["curvature x cond_Z"] = np.where(finite, curvature * cond_z, 0.0)
+            parts["curvature x normal"] = np.where(
+                finite, curvature * SMALLEST_NORMAL[case.dtype], 0.0
+            )
+    v.cache["matmul dz"] = parts
+    return parts
 
 
 def _broadcast_batch(case: Case, operand: str) -> int:
