@@ -254,6 +254,7 @@ def conv2d_weight_grad_kernel(
     stride_dwk, stride_dwc, stride_dwr, stride_dws,
     INPUT_PRECISION: tl.constexpr,
     UPCAST: tl.constexpr,
+    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_M: tl.constexpr,  # filters per program
     BLOCK_N: tl.constexpr,  # taps per program
     BLOCK_K: tl.constexpr,  # output pixels per step
@@ -261,11 +262,11 @@ def conv2d_weight_grad_kernel(
     """dweight[g Kg + k, c, r, s] = sum over pixels (n, p, q) of dy[n, g Kg + k, p, q] x
     x[n, g Cg + c, p sh - ph + r dh, q sw - pw + s dw]: filters x taps, reduced over the
     output pixels; the input read through the forward's masks."""
-    # Index arithmetic in int64 throughout: no offset can overflow, and Triton's
-    # interpreter evaluates an overflow check at every int32 add and multiply. (It
-    # spills 80 B on the GPU, against kilobytes for the forward's before INDEX_64.)
-    pid = tl.program_id(axis=0).to(tl.int64)
-    group = tl.program_id(axis=1).to(tl.int64)
+    # Index arithmetic in int32 where every offset fits, as in conv2d_gemm_kernel.
+    pid = tl.program_id(axis=0)
+    group = tl.program_id(axis=1)
+    if INDEX_64:
+        pid, group = pid.to(tl.int64), group.to(tl.int64)
     num_pid_n = (N_COLS + BLOCK_N - 1) // BLOCK_N
     pid_m = pid // num_pid_n
     pid_n = pid % num_pid_n
@@ -276,11 +277,13 @@ def conv2d_weight_grad_kernel(
     t_mask = taps < N_COLS
     c = taps % CG
     rs = taps // CG
-    r = rs // S
+    r = tl.where(t_mask, rs // S, 0)  # taps past N_COLS: row 0, an offset in range
     s = rs % S
     dy_rows = dy_ptr + (group * M + filters) * stride_dyk
     x_cols = x_ptr + (group * CG + c) * stride_xc
-    offs_k = tl.arange(0, BLOCK_K).to(tl.int64)
+    offs_k = tl.arange(0, BLOCK_K)
+    if INDEX_64:
+        offs_k = offs_k.to(tl.int64)
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
     for k0 in range(0, RED, BLOCK_K):
@@ -611,10 +614,10 @@ def _weight_grad(geo: Geometry, dy: torch.Tensor, x: torch.Tensor, weight: torch
         dy, x, dw, geo.kg, taps, red, geo.cg, geo.s, geo.h, geo.w, geo.p, geo.q,
         *geo.conv_args(), *dy.stride(), *x.stride(), *dw.stride(),
     )  # fmt: skip
+    constants = {"INDEX_64": _index_64(geo, x, dy, dw), **_dot_constants(x)}
     _plans.launch(
-        "conv2d", conv2d_weight_grad_kernel, GEMM_CONFIGS, grid, args, _dot_constants(x),
-        _DESIGNS,
-    )  # fmt: skip
+        "conv2d", conv2d_weight_grad_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS
+    )
     return dw
 
 
