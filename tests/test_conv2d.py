@@ -134,9 +134,10 @@ def test_unbatched_input(harness_state):
 def test_the_gpus_int32_indexing_gives_the_same_result(groups, kwargs, channels_last,
                                                         monkeypatch, harness_state):  # fmt: skip
     """Below 2**31 the GPU's conv2d kernels index in int32 (INDEX_64 off), which the
-    interpreter never picks by itself: run that path here too, with pixels past M and
-    taps past the reduction, forward and backward, against the int64 path: the same
-    tiles and sums, so the same bits (and the bounds check sees every unmasked lane)."""
+    interpreter never picks by itself, nor the GPU the int64 path at test sizes: both
+    forced, in either mode, with pixels past M and taps past the reduction, forward and
+    backward: the same tiles and sums, so the same bits (and the bounds check sees every
+    unmasked lane)."""
     import kernels.conv2d as conv
 
     device = device_for(harness_state.mode)
@@ -153,6 +154,7 @@ def test_the_gpus_int32_indexing_gives_the_same_result(groups, kwargs, channels_
         out.backward(torch.ones_like(out))
         return [out.detach(), *(t.grad for t in leaves[:2])]
 
+    monkeypatch.setattr(conv, "_index_64", lambda *args: True)
     wide = run()
     monkeypatch.setattr(conv, "_index_64", lambda *args: False)
     narrow = run()

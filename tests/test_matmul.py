@@ -73,9 +73,10 @@ def test_dbias_bound_covers_the_tf32_forward_behind_gelu(seed):
 @pytest.mark.parametrize("activation", ["gelu", "relu"])
 def test_the_gpus_int32_offsets_give_the_same_result(activation, monkeypatch, harness_state):
     """Below 2**31 the GPU indexes its tiles in int32 (INDEX_64 off), which the
-    interpreter never picks by itself: run that path here too, on a batched, strided,
-    padded case with bias and the stored pre-activation, against the int64 path: the
-    same tiles and sums (and the bounds check sees every unmasked lane)."""
+    interpreter never picks by itself, nor the GPU the int64 path at test sizes: both
+    forced, in either mode, on a batched, strided, padded case with bias and the stored
+    pre-activation: the same tiles and sums, so the same bits (and the bounds check
+    sees every unmasked lane)."""
     import kernels.matmul as mm
 
     device = device_for(harness_state.mode)
@@ -83,6 +84,7 @@ def test_the_gpus_int32_offsets_give_the_same_result(activation, monkeypatch, ha
     a = make_tensor((2, 37, 45), "float32", device, gen, layout="strided")
     b = make_tensor((45, 29), "float32", device, gen, layout="padded")
     bias = make_tensor((29,), "float32", device, gen)
+    monkeypatch.setattr(mm, "_index_64", lambda *operands: True)
     wide = mm._launch(a, b, bias, activation, "ieee", store_preactivation=True)
     monkeypatch.setattr(mm, "_index_64", lambda *operands: False)
     narrow = mm._launch(a, b, bias, activation, "ieee", store_preactivation=True)
