@@ -1,0 +1,515 @@
+"""Our matmul, attention and conv2d against the vendor libraries, in one process on one GPU.
+
+The targets of the kernel issues are ratios to what PyTorch calls on the same card in the
+same run: cuBLAS (`torch.matmul`), SDPA's flash and cuDNN backends (forward and backward),
+cuDNN convolutions (NCHW and channels-last, `cudnn.benchmark` on), and for the
+memory-bound depthwise convolution the bandwidth of a device-to-device copy. Every row
+first checks that ours and the vendor's agree (max |diff| over max |vendor|, printed;
+the suite is what proves correctness, this only guards the timing against a broken
+launch), then times each with `triton.testing.do_bench(return_mode="median")`.
+
+    PYTHONPATH=. python benchmarks/vendor.py [matmul attention conv2d ...] [--json out.json]
+    PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
+
+`--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
+autotuned kernel is given the candidates as its configs and its own timings are printed
+(`Autotuner.configs_timings`); a kernel launched with one fixed config (the attention
+backward, the depthwise convolution) is timed once per candidate. The first call of an
+autotuned launcher (compiling and timing its configs) is reported as `first call s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import triton
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+import kernels.attention as attn
+import kernels.conv2d as conv
+import kernels.matmul as mm
+from kernels._plans import config_name
+
+ROWS: list[dict[str, Any]] = []
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def ms(fn: Callable[[], Any]) -> float:
+    return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def first_call_s(fn: Callable[[], Any]) -> float:
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def disagreement(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    ours, theirs = ours.float(), theirs.float()
+    return ((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30)).item()
+
+
+def row(**fields: Any) -> None:
+    ROWS.append(fields)
+    print(
+        "  ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
+        ),
+        flush=True,
+    )
+
+
+# ------------------------------------------------------------------------------- matmul
+MATMUL_SHAPES = [  # (batch or None, M, N, K)
+    (None, 1024, 1024, 1024),
+    (None, 2048, 2048, 2048),
+    (None, 4096, 4096, 4096),
+    (None, 8192, 8192, 8192),
+    (None, 4000, 4000, 4000),
+    (None, 8192, 8192, 1024),
+    (32, 1024, 1024, 1024),
+]
+
+
+def _matmul_operands(batch, m, n, k, dtype):
+    lead = () if batch is None else (batch,)
+    a = torch.randn(*lead, m, k, device="cuda", dtype=dtype)
+    b = torch.randn(*lead, k, n, device="cuda", dtype=dtype)
+    return a, b
+
+
+def bench_matmul(dtypes: list[str]) -> None:
+    for name in dtypes:
+        precisions = ("tf32", "ieee") if name == "float32" else ("tf32",)
+        for precision in precisions:
+            for batch, m, n, k in MATMUL_SHAPES:
+                a, b = _matmul_operands(batch, m, n, k, DTYPES[name])
+                torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+                ours = functools.partial(mm.matmul, a, b, precision=precision)
+                blas = functools.partial(torch.matmul, a, b)
+                tuning = first_call_s(ours)
+                flop = 2.0 * (batch or 1) * m * n * k
+                t_ours, t_blas = ms(ours), ms(blas)
+                row(
+                    op="matmul",
+                    dtype=name,
+                    precision=precision,
+                    shape=(batch, m, n, k),
+                    ours_tflops=flop / t_ours / 1e9,
+                    cublas_tflops=flop / t_blas / 1e9,
+                    ratio=t_blas / t_ours,
+                    first_call_s=tuning,
+                    config=config_name(mm.matmul_kernel.best_config),
+                    agree=disagreement(ours(), blas()),
+                )
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+# ---------------------------------------------------------------------------- attention
+ATTENTION_SHAPES = [(4, 1024), (2, 4096), (1, 16384)]  # (batch, seq), 16 heads
+
+
+def _sdpa(backend: SDPBackend) -> Callable[..., torch.Tensor]:
+    def run(q, k, v, causal):
+        with sdpa_kernel(backend):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+    return run
+
+
+def bench_attention(dtypes: list[str], head_dims=(64, 128), backward: bool = True) -> None:
+    vendors = {
+        "flash": _sdpa(SDPBackend.FLASH_ATTENTION),
+        "cudnn": _sdpa(SDPBackend.CUDNN_ATTENTION),
+    }
+    for name in dtypes:
+        for d in head_dims:
+            for batch, seq in ATTENTION_SHAPES:
+                shape = (batch, 16, seq, d)
+                q, k, v = (torch.randn(shape, device="cuda", dtype=DTYPES[name]) for _ in "qkv")
+                times = {}
+                for causal in (False, True):
+                    flop = 4.0 * batch * 16 * seq * seq * d / (2 if causal else 1)
+                    ours = functools.partial(attn.attention, q, k, v, causal)
+                    tuning = first_call_s(ours)
+                    fields = {
+                        "op": "attention",
+                        "dtype": name,
+                        "shape": shape,
+                        "causal": causal,
+                        "first_call_s": tuning,
+                    }
+                    times[causal] = t_ours = ms(ours)
+                    fields["ours_tflops"] = flop / t_ours / 1e9
+                    for vendor, fn in vendors.items():
+                        try:
+                            t = ms(functools.partial(fn, q, k, v, causal))
+                            fields[f"{vendor}_tflops"] = flop / t / 1e9
+                            fields[f"vs_{vendor}"] = t / t_ours
+                            fields[f"agree_{vendor}"] = disagreement(ours(), fn(q, k, v, causal))
+                        except RuntimeError as err:  # a backend that refuses the shape
+                            fields[f"vs_{vendor}"] = f"refused: {str(err)[:60]}"
+                    fields["config"] = attn.config_name(attn.attention_forward_kernel.best_config)
+                    row(**fields)
+                    if backward:
+                        _attention_backward(q, k, v, causal, flop, name, shape)
+                row(
+                    op="attention",
+                    dtype=name,
+                    shape=shape,
+                    causal_over_full=times[True] / times[False],
+                )
+
+
+def _grad_ms(forward: Callable[..., torch.Tensor], q, k, v, do) -> tuple[float, list]:
+    q, k, v = (x.detach().requires_grad_() for x in (q, k, v))
+    out = forward(q, k, v)
+    grads = lambda: torch.autograd.grad(out, (q, k, v), do, retain_graph=True)
+    return ms(grads), list(grads())
+
+
+def _ours_causal(q, k, v, causal):
+    return attn.attention_autograd(q, k, v, causal)
+
+
+def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
+    do = torch.randn_like(q)
+    t_ours, ours = _grad_ms(lambda *x: attn.attention_autograd(*x, causal), q, k, v, do)
+    t_flash, flash = _grad_ms(lambda *x: _sdpa(SDPBackend.FLASH_ATTENTION)(*x, causal), q, k, v, do)
+    row(
+        op="attention.grad",
+        dtype=name,
+        shape=shape,
+        causal=causal,
+        ours_tflops=2.5 * flop / t_ours / 1e9,
+        flash_tflops=2.5 * flop / t_flash / 1e9,
+        vs_flash=t_flash / t_ours,
+        config=attn.config_name(attn.BACKWARD_CONFIGS["gpu"]),
+        agree=max(disagreement(a, b) for a, b in zip(ours, flash, strict=True)),
+    )
+
+
+# ------------------------------------------------------------------------------- conv2d
+CONV_SHAPES = [  # (N, C, H=W, K, R, stride, padding, groups)
+    (32, 64, 56, 64, 3, 1, 1, 1),
+    (32, 128, 28, 128, 3, 1, 1, 1),
+    (32, 256, 14, 256, 3, 1, 1, 1),
+    (32, 256, 56, 64, 1, 1, 0, 1),
+    (32, 64, 56, 256, 1, 1, 0, 1),
+]
+DEPTHWISE_SHAPES = [  # (N, C, H=W, R, stride)
+    (32, 256, 56, 3, 1),
+    (32, 256, 56, 3, 2),
+    (32, 256, 56, 7, 1),
+    (32, 256, 56, 7, 2),
+    (32, 512, 28, 3, 1),
+    (32, 96, 56, 7, 1),
+]
+
+
+def copy_gbps() -> float:
+    src = torch.empty(1 << 28, device="cuda", dtype=torch.float32)
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * 4 / ms(lambda: dst.copy_(src)) / 1e6
+
+
+def _conv_pair(x, w, stride, padding, groups, layout):
+    x = x.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else x
+    ours = lambda: conv.conv2d(x, w, None, stride, padding, 1, groups)
+    cudnn = lambda: F.conv2d(x, w, None, stride, padding, 1, groups)
+    return ours, cudnn
+
+
+def bench_conv2d(dtypes: list[str]) -> None:
+    torch.backends.cudnn.benchmark = True
+    for name in dtypes:
+        for n, c, hw, k, r, stride, padding, groups in CONV_SHAPES:
+            x = torch.randn(n, c, hw, hw, device="cuda", dtype=DTYPES[name])
+            w = torch.randn(k, c // groups, r, r, device="cuda", dtype=DTYPES[name]) / math.sqrt(
+                c * r * r
+            )
+            p = (hw + 2 * padding - r) // stride + 1
+            flop = 2.0 * n * k * p * p * c // groups * r * r
+            cudnn_ms = {}
+            for layout in ("nchw", "channels_last"):
+                ours, cudnn = _conv_pair(x, w, stride, padding, groups, layout)
+                tuning = first_call_s(ours)
+                t_ours, cudnn_ms[layout] = ms(ours), ms(cudnn)
+                row(
+                    op="conv2d",
+                    dtype=name,
+                    shape=(n, c, hw, k, r, stride, padding),
+                    layout=layout,
+                    ours_tflops=flop / t_ours / 1e9,
+                    cudnn_tflops=flop / cudnn_ms[layout] / 1e9,
+                    vs_cudnn_same_layout=cudnn_ms[layout] / t_ours,
+                    vs_cudnn_channels_last=(cudnn_ms.get("channels_last") or cudnn_ms["nchw"])
+                    / t_ours,
+                    first_call_s=tuning,
+                    agree=disagreement(ours(), cudnn()),
+                )
+    bench_depthwise(dtypes)
+
+
+def bench_depthwise(dtypes: list[str]) -> None:
+    torch.backends.cudnn.benchmark = True
+    copy = copy_gbps()
+    row(op="copy", gbps=copy)
+    for name in dtypes:
+        for n, c, hw, r, stride in DEPTHWISE_SHAPES:
+            x = torch.randn(n, c, hw, hw, device="cuda", dtype=DTYPES[name])
+            w = torch.randn(c, 1, r, r, device="cuda", dtype=DTYPES[name]) / r
+            p = (hw + 2 * (r // 2) - r) // stride + 1
+            moved = (x.numel() + n * c * p * p) * x.element_size()
+            for layout in ("nchw", "channels_last"):
+                ours, cudnn = _conv_pair(x, w, stride, r // 2, c, layout)
+                t_ours, t_cudnn = ms(ours), ms(cudnn)
+                row(
+                    op="depthwise",
+                    dtype=name,
+                    shape=(n, c, hw, r, stride),
+                    layout=layout,
+                    ours_gbps=moved / t_ours / 1e6,
+                    of_copy=moved / t_ours / 1e6 / copy,
+                    cudnn_gbps=moved / t_cudnn / 1e6,
+                    vs_cudnn=t_cudnn / t_ours,
+                    agree=disagreement(ours(), cudnn()),
+                )
+
+
+# -------------------------------------------------------------------------------- sweep
+def _cfg(blocks: dict[str, int], warps: int, stages: int) -> triton.Config:
+    return triton.Config(blocks, num_warps=warps, num_stages=stages)
+
+
+def _mm(bm, bn, bk, g, w, s):
+    return _cfg({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": g}, w, s)
+
+
+def _at(bm, bn, w, s):
+    return _cfg({"BLOCK_M": bm, "BLOCK_N": bn}, w, s)
+
+
+def _cv(bm, bn, bk, w, s):
+    return _cfg({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, w, s)
+
+
+def _dw(bpq, bk, w):
+    return _cfg({"BLOCK_PQ": bpq, "BLOCK_K": bk}, w, 1)
+
+
+CANDIDATES = {
+    "matmul": [
+        _mm(128, 256, 64, 8, 8, 3),
+        _mm(128, 256, 64, 8, 8, 4),
+        _mm(256, 128, 64, 8, 8, 3),
+        _mm(256, 128, 64, 8, 8, 4),
+        _mm(128, 128, 64, 8, 8, 4),
+        _mm(128, 128, 64, 8, 4, 4),
+        _mm(128, 128, 128, 8, 8, 3),
+        _mm(128, 256, 32, 8, 8, 3),
+        _mm(128, 128, 32, 8, 4, 4),
+        _mm(64, 256, 64, 8, 4, 4),
+        _mm(64, 128, 64, 8, 4, 4),
+        _mm(64, 64, 64, 8, 4, 4),
+    ],
+    "attention": [
+        _at(128, 128, 8, 2),
+        _at(128, 128, 8, 3),
+        _at(128, 64, 8, 3),
+        _at(128, 64, 4, 3),
+        _at(128, 64, 8, 2),
+        _at(64, 128, 4, 3),
+        _at(64, 64, 4, 3),
+        _at(128, 32, 4, 3),
+        _at(64, 64, 4, 4),
+    ],
+    "attention.grad": [
+        _at(64, 32, 4, 2),
+        _at(32, 64, 4, 3),
+        _at(64, 64, 4, 2),
+        _at(64, 64, 8, 3),
+        _at(32, 128, 4, 3),
+        _at(64, 128, 8, 2),
+        _at(128, 64, 8, 2),
+        _at(32, 32, 4, 4),
+    ],
+    "conv2d": [
+        _cv(128, 128, 64, 8, 3),
+        _cv(128, 128, 64, 4, 4),
+        _cv(128, 256, 64, 8, 3),
+        _cv(256, 128, 64, 8, 3),
+        _cv(128, 128, 32, 8, 3),
+        _cv(128, 64, 64, 4, 4),
+        _cv(64, 128, 64, 4, 4),
+        _cv(64, 64, 64, 4, 4),
+        _cv(64, 32, 32, 4, 4),
+    ],
+    "depthwise": [
+        _dw(64, 64, 8),
+        _dw(64, 64, 4),
+        _dw(32, 64, 4),
+        _dw(128, 32, 4),
+        _dw(128, 32, 8),
+        _dw(16, 128, 4),
+        _dw(32, 128, 8),
+        _dw(256, 16, 4),
+        _dw(128, 64, 8),
+        _dw(64, 32, 4),
+    ],
+}
+
+
+@contextlib.contextmanager
+def tuned_over(kernel: Any, configs: list[triton.Config]) -> Iterator[None]:
+    """The autotuned `kernel` choosing among `configs`, its cache emptied (restored after)."""
+    old, old_cache = kernel.configs, dict(kernel.cache)
+    kernel.configs, kernel.cache = list(configs), {}
+    try:
+        yield
+    finally:
+        kernel.configs, kernel.cache = old, old_cache
+
+
+def report_timings(what: str, kernel: Any, name_of: Callable[[Any], str]) -> None:
+    timings = sorted(kernel.configs_timings.items(), key=lambda kv: kv[1][0])
+    best = timings[0][1][0]
+    cells = ", ".join(f"{name_of(c)} {t[0] / best:.2f}" for c, t in timings)
+    print(f"  sweep {what}: best {best * 1e3:.1f} us; time / best: {cells}", flush=True)
+
+
+def sweep_matmul() -> None:
+    with tuned_over(mm.matmul_kernel, CANDIDATES["matmul"]):
+        for dtype in ("bfloat16", "float16"):
+            for batch, m, n, k in MATMUL_SHAPES:
+                a, b = _matmul_operands(batch, m, n, k, DTYPES[dtype])
+                mm.matmul(a, b)
+                report_timings(f"matmul {dtype} {(batch, m, n, k)}", mm.matmul_kernel, config_name)
+
+
+def sweep_attention() -> None:
+    with tuned_over(attn.attention_forward_kernel, CANDIDATES["attention"]):
+        for d in (64, 128):
+            for batch, seq in ATTENTION_SHAPES:
+                q, k, v = (
+                    torch.randn(batch, 16, seq, d, device="cuda", dtype=torch.bfloat16)
+                    for _ in "qkv"
+                )
+                for causal in (False, True):
+                    attn.attention(q, k, v, causal)
+                    report_timings(
+                        f"attention bf16 {(batch, 16, seq, d)} causal={causal}",
+                        attn.attention_forward_kernel,
+                        attn.config_name,
+                    )
+                    do = torch.randn_like(q)
+                    cells = []
+                    for config in CANDIDATES["attention.grad"]:
+                        attn.BACKWARD_CONFIGS["gpu"] = config
+                        try:
+                            ours = functools.partial(_ours_causal, causal=causal)
+                            t, _ = _grad_ms(ours, q, k, v, do)
+                            cells.append((t, attn.config_name(config)))
+                        except Exception as err:  # out of shared memory...
+                            print(
+                                f"    {attn.config_name(config)}: {type(err).__name__}",
+                                str(err)[:80],
+                            )
+                    cells.sort()
+                    print(
+                        f"  sweep attention.grad bf16 {(batch, 16, seq, d)} causal={causal}: best "
+                        f"{cells[0][0] * 1e3:.0f} us; "
+                        + ", ".join(f"{n} {t / cells[0][0]:.2f}" for t, n in cells),
+                        flush=True,
+                    )
+
+
+def sweep_conv2d() -> None:
+    torch.backends.cudnn.benchmark = True
+    with tuned_over(conv.conv2d_gemm_kernel, CANDIDATES["conv2d"]):
+        for n, c, hw, k, r, stride, padding, groups in CONV_SHAPES:
+            x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
+            w = torch.randn(k, c // groups, r, r, device="cuda", dtype=torch.float16)
+            for layout in ("nchw", "channels_last"):
+                ours, _ = _conv_pair(x, w, stride, padding, groups, layout)
+                ours()
+                report_timings(
+                    f"conv2d f16 {(n, c, hw, k, r)} {layout}",
+                    conv.conv2d_gemm_kernel,
+                    config_name,
+                )
+
+
+def sweep_depthwise() -> None:
+    default = conv.DEPTHWISE_GPU_CONFIGS
+    for n, c, hw, r, stride in DEPTHWISE_SHAPES:
+        x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
+        w = torch.randn(c, 1, r, r, device="cuda", dtype=torch.float16)
+        for layout in ("nchw", "channels_last"):
+            ours, _ = _conv_pair(x, w, stride, r // 2, c, layout)
+            cells = []
+            for config in CANDIDATES["depthwise"]:
+                conv.conv2d_depthwise_kernel.configs, conv.conv2d_depthwise_kernel.cache = (
+                    [config],
+                    {},
+                )
+                cells.append((ms(ours), config_name(config)))
+            cells.sort()
+            print(
+                f"  sweep depthwise f16 {(n, c, hw, r, stride)} {layout}:",
+                f"best {cells[0][0] * 1e3:.1f} us;",
+                ", ".join(f"{nm} {t / cells[0][0]:.2f}" for t, nm in cells),
+                flush=True,
+            )
+    conv.conv2d_depthwise_kernel.configs, conv.conv2d_depthwise_kernel.cache = list(default), {}
+
+
+BENCHES = {"matmul": bench_matmul, "attention": bench_attention, "conv2d": bench_conv2d}
+SWEEPS = {
+    "matmul": sweep_matmul,
+    "attention": sweep_attention,
+    "conv2d": sweep_conv2d,
+    "depthwise": sweep_depthwise,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ops", nargs="*", help="matmul, attention, conv2d (--sweep: depthwise too)")
+    parser.add_argument("--dtype", action="append", choices=sorted(DTYPES), help="repeatable")
+    parser.add_argument("--sweep", action="store_true", help="time candidate configs instead")
+    parser.add_argument("--json", help="save the rows here")
+    args = parser.parse_args()
+    props = torch.cuda.get_device_properties(0)
+    print(
+        f"{props.name}, torch {torch.__version__}, triton {triton.__version__}, "
+        f"cudnn {torch.backends.cudnn.version()}",
+        flush=True,
+    )
+    table = SWEEPS if args.sweep else BENCHES
+    for op in args.ops or list(table):
+        if args.sweep:
+            table[op]()
+        else:
+            dtypes = args.dtype or (
+                ["bfloat16", "float16", "float32"] if op == "matmul" else ["bfloat16", "float16"]
+            )
+            table[op](dtypes)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": props.name, "rows": ROWS}, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
