@@ -8,6 +8,11 @@ its own checks, on every call. These two do the same in well under a microsecond
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import triton
+
 
 def cdiv(x: int, y: int) -> int:
     """ceil(x / y) for integers, y > 0."""
@@ -51,3 +56,39 @@ def offsets_fit_int32(*views: tuple[tuple[int, ...], tuple[int, ...]]) -> bool:
         < 2**31
         for shape, strides in views
     )
+
+
+SHARED_MEMORY_BYTES = 227 * 1024
+"""The shared memory one block of an sm_90 GPU (H100, H200) may use."""
+
+
+def gemm_tile_bytes(config: triton.Config, element_bytes: int) -> int:
+    """Shared memory of a tiled GEMM config's software pipeline: stages x (BLOCK_M x
+    BLOCK_K + BLOCK_K x BLOCK_N) operand elements."""
+    k = config.kwargs
+    return config.num_stages * (k["BLOCK_M"] + k["BLOCK_N"]) * k["BLOCK_K"] * element_bytes
+
+
+def fitted(config: triton.Config, element_bytes: int) -> triton.Config:
+    """`config` with its K step halved until its pipeline fits SHARED_MEMORY_BYTES: a
+    config tuned for 16-bit operands (128 x 256 tiles, K steps of 64, 3 stages: 144 KiB)
+    keeps its tile and stages on float32 operands (288 KiB at a K step of 64)."""
+    while gemm_tile_bytes(config, element_bytes) > SHARED_MEMORY_BYTES and (
+        config.kwargs["BLOCK_K"] > 16
+    ):
+        blocks = {**config.kwargs, "BLOCK_K": config.kwargs["BLOCK_K"] // 2}
+        config = triton.Config(blocks, num_warps=config.num_warps, num_stages=config.num_stages)
+    return config
+
+
+def fitting_configs(operand: str) -> Callable[..., list[triton.Config]]:
+    """An autotuner's `early_config_prune`: the configs whose pipeline fits for the
+    element size of the kernel argument `operand` (all of them if none does). The tuner
+    would time an unfit one as infinitely slow, after compiling it for nothing."""
+
+    def prune(configs: list[triton.Config], named_args: dict[str, Any], **_: Any) -> list:
+        size = named_args[operand].element_size()
+        fit = [c for c in configs if gemm_tile_bytes(c, size) <= SHARED_MEMORY_BYTES]
+        return fit or list(configs)
+
+    return prune

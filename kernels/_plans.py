@@ -9,13 +9,15 @@ the GPU's or the interpreter's) and names what it chose, `family/design/constant
                   the interpreter's small blocks compiled on the GPU);
   recording()     yields the list of names launched inside it.
 
-Outside them a launcher costs one context-variable read per call.
+Outside them a launcher costs one context-variable read per call. Both are context
+variables, which a new thread does not inherit; PyTorch runs the backward of CUDA tensors
+on a thread of its own, so an autograd Function takes them along (`carried_to_backward`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -67,6 +69,31 @@ def recording() -> Iterator[list[str]]:
         _RECORDERS.reset(token)
 
 
+def carried_to_backward(function: type) -> type:
+    """Class decorator for a torch.autograd.Function: its backward runs under the forcing
+    and recording its forward ran under. Without it, on a GPU, the backward's launches
+    were neither forced nor recorded (measured on the H200: a forced conv2d config ran
+    in the forward only), and a test of every config tested the tuner's choice."""
+    forward, backward = function.forward, function.backward
+
+    def forward_noting_plans(ctx: Any, *args: Any) -> Any:
+        ctx.plans = (_FORCED.get(), _RECORDERS.get())
+        return forward(ctx, *args)
+
+    def backward_under_plans(ctx: Any, *grads: Any) -> Any:
+        forced_name, recorders = ctx.plans
+        tokens = _FORCED.set(forced_name), _RECORDERS.set(recorders)
+        try:
+            return backward(ctx, *grads)
+        finally:
+            _RECORDERS.reset(tokens[1])
+            _FORCED.reset(tokens[0])
+
+    function.forward = staticmethod(forward_noting_plans)
+    function.backward = staticmethod(backward_under_plans)
+    return function
+
+
 def names(family: str, designs: tuple[str, ...], constants: tuple[str, ...]) -> tuple[str, ...]:
     """Every family/design/constants name, for an op's declared configs."""
     return tuple(f"{family}/{d}/{c}" for d in designs for c in constants)
@@ -89,6 +116,7 @@ def launch(
     args: tuple,
     constants: Mapping[str, Any],
     known: tuple[str, ...] | None = None,
+    fit: Callable[[Any], Any] | None = None,
 ) -> str:
     """Launch `kernel` (an autotuned kernel, `harness.autotune.autotune`) over `grid`, and
     note the config that ran (`launched`); returns its design name.
@@ -97,12 +125,13 @@ def launch(
     design name. A forced design of this family that is one of them is launched as it is
     (`harness.autotune.with_config`: the tuning bypassed); one the family has for another
     of its kernels (`known`, every design name of the family) leaves this one to its
-    tuner; any other is an error. Unforced, the tuner picks, and its `best_config` is
-    named."""
+    tuner; any other is an error. `fit` adapts a forced config to the case (a GEMM's
+    K step to float32 operands, `kernels._launch.fitted`), as the tuner's pruning does.
+    Unforced, the tuner picks, and its `best_config` is named."""
     design, table = forced(family)
     if design is not None and design in configs[table]:
         config = configs[table][design]
-        with_config(kernel, config)[grid](*args, **constants)
+        with_config(kernel, fit(config) if fit else config)[grid](*args, **constants)
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:

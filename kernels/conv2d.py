@@ -71,7 +71,7 @@ from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import cdiv, checked_grid, offsets_fit_int32
+from kernels._launch import cdiv, checked_grid, fitted, fitting_configs, offsets_fit_int32
 from references.conv2d import IntPair, output_size, paddings, pair
 
 
@@ -85,18 +85,31 @@ def _depthwise_config(block_pq: int, block_k: int, warps: int) -> triton.Config:
     return triton.Config({"BLOCK_PQ": block_pq, "BLOCK_K": block_k}, num_warps=warps, num_stages=1)
 
 
-# A starting set, not tuned (no GPU yet): big tiles for many pixels and filters, a narrow
-# one for few filters per group. In the interpreter a program and a K step each cost
-# about a millisecond whatever the tile: blocks only as small as the tests' small cases
-# need to cover several tiles and steps. 16 is the smallest tl.dot a GPU compiles.
+# Timed on the H200 (benchmarks/vendor.py --sweep conv2d depthwise, float16, N = 32):
+# each of the first three won one of the ResNet shapes, the fourth is within 1.2x of
+# them; 64 x 32 stays for few filters per group. A config's K step is halved for float32
+# where its pipeline would not fit in shared memory (`kernels._launch.fitted`). In the
+# interpreter a program and a K step each cost about a millisecond whatever the tile:
+# blocks only as small as the tests' small cases need to cover several tiles and steps.
+# 16 is the smallest tl.dot a GPU compiles.
 GEMM_GPU_CONFIGS = (
-    _gemm_config(128, 128, 32, 8, 3),
+    _gemm_config(128, 64, 64, 4, 4),
+    _gemm_config(256, 128, 64, 8, 3),
+    _gemm_config(128, 128, 64, 8, 3),
+    _gemm_config(64, 64, 64, 4, 4),
     _gemm_config(64, 32, 32, 4, 4),
 )
 GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
-# 8 warps, 16 values a thread: with 4, a 64 x 64 tile spilled 204 B of registers a
-# thread in Triton 3.6 (benchmarks/compile_offline.py), with 8 none.
-DEPTHWISE_GPU_CONFIGS = (_depthwise_config(64, 64, 8),)
+# The depthwise winners differ by layout, stride and taps (16 x 128 for most NCHW
+# shapes, 128 x 32, 64 x 64 or 32 x 128 for channels-last ones): tuned among them.
+# 64 x 64 has 8 warps: with 4 it spilled 204 B of registers a thread in Triton 3.6.
+DEPTHWISE_GPU_CONFIGS = (
+    _depthwise_config(64, 64, 8),
+    _depthwise_config(16, 128, 4),
+    _depthwise_config(128, 32, 4),
+    _depthwise_config(32, 128, 8),
+    _depthwise_config(256, 16, 4),
+)
 DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4),)
 
 GEMM_CONFIGS = {
@@ -118,10 +131,16 @@ CONFIG_NAMES = tuple(
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
-_GEMM_KEY = ["M", "N_COLS", "RED"]
+# The tuners' keys: the GEMM's sizes, and the source's channel stride, which tells a
+# channels-last source (1) from an NCHW one; each tensor's dtype is part of every key.
 
 
-@autotune(GEMM_GPU_CONFIGS, key=_GEMM_KEY, interpret_config=GEMM_INTERPRET_CONFIGS[0])
+@autotune(
+    GEMM_GPU_CONFIGS,
+    key=["M", "N_COLS", "RED", "stride_sc", "TRANSPOSED", "INPUT_PRECISION"],
+    interpret_config=GEMM_INTERPRET_CONFIGS[0],
+    prune_configs_by={"early_config_prune": fitting_configs("src_ptr")},
+)
 @triton.jit
 def conv2d_gemm_kernel(
     src_ptr,  # forward: x (N, C, H, W); TRANSPOSED: dy (N, K, P, Q). Any strides.
@@ -238,7 +257,12 @@ def conv2d_gemm_kernel(
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & n_mask[None, :])
 
 
-@autotune(GEMM_GPU_CONFIGS, key=_GEMM_KEY, interpret_config=GEMM_INTERPRET_CONFIGS[0])
+@autotune(
+    GEMM_GPU_CONFIGS,
+    key=["M", "N_COLS", "RED", "stride_xc", "INPUT_PRECISION"],
+    interpret_config=GEMM_INTERPRET_CONFIGS[0],
+    prune_configs_by={"early_config_prune": fitting_configs("x_ptr")},
+)
 @triton.jit
 def conv2d_weight_grad_kernel(
     dy_ptr,  # dy (N, K, P, Q), any strides
@@ -316,7 +340,9 @@ def conv2d_weight_grad_kernel(
 
 
 @autotune(
-    DEPTHWISE_GPU_CONFIGS, key=["M", "K", "RS"], interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0]
+    DEPTHWISE_GPU_CONFIGS,
+    key=["M", "K", "RS", "stride_h", "stride_xc"],
+    interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
 def conv2d_depthwise_kernel(
@@ -525,7 +551,8 @@ def _gemm(
         "TRANSPOSED": transposed, "INDEX_64": _index_64(geo, src, weight, out),
         **_dot_constants(src),
     }  # fmt: skip
-    _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS)
+    fit = lambda config: fitted(config, src.element_size())
+    _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
@@ -617,12 +644,14 @@ def _weight_grad(geo: Geometry, dy: torch.Tensor, x: torch.Tensor, weight: torch
         *geo.conv_args(), *dy.stride(), *x.stride(), *dw.stride(),
     )  # fmt: skip
     constants = {"INDEX_64": _index_64(geo, x, dy, dw), **_dot_constants(x)}
+    fit = lambda config: fitted(config, x.element_size())
     _plans.launch(
-        "conv2d", conv2d_weight_grad_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS
+        "conv2d", conv2d_weight_grad_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit
     )
     return dw
 
 
+@_plans.carried_to_backward
 class Conv2dFunction(torch.autograd.Function):
     """`conv2d` with its backward: dx by the transposed implicit GEMM (the forward's
     kernel, TRANSPOSED), dweight by its own implicit GEMM over the output pixels, dbias

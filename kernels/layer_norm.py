@@ -45,6 +45,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import checked_grid
 from kernels._rows import (
@@ -482,6 +483,7 @@ def _normalized_shape(normalized_shape: int | tuple[int, ...] | torch.Size) -> t
     return tuple(int(n) for n in normalized_shape)
 
 
+@_plans.carried_to_backward
 class LayerNormFunction(torch.autograd.Function):
     """F.layer_norm(x, normalized_shape, weight, bias, eps) on the Triton kernels.
 

@@ -55,9 +55,11 @@ interpreter `tl.dot` is exact float32 whatever the precision, and bfloat16 arith
 wrong there: the interpreter's kernels upcast 16-bit panels to float32 before `tl.dot`
 (exact: the products are the same), which on a GPU would only cost tensor-core speed.
 
-Configs: `GPU_CONFIGS`, autotuned on (M, N, K) per dtype through `harness.autotune` on a
-GPU; `INTERPRET_CONFIGS` for the interpreter (small blocks, several tiles and K steps on
-the small cases tests draw), the first of them the interpreter's default. Each is named
+Configs: `GPU_CONFIGS`, autotuned on (batches, M, N, K, precision) per dtype through
+`harness.autotune` on a GPU, a config's K step halved for float32 operands where its
+pipeline would not fit in shared memory (`kernels._launch.fitted`); `INTERPRET_CONFIGS`
+for the interpreter (small blocks, several tiles and K steps on the small cases tests
+draw), the first of them the interpreter's default. Each is named
 `matmul/<BMxBNxBK-gG-wW-sS>/<gpu|interpret>` for `kernels._plans`: forcing a name
 launches that config (bypassing the tuning), and every launch records the config it ran.
 """
@@ -74,7 +76,7 @@ from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import cdiv, checked_grid, offsets_fit_int32
+from kernels._launch import cdiv, checked_grid, fitted, fitting_configs, offsets_fit_int32
 
 ACTIVATIONS = (None, "relu", "gelu")
 PRECISIONS = ("tf32", "ieee")
@@ -93,15 +95,19 @@ def _config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int) -> t
     )
 
 
-# Shared memory per config is stages x (BM x BK + BK x BN) x the element size; every
-# config below fits the 227 KiB of an H100/H200 in float32 too (at most 192 KiB), so a
-# forced config runs in every dtype. Not tuned yet: a starting set from Triton's matmul
-# tutorial (03), big tiles for big problems, small ones for skinny shapes.
+# Timed on the H200 (benchmarks/vendor.py --sweep matmul, 12 candidates, 7 shapes):
+# 128 x 256 tiles with K steps of 64 won every 16-bit shape from 2048^3 up (3 stages;
+# 4 at 4000^3), 64 x 128 at 1024^3; 128 x 256 x 32 is float32's (its 16-bit configs
+# fitted to K steps of 32 are the same tiles). Shared memory is stages x (BM x BK +
+# BK x BN) x the element size: 144 KiB for the first in 16 bits.
 GPU_CONFIGS = (
-    _config(128, 256, 32, 8, 8, 3),
+    _config(128, 256, 64, 8, 8, 3),
+    _config(128, 256, 64, 8, 8, 4),
+    _config(256, 128, 64, 8, 8, 3),
     _config(128, 128, 64, 8, 8, 3),
     _config(128, 128, 32, 8, 4, 4),
-    _config(64, 128, 32, 8, 4, 4),
+    _config(128, 256, 32, 8, 8, 3),
+    _config(64, 128, 64, 8, 4, 4),
     _config(64, 64, 32, 8, 4, 4),
 )
 # In the interpreter a program costs about 7 ms whatever its tile (and a K step 1 ms), so
@@ -130,7 +136,12 @@ def gelu_tanh(x):
     return x / (1.0 + tl.exp(-2.0 * inner))
 
 
-@autotune(GPU_CONFIGS, key=["M", "N", "K"], interpret_config=INTERPRET_CONFIGS[0])
+@autotune(
+    GPU_CONFIGS,
+    key=["batches", "M", "N", "K", "INPUT_PRECISION"],
+    interpret_config=INTERPRET_CONFIGS[0],
+    prune_configs_by={"early_config_prune": fitting_configs("a_ptr")},
+)
 @triton.jit
 def matmul_kernel(
     a_ptr,  # A, shape (batch or 1, M, K), any strides
@@ -141,6 +152,7 @@ def matmul_kernel(
     M,  # rows of A and C
     N,  # columns of B and C
     K,  # the dot length: columns of A, rows of B
+    batches,  # the grid's second axis; an argument for the tuner's key only
     stride_ab,  # elements between batches of A (0: A broadcast over the batch)
     stride_am,
     stride_ak,
@@ -311,6 +323,7 @@ def _launch(
         M,
         N,
         K,
+        batches,
         _batch_stride(a),
         a.stride(-2),
         a.stride(-1),
@@ -328,7 +341,8 @@ def _launch(
         "UPCAST": in_interpreter() and a.dtype != torch.float32,
         "INDEX_64": _index_64(a, b, c3),
     }
-    _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants)
+    fit = lambda config: fitted(config, a.element_size())
+    _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants, fit=fit)
     return out, z
 
 
@@ -374,6 +388,7 @@ def _sum_over_batch(left: torch.Tensor, right: torch.Tensor, shape: torch.Size, 
     return matmul(folded_left, folded_right, precision=precision).reshape(shape)
 
 
+@_plans.carried_to_backward
 class MatmulFunction(torch.autograd.Function):
     """`matmul(a, b, bias, activation, precision)` with its backward, for training: with
     dz = dy act'(Z), dA = dz @ B^T and dB = A^T @ dz, two more GEMMs on the same kernel

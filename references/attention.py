@@ -20,6 +20,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+_CUDA_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 ROW_BLOCK = 512
 """Query rows of the oracle's score blocks: at most ROW_BLOCK x Lk scores per head."""
@@ -122,6 +125,16 @@ def attention_torch(
         # (strideM)", "cutlassF: no kernel found to launch!") or read misaligned and
         # poisoned the CUDA context. The reference is about values: contiguous copies.
         q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+        # SDPA's cuDNN backward (cuDNN 9.19) faulted with a misaligned address on a
+        # padded upstream gradient and poisoned the context: PyTorch's own kernels
+        # (flash, memory-efficient, math), and dO made contiguous for them too.
+        with sdpa_kernel(_CUDA_BACKENDS):
+            out = F.scaled_dot_product_attention(
+                q, k, v, is_causal=causal, scale=scale, enable_gqa=grouped_query
+            )
+        if out.requires_grad:
+            out.register_hook(torch.Tensor.contiguous)
+        return out
     return F.scaled_dot_product_attention(
         q, k, v, is_causal=causal, scale=scale, enable_gqa=grouped_query
     )

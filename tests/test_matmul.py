@@ -4,13 +4,16 @@ prove that the strides are honoured, not that nothing was copied first)."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 
 from harness.modes import device_for
 from harness.tensors import make_tensor
-from kernels.matmul import matmul
+from kernels import _plans
+from kernels.matmul import CONFIG_NAMES, matmul, matmul_autograd
 
 COPIES = ("contiguous", "clone", "reshape", "copy_")
 """What a launcher would call to copy an operand into a layout of its liking."""
@@ -98,3 +101,21 @@ def test_offsets_fit_int32_counts_the_lanes_past_the_end():
     assert not offsets_fit_int32(((2**31 // 8 - TILE_SLACK, 4), (8, 1)))
     assert offsets_fit_int32(((2**31 // 8 - TILE_SLACK - 64, 1), (8, 1)))
     assert not offsets_fit_int32(((4, 4), (1, 1)), ((3, 2**30), (2**30, 1)))
+
+
+def test_backward_on_another_thread_runs_the_forced_config(harness_state):
+    """PyTorch runs the backward of CUDA tensors on a thread of its own, which inherits
+    no context variable: the forward's forcing and recording go with the autograd
+    Function (`kernels._plans.carried_to_backward`). Here the backward is run on a fresh
+    thread; without the carry only the forward's launch would be recorded."""
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    a, b = (make_tensor(s, "float32", device, gen).requires_grad_() for s in ((20, 24), (24, 18)))
+    name = next(n for n in CONFIG_NAMES if n.endswith(f"/{_plans.default_constants()}"))
+    with _plans.forcing(name), _plans.recording() as launched:
+        out = matmul_autograd(a, b)
+    worker = threading.Thread(target=out.backward, args=(torch.ones_like(out),))
+    worker.start()
+    worker.join()
+    assert launched == [name] * 3  # the forward, dA and dB
+    assert torch.allclose(a.grad, torch.ones_like(out) @ b.detach().T, rtol=1e-3, atol=1e-3)
