@@ -48,8 +48,10 @@ The GPU ideas, in the order they appear:
 
 Precision: S and every sum are float32. P (and dS in the backward) is rounded to the
 inputs' dtype before its tl.dot with V (K, Q): 16-bit tensor-core operands on a GPU, one
-rounding of the dtype per probability, which the error model declares (`operands`). A
-float32 tl.dot on a GPU truncates its operands to tf32. In Triton's interpreter, arithmetic
+rounding of the dtype per probability, which the error model declares (`operands`).
+float32 dots are exact (`DOT_PRECISION` "ieee"), as PyTorch's SDPA is in float32: a GPU's
+default for a float32 tl.dot truncates its operands to tf32, which put the H200's
+log-sum-exp off by 200 times its float32 bound. In Triton's interpreter, arithmetic
 and tl.dot on bfloat16 are wrong: there the kernels upcast 16-bit tiles to float32 after
 loading (`UPCAST`), and P and dS are rounded to the dtype and upcast again, so the
 interpreter computes what the GPU does.
@@ -208,6 +210,7 @@ def _attend_key_blocks(
     BLOCK_N: tl.constexpr,
     ON_DIAGONAL: tl.constexpr,  # apply the causal mask (blocks the diagonal crosses)
     UPCAST: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
 ):  # fmt: skip
     """The online-softmax loop over key blocks [key_start, key_end) (module docstring, 2)."""
     for start_n in range(key_start, key_end, BLOCK_N):
@@ -220,7 +223,7 @@ def _attend_key_blocks(
         if UPCAST:
             k_t = k_t.to(tl.float32)
             v = v.to(tl.float32)
-        s = tl.dot(q, k_t) * qk_scale
+        s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale
         visible = key_mask[None, :]
         if ON_DIAGONAL:
             visible = visible & (offs_n[None, :] <= offs_m[:, None])
@@ -233,7 +236,9 @@ def _attend_key_blocks(
         p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, axis=1)
         # The tensor cores' operand: P rounded to V's dtype.
-        acc = acc * alpha[:, None] + tl.dot(_as_operand(p, v_base, UPCAST), v)
+        acc = acc * alpha[:, None] + tl.dot(
+            _as_operand(p, v_base, UPCAST), v, input_precision=DOT_PRECISION
+        )
         m_i = m_new
     return acc, m_i, l_i
 
@@ -258,6 +263,7 @@ def attention_forward_kernel(
     HEAD_DIM: tl.constexpr,  # D: 16, 32, 64 or 128
     CAUSAL: tl.constexpr,
     UPCAST: tl.constexpr,  # 16-bit tiles to float32 after loading (the interpreter)
+    DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
     BLOCK_M: tl.constexpr,  # query rows per program
     BLOCK_N: tl.constexpr,  # keys per step
 ):  # fmt: skip
@@ -289,12 +295,14 @@ def attention_forward_kernel(
     free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
     acc, m_i, l_i = _attend_key_blocks(
         acc, m_i, l_i, q, k_base, v_base, offs_m, offs_d, 0, free_end,
-        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False, UPCAST,
+        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False,
+        UPCAST, DOT_PRECISION,
     )  # fmt: skip
     if CAUSAL:
         acc, m_i, l_i = _attend_key_blocks(
             acc, m_i, l_i, q, k_base, v_base, offs_m, offs_d, free_end, end,
-            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True, UPCAST,
+            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True,
+            UPCAST, DOT_PRECISION,
         )  # fmt: skip
 
     o = acc / l_i[:, None]
@@ -341,6 +349,7 @@ def _dkdv_query_blocks(
     BLOCK_M: tl.constexpr,
     ON_DIAGONAL: tl.constexpr,
     UPCAST: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
 ):  # fmt: skip
     """dV += P^T dO and dK += dS^T Q over query blocks [query_start, query_end), with P
     recomputed from the LSE (transposed: keys along rows, queries along columns)."""
@@ -358,15 +367,15 @@ def _dkdv_query_blocks(
         # other=0: a padded row's scores are hidden below, whatever its LSE.
         lse = tl.load(lse_base + offs_m, mask=row_mask, other=0.0) * LOG2E
         delta = tl.load(delta_base + offs_m, mask=row_mask, other=0.0)
-        s_t = tl.dot(k, tl.trans(q)) * qk_scale
+        s_t = tl.dot(k, tl.trans(q), input_precision=DOT_PRECISION) * qk_scale
         visible = key_mask[:, None] & row_mask[None, :]
         if ON_DIAGONAL:
             visible = visible & (offs_n[:, None] <= offs_m[None, :])
         p_t = tl.exp2(tl.where(visible, s_t, float("-inf")) - lse[None, :])
-        dv += tl.dot(_as_operand(p_t, q_base, UPCAST), do)
-        dp_t = tl.dot(v, tl.trans(do))
+        dv += tl.dot(_as_operand(p_t, q_base, UPCAST), do, input_precision=DOT_PRECISION)
+        dp_t = tl.dot(v, tl.trans(do), input_precision=DOT_PRECISION)
         ds_t = p_t * (dp_t - delta[None, :])
-        dk += tl.dot(_as_operand(ds_t, q_base, UPCAST), q)
+        dk += tl.dot(_as_operand(ds_t, q_base, UPCAST), q, input_precision=DOT_PRECISION)
     return dk, dv
 
 
@@ -385,6 +394,7 @@ def attention_dkdv_kernel(
     HEAD_DIM: tl.constexpr,
     CAUSAL: tl.constexpr,
     UPCAST: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):  # fmt: skip
@@ -417,12 +427,12 @@ def attention_dkdv_kernel(
             dk, dv = _dkdv_query_blocks(
                 dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
                 offs_n, offs_d, start, free_start, q_len, k_len, stride_qm, stride_qd,
-                stride_dom, stride_dod, qk_scale, BLOCK_M, True, UPCAST,
+                stride_dom, stride_dod, qk_scale, BLOCK_M, True, UPCAST, DOT_PRECISION,
             )  # fmt: skip
         dk, dv = _dkdv_query_blocks(
             dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
             offs_n, offs_d, free_start, q_len, q_len, k_len, stride_qm, stride_qd,
-            stride_dom, stride_dod, qk_scale, BLOCK_M, False, UPCAST,
+            stride_dom, stride_dod, qk_scale, BLOCK_M, False, UPCAST, DOT_PRECISION,
         )  # fmt: skip
     out = batch_kv * k_len * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
     tl.store(dk_ptr + out, _for_store(dk * scale, dk_ptr, UPCAST), mask=key_mask[:, None])
@@ -439,6 +449,7 @@ def _dq_key_blocks(
     BLOCK_N: tl.constexpr,
     ON_DIAGONAL: tl.constexpr,
     UPCAST: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
 ):  # fmt: skip
     """dQ += dS K over key blocks [key_start, key_end), P recomputed from the LSE."""
     for start_n in range(key_start, key_end, BLOCK_N):
@@ -451,13 +462,13 @@ def _dq_key_blocks(
         if UPCAST:
             k_t = k_t.to(tl.float32)
             v_t = v_t.to(tl.float32)
-        s = tl.dot(q, k_t) * qk_scale
+        s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale
         visible = key_mask[None, :]
         if ON_DIAGONAL:
             visible = visible & (offs_n[None, :] <= offs_m[:, None])
         p = tl.exp2(tl.where(visible, s, float("-inf")) - lse[:, None])
-        ds = p * (tl.dot(do, v_t) - delta[:, None])
-        dq += tl.dot(_as_operand(ds, k_base, UPCAST), tl.trans(k_t))
+        ds = p * (tl.dot(do, v_t, input_precision=DOT_PRECISION) - delta[:, None])
+        dq += tl.dot(_as_operand(ds, k_base, UPCAST), tl.trans(k_t), input_precision=DOT_PRECISION)
     return dq
 
 
@@ -474,6 +485,7 @@ def attention_dq_kernel(
     HEAD_DIM: tl.constexpr,
     CAUSAL: tl.constexpr,
     UPCAST: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):  # fmt: skip
@@ -502,12 +514,14 @@ def attention_dq_kernel(
     free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
     dq = _dq_key_blocks(
         dq, q, do, lse, delta, k_base, v_base, offs_m, offs_d, 0, free_end,
-        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False, UPCAST,
+        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False,
+        UPCAST, DOT_PRECISION,
     )  # fmt: skip
     if CAUSAL:
         dq = _dq_key_blocks(
             dq, q, do, lse, delta, k_base, v_base, offs_m, offs_d, free_end, end,
-            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True, UPCAST,
+            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True,
+            UPCAST, DOT_PRECISION,
         )  # fmt: skip
     out = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
     tl.store(dq_ptr + out, _for_store(dq * scale, dq_ptr, UPCAST), mask=row_mask[:, None])
@@ -553,6 +567,12 @@ def check_inputs(q, k, v, causal, scale) -> float:
     return float(scale)
 
 
+def _dot_precision(q: torch.Tensor) -> str | None:
+    """float32 products exact, as PyTorch's SDPA computes them in float32: a GPU's default
+    tf32 truncation put the scores off by about 2**-9 of scale |q| |k|."""
+    return "ieee" if q.dtype == torch.float32 else None
+
+
 def _strides(x: torch.Tensor) -> tuple[int, ...]:
     return tuple(x.stride())
 
@@ -594,6 +614,7 @@ def attention_forward(
         "HEAD_DIM": head_dim,
         "CAUSAL": causal,
         "UPCAST": in_interpreter() and q.dtype != torch.float32,
+        "DOT_PRECISION": _dot_precision(q),
     }
     config, name, table = _plan()
     if config is not None:
@@ -652,6 +673,7 @@ def attention_backward(
     )
     common = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
     meta = {"HEAD_DIM": head_dim, "CAUSAL": causal, "UPCAST": upcast,
+            "DOT_PRECISION": _dot_precision(q),
             "BLOCK_M": block_m, "BLOCK_N": block_n, **launch}  # fmt: skip
     grid = checked_grid((cdiv(k_len, block_n), batch * kv_heads), "k")
     attention_dkdv_kernel[grid](

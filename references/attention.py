@@ -109,6 +109,14 @@ def attention_backward_numpy(
     return dq.reshape(q.shape), dk, dv
 
 
+def _dense(x: torch.Tensor) -> torch.Tensor:
+    """x with row-major strides. `contiguous()` leaves x as it is when only a size-1 dim's
+    stride is odd (a 1-row query is "contiguous" whatever its row stride), and SDPA's
+    CUDA kernels check that stride too ("query is not correctly aligned (strideM)")."""
+    dense = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    return x if dense.stride() == x.stride() else dense.copy_(x)
+
+
 def attention_torch(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -123,8 +131,8 @@ def attention_torch(
         # SDPA's CUDA kernels want 16-byte aligned row strides. On the harness's padded
         # layouts (torch 2.11, H200) they refused ("query is not correctly aligned
         # (strideM)", "cutlassF: no kernel found to launch!") or read misaligned and
-        # poisoned the CUDA context. The reference is about values: contiguous copies.
-        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+        # poisoned the CUDA context. The reference is about values: dense copies.
+        q, k, v = _dense(q), _dense(k), _dense(v)
         # SDPA's cuDNN backward (cuDNN 9.19) faulted with a misaligned address on a
         # padded upstream gradient and poisoned the context: PyTorch's own kernels
         # (flash, memory-efficient, math), and dO made contiguous for them too.

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness.compare import run_case
-from harness.dtypes import UNIT_ROUNDOFF, operand_error
+from harness.dtypes import UNIT_ROUNDOFF
 from harness.modes import device_for
 from harness.op import Case
 from harness.tensors import make_tensor
@@ -32,11 +32,11 @@ def _qkv(shape, kv_heads, k_len, dtype, device, seed=0):
     return q, k, v
 
 
-def _lse_and_bound(q, k, causal, scale, mode):
+def _lse_and_bound(q, k, causal, scale):
     """The float64 log-sum-exp of each row's scores, and the float32 error allowed: the
-    scores' dot (relative to scale |q| . |k|, growth of D terms; on the GPU a float32
-    dot's operands truncated to tf32), the exponent's and the log's roundings (relative
-    to |m| + log Lk), the sum of Lk terms (`ops.attention`)."""
+    scores' dot (relative to scale |q| . |k|, growth of D terms), the exponent's and the
+    log's roundings (relative to |m| + log Lk), the sum of Lk terms (`ops.attention`).
+    On the H200 a float32 dot in tf32 was 200 times past it: the kernel's are exact."""
     q64, k64 = q.double().cpu().numpy(), k.double().cpu().numpy()
     q5 = grouped(q64, k64.shape[1])
     kt = np.swapaxes(k64, -1, -2)[:, :, None]
@@ -49,8 +49,6 @@ def _lse_and_bound(q, k, causal, scale, mode):
     d, k_len = q.shape[-1], k.shape[-2]
     roundings = (growth(sum_depth(d)) + 2) * sigma + 3 * (np.abs(m[..., 0]) + math.log(k_len))
     bound = UNIT_ROUNDOFF["float32"] * (roundings + growth(sum_depth(k_len)) + 5)
-    if mode == "gpu" and q.dtype == torch.float32:
-        bound += 2 * operand_error("tf32") * sigma
     return lse.reshape(q.shape[:-1]), bound.reshape(q.shape[:-1])
 
 
@@ -67,12 +65,10 @@ def test_lse_is_the_log_sum_exp(shape, kv_heads, k_len, causal, dtype, harness_s
     scale = 0.3
     _, lse = attention_forward(q, k, v, causal, scale)
     assert lse.dtype == torch.float32 and lse.shape == shape[:-1]
-    expected, bound = _lse_and_bound(q, k, causal, scale, harness_state.mode)
+    expected, bound = _lse_and_bound(q, k, causal, scale)
     error = np.abs(lse.double().cpu().numpy() - expected)
     assert (error <= bound).all(), f"worst LSE error / bound {float((error / bound).max()):.3g}"
-    # The check means something: a base-2 LSE is off by 0.44 |LSE| > 1 here.
-    tf32 = harness_state.mode == "gpu" and dtype == "float32"
-    assert bound.max() < (0.1 if tf32 else 1e-3)
+    assert bound.max() < 1e-3  # the check means something: log 2 (a base-2 LSE) fails it
 
 
 def test_hidden_key_blocks_are_never_read(harness_state):
