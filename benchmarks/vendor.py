@@ -37,6 +37,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 import kernels.attention as attn
 import kernels.conv2d as conv
 import kernels.matmul as mm
+from harness.autotune import forget_tuning
 from kernels._plans import config_name
 
 ROWS: list[dict[str, Any]] = []
@@ -374,12 +375,14 @@ CANDIDATES = {
 @contextlib.contextmanager
 def tuned_over(kernel: Any, configs: list[triton.Config]) -> Iterator[None]:
     """The autotuned `kernel` choosing among `configs`, its cache emptied (restored after)."""
-    old, old_cache = kernel.configs, dict(kernel.cache)
-    kernel.configs, kernel.cache = list(configs), {}
+    old = kernel.configs
+    kernel.configs = list(configs)
+    forget_tuning(kernel)
     try:
         yield
     finally:
-        kernel.configs, kernel.cache = old, old_cache
+        kernel.configs = old
+        forget_tuning(kernel)
 
 
 def report_timings(what: str, kernel: Any, name_of: Callable[[Any], str]) -> None:
@@ -460,10 +463,8 @@ def sweep_depthwise() -> None:
             ours, _ = _conv_pair(x, w, stride, r // 2, c, layout)
             cells = []
             for config in CANDIDATES["depthwise"]:
-                conv.conv2d_depthwise_kernel.configs, conv.conv2d_depthwise_kernel.cache = (
-                    [config],
-                    {},
-                )
+                conv.conv2d_depthwise_kernel.configs = [config]
+                forget_tuning(conv.conv2d_depthwise_kernel)
                 cells.append((ms(ours), config_name(config)))
             cells.sort()
             print(
@@ -472,7 +473,8 @@ def sweep_depthwise() -> None:
                 ", ".join(f"{nm} {t / cells[0][0]:.2f}" for t, nm in cells),
                 flush=True,
             )
-    conv.conv2d_depthwise_kernel.configs, conv.conv2d_depthwise_kernel.cache = list(default), {}
+    conv.conv2d_depthwise_kernel.configs = list(default)
+    forget_tuning(conv.conv2d_depthwise_kernel)
 
 
 BENCHES = {"matmul": bench_matmul, "attention": bench_attention, "conv2d": bench_conv2d}

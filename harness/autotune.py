@@ -77,3 +77,40 @@ def with_config(kernel: Any, config: triton.Config) -> Any:
             return launch
 
     return _Launcher()
+
+
+def launch_tuned(kernel: Autotuner, grid: Any, args: tuple, constants: dict[str, Any]) -> Any:
+    """`kernel[grid](*args, **constants)`, returning the config that ran; once the tuner
+    has chosen for this key, straight to the JIT function with the chosen config.
+
+    Triton's `Autotuner.run` rebuilds dicts of every argument on each call to find its
+    key, about half of a small GEMM's launch on the host (`benchmarks/host_cost.py
+    --offline matmul`). The key here means the same (the tuner's key arguments and the
+    dtype of every tensor argument) and costs a tuple. A config with a pre-hook, or a
+    key the tuner has not seen, goes through `Autotuner.run` as before."""
+    chosen = kernel.__dict__.setdefault("_launch_cache", {})
+    positions = kernel.__dict__.get("_key_positions")
+    if positions is None:
+        names = list(kernel.arg_names)
+        positions = kernel._key_positions = tuple(
+            (names.index(k), k) for k in kernel.keys if k in names
+        )
+    key = tuple(args[i] if i < len(args) else constants.get(name) for i, name in positions) + tuple(
+        str(a.dtype) for a in args if hasattr(a, "dtype")
+    )
+    config = chosen.get(key)
+    if config is None:
+        kernel[grid](*args, **constants)
+        config = kernel.best_config
+        if config.pre_hook is None:
+            chosen[key] = config
+        return config
+    kernel.fn[grid](*args, **constants, **config.all_kwargs())
+    kernel.best_config = config
+    return config
+
+
+def forget_tuning(kernel: Autotuner) -> None:
+    """Empty the tuner's choices (and `launch_tuned`'s): the next call tunes again."""
+    kernel.cache.clear()
+    kernel.__dict__.pop("_launch_cache", None)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from harness.autotune import with_config
+from harness.autotune import launch_tuned, with_config
 from kernels._checks import interpreting
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
@@ -135,8 +135,7 @@ def launch(
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:
-        kernel[grid](*args, **constants)
-        best = kernel.best_config
+        best = launch_tuned(kernel, grid, args, constants)
         design = next(
             (name for name, c in configs[table].items() if c is best),
             config_name(best),

@@ -72,7 +72,7 @@ import torch
 import triton
 import triton.language as tl
 
-from harness.autotune import autotune, with_config
+from harness.autotune import autotune, launch_tuned, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_tensor
@@ -620,8 +620,7 @@ def attention_forward(
     if config is not None:
         with_config(attention_forward_kernel, config)[grid](*args, **constants)
     else:
-        attention_forward_kernel[grid](*args, **constants)
-        name = config_name(attention_forward_kernel.best_config)
+        name = config_name(launch_tuned(attention_forward_kernel, grid, args, constants))
     _plans.launched("attention", name, table)
     return o, lse
 

@@ -10,7 +10,7 @@ import triton
 import triton.language as tl
 from triton.runtime.autotuner import Autotuner
 
-from harness.autotune import autotune, with_config
+from harness.autotune import autotune, launch_tuned, with_config
 from harness.modes import device_for
 
 SMALL = triton.Config({"BLOCK": 16}, num_warps=1)
@@ -67,3 +67,23 @@ def test_an_interpret_config_out_of_range_is_refused(bad, monkeypatch):
         autotune([SMALL, LARGE], key=["n"], interpret_config=bad)
     with pytest.raises(ValueError, match="at least one"):
         autotune([], key=["n"])
+
+
+def test_launch_tuned_skips_the_tuner_once_it_has_chosen(device, monkeypatch):
+    """The first call of a key goes through the tuner; later ones of that key launch its
+    choice directly (Autotuner.run not called) and still run it; a new key (n, or a
+    tensor's dtype) goes through the tuner again."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    tuned = autotune([SMALL, LARGE], key=["n"], interpret_config=1)(_block_kernel)
+    grid = lambda meta: (triton.cdiv(100, meta["BLOCK"]),)
+    out = torch.zeros(100, dtype=torch.int32, device=device)
+    assert launch_tuned(tuned, grid, (out, 100), {}) is LARGE
+    tuner_calls = []
+    run = tuned.run
+    monkeypatch.setattr(tuned, "run", lambda *a, **k: tuner_calls.append(a) or run(*a, **k))
+    out.zero_()
+    assert launch_tuned(tuned, grid, (out, 100), {}) is LARGE
+    assert tuner_calls == [] and set(out.tolist()) == {32}
+    launch_tuned(tuned, grid, (out, 99), {})
+    launch_tuned(tuned, grid, (out.to(torch.int64), 100), {})
+    assert len(tuner_calls) == 2
