@@ -20,13 +20,15 @@ The GPU ideas, in the order they appear:
 2. Implicit: A is never built. It holds each input element up to R S times (a 3x3
    convolution's im2col is 9 times x), so materialising it costs memory and bandwidth.
    Instead each program computes, for its BLOCK_M x BLOCK_K tile of A, which element of
-   x each entry is: row m is the pixel (n, p, q) = (m // PQ, m % PQ // Q, m % Q), column
-   kk the tap (r, s, c) = (kk // Cg // S, kk // Cg % S, kk % Cg), and the entry
-   x[n, c, p sh - ph + r dh, q sw - pw + s dw]; and loads it straight from x.
+   x each entry is, and loads it straight from x: row m is the pixel (n, p, q) = (m //
+   PQ, m % PQ // Q, m % Q), computed once; the reduction walks the taps (r, s) and, for
+   each, the channels c in blocks of BLOCK_K, so that a step's tap is two scalars and
+   its BLOCK_M input pixels (p sh - ph + r dh, q sw - pw + s dw) one vector: only the
+   channel offsets form a tile, with no division per element.
 3. Padding is a mask. A tap whose input row or column falls outside 0..H-1, 0..W-1 reads
    the zero padding: the load's mask is false there and `other=0.0` supplies the zero, so
    the padded input is never built either (nor is any memory outside x touched). The same
-   mask drops the rows past M and the columns past Cg R S of a partial tile.
+   mask drops the rows past M and the channels past Cg of a partial block.
 4. Why channels-last is faster. The reduction index runs over c fastest. In NHWC memory
    consecutive c are adjacent, so a tile of A is BLOCK_M runs of contiguous channels:
    wide, coalesced loads, as a GEMM wants. In NCHW consecutive channels are H W elements
@@ -51,9 +53,8 @@ model); in Triton's interpreter `tl.dot` is exact float32, and bfloat16 arithmet
 wrong there, so the interpreter's kernels upcast 16-bit tiles first (`UPCAST`, as
 kernels/matmul.py).
 
-Not done yet (the GPU half of issue 13): configs tuned on a GPU, the reduction walked as
-an outer loop over (r, s) and an inner one over channel blocks (fewer divisions per
-element, TMA-friendly), a grouped program order for L2 reuse, a depthwise kernel tuned
+Not done yet (the GPU half of issue 13): a grouped program order for L2 reuse, TMA loads
+of the channels-last tiles, a depthwise kernel tuned
 for channels-last (a 2-D tile of pixels reusing each input row across the taps), and a
 direct depthwise backward.
 
@@ -153,7 +154,7 @@ def conv2d_gemm_kernel(
     CIN_G,  # the source's channels per group (forward: C / groups; TRANSPOSED: K / groups)
     SRC_H, SRC_W,  # the source's height and width
     OUT_H, OUT_W,  # the result's height and width
-    S,  # the kernel's width (R is RED // CIN_G // S)
+    R, S,  # the kernel's height and width
     stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,  # the forward convolution's
     stride_sn, stride_sc, stride_sh, stride_sw,  # the source's strides
     stride_wg,  # weight: between groups (K / groups filters)
@@ -205,39 +206,43 @@ def conv2d_gemm_kernel(
     if INDEX_64:
         offs_k = offs_k.to(tl.int64)
 
+    # The reduction walks the taps (r, s), and for each the source's channels in blocks
+    # of BLOCK_K: one loop of R S ceil(CIN_G / BLOCK_K) steps (one loop, so that Triton
+    # pipelines its loads across taps too). A step's tap and channel block are scalars;
+    # where its BLOCK_M pixels read is one vector; only the channel offsets are a tile.
+    channel_blocks = (CIN_G + BLOCK_K - 1) // BLOCK_K
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
-    for k0 in range(0, RED, BLOCK_K):
-        # The taps of this step: (r, s, c), channels fastest. Lanes past RED take tap
-        # row 0 (an offset in range) and are masked off below.
-        kk = k0 + offs_k
-        k_mask = kk < RED
-        c = kk % CIN_G
-        rs = kk // CIN_G
-        r = tl.where(k_mask, rs // S, 0)
-        s = rs % S
+    for step in range(0, R * S * channel_blocks):
+        tap = step // channel_blocks
+        r = tap // S
+        s = tap % S
+        if INDEX_64:
+            r, s = r.to(tl.int64), s.to(tl.int64)
+        c = (step % channel_blocks) * BLOCK_K + offs_k
+        c_mask = c < CIN_G
         if TRANSPOSED:
             # Tap (r, s) reaches (oh, ow) from source pixel (num_h / sh, num_w / sw) where
             # the division is exact and the pixel exists.
-            num_h = base_h[:, None] - r[None, :] * dil_h
-            num_w = base_w[:, None] - s[None, :] * dil_w
+            num_h = base_h - r * dil_h
+            num_w = base_w - s * dil_w
             ih = num_h // stride_h
             iw = num_w // stride_w
             h_ok = (num_h >= 0) & (ih * stride_h == num_h) & (ih < SRC_H)
             w_ok = (num_w >= 0) & (iw * stride_w == num_w) & (iw < SRC_W)
         else:
-            ih = base_h[:, None] + r[None, :] * dil_h
-            iw = base_w[:, None] + s[None, :] * dil_w
+            ih = base_h + r * dil_h
+            iw = base_w + s * dil_w
             h_ok = (ih >= 0) & (ih < SRC_H)
             w_ok = (iw >= 0) & (iw < SRC_W)
         # The padding (and any tap with no source pixel) loads 0, which adds nothing; so
-        # do rows past M and taps past RED (a NaN there would not: 0 x NaN).
-        a_ptrs = src_rows[:, None] + (c * stride_sc)[None, :] + ih * stride_sh + iw * stride_sw
-        a_mask = m_mask[:, None] & k_mask[None, :] & h_ok & w_ok
-        a = tl.load(a_ptrs, mask=a_mask, other=0.0)
-        b_offsets = c * stride_wi + r * stride_wr + s * stride_ws
+        # do rows past M and channels past CIN_G (a NaN there would not: 0 x NaN).
+        pixel_ok = m_mask & h_ok & w_ok
+        a_ptrs = (src_rows + ih * stride_sh + iw * stride_sw)[:, None] + (c * stride_sc)[None, :]
+        a = tl.load(a_ptrs, mask=pixel_ok[:, None] & c_mask[None, :], other=0.0)
+        w_tap = w_cols + r * stride_wr + s * stride_ws
         b = tl.load(
-            w_cols[None, :] + b_offsets[:, None],
-            mask=k_mask[:, None] & n_mask[None, :],
+            w_tap[None, :] + (c * stride_wi)[:, None],
+            mask=c_mask[:, None] & n_mask[None, :],
             other=0.0,
         )
         if UPCAST:
@@ -542,7 +547,7 @@ def _gemm(
         (cdiv(m, meta["BLOCK_M"]) * cdiv(cout_g, meta["BLOCK_N"]), geo.groups), "x"
     )
     args = (
-        src, weight, out, bias, m, cout_g, red, cin_g, *src_hw, out_h, out_w, geo.s,
+        src, weight, out, bias, m, cout_g, red, cin_g, *src_hw, out_h, out_w, geo.r, geo.s,
         *geo.conv_args(), *src.stride(), geo.kg * weight.stride(0), stride_wi, stride_wo,
         weight.stride(2), weight.stride(3), *out.stride(),
         bias.stride(0) if bias is not None else 0,

@@ -100,10 +100,9 @@ _BM, _BN, _BK = (GEMM_INTERPRET_CONFIGS[0].kwargs[b] for b in ("BLOCK_M", "BLOCK
 def _steps(pb: Problem) -> int:
     """Tile-steps of the interpreter's GEMM blocks over the forward, dx and dweight
     GEMMs (programs x reduction steps, each program counted as a step more)."""
-    forward = (
-        cdiv(pb.n * pb.p * pb.q, _BM) * cdiv(pb.kg, _BN) * (cdiv(pb.cg * pb.r * pb.s, _BK) + 1)
-    )
-    dx = cdiv(pb.n * pb.h * pb.w, _BM) * cdiv(pb.cg, _BN) * (cdiv(pb.kg * pb.r * pb.s, _BK) + 1)
+    taps = pb.r * pb.s
+    forward = cdiv(pb.n * pb.p * pb.q, _BM) * cdiv(pb.kg, _BN) * (taps * cdiv(pb.cg, _BK) + 1)
+    dx = cdiv(pb.n * pb.h * pb.w, _BM) * cdiv(pb.cg, _BN) * (taps * cdiv(pb.kg, _BK) + 1)
     dw = cdiv(pb.kg, _BM) * cdiv(pb.cg * pb.r * pb.s, _BN) * (cdiv(pb.n * pb.p * pb.q, _BK) + 1)
     return pb.groups * (forward + dx + dw)
 
