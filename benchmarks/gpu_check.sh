@@ -11,6 +11,8 @@
 #   wrong     a vector_add wrong past 2**26 elements (tests.perf_plants:WRONG_AT_LARGE):
 #             refused at the benchmark size (exit 1, an error row with its reproducer)
 #   pytest    the pytest-benchmark side on vector_add float16: checked, timed, saved
+#   vendor    benchmarks/vendor.py: matmul, attention, conv2d against cuBLAS, SDPA, cuDNN
+#             ($OUT/vendor.txt, $OUT/vendor.json; VENDOR picks the ops)
 #   checked   the gate as CI runs it (`python -m harness bench --gate`, every case checked
 #             first) against the committed baseline, merging what this run measured into a
 #             copy of it ($OUT/<gpu-slug>.json): cases the baseline lacks are added. OPS
@@ -65,6 +67,9 @@ for name in $STEPS; do
     wrong)
         step wrong 120 "$PY" -m harness bench vector_add --ops tests.perf_plants:WRONG_AT_LARGE \
             --dtype float32 --out "$TMP/wrong" --no-plots ;;
+    vendor)
+        # shellcheck disable=SC2086
+        step vendor 560 "$PY" benchmarks/vendor.py ${VENDOR:-} --json "$OUT/vendor.json" ;;
     checked)
         [ -f "$BASELINE" ] || cp "benchmarks/baselines/$SLUG.json" "$BASELINE"
         # shellcheck disable=SC2086

@@ -200,8 +200,12 @@ def conv2d_gemm_kernel(
         # The input under tap (r, s) of output pixel (oh, ow) is oh sh - ph + r dh.
         base_h = oh * stride_h - pad_h
         base_w = ow * stride_w - pad_w
-    src_rows = src_ptr + img * stride_sn + group * CIN_G * stride_sc
-    w_cols = w_ptr + group * stride_wg + offs_n * stride_wo
+    # Scalar base pointers and tiles of (int32 where they fit) offsets: tiles of 64-bit
+    # pointers cost registers that the pipelined loop spills (benchmarks/compile_offline.py).
+    src_group = src_ptr + group * CIN_G * stride_sc
+    w_group = w_ptr + group * stride_wg
+    image_offs = img * stride_sn
+    filter_offs = offs_n * stride_wo
     offs_k = tl.arange(0, BLOCK_K)
     if INDEX_64:
         offs_k = offs_k.to(tl.int64)
@@ -237,11 +241,12 @@ def conv2d_gemm_kernel(
         # The padding (and any tap with no source pixel) loads 0, which adds nothing; so
         # do rows past M and channels past CIN_G (a NaN there would not: 0 x NaN).
         pixel_ok = m_mask & h_ok & w_ok
-        a_ptrs = (src_rows + ih * stride_sh + iw * stride_sw)[:, None] + (c * stride_sc)[None, :]
-        a = tl.load(a_ptrs, mask=pixel_ok[:, None] & c_mask[None, :], other=0.0)
-        w_tap = w_cols + r * stride_wr + s * stride_ws
+        pixel_offs = image_offs + ih * stride_sh + iw * stride_sw
+        a_offs = pixel_offs[:, None] + (c * stride_sc)[None, :]
+        a = tl.load(src_group + a_offs, mask=pixel_ok[:, None] & c_mask[None, :], other=0.0)
+        w_tap = w_group + r * stride_wr + s * stride_ws
         b = tl.load(
-            w_tap[None, :] + (c * stride_wi)[:, None],
+            w_tap + ((c * stride_wi)[:, None] + filter_offs[None, :]),
             mask=c_mask[:, None] & n_mask[None, :],
             other=0.0,
         )
