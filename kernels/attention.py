@@ -87,10 +87,12 @@ def _config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
     return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=warps, num_stages=stages)
 
 
-# Not tuned yet (the GPU half of the issue): a starting set in the spirit of Triton's
-# fused-attention tutorial (06). Shared memory is about stages x BLOCK_N x D x 2 tiles,
-# plus Q's: each config fits sm_90's 227 KB at D = 128 in float32, where 128x64 with 3
-# stages needs 256 KB (benchmarks/compile_offline.py).
+# A set in the spirit of Triton's fused-attention tutorial (06), kept after the H200's
+# sweep (benchmarks/vendor.py --sweep attention, nine candidates, bfloat16): 64 x 64
+# with 4 warps and 3 stages won or came within 6% of the winner on every shape. Shared
+# memory is about stages x BLOCK_N x D x 2 tiles, plus Q's: each config fits sm_90's
+# 227 KB at D = 128 in float32, where 128x64 with 3 stages needs 256 KB
+# (benchmarks/compile_offline.py).
 GPU_CONFIGS = (
     _config(128, 64, 8, 2),
     _config(128, 32, 4, 3),
