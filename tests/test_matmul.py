@@ -9,10 +9,12 @@ import threading
 import numpy as np
 import pytest
 import torch
+import triton
 
 from harness.modes import device_for
 from harness.tensors import make_tensor
 from kernels import _plans
+from kernels._launch import SHARED_MEMORY_BYTES, fitted, fitting_configs, gemm_tile_bytes
 from kernels.matmul import CONFIG_NAMES, matmul, matmul_autograd
 
 COPIES = ("contiguous", "clone", "reshape", "copy_")
@@ -119,3 +121,20 @@ def test_backward_on_another_thread_runs_the_forced_config(harness_state):
     worker.join()
     assert launched == [name] * 3  # the forward, dA and dB
     assert torch.allclose(a.grad, torch.ones_like(out) @ b.detach().T, rtol=1e-3, atol=1e-3)
+
+
+def test_a_16_bit_config_is_fitted_to_float32_operands():
+    """128 x 256 tiles with K steps of 64 and 3 stages fit shared memory in 16 bits (144
+    KiB), not in float32 (288 KiB): forced, the K step halves and the rest stays; tuned,
+    the config is pruned for float32 only."""
+    big = triton.Config({"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_K": 64, "GROUP_M": 8}, 8, 3)
+    small = triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8}, 4, 4)
+    assert gemm_tile_bytes(big, 2) == 3 * (128 + 256) * 64 * 2 <= SHARED_MEMORY_BYTES
+    assert fitted(big, 2) is big
+    fit = fitted(big, 4)
+    assert fit.kwargs == {**big.kwargs, "BLOCK_K": 32}
+    assert (fit.num_warps, fit.num_stages) == (8, 3)
+    assert gemm_tile_bytes(fit, 4) <= SHARED_MEMORY_BYTES < gemm_tile_bytes(big, 4)
+    prune = fitting_configs("a_ptr")
+    for dtype, kept in ((torch.float32, [small]), (torch.float16, [big, small])):
+        assert prune([big, small], {"a_ptr": torch.empty(1, dtype=dtype)}) == kept
