@@ -27,8 +27,11 @@ workers (set before xdist starts them).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +113,26 @@ def refuse_if_poisoned() -> None:
             f"since a sticky CUDA error while running {_poisoned_by}\nDebug that case; "
             "this one may pass in a fresh process."
         )
+
+
+_REFUSAL = re.compile(
+    r"not run: the CUDA context of this process \((?P<worker>[^)]*)\) has been unusable "
+    r"since a sticky CUDA error while running (?P<case>[^\n]+)"
+)
+
+
+def refusals(reports: Iterable[str]) -> list[str]:
+    """One line per poisoned process, from the failed tests' report texts: how many tests
+    `refuse_if_poisoned` did not run there, and the case to fix first. (Measured on the
+    H200: one faulting case in a worker turned 63 later tests of that worker red.)"""
+    tally = Counter(
+        (match["worker"], match["case"]) for text in reports if (match := _REFUSAL.search(text))
+    )
+    return [
+        f"{count} test(s) in {worker} not run after a sticky CUDA error while running "
+        f"{case}: fix that case first (the others may pass in a fresh process)"
+        for (worker, case), count in tally.items()
+    ]
 
 
 def after_cuda_crash(device: Any, case_text: str, exc: BaseException) -> None:

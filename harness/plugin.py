@@ -253,10 +253,14 @@ def harness_state(request: pytest.FixtureRequest) -> HarnessState:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """Said at the end too, where -q shows it: a case an earlier session died running."""
+    """Said at the end too, where -q shows it: a case an earlier session died running,
+    and each sticky CUDA error's count of tests it left unrun."""
     state = config.stash.get(STATE, None)
     for case in state.crashed_before if state else ():
         terminalreporter.write_line(f"triton-harness: an earlier run died while running {case}")
+    failed = terminalreporter.stats.get("failed", [])
+    for line in crashes.refusals(getattr(report, "longreprtext", "") for report in failed):
+        terminalreporter.write_line(f"triton-harness: {line}")
 
 
 @pytest.hookimpl(optionalhook=True)
