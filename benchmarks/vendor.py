@@ -290,24 +290,8 @@ def bench_depthwise(dtypes: list[str]) -> None:
 
 
 # -------------------------------------------------------------------------------- sweep
-def _cfg(blocks: dict[str, int], warps: int, stages: int) -> triton.Config:
-    return triton.Config(blocks, num_warps=warps, num_stages=stages)
-
-
-def _mm(bm, bn, bk, g, w, s):
-    return _cfg({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": g}, w, s)
-
-
-def _at(bm, bn, w, s):
-    return _cfg({"BLOCK_M": bm, "BLOCK_N": bn}, w, s)
-
-
-def _cv(bm, bn, bk, w, s):
-    return _cfg({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, w, s)
-
-
-def _dw(bpq, bk, w):
-    return _cfg({"BLOCK_PQ": bpq, "BLOCK_K": bk}, w, 1)
+# The kernels' own config constructors: a candidate is built as a table entry is.
+_mm, _at, _cv, _dw = mm._config, attn._config, conv._gemm_config, conv._depthwise_config
 
 
 CANDIDATES = {
