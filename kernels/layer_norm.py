@@ -97,11 +97,22 @@ __all__ = [
 
 # ------------------------------------------------------------------------------ forward
 @triton.jit
+def _row_mean(row_sum, n_cols):
+    """row_sum / n_cols, correctly rounded. Triton's float32 `/` is an approximate
+    division on NVIDIA GPUs (div.full.f32, off by up to 2 ulps; exact in the interpreter).
+    Rounded correctly, the mean of a row of equal values is that value, its centered
+    values and variance are 0, and the row normalizes to exactly the bias, as in
+    PyTorch. Off by an ulp, var ~ (ulp(x))^2 can outweigh eps: a float16 row of 6e4s
+    with eps = 1e-6 would normalize to +-1, and its dx overflow."""
+    return tl.math.div_rn(row_sum, tl.cast(n_cols, tl.float32))  # n_cols may be a constexpr 1
+
+
+@triton.jit
 def _mean_and_rstd(x, mask, n_cols, eps):
     """Each row's mean and rstd = 1 / sqrt(var + eps) over a (ROWS, BLOCK_N) float32 tile
     whose padded lanes hold 0 (so they add nothing to the sum for the mean), as (ROWS, 1);
     and the centered values x - mean, padded lanes zeroed."""
-    mean = tl.sum(x, axis=1, keep_dims=True) / n_cols  # (ROWS, 1)
+    mean = _row_mean(tl.sum(x, axis=1, keep_dims=True), n_cols)  # (ROWS, 1)
     # Zero the padded lanes before squaring: there x - mean = -mean.
     centered = tl.where(mask, x - mean, 0.0)
     var = tl.sum(centered * centered, axis=1, keep_dims=True) / n_cols
@@ -197,7 +208,7 @@ def _layer_norm_fwd_looped_kernel(
         col_mask = start + cols < n_cols  # the last block may hang past the row's end
         # other=0: padded lanes add nothing to the sum.
         lane_sum += tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-    mean = tl.sum(lane_sum, axis=0) / n_cols
+    mean = _row_mean(tl.sum(lane_sum, axis=0), n_cols)
 
     # Pass 2: the variance of the centered values (read again, mostly from L2).
     lane_sum = tl.zeros([BLOCK_N], tl.float32)

@@ -77,6 +77,8 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
     So on the CPU, float16/bfloat16 run the same op in float32 and round its results.
     """
     n = x.shape[-1]
+    given_weight = weight is not None
+    weight = _unit_weight_on_cuda(x, weight, bias)
     mask = [True, weight is not None, bias is not None]
     stats = mean.reshape(*x.shape[:-1], 1), rstd.reshape(*x.shape[:-1], 1)
     if x.device.type == "cpu" and x.dtype != torch.float32:
@@ -87,11 +89,22 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
         grads = [g.to(x.dtype) if g is not None else None for g in grads]
     else:
         grads = torch.ops.aten.native_layer_norm_backward(dy, x, [n], *stats, weight, bias, mask)
-    if bias is not None and grads[2].shape != bias.shape:
-        # PyTorch 2.11 on CUDA returned an empty dbias (shape (0,)) for rows of one column
-        # without weight (96133 x 1, float32, H200); dbias is the sum of dy over rows.
-        grads = (*grads[:2], dy.float().sum(dim=tuple(range(dy.dim() - 1))).to(dy.dtype))
+    if not given_weight:
+        grads = (grads[0], None, grads[2])
     return tuple(g for g in grads if g is not None)
+
+
+def _unit_weight_on_cuda(x, weight, bias):
+    """A weight of ones where CUDA would run layer norm with a bias and no weight.
+
+    PyTorch 2.11's CUDA backward returns an empty dbias (shape (0,)) without a weight
+    once there are over 65536 rows of a few columns (96133 x 1, 127*767 x 2, 128*2048 x
+    46, float32, H200): its two-stage dweight/dbias path, the one pytorch/pytorch#192016
+    mends for another shape bug. Multiplying by 1 changes no value, and the path then
+    has a dweight to fill, which is dropped."""
+    if weight is None and bias is not None and x.device.type == "cuda":
+        return torch.ones_like(bias)
+    return weight
 
 
 def layer_norm_autograd_torch(x, weight, bias, eps):
@@ -102,4 +115,5 @@ def layer_norm_autograd_torch(x, weight, bias, eps):
     if x.device.type == "cpu" and x.dtype != torch.float32:
         up = [t.float() if t is not None else None for t in (x, weight, bias)]
         return torch.nn.functional.layer_norm(up[0], [n], up[1], up[2], eps).to(x.dtype)
+    weight = _unit_weight_on_cuda(x, weight, bias)
     return torch.nn.functional.layer_norm(x, [n], weight, bias, eps)

@@ -14,7 +14,9 @@ import torch
 from harness import Case
 from harness.dtypes import FLOAT_DTYPES
 from harness.modes import device_for
-from kernels.layer_norm import LayerNormFunction, TritonLayerNorm
+from kernels import _plans
+from kernels._rows import ROW_DESIGNS
+from kernels.layer_norm import LayerNormFunction, TritonLayerNorm, layer_norm
 from ops.layer_norm import LAYER_NORM_BACKWARD
 
 # normalized_shape and nn.LayerNorm's other arguments, as a user would pass them.
@@ -142,3 +144,21 @@ def test_function_refuses_a_shape_that_does_not_end_x(device):
         LayerNormFunction.apply(x, (8,), torch.ones(2, 4, device=device), None, 1e-5)
     with pytest.raises(ValueError, match="normalized_shape"):
         TritonLayerNorm((2, 8), device=device)(x)
+
+
+@pytest.mark.parametrize("design", ROW_DESIGNS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_a_row_of_equal_values_normalizes_to_exactly_the_bias(dtype, design, device):
+    """mean(v, ..., v) = v exactly, so the row's centered values and variance are 0 and
+    y = bias, as in PyTorch, at any magnitude. On the H200, Triton's approximate float32
+    division put the mean of 181 values -61440 an ulp off: var ~ 1e-5 outweighed eps =
+    1e-6, the row normalized to +-1 and layer_norm.grad's dx overflowed float16."""
+    gen = torch.Generator().manual_seed(5)
+    dt = getattr(torch, dtype)
+    value = -61440.0  # 15 * 2**12: every dtype holds it, and float32 sums 181 of it exactly
+    x = torch.full((3, 181), value, dtype=dt, device=device)
+    w, b = (torch.randn(181, generator=gen).to(dt).to(device) for _ in "wb")
+    with _plans.forcing(f"layer_norm/{design}/{_plans.default_constants()}"):
+        y, mean, _ = layer_norm(x, w, b, 1e-6)
+    assert torch.equal(mean, torch.full_like(mean, value))
+    assert torch.equal(y, b.expand_as(y))
