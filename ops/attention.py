@@ -25,13 +25,17 @@ NumPy's). Every quantity below is an error bound in units of u(float32), first o
                                        add up to at most m_i - s_ij), exp2 (2 ulps on a
                                        GPU) and the product;
   eps_i    = sum_j P_ij b_ij + gK + 2  relative error of the row's normalizer (the sum l
-                                       and the division): common to the whole row, so it
-                                       moves O_i by eps_i |O_i|, since
-                                       dO_i = sum_j P_ij (a_j - sum_k P_ik a_k) v_j;
+                                       and the division), common to the whole row. In O
+                                       the first part cancels against the numerator's:
+                                       P_j (1 + a_j) normalized moves O_i by
+                                       sum_j P_ij (a_j - sum_k P_ik a_k) v_j
+                                       = sum_j P_ij a_j (v_j - O_i);
   c_i      = eps_i + 3 (|m_i| + LSE_i - m_i)
                                        the backward's P = exp(s - LSE): the LSE's error.
 
-  O   = P V                  (P b) |V| + gK P |V| + (eps_i + 2) |O_i|
+  O   = P V                  sum_j P_ij b_ij |v_j - O_i| + gK P |V| + (gK + 4) |O_i|
+      (`_moved_by_scores` keeps |v_j - O_i| for each row's largest P and bounds the
+      rest by |v_j| + |O_i|: one matrix product)
   dV  = P^T dO               (P (b + c) + gQ P)^T |dO|, summed over the group
   dS  = P (dP - delta), dP = dO V^T, delta = rowsum(dO O):
       F_ij = P_ij b_ij |dP_ij - delta_i| + P_ij ((gD + 1) |dO_i| . |v_j|
@@ -234,7 +238,7 @@ def _magnitudes(v: Values, case: Case) -> dict[str, tuple[np.ndarray, np.ndarray
             eps = pb.sum(axis=-1, keepdims=True) + g_k + 2  # the normalizer's error
             o = np.matmul(p, vv[:, :, None])
             p_v = np.matmul(p, abs_v)
-            cond_o = np.matmul(pb, abs_v) + g_k * p_v + (eps + 2) * np.abs(o)
+            cond_o = _moved_by_scores(pb, vv, o) + g_k * p_v + (g_k + 4) * np.abs(o)
             p16 = np.where(visible, _rounded(p, dtype), 0.0)
             if do is None:
                 out["o"][0][..., rows, :] = cond_o
@@ -274,6 +278,22 @@ def _magnitudes(v: Values, case: Case) -> dict[str, tuple[np.ndarray, np.ndarray
         out["dk"] = (out["dk"][0] + np.abs(v.oracle[1]), out["dk"][1])
     v.cache["attention"] = out
     return out
+
+
+def _moved_by_scores(pb: np.ndarray, v: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """How far the errors of the unnormalized P (relative, at most b) move O. The
+    normalizer sums the same terms, so O moves by sum_j P_j b_j (v_j - O), not by
+    sum_j P_j b_j (|v_j| + |O|): each row's largest P keeps its |v_j - O| (a row whose
+    weight sits on one key barely moves), the rest are bounded by |v_j| + |O|, one
+    matrix product. pb is P b (B, Hkv, G, rows, Lk), v (B, Hkv, Lk, D), o (..., rows, D)."""
+    top = pb.argmax(axis=-1)[..., None]  # (..., rows, 1): where P b, and so P, peaks
+    pb_top = np.take_along_axis(pb, top, axis=-1)
+    rest = pb.copy()
+    np.put_along_axis(rest, top, 0.0, axis=-1)
+    v_all = np.broadcast_to(v[:, :, None], (*o.shape[:-2], *v.shape[-2:]))
+    v_top = np.take_along_axis(v_all, np.broadcast_to(top, o.shape), axis=-2)
+    moved = np.matmul(rest, np.abs(v_all)) + rest.sum(axis=-1, keepdims=True) * np.abs(o)
+    return moved + pb_top * np.abs(v_top - o)
 
 
 def _model(case: Case, name: str) -> OutputModel:

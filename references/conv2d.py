@@ -176,17 +176,21 @@ def conv2d_torch(
     dilation: IntPair = 1,
     groups: int = 1,
 ) -> torch.Tensor:
-    """F.conv2d, differentiable, in the inputs' dtype. On the CPU, 16-bit inputs are
-    convolved in float32 and the result rounded once: PyTorch's CPU 16-bit convolution
-    backward rounds its partial results to the dtype (measured on the pinned example
-    (2, 4, 6, 5): dx off by 34 (float16) and 151 (bfloat16) times the bound of one
-    rounding after a float32 dot, dweight by 11 and 16.5 times), so autograd through it
-    would be a reference the op's model cannot hold. On a GPU it is cuDNN's, in the
-    dtype, tf32 off in the forward (`_no_tf32`; autograd's backward runs after it)."""
+    """F.conv2d, differentiable, in the inputs' dtype; tf32 off in the forward
+    (`_no_tf32`; autograd's backward runs after it).
+
+    16-bit inputs are convolved in float32 and the result rounded once, as the op's
+    model (and our kernel) does. PyTorch's own 16-bit paths round more often: the CPU
+    backward rounds its partial results to the dtype (pinned example (2, 4, 6, 5): dx
+    off by 34 (float16) and 151 (bfloat16) times the bound of one rounding after a
+    float32 dot, dweight by 11 and 16.5 times), and cuDNN adds the bias to a result
+    already rounded (pinned example (2, 3, 7, 6) in bfloat16 on the H200: 10.8 times the
+    bound, where a small result is a large convolution less a large bias). The
+    backward's float32 convolutions may run on tf32: exact on 16-bit operands."""
     if isinstance(padding, list):
         padding = tuple(padding)
     dtype = x.dtype
-    if x.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+    if dtype in (torch.float16, torch.bfloat16):
         x, weight = x.float(), weight.float()
         bias = bias.float() if bias is not None else None
     with warnings.catch_warnings(), _no_tf32():

@@ -78,7 +78,8 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
     """
     n = x.shape[-1]
     given_weight = weight is not None
-    weight = _unit_weight_on_cuda(x, weight, bias)
+    if _cuda_bias_alone(x, weight, bias):
+        weight = torch.ones_like(bias)  # times 1: the same values, and dweight is asked for
     mask = [True, weight is not None, bias is not None]
     stats = mean.reshape(*x.shape[:-1], 1), rstd.reshape(*x.shape[:-1], 1)
     if x.device.type == "cpu" and x.dtype != torch.float32:
@@ -94,17 +95,14 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
     return tuple(g for g in grads if g is not None)
 
 
-def _unit_weight_on_cuda(x, weight, bias):
-    """A weight of ones where CUDA would run layer norm with a bias and no weight.
+def _cuda_bias_alone(x, weight, bias) -> bool:
+    """CUDA layer norm with a bias and no weight, which PyTorch 2.11 gets wrong.
 
-    PyTorch 2.11's CUDA backward returns an empty dbias (shape (0,)) without a weight
-    once there are over 65536 rows of a few columns (96133 x 1, 127*767 x 2, 128*2048 x
-    46, float32, H200): its two-stage dweight/dbias path, the one pytorch/pytorch#192016
-    mends for another shape bug. Multiplying by 1 changes no value, and the path then
-    has a dweight to fill, which is dropped."""
-    if weight is None and bias is not None and x.device.type == "cuda":
-        return torch.ones_like(bias)
-    return weight
+    Its backward returns an empty dbias (shape (0,)) when dweight is not asked for and
+    there are over 65536 rows of a few columns (96133 x 1, 131072 x 2, 127*767 x 2,
+    128*2048 x 46, float32, H200): the two-stage dweight/dbias path that
+    pytorch/pytorch#192016 mends for another shape bug. The PyTorch tier goes around it."""
+    return weight is None and bias is not None and x.device.type == "cuda"
 
 
 def layer_norm_autograd_torch(x, weight, bias, eps):
@@ -115,5 +113,9 @@ def layer_norm_autograd_torch(x, weight, bias, eps):
     if x.device.type == "cpu" and x.dtype != torch.float32:
         up = [t.float() if t is not None else None for t in (x, weight, bias)]
         return torch.nn.functional.layer_norm(up[0], [n], up[1], up[2], eps).to(x.dtype)
-    weight = _unit_weight_on_cuda(x, weight, bias)
+    if _cuda_bias_alone(x, weight, bias):
+        # Normalized without either parameter (no dweight/dbias path), the bias added
+        # after, in float32 and rounded once, as the fused kernel does.
+        y = torch.nn.functional.layer_norm(x.float(), [n], None, None, eps) + bias.float()
+        return y.to(x.dtype)
     return torch.nn.functional.layer_norm(x, [n], weight, bias, eps)
