@@ -291,7 +291,8 @@ def bench_depthwise(dtypes: list[str]) -> None:
 
 # -------------------------------------------------------------------------------- sweep
 # The kernels' own config constructors: a candidate is built as a table entry is.
-_mm, _at, _cv, _dw = mm._config, attn._config, conv._gemm_config, conv._depthwise_config
+_mm, _at, _cv = mm._config, attn._config, conv._gemm_config
+_dw, _pl = conv._depthwise_config, conv._plane_config
 
 
 CANDIDATES = {
@@ -352,6 +353,18 @@ CANDIDATES = {
         _dw(256, 16, 4),
         _dw(128, 64, 8),
         _dw(64, 32, 4),
+    ],
+    "plane": [
+        _pl(8, 64, 4),
+        _pl(4, 128, 4),
+        _pl(16, 32, 4),
+        _pl(16, 16, 2),
+        _pl(8, 8, 1),
+        _pl(4, 64, 2),
+        _pl(8, 32, 2),
+        _pl(2, 128, 2),
+        _pl(32, 32, 8),
+        _pl(8, 128, 8),
     ],
 }
 
@@ -439,16 +452,22 @@ def sweep_conv2d() -> None:
 
 
 def sweep_depthwise() -> None:
-    default = conv.DEPTHWISE_GPU_CONFIGS
+    """NCHW runs the plane kernel, channels-last the pixels x filters one: each layout
+    sweeps its own kernel's candidates."""
+    kernels = {
+        "nchw": (conv.conv2d_depthwise_plane_kernel, CANDIDATES["plane"]),
+        "channels_last": (conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"]),
+    }
+    defaults = {layout: list(kernel.configs) for layout, (kernel, _) in kernels.items()}
     for n, c, hw, r, stride in DEPTHWISE_SHAPES:
         x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
         w = torch.randn(c, 1, r, r, device="cuda", dtype=torch.float16)
-        for layout in ("nchw", "channels_last"):
+        for layout, (kernel, candidates) in kernels.items():
             ours, _ = _conv_pair(x, w, stride, r // 2, c, layout)
             cells = []
-            for config in CANDIDATES["depthwise"]:
-                conv.conv2d_depthwise_kernel.configs = [config]
-                forget_tuning(conv.conv2d_depthwise_kernel)
+            for config in candidates:
+                kernel.configs = [config]
+                forget_tuning(kernel)
                 cells.append((ms(ours), config_name(config)))
             cells.sort()
             print(
@@ -457,8 +476,9 @@ def sweep_depthwise() -> None:
                 ", ".join(f"{nm} {t / cells[0][0]:.2f}" for t, nm in cells),
                 flush=True,
             )
-    conv.conv2d_depthwise_kernel.configs = list(default)
-    forget_tuning(conv.conv2d_depthwise_kernel)
+    for layout, (kernel, _) in kernels.items():
+        kernel.configs = defaults[layout]
+        forget_tuning(kernel)
 
 
 BENCHES = {"matmul": bench_matmul, "attention": bench_attention, "conv2d": bench_conv2d}

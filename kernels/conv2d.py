@@ -43,9 +43,12 @@ The GPU ideas, in the order they appear:
    filters x (Cg R S), reduced over the N P Q output pixels. dbias is a sum of dy.
 6. Depthwise convolutions (groups = C, each channel its own filters) have Cg = 1: a GEMM
    with a reduction of R S and a handful of columns wastes the tensor cores. They run on
-   a direct kernel (`conv2d_depthwise_kernel`): a tile of output pixels x filters per
-   program, a loop over the R x S taps, each a row of weights times a masked gather of
-   the input, multiply-added in float32. (Their backward runs on the GEMM kernels.)
+   direct kernels, a loop over the R x S taps multiply-added in float32, with the tile
+   laid along what is contiguous in memory (coalescing): in channels-last the filters
+   (`conv2d_depthwise_kernel`: output pixels x filters, each tap a row of weights times
+   a masked gather), in NCHW a plane's rows (`conv2d_depthwise_plane_kernel`: rows x
+   columns of one filter's output, each tap a scalar weight times a shifted window).
+   (Their backward runs on the GEMM kernels.)
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32; a
 float32 `tl.dot` truncates its operands to tf32 on the GPU (declared in the op's error
@@ -54,12 +57,12 @@ wrong there, so the interpreter's kernels upcast 16-bit tiles first (`UPCAST`, a
 kernels/matmul.py).
 
 Not done yet (the GPU half of issue 13): a grouped program order for L2 reuse, TMA loads
-of the channels-last tiles, a depthwise kernel tuned
-for channels-last (a 2-D tile of pixels reusing each input row across the taps), and a
-direct depthwise backward.
+of the channels-last tiles, input rows reused across the taps from shared memory in the
+depthwise kernels, and a direct depthwise backward.
 
 Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels and
-`conv2d/depthwise-<BPQxBK-wW-sS>/<gpu|interpret>` for the direct one (`kernels._plans`).
+`conv2d/depthwise-<BPQxBK-wW-sS>/<gpu|interpret>` and `conv2d/plane-<BPxBQ-wW-sS>/...`
+for the direct ones (`kernels._plans`).
 """
 
 from __future__ import annotations
@@ -113,6 +116,23 @@ DEPTHWISE_GPU_CONFIGS = (
 )
 DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4),)
 
+
+def _plane_config(block_p: int, block_q: int, warps: int) -> triton.Config:
+    return triton.Config({"BLOCK_P": block_p, "BLOCK_Q": block_q}, num_warps=warps, num_stages=1)
+
+
+# Tiles of one channel's output plane, rows x columns, for the ResNet/MobileNet plane
+# sizes: 56 (and 112) wide rows in 64 or 128 columns, 28 in 32, 14 and 7 in 16 or 8. Not
+# yet timed on a GPU (offline: loads and stores run along the columns, coalesced).
+PLANE_GPU_CONFIGS = (
+    _plane_config(8, 64, 4),
+    _plane_config(4, 128, 4),
+    _plane_config(16, 32, 4),
+    _plane_config(16, 16, 2),
+    _plane_config(8, 8, 1),
+)
+PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1),)
+
 GEMM_CONFIGS = {
     "gpu": {"gemm-" + _plans.config_name(c): c for c in GEMM_GPU_CONFIGS},
     "interpret": {"gemm-" + _plans.config_name(c): c for c in GEMM_INTERPRET_CONFIGS},
@@ -121,15 +141,13 @@ DEPTHWISE_CONFIGS = {
     "gpu": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_GPU_CONFIGS},
     "interpret": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_INTERPRET_CONFIGS},
 }
-_DESIGNS = tuple(
-    name for table in (GEMM_CONFIGS, DEPTHWISE_CONFIGS) for t in table for name in table[t]
-)
-CONFIG_NAMES = tuple(
-    f"conv2d/{name}/{t}"
-    for table in (GEMM_CONFIGS, DEPTHWISE_CONFIGS)
-    for t in table
-    for name in table[t]
-)
+PLANE_CONFIGS = {
+    "gpu": {"plane-" + _plans.config_name(c): c for c in PLANE_GPU_CONFIGS},
+    "interpret": {"plane-" + _plans.config_name(c): c for c in PLANE_INTERPRET_CONFIGS},
+}
+_TABLES = (GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS)
+_DESIGNS = tuple(name for table in _TABLES for t in table for name in table[t])
+CONFIG_NAMES = tuple(f"conv2d/{name}/{t}" for table in _TABLES for t in table for name in table[t])
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
 # The tuners' keys: the GEMM's sizes, and the source's channel stride, which tells a
@@ -422,6 +440,67 @@ def conv2d_depthwise_kernel(
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=pix_mask[:, None] & k_mask[None, :])
 
 
+@autotune(
+    PLANE_GPU_CONFIGS,
+    key=["P", "Q", "R", "S", "stride_w"],
+    interpret_config=PLANE_INTERPRET_CONFIGS[0],
+)
+@triton.jit
+def conv2d_depthwise_plane_kernel(
+    x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
+    K, MULT,  # filters, and filters per input channel
+    H, W, P, Q, R, S,
+    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    stride_xn, stride_xc, stride_xh, stride_xw,
+    stride_wk, stride_wr, stride_ws,
+    stride_on, stride_ok, stride_oh, stride_ow,
+    stride_bias,
+    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
+    BLOCK_P: tl.constexpr,  # output rows per program
+    BLOCK_Q: tl.constexpr,  # output columns per program
+):  # fmt: skip
+    """A BLOCK_P x BLOCK_Q tile of one filter's output plane per program: the same loop
+    over the R x S taps, each weight a scalar times a shifted window of its channel.
+
+    The GPU idea: coalescing. A warp's 32 threads should read 32 neighbouring addresses.
+    In NCHW (and in any layout whose columns are adjacent) a plane's row is contiguous,
+    and the tile's columns q0 + arange(BLOCK_Q) say so to the compiler, which lays the
+    threads along them. The pixels x filters tile of `conv2d_depthwise_kernel` finds its
+    pixels by a division (pix % Q): the compiler cannot see that they are adjacent, lays
+    the threads along the filters, and in NCHW each thread then reads another plane."""
+    # One grid axis (the others stop at 65535): tiles of plane n K + k, plane by plane.
+    pid = tl.program_id(axis=0)
+    if INDEX_64:
+        pid = pid.to(tl.int64)
+    col_blocks = tl.cdiv(Q, BLOCK_Q)
+    tiles = tl.cdiv(P, BLOCK_P) * col_blocks
+    plane = pid // tiles
+    tile = pid % tiles
+    img = plane // K
+    k = plane % K
+    p = (tile // col_blocks) * BLOCK_P + tl.arange(0, BLOCK_P)[:, None]  # (BLOCK_P, 1)
+    q = (tile % col_blocks) * BLOCK_Q + tl.arange(0, BLOCK_Q)[None, :]  # (1, BLOCK_Q)
+    if INDEX_64:
+        p, q = p.to(tl.int64), q.to(tl.int64)
+    x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
+    w_filter = w_ptr + k * stride_wk
+    acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
+    for r in range(0, R):
+        ih = p * stride_h - pad_h + r * dil_h
+        # Padding: taps outside the input load 0; so do rows and columns past P, Q.
+        row_ok = (p < P) & (ih >= 0) & (ih < H)
+        for s in range(0, S):
+            weight = tl.load(w_filter + r * stride_wr + s * stride_ws).to(tl.float32)
+            iw = q * stride_w - pad_w + s * dil_w
+            ok = row_ok & (q < Q) & (iw >= 0) & (iw < W)
+            xv = tl.load(x_plane + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
+            acc += xv.to(tl.float32) * weight
+    if bias_ptr is not None:
+        acc += tl.load(bias_ptr + k * stride_bias).to(tl.float32)
+    out_ptrs = out_ptr + img * stride_on + k * stride_ok + p * stride_oh + q * stride_ow
+    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(p < P) & (q < Q))
+
+
 # ------------------------------------------------------------------------------ launcher
 def _positive_pair(name: str, value: object, least: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least `least`."""
@@ -566,6 +645,39 @@ def _gemm(
 
 
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
+    """The plane kernel where a row of x is contiguous (NCHW) and the filters are not
+    (the pixels x filters kernel reads channels-last x along its filters); a forced
+    config picks its own kernel."""
+    design, table = _plans.forced("conv2d")
+    if design in PLANE_CONFIGS[table]:
+        plane = True
+    elif design in DEPTHWISE_CONFIGS[table]:
+        plane = False
+    else:
+        plane = x.stride(3) == 1 and x.stride(1) != 1
+    if plane:
+        _depthwise_planes(geo, x, weight, out, bias)
+    else:
+        _depthwise_tiles(geo, x, weight, out, bias)
+
+
+def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
+    planes = geo.n * geo.k
+    grid = lambda meta: checked_grid(
+        (planes * cdiv(geo.p, meta["BLOCK_P"]) * cdiv(geo.q, meta["BLOCK_Q"]),), "x"
+    )
+    args = (
+        x, weight, out, bias, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q, geo.r,
+        geo.s, *geo.conv_args(), *x.stride(), weight.stride(0), weight.stride(2),
+        weight.stride(3), *out.stride(), bias.stride(0) if bias is not None else 0,
+    )  # fmt: skip
+    constants = {"INDEX_64": _index_64(geo, x, weight, out)}
+    _plans.launch(
+        "conv2d", conv2d_depthwise_plane_kernel, PLANE_CONFIGS, grid, args, constants, _DESIGNS
+    )
+
+
+def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:
     m = geo.n * geo.p * geo.q
     grid = lambda meta: checked_grid((cdiv(m, meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x")
     args = (

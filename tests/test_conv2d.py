@@ -129,6 +129,7 @@ def test_unbatched_input(harness_state):
         (1, {"padding": 2, "dilation": (2, 1), "stride": (1, 2)}, False),  # the implicit GEMM
         (2, {"padding": "same"}, True),
         (6, {"padding": 1, "stride": 2}, True),  # depthwise, channel multiplier 2
+        (6, {"padding": (2, 1), "dilation": (1, 2)}, False),  # depthwise on planes (NCHW)
     ],
 )
 def test_the_gpus_int32_indexing_gives_the_same_result(groups, kwargs, channels_last,
@@ -159,3 +160,20 @@ def test_the_gpus_int32_indexing_gives_the_same_result(groups, kwargs, channels_
     monkeypatch.setattr(conv, "_index_64", lambda *args: False)
     narrow = run()
     assert all(torch.equal(w, n) for w, n in zip(wide, narrow, strict=True))
+
+
+@pytest.mark.parametrize(("channels_last", "design"), [(False, "plane-"), (True, "depthwise-")])
+def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, design,
+                                                             harness_state):  # fmt: skip
+    """Unforced, an NCHW depthwise convolution runs on the plane kernel (a row of a plane
+    is adjacent in memory) and a channels-last one on the pixels x filters kernel (the
+    channels are): each kernel's threads then read neighbouring addresses."""
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(4)
+    x = make_tensor((2, 4, 6, 5), "float16", device, gen)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    weight = make_tensor((4, 1, 3, 3), "float16", device, gen)
+    with _plans.recording() as launched:
+        conv2d(x, weight, padding=1, groups=4)
+    assert [name.split("/")[1].startswith(design) for name in launched] == [True]
