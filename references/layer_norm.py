@@ -114,8 +114,13 @@ def layer_norm_autograd_torch(x, weight, bias, eps):
         up = [t.float() if t is not None else None for t in (x, weight, bias)]
         return torch.nn.functional.layer_norm(up[0], [n], up[1], up[2], eps).to(x.dtype)
     if _cuda_bias_alone(x, weight, bias):
-        # Normalized without either parameter (no dweight/dbias path), the bias added
-        # after, in float32 and rounded once, as the fused kernel does.
-        y = torch.nn.functional.layer_norm(x.float(), [n], None, None, eps) + bias.float()
-        return y.to(x.dtype)
+        return normalized_then_biased(x, bias, eps)
     return torch.nn.functional.layer_norm(x, [n], weight, bias, eps)
+
+
+def normalized_then_biased(x: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """F.layer_norm(x, bias=bias) without the fused bias: normalized with neither
+    parameter (no dweight/dbias path), the bias added after, in float32 and rounded once,
+    as the fused kernel does."""
+    y = torch.nn.functional.layer_norm(x.float(), x.shape[-1:], None, None, eps) + bias.float()
+    return y.to(x.dtype)
