@@ -8,6 +8,8 @@
 #   parity        the suite in parity mode (compiled vs interpreted twins, -n 8), and the
 #                 planted divergences of tests/parity_plants.py through `harness check`
 #   memcheck      three row-wise ops' differential tests under compute-sanitizer memcheck
+#   costs         those same tests compiled, in parity mode and under memcheck: each
+#                 check's cost as the wall time of one against the other
 #   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15)
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
@@ -61,6 +63,16 @@ for name in $STEPS; do
     memcheck)
         step memcheck 110 python -m pytest -n 4 -q -p no:cacheprovider --triton-mode=gpu \
             --memcheck tests/test_ops.py -k "differential and (vector_add or scale or softmax)" ;;
+    costs)
+        # What each check costs: the same differential tests compiled, in parity mode
+        # (each case also interpreted) and under compute-sanitizer, one after another.
+        site="$(old_numpy)"
+        for mode in gpu parity memcheck; do
+            flags=(--triton-mode="$mode")
+            [ "$mode" = memcheck ] && flags=(--triton-mode=gpu --memcheck)
+            PYTHONPATH="$site" step "costs-$mode" 180 python -m pytest -n 4 -q -p no:cacheprovider --hypothesis-seed=0 \
+                "${flags[@]}" tests/test_ops.py -k "differential and (vector_add or scale or softmax)"
+        done ;;
     nightly)
         step nightly 580 "${NIGHTLY[@]}" -k differential ;;
     nightly-rows)
