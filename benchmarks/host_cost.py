@@ -60,9 +60,7 @@ def main() -> None:
 
         timer = CudaEventTimer()
         device = "cuda"
-        timers = {
-            tier: lambda fn: 1e3 * timer.host_ms_per_call(fn) for tier in ("triton", "torch")
-        }
+        timers = {tier: lambda fn: 1e3 * timer.host_ms_per_call(fn) for tier in ("triton", "torch")}
         print(f"{torch.cuda.get_device_name()}, shape {tuple(args.shape)} {args.dtype}")
     print(f"{'op':<22}" + "".join(f"{tier + ' us':>22}" for tier in timers))
     for name in args.ops or list(OPS):
