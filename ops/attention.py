@@ -283,16 +283,16 @@ def _magnitudes(v: Values, case: Case) -> dict[str, tuple[np.ndarray, np.ndarray
 def _moved_by_scores(pb: np.ndarray, v: np.ndarray, o: np.ndarray) -> np.ndarray:
     """How far the errors of the unnormalized P (relative, at most b) move O. The
     normalizer sums the same terms, so O moves by sum_j P_j b_j (v_j - O), not by
-    sum_j P_j b_j (|v_j| + |O|): each row's largest P keeps its |v_j - O| (a row whose
+    sum_j P_j b_j (|v_j| + |O|): each row's largest P b keeps its |v_j - O| (a row whose
     weight sits on one key barely moves), the rest are bounded by |v_j| + |O|, one
     matrix product. pb is P b (B, Hkv, G, rows, Lk), v (B, Hkv, Lk, D), o (..., rows, D)."""
-    top = pb.argmax(axis=-1)[..., None]  # (..., rows, 1): where P b, and so P, peaks
+    top = pb.argmax(axis=-1)[..., None]  # (..., rows, 1); any one key per row would do
     pb_top = np.take_along_axis(pb, top, axis=-1)
     rest = pb.copy()
     np.put_along_axis(rest, top, 0.0, axis=-1)
-    v_all = np.broadcast_to(v[:, :, None], (*o.shape[:-2], *v.shape[-2:]))
+    v_all = np.broadcast_to(v[:, :, None], (*o.shape[:-2], *v.shape[-2:]))  # a view
     v_top = np.take_along_axis(v_all, np.broadcast_to(top, o.shape), axis=-2)
-    moved = np.matmul(rest, np.abs(v_all)) + rest.sum(axis=-1, keepdims=True) * np.abs(o)
+    moved = np.matmul(rest, np.abs(v)[:, :, None]) + rest.sum(axis=-1, keepdims=True) * np.abs(o)
     return moved + pb_top * np.abs(v_top - o)
 
 
