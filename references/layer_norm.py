@@ -77,9 +77,6 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
     So on the CPU, float16/bfloat16 run the same op in float32 and round its results.
     """
     n = x.shape[-1]
-    given_weight = weight is not None
-    if _cuda_bias_alone(x, weight, bias):
-        weight = torch.ones_like(bias)  # times 1: the same values, and dweight is asked for
     mask = [True, weight is not None, bias is not None]
     stats = mean.reshape(*x.shape[:-1], 1), rstd.reshape(*x.shape[:-1], 1)
     if x.device.type == "cpu" and x.dtype != torch.float32:
@@ -90,8 +87,11 @@ def layer_norm_backward_torch(dy, x, mean, rstd, weight, bias):
         grads = [g.to(x.dtype) if g is not None else None for g in grads]
     else:
         grads = torch.ops.aten.native_layer_norm_backward(dy, x, [n], *stats, weight, bias, mask)
-    if not given_weight:
-        grads = (grads[0], None, grads[2])
+    if bias is not None and grads[2].shape != bias.shape:
+        # PyTorch 2.11 on CUDA returned an empty dbias (shape (0,)) for rows of one column
+        # without weight (96133 x 1, float32, H200; `_cuda_bias_alone`); dbias is the sum
+        # of dy over rows.
+        grads = (*grads[:2], dy.float().sum(dim=tuple(range(dy.dim() - 1))).to(dy.dtype))
     return tuple(g for g in grads if g is not None)
 
 
@@ -101,7 +101,9 @@ def _cuda_bias_alone(x, weight, bias) -> bool:
     Its backward returns an empty dbias (shape (0,)) when dweight is not asked for and
     there are over 65536 rows of a few columns (96133 x 1, 131072 x 2, 127*767 x 2,
     128*2048 x 46, float32, H200): the two-stage dweight/dbias path that
-    pytorch/pytorch#192016 mends for another shape bug. The PyTorch tier goes around it."""
+    pytorch/pytorch#192016 mends for another shape bug. A unit weight did not help
+    (autograd still asks for no dweight). The autograd tier goes around it; the backward
+    tier sums dy itself when dbias comes back empty."""
     return weight is None and bias is not None and x.device.type == "cuda"
 
 
