@@ -20,6 +20,7 @@ from harness.tolerance import growth, sum_depth
 from kernels import _plans
 from kernels.attention import CONFIG_NAMES, attention, attention_autograd, attention_forward
 from ops import OPS
+from ops.attention import _moved_by_scores
 from references.attention import attention_torch, grouped
 
 
@@ -152,3 +153,35 @@ def test_backward_runs_every_config(config, harness_state):
             result = run_case(op, case, mode, device_for(mode), "ops")
             assert result.ok, result.report()
     assert config in launched
+
+
+@pytest.mark.parametrize("peaked", [False, True])
+def test_the_o_bound_holds_the_worst_perturbation_of_p(peaked):
+    """`_moved_by_scores` against the perturbation it bounds: each unnormalized P_j off by
+    a relative a_j with |a_j| <= b_j, signed to push O_d furthest (sign(v_jd - O_d): the
+    first-order worst case), renormalized. The bound holds it to first order, and on a row
+    whose weight sits on one key it is far below the P b (|V| + |O|) it replaced."""
+    gen = np.random.default_rng(7)
+    rows, keys, dim = 6, 9, 5
+    s = gen.normal(size=(1, 1, 1, rows, keys)) * (12.0 if peaked else 1.0)
+    p = np.exp(s - s.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    v = gen.normal(size=(1, 1, keys, dim))
+    o = p @ v[:, :, None]
+    b = gen.uniform(0.5, 1.0, size=p.shape) * 2.0**-24  # a float32 roundoff or so
+    bound = _moved_by_scores(p * b, v, o)
+    a = b[..., None] * np.sign(v[:, :, None, None] - o[..., None, :])  # (..., rows, keys, dim)
+    moved = p[..., None] * (1 + a)
+    o_moved = (moved * v[:, :, None, None]).sum(axis=-2) / moved.sum(axis=-2)
+    # Beyond first order: a relative 2 max(b) of the bound; float64's own rounding of the
+    # sums: a few ulps of what they sum.
+    second_order = 2 * b.max() * bound
+    rounding = 8 * keys * np.spacing(np.abs(v).max())
+    assert np.all(np.abs(o_moved - o) <= bound + second_order + rounding)
+    # And without those allowances, where the move is well above float64's rounding.
+    big = bound > 1e3 * rounding
+    assert big.any() and np.all(np.abs(o_moved - o)[big] <= (bound + second_order)[big])
+    replaced = (p * b) @ np.abs(v[:, :, None]) + (p * b).sum(axis=-1, keepdims=True) * np.abs(o)
+    assert np.all(bound <= replaced + 4 * np.spacing(replaced))  # equal where signs differ
+    if peaked:
+        assert np.median(bound / replaced) < 0.5
