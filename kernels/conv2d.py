@@ -104,8 +104,9 @@ GEMM_GPU_CONFIGS = (
     _gemm_config(64, 32, 32, 4, 4),
 )
 GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
-# The depthwise winners differ by layout, stride and taps (16 x 128 for most NCHW
-# shapes, 128 x 32, 64 x 64 or 32 x 128 for channels-last ones): tuned among them.
+# The depthwise winners differ by layout, stride and taps (128 x 32, 64 x 64 or 32 x 128
+# for channels-last shapes; 16 x 128 won most NCHW ones, which now run on planes): tuned
+# among them.
 # 64 x 64 has 8 warps: with 4 it spilled 204 B of registers a thread in Triton 3.6.
 DEPTHWISE_GPU_CONFIGS = (
     _depthwise_config(64, 64, 8),
@@ -133,18 +134,16 @@ PLANE_GPU_CONFIGS = (
 )
 PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1),)
 
-GEMM_CONFIGS = {
-    "gpu": {"gemm-" + _plans.config_name(c): c for c in GEMM_GPU_CONFIGS},
-    "interpret": {"gemm-" + _plans.config_name(c): c for c in GEMM_INTERPRET_CONFIGS},
-}
-DEPTHWISE_CONFIGS = {
-    "gpu": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_GPU_CONFIGS},
-    "interpret": {"depthwise-" + _plans.config_name(c): c for c in DEPTHWISE_INTERPRET_CONFIGS},
-}
-PLANE_CONFIGS = {
-    "gpu": {"plane-" + _plans.config_name(c): c for c in PLANE_GPU_CONFIGS},
-    "interpret": {"plane-" + _plans.config_name(c): c for c in PLANE_INTERPRET_CONFIGS},
-}
+
+def _by_name(kernel: str, gpu: tuple, interpret: tuple) -> dict[str, dict[str, triton.Config]]:
+    """A kernel's configs per constants table, by design name (`<kernel>-<config>`)."""
+    tables = {"gpu": gpu, "interpret": interpret}
+    return {t: {f"{kernel}-{_plans.config_name(c)}": c for c in cs} for t, cs in tables.items()}
+
+
+GEMM_CONFIGS = _by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
+DEPTHWISE_CONFIGS = _by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
+PLANE_CONFIGS = _by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 _TABLES = (GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS)
 _DESIGNS = tuple(name for table in _TABLES for t in table for name in table[t])
 CONFIG_NAMES = tuple(f"conv2d/{name}/{t}" for table in _TABLES for t in table for name in table[t])

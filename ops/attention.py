@@ -34,7 +34,7 @@ NumPy's). Every quantity below is an error bound in units of u(float32), first o
                                        the backward's P = exp(s - LSE): the LSE's error.
 
   O   = P V                  sum_j P_ij b_ij |v_j - O_i| + gK P |V| + (gK + 4) |O_i|
-      (`_moved_by_scores` keeps |v_j - O_i| for each row's largest P and bounds the
+      (`_moved_by_scores` keeps |v_j - O_i| for each row's largest P b and bounds the
       rest by |v_j| + |O_i|: one matrix product)
   dV  = P^T dO               (P (b + c) + gQ P)^T |dO|, summed over the group
   dS  = P (dP - delta), dP = dO V^T, delta = rowsum(dO O):
