@@ -6,7 +6,7 @@ module constants the heuristics read, times each variant with harness.perf.timin
 device time, L2 flushed) on the issue's shapes, and prints the speedup over PyTorch
 eager for each.
 
-    PYTHONPATH=. python benchmarks/tune_rowwise.py [softmax|fwd|bwd ...]
+    PYTHONPATH=. python benchmarks/tune_rowwise.py [SWEEP ...]   (SWEEPS' keys; default all)
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import torch.nn.functional as F
 import kernels._rows as rows
 import kernels.layer_norm as ln
 import kernels.layer_norm_tuned as ln_tuned
+import kernels.scale as scale_op
 from harness.perf.timing import CudaEventTimer
+from kernels.add_row_sum import add_row_sum
 from kernels.softmax import softmax
 
 DTYPES = (torch.float16, torch.float32)
@@ -52,12 +54,15 @@ def median_us(fn) -> float:
     return 1e3 * statistics.median(_TIMER.time_calls(fn, 100))
 
 
-def sweep(title, shapes, variants, make):
-    """make(shape, dtype) -> (triton_fn, torch_fn); variants: [(module, {const: value})]."""
+def sweep(title, shapes, variants, make, dtypes=DTYPES):
+    """make(shape, dtype) -> (triton_fn, torch_fn[, copy_fn]); variants: [(module, {const:
+    value})]. With a copy_fn (a device copy of the bytes the op moves once), each variant's
+    time is also given as a fraction of that copy's."""
     print(f"\n## {title}", flush=True)
-    for shape, dtype in itertools.product(shapes, DTYPES):
-        triton_fn, torch_fn = make(shape, dtype)
+    for shape, dtype in itertools.product(shapes, dtypes):
+        triton_fn, torch_fn, *copy_fn = make(shape, dtype)
         base = median_us(torch_fn)
+        copy = median_us(copy_fn[0]) if copy_fn else None
         cells = []
         for module, values in variants:
             with constants(module, **values):
@@ -65,7 +70,7 @@ def sweep(title, shapes, variants, make):
             label = ",".join(f"{k}={v}" for k, v in values.items())
             cells.append((base / t, label, t))
         best = max(cells)
-        row = "  ".join(f"{s:.2f}x" for s, _, _ in cells)
+        row = "  ".join(f"{s:.2f}x" + (f" ({copy / t:.0%})" if copy else "") for s, _, t in cells)
         print(
             f"{shape!s:<14} {str(dtype)[6:]:<8} torch {base:7.1f} us | {row} | best {best[0]:.2f}x"
             f" ({best[1]})",
@@ -75,9 +80,25 @@ def sweep(title, shapes, variants, make):
         print(f"  variant {i}: {values}")
 
 
+def copy_of(x: torch.Tensor):
+    """A device copy of x into a fresh tensor: x read once, its size written once."""
+    out = torch.empty_like(x)
+    return lambda: out.copy_(x)
+
+
 def make_softmax(shape, dtype):
     x = torch.randn(shape, device="cuda", dtype=dtype)
-    return (lambda: softmax(x)), (lambda: torch.softmax(x, dim=-1))
+    return (lambda: softmax(x)), (lambda: torch.softmax(x, dim=-1)), copy_of(x)
+
+
+def make_add_row_sum(shape, dtype):
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    return (lambda: add_row_sum(x)), (lambda: x + x.sum(-1, keepdim=True)), copy_of(x)
+
+
+def make_scale(shape, dtype):
+    x = torch.randn(shape, device="cuda", dtype=dtype)
+    return (lambda: scale_op.scale(x, 2.0)), (lambda: x * 2.0), copy_of(x)
 
 
 def make_fwd(shape, dtype):
@@ -106,7 +127,39 @@ def make_bwd(shape, dtype):
 
 LN_SHAPES = [(4096, 1024), (4096, 4096), (4096, 8192), (4096, 16384)]
 
+LONG_SHAPES = [(4096, 16384), (2048, 32768), (1024, 65536)]
+LONG_VARIANTS = [
+    (rows, {}),  # the defaults
+    (rows, dict(LOOP_L2_SHARE=1e9)),  # one program per row, as before
+    (rows, dict(LOOP_L2_SHARE=0.25)),
+    (rows, dict(LOOP_L2_SHARE=1.0)),
+    (rows, dict(LOOP_BLOCK=4096)),
+    (rows, dict(WHOLE_ROW_MAX=16384)),  # 32768 looped too
+    (rows, dict(WHOLE_ROW_MAX=16384, LOOP_BLOCK=4096)),
+]
+
 SWEEPS = {
+    "long-softmax": (
+        "softmax, long rows: persistent looped programs (LOOP_L2_SHARE of L2 in flight)",
+        LONG_SHAPES,
+        LONG_VARIANTS,
+        make_softmax,
+    ),
+    "long-add_row_sum": (
+        "add_row_sum, long rows: as long-softmax",
+        LONG_SHAPES,
+        LONG_VARIANTS,
+        make_add_row_sum,
+    ),
+    "scale": (
+        "scale: elements per program and warps",
+        [(1 << 24,), (1 << 26,), (1 << 28,)],
+        [
+            (scale_op, dict(BLOCK_SIZE=b, NUM_WARPS=w))
+            for b, w in [(4096, 8), (1024, 4), (2048, 4), (4096, 4), (2048, 8), (8192, 8)]
+        ],
+        make_scale,
+    ),
     "softmax": (
         "softmax: rows kept whole up to WHOLE_ROW_MAX, warps capped at MAX_WARPS",
         [(4096, 4096), (4096, 16384), (2048, 32768), (1024, 65536)],

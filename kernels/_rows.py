@@ -6,6 +6,7 @@ A row-wise op works on the last dimension; every leading dimension is just "more
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -68,9 +69,21 @@ LOOP_BLOCK = 8192
 ELEMENTS_PER_THREAD = 16
 MAX_WARPS = 32
 
+LOOP_L2_SHARE = 0.5
+"""How much of the L2 cache the rows in flight of a looped kernel may fill. A looped
+kernel reads its row twice (or three times), and the re-reads come from L2 only while
+every row in flight still fits there: launched one program per row, 1024 rows of 65536
+float32 put 528 rows (135 MB) in flight on an H200 (60 MB of L2), the re-reads went to
+memory and softmax ran at 64% of a copy. So a looped kernel is persistent: it launches
+programs for about LOOP_L2_SHARE of L2 worth of rows (at least one per SM), each walking
+rows pid, pid + n_programs, ..."""
+
 INTERPRET_WHOLE_ROW_MAX = 1024
 INTERPRET_TILE_TARGET = 1024
 INTERPRET_LOOP_BLOCK = 256
+INTERPRET_LOOP_PROGRAMS = 2
+"""Programs of a looped kernel in the interpreter: few, so that the pinned cases of three
+rows or more walk several rows a program."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +102,32 @@ def row_limits(constants: str) -> RowLimits:
     return RowLimits(INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK)
 
 
+NOMINAL_GPU = (132, 60 * 2**20)
+"""(SMs, L2 bytes) of an H200, for the GPU's constants run in the interpreter."""
+
+
+@functools.cache
+def gpu_size(device: torch.device) -> tuple[int, int]:
+    """(streaming multiprocessors, L2 bytes) of a CUDA device; NOMINAL_GPU for any other."""
+    if device.type != "cuda":
+        return NOMINAL_GPU
+    props = torch.cuda.get_device_properties(device)
+    return props.multi_processor_count, props.L2_cache_size
+
+
+def looped_programs(n_rows: int, row_bytes: int, constants: str, device: torch.device) -> int:
+    """How many programs a looped (persistent) kernel launches over n_rows rows of
+    `row_bytes` each: LOOP_L2_SHARE of L2 worth of rows, at least one per SM, at most
+    one per row (see LOOP_L2_SHARE)."""
+    if constants != "gpu":
+        return min(n_rows, INTERPRET_LOOP_PROGRAMS)
+    sms, l2_bytes = gpu_size(device)
+    return min(n_rows, max(sms, int(LOOP_L2_SHARE * l2_bytes) // max(row_bytes, 1)))
+
+
 ROW_DESIGNS = ("whole", "looped")
 """A row held in registers by one program (several short rows packed to a tile), or
-looped over in blocks by one program per row."""
+looped over in blocks by persistent programs that walk a row at a time."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +135,8 @@ class RowPlan:
     """How a launcher covers an (n_rows, n_cols) tensor.
 
     whole_row: each row fits one block, and a program handles `rows_per_program` rows;
-    otherwise one program per row loops over it in blocks of `block_cols` columns.
+    otherwise each of grid[0] programs walks rows, looping over each in blocks of
+    `block_cols` columns.
     """
 
     whole_row: bool
@@ -118,12 +155,13 @@ def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int
 
 
 def plan_rows(
-    n_rows: int, n_cols: int, elements_per_thread: int | None = None, family: str = "rows"
+    x_rows: torch.Tensor, elements_per_thread: int | None = None, family: str = "rows"
 ) -> RowPlan:
-    """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
-    `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
-    fewer, fuller threads. The config launched is named `family/design/constants` (see
-    kernels._plans): whole rows up to the mode's whole_row_max, else looped."""
+    """The launch plan for a row-wise kernel over the rows of `x_rows` (n_rows, n_cols),
+    both > 0; `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to
+    prefer fewer, fuller threads. The config launched is named `family/design/constants`
+    (see kernels._plans): whole rows up to the mode's whole_row_max, else looped."""
+    n_rows, n_cols = x_rows.shape
     design, constants = _plans.forced(family)
     limits = row_limits(constants)
     whole = design != "looped" and n_cols <= limits.whole_row_max
@@ -136,15 +174,18 @@ def plan_rows(
         warps = warps_for(rows * block_cols, elements_per_thread)
         return RowPlan(True, block_cols, rows, warps, grid)
     loop_block = limits.loop_block
-    return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
+    programs = looped_programs(n_rows, n_cols * x_rows.element_size(), constants, x_rows.device)
+    return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (programs,))
 
 
 def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Tensor:
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
-    runs on a grid of row tiles; `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
-    BLOCK_COLS)` runs one program per row. Empty tensors launch nothing.
+    runs on a grid of row tiles; `looped_kernel(x, out, n_rows, n_cols, stride_xrow,
+    stride_outrow, BLOCK_COLS)` on persistent programs, each walking rows pid, pid +
+    n_programs, ...
+    Empty tensors launch nothing.
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
@@ -152,7 +193,7 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if out.numel() == 0:
         return out
-    plan = plan_rows(n_rows, n_cols)
+    plan = plan_rows(x_rows)
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
         whole_row_kernel[plan.grid](
@@ -161,7 +202,7 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
         )  # fmt: skip
     else:
         looped_kernel[plan.grid](
-            x_rows, out, n_cols, x_rows.stride(0), n_cols,
+            x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
             BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
         )  # fmt: skip
     return out
@@ -181,10 +222,11 @@ def row_tile(n_rows, n_cols, ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
 
 
 @triton.jit
-def row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow):
-    """Where this program's row starts in x and in out, for one program per row."""
+def row_pointers(row, x_ptr, stride_xrow, out_ptr, stride_outrow):
+    """Where row `row` starts in x and in out."""
     # 64-bit row offset: row * stride passes 2**31 once a tensor holds over 2**31 elements.
-    row = tl.program_id(0).to(tl.int64)
+    # (tl.cast, not .to: a loop index is a plain int in the interpreter.)
+    row = tl.cast(row, tl.int64)
     return x_ptr + row * stride_xrow, out_ptr + row * stride_outrow
 
 
