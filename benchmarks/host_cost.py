@@ -3,8 +3,10 @@
 Small inputs (8 x 256 by default), so that the GPU is never what a call waits for: the
 figure is what the CPU spends in Python, checks, allocations and launches before the call
 returns (`harness.perf.timing.CudaEventTimer.host_ms_per_call`), which device-time benchmarks
-hide on purpose. Each op is measured `--rounds` times, the two tiers alternating, and the
-median printed with the range: host time moves with the CPU's load.
+hide on purpose. The `triton-dispatch` column is the same launcher through Triton's own
+dispatch (`kernels._launch.fast` off, two attribute swaps extra). Each op is measured
+`--rounds` times, the tiers alternating, and the median printed with the range: host time
+moves with the CPU's load.
 
     PYTHONPATH=. python benchmarks/host_cost.py [OP ...] [--shape 8 256] [--rounds 5]
 
@@ -26,6 +28,7 @@ from typing import Any
 
 import torch
 
+import kernels._launch as launch_module
 from harness.compare import build_inputs
 from harness.op import Case
 from ops import OPS
@@ -36,6 +39,16 @@ def _per_call_us(fn: Callable[[], Any], calls: int = 200) -> float:
     for _ in range(calls):
         fn()
     return 1e6 * (time.perf_counter() - start) / calls
+
+
+def _through_triton(kernel: Callable[..., Any], inputs: Any) -> Any:
+    """The launcher with `kernels._launch.fast` turned into Triton's own dispatch."""
+    key = launch_module._launch_key
+    launch_module._launch_key = lambda *_: None
+    try:
+        return kernel(*inputs.args, **inputs.kwargs)
+    finally:
+        launch_module._launch_key = key
 
 
 def main() -> None:
@@ -60,7 +73,8 @@ def main() -> None:
 
         timer = CudaEventTimer()
         device = "cuda"
-        timers = {tier: lambda fn: 1e3 * timer.host_ms_per_call(fn) for tier in ("triton", "torch")}
+        tiers = ("triton", "triton-dispatch", "torch")
+        timers = {tier: lambda fn: 1e3 * timer.host_ms_per_call(fn) for tier in tiers}
         print(f"{torch.cuda.get_device_name()}, shape {tuple(args.shape)} {args.dtype}")
     print(f"{'op':<22}" + "".join(f"{tier + ' us':>22}" for tier in timers))
     for name in args.ops or list(OPS):
@@ -69,6 +83,7 @@ def main() -> None:
         inputs = build_inputs(op, Case(name, args.dtype, tuple(args.shape), params), device)
         tiers = {
             "triton": lambda op=op, a=inputs: op.kernel(*a.args, **a.kwargs),
+            "triton-dispatch": lambda op=op, a=inputs: _through_triton(op.kernel, a),
             "torch": lambda op=op, a=inputs: op.torch_ref(*a.args, **a.kwargs),
         }
         tiers = {tier: tiers[tier] for tier in timers}

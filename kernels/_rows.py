@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from kernels import _plans
-from kernels._launch import cdiv, checked_grid, next_power_of_2
+from kernels._launch import cdiv, checked_grid, fast, next_power_of_2
 
 
 def as_rows(x: torch.Tensor) -> torch.Tensor:
@@ -196,12 +196,12 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
     plan = plan_rows(x_rows)
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
-        whole_row_kernel[plan.grid](
+        fast(whole_row_kernel)[plan.grid](
             x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
             ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
         )  # fmt: skip
     else:
-        looped_kernel[plan.grid](
+        fast(looped_kernel)[plan.grid](
             x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
             BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
         )  # fmt: skip

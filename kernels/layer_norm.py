@@ -47,7 +47,7 @@ import triton.language as tl
 
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import checked_grid
+from kernels._launch import checked_grid, fast
 from kernels._rows import (
     as_rows,
     load_x_dy,
@@ -411,14 +411,14 @@ def layer_norm(
     flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
     plan = plan_rows(x_rows, FWD_ELEMENTS_PER_THREAD, family="layer_norm")
     if plan.whole_row:  # a grid of row tiles, each row held in registers
-        _layer_norm_fwd_kernel[plan.grid](
+        fast(_layer_norm_fwd_kernel)[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
             x_rows.stride(0), n_cols, eps,
             ROWS=plan.rows_per_program, BLOCK_N=plan.block_cols, num_warps=plan.num_warps,
             **flags,
         )  # fmt: skip
     else:  # persistent programs, each looping over one row after another
-        _layer_norm_fwd_looped_kernel[plan.grid](
+        fast(_layer_norm_fwd_looped_kernel)[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
             x_rows.stride(0), n_cols, eps,
             BLOCK_N=plan.block_cols, num_warps=plan.num_warps, **flags,

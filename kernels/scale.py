@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 
 from kernels._checks import check_tensor
-from kernels._launch import cdiv
+from kernels._launch import cdiv, fast
 
 BLOCK_SIZE = 4096
 NUM_WARPS = 8
@@ -66,5 +66,5 @@ def scale(x: torch.Tensor, alpha: float) -> torch.Tensor:
     n = out.numel()
     if n > 0:
         grid = (cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
-        scale_kernel[grid](x, out, alpha, n, BLOCK_SIZE=BLOCK_SIZE, num_warps=NUM_WARPS)
+        fast(scale_kernel)[grid](x, out, alpha, n, BLOCK_SIZE=BLOCK_SIZE, num_warps=NUM_WARPS)
     return out

@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import cdiv
+from kernels._launch import cdiv, fast
 
 BLOCK_SIZE = 1024
 
@@ -53,5 +53,5 @@ def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     n = out.numel()
     if n > 0:
         grid = (cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
-        vector_add_kernel[grid](x, y, out, n, BLOCK_SIZE=BLOCK_SIZE)
+        fast(vector_add_kernel)[grid](x, y, out, n, BLOCK_SIZE=BLOCK_SIZE)
     return out

@@ -1,0 +1,132 @@
+"""kernels._launch.fast: Triton's dispatch skipped for a specialization already compiled.
+
+On the CPU: the key it caches on is at least as fine as Triton's specialization (equal
+keys never hide different compiled kernels), and every launch it cannot vouch for goes
+through Triton. On a GPU: a cached launch computes what Triton's launch computes, and a
+new specialization compiles anew instead of reusing a wrong kernel.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import triton
+import triton.language as tl
+from triton import knobs
+from triton._C.libtriton import native_specialize_impl
+from triton.backends.compiler import BaseBackend
+from triton.runtime.jit import JITFunction
+
+from harness.modes import device_for
+from kernels import _launch
+from kernels._launch import _arg_key, _launch_key, fast
+
+
+def _scaled_copy(x_ptr, out_ptr, n, factor, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    x = tl.load(x_ptr + offsets, mask=mask)
+    tl.store(out_ptr + offsets, (x.to(tl.float32) * factor).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+scaled_copy = triton.jit(_scaled_copy)  # an InterpretedFunction in interpret mode
+compiled_only = JITFunction(_scaled_copy)  # a JITFunction in either mode, for its keys
+
+
+def _triton_spec(value: object) -> tuple:
+    return native_specialize_impl(BaseBackend, value, False, True, True)
+
+
+def test_equal_keys_mean_equal_triton_specializations() -> None:
+    storage = torch.empty(4096, dtype=torch.float32)
+    values: list[object] = [None, True, False, 0.5, 3.0]
+    for base in (0, 1, 15, 16, 17, -1, -16, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1):
+        values += [base, base + 16, base + 32]
+    values += [2**63 - 1, 2**63, 2**64 - 16]
+    values += [storage[i:] for i in range(8)] + [storage.half()[i:] for i in range(9)]
+    values += [storage.view(torch.int32)[i:] for i in range(4)]
+    seen: dict[tuple, tuple] = {}
+    for value in values:
+        key = (type(value), _arg_key(value))
+        spec = _triton_spec(value)
+        assert seen.setdefault(key, spec) == spec, (value, key, spec, seen[key])
+    assert len(set(seen.values())) >= 12  # the cases above do reach distinct specializations
+
+
+def test_arguments_it_does_not_model_are_left_to_triton() -> None:
+    for value in (2**64, -(2**63) - 1, (1, 2), "text"):
+        with pytest.raises(_launch._Unrecognized):
+            _arg_key(value)
+
+
+@pytest.fixture
+def on_device_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    # _launch_key asks the current CUDA device; a CPU build of torch has none.
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+
+
+def _key(*args: object, **meta: object) -> tuple | None:
+    launch = _launch_key(compiled_only, args, {"BLOCK": 128, **meta})
+    return launch and launch[1]
+
+
+@pytest.mark.usefixtures("on_device_zero")
+def test_the_key_changes_with_whatever_triton_specializes_on() -> None:
+    x, out = torch.empty(256), torch.empty(256)
+    key = _key(x, out, 208, 2.0)
+    assert key is not None and key == _key(torch.empty(256), torch.empty(256), 224, 3.5)
+    others = {
+        "x misaligned": _key(x[1:], out, 208, 2.0),
+        "x float16": _key(x.half(), out, 208, 2.0),
+        "n == 1": _key(x, out, 1, 2.0),
+        "n not a multiple of 16": _key(x, out, 201, 2.0),
+        "n past int32": _key(x, out, 2**31, 2.0),
+        "a constexpr": _key(x, out, 208, 2.0, BLOCK=256),
+        "num_warps": _key(x, out, 208, 2.0, num_warps=8),
+    }
+    for what, other in others.items():
+        assert other is not None and other != key, what
+    assert len(set(others.values())) == len(others)
+
+
+@pytest.mark.usefixtures("on_device_zero")
+def test_launches_it_cannot_vouch_for_go_through_triton(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, out = torch.empty(256), torch.empty(256)
+    assert _key(x, out, 200, 2.0) is not None
+    assert _key(x, out, 200) is None  # a parameter left out
+    assert _key(x, out, 200, (2.0,)) is None  # an argument of a kind it does not model
+    interpreted = triton.runtime.interpreter.InterpretedFunction(_scaled_copy)
+    assert _launch_key(interpreted, (x, out, 200, 2.0), {"BLOCK": 128}) is None
+    with monkeypatch.context() as patch:  # harness.parity's twins and counters do this
+        patch.setattr(JITFunction, "run", lambda *a, **k: None)
+        assert _key(x, out, 200, 2.0) is None
+    with monkeypatch.context() as patch:  # a profiler's launch hook
+        patch.setattr(knobs.runtime, "launch_enter_hook", lambda *a: None)
+        assert _key(x, out, 200, 2.0) is None
+    with monkeypatch.context() as patch:
+        patch.setattr(compiled_only, "pre_run_hooks", [lambda *a, **k: None])
+        assert _key(x, out, 200, 2.0) is None
+
+
+def test_a_fast_launch_computes_what_a_triton_launch_does(harness_state) -> None:
+    """In the interpreter this is Triton's own path (the twin is never cached); compiled,
+    the first launch goes through Triton and the later ones straight to the launcher."""
+    device = device_for(harness_state.mode)
+    n, block = 1000, 128
+    x = torch.randn(n, device=device)
+    expected = torch.empty_like(x)
+    scaled_copy[(triton.cdiv(n, block),)](x, expected, n, 1.5, BLOCK=block)
+    cached_before = len(_launch._COMPILED)
+    for factor in (1.5, 1.5, 1.5):
+        out = torch.full_like(x, float("nan"))
+        fast(scaled_copy)[(triton.cdiv(n, block),)](x, out, n, factor, BLOCK=block)
+        assert torch.equal(out, expected)
+    if harness_state.mode == "interpret":
+        assert len(_launch._COMPILED) == cached_before
+        return
+    assert len(_launch._COMPILED) == cached_before + 1
+    # A misaligned view is another specialization: Triton compiles it, not the cache.
+    misaligned = torch.full((n,), float("nan"), device=device)[1:]
+    fast(scaled_copy)[(triton.cdiv(n - 1, block),)](x[1:], misaligned, n - 1, 1.5, BLOCK=block)
+    assert torch.equal(misaligned, expected[1:])
+    assert len(_launch._COMPILED) == cached_before + 2
