@@ -13,6 +13,8 @@
 #   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15)
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
+#   rows          the row-wise ops compiled (tests), their host cost (benchmarks/host_cost.py)
+#                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s and parity 213 in 366 s, both cut by their limits then.
 # Parity needs an interpreter that runs on the machine's NumPy: Triton 3.6's does not on
@@ -79,6 +81,15 @@ for name in $STEPS; do
         step nightly-rows 540 "${NIGHTLY[@]}" -k "differential and not (matmul or attention or conv2d)" ;;
     nightly-matmul)
         step nightly-matmul 540 "${NIGHTLY[@]}" -k "differential and matmul" ;;
+    rows)
+        # Issue 10: the row-wise launchers (persistent looped kernels, kernels._launch.fast)
+        # compiled and checked, then their host cost and launch constants measured.
+        step rows-tests 200 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py tests/test_ops.py tests/test_large_shapes.py \
+            -k "fast or ((vector_add or scale or softmax or add_row_sum or layer_norm) and not grad)"
+        step rows-host 120 python benchmarks/host_cost.py vector_add scale softmax add_row_sum \
+            layer_norm layer_norm_backward --rounds 7
+        step rows-sweep 240 python benchmarks/tune_rowwise.py long-softmax long-add_row_sum scale ;;
     *) echo "unknown step $name" ;;
     esac
 done
