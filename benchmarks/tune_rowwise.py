@@ -181,6 +181,7 @@ SWEEPS = {
             (ln, dict(FWD_ELEMENTS_PER_THREAD=16)),
             (rows, dict(TILE_TARGET=8192)),
             (rows, dict(TILE_TARGET=2048)),
+            (rows, dict(WHOLE_ROW_MAX=8192)),  # 16384 on persistent looped programs
         ],
         make_fwd,
     ),
