@@ -72,9 +72,11 @@ MAX_WARPS = 32
 LOOP_L2_SHARE = 0.5
 """How much of the L2 cache the rows in flight of a looped kernel may fill. A looped
 kernel reads its row twice (or three times), and the re-reads come from L2 only while
-every row in flight still fits there: launched one program per row, 1024 rows of 65536
-float32 put 528 rows (135 MB) in flight on an H200 (60 MB of L2), the re-reads went to
-memory and softmax ran at 64% of a copy. So a looped kernel is persistent: it launches
+every row in flight still fits there. Launched one program per row, 1024 rows of 65536
+float32 can have 528 rows (135 MB; 4 programs of 16 warps per SM) in flight on an H200
+with 60 MB of L2, and softmax ran there at 64% of a copy (benchmarks/baselines/
+nvidia-h200.json): as if each row were read from memory twice. So a looped kernel is
+persistent: it launches
 programs for about LOOP_L2_SHARE of L2 worth of rows (at least one per SM), each walking
 rows pid, pid + n_programs, ..."""
 
