@@ -25,6 +25,8 @@ def as_rows(x: torch.Tensor) -> torch.Tensor:
     cannot be merged into one row stride. The row stride is passed to the kernel, so a
     row-sliced or padded tensor is read in place.
     """
+    if x.dim() == 2 and x.stride(1) == 1:  # already rows: the common case, kept cheap
+        return x
     n_cols = x.shape[-1] if x.dim() else 1
     if x.dim() == 0:
         x = x.reshape(1, 1)
@@ -162,13 +164,37 @@ def plan_rows(
     """The launch plan for a row-wise kernel over the rows of `x_rows` (n_rows, n_cols),
     both > 0; `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to
     prefer fewer, fuller threads. The config launched is named `family/design/constants`
-    (see kernels._plans): whole rows up to the mode's whole_row_max, else looped."""
+    (see kernels._plans): whole rows up to the mode's whole_row_max, else looped.
+
+    A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
+    was made from: tuning scripts set them): a training loop calls with the same shapes."""
     n_rows, n_cols = x_rows.shape
     design, constants = _plans.forced(family)
+    key = (
+        n_rows, n_cols, x_rows.element_size(), x_rows.device, elements_per_thread, design,
+        constants, WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
+        LOOP_L2_SHARE, INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
+        INTERPRET_LOOP_PROGRAMS,
+    )  # fmt: skip
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[key] = _plan(x_rows, elements_per_thread, design, constants)
+    _plans.launched(family, "whole" if plan.whole_row else "looped", constants)
+    return plan
+
+
+_PLANS: dict[tuple, RowPlan] = {}
+_MAX_PLANS = 4096
+
+
+def _plan(
+    x_rows: torch.Tensor, elements_per_thread: int | None, design: str | None, constants: str
+) -> RowPlan:
+    n_rows, n_cols = x_rows.shape
     limits = row_limits(constants)
-    whole = design != "looped" and n_cols <= limits.whole_row_max
-    _plans.launched(family, "whole" if whole else "looped", constants)
-    if whole:
+    if design != "looped" and n_cols <= limits.whole_row_max:
         block_cols = block_for(n_cols, limits.whole_row_max)
         # Pack short rows, but never more rows to a program than there are rows.
         rows = block_for(n_rows, max(limits.tile_target // block_cols, 1))
@@ -192,7 +218,7 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
     # In x's shape, contiguous: its rows are n_cols apart (and no view to make afterwards).
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if out.numel() == 0:
         return out
     plan = plan_rows(x_rows)

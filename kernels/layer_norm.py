@@ -382,7 +382,7 @@ def _forward_setup(
     weight = _check_param("weight", weight, x)
     bias = _check_param("bias", bias, x)
     eps = _check_eps(eps)
-    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    y = torch.empty_like(x, memory_format=torch.contiguous_format)
     mean = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
     rstd = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
     return as_rows(x), weight, bias, eps, (y, mean, rstd)
