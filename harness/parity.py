@@ -35,11 +35,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
-_state = threading.local()
+_state = types.SimpleNamespace(depth=0)
+"""How many `interpreted()` are open, process-wide as the swap itself is: PyTorch runs a
+CUDA tensor's backward on a thread of its own, and a thread-local count told the twin of
+attention's bfloat16 backward there that it was compiled (no upcast: garbage dots)."""
 
 
 class TwinEscaped(RuntimeError):
@@ -51,7 +54,7 @@ def in_interpreter() -> bool:
     they were decorated, or inside `interpreted()`. Kernels ask it at launch to work
     around the interpreter's numerics (16-bit `tl.dot`), and harness.autotune when it
     decorates."""
-    return os.environ.get("TRITON_INTERPRET") == "1" or getattr(_state, "depth", 0) > 0
+    return os.environ.get("TRITON_INTERPRET") == "1" or _state.depth > 0
 
 
 def interpreter_problem() -> str | None:
@@ -181,7 +184,7 @@ def interpreted() -> Iterator[_Twins]:
             )
 
         JITFunction.run = escaped
-        _state.depth = getattr(_state, "depth", 0) + 1
+        _state.depth += 1
         try:
             yield _TWINS
         finally:

@@ -15,6 +15,7 @@ import triton.language as tl
 from triton import knobs
 from triton._C.libtriton import native_specialize_impl
 from triton.backends.compiler import BaseBackend
+from triton.runtime.interpreter import InterpretedFunction
 from triton.runtime.jit import JITFunction
 
 from harness.modes import device_for
@@ -95,7 +96,7 @@ def test_launches_it_cannot_vouch_for_go_through_triton(monkeypatch: pytest.Monk
     assert _key(x, out, 200, 2.0) is not None
     assert _key(x, out, 200) is None  # a parameter left out
     assert _key(x, out, 200, (2.0,)) is None  # an argument of a kind it does not model
-    interpreted = triton.runtime.interpreter.InterpretedFunction(_scaled_copy)
+    interpreted = InterpretedFunction(_scaled_copy)
     assert _launch_key(interpreted, (x, out, 200, 2.0), {"BLOCK": 128}) is None
     with monkeypatch.context() as patch:  # harness.parity's twins and counters do this
         patch.setattr(JITFunction, "run", lambda *a, **k: None)

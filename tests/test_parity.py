@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TWIN_SCRIPT = textwrap.dedent(
     """
-    import torch, triton.language as tl
+    import threading, torch, triton.language as tl
     from triton.runtime.jit import JITFunction
     from harness import bounds, parity
     from tests import outside_kernels, parity_plants as plants
@@ -40,6 +40,11 @@ TWIN_SCRIPT = textwrap.dedent(
             scan = plants.block_scan(x)  # one program per block, run one after another
             soft = outside_kernels.softmax(rows)  # tl.max, tl.sum: triton.language's jit
             launched = twins.launches - before
+            elsewhere = []  # PyTorch runs a CUDA tensor's backward on a thread of its own
+            thread = threading.Thread(target=lambda: elsewhere.append(parity.in_interpreter()))
+            thread.start()
+            thread.join()
+    print("other_thread", elsewhere)
     print("launched", launched)
     print("scan", float((scan.double() - x.double().cumsum(0)).abs().max()))
     print("softmax", float((soft - torch.softmax(rows, -1)).abs().max()))
@@ -80,6 +85,13 @@ def test_twins_run_compiled_kernels_in_the_interpreter(twin_run) -> None:
     assert twin_run["launched"] == "2"
     assert float(twin_run["scan"]) < 1e-4  # the racy scan is right when run in order
     assert float(twin_run["softmax"]) < 1e-6
+
+
+def test_a_twin_knows_it_is_interpreted_on_every_thread(twin_run) -> None:
+    """A kernel's launcher asks `in_interpreter()` whether to upcast 16-bit dot operands;
+    asked on autograd's thread, a thread-local answer said no, and the twin of
+    attention's bfloat16 backward computed garbage (H200, parity mode)."""
+    assert twin_run["other_thread"] == "[True]"
 
 
 def test_twins_leave_triton_language_as_it_was(twin_run) -> None:
