@@ -134,9 +134,6 @@ LN_SHAPES = [(4096, 1024), (4096, 4096), (4096, 8192), (4096, 16384)]
 LONG_SHAPES = [(4096, 16384), (2048, 32768), (1024, 65536)]
 LONG_VARIANTS = [
     (rows, {}),  # the defaults
-    (rows, dict(LOOP_L2_SHARE=1e9)),  # one program per row, as before
-    (rows, dict(LOOP_L2_SHARE=0.25)),
-    (rows, dict(LOOP_L2_SHARE=1.0)),
     (rows, dict(LOOP_BLOCK=4096)),
     (rows, dict(WHOLE_ROW_MAX=16384)),  # 32768 looped too
     (rows, dict(WHOLE_ROW_MAX=16384, LOOP_BLOCK=4096)),
@@ -144,7 +141,7 @@ LONG_VARIANTS = [
 
 SWEEPS = {
     "long-softmax": (
-        "softmax, long rows: persistent looped programs (LOOP_L2_SHARE of L2 in flight)",
+        "softmax, long rows: the looped kernel's block, and 32768 whole or looped",
         LONG_SHAPES,
         LONG_VARIANTS,
         make_softmax,

@@ -6,7 +6,6 @@ A row-wise op works on the last dimension; every leading dimension is just "more
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -71,23 +70,9 @@ LOOP_BLOCK = 8192
 ELEMENTS_PER_THREAD = 16
 MAX_WARPS = 32
 
-LOOP_L2_SHARE = 0.5
-"""How much of the L2 cache the rows in flight of a looped kernel may fill. A looped
-kernel reads its row twice (or three times), and the re-reads come from L2 only while
-every row in flight still fits there. Launched one program per row, 1024 rows of 65536
-float32 can have 528 rows (135 MB; 4 programs of 16 warps per SM) in flight on an H200
-with 60 MB of L2, and softmax ran there at 64% of a copy (benchmarks/baselines/
-nvidia-h200.json): as if each row were read from memory twice. So a looped kernel is
-persistent: it launches
-programs for about LOOP_L2_SHARE of L2 worth of rows (at least one per SM), each walking
-rows pid, pid + n_programs, ..."""
-
 INTERPRET_WHOLE_ROW_MAX = 1024
 INTERPRET_TILE_TARGET = 1024
 INTERPRET_LOOP_BLOCK = 256
-INTERPRET_LOOP_PROGRAMS = 2
-"""Programs of a looped kernel in the interpreter: few, so that the pinned cases of three
-rows or more walk several rows a program."""
 
 
 @dataclass(frozen=True)
@@ -106,32 +91,9 @@ def row_limits(constants: str) -> RowLimits:
     return RowLimits(INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK)
 
 
-NOMINAL_GPU = (132, 60 * 2**20)
-"""(SMs, L2 bytes) of an H200, for the GPU's constants run in the interpreter."""
-
-
-@functools.cache
-def gpu_size(device: torch.device) -> tuple[int, int]:
-    """(streaming multiprocessors, L2 bytes) of a CUDA device; NOMINAL_GPU for any other."""
-    if device.type != "cuda":
-        return NOMINAL_GPU
-    props = torch.cuda.get_device_properties(device)
-    return props.multi_processor_count, props.L2_cache_size
-
-
-def looped_programs(n_rows: int, row_bytes: int, constants: str, device: torch.device) -> int:
-    """How many programs a looped (persistent) kernel launches over n_rows rows of
-    `row_bytes` each: LOOP_L2_SHARE of L2 worth of rows, at least one per SM, at most
-    one per row (see LOOP_L2_SHARE)."""
-    if constants != "gpu":
-        return min(n_rows, INTERPRET_LOOP_PROGRAMS)
-    sms, l2_bytes = gpu_size(device)
-    return min(n_rows, max(sms, int(LOOP_L2_SHARE * l2_bytes) // max(row_bytes, 1)))
-
-
 ROW_DESIGNS = ("whole", "looped")
 """A row held in registers by one program (several short rows packed to a tile), or
-looped over in blocks by persistent programs that walk a row at a time."""
+looped over in blocks by one program per row."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +101,7 @@ class RowPlan:
     """How a launcher covers an (n_rows, n_cols) tensor.
 
     whole_row: each row fits one block, and a program handles `rows_per_program` rows;
-    otherwise each of grid[0] programs walks rows, looping over each in blocks of
-    `block_cols` columns.
+    otherwise one program per row loops over it in blocks of `block_cols` columns.
     """
 
     whole_row: bool
@@ -159,28 +120,26 @@ def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int
 
 
 def plan_rows(
-    x_rows: torch.Tensor, elements_per_thread: int | None = None, family: str = "rows"
+    n_rows: int, n_cols: int, elements_per_thread: int | None = None, family: str = "rows"
 ) -> RowPlan:
-    """The launch plan for a row-wise kernel over the rows of `x_rows` (n_rows, n_cols),
-    both > 0; `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to
-    prefer fewer, fuller threads. The config launched is named `family/design/constants`
+    """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
+    `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
+    fewer, fuller threads. The config launched is named `family/design/constants`
     (see kernels._plans): whole rows up to the mode's whole_row_max, else looped.
 
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
-    n_rows, n_cols = x_rows.shape
     design, constants = _plans.forced(family)
     key = (
-        n_rows, n_cols, x_rows.element_size(), x_rows.device, elements_per_thread, design,
-        constants, WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
-        LOOP_L2_SHARE, INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
-        INTERPRET_LOOP_PROGRAMS,
+        n_rows, n_cols, elements_per_thread, design, constants, WHOLE_ROW_MAX, TILE_TARGET,
+        LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS, INTERPRET_WHOLE_ROW_MAX,
+        INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
     )  # fmt: skip
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        plan = _PLANS[key] = _plan(x_rows, elements_per_thread, design, constants)
+        plan = _PLANS[key] = _plan(n_rows, n_cols, elements_per_thread, design, constants)
     _plans.launched(family, "whole" if plan.whole_row else "looped", constants)
     return plan
 
@@ -190,9 +149,8 @@ _MAX_PLANS = 4096
 
 
 def _plan(
-    x_rows: torch.Tensor, elements_per_thread: int | None, design: str | None, constants: str
+    n_rows: int, n_cols: int, elements_per_thread: int | None, design: str | None, constants: str
 ) -> RowPlan:
-    n_rows, n_cols = x_rows.shape
     limits = row_limits(constants)
     if design != "looped" and n_cols <= limits.whole_row_max:
         block_cols = block_for(n_cols, limits.whole_row_max)
@@ -202,18 +160,15 @@ def _plan(
         warps = warps_for(rows * block_cols, elements_per_thread)
         return RowPlan(True, block_cols, rows, warps, grid)
     loop_block = limits.loop_block
-    programs = looped_programs(n_rows, n_cols * x_rows.element_size(), constants, x_rows.device)
-    return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (programs,))
+    return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
 
 
 def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Tensor:
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
-    runs on a grid of row tiles; `looped_kernel(x, out, n_rows, n_cols, stride_xrow,
-    stride_outrow, BLOCK_COLS)` on persistent programs, each walking rows pid, pid +
-    n_programs, ...
-    Empty tensors launch nothing.
+    runs on a grid of row tiles; `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
+    BLOCK_COLS)` runs one program per row. Empty tensors launch nothing.
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
@@ -221,7 +176,7 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if out.numel() == 0:
         return out
-    plan = plan_rows(x_rows)
+    plan = plan_rows(n_rows, n_cols)
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
         fast(whole_row_kernel)[plan.grid](
@@ -230,7 +185,7 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
         )  # fmt: skip
     else:
         fast(looped_kernel)[plan.grid](
-            x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
+            x_rows, out, n_cols, x_rows.stride(0), n_cols,
             BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
         )  # fmt: skip
     return out
@@ -250,11 +205,10 @@ def row_tile(n_rows, n_cols, ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
 
 
 @triton.jit
-def row_pointers(row, x_ptr, stride_xrow, out_ptr, stride_outrow):
-    """Where row `row` starts in x and in out."""
+def row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow):
+    """Where this program's row starts in x and in out, for one program per row."""
     # 64-bit row offset: row * stride passes 2**31 once a tensor holds over 2**31 elements.
-    # (tl.cast, not .to: a loop index is a plain int in the interpreter.)
-    row = tl.cast(row, tl.int64)
+    row = tl.program_id(0).to(tl.int64)
     return x_ptr + row * stride_xrow, out_ptr + row * stride_outrow
 
 

@@ -6,7 +6,7 @@ values, then warps combine theirs through shuffles and shared memory, which Trit
 allocates and synchronizes for us. The result is a scalar per row, broadcast back over
 the same registers that still hold the row, so the row is read from memory only once
 (`add_row_sum_kernel`). A row longer than one block is summed by a loop over its column
-blocks, then read again, from L2, to write the output (`add_row_sum_looped_kernel`).
+blocks, then read again to write the output (`add_row_sum_looped_kernel`).
 """
 
 from __future__ import annotations
@@ -42,40 +42,37 @@ def add_row_sum_kernel(
 def add_row_sum_looped_kernel(
     x_ptr,  # the rows to sum, shape (n_rows, n_cols), unit column stride
     out_ptr,  # x plus its row sums, shape (n_rows, n_cols), unit column stride
-    n_rows,  # number of rows
     n_cols,  # terms in each row sum, any number
     stride_xrow,  # elements between consecutive rows of x
     stride_outrow,  # elements between consecutive rows of out
     BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
 ):
+    x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
     cols = tl.arange(0, BLOCK_COLS)
-    # Persistent: few enough programs that the rows in flight stay in L2 for pass 2.
-    for row in range(tl.program_id(0), n_rows, tl.num_programs(0)):
-        x_row_ptr, out_row_ptr = row_pointers(row, x_ptr, stride_xrow, out_ptr, stride_outrow)
 
-        # Pass 1: each lane accumulates its columns; one tree reduction at the end.
-        lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
-        for start in range(0, n_cols, BLOCK_COLS):
-            col_mask = start + cols < n_cols  # the last block may hang past the row's end
-            # other=0: padding lanes add nothing to the sum.
-            x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0)
-            lane_sum += x.to(tl.float32)
-        row_sum = tl.sum(lane_sum, axis=0)
+    # Pass 1: each lane accumulates its columns; one tree reduction at the end.
+    lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
+    for start in range(0, n_cols, BLOCK_COLS):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        # other=0: padding lanes add nothing to the sum.
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0)
+        lane_sum += x.to(tl.float32)
+    row_sum = tl.sum(lane_sum, axis=0)
 
-        # Pass 2: read the row again (from L2) and write x + row_sum.
-        for start in range(0, n_cols, BLOCK_COLS):
-            col_mask = start + cols < n_cols
-            x = tl.load(x_row_ptr + start + cols, mask=col_mask)  # masked lanes: not stored
-            y = x.to(tl.float32) + row_sum
-            tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
+    # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
+    # write x + row_sum.
+    for start in range(0, n_cols, BLOCK_COLS):
+        col_mask = start + cols < n_cols
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask)  # masked lanes: not stored
+        y = x.to(tl.float32) + row_sum
+        tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
 
 
 def add_row_sum(x: torch.Tensor) -> torch.Tensor:
     """x + x.sum(dim=-1, keepdim=True), summed in float32; returns a new tensor.
 
     Rows that fit one block go to `add_row_sum_kernel` (a grid of row tiles), longer rows
-    to `add_row_sum_looped_kernel` (persistent programs, a row at a time); see
-    `kernels._rows.plan_rows`.
+    to `add_row_sum_looped_kernel` (one program per row); see `kernels._rows.plan_rows`.
     """
     check_tensor("x", x)
     return launch_rowwise(x, add_row_sum_kernel, add_row_sum_looped_kernel)

@@ -21,7 +21,7 @@ The GPU ideas, in the order they appear:
    equal numbers when |mean| >> std and lose every digit. Padded lanes are zeroed
    (`tl.where`) first: there x - mean would be -mean.
 3. Loops for long rows (`_layer_norm_fwd_looped_kernel`): three passes over the row,
-   the re-reads from the L2 cache, by persistent programs that walk a row at a time.
+   the re-reads mostly from the L2 cache.
 4. The backward (`_layer_norm_bwd_kernel`): with xhat = (x - mean) * rstd and g = dy * w,
        dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
        dweight = sum over rows of dy * xhat,   dbias = sum over rows of dy.
@@ -54,7 +54,6 @@ from kernels._rows import (
     norm_dx,
     partial_sums_buffer,
     plan_rows,
-    row_pointers,
     row_tile,
     store_partial_sums,
     sum_partials,
@@ -185,7 +184,6 @@ def _layer_norm_fwd_looped_kernel(
     y_ptr,  # output, shape (n_rows, n_cols), unit column stride, dtype of x
     mean_ptr,  # output, float32, shape (n_rows,)
     rstd_ptr,  # output, float32, shape (n_rows,)
-    n_rows,  # number of rows
     n_cols,  # row length, any
     stride_xrow,  # elements between consecutive rows of x
     stride_yrow,  # elements between consecutive rows of y
@@ -194,44 +192,44 @@ def _layer_norm_fwd_looped_kernel(
     HAS_BIAS: tl.constexpr,  # add b
     BLOCK_N: tl.constexpr,  # columns per iteration, a power of two
 ):
-    """y, mean and rstd of rows too long for registers, in BLOCK_N columns a step:
-    one pass for the mean, one for the centered variance, one to write y. The programs are
-    persistent (`kernels._rows.LOOP_L2_SHARE`), so the re-reads hit the L2 cache.
-    (A one-pass Welford/Chan merge would save a read, but turns a row's +inf mean into
-    NaN: inf - inf when merging.)"""
+    """y, mean and rstd of one row too long for registers, in BLOCK_N columns a step:
+    one pass for the mean, one for the centered variance, one to write y. The re-reads
+    mostly hit the L2 cache. (A one-pass Welford/Chan merge would save a read, but turns
+    a row's +inf mean into NaN: inf - inf when merging.)"""
+    # One program per row; 64-bit row offset: row * stride passes 2**31 in big tensors.
+    row = tl.program_id(0).to(tl.int64)
+    x_row_ptr = x_ptr + row * stride_xrow
+    y_row_ptr = y_ptr + row * stride_yrow
     cols = tl.arange(0, BLOCK_N)
-    for row in range(tl.program_id(0), n_rows, tl.num_programs(0)):
-        x_row_ptr, y_row_ptr = row_pointers(row, x_ptr, stride_xrow, y_ptr, stride_yrow)
 
-        # Pass 1: the mean. Each lane sums its columns j, j + BLOCK_N, ...; a tree at the end.
-        lane_sum = tl.zeros([BLOCK_N], tl.float32)
-        for start in range(0, n_cols, BLOCK_N):
-            col_mask = start + cols < n_cols  # the last block may hang past the row's end
-            # other=0: padded lanes add nothing to the sum.
-            x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0)
-            lane_sum += x.to(tl.float32)
-        mean = _row_mean(tl.sum(lane_sum, axis=0), n_cols)
+    # Pass 1: the mean. Each lane sums its columns j, j + BLOCK_N, ...; one tree at the end.
+    lane_sum = tl.zeros([BLOCK_N], tl.float32)
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        # other=0: padded lanes add nothing to the sum.
+        lane_sum += tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+    mean = _row_mean(tl.sum(lane_sum, axis=0), n_cols)
 
-        # Pass 2: the variance of the centered values (read again, from L2).
-        lane_sum = tl.zeros([BLOCK_N], tl.float32)
-        for start in range(0, n_cols, BLOCK_N):
-            col_mask = start + cols < n_cols
-            x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-            centered = tl.where(col_mask, x - mean, 0.0)  # padded lanes would add mean^2
-            lane_sum += centered * centered
-        rstd = tl.rsqrt(tl.sum(lane_sum, axis=0) / n_cols + eps)
-        tl.store(mean_ptr + row, mean)
-        tl.store(rstd_ptr + row, rstd)
+    # Pass 2: the variance of the centered values (read again, mostly from L2).
+    lane_sum = tl.zeros([BLOCK_N], tl.float32)
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        centered = tl.where(col_mask, x - mean, 0.0)  # padded lanes would add mean^2
+        lane_sum += centered * centered
+    rstd = tl.rsqrt(tl.sum(lane_sum, axis=0) / n_cols + eps)
+    tl.store(mean_ptr + row, mean)
+    tl.store(rstd_ptr + row, rstd)
 
-        # Pass 3: normalize, scale, shift, store.
-        for start in range(0, n_cols, BLOCK_N):
-            col_mask = start + cols < n_cols
-            # other=0 on every load: padded lanes are computed but never stored.
-            x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-            y = _scale_shift(
-                (x - mean) * rstd, w_ptr, b_ptr, start, cols, col_mask, HAS_WEIGHT, HAS_BIAS
-            )
-            tl.store(y_row_ptr + start + cols, y.to(y_ptr.dtype.element_ty), mask=col_mask)
+    # Pass 3: normalize, scale, shift, store.
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols
+        # other=0 on every load: padded lanes are computed but never stored.
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
+        y = _scale_shift(
+            (x - mean) * rstd, w_ptr, b_ptr, start, cols, col_mask, HAS_WEIGHT, HAS_BIAS
+        )
+        tl.store(y_row_ptr + start + cols, y.to(y_ptr.dtype.element_ty), mask=col_mask)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -409,7 +407,7 @@ def layer_norm(
     w_arg = weight if weight is not None else x_rows
     b_arg = bias if bias is not None else x_rows
     flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
-    plan = plan_rows(x_rows, FWD_ELEMENTS_PER_THREAD, family="layer_norm")
+    plan = plan_rows(n_rows, n_cols, FWD_ELEMENTS_PER_THREAD, family="layer_norm")
     if plan.whole_row:  # a grid of row tiles, each row held in registers
         fast(_layer_norm_fwd_kernel)[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
@@ -417,9 +415,9 @@ def layer_norm(
             ROWS=plan.rows_per_program, BLOCK_N=plan.block_cols, num_warps=plan.num_warps,
             **flags,
         )  # fmt: skip
-    else:  # persistent programs, each looping over one row after another
+    else:  # one program per row, looping over it
         fast(_layer_norm_fwd_looped_kernel)[plan.grid](
-            x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
+            x_rows, w_arg, b_arg, y, mean, rstd, n_cols,
             x_rows.stride(0), n_cols, eps,
             BLOCK_N=plan.block_cols, num_warps=plan.num_warps, **flags,
         )  # fmt: skip

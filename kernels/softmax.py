@@ -11,8 +11,7 @@ ideas:
    (`softmax_looped_kernel`): one pass keeps, per lane, a running max m and a running sum
    s of exp(x - m); when m grows, s is rescaled by exp(m_old - m_new). The lanes are
    combined at the end, and a second pass writes exp(x - max) / sum. Two reads instead of
-   the three of max, sum, write; and the programs are *persistent*, each walking one row
-   after another, so that the rows in flight stay in the L2 cache for the second read.
+   the three of max, sum, write.
 
 Subtracting the row max keeps every exp() <= 1, so nothing overflows. Special values come
 out as in PyTorch: a NaN or +inf in a row makes the whole row NaN (+inf - +inf is NaN), a
@@ -57,55 +56,51 @@ def softmax_kernel(
 def softmax_looped_kernel(
     x_ptr,  # logits, shape (n_rows, n_cols), unit column stride
     out_ptr,  # probabilities, shape (n_rows, n_cols), unit column stride
-    n_rows,  # number of rows
     n_cols,  # entries per row (the softmax dim), any number
     stride_xrow,  # elements between consecutive rows of x
     stride_outrow,  # elements between consecutive rows of out
     BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
 ):
+    x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
     cols = tl.arange(0, BLOCK_COLS)
-    # Persistent: few enough programs that the rows in flight stay in L2 for pass 2.
-    for row in range(tl.program_id(0), n_rows, tl.num_programs(0)):
-        x_row_ptr, out_row_ptr = row_pointers(row, x_ptr, stride_xrow, out_ptr, stride_outrow)
 
-        # Pass 1, the online max-and-sum, kept per lane so the loop needs no reduction:
-        # lane j sees columns j, j + BLOCK_COLS, ... and holds their max and sum of
-        # exp(x - max).
-        lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
-        lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
-        for start in range(0, n_cols, BLOCK_COLS):
-            col_mask = start + cols < n_cols  # the last block may hang past the row's end
-            # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
-            x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
-            x = x.to(tl.float32)
-            new_max = tl.maximum(lane_max, x)
-            # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so
-            # that exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0).
-            shift = tl.where(new_max == float("-inf"), 0.0, new_max)
-            lane_sum = lane_sum * tl.exp(lane_max - shift) + tl.exp(x - shift)
-            lane_max = new_max
+    # Pass 1, the online max-and-sum, kept per lane so the loop needs no reduction:
+    # lane j sees columns j, j + BLOCK_COLS, ... and holds their max and sum of exp(x - max).
+    lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
+    lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
+    for start in range(0, n_cols, BLOCK_COLS):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
+        x = x.to(tl.float32)
+        new_max = tl.maximum(lane_max, x)
+        # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
+        # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
+        shift = tl.where(new_max == float("-inf"), 0.0, new_max)
+        lane_sum = lane_sum * tl.exp(lane_max - shift) + tl.exp(x - shift)
+        lane_max = new_max
 
-        # Combine the lanes: rescale each lane's sum to the row max. A row that is all
-        # -inf has row_max = -inf and gets a NaN sum here, hence a NaN row, as in PyTorch.
-        row_max = tl.max(lane_max, axis=0)
-        row_sum = tl.sum(lane_sum * tl.exp(lane_max - row_max), axis=0)
-        inv_sum = 1.0 / row_sum
+    # Combine the lanes: rescale each lane's sum to the row max. A row that is all -inf
+    # has row_max = -inf and gets a NaN sum here, hence a NaN row, as in PyTorch.
+    row_max = tl.max(lane_max, axis=0)
+    row_sum = tl.sum(lane_sum * tl.exp(lane_max - row_max), axis=0)
+    inv_sum = 1.0 / row_sum
 
-        # Pass 2: read the row again (from L2) and write the probabilities.
-        for start in range(0, n_cols, BLOCK_COLS):
-            col_mask = start + cols < n_cols
-            # other=-inf makes padding lanes exp() to 0; they are not stored anyway.
-            x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
-            y = tl.exp(x.to(tl.float32) - row_max) * inv_sum
-            tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
+    # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
+    # write the probabilities.
+    for start in range(0, n_cols, BLOCK_COLS):
+        col_mask = start + cols < n_cols
+        # other=-inf makes padding lanes exp() to 0; they are not stored anyway.
+        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
+        y = tl.exp(x.to(tl.float32) - row_max) * inv_sum
+        tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
     """Softmax of `x` over its last dim, as torch.softmax(x, dim=-1); returns a new tensor.
 
     Rows that fit one block go to `softmax_kernel` (a grid of row tiles), longer rows to
-    `softmax_looped_kernel` (persistent programs, a row at a time); see
-    `kernels._rows.plan_rows`.
+    `softmax_looped_kernel` (one program per row); see `kernels._rows.plan_rows`.
     """
     check_tensor("x", x)
     return launch_rowwise(x, softmax_kernel, softmax_looped_kernel)

@@ -64,7 +64,6 @@ ROW_EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((3, _WHOLE + 1), {"layout": "strided"}),
     ((2, _WHOLE + 3 * _LOOP + 1), {"layout": "transposed"}),
     ((2, _WHOLE + _LOOP + 5), {"layout": "padded"}),
-    ((5, _WHOLE + 3), {}),  # more rows than looped programs: each walks several
     ((8, 700), {"values": "positive"}),
     ((5, 300), {"values": "offset"}),
 ]
