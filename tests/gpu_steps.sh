@@ -16,7 +16,9 @@
 #   rows          the row-wise ops compiled (tests), their host cost (benchmarks/host_cost.py)
 #                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
-# gpu-new ran 163 tests in 305 s and parity 213 in 366 s, both cut by their limits then.
+# gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
+# 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
+# 512 s, so the step now splits each differential test's cases over 4 shards.
 # Parity needs an interpreter that runs on the machine's NumPy: Triton 3.6's does not on
 # NumPy >= 2.4, so a NumPy < 2.4 wheel in .whl/ is installed to /tmp/site for it.
 set -u
@@ -58,7 +60,8 @@ for name in $STEPS; do
             -k "matmul or attention or conv2d or autotune or parity or memcheck" ;;
     parity)
         site="$(old_numpy)"
-        PYTHONPATH="$site" step parity 520 python -m pytest -n 12 -q -p no:cacheprovider \
+        PYTHONPATH="$site" step parity 520 python -m pytest -n 14 -q -p no:cacheprovider \
+            --dist worksteal --triton-shards=4 --durations=20 \
             --triton-mode=parity tests/test_ops.py tests/test_parity.py
         PYTHONPATH="$site" step parity-plants 60 python -m harness check --mode parity \
             --ops tests.parity_plants:PLANTED --dtype float32 --examples 20 ;;
