@@ -54,12 +54,12 @@ def median_us(fn) -> float:
     return 1e3 * statistics.median(_TIMER.time_calls(fn, 100))
 
 
-def sweep(title, shapes, variants, make, dtypes=DTYPES):
+def sweep(title, shapes, variants, make):
     """make(shape, dtype) -> (triton_fn, torch_fn[, copy_fn]); variants: [(module, {const:
     value})]. With a copy_fn (a device copy of the bytes the op moves once), each variant's
     time is also given as a fraction of that copy's."""
     print(f"\n## {title}", flush=True)
-    for shape, dtype in itertools.product(shapes, dtypes):
+    for shape, dtype in itertools.product(shapes, DTYPES):
         triton_fn, torch_fn, *copy_fn = make(shape, dtype)
         base = median_us(torch_fn)
         copy = median_us(copy_fn[0]) if copy_fn else None
@@ -182,7 +182,7 @@ SWEEPS = {
             (ln, dict(FWD_ELEMENTS_PER_THREAD=16)),
             (rows, dict(TILE_TARGET=8192)),
             (rows, dict(TILE_TARGET=2048)),
-            (rows, dict(WHOLE_ROW_MAX=8192)),  # 16384 on persistent looped programs
+            (rows, dict(WHOLE_ROW_MAX=8192)),  # 16384 on the looped kernel
         ],
         make_fwd,
     ),

@@ -85,7 +85,7 @@ for name in $STEPS; do
     nightly-matmul)
         step nightly-matmul 540 "${NIGHTLY[@]}" -k "differential and matmul" ;;
     rows)
-        # Issue 10: the row-wise launchers (persistent looped kernels, kernels._launch.fast)
+        # Issue 10: the row-wise launchers (remembered plans, kernels._launch.fast)
         # compiled and checked, then their host cost and launch constants measured.
         step rows-tests 200 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_fast_launch.py tests/test_ops.py tests/test_large_shapes.py \
