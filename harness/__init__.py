@@ -6,7 +6,18 @@ plugin checks all three tiers against each other in interpret mode or on a GPU.
 """
 
 from harness import strategies
-from harness.op import Backward, BadInput, Budget, Case, Configs, Inputs, Limitation, Op, Registry
+from harness.op import (
+    Backward,
+    BadInput,
+    Budget,
+    Case,
+    Configs,
+    Inputs,
+    Limitation,
+    Op,
+    Part,
+    Registry,
+)
 from harness.tolerance import ErrorModel, OutputModel, Override, Values
 
 __all__ = [
@@ -21,6 +32,7 @@ __all__ = [
     "Op",
     "OutputModel",
     "Override",
+    "Part",
     "Registry",
     "Values",
     "strategies",

@@ -20,6 +20,11 @@ PyTorch tier that breaks (wrong shape or count, modified inputs) fails the case;
 that misses the bound on the op's pinned examples fails `OpTests.test_tolerance_policy`,
 so a wrong reference is caught rather than trusted.
 
+A benchmark-size case can be judged on a `Part` (`run_case(..., part=)`): the oracle and
+the bounds are the part's (some rows of a GEMM, some heads of attention), and the rest
+of each output only has to be written: a NaN or Inf where PyTorch's output is finite
+fails the case, as does a whole shape that differs from PyTorch's.
+
 The op entry itself is checked too: every condition must have its output's shape and be
 finite and >= 0 wherever the oracle is finite, or the case raises `OpEntryError`.
 """
@@ -40,7 +45,7 @@ import torch
 from harness import crashes
 from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, name_of
 from harness.modes import TIER_MODES, current_device
-from harness.op import Case, Inputs, Op
+from harness.op import Case, Inputs, Op, Part
 from harness.tensors import (
     VALUE_PROFILES,
     changed,
@@ -122,6 +127,8 @@ class CaseResult:
     conditions: tuple[np.ndarray, ...] = ()
     device: str = ""
     """Where it ran, for a GPU: "cuda:1 (NVIDIA H200)" (xdist workers spread over GPUs)."""
+    part: str = ""
+    """The label of the `Part` judged against the oracle, when not the whole case."""
 
     @property
     def kernel_ok(self) -> bool:
@@ -187,6 +194,8 @@ class CaseResult:
         case = self.case
         on = f" device={self.device}" if self.device.startswith("cuda") else ""
         lines = [f"{'PASSED' if self.ok else 'FAILED'} {case.describe()} mode={self.mode}{on}"]
+        if self.part:
+            lines.append(f"  judged against the oracle on {self.part}; the rest for being written")
         profile = case.params.get("values")
         if profile in VALUE_PROFILES:
             lines.append(f"  input values: {profile} ({VALUE_PROFILES[profile].description})")
@@ -285,8 +294,11 @@ def oracle_and_conditions(
     return oracle, conditions
 
 
-def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> CaseResult:
-    """Run the oracle, the PyTorch tier and the kernel on `case`; judge both tiers. On a
+def run_case(
+    op: Op, case: Case, mode: str, device: Any, ops_module: str, part: Part | None = None
+) -> CaseResult:
+    """Run the oracle, the PyTorch tier and the kernel on `case`; judge both tiers (on
+    `part` of it against the oracle, when given: see the module docstring). On a
     GPU the case's memory is given back to the driver when it ends (its outputs are kept
     on the host): the caching allocator would otherwise hold each process's largest case,
     and a night run's 15 xdist workers ran the H200's 140 GB out of memory that way."""
@@ -294,7 +306,7 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
     if cuda:
         crashes.refuse_if_poisoned()
     try:
-        return _run_case(op, case, mode, device, ops_module)
+        return _run_case(op, case, mode, device, ops_module, part)
     except Exception as exc:
         if cuda:
             crashes.after_cuda_crash(
@@ -307,12 +319,15 @@ def run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Cas
             torch.cuda.empty_cache()
 
 
-def _run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> CaseResult:
+def _run_case(
+    op: Op, case: Case, mode: str, device: Any, ops_module: str, part: Part | None
+) -> CaseResult:
     note = f"while running {case.describe()} mode={mode}\n  re-run: " + reproducer(
         case, mode, ops_module
     )
     inputs = build_inputs(op, case, device)
-    oracle, conditions = oracle_and_conditions(op, case, inputs)
+    judged = part.case if part else case
+    oracle, conditions = oracle_and_conditions(op, judged, part.inputs(inputs) if part else inputs)
 
     outputs: dict[str, tuple[torch.Tensor, ...]] = {}
     input_changes: dict[str, list[str]] = {}
@@ -338,8 +353,11 @@ def _run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Ca
             raise
         input_changes[tier] = changed(snap)
 
+    whole = outputs
+    if part is not None:
+        outputs = {tier: _part_of(part, got, len(oracle)) for tier, got in whole.items()}
     values = Outputs(oracle, outputs)
-    names = [m.name for m in op.error_model.models(case, len(oracle))]
+    names = [m.name for m in op.error_model.models(judged, len(oracle))]
     verdicts: list[Verdict] = []
     for tier, tier_mode in tier_modes.items():
         if tier in raised:
@@ -356,12 +374,14 @@ def _run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Ca
             verdicts.append(Verdict(tier, 0, None, names[0], [problem], broken=True))
             continue
         out_dtypes = [name_of(o.dtype) for o in got]
-        bounds = op.error_model.bounds(case, tier_mode, _model_tier(tier), out_dtypes)
+        bounds = op.error_model.bounds(judged, tier_mode, _model_tier(tier), out_dtypes)
         for j, (out, ref, cond, bound) in enumerate(
             zip(got, oracle, conditions, bounds, strict=True)
         ):
             expected_dtype = outputs["torch"][j].dtype if tier != "torch" else None
             verdicts.append(_judge(tier, j, out, ref, cond, bound, expected_dtype))
+            if part is not None and tier != "torch":
+                _judge_unjudged(verdicts[-1], whole[tier][j], whole["torch"][j])
         if input_changes[tier]:
             verdicts[-1].broken = True
             verdicts[-1].problems.append(
@@ -377,7 +397,32 @@ def _run_case(op: Op, case: Case, mode: str, device: Any, ops_module: str) -> Ca
     if torch.device(device).type == "cuda":
         values.to_host()
         where = current_device("cuda")
-    return CaseResult(case, mode, ops_module, verdicts, values, conditions, where)
+    label = part.label if part else ""
+    return CaseResult(case, mode, ops_module, verdicts, values, conditions, where, label)
+
+
+def _part_of(part: Part, got: tuple[Any, ...], n_outputs: int) -> tuple[Any, ...]:
+    """The part of a tier's outputs, or the outputs as they came where they are not the
+    tensors the part slices (the verdict says what is wrong with them)."""
+    if len(got) != n_outputs or not all(isinstance(o, torch.Tensor) for o in got):
+        return got
+    return part.outputs(got)
+
+
+def _judge_unjudged(v: Verdict, out: torch.Tensor, torch_out: torch.Tensor) -> None:
+    """What a part's verdict adds about the whole output: its shape is PyTorch's, and no
+    element is NaN or Inf where PyTorch's is finite (outputs start as NaN: one the kernel
+    never wrote is caught here, inside the part or out)."""
+    if out.shape != torch_out.shape:
+        v.problems.append(f"whole shape {tuple(out.shape)}, PyTorch gives {tuple(torch_out.shape)}")
+        v.broken = True
+        return
+    unwritten = int((~torch.isfinite(out) & torch.isfinite(torch_out)).sum())
+    if unwritten:
+        v.problems.append(
+            f"{unwritten} of {out.numel()} elements of the whole output are NaN or Inf where "
+            f"PyTorch's are finite (unwritten, or computed wrong)"
+        )
 
 
 def _launches(tier: str, mode: str) -> AbstractContextManager[list[int]]:

@@ -98,6 +98,41 @@ ShapeAndParams = tuple[tuple[int, ...], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
+class Part:
+    """A slice of a case that a slice of its inputs determines alone (some rows of a
+    GEMM, some heads of attention): what the benchmarks judge against the oracle when
+    the whole case would cost the float64 oracle minutes (`Op.part`).
+
+    case     the slice as a case of its own (same dtype and params, a smaller shape): its
+             error model's conditions and bounds are the part's.
+    inputs   the whole case's Inputs -> the part's (NumPy or torch alike).
+    outputs  the whole case's outputs (a tuple) -> the part's, the same slice.
+    label    what the part is, for the report: "rows 0, 61, ... 8191 of 8192".
+    """
+
+    case: Case
+    inputs: Callable[[Inputs], Inputs]
+    outputs: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    label: str
+
+    @staticmethod
+    def spread(n: int, count: int) -> list[int]:
+        """About `count` indices of range(n), the first and the last among them, at an odd
+        step: a block of 2**k rows (a kernel's tile) is sampled at every offset in it."""
+        if n <= 0:
+            return []
+        step = max(1, (n - 1) // max(count - 1, 1))
+        step -= 1 - step % 2  # odd
+        return sorted({*range(0, n, step), n - 1})
+
+    @staticmethod
+    def describe(indices: Sequence[int], n: int, what: str) -> str:
+        """'rows 0, 63, ... 8191 (130 of 8192)', for a label."""
+        shown = [*indices[:2], "...", indices[-1]] if len(indices) > 3 else indices
+        return f"{what} {', '.join(map(str, shown))} ({len(indices)} of {n})"
+
+
+@dataclass(frozen=True)
 class Budget:
     """How large drawn cases may be. Interpreted kernels run ~1 ms per program, so the
     interpret budget is small; `scale` (--triton-budget) grows or shrinks both."""
@@ -193,6 +228,10 @@ class Op:
     hypothesis draws among them and puts the choice in the case's params["values"]."""
     configs: Configs | None = None
     backward: Backward | None = None
+    part: Callable[[Case], Part | None] | None = None
+    """case -> the slice of it a benchmark checks against the oracle, when the whole is too
+    costly to (`harness.perf.measure.WHOLE_CHECK_FLOPS`); None where nothing smaller is
+    independent. The generic tests prove the part's oracle is the oracle's part."""
 
     def supports(self, mode: str, dtype: str) -> bool:
         """Whether the op runs in `dtype` in `mode` (parity: in both of its modes)."""

@@ -83,6 +83,7 @@ from harness import (
     Inputs,
     Op,
     OutputModel,
+    Part,
     Values,
     strategies,
 )
@@ -393,9 +394,39 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 1, 9, 40, 128), {"kv_layout": "padded", "scale": 0.5}),
     ((1, 3, 31, 31, 16), {"causal": True, "kv_heads": 1, "layout": "padded"}),
     ((1, 2, 20, 50, 16), {"scale": 20.0}),
+    ((3, 6, 9, 11, 16), {"kv_heads": 3, "causal": True}),  # a part (_part)
     ((1, 2, 5, 0, 16), {"kv_heads": 1}),
     ((1, 2, 0, 7, 16), {"causal": True}),
 ]  # fmt: skip
+
+
+def _part(case: Case) -> Part | None:
+    """The first and the last batch, and in each the Q heads of the first and the last K/V
+    head: a head's output depends on its own Q, K and V alone (causal masks and all).
+    None where that is every head."""
+    batch, heads, kv_heads, q_len, k_len, head_dim = dims(case)
+    if batch * kv_heads == 0:
+        return None
+    group = heads // kv_heads
+    batches, kv = sorted({0, batch - 1}), sorted({0, kv_heads - 1})
+    q_heads = [h * group + g for h in kv for g in range(group)]
+    if len(batches) * len(q_heads) == batch * heads:
+        return None
+
+    def inputs(whole: Inputs) -> Inputs:
+        q, k, v, *rest = whole.args
+        return Inputs((q[batches][:, q_heads], k[batches][:, kv], v[batches][:, kv], *rest))
+
+    params = dict(case.params) | ({"kv_heads": len(kv)} if "kv_heads" in case.params else {})
+    shape = (len(batches), len(q_heads), q_len, k_len, head_dim)
+    label = f"{Part.describe(batches, batch, 'batches')} x {Part.describe(q_heads, heads, 'heads')}"
+    return Part(
+        dataclasses.replace(case, shape=shape, params=params),
+        inputs,
+        lambda outputs: tuple(o[batches][:, q_heads] for o in outputs),
+        label,
+    )
+
 
 ATTENTION = Op(
     name="attention",
@@ -418,6 +449,7 @@ ATTENTION = Op(
     bench_dtypes=("bfloat16", "float16"),
     values=("normal", "positive", "ties", "tiny"),
     configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording),
+    part=_part,
 )
 
 ATTENTION = dataclasses.replace(

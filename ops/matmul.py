@@ -46,6 +46,7 @@ from harness import (
     ErrorModel,
     Inputs,
     Op,
+    Part,
     Values,
     strategies,
 )
@@ -259,6 +260,10 @@ _INTERPRET_BLOCK = INTERPRET_CONFIGS[0].kwargs["BLOCK_K"]
 # interpreter's block, several tiles with a partial group (GROUP_M 2 over 3 rows of
 # tiles) and K past a block, every batch broadcast, every layout, each activation with
 # and without bias, a long K, specials, and empty dims.
+PART_ROWS = 64
+"""Rows of C a benchmark-size check judges against the oracle (`_part`)."""
+
+
 EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 1, 1), {}),
     ((1, 37, 1), {"layout": "transposed", "b_layout": "strided"}),
@@ -274,9 +279,33 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((2, 5, 9, 3), {"batch": "b1", "layout": "padded", "bias": True}),
     ((8, 300, 8), {"values": "positive"}),
     ((16, 40, 16), {"specials": True, "bias": True}),
+    ((3 * PART_ROWS + 5, 3, 4), {"bias": True, "activation": "gelu"}),  # a part (_part)
     ((3, 0, 4), {"bias": True}),
     ((0, 5, 3), {}),
 ]  # fmt: skip
+
+
+def _part(case: Case) -> Part | None:
+    """About PART_ROWS rows of C (in every batch), the first and the last among them, at an
+    odd step, so that they fall at every offset of a tile: A's rows alone determine them
+    (B, the bias and the activation are used whole). None where that is every row."""
+    batch, m, k, n = dims(case)
+    rows = Part.spread(m, PART_ROWS)
+    if len(rows) == m:
+        return None
+
+    def inputs(whole: Inputs) -> Inputs:
+        a, *rest = whole.args
+        return Inputs((a[..., rows, :], *rest), whole.kwargs)
+
+    shape = (len(rows), k, n) if batch is None else (batch, len(rows), k, n)
+    return Part(
+        dataclasses.replace(case, shape=shape),
+        inputs,
+        lambda outputs: tuple(c[..., rows, :] for c in outputs),
+        Part.describe(rows, m, "rows of C"),
+    )
+
 
 MATMUL = Op(
     name="matmul",
@@ -301,6 +330,7 @@ MATMUL = Op(
     bench_dtypes=("float16", "bfloat16", "float32"),
     values=("normal", "wide", "positive", "ties", "tiny"),
     configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording),
+    part=_part,
 )
 
 
