@@ -229,9 +229,10 @@ class Op:
     configs: Configs | None = None
     backward: Backward | None = None
     part: Callable[[Case], Part | None] | None = None
-    """case -> the slice of it a benchmark checks against the oracle, when the whole is too
-    costly to (`harness.perf.measure.WHOLE_CHECK_FLOPS`); None where nothing smaller is
-    independent. The generic tests prove the part's oracle is the oracle's part."""
+    """case -> the slice of it a benchmark-size check judges against the oracle
+    (`harness.perf.measure.check_part`), the rest only for having been written; None where
+    nothing smaller is independent. Include the last slice of the dimension cut (where
+    offsets are largest). The generic tests prove the part's oracle is the oracle's part."""
 
     def supports(self, mode: str, dtype: str) -> bool:
         """Whether the op runs in `dtype` in `mode` (parity: in both of its modes)."""
