@@ -137,11 +137,13 @@ LONG_VARIANTS = [
     (rows, dict(LOOP_BLOCK=4096)),
     (rows, dict(WHOLE_ROW_MAX=16384)),  # 32768 looped too
     (rows, dict(WHOLE_ROW_MAX=16384, LOOP_BLOCK=4096)),
+    (rows, dict(PASS_TWO_FROM_THE_END=True)),  # pass 2 first reads what L2 still holds
+    (rows, dict(WHOLE_ROW_MAX=16384, PASS_TWO_FROM_THE_END=True)),
 ]
 
 SWEEPS = {
     "long-softmax": (
-        "softmax, long rows: the looped kernel's block, and 32768 whole or looped",
+        "softmax, long rows: the looped kernel's block and pass 2's direction, and 32768 whole or looped",
         LONG_SHAPES,
         LONG_VARIANTS,
         make_softmax,

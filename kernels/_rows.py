@@ -69,6 +69,14 @@ LOOP_BLOCK = 8192
 8192 ran 1.29x PyTorch (float16) where 4096 ran 1.15x."""
 ELEMENTS_PER_THREAD = 16
 MAX_WARPS = 32
+PASS_TWO_FROM_THE_END = False
+"""Whether a looped kernel's second pass walks its row from the last block back to the
+first. Pass 1 reads the row front to back, so what is still in L2 when pass 2 starts is
+the row's end: at 1024 x 65536 the rows in flight (one program per row) outgrow the
+H200's 60 MB of L2 and pass 2 reads from memory, 3 passes of traffic against a copy's 2
+(softmax 63-64% of a copy, benchmarks/results/2026-12-02c-h200/rows-sweep.txt). Walked
+from the end, pass 2 first reads what pass 1 read last. Swept by
+benchmarks/tune_rowwise.py (long-softmax, long-add_row_sum); not yet measured."""
 
 INTERPRET_WHOLE_ROW_MAX = 1024
 INTERPRET_TILE_TARGET = 1024
@@ -168,7 +176,8 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
     runs on a grid of row tiles; `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
-    BLOCK_COLS)` runs one program per row. Empty tensors launch nothing.
+    BLOCK_COLS, FROM_THE_END)` runs one program per row (its second pass placed by
+    `pass_two_start`). Empty tensors launch nothing.
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
@@ -185,8 +194,8 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
         )  # fmt: skip
     else:
         fast(looped_kernel)[plan.grid](
-            x_rows, out, n_cols, x_rows.stride(0), n_cols,
-            BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
+            x_rows, out, n_cols, x_rows.stride(0), n_cols, BLOCK_COLS=plan.block_cols,
+            FROM_THE_END=PASS_TWO_FROM_THE_END, num_warps=plan.num_warps,
         )  # fmt: skip
     return out
 
@@ -202,6 +211,15 @@ def row_tile(n_rows, n_cols, ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
     row_mask = rows < n_rows  # the last tile may hang past the last row
     col_mask = cols < n_cols  # the block is a power of two, the row need not be
     return rows[:, None], cols[None, :], row_mask[:, None] & col_mask[None, :]
+
+
+@triton.jit
+def pass_two_start(i, n_cols, BLOCK_COLS: tl.constexpr, FROM_THE_END: tl.constexpr):
+    """Where the i-th block of a looped kernel's second pass starts: block i of the row, or
+    block i counted from the row's end (see PASS_TWO_FROM_THE_END)."""
+    if FROM_THE_END:
+        i = tl.cdiv(n_cols, BLOCK_COLS) - 1 - i
+    return i * BLOCK_COLS
 
 
 @triton.jit

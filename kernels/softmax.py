@@ -25,7 +25,7 @@ import triton
 import triton.language as tl
 
 from kernels._checks import check_tensor
-from kernels._rows import launch_rowwise, row_pointers, row_tile
+from kernels._rows import launch_rowwise, pass_two_start, row_pointers, row_tile
 
 
 @triton.jit
@@ -60,6 +60,7 @@ def softmax_looped_kernel(
     stride_xrow,  # elements between consecutive rows of x
     stride_outrow,  # elements between consecutive rows of out
     BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
+    FROM_THE_END: tl.constexpr,  # pass 2 from the row's last block (_rows.pass_two_start)
 ):
     x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
     cols = tl.arange(0, BLOCK_COLS)
@@ -88,7 +89,8 @@ def softmax_looped_kernel(
 
     # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
     # write the probabilities.
-    for start in range(0, n_cols, BLOCK_COLS):
+    for i in range(0, tl.cdiv(n_cols, BLOCK_COLS)):
+        start = pass_two_start(i, n_cols, BLOCK_COLS, FROM_THE_END)
         col_mask = start + cols < n_cols
         # other=-inf makes padding lanes exp() to 0; they are not stored anyway.
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))

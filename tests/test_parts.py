@@ -14,8 +14,8 @@ from harness.compare import run_case
 from harness.modes import device_for
 from harness.op import Case
 from harness.perf.measure import _check, check_part
-from harness.testing import OpTests
 from ops import OPS
+from tests import test_ops
 
 
 @pytest.mark.parametrize("n, count", [(8192, 64), (4000, 64), (197, 64), (100, 64), (16, 2)])
@@ -118,4 +118,4 @@ def test_a_part_that_is_not_independent_fails_the_generic_test(harness_state):
         )
 
     with pytest.raises(AssertionError, match="the oracle of output 0 on rows of C"):
-        OpTests().test_part(dataclasses.replace(op, part=shifted), harness_state)
+        test_ops.TestOps().test_part(dataclasses.replace(op, part=shifted), harness_state)
