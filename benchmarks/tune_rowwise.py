@@ -143,7 +143,7 @@ LONG_VARIANTS = [
 
 SWEEPS = {
     "long-softmax": (
-        "softmax, long rows: the looped kernel's block and pass 2's direction, and 32768 whole or looped",
+        "softmax, long rows: the looped kernel's block and pass 2's direction; 32768 looped",
         LONG_SHAPES,
         LONG_VARIANTS,
         make_softmax,
