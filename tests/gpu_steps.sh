@@ -8,7 +8,8 @@
 #   parity-light  the suite in parity mode (compiled vs interpreted twins, -n 14) but the
 #                 differential tests of matmul, attention and conv2d, and the planted
 #                 divergences of tests/parity_plants.py through `harness check`
-#   parity-heavy  those differential tests in parity mode: a device call of its own
+#   parity-heavy  those differential tests in parity mode (HEAVY_OPS picks some: "matmul",
+#                 then "attention or conv2d", a device call each)
 #   memcheck      three row-wise ops' differential tests under compute-sanitizer memcheck
 #   costs         those same tests compiled, in parity mode and under memcheck: each
 #                 check's cost as the wall time of one against the other
@@ -59,6 +60,7 @@ NIGHTLY=(python -m pytest -n "${WORKERS:-15}" --dist worksteal --triton-mode=gpu
 PARITY=(python -m pytest -n 14 -v -p no:cacheprovider --dist worksteal --triton-shards=4
     --durations=20 --triton-mode=parity tests/test_ops.py tests/test_parity.py)
 HEAVY="differential and (matmul or attention or conv2d)"
+HEAVY_OPS="${HEAVY_OPS:-matmul or attention or conv2d}"  # parity-heavy's share of them
 
 for name in $STEPS; do
     case "$name" in
@@ -75,7 +77,8 @@ for name in $STEPS; do
     parity-heavy)
         site="$(old_numpy)"
         # 8 shards: the long poles (matmul.grad float32, conv2d.grad) split finer
-        PYTHONPATH="$site" step parity-heavy 560 "${PARITY[@]}" --triton-shards=8 -k "$HEAVY" ;;
+        PYTHONPATH="$site" step parity-heavy 560 "${PARITY[@]}" --triton-shards=8 \
+            -k "differential and ($HEAVY_OPS)" ;;
     memcheck)
         step memcheck 110 python -m pytest -n 4 -q -p no:cacheprovider --triton-mode=gpu \
             --memcheck tests/test_ops.py -k "differential and (vector_add or scale or softmax)" ;;
