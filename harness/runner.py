@@ -83,7 +83,9 @@ def check_op(
     Settings come from the loaded hypothesis profile; raises CaseFailure (after
     hypothesis has shrunk the case) on the first disagreement. `shard` = (k, n) runs
     the k-th of n parts: 1/n of the drawn cases (its own random stream, also where the
-    profile is derandomized), and the pinned examples only in part 0.
+    profile is derandomized), and every n-th pinned example from the k-th. (On the H200 in
+    parity mode, with every pinned example in part 0 of 4, matmul bfloat16's part 0 took
+    202 s and its parts 2 and 3 40 s and under; float32's 157 s against 38 s and under.)
     """
     summary = Summary(op.name, dtype, mode)
 
@@ -113,7 +115,7 @@ def check_op(
     profiles = admitted_profiles(op.values, mode, dtype)
     test = given(st.tuples(op.cases(budget), st.sampled_from(profiles), seeds()))(one)
     k, n = shard or (0, 1)
-    for shape_params in reversed(op.examples if k == 0 else []):
+    for shape_params in reversed(op.examples[k::n]):
         test = example((shape_params, "normal", 0))(test)
     if max_examples is None and n > 1:
         max_examples = math.ceil(settings.default.max_examples / n)
