@@ -100,14 +100,14 @@ ShapeAndParams = tuple[tuple[int, ...], Mapping[str, Any]]
 @dataclass(frozen=True)
 class Part:
     """A slice of a case that a slice of its inputs determines alone (some rows of a
-    GEMM, some heads of attention): what the benchmarks judge against the oracle when
-    the whole case would cost the float64 oracle minutes (`Op.part`).
+    GEMM, some heads of attention): what a benchmark-size check judges against the
+    oracle, where the whole case would cost the float64 oracle minutes (`Op.part`).
 
     case     the slice as a case of its own (same dtype and params, a smaller shape): its
              error model's conditions and bounds are the part's.
     inputs   the whole case's Inputs -> the part's (NumPy or torch alike).
     outputs  the whole case's outputs (a tuple) -> the part's, the same slice.
-    label    what the part is, for the report: "rows 0, 61, ... 8191 of 8192".
+    label    what the part is, for the report: "rows of C 0, 129, ..., 8191 (65 of 8192)".
     """
 
     case: Case
@@ -127,7 +127,7 @@ class Part:
 
     @staticmethod
     def describe(indices: Sequence[int], n: int, what: str) -> str:
-        """'rows 0, 63, ... 8191 (130 of 8192)', for a label."""
+        """'rows 0, 63, ..., 8191 (132 of 8192)', for a label."""
         shown = [*indices[:2], "...", indices[-1]] if len(indices) > 3 else indices
         return f"{what} {', '.join(map(str, shown))} ({len(indices)} of {n})"
 
