@@ -106,6 +106,8 @@ for name in $STEPS; do
             -k "fast or ((vector_add or scale or softmax or add_row_sum or layer_norm) and not grad)"
         step rows-host 120 python benchmarks/host_cost.py vector_add scale softmax add_row_sum \
             layer_norm layer_norm_backward --rounds 7
+        # where a softmax call's 24-37 us go, against 11 us offline (issue 10, target 4)
+        step rows-profile 60 python benchmarks/host_cost.py softmax vector_add --rounds 3 --profile
         step rows-sweep 240 python benchmarks/tune_rowwise.py long-softmax long-add_row_sum scale fwd ;;
     *) echo "unknown step $name" ;;
     esac
