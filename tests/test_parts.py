@@ -105,7 +105,8 @@ def test_the_benchmark_check_names_its_part(harness_state):
 
 
 def test_a_part_that_is_not_independent_fails_the_generic_test(harness_state):
-    """A part whose outputs are the rows after the ones its inputs determine."""
+    """A part whose outputs are another slice than the one its inputs determine (the
+    whole output's rows from 1 on, where the inputs hold rows 0, 3, 6, ...)."""
     op = OPS["matmul"]
 
     def shifted(case: Case) -> Part | None:
