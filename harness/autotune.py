@@ -16,6 +16,12 @@ more than one config fails there. `autotune` below is a drop-in for the decorato
                   or a `triton.Config` of its own: small blocks suit the interpreter).
                   A single config is launched without timing anything.
 
+  on a GPU, with   (--triton-autotune=first) `triton.autotune(configs, key, **kwargs)`
+  HARNESS_AUTOTUNE whose timing times nothing: every config ties, so the first one the
+  =first           pruning keeps is launched, and a new key compiles that one config
+                   instead of all of them. For test runs: the config test still runs
+                   every config, and the benchmarks time the real choice.
+
 Either way the result is a `triton.runtime.Autotuner`: what it launched last is its
 `best_config`, in both modes, so a launcher can name the config that ran. Nothing here
 knows any op.
@@ -27,12 +33,14 @@ not only the ones that happen to win on the test's shapes).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import triton
 from triton.runtime.autotuner import Autotuner
 
+from harness.modes import AUTOTUNE_CHOICES, AUTOTUNE_ENV
 from harness.parity import in_interpreter
 
 
@@ -48,6 +56,9 @@ def autotune(
     configs = list(configs)
     if not configs:
         raise ValueError("autotune needs at least one triton.Config")
+    choice = os.environ.get(AUTOTUNE_ENV, "time")
+    if choice not in AUTOTUNE_CHOICES:
+        raise ValueError(f"{AUTOTUNE_ENV}={choice!r}: expected one of {AUTOTUNE_CHOICES}")
     if in_interpreter():
         if isinstance(interpret_config, triton.Config):
             chosen = interpret_config
@@ -59,7 +70,15 @@ def autotune(
                 f"{len(configs)} configs"
             )
         return triton.autotune([chosen], list(key), **kwargs)
+    if choice == "first":
+        kwargs = {**kwargs, "do_bench": untimed}
     return triton.autotune(configs, list(key), **kwargs)
+
+
+def untimed(fn: Callable[[], Any], quantiles: Sequence[float] = (0.5,), **_: Any) -> list[float]:
+    """An autotuner's `do_bench` that runs nothing and reports 0 ms for every quantile:
+    every config ties, and the autotuner keeps the first (HARNESS_AUTOTUNE=first)."""
+    return [0.0] * len(quantiles)
 
 
 def with_config(kernel: Any, config: triton.Config) -> Any:

@@ -21,6 +21,13 @@ TIER_MODES: dict[str, dict[str, str]] = {
 is asked for (an interpreted twin's `tl.dot` is exact float32, not tf32)."""
 
 
+AUTOTUNE_ENV = "HARNESS_AUTOTUNE"
+AUTOTUNE_CHOICES: tuple[str, ...] = ("time", "first")
+"""How `harness.autotune` picks a config on a GPU (--triton-autotune): `time` every config
+for each new key, as triton.autotune does, or take the `first` its pruning keeps. Read
+when a kernel is decorated, like TRITON_INTERPRET."""
+
+
 class ModeError(RuntimeError):
     """The requested mode cannot run on this machine."""
 

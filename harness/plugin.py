@@ -67,7 +67,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="split each differential test's drawn cases over N tests (ids ...-shardKofN), "
         "which xdist runs side by side: a night run lasts as long as its slowest test, and "
-        "one test is drawn serially. Pinned examples run in the first. Default: 1",
+        "one test is drawn serially. Pinned examples are dealt out among them too. Default: 1",
+    )
+    group.addoption(
+        "--triton-autotune",
+        choices=modes.AUTOTUNE_CHOICES,
+        default="time",
+        help="on a GPU, how an autotuned kernel picks its config for a new key: time (as "
+        "triton.autotune: every config compiled and timed) or first (the first config "
+        "its pruning keeps, untimed: one compile, not all; the config test still runs "
+        "every config). Default: time",
     )
     group.addoption(
         "--triton-budget",
@@ -80,6 +89,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     previous = os.environ.get("TRITON_INTERPRET")
+    # Read when a kernel is decorated, as TRITON_INTERPRET is: before the ops are imported.
+    os.environ[modes.AUTOTUNE_ENV] = config.getoption("--triton-autotune")
     try:
         mode = modes.activate(config.getoption("--triton-mode"))
     except modes.ModeError as exc:

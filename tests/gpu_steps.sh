@@ -16,6 +16,7 @@
 #   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15)
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
+#   autotune-cost matmul's differential tests with --triton-autotune=time, then =first
 #   rows          the row-wise ops compiled (tests), their host cost (benchmarks/host_cost.py)
 #                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
@@ -109,6 +110,15 @@ for name in $STEPS; do
         # where a softmax call's 24-37 us go, against 11 us offline (issue 10, target 4)
         step rows-profile 60 python benchmarks/host_cost.py softmax vector_add --rounds 3 --profile
         step rows-sweep 240 python benchmarks/tune_rowwise.py long-softmax long-add_row_sum scale fwd ;;
+    autotune-cost)
+        # What autotuning every drawn shape costs the GPU suite: matmul's differential
+        # tests timing every config (the default) and taking the first one the pruning
+        # keeps, each with an empty Triton cache of its own.
+        for how in time first; do
+            TRITON_CACHE_DIR="$(mktemp -d)" step "autotune-$how" 270 python -m pytest -n 12 -q \
+                -p no:cacheprovider --triton-mode=gpu --triton-autotune="$how" --durations=8 \
+                tests/test_ops.py -k "differential and matmul"
+        done ;;
     *) echo "unknown step $name" ;;
     esac
 done

@@ -87,3 +87,37 @@ def test_launch_tuned_skips_the_tuner_once_it_has_chosen(device, monkeypatch):
     launch_tuned(tuned, grid, (out, 99), {})
     launch_tuned(tuned, grid, (out.to(torch.int64), 100), {})
     assert len(tuner_calls) == 2
+
+
+def test_first_launches_the_first_config_the_pruning_keeps_untimed(device, monkeypatch):
+    """HARNESS_AUTOTUNE=first (--triton-autotune=first): triton.autotune's own selection
+    runs, over timings that call nothing, so the first config kept wins and only it is
+    ever compiled and launched."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # decorate as on a GPU
+    monkeypatch.setenv("HARNESS_AUTOTUNE", "first")
+    tuned = autotune([SMALL, LARGE], key=["n"])(_block_kernel)
+    assert isinstance(tuned, Autotuner) and tuned.configs == [SMALL, LARGE]
+    assert _blocks_written(tuned, device) == {16} and tuned.best_config is SMALL
+
+    def keep_large(configs, named_args, **kwargs):
+        return [c for c in configs if c.kwargs["BLOCK"] == 32]
+
+    pruned = autotune(
+        [SMALL, LARGE], key=["n"], prune_configs_by={"early_config_prune": keep_large}
+    )(_block_kernel)
+    assert _blocks_written(pruned, device) == {32} and pruned.best_config is LARGE
+
+
+def test_untimed_runs_nothing_and_ties_every_config():
+    from harness.autotune import untimed
+
+    def must_not_run():
+        raise AssertionError("untimed ran the kernel")
+
+    assert untimed(must_not_run, quantiles=(0.5, 0.2, 0.8)) == [0.0, 0.0, 0.0]
+
+
+def test_an_unknown_autotune_choice_is_refused(monkeypatch):
+    monkeypatch.setenv("HARNESS_AUTOTUNE", "fastest")
+    with pytest.raises(ValueError, match=r"HARNESS_AUTOTUNE='fastest': expected one of"):
+        autotune([SMALL, LARGE], key=["n"])(_block_kernel)
