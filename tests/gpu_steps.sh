@@ -58,8 +58,11 @@ NIGHTLY=(python -m pytest -n "${WORKERS:-15}" --dist worksteal --triton-mode=gpu
     --hypothesis-profile=thorough tests/test_ops.py -p no:cacheprovider -v --durations=30)
 
 # -v: a run cut by its limit still names every test that passed.
+# AUTOTUNE=first: autotuned kernels take the first config their pruning keeps (the twin
+# runs the same config either way; the config test still runs every config).
 PARITY=(python -m pytest -n 14 -v -p no:cacheprovider --dist worksteal --triton-shards=4
-    --durations=20 --triton-mode=parity tests/test_ops.py tests/test_parity.py)
+    --durations=20 --triton-mode=parity --triton-autotune="${AUTOTUNE:-time}"
+    tests/test_ops.py tests/test_parity.py)
 HEAVY="differential and (matmul or attention or conv2d)"
 HEAVY_OPS="${HEAVY_OPS:-matmul or attention or conv2d}"  # parity-heavy's share of them
 
