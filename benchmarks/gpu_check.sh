@@ -16,7 +16,8 @@
 #   checked   the gate as CI runs it (`python -m harness bench --gate`, every case checked
 #             first) against the committed baseline, merging what this run measured into a
 #             copy of it ($OUT/<gpu-slug>.json): cases the baseline lacks are added. OPS
-#             picks the ops (default: all)
+#             picks the ops (default: all). In two calls: the second with BASELINE= the
+#             first's copy, carried in, so that one copy holds both halves
 # STEPS picks some of them, in its order (default: all, as listed); the baseline must exist
 # for the gated steps (BASELINE=path to reuse one).
 set -u
@@ -75,7 +76,9 @@ for name in $STEPS; do
         # shellcheck disable=SC2086
         step checked 560 "$PY" -m harness bench $OPS --out "$TMP/checked" --no-plots --gate \
             --save-baseline --baseline "$BASELINE" --check-workers "${CHECK_WORKERS:-12}"
-        cp "$TMP/checked/bench.json" "$OUT/checked.json" 2>/dev/null ;;
+        cp "$TMP/checked/bench.json" "$OUT/checked.json" 2>/dev/null
+        # A BASELINE carried in from an earlier call (the other half of OPS) comes back too.
+        [ "$BASELINE" -ef "$OUT/$SLUG.json" ] || cp "$BASELINE" "$OUT/$SLUG.json" ;;
     pytest)
         step pytest 120 "$PY" -m pytest tests/test_benchmarks.py -p no:xdist --triton-mode=gpu \
             -q -k "vector_add and float16" --benchmark-storage="file://$TMP/store" \
