@@ -75,10 +75,13 @@ def autotune(
     return triton.autotune(configs, list(key), **kwargs)
 
 
-def untimed(fn: Callable[[], Any], quantiles: Sequence[float] = (0.5,), **_: Any) -> list[float]:
-    """An autotuner's `do_bench` that runs nothing and reports 0 ms for every quantile:
-    every config ties, and the autotuner keeps the first (HARNESS_AUTOTUNE=first)."""
-    return [0.0] * len(quantiles)
+def untimed(
+    fn: Callable[[], Any], quantiles: Sequence[float] | None = None, **_: Any
+) -> float | list[float]:
+    """An autotuner's `do_bench` that runs nothing and reports 0 ms (a list, one per
+    quantile, where asked for quantiles, as triton.testing.do_bench does): every config
+    ties, and the autotuner keeps the first (HARNESS_AUTOTUNE=first)."""
+    return 0.0 if quantiles is None else [0.0] * len(quantiles)
 
 
 def with_config(kernel: Any, config: triton.Config) -> Any:

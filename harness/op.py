@@ -118,7 +118,8 @@ class Part:
     @staticmethod
     def spread(n: int, count: int) -> list[int]:
         """About `count` indices of range(n), the first and the last among them, at an odd
-        step: a block of 2**k rows (a kernel's tile) is sampled at every offset in it."""
+        step: consecutive samples fall at different offsets of a power-of-two tile (up to
+        `count` of them), not all at a tile's start."""
         if n <= 0:
             return []
         step = max(1, (n - 1) // max(count - 1, 1))

@@ -34,6 +34,8 @@ class HarnessState:
     """Cases an earlier session was running when it died."""
     shards: int = 1
     """Each differential test's drawn cases, split over this many tests (--triton-shards)."""
+    previous_autotune: str | None = None
+    """HARNESS_AUTOTUNE before this session set it (put back at the end, as TRITON_INTERPRET)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,6 +92,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     previous = os.environ.get("TRITON_INTERPRET")
     # Read when a kernel is decorated, as TRITON_INTERPRET is: before the ops are imported.
+    previous_autotune = os.environ.get(modes.AUTOTUNE_ENV)
     os.environ[modes.AUTOTUNE_ENV] = config.getoption("--triton-autotune")
     try:
         mode = modes.activate(config.getoption("--triton-mode"))
@@ -116,7 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
         folder, left = crashes.start_session(base)
     config.stash[STATE] = HarnessState(
         mode, Budget(mode, budget_scale), profile, previous, folder, previous_folder,
-        tuple(left), shards,
+        tuple(left), shards, previous_autotune,
     )  # fmt: skip
     config.addinivalue_line("markers", "gpu_only: needs a CUDA GPU (skipped in interpret mode)")
 
@@ -213,6 +216,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         modes.restore(state.previous_interpret)
+        if state.previous_autotune is None:
+            os.environ.pop(modes.AUTOTUNE_ENV, None)
+        else:
+            os.environ[modes.AUTOTUNE_ENV] = state.previous_autotune
         if state.crash_folder is not None:
             crashes.end_session(state.crash_folder, state.previous_crash_folder)
 

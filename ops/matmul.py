@@ -287,7 +287,7 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
 
 def _part(case: Case) -> Part | None:
     """About PART_ROWS rows of C (in every batch), the first and the last among them, at an
-    odd step, so that they fall at every offset of a tile: A's rows alone determine them
+    odd step, so that they fall at different offsets of a tile: A's rows alone determine them
     (B, the bias and the activation are used whole). None where that is every row."""
     batch, m, k, n = dims(case)
     rows = Part.spread(m, PART_ROWS)

@@ -115,6 +115,7 @@ def test_untimed_runs_nothing_and_ties_every_config():
         raise AssertionError("untimed ran the kernel")
 
     assert untimed(must_not_run, quantiles=(0.5, 0.2, 0.8)) == [0.0, 0.0, 0.0]
+    assert untimed(must_not_run) == 0.0  # as do_bench: a number without quantiles
 
 
 def test_an_unknown_autotune_choice_is_refused(monkeypatch):
