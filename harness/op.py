@@ -127,6 +127,11 @@ class Part:
         return sorted({*range(0, n, step), n - 1})
 
     @staticmethod
+    def ends(n: int) -> list[int]:
+        """The first and the last index of range(n) (one index for n = 1)."""
+        return sorted({0, n - 1}) if n > 0 else []
+
+    @staticmethod
     def describe(indices: Sequence[int], n: int, what: str) -> str:
         """'rows 0, 63, ..., 8191 (132 of 8192)', for a label."""
         shown = [*indices[:2], "...", indices[-1]] if len(indices) > 3 else indices

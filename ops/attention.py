@@ -408,14 +408,15 @@ def _part(case: Case) -> Part | None:
     if batch * kv_heads == 0:
         return None
     group = heads // kv_heads
-    batches, kv = sorted({0, batch - 1}), sorted({0, kv_heads - 1})
+    batches, kv = Part.ends(batch), Part.ends(kv_heads)
     q_heads = [h * group + g for h in kv for g in range(group)]
     if len(batches) * len(q_heads) == batch * heads:
         return None
 
     def inputs(whole: Inputs) -> Inputs:
         q, k, v, *rest = whole.args
-        return Inputs((q[batches][:, q_heads], k[batches][:, kv], v[batches][:, kv], *rest))
+        parts = (q[batches][:, q_heads], k[batches][:, kv], v[batches][:, kv])
+        return Inputs((*parts, *rest), whole.kwargs)
 
     params = dict(case.params) | ({"kv_heads": len(kv)} if "kv_heads" in case.params else {})
     shape = (len(batches), len(q_heads), q_len, k_len, head_dim)

@@ -392,7 +392,7 @@ def _part(case: Case) -> Part | None:
     if len(case.shape) != 4 or case.shape[0] <= 2:
         return None
     n = case.shape[0]
-    images = sorted({0, n - 1})
+    images = Part.ends(n)
 
     def inputs(whole: Inputs) -> Inputs:
         x, *rest = whole.args
