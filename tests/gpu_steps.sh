@@ -75,7 +75,7 @@ for name in $STEPS; do
             -k "matmul or attention or conv2d or autotune or parity or memcheck" ;;
     parity | parity-light)
         site="$(old_numpy)"
-        PYTHONPATH="$site" step parity-light 480 "${PARITY[@]}" -k "not $HEAVY"
+        PYTHONPATH="$site" step parity-light 480 "${PARITY[@]}" -k "not ($HEAVY)"
         PYTHONPATH="$site" step parity-plants 60 python -m harness check --mode parity \
             --ops tests.parity_plants:PLANTED --dtype float32 --examples 20 ;;
     parity-heavy)
