@@ -137,8 +137,8 @@ LONG_VARIANTS = [
     (rows, dict(LOOP_BLOCK=4096)),
     (rows, dict(WHOLE_ROW_MAX=16384)),  # 32768 looped too
     (rows, dict(WHOLE_ROW_MAX=16384, LOOP_BLOCK=4096)),
-    (rows, dict(PASS_TWO_FROM_THE_END=True)),  # pass 2 first reads what L2 still holds
-    (rows, dict(WHOLE_ROW_MAX=16384, PASS_TWO_FROM_THE_END=True)),
+    (rows, dict(PASS_TWO_FROM_THE_END=False)),  # pass 2 front to back, as before 2026-12-02d
+    (rows, dict(MAX_WARPS=16)),  # a whole 32768 row on 16 warps: 64 values a thread
 ]
 
 SWEEPS = {

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-import triton
-import triton.language as tl
 
 from harness import Case, Inputs, Op, bounds, strategies
 from harness.compare import run_case
 from harness.tensors import make_tensor
+from tests.oob_plants import (
+    _copy_one_past,
+    _row_sums_wrong_stride,
+    _scale_unmasked_load,
+    launch,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -21,36 +25,6 @@ def interpret_only(harness_state):
         pytest.skip(f"the bounds check is turned off ({bounds.ENV}=0)")
 
 
-@triton.jit
-def _scale_unmasked_load(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    x = tl.load(x_ptr + offsets)  # the bug: no mask; the stray lanes are never stored
-    tl.store(out_ptr + offsets, x * 2.0, mask=offsets < n)
-
-
-@triton.jit
-def _copy_one_past(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    x = tl.load(x_ptr + offsets, mask=offsets < n)
-    tl.store(out_ptr + offsets, x, mask=offsets <= n)  # the bug: <= stores one past the end
-
-
-@triton.jit
-def _row_sums_wrong_stride(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    row = tl.program_id(0)
-    cols = tl.arange(0, BLOCK)
-    x = tl.load(x_ptr + row * (n + 1) + cols, mask=cols < n)  # the bug: stride n + 1
-    tl.store(out_ptr + row, tl.sum(x, axis=0))
-
-
-def _launch(kernel, x: torch.Tensor, out_shape) -> torch.Tensor:
-    out = torch.empty(out_shape, dtype=x.dtype)
-    n = x.shape[-1]
-    grid = (x.shape[0],) if kernel is _row_sums_wrong_stride else (triton.cdiv(x.numel(), 16),)
-    kernel[grid](x, out, n if x.dim() == 2 else x.numel(), BLOCK=16)
-    return out
-
-
 def test_an_unmasked_load_whose_lanes_are_never_stored_is_caught():
     x = torch.arange(10, dtype=torch.float32)
     message = (
@@ -58,20 +32,20 @@ def test_an_unmasked_load_whose_lanes_are_never_stored_is_caught():
         r"storage holds 10 \(1 past its end\)"
     )
     with pytest.raises(Exception, match=message):
-        _launch(_scale_unmasked_load, x, (10,))
+        launch(_scale_unmasked_load, x, (10,))
 
 
 def test_a_store_one_past_the_end_is_caught_before_it_happens():
     x = torch.arange(20, dtype=torch.float32)
     with pytest.raises(Exception, match=r"a store of lane \(4,\) reaches element 20 of 'out_ptr'"):
-        _launch(_copy_one_past, x, (20,))
+        launch(_copy_one_past, x, (20,))
 
 
 def test_a_wrong_row_stride_reading_past_the_tensor_is_caught():
     x = torch.ones(4, 8)
     with pytest.raises(Exception, match=r"a load of lane \((5|6|7),\) reaches element 3[2-4] of "
                        r"'x_ptr', whose storage holds 32"):  # fmt: skip
-        _launch(_row_sums_wrong_stride, x, (4,))
+        launch(_row_sums_wrong_stride, x, (4,))
 
 
 def test_right_kernels_and_views_into_larger_storages_pass():
@@ -87,7 +61,7 @@ def test_the_harness_report_names_the_case_of_an_out_of_bounds_access(harness_st
         name="scale_unmasked",
         numpy_ref=lambda x: 2.0 * x,
         torch_ref=lambda x: 2.0 * x,
-        kernel=lambda x: _launch(_scale_unmasked_load, x.contiguous(), x.shape),
+        kernel=lambda x: launch(_scale_unmasked_load, x.contiguous(), x.shape),
         make_inputs=lambda case, device, gen: Inputs(
             (make_tensor(case.shape, case.dtype, device, gen),)
         ),

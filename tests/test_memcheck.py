@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import memcheck
+from tests.oob_plants import KERNEL_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,3 +77,20 @@ def test_memcheck_catches_an_unmasked_load_the_outputs_hide() -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Invalid __global__ read" in done.stdout, done.stdout
     assert "_scale_kernel" in done.stdout
+
+
+@pytest.mark.gpu_only
+@pytest.mark.parametrize("plant", sorted(KERNEL_NAMES))
+def test_memcheck_catches_each_planted_out_of_bounds_access(plant: str, tmp_path) -> None:
+    """The interpreter's three plants (tests/test_bounds.py) compiled, one process each:
+    memcheck names the kernel and the invalid access, whatever the outputs."""
+    try:
+        command, env, logs = memcheck.wrap(
+            [sys.executable, "-m", "tests.oob_plants", plant], tmp_path
+        )
+    except memcheck.MemcheckError as exc:
+        pytest.skip(str(exc))
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    found = [f for log in logs.glob("memcheck.*.log") for f in memcheck.findings(log.read_text())]
+    assert found, f"no finding for {plant}: {done.stdout}{done.stderr}"
+    assert any(KERNEL_NAMES[plant] in f and "Invalid __global__" in f for f in found), found
