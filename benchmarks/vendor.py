@@ -8,7 +8,7 @@ first checks that ours and the vendor's agree (max |diff| over max |vendor|, pri
 the suite is what proves correctness, this only guards the timing against a broken
 launch), then times each with `triton.testing.do_bench(return_mode="median")`.
 
-    PYTHONPATH=. python benchmarks/vendor.py [matmul attention conv2d ...] [--json out.json]
+    PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe attention conv2d] [--json f]
     PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
 
 `--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
@@ -105,7 +105,7 @@ def bench_matmul(dtypes: list[str]) -> None:
                 row(
                     op="matmul",
                     dtype=name,
-                    precision=precision,
+                    precision=precision if name == "float32" else "-",  # 16-bit: exact
                     shape=(batch, m, n, k),
                     ours_tflops=flop / t_ours / 1e9,
                     cublas_tflops=flop / t_blas / 1e9,
@@ -114,6 +114,54 @@ def bench_matmul(dtypes: list[str]) -> None:
                     config=config_name(mm.matmul_kernel.best_config),
                     agree=disagreement(ours(), blas()),
                 )
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def graph_ms(fn: Callable[[], Any]) -> float:
+    """Device time of one call with no host cost in it: calls replayed from a CUDA graph."""
+    return triton.testing.do_bench_cudagraph(fn, rep=100, return_mode="median")
+
+
+PROBE_SHAPES = [(None, 1024, 1024, 1024), (None, 2048, 2048, 2048), (32, 1024, 1024, 1024)]
+
+
+def bench_matmul_probe(dtypes: list[str]) -> None:
+    """Two questions the matmul table raises. (1) Small shapes: is a call's time the
+    kernel's, or the host's launch cost (a 1024^3 GEMM is ~10 us of tensor-core work)?
+    Each is timed as `bench_matmul` does and replayed from a CUDA graph. (2) float32 in
+    tf32: does B's layout decide it (Hopper's tf32 wgmma reads both operands K-major;
+    a row-major B is N-major)? Timed with B row-major and as a K-major view."""
+    for name in [d for d in dtypes if d != "float32"]:
+        for batch, m, n, k in PROBE_SHAPES:
+            a, b = _matmul_operands(batch, m, n, k, DTYPES[name])
+            ours = functools.partial(mm.matmul, a, b)
+            blas = functools.partial(torch.matmul, a, b)
+            first_call_s(ours)
+            flop = 2.0 * (batch or 1) * m * n * k
+            graphed_ours = graph_ms(ours)
+            row(
+                op="matmul-host",
+                dtype=name,
+                shape=(batch, m, n, k),
+                ratio_eager=ms(blas) / ms(ours),
+                ratio_graphed=graph_ms(blas) / graphed_ours,
+                ours_graphed_tflops=flop / graphed_ours / 1e9,
+            )
+    torch.backends.cuda.matmul.allow_tf32 = True
+    for size in (4096, 8192):
+        a = torch.randn(size, size, device="cuda")
+        for layout in ("row-major", "k-major"):
+            b = torch.randn(size, size, device="cuda")
+            b = b if layout == "row-major" else b.t().contiguous().t()  # same values, K-major
+            ours = functools.partial(mm.matmul, a, b, precision="tf32")
+            blas = functools.partial(torch.matmul, a, b)
+            first_call_s(ours)
+            flop = 2.0 * size**3
+            t_ours, t_blas = ms(ours), ms(blas)
+            row(op="matmul-tf32-layout", b_layout=layout, size=size,
+                ours_tflops=flop / t_ours / 1e9, cublas_tflops=flop / t_blas / 1e9,
+                ratio=t_blas / t_ours, config=config_name(mm.matmul_kernel.best_config),
+                agree=disagreement(ours(), blas()))  # fmt: skip
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
@@ -477,7 +525,12 @@ def sweep_depthwise() -> None:
         forget_tuning(kernel)
 
 
-BENCHES = {"matmul": bench_matmul, "attention": bench_attention, "conv2d": bench_conv2d}
+BENCHES = {
+    "matmul": bench_matmul,
+    "matmul-probe": bench_matmul_probe,
+    "attention": bench_attention,
+    "conv2d": bench_conv2d,
+}
 SWEEPS = {
     "matmul": sweep_matmul,
     "attention": sweep_attention,
@@ -505,7 +558,9 @@ def main() -> None:
             table[op]()
         else:
             dtypes = args.dtype or (
-                ["bfloat16", "float16", "float32"] if op == "matmul" else ["bfloat16", "float16"]
+                ["bfloat16", "float16", "float32"]
+                if op.startswith("matmul")
+                else ["bfloat16", "float16"]
             )
             table[op](dtypes)
     if args.json:
