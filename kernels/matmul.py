@@ -51,7 +51,9 @@ loads and the MMAs between warps.
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
 float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
-precision="tf32", or runs exact float32 FMAs with precision="ieee". In Triton's
+precision="tf32", or runs exact float32 FMAs with precision="ieee". On Hopper the tf32
+instruction reads both operands K-major, so a row-major B is copied K-major first
+(`_k_major_for_tf32`: 4x faster for the copy's few %). In Triton's
 interpreter `tl.dot` is exact float32 whatever the precision, and bfloat16 arithmetic is
 wrong there: the interpreter's kernels upcast 16-bit panels to float32 before `tl.dot`
 (exact: the products are the same), which on a GPU would only cost tensor-core speed.
@@ -67,6 +69,7 @@ launches that config (bypassing the tuning), and every launch records the config
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -291,6 +294,26 @@ def _index_64(*operands: torch.Tensor) -> bool:
     )
 
 
+@functools.cache
+def _reads_tf32_k_major(device: torch.device) -> bool:
+    """Whether `device`'s tf32 tensor-core instruction (sm_90's wgmma) reads its shared-memory
+    operands K-major only."""
+    return torch.cuda.get_device_capability(device)[0] >= 9
+
+
+def _k_major_for_tf32(b: torch.Tensor, precision: str) -> torch.Tensor:
+    """B, copied K-major where a float32 GEMM in tf32 would read it N-major (row-major B):
+    Hopper's wgmma transposes 16-bit operands as it reads them but not tf32 ones, and
+    Triton then falls back to a slower path. H200, 4096^3 and 8192^3: 0.24-0.26x cuBLAS
+    row-major against 0.95x on a K-major view (vendor.py matmul-probe,
+    benchmarks/results/2026-12-02d-h200/probe.txt). The copy moves K x N x 8 bytes, a
+    few % of the GEMM; the one exception to reading operands through their strides."""
+    n_major = b.stride(-1) == 1 and b.stride(-2) != 1 and min(b.shape[-2:]) > 1
+    if b.dtype != torch.float32 or precision != "tf32" or not n_major or in_interpreter():
+        return b
+    return b.mT.contiguous().mT if _reads_tf32_k_major(b.device) else b
+
+
 def _launch(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -301,6 +324,7 @@ def _launch(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """C, and Z = A @ B + bias in float32 when `store_preactivation` (else None)."""
     batch, M, K, N = _check_inputs(a, b, bias, activation, precision)
+    b = _k_major_for_tf32(b, precision)
     out_shape = (M, N) if batch < 0 else (batch, M, N)
     out = torch.empty(out_shape, dtype=a.dtype, device=a.device)
     z = (
