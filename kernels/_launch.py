@@ -110,8 +110,11 @@ def fitting_configs(operand: str) -> Callable[..., list[triton.Config]]:
 # straight to the CUDA launcher. Anything it does not recognize goes through Triton:
 # the interpreter, a twin or counter of harness.parity (which replace JITFunction.run),
 # launch hooks (profilers), a changed global, an argument of another kind. On the H200 it
-# saves 1.4 to 3 us of a row-wise call's 24 to 50 (benchmarks/host_cost.py; the rest is
-# Triton's C launcher and the launchers' own checks and allocations).
+# saved 1.4 to 3 us of a row-wise call's 24 to 50 (benchmarks/host_cost.py; the rest is
+# Triton's C launcher and the launchers' own checks and allocations). Keying was then
+# 45% of a profiled softmax call there (benchmarks/results/2026-12-02d-h200/rows-profile.txt):
+# it now runs a key function generated for each kernel and call pattern, 3.9 -> 2.3 us a
+# key on this repository's 2-core CI machine (the H200 not yet measured).
 # ----------------------------------------------------------------------------------------
 
 _MISSING = object()
@@ -158,11 +161,48 @@ def _recognized(kernel: Any) -> bool:
     )
 
 
-_PARAMS: dict[int, tuple[Any, tuple[str, ...], tuple[bool, ...]]] = {}
-"""id(kernel) -> (kernel, its parameters' names, which are constexpr); the kernel is kept
-so that its id is never reused."""
+_KEYERS: dict[tuple, tuple[Any, Callable[[tuple, dict], tuple[tuple, tuple, tuple]]]] = {}
+"""(id(kernel), number of positional args, meta's names in order) -> (the kernel, its keyer);
+the kernel is kept so that its id is never reused."""
 _COMPILED: dict[tuple, tuple] = {}
 """Specialization key -> (compiled kernel, its launcher, function handle, metadata)."""
+
+# Inline forms of `_arg_key` for a tensor and an int in range; anything else calls it.
+_TENSOR_KEY = "({v}.dtype, {v}.data_ptr() & 15 == 0)"
+_INT_KEY = "({v} == 1, {v} & 15 == 0, -2147483648 <= {v} < 2147483648, {v} < 9223372036854775808)"
+_INT_RANGE = "-9223372036854775808 <= {v} < 18446744073709551616"
+
+
+def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callable | None:
+    """A function of (args, meta) for launches of `kernel` with `n_args` positional
+    arguments and these meta names: (every parameter's value in order, the
+    specialization: `_arg_key` of each argument or (type, value) of a constexpr, the
+    launch options). Generated once per call pattern, so that a launch pays for no
+    loop or generic dispatch; None if a parameter is given by no one (a default)."""
+    params = kernel.params
+    names = [p.name for p in params]
+    if n_args > len(names) or any(name not in meta_names for name in names[n_args:]):
+        return None
+    values, spec = [], []
+    for i, param in enumerate(params):
+        v = f"a{i}"
+        values.append(v)
+        if param.is_constexpr:
+            spec.append(f"(type({v}), {v})")
+        else:
+            spec.append(
+                f"({_TENSOR_KEY} if type({v}) is Tensor else {_INT_KEY} "
+                f"if type({v}) is int and {_INT_RANGE} else arg_key({v}))".format(v=v)
+            )
+    given = "".join(f"    a{i} = meta[{names[i]!r}]\n" for i in range(n_args, len(names)))
+    unpack = f"    ({''.join(f'a{i}, ' for i in range(n_args))}) = args\n" if n_args else ""
+    as_tuple = lambda items: "(" + "".join(f"{item}, " for item in items) + ")"
+    options = [f"({m!r}, meta[{m!r}])" for m in meta_names if m not in names]
+    returned = ", ".join(as_tuple(items) for items in (values, spec, options))
+    source = "def keyer(args, meta):\n" + unpack + given + f"    return {returned}\n"
+    scope: dict[str, Any] = {"Tensor": torch.Tensor, "arg_key": _arg_key}
+    exec(compile(source, f"<launch key of {kernel.__name__}>", "exec"), scope)
+    return scope["keyer"]
 
 
 def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | None:
@@ -170,19 +210,15 @@ def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | N
     None where a launch of `kernel` must go through Triton."""
     if not _recognized(kernel):
         return None
-    params = _PARAMS.get(id(kernel))
-    if params is None:
-        params = _PARAMS[id(kernel)] = (
-            kernel,
-            tuple(p.name for p in kernel.params),
-            tuple(p.is_constexpr for p in kernel.params),
-        )
-    _, names, constexpr = params
+    pattern = (id(kernel), len(args), tuple(meta))
+    entry = _KEYERS.get(pattern)
+    if entry is None:
+        entry = _KEYERS[pattern] = (kernel, _make_keyer(kernel, len(args), pattern[2]))
+    keyer = entry[1]
+    if keyer is None:  # a parameter left to its default
+        return None
     try:
-        values = args + tuple(meta[name] for name in names[len(args) :])
-        pairs = zip(values, constexpr, strict=True)
-        spec = tuple((type(v), v) if is_constexpr else _arg_key(v) for v, is_constexpr in pairs)
-        options = tuple(item for item in meta.items() if item[0] not in names)
+        values, spec, options = keyer(args, meta)
         compilation = knobs.compilation
         key = (
             id(kernel), torch.cuda.current_device(), spec, options, kernel.debug,
@@ -190,7 +226,7 @@ def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | N
             getattr(compilation, "fpsan_homomorphic_casts", None),  # Triton 3.9
         )  # fmt: skip
         hash(key)
-    except (KeyError, TypeError, ValueError, _Unrecognized):  # a default left out, an odd arg
+    except (TypeError, ValueError, _Unrecognized):  # an odd argument
         return None
     return values, key
 
