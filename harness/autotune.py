@@ -101,9 +101,20 @@ def with_config(kernel: Any, config: triton.Config) -> Any:
     return _Launcher()
 
 
-def launch_tuned(kernel: Autotuner, grid: Any, args: tuple, constants: dict[str, Any]) -> Any:
+def _triton_launch(fn: Any, grid: Any, args: tuple, meta: dict[str, Any]) -> None:
+    fn[grid](*args, **meta)
+
+
+def launch_tuned(
+    kernel: Autotuner,
+    grid: Any,
+    args: tuple,
+    constants: dict[str, Any],
+    launch: Callable[[Any, Any, tuple, dict[str, Any]], Any] = _triton_launch,
+) -> Any:
     """`kernel[grid](*args, **constants)`, returning the config that ran; once the tuner
-    has chosen for this key, straight to the JIT function with the chosen config.
+    has chosen for this key, straight to the JIT function with the chosen config, through
+    `launch(fn, grid, args, meta)` (a caller's cheaper launch; Triton's by default).
 
     Triton's `Autotuner.run` rebuilds dicts of every argument on each call to find its
     key, about half of a small GEMM's launch on the host (`benchmarks/host_cost.py
@@ -127,7 +138,7 @@ def launch_tuned(kernel: Autotuner, grid: Any, args: tuple, constants: dict[str,
         if config.pre_hook is None:
             chosen[key] = config
         return config
-    kernel.fn[grid](*args, **constants, **config.all_kwargs())
+    launch(kernel.fn, grid, args, {**constants, **config.all_kwargs()})
     kernel.best_config = config
     return config
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import triton
+import triton.language as tl
 from triton import knobs
 from triton.runtime.jit import JITFunction
 
@@ -54,11 +55,13 @@ def offsets_fit_int32(*views: tuple[tuple[int, ...], tuple[int, ...]]) -> bool:
     index its tiles in int32. int64 tiles of offsets cost a GEMM's epilogue enough
     registers to spill (benchmarks/compile_offline.py counts them); a scalar part of an
     offset (a batch's) is formed in int64 apart and needs no room here."""
-    return all(
-        sum((size + TILE_SLACK) * abs(stride) for size, stride in zip(shape, strides, strict=True))
-        < 2**31
-        for shape, strides in views
-    )
+    for shape, strides in views:  # loops, not generators: this runs on every GEMM launch
+        reach = 0
+        for size, stride in zip(shape, strides, strict=True):
+            reach += (size + TILE_SLACK) * abs(stride)
+        if reach >= 2**31:
+            return False
+    return True
 
 
 SHARED_MEMORY_BYTES = 227 * 1024
@@ -155,10 +158,15 @@ def _recognized(kernel: Any) -> bool:
         return False
     if _hooked(runtime.launch_exit_hook) or getattr(runtime, "add_stages_inspection_hook", None):
         return False
-    return all(
-        scope.get(name, _MISSING) == value
-        for (name, _), (value, scope) in kernel.used_global_vals.items()
-    )
+    for (name, _), (value, scope) in kernel.used_global_vals.items():
+        now = scope.get(name, _MISSING)
+        if now is value:
+            continue
+        if type(now) is tl.constexpr and type(value) is tl.constexpr:  # Triton keeps a copy
+            now, value = now.value, value.value  # (constexpr's own != costs a microsecond)
+        if now != value:
+            return False
+    return True
 
 
 _KEYERS: dict[tuple, tuple[Any, Callable[[tuple, dict], tuple[tuple, tuple, tuple]]]] = {}
@@ -267,6 +275,19 @@ class _Fast:
 
     def __getitem__(self, grid: tuple[int, ...]) -> _Launch:
         return _Launch(self.kernel, grid)
+
+
+def launch_resolved(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -> None:
+    """`kernel[grid](*args, **meta)` through `fast`, a grid callable first called with
+    `meta` (an autotuned launch's grid reads the config's blocks); one that reads
+    anything else goes through Triton, which binds every argument for it."""
+    if callable(grid):
+        try:
+            grid = grid(meta)
+        except KeyError:
+            kernel[grid](*args, **meta)
+            return
+    fast(kernel)[grid](*args, **meta)
 
 
 def fast(kernel: Any) -> _Fast:

@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.autotune import launch_tuned, with_config
 from kernels._checks import interpreting
+from kernels._launch import launch_resolved
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
 _RECORDERS: ContextVar[tuple[list[str], ...]] = ContextVar("config_recorders", default=())
@@ -108,6 +109,20 @@ def config_name(config: Any) -> str:
     return f"{blocks}{others}-w{config.num_warps}-s{config.num_stages}"
 
 
+_NAMES: dict[int, tuple[Any, str]] = {}
+"""id(config) -> (the config, kept so that its id is never reused; its design name)."""
+
+
+def _design_name(configs: Mapping[str, Any], config: Any) -> str:
+    """`config`'s name in `configs`, or `config_name` of it (a config the tuner derived),
+    worked out once per config: a launch asks on every call."""
+    known = _NAMES.get(id(config))
+    if known is None:
+        name = next((name for name, c in configs.items() if c is config), None)
+        known = _NAMES[id(config)] = (config, name or config_name(config))
+    return known[1]
+
+
 def launch(
     family: str,
     kernel: Any,
@@ -135,10 +150,7 @@ def launch(
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:
-        best = launch_tuned(kernel, grid, args, constants)
-        design = next(
-            (name for name, c in configs[table].items() if c is best),
-            config_name(best),
-        )
+        best = launch_tuned(kernel, grid, args, constants, launch_resolved)
+        design = _design_name(configs[table], best)
     launched(family, design, table)
     return design

@@ -76,7 +76,7 @@ from harness.autotune import autotune, launch_tuned, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_tensor
-from kernels._launch import cdiv, checked_grid
+from kernels._launch import cdiv, checked_grid, launch_resolved
 
 HEAD_DIMS = (16, 32, 64, 128)
 LOG2E: tl.constexpr = tl.constexpr(math.log2(math.e))
@@ -622,7 +622,8 @@ def attention_forward(
     if config is not None:
         with_config(attention_forward_kernel, config)[grid](*args, **constants)
     else:
-        name = config_name(launch_tuned(attention_forward_kernel, grid, args, constants))
+        tuned = launch_tuned(attention_forward_kernel, grid, args, constants, launch_resolved)
+        name = config_name(tuned)
     _plans.launched("attention", name, table)
     return o, lse
 

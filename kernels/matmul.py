@@ -285,11 +285,11 @@ def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int
     return batch, M, K, N
 
 
-def _index_64(*operands: torch.Tensor) -> bool:
+def _index_64(interpreting: bool, *operands: torch.Tensor) -> bool:
     """INDEX_64: where an offset within the operands' tiles may pass 2**31; and in the
     interpreter, which evaluates an overflow check at every int32 add and multiply (a
     device_assert, which it does not enforce): the kernel ran 1.5x slower in int32."""
-    return in_interpreter() or not offsets_fit_int32(
+    return interpreting or not offsets_fit_int32(
         *((tuple(x.shape[-2:]), x.stride()[-2:]) for x in operands)
     )
 
@@ -360,11 +360,12 @@ def _launch(
         c3.stride(2),
         bias.stride(0) if bias is not None else 0,
     )
+    interpreting = in_interpreter()
     constants = {
         "ACTIVATION": activation or "none",
         "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
-        "UPCAST": in_interpreter() and a.dtype != torch.float32,
-        "INDEX_64": _index_64(a, b, c3),
+        "UPCAST": interpreting and a.dtype != torch.float32,
+        "INDEX_64": _index_64(interpreting, a, b, c3),
     }
     fit = lambda config: fitted(config, a.element_size())
     _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants, fit=fit)

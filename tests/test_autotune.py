@@ -87,6 +87,12 @@ def test_launch_tuned_skips_the_tuner_once_it_has_chosen(device, monkeypatch):
     launch_tuned(tuned, grid, (out, 99), {})
     launch_tuned(tuned, grid, (out.to(torch.int64), 100), {})
     assert len(tuner_calls) == 2
+    # A caller's own launch (kernels._launch.launch_resolved) takes the chosen config.
+    launches = []
+    own = lambda fn, grid_, args, meta: launches.append(meta) or fn[grid_](*args, **meta)
+    out.zero_()
+    assert launch_tuned(tuned, grid, (out, 100), {}, own) is LARGE
+    assert launches[0]["BLOCK"] == 32 and set(out.tolist()) == {32} and len(tuner_calls) == 2
 
 
 def test_first_launches_the_first_config_the_pruning_keeps_untimed(device, monkeypatch):

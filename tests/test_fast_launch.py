@@ -149,3 +149,23 @@ def test_a_fast_launch_computes_what_a_triton_launch_does(harness_state) -> None
     fast(scaled_copy)[(triton.cdiv(n - 1, block),)](x[1:], misaligned, n - 1, 1.5, BLOCK=block)
     assert torch.equal(misaligned, expected[1:])
     assert len(_launch._COMPILED) == cached_before + 2
+
+
+def test_a_resolved_launch_reads_its_grid_from_the_meta_or_leaves_it_to_triton(
+    harness_state,
+) -> None:
+    """launch_resolved (an autotuned kernel's launch with its chosen config): a grid
+    callable that reads the config's blocks is called with them; one that reads an
+    argument goes through Triton, which binds every argument for it."""
+    device = device_for(harness_state.mode)
+    n = 1000
+    x = torch.randn(n, device=device)
+    expected = torch.empty_like(x)
+    scaled_copy[(triton.cdiv(n, 128),)](x, expected, n, 1.5, BLOCK=128)
+    for grid in (
+        lambda meta: (triton.cdiv(n, meta["BLOCK"]),),
+        lambda meta: (triton.cdiv(meta["n"], meta["BLOCK"]),),
+    ):
+        out = torch.full_like(x, float("nan"))
+        _launch.launch_resolved(scaled_copy, grid, (x, out, n, 1.5), {"BLOCK": 128})
+        assert torch.equal(out, expected)
