@@ -19,6 +19,8 @@
 #   autotune-cost matmul's differential tests with --triton-autotune=time, then =first
 #   rows          the row-wise ops compiled (tests), their host cost (benchmarks/host_cost.py)
 #                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
+#   launch        the fast launch of autotuned kernels and the tf32 B copy: tests compiled,
+#                 host cost, vendor.py matmul-probe
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -126,6 +128,19 @@ for name in $STEPS; do
                 -p no:cacheprovider --triton-mode=gpu --triton-autotune="$how" --durations=8 \
                 tests/test_ops.py -k "differential and matmul"
         done ;;
+    launch)
+        # The launch paths landed without a GPU (2026-12-02, fourth session): autotuned
+        # kernels through kernels._launch.fast once tuned, the generated key functions,
+        # float32 tf32 copying an N-major B K-major. Their tests compiled, then what they
+        # cost on the host and what the tf32 copy buys.
+        step launch-tests 240 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_fast_launch.py tests/test_autotune.py \
+            tests/test_matmul.py tests/test_attention.py tests/test_conv2d.py tests/test_ops.py \
+            -k "fast or autotune or matmul or attention or conv2d or softmax"
+        step launch-host 90 python benchmarks/host_cost.py vector_add softmax layer_norm --rounds 7
+        step launch-host-matmul 60 python benchmarks/host_cost.py matmul --shape 64 64 64 \
+            --dtype bfloat16 --rounds 7
+        step launch-probe 120 python benchmarks/vendor.py matmul-probe ;;
     *) echo "unknown step $name" ;;
     esac
 done
