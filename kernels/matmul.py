@@ -53,7 +53,7 @@ Precision: float16/bfloat16 products are exact in float32 and summed in float32.
 float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
 precision="tf32", or runs exact float32 FMAs with precision="ieee". On Hopper the tf32
 instruction reads both operands K-major, so a row-major B is copied K-major first
-(`_k_major_for_tf32`: 4x faster for the copy's few %). In Triton's
+(`_k_major_for_tf32`: 0.24x -> 0.71x cuBLAS at 4096^3, 0.85x at 8192^3). In Triton's
 interpreter `tl.dot` is exact float32 whatever the precision, and bfloat16 arithmetic is
 wrong there: the interpreter's kernels upcast 16-bit panels to float32 before `tl.dot`
 (exact: the products are the same), which on a GPU would only cost tensor-core speed.
@@ -306,8 +306,9 @@ def _k_major_for_tf32(b: torch.Tensor, precision: str) -> torch.Tensor:
     Hopper's wgmma transposes 16-bit operands as it reads them but not tf32 ones, and
     Triton then falls back to a slower path. H200, 4096^3 and 8192^3: 0.24-0.26x cuBLAS
     row-major against 0.95x on a K-major view (vendor.py matmul-probe,
-    benchmarks/results/2026-12-02d-h200/probe.txt). The copy moves K x N x 8 bytes, a
-    few % of the GEMM; the one exception to reading operands through their strides."""
+    benchmarks/results/2026-12-02d-h200/probe.txt); with this copy, row-major B ran 0.71x
+    (4096^3) and 0.85x (8192^3) (probe-tf32.txt): a transposing copy of K x N float32 is
+    slower than a plain one. The one exception to reading operands through their strides."""
     n_major = b.stride(-1) == 1 and b.stride(-2) != 1 and min(b.shape[-2:]) > 1
     if b.dtype != torch.float32 or precision != "tf32" or not n_major or in_interpreter():
         return b
