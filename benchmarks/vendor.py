@@ -8,7 +8,7 @@ first checks that ours and the vendor's agree (max |diff| over max |vendor|, pri
 the suite is what proves correctness, this only guards the timing against a broken
 launch), then times each with `triton.testing.do_bench(return_mode="median")`.
 
-    PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe attention conv2d] [--json f]
+    PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention conv2d]
     PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
 
 `--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
@@ -38,6 +38,7 @@ import kernels.attention as attn
 import kernels.conv2d as conv
 import kernels.matmul as mm
 from harness.autotune import forget_tuning
+from kernels import _plans
 from kernels._plans import config_name
 
 ROWS: list[dict[str, Any]] = []
@@ -163,6 +164,25 @@ def bench_matmul_probe(dtypes: list[str]) -> None:
                 ratio=t_blas / t_ours, config=config_name(mm.matmul_kernel.best_config),
                 agree=disagreement(ours(), blas()))  # fmt: skip
     torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def bench_matmul_tma(dtypes: list[str]) -> None:
+    """The TMA design (`matmul_tma_kernel`, not yet the default) against the autotuned
+    pointer kernel and cuBLAS, each TMA config forced in turn, on the 2-D shapes."""
+    for name in dtypes:
+        for batch, m, n, k in [s for s in MATMUL_SHAPES if s[0] is None]:
+            a, b = _matmul_operands(batch, m, n, k, DTYPES[name])
+            pointer = functools.partial(mm.matmul, a, b)
+            first_call_s(pointer)
+            flop = 2.0 * m * n * k
+            t_blas, t_pointer = ms(functools.partial(torch.matmul, a, b)), ms(pointer)
+            for design in mm.TMA_CONFIGS["gpu"]:
+                with _plans.forcing(f"matmul/{design}/gpu"):
+                    tma = functools.partial(mm.matmul, a, b)
+                    t_tma, agree = ms(tma), disagreement(tma(), pointer())
+                row(op="matmul-tma", dtype=name, shape=(m, n, k), design=design,
+                    tma_tflops=flop / t_tma / 1e9, vs_cublas=t_blas / t_tma,
+                    vs_pointer=t_pointer / t_tma, agree=agree)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- attention
@@ -528,6 +548,7 @@ def sweep_depthwise() -> None:
 BENCHES = {
     "matmul": bench_matmul,
     "matmul-probe": bench_matmul_probe,
+    "matmul-tma": bench_matmul_tma,
     "attention": bench_attention,
     "conv2d": bench_conv2d,
 }

@@ -152,13 +152,13 @@ def install() -> bool:
         _launches[-1] = (_launches[-1][0], _storages(self.fn, args_hst, kwargs_hst))
         return args_hst, kwargs_hst
 
-    def masked_load(self, ptrs, mask, other, *rest):
+    def masked_load(self, ptrs, mask, other, *rest, **options):  # options: cache_policy...
         _check("a load", ptrs, mask)
-        return load(self, ptrs, mask, other, *rest)
+        return load(self, ptrs, mask, other, *rest, **options)
 
-    def masked_store(self, ptrs, value, mask, *rest):
+    def masked_store(self, ptrs, value, mask, *rest, **options):
         _check("a store", ptrs, mask)
-        return store(self, ptrs, value, mask, *rest)
+        return store(self, ptrs, value, mask, *rest, **options)
 
     executor.__call__ = run
     executor._init_args_hst = init_args_hst

@@ -41,13 +41,21 @@ The GPU ideas, in the order they appear:
    tile of int64 offsets holds two registers per element, and a 128 x 128 tile's
    epilogue spilled registers to local memory with them.
 
-Not done here (`benchmarks/vendor.md`: this kernel reaches 0.90-0.98x cuBLAS from 4096^3
-on the H200): on Hopper, TMA loads (a tensor
-descriptor: the copy engine fetches whole panels into shared memory, asynchronously and
-without the address arithmetic of the loads above) and a persistent kernel (one program
-per SM looping over tiles: no launch tail, and the next tile's loads overlap this tile's
-epilogue) are how a Triton GEMM reaches cuBLAS at 8192^3; warp specialization splits the
-loads and the MMAs between warps.
+6. TMA (`matmul_tma_kernel`, a second design). On Hopper a tensor descriptor names a
+   tensor, its shape and strides once; each K step asks the copy engine for a block at
+   (row, column), and it lands in shared memory asynchronously, without the threads'
+   address arithmetic, zero-filled past the tensor's edge: no masks, no wrapped rows.
+   It reads 2-D operands whose rows are 16-byte aligned (`_launch_tma`); the pointer
+   kernel takes the rest. Compiled for sm_90 by Triton 3.6 and 3.9 without spills
+   (`benchmarks/compile_offline.py matmul`), the same results as the pointer kernel in
+   the interpreter, **not yet timed**: it runs when forced by name (the config axis,
+   `benchmarks/vendor.py matmul-tma`) and becomes the default (TMA_BY_DEFAULT) only if
+   it beats the pointer kernel there, which reaches 0.96-0.98x cuBLAS from 4096^3 on the
+   H200 (`benchmarks/vendor.md`).
+
+Not done here: a persistent kernel (one program per SM looping over tiles: no launch
+tail, and the next tile's loads overlap this tile's epilogue) and warp specialization
+(loads and MMAs on different warps), the rest of how a Triton GEMM reaches cuBLAS.
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
 float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
@@ -75,6 +83,7 @@ import math
 import torch
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.autotune import autotune
 from harness.parity import in_interpreter
@@ -127,7 +136,26 @@ CONFIGS = {
     "gpu": {_plans.config_name(c): c for c in GPU_CONFIGS},
     "interpret": {_plans.config_name(c): c for c in INTERPRET_CONFIGS},
 }
-CONFIG_NAMES = tuple(f"matmul/{name}/{table}" for table in CONFIGS for name in CONFIGS[table])
+# The TMA design (`matmul_tma_kernel`): candidates for the H200, not yet timed there, so
+# not the default (TMA_BY_DEFAULT); a forced name runs one (vendor.py --sweep, the
+# config axis). The first of a table is the one TMA_BY_DEFAULT would launch.
+TMA_GPU_CONFIGS = (
+    _config(128, 256, 64, 8, 8, 3),
+    _config(128, 256, 64, 8, 8, 4),
+    _config(256, 128, 64, 8, 8, 3),
+    _config(128, 128, 64, 8, 8, 4),
+)
+TMA_CONFIGS = {
+    "gpu": {f"tma-{_plans.config_name(c)}": c for c in TMA_GPU_CONFIGS},
+    "interpret": {f"tma-{_plans.config_name(c)}": c for c in INTERPRET_CONFIGS[:1]},
+}
+TMA_BY_DEFAULT = False
+"""Whether an eligible GEMM (`_tma_operands`) runs the TMA design unforced: off until
+benchmarks/vendor.py has timed it against the pointer kernel on the H200."""
+_DESIGNS = tuple(name for table in (CONFIGS, TMA_CONFIGS) for t in table for name in table[t])
+CONFIG_NAMES = tuple(
+    f"matmul/{name}/{t}" for table in (CONFIGS, TMA_CONFIGS) for t in table for name in table[t]
+)
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
 
@@ -138,6 +166,22 @@ def gelu_tanh(x):
     -0, the limit; tanh itself is not in triton.language."""
     inner = GELU_C * (x + GELU_CUBIC * x * x * x)
     return x / (1.0 + tl.exp(-2.0 * inner))
+
+
+@triton.jit
+def grouped_tile(pid, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    """Grouped order: program `pid` takes tile (pid_m, pid_n) of C, going down GROUP_M
+    tiles of a column before moving right; the last group may be shorter. (Not tl.cdiv,
+    nor tl.zeros in the kernels: jit functions, which the interpreter sets up anew at
+    every call, milliseconds a program; this one is worth its call.)"""
+    num_pid_m = (M + BLOCK_M - 1) // BLOCK_M
+    num_pid_n = (N + BLOCK_N - 1) // BLOCK_N
+    num_pid_in_group = GROUP_M * num_pid_n
+    first_pid_m = (pid // num_pid_in_group) * GROUP_M
+    group_size_m = min(num_pid_m - first_pid_m, GROUP_M)
+    pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
+    pid_n = (pid % num_pid_in_group) // group_size_m
+    return pid_m, pid_n
 
 
 @autotune(
@@ -176,19 +220,7 @@ def matmul_kernel(
     BLOCK_K: tl.constexpr,  # the K step
     GROUP_M: tl.constexpr,  # tiles down a column of C before moving right
 ):
-    # Grouped order: program `pid` takes tile (pid_m, pid_n), going down GROUP_M tiles of a
-    # column of C before moving right; the last group may be shorter.
-    # (Not tl.cdiv, nor tl.zeros below: jit functions, which the interpreter sets up anew
-    # at every call, milliseconds a program.)
-    pid = tl.program_id(axis=0)
-    num_pid_m = (M + BLOCK_M - 1) // BLOCK_M
-    num_pid_n = (N + BLOCK_N - 1) // BLOCK_N
-    num_pid_in_group = GROUP_M * num_pid_n
-    group_id = pid // num_pid_in_group
-    first_pid_m = group_id * GROUP_M
-    group_size_m = min(num_pid_m - first_pid_m, GROUP_M)
-    pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
-    pid_n = (pid % num_pid_in_group) // group_size_m
+    pid_m, pid_n = grouped_tile(tl.program_id(axis=0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
     batch = tl.program_id(axis=1).to(tl.int64)  # a scalar: int64 costs nothing
 
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -224,7 +256,17 @@ def matmul_kernel(
         a_panel += a_step
         b_panel += b_step
 
-    # The epilogue, on the float32 accumulator: bias, activation, one rounding at the store.
+    if z_ptr is not None:
+        z_ptr += batch * stride_cb
+    epilogue(acc, offs_m, offs_n, M, N, c_ptr + batch * stride_cb, z_ptr, bias_ptr, stride_cm,
+             stride_cn, stride_bias, ACTIVATION)  # fmt: skip
+
+
+@triton.jit
+def epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, stride_cn,
+             stride_bias, ACTIVATION: tl.constexpr):  # fmt: skip
+    """The epilogue, on the float32 accumulator of the tile at rows offs_m and columns
+    offs_n: bias, Z if asked for, the activation, one rounding at the store (masked to C)."""
     n_mask = offs_n < N
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + offs_n * stride_bias, mask=n_mask, other=0.0)
@@ -232,12 +274,64 @@ def matmul_kernel(
     c_tile = offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
     c_mask = (offs_m < M)[:, None] & n_mask[None, :]
     if z_ptr is not None:
-        tl.store((z_ptr + batch * stride_cb) + c_tile, acc.to(z_ptr.dtype.element_ty), mask=c_mask)
+        tl.store(z_ptr + c_tile, acc.to(z_ptr.dtype.element_ty), mask=c_mask)
     if ACTIVATION == "relu":
         acc = tl.where(acc < 0.0, 0.0, acc)  # NaN stays NaN, as in torch.relu
     elif ACTIVATION == "gelu":
         acc = gelu_tanh(acc)
-    tl.store((c_ptr + batch * stride_cb) + c_tile, acc.to(c_ptr.dtype.element_ty), mask=c_mask)
+    tl.store(c_ptr + c_tile, acc.to(c_ptr.dtype.element_ty), mask=c_mask)
+
+
+@triton.jit
+def matmul_tma_kernel(
+    a_desc,  # A (M, K) as a tensor descriptor: blocks of BLOCK_M x BLOCK_K
+    b_desc,  # B as a descriptor: (K, N) blocks of BLOCK_K x BLOCK_N, or B^T (N, K) if B_K_MAJOR
+    c_ptr,  # C (M, N), a new contiguous tensor
+    bias_ptr,  # bias (N,); None without one
+    z_ptr,  # Z = A @ B + bias, strides of C; None unless stored
+    M,
+    N,
+    K,
+    stride_cm,
+    stride_cn,
+    stride_bias,
+    ACTIVATION: tl.constexpr,
+    INPUT_PRECISION: tl.constexpr,  # tl.dot's for float32 blocks ("tf32", "ieee"); None
+    B_K_MAJOR: tl.constexpr,  # B read as B^T's rows (a transposed view): its K is contiguous
+    UPCAST: tl.constexpr,  # 16-bit blocks to float32 before tl.dot (the interpreter)
+    INDEX_64: tl.constexpr,  # C's tile offsets in int64
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr,
+):
+    """`matmul_kernel` for 2-D operands with the loads given to Hopper's copy engine
+    (TMA): a descriptor names the tensor, its shape and strides, once; each step asks for
+    a block at (row, column), and the engine moves it into shared memory, without the
+    threads' address arithmetic, filling with 0 whatever lies past the tensor's edge, so
+    the loop needs no mask and no wrapped indices. Same tiles, order and epilogue."""
+    pid_m, pid_n = grouped_tile(tl.program_id(axis=0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    row = pid_m * BLOCK_M
+    col = pid_n * BLOCK_N
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
+    for k in range(0, K, BLOCK_K):
+        a = a_desc.load([row, k])  # past M or K: zeros, which add nothing
+        if B_K_MAJOR:
+            b = b_desc.load([col, k]).T
+        else:
+            b = b_desc.load([k, col])
+        if UPCAST:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+
+    offs_m = row + tl.arange(0, BLOCK_M)
+    offs_n = col + tl.arange(0, BLOCK_N)
+    if INDEX_64:
+        offs_m, offs_n = offs_m.to(tl.int64), offs_n.to(tl.int64)
+    epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, stride_cn,
+             stride_bias, ACTIVATION)  # fmt: skip
 
 
 def _batch_stride(x: torch.Tensor) -> int:
@@ -298,7 +392,7 @@ def _index_64(interpreting: bool, *operands: torch.Tensor) -> bool:
 def _reads_tf32_k_major(device: torch.device) -> bool:
     """Whether `device`'s tf32 tensor-core instruction (sm_90's wgmma) reads its shared-memory
     operands K-major only."""
-    return torch.cuda.get_device_capability(device)[0] >= 9
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
 
 
 def _k_major_for_tf32(b: torch.Tensor, precision: str) -> torch.Tensor:
@@ -313,6 +407,45 @@ def _k_major_for_tf32(b: torch.Tensor, precision: str) -> torch.Tensor:
     if b.dtype != torch.float32 or precision != "tf32" or not n_major or in_interpreter():
         return b
     return b.mT.contiguous().mT if _reads_tf32_k_major(b.device) else b
+
+
+def _tma_readable(x: torch.Tensor) -> bool:
+    """Whether TMA can read the 2-D view x as it is: its last dim contiguous, its rows and
+    its start 16-byte aligned."""
+    return x.stride(1) == 1 and x.stride(0) * x.element_size() % 16 == 0 and x.data_ptr() % 16 == 0
+
+
+def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
+    """Run the TMA design if it is forced (or TMA_BY_DEFAULT) and the operands suit it:
+    2-D, K > 0, A readable, B readable as it is or as B^T. False: it did not run."""
+    design, table = _plans.forced("matmul")
+    if design is None and TMA_BY_DEFAULT:
+        design = next(iter(TMA_CONFIGS[table]))
+    config = TMA_CONFIGS[table].get(design)
+    if config is None or batch >= 0:
+        return False
+    (M, K), N = a.shape, b.shape[1]
+    b_k_major = not _tma_readable(b)
+    if K == 0 or not _tma_readable(a) or (b_k_major and not _tma_readable(b.T)):
+        return False
+    config = fitted(config, a.element_size())  # float32: a smaller K step
+    bm, bn, bk = (config.kwargs[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
+    a_desc = TensorDescriptor(a, [M, K], [a.stride(0), 1], [bm, bk])
+    if b_k_major:
+        b_desc = TensorDescriptor(b.T, [N, K], [b.stride(1), 1], [bn, bk])
+    else:
+        b_desc = TensorDescriptor(b, [K, N], [b.stride(0), 1], [bk, bn])
+    grid = checked_grid((cdiv(M, bm) * cdiv(N, bn),), "a and b")
+    matmul_tma_kernel[grid](
+        a_desc, b_desc, out, bias, z, M, N, K, out.stride(0), out.stride(1),
+        bias.stride(0) if bias is not None else 0, ACTIVATION=activation or "none",
+        INPUT_PRECISION=precision if a.dtype == torch.float32 else None,
+        B_K_MAJOR=b_k_major, UPCAST=interpreting and a.dtype != torch.float32,
+        INDEX_64=interpreting or not offsets_fit_int32(((M, N), out.stride())),
+        **config.all_kwargs(),
+    )  # fmt: skip
+    _plans.launched("matmul", design, table)
+    return True
 
 
 def _launch(
@@ -362,6 +495,8 @@ def _launch(
         bias.stride(0) if bias is not None else 0,
     )
     interpreting = in_interpreter()
+    if _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting):
+        return out, z
     constants = {
         "ACTIVATION": activation or "none",
         "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
@@ -369,7 +504,7 @@ def _launch(
         "INDEX_64": _index_64(interpreting, a, b, c3),
     }
     fit = lambda config: fitted(config, a.element_size())
-    _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants, fit=fit)
+    _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants, _DESIGNS, fit)
     return out, z
 
 

@@ -279,6 +279,7 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((2, 5, 9, 3), {"batch": "b1", "layout": "padded", "bias": True}),
     ((8, 300, 8), {"values": "positive"}),
     ((16, 40, 16), {"specials": True, "bias": True}),
+    ((2, 8, 8), {"bias": True}),  # rows 16-byte aligned in 16 bits: TMA can read it
     ((3 * PART_ROWS + 5, 3, 4), {"bias": True, "activation": "gelu"}),  # a part (_part)
     ((3, 0, 4), {"bias": True}),
     ((0, 5, 3), {}),

@@ -19,8 +19,8 @@
 #   autotune-cost matmul's differential tests with --triton-autotune=time, then =first
 #   rows          the row-wise ops compiled (tests), their host cost (benchmarks/host_cost.py)
 #                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
-#   launch        the fast launch of autotuned kernels and the tf32 B copy: tests compiled,
-#                 host cost, vendor.py matmul-probe
+#   launch        the fast launch of autotuned kernels, the tf32 B copy and matmul's TMA
+#                 design: tests compiled, host cost, vendor.py matmul-probe and matmul-tma
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -140,7 +140,8 @@ for name in $STEPS; do
         step launch-host 90 python benchmarks/host_cost.py vector_add softmax layer_norm --rounds 7
         step launch-host-matmul 60 python benchmarks/host_cost.py matmul --shape 64 64 64 \
             --dtype bfloat16 --rounds 7
-        step launch-probe 120 python benchmarks/vendor.py matmul-probe ;;
+        step launch-probe 120 python benchmarks/vendor.py matmul-probe
+        step launch-tma 240 python benchmarks/vendor.py matmul-tma --dtype bfloat16 --dtype float16 ;;
     *) echo "unknown step $name" ;;
     esac
 done

@@ -15,7 +15,7 @@ from harness.modes import device_for
 from harness.tensors import make_tensor
 from kernels import _plans
 from kernels._launch import SHARED_MEMORY_BYTES, fitted, fitting_configs, gemm_tile_bytes
-from kernels.matmul import CONFIG_NAMES, matmul, matmul_autograd
+from kernels.matmul import CONFIG_NAMES, CONFIGS, TMA_CONFIGS, matmul, matmul_autograd
 
 COPIES = ("contiguous", "clone", "reshape", "copy_")
 """What a launcher would call to copy an operand into a layout of its liking."""
@@ -143,3 +143,53 @@ def test_a_16_bit_config_is_fitted_to_float32_operands():
     prune = fitting_configs("a_ptr")
     for dtype, kept in ((torch.float32, [small]), (torch.float16, [big, small])):
         assert prune([big, small], {"a_ptr": torch.empty(1, dtype=dtype)}) == kept
+
+
+def _forced_run(name: str, *operands, **kwargs) -> tuple[torch.Tensor, list[str]]:
+    with _plans.forcing(name), _plans.recording() as launched:
+        return matmul(*operands, **kwargs), launched
+
+
+@pytest.mark.parametrize("b_layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("shape", [(2, 8, 8), (70, 40, 24)])
+def test_the_tma_design_computes_what_the_pointer_kernel_does(shape, b_layout, harness_state):
+    """The TMA design (descriptor loads, the copy engine's zero fill past the edges instead
+    of masks) against the pointer kernel at the same tiles: several tiles, a ragged last
+    one and a K step hanging past K, B read as it is or as B^T (a transposed view)."""
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    tma_name, tma = next(iter(TMA_CONFIGS[table].items()))
+    pointer = next(n for n, c in CONFIGS[table].items() if c.kwargs == tma.kwargs)
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    m, k, n = shape
+    a = make_tensor((m, k), "bfloat16", device, gen)
+    b = make_tensor((k, n), "bfloat16", device, gen, layout=b_layout)
+    bias = make_tensor((n,), "bfloat16", device, gen)
+    out, launched = _forced_run(f"matmul/{tma_name}/{table}", a, b, bias, activation="gelu")
+    assert launched == [f"matmul/{tma_name}/{table}"]
+    same, _ = _forced_run(f"matmul/{pointer}/{table}", a, b, bias, activation="gelu")
+    if harness_state.mode == "interpret":  # the same block products and sums, exactly
+        assert torch.equal(out, same)
+    else:
+        torch.testing.assert_close(out, same)
+
+
+def test_the_tma_design_leaves_what_it_cannot_read_to_the_pointer_kernel(harness_state):
+    """Batched, K = 0 and rows not 16-byte aligned: the TMA design forced, the pointer
+    kernel runs (its tuner's choice), and says so."""
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    name = f"matmul/{next(iter(TMA_CONFIGS[table]))}/{table}"
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    cases = [
+        ((2, 8, 8), (8, 8), "bfloat16"),
+        ((8, 6), (6, 8), "float32"),  # rows of 24 bytes
+        ((8, 0), (0, 8), "float16"),
+        ((8, 12), (12, 8), "float16"),  # rows of 24 bytes
+    ]
+    for a_shape, b_shape, dtype in cases:
+        a = make_tensor(a_shape, dtype, device, gen)
+        b = make_tensor(b_shape, dtype, device, gen)
+        out, launched = _forced_run(name, a, b)
+        assert not any("tma" in c for c in launched), (a_shape, dtype, launched)
+        torch.testing.assert_close(out.double(), (a.double() @ b.double()), rtol=2e-2, atol=2e-2)
