@@ -109,6 +109,21 @@ def config_name(config: Any) -> str:
     return f"{blocks}{others}-w{config.num_warps}-s{config.num_stages}"
 
 
+def by_name(kernel: str, gpu: tuple, interpret: tuple) -> dict[str, dict[str, Any]]:
+    """A kernel's configs per constants table, by design name (`<kernel>-<config>`, or the
+    config's name alone for kernel "")."""
+    prefix = f"{kernel}-" if kernel else ""
+    tables = {"gpu": gpu, "interpret": interpret}
+    return {t: {f"{prefix}{config_name(c)}": c for c in cs} for t, cs in tables.items()}
+
+
+def table_names(family: str, *tables: Mapping[str, Mapping[str, Any]]) -> tuple[tuple, tuple]:
+    """(every design name of a family's config tables, every family/design/constants name:
+    the op's config axis)."""
+    pairs = [(name, t) for table in tables for t in table for name in table[t]]
+    return tuple(name for name, _ in pairs), tuple(f"{family}/{n}/{t}" for n, t in pairs)
+
+
 _NAMES: dict[int, tuple[Any, str]] = {}
 """id(config) -> (the config, kept so that its id is never reused; its design name)."""
 

@@ -135,18 +135,12 @@ PLANE_GPU_CONFIGS = (
 PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1),)
 
 
-def _by_name(kernel: str, gpu: tuple, interpret: tuple) -> dict[str, dict[str, triton.Config]]:
-    """A kernel's configs per constants table, by design name (`<kernel>-<config>`)."""
-    tables = {"gpu": gpu, "interpret": interpret}
-    return {t: {f"{kernel}-{_plans.config_name(c)}": c for c in cs} for t, cs in tables.items()}
-
-
-GEMM_CONFIGS = _by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
-DEPTHWISE_CONFIGS = _by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
-PLANE_CONFIGS = _by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
-_TABLES = (GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS)
-_DESIGNS = tuple(name for table in _TABLES for t in table for name in table[t])
-CONFIG_NAMES = tuple(f"conv2d/{name}/{t}" for table in _TABLES for t in table for name in table[t])
+GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
+DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
+PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
+_DESIGNS, CONFIG_NAMES = _plans.table_names(
+    "conv2d", GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS
+)
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
 # The tuners' keys: the GEMM's sizes, and the source's channel stride, which tells a

@@ -132,10 +132,7 @@ INTERPRET_CONFIGS = (
 )
 
 
-CONFIGS = {
-    "gpu": {_plans.config_name(c): c for c in GPU_CONFIGS},
-    "interpret": {_plans.config_name(c): c for c in INTERPRET_CONFIGS},
-}
+CONFIGS = _plans.by_name("", GPU_CONFIGS, INTERPRET_CONFIGS)
 # The TMA design (`matmul_tma_kernel`): candidates for the H200, not yet timed there, so
 # not the default (TMA_BY_DEFAULT); a forced name runs one (vendor.py --sweep, the
 # config axis). The first of a table is the one TMA_BY_DEFAULT would launch.
@@ -145,17 +142,11 @@ TMA_GPU_CONFIGS = (
     _config(256, 128, 64, 8, 8, 3),
     _config(128, 128, 64, 8, 8, 4),
 )
-TMA_CONFIGS = {
-    "gpu": {f"tma-{_plans.config_name(c)}": c for c in TMA_GPU_CONFIGS},
-    "interpret": {f"tma-{_plans.config_name(c)}": c for c in INTERPRET_CONFIGS[:1]},
-}
+TMA_CONFIGS = _plans.by_name("tma", TMA_GPU_CONFIGS, INTERPRET_CONFIGS[:1])
 TMA_BY_DEFAULT = False
 """Whether an eligible GEMM (`_tma_operands`) runs the TMA design unforced: off until
 benchmarks/vendor.py has timed it against the pointer kernel on the H200."""
-_DESIGNS = tuple(name for table in (CONFIGS, TMA_CONFIGS) for t in table for name in table[t])
-CONFIG_NAMES = tuple(
-    f"matmul/{name}/{t}" for table in (CONFIGS, TMA_CONFIGS) for t in table for name in table[t]
-)
+_DESIGNS, CONFIG_NAMES = _plans.table_names("matmul", CONFIGS, TMA_CONFIGS)
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
 
