@@ -8,7 +8,8 @@ first checks that ours and the vendor's agree (max |diff| over max |vendor|, pri
 the suite is what proves correctness, this only guards the timing against a broken
 launch), then times each with `triton.testing.do_bench(return_mode="median")`.
 
-    PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention conv2d]
+    PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention
+                                              attention-tma conv2d]
     PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
 
 `--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
@@ -166,20 +167,33 @@ def bench_matmul_probe(dtypes: list[str]) -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
+@contextlib.contextmanager
+def _pointer_kernel_only() -> Iterator[None]:
+    """matmul's unforced launches take the autotuned pointer kernel, never TMA."""
+    saved, mm.TMA_BY_DEFAULT = mm.TMA_BY_DEFAULT, False
+    try:
+        yield
+    finally:
+        mm.TMA_BY_DEFAULT = saved
+
+
 def bench_matmul_tma(dtypes: list[str]) -> None:
-    """The TMA design (`matmul_tma_kernel`, not yet the default) against the autotuned
-    pointer kernel and cuBLAS, each TMA config forced in turn, on the 2-D shapes."""
+    """The TMA design (`matmul_tma_kernel`; the default for large 16-bit GEMMs) against
+    the autotuned pointer kernel and cuBLAS, each TMA config forced in turn, on the 2-D
+    shapes."""
     for name in dtypes:
         for batch, m, n, k in [s for s in MATMUL_SHAPES if s[0] is None]:
             a, b = _matmul_operands(batch, m, n, k, DTYPES[name])
             pointer = functools.partial(mm.matmul, a, b)
-            first_call_s(pointer)
             flop = 2.0 * m * n * k
-            t_blas, t_pointer = ms(functools.partial(torch.matmul, a, b)), ms(pointer)
+            with _pointer_kernel_only():
+                first_call_s(pointer)
+                t_blas, t_pointer = ms(functools.partial(torch.matmul, a, b)), ms(pointer)
+                pointer_c = pointer()
             for design in mm.TMA_CONFIGS["gpu"]:
                 with _plans.forcing(f"matmul/{design}/gpu"):
                     tma = functools.partial(mm.matmul, a, b)
-                    t_tma, agree = ms(tma), disagreement(tma(), pointer())
+                    t_tma, agree = ms(tma), disagreement(tma(), pointer_c)
                 row(op="matmul-tma", dtype=name, shape=(m, n, k), design=design,
                     tma_tflops=flop / t_tma / 1e9, vs_cublas=t_blas / t_tma,
                     vs_pointer=t_pointer / t_tma, agree=agree)  # fmt: skip
@@ -239,6 +253,39 @@ def bench_attention(dtypes: list[str], head_dims=(64, 128), backward: bool = Tru
                     shape=shape,
                     causal_over_full=times[True] / times[False],
                 )
+
+
+def bench_attention_tma(dtypes: list[str]) -> None:
+    """The forward through tensor descriptors (`attention/tma-*`), each config forced,
+    against the tuned pointer kernel and both SDPA backends, same shapes as `attention`."""
+    flash, cudnn = _sdpa(SDPBackend.FLASH_ATTENTION), _sdpa(SDPBackend.CUDNN_ATTENTION)
+    designs = [n for n in attn.CONFIGS["gpu"] if n.startswith("tma-")]
+    for name in dtypes:
+        for d in (64, 128):
+            for batch, seq in ATTENTION_SHAPES:
+                shape = (batch, 16, seq, d)
+                q, k, v = (torch.randn(shape, device="cuda", dtype=DTYPES[name]) for _ in "qkv")
+                for causal in (False, True):
+                    flop = 4.0 * batch * 16 * seq * seq * d / (2 if causal else 1)
+                    pointer = functools.partial(attn.attention, q, k, v, causal)
+                    first_call_s(pointer)
+                    t_pointer, reference = ms(pointer), pointer()
+                    pointer_config = attn.config_name(attn.attention_forward_kernel.best_config)
+                    t_flash = ms(functools.partial(flash, q, k, v, causal))
+                    t_cudnn = ms(functools.partial(cudnn, q, k, v, causal))
+                    for design in designs:
+                        with _plans.forcing(f"attention/{design}/gpu"):
+                            try:
+                                t = ms(pointer)
+                            except Exception as err:  # out of resources...
+                                row(op="attention-tma", dtype=name, shape=shape, causal=causal,
+                                    design=design, error=str(err)[:80])  # fmt: skip
+                                continue
+                            agree = disagreement(pointer(), reference)
+                        row(op="attention-tma", dtype=name, shape=shape, causal=causal,
+                            design=design, tflops=flop / t / 1e9, vs_pointer=t_pointer / t,
+                            vs_flash=t_flash / t, vs_cudnn=t_cudnn / t,
+                            pointer=pointer_config, agree=agree)  # fmt: skip
 
 
 def _grad_ms(forward: Callable[..., torch.Tensor], q, k, v, do) -> tuple[float, list]:
@@ -550,6 +597,7 @@ BENCHES = {
     "matmul-probe": bench_matmul_probe,
     "matmul-tma": bench_matmul_tma,
     "attention": bench_attention,
+    "attention-tma": bench_attention_tma,
     "conv2d": bench_conv2d,
 }
 SWEEPS = {

@@ -68,6 +68,17 @@ SHARED_MEMORY_BYTES = 227 * 1024
 """The shared memory one block of an sm_90 GPU (H100, H200) may use."""
 
 
+def tma_readable(x: torch.Tensor) -> bool:
+    """Whether a tensor descriptor (Hopper's TMA) can read x through its strides as they
+    are: the last dim contiguous, every other stride and the start 16-byte aligned."""
+    size = x.element_size()
+    return (
+        x.stride(-1) == 1
+        and all(stride * size % 16 == 0 for stride in x.stride()[:-1])
+        and x.data_ptr() % 16 == 0
+    )
+
+
 def gemm_tile_bytes(config: triton.Config, element_bytes: int) -> int:
     """Shared memory of a tiled GEMM config's software pipeline: stages x (BLOCK_M x
     BLOCK_K + BLOCK_K x BLOCK_N) operand elements."""

@@ -71,12 +71,13 @@ import math
 import torch
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.autotune import autotune, launch_tuned, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_tensor
-from kernels._launch import cdiv, checked_grid, launch_resolved
+from kernels._launch import cdiv, checked_grid, launch_resolved, tma_readable
 
 HEAD_DIMS = (16, 32, 64, 128)
 LOG2E: tl.constexpr = tl.constexpr(math.log2(math.e))
@@ -120,12 +121,36 @@ BACKWARD_CONFIGS = {
 
 def config_name(config: triton.Config) -> str:
     k = config.kwargs
-    return f"{k['BLOCK_M']}x{k['BLOCK_N']}-w{config.num_warps}-s{config.num_stages}"
+    design = "tma-" if k.get("TMA") else ""
+    return f"{design}{k['BLOCK_M']}x{k['BLOCK_N']}-w{config.num_warps}-s{config.num_stages}"
+
+
+def _tma_config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
+    config = _config(bm, bn, warps, stages)
+    config.kwargs["TMA"] = True
+    return config
+
+
+# The forward with its Q, K and V blocks read through tensor descriptors (Hopper's copy
+# engine; module docstring, 6): candidates for the H200, forced by name (the config axis,
+# `benchmarks/vendor.py attention-tma`); not tuned among the pointer configs, whose
+# launch needs no descriptor.
+TMA_GPU_CONFIGS = (
+    _tma_config(64, 64, 4, 3),
+    _tma_config(128, 64, 8, 3),
+    _tma_config(128, 128, 8, 2),
+    _tma_config(128, 64, 4, 3),
+)
+TMA_INTERPRET_CONFIGS = (_tma_config(32, 32, 4, 1),)
+
+
+def _by_name(*configs: triton.Config) -> dict[str, triton.Config]:
+    return {config_name(c): c for c in configs}
 
 
 CONFIGS = {
-    "gpu": {config_name(c): c for c in GPU_CONFIGS},
-    "interpret": {config_name(c): c for c in INTERPRET_CONFIGS},
+    "gpu": _by_name(*GPU_CONFIGS, *TMA_GPU_CONFIGS),
+    "interpret": _by_name(*INTERPRET_CONFIGS, *TMA_INTERPRET_CONFIGS),
 }
 CONFIG_NAMES = tuple(f"attention/{name}/{table}" for table in CONFIGS for name in CONFIGS[table])
 """Every forward config a launch can run (`kernels._plans` names)."""
@@ -201,10 +226,19 @@ def _query_ranges(start_n, q_len, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
 
 # ------------------------------------------------------------------------------ forward
 @triton.jit
+def _block(desc, batch, head, start, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """Rows [start, start + ROWS) of head (batch, head) of a (batch, heads, L, D) tensor
+    descriptor, as a (ROWS, D) block; rows past L come back as zeros."""
+    block = desc.load([batch.to(tl.int32), head.to(tl.int32), start, 0])
+    return block.reshape(ROWS, HEAD_DIM)
+
+
+@triton.jit
 def _attend_key_blocks(
     acc, m_i, l_i,  # running output (BLOCK_M, D), max and sum (BLOCK_M,), float32
     q,  # the query block (BLOCK_M, D)
     k_base, v_base,  # K and V of this (batch, kv head)
+    k_desc, v_desc, batch, kv_head,  # K and V as descriptors (TMA), and which of their heads
     offs_m, offs_d,  # the block's query rows, and 0..D-1
     key_start, key_end,  # the key blocks to walk
     k_len, stride_kn, stride_kd, stride_vn, stride_vd,
@@ -213,15 +247,20 @@ def _attend_key_blocks(
     ON_DIAGONAL: tl.constexpr,  # apply the causal mask (blocks the diagonal crosses)
     UPCAST: tl.constexpr,
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
+    TMA: tl.constexpr,  # K and V blocks through their descriptors, else through pointers
 ):  # fmt: skip
     """The online-softmax loop over key blocks [key_start, key_end) (module docstring, 2)."""
     for start_n in range(key_start, key_end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         key_mask = offs_n < k_len  # the last block may stick out past Lk
-        k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
-                      mask=key_mask[None, :], other=0.0)  # fmt: skip
-        v = tl.load(v_base + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd,
-                    mask=key_mask[:, None], other=0.0)  # fmt: skip
+        if TMA:  # past Lk the copy engine fills zeros (and the scores get -inf below)
+            k_t = _block(k_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0]).T
+            v = _block(v_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0])
+        else:
+            k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
+                          mask=key_mask[None, :], other=0.0)  # fmt: skip
+            v = tl.load(v_base + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd,
+                        mask=key_mask[:, None], other=0.0)  # fmt: skip
         if UPCAST:
             k_t = k_t.to(tl.float32)
             v = v.to(tl.float32)
@@ -254,6 +293,7 @@ def attention_forward_kernel(
     v_ptr,  # V, shape (batch, kv_heads, Lk, D), any strides
     o_ptr,  # O, shape (batch, heads, Lq, D), contiguous, Q's dtype
     lse_ptr,  # log-sum-exp of each row's scores, shape (batch, heads, Lq), float32
+    q_desc, k_desc, v_desc,  # Q, K, V as tensor descriptors if TMA, else None
     stride_qb, stride_qh, stride_qm, stride_qd,
     stride_kb, stride_kh, stride_kn, stride_kd,
     stride_vb, stride_vh, stride_vn, stride_vd,
@@ -268,6 +308,7 @@ def attention_forward_kernel(
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
     BLOCK_M: tl.constexpr,  # query rows per program
     BLOCK_N: tl.constexpr,  # keys per step
+    TMA: tl.constexpr = False,  # Q, K and V blocks through descriptors (module docstring, 6)
 ):  # fmt: skip
     # One program per (query block, batch x head). Causal: the last query blocks (the
     # longest programs) first.
@@ -286,8 +327,11 @@ def attention_forward_kernel(
     offs_m = start_m + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     row_mask = offs_m < q_len  # rows past Lq load 0 and are never stored
-    q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
-                mask=row_mask[:, None], other=0.0)  # fmt: skip
+    if TMA:
+        q = _block(q_desc, batch, head, start_m, BLOCK_M, HEAD_DIM)
+    else:
+        q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
+                    mask=row_mask[:, None], other=0.0)  # fmt: skip
     if UPCAST:
         q = q.to(tl.float32)
 
@@ -296,15 +340,15 @@ def attention_forward_kernel(
     l_i = tl.full((BLOCK_M,), 0.0, tl.float32)
     free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
     acc, m_i, l_i = _attend_key_blocks(
-        acc, m_i, l_i, q, k_base, v_base, offs_m, offs_d, 0, free_end,
-        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False,
-        UPCAST, DOT_PRECISION,
+        acc, m_i, l_i, q, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m, offs_d,
+        0, free_end, k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N,
+        False, UPCAST, DOT_PRECISION, TMA,
     )  # fmt: skip
     if CAUSAL:
         acc, m_i, l_i = _attend_key_blocks(
-            acc, m_i, l_i, q, k_base, v_base, offs_m, offs_d, free_end, end,
-            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True,
-            UPCAST, DOT_PRECISION,
+            acc, m_i, l_i, q, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m,
+            offs_d, free_end, end, k_len, stride_kn, stride_kd, stride_vn, stride_vd,
+            qk_scale, BLOCK_N, True, UPCAST, DOT_PRECISION, TMA,
         )  # fmt: skip
 
     o = acc / l_i[:, None]
@@ -591,6 +635,19 @@ def _plan(table_default: triton.Config | None = None) -> tuple[triton.Config | N
         raise ValueError(f"no attention config named {design!r} in {table!r}") from None
 
 
+def _descriptors(config: triton.Config, q, k, v) -> tuple:
+    """Q, K and V as 4-D tensor descriptors over blocks of one head's BLOCK_M query rows
+    (Q) or BLOCK_N keys (K, V), if `config` is a TMA config; else Nones."""
+    if not config.kwargs.get("TMA", False):
+        return (None,) * 3
+    d = q.shape[-1]
+    rows = {"q": config.kwargs["BLOCK_M"], "kv": config.kwargs["BLOCK_N"]}
+    return tuple(
+        TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, rows[part], d])
+        for x, part in ((q, "q"), (k, "kv"), (v, "kv"))
+    )
+
+
 def attention_forward(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -610,7 +667,12 @@ def attention_forward(
     if o.numel() == 0:
         return o, lse
     grid = lambda meta: checked_grid((cdiv(q_len, meta["BLOCK_M"]), batch * heads), "q")
-    args = (q, k, v, o, lse, *_strides(q), *_strides(k), *_strides(v),
+    config, name, table = _plan()
+    tma = config is not None and config.kwargs.get("TMA", False)
+    if tma and not all(tma_readable(x) for x in (q, k, v)):
+        config, name = None, ""  # the copy engine cannot read them: the pointer kernel
+    descriptors = _descriptors(config, q, k, v) if config is not None else (None,) * 3
+    args = (q, k, v, o, lse, *descriptors, *_strides(q), *_strides(k), *_strides(v),
             heads, heads // kv_heads, q_len, k_len, scale * math.log2(math.e))  # fmt: skip
     constants = {
         "HEAD_DIM": head_dim,
@@ -618,7 +680,6 @@ def attention_forward(
         "UPCAST": in_interpreter() and q.dtype != torch.float32,
         "DOT_PRECISION": _dot_precision(q),
     }
-    config, name, table = _plan()
     if config is not None:
         with_config(attention_forward_kernel, config)[grid](*args, **constants)
     else:
@@ -664,7 +725,10 @@ def attention_backward(
         return dq.zero_(), dk.zero_(), dv.zero_()
     table = _plans.default_constants()
     wide = table == "gpu" and q.dtype == torch.float32
-    config, name, table = _plan(BACKWARD_CONFIGS["gpu-float32" if wide else table])
+    default = BACKWARD_CONFIGS["gpu-float32" if wide else table]
+    config, name, table = _plan(default)
+    if config.kwargs.get("TMA", False):  # a forward design: the backward keeps its blocks
+        config, name = default, config_name(default)
     _plans.launched("attention", name, table)
     block_m, block_n = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
     launch = {"num_warps": config.num_warps, "num_stages": config.num_stages}

@@ -89,7 +89,14 @@ from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import cdiv, checked_grid, fitted, fitting_configs, offsets_fit_int32
+from kernels._launch import (
+    cdiv,
+    checked_grid,
+    fitted,
+    fitting_configs,
+    offsets_fit_int32,
+    tma_readable,
+)
 
 ACTIVATIONS = (None, "relu", "gelu")
 PRECISIONS = ("tf32", "ieee")
@@ -133,19 +140,49 @@ INTERPRET_CONFIGS = (
 
 
 CONFIGS = _plans.by_name("", GPU_CONFIGS, INTERPRET_CONFIGS)
+
+
 # The TMA design (`matmul_tma_kernel`): candidates for the H200, not yet timed there, so
 # not the default (TMA_BY_DEFAULT); a forced name runs one (vendor.py --sweep, the
 # config axis). The first of a table is the one TMA_BY_DEFAULT would launch.
+def _tma_config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int, per_sm: int = 0):
+    """A TMA config: PROGRAMS_PER_SM 0 launches a program per tile of C; n > 0 launches
+    n programs per multiprocessor (at most one per tile), each looping over tiles."""
+    config = _config(bm, bn, bk, group, warps, stages)
+    config.kwargs["PROGRAMS_PER_SM"] = per_sm
+    return config
+
+
 TMA_GPU_CONFIGS = (
-    _config(128, 256, 64, 8, 8, 3),
-    _config(128, 256, 64, 8, 8, 4),
-    _config(256, 128, 64, 8, 8, 3),
-    _config(128, 128, 64, 8, 8, 4),
+    _tma_config(128, 256, 64, 8, 8, 3),
+    _tma_config(128, 256, 64, 8, 8, 4),
+    _tma_config(128, 256, 64, 8, 8, 3, per_sm=1),
+    _tma_config(128, 256, 64, 8, 8, 4, per_sm=1),
+    _tma_config(256, 128, 64, 8, 8, 3),
+    _tma_config(128, 128, 64, 8, 8, 4),
+    _tma_config(128, 128, 64, 8, 8, 2, per_sm=2),
 )
-TMA_CONFIGS = _plans.by_name("tma", TMA_GPU_CONFIGS, INTERPRET_CONFIGS[:1])
-TMA_BY_DEFAULT = False
-"""Whether an eligible GEMM (`_tma_operands`) runs the TMA design unforced: off until
-benchmarks/vendor.py has timed it against the pointer kernel on the H200."""
+# The interpreter's: a program per tile, and (counting one multiprocessor there) two
+# programs looping over the tiles.
+TMA_INTERPRET_CONFIGS = (
+    _tma_config(32, 32, 32, 2, 4, 1),
+    _tma_config(32, 32, 32, 2, 4, 1, per_sm=2),
+)
+TMA_CONFIGS = _plans.by_name("tma", TMA_GPU_CONFIGS, TMA_INTERPRET_CONFIGS)
+TMA_BY_DEFAULT = True
+"""Whether a GEMM TMA can read runs it unforced (TMA_DEFAULT), if its operands are 16-bit
+and it has at least TMA_MIN_WORK multiply-adds. On the H200 (`vendor.py matmul-tma`,
+2026-12-02) the first config ran 1.01-1.07x the tuned pointer kernel from 4096^3 up, in
+bfloat16 and float16; at 2048^3 0.99-1.03x; at 1024^3 0.40-0.51x (a host-bound shape, and
+a launch with descriptors costs more on the host). float32 was not timed."""
+TMA_DEFAULT = "tma-128x256x64-g8-p0-w8-s3"
+TMA_MIN_WORK = 2**34  # multiply-adds: 2580^3, between the two measured sizes
+
+
+def _tma_by_default(a: torch.Tensor, work: int, table: str) -> bool:
+    return TMA_BY_DEFAULT and table == "gpu" and a.element_size() == 2 and work >= TMA_MIN_WORK
+
+
 _DESIGNS, CONFIG_NAMES = _plans.table_names("matmul", CONFIGS, TMA_CONFIGS)
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
@@ -295,13 +332,38 @@ def matmul_tma_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
+    PROGRAMS_PER_SM: tl.constexpr,  # 0: one tile per program; else programs loop over tiles
 ):
     """`matmul_kernel` for 2-D operands with the loads given to Hopper's copy engine
     (TMA): a descriptor names the tensor, its shape and strides, once; each step asks for
     a block at (row, column), and the engine moves it into shared memory, without the
     threads' address arithmetic, filling with 0 whatever lies past the tensor's edge, so
-    the loop needs no mask and no wrapped indices. Same tiles, order and epilogue."""
-    pid_m, pid_n = grouped_tile(tl.program_id(axis=0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    the loop needs no mask and no wrapped indices. Same tiles, order and epilogue.
+
+    Persistent (PROGRAMS_PER_SM > 0): the grid is a few programs per multiprocessor, and
+    each walks the tiles pid, pid + programs, ...; `flatten` makes the compiler pipeline
+    the tile loop and the K loop as one, so the next tile's first loads are in flight
+    while this tile's epilogue runs, and no wave of programs ends with idle SMs."""
+    if PROGRAMS_PER_SM == 0:
+        tma_tile(tl.program_id(axis=0), a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K,
+                 stride_cm, stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR,
+                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+    else:
+        tiles = ((M + BLOCK_M - 1) // BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
+        for tile in tl.range(tl.program_id(axis=0), tiles, tl.num_programs(axis=0), flatten=True):
+            tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm,
+                     stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR, UPCAST,
+                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+
+
+@triton.jit
+def tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm, stride_cn,
+             stride_bias, ACTIVATION: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+             B_K_MAJOR: tl.constexpr, UPCAST: tl.constexpr, INDEX_64: tl.constexpr,
+             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+             GROUP_M: tl.constexpr):  # fmt: skip
+    """Tile number `tile` of C (grouped order), its K loop on descriptor loads."""
+    pid_m, pid_n = grouped_tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
     row = pid_m * BLOCK_M
     col = pid_n * BLOCK_N
 
@@ -400,24 +462,28 @@ def _k_major_for_tf32(b: torch.Tensor, precision: str) -> torch.Tensor:
     return b.mT.contiguous().mT if _reads_tf32_k_major(b.device) else b
 
 
-def _tma_readable(x: torch.Tensor) -> bool:
-    """Whether TMA can read the 2-D view x as it is: its last dim contiguous, its rows and
-    its start 16-byte aligned."""
-    return x.stride(1) == 1 and x.stride(0) * x.element_size() % 16 == 0 and x.data_ptr() % 16 == 0
+@functools.cache
+def _multiprocessors(device: torch.device) -> int:
+    """The GPU's streaming multiprocessors; 1 off CUDA (the interpreter's "machine")."""
+    if device.type != "cuda":
+        return 1
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
     """Run the TMA design if it is forced (or TMA_BY_DEFAULT) and the operands suit it:
     2-D, K > 0, A readable, B readable as it is or as B^T. False: it did not run."""
-    design, table = _plans.forced("matmul")
-    if design is None and TMA_BY_DEFAULT:
-        design = next(iter(TMA_CONFIGS[table]))
-    config = TMA_CONFIGS[table].get(design)
-    if config is None or batch >= 0:
+    if batch >= 0:
         return False
     (M, K), N = a.shape, b.shape[1]
-    b_k_major = not _tma_readable(b)
-    if K == 0 or not _tma_readable(a) or (b_k_major and not _tma_readable(b.T)):
+    design, table = _plans.forced("matmul")
+    if design is None and _tma_by_default(a, M * N * K, table):
+        design = TMA_DEFAULT
+    config = TMA_CONFIGS[table].get(design)
+    if config is None:
+        return False
+    b_k_major = not tma_readable(b)
+    if K == 0 or not tma_readable(a) or (b_k_major and not tma_readable(b.T)):
         return False
     config = fitted(config, a.element_size())  # float32: a smaller K step
     bm, bn, bk = (config.kwargs[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
@@ -426,7 +492,10 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
         b_desc = TensorDescriptor(b.T, [N, K], [b.stride(1), 1], [bn, bk])
     else:
         b_desc = TensorDescriptor(b, [K, N], [b.stride(0), 1], [bk, bn])
-    grid = checked_grid((cdiv(M, bm) * cdiv(N, bn),), "a and b")
+    tiles = cdiv(M, bm) * cdiv(N, bn)
+    per_sm = config.kwargs["PROGRAMS_PER_SM"]
+    programs = min(tiles, per_sm * _multiprocessors(a.device)) if per_sm else tiles
+    grid = checked_grid((programs,), "a and b")
     matmul_tma_kernel[grid](
         a_desc, b_desc, out, bias, z, M, N, K, out.stride(0), out.stride(1),
         bias.stride(0) if bias is not None else 0, ACTIVATION=activation or "none",

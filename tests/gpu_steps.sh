@@ -21,6 +21,8 @@
 #                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
 #   launch        the fast launch of autotuned kernels, the tf32 B copy and matmul's TMA
 #                 design: tests compiled, host cost, vendor.py matmul-probe and matmul-tma
+#   tma           matmul's TMA configs (persistent ones too) and attention's descriptor
+#                 forward: tests compiled, vendor.py matmul-tma, attention-tma, matmul
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -142,6 +144,17 @@ for name in $STEPS; do
             --dtype bfloat16 --rounds 7
         step launch-probe 120 python benchmarks/vendor.py matmul-probe
         step launch-tma 240 python benchmarks/vendor.py matmul-tma --dtype bfloat16 --dtype float16 ;;
+    tma)
+        # The TMA designs (2026-12-02, fifth session): matmul's persistent configs and
+        # its default for large 16-bit GEMMs, attention's descriptor forward. Their tests
+        # compiled, each config timed against the pointer kernel and the vendors, then
+        # vendor.py's matmul table with the new default.
+        step tma-tests 200 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_matmul.py tests/test_attention.py \
+            tests/test_ops.py -k "tma or (test_configs and (matmul or attention))"
+        step tma-matmul 150 python benchmarks/vendor.py matmul-tma --dtype bfloat16 --dtype float16
+        step tma-attention 200 python benchmarks/vendor.py attention-tma
+        step tma-vendor-matmul 150 python benchmarks/vendor.py matmul ;;
     *) echo "unknown step $name" ;;
     esac
 done

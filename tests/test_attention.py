@@ -155,6 +155,45 @@ def test_backward_runs_every_config(config, harness_state):
     assert config in launched
 
 
+TMA_NAMES = [name for name in CONFIG_NAMES if "/tma-" in name]
+
+
+def _table_of(mode: str) -> str:
+    return "/interpret" if mode == "interpret" else "/gpu"
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("config", TMA_NAMES)
+def test_the_tma_forward_reads_ragged_grouped_heads(config, causal, harness_state):
+    """The forward through tensor descriptors (each block one head's rows, the copy
+    engine's zeros past Lq and Lk): query and key lengths of no block multiple, grouped
+    K/V heads, causal or not, within the op's own bounds, and it is what ran."""
+    mode = harness_state.mode
+    if not config.endswith(_table_of(mode)):
+        pytest.skip("a config of the other mode")
+    op = OPS["attention"]
+    with _plans.forcing(config), _plans.recording() as launched:
+        for shape, params in [((2, 4, 45, 70, 16), {"kv_heads": 2}), ((1, 2, 70, 33, 32), {})]:
+            case = Case(op.name, "bfloat16", shape, {**params, "causal": causal})
+            result = run_case(op, case, mode, device_for(mode), "ops")
+            assert result.ok, result.report()
+    assert launched == [config, config]
+
+
+def test_the_tma_forward_leaves_unreadable_views_to_the_pointer_kernel(harness_state):
+    """Q with a strided head_dim (a transposed view) cannot be read by the copy engine:
+    the TMA design forced, the pointer kernel runs, says so, and gives the unforced
+    launch's result."""
+    mode = harness_state.mode
+    config = next(n for n in TMA_NAMES if n.endswith(_table_of(mode)))
+    q, k, v = _qkv((1, 2, 40, 32), 2, 40, "float16", device_for(mode))
+    q_strided = q.transpose(-1, -2).contiguous().transpose(-1, -2)
+    with _plans.forcing(config), _plans.recording() as launched:
+        out = attention(q_strided, k, v)
+    assert launched and "tma" not in launched[0], launched
+    assert torch.equal(out, attention(q, k, v))
+
+
 @pytest.mark.parametrize("peaked", [False, True])
 def test_the_o_bound_holds_the_worst_perturbation_of_p(peaked):
     """`_moved_by_scores` against the perturbation it bounds: each unnormalized P_j off by

@@ -164,21 +164,34 @@ def _judged_forced(name: str, shape: tuple[int, ...], dtype: str, params: dict, 
     return launched
 
 
+def _tma_designs(harness_state) -> list[tuple[str, str, object]]:
+    """(table, design name, config) of every TMA config of this mode."""
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    return [(table, name, config) for name, config in TMA_CONFIGS[table].items()]
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered in exp")  # gelu's, by design
+@pytest.mark.parametrize("design", range(len(TMA_CONFIGS["gpu"])))
 @pytest.mark.parametrize("b_layout", ["contiguous", "transposed"])
 @pytest.mark.parametrize("shape", [(2, 8, 8), (70, 40, 24)])
-def test_the_tma_design_computes_what_the_pointer_kernel_does(shape, b_layout, harness_state):
+def test_the_tma_design_computes_what_the_pointer_kernel_does(
+    shape, b_layout, design, harness_state
+):
     """The TMA design (descriptor loads, the copy engine's zero fill past the edges instead
-    of masks) on several tiles, a ragged last one and a K step hanging past K, B read as
-    it is or as B^T (a transposed view): within the op's bounds, and in the interpreter
-    equal to the pointer kernel at the same tiles (the same block products and sums)."""
-    table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    tma_name, tma = next(iter(TMA_CONFIGS[table].items()))
+    of masks), a program per tile or persistent programs looping over tiles, on several
+    tiles, a ragged last one and a K step hanging past K, B read as it is or as B^T (a
+    transposed view): within the op's bounds, and in the interpreter equal to the pointer
+    kernel at the same tiles (the same block products and sums)."""
+    designs = _tma_designs(harness_state)
+    if design >= len(designs):
+        pytest.skip(f"this mode has {len(designs)} TMA configs")
+    table, tma_name, tma = designs[design]
     name = f"matmul/{tma_name}/{table}"
     params = {"b_layout": b_layout, "bias": True, "activation": "gelu"}
     assert _judged_forced(name, shape, "bfloat16", params, harness_state) == [name]
     if harness_state.mode == "interpret":
-        pointer = next(n for n, c in CONFIGS[table].items() if c.kwargs == tma.kwargs)
+        blocks = {k: v for k, v in tma.kwargs.items() if k != "PROGRAMS_PER_SM"}
+        pointer = next(n for n, c in CONFIGS[table].items() if c.kwargs == blocks)
         gen = torch.Generator().manual_seed(0)
         m, k, n = shape
         a = make_tensor((m, k), "bfloat16", "cpu", gen)
@@ -202,3 +215,22 @@ def test_the_tma_design_leaves_what_it_cannot_read_to_the_pointer_kernel(harness
     for shape, dtype in cases:
         launched = _judged_forced(name, shape, dtype, {}, harness_state)
         assert launched and not any("tma" in c for c in launched), (shape, dtype, launched)
+
+
+def test_tma_runs_unforced_only_where_it_was_timed_faster():
+    """Unforced, the TMA design takes 16-bit GEMMs of at least TMA_MIN_WORK multiply-adds
+    on a GPU (where the H200 timed it faster than the pointer kernel), nothing else: not
+    float32 (not timed), not smaller GEMMs (host-bound, slower with descriptors), never
+    the interpreter."""
+    from kernels.matmul import TMA_DEFAULT, TMA_MIN_WORK, _tma_by_default
+
+    assert TMA_DEFAULT in TMA_CONFIGS["gpu"]
+    for dtype, work, table, expected in [
+        (torch.bfloat16, TMA_MIN_WORK, "gpu", True),
+        (torch.float16, 8192**3, "gpu", True),
+        (torch.bfloat16, TMA_MIN_WORK - 1, "gpu", False),
+        (torch.float32, 8192**3, "gpu", False),
+        (torch.bfloat16, 8192**3, "interpret", False),
+    ]:
+        a = torch.empty(2, 2, dtype=dtype)
+        assert _tma_by_default(a, work, table) is expected, (dtype, work, table)
