@@ -46,16 +46,18 @@ The GPU ideas, in the order they appear:
    (row, column), and it lands in shared memory asynchronously, without the threads'
    address arithmetic, zero-filled past the tensor's edge: no masks, no wrapped rows.
    It reads 2-D operands whose rows are 16-byte aligned (`_launch_tma`); the pointer
-   kernel takes the rest. Compiled for sm_90 by Triton 3.6 and 3.9 without spills
-   (`benchmarks/compile_offline.py matmul`), the same results as the pointer kernel in
-   the interpreter, **not yet timed**: it runs when forced by name (the config axis,
-   `benchmarks/vendor.py matmul-tma`) and becomes the default (TMA_BY_DEFAULT) only if
-   it beats the pointer kernel there, which reaches 0.96-0.98x cuBLAS from 4096^3 on the
-   H200 (`benchmarks/vendor.md`).
+   kernel takes the rest. It needs fewer registers than the pointer kernel (111-191
+   against 255 with spills, `benchmarks/compile_offline.py matmul`), and on the H200 it
+   ran 1.01-1.07x the tuned pointer kernel from 4096^3 up (`vendor.py matmul-tma`): it
+   is the default for 16-bit GEMMs of at least TMA_MIN_WORK multiply-adds.
+7. Persistence (PROGRAMS_PER_SM > 0 in a TMA config). Instead of a program per tile, a
+   program per multiprocessor walks tiles pid, pid + programs, ... in one loop that the
+   compiler pipelines across tiles (`tl.range(..., flatten=True)`): the next tile's
+   first loads are in flight during this tile's epilogue, and the launch has no tail
+   of half-empty waves.
 
-Not done here: a persistent kernel (one program per SM looping over tiles: no launch
-tail, and the next tile's loads overlap this tile's epilogue) and warp specialization
-(loads and MMAs on different warps), the rest of how a Triton GEMM reaches cuBLAS.
+Not done here: warp specialization (loads and MMAs on different warps: Triton does it
+on Blackwell, not on Hopper), the rest of how cuBLAS gets its last percent.
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
 float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
@@ -142,9 +144,9 @@ INTERPRET_CONFIGS = (
 CONFIGS = _plans.by_name("", GPU_CONFIGS, INTERPRET_CONFIGS)
 
 
-# The TMA design (`matmul_tma_kernel`): candidates for the H200, not yet timed there, so
-# not the default (TMA_BY_DEFAULT); a forced name runs one (vendor.py --sweep, the
-# config axis). The first of a table is the one TMA_BY_DEFAULT would launch.
+# The TMA design (`matmul_tma_kernel`): candidates timed on the H200 by vendor.py
+# matmul-tma, each forced by name there and on the config axis; TMA_DEFAULT is the one a
+# GEMM runs unforced (TMA_BY_DEFAULT).
 def _tma_config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int, per_sm: int = 0):
     """A TMA config: PROGRAMS_PER_SM 0 launches a program per tile of C; n > 0 launches
     n programs per multiprocessor (at most one per tile), each looping over tiles."""
