@@ -102,6 +102,8 @@ def bench_matmul(dtypes: list[str]) -> None:
                 ours = functools.partial(mm.matmul, a, b, precision=precision)
                 blas = functools.partial(torch.matmul, a, b)
                 tuning = first_call_s(ours)
+                with _plans.recording() as launched:
+                    ours()
                 flop = 2.0 * (batch or 1) * m * n * k
                 t_ours, t_blas = ms(ours), ms(blas)
                 row(
@@ -113,7 +115,7 @@ def bench_matmul(dtypes: list[str]) -> None:
                     cublas_tflops=flop / t_blas / 1e9,
                     ratio=t_blas / t_ours,
                     first_call_s=tuning,
-                    config=config_name(mm.matmul_kernel.best_config),
+                    config=launched[-1].split("/")[1],
                     agree=disagreement(ours(), blas()),
                 )
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -168,13 +170,13 @@ def bench_matmul_probe(dtypes: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def _pointer_kernel_only() -> Iterator[None]:
-    """matmul's unforced launches take the autotuned pointer kernel, never TMA."""
-    saved, mm.TMA_BY_DEFAULT = mm.TMA_BY_DEFAULT, False
+def _pointer_kernel_only(kernels: Any) -> Iterator[None]:
+    """The module's unforced launches take its autotuned pointer kernel, never TMA."""
+    saved, kernels.TMA_BY_DEFAULT = kernels.TMA_BY_DEFAULT, False
     try:
         yield
     finally:
-        mm.TMA_BY_DEFAULT = saved
+        kernels.TMA_BY_DEFAULT = saved
 
 
 def bench_matmul_tma(dtypes: list[str]) -> None:
@@ -186,7 +188,7 @@ def bench_matmul_tma(dtypes: list[str]) -> None:
             a, b = _matmul_operands(batch, m, n, k, DTYPES[name])
             pointer = functools.partial(mm.matmul, a, b)
             flop = 2.0 * m * n * k
-            with _pointer_kernel_only():
+            with _pointer_kernel_only(mm):
                 first_call_s(pointer)
                 t_blas, t_pointer = ms(functools.partial(torch.matmul, a, b)), ms(pointer)
                 pointer_c = pointer()
@@ -243,7 +245,9 @@ def bench_attention(dtypes: list[str], head_dims=(64, 128), backward: bool = Tru
                             fields[f"agree_{vendor}"] = disagreement(ours(), fn(q, k, v, causal))
                         except RuntimeError as err:  # a backend that refuses the shape
                             fields[f"vs_{vendor}"] = f"refused: {str(err)[:60]}"
-                    fields["config"] = attn.config_name(attn.attention_forward_kernel.best_config)
+                    with _plans.recording() as launched:
+                        ours()
+                    fields["config"] = launched[-1].split("/")[1]
                     row(**fields)
                     if backward:
                         _attention_backward(q, k, v, causal, flop, name, shape)
@@ -268,8 +272,9 @@ def bench_attention_tma(dtypes: list[str]) -> None:
                 for causal in (False, True):
                     flop = 4.0 * batch * 16 * seq * seq * d / (2 if causal else 1)
                     pointer = functools.partial(attn.attention, q, k, v, causal)
-                    first_call_s(pointer)
-                    t_pointer, reference = ms(pointer), pointer()
+                    with _pointer_kernel_only(attn):
+                        first_call_s(pointer)
+                        t_pointer, reference = ms(pointer), pointer()
                     pointer_config = attn.config_name(attn.attention_forward_kernel.best_config)
                     t_flash = ms(functools.partial(flash, q, k, v, causal))
                     t_cudnn = ms(functools.partial(cudnn, q, k, v, causal))

@@ -164,11 +164,14 @@ class Configs:
     force   name -> a context inside which the kernel launches that config wherever it
             applies to the case (and its default elsewhere).
     record  () -> a context yielding the list of config names launched inside it.
+    excluded (name, dtype) -> why that config never runs on that dtype (a declared
+            capability: the config axis skips the pair with the reason), or None.
     """
 
     names: tuple[str, ...]
     force: Callable[[str], AbstractContextManager[Any]]
     record: Callable[[], AbstractContextManager[list[str]]]
+    excluded: Callable[[str, str], str | None] = lambda name, dtype: None
 
 
 @dataclass(frozen=True)

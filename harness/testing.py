@@ -49,11 +49,22 @@ def _marks(op: Op, mode: str, dtype: str) -> list[pytest.MarkDecorator]:
     return [pytest.mark.skip(reason=lim.reason)]
 
 
+def _config_marks(op: Op, mode: str, dtype: str, config: str) -> list[pytest.MarkDecorator]:
+    reason = op.configs.excluded(config, dtype)
+    if reason is not None:
+        return [pytest.mark.skip(reason=f"{config} on {dtype}: {reason}")]
+    return _marks(op, mode, dtype)
+
+
 def parametrize(metafunc: pytest.Metafunc, registry: Registry, mode: str, shards: int = 1) -> None:
     if "config" in metafunc.fixturenames:
         params = [
             pytest.param(
-                op, dtype, config, id=f"{name}-{dtype}-{config}", marks=_marks(op, mode, dtype)
+                op,
+                dtype,
+                config,
+                id=f"{name}-{dtype}-{config}",
+                marks=_config_marks(op, mode, dtype, config),
             )
             for name, op in registry.items()
             if op.configs is not None

@@ -128,7 +128,7 @@ _NAMES: dict[int, tuple[Any, str]] = {}
 """id(config) -> (the config, kept so that its id is never reused; its design name)."""
 
 
-def _design_name(configs: Mapping[str, Any], config: Any) -> str:
+def design_name(configs: Mapping[str, Any], config: Any) -> str:
     """`config`'s name in `configs`, or `config_name` of it (a config the tuner derived),
     worked out once per config: a launch asks on every call."""
     known = _NAMES.get(id(config))
@@ -166,6 +166,6 @@ def launch(
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:
         best = launch_tuned(kernel, grid, args, constants, launch_resolved)
-        design = _design_name(configs[table], best)
+        design = design_name(configs[table], best)
     launched(family, design, table)
     return design

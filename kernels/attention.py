@@ -132,16 +132,18 @@ def _tma_config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
 
 
 # The forward with its Q, K and V blocks read through tensor descriptors (Hopper's copy
-# engine; module docstring, 6): candidates for the H200, forced by name (the config axis,
-# `benchmarks/vendor.py attention-tma`); not tuned among the pointer configs, whose
-# launch needs no descriptor.
-TMA_GPU_CONFIGS = (
-    _tma_config(64, 64, 4, 3),
-    _tma_config(128, 64, 8, 3),
-    _tma_config(128, 128, 8, 2),
-    _tma_config(128, 64, 4, 3),
-)
+# engine; module docstring, 6), forced by name (the config axis, `benchmarks/vendor.py
+# attention-tma`) or run by default (TMA_BY_DEFAULT). Timed on the H200 (2026-12-02,
+# 16-bit, D = 64 and 128, seq 1024 to 16384, causal and not) against the tuned pointer
+# kernel: 128 x 64 with 8 warps 1.04-1.17x on every shape of more than TMA_MIN_WORK
+# scores, 0.78-1.01x below; 64 x 64 within 5% of it; 128 x 128 and 128 x 64 with 4
+# warps lost (0.27-1.04x; benchmarks/results/2026-12-02e-h200/).
+TMA_GPU_CONFIGS = (_tma_config(128, 64, 8, 3), _tma_config(64, 64, 4, 3))
 TMA_INTERPRET_CONFIGS = (_tma_config(32, 32, 4, 1),)
+TMA_BY_DEFAULT = True
+"""Whether the forward reads through descriptors unforced (TMA_GPU_CONFIGS[0]): on a GPU,
+16-bit inputs TMA can read, more than TMA_MIN_WORK visible scores."""
+TMA_MIN_WORK = 2**28  # batch x heads x Lq x Lk, halved if causal: 2 x 16 x 4096^2 causal
 
 
 def _by_name(*configs: triton.Config) -> dict[str, triton.Config]:
@@ -635,6 +637,12 @@ def _plan(table_default: triton.Config | None = None) -> tuple[triton.Config | N
         raise ValueError(f"no attention config named {design!r} in {table!r}") from None
 
 
+def _tma_by_default(q: torch.Tensor, k_len: int, causal: bool, table: str) -> bool:
+    batch, heads, q_len, _ = q.shape
+    scores = batch * heads * q_len * k_len // (2 if causal else 1)
+    return TMA_BY_DEFAULT and table == "gpu" and q.element_size() == 2 and scores > TMA_MIN_WORK
+
+
 def _descriptors(config: triton.Config, q, k, v) -> tuple:
     """Q, K and V as 4-D tensor descriptors over blocks of one head's BLOCK_M query rows
     (Q) or BLOCK_N keys (K, V), if `config` is a TMA config; else Nones."""
@@ -668,9 +676,12 @@ def attention_forward(
         return o, lse
     grid = lambda meta: checked_grid((cdiv(q_len, meta["BLOCK_M"]), batch * heads), "q")
     config, name, table = _plan()
-    tma = config is not None and config.kwargs.get("TMA", False)
-    if tma and not all(tma_readable(x) for x in (q, k, v)):
-        config, name = None, ""  # the copy engine cannot read them: the pointer kernel
+    if config is None and _tma_by_default(q, k_len, causal, table):
+        config = TMA_GPU_CONFIGS[0]
+        name = config_name(config)
+    if config is not None and config.kwargs.get("TMA", False):
+        if not all(tma_readable(x) for x in (q, k, v)):
+            config, name = None, ""  # the copy engine cannot read them: the pointer kernel
     descriptors = _descriptors(config, q, k, v) if config is not None else (None,) * 3
     args = (q, k, v, o, lse, *descriptors, *_strides(q), *_strides(k), *_strides(v),
             heads, heads // kv_heads, q_len, k_len, scale * math.log2(math.e))  # fmt: skip

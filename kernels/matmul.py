@@ -87,7 +87,7 @@ import triton
 import triton.language as tl
 from triton.tools.tensor_descriptor import TensorDescriptor
 
-from harness.autotune import autotune
+from harness.autotune import autotune, launch_tuned, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
@@ -96,6 +96,7 @@ from kernels._launch import (
     checked_grid,
     fitted,
     fitting_configs,
+    launch_resolved,
     offsets_fit_int32,
     tma_readable,
 )
@@ -144,9 +145,14 @@ INTERPRET_CONFIGS = (
 CONFIGS = _plans.by_name("", GPU_CONFIGS, INTERPRET_CONFIGS)
 
 
-# The TMA design (`matmul_tma_kernel`): candidates timed on the H200 by vendor.py
-# matmul-tma, each forced by name there and on the config axis; TMA_DEFAULT is the one a
-# GEMM runs unforced (TMA_BY_DEFAULT).
+# The TMA design (`matmul_tma_kernel`), autotuned among these on a GPU. Timed on the H200
+# (`vendor.py matmul-tma`, 2026-12-02, bfloat16 and float16, 1024^3 to 8192^3): 128 x 256
+# x 64 tiles won every shape, with a program per tile at 8192^3 and 4096^3 in float16,
+# persistent with 4 stages at 8192 x 8192 x 1024 (+5%), 4000^3 and 4096^3 in bfloat16;
+# 256 x 128, 128 x 128 and two persistent 128 x 128 programs per SM lost every shape
+# (0.71-0.97x cuBLAS, benchmarks/results/2026-12-02e-h200/). All four share their blocks,
+# so one set of descriptors serves the tuner. Persistent configs run 16-bit operands
+# only: with float32 they need 278 KB of shared memory, past sm_90's 227 KB.
 def _tma_config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int, per_sm: int = 0):
     """A TMA config: PROGRAMS_PER_SM 0 launches a program per tile of C; n > 0 launches
     n programs per multiprocessor (at most one per tile), each looping over tiles."""
@@ -160,9 +166,6 @@ TMA_GPU_CONFIGS = (
     _tma_config(128, 256, 64, 8, 8, 4),
     _tma_config(128, 256, 64, 8, 8, 3, per_sm=1),
     _tma_config(128, 256, 64, 8, 8, 4, per_sm=1),
-    _tma_config(256, 128, 64, 8, 8, 3),
-    _tma_config(128, 128, 64, 8, 8, 4),
-    _tma_config(128, 128, 64, 8, 8, 2, per_sm=2),
 )
 # The interpreter's: a program per tile, and (counting one multiprocessor there) two
 # programs looping over the tiles.
@@ -172,13 +175,20 @@ TMA_INTERPRET_CONFIGS = (
 )
 TMA_CONFIGS = _plans.by_name("tma", TMA_GPU_CONFIGS, TMA_INTERPRET_CONFIGS)
 TMA_BY_DEFAULT = True
-"""Whether a GEMM TMA can read runs it unforced (TMA_DEFAULT), if its operands are 16-bit
-and it has at least TMA_MIN_WORK multiply-adds. On the H200 (`vendor.py matmul-tma`,
-2026-12-02) the first config ran 1.01-1.07x the tuned pointer kernel from 4096^3 up, in
-bfloat16 and float16; at 2048^3 0.99-1.03x; at 1024^3 0.40-0.51x (a host-bound shape, and
-a launch with descriptors costs more on the host). float32 was not timed."""
-TMA_DEFAULT = "tma-128x256x64-g8-p0-w8-s3"
+"""Whether a GEMM TMA can read runs it unforced (tuned among TMA_GPU_CONFIGS), if its
+operands are 16-bit and it has at least TMA_MIN_WORK multiply-adds. On the H200
+(`vendor.py matmul-tma`, 2026-12-02) 128 x 256 x 64 ran 1.01-1.07x the tuned pointer
+kernel from 4096^3 up; at 2048^3 0.99-1.03x; at 1024^3 0.40-0.51x (a host-bound shape,
+and a launch with descriptors costs more on the host). float32 was not timed."""
 TMA_MIN_WORK = 2**34  # multiply-adds: 2580^3, between the two measured sizes
+
+
+def excluded_config(name: str, dtype: str) -> str | None:
+    """Why config `name` (`family/design/constants`) never runs on `dtype`, or None."""
+    config = TMA_CONFIGS.get(name.split("/")[-1], {}).get(name.split("/")[1])
+    if config is not None and config.kwargs["PROGRAMS_PER_SM"] and dtype == "float32":
+        return "persistent TMA takes 16-bit operands (float32's needs 278 KB of shared memory)"
+    return None
 
 
 def _tma_by_default(a: torch.Tensor, work: int, table: str) -> bool:
@@ -312,6 +322,11 @@ def epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, strid
     tl.store(c_ptr + c_tile, acc.to(c_ptr.dtype.element_ty), mask=c_mask)
 
 
+@autotune(
+    TMA_GPU_CONFIGS,
+    key=["M", "N", "K", "B_K_MAJOR"],
+    interpret_config=TMA_INTERPRET_CONFIGS[0],
+)
 @triton.jit
 def matmul_tma_kernel(
     a_desc,  # A (M, K) as a tensor descriptor: blocks of BLOCK_M x BLOCK_K
@@ -473,39 +488,54 @@ def _multiprocessors(device: torch.device) -> int:
 
 
 def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
-    """Run the TMA design if it is forced (or TMA_BY_DEFAULT) and the operands suit it:
-    2-D, K > 0, A readable, B readable as it is or as B^T. False: it did not run."""
+    """Run the TMA design, the config forced or else tuned if `_tma_by_default`, where the
+    operands suit it: 2-D, K > 0, A readable, B readable as it is or as B^T, persistent
+    configs on 16-bit operands. False: it did not run."""
     if batch >= 0:
         return False
     (M, K), N = a.shape, b.shape[1]
     design, table = _plans.forced("matmul")
-    if design is None and _tma_by_default(a, M * N * K, table):
-        design = TMA_DEFAULT
-    config = TMA_CONFIGS[table].get(design)
-    if config is None:
-        return False
+    if design is None:
+        if not _tma_by_default(a, M * N * K, table):
+            return False
+        config = None  # tuned: the configs share their blocks
+        blocks = TMA_GPU_CONFIGS[0].kwargs
+    else:
+        config = TMA_CONFIGS[table].get(design)
+        dtype = str(a.dtype).removeprefix("torch.")
+        if config is None or excluded_config(f"matmul/{design}/{table}", dtype):
+            return False
+        config = fitted(config, a.element_size())  # float32: a smaller K step
+        blocks = config.kwargs
     b_k_major = not tma_readable(b)
     if K == 0 or not tma_readable(a) or (b_k_major and not tma_readable(b.T)):
         return False
-    config = fitted(config, a.element_size())  # float32: a smaller K step
-    bm, bn, bk = (config.kwargs[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
+    bm, bn, bk = (blocks[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
     a_desc = TensorDescriptor(a, [M, K], [a.stride(0), 1], [bm, bk])
     if b_k_major:
         b_desc = TensorDescriptor(b.T, [N, K], [b.stride(1), 1], [bn, bk])
     else:
         b_desc = TensorDescriptor(b, [K, N], [b.stride(0), 1], [bk, bn])
     tiles = cdiv(M, bm) * cdiv(N, bn)
-    per_sm = config.kwargs["PROGRAMS_PER_SM"]
-    programs = min(tiles, per_sm * _multiprocessors(a.device)) if per_sm else tiles
-    grid = checked_grid((programs,), "a and b")
-    matmul_tma_kernel[grid](
-        a_desc, b_desc, out, bias, z, M, N, K, out.stride(0), out.stride(1),
-        bias.stride(0) if bias is not None else 0, ACTIVATION=activation or "none",
-        INPUT_PRECISION=precision if a.dtype == torch.float32 else None,
-        B_K_MAJOR=b_k_major, UPCAST=interpreting and a.dtype != torch.float32,
-        INDEX_64=interpreting or not offsets_fit_int32(((M, N), out.stride())),
-        **config.all_kwargs(),
-    )  # fmt: skip
+    machine = _multiprocessors(a.device)
+    grid = lambda meta: checked_grid(
+        (min(tiles, meta["PROGRAMS_PER_SM"] * machine) if meta["PROGRAMS_PER_SM"] else tiles,),
+        "a and b",
+    )
+    args = (a_desc, b_desc, out, bias, z, M, N, K, out.stride(0), out.stride(1),
+            bias.stride(0) if bias is not None else 0)  # fmt: skip
+    constants = {
+        "ACTIVATION": activation or "none",
+        "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
+        "B_K_MAJOR": b_k_major,
+        "UPCAST": interpreting and a.dtype != torch.float32,
+        "INDEX_64": interpreting or not offsets_fit_int32(((M, N), out.stride())),
+    }
+    if config is not None:
+        with_config(matmul_tma_kernel, config)[grid](*args, **constants)
+    else:
+        tuned = launch_tuned(matmul_tma_kernel, grid, args, constants, launch_resolved)
+        design = _plans.design_name(TMA_CONFIGS[table], tuned)
     _plans.launched("matmul", design, table)
     return True
 

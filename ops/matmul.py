@@ -61,6 +61,7 @@ from kernels.matmul import (
     GPU_CONFIGS,
     INTERPRET_CONFIGS,
     PRECISIONS,
+    excluded_config,
     matmul,
     matmul_autograd,
 )
@@ -330,7 +331,7 @@ MATMUL = Op(
     ],
     bench_dtypes=("float16", "bfloat16", "float32"),
     values=("normal", "wide", "positive", "ties", "tiny"),
-    configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording),
+    configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording, excluded_config),
     part=_part,
 )
 

@@ -194,6 +194,25 @@ def test_the_tma_forward_leaves_unreadable_views_to_the_pointer_kernel(harness_s
     assert torch.equal(out, attention(q, k, v))
 
 
+def test_the_tma_forward_runs_unforced_only_where_it_was_timed_faster():
+    """Unforced, the descriptor forward takes 16-bit attention of more than TMA_MIN_WORK
+    visible scores on a GPU (where the H200 timed it faster than the pointer kernel):
+    not float32, not fewer scores (a causal mask halves them), never the interpreter."""
+    from kernels.attention import TMA_MIN_WORK, _tma_by_default
+
+    q = lambda dtype, seq: torch.empty(2, 16, seq, 64, dtype=dtype, device="meta")
+    big = math.isqrt(TMA_MIN_WORK // 32) * 2  # 2 x 16 heads x seq^2 = 4 x TMA_MIN_WORK
+    for dtype, seq, causal, table, expected in [
+        (torch.bfloat16, big, False, "gpu", True),
+        (torch.float16, big, True, "gpu", True),
+        (torch.bfloat16, big // 2, True, "gpu", False),
+        (torch.float32, big, False, "gpu", False),
+        (torch.bfloat16, big, False, "interpret", False),
+    ]:
+        got = _tma_by_default(q(dtype, seq), seq, causal, table)
+        assert got is expected, (dtype, seq, causal, table)
+
+
 @pytest.mark.parametrize("peaked", [False, True])
 def test_the_o_bound_holds_the_worst_perturbation_of_p(peaked):
     """`_moved_by_scores` against the perturbation it bounds: each unnormalized P_j off by
