@@ -23,7 +23,8 @@
 #                 design: tests compiled, host cost, vendor.py matmul-probe and matmul-tma
 #   tma           matmul's TMA configs (persistent ones too) and attention's descriptor
 #                 forward: tests compiled, vendor.py matmul-tma, attention-tma, matmul
-#   tma-tables    those tests again, then vendor.py's matmul and attention tables
+#   tma-tables    those tests again, compiled and in parity mode, then vendor.py's matmul
+#                 and attention tables
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -162,6 +163,9 @@ for name in $STEPS; do
         step tma-tests 200 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
             --triton-autotune=first tests/test_matmul.py tests/test_attention.py \
             tests/test_ops.py -k "tma or (test_configs and (matmul or attention))"
+        site="$(old_numpy)"
+        PYTHONPATH="$site" step tma-parity 150 "${PARITY[@]}" tests/test_matmul.py \
+            tests/test_attention.py -k "tma or (test_configs and (matmul or attention))"
         step tma-tables 300 python benchmarks/vendor.py matmul attention --json "$OUT/tables.json" ;;
     *) echo "unknown step $name" ;;
     esac
