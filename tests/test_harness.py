@@ -375,3 +375,28 @@ def test_xdist_workers_get_their_share_of_blas_threads(tmp_path):
         env={**env, "PYTHONPATH": ROOT},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_config_excluded_for_a_dtype_is_skipped_with_its_reason():
+    """`Configs.excluded` declares a config that never runs on a dtype: the config axis
+    skips that pair, saying why, and runs every other pair as the op's marks say."""
+    import contextlib
+    import types
+
+    from harness.op import Configs
+    from harness.testing import _config_marks
+
+    configs = Configs(
+        ("f/big/gpu", "f/small/gpu"),
+        lambda name: contextlib.nullcontext(),
+        lambda: contextlib.nullcontext([]),
+        lambda name, dtype: "too big" if name == "f/big/gpu" and dtype == "float32" else None,
+    )
+    op = types.SimpleNamespace(
+        name="f", configs=configs, supports=lambda mode, dtype: True,
+        limitation=lambda mode, dtype: None,
+    )  # fmt: skip
+    (skip,) = _config_marks(op, "gpu", "float32", "f/big/gpu")
+    assert skip.name == "skip" and "too big" in skip.kwargs["reason"]
+    assert _config_marks(op, "gpu", "float16", "f/big/gpu") == []
+    assert _config_marks(op, "gpu", "float32", "f/small/gpu") == []
