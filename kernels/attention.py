@@ -45,6 +45,13 @@ The GPU ideas, in the order they appear:
    reaching the sums. No row is ever fully masked (row i always sees key 0 when Lk >= 1),
    so m is finite after the first block and exp2(-inf - m) is a clean 0. Lk = 0 is
    handled by the launcher: O = 0 (the empty sum, as PyTorch's SDPA gives it).
+6. Tensor descriptors (TMA=True, Hopper). Q, K and V are described once on the host as
+   4-D tensors (`_descriptors`); a block is then one head's rows [start, start + rows),
+   which the copy engine moves into shared memory without the threads' address
+   arithmetic, with zeros past Lq or Lk (`_block`): no load masks, and the -inf of the
+   scores past Lk stays. It needs the last dim contiguous and the other strides 16-byte
+   aligned (`tma_readable`); other inputs take the pointer loads. On the H200 it is the
+   default for 16-bit inputs with more than TMA_MIN_WORK visible scores.
 
 Precision: S and every sum are float32. P (and dS in the backward) is rounded to the
 inputs' dtype before its tl.dot with V (K, Q): 16-bit tensor-core operands on a GPU, one
