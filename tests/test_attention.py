@@ -177,7 +177,7 @@ def test_the_tma_forward_reads_ragged_grouped_heads(config, causal, harness_stat
             case = Case(op.name, "bfloat16", shape, {**params, "causal": causal})
             result = run_case(op, case, mode, device_for(mode), "ops")
             assert result.ok, result.report()
-    assert launched == [config, config]
+    assert set(launched) == {config}  # a set: parity mode launches twice a case
 
 
 def test_the_tma_forward_leaves_unreadable_views_to_the_pointer_kernel(harness_state):
