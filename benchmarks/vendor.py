@@ -307,6 +307,8 @@ def _ours_causal(q, k, v, causal):
 def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
     do = torch.randn_like(q)
     t_ours, ours = _grad_ms(lambda *x: attn.attention_autograd(*x, causal), q, k, v, do)
+    with _pointer_kernel_only(attn):  # the same backward with pointer loads, same process
+        t_pointer, _ = _grad_ms(lambda *x: attn.attention_autograd(*x, causal), q, k, v, do)
     t_flash, flash = _grad_ms(lambda *x: _sdpa(SDPBackend.FLASH_ATTENTION)(*x, causal), q, k, v, do)
     row(
         op="attention.grad",
@@ -316,6 +318,7 @@ def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
         ours_tflops=2.5 * flop / t_ours / 1e9,
         flash_tflops=2.5 * flop / t_flash / 1e9,
         vs_flash=t_flash / t_ours,
+        vs_pointer_loads=t_pointer / t_ours,
         config=attn.config_name(attn.BACKWARD_CONFIGS["gpu"]),
         agree=max(disagreement(a, b) for a, b in zip(ours, flash, strict=True)),
     )

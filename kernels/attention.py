@@ -398,6 +398,7 @@ def _dkdv_query_blocks(
     dk, dv,  # running dK / scale and dV of the key block (BLOCK_N, D), float32
     k, v,  # the key block's K and V (BLOCK_N, D)
     q_base, do_base, lse_base, delta_base,  # this (batch, Q head)'s Q, dO, LSE, delta
+    q_desc, do_desc, batch, head,  # Q and dO as descriptors (TMA), and which head
     offs_n, offs_d, query_start, query_end,
     q_len, k_len, stride_qm, stride_qd, stride_dom, stride_dod,
     qk_scale,
@@ -405,6 +406,7 @@ def _dkdv_query_blocks(
     ON_DIAGONAL: tl.constexpr,
     UPCAST: tl.constexpr,
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
+    TMA: tl.constexpr,
 ):  # fmt: skip
     """dV += P^T dO and dK += dS^T Q over query blocks [query_start, query_end), with P
     recomputed from the LSE (transposed: keys along rows, queries along columns)."""
@@ -412,10 +414,14 @@ def _dkdv_query_blocks(
     for start_m in range(query_start, query_end, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         row_mask = offs_m < q_len
-        q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
-                    mask=row_mask[:, None], other=0.0)  # fmt: skip
-        do = tl.load(do_base + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
-                     mask=row_mask[:, None], other=0.0)  # fmt: skip
+        if TMA:
+            q = _block(q_desc, batch, head, start_m, BLOCK_M, offs_d.shape[0])
+            do = _block(do_desc, batch, head, start_m, BLOCK_M, offs_d.shape[0])
+        else:
+            q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
+                        mask=row_mask[:, None], other=0.0)  # fmt: skip
+            do = tl.load(do_base + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
+                         mask=row_mask[:, None], other=0.0)  # fmt: skip
         if UPCAST:
             q = q.to(tl.float32)
             do = do.to(tl.float32)
@@ -440,6 +446,7 @@ def attention_dkdv_kernel(
     do_ptr,  # dO, shape (batch, heads, Lq, D), any strides
     lse_ptr, delta_ptr,  # shape (batch, heads, Lq), float32
     dk_ptr, dv_ptr,  # dK, dV, shape (batch, kv_heads, Lk, D), contiguous
+    q_desc, k_desc, v_desc, do_desc,  # Q, K, V, dO as descriptors if TMA, else None
     stride_qb, stride_qh, stride_qm, stride_qd,
     stride_kb, stride_kh, stride_kn, stride_kd,
     stride_vb, stride_vh, stride_vn, stride_vd,
@@ -452,6 +459,7 @@ def attention_dkdv_kernel(
     DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    TMA: tl.constexpr = False,  # Q, dO, K and V blocks through descriptors
 ):  # fmt: skip
     # One program per (key block, batch x K/V head): it sums over every query row of
     # every Q head of the group, so dK and dV are written once, without atomics.
@@ -481,13 +489,15 @@ def attention_dkdv_kernel(
         if CAUSAL:
             dk, dv = _dkdv_query_blocks(
                 dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
-                offs_n, offs_d, start, free_start, q_len, k_len, stride_qm, stride_qd,
-                stride_dom, stride_dod, qk_scale, BLOCK_M, True, UPCAST, DOT_PRECISION,
+                q_desc, do_desc, batch, head, offs_n, offs_d, start, free_start, q_len,
+                k_len, stride_qm, stride_qd, stride_dom, stride_dod, qk_scale, BLOCK_M, True,
+                UPCAST, DOT_PRECISION, TMA,
             )  # fmt: skip
         dk, dv = _dkdv_query_blocks(
             dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
-            offs_n, offs_d, free_start, q_len, q_len, k_len, stride_qm, stride_qd,
-            stride_dom, stride_dod, qk_scale, BLOCK_M, False, UPCAST, DOT_PRECISION,
+            q_desc, do_desc, batch, head, offs_n, offs_d, free_start, q_len, q_len, k_len,
+            stride_qm, stride_qd, stride_dom, stride_dod, qk_scale, BLOCK_M, False, UPCAST,
+            DOT_PRECISION, TMA,
         )  # fmt: skip
     out = batch_kv * k_len * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
     tl.store(dk_ptr + out, _for_store(dk * scale, dk_ptr, UPCAST), mask=key_mask[:, None])
@@ -498,22 +508,29 @@ def attention_dkdv_kernel(
 def _dq_key_blocks(
     dq,  # running dQ / scale of the query block (BLOCK_M, D), float32
     q, do, lse, delta,  # the query block's Q, dO (BLOCK_M, D), LSE (base 2) and delta
-    k_base, v_base, offs_m, offs_d, key_start, key_end,
+    k_base, v_base,
+    k_desc, v_desc, batch, kv_head,  # K and V as descriptors (TMA), and which head
+    offs_m, offs_d, key_start, key_end,
     k_len, stride_kn, stride_kd, stride_vn, stride_vd,
     qk_scale,
     BLOCK_N: tl.constexpr,
     ON_DIAGONAL: tl.constexpr,
     UPCAST: tl.constexpr,
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
+    TMA: tl.constexpr,
 ):  # fmt: skip
     """dQ += dS K over key blocks [key_start, key_end), P recomputed from the LSE."""
     for start_n in range(key_start, key_end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         key_mask = offs_n < k_len
-        k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
-                      mask=key_mask[None, :], other=0.0)  # fmt: skip
-        v_t = tl.load(v_base + offs_d[:, None] * stride_vd + offs_n[None, :] * stride_vn,
-                      mask=key_mask[None, :], other=0.0)  # fmt: skip
+        if TMA:
+            k_t = _block(k_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0]).T
+            v_t = _block(v_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0]).T
+        else:
+            k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
+                          mask=key_mask[None, :], other=0.0)  # fmt: skip
+            v_t = tl.load(v_base + offs_d[:, None] * stride_vd + offs_n[None, :] * stride_vn,
+                          mask=key_mask[None, :], other=0.0)  # fmt: skip
         if UPCAST:
             k_t = k_t.to(tl.float32)
             v_t = v_t.to(tl.float32)
@@ -531,6 +548,7 @@ def _dq_key_blocks(
 def attention_dq_kernel(
     q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr,  # as in attention_dkdv_kernel
     dq_ptr,  # dQ, shape (batch, heads, Lq, D), contiguous
+    q_desc, k_desc, v_desc, do_desc,  # as in attention_dkdv_kernel
     stride_qb, stride_qh, stride_qm, stride_qd,
     stride_kb, stride_kh, stride_kn, stride_kd,
     stride_vb, stride_vh, stride_vn, stride_vd,
@@ -543,6 +561,7 @@ def attention_dq_kernel(
     DOT_PRECISION: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    TMA: tl.constexpr = False,
 ):  # fmt: skip
     # One program per (query block, batch x head), walking the keys as the forward does.
     batch_head = tl.program_id(1).to(tl.int64)
@@ -568,15 +587,15 @@ def attention_dq_kernel(
     dq = tl.full((BLOCK_M, HEAD_DIM), 0.0, tl.float32)
     free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
     dq = _dq_key_blocks(
-        dq, q, do, lse, delta, k_base, v_base, offs_m, offs_d, 0, free_end,
-        k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, False,
-        UPCAST, DOT_PRECISION,
+        dq, q, do, lse, delta, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m,
+        offs_d, 0, free_end, k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale,
+        BLOCK_N, False, UPCAST, DOT_PRECISION, TMA,
     )  # fmt: skip
     if CAUSAL:
         dq = _dq_key_blocks(
-            dq, q, do, lse, delta, k_base, v_base, offs_m, offs_d, free_end, end,
-            k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N, True,
-            UPCAST, DOT_PRECISION,
+            dq, q, do, lse, delta, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m,
+            offs_d, free_end, end, k_len, stride_kn, stride_kd, stride_vn, stride_vd,
+            qk_scale, BLOCK_N, True, UPCAST, DOT_PRECISION, TMA,
         )  # fmt: skip
     out = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
     tl.store(dq_ptr + out, _for_store(dq * scale, dq_ptr, UPCAST), mask=row_mask[:, None])
@@ -650,16 +669,12 @@ def _tma_by_default(q: torch.Tensor, k_len: int, causal: bool, table: str) -> bo
     return TMA_BY_DEFAULT and table == "gpu" and q.element_size() == 2 and scores > TMA_MIN_WORK
 
 
-def _descriptors(config: triton.Config, q, k, v) -> tuple:
-    """Q, K and V as 4-D tensor descriptors over blocks of one head's BLOCK_M query rows
-    (Q) or BLOCK_N keys (K, V), if `config` is a TMA config; else Nones."""
-    if not config.kwargs.get("TMA", False):
-        return (None,) * 3
-    d = q.shape[-1]
-    rows = {"q": config.kwargs["BLOCK_M"], "kv": config.kwargs["BLOCK_N"]}
+def _descriptors(*blocks: tuple[torch.Tensor, int]) -> tuple[TensorDescriptor, ...]:
+    """Each (batch, heads, L, D) tensor as a 4-D tensor descriptor over blocks of `rows`
+    rows of one head, for each (tensor, rows)."""
     return tuple(
-        TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, rows[part], d])
-        for x, part in ((q, "q"), (k, "kv"), (v, "kv"))
+        TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, rows, x.shape[-1]])
+        for x, rows in blocks
     )
 
 
@@ -689,7 +704,10 @@ def attention_forward(
     if config is not None and config.kwargs.get("TMA", False):
         if not all(tma_readable(x) for x in (q, k, v)):
             config, name = None, ""  # the copy engine cannot read them: the pointer kernel
-    descriptors = _descriptors(config, q, k, v) if config is not None else (None,) * 3
+    descriptors = (None,) * 3
+    if config is not None and config.kwargs.get("TMA", False):
+        bm, bn = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
+        descriptors = _descriptors((q, bm), (k, bn), (v, bn))
     args = (q, k, v, o, lse, *descriptors, *_strides(q), *_strides(k), *_strides(v),
             heads, heads // kv_heads, q_len, k_len, scale * math.log2(math.e))  # fmt: skip
     constants = {
@@ -745,10 +763,20 @@ def attention_backward(
     wide = table == "gpu" and q.dtype == torch.float32
     default = BACKWARD_CONFIGS["gpu-float32" if wide else table]
     config, name, table = _plan(default)
-    if config.kwargs.get("TMA", False):  # a forward design: the backward keeps its blocks
+    # Descriptor loads where the forward has them: forced (a TMA design, whose blocks
+    # stay the forward's) or by default.
+    forced = _plans.forced("attention")[0] is not None
+    tma = config.kwargs.get("TMA", False) or (
+        not forced and _tma_by_default(q, k_len, causal, table)
+    )
+    if config.kwargs.get("TMA", False):
         config, name = default, config_name(default)
     _plans.launched("attention", name, table)
     block_m, block_n = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
+    tma = tma and all(tma_readable(x) for x in (q, k, v, do))
+    descriptors = (None,) * 4
+    if tma:
+        descriptors = _descriptors((q, block_m), (k, block_n), (v, block_n), (do, block_m))
     launch = {"num_warps": config.num_warps, "num_stages": config.num_stages}
     upcast = in_interpreter() and q.dtype != torch.float32
     delta = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
@@ -758,14 +786,43 @@ def attention_backward(
     common = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
     meta = {"HEAD_DIM": head_dim, "CAUSAL": causal, "UPCAST": upcast,
             "DOT_PRECISION": _dot_precision(q),
-            "BLOCK_M": block_m, "BLOCK_N": block_n, **launch}  # fmt: skip
+            "BLOCK_M": block_m, "BLOCK_N": block_n, "TMA": tma, **launch}  # fmt: skip
     grid = checked_grid((cdiv(k_len, block_n), batch * kv_heads), "k")
     attention_dkdv_kernel[grid](
-        q, k, v, do, lse, delta, dk, dv, *common, kv_heads, group, q_len, k_len, scale, **meta
+        q,
+        k,
+        v,
+        do,
+        lse,
+        delta,
+        dk,
+        dv,
+        *descriptors,
+        *common,
+        kv_heads,
+        group,
+        q_len,
+        k_len,
+        scale,
+        **meta,
     )
     grid = checked_grid((cdiv(q_len, block_m), batch * heads), "q")
     attention_dq_kernel[grid](
-        q, k, v, do, lse, delta, dq, *common, heads, group, q_len, k_len, scale, **meta
+        q,
+        k,
+        v,
+        do,
+        lse,
+        delta,
+        dq,
+        *descriptors,
+        *common,
+        heads,
+        group,
+        q_len,
+        k_len,
+        scale,
+        **meta,
     )
     return dq, dk, dv
 
