@@ -25,6 +25,8 @@
 #                 forward: tests compiled, vendor.py matmul-tma, attention-tma, matmul
 #   tma-tables    those tests again, compiled and in parity mode, then vendor.py's matmul
 #                 and attention tables
+#   tma-backward  attention's tests compiled and its backward's in parity mode, then
+#                 vendor.py attention with the backward's pointer-load comparison
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -167,6 +169,15 @@ for name in $STEPS; do
         PYTHONPATH="$site" step tma-parity 150 "${PARITY[@]}" tests/test_matmul.py \
             tests/test_attention.py -k "tma or (test_configs and (matmul or attention))"
         step tma-tables 300 python benchmarks/vendor.py matmul attention --json "$OUT/tables.json" ;;
+    tma-backward)
+        # The attention backward through descriptors: its tests compiled and in parity
+        # mode, then vendor.py attention (forward, backward, backward with pointer loads).
+        step tma-bwd-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_attention.py tests/test_ops.py -k attention
+        site="$(old_numpy)"
+        PYTHONPATH="$site" step tma-bwd-parity 120 "${PARITY[@]}" tests/test_attention.py \
+            -k "backward or tma"
+        step tma-bwd-tables 200 python benchmarks/vendor.py attention --json "$OUT/attention.json" ;;
     *) echo "unknown step $name" ;;
     esac
 done
