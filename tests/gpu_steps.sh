@@ -172,10 +172,10 @@ for name in $STEPS; do
     tma-backward)
         # The attention backward through descriptors: its tests compiled and in parity
         # mode, then vendor.py attention (forward, backward, backward with pointer loads).
-        step tma-bwd-tests 120 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+        step tma-bwd-tests 80 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
             --triton-autotune=first tests/test_attention.py tests/test_ops.py -k attention
         site="$(old_numpy)"
-        PYTHONPATH="$site" step tma-bwd-parity 90 "${PARITY[@]}" tests/test_attention.py \
+        PYTHONPATH="$site" step tma-bwd-parity 70 "${PARITY[@]}" tests/test_attention.py \
             -k "backward or tma"
         step tma-bwd-tables 200 python benchmarks/vendor.py attention --json "$OUT/attention.json" ;;
     *) echo "unknown step $name" ;;
