@@ -171,13 +171,16 @@ for name in $STEPS; do
         step tma-tables 300 python benchmarks/vendor.py matmul attention --json "$OUT/tables.json" ;;
     tma-backward)
         # The attention backward through descriptors: its tests compiled and in parity
-        # mode, then vendor.py attention (forward, backward, backward with pointer loads).
-        step tma-bwd-tests 80 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
-            --triton-autotune=first tests/test_attention.py tests/test_ops.py -k attention
+        # mode, then vendor.py attention in bfloat16 (forward, backward, and the backward
+        # with pointer loads in the same process).
+        step tma-bwd-tests 60 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_attention.py tests/test_ops.py \
+            -k "attention and (tma or backward or test_configs or differential)"
         site="$(old_numpy)"
-        PYTHONPATH="$site" step tma-bwd-parity 70 "${PARITY[@]}" tests/test_attention.py \
+        PYTHONPATH="$site" step tma-bwd-parity 45 "${PARITY[@]}" tests/test_attention.py \
             -k "backward or tma"
-        step tma-bwd-tables 200 python benchmarks/vendor.py attention --json "$OUT/attention.json" ;;
+        step tma-bwd-tables 130 python benchmarks/vendor.py attention --dtype bfloat16 \
+            --json "$OUT/attention.json" ;;
     *) echo "unknown step $name" ;;
     esac
 done
