@@ -51,7 +51,9 @@ The GPU ideas, in the order they appear:
    arithmetic, with zeros past Lq or Lk (`_block`): no load masks, and the -inf of the
    scores past Lk stays. It needs the last dim contiguous and the other strides 16-byte
    aligned (`tma_readable`); other inputs take the pointer loads. On the H200 it is the
-   default for 16-bit inputs with more than TMA_MIN_WORK visible scores.
+   default for 16-bit inputs with more than TMA_MIN_WORK visible scores, forward (1.04-
+   1.17x the pointer loads) and backward (1.03-1.08x: Q and dO blocks in the dK/dV
+   kernel's loop, K and V in the dQ kernel's; `benchmarks/vendor.md`, fifth session).
 
 Precision: S and every sum are float32. P (and dS in the backward) is rounded to the
 inputs' dtype before its tl.dot with V (K, Q): 16-bit tensor-core operands on a GPU, one
