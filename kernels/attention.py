@@ -150,8 +150,9 @@ def _tma_config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
 TMA_GPU_CONFIGS = (_tma_config(128, 64, 8, 3), _tma_config(64, 64, 4, 3))
 TMA_INTERPRET_CONFIGS = (_tma_config(32, 32, 4, 1),)
 TMA_BY_DEFAULT = True
-"""Whether the forward reads through descriptors unforced (TMA_GPU_CONFIGS[0]): on a GPU,
-16-bit inputs TMA can read, more than TMA_MIN_WORK visible scores."""
+"""Whether the forward (TMA_GPU_CONFIGS[0]) and the backward (its own blocks) read through
+descriptors unforced: on a GPU, 16-bit inputs TMA can read, more than TMA_MIN_WORK
+visible scores."""
 TMA_MIN_WORK = 2**28  # batch x heads x Lq x Lk, halved if causal: 2 x 16 x 4096^2 causal
 
 
