@@ -180,6 +180,33 @@ def test_the_tma_forward_reads_ragged_grouped_heads(config, causal, harness_stat
     assert set(launched) == {config}  # a set: parity mode launches twice a case
 
 
+def test_the_tma_design_runs_the_backward_on_descriptors_too(harness_state, monkeypatch):
+    """Forced, the TMA design reads the backward's blocks through descriptors as well: Q
+    and dO in blocks of the backward's BLOCK_M rows, K and V of its BLOCK_N (the
+    gradients themselves are judged by `test_backward_runs_every_config`)."""
+    import kernels.attention as kernels_attention
+
+    mode = harness_state.mode
+    config = next(n for n in TMA_NAMES if n.endswith(_table_of(mode)))
+    built: list[list[int]] = []
+    real = kernels_attention._descriptors
+
+    def recording(*blocks):
+        built.append([rows for _, rows in blocks])
+        return real(*blocks)
+
+    monkeypatch.setattr(kernels_attention, "_descriptors", recording)
+    q, k, v = (
+        x.requires_grad_(True) for x in _qkv((1, 2, 40, 32), 1, 50, "float16", device_for(mode))
+    )
+    with _plans.forcing(config):
+        attention_autograd(q, k, v, causal=True).backward(torch.ones_like(q))
+    table = "interpret" if mode == "interpret" else "gpu"
+    backward = kernels_attention.BACKWARD_CONFIGS[table].kwargs
+    m, n = backward["BLOCK_M"], backward["BLOCK_N"]
+    assert built[-1] == [m, n, n, m], built
+
+
 def test_the_tma_forward_leaves_unreadable_views_to_the_pointer_kernel(harness_state):
     """Q with a strided head_dim (a transposed view) cannot be read by the copy engine:
     the TMA design forced, the pointer kernel runs, says so, and gives the unforced
