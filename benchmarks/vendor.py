@@ -9,7 +9,7 @@ the suite is what proves correctness, this only guards the timing against a brok
 launch), then times each with `triton.testing.do_bench(return_mode="median")`.
 
     PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention
-                                              attention-tma conv2d]
+                                              attention-tma conv2d conv2d-pointwise]
     PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
 
 `--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
@@ -386,6 +386,30 @@ def bench_conv2d(dtypes: list[str]) -> None:
     bench_depthwise(dtypes)
 
 
+def bench_conv2d_pointwise(dtypes: list[str]) -> None:
+    """1 x 1 convolutions as one matmul (`conv2d/pointwise`, forced) against the implicit
+    GEMM and cuDNN, both memory formats, same process."""
+    torch.backends.cudnn.benchmark = True
+    for name in dtypes:
+        for n, c, hw, k, r, stride, padding, groups in CONV_SHAPES:
+            if (r, stride, padding, groups) != (1, 1, 0, 1):
+                continue
+            x = torch.randn(n, c, hw, hw, device="cuda", dtype=DTYPES[name])
+            w = torch.randn(k, c, 1, 1, device="cuda", dtype=DTYPES[name]) / math.sqrt(c)
+            flop = 2.0 * n * k * hw * hw * c
+            for layout in ("nchw", "channels_last"):
+                ours, cudnn = _conv_pair(x, w, stride, padding, groups, layout)
+                first_call_s(ours)
+                t_gemm, t_cudnn = ms(ours), ms(cudnn)
+                with _plans.forcing("conv2d/pointwise/gpu"):
+                    first_call_s(ours)
+                    t_pointwise, agree = ms(ours), disagreement(ours(), cudnn())
+                row(op="conv2d-pointwise", dtype=name, shape=(n, c, hw, k), layout=layout,
+                    pointwise_tflops=flop / t_pointwise / 1e9,
+                    vs_implicit_gemm=t_gemm / t_pointwise, vs_cudnn=t_cudnn / t_pointwise,
+                    agree=agree)  # fmt: skip
+
+
 def bench_depthwise(dtypes: list[str]) -> None:
     torch.backends.cudnn.benchmark = True
     copy = copy_gbps()
@@ -607,6 +631,7 @@ BENCHES = {
     "attention": bench_attention,
     "attention-tma": bench_attention_tma,
     "conv2d": bench_conv2d,
+    "conv2d-pointwise": bench_conv2d_pointwise,
 }
 SWEEPS = {
     "matmul": sweep_matmul,

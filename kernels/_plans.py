@@ -124,18 +124,19 @@ def table_names(family: str, *tables: Mapping[str, Mapping[str, Any]]) -> tuple[
     return tuple(name for name, _ in pairs), tuple(f"{family}/{n}/{t}" for n, t in pairs)
 
 
-_NAMES: dict[int, tuple[Any, str]] = {}
-"""id(config) -> (the config, kept so that its id is never reused; its design name)."""
+_NAMES: dict[tuple[int, int], tuple[Any, Any, str]] = {}
+"""(id(configs), id(config)) -> (both, kept so that their ids are never reused; the name)."""
 
 
 def design_name(configs: Mapping[str, Any], config: Any) -> str:
     """`config`'s name in `configs`, or `config_name` of it (a config the tuner derived),
-    worked out once per config: a launch asks on every call."""
-    known = _NAMES.get(id(config))
+    worked out once per table and config: a launch asks on every call."""
+    key = (id(configs), id(config))
+    known = _NAMES.get(key)
     if known is None:
         name = next((name for name, c in configs.items() if c is config), None)
-        known = _NAMES[id(config)] = (config, name or config_name(config))
-    return known[1]
+        known = _NAMES[key] = (configs, config, name or config_name(config))
+    return known[2]
 
 
 def launch(
@@ -164,7 +165,8 @@ def launch(
         with_config(kernel, fit(config) if fit else config)[grid](*args, **constants)
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
-    else:
+    else:  # the tuner picks among this mode's configs, whatever table a forcing named
+        table = default_constants()
         best = launch_tuned(kernel, grid, args, constants, launch_resolved)
         design = design_name(configs[table], best)
     launched(family, design, table)

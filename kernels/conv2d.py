@@ -56,6 +56,12 @@ model); in Triton's interpreter `tl.dot` is exact float32, and bfloat16 arithmet
 wrong there, so the interpreter's kernels upcast 16-bit tiles first (`UPCAST`, as
 kernels/matmul.py).
 
+7. A 1 x 1 convolution with stride 1, no padding and one group needs no im2col at all:
+   its pixels are the rows of a matrix already (channels-last: (N H W, C); NCHW: each
+   image a (C, H W) matrix), so it is one GEMM, which `_pointwise` hands to
+   kernels/matmul.py (the `pointwise` design). Not yet timed against the implicit GEMM
+   (`benchmarks/vendor.py conv2d-pointwise`), it runs only when forced.
+
 Not done yet (the GPU half of issue 13): a grouped program order for L2 reuse, TMA loads
 of the channels-last tiles, input rows reused across the taps from shared memory in the
 depthwise kernels, and a direct depthwise backward.
@@ -138,8 +144,12 @@ PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1),)
 GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
+# A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
+# pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Not
+# yet timed against the implicit GEMM, so it runs only when forced by name.
+POINTWISE_CONFIGS = {"gpu": {"pointwise": None}, "interpret": {"pointwise": None}}
 _DESIGNS, CONFIG_NAMES = _plans.table_names(
-    "conv2d", GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS
+    "conv2d", GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS, POINTWISE_CONFIGS
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
@@ -685,11 +695,45 @@ def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:
     )
 
 
+def _pointwise(geo: Geometry, x, weight, bias) -> torch.Tensor | None:
+    """A 1 x 1, stride 1, unpadded, ungrouped convolution as one GEMM of kernels/matmul.py,
+    in x's memory format, if forced (`POINTWISE_CONFIGS`) and x's pixels are one run:
+    channels-last, out (N H W, K) = x (N H W, C) @ w^T (C, K) + bias; NCHW, out[n] (K,
+    H W) = w (K, C) @ x[n] (C, H W), the bias added after (a GEMM's bias is per column).
+    None: the implicit GEMM runs instead."""
+    design, table = _plans.forced("conv2d")
+    if design not in POINTWISE_CONFIGS[table]:
+        return None
+    one_by_one = (geo.r, geo.s, geo.stride, geo.pad, geo.groups) == (1, 1, (1, 1), (0, 0), 1)
+    if not one_by_one:
+        return None
+    from kernels.matmul import matmul  # a design of its own: matmul's tuning and TMA
+
+    n, k, h, w = geo.n, geo.k, geo.h, geo.w
+    filters = weight[:, :, 0, 0]  # (K, C), read through its strides
+    pixels_last = x.permute(0, 2, 3, 1)
+    if not x.is_contiguous() and pixels_last.is_contiguous():  # channels-last
+        out = matmul(pixels_last.reshape(n * h * w, geo.c), filters.T, bias)
+        out = out.view(n, h, w, k).permute(0, 3, 1, 2)
+    elif x.is_contiguous():
+        out = matmul(filters, x.view(n, geo.c, h * w)).view(n, k, h, w)
+        if bias is not None:
+            out += bias.view(1, k, 1, 1)
+    else:
+        return None
+    _plans.launched("conv2d", design, table)
+    return out
+
+
 def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
-    """The forward on a checked problem: the depthwise kernel or the implicit GEMM."""
+    """The forward on a checked problem: the depthwise kernel or the implicit GEMM (or,
+    forced, a 1 x 1 convolution as a matmul)."""
     out = _like_input(x, (geo.n, geo.k, geo.p, geo.q), x.dtype)
     if out.numel() == 0:
         return out
+    pointwise = _pointwise(geo, x, weight, bias) if geo.cg > 0 else None
+    if pointwise is not None:
+        return pointwise
     if geo.cg == 0:  # no input channels: the bias alone
         out.copy_((bias if bias is not None else torch.zeros_like(out[0, :, 0, 0]))[:, None, None])
     elif geo.depthwise:

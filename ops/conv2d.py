@@ -378,6 +378,8 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 3, 5, 7), _k(4, 3, padding="valid", layout="strided", bias=True)),
     ((1, 3, 5, 5), _k(17, 4, padding="same", layout="transposed", bias=True)),
     ((2, 33, 5, 4), _k(3, 1, values="positive")),
+    ((2, 8, 3, 5), _k(6, 1, bias=True)),  # 1 x 1: a GEMM (the pointwise design), NCHW
+    ((2, 8, 3, 5), _k(6, 1, bias=True, channels_last=True)),  # and channels-last
     ((3, 6, 6), _k(2, 3, padding=1, stride=2)),
     ((3, 2, 5, 5), _k(2, 3, padding=1, bias=True)),  # a part (_part)
     ((0, 3, 5, 5), _k(2, 3, bias=True)),

@@ -176,4 +176,29 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, des
     weight = make_tensor((4, 1, 3, 3), "float16", device, gen)
     with _plans.recording() as launched:
         conv2d(x, weight, padding=1, groups=4)
-    assert [name.split("/")[1].startswith(design) for name in launched] == [True]
+    assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
+    channels_last, harness_state
+):
+    """Forced, a 1 x 1 convolution runs as one matmul (`_pointwise`) and comes back in x's
+    memory format, as PyTorch's does; a 3 x 3 one, forced the same, runs the implicit
+    GEMM. (The config axis judges the pointwise design's values on the pinned 1 x 1
+    examples, with a bias, in both formats.)"""
+    mode = harness_state.mode
+    device = device_for(mode)
+    gen = torch.Generator().manual_seed(5)
+    x = make_tensor((2, 8, 3, 5), "float16", device, gen)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    table = "interpret" if mode == "interpret" else "gpu"
+    name = f"conv2d/pointwise/{table}"
+    for r, expected in [(1, True), (3, False)]:
+        weight = make_tensor((6, 8, r, r), "float16", device, gen)
+        with _plans.forcing(name), _plans.recording() as launched:
+            out = conv2d(x, weight, padding=r // 2)
+        assert (name in launched) is expected, launched
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        assert out.is_contiguous(memory_format=fmt), out.stride()

@@ -400,3 +400,18 @@ def test_a_config_excluded_for_a_dtype_is_skipped_with_its_reason():
     assert skip.name == "skip" and "too big" in skip.kwargs["reason"]
     assert _config_marks(op, "gpu", "float16", "f/big/gpu") == []
     assert _config_marks(op, "gpu", "float32", "f/small/gpu") == []
+
+
+def test_a_tuned_config_is_named_by_the_table_it_is_looked_up_in():
+    """`kernels._plans.design_name` caches a config's name per table: a config looked up
+    first in a table that lacks it (named by its constants) keeps its design name in its
+    own. Cached per config alone, the first answer stuck: a forced GPU design of another
+    kernel, run in the interpreter, renamed the tuner's later choices (seen as a
+    depthwise launch recorded as `conv2d/4x8-w1-s1`)."""
+    import triton
+
+    from kernels._plans import config_name, design_name
+
+    config = triton.Config({"BLOCK_P": 4, "BLOCK_Q": 8}, num_warps=1, num_stages=1)
+    assert design_name({}, config) == config_name(config)
+    assert design_name({"plane-4x8-w1-s1": config}, config) == "plane-4x8-w1-s1"
