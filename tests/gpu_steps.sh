@@ -27,6 +27,7 @@
 #                 and attention tables
 #   tma-backward  attention's tests compiled and its backward's in parity mode, then
 #                 vendor.py attention with the backward's pointer-load comparison
+#   pointwise     conv2d's pointwise design: tests compiled, vendor.py conv2d-pointwise
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -181,6 +182,13 @@ for name in $STEPS; do
             -k "backward or tma"
         step tma-bwd-tables 130 python benchmarks/vendor.py attention --dtype bfloat16 \
             --json "$OUT/attention.json" ;;
+    pointwise)
+        # conv2d's pointwise design (1 x 1 as one matmul; landed 2026-12-02 without a GPU):
+        # its tests and config axis compiled, then timed against the implicit GEMM.
+        step pointwise-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (pointwise or test_configs or differential)"
+        step pointwise-bench 200 python benchmarks/vendor.py conv2d-pointwise ;;
     *) echo "unknown step $name" ;;
     esac
 done
