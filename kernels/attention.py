@@ -145,8 +145,9 @@ def _tma_config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
 # attention-tma`) or run by default (TMA_BY_DEFAULT). Timed on the H200 (2026-12-02,
 # 16-bit, D = 64 and 128, seq 1024 to 16384, causal and not) against the tuned pointer
 # kernel: 128 x 64 with 8 warps 1.04-1.17x on every shape of more than TMA_MIN_WORK
-# scores, 0.78-1.01x below; 64 x 64 within 5% of it; 128 x 128 and 128 x 64 with 4
-# warps lost (0.27-1.04x; benchmarks/results/2026-12-02e-h200/).
+# scores, 0.59-1.01x below; 64 x 64 ahead of it on causal 4096 (1.03x against 0.94x),
+# behind elsewhere; 128 x 128 and 128 x 64 with 4 warps lost to it or tied within 1%
+# everywhere, and were dropped (benchmarks/results/2026-12-02e-h200/tma-attention.txt).
 TMA_GPU_CONFIGS = (_tma_config(128, 64, 8, 3), _tma_config(64, 64, 4, 3))
 TMA_INTERPRET_CONFIGS = (_tma_config(32, 32, 4, 1),)
 TMA_BY_DEFAULT = True
