@@ -128,7 +128,9 @@ def fitting_configs(operand: str) -> Callable[..., list[triton.Config]]:
 # Triton's C launcher and the launchers' own checks and allocations). Keying was then
 # 45% of a profiled softmax call there (benchmarks/results/2026-12-02d-h200/rows-profile.txt):
 # it now runs a key function generated for each kernel and call pattern, 3.9 -> 2.3 us a
-# key on this repository's 2-core CI machine (the H200 not yet measured).
+# key on this repository's 2-core CI machine. On the H200 the next session's whole calls
+# (2026-12-02e-h200/launch-host.txt) were 2.3x PyTorch's for vector_add (2.5x before)
+# and 2.8x for softmax (3.3x): the machine's load moves both figures.
 # ----------------------------------------------------------------------------------------
 
 _MISSING = object()

@@ -705,13 +705,13 @@ def attention_forward(
     if config is None and _tma_by_default(q, k_len, causal, table):
         config = TMA_GPU_CONFIGS[0]
         name = config_name(config)
-    if config is not None and config.kwargs.get("TMA", False):
-        if not all(tma_readable(x) for x in (q, k, v)):
-            config, name = None, ""  # the copy engine cannot read them: the pointer kernel
     descriptors = (None,) * 3
     if config is not None and config.kwargs.get("TMA", False):
-        bm, bn = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
-        descriptors = _descriptors((q, bm), (k, bn), (v, bn))
+        if all(tma_readable(x) for x in (q, k, v)):
+            bm, bn = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
+            descriptors = _descriptors((q, bm), (k, bn), (v, bn))
+        else:  # the copy engine cannot read them: the tuned pointer kernel
+            config, name = None, ""
     args = (q, k, v, o, lse, *descriptors, *_strides(q), *_strides(k), *_strides(v),
             heads, heads // kv_heads, q_len, k_len, scale * math.log2(math.e))  # fmt: skip
     constants = {
@@ -793,41 +793,14 @@ def attention_backward(
             "BLOCK_M": block_m, "BLOCK_N": block_n, "TMA": tma, **launch}  # fmt: skip
     grid = checked_grid((cdiv(k_len, block_n), batch * kv_heads), "k")
     attention_dkdv_kernel[grid](
-        q,
-        k,
-        v,
-        do,
-        lse,
-        delta,
-        dk,
-        dv,
-        *descriptors,
-        *common,
-        kv_heads,
-        group,
-        q_len,
-        k_len,
-        scale,
-        **meta,
-    )
+        q, k, v, do, lse, delta, dk, dv, *descriptors, *common, kv_heads, group, q_len, k_len,
+        scale, **meta,
+    )  # fmt: skip
     grid = checked_grid((cdiv(q_len, block_m), batch * heads), "q")
     attention_dq_kernel[grid](
-        q,
-        k,
-        v,
-        do,
-        lse,
-        delta,
-        dq,
-        *descriptors,
-        *common,
-        heads,
-        group,
-        q_len,
-        k_len,
-        scale,
+        q, k, v, do, lse, delta, dq, *descriptors, *common, heads, group, q_len, k_len, scale,
         **meta,
-    )
+    )  # fmt: skip
     return dq, dk, dv
 
 

@@ -82,6 +82,7 @@ from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import cdiv, checked_grid, fitted, fitting_configs, offsets_fit_int32
+from kernels.matmul import matmul
 from references.conv2d import IntPair, output_size, paddings, pair
 
 
@@ -707,8 +708,6 @@ def _pointwise(geo: Geometry, x, weight, bias) -> torch.Tensor | None:
     one_by_one = (geo.r, geo.s, geo.stride, geo.pad, geo.groups) == (1, 1, (1, 1), (0, 0), 1)
     if not one_by_one:
         return None
-    from kernels.matmul import matmul  # a design of its own: matmul's tuning and TMA
-
     n, k, h, w = geo.n, geo.k, geo.h, geo.w
     filters = weight[:, :, 0, 0]  # (K, C), read through its strides
     pixels_last = x.permute(0, 2, 3, 1)

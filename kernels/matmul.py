@@ -87,7 +87,7 @@ import triton
 import triton.language as tl
 from triton.tools.tensor_descriptor import TensorDescriptor
 
-from harness.autotune import autotune, launch_tuned, with_config
+from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
@@ -96,7 +96,6 @@ from kernels._launch import (
     checked_grid,
     fitted,
     fitting_configs,
-    launch_resolved,
     offsets_fit_int32,
     tma_readable,
 )
@@ -147,9 +146,10 @@ CONFIGS = _plans.by_name("", GPU_CONFIGS, INTERPRET_CONFIGS)
 
 # The TMA design (`matmul_tma_kernel`), autotuned among these on a GPU. Timed on the H200
 # (`vendor.py matmul-tma`, 2026-12-02, bfloat16 and float16, 1024^3 to 8192^3): 128 x 256
-# x 64 tiles won every shape, with a program per tile at 8192^3 and 4096^3 in float16,
-# persistent with 4 stages at 8192 x 8192 x 1024 (+5%), 4000^3 and 4096^3 in bfloat16;
-# 256 x 128, 128 x 128 and two persistent 128 x 128 programs per SM lost every shape
+# x 64 tiles won every shape from 4000^3 up, with a program per tile at 8192^3 and
+# 4096^3 in float16, persistent with 4 stages at 8192 x 8192 x 1024 (+5%), 4000^3 and
+# 4096^3 in bfloat16;
+# 256 x 128, 128 x 128 and two persistent 128 x 128 programs per SM lost all of those
 # (0.71-0.97x cuBLAS, benchmarks/results/2026-12-02e-h200/). All four share their blocks,
 # so one set of descriptors serves the tuner. Persistent configs run 16-bit operands
 # only: with float32 they need 278 KB of shared memory, past sm_90's 227 KB.
@@ -498,15 +498,13 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
     if design is None:
         if not _tma_by_default(a, M * N * K, table):
             return False
-        config = None  # tuned: the configs share their blocks
-        blocks = TMA_GPU_CONFIGS[0].kwargs
+        blocks = TMA_GPU_CONFIGS[0].kwargs  # tuned: the configs share their blocks
     else:
         config = TMA_CONFIGS[table].get(design)
         dtype = str(a.dtype).removeprefix("torch.")
         if config is None or excluded_config(f"matmul/{design}/{table}", dtype):
             return False
-        config = fitted(config, a.element_size())  # float32: a smaller K step
-        blocks = config.kwargs
+        blocks = fitted(config, a.element_size()).kwargs  # float32: a smaller K step
     b_k_major = not tma_readable(b)
     if K == 0 or not tma_readable(a) or (b_k_major and not tma_readable(b.T)):
         return False
@@ -531,12 +529,8 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
         "UPCAST": interpreting and a.dtype != torch.float32,
         "INDEX_64": interpreting or not offsets_fit_int32(((M, N), out.stride())),
     }
-    if config is not None:
-        with_config(matmul_tma_kernel, config)[grid](*args, **constants)
-    else:
-        tuned = launch_tuned(matmul_tma_kernel, grid, args, constants, launch_resolved)
-        design = _plans.design_name(TMA_CONFIGS[table], tuned)
-    _plans.launched("matmul", design, table)
+    fit = lambda config: fitted(config, a.element_size())
+    _plans.launch("matmul", matmul_tma_kernel, TMA_CONFIGS, grid, args, constants, _DESIGNS, fit)
     return True
 
 
