@@ -9,7 +9,8 @@ the suite is what proves correctness, this only guards the timing against a brok
 launch), then times each with `triton.testing.do_bench(return_mode="median")`.
 
     PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention
-                                              attention-tma conv2d conv2d-pointwise]
+                                              attention-tma conv2d conv2d-pointwise
+                                              depthwise]
     PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
 
 `--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
@@ -383,7 +384,6 @@ def bench_conv2d(dtypes: list[str]) -> None:
                     first_call_s=tuning,
                     agree=disagreement(ours(), cudnn()),
                 )
-    bench_depthwise(dtypes)
 
 
 def bench_conv2d_pointwise(dtypes: list[str]) -> None:
@@ -500,6 +500,11 @@ CANDIDATES = {
         _dw(256, 16, 4),
         _dw(128, 64, 8),
         _dw(64, 32, 4),
+        _dw(32, 64, 8),
+        _dw(64, 32, 8),
+        _dw(16, 64, 4),
+        _dw(32, 32, 4),
+        _dw(8, 128, 4),
     ],
     "plane": [
         *conv.PLANE_GPU_CONFIGS,
@@ -508,6 +513,11 @@ CANDIDATES = {
         _pl(2, 128, 2),
         _pl(32, 32, 8),
         _pl(8, 128, 8),
+        _pl(16, 64, 4),
+        _pl(32, 64, 4),
+        _pl(16, 128, 8),
+        _pl(8, 128, 4),
+        _pl(32, 64, 8),
     ],
 }
 
@@ -602,9 +612,12 @@ def sweep_depthwise() -> None:
         "channels_last": (conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"]),
     }
     defaults = {layout: list(kernel.configs) for layout, (kernel, _) in kernels.items()}
+    copy = copy_gbps()
     for n, c, hw, r, stride in DEPTHWISE_SHAPES:
         x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
         w = torch.randn(c, 1, r, r, device="cuda", dtype=torch.float16)
+        p = (hw + 2 * (r // 2) - r) // stride + 1
+        moved = (x.numel() + n * c * p * p) * x.element_size()
         for layout, (kernel, candidates) in kernels.items():
             ours, _ = _conv_pair(x, w, stride, r // 2, c, layout)
             cells = []
@@ -615,7 +628,8 @@ def sweep_depthwise() -> None:
             cells.sort()
             print(
                 f"  sweep depthwise f16 {(n, c, hw, r, stride)} {layout}:",
-                f"best {cells[0][0] * 1e3:.1f} us;",
+                f"best {cells[0][0] * 1e3:.1f} us",
+                f"({moved / cells[0][0] / 1e6 / copy:.0%} of copy);",
                 ", ".join(f"{nm} {t / cells[0][0]:.2f}" for t, nm in cells),
                 flush=True,
             )
@@ -632,6 +646,7 @@ BENCHES = {
     "attention-tma": bench_attention_tma,
     "conv2d": bench_conv2d,
     "conv2d-pointwise": bench_conv2d_pointwise,
+    "depthwise": bench_depthwise,
 }
 SWEEPS = {
     "matmul": sweep_matmul,

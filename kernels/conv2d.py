@@ -373,7 +373,7 @@ def conv2d_weight_grad_kernel(
 
 @autotune(
     DEPTHWISE_GPU_CONFIGS,
-    key=["M", "K", "RS", "stride_h", "stride_xc"],
+    key=["M", "K", "stride_h", "stride_xc"],
     interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -386,13 +386,13 @@ def conv2d_depthwise_kernel(
     K,  # filters
     MULT,  # filters per input channel (the channel multiplier)
     H, W, P, Q,
-    RS,  # taps: R x S
-    S,
     stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
     stride_bias,
+    R: tl.constexpr,  # filter rows
+    S: tl.constexpr,  # filter columns
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_PQ: tl.constexpr,  # output pixels per program
     BLOCK_K: tl.constexpr,  # filters per program
@@ -420,20 +420,23 @@ def conv2d_depthwise_kernel(
     x_tile = (img * stride_xn)[:, None] + ((k // MULT) * stride_xc)[None, :]
     w_row = w_ptr + k * stride_wk
     acc = tl.full((BLOCK_PQ, BLOCK_K), 0.0, tl.float32)
-    for tap in range(0, RS):
-        r = tap // S
-        s = tap % S
-        weight = tl.load(w_row + r * stride_wr + s * stride_ws, mask=k_mask, other=0.0)
+    # The taps are compile-time constants: a row's loads unroll, each issued before
+    # the multiply-adds wait on it. (Unrolling the rows too spilled: all R x S tiles
+    # of loads were hoisted, 9.5-26 KB a thread in ptxas for 7 x 7.)
+    for r in range(R):
         ih = base_h + r * dil_h
-        iw = base_w + s * dil_w
         # Padding: taps outside the input load 0; so do pixels past M.
-        pix_ok = pix_mask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        xv = tl.load(
-            x_ptr + (x_tile + (ih * stride_xh + iw * stride_xw)[:, None]),
-            mask=pix_ok[:, None] & k_mask[None, :],
-            other=0.0,
-        )
-        acc += xv.to(tl.float32) * weight.to(tl.float32)[None, :]
+        row_ok = pix_mask & (ih >= 0) & (ih < H)
+        for s in tl.static_range(S):
+            weight = tl.load(w_row + r * stride_wr + s * stride_ws, mask=k_mask, other=0.0)
+            iw = base_w + s * dil_w
+            pix_ok = row_ok & (iw >= 0) & (iw < W)
+            xv = tl.load(
+                x_ptr + (x_tile + (ih * stride_xh + iw * stride_xw)[:, None]),
+                mask=pix_ok[:, None] & k_mask[None, :],
+                other=0.0,
+            )
+            acc += xv.to(tl.float32) * weight.to(tl.float32)[None, :]
     if bias_ptr is not None:
         acc += tl.load(bias_ptr + k * stride_bias, mask=k_mask, other=0.0).to(tl.float32)[None, :]
     out_ptrs = (
@@ -446,19 +449,21 @@ def conv2d_depthwise_kernel(
 
 @autotune(
     PLANE_GPU_CONFIGS,
-    key=["P", "Q", "R", "S", "stride_w"],
+    key=["P", "Q", "stride_w"],
     interpret_config=PLANE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
 def conv2d_depthwise_plane_kernel(
     x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
     K, MULT,  # filters, and filters per input channel
-    H, W, P, Q, R, S,
+    H, W, P, Q,
     stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
     stride_bias,
+    R: tl.constexpr,  # filter rows, as in conv2d_depthwise_kernel
+    S: tl.constexpr,  # filter columns
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_P: tl.constexpr,  # output rows per program
     BLOCK_Q: tl.constexpr,  # output columns per program
@@ -489,11 +494,11 @@ def conv2d_depthwise_plane_kernel(
     x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
     w_filter = w_ptr + k * stride_wk
     acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
-    for r in range(0, R):
+    for r in tl.static_range(R):
         ih = p * stride_h - pad_h + r * dil_h
         # Padding: taps outside the input load 0; so do rows and columns past P, Q.
         row_ok = (p < P) & (ih >= 0) & (ih < H)
-        for s in range(0, S):
+        for s in tl.static_range(S):
             weight = tl.load(w_filter + r * stride_wr + s * stride_ws).to(tl.float32)
             iw = q * stride_w - pad_w + s * dil_w
             ok = row_ok & (q < Q) & (iw >= 0) & (iw < W)
@@ -671,11 +676,11 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
         (planes * cdiv(geo.p, meta["BLOCK_P"]) * cdiv(geo.q, meta["BLOCK_Q"]),), "x"
     )
     args = (
-        x, weight, out, bias, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q, geo.r,
-        geo.s, *geo.conv_args(), *x.stride(), weight.stride(0), weight.stride(2),
+        x, weight, out, bias, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
+        *geo.conv_args(), *x.stride(), weight.stride(0), weight.stride(2),
         weight.stride(3), *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
-    constants = {"INDEX_64": _index_64(geo, x, weight, out)}
+    constants = {"R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, x, weight, out)}
     _plans.launch(
         "conv2d", conv2d_depthwise_plane_kernel, PLANE_CONFIGS, grid, args, constants, _DESIGNS
     )
@@ -686,11 +691,11 @@ def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:
     grid = lambda meta: checked_grid((cdiv(m, meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x")
     args = (
         x, weight, out, bias, m, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
-        geo.r * geo.s, geo.s, *geo.conv_args(), *x.stride(), weight.stride(0),
+        *geo.conv_args(), *x.stride(), weight.stride(0),
         weight.stride(2), weight.stride(3), *out.stride(),
         bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
-    constants = {"INDEX_64": _index_64(geo, x, weight, out)}
+    constants = {"R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, x, weight, out)}
     _plans.launch(
         "conv2d", conv2d_depthwise_kernel, DEPTHWISE_CONFIGS, grid, args, constants, _DESIGNS
     )

@@ -28,6 +28,8 @@
 #   tma-backward  attention's tests compiled and its backward's in parity mode, then
 #                 vendor.py attention with the backward's pointer-load comparison
 #   pointwise     conv2d's pointwise design: tests compiled, vendor.py conv2d-pointwise
+#   depthwise     the depthwise kernels with compile-time taps: tests compiled, the sweep of
+#                 each layout's configs, vendor.py depthwise, and ncu on one 7x7 launch
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -189,6 +191,18 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (pointwise or test_configs or differential)"
         step pointwise-bench 200 python benchmarks/vendor.py conv2d-pointwise ;;
+    depthwise)
+        # The taps as compile-time constants (2026-12-03): unrolled loads. Tests compiled,
+        # each layout's configs swept, the table, then where a 7x7 launch's time goes.
+        step depthwise-tests 90 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (depthwise or plane or test_configs or differential)"
+        step depthwise-sweep 240 python benchmarks/vendor.py --sweep depthwise
+        step depthwise-probe 60 python benchmarks/depthwise_probe.py --time
+        step depthwise-ncu 90 ncu --section SpeedOfLight --section ComputeWorkloadAnalysis \
+            --section MemoryWorkloadAnalysis --section Occupancy -k regex:depthwise -c 4 \
+            python benchmarks/depthwise_probe.py
+        step depthwise-bench 120 python benchmarks/vendor.py depthwise ;;
     *) echo "unknown step $name" ;;
     esac
 done
