@@ -1,11 +1,12 @@
 """One launch of each depthwise kernel on a ResNet/MobileNet-sized problem, for a profiler.
 
-    ncu --section SpeedOfLight -k regex:depthwise -c 4 python benchmarks/depthwise_probe.py
+    ncu --section SpeedOfLight -k regex:depthwise -c 6 python benchmarks/depthwise_probe.py
 
-float16, N = 32, C = 256, 56 x 56, stride 1: 7 x 7 then 3 x 3, NCHW (the plane kernel)
-then channels-last (the pixels x filters kernel), each with one forced config so that the
-profiler sees the launch itself, not the autotuner's trials. With `--time`, each is also
-timed (do_bench, median) and printed as a share of a same-size copy's time.
+float16, N = 32, C = 256, 56 x 56, stride 1: 7 x 7 then 3 x 3, NCHW (the band kernel,
+then the plane kernel) then channels-last (the pixels x filters kernel), each with one
+forced config so that the profiler sees the launch itself, not the autotuner's trials.
+With `--time`, each is also timed (do_bench, median) and printed as a share of a
+same-size copy's time.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import triton
 from kernels import _plans
 from kernels.conv2d import conv2d
 
-FORCED = {
-    "nchw": "conv2d/plane-8x64-w4-s1/gpu",
-    "channels_last": "conv2d/depthwise-128x32-w4-s1/gpu",
-}
+FORCED = [
+    ("nchw", "conv2d/band-64x16x32-w4-s1/gpu"),
+    ("nchw", "conv2d/plane-8x64-w4-s1/gpu"),
+    ("channels_last", "conv2d/depthwise-16x128-w4-s1/gpu"),
+]
 
 
 def main() -> None:
@@ -32,7 +34,7 @@ def main() -> None:
     for r in (7, 3):
         x = torch.randn(32, 256, 56, 56, device="cuda", dtype=torch.float16)
         w = torch.randn(256, 1, r, r, device="cuda", dtype=torch.float16)
-        for layout, design in FORCED.items():
+        for layout, design in FORCED:
             src = x.contiguous(memory_format=torch.channels_last) if layout != "nchw" else x
             with _plans.forcing(design):
                 run = functools.partial(conv2d, src, w, None, 1, r // 2, 1, 256)

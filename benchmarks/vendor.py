@@ -439,7 +439,7 @@ def bench_depthwise(dtypes: list[str]) -> None:
 # -------------------------------------------------------------------------------- sweep
 # The kernels' own config constructors: a candidate is built as a table entry is.
 _mm, _at, _cv = mm._config, attn._config, conv._gemm_config
-_dw, _pl = conv._depthwise_config, conv._plane_config
+_dw, _pl, _bd = conv._depthwise_config, conv._plane_config, conv._band_config
 
 
 CANDIDATES = {
@@ -518,6 +518,17 @@ CANDIDATES = {
         _pl(16, 128, 8),
         _pl(8, 128, 4),
         _pl(32, 64, 8),
+    ],
+    "band": [
+        *conv.BAND_GPU_CONFIGS,
+        _bd(32, 16, 32, 4),
+        _bd(64, 16, 16, 4),
+        _bd(64, 32, 32, 4),
+        _bd(128, 32, 64, 8),
+        _bd(32, 32, 64, 4),
+        _bd(128, 16, 32, 8),
+        _bd(128, 64, 64, 8),
+        _bd(64, 16, 32, 2),
     ],
 }
 
@@ -605,36 +616,45 @@ def sweep_conv2d() -> None:
 
 
 def sweep_depthwise() -> None:
-    """NCHW runs the plane kernel, channels-last the pixels x filters one: each layout
-    sweeps its own kernel's candidates."""
-    kernels = {
-        "nchw": (conv.conv2d_depthwise_plane_kernel, CANDIDATES["plane"]),
-        "channels_last": (conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"]),
-    }
-    defaults = {layout: list(kernel.configs) for layout, (kernel, _) in kernels.items()}
+    """Each depthwise kernel's candidates, launched through its own launcher (no routing):
+    NCHW on the plane and the band kernels, channels-last on the pixels x filters one."""
+    planes, tiles = conv._depthwise_planes, conv._depthwise_tiles
+    sweeps = {
+        "nchw": [
+            (conv.conv2d_depthwise_plane_kernel, CANDIDATES["plane"], planes),
+            (conv.conv2d_depthwise_band_kernel, CANDIDATES["band"],
+             functools.partial(planes, band=True)),
+        ],
+        "channels_last": [(conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"], tiles)],
+    }  # fmt: skip
+    kernels = [kernel for runs in sweeps.values() for kernel, _, _ in runs]
+    defaults = [list(kernel.configs) for kernel in kernels]
     copy = copy_gbps()
     for n, c, hw, r, stride in DEPTHWISE_SHAPES:
         x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
         w = torch.randn(c, 1, r, r, device="cuda", dtype=torch.float16)
-        p = (hw + 2 * (r // 2) - r) // stride + 1
-        moved = (x.numel() + n * c * p * p) * x.element_size()
-        for layout, (kernel, candidates) in kernels.items():
-            ours, _ = _conv_pair(x, w, stride, r // 2, c, layout)
-            cells = []
-            for config in candidates:
-                kernel.configs = [config]
-                forget_tuning(kernel)
-                cells.append((ms(ours), config_name(config)))
-            cells.sort()
-            print(
-                f"  sweep depthwise f16 {(n, c, hw, r, stride)} {layout}:",
-                f"best {cells[0][0] * 1e3:.1f} us",
-                f"({moved / cells[0][0] / 1e6 / copy:.0%} of copy);",
-                ", ".join(f"{nm} {t / cells[0][0]:.2f}" for t, nm in cells),
-                flush=True,
-            )
-    for layout, (kernel, _) in kernels.items():
-        kernel.configs = defaults[layout]
+        for layout, runs in sweeps.items():
+            src = x.contiguous(memory_format=torch.channels_last) if layout != "nchw" else x
+            geo = conv.Geometry(src, w, None, stride, r // 2, 1, c)
+            out = conv._like_input(src, (n, c, geo.p, geo.q), src.dtype)
+            moved = (x.numel() + out.numel()) * x.element_size()
+            for kernel, candidates, launcher in runs:
+                cells = []
+                for config in candidates:
+                    kernel.configs = [config]
+                    forget_tuning(kernel)
+                    run = functools.partial(launcher, geo, src, w, out, None)
+                    cells.append((ms(run), config_name(config)))
+                cells.sort()
+                print(
+                    f"  sweep depthwise f16 {(n, c, hw, r, stride)} {layout} {kernel.fn.__name__}:",
+                    f"best {cells[0][0] * 1e3:.1f} us",
+                    f"({moved / cells[0][0] / 1e6 / copy:.0%} of copy);",
+                    ", ".join(f"{nm} {t / cells[0][0]:.2f}" for t, nm in cells),
+                    flush=True,
+                )
+    for kernel, configs in zip(kernels, defaults, strict=True):
+        kernel.configs = configs
         forget_tuning(kernel)
 
 

@@ -142,15 +142,35 @@ PLANE_GPU_CONFIGS = (
 PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1),)
 
 
+def _band_config(block_p: int, block_q: int, block_j: int, warps: int) -> triton.Config:
+    return triton.Config(
+        {"BLOCK_P": block_p, "BLOCK_Q": block_q, "BLOCK_J": block_j},
+        num_warps=warps,
+        num_stages=1,
+    )
+
+
+# The band kernel's tiles (16-bit NCHW): 16 is the smallest tl.dot a GPU compiles.
+# Not yet timed on a GPU.
+BAND_GPU_CONFIGS = (
+    _band_config(64, 16, 32, 4),
+    _band_config(64, 32, 64, 4),
+    _band_config(128, 16, 32, 4),
+    _band_config(64, 64, 32, 4),
+)
+BAND_INTERPRET_CONFIGS = (_band_config(16, 16, 16, 4),)
+
+
 GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
+BAND_CONFIGS = _plans.by_name("band", BAND_GPU_CONFIGS, BAND_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
 # pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Not
 # yet timed against the implicit GEMM, so it runs only when forced by name.
 POINTWISE_CONFIGS = {"gpu": {"pointwise": None}, "interpret": {"pointwise": None}}
 _DESIGNS, CONFIG_NAMES = _plans.table_names(
-    "conv2d", GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS, POINTWISE_CONFIGS
+    "conv2d", GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS, BAND_CONFIGS, POINTWISE_CONFIGS
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
@@ -510,6 +530,93 @@ def conv2d_depthwise_plane_kernel(
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(p < P) & (q < Q))
 
 
+@autotune(
+    BAND_GPU_CONFIGS,
+    key=["P", "Q", "stride_h", "stride_w", "dil_w"],
+    interpret_config=BAND_INTERPRET_CONFIGS[0],
+)
+@triton.jit
+def conv2d_depthwise_band_kernel(
+    x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
+    K, MULT,  # filters, and filters per input channel
+    H, W, P, Q,
+    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    stride_xn, stride_xc, stride_xh, stride_xw,
+    stride_wk, stride_wr, stride_ws,
+    stride_on, stride_ok, stride_oh, stride_ow,
+    stride_bias,
+    R: tl.constexpr,  # filter rows
+    S: tl.constexpr,  # filter columns
+    INPUT_PRECISION: tl.constexpr,  # "ieee": float32 tiles multiplied exactly
+    UPCAST: tl.constexpr,  # 16-bit tiles to float32 before tl.dot (the interpreter)
+    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
+    BLOCK_P: tl.constexpr,  # output rows per program
+    BLOCK_Q: tl.constexpr,  # output columns per program
+    BLOCK_J: tl.constexpr,  # input columns per tl.dot (its reduction)
+):  # fmt: skip
+    """The plane kernel's BLOCK_P x BLOCK_Q tile of one filter's output, on the tensor
+    cores: for 16-bit inputs.
+
+    The GPU idea: a stencil is a matrix product with a banded matrix. Along a row, the
+    taps of filter row r give out[p, q] = sum_s w[r, s] x[ih(p, r), q sw - pw + s dw]: a
+    row of input X_r (the tile's input rows for tap row r) times a matrix B_r whose
+    column q holds w[r, s] at row q sw + s dw and zeros elsewhere (a band, Toeplitz for
+    stride 1). So out = sum_r X_r @ B_r: each input element is loaded once per filter
+    row (R times, not R S), goes to the tensor cores as it is (no per-tap conversion, no
+    per-tap mask), and the multiply-adds run as `tl.dot` at the tensor cores' rate. The
+    zeros of B_r are wasted work, paid for by a unit with far more throughput than the
+    loads and the CUDA cores the direct kernel is bound by.
+
+    The input columns a tile reads, (BLOCK_Q - 1) sw + (S - 1) dw + 1 of them, are taken
+    BLOCK_J at a time: B_r's rows for that block are built from the weights (a masked
+    gather: zero off the band), and each product accumulates in float32. 16-bit products
+    are exact in float32, so the result is the direct kernel's up to the order of the
+    sums."""
+    pid = tl.program_id(axis=0)
+    if INDEX_64:
+        pid = pid.to(tl.int64)
+    col_blocks = tl.cdiv(Q, BLOCK_Q)
+    tiles = tl.cdiv(P, BLOCK_P) * col_blocks
+    plane = pid // tiles
+    tile = pid % tiles
+    img = plane // K
+    k = plane % K
+    p = (tile // col_blocks) * BLOCK_P + tl.arange(0, BLOCK_P)  # output rows
+    q0 = (tile % col_blocks) * BLOCK_Q
+    q = tl.arange(0, BLOCK_Q)  # output columns, from q0
+    j = tl.arange(0, BLOCK_J)  # input columns, from the block's first
+    x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
+    w_filter = w_ptr + k * stride_wk
+    first_col = q0 * stride_w - pad_w  # the input column under output q0, tap s = 0
+    reach = (BLOCK_Q - 1) * stride_w + (S - 1) * dil_w + 1
+    acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
+    for r in range(R):
+        ih = p * stride_h - pad_h + r * dil_h
+        # Padding and the tile's rows past P: those input rows load 0.
+        row_ok = (p < P) & (ih >= 0) & (ih < H)
+        for j0 in range(0, reach, BLOCK_J):
+            iw = first_col + j0 + j
+            ok = row_ok[:, None] & ((iw >= 0) & (iw < W))[None, :]
+            x_tile = tl.load(
+                x_plane + ih[:, None] * stride_xh + iw[None, :] * stride_xw, mask=ok, other=0.0
+            )
+            # B_r's block: input column j0 + j feeds output q through tap s where
+            # j0 + j = q sw + s dw; elsewhere 0.
+            offset = (j0 + j)[:, None] - q[None, :] * stride_w
+            s = offset // dil_w
+            on_band = (offset >= 0) & (s * dil_w == offset) & (s < S)
+            band = tl.load(w_filter + r * stride_wr + s * stride_ws, mask=on_band, other=0.0)
+            if UPCAST:
+                x_tile, band = x_tile.to(tl.float32), band.to(tl.float32)
+            acc = tl.dot(x_tile, band, acc, input_precision=INPUT_PRECISION)
+    q = q0 + q
+    if bias_ptr is not None:
+        acc += tl.load(bias_ptr + k * stride_bias).to(tl.float32)
+    out_ptrs = out_ptr + img * stride_on + k * stride_ok
+    out_ptrs += p[:, None] * stride_oh + q[None, :] * stride_ow
+    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(p < P)[:, None] & (q < Q)[None, :])
+
+
 # ------------------------------------------------------------------------------ launcher
 def _positive_pair(name: str, value: object, least: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least `least`."""
@@ -656,21 +763,20 @@ def _gemm(
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
     """The plane kernel where a row of x is contiguous (NCHW) and the filters are not
     (the pixels x filters kernel reads channels-last x along its filters); a forced
-    config picks its own kernel."""
+    config picks its own kernel (the band kernel runs only forced: not yet timed)."""
     design, table = _plans.forced("conv2d")
-    if design in PLANE_CONFIGS[table]:
-        plane = True
-    elif design in DEPTHWISE_CONFIGS[table]:
-        plane = False
-    else:
-        plane = x.stride(3) == 1 and x.stride(1) != 1
-    if plane:
+    if design in BAND_CONFIGS[table]:
+        _depthwise_planes(geo, x, weight, out, bias, band=True)
+    elif design in PLANE_CONFIGS[table]:
         _depthwise_planes(geo, x, weight, out, bias)
-    else:
+    elif design in DEPTHWISE_CONFIGS[table] or x.stride(3) != 1 or x.stride(1) == 1:
         _depthwise_tiles(geo, x, weight, out, bias)
+    else:
+        _depthwise_planes(geo, x, weight, out, bias)
 
 
-def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
+def _depthwise_planes(geo: Geometry, x, weight, out, bias, band: bool = False) -> None:
+    """Tiles of output planes: the plane kernel, or with `band` the band kernel."""
     planes = geo.n * geo.k
     grid = lambda meta: checked_grid(
         (planes * cdiv(geo.p, meta["BLOCK_P"]) * cdiv(geo.q, meta["BLOCK_Q"]),), "x"
@@ -681,9 +787,13 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
         weight.stride(3), *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {"R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, x, weight, out)}
-    _plans.launch(
-        "conv2d", conv2d_depthwise_plane_kernel, PLANE_CONFIGS, grid, args, constants, _DESIGNS
-    )
+    if band:
+        kernel, configs = conv2d_depthwise_band_kernel, BAND_CONFIGS
+        # float32 tiles multiplied exactly ("ieee"), not in tf32: the direct kernels' sums
+        constants |= {**_dot_constants(x), "INPUT_PRECISION": "ieee"}
+    else:
+        kernel, configs = conv2d_depthwise_plane_kernel, PLANE_CONFIGS
+    _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS)
 
 
 def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:

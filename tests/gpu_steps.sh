@@ -200,7 +200,7 @@ for name in $STEPS; do
         step depthwise-sweep 240 python benchmarks/vendor.py --sweep depthwise
         step depthwise-probe 60 python benchmarks/depthwise_probe.py --time
         step depthwise-ncu 90 ncu --section SpeedOfLight --section ComputeWorkloadAnalysis \
-            --section MemoryWorkloadAnalysis --section Occupancy -k regex:depthwise -c 4 \
+            --section MemoryWorkloadAnalysis --section Occupancy -k regex:depthwise -c 6 \
             python benchmarks/depthwise_probe.py
         step depthwise-bench 120 python benchmarks/vendor.py depthwise ;;
     *) echo "unknown step $name" ;;
