@@ -21,8 +21,8 @@ from kernels import _plans
 from kernels.conv2d import conv2d
 
 FORCED = [
-    ("nchw", "conv2d/band-64x16x32-w4-s1/gpu"),
-    ("nchw", "conv2d/plane-8x64-w4-s1/gpu"),
+    ("nchw", "conv2d/band-64x16x16-w4-s1/gpu"),
+    ("nchw", "conv2d/plane-4x64-w2-s1/gpu"),
     ("channels_last", "conv2d/depthwise-16x128-w4-s1/gpu"),
 ]
 

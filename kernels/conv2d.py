@@ -48,7 +48,9 @@ The GPU ideas, in the order they appear:
    (`conv2d_depthwise_kernel`: output pixels x filters, each tap a row of weights times
    a masked gather), in NCHW a plane's rows (`conv2d_depthwise_plane_kernel`: rows x
    columns of one filter's output, each tap a scalar weight times a shifted window).
-   (Their backward runs on the GEMM kernels.)
+   For 16-bit filters 7 or more wide, NCHW tiles go to the tensor cores after all
+   (`conv2d_depthwise_band_kernel`): a row of taps is a product with a banded matrix of
+   weights. (Their backward runs on the GEMM kernels.)
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32; a
 float32 `tl.dot` truncates its operands to tf32 on the GPU (declared in the op's error
@@ -63,12 +65,14 @@ kernels/matmul.py).
    (`benchmarks/vendor.py conv2d-pointwise`), it runs only when forced.
 
 Not done yet (the GPU half of issue 13): a grouped program order for L2 reuse, TMA loads
-of the channels-last tiles, input rows reused across the taps from shared memory in the
-depthwise kernels, and a direct depthwise backward.
+of the channels-last tiles, and a direct depthwise backward. The depthwise kernels are
+bound by instruction issue, not memory (ncu on the H200: issue slots 74-85% busy, DRAM
+2-18%): each tap of each output costs a load, a conversion, a mask and a multiply-add,
+and Triton has no register shift with which one loaded row could serve several taps.
 
 Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels and
-`conv2d/depthwise-<BPQxBK-wW-sS>/<gpu|interpret>` and `conv2d/plane-<BPxBQ-wW-sS>/...`
-for the direct ones (`kernels._plans`).
+`conv2d/depthwise-<BPQxBK-wW-sS>/<gpu|interpret>`, `conv2d/plane-<BPxBQ-wW-sS>/...` and
+`conv2d/band-<BPxBQxBJ-wW-sS>/...` for the depthwise ones (`kernels._plans`).
 """
 
 from __future__ import annotations
@@ -111,15 +115,15 @@ GEMM_GPU_CONFIGS = (
     _gemm_config(64, 32, 32, 4, 4),
 )
 GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
-# The depthwise winners differ by layout, stride and taps (128 x 32, 64 x 64 or 32 x 128
-# for channels-last shapes; 16 x 128 won most NCHW ones, which now run on planes): tuned
-# among them.
-# 64 x 64 has 8 warps: with 4 it spilled 204 B of registers a thread in Triton 3.6.
+# Timed on the H200 with the taps unrolled (benchmarks/vendor.py --sweep depthwise,
+# float16, N = 32, channels-last, 2026-12-03): 16 x 128 won the 3 x 3 shapes, 64 x 64 the
+# 7 x 7 ones at 256 channels, 128 x 32 (then 256 x 16) at 96; 8 x 128 was within 1.02-1.15
+# of the best on 3 x 3. Offline, 128 x 32 and 256 x 16 spill 1.4 KB a thread on 7 x 7.
 DEPTHWISE_GPU_CONFIGS = (
-    _depthwise_config(64, 64, 8),
     _depthwise_config(16, 128, 4),
+    _depthwise_config(64, 64, 4),
     _depthwise_config(128, 32, 4),
-    _depthwise_config(32, 128, 8),
+    _depthwise_config(8, 128, 4),
     _depthwise_config(256, 16, 4),
 )
 DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4),)
@@ -129,12 +133,13 @@ def _plane_config(block_p: int, block_q: int, warps: int) -> triton.Config:
     return triton.Config({"BLOCK_P": block_p, "BLOCK_Q": block_q}, num_warps=warps, num_stages=1)
 
 
-# Tiles of one channel's output plane, rows x columns, for the ResNet/MobileNet plane
-# sizes: 56 (and 112) wide rows in 64 or 128 columns, 28 in 32, 14 and 7 in 16 or 8. Not
-# yet timed on a GPU (offline: loads and stores run along the columns, coalesced).
+# Tiles of one channel's output plane, rows x columns. Timed on the H200 (the same
+# sweep, NCHW): 4 x 64 won on 56 x 56 stride 1 (3 x 3 and 7 x 7), 8 x 32 on stride 2 and
+# on 28 x 28 (16 x 16 and 16 x 32 within 1.04 there), 8 x 8 within 1.05 of the best on
+# 7 x 7.
 PLANE_GPU_CONFIGS = (
-    _plane_config(8, 64, 4),
-    _plane_config(4, 128, 4),
+    _plane_config(4, 64, 2),
+    _plane_config(8, 32, 2),
     _plane_config(16, 32, 4),
     _plane_config(16, 16, 2),
     _plane_config(8, 8, 1),
@@ -150,13 +155,13 @@ def _band_config(block_p: int, block_q: int, block_j: int, warps: int) -> triton
     )
 
 
-# The band kernel's tiles (16-bit NCHW): 16 is the smallest tl.dot a GPU compiles.
-# Not yet timed on a GPU.
+# The band kernel's tiles (16-bit NCHW): BLOCK_P x BLOCK_Q outputs, BLOCK_J input
+# columns per tl.dot (16 is the smallest a GPU compiles). Timed on the H200 (the same
+# sweep): 64 x 16 x 16 won 7 x 7 stride 1, 32 x 16 x 32 stride 2 and 28 x 28.
 BAND_GPU_CONFIGS = (
+    _band_config(64, 16, 16, 4),
     _band_config(64, 16, 32, 4),
-    _band_config(64, 32, 64, 4),
-    _band_config(128, 16, 32, 4),
-    _band_config(64, 64, 32, 4),
+    _band_config(32, 16, 32, 4),
 )
 BAND_INTERPRET_CONFIGS = (_band_config(16, 16, 16, 4),)
 
@@ -761,18 +766,26 @@ def _gemm(
 
 
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
-    """The plane kernel where a row of x is contiguous (NCHW) and the filters are not
-    (the pixels x filters kernel reads channels-last x along its filters); a forced
-    config picks its own kernel (the band kernel runs only forced: not yet timed)."""
+    """Where a row of x is contiguous (NCHW) and the filters are not, a plane kernel: the
+    band kernel for 16-bit filters 7 or more wide at column stride 1, the plane kernel
+    otherwise (timed on the H200, float16, N = 32, 56 x 56: band 345 us against 540 on
+    7 x 7 stride 1; plane faster on every 3 x 3 shape and on 7 x 7 stride 2). The pixels
+    x filters kernel reads channels-last x along its filters. A forced config picks its
+    own kernel."""
     design, table = _plans.forced("conv2d")
     if design in BAND_CONFIGS[table]:
-        _depthwise_planes(geo, x, weight, out, bias, band=True)
+        kernel = "band"
     elif design in PLANE_CONFIGS[table]:
-        _depthwise_planes(geo, x, weight, out, bias)
+        kernel = "plane"
     elif design in DEPTHWISE_CONFIGS[table] or x.stride(3) != 1 or x.stride(1) == 1:
+        kernel = "tiles"
+    else:
+        wide = geo.s >= 7 and geo.stride[1] == 1 and x.dtype != torch.float32
+        kernel = "band" if wide else "plane"
+    if kernel == "tiles":
         _depthwise_tiles(geo, x, weight, out, bias)
     else:
-        _depthwise_planes(geo, x, weight, out, bias)
+        _depthwise_planes(geo, x, weight, out, bias, band=kernel == "band")
 
 
 def _depthwise_planes(geo: Geometry, x, weight, out, bias, band: bool = False) -> None:

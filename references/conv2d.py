@@ -176,8 +176,8 @@ def conv2d_torch(
     dilation: IntPair = 1,
     groups: int = 1,
 ) -> torch.Tensor:
-    """F.conv2d, differentiable, in the inputs' dtype; tf32 off in the forward
-    (`_no_tf32`; autograd's backward runs after it).
+    """F.conv2d, differentiable, in the inputs' dtype; tf32 off in the forward and the
+    backward (`_no_tf32`, `_Float32Conv2d`).
 
     16-bit inputs are convolved in float32 and the result rounded once, as the op's
     model (and our kernel) does. PyTorch's own 16-bit paths round more often: the CPU
@@ -185,18 +185,42 @@ def conv2d_torch(
     off by 34 (float16) and 151 (bfloat16) times the bound of one rounding after a
     float32 dot, dweight by 11 and 16.5 times), and cuDNN adds the bias to a result
     already rounded (pinned example (2, 3, 7, 6) in bfloat16 on the H200: 10.8 times the
-    bound, where a small result is a large convolution less a large bias). The
-    backward's float32 convolutions may run on tf32: exact on 16-bit operands."""
+    bound, where a small result is a large convolution less a large bias)."""
     if isinstance(padding, list):
         padding = tuple(padding)
     dtype = x.dtype
     if dtype in (torch.float16, torch.bfloat16):
         x, weight = x.float(), weight.float()
         bias = bias.float() if bias is not None else None
+    out = _Float32Conv2d.apply(x, weight, bias, pair(stride), padding, pair(dilation), groups)
+    return out.to(dtype)
+
+
+def _conv2d_float32(x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
     with warnings.catch_warnings(), _no_tf32():
         # 'same' with an even kernel: PyTorch pads a copy of x (a note on speed).
         warnings.filterwarnings("ignore", message="Using padding='same'")
-        out = torch.nn.functional.conv2d(
-            x, weight, bias, pair(stride), padding, pair(dilation), groups
-        )
-    return out.to(dtype)
+        return torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+
+class _Float32Conv2d(torch.autograd.Function):
+    """F.conv2d with tf32 off in the backward too: autograd runs a backward after the
+    forward's `_no_tf32` has ended, and cuDNN's float32 dx then ran in tf32 (measured on
+    the H200: a 1 x 1 channels-last dx 1430 times its float32 bound). The backward is
+    autograd's own, on the forward recomputed under `_no_tf32`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, weight, bias)
+        ctx.conv = (stride, padding, dilation, groups)
+        return _conv2d_float32(x, weight, bias, *ctx.conv)
+
+    @staticmethod
+    def backward(ctx, dy):
+        leaves = [t.detach().requires_grad_() if t is not None else None for t in ctx.saved_tensors]
+        wanted = [t for t, need in zip(leaves, ctx.needs_input_grad[:3], strict=True) if need]
+        with torch.enable_grad(), _no_tf32():
+            out = _conv2d_float32(*leaves, *ctx.conv)
+            grads = iter(torch.autograd.grad(out, wanted, dy))
+        return (*(next(grads) if need else None for need in ctx.needs_input_grad[:3]),
+                None, None, None, None)  # fmt: skip

@@ -162,20 +162,30 @@ def test_the_gpus_int32_indexing_gives_the_same_result(groups, kwargs, channels_
     assert all(torch.equal(w, n) for w, n in zip(wide, narrow, strict=True))
 
 
-@pytest.mark.parametrize(("channels_last", "design"), [(False, "plane-"), (True, "depthwise-")])
-def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, design,
+@pytest.mark.parametrize(
+    ("channels_last", "taps", "dtype", "design"),
+    [
+        (False, 3, "float16", "plane-"),
+        (False, 7, "float16", "band-"),
+        (False, 7, "float32", "plane-"),
+        (True, 7, "float16", "depthwise-"),
+    ],
+)
+def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, taps, dtype, design,
                                                              harness_state):  # fmt: skip
-    """Unforced, an NCHW depthwise convolution runs on the plane kernel (a row of a plane
-    is adjacent in memory) and a channels-last one on the pixels x filters kernel (the
-    channels are): each kernel's threads then read neighbouring addresses."""
+    """Unforced, an NCHW depthwise convolution runs on planes (a row of a plane is
+    adjacent in memory): on the band kernel's tensor cores for 16-bit filters 7 wide, on
+    the plane kernel otherwise (float32 would round to tf32 there); a channels-last one
+    runs on the pixels x filters kernel (the channels are adjacent). Each kernel's
+    threads then read neighbouring addresses."""
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(4)
-    x = make_tensor((2, 4, 6, 5), "float16", device, gen)
+    x = make_tensor((2, 4, 6, 5), dtype, device, gen)
     if channels_last:
         x = x.to(memory_format=torch.channels_last)
-    weight = make_tensor((4, 1, 3, 3), "float16", device, gen)
+    weight = make_tensor((4, 1, taps, taps), dtype, device, gen)
     with _plans.recording() as launched:
-        conv2d(x, weight, padding=1, groups=4)
+        conv2d(x, weight, padding=taps // 2, groups=4)
     assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
 
 
