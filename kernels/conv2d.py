@@ -472,6 +472,20 @@ def conv2d_depthwise_kernel(
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=pix_mask[:, None] & k_mask[None, :])
 
 
+@triton.jit
+def _plane_tile(K, P, Q, INDEX_64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr):
+    """(image, filter, first row, first column) of this program's tile of output planes.
+    One grid axis (the others stop at 65535): tiles of plane n K + k, plane by plane."""
+    pid = tl.program_id(axis=0)
+    if INDEX_64:
+        pid = pid.to(tl.int64)
+    col_blocks = tl.cdiv(Q, BLOCK_Q)
+    tiles = tl.cdiv(P, BLOCK_P) * col_blocks
+    plane = pid // tiles
+    tile = pid % tiles
+    return plane // K, plane % K, (tile // col_blocks) * BLOCK_P, (tile % col_blocks) * BLOCK_Q
+
+
 @autotune(
     PLANE_GPU_CONFIGS,
     key=["P", "Q", "stride_w"],
@@ -502,18 +516,9 @@ def conv2d_depthwise_plane_kernel(
     threads along them. The pixels x filters tile of `conv2d_depthwise_kernel` finds its
     pixels by a division (pix % Q): the compiler cannot see that they are adjacent, lays
     the threads along the filters, and in NCHW each thread then reads another plane."""
-    # One grid axis (the others stop at 65535): tiles of plane n K + k, plane by plane.
-    pid = tl.program_id(axis=0)
-    if INDEX_64:
-        pid = pid.to(tl.int64)
-    col_blocks = tl.cdiv(Q, BLOCK_Q)
-    tiles = tl.cdiv(P, BLOCK_P) * col_blocks
-    plane = pid // tiles
-    tile = pid % tiles
-    img = plane // K
-    k = plane % K
-    p = (tile // col_blocks) * BLOCK_P + tl.arange(0, BLOCK_P)[:, None]  # (BLOCK_P, 1)
-    q = (tile % col_blocks) * BLOCK_Q + tl.arange(0, BLOCK_Q)[None, :]  # (1, BLOCK_Q)
+    img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P, BLOCK_Q)
+    p = p0 + tl.arange(0, BLOCK_P)[:, None]  # (BLOCK_P, 1)
+    q = q0 + tl.arange(0, BLOCK_Q)[None, :]  # (1, BLOCK_Q)
     if INDEX_64:
         p, q = p.to(tl.int64), q.to(tl.int64)
     x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
@@ -577,17 +582,8 @@ def conv2d_depthwise_band_kernel(
     gather: zero off the band), and each product accumulates in float32. 16-bit products
     are exact in float32, so the result is the direct kernel's up to the order of the
     sums."""
-    pid = tl.program_id(axis=0)
-    if INDEX_64:
-        pid = pid.to(tl.int64)
-    col_blocks = tl.cdiv(Q, BLOCK_Q)
-    tiles = tl.cdiv(P, BLOCK_P) * col_blocks
-    plane = pid // tiles
-    tile = pid % tiles
-    img = plane // K
-    k = plane % K
-    p = (tile // col_blocks) * BLOCK_P + tl.arange(0, BLOCK_P)  # output rows
-    q0 = (tile % col_blocks) * BLOCK_Q
+    img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P, BLOCK_Q)
+    p = p0 + tl.arange(0, BLOCK_P)  # output rows
     q = tl.arange(0, BLOCK_Q)  # output columns, from q0
     j = tl.arange(0, BLOCK_J)  # input columns, from the block's first
     x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
