@@ -398,7 +398,7 @@ def conv2d_weight_grad_kernel(
 
 @autotune(
     DEPTHWISE_GPU_CONFIGS,
-    key=["M", "K", "stride_h", "stride_xc"],
+    key=["M", "K", "R", "S", "stride_h", "stride_xc"],
     interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -488,7 +488,7 @@ def _plane_tile(K, P, Q, INDEX_64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_Q:
 
 @autotune(
     PLANE_GPU_CONFIGS,
-    key=["P", "Q", "stride_w"],
+    key=["P", "Q", "R", "S", "stride_w"],
     interpret_config=PLANE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -542,7 +542,7 @@ def conv2d_depthwise_plane_kernel(
 
 @autotune(
     BAND_GPU_CONFIGS,
-    key=["P", "Q", "stride_h", "stride_w", "dil_w"],
+    key=["P", "Q", "R", "S", "stride_h", "stride_w", "dil_w"],
     interpret_config=BAND_INTERPRET_CONFIGS[0],
 )
 @triton.jit

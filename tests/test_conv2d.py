@@ -189,6 +189,18 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
     assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
 
 
+def test_the_depthwise_tuners_tell_filter_sizes_apart():
+    """The taps are compile-time constants, not in the kernels' runtime arguments: left
+    out of a tuner's key, a 7 x 7 launch reused the config timed for a 3 x 3 one of the
+    same output size (seen on the H200 as a tuned table well below its sweep)."""
+    import kernels.conv2d as conv
+
+    tuners = (conv.conv2d_depthwise_kernel, conv.conv2d_depthwise_plane_kernel,
+              conv.conv2d_depthwise_band_kernel)  # fmt: skip
+    for tuner in tuners:
+        assert {"R", "S"} <= set(tuner.keys), (tuner.fn.__name__, tuner.keys)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
     channels_last, harness_state
