@@ -192,8 +192,7 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
 def test_the_depthwise_tuners_tell_filter_sizes_apart():
     """The taps are compile-time constants, not in the kernels' runtime arguments: left
     out of a tuner's key, a 7 x 7 launch would reuse the config timed for a 3 x 3 one of
-    the same output size (on the H200, fixing it moved a tuned channels-last bfloat16
-    3 x 3 on 28 x 28 from 12% to 33% of a copy)."""
+    the same output size and filters."""
     import kernels.conv2d as conv
 
     tuners = (conv.conv2d_depthwise_kernel, conv.conv2d_depthwise_plane_kernel,
