@@ -61,8 +61,9 @@ kernels/matmul.py).
 7. A 1 x 1 convolution with stride 1, no padding and one group needs no im2col at all:
    its pixels are the rows of a matrix already (channels-last: (N H W, C); NCHW: each
    image a (C, H W) matrix), so it is one GEMM, which `_pointwise` hands to
-   kernels/matmul.py (the `pointwise` design). Not yet timed against the implicit GEMM
-   (`benchmarks/vendor.py conv2d-pointwise`), it runs only when forced.
+   kernels/matmul.py (the `pointwise` design). Timed on the H200 against the implicit
+   GEMM (`benchmarks/vendor.py conv2d-pointwise`) it lost on most ResNet 1 x 1 shapes
+   (0.31-0.97x; 1.53-1.85x only on float16 64 -> 256 channels), so it runs only when forced.
 
 Not done yet (the GPU half of issue 13): a grouped program order for L2 reuse, TMA loads
 of the channels-last tiles, and a direct depthwise backward. The depthwise kernels are
@@ -171,8 +172,8 @@ DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 BAND_CONFIGS = _plans.by_name("band", BAND_GPU_CONFIGS, BAND_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
-# pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Not
-# yet timed against the implicit GEMM, so it runs only when forced by name.
+# pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Slower
+# than the implicit GEMM on most shapes timed (docstring, 7.): it runs only when forced.
 POINTWISE_CONFIGS = {"gpu": {"pointwise": None}, "interpret": {"pointwise": None}}
 _DESIGNS, CONFIG_NAMES = _plans.table_names(
     "conv2d", GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS, BAND_CONFIGS, POINTWISE_CONFIGS
