@@ -457,6 +457,36 @@ CANDIDATES = {
         _mm(64, 128, 64, 8, 4, 4),
         _mm(64, 64, 64, 8, 4, 4),
     ],
+    "matmul-ieee": [  # float32 FMAs: no tensor cores, each thread's share of the tile
+        _mm(64, 64, 32, 8, 4, 4),
+        _mm(64, 64, 16, 8, 4, 4),
+        _mm(64, 64, 64, 8, 4, 3),
+        _mm(64, 64, 32, 8, 2, 4),
+        _mm(128, 64, 32, 8, 4, 3),
+        _mm(64, 128, 32, 8, 4, 3),
+        _mm(128, 64, 16, 8, 4, 4),
+        _mm(64, 128, 16, 8, 4, 4),
+        _mm(128, 128, 32, 8, 8, 3),
+        _mm(128, 128, 16, 8, 8, 4),
+        _mm(128, 128, 32, 8, 4, 3),
+        _mm(128, 64, 32, 8, 8, 3),
+        _mm(32, 64, 32, 8, 2, 4),
+        _mm(64, 32, 32, 8, 2, 4),
+    ],
+    "matmul-small": [  # 1024^3: 64 to 256 tiles for 132 SMs
+        *mm.GPU_CONFIGS,
+        _mm(64, 64, 64, 8, 4, 3),
+        _mm(64, 64, 64, 8, 4, 4),
+        _mm(64, 64, 128, 8, 4, 3),
+        _mm(128, 64, 64, 8, 4, 4),
+        _mm(64, 128, 64, 8, 4, 3),
+        _mm(64, 128, 128, 8, 4, 3),
+        _mm(128, 128, 64, 8, 4, 3),
+        _mm(64, 256, 64, 8, 8, 3),
+        _mm(64, 128, 64, 4, 4, 4),
+        _mm(64, 128, 64, 16, 4, 4),
+        _mm(64, 128, 64, 8, 8, 4),
+    ],
     "attention": [
         _at(128, 128, 8, 2),
         _at(128, 128, 8, 3),
@@ -561,6 +591,31 @@ def sweep_matmul() -> None:
                 a, b = _matmul_operands(batch, m, n, k, DTYPES[dtype])
                 mm.matmul(a, b)
                 report_timings(f"matmul {dtype} {(batch, m, n, k)}", mm.matmul_kernel, config_name)
+
+
+def _sweep_against_cublas(candidates: str, dtypes: tuple, shapes: list, precision: str) -> None:
+    """Each candidate config timed by the tuner, the best against cuBLAS in the same run."""
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    with tuned_over(mm.matmul_kernel, CANDIDATES[candidates]), _pointer_kernel_only(mm):
+        for dtype in dtypes:
+            for batch, m, n, k in shapes:
+                a, b = _matmul_operands(batch, m, n, k, DTYPES[dtype])
+                mm.matmul(a, b, precision=precision)
+                t_blas = ms(functools.partial(torch.matmul, a, b))
+                best = min(t[0] for t in mm.matmul_kernel.configs_timings.values())
+                what = f"{candidates} {dtype} {(batch, m, n, k)} best/cuBLAS {t_blas / best:.3f}"
+                report_timings(what, mm.matmul_kernel, config_name)
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def sweep_matmul_ieee() -> None:
+    shapes = [(None, 2048, 2048, 2048), (None, 4096, 4096, 4096), (None, 4000, 4000, 4000)]
+    _sweep_against_cublas("matmul-ieee", ("float32",), shapes, "ieee")
+
+
+def sweep_matmul_small() -> None:
+    shapes = [(None, 1024, 1024, 1024), (32, 1024, 1024, 1024)]
+    _sweep_against_cublas("matmul-small", ("bfloat16", "float16"), shapes, "tf32")
 
 
 def sweep_attention() -> None:
@@ -671,6 +726,8 @@ BENCHES = {
 }
 SWEEPS = {
     "matmul": sweep_matmul,
+    "matmul-ieee": sweep_matmul_ieee,
+    "matmul-small": sweep_matmul_small,
     "attention": sweep_attention,
     "conv2d": sweep_conv2d,
     "depthwise": sweep_depthwise,

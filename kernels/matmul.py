@@ -364,13 +364,13 @@ def matmul_tma_kernel(
     if PROGRAMS_PER_SM == 0:
         tma_tile(tl.program_id(axis=0), a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K,
                  stride_cm, stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR,
-                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, False)  # fmt: skip
     else:
         tiles = ((M + BLOCK_M - 1) // BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
         for tile in tl.range(tl.program_id(axis=0), tiles, tl.num_programs(axis=0), flatten=True):
             tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm,
                      stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR, UPCAST,
-                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, False)  # fmt: skip
 
 
 @triton.jit
@@ -378,14 +378,15 @@ def tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm, s
              stride_bias, ACTIVATION: tl.constexpr, INPUT_PRECISION: tl.constexpr,
              B_K_MAJOR: tl.constexpr, UPCAST: tl.constexpr, INDEX_64: tl.constexpr,
              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-             GROUP_M: tl.constexpr):  # fmt: skip
-    """Tile number `tile` of C (grouped order), its K loop on descriptor loads."""
+             GROUP_M: tl.constexpr, DEDICATED_LOADS: tl.constexpr):  # fmt: skip
+    """Tile number `tile` of C (grouped order), its K loop on descriptor loads, warp
+    specialized if DEDICATED_LOADS (a persistent kernel specializes its tile loop)."""
     pid_m, pid_n = grouped_tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
     row = pid_m * BLOCK_M
     col = pid_n * BLOCK_N
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
-    for k in range(0, K, BLOCK_K):
+    for k in tl.range(0, K, BLOCK_K, warp_specialize=DEDICATED_LOADS):
         a = a_desc.load([row, k])  # past M or K: zeros, which add nothing
         if B_K_MAJOR:
             b = b_desc.load([col, k]).T
