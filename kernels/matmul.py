@@ -56,8 +56,11 @@ The GPU ideas, in the order they appear:
    first loads are in flight during this tile's epilogue, and the launch has no tail
    of half-empty waves.
 
-Not done here: warp specialization (loads and MMAs on different warps: Triton does it
-on Blackwell, not on Hopper), the rest of how cuBLAS gets its last percent.
+Not done here: warp specialization (loads and MMAs on warps of their own, as cuBLAS's
+sm90 kernels do). Triton's Hopper pass applies only to 4-warp kernels with descriptors
+made in the kernel; on the H200 under Triton 3.6 its 12-warp kernels computed wrong
+products (max error 1.4x the largest entry) at 0.83-1.04x cuBLAS: probed and rejected
+in ea969f6 (benchmarks/results/2026-12-03b-h200/ws-probe.txt).
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
 float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
@@ -119,9 +122,11 @@ def _config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int) -> t
 
 # Timed on the H200 (benchmarks/vendor.py --sweep matmul, 12 candidates, 7 shapes):
 # 128 x 256 tiles with K steps of 64 won every 16-bit shape from 2048^3 up (3 stages;
-# 4 at 4000^3), 64 x 128 at 1024^3; 128 x 256 x 32 is float32's (its 16-bit configs
-# fitted to K steps of 32 are the same tiles). Shared memory is stages x (BM x BK +
-# BK x BN) x the element size: 144 KiB for the first in 16 bits.
+# 4 at 4000^3), 64 x 128 at 1024^3; 128 x 256 x 32 is tf32's (its 16-bit configs
+# fitted to K steps of 32 are the same tiles); 64 x 64 x 64 won float32 ieee's FMAs among 14
+# (`--sweep matmul-ieee`, 2026-12-03: 3-5% over 64 x 64 x 32, the config it replaced).
+# Shared memory is stages x (BM x BK + BK x BN) x the element size: 144 KiB for the first
+# in 16 bits.
 GPU_CONFIGS = (
     _config(128, 256, 64, 8, 8, 3),
     _config(128, 256, 64, 8, 8, 4),
@@ -130,7 +135,7 @@ GPU_CONFIGS = (
     _config(128, 128, 32, 8, 4, 4),
     _config(128, 256, 32, 8, 8, 3),
     _config(64, 128, 64, 8, 4, 4),
-    _config(64, 64, 32, 8, 4, 4),
+    _config(64, 64, 64, 8, 4, 3),
 )
 # In the interpreter a program costs about 7 ms whatever its tile (and a K step 1 ms), so
 # its blocks are only as small as they must be for the small cases tests draw to cover
@@ -364,13 +369,13 @@ def matmul_tma_kernel(
     if PROGRAMS_PER_SM == 0:
         tma_tile(tl.program_id(axis=0), a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K,
                  stride_cm, stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR,
-                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, False)  # fmt: skip
+                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
     else:
         tiles = ((M + BLOCK_M - 1) // BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
         for tile in tl.range(tl.program_id(axis=0), tiles, tl.num_programs(axis=0), flatten=True):
             tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm,
                      stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR, UPCAST,
-                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, False)  # fmt: skip
+                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
 
 
 @triton.jit
@@ -378,15 +383,14 @@ def tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm, s
              stride_bias, ACTIVATION: tl.constexpr, INPUT_PRECISION: tl.constexpr,
              B_K_MAJOR: tl.constexpr, UPCAST: tl.constexpr, INDEX_64: tl.constexpr,
              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-             GROUP_M: tl.constexpr, DEDICATED_LOADS: tl.constexpr):  # fmt: skip
-    """Tile number `tile` of C (grouped order), its K loop on descriptor loads, warp
-    specialized if DEDICATED_LOADS (a persistent kernel specializes its tile loop)."""
+             GROUP_M: tl.constexpr):  # fmt: skip
+    """Tile number `tile` of C (grouped order), its K loop on descriptor loads."""
     pid_m, pid_n = grouped_tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
     row = pid_m * BLOCK_M
     col = pid_n * BLOCK_N
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
-    for k in tl.range(0, K, BLOCK_K, warp_specialize=DEDICATED_LOADS):
+    for k in range(0, K, BLOCK_K):
         a = a_desc.load([row, k])  # past M or K: zeros, which add nothing
         if B_K_MAJOR:
             b = b_desc.load([col, k]).T
