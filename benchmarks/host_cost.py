@@ -16,7 +16,8 @@ each launch stopping where Triton would hand the grid to the CUDA launcher (its 
 `warmup` path: the grid callable and the launch itself, a few microseconds, are not
 counted). Our checks and plans, Triton's argument binding, specialization and cache
 lookup are. `--profile` adds the functions the Triton tier's calls spend the most in, under
-cProfile (on a GPU too: Triton's C launcher shows as one built-in).
+cProfile (on a GPU too: Triton's C launcher shows as one built-in), ordered by `--sort`
+(tottime by default; cumulative shows who calls them), the first `--top` of them.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--offline", action="store_true", help="no GPU: the launcher alone")
     parser.add_argument("--profile", action="store_true", help="the Triton tier under cProfile")
+    parser.add_argument(
+        "--sort",
+        default="tottime",
+        help="the profile's order, a pstats key (tottime, cumulative, ncalls, ...)",
+    )
+    parser.add_argument("--top", type=int, default=12, help="how many functions --profile lists")
     args = parser.parse_args()
     if args.offline:
         import kernels._checks as checks
@@ -102,7 +109,7 @@ def main() -> None:
 
             profile = cProfile.Profile()
             profile.runcall(_per_call_us, tiers["triton"], 5000)  # ms of tottime: 0.2 us a call
-            pstats.Stats(profile).sort_stats("tottime").print_stats(12)
+            pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":
