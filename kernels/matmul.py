@@ -409,9 +409,10 @@ def tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm, s
              stride_bias, ACTIVATION)  # fmt: skip
 
 
-def _batch_stride(x: torch.Tensor) -> int:
-    """The batch stride of a 2-D or 3-D operand: 0 where it broadcasts over the batch."""
-    return x.stride(0) if x.dim() == 3 and x.shape[0] > 1 else 0
+def _batch_stride(x: torch.Tensor, strides: tuple[int, ...]) -> int:
+    """The batch stride of a 2-D or 3-D operand (`strides`: x.stride()): 0 where it
+    broadcasts over the batch."""
+    return strides[0] if len(strides) == 3 and x.shape[0] > 1 else 0
 
 
 def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int]:
@@ -419,28 +420,29 @@ def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int
     check_tensor("a", a)
     check_tensor("b", b)
     check_like("b", b, "a", a)
-    for name, x in (("a", a), ("b", b)):
-        if x.dim() not in (2, 3):
-            raise ValueError(
-                f"{name} must be 2-D or 3-D (batch, rows, columns), got shape {tuple(x.shape)}"
-            )
-    M, K = a.shape[-2:]
-    if b.shape[-2] != K:
+    a_dim, b_dim = a.dim(), b.dim()  # read once: this runs on every launch
+    if a_dim != 2 and a_dim != 3:
+        raise ValueError(f"a must be 2-D or 3-D (batch, rows, columns), got shape {tuple(a.shape)}")
+    if b_dim != 2 and b_dim != 3:
+        raise ValueError(f"b must be 2-D or 3-D (batch, rows, columns), got shape {tuple(b.shape)}")
+    a_shape, b_shape = a.shape, b.shape
+    M, K = a_shape[-2:]
+    if b_shape[-2] != K:
         raise ValueError(
-            f"b must have {K} rows (the inner dim: a has shape {tuple(a.shape)}), "
-            f"got shape {tuple(b.shape)}"
+            f"b must have {K} rows (the inner dim: a has shape {tuple(a_shape)}), "
+            f"got shape {tuple(b_shape)}"
         )
-    N = b.shape[-1]
-    if a.dim() == 2 and b.dim() == 2:
+    N = b_shape[-1]
+    if a_dim == 2 and b_dim == 2:
         batch = -1
     else:
         # torch.matmul's broadcasting: a missing batch dim is 1, and 1 takes the other's.
-        batch_a = a.shape[0] if a.dim() == 3 else 1
-        batch_b = b.shape[0] if b.dim() == 3 else 1
+        batch_a = a_shape[0] if a_dim == 3 else 1
+        batch_b = b_shape[0] if b_dim == 3 else 1
         if batch_a != batch_b and 1 not in (batch_a, batch_b):
             raise ValueError(
                 f"b's batch dim {batch_b} does not broadcast with a's {batch_a} "
-                f"(shapes {tuple(a.shape)} and {tuple(b.shape)})"
+                f"(shapes {tuple(a_shape)} and {tuple(b_shape)})"
             )
         batch = batch_a if batch_b == 1 else batch_b
     if bias is not None:
@@ -454,13 +456,12 @@ def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int
     return batch, M, K, N
 
 
-def _index_64(interpreting: bool, *operands: torch.Tensor) -> bool:
-    """INDEX_64: where an offset within the operands' tiles may pass 2**31; and in the
-    interpreter, which evaluates an overflow check at every int32 add and multiply (a
-    device_assert, which it does not enforce): the kernel ran 1.5x slower in int32."""
-    return interpreting or not offsets_fit_int32(
-        *((tuple(x.shape[-2:]), x.stride()[-2:]) for x in operands)
-    )
+def _index_64(interpreting: bool, *views: tuple[tuple[int, ...], tuple[int, ...]]) -> bool:
+    """INDEX_64: where an offset within the operands' tiles, (rows, columns) and their
+    strides per view, may pass 2**31; and in the interpreter, which evaluates an overflow
+    check at every int32 add and multiply (a device_assert, which it does not enforce):
+    the kernel ran 1.5x slower in int32."""
+    return interpreting or not offsets_fit_int32(*views)
 
 
 @functools.cache
@@ -470,16 +471,19 @@ def _reads_tf32_k_major(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
 
 
-def _k_major_for_tf32(b: torch.Tensor, precision: str) -> torch.Tensor:
+def _k_major_for_tf32(b: torch.Tensor, precision: str, interpreting: bool) -> torch.Tensor:
     """B, copied K-major where a float32 GEMM in tf32 would read it N-major (row-major B):
     Hopper's wgmma transposes 16-bit operands as it reads them but not tf32 ones, and
     Triton then falls back to a slower path. H200, 4096^3 and 8192^3: 0.24-0.26x cuBLAS
     row-major against 0.95x on a K-major view (vendor.py matmul-probe,
     benchmarks/results/2026-12-02d-h200/probe.txt); with this copy, row-major B ran 0.71x
     (4096^3) and 0.85x (8192^3) (probe-tf32.txt): a transposing copy of K x N float32 is
-    slower than a plain one. The one exception to reading operands through their strides."""
+    slower than a plain one. The one exception to reading operands through their strides.
+    `interpreting`: `in_interpreter()`, which the caller has asked already."""
+    if b.dtype != torch.float32 or precision != "tf32" or interpreting:
+        return b
     n_major = b.stride(-1) == 1 and b.stride(-2) != 1 and min(b.shape[-2:]) > 1
-    if b.dtype != torch.float32 or precision != "tf32" or not n_major or in_interpreter():
+    if not n_major:
         return b
     return b.mT.contiguous().mT if _reads_tf32_k_major(b.device) else b
 
@@ -549,7 +553,8 @@ def _launch(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """C, and Z = A @ B + bias in float32 when `store_preactivation` (else None)."""
     batch, M, K, N = _check_inputs(a, b, bias, activation, precision)
-    b = _k_major_for_tf32(b, precision)
+    interpreting = in_interpreter()  # once a call: it reads the environment
+    b = _k_major_for_tf32(b, precision, interpreting)
     out_shape = (M, N) if batch < 0 else (batch, M, N)
     out = torch.empty(out_shape, dtype=a.dtype, device=a.device)
     z = (
@@ -560,10 +565,12 @@ def _launch(
     if out.numel() == 0:
         return out, z
     batches = max(batch, 1)
-    c3 = out.view(batches, M, N)
     grid = lambda meta: checked_grid(
         (cdiv(M, meta["BLOCK_M"]) * cdiv(N, meta["BLOCK_N"]), batches), "a and b"
     )
+    # Strides read once each (a call to torch apiece); C, new and contiguous, is read as
+    # a (batches, M, N) view, whose strides are these.
+    a_strides, b_strides, c_strides = a.stride(), b.stride(), (M * N, N, 1)
     args = (
         a,
         b,
@@ -574,25 +581,27 @@ def _launch(
         N,
         K,
         batches,
-        _batch_stride(a),
-        a.stride(-2),
-        a.stride(-1),
-        _batch_stride(b),
-        b.stride(-2),
-        b.stride(-1),
-        c3.stride(0),
-        c3.stride(1),
-        c3.stride(2),
+        _batch_stride(a, a_strides),
+        a_strides[-2],
+        a_strides[-1],
+        _batch_stride(b, b_strides),
+        b_strides[-2],
+        b_strides[-1],
+        *c_strides,
         bias.stride(0) if bias is not None else 0,
     )
-    interpreting = in_interpreter()
     if _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting):
         return out, z
     constants = {
         "ACTIVATION": activation or "none",
         "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
         "UPCAST": interpreting and a.dtype != torch.float32,
-        "INDEX_64": _index_64(interpreting, a, b, c3),
+        "INDEX_64": _index_64(
+            interpreting,
+            (a.shape[-2:], a_strides[-2:]),
+            (b.shape[-2:], b_strides[-2:]),
+            ((M, N), c_strides[1:]),
+        ),
     }
     fit = lambda config: fitted(config, a.element_size())
     _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants, _DESIGNS, fit)
