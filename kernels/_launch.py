@@ -146,6 +146,8 @@ def _arg_key(value: Any) -> Any:
     in 3.6 and 3.9), as a hashable key at least as fine as Triton's."""
     kind = type(value)
     if kind is int:
+        if 1 < value < 2**31:  # most ints a launch passes (sizes, strides): a bool is cheaper
+            return value & 15 == 0
         if not -(2**63) <= value < 2**64:
             raise _Unrecognized(value)
         return (value == 1, value & 15 == 0, -(2**31) <= value < 2**31, value < 2**63)
@@ -190,6 +192,8 @@ _COMPILED: dict[tuple, tuple] = {}
 
 # Inline forms of `_arg_key` for a tensor and an int in range; anything else calls it.
 _TENSOR_KEY = "({v}.dtype, {v}.data_ptr() & 15 == 0)"
+_INT32_KEY = "{v} & 15 == 0"
+_INT32_RANGE = "1 < {v} < 2147483648"
 _INT_KEY = "({v} == 1, {v} & 15 == 0, -2147483648 <= {v} < 2147483648, {v} < 9223372036854775808)"
 _INT_RANGE = "-9223372036854775808 <= {v} < 18446744073709551616"
 
@@ -212,7 +216,8 @@ def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callab
             spec.append(f"(type({v}), {v})")
         else:
             spec.append(
-                f"({_TENSOR_KEY} if type({v}) is Tensor else {_INT_KEY} "
+                f"({_TENSOR_KEY} if type({v}) is Tensor else {_INT32_KEY} "
+                f"if type({v}) is int and {_INT32_RANGE} else {_INT_KEY} "
                 f"if type({v}) is int and {_INT_RANGE} else arg_key({v}))".format(v=v)
             )
     given = "".join(f"    a{i} = meta[{names[i]!r}]\n" for i in range(n_args, len(names)))
@@ -252,6 +257,27 @@ def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | N
     return values, key
 
 
+def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str, Any]) -> None:
+    """`kernel[grid](*args, **meta)`, straight to the CUDA launcher where the launch's
+    specialization was compiled and launched before (`_COMPILED`)."""
+    launch = _launch_key(kernel, args, meta)
+    entry = _COMPILED.get(launch[1]) if launch else None
+    if entry is None:  # Triton's way: compiles if it must, then launches
+        compiled = kernel[grid](*args, **meta)
+        if launch and compiled is not None and not hasattr(compiled, "result"):
+            run = compiled.run  # its handles were loaded by the launch above
+            _COMPILED[launch[1]] = (compiled, run, compiled.function, compiled.packed_metadata)
+        return
+    values, key = launch
+    _, run, function, packed_metadata = entry
+    run(
+        grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1,
+        torch._C._cuda_getCurrentRawStream(key[1]), function, packed_metadata,
+        None, None, None,  # launch metadata and hooks: none set (`_recognized`)
+        *values,  # every parameter, constexprs included: the launcher skips those
+    )  # fmt: skip
+
+
 class _Launch:
     """`fast(kernel)[grid]`: a launch of `kernel` over `grid`, given its arguments."""
 
@@ -261,23 +287,7 @@ class _Launch:
         self.kernel, self.grid = kernel, grid
 
     def __call__(self, *args: Any, **meta: Any) -> None:
-        kernel, grid = self.kernel, self.grid
-        launch = _launch_key(kernel, args, meta)
-        entry = _COMPILED.get(launch[1]) if launch else None
-        if entry is None:  # Triton's way: compiles if it must, then launches
-            compiled = kernel[grid](*args, **meta)
-            if launch and compiled is not None and not hasattr(compiled, "result"):
-                run = compiled.run  # its handles were loaded by the launch above
-                _COMPILED[launch[1]] = (compiled, run, compiled.function, compiled.packed_metadata)
-            return
-        values, key = launch
-        _, run, function, packed_metadata = entry
-        run(
-            grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1,
-            torch._C._cuda_getCurrentRawStream(key[1]), function, packed_metadata,
-            None, None, None,  # launch metadata and hooks: none set (`_recognized`)
-            *values,  # every parameter, constexprs included: the launcher skips those
-        )  # fmt: skip
+        _launch_fast(self.kernel, self.grid, args, meta)
 
 
 class _Fast:
@@ -293,14 +303,15 @@ class _Fast:
 def launch_resolved(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -> None:
     """`kernel[grid](*args, **meta)` through `fast`, a grid callable first called with
     `meta` (an autotuned launch's grid reads the config's blocks); one that reads
-    anything else goes through Triton, which binds every argument for it."""
+    anything else goes through Triton, which binds every argument for it. `meta` is
+    the caller's: it is read, not kept nor changed."""
     if callable(grid):
         try:
             grid = grid(meta)
         except KeyError:
             kernel[grid](*args, **meta)
             return
-    fast(kernel)[grid](*args, **meta)
+    _launch_fast(kernel, grid, args, meta)  # as fast(kernel)[grid], without its two objects
 
 
 def fast(kernel: Any) -> _Fast:
