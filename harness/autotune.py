@@ -121,24 +121,32 @@ def launch_tuned(
     --offline matmul`). The key here means the same (the tuner's key arguments and the
     dtype of every tensor argument) and costs a tuple. A config with a pre-hook, or a
     key the tuner has not seen, goes through `Autotuner.run` as before."""
-    chosen = kernel.__dict__.setdefault("_launch_cache", {})
-    positions = kernel.__dict__.get("_key_positions")
+    state = kernel.__dict__
+    chosen = state.get("_launch_cache")  # config key -> (config, its all_kwargs())
+    if chosen is None:
+        chosen = kernel._launch_cache = {}
+    positions = state.get("_key_positions")
     if positions is None:
         names = list(kernel.arg_names)
         positions = kernel._key_positions = tuple(
             (names.index(k), k) for k in kernel.keys if k in names
         )
-    key = tuple(args[i] if i < len(args) else constants.get(name) for i, name in positions) + tuple(
-        str(a.dtype) for a in args if hasattr(a, "dtype")
-    )
-    config = chosen.get(key)
-    if config is None:
+    # A comprehension and a loop, not generator expressions: this runs on every launch.
+    n_args = len(args)
+    parts = [args[i] if i < n_args else constants.get(name) for i, name in positions]
+    for arg in args:
+        if hasattr(arg, "dtype"):
+            parts.append(str(arg.dtype))
+    key = tuple(parts)
+    entry = chosen.get(key)
+    if entry is None:
         kernel[grid](*args, **constants)
         config = kernel.best_config
         if config.pre_hook is None:
-            chosen[key] = config
+            chosen[key] = (config, config.all_kwargs())  # a config is not changed once made
         return config
-    launch(kernel.fn, grid, args, {**constants, **config.all_kwargs()})
+    config, config_constants = entry
+    launch(kernel.fn, grid, args, {**constants, **config_constants})
     kernel.best_config = config
     return config
 
