@@ -159,7 +159,9 @@ def launch(
     tuner; any other is an error. `fit` adapts a forced config to the case (a GEMM's
     K step to float32 operands, `kernels._launch.fitted`), as the tuner's pruning does.
     Unforced, the tuner picks, and its `best_config` is named."""
-    design, table = forced(family)
+    # Unforced (every call outside a test): one read of the context variable, and the
+    # table is this mode's (below).
+    design, table = (None, "") if _FORCED.get() is None else forced(family)
     if design is not None and design in configs[table]:
         config = configs[table][design]
         with_config(kernel, fit(config) if fit else config)[grid](*args, **constants)
@@ -169,5 +171,6 @@ def launch(
         table = default_constants()
         best = launch_tuned(kernel, grid, args, constants, launch_resolved)
         design = design_name(configs[table], best)
-    launched(family, design, table)
+    if _RECORDERS.get():  # a recording() is open
+        launched(family, design, table)
     return design
