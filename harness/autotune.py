@@ -135,7 +135,7 @@ def launch_tuned(
     n_args = len(args)
     parts = [args[i] if i < n_args else constants.get(name) for i, name in positions]
     for arg in args:
-        if hasattr(arg, "dtype"):
+        if type(arg) is not int and hasattr(arg, "dtype"):  # ints are most, and cheap to skip
             parts.append(str(arg.dtype))
     key = tuple(parts)
     entry = chosen.get(key)
