@@ -556,12 +556,8 @@ def _launch(
     interpreting = in_interpreter()  # once a call: it reads the environment
     b = _k_major_for_tf32(b, precision, interpreting)
     out_shape = (M, N) if batch < 0 else (batch, M, N)
-    out = torch.empty(out_shape, dtype=a.dtype, device=a.device)
-    z = (
-        torch.empty(out_shape, dtype=torch.float32, device=a.device)
-        if store_preactivation
-        else None
-    )
+    out = a.new_empty(out_shape)  # as torch.empty(dtype=a.dtype, device=a.device), cheaper
+    z = a.new_empty(out_shape, dtype=torch.float32) if store_preactivation else None
     if out.numel() == 0:
         return out, z
     batches = max(batch, 1)
