@@ -196,42 +196,55 @@ the kernel is kept so that its id is never reused."""
 _COMPILED: dict[tuple, tuple] = {}
 """Specialization key -> (compiled kernel, its launcher, function handle, metadata)."""
 
-# Inline forms of `_arg_key` for a tensor and an int in range; anything else calls it.
-_TENSOR_KEY = "({v}.dtype, {v}.data_ptr() & 15 == 0)"
-_INT32_KEY = "{v} & 15 == 0"
-_INT32_RANGE = "1 < {v} < 2147483648"
-_INT_KEY = "({v} == 1, {v} & 15 == 0, -2147483648 <= {v} < 2147483648, {v} < 9223372036854775808)"
-_INT_RANGE = "-9223372036854775808 <= {v} < 18446744073709551616"
+# One non-constexpr argument `a` of a launch: its value for the launcher `p` (a tensor's
+# address) and its key `k`, `_arg_key` inlined for a tensor and an int in range.
+_ARGUMENT = """\
+    if type({a}) is Tensor:
+        {p} = {a}.data_ptr()
+        {k} = ({a}.dtype, {p} & 15 == 0)
+    elif type({a}) is int and 1 < {a} < 2147483648:
+        {p}, {k} = {a}, {a} & 15 == 0
+    elif type({a}) is int and -9223372036854775808 <= {a} < 18446744073709551616:
+        {p} = {a}
+        {k} = ({a} == 1, {a} & 15 == 0, -2147483648 <= {a} < 2147483648, {a} < 2**63)
+    else:
+        {p}, {k} = {a}, arg_key({a})
+"""
 
 
 def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callable | None:
     """A function of (args, meta) for launches of `kernel` with `n_args` positional
-    arguments and these meta names: (every parameter's value in order, the
-    specialization: `_arg_key` of each argument or (type, value) of a constexpr, the
-    launch options). Generated once per call pattern, so that a launch pays for no
-    loop or generic dispatch; None if a parameter is given by no one (a default)."""
+    arguments and these meta names: (every parameter's value in order, a tensor's as its
+    address, the specialization: `_arg_key` of each argument or (type, value) of a
+    constexpr, the launch options). Generated once per call pattern, so that a launch
+    pays for no loop or generic dispatch; None if a parameter is given by no one (a
+    default).
+
+    A tensor reaches the CUDA launcher as its address, an int: given the tensor, Triton's
+    launcher calls its data_ptr() again and asks the driver to translate the address
+    (cuPointerGetAttribute), to catch a CPU tensor, which the ops' launchers have
+    refused already (`kernels._checks.check_tensor`)."""
     params = kernel.params
     names = [p.name for p in params]
     if n_args > len(names) or any(name not in meta_names for name in names[n_args:]):
         return None
-    values, spec = [], []
+    values, spec, body = [], [], []
     for i, param in enumerate(params):
-        v = f"a{i}"
-        values.append(v)
+        a = f"a{i}"
         if param.is_constexpr:
-            spec.append(f"(type({v}), {v})")
-        else:
-            spec.append(
-                f"({_TENSOR_KEY} if type({v}) is Tensor else {_INT32_KEY} "
-                f"if type({v}) is int and {_INT32_RANGE} else {_INT_KEY} "
-                f"if type({v}) is int and {_INT_RANGE} else arg_key({v}))".format(v=v)
-            )
+            values.append(a)
+            spec.append(f"(type({a}), {a})")
+            continue
+        values.append(f"p{i}")
+        spec.append(f"k{i}")
+        body.append(_ARGUMENT.format(a=a, p=f"p{i}", k=f"k{i}"))
     given = "".join(f"    a{i} = meta[{names[i]!r}]\n" for i in range(n_args, len(names)))
     unpack = f"    ({''.join(f'a{i}, ' for i in range(n_args))}) = args\n" if n_args else ""
     as_tuple = lambda items: "(" + "".join(f"{item}, " for item in items) + ")"
     options = [f"({m!r}, meta[{m!r}])" for m in meta_names if m not in names]
     returned = ", ".join(as_tuple(items) for items in (values, spec, options))
-    source = "def keyer(args, meta):\n" + unpack + given + f"    return {returned}\n"
+    source = "def keyer(args, meta):\n" + unpack + given + "".join(body)
+    source += f"    return {returned}\n"
     scope: dict[str, Any] = {"Tensor": torch.Tensor, "arg_key": _arg_key}
     exec(compile(source, f"<launch key of {kernel.__name__}>", "exec"), scope)
     return scope["keyer"]

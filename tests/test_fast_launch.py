@@ -93,7 +93,8 @@ def test_the_key_changes_with_whatever_triton_specializes_on() -> None:
 @pytest.mark.usefixtures("on_device_zero")
 def test_the_generated_key_is_each_arguments_key_in_order() -> None:
     """The key function generated per call pattern says what `_arg_key` says of each
-    argument, (type, value) of each constexpr, then the launch options in their order."""
+    argument, (type, value) of each constexpr, then the launch options in their order;
+    the values it hands the launcher are the arguments, a tensor as its address."""
     storage = torch.empty(64)
     for x in (storage, storage[1:], storage.half(), torch.nn.Parameter(storage)):
         for n in (1, 16, 17, -5, 2**31, 2**63, 2**64 - 16):
@@ -101,7 +102,12 @@ def test_the_generated_key_is_each_arguments_key_in_order() -> None:
                 args = (x, storage, n, factor)
                 for meta in ({"BLOCK": 128, "num_warps": 4}, {"num_stages": 2, "BLOCK": 64}):
                     values, key = _launch_key(compiled_only, args, meta)
-                    assert all(a is b for a, b in zip(values, (*args, meta["BLOCK"]), strict=True))
+                    given = (*args, meta["BLOCK"])
+                    # a tensor goes to the launcher as its address, anything else as it is
+                    assert all(
+                        v == a.data_ptr() if type(a) is torch.Tensor else v is a
+                        for v, a in zip(values, given, strict=True)
+                    )
                     assert key[2] == (*map(_arg_key, args), (int, meta["BLOCK"]))
                     assert key[3] == tuple((k, v) for k, v in meta.items() if k != "BLOCK")
     positional = _launch_key(compiled_only, (storage, storage, 16, 2.0, 128), {})
