@@ -8,8 +8,10 @@ its own checks, on every call. These two do the same in well under a microsecond
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import torch
 import triton
@@ -250,6 +252,15 @@ def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callab
     return scope["keyer"]
 
 
+def _debug_options(kernel: Any) -> tuple:
+    """What else Triton keys a compiled kernel on: debug modes and instrumentation."""
+    compilation = knobs.compilation
+    return (
+        kernel.debug, knobs.runtime.debug, compilation.instrumentation_mode,
+        getattr(compilation, "fpsan_homomorphic_casts", None),  # Triton 3.9
+    )  # fmt: skip
+
+
 def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | None:
     """(every parameter's value in order, the key of this launch's specialization), or
     None where a launch of `kernel` must go through Triton."""
@@ -264,12 +275,7 @@ def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | N
         return None
     try:
         values, spec, options = keyer(args, meta)
-        compilation = knobs.compilation
-        key = (
-            id(kernel), torch.cuda.current_device(), spec, options, kernel.debug,
-            knobs.runtime.debug, compilation.instrumentation_mode,
-            getattr(compilation, "fpsan_homomorphic_casts", None),  # Triton 3.9
-        )  # fmt: skip
+        key = (id(kernel), torch.cuda.current_device(), spec, options, *_debug_options(kernel))
         hash(key)
     except (TypeError, ValueError, _Unrecognized):  # an odd argument
         return None
@@ -289,12 +295,130 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
         return
     values, key = launch
     _, run, function, packed_metadata = entry
+    capture = _CAPTURE.get()
+    if capture is not None:  # a `Replays.capturing()` is open
+        capture.append((kernel, grid, values, key, entry))
     run(
         grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1,
         torch._C._cuda_getCurrentRawStream(key[1]), function, packed_metadata,
         None, None, None,  # launch metadata and hooks: none set (`_recognized`)
         *values,  # every parameter, constexprs included: the launcher skips those
     )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------
+# Replays: a whole launcher call skipped for a signature it has launched before.
+#
+# A launcher checks its arguments, plans (tiles, the tuned config, int32 or int64
+# offsets), allocates its output and launches. For arguments of one signature (shapes,
+# strides, dtypes, devices, 16-byte alignment, the options) each of those steps gives the
+# same answer, and the launch differs only in the tensors' addresses. `Replays` keeps, per
+# signature, the launch as it reached the CUDA launcher (captured in `_launch_fast`), and
+# a later call of that signature sends it again with its own tensors' addresses: its
+# checks passed for that signature, so they pass again. A replay is refused (the launcher
+# runs in full, and captures again) where `fast` would go through Triton, where the
+# current device or Triton's debug options changed, or where a note of the layers above
+# says so (the tuner forgot its choice). What it costs in reading: a launcher that uses
+# it names its signature and the tensors the launch reads, in one place each.
+# ----------------------------------------------------------------------------------------
+
+_CAPTURE: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
+"""The launches and notes of the launcher call being captured, or None."""
+
+
+def note_replay(still_valid: Callable[[], bool], on_replay: Callable[[], None]) -> None:
+    """For a layer above the launch (a tuner's, a plan's): if the call is being captured,
+    a replay of it first asks `still_valid()`, and calls `on_replay()` after its launch."""
+    capture = _CAPTURE.get()
+    if capture is not None:
+        capture.append((still_valid, on_replay))
+
+
+class _Replay(NamedTuple):
+    kernel: Any
+    grid: tuple[int, int, int]
+    device: int
+    debug_options: tuple
+    values: tuple  # what the launcher was given, every tensor as its address
+    slots: tuple[tuple[int, int], ...]  # (position in values, index into the call's tensors)
+    run: Any
+    function: Any
+    packed_metadata: Any
+    checks: tuple[Callable[[], bool], ...]
+    after: tuple[Callable[[], None], ...]
+    extra: Any  # the launcher's own: what it needs to allocate its outputs
+
+
+class Replays:
+    """One launcher's captured launches, by signature (see above)."""
+
+    def __init__(self) -> None:
+        self._by_signature: dict[Any, _Replay] = {}
+
+    def get(self, signature: Any) -> _Replay | None:
+        """The replay kept for `signature`, if it may run now."""
+        replay = self._by_signature.get(signature)
+        if replay is None:
+            return None
+        if replay.device != torch.cuda.current_device() or not _recognized(replay.kernel):
+            return None
+        if replay.debug_options != _debug_options(replay.kernel):
+            return None
+        for still_valid in replay.checks:
+            if not still_valid():
+                return None
+        return replay
+
+    @staticmethod
+    def launch(replay: _Replay, tensors: tuple) -> None:
+        """`replay`'s launch on `tensors` (the call's, in the captured call's order)."""
+        values = list(replay.values)
+        for position, index in replay.slots:
+            values[position] = tensors[index].data_ptr()
+        replay.run(*replay.grid, torch._C._cuda_getCurrentRawStream(replay.device),
+                   replay.function, replay.packed_metadata, None, None, None, *values)  # fmt: skip
+        for after in replay.after:
+            after()
+
+    @contextlib.contextmanager
+    def capturing(self, signature: Any) -> Iterator[Callable[[tuple, Any], None]]:
+        """Around a launcher's call in full: yields `keep(tensors, extra)`, to call once its
+        launch is done with every tensor the launch may read or write. The call is kept
+        if it made exactly one launch through `_launch_fast`'s direct path and each of
+        that launch's tensors is one of `tensors`, at an address no other of them has."""
+        captured: list = []
+        token = _CAPTURE.set(captured)
+
+        def keep(tensors: tuple, extra: Any = None) -> None:
+            launches = [c for c in captured if len(c) == 5]
+            if len(launches) != 1:
+                return
+            kernel, grid, values, key, entry = launches[0]
+            index_of: dict[int, int] = {}
+            for index, tensor in enumerate(tensors):
+                if tensor is not None:
+                    address = tensor.data_ptr()
+                    if address in index_of:  # two tensors at one address: ambiguous
+                        return
+                    index_of[address] = index
+            slots = []
+            for position, spec in enumerate(key[2]):
+                if type(spec) is tuple and len(spec) == 2 and isinstance(spec[0], torch.dtype):
+                    if values[position] not in index_of:  # a tensor the call did not name
+                        return
+                    slots.append((position, index_of[values[position]]))
+            grid3 = (grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1)
+            notes = [c for c in captured if len(c) == 2]
+            self._by_signature[signature] = _Replay(
+                kernel, grid3, key[1], tuple(key[4:]), tuple(values), tuple(slots), entry[1],
+                entry[2], entry[3], tuple(n[0] for n in notes), tuple(n[1] for n in notes),
+                extra,
+            )  # fmt: skip
+
+        try:
+            yield keep
+        finally:
+            _CAPTURE.reset(token)
 
 
 class _Launch:

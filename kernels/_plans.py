@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.autotune import launch_tuned, with_config
 from kernels._checks import interpreting
-from kernels._launch import launch_resolved
+from kernels._launch import launch_resolved, note_replay
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
 _RECORDERS: ContextVar[tuple[list[str], ...]] = ContextVar("config_recorders", default=())
@@ -32,6 +32,11 @@ _RECORDERS: ContextVar[tuple[list[str], ...]] = ContextVar("config_recorders", d
 def default_constants() -> str:
     """The constants of this mode: "interpret" in Triton's interpreter, else "gpu"."""
     return "interpret" if interpreting() else "gpu"
+
+
+def forced_name() -> str | None:
+    """The config name forced now (`forcing`), if any."""
+    return _FORCED.get()
 
 
 def forced(family: str) -> tuple[str | None, str]:
@@ -139,6 +144,12 @@ def design_name(configs: Mapping[str, Any], config: Any) -> str:
     return known[2]
 
 
+def _replayed(kernel: Any, config: Any, family: str, design: str, table: str) -> None:
+    kernel.best_config = config
+    if _RECORDERS.get():
+        launched(family, design, table)
+
+
 def launch(
     family: str,
     kernel: Any,
@@ -171,6 +182,13 @@ def launch(
         table = default_constants()
         best = launch_tuned(kernel, grid, args, constants, launch_resolved)
         design = design_name(configs[table], best)
+        # A replay of this call (kernels._launch.Replays) runs the config chosen now, so
+        # only while the tuner keeps that choice; it names the config as this call does.
+        choices = kernel.__dict__.get("_launch_cache")
+        note_replay(
+            lambda: kernel.__dict__.get("_launch_cache") is choices,
+            lambda: _replayed(kernel, best, family, design, table),
+        )
     if _RECORDERS.get():  # a recording() is open
         launched(family, design, table)
     return design

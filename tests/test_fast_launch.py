@@ -175,3 +175,118 @@ def test_a_resolved_launch_reads_its_grid_from_the_meta_or_leaves_it_to_triton(
         out = torch.full_like(x, float("nan"))
         _launch.launch_resolved(scaled_copy, grid, (x, out, n, 1.5), {"BLOCK": 128})
         assert torch.equal(out, expected)
+
+
+# ------------------------------------------------------------------------------ replays
+@pytest.fixture
+def launcher_stub(monkeypatch: pytest.MonkeyPatch) -> list:
+    """`compiled_only` as if compiled for (x, out, n, factor, BLOCK=128) on device 0: its
+    CUDA launcher a stub that notes each launch's grid and values (a CPU build of torch
+    has no launcher, no stream)."""
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch._C, "_cuda_getCurrentRawStream", lambda device: 7, raising=False)
+    # Through Triton (a specialization not "compiled"): nothing runs. On the instance, so
+    # that JITFunction.run stays Triton's and `fast` vouches for the kernel.
+    monkeypatch.setattr(compiled_only, "run", lambda *args, **kwargs: None, raising=False)
+    launches: list = []
+
+    def run(gx, gy, gz, stream, function, packed, metadata, enter, exit_, *values):
+        launches.append(((gx, gy, gz), stream, function, values))
+
+    x, out = torch.empty(256), torch.empty(256)
+    for n in (200, 256):
+        _, key = _launch_key(compiled_only, (x, out, n, 2.0), {"BLOCK": 128})
+        monkeypatch.setitem(_launch._COMPILED, key, (None, run, "function", "metadata"))
+    return launches
+
+
+class _Op:
+    """A launcher built as the ops' are: its checks and plan counted, replayed by signature."""
+
+    def __init__(self) -> None:
+        self.replays, self.planned = _launch.Replays(), 0
+
+    def __call__(self, x: torch.Tensor, factor: float, scratch: bool = False) -> torch.Tensor:
+        signature = (x.shape, x.stride(), x.dtype, x.data_ptr() & 15, factor, scratch)
+        replay = self.replays.get(signature)
+        if replay is not None:
+            out = x.new_empty(replay.extra)
+            self.replays.launch(replay, (x, out))
+            return out
+        with self.replays.capturing(signature) as keep:
+            self.planned += 1
+            out = torch.empty_like(x)
+            target = torch.empty_like(x) if scratch else out  # a tensor the op does not name
+            fast(compiled_only)[(2,)](x, target, x.numel(), factor, BLOCK=128)
+            keep((x, out), out.shape)
+        return out
+
+
+def test_a_replay_is_the_launch_it_captured_on_the_new_tensors(launcher_stub) -> None:
+    op = _Op()
+    calls = [torch.empty(256) for _ in range(3)]
+    outs = [op(x, 2.0) for x in calls]
+    assert op.planned == 1 and len(launcher_stub) == 3  # planned once, launched three times
+    for x, out, (grid, stream, function, values) in zip(calls, outs, launcher_stub, strict=True):
+        assert grid == (2, 1, 1) and stream == 7 and function == "function"
+        assert values == (x.data_ptr(), out.data_ptr(), 256, 2.0, 128)
+        assert out.shape == x.shape and out.dtype == x.dtype
+
+
+def test_a_new_signature_is_planned_anew(launcher_stub) -> None:
+    op = _Op()
+    op(torch.empty(256), 2.0)
+    op(torch.empty(200), 2.0)  # another shape
+    op(torch.empty(256), 3.0)  # another option
+    op(torch.empty(257)[1:], 2.0)  # misaligned: another specialization (Triton compiles it)
+    assert op.planned == 4
+
+
+def test_a_call_it_cannot_replay_is_planned_each_time(launcher_stub, monkeypatch) -> None:
+    op = _Op()
+    for _ in range(2):
+        op(torch.empty(256), 2.0, scratch=True)  # the launch wrote a tensor it did not name
+    assert op.planned == 2
+    op(torch.empty(256), 2.0)
+    op(torch.empty(256), 2.0)
+    assert op.planned == 3  # replayed
+    with monkeypatch.context() as patch:  # what `fast` would not vouch for: a launch hook
+        patch.setattr(knobs.runtime, "launch_enter_hook", lambda *a: None)
+        op(torch.empty(256), 2.0)
+    with monkeypatch.context() as patch:  # another current device
+        patch.setattr(torch.cuda, "current_device", lambda: 1)
+        op(torch.empty(256), 2.0)
+    with monkeypatch.context() as patch:  # Triton's debug mode
+        patch.setattr(compiled_only, "debug", True)
+        op(torch.empty(256), 2.0)
+    assert op.planned == 6
+
+
+def test_a_capture_of_two_tensors_at_one_address_is_not_kept(launcher_stub) -> None:
+    replays = _launch.Replays()
+    x = torch.empty(256)
+    with replays.capturing("aliased") as keep:
+        fast(compiled_only)[(2,)](x, x, 256, 2.0, BLOCK=128)
+        keep((x, x))
+    assert replays.get("aliased") is None
+    with replays.capturing("two launches") as keep:
+        fast(compiled_only)[(2,)](x, torch.empty(256), 256, 2.0, BLOCK=128)
+        fast(compiled_only)[(2,)](x, torch.empty(256), 256, 2.0, BLOCK=128)
+        keep((x,))
+    assert replays.get("two launches") is None
+
+
+def test_a_layer_above_can_void_a_replay_and_is_told_of_each(launcher_stub) -> None:
+    replays, valid, told = _launch.Replays(), [True], []
+    x, out = torch.empty(256), torch.empty(256)
+    with replays.capturing("noted") as keep:
+        fast(compiled_only)[(2,)](x, out, 256, 2.0, BLOCK=128)
+        _launch.note_replay(lambda: valid[0], lambda: told.append("replayed"))
+        keep((x, out))
+    _launch.note_replay(lambda: False, lambda: None)  # outside a capture: nothing happens
+    replay = replays.get("noted")
+    assert replay is not None
+    replays.launch(replay, (x, out))
+    assert told == ["replayed"]
+    valid[0] = False  # say, the tuner forgot the config it had chosen
+    assert replays.get("noted") is None

@@ -234,3 +234,40 @@ def test_tma_runs_unforced_only_where_it_was_timed_faster():
     ]:
         a = torch.empty(2, 2, dtype=dtype)
         assert _tma_by_default(a, work, table) is expected, (dtype, work, table)
+
+
+def test_a_replayed_call_computes_and_names_what_a_planned_one_does(harness_state, monkeypatch):
+    """A GEMM of a signature launched before is replayed (kernels._launch.Replays): on new
+    operands it computes what the planned launch computes and records the config the
+    tuner chose; once the tuner forgets its choice, the next call is planned in full. A
+    strided B and a bias: a replay fills every tensor's slot."""
+    if harness_state.mode == "interpret":
+        pytest.skip("replays need Triton's compiled launcher: the interpreter has none")
+    from harness.autotune import forget_tuning
+    from kernels import matmul as mm
+
+    planned = []
+    in_full = mm._launch_in_full
+    monkeypatch.setattr(mm, "_launch_in_full", lambda *args: planned.append(1) or in_full(*args))
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+
+    def call() -> list[str]:
+        a = make_tensor((96, 80), "float16", device, gen)
+        b = make_tensor((80, 72), "float16", device, gen, layout="transposed")
+        bias = make_tensor((72,), "float16", device, gen)
+        with _plans.recording() as launched:
+            out = matmul(a, b, bias, "relu")
+        want = torch.relu(a.float() @ b.float() + bias.float())
+        torch.testing.assert_close(out.float(), want, rtol=1e-2, atol=1e-2)
+        return launched
+
+    # The tuner's first call, Triton's first launch of the kernel, then the one captured.
+    names = [call() for _ in range(3)]
+    before = len(planned)
+    names += [call() for _ in range(2)]
+    assert len(planned) == before  # replayed
+    assert all(n == names[0] and len(n) == 1 for n in names)
+    forget_tuning(mm.matmul_kernel)
+    call()
+    assert len(planned) == before + 1
