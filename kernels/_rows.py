@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from kernels import _plans
-from kernels._launch import cdiv, checked_grid, fast, next_power_of_2
+from kernels._launch import cdiv, checked_grid, fast, next_power_of_2, note_replay, replayed
 
 
 def as_rows(x: torch.Tensor) -> torch.Tensor:
@@ -140,18 +140,31 @@ def plan_rows(
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
-    key = (
-        n_rows, n_cols, elements_per_thread, design, constants, WHOLE_ROW_MAX, TILE_TARGET,
-        LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS, INTERPRET_WHOLE_ROW_MAX,
-        INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
-    )  # fmt: skip
+    key = (n_rows, n_cols, elements_per_thread, design, constants, *tuning())
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         plan = _PLANS[key] = _plan(n_rows, n_cols, elements_per_thread, design, constants)
-    _plans.launched(family, "whole" if plan.whole_row else "looped", constants)
+    design = "whole" if plan.whole_row else "looped"
+    _plans.launched(family, design, constants)
+    note_replay(lambda: True, lambda: _plans.launched(family, design, constants))
     return plan
+
+
+def tuning() -> tuple:
+    """The module's launch constants, which tuning scripts set: what else a plan reads."""
+    return (
+        WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
+        INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
+        PASS_TWO_FROM_THE_END,
+    )  # fmt: skip
+
+
+def replay_context() -> tuple:
+    """`kernels._launch.replayed`'s context for a row-wise launcher: the forcing, the
+    constants."""
+    return _plans.forced_name(), *tuning()
 
 
 _PLANS: dict[tuple, RowPlan] = {}
@@ -173,6 +186,7 @@ def _plan(
     return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
 
 
+@replayed(replay_context)
 def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Tensor:
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 

@@ -47,13 +47,14 @@ import triton.language as tl
 
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import checked_grid, fast
+from kernels._launch import checked_grid, fast, replayed
 from kernels._rows import (
     as_rows,
     load_x_dy,
     norm_dx,
     partial_sums_buffer,
     plan_rows,
+    replay_context,
     row_tile,
     store_partial_sums,
     sum_partials,
@@ -386,6 +387,7 @@ def _forward_setup(
     return as_rows(x), weight, bias, eps, (y, mean, rstd)
 
 
+@replayed(lambda: (replay_context(), FWD_ELEMENTS_PER_THREAD))
 def layer_norm(
     x: torch.Tensor,
     weight: torch.Tensor | None = None,

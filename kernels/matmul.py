@@ -95,12 +95,12 @@ from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import (
-    Replays,
     cdiv,
     checked_grid,
     fitted,
     fitting_configs,
     offsets_fit_int32,
+    replayed,
     tma_readable,
 )
 
@@ -544,22 +544,7 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
     return True
 
 
-_REPLAYS = Replays()
-"""The launches of earlier calls, by signature (`kernels._launch.Replays`): a small GEMM's
-host cost was 40-95 us on the H200's host against cuBLAS's 13-21
-(benchmarks/results/2026-12-03b-h200/host-ab.txt), above its kernel time."""
-
-
-def _signature(x: torch.Tensor | None) -> tuple | None:
-    """What a launch's checks and plan read of a tensor argument (None for None; for
-    anything else, which the checks will refuse, a signature no other call has)."""
-    if x is None:
-        return None
-    if not isinstance(x, torch.Tensor):
-        return object()
-    return x.shape, x.stride(), x.dtype, x.get_device(), x.data_ptr() & 15
-
-
+@replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, TMA_MIN_WORK))
 def _launch(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -568,37 +553,10 @@ def _launch(
     precision: str,
     store_preactivation: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """C, and Z = A @ B + bias in float32 when `store_preactivation` (else None): replayed
-    where a call of the same signature was launched before, else planned in full."""
-    try:
-        signature = (
-            _signature(a), _signature(b), _signature(bias), activation, precision,
-            store_preactivation, _plans.forced_name(), TMA_BY_DEFAULT, TMA_MIN_WORK,
-        )  # fmt: skip
-        hash(signature)
-    except (RuntimeError, TypeError):  # a tensor without storage, an unhashable option
-        signature = object()  # the checks will say what is wrong with it
-    replay = _REPLAYS.get(signature)
-    if replay is not None:
-        out = a.new_empty(replay.extra)
-        z = a.new_empty(replay.extra, dtype=torch.float32) if store_preactivation else None
-        _REPLAYS.launch(replay, (a, b, out, bias, z))
-        return out, z
-    with _REPLAYS.capturing(signature) as keep:
-        out, z = _launch_in_full(a, b, bias, activation, precision, store_preactivation)
-        keep((a, b, out, bias, z), out.shape)
-    return out, z
-
-
-def _launch_in_full(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    bias: torch.Tensor | None,
-    activation: str | None,
-    precision: str,
-    store_preactivation: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`_launch`: the checks, the plan, the launch."""
+    """C, and Z = A @ B + bias in float32 when `store_preactivation` (else None). Replayed
+    for a signature launched before (`kernels._launch.replayed`): a small GEMM's host cost
+    was 40-95 us on the H200's host against cuBLAS's 13-21
+    (benchmarks/results/2026-12-03b-h200/host-ab.txt), more than its kernel's time."""
     batch, M, K, N = _check_inputs(a, b, bias, activation, precision)
     interpreting = in_interpreter()  # once a call: it reads the environment
     b = _k_major_for_tf32(b, precision, interpreting)

@@ -290,3 +290,30 @@ def test_a_layer_above_can_void_a_replay_and_is_told_of_each(launcher_stub) -> N
     assert told == ["replayed"]
     valid[0] = False  # say, the tuner forgot the config it had chosen
     assert replays.get("noted") is None
+
+
+def test_a_replayed_launcher_allocates_its_outputs_as_the_captured_call_did(launcher_stub):
+    """`replayed`: outputs as the full call made them (shape, strides, dtype; None kept),
+    arguments told apart by type too (True == 1.0, and a check may refuse one), and an
+    argument it cannot sign (unhashable) leaves every call to the launcher."""
+    calls = []
+
+    @_launch.replayed()
+    def scaled(x: torch.Tensor, factor: object) -> tuple:
+        calls.append(factor)
+        out = torch.empty(16, 16).t()  # not contiguous: its strides must come back
+        fast(compiled_only)[(2,)](x, out, 256, 2.0, BLOCK=128)
+        return out, None
+
+    x = torch.empty(256)
+    first = scaled(x, 2.0)
+    for _ in range(2):
+        out, nothing = scaled(torch.empty(256), 2.0)
+        assert nothing is None and out.stride() == first[0].stride() == (1, 16)
+        assert out.shape == (16, 16) and out.dtype == torch.float32
+    assert calls == [2.0]  # replayed twice
+    assert launcher_stub[-1][3][1] == out.data_ptr()  # the launch wrote the new output
+    scaled(torch.empty(256), True)
+    scaled(torch.empty(256), [2.0])
+    scaled(torch.empty(256), [2.0])
+    assert calls == [2.0, True, [2.0], [2.0]]

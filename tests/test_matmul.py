@@ -247,8 +247,8 @@ def test_a_replayed_call_computes_and_names_what_a_planned_one_does(harness_stat
     from kernels import matmul as mm
 
     planned = []
-    in_full = mm._launch_in_full
-    monkeypatch.setattr(mm, "_launch_in_full", lambda *args: planned.append(1) or in_full(*args))
+    checked = mm._check_inputs
+    monkeypatch.setattr(mm, "_check_inputs", lambda *args: planned.append(1) or checked(*args))
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(0)
 
