@@ -9,7 +9,8 @@ more than one config fails there. `autotune` below is a drop-in for the decorato
     def kernel(...): ...
 
   on a GPU        it *is* `triton.autotune(configs, key, **kwargs)`: every config is timed
-                  once per key, the fastest is cached and launched;
+                  once per key (`graph_timed`: short launches from a CUDA graph), the
+                  fastest is cached and launched;
   in interpret    (TRITON_INTERPRET=1 when it decorates, which is when Triton itself
   mode            decides to interpret) it is `triton.autotune([chosen], key, **kwargs)`
                   with the one config `interpret_config` names (an index into `configs`,
@@ -72,7 +73,33 @@ def autotune(
         return triton.autotune([chosen], list(key), **kwargs)
     if choice == "first":
         kwargs = {**kwargs, "do_bench": untimed}
+    kwargs.setdefault("do_bench", graph_timed)
     return triton.autotune(configs, list(key), **kwargs)
+
+
+GRAPH_BELOW_MS = 0.2
+"""A config whose launch times under this with `triton.testing.do_bench` is timed again
+from a CUDA graph (`graph_timed`)."""
+
+
+def graph_timed(
+    fn: Callable[[], Any], quantiles: Sequence[float] | None = None, **kwargs: Any
+) -> float | list[float]:
+    """An autotuner's `do_bench`: Triton's own, and for a short launch the launches
+    replayed from a CUDA graph instead. do_bench times each launch between two events
+    after a cache flush; where the host takes longer to launch through the tuner than
+    the flush takes to run, the GPU waits for it and the host's time is what is timed.
+    On the H200 the tuner's order of 19 GEMM configs at 1024^3 (about 10 us each) moved
+    by up to 1.7x between bfloat16 and float16, and in a later run its float16 choice ran
+    0.70x cuBLAS where bfloat16's ran 0.91x (benchmarks/results/2026-12-03b-h200/
+    sweep-small.txt, call4-matmul-16c.txt). Replayed from a graph, the
+    launches follow each other on the GPU with no host between them (with L2 warm: the
+    same for every config)."""
+    times = triton.testing.do_bench(fn, quantiles=quantiles, **kwargs)
+    median = times[0] if quantiles else times
+    if median >= GRAPH_BELOW_MS:
+        return times
+    return triton.testing.do_bench_cudagraph(fn, quantiles=quantiles)
 
 
 def untimed(

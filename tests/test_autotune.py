@@ -128,3 +128,29 @@ def test_an_unknown_autotune_choice_is_refused(monkeypatch):
     monkeypatch.setenv("HARNESS_AUTOTUNE", "fastest")
     with pytest.raises(ValueError, match=r"HARNESS_AUTOTUNE='fastest': expected one of"):
         autotune([SMALL, LARGE], key=["n"])(_block_kernel)
+
+
+def test_graph_timed_times_a_short_launch_again_from_a_cuda_graph(monkeypatch):
+    """The tuner's timing: do_bench's figure for a launch of GRAPH_BELOW_MS or more, the
+    CUDA graph's below it (there the host's launch cost can be what do_bench times)."""
+    from harness import autotune as tuning
+
+    timed: list[str] = []
+
+    def plain(fn, quantiles=None, **kwargs):
+        timed.append("plain")
+        return [measured, measured / 2, measured * 2] if quantiles else measured
+
+    def graphed(fn, quantiles=None, **kwargs):
+        timed.append("graph")
+        return [0.001] * len(quantiles) if quantiles else 0.001
+
+    monkeypatch.setattr(tuning.triton.testing, "do_bench", plain)
+    monkeypatch.setattr(tuning.triton.testing, "do_bench_cudagraph", graphed)
+    measured = tuning.GRAPH_BELOW_MS * 2
+    assert tuning.graph_timed(lambda: None, quantiles=(0.5, 0.2, 0.8))[0] == measured
+    assert timed == ["plain"]
+    measured = tuning.GRAPH_BELOW_MS / 2
+    assert tuning.graph_timed(lambda: None, quantiles=(0.5, 0.2, 0.8)) == [0.001] * 3
+    assert tuning.graph_timed(lambda: None) == 0.001
+    assert timed == ["plain", "plain", "graph", "plain", "graph"]
