@@ -154,3 +154,14 @@ def test_graph_timed_times_a_short_launch_again_from_a_cuda_graph(monkeypatch):
     assert tuning.graph_timed(lambda: None, quantiles=(0.5, 0.2, 0.8)) == [0.001] * 3
     assert tuning.graph_timed(lambda: None) == 0.001
     assert timed == ["plain", "plain", "graph", "plain", "graph"]
+
+
+def test_graph_timed_keeps_do_benchs_figure_where_a_graph_cannot_be_made(monkeypatch):
+    from harness import autotune as tuning
+
+    def no_graph(fn, quantiles=None, **kwargs):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(tuning.triton.testing, "do_bench", lambda fn, quantiles=None: 0.01)
+    monkeypatch.setattr(tuning.triton.testing, "do_bench_cudagraph", no_graph)
+    assert tuning.graph_timed(lambda: None) == 0.01
