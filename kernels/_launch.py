@@ -202,7 +202,7 @@ _COMPILED: dict[tuple, tuple] = {}
 # One non-constexpr argument `a` of a launch: its value for the launcher `p` (a tensor's
 # address) and its key `k`, `_arg_key` inlined for a tensor and an int in range.
 _ARGUMENT = """\
-    if type({a}) is Tensor:
+    if isinstance({a}, Tensor):  # nn.Parameter too
         {p} = {a}.data_ptr()
         {k} = ({a}.dtype, {p} & 15 == 0)
     elif type({a}) is int and 1 < {a} < 2147483648:

@@ -105,7 +105,7 @@ def test_the_generated_key_is_each_arguments_key_in_order() -> None:
                     given = (*args, meta["BLOCK"])
                     # a tensor goes to the launcher as its address, anything else as it is
                     assert all(
-                        v == a.data_ptr() if type(a) is torch.Tensor else v is a
+                        v == a.data_ptr() if isinstance(a, torch.Tensor) else v is a
                         for v, a in zip(values, given, strict=True)
                     )
                     assert key[2] == (*map(_arg_key, args), (int, meta["BLOCK"]))
@@ -317,3 +317,13 @@ def test_a_replayed_launcher_allocates_its_outputs_as_the_captured_call_did(laun
     scaled(torch.empty(256), [2.0])
     scaled(torch.empty(256), [2.0])
     assert calls == [2.0, True, [2.0], [2.0]]
+
+
+def test_a_parameter_is_replayed_as_a_tensor(launcher_stub) -> None:
+    """An nn.Parameter (a module's weight) reaches the launcher as its address too, so a
+    call with one is kept and replayed like any other."""
+    op = _Op()
+    weights = [torch.nn.Parameter(torch.empty(256)) for _ in range(3)]
+    outs = [op(w, 2.0) for w in weights]
+    assert op.planned == 1
+    assert launcher_stub[-1][3][:2] == (weights[-1].data_ptr(), outs[-1].data_ptr())
