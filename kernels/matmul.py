@@ -56,6 +56,10 @@ The GPU ideas, in the order they appear:
    first loads are in flight during this tile's epilogue, and the launch has no tail
    of half-empty waves.
 
+8. C through a descriptor too (C_DESCRIPTOR in a TMA config, forced only: not yet timed
+   on a GPU). The finished tile goes to shared memory and the copy engine writes it,
+   clipped at C's edges, in two halves (less shared memory to stage it in).
+
 Not done here: warp specialization (loads and MMAs on warps of their own, as cuBLAS's
 sm90 kernels do). Triton's Hopper pass applies only to 4-warp kernels with descriptors
 made in the kernel; on the H200 under Triton 3.6 its 12-warp kernels computed wrong
@@ -159,11 +163,16 @@ CONFIGS = _plans.by_name("", GPU_CONFIGS, INTERPRET_CONFIGS)
 # (0.71-0.97x cuBLAS, benchmarks/results/2026-12-02e-h200/). All four share their blocks,
 # so one set of descriptors serves the tuner. Persistent configs run 16-bit operands
 # only: with float32 they need 278 KB of shared memory, past sm_90's 227 KB.
-def _tma_config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int, per_sm: int = 0):
+def _tma_config(
+    bm: int, bn: int, bk: int, group: int, warps: int, stages: int, per_sm: int = 0, c: int = 0
+) -> triton.Config:
     """A TMA config: PROGRAMS_PER_SM 0 launches a program per tile of C; n > 0 launches
-    n programs per multiprocessor (at most one per tile), each looping over tiles."""
+    n programs per multiprocessor (at most one per tile), each looping over tiles. c = 1
+    sets C_DESCRIPTOR (C stored through a descriptor too; the name gains -c1)."""
     config = _config(bm, bn, bk, group, warps, stages)
     config.kwargs["PROGRAMS_PER_SM"] = per_sm
+    if c:
+        config.kwargs["C_DESCRIPTOR"] = c
     return config
 
 
@@ -173,13 +182,23 @@ TMA_GPU_CONFIGS = (
     _tma_config(128, 256, 64, 8, 8, 3, per_sm=1),
     _tma_config(128, 256, 64, 8, 8, 4, per_sm=1),
 )
-# The interpreter's: a program per tile, and (counting one multiprocessor there) two
-# programs looping over the tiles.
+# C through a descriptor too (C_DESCRIPTOR), forced only: not yet timed (2026-12-03, no
+# device time left; vendor.py matmul-tma times every config of TMA_CONFIGS). 3 stages:
+# the pipeline's 144 KiB and two 32 KiB halves of C to stage fit in 227 KiB.
+TMA_FORCED_ONLY_CONFIGS = (
+    _tma_config(128, 256, 64, 8, 8, 3, c=1),
+    _tma_config(128, 256, 64, 8, 8, 3, per_sm=1, c=1),
+)
+# The interpreter's: a program per tile, (counting one multiprocessor there) two programs
+# looping over the tiles, and C through a descriptor.
 TMA_INTERPRET_CONFIGS = (
     _tma_config(32, 32, 32, 2, 4, 1),
     _tma_config(32, 32, 32, 2, 4, 1, per_sm=2),
+    _tma_config(32, 32, 32, 2, 4, 1, c=1),
 )
-TMA_CONFIGS = _plans.by_name("tma", TMA_GPU_CONFIGS, TMA_INTERPRET_CONFIGS)
+TMA_CONFIGS = _plans.by_name(
+    "tma", TMA_GPU_CONFIGS + TMA_FORCED_ONLY_CONFIGS, TMA_INTERPRET_CONFIGS
+)
 TMA_BY_DEFAULT = True
 """Whether a GEMM TMA can read runs it unforced (tuned among TMA_GPU_CONFIGS), if its
 operands are 16-bit and it has at least TMA_MIN_WORK multiply-adds. On the H200
@@ -309,22 +328,33 @@ def matmul_kernel(
 
 
 @triton.jit
-def epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, stride_cn,
-             stride_bias, ACTIVATION: tl.constexpr):  # fmt: skip
-    """The epilogue, on the float32 accumulator of the tile at rows offs_m and columns
-    offs_n: bias, Z if asked for, the activation, one rounding at the store (masked to C)."""
+def finished(acc, offs_m, offs_n, M, N, z_ptr, bias_ptr, stride_cm, stride_cn, stride_bias,
+             ACTIVATION: tl.constexpr):  # fmt: skip
+    """The epilogue's arithmetic on the float32 accumulator of the tile at rows offs_m and
+    columns offs_n: bias, Z (stored, masked to C's shape) if asked for, the activation."""
     n_mask = offs_n < N
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + offs_n * stride_bias, mask=n_mask, other=0.0)
         acc += bias.to(tl.float32)[None, :]
-    c_tile = offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
-    c_mask = (offs_m < M)[:, None] & n_mask[None, :]
     if z_ptr is not None:
-        tl.store(z_ptr + c_tile, acc.to(z_ptr.dtype.element_ty), mask=c_mask)
+        z_tile = offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
+        z_mask = (offs_m < M)[:, None] & n_mask[None, :]
+        tl.store(z_ptr + z_tile, acc.to(z_ptr.dtype.element_ty), mask=z_mask)
     if ACTIVATION == "relu":
         acc = tl.where(acc < 0.0, 0.0, acc)  # NaN stays NaN, as in torch.relu
     elif ACTIVATION == "gelu":
         acc = gelu_tanh(acc)
+    return acc
+
+
+@triton.jit
+def epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, stride_cn,
+             stride_bias, ACTIVATION: tl.constexpr):  # fmt: skip
+    """The epilogue: `finished`, then one rounding at the store (masked to C)."""
+    acc = finished(acc, offs_m, offs_n, M, N, z_ptr, bias_ptr, stride_cm, stride_cn,
+                   stride_bias, ACTIVATION)  # fmt: skip
+    c_tile = offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
+    c_mask = (offs_m < M)[:, None] & (offs_n < N)[None, :]
     tl.store(c_ptr + c_tile, acc.to(c_ptr.dtype.element_ty), mask=c_mask)
 
 
@@ -338,6 +368,7 @@ def matmul_tma_kernel(
     a_desc,  # A (M, K) as a tensor descriptor: blocks of BLOCK_M x BLOCK_K
     b_desc,  # B as a descriptor: (K, N) blocks of BLOCK_K x BLOCK_N, or B^T (N, K) if B_K_MAJOR
     c_ptr,  # C (M, N), a new contiguous tensor
+    c_desc,  # C as a descriptor, blocks of BLOCK_M x BLOCK_N / 2, if C_DESCRIPTOR; else None
     bias_ptr,  # bias (N,); None without one
     z_ptr,  # Z = A @ B + bias, strides of C; None unless stored
     M,
@@ -356,6 +387,7 @@ def matmul_tma_kernel(
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
     PROGRAMS_PER_SM: tl.constexpr,  # 0: one tile per program; else programs loop over tiles
+    C_DESCRIPTOR: tl.constexpr = 0,  # 1: C stored through c_desc (the copy engine) too
 ):
     """`matmul_kernel` for 2-D operands with the loads given to Hopper's copy engine
     (TMA): a descriptor names the tensor, its shape and strides, once; each step asks for
@@ -366,25 +398,29 @@ def matmul_tma_kernel(
     Persistent (PROGRAMS_PER_SM > 0): the grid is a few programs per multiprocessor, and
     each walks the tiles pid, pid + programs, ...; `flatten` makes the compiler pipeline
     the tile loop and the K loop as one, so the next tile's first loads are in flight
-    while this tile's epilogue runs, and no wave of programs ends with idle SMs."""
+    while this tile's epilogue runs, and no wave of programs ends with idle SMs.
+
+    C_DESCRIPTOR: the tile of C leaves through the copy engine as well (`c_desc.store`),
+    from shared memory, clipped at C's edges by the engine: no store mask, and the
+    threads hand the tile over instead of writing it out element by element."""
     if PROGRAMS_PER_SM == 0:
-        tma_tile(tl.program_id(axis=0), a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K,
-                 stride_cm, stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR,
-                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+        tma_tile(tl.program_id(axis=0), a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N,
+                 K, stride_cm, stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR,
+                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, C_DESCRIPTOR)  # fmt: skip
     else:
         tiles = ((M + BLOCK_M - 1) // BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
         for tile in tl.range(tl.program_id(axis=0), tiles, tl.num_programs(axis=0), flatten=True):
-            tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm,
+            tma_tile(tile, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, K, stride_cm,
                      stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR, UPCAST,
-                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, C_DESCRIPTOR)  # fmt: skip
 
 
 @triton.jit
-def tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm, stride_cn,
-             stride_bias, ACTIVATION: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+def tma_tile(tile, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, K, stride_cm,
+             stride_cn, stride_bias, ACTIVATION: tl.constexpr, INPUT_PRECISION: tl.constexpr,
              B_K_MAJOR: tl.constexpr, UPCAST: tl.constexpr, INDEX_64: tl.constexpr,
              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-             GROUP_M: tl.constexpr):  # fmt: skip
+             GROUP_M: tl.constexpr, C_DESCRIPTOR: tl.constexpr):  # fmt: skip
     """Tile number `tile` of C (grouped order), its K loop on descriptor loads."""
     pid_m, pid_n = grouped_tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
     row = pid_m * BLOCK_M
@@ -406,8 +442,16 @@ def tma_tile(tile, a_desc, b_desc, c_ptr, bias_ptr, z_ptr, M, N, K, stride_cm, s
     offs_n = col + tl.arange(0, BLOCK_N)
     if INDEX_64:
         offs_m, offs_n = offs_m.to(tl.int64), offs_n.to(tl.int64)
-    epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, stride_cn,
-             stride_bias, ACTIVATION)  # fmt: skip
+    if C_DESCRIPTOR:  # two halves: half the shared memory to stage each store in
+        acc = finished(acc, offs_m, offs_n, M, N, z_ptr, bias_ptr, stride_cm, stride_cn,
+                       stride_bias, ACTIVATION)  # fmt: skip
+        halves = tl.permute(tl.reshape(acc, (BLOCK_M, 2, BLOCK_N // 2)), (0, 2, 1))
+        left, right = tl.split(halves)
+        c_desc.store([row, col], left.to(c_ptr.dtype.element_ty))
+        c_desc.store([row, col + BLOCK_N // 2], right.to(c_ptr.dtype.element_ty))
+    else:
+        epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, stride_cn,
+                 stride_bias, ACTIVATION)  # fmt: skip
 
 
 def _batch_stride(x: torch.Tensor, strides: tuple[int, ...]) -> int:
@@ -500,7 +544,8 @@ def _multiprocessors(device: torch.device) -> int:
 def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
     """Run the TMA design, the config forced or else tuned if `_tma_by_default`, where the
     operands suit it: 2-D, K > 0, A readable, B readable as it is or as B^T, persistent
-    configs on 16-bit operands. False: it did not run."""
+    configs on 16-bit operands, C's rows 16-byte aligned for a C_DESCRIPTOR config. False:
+    it did not run."""
     if batch >= 0:
         return False
     (M, K), N = a.shape, b.shape[1]
@@ -518,6 +563,9 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
     b_k_major = not tma_readable(b)
     if K == 0 or not tma_readable(a) or (b_k_major and not tma_readable(b.T)):
         return False
+    c_store = blocks.get("C_DESCRIPTOR", 0)
+    if c_store and not tma_readable(out):
+        return False
     bm, bn, bk = (blocks[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
     a_desc = TensorDescriptor(a, [M, K], [a.stride(0), 1], [bm, bk])
     if b_k_major:
@@ -530,7 +578,8 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
         (min(tiles, meta["PROGRAMS_PER_SM"] * machine) if meta["PROGRAMS_PER_SM"] else tiles,),
         "a and b",
     )
-    args = (a_desc, b_desc, out, bias, z, M, N, K, out.stride(0), out.stride(1),
+    c_desc = TensorDescriptor(out, [M, N], [out.stride(0), 1], [bm, bn // 2]) if c_store else None
+    args = (a_desc, b_desc, out, c_desc, bias, z, M, N, K, out.stride(0), out.stride(1),
             bias.stride(0) if bias is not None else 0)  # fmt: skip
     constants = {
         "ACTIVATION": activation or "none",

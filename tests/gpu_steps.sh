@@ -30,6 +30,9 @@
 #   pointwise     conv2d's pointwise design: tests compiled, vendor.py conv2d-pointwise
 #   depthwise     the depthwise kernels with compile-time taps: tests compiled, the sweep of
 #                 each layout's configs, vendor.py depthwise, and ncu on one 7x7 launch
+#   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
+#                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
+#                 vendor.py --sweep matmul-small, matmul-probe and the 16-bit matmul table
 # gpu-new and parity each want a device call of their own: on the H200 (2026-12-02)
 # gpu-new ran 163 tests in 305 s, cut by its limit. Parity (-n 14, unsharded) ran 247 of
 # 262 tests in 564 s: one test is one op and dtype, and matmul.grad float32 alone took
@@ -203,6 +206,23 @@ for name in $STEPS; do
             --section MemoryWorkloadAnalysis --section Occupancy -k regex:depthwise -c 6 \
             python benchmarks/depthwise_probe.py
         step depthwise-bench 120 python benchmarks/vendor.py depthwise ;;
+    replays)
+        # Replays, graph-timed tuning and matmul's C_DESCRIPTOR configs (2026-12-03, second
+        # session), none yet seen through on a GPU: their tests compiled (the tuner really
+        # timing), each TMA config timed, the host cost, the small-GEMM sweep from graphs,
+        # then the probe and the 16-bit table.
+        step replays-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_fast_launch.py tests/test_autotune.py \
+            tests/test_matmul.py tests/test_layer_norm_module.py
+        step replays-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 \
+            --dtype float16
+        step replays-host 90 python benchmarks/host_cost.py vector_add softmax layer_norm \
+            add_row_sum --rounds 7
+        step replays-sweep 150 python benchmarks/vendor.py --sweep matmul-small
+        step replays-probe 90 python benchmarks/vendor.py matmul-probe --dtype bfloat16 \
+            --dtype float16
+        step replays-table 150 python benchmarks/vendor.py matmul --dtype bfloat16 \
+            --dtype float16 ;;
     *) echo "unknown step $name" ;;
     esac
 done

@@ -191,7 +191,8 @@ def test_the_tma_design_computes_what_the_pointer_kernel_does(
     # set: parity mode launches each config twice, compiled and in the interpreter
     assert set(_judged_forced(name, shape, "bfloat16", params, harness_state)) == {name}
     if harness_state.mode == "interpret":
-        blocks = {k: v for k, v in tma.kwargs.items() if k != "PROGRAMS_PER_SM"}
+        tma_only = ("PROGRAMS_PER_SM", "C_DESCRIPTOR")
+        blocks = {k: v for k, v in tma.kwargs.items() if k not in tma_only}
         pointer = next(n for n, c in CONFIGS[table].items() if c.kwargs == blocks)
         gen = torch.Generator().manual_seed(0)
         m, k, n = shape
@@ -203,8 +204,9 @@ def test_the_tma_design_computes_what_the_pointer_kernel_does(
 
 
 def test_the_tma_design_leaves_what_it_cannot_read_to_the_pointer_kernel(harness_state):
-    """Batched, K = 0 and rows not 16-byte aligned: the TMA design forced, the pointer
-    kernel runs (its tuner's choice), says so, and is right by the op's bounds."""
+    """Batched, K = 0 and rows not 16-byte aligned (of A or B, or of C for a config that
+    stores C through a descriptor): the TMA design forced, the pointer kernel runs (its
+    tuner's choice), says so, and is right by the op's bounds."""
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
     name = f"matmul/{next(iter(TMA_CONFIGS[table]))}/{table}"
     cases = [
@@ -216,6 +218,12 @@ def test_the_tma_design_leaves_what_it_cannot_read_to_the_pointer_kernel(harness
     for shape, dtype in cases:
         launched = _judged_forced(name, shape, dtype, {}, harness_state)
         assert launched and not any("tma" in c for c in launched), (shape, dtype, launched)
+    # A and B^T readable, C's rows of 24 bytes: no descriptor for C, so no C_DESCRIPTOR.
+    c_store = next(n for n, c in TMA_CONFIGS[table].items() if c.kwargs.get("C_DESCRIPTOR"))
+    params = {"b_layout": "transposed"}
+    launched = _judged_forced(f"matmul/{c_store}/{table}", (8, 16, 12), "float16", params,
+                              harness_state)  # fmt: skip
+    assert launched and not any("tma" in c for c in launched), launched
 
 
 def test_tma_runs_unforced_only_where_it_was_timed_faster():
