@@ -145,7 +145,7 @@ def test_graph_timed_times_a_short_launch_again_from_a_cuda_graph(monkeypatch):
         timed.append("graph")
         return [0.001] * len(quantiles) if quantiles else 0.001
 
-    monkeypatch.setattr(tuning.triton.testing, "do_bench", plain)
+    monkeypatch.setattr(tuning, "_benchmarker", lambda: plain)
     monkeypatch.setattr(tuning.triton.testing, "do_bench_cudagraph", graphed)
     measured = tuning.GRAPH_BELOW_MS * 2
     assert tuning.graph_timed(lambda: None, quantiles=(0.5, 0.2, 0.8))[0] == measured
@@ -162,6 +162,22 @@ def test_graph_timed_keeps_do_benchs_figure_where_a_graph_cannot_be_made(monkeyp
     def no_graph(fn, quantiles=None, **kwargs):
         raise RuntimeError("operation not permitted when stream is capturing")
 
-    monkeypatch.setattr(tuning.triton.testing, "do_bench", lambda fn, quantiles=None: 0.01)
+    monkeypatch.setattr(tuning, "_benchmarker", lambda: lambda fn, quantiles=None: 0.01)
     monkeypatch.setattr(tuning.triton.testing, "do_bench_cudagraph", no_graph)
     assert tuning.graph_timed(lambda: None) == 0.01
+
+
+def test_graph_timed_times_with_the_active_drivers_benchmarker(monkeypatch):
+    """As Triton's tuner does by default: benchmarks/compile_offline.py's stand-in driver,
+    which has no device interface, gives its own timing (a launch it only compiles)."""
+    from triton.runtime import driver
+
+    from harness.autotune import graph_timed
+
+    class StandIn:
+        def get_benchmarker(self):
+            return lambda fn, quantiles=None, **kwargs: [1.0] * len(quantiles)
+
+    # as driver.set_active does; monkeypatch restores it (reset_active makes a GPU driver)
+    monkeypatch.setattr(driver, "_active", StandIn())
+    assert graph_timed(lambda: None, quantiles=(0.5, 0.2, 0.8)) == [1.0, 1.0, 1.0]
