@@ -246,9 +246,10 @@ def test_tma_runs_unforced_only_where_it_was_timed_faster():
 
 def test_a_replayed_call_computes_and_names_what_a_planned_one_does(harness_state, monkeypatch):
     """A GEMM of a signature launched before is replayed (kernels._launch.Replays): on new
-    operands it computes what the planned launch computes and records the config the
-    tuner chose; once the tuner forgets its choice, the next call is planned in full. A
-    strided B and a bias: a replay fills every tensor's slot."""
+    operands it computes exactly what the planned launch computes on them (the same
+    kernel and config: equal bits) and records the config the tuner chose; once the
+    tuner forgets its choice, the next call is planned in full. A strided B and a bias:
+    a replay fills every tensor's slot."""
     if harness_state.mode == "interpret":
         pytest.skip("replays need Triton's compiled launcher: the interpreter has none")
     from harness.autotune import forget_tuning
@@ -259,23 +260,30 @@ def test_a_replayed_call_computes_and_names_what_a_planned_one_does(harness_stat
     monkeypatch.setattr(mm, "_check_inputs", lambda *args: planned.append(1) or checked(*args))
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(0)
+    operands = [
+        (
+            make_tensor((96, 80), "float16", device, gen),
+            make_tensor((80, 72), "float16", device, gen, layout="transposed"),
+            make_tensor((72,), "float16", device, gen),
+        )
+        for _ in range(2)
+    ]
 
-    def call() -> list[str]:
-        a = make_tensor((96, 80), "float16", device, gen)
-        b = make_tensor((80, 72), "float16", device, gen, layout="transposed")
-        bias = make_tensor((72,), "float16", device, gen)
+    def call(which: int) -> tuple[torch.Tensor, list[str]]:
+        a, b, bias = (x.clone() for x in operands[which])  # new addresses each call
         with _plans.recording() as launched:
             out = matmul(a, b, bias, "relu")
-        want = torch.relu(a.float() @ b.float() + bias.float())
-        torch.testing.assert_close(out.float(), want, rtol=1e-2, atol=1e-2)
-        return launched
+        return out, launched
 
     # The tuner's first call, Triton's first launch of the kernel, then the one captured.
-    names = [call() for _ in range(3)]
+    first = [call(0), call(1), call(0)]
     before = len(planned)
-    names += [call() for _ in range(2)]
-    assert len(planned) == before  # replayed
+    replayed = [call(1), call(0)]
+    assert len(planned) == before  # replayed: not checked nor planned again
+    assert not torch.equal(first[0][0], first[1][0])  # two products a replay could confuse
+    assert torch.equal(replayed[0][0], first[1][0]) and torch.equal(replayed[1][0], first[0][0])
+    names = [launched for _, launched in first + replayed]
     assert all(n == names[0] and len(n) == 1 for n in names)
     forget_tuning(mm.matmul_kernel)
-    call()
+    call(0)
     assert len(planned) == before + 1
