@@ -587,15 +587,6 @@ def report_timings(what: str, kernel: Any, name_of: Callable[[Any], str]) -> Non
     print(f"  sweep {what}: best {best * 1e3:.1f} us; time / best: {cells}", flush=True)
 
 
-def sweep_matmul() -> None:
-    with tuned_over(mm.matmul_kernel, CANDIDATES["matmul"]):
-        for dtype in ("bfloat16", "float16"):
-            for batch, m, n, k in MATMUL_SHAPES:
-                a, b = _matmul_operands(batch, m, n, k, DTYPES[dtype])
-                mm.matmul(a, b)
-                report_timings(f"matmul {dtype} {(batch, m, n, k)}", mm.matmul_kernel, config_name)
-
-
 def _sweep_against_cublas(candidates: str, dtypes: tuple, shapes: list, precision: str) -> None:
     """Each candidate config timed by the tuner, the best against cuBLAS in the same run."""
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
@@ -609,6 +600,12 @@ def _sweep_against_cublas(candidates: str, dtypes: tuple, shapes: list, precisio
                 what = f"{candidates} {dtype} {(batch, m, n, k)} best/cuBLAS {t_blas / best:.3f}"
                 report_timings(what, mm.matmul_kernel, config_name)
     torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def sweep_matmul() -> None:
+    """The pointer kernel's candidates on every shape (TMA off: from 2580^3 up the launch
+    would take the TMA design, and the pointer kernel's timings would be the last shape's)."""
+    _sweep_against_cublas("matmul", ("bfloat16", "float16"), MATMUL_SHAPES, "tf32")
 
 
 def sweep_matmul_ieee() -> None:

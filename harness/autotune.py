@@ -78,8 +78,8 @@ def autotune(
 
 
 GRAPH_BELOW_MS = 0.2
-"""A config whose launch times under this with `triton.testing.do_bench` is timed again
-from a CUDA graph (`graph_timed`)."""
+"""A config whose launch times under this with the driver's benchmarker (do_bench) is
+timed again from a CUDA graph (`graph_timed`)."""
 
 
 def _benchmarker() -> Callable[..., Any]:
@@ -92,8 +92,8 @@ def graph_timed(
     fn: Callable[[], Any], quantiles: Sequence[float] | None = None, **kwargs: Any
 ) -> float | list[float]:
     """An autotuner's `do_bench`: the driver's (Triton's do_bench), and for a short launch
-    the launches replayed from a CUDA graph instead. do_bench times each launch between two events
-    after a cache flush; where the host takes longer to launch through the tuner than
+    the launches replayed from a CUDA graph instead. do_bench times each launch between
+    two events after a cache flush; where the host takes longer to launch through the tuner than
     the flush takes to run, the GPU waits for it and the host's time is what is timed.
     On the H200 the tuner's order of 19 GEMM configs at 1024^3 (about 10 us each) moved
     by up to 1.7x between bfloat16 and float16, and in a later run its float16 choice ran
