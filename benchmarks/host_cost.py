@@ -4,7 +4,7 @@ Small inputs (8 x 256 by default), so that the GPU is never what a call waits fo
 figure is what the CPU spends in Python, checks, allocations and launches before the call
 returns (`harness.perf.timing.CudaEventTimer.host_ms_per_call`), which device-time benchmarks
 hide on purpose. The `triton-dispatch` column is the same launcher through Triton's own
-dispatch (`kernels._launch.fast` off, two attribute swaps extra). Each op is measured
+dispatch (`kernels._launch.fast` and replays off, four attribute swaps extra). Each op is measured
 `--rounds` times, the tiers alternating, and the median printed with the range: host time
 moves with the CPU's load.
 
@@ -15,14 +15,17 @@ kernels compiled for sm_90 through benchmarks/compile_offline.py's stand-in driv
 each launch stopping where Triton would hand the grid to the CUDA launcher (its own
 `warmup` path: the grid callable and the launch itself, a few microseconds, are not
 counted). Our checks and plans, Triton's argument binding, specialization and cache
-lookup are. `--profile` adds the functions the Triton tier's calls spend the most in, under
-cProfile (on a GPU too: Triton's C launcher shows as one built-in), ordered by `--sort`
-(tottime by default; cumulative shows who calls them), the first `--top` of them.
+lookup are. `--force NAME` runs the Triton tiers under that config
+(`kernels._plans.forcing`). `--profile` adds the functions the Triton tier's calls spend
+the most in, under cProfile (on a GPU too: Triton's C launcher shows as one built-in),
+ordered by `--sort` (tottime by default; cumulative shows who calls them), the first
+`--top` of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -33,6 +36,7 @@ import torch
 import kernels._launch as launch_module
 from harness.compare import build_inputs
 from harness.op import Case
+from kernels import _plans
 from ops import OPS
 
 
@@ -44,13 +48,20 @@ def _per_call_us(fn: Callable[[], Any], calls: int = 200) -> float:
 
 
 def _through_triton(kernel: Callable[..., Any], inputs: Any) -> Any:
-    """The launcher with `kernels._launch.fast` turned into Triton's own dispatch."""
-    key = launch_module._launch_key
+    """The launcher with `kernels._launch.fast` turned into Triton's own dispatch, and
+    no replays (`kernels._launch.Replays`): each call checks, plans and dispatches."""
+    key, get = launch_module._launch_key, launch_module.Replays.get
     launch_module._launch_key = lambda *_: None
+    launch_module.Replays.get = lambda *_: None
     try:
         return kernel(*inputs.args, **inputs.kwargs)
     finally:
-        launch_module._launch_key = key
+        launch_module._launch_key, launch_module.Replays.get = key, get
+
+
+def _forced(name: str, fn: Callable[[], Any]) -> Any:
+    with _plans.forcing(name):
+        return fn()
 
 
 def main() -> None:
@@ -67,6 +78,11 @@ def main() -> None:
         help="the profile's order, a pstats key (tottime, cumulative, ncalls, ...)",
     )
     parser.add_argument("--top", type=int, default=12, help="how many functions --profile lists")
+    parser.add_argument(
+        "--force",
+        metavar="NAME",
+        help="the Triton tiers under kernels._plans.forcing(NAME) (family/design/constants)",
+    )
     args = parser.parse_args()
     if args.offline:
         import kernels._checks as checks
@@ -95,6 +111,10 @@ def main() -> None:
             "torch": lambda op=op, a=inputs: op.torch_ref(*a.args, **a.kwargs),
         }
         tiers = {tier: tiers[tier] for tier in timers}
+        if args.force:
+            for tier in ("triton", "triton-dispatch"):
+                if tier in tiers:
+                    tiers[tier] = functools.partial(_forced, args.force, tiers[tier])
         for fn in tiers.values():
             fn()  # compile
         us: dict[str, list[float]] = {tier: [] for tier in tiers}

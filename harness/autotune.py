@@ -121,25 +121,36 @@ def untimed(
     return 0.0 if quantiles is None else [0.0] * len(quantiles)
 
 
-def with_config(kernel: Any, config: triton.Config) -> Any:
+class _WithConfig:
+    """`with_config(kernel, config)`: `[grid](*args, **kwargs)` launches `fn` with the
+    config's constants through `launch(fn, grid, args, meta)`."""
+
+    __slots__ = ("constants", "fn", "launch")
+
+    def __init__(self, fn: Any, constants: dict[str, Any], launch: Callable[..., Any]) -> None:
+        self.fn, self.constants, self.launch = fn, constants, launch
+
+    def __getitem__(self, grid: Any) -> Callable[..., Any]:
+        return lambda *args, **kwargs: self.launch(
+            self.fn, grid, args, {**kwargs, **self.constants}
+        )
+
+
+def _triton_launch(fn: Any, grid: Any, args: tuple, meta: dict[str, Any]) -> Any:
+    return fn[grid](*args, **meta)
+
+
+def with_config(
+    kernel: Any,
+    config: triton.Config,
+    launch: Callable[[Any, Any, tuple, dict[str, Any]], Any] = _triton_launch,
+) -> Any:
     """`kernel` (autotuned or a plain `triton.jit` function) launchable as
     `with_config(kernel, config)[grid](*args, **kwargs)` with `config`'s constants,
-    warps and stages: the tuning, if any, is bypassed."""
+    warps and stages: the tuning, if any, is bypassed. `launch(fn, grid, args, meta)` is
+    a caller's cheaper launch, as for `launch_tuned` (Triton's by default)."""
     fn = kernel.fn if isinstance(kernel, Autotuner) else kernel
-    constants = config.all_kwargs()
-
-    class _Launcher:
-        def __getitem__(self, grid: Any) -> Callable[..., Any]:
-            def launch(*args: Any, **kwargs: Any) -> Any:
-                return fn[grid](*args, **kwargs, **constants)
-
-            return launch
-
-    return _Launcher()
-
-
-def _triton_launch(fn: Any, grid: Any, args: tuple, meta: dict[str, Any]) -> None:
-    fn[grid](*args, **meta)
+    return _WithConfig(fn, config.all_kwargs(), launch)
 
 
 def launch_tuned(

@@ -165,17 +165,19 @@ def launch(
 
     `configs` maps each constants table ("gpu", "interpret") to this kernel's configs by
     design name. A forced design of this family that is one of them is launched as it is
-    (`harness.autotune.with_config`: the tuning bypassed); one the family has for another
-    of its kernels (`known`, every design name of the family) leaves this one to its
-    tuner; any other is an error. `fit` adapts a forced config to the case (a GEMM's
-    K step to float32 operands, `kernels._launch.fitted`), as the tuner's pruning does.
+    (`harness.autotune.with_config`: the tuning bypassed, the launch `fast` as a tuned
+    one's); one the family has for another of its kernels (`known`, every design name of
+    the family) leaves this one to its tuner; any other is an error. `fit` adapts a
+    forced config to the case (a GEMM's K step to float32 operands,
+    `kernels._launch.fitted`), as the tuner's pruning does.
     Unforced, the tuner picks, and its `best_config` is named."""
     # Unforced (every call outside a test): one read of the context variable, and the
     # table is this mode's (below).
     design, table = (None, "") if _FORCED.get() is None else forced(family)
     if design is not None and design in configs[table]:
         config = configs[table][design]
-        with_config(kernel, fit(config) if fit else config)[grid](*args, **constants)
+        config = fit(config) if fit else config
+        with_config(kernel, config, launch_resolved)[grid](*args, **constants)
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:  # the tuner picks among this mode's configs, whatever table a forcing named

@@ -721,7 +721,7 @@ def attention_forward(
         "DOT_PRECISION": _dot_precision(q),
     }
     if config is not None:
-        with_config(attention_forward_kernel, config)[grid](*args, **constants)
+        with_config(attention_forward_kernel, config, launch_resolved)[grid](*args, **constants)
     else:
         tuned = launch_tuned(attention_forward_kernel, grid, args, constants, launch_resolved)
         name = config_name(tuned)

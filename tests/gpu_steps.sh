@@ -30,6 +30,8 @@
 #   pointwise     conv2d's pointwise design: tests compiled, vendor.py conv2d-pointwise
 #   depthwise     the depthwise kernels with compile-time taps: tests compiled, the sweep of
 #                 each layout's configs, vendor.py depthwise, and ncu on one 7x7 launch
+#   descriptors   launches with tensor descriptors through fast and replays: tests
+#                 compiled, host cost, vendor.py matmul-tma and the 16-bit table
 #   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
 #                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
 #                 vendor.py --sweep matmul-small, matmul-probe and the 16-bit matmul table
@@ -214,15 +216,34 @@ for name in $STEPS; do
         step replays-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_fast_launch.py tests/test_autotune.py \
             tests/test_matmul.py tests/test_layer_norm_module.py
-        step replays-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 \
-            --dtype float16
         step replays-host 90 python benchmarks/host_cost.py vector_add softmax layer_norm \
             add_row_sum --rounds 7
-        step replays-sweep 150 python benchmarks/vendor.py --sweep matmul-small
         step replays-probe 90 python benchmarks/vendor.py matmul-probe --dtype bfloat16 \
             --dtype float16
         step replays-table 150 python benchmarks/vendor.py matmul --dtype bfloat16 \
-            --dtype float16 ;;
+            --dtype float16
+        # last: what a call cut by the device's limit can spare
+        step replays-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 \
+            --dtype float16
+        step replays-sweep 150 python benchmarks/vendor.py --sweep matmul-small ;;
+    descriptors)
+        # Launches with tensor descriptors (matmul's and attention's TMA designs) through
+        # `fast` and replays, forced configs too (2026-12-03, third session): before, each
+        # went through Triton's dispatch, 126-160 us a call of vendor.py matmul-tma at
+        # 1024^3-2048^3. Tests compiled, host cost (forced and default TMA, row-wise ops
+        # with a profile), each TMA config timed, the 16-bit table.
+        step desc-tests 180 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py tests/test_autotune.py tests/test_matmul.py \
+            tests/test_attention.py -k "replay or fast or key or tma or config or autotune"
+        step desc-host 150 bash -c 'for shape in "1024 1024 1024" "4096 4096 4096"; do
+            python benchmarks/host_cost.py matmul --shape $shape --dtype bfloat16 --rounds 5
+            python benchmarks/host_cost.py matmul --shape $shape --dtype bfloat16 --rounds 5 \
+                --force matmul/tma-128x256x64-g8-p1-w8-s3/gpu; done
+            python benchmarks/host_cost.py vector_add softmax layer_norm --rounds 7'
+        step desc-profile 90 python benchmarks/host_cost.py vector_add softmax --rounds 3 \
+            --profile --top 16
+        step desc-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 --dtype float16
+        step desc-table 150 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
     *) echo "unknown step $name" ;;
     esac
 done

@@ -17,6 +17,7 @@ from triton._C.libtriton import native_specialize_impl
 from triton.backends.compiler import BaseBackend
 from triton.runtime.interpreter import InterpretedFunction
 from triton.runtime.jit import JITFunction
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.modes import device_for
 from kernels import _launch
@@ -46,12 +47,17 @@ def test_equal_keys_mean_equal_triton_specializations() -> None:
     values += [2**63 - 1, 2**63, 2**64 - 16]
     values += [storage[i:] for i in range(8)] + [storage.half()[i:] for i in range(9)]
     values += [storage.view(torch.int32)[i:] for i in range(4)]
+    for x in (storage, storage.half(), storage.view(torch.int32)[4:]):  # tensor descriptors
+        rows = x.numel() // 64
+        for shape, block in [([rows, 64], [16, 64]), ([rows - 1, 60], [16, 64])]:
+            values.append(TensorDescriptor(x, shape, [64, 1], block))
+        values.append(TensorDescriptor(x, [rows, 64], [64, 1], [8, 32]))
     seen: dict[tuple, tuple] = {}
     for value in values:
         key = (type(value), _arg_key(value))
         spec = _triton_spec(value)
         assert seen.setdefault(key, spec) == spec, (value, key, spec, seen[key])
-    assert len(set(seen.values())) >= 12  # the cases above do reach distinct specializations
+    assert len(set(seen.values())) >= 18  # the cases above do reach distinct specializations
 
 
 def test_arguments_it_does_not_model_are_left_to_triton() -> None:
@@ -327,3 +333,47 @@ def test_a_parameter_is_replayed_as_a_tensor(launcher_stub) -> None:
     outs = [op(w, 2.0) for w in weights]
     assert op.planned == 1
     assert launcher_stub[-1][3][:2] == (weights[-1].data_ptr(), outs[-1].data_ptr())
+
+
+def test_a_descriptor_is_replayed_over_the_new_tensor(launcher_stub, monkeypatch) -> None:
+    """A launch given a tensor descriptor (a TMA kernel's) is replayed with a copy of it
+    over the call's tensor at that address; the replay keeps none of the captured call's
+    tensors alive. A descriptor over a tensor the call did not name is not kept."""
+    replays = _launch.Replays()
+
+    def call(x: torch.Tensor, over: torch.Tensor | None = None) -> torch.Tensor:
+        replay = replays.get(over is None)
+        if replay is not None:
+            out = torch.empty(256)
+            replays.launch(replay, (x, out))
+            return out
+        with replays.capturing(over is None) as keep:
+            out = torch.empty(256)
+            descriptor = TensorDescriptor(x if over is None else over, [4, 64], [64, 1], [2, 64])
+            args = (descriptor, out, 256, 2.0)
+            _, key = _launch_key(compiled_only, args, {"BLOCK": 128})
+            monkeypatch.setitem(_launch._COMPILED, key, (None, launcher_stub_run, "f", "m"))
+            fast(compiled_only)[(2,)](*args, BLOCK=128)
+            keep((x, out))
+        return out
+
+    def launcher_stub_run(gx, gy, gz, stream, function, packed, metadata, enter, exit_, *values):
+        launcher_stub.append(values)
+
+    first = torch.empty(256)
+    call(first)
+    for _ in range(2):
+        x = torch.empty(256)
+        out = call(x)
+        descriptor = launcher_stub[-1][0]
+        assert type(descriptor) is TensorDescriptor and descriptor.base is x
+        assert (descriptor.shape, descriptor.strides, descriptor.block_shape) == (
+            [4, 64],
+            [64, 1],
+            [2, 64],
+        )
+        assert launcher_stub[-1][1:] == (out.data_ptr(), 256, 2.0, 128)
+    assert replays.get(True).values[0].base is None
+    assert launcher_stub[0][0].base is first  # the captured launch was left as it was
+    call(torch.empty(256), over=torch.empty(256))
+    assert replays.get(False) is None

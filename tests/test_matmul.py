@@ -4,6 +4,7 @@ prove that the strides are honoured, not that nothing was copied first)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -244,16 +245,31 @@ def test_tma_runs_unforced_only_where_it_was_timed_faster():
         assert _tma_by_default(a, work, table) is expected, (dtype, work, table)
 
 
-def test_a_replayed_call_computes_and_names_what_a_planned_one_does(harness_state, monkeypatch):
+_TMA_BY_C_STORE = {bool(c.kwargs.get("C_DESCRIPTOR")): n for n, c in TMA_CONFIGS["gpu"].items()}
+_REPLAYED = {
+    "tuned": None,
+    "tma": _TMA_BY_C_STORE[False],
+    "tma-c-descriptor": _TMA_BY_C_STORE[True],
+}
+
+
+@pytest.mark.parametrize("launch", list(_REPLAYED))
+def test_a_replayed_call_computes_and_names_what_a_planned_one_does(
+    harness_state, monkeypatch, launch
+):
     """A GEMM of a signature launched before is replayed (kernels._launch.Replays): on new
     operands it computes exactly what the planned launch computes on them (the same
-    kernel and config: equal bits) and records the config the tuner chose; once the
-    tuner forgets its choice, the next call is planned in full. A strided B and a bias:
-    a replay fills every tensor's slot."""
+    kernel and config: equal bits) and records the config that ran; once the tuner
+    forgets its choice, the next call is planned in full. A strided B and a bias: a
+    replay fills every tensor's slot. The TMA design, forced, reads its operands (and
+    writes C) through tensor descriptors: a replay makes each over the call's tensor."""
     if harness_state.mode == "interpret":
         pytest.skip("replays need Triton's compiled launcher: the interpreter has none")
     from harness.autotune import forget_tuning
     from kernels import matmul as mm
+
+    design = _REPLAYED[launch]
+    forcing = _plans.forcing(f"matmul/{design}/gpu") if design else contextlib.nullcontext()
 
     planned = []
     checked = mm._check_inputs
@@ -271,7 +287,7 @@ def test_a_replayed_call_computes_and_names_what_a_planned_one_does(harness_stat
 
     def call(which: int) -> tuple[torch.Tensor, list[str]]:
         a, b, bias = (x.clone() for x in operands[which])  # new addresses each call
-        with _plans.recording() as launched:
+        with _plans.recording() as launched, forcing:
             out = matmul(a, b, bias, "relu")
         return out, launched
 
@@ -284,6 +300,8 @@ def test_a_replayed_call_computes_and_names_what_a_planned_one_does(harness_stat
     assert torch.equal(replayed[0][0], first[1][0]) and torch.equal(replayed[1][0], first[0][0])
     names = [launched for _, launched in first + replayed]
     assert all(n == names[0] and len(n) == 1 for n in names)
-    forget_tuning(mm.matmul_kernel)
-    call(0)
-    assert len(planned) == before + 1
+    assert design is None or names[0] == [f"matmul/{design}/gpu"]
+    if design is None:
+        forget_tuning(mm.matmul_kernel)
+        call(0)
+        assert len(planned) == before + 1
