@@ -393,12 +393,15 @@ class Replays:
         values = list(replay.values)
         for position, index in replay.slots:
             values[position] = tensors[index].data_ptr()
-        for position, index in replay.descriptors:
-            values[position] = _rebased(values[position], tensors[index])
-        replay.run(*replay.grid, torch._C._cuda_getCurrentRawStream(replay.device),
+        if replay.descriptors:
+            for position, index in replay.descriptors:
+                values[position] = _rebased(values[position], tensors[index])
+        grid = replay.grid
+        replay.run(grid[0], grid[1], grid[2], torch._C._cuda_getCurrentRawStream(replay.device),
                    replay.function, replay.packed_metadata, None, None, None, *values)  # fmt: skip
-        for after in replay.after:
-            after()
+        if replay.after:
+            for after in replay.after:
+                after()
 
     @contextlib.contextmanager
     def capturing(self, signature: Any) -> Iterator[Callable[[tuple, Any], None]]:
@@ -472,26 +475,27 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
 
         @functools.wraps(fn)
         def launcher(*args: Any, **kwargs: Any) -> Any:
+            # Every call of an op runs this: lists and loops, no generators, the keywords'
+            # share built only when there are any (about 1.5 us of 6 saved offline).
             try:
-                signature = (
-                    tuple([_signature(a) for a in args]),
-                    tuple([(k, _signature(v)) for k, v in kwargs.items()]),
-                    context(),
-                )
-                hash(signature)
+                signed = tuple([_signature(a) for a in args])
+                if kwargs:
+                    signed += tuple([(k, _signature(v)) for k, v in kwargs.items()])
+                replay = replays.get((signed, len(args), context()))  # TypeError: unhashable
             except (RuntimeError, TypeError):
                 return fn(*args, **kwargs)
-            inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
-            replay = replays.get(signature)
+            inputs = [a for a in args if isinstance(a, torch.Tensor)]
+            if kwargs:
+                inputs += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
             if replay is not None:
                 as_tuple, layouts = replay.extra
-                outputs = tuple(
-                    None if o is None else torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3])
-                    for o in layouts
-                )
-                replays.launch(replay, (*inputs, *outputs))
-                return outputs if as_tuple else outputs[0]
-            with replays.capturing(signature) as keep:
+                for o in layouts:
+                    inputs.append(
+                        o if o is None else torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3])
+                    )
+                replays.launch(replay, inputs)
+                return tuple(inputs[-len(layouts) :]) if as_tuple else inputs[-1]
+            with replays.capturing((signed, len(args), context())) as keep:
                 result = fn(*args, **kwargs)
                 as_tuple = type(result) is tuple
                 outputs = result if as_tuple else (result,)
