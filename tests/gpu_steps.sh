@@ -32,6 +32,7 @@
 #                 each layout's configs, vendor.py depthwise, and ncu on one 7x7 launch
 #   descriptors   launches with tensor descriptors through fast and replays: tests
 #                 compiled, host cost, vendor.py matmul-tma and the 16-bit table
+#   ln-bwd        layer_norm backward's launch constants swept on this GPU (N = 16384 first)
 #   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
 #                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
 #                 vendor.py --sweep matmul-small, matmul-probe and the 16-bit matmul table
@@ -244,6 +245,11 @@ for name in $STEPS; do
             --profile --top 16
         step desc-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 --dtype float16
         step desc-table 150 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
+    ln-bwd)
+        # layer_norm's backward constants were all measured on the H100; N = 16384 runs
+        # 1.51-1.55x PyTorch on the H200 (target 1.8): the walkers' sweep there first.
+        step ln-bwd-long 200 python benchmarks/tune_rowwise.py bwd-long
+        step ln-bwd 240 python benchmarks/tune_rowwise.py bwd ;;
     *) echo "unknown step $name" ;;
     esac
 done
