@@ -458,7 +458,10 @@ def _signature(value: Any) -> Any:
     == 1.0, and a check may take one and refuse another), which must hash."""
     if isinstance(value, torch.Tensor):
         return value.shape, value.stride(), value.dtype, value.get_device(), value.data_ptr() & 15
-    return type(value), value
+    kind = type(value)
+    if kind is JITFunction:  # by identity: Triton hashes its source key, ~0.3 us a kernel
+        return kind, id(value)  # (`replayed` keeps it alive while a replay names it)
+    return kind, value
 
 
 def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], Callable]:
@@ -488,7 +491,7 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
             if kwargs:
                 inputs += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
             if replay is not None:
-                as_tuple, layouts = replay.extra
+                as_tuple, layouts, _ = replay.extra
                 for o in layouts:
                     inputs.append(
                         o if o is None else torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3])
@@ -504,7 +507,9 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
                         None if o is None else (o.shape, o.stride(), o.dtype, o.device)
                         for o in outputs
                     )
-                    keep((*inputs, *outputs), (as_tuple, layouts))
+                    given = (*args, *kwargs.values())
+                    kernels = tuple([a for a in given if type(a) is JITFunction])
+                    keep((*inputs, *outputs), (as_tuple, layouts, kernels))
             return result
 
         launcher.replays = replays  # type: ignore[attr-defined]

@@ -377,3 +377,24 @@ def test_a_descriptor_is_replayed_over_the_new_tensor(launcher_stub, monkeypatch
     assert launcher_stub[0][0].base is first  # the captured launch was left as it was
     call(torch.empty(256), over=torch.empty(256))
     assert replays.get(False) is None
+
+
+def test_a_kernel_argument_is_signed_by_identity_and_kept_while_replayed(launcher_stub):
+    """A launcher given kernels (the row-wise ops' `launch_rowwise`) signs each by identity,
+    not by Triton's hash of its source, and its replay holds the kernel, so that no other
+    kernel can take its id while the replay names it."""
+    planned = []
+
+    @_launch.replayed()
+    def launch_with(kernel: JITFunction, x: torch.Tensor) -> torch.Tensor:
+        planned.append(kernel)
+        out = torch.empty(256)
+        fast(compiled_only)[(2,)](x, out, 256, 2.0, BLOCK=128)
+        return out
+
+    first, second = JITFunction(_scaled_copy), JITFunction(_scaled_copy)
+    for kernel in (first, first, second, second):
+        launch_with(kernel, torch.empty(256))
+    assert planned == [first, second]
+    kept = [replay.extra[2] for replay in launch_with.replays._by_signature.values()]
+    assert kept == [(first,), (second,)]
