@@ -225,8 +225,8 @@ def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callab
     arguments and these meta names: (every parameter's value in order, a tensor's as its
     address, the specialization: `_arg_key` of each argument or (type, value) of a
     constexpr, the launch options). Generated once per call pattern, so that a launch
-    pays for no loop or generic dispatch; None if a parameter is given by no one (a
-    default).
+    pays for no loop or generic dispatch. A parameter given by no one takes its default,
+    as Triton binds it; None if it has none (Triton raises).
 
     A tensor reaches the CUDA launcher as its address, an int: given the tensor, Triton's
     launcher calls its data_ptr() again and asks the driver to translate the address
@@ -234,7 +234,8 @@ def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callab
     refused already (`kernels._checks.check_tensor`)."""
     params = kernel.params
     names = [p.name for p in params]
-    if n_args > len(names) or any(name not in meta_names for name in names[n_args:]):
+    left = [p for p in params[n_args:] if p.name not in meta_names]
+    if n_args > len(names) or any(not p.has_default for p in left):
         return None
     values, spec, body = [], [], []
     for i, param in enumerate(params):
@@ -246,14 +247,20 @@ def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callab
         values.append(f"p{i}")
         spec.append(f"k{i}")
         body.append(_ARGUMENT.format(a=a, p=f"p{i}", k=f"k{i}"))
-    given = "".join(f"    a{i} = meta[{names[i]!r}]\n" for i in range(n_args, len(names)))
+    given = "".join(
+        f"    a{i} = meta[{names[i]!r}]\n"
+        if names[i] in meta_names
+        else f"    a{i} = defaults[{i}]\n"
+        for i in range(n_args, len(names))
+    )
     unpack = f"    ({''.join(f'a{i}, ' for i in range(n_args))}) = args\n" if n_args else ""
     as_tuple = lambda items: "(" + "".join(f"{item}, " for item in items) + ")"
     options = [f"({m!r}, meta[{m!r}])" for m in meta_names if m not in names]
     returned = ", ".join(as_tuple(items) for items in (values, spec, options))
     source = "def keyer(args, meta):\n" + unpack + given + "".join(body)
     source += f"    return {returned}\n"
-    scope: dict[str, Any] = {"Tensor": torch.Tensor, "arg_key": _arg_key}
+    defaults = {i: p.default for i, p in enumerate(params) if p.has_default}
+    scope: dict[str, Any] = {"Tensor": torch.Tensor, "arg_key": _arg_key, "defaults": defaults}
     exec(compile(source, f"<launch key of {kernel.__name__}>", "exec"), scope)
     return scope["keyer"]
 

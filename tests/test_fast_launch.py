@@ -120,6 +120,26 @@ def test_the_generated_key_is_each_arguments_key_in_order() -> None:
     assert positional is not None and positional[1][2] == _key(storage, storage, 16, 2.0)[2]
 
 
+def _copy_with_default(x_ptr, out_ptr, n, factor, BLOCK: tl.constexpr, SHIFT: tl.constexpr = 0):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(out_ptr + offsets, tl.load(x_ptr + offsets) * factor + SHIFT, mask=offsets < n)
+
+
+@pytest.mark.usefixtures("on_device_zero")
+def test_a_parameter_left_to_its_default_is_keyed_as_given() -> None:
+    """Triton binds a parameter's default where a launch leaves it out (matmul's TMA
+    kernel's C_DESCRIPTOR); the key does too: a launch relying on it is the one passing
+    it, and another value is another specialization."""
+    kernel = JITFunction(_copy_with_default)
+    x, out = torch.empty(256), torch.empty(256)
+    left_out = _launch_key(kernel, (x, out, 208, 2.0), {"BLOCK": 128})
+    given = _launch_key(kernel, (x, out, 208, 2.0), {"BLOCK": 128, "SHIFT": 0})
+    assert left_out is not None and given is not None
+    assert left_out[0] == given[0] and left_out[0][-1] == 0  # the default reaches the launcher
+    assert left_out[1][2] == given[1][2]
+    assert _launch_key(kernel, (x, out, 208, 2.0), {"BLOCK": 128, "SHIFT": 1})[1][2] != given[1][2]
+
+
 @pytest.mark.usefixtures("on_device_zero")
 def test_launches_it_cannot_vouch_for_go_through_triton(monkeypatch: pytest.MonkeyPatch) -> None:
     x, out = torch.empty(256), torch.empty(256)

@@ -269,7 +269,7 @@ def test_a_replayed_call_computes_and_names_what_a_planned_one_does(
     from kernels import matmul as mm
 
     design = _REPLAYED[launch]
-    forcing = _plans.forcing(f"matmul/{design}/gpu") if design else contextlib.nullcontext()
+    forcing = lambda: _plans.forcing(f"matmul/{design}/gpu") if design else contextlib.nullcontext()
 
     planned = []
     checked = mm._check_inputs
@@ -287,7 +287,7 @@ def test_a_replayed_call_computes_and_names_what_a_planned_one_does(
 
     def call(which: int) -> tuple[torch.Tensor, list[str]]:
         a, b, bias = (x.clone() for x in operands[which])  # new addresses each call
-        with _plans.recording() as launched, forcing:
+        with _plans.recording() as launched, forcing():
             out = matmul(a, b, bias, "relu")
         return out, launched
 
