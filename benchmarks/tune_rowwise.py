@@ -212,22 +212,12 @@ SWEEPS = {
         ],
         make_bwd,
     ),
-    "bwd-long": (
-        "layer_norm backward at N = 16384 (walkers in halves): rows in flight, warps, a whole"
-        " row a program",
-        [(4096, 16384), (8192, 16384)],
+    "bwd-walkers": (
+        "layer_norm backward, the walkers on the H200: warps and walkers per SM",
+        [(4096, 4096), (4096, 8192), (4096, 16384), (8192, 16384)],
         [
-            (ln_tuned, values)
-            for values in [
-                {},  # the defaults
-                dict(BWD_WALKER_MAX_STAGES=2),
-                dict(BWD_WALKER_MAX_STAGES=4),
-                dict(BWD_WALKER_WARPS=8),
-                dict(BWD_WALKER_WARPS=32),
-                dict(BWD_WALKER_BLOCK=16384, BWD_WALKER_WARPS=32),  # a whole row a program
-                dict(BWD_WALKER_BLOCK=4096),  # two passes
-                dict(SUM_CHUNKS_BLOCK=(128, 32, 8)),
-            ]
+            (ln_tuned, dict(BWD_WALKER_WARPS=warps, BWD_WALKERS_PER_SM=per_sm))
+            for warps, per_sm in [(16, 1), (8, 1), (4, 1), (8, 2), (4, 2), (4, 4)]
         ],
         make_bwd,
     ),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
 import json
 import math
 import statistics
@@ -734,13 +735,34 @@ SWEEPS = {
 }
 
 
+def _set_constant(assignment: str) -> None:
+    """`module.NAME=value`: a module constant set before anything is timed (a candidate
+    default timed in the same process as the vendors), the value a Python expression."""
+    target, _, value = assignment.partition("=")
+    module_name, _, name = target.rpartition(".")
+    module = importlib.import_module(module_name)
+    if not value or not hasattr(module, name):
+        raise SystemExit(f"--set {assignment!r}: expected MODULE.NAME=VALUE for an existing NAME")
+    setattr(module, name, eval(value, {}))  # a number or a tuple, typed by the user
+    print(f"set {target} = {getattr(module, name)!r}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ops", nargs="*", help="matmul, attention, conv2d (--sweep: depthwise too)")
     parser.add_argument("--dtype", action="append", choices=sorted(DTYPES), help="repeatable")
     parser.add_argument("--sweep", action="store_true", help="time candidate configs instead")
     parser.add_argument("--json", help="save the rows here")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="set a launch constant first (kernels.matmul.TMA_MIN_WORK=2**33); repeatable",
+    )
     args = parser.parse_args()
+    for assignment in args.set:
+        _set_constant(assignment)
     props = torch.cuda.get_device_properties(0)
     print(
         f"{props.name}, torch {torch.__version__}, triton {triton.__version__}, "

@@ -51,6 +51,7 @@ BWD_STREAM = 1024  # columns per step over the parts a program does not own
 BWD_WALKER_MIN_BYTES = 8192  # longer rows (in bytes) take the walkers
 BWD_WALKER_BLOCK = 8192  # columns a walker owns; longer rows in halves, past 2x two passes
 BWD_WALKER_WARPS = 16  # warps of a walker program
+BWD_WALKERS_PER_SM = 1  # walker programs per SM (each with its share of shared memory)
 BWD_WALKER_MAX_STAGES = 3  # rows in flight per walker, as shared memory allows
 BWD_ROW_SUMS_BLOCK = (4096, 8)  # two passes, pass one: (columns per step, warps)
 BWD_TILED_BLOCK = (8, 256, 8)  # two passes, pass two: (rows, columns, warps)
@@ -258,13 +259,15 @@ def _walker_plan(
     n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, smem: int,
     halves: bool, element_size: int, has_weight: bool,
 ) -> WalkerPlan:  # fmt: skip
-    """One walker per SM (two in halves), as many rows in flight as shared memory holds."""
+    """BWD_WALKERS_PER_SM walker programs per SM (a pair of them per row in halves), as
+    many rows in flight as their share of shared memory holds."""
     block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, limits.walker_block)
-    n_walkers = min(n_rows, max(sm_count // (1 + halves), 1))
+    per_sm = 1 if limits.interpret else BWD_WALKERS_PER_SM
+    n_walkers = min(n_rows, max(sm_count * per_sm // (1 + halves), 1))
     # Shared memory per stage: x, dy (and w) for the columns a program loads; the stage
     # being computed is in registers, and 2 KiB stay free for the reductions.
     stage_bytes = (2 + has_weight) * (1 + halves) * block_n * element_size
-    stages = min(BWD_WALKER_MAX_STAGES, 1 + (smem - 2048) // stage_bytes)
+    stages = min(BWD_WALKER_MAX_STAGES, 1 + (smem // per_sm - 2048) // stage_bytes)
     return WalkerPlan(
         grid=((1 + halves) * n_walkers,),
         n_chunks=n_walkers,

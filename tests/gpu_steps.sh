@@ -32,7 +32,9 @@
 #                 each layout's configs, vendor.py depthwise, and ncu on one 7x7 launch
 #   descriptors   launches with tensor descriptors through fast and replays: tests
 #                 compiled, host cost, vendor.py matmul-tma and the 16-bit table
-#   ln-bwd        layer_norm backward's launch constants swept on this GPU (N = 16384 first)
+#   tma-fast      TMA launches through fast and replays (their default fixed): tests, host
+#                 cost, each TMA config, the 16-bit table with TMA from 2048^3 and without
+#   ln-bwd        layer_norm backward's walkers swept on this GPU (warps, walkers per SM)
 #   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
 #                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
 #                 vendor.py --sweep matmul-small, matmul-probe and the 16-bit matmul table
@@ -245,11 +247,28 @@ for name in $STEPS; do
             --profile --top 16
         step desc-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 --dtype float16
         step desc-table 150 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
+    tma-fast)
+        # Every TMA launch went through Triton's dispatch (2026-12-03c: the kernel's
+        # C_DESCRIPTOR default stopped the fast launch's keyer), 96-150 us of host a call:
+        # fixed, then the TMA configs timed again, TMA from 2048^3 (TMA_MIN_WORK 2**33)
+        # against the default in the same process, host cost, the walkers' sweep.
+        step fast-tests 150 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py tests/test_matmul.py tests/test_attention.py \
+            -k "replay or fast or key or default or tma or config"
+        step fast-host 120 bash -c 'for force in "" "--force matmul/tma-128x256x64-g8-p1-w8-s3/gpu"; do
+            python benchmarks/host_cost.py matmul --shape 4096 4096 4096 --dtype bfloat16 \
+                --rounds 5 $force; done
+            python benchmarks/host_cost.py vector_add softmax layer_norm --rounds 7'
+        step fast-tma 120 python benchmarks/vendor.py matmul-tma --dtype bfloat16 --dtype float16
+        step fast-table 120 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16
+        step fast-table-2048 120 python benchmarks/vendor.py matmul --dtype bfloat16 \
+            --dtype float16 --set kernels.matmul.TMA_MIN_WORK=2**33
+        step ln-bwd-walkers 150 python benchmarks/tune_rowwise.py bwd-walkers ;;
     ln-bwd)
-        # layer_norm's backward constants were all measured on the H100; N = 16384 runs
-        # 1.51-1.55x PyTorch on the H200 (target 1.8): the walkers' sweep there first.
-        step ln-bwd-long 200 python benchmarks/tune_rowwise.py bwd-long
-        step ln-bwd 240 python benchmarks/tune_rowwise.py bwd ;;
+        # layer_norm's backward constants were all measured on the H100; N = 16384 ran
+        # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
+        # (2026-12-03c): warps and walkers per SM swept there.
+        step ln-bwd-walkers 200 python benchmarks/tune_rowwise.py bwd-walkers ;;
     *) echo "unknown step $name" ;;
     esac
 done
