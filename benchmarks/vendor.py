@@ -604,8 +604,9 @@ def _sweep_against_cublas(candidates: str, dtypes: tuple, shapes: list, precisio
 
 
 def sweep_matmul() -> None:
-    """The pointer kernel's candidates on every shape (TMA off: from 2580^3 up the launch
-    would take the TMA design, and the pointer kernel's timings would be the last shape's)."""
+    """The pointer kernel's candidates on every shape (TMA off: from TMA_MIN_WORK up the
+    launch would take the TMA design, and the pointer kernel's timings would be the last
+    shape's)."""
     _sweep_against_cublas("matmul", ("bfloat16", "float16"), MATMUL_SHAPES, "tf32")
 
 

@@ -144,6 +144,10 @@ def design_name(configs: Mapping[str, Any], config: Any) -> str:
     return known[2]
 
 
+def _always() -> bool:
+    return True
+
+
 def _replayed(kernel: Any, config: Any, family: str, design: str, table: str) -> None:
     kernel.best_config = config
     if _RECORDERS.get():
@@ -178,6 +182,8 @@ def launch(
         config = configs[table][design]
         config = fit(config) if fit else config
         with_config(kernel, config, launch_resolved)[grid](*args, **constants)
+        # a replay of this call (kernels._launch.Replays) names the forced config too
+        note_replay(_always, lambda: _RECORDERS.get() and launched(family, design, table))
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:  # the tuner picks among this mode's configs, whatever table a forcing named

@@ -56,9 +56,10 @@ The GPU ideas, in the order they appear:
    first loads are in flight during this tile's epilogue, and the launch has no tail
    of half-empty waves.
 
-8. C through a descriptor too (C_DESCRIPTOR in a TMA config, forced only: not yet timed
-   on a GPU). The finished tile goes to shared memory and the copy engine writes it,
-   clipped at C's edges, in two halves (less shared memory to stage it in).
+8. C through a descriptor too (C_DESCRIPTOR in a TMA config, forced only: timed on the
+   H200 within the noise of C stored by the threads). The finished tile goes to shared
+   memory and the copy engine writes it, clipped at C's edges, in two halves (less
+   shared memory to stage it in).
 
 Not done here: warp specialization (loads and MMAs on warps of their own, as cuBLAS's
 sm90 kernels do). Triton's Hopper pass applies only to 4-warp kernels with descriptors
@@ -182,11 +183,12 @@ TMA_GPU_CONFIGS = (
     _tma_config(128, 256, 64, 8, 8, 3, per_sm=1),
     _tma_config(128, 256, 64, 8, 8, 4, per_sm=1),
 )
-# C through a descriptor too (C_DESCRIPTOR), forced only: not yet timed (2026-12-03, no
-# device time left; vendor.py matmul-tma times every config of TMA_CONFIGS). Compiled for
-# sm_90 offline (Triton 3.9, benchmarks/compile_offline.py): 147 and 181 KB of shared
-# memory (a program per tile, persistent), 157 and 212 registers (174 and 255 with a bias
-# and gelu), no spills.
+# C through a descriptor too (C_DESCRIPTOR), forced only. Compiled for sm_90 offline
+# (Triton 3.9, benchmarks/compile_offline.py): 147 and 181 KB of shared memory (a program
+# per tile, persistent), 157 and 212 registers (174 and 255 with a bias and gelu), no
+# spills. On the H200 (vendor.py matmul-tma, benchmarks/results/2026-12-03c-h200/
+# fast-tma.txt and desc-tma.txt) 0.93-1.05x cuBLAS, as the configs above to within the
+# run-to-run noise (3-5%): not worth the tuner's time on every new shape.
 TMA_FORCED_ONLY_CONFIGS = (
     _tma_config(128, 256, 64, 8, 8, 3, c=1),
     _tma_config(128, 256, 64, 8, 8, 3, per_sm=1, c=1),
@@ -205,9 +207,13 @@ TMA_BY_DEFAULT = True
 """Whether a GEMM TMA can read runs it unforced (tuned among TMA_GPU_CONFIGS), if its
 operands are 16-bit and it has at least TMA_MIN_WORK multiply-adds. On the H200
 (`vendor.py matmul-tma`, 2026-12-02) 128 x 256 x 64 ran 1.01-1.07x the tuned pointer
-kernel from 4096^3 up; at 2048^3 0.99-1.03x; at 1024^3 0.40-0.51x (a host-bound shape,
-and a launch with descriptors costs more on the host). float32 was not timed."""
-TMA_MIN_WORK = 2**34  # multiply-adds: 2580^3, between the two measured sizes
+kernel from 4096^3 up; at 2048^3 0.99-1.03x; at 1024^3 0.40-0.51x. Until 2026-12-03 every
+TMA launch went through Triton's dispatch, 96-150 us of host a call (its C_DESCRIPTOR
+default stopped the fast launch); launched fast (benchmarks/results/2026-12-03c-h200/
+fast-tma.txt) each TMA config ran 0.99-1.03x the pointer kernel and 1.01-1.05x cuBLAS at
+2048^3, 0.55-0.61x cuBLAS at 1024^3 (32 tiles of 128 x 256 for 132 SMs). float32 was not
+timed."""
+TMA_MIN_WORK = 2**33  # multiply-adds: 2048^3 and up
 
 
 def excluded_config(name: str, dtype: str) -> str | None:

@@ -34,6 +34,7 @@
 #                 compiled, host cost, vendor.py matmul-tma and the 16-bit table
 #   tma-fast      TMA launches through fast and replays (their default fixed): tests, host
 #                 cost, each TMA config, the 16-bit table with TMA from 2048^3 and without
+#   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
 #   ln-bwd        layer_norm backward's walkers swept on this GPU (warps, walkers per SM)
 #   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
 #                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
@@ -264,6 +265,16 @@ for name in $STEPS; do
         step fast-table-2048 120 python benchmarks/vendor.py matmul --dtype bfloat16 \
             --dtype float16 --set kernels.matmul.TMA_MIN_WORK=2**33
         step ln-bwd-walkers 150 python benchmarks/tune_rowwise.py bwd-walkers ;;
+    tma-default)
+        # After tma-fast (2026-12-03c): TMA from 2048^3 (TMA_MIN_WORK 2**33), a forced
+        # replay named, 8 walker warps in layer_norm's backward. Tests compiled, the
+        # 16-bit table, matmul's host cost at 2048^3 (TMA by default now).
+        step default-tests 200 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py tests/test_matmul.py tests/test_row_plans.py \
+            tests/test_ops.py -k "replay or fast or key or default or tma or layer_norm_backward"
+        step default-table 120 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16
+        step default-host 60 python benchmarks/host_cost.py matmul --shape 2048 2048 2048 \
+            --dtype bfloat16 --rounds 5 ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
