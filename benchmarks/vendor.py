@@ -185,11 +185,11 @@ def _pointer_kernel_only(kernels: Any) -> Iterator[None]:
 
 
 def bench_matmul_tma(dtypes: list[str]) -> None:
-    """The TMA design (`matmul_tma_kernel`; the default for large 16-bit GEMMs) against
-    the autotuned pointer kernel and cuBLAS, each TMA config forced in turn, on the 2-D
-    shapes."""
+    """The TMA design (`matmul_tma_kernel`; the default for large 2-D 16-bit GEMMs)
+    against the autotuned pointer kernel and cuBLAS, each TMA config forced in turn, on
+    every shape (batched ones through 3-D descriptors)."""
     for name in dtypes:
-        for batch, m, n, k in [s for s in MATMUL_SHAPES if s[0] is None]:
+        for batch, m, n, k in MATMUL_SHAPES:
             a, b = _matmul_operands(batch, m, n, k, DTYPES[name])
             pointer = functools.partial(mm.matmul, a, b)
             flop = 2.0 * m * n * k
@@ -201,7 +201,7 @@ def bench_matmul_tma(dtypes: list[str]) -> None:
                 with _plans.forcing(f"matmul/{design}/gpu"):
                     tma = functools.partial(mm.matmul, a, b)
                     t_tma, agree = ms(tma), disagreement(tma(), pointer_c)
-                row(op="matmul-tma", dtype=name, shape=(m, n, k), design=design,
+                row(op="matmul-tma", dtype=name, shape=(batch, m, n, k), design=design,
                     tma_tflops=flop / t_tma / 1e9, vs_cublas=t_blas / t_tma,
                     vs_pointer=t_pointer / t_tma, agree=agree)  # fmt: skip
 

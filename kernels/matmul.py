@@ -45,11 +45,15 @@ The GPU ideas, in the order they appear:
    tensor, its shape and strides once; each K step asks the copy engine for a block at
    (row, column), and it lands in shared memory asynchronously, without the threads'
    address arithmetic, zero-filled past the tensor's edge: no masks, no wrapped rows.
-   It reads 2-D operands whose rows are 16-byte aligned (`_launch_tma`); the pointer
-   kernel takes the rest. It needs fewer registers than the pointer kernel (111-191
-   against 255 with spills, `benchmarks/compile_offline.py matmul`), and on the H200 it
-   ran 1.01-1.07x the tuned pointer kernel from 4096^3 up (`vendor.py matmul-tma`): it
-   is the default for 16-bit GEMMs of at least TMA_MIN_WORK multiply-adds.
+   It reads operands whose rows are 16-byte aligned (`_launch_tma`); the pointer
+   kernel takes the rest. Batched operands are 3-D descriptors, a block being one
+   batch's (`block_at`), so that a block hanging past K reads zeros, not the next
+   batch's rows (forced only: not yet timed; offline for sm_90 the same pipeline,
+   registers and shared memory as 2-D). It needs fewer registers than the pointer
+   kernel (154-255, no spills, against 255 with spills, `benchmarks/compile_offline.py
+   matmul`), and on the H200 it ran 0.99-1.07x the tuned pointer kernel from 2048^3 up
+   (`vendor.py matmul-tma`): it is the default for 2-D 16-bit GEMMs of at least
+   TMA_MIN_WORK multiply-adds.
 7. Persistence (PROGRAMS_PER_SM > 0 in a TMA config). Instead of a program per tile, a
    program per multiprocessor walks tiles pid, pid + programs, ... in one loop that the
    compiler pipelines across tiles (`tl.range(..., flatten=True)`): the next tile's
@@ -368,20 +372,25 @@ def epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, strid
 
 @autotune(
     TMA_GPU_CONFIGS,
-    key=["M", "N", "K", "B_K_MAJOR"],
+    key=["M", "N", "K", "batches", "B_K_MAJOR"],
     interpret_config=TMA_INTERPRET_CONFIGS[0],
 )
 @triton.jit
 def matmul_tma_kernel(
-    a_desc,  # A (M, K) as a tensor descriptor: blocks of BLOCK_M x BLOCK_K
+    a_desc,  # A (M, K) as a tensor descriptor: blocks of BLOCK_M x BLOCK_K (a batch first
+    # if BATCHED, as for B and C)
     b_desc,  # B as a descriptor: (K, N) blocks of BLOCK_K x BLOCK_N, or B^T (N, K) if B_K_MAJOR
-    c_ptr,  # C (M, N), a new contiguous tensor
+    c_ptr,  # C (M, N) or (batches, M, N), a new contiguous tensor
     c_desc,  # C as a descriptor, blocks of BLOCK_M x BLOCK_N / 2, if C_DESCRIPTOR; else None
     bias_ptr,  # bias (N,); None without one
     z_ptr,  # Z = A @ B + bias, strides of C; None unless stored
     M,
     N,
     K,
+    batches,  # C's batches (1 unbatched): the grid's second axis, or the tile loop's share
+    a_batch_step,  # 1: A's descriptor has C's batches; 0: one A for all (broadcast)
+    b_batch_step,  # the same for B
+    stride_cb,
     stride_cm,
     stride_cn,
     stride_bias,
@@ -390,6 +399,7 @@ def matmul_tma_kernel(
     B_K_MAJOR: tl.constexpr,  # B read as B^T's rows (a transposed view): its K is contiguous
     UPCAST: tl.constexpr,  # 16-bit blocks to float32 before tl.dot (the interpreter)
     INDEX_64: tl.constexpr,  # C's tile offsets in int64
+    BATCHED: tl.constexpr,  # 3-D descriptors, a batch first (blocks of 1 x rows x columns)
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
@@ -397,50 +407,80 @@ def matmul_tma_kernel(
     PROGRAMS_PER_SM: tl.constexpr,  # 0: one tile per program; else programs loop over tiles
     C_DESCRIPTOR: tl.constexpr = 0,  # 1: C stored through c_desc (the copy engine) too
 ):
-    """`matmul_kernel` for 2-D operands with the loads given to Hopper's copy engine
-    (TMA): a descriptor names the tensor, its shape and strides, once; each step asks for
-    a block at (row, column), and the engine moves it into shared memory, without the
-    threads' address arithmetic, filling with 0 whatever lies past the tensor's edge, so
-    the loop needs no mask and no wrapped indices. Same tiles, order and epilogue.
+    """`matmul_kernel` with the loads given to Hopper's copy engine (TMA): a descriptor
+    names the tensor, its shape and strides, once; each step asks for a block at (row,
+    column), and the engine moves it into shared memory, without the threads' address
+    arithmetic, filling with 0 whatever lies past the tensor's edge, so the loop needs no
+    mask and no wrapped indices. Same tiles, order and epilogue. Batched operands are
+    3-D descriptors (BATCHED): a block of one batch, its edges the batch's own, so a
+    block hanging past K reads zeros, never the next batch's rows.
 
     Persistent (PROGRAMS_PER_SM > 0): the grid is a few programs per multiprocessor, and
-    each walks the tiles pid, pid + programs, ...; `flatten` makes the compiler pipeline
-    the tile loop and the K loop as one, so the next tile's first loads are in flight
-    while this tile's epilogue runs, and no wave of programs ends with idle SMs.
+    each walks the tiles pid, pid + programs, ... (every batch's, one batch after the
+    other); `flatten` makes the compiler pipeline the tile loop and the K loop as one, so
+    the next tile's first loads are in flight while this tile's epilogue runs, and no
+    wave of programs ends with idle SMs.
 
     C_DESCRIPTOR: the tile of C leaves through the copy engine as well (`c_desc.store`),
     from shared memory, clipped at C's edges by the engine: no store mask, and the
     threads hand the tile over instead of writing it out element by element."""
     if PROGRAMS_PER_SM == 0:
-        tma_tile(tl.program_id(axis=0), a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N,
-                 K, stride_cm, stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR,
-                 UPCAST, INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, C_DESCRIPTOR)  # fmt: skip
+        tma_tile(tl.program_id(axis=0), tl.program_id(axis=1), a_desc, b_desc, c_ptr, c_desc,
+                 bias_ptr, z_ptr, M, N, K, a_batch_step, b_batch_step, stride_cb, stride_cm,
+                 stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR, UPCAST,
+                 INDEX_64, BATCHED, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, C_DESCRIPTOR)  # fmt: skip
     else:
         tiles = ((M + BLOCK_M - 1) // BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
-        for tile in tl.range(tl.program_id(axis=0), tiles, tl.num_programs(axis=0), flatten=True):
-            tma_tile(tile, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, K, stride_cm,
+        programs = tl.num_programs(axis=0)
+        for work in tl.range(tl.program_id(axis=0), tiles * batches, programs, flatten=True):
+            tma_tile(work % tiles, work // tiles, a_desc, b_desc, c_ptr, c_desc, bias_ptr,
+                     z_ptr, M, N, K, a_batch_step, b_batch_step, stride_cb, stride_cm,
                      stride_cn, stride_bias, ACTIVATION, INPUT_PRECISION, B_K_MAJOR, UPCAST,
-                     INDEX_64, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, C_DESCRIPTOR)  # fmt: skip
+                     INDEX_64, BATCHED, BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M,
+                     C_DESCRIPTOR)  # fmt: skip
 
 
 @triton.jit
-def tma_tile(tile, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, K, stride_cm,
-             stride_cn, stride_bias, ACTIVATION: tl.constexpr, INPUT_PRECISION: tl.constexpr,
-             B_K_MAJOR: tl.constexpr, UPCAST: tl.constexpr, INDEX_64: tl.constexpr,
+def block_at(desc, batch, i, j, BATCHED: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr):
+    """The ROWS x COLS block at (i, j) of a descriptor, in batch `batch` of a 3-D one."""
+    if BATCHED:
+        block = tl.reshape(desc.load([batch, i, j]), (ROWS, COLS))
+    else:
+        block = desc.load([i, j])
+    return block
+
+
+@triton.jit
+def store_block(desc, batch, i, j, block, BATCHED: tl.constexpr):
+    """`block_at`'s store: `block` to (i, j), in batch `batch` if BATCHED."""
+    if BATCHED:
+        desc.store([batch, i, j], tl.reshape(block, (1, block.shape[0], block.shape[1])))
+    else:
+        desc.store([i, j], block)
+
+
+@triton.jit
+def tma_tile(tile, batch, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, K,
+             a_batch_step, b_batch_step, stride_cb, stride_cm, stride_cn, stride_bias,
+             ACTIVATION: tl.constexpr, INPUT_PRECISION: tl.constexpr, B_K_MAJOR: tl.constexpr,
+             UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BATCHED: tl.constexpr,
              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
              GROUP_M: tl.constexpr, C_DESCRIPTOR: tl.constexpr):  # fmt: skip
-    """Tile number `tile` of C (grouped order), its K loop on descriptor loads."""
+    """Tile number `tile` of batch `batch` of C (grouped order), its K loop on descriptor
+    loads."""
     pid_m, pid_n = grouped_tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
     row = pid_m * BLOCK_M
     col = pid_n * BLOCK_N
+    a_batch = batch * a_batch_step
+    b_batch = batch * b_batch_step
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
     for k in range(0, K, BLOCK_K):
-        a = a_desc.load([row, k])  # past M or K: zeros, which add nothing
+        a = block_at(a_desc, a_batch, row, k, BATCHED, BLOCK_M, BLOCK_K)  # past M or K: zeros
         if B_K_MAJOR:
-            b = b_desc.load([col, k]).T
+            b = block_at(b_desc, b_batch, col, k, BATCHED, BLOCK_N, BLOCK_K).T
         else:
-            b = b_desc.load([k, col])
+            b = block_at(b_desc, b_batch, k, col, BATCHED, BLOCK_K, BLOCK_N)
         if UPCAST:
             a = a.to(tl.float32)
             b = b.to(tl.float32)
@@ -450,16 +490,20 @@ def tma_tile(tile, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, K, stri
     offs_n = col + tl.arange(0, BLOCK_N)
     if INDEX_64:
         offs_m, offs_n = offs_m.to(tl.int64), offs_n.to(tl.int64)
+    c_batch = batch.to(tl.int64) * stride_cb  # a scalar: int64 costs nothing
+    if z_ptr is not None:
+        z_ptr += c_batch
     if C_DESCRIPTOR:  # two halves: half the shared memory to stage each store in
         acc = finished(acc, offs_m, offs_n, M, N, z_ptr, bias_ptr, stride_cm, stride_cn,
                        stride_bias, ACTIVATION)  # fmt: skip
         halves = tl.permute(tl.reshape(acc, (BLOCK_M, 2, BLOCK_N // 2)), (0, 2, 1))
         left, right = tl.split(halves)
-        c_desc.store([row, col], left.to(c_ptr.dtype.element_ty))
-        c_desc.store([row, col + BLOCK_N // 2], right.to(c_ptr.dtype.element_ty))
+        store_block(c_desc, batch, row, col, left.to(c_ptr.dtype.element_ty), BATCHED)
+        store_block(c_desc, batch, row, col + BLOCK_N // 2, right.to(c_ptr.dtype.element_ty),
+                    BATCHED)  # fmt: skip
     else:
-        epilogue(acc, offs_m, offs_n, M, N, c_ptr, z_ptr, bias_ptr, stride_cm, stride_cn,
-                 stride_bias, ACTIVATION)  # fmt: skip
+        epilogue(acc, offs_m, offs_n, M, N, c_ptr + c_batch, z_ptr, bias_ptr, stride_cm,
+                 stride_cn, stride_bias, ACTIVATION)  # fmt: skip
 
 
 def _batch_stride(x: torch.Tensor, strides: tuple[int, ...]) -> int:
@@ -550,55 +594,65 @@ def _multiprocessors(device: torch.device) -> int:
 
 
 def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
-    """Run the TMA design, the config forced or else tuned if `_tma_by_default`, where the
-    operands suit it: 2-D, K > 0, A readable, B readable as it is or as B^T, persistent
-    configs on 16-bit operands, C's rows 16-byte aligned for a C_DESCRIPTOR config. False:
-    it did not run."""
-    if batch >= 0:
-        return False
-    (M, K), N = a.shape, b.shape[1]
+    """Run the TMA design, the config forced or else tuned if `_tma_by_default` (2-D
+    GEMMs only: batched ones are not yet timed), where the operands suit it: K > 0, A
+    readable, B readable as it is or as B^T, persistent configs on 16-bit operands, C's
+    rows 16-byte aligned for a C_DESCRIPTOR config. False: it did not run."""
+    (M, K), N = a.shape[-2:], b.shape[-1]
     design, table = _plans.forced("matmul")
     if design is None:
-        if not _tma_by_default(a, M * N * K, table):
+        if batch >= 0 or not _tma_by_default(a, M * N * K, table):
             return False
-        blocks = TMA_GPU_CONFIGS[0].kwargs  # tuned: the configs share their blocks
+        # tuned: the configs share their blocks (the interpreter's tuner runs its first)
+        blocks = (TMA_GPU_CONFIGS if table == "gpu" else TMA_INTERPRET_CONFIGS)[0].kwargs
     else:
         config = TMA_CONFIGS[table].get(design)
         dtype = str(a.dtype).removeprefix("torch.")
         if config is None or excluded_config(f"matmul/{design}/{table}", dtype):
             return False
         blocks = fitted(config, a.element_size()).kwargs  # float32: a smaller K step
+    batched = batch >= 0
+    if batched:  # 3-D views, a batch dim of 1 where an operand has none (broadcast)
+        a, b = (x if x.dim() == 3 else x.unsqueeze(0) for x in (a, b))
     b_k_major = not tma_readable(b)
-    if K == 0 or not tma_readable(a) or (b_k_major and not tma_readable(b.T)):
+    b_t = b.mT  # B^T, (N, K), read where B's K is contiguous
+    if K == 0 or not tma_readable(a) or (b_k_major and not tma_readable(b_t)):
         return False
     c_store = blocks.get("C_DESCRIPTOR", 0)
     if c_store and not tma_readable(out):
         return False
     bm, bn, bk = (blocks[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
-    a_desc = TensorDescriptor(a, [M, K], [a.stride(0), 1], [bm, bk])
-    if b_k_major:
-        b_desc = TensorDescriptor(b.T, [N, K], [b.stride(1), 1], [bn, bk])
-    else:
-        b_desc = TensorDescriptor(b, [K, N], [b.stride(0), 1], [bk, bn])
-    tiles = cdiv(M, bm) * cdiv(N, bn)
+    lead = (1,) * batched  # a block is one batch's
+    a_desc = _descriptor(a, (*lead, bm, bk))
+    b_desc = _descriptor(b_t, (*lead, bn, bk)) if b_k_major else _descriptor(b, (*lead, bk, bn))
+    c_desc = _descriptor(out, (*lead, bm, bn // 2)) if c_store else None
+    tiles, batches = cdiv(M, bm) * cdiv(N, bn), max(batch, 1)
     machine = _multiprocessors(a.device)
     grid = lambda meta: checked_grid(
-        (min(tiles, meta["PROGRAMS_PER_SM"] * machine) if meta["PROGRAMS_PER_SM"] else tiles,),
+        (min(tiles * batches, meta["PROGRAMS_PER_SM"] * machine),)
+        if meta["PROGRAMS_PER_SM"]
+        else (tiles, batches),
         "a and b",
     )
-    c_desc = TensorDescriptor(out, [M, N], [out.stride(0), 1], [bm, bn // 2]) if c_store else None
-    args = (a_desc, b_desc, out, c_desc, bias, z, M, N, K, out.stride(0), out.stride(1),
-            bias.stride(0) if bias is not None else 0)  # fmt: skip
+    steps = (int(a.shape[0] > 1), int(b.shape[0] > 1)) if batched else (0, 0)
+    args = (a_desc, b_desc, out, c_desc, bias, z, M, N, K, batches, *steps, M * N,
+            out.stride(-2), out.stride(-1), bias.stride(0) if bias is not None else 0)  # fmt: skip
     constants = {
         "ACTIVATION": activation or "none",
         "INPUT_PRECISION": precision if a.dtype == torch.float32 else None,
         "B_K_MAJOR": b_k_major,
         "UPCAST": interpreting and a.dtype != torch.float32,
-        "INDEX_64": interpreting or not offsets_fit_int32(((M, N), out.stride())),
+        "INDEX_64": interpreting or not offsets_fit_int32(((M, N), out.stride()[-2:])),
+        "BATCHED": batched,
     }
     fit = lambda config: fitted(config, a.element_size())
     _plans.launch("matmul", matmul_tma_kernel, TMA_CONFIGS, grid, args, constants, _DESIGNS, fit)
     return True
+
+
+def _descriptor(x: torch.Tensor, block: tuple[int, ...]) -> TensorDescriptor:
+    """A tensor descriptor over all of x, through its strides, in blocks of `block`."""
+    return TensorDescriptor(x, list(x.shape), list(x.stride()), list(block))
 
 
 @replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, TMA_MIN_WORK))

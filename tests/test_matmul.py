@@ -165,6 +165,13 @@ def _judged_forced(name: str, shape: tuple[int, ...], dtype: str, params: dict, 
     return launched
 
 
+def _pointer_twin(table: str, tma) -> str:
+    """The pointer kernel's config with a TMA config's tiles."""
+    tma_only = ("PROGRAMS_PER_SM", "C_DESCRIPTOR")
+    blocks = {k: v for k, v in tma.kwargs.items() if k not in tma_only}
+    return next(n for n, c in CONFIGS[table].items() if c.kwargs == blocks)
+
+
 def _tma_designs(harness_state) -> list[tuple[str, str, object]]:
     """(table, design name, config) of every TMA config of this mode."""
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
@@ -192,9 +199,7 @@ def test_the_tma_design_computes_what_the_pointer_kernel_does(
     # set: parity mode launches each config twice, compiled and in the interpreter
     assert set(_judged_forced(name, shape, "bfloat16", params, harness_state)) == {name}
     if harness_state.mode == "interpret":
-        tma_only = ("PROGRAMS_PER_SM", "C_DESCRIPTOR")
-        blocks = {k: v for k, v in tma.kwargs.items() if k not in tma_only}
-        pointer = next(n for n, c in CONFIGS[table].items() if c.kwargs == blocks)
+        pointer = _pointer_twin(table, tma)
         gen = torch.Generator().manual_seed(0)
         m, k, n = shape
         a = make_tensor((m, k), "bfloat16", "cpu", gen)
@@ -204,14 +209,39 @@ def test_the_tma_design_computes_what_the_pointer_kernel_does(
         assert launched == [name] and torch.equal(out, same)
 
 
+@pytest.mark.parametrize("b_layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("batch", ["both", "a", "b1"])
+def test_the_tma_design_runs_batched_gemms(batch, b_layout, harness_state):
+    """Batched operands through 3-D descriptors, a block of one batch (an operand without
+    a batch dim, or with one of 1, broadcast): every TMA config forced, K steps hanging
+    past K (a block must read zeros there, not the next batch's rows), NaN and inf in A,
+    judged by the op's bounds; in the interpreter equal to the pointer kernel at the same
+    tiles."""
+    shape = batches, m, k, n = (3, 40, 24, 40)  # rows of 48 and 80 bytes: TMA reads them
+    params = {"batch": batch, "b_layout": b_layout, "bias": True, "activation": "relu"}
+    gen = torch.Generator().manual_seed(0)
+    a = make_tensor((batches, m, k), "bfloat16", "cpu", gen)
+    b_shape = {"both": (batches, k, n), "a": (k, n), "b1": (1, k, n)}[batch]
+    b = make_tensor(b_shape, "bfloat16", "cpu", gen, layout=b_layout)
+    for table, tma_name, tma in _tma_designs(harness_state):
+        name = f"matmul/{tma_name}/{table}"
+        launched = _judged_forced(name, shape, "bfloat16", {**params, "specials": True},
+                                  harness_state)  # fmt: skip
+        assert set(launched) == {name}
+        if harness_state.mode == "interpret":
+            out, launched = _forced_run(name, a, b, activation="relu")
+            same, _ = _forced_run(f"matmul/{_pointer_twin(table, tma)}/{table}", a, b,
+                                  activation="relu")  # fmt: skip
+            assert launched == [name] and torch.equal(out, same)
+
+
 def test_the_tma_design_leaves_what_it_cannot_read_to_the_pointer_kernel(harness_state):
-    """Batched, K = 0 and rows not 16-byte aligned (of A or B, or of C for a config that
-    stores C through a descriptor): the TMA design forced, the pointer kernel runs (its
-    tuner's choice), says so, and is right by the op's bounds."""
+    """K = 0 and rows not 16-byte aligned (of A or B, or of C for a config that stores C
+    through a descriptor): the TMA design forced, the pointer kernel runs (its tuner's
+    choice), says so, and is right by the op's bounds."""
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
     name = f"matmul/{next(iter(TMA_CONFIGS[table]))}/{table}"
     cases = [
-        ((2, 8, 8, 8), "bfloat16"),  # batched
         ((8, 6, 8), "float32"),  # rows of 24 bytes
         ((8, 0, 8), "float16"),  # K = 0
         ((8, 12, 8), "float16"),  # rows of 24 bytes
@@ -243,6 +273,23 @@ def test_tma_runs_unforced_only_where_it_was_timed_faster():
     ]:
         a = torch.empty(2, 2, dtype=dtype)
         assert _tma_by_default(a, work, table) is expected, (dtype, work, table)
+
+
+def test_unforced_tma_leaves_batched_gemms_to_the_pointer_kernel(harness_state, monkeypatch):
+    """Batched GEMMs run TMA only when forced (not yet timed against the pointer kernel):
+    with the size rule saying yes to everything, a 2-D GEMM takes TMA unforced and a
+    batched one the tuned pointer kernel."""
+    from kernels import matmul as mm
+
+    monkeypatch.setattr(mm, "_tma_by_default", lambda *args: True)
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    for shape, expected in [((2, 16, 16), False), ((16, 16), True)]:
+        a = make_tensor(shape, "bfloat16", device, gen)
+        b = make_tensor((16, 16), "bfloat16", device, gen)
+        with _plans.recording() as launched:
+            mm.matmul(a, b)
+        assert len(launched) == 1 and ("/tma-" in launched[0]) is expected, (shape, launched)
 
 
 _TMA_BY_C_STORE = {bool(c.kwargs.get("C_DESCRIPTOR")): n for n, c in TMA_CONFIGS["gpu"].items()}
