@@ -355,7 +355,7 @@ def sum_partials(
     block_chunks, block_n, num_warps = block
     # One program per column block of each sum: columns are independent.
     grid = checked_grid((cdiv(n_cols, block_n), n_sums), f"a row of {n_cols} columns")
-    _sum_chunks_kernel[grid](
+    fast(_sum_chunks_kernel)[grid](
         partial, sums, n_chunks, n_cols,
         partial.stride(0), partial.stride(1), sums.stride(0),
         BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=num_warps,

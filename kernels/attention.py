@@ -86,7 +86,7 @@ from harness.autotune import autotune, launch_tuned, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_tensor
-from kernels._launch import cdiv, checked_grid, launch_resolved, tma_readable
+from kernels._launch import cdiv, checked_grid, fast, launch_resolved, tma_readable
 
 HEAD_DIMS = (16, 32, 64, 128)
 LOG2E: tl.constexpr = tl.constexpr(math.log2(math.e))
@@ -784,7 +784,7 @@ def attention_backward(
     launch = {"num_warps": config.num_warps, "num_stages": config.num_stages}
     upcast = in_interpreter() and q.dtype != torch.float32
     delta = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
-    attention_delta_kernel[(cdiv(q_len, block_m), batch * heads)](
+    fast(attention_delta_kernel)[(cdiv(q_len, block_m), batch * heads)](
         o, do, delta, *_strides(do), heads, q_len, HEAD_DIM=head_dim, BLOCK_M=block_m
     )
     common = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
@@ -792,12 +792,12 @@ def attention_backward(
             "DOT_PRECISION": _dot_precision(q),
             "BLOCK_M": block_m, "BLOCK_N": block_n, "TMA": tma, **launch}  # fmt: skip
     grid = checked_grid((cdiv(k_len, block_n), batch * kv_heads), "k")
-    attention_dkdv_kernel[grid](
+    fast(attention_dkdv_kernel)[grid](
         q, k, v, do, lse, delta, dk, dv, *descriptors, *common, kv_heads, group, q_len, k_len,
         scale, **meta,
     )  # fmt: skip
     grid = checked_grid((cdiv(q_len, block_m), batch * heads), "q")
-    attention_dq_kernel[grid](
+    fast(attention_dq_kernel)[grid](
         q, k, v, do, lse, delta, dq, *descriptors, *common, heads, group, q_len, k_len, scale,
         **meta,
     )  # fmt: skip

@@ -476,7 +476,7 @@ def layer_norm_backward(
     )  # fmt: skip
     strides = (dy_rows.stride(0), x_rows.stride(0), n_cols, partial.stride(1))
     if isinstance(plan, OnePassPlan):
-        _layer_norm_bwd_kernel[grid](
+        fast(_layer_norm_bwd_kernel)[grid](
             *args, plan.rows_per_chunk, *strides, HAS_WEIGHT=has_weight, HAS_BIAS=has_bias,
             PREFETCH=plan.prefetch, ROWS=plan.rows, BLOCK_N=plan.block_n,
             STREAM_N=plan.stream_n, SPLIT=plan.split, num_warps=plan.num_warps,

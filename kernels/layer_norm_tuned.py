@@ -34,7 +34,7 @@ import triton.language as tl
 
 from kernels import _plans, _rows
 from kernels._checks import interpreting
-from kernels._launch import MAX_GRID, cdiv, next_power_of_2
+from kernels._launch import MAX_GRID, cdiv, fast, next_power_of_2
 from kernels._rows import block_for, load_x_dy, norm_dx, store_partial_sums
 
 # ---------------------------------------------------------------------- launch constants
@@ -545,18 +545,18 @@ def launch_tuned(
     buffer of partial sums."""
     flags = dict(HAS_WEIGHT=has_weight, HAS_BIAS=has_bias)
     if isinstance(plan, WalkerPlan):
-        _layer_norm_bwd_walker_kernel[grid](
+        fast(_layer_norm_bwd_walker_kernel)[grid](
             *args, *strides, **flags,
             HALVES=plan.halves, BLOCK_N=plan.block_n, STAGES=plan.stages,
             num_warps=plan.num_warps,
         )  # fmt: skip
         return
     coef = torch.empty((args.n_rows, 2), dtype=torch.float32, device=args.x.device)
-    _layer_norm_bwd_row_sums_kernel[plan.sums_grid](
+    fast(_layer_norm_bwd_row_sums_kernel)[plan.sums_grid](
         args.dy, args.x, args.w, args.mean, args.rstd, coef, args.n_cols, *strides[:2],
         HAS_WEIGHT=has_weight, BLOCK_N=plan.sums_block_n, num_warps=plan.sums_warps,
     )  # fmt: skip
-    _layer_norm_bwd_tiled_kernel[grid](
+    fast(_layer_norm_bwd_tiled_kernel)[grid](
         *args[:5], coef, *args[5:], plan.rows_per_chunk, *strides, **flags,
         PREFETCH=plan.prefetch, ROWS=plan.rows, BLOCK_N=plan.block_n, num_warps=plan.num_warps,
     )  # fmt: skip

@@ -35,8 +35,8 @@
 #   tma-fast      TMA launches through fast and replays (their default fixed): tests, host
 #                 cost, each TMA config, the 16-bit table with TMA from 2048^3 and without
 #   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
-#   tma-batched   batched GEMMs through 3-D descriptors: tests compiled, every TMA config
-#                 timed on every shape, then the attention table
+#   tma-batched   batched GEMMs through 3-D descriptors, backward launches through fast:
+#                 tests compiled, every TMA config on every shape, host cost, attention
 #   ln-bwd        layer_norm backward's walkers swept on this GPU (warps, walkers per SM)
 #   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
 #                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
@@ -278,16 +278,20 @@ for name in $STEPS; do
         step default-host 60 python benchmarks/host_cost.py matmul --shape 2048 2048 2048 \
             --dtype bfloat16 --rounds 5 ;;
     tma-batched)
-        # Batched GEMMs through 3-D descriptors (2026-12-03c, forced only, not yet on a
-        # GPU): the TMA and replay tests compiled, every TMA config timed on every shape
-        # (32 x 1024^3 included, where the pointer kernel ran 0.78-0.92x cuBLAS), then the
-        # attention table (its launches went through Triton's dispatch until the same
-        # session: its kernels' TMA default stopped the fast launch).
-        step batched-tests 240 python -m pytest -n 8 -q -p no:cacheprovider \
+        # Not yet on a GPU (2026-12-03c): batched GEMMs through 3-D descriptors (forced
+        # only), and attention's and layer_norm's backward launches through `fast` (they
+        # went through Triton's dispatch, three to four launches a call). Their tests
+        # compiled, every TMA config timed on every shape (32 x 1024^3 included, where the
+        # pointer kernel ran 0.78-0.92x cuBLAS), layer_norm_backward's host cost, then the
+        # attention table (the forward's tuned launches took Triton's dispatch too until
+        # that session: its TMA default stopped the fast launch).
+        step batched-tests 300 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_matmul.py tests/test_fast_launch.py \
-            tests/test_ops.py -k "tma or replay or (matmul and (configs or differential))"
+            tests/test_attention.py tests/test_ops.py -k "tma or replay or (matmul and \
+            (configs or differential)) or attention or layer_norm_backward"
         step batched-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 \
             --dtype float16
+        step batched-host 60 python benchmarks/host_cost.py layer_norm_backward --rounds 5
         step batched-attention 240 python benchmarks/vendor.py attention --dtype bfloat16 ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
