@@ -18,6 +18,9 @@ autotuned kernel is given the candidates as its configs and its own timings are 
 (`Autotuner.configs_timings`); a kernel launched with one fixed config (the attention
 backward, the depthwise convolution) is timed once per candidate. The first call of an
 autotuned launcher (compiling and timing its configs) is reported as `first call s`.
+`--set MODULE.NAME=VALUE` (repeatable) sets a launch constant before anything runs, so
+that a candidate default is timed against the vendors in the same process:
+`--set kernels.matmul.TMA_MIN_WORK=2**33` is how the TMA threshold was chosen.
 """
 
 from __future__ import annotations
