@@ -10,16 +10,17 @@ moves with the CPU's load.
 
     PYTHONPATH=. python benchmarks/host_cost.py [OP ...] [--shape 8 256] [--rounds 5]
 
-`--offline` measures the Triton tier's launcher on a machine without a GPU: CPU tensors,
-kernels compiled for sm_90 through benchmarks/compile_offline.py's stand-in driver, and
-each launch stopping where Triton would hand the grid to the CUDA launcher (its own
-`warmup` path: the grid callable and the launch itself, a few microseconds, are not
-counted). Our checks and plans, Triton's argument binding, specialization and cache
-lookup are. `--force NAME` runs the Triton tiers under that config
-(`kernels._plans.forcing`). `--profile` adds the functions the Triton tier's calls spend
-the most in, under cProfile (on a GPU too: Triton's C launcher shows as one built-in),
-ordered by `--sort` (tottime by default; cumulative shows who calls them), the first
-`--top` of them.
+`--offline` measures the Triton tiers' Python on a machine without a GPU: CPU tensors,
+kernels compiled for sm_90 through benchmarks/compile_offline.py's stand-in driver. The
+`triton` tier runs as on a GPU after its first call (`fast` launches and replays) into a
+CUDA launcher that does nothing; `triton-dispatch` stops where Triton would hand the grid
+to the CUDA launcher (its own `warmup` path). Triton's C launcher, 4.4-6.2 us a call on
+the H200's host (benchmarks/results/2026-12-03c-h200/desc-profile.txt), is in neither.
+
+`--force NAME` runs the Triton tiers under that config (`kernels._plans.forcing`).
+`--profile` adds the functions the Triton tier's calls spend the most in, under cProfile
+(on a GPU too: Triton's C launcher shows as one built-in), ordered by `--sort` (tottime
+by default; cumulative shows who calls them), the first `--top` of them.
 """
 
 from __future__ import annotations
@@ -59,6 +60,23 @@ def _through_triton(kernel: Callable[..., Any], inputs: Any) -> Any:
         launch_module._launch_key, launch_module.Replays.get = key, get
 
 
+def _stub_cuda_launcher() -> None:
+    """Offline: `kernels._launch.fast` (and so replays) take every launch, as on a GPU once
+    a specialization is compiled, and hand it to a CUDA launcher that does nothing.
+    Triton's own dispatch (the triton-dispatch tier) compiles and stops before launching,
+    as `compile_offline` makes it."""
+    from triton.runtime.jit import JITFunction
+
+    class Compiled(dict):
+        def get(self, key: Any, default: Any = None) -> Any:
+            return None, lambda *launch: None, None, None
+
+    launch_module._COMPILED = Compiled()
+    launch_module._TRITON_RUN = JITFunction.run  # the stand-in's: `fast` vouches for it
+    torch.cuda.current_device = lambda: 0
+    torch._C._cuda_getCurrentRawStream = lambda device: 0
+
+
 def _forced(name: str, fn: Callable[[], Any]) -> Any:
     with _plans.forcing(name):
         return fn()
@@ -90,7 +108,9 @@ def main() -> None:
 
         _offline(90, measure=False)
         checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
-        device, timers = "cpu", {"triton": _per_call_us}
+        _stub_cuda_launcher()
+        device = "cpu"
+        timers = {"triton": _per_call_us, "triton-dispatch": _per_call_us}
         print(f"offline (sm_90 stand-in), shape {tuple(args.shape)} {args.dtype}")
     else:
         from harness.perf.timing import CudaEventTimer
@@ -121,7 +141,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for tier, fn in tiers.items():
                 us[tier].append(timers[tier](fn))
-        cells = [f"{statistics.median(v):6.1f} ({min(v):.0f}-{max(v):.0f})" for v in us.values()]
+        cells = [f"{statistics.median(v):6.1f} ({min(v):.1f}-{max(v):.1f})" for v in us.values()]
         print(f"{name:<22}{''.join(c.rjust(22) for c in cells)}", flush=True)
         if args.profile:
             import cProfile

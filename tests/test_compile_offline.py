@@ -33,5 +33,6 @@ def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    found = re.search(r"^scale +([\d.]+) \(", done.stdout, re.M)
-    assert found and 0 < float(found[1]) < 10_000, done.stdout
+    # two tiers: fast launches and replays into a stub launcher, and Triton's dispatch
+    found = re.search(r"^scale +([\d.]+) \(.*\) +([\d.]+) \(", done.stdout, re.M)
+    assert found and all(0 < float(found[i]) < 10_000 for i in (1, 2)), done.stdout
