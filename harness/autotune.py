@@ -100,8 +100,9 @@ def graph_timed(
     0.70x cuBLAS where bfloat16's ran 0.91x (benchmarks/results/2026-12-03b-h200/
     sweep-small.txt, call4-matmul-16c.txt). Replayed from a graph, the
     launches follow each other on the GPU with no host between them (with L2 warm: the
-    same for every config). Not yet timed on a GPU: the session that wrote it had no
-    device time left (vendor.py --sweep matmul-small is the check)."""
+    same for every config). On the H200 (benchmarks/results/2026-12-03c-h200/) the tuner
+    then picked 64x128x64-s4 for float16 at 1024^3 as for bfloat16, within 2% of the best
+    config in the graph-timed sweep (`vendor.py --sweep matmul-small`)."""
     times = _benchmarker()(fn, quantiles=quantiles, **kwargs)
     median = times[0] if quantiles else times
     if median >= GRAPH_BELOW_MS:
