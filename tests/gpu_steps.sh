@@ -285,14 +285,14 @@ for name in $STEPS; do
         # pointer kernel ran 0.78-0.92x cuBLAS), layer_norm_backward's host cost, then the
         # attention table (the forward's tuned launches took Triton's dispatch too until
         # that session: its TMA default stopped the fast launch).
-        step batched-tests 300 python -m pytest -n 8 -q -p no:cacheprovider \
+        step batched-tests 220 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_matmul.py tests/test_fast_launch.py \
             tests/test_attention.py tests/test_ops.py -k "tma or replay or (matmul and \
             (configs or differential)) or attention or layer_norm_backward"
-        step batched-tma 200 python benchmarks/vendor.py matmul-tma --dtype bfloat16 \
+        step batched-tma 150 python benchmarks/vendor.py matmul-tma --dtype bfloat16 \
             --dtype float16
-        step batched-host 60 python benchmarks/host_cost.py layer_norm_backward --rounds 5
-        step batched-attention 240 python benchmarks/vendor.py attention --dtype bfloat16 ;;
+        step batched-host 40 python benchmarks/host_cost.py layer_norm_backward --rounds 5
+        step batched-attention 150 python benchmarks/vendor.py attention --dtype bfloat16 ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
