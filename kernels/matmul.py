@@ -48,12 +48,11 @@ The GPU ideas, in the order they appear:
    It reads operands whose rows are 16-byte aligned (`_launch_tma`); the pointer
    kernel takes the rest. Batched operands are 3-D descriptors, a block being one
    batch's (`block_at`), so that a block hanging past K reads zeros, not the next
-   batch's rows (forced only: not yet timed; offline for sm_90 the same pipeline,
-   registers and shared memory as 2-D). It needs fewer registers than the pointer
-   kernel (154-255, no spills, against 255 with spills, `benchmarks/compile_offline.py
-   matmul`), and on the H200 it ran 0.99-1.07x the tuned pointer kernel from 2048^3 up
-   (`vendor.py matmul-tma`): it is the default for 2-D 16-bit GEMMs of at least
-   TMA_MIN_WORK multiply-adds.
+   batch's rows. It needs fewer registers than the pointer kernel (154-255, no spills,
+   against 255 with spills, `benchmarks/compile_offline.py matmul`), and on the H200 it
+   ran 0.99-1.07x the tuned pointer kernel from 2048^3 up and 1.05-1.16x on 32 batches
+   of 1024^3 (`vendor.py matmul-tma`): it is the default for 16-bit GEMMs of at least
+   TMA_MIN_WORK multiply-adds, all batches counted.
 7. Persistence (PROGRAMS_PER_SM > 0 in a TMA config). Instead of a program per tile, a
    program per multiprocessor walks tiles pid, pid + programs, ... in one loop that the
    compiler pipelines across tiles (`tl.range(..., flatten=True)`): the next tile's
@@ -215,8 +214,10 @@ kernel from 4096^3 up; at 2048^3 0.99-1.03x; at 1024^3 0.40-0.51x. Until 2026-12
 TMA launch went through Triton's dispatch, 96-150 us of host a call (its C_DESCRIPTOR
 default stopped the fast launch); launched fast (benchmarks/results/2026-12-03c-h200/
 fast-tma.txt) each TMA config ran 0.99-1.03x the pointer kernel and 1.01-1.05x cuBLAS at
-2048^3, 0.55-0.61x cuBLAS at 1024^3 (32 tiles of 128 x 256 for 132 SMs). float32 was not
-timed."""
+2048^3, 0.55-0.61x cuBLAS at 1024^3 (32 tiles of 128 x 256 for 132 SMs). Batched, 32 x
+1024^3 (2048^3's work), the persistent configs ran 1.00-1.04x cuBLAS and the others
+0.95x, where the pointer kernel ran 0.83-0.84x (2026-12-03d-h200/batched-tma.txt).
+float32 was not timed."""
 TMA_MIN_WORK = 2**33  # multiply-adds: 2048^3 and up
 
 
@@ -594,14 +595,14 @@ def _multiprocessors(device: torch.device) -> int:
 
 
 def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
-    """Run the TMA design, the config forced or else tuned if `_tma_by_default` (2-D
-    GEMMs only: batched ones are not yet timed), where the operands suit it: K > 0, A
+    """Run the TMA design, the config forced or else tuned if `_tma_by_default` (a batched
+    GEMM weighed by all its batches' work), where the operands suit it: K > 0, A
     readable, B readable as it is or as B^T, persistent configs on 16-bit operands, C's
     rows 16-byte aligned for a C_DESCRIPTOR config. False: it did not run."""
     (M, K), N = a.shape[-2:], b.shape[-1]
     design, table = _plans.forced("matmul")
     if design is None:
-        if batch >= 0 or not _tma_by_default(a, M * N * K, table):
+        if not _tma_by_default(a, max(batch, 1) * M * N * K, table):
             return False
         # tuned: the configs share their blocks (the interpreter's tuner runs its first)
         blocks = (TMA_GPU_CONFIGS if table == "gpu" else TMA_INTERPRET_CONFIGS)[0].kwargs
