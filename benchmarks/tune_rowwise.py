@@ -141,7 +141,29 @@ LONG_VARIANTS = [
     (rows, dict(MAX_WARPS=16)),  # a whole 32768 row on 16 warps: 64 values a thread
 ]
 
+SPLIT_SHAPES = [(4096, 16384), (2048, 32768), (1024, 65536), (512, 131072)]
+SPLIT_VARIANTS = [
+    (rows, {}),  # the defaults: split from 32769 columns, slices of 16384
+    (rows, dict(MAX_SLICES=1)),  # no split: looped past WHOLE_ROW_MAX, as before 2026-12-03d
+    (rows, dict(SPLIT_SLICE=8192)),
+    (rows, dict(SPLIT_SLICE=4096)),
+    (rows, dict(WHOLE_ROW_MAX=16384)),  # 32768 split in two
+    (rows, dict(WHOLE_ROW_MAX=16384, SPLIT_SLICE=8192)),
+]
+
 SWEEPS = {
+    "split-softmax": (
+        "softmax, split rows (a program per slice, exchanging max and sum) against looped",
+        SPLIT_SHAPES,
+        SPLIT_VARIANTS,
+        make_softmax,
+    ),
+    "split-add_row_sum": (
+        "add_row_sum, split rows: as split-softmax",
+        SPLIT_SHAPES,
+        SPLIT_VARIANTS,
+        make_add_row_sum,
+    ),
     "long-softmax": (
         "softmax, long rows: the looped kernel's block and pass 2's direction; 32768 looped",
         LONG_SHAPES,

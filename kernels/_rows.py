@@ -13,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
+from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._launch import cdiv, checked_grid, fast, next_power_of_2, note_replay, replayed
 
@@ -80,9 +81,23 @@ long-add_row_sum, benchmarks/results/2026-12-02d-h200/rows-sweep.txt), % of a sa
 copy front to back -> from the end: softmax float16 61 -> 65, float32 61 -> 67;
 add_row_sum float16 65 -> 69, float32 65 -> 67; unchanged where rows are not looped."""
 
+SPLIT_SLICE = 16384
+"""Columns each program of a split row holds (design "split", for ops that have a split
+kernel): a row longer than WHOLE_ROW_MAX is cut in slices of this, one program each,
+where a looped program would read it twice. At 16384 columns a whole row ran 91-98% of a
+same-size copy on the H200 (softmax and add_row_sum, 4096 x 16384,
+benchmarks/results/2026-12-02d-h200/rows-sweep.txt); the looped kernel at 65536, 61-69%."""
+MAX_SLICES = 16
+"""Most programs a split row takes (longer rows are looped): every program of a row must
+be running at once (`row_slice`), so a row's programs must fit the GPU many times over."""
+SPLIT_MIN_SLICE = 128
+"""Fewest columns in a forced split's slice: a slice's sum has at least 4 warps' 128
+lanes, and so a split row's sum is no deeper than a whole row's (ops._rowwise.ROW_LANES)."""
+
 INTERPRET_WHOLE_ROW_MAX = 1024
 INTERPRET_TILE_TARGET = 1024
 INTERPRET_LOOP_BLOCK = 256
+INTERPRET_SPLIT_SLICE = 256
 
 
 @dataclass(frozen=True)
@@ -92,18 +107,24 @@ class RowLimits:
     whole_row_max: int
     tile_target: int
     loop_block: int
+    split_slice: int
 
 
 def row_limits(constants: str) -> RowLimits:
     """The "gpu" or "interpret" constants above (read at each call: tuning scripts set them)."""
     if constants == "gpu":
-        return RowLimits(WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK)
-    return RowLimits(INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK)
+        return RowLimits(WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, SPLIT_SLICE)
+    return RowLimits(
+        INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK, INTERPRET_SPLIT_SLICE
+    )
 
 
 ROW_DESIGNS = ("whole", "looped")
 """A row held in registers by one program (several short rows packed to a tile), or
 looped over in blocks by one program per row."""
+SPLIT_ROW_DESIGNS = (*ROW_DESIGNS, "split")
+"""And, for an op with a split kernel, a row held in registers by several programs, a
+slice each, which exchange their partial results (`row_slice`, `exchange_partials`)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +132,8 @@ class RowPlan:
     """How a launcher covers an (n_rows, n_cols) tensor.
 
     whole_row: each row fits one block, and a program handles `rows_per_program` rows;
-    otherwise one program per row loops over it in blocks of `block_cols` columns.
+    slices > 0 (split): each row is cut in `slices` slices of `block_cols` columns, a
+    program each; otherwise one program per row loops over it in blocks of `block_cols`.
     """
 
     whole_row: bool
@@ -119,6 +141,11 @@ class RowPlan:
     rows_per_program: int
     num_warps: int
     grid: tuple[int]
+    slices: int = 0
+
+    @property
+    def design(self) -> str:
+        return "whole" if self.whole_row else "split" if self.slices else "looped"
 
 
 def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int:
@@ -130,23 +157,28 @@ def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int
 
 
 def plan_rows(
-    n_rows: int, n_cols: int, elements_per_thread: int | None = None, family: str = "rows"
+    n_rows: int,
+    n_cols: int,
+    elements_per_thread: int | None = None,
+    family: str = "rows",
+    splits: bool = False,
 ) -> RowPlan:
     """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
     fewer, fuller threads. The config launched is named `family/design/constants`
-    (see kernels._plans): whole rows up to the mode's whole_row_max, else looped.
+    (see kernels._plans): whole rows up to the mode's whole_row_max, else (`splits`: the
+    op has a split kernel) split in up to MAX_SLICES slices, else looped.
 
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
-    key = (n_rows, n_cols, elements_per_thread, design, constants, *tuning())
+    key = (n_rows, n_cols, elements_per_thread, design, constants, splits, *tuning())
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        plan = _PLANS[key] = _plan(n_rows, n_cols, elements_per_thread, design, constants)
-    design = "whole" if plan.whole_row else "looped"
+        plan = _PLANS[key] = _plan(n_rows, n_cols, elements_per_thread, design, constants, splits)
+    design = plan.design
     _plans.launched(family, design, constants)
     note_replay(lambda: True, lambda: _plans.launched(family, design, constants))
     return plan
@@ -157,7 +189,7 @@ def tuning() -> tuple:
     return (
         WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
         INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
-        PASS_TWO_FROM_THE_END,
+        PASS_TWO_FROM_THE_END, SPLIT_SLICE, MAX_SLICES, INTERPRET_SPLIT_SLICE,
     )  # fmt: skip
 
 
@@ -172,10 +204,24 @@ _MAX_PLANS = 4096
 
 
 def _plan(
-    n_rows: int, n_cols: int, elements_per_thread: int | None, design: str | None, constants: str
+    n_rows: int,
+    n_cols: int,
+    elements_per_thread: int | None,
+    design: str | None,
+    constants: str,
+    splits: bool,
 ) -> RowPlan:
     limits = row_limits(constants)
-    if design != "looped" and n_cols <= limits.whole_row_max:
+    slice_cols = limits.split_slice
+    if splits and design == "split":  # forced: at least two slices where the row allows
+        slice_cols = min(slice_cols, next_power_of_2(cdiv(n_cols, 2)))
+        slice_cols = max(slice_cols, SPLIT_MIN_SLICE, next_power_of_2(cdiv(n_cols, MAX_SLICES)))
+    slices = cdiv(n_cols, slice_cols)
+    unforced_split = design is None and n_cols > limits.whole_row_max and 2 <= slices <= MAX_SLICES
+    if splits and (design == "split" or unforced_split):
+        warps = warps_for(slice_cols, elements_per_thread)
+        return RowPlan(False, slice_cols, 1, warps, (n_rows * slices,), slices)
+    if design not in ("looped", "split") and n_cols <= limits.whole_row_max:
         block_cols = block_for(n_cols, limits.whole_row_max)
         # Pack short rows, but never more rows to a program than there are rows.
         rows = block_for(n_rows, max(limits.tile_target // block_cols, 1))
@@ -187,13 +233,16 @@ def _plan(
 
 
 @replayed(replay_context)
-def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Tensor:
+def launch_rowwise(
+    x: torch.Tensor, whole_row_kernel, looped_kernel, split_kernel=None
+) -> torch.Tensor:
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
     runs on a grid of row tiles; `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
     BLOCK_COLS, FROM_THE_END)` runs one program per row (its second pass placed by
-    `pass_two_start`). Empty tensors launch nothing.
+    `pass_two_start`); `split_kernel`, if the op has one, as `launch_split` says. Empty
+    tensors launch nothing.
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
@@ -201,19 +250,95 @@ def launch_rowwise(x: torch.Tensor, whole_row_kernel, looped_kernel) -> torch.Te
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if out.numel() == 0:
         return out
-    plan = plan_rows(n_rows, n_cols)
+    plan = plan_rows(n_rows, n_cols, splits=split_kernel is not None)
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
         fast(whole_row_kernel)[plan.grid](
             x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
             ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
         )  # fmt: skip
+    elif plan.slices:
+        launch_split(split_kernel, plan, x_rows, out)
     else:
         fast(looped_kernel)[plan.grid](
             x_rows, out, n_cols, x_rows.stride(0), n_cols, BLOCK_COLS=plan.block_cols,
             FROM_THE_END=PASS_TWO_FROM_THE_END, num_warps=plan.num_warps,
         )  # fmt: skip
     return out
+
+
+def launch_split(split_kernel, plan: RowPlan, x_rows: torch.Tensor, out: torch.Tensor) -> None:
+    """`split_kernel(x, out, partials, counters, n_rows, n_cols, n_slices, stride_xrow,
+    stride_outrow, SLICES, BLOCK_COLS, EXCHANGE)` over a program per slice of each row.
+    `partials` (float32, (n_rows, SLICES, 2)) holds each slice's two partial results;
+    `counters` (int32, n_rows + 1, zeroed) the programs of each row that published
+    theirs, then the next ticket (`row_slice`). On the GPU one launch publishes, waits for
+    the row's other programs and writes ("wait"). Triton's interpreter runs programs one
+    after another, so a program there would wait forever for the next: it launches
+    twice, every program publishing, then every program reading and writing."""
+    n_rows, n_cols = x_rows.shape
+    slices = next_power_of_2(plan.slices)
+    partials = torch.empty((n_rows, slices, 2), dtype=torch.float32, device=out.device)
+    counters = torch.zeros(n_rows + 1, dtype=torch.int32, device=out.device)
+    for exchange in ("publish", "read") if in_interpreter() else ("wait",):
+        fast(split_kernel)[plan.grid](
+            x_rows, out, partials, counters, n_rows, n_cols, plan.slices, x_rows.stride(0),
+            n_cols, SLICES=slices, BLOCK_COLS=plan.block_cols, EXCHANGE=exchange,
+            num_warps=plan.num_warps,
+        )  # fmt: skip
+
+
+@triton.jit
+def row_slice(ticket_ptr, n_cols, n_slices, BLOCK_COLS: tl.constexpr, EXCHANGE: tl.constexpr):
+    """This program's slice of a split row: its row (int64), slice index, column indices
+    and which of them exist. A program waits for its row's other programs
+    (`exchange_partials`), so they must all run at once. Slices are handed out in the
+    order programs start (a ticket from an atomic counter, not the program id, whose
+    start order CUDA does not promise): a row's programs hold consecutive tickets, and
+    every ticket below one taken belongs to a program already running. So only the row
+    of the newest ticket can wait for a program not yet started; every other running
+    row finishes and frees room, as long as one row's programs fit the GPU at once."""
+    if EXCHANGE == "wait":
+        ticket = tl.atomic_add(ticket_ptr, 1)
+    else:  # programs run one after another: any order will do
+        ticket = tl.program_id(0)
+    row = ticket // n_slices
+    part = ticket % n_slices
+    cols = part * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
+    return row.to(tl.int64), part, cols, cols < n_cols  # the last slice may hang past the end
+
+
+@triton.jit
+def exchange_partials(
+    partial_ptr, arrived_ptr, row, part, n_slices, first, second, first_pad, second_pad,
+    SLICES: tl.constexpr, EXCHANGE: tl.constexpr,
+):  # fmt: skip
+    """Publish this slice's two partial results (`first`, `second`) and return every
+    slice's of the row, as two vectors of SLICES lanes (lanes past n_slices padded with
+    `first_pad` and `second_pad`). "wait": publish, then wait until the row's n_slices
+    programs have; "publish": only publish (and return this slice's results alone);
+    "read": only read, every program having published in an earlier launch."""
+    row_partials = partial_ptr + row * (2 * SLICES)
+    if EXCHANGE != "read":
+        tl.store(row_partials + 2 * part, first)
+        tl.store(row_partials + 2 * part + 1, second)
+    if EXCHANGE == "wait":
+        tl.debug_barrier()  # every thread's stores come before the release below
+        tl.atomic_add(arrived_ptr + row, 1, sem="release")
+        while tl.atomic_add(arrived_ptr + row, 0, sem="acquire") < n_slices:
+            pass
+    parts = tl.arange(0, SLICES)
+    if EXCHANGE == "publish":  # the others are not known yet: this slice's alone
+        firsts = tl.where(parts == part, first, first_pad)
+        seconds = tl.where(parts == part, second, second_pad)
+    else:
+        published = parts < n_slices  # SLICES is a power of two, n_slices need not be
+        # volatile: from L2, never an L1 line read before a sibling published.
+        firsts = tl.load(row_partials + 2 * parts, mask=published, other=first_pad,
+                         volatile=True)  # fmt: skip
+        seconds = tl.load(row_partials + 2 * parts + 1, mask=published, other=second_pad,
+                          volatile=True)  # fmt: skip
+    return firsts, seconds
 
 
 @triton.jit

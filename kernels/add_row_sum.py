@@ -6,7 +6,9 @@ values, then warps combine theirs through shuffles and shared memory, which Trit
 allocates and synchronizes for us. The result is a scalar per row, broadcast back over
 the same registers that still hold the row, so the row is read from memory only once
 (`add_row_sum_kernel`). A row longer than one block is summed by a loop over its column
-blocks, then read again to write the output (`add_row_sum_looped_kernel`).
+blocks, then read again to write the output (`add_row_sum_looped_kernel`), unless it fits
+the registers of a few programs: then each holds a slice and the row's programs add up
+their slices' sums through global memory (`add_row_sum_split_kernel`, softmax's design 3).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import triton
 import triton.language as tl
 
 from kernels._checks import check_tensor
-from kernels._rows import launch_rowwise, pass_two_start, row_pointers, row_tile
+from kernels._rows import (
+    exchange_partials,
+    launch_rowwise,
+    pass_two_start,
+    row_pointers,
+    row_slice,
+    row_tile,
+)
 
 
 @triton.jit
@@ -70,11 +79,40 @@ def add_row_sum_looped_kernel(
         tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
 
 
+@triton.jit
+def add_row_sum_split_kernel(
+    x_ptr,  # the rows to sum, shape (n_rows, n_cols), unit column stride
+    out_ptr,  # x plus its row sums, shape (n_rows, n_cols), unit column stride
+    partial_ptr,  # float32 (n_rows, SLICES, 2): each slice's sum (and an unused 0)
+    counter_ptr,  # int32 (n_rows + 1,), zeroed: per row the slices published, then a ticket
+    n_rows,  # number of rows
+    n_cols,  # terms in each row sum
+    n_slices,  # programs per row, each BLOCK_COLS columns (the last may hang past the end)
+    stride_xrow,  # elements between consecutive rows of x
+    stride_outrow,  # elements between consecutive rows of out
+    SLICES: tl.constexpr,  # n_slices rounded up to a power of two
+    BLOCK_COLS: tl.constexpr,  # columns per slice, a power of two
+    EXCHANGE: tl.constexpr,  # "wait" on the GPU; "publish", then "read" (_rows.launch_split)
+):
+    row, part, cols, col_mask = row_slice(counter_ptr + n_rows, n_cols, n_slices, BLOCK_COLS,
+                                          EXCHANGE)  # fmt: skip
+    # other=0: padding lanes add nothing to the sum.
+    x = tl.load(x_ptr + row * stride_xrow + cols, mask=col_mask, other=0.0).to(tl.float32)
+    sums, _ = exchange_partials(partial_ptr, counter_ptr, row, part, n_slices,
+                                tl.sum(x, axis=0), 0.0, 0.0, 0.0, SLICES, EXCHANGE)  # fmt: skip
+    y = x + tl.sum(sums, axis=0)
+    if EXCHANGE != "publish":  # "publish" has not seen the row's other slices yet
+        tl.store(out_ptr + row * stride_outrow + cols, y.to(out_ptr.dtype.element_ty),
+                 mask=col_mask)  # fmt: skip
+
+
 def add_row_sum(x: torch.Tensor) -> torch.Tensor:
     """x + x.sum(dim=-1, keepdim=True), summed in float32; returns a new tensor.
 
     Rows that fit one block go to `add_row_sum_kernel` (a grid of row tiles), longer rows
-    to `add_row_sum_looped_kernel` (one program per row); see `kernels._rows.plan_rows`.
+    to `add_row_sum_split_kernel` (a program per slice) or, longer still,
+    `add_row_sum_looped_kernel` (one program per row); see `kernels._rows.plan_rows`.
     """
     check_tensor("x", x)
-    return launch_rowwise(x, add_row_sum_kernel, add_row_sum_looped_kernel)
+    return launch_rowwise(x, add_row_sum_kernel, add_row_sum_looped_kernel,
+                          add_row_sum_split_kernel)  # fmt: skip

@@ -12,6 +12,12 @@ ideas:
    s of exp(x - m); when m grows, s is rescaled by exp(m_old - m_new). The lanes are
    combined at the end, and a second pass writes exp(x - max) / sum. Two reads instead of
    the three of max, sum, write.
+3. A row too long for one program's registers but not for several programs' is split
+   (`softmax_split_kernel`): each program holds a slice, and the row's programs exchange
+   their slice's max and sum of exp(x - max) through global memory, each rescaling
+   them to the row max as the online pass does. One read and one write, as for a row
+   in one block, where the looped kernel reads twice (its second read from memory once
+   the rows in flight outgrow L2).
 
 Subtracting the row max keeps every exp() <= 1, so nothing overflows. Special values come
 out as in PyTorch: a NaN or +inf in a row makes the whole row NaN (+inf - +inf is NaN), a
@@ -25,7 +31,14 @@ import triton
 import triton.language as tl
 
 from kernels._checks import check_tensor
-from kernels._rows import launch_rowwise, pass_two_start, row_pointers, row_tile
+from kernels._rows import (
+    exchange_partials,
+    launch_rowwise,
+    pass_two_start,
+    row_pointers,
+    row_slice,
+    row_tile,
+)
 
 
 @triton.jit
@@ -98,11 +111,47 @@ def softmax_looped_kernel(
         tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
 
 
+@triton.jit
+def softmax_split_kernel(
+    x_ptr,  # logits, shape (n_rows, n_cols), unit column stride
+    out_ptr,  # probabilities, shape (n_rows, n_cols), unit column stride
+    partial_ptr,  # float32 (n_rows, SLICES, 2): each slice's max and sum of exp(x - max)
+    counter_ptr,  # int32 (n_rows + 1,), zeroed: per row the slices published, then a ticket
+    n_rows,  # number of rows
+    n_cols,  # entries per row (the softmax dim)
+    n_slices,  # programs per row, each BLOCK_COLS columns (the last may hang past the end)
+    stride_xrow,  # elements between consecutive rows of x
+    stride_outrow,  # elements between consecutive rows of out
+    SLICES: tl.constexpr,  # n_slices rounded up to a power of two
+    BLOCK_COLS: tl.constexpr,  # columns per slice, a power of two
+    EXCHANGE: tl.constexpr,  # "wait" on the GPU; "publish", then "read" (_rows.launch_split)
+):
+    row, part, cols, col_mask = row_slice(counter_ptr + n_rows, n_cols, n_slices, BLOCK_COLS,
+                                          EXCHANGE)  # fmt: skip
+    # other=-inf: padding lanes never win the max and add exp(-inf) = 0 to the sum.
+    x = tl.load(x_ptr + row * stride_xrow + cols, mask=col_mask, other=float("-inf"))
+    x = x.to(tl.float32)
+    slice_max = tl.max(x, axis=0)
+    # A slice of -inf only (its row may have other values) shifts by 0 and adds 0, not NaN.
+    shift = tl.where(slice_max == float("-inf"), 0.0, slice_max)
+    slice_sum = tl.sum(tl.exp(x - shift), axis=0)
+    maxes, sums = exchange_partials(partial_ptr, counter_ptr, row, part, n_slices, slice_max,
+                                    slice_sum, float("-inf"), 0.0, SLICES, EXCHANGE)  # fmt: skip
+    # Each slice's sum rescaled to the row max (an all -inf row: NaN, as in PyTorch).
+    row_max = tl.max(maxes, axis=0)
+    row_sum = tl.sum(sums * tl.exp(maxes - row_max), axis=0)
+    y = tl.exp(x - row_max) * (1.0 / row_sum)
+    if EXCHANGE != "publish":  # "publish" has not seen the row's other slices yet
+        tl.store(out_ptr + row * stride_outrow + cols, y.to(out_ptr.dtype.element_ty),
+                 mask=col_mask)  # fmt: skip
+
+
 def softmax(x: torch.Tensor) -> torch.Tensor:
     """Softmax of `x` over its last dim, as torch.softmax(x, dim=-1); returns a new tensor.
 
     Rows that fit one block go to `softmax_kernel` (a grid of row tiles), longer rows to
+    `softmax_split_kernel` (a program per slice) or, longer still,
     `softmax_looped_kernel` (one program per row); see `kernels._rows.plan_rows`.
     """
     check_tensor("x", x)
-    return launch_rowwise(x, softmax_kernel, softmax_looped_kernel)
+    return launch_rowwise(x, softmax_kernel, softmax_looped_kernel, softmax_split_kernel)

@@ -15,6 +15,7 @@ ROW_BLOCKS = (
     _rows.INTERPRET_WHOLE_ROW_MAX,
     _rows.LOOP_BLOCK,
     _rows.WHOLE_ROW_MAX,
+    _rows.INTERPRET_SPLIT_SLICE * _rows.MAX_SLICES,
 )
 
 ROW_LANES = 4 * 32
@@ -38,11 +39,12 @@ def row_length(case: Case) -> int:
     return case.shape[-1] if case.shape else 1
 
 
-def row_configs(family: str = "rows") -> Configs:
-    """Whole rows in registers and looped rows, each with the GPU's and the interpreter's
+def row_configs(family: str = "rows", designs: tuple[str, ...] = _rows.ROW_DESIGNS) -> Configs:
+    """Whole rows in registers and looped rows (and split rows, for an op with a split
+    kernel: `kernels._rows.SPLIT_ROW_DESIGNS`), each with the GPU's and the interpreter's
     block sizes (`kernels._rows.plan_rows`)."""
     return Configs(
-        names=_plans.names(family, _rows.ROW_DESIGNS, ("gpu", "interpret")),
+        names=_plans.names(family, designs, ("gpu", "interpret")),
         force=_plans.forcing,
         record=_plans.recording,
     )
@@ -50,8 +52,10 @@ def row_configs(family: str = "rows") -> Configs:
 
 # Pinned cases for a row-wise launcher, cheap in the interpreter: empty dims, length 1,
 # many packed short rows, rows read in place at a padded stride, the largest single
-# block and one past it (the looped kernel), and rows over several loop blocks.
+# block and one past it (split rows where the op has a split kernel, else looped), rows
+# over several loop blocks, and one past the most slices a row is split in (looped).
 _WHOLE, _LOOP = _rows.INTERPRET_WHOLE_ROW_MAX, _rows.INTERPRET_LOOP_BLOCK
+_SPLIT_MAX = _rows.INTERPRET_SPLIT_SLICE * _rows.MAX_SLICES
 ROW_EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((0,), {}),
     ((3, 0), {}),
@@ -64,6 +68,7 @@ ROW_EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((3, _WHOLE + 1), {"layout": "strided"}),
     ((2, _WHOLE + 3 * _LOOP + 1), {"layout": "transposed"}),
     ((2, _WHOLE + _LOOP + 5), {"layout": "padded"}),
+    ((1, _SPLIT_MAX + 3), {}),
     ((8, 700), {"values": "positive"}),
     ((5, 300), {"values": "offset"}),
 ]

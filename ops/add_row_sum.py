@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from harness import Case, ErrorModel, Inputs, Op, strategies
 from harness.dtypes import to_torch
 from harness.error_models import row_sum
+from kernels import _rows
 from kernels.add_row_sum import add_row_sum
 from ops._one_tensor import bad_x_inputs, make_x, read_once_write_once
 from ops._rowwise import (
@@ -51,5 +52,5 @@ ADD_ROW_SUM = Op(
     bytes=read_once_write_once,
     bench_cases=ROW_BENCH_CASES,
     values=("normal", "offset", "large", "wide", "positive", "ties", "tiny"),
-    configs=row_configs(),
+    configs=row_configs(designs=_rows.SPLIT_ROW_DESIGNS),
 )

@@ -95,5 +95,5 @@ SOFTMAX = Op(
     bytes=read_once_write_once,
     bench_cases=ROW_BENCH_CASES,
     values=("normal", "offset", "large", "wide", "positive", "ties", "tiny"),
-    configs=row_configs(),
+    configs=row_configs(designs=_rows.SPLIT_ROW_DESIGNS),
 )

@@ -45,3 +45,52 @@ def test_looped_kernels_are_right_with_pass_two_either_way(
 
     monkeypatch.setattr(_rows, "PASS_TWO_FROM_THE_END", False)
     TestOps().test_configs(TestOps.ops[name], dtype, "rows/looped/interpret", harness_state)
+
+
+def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices() -> None:
+    """Unforced: whole rows up to whole_row_max; past it, split in slices of split_slice
+    (at least two, at most MAX_SLICES) for an op with a split kernel, else looped; past
+    MAX_SLICES slices, looped. Forced split: at least two slices of SPLIT_MIN_SLICE
+    columns or more where the row has them, never more than MAX_SLICES, every column in
+    one."""
+    limits = _rows.row_limits("interpret")
+    longest = limits.split_slice * _rows.MAX_SLICES
+    for n_cols, plain, with_split in [
+        (limits.whole_row_max, "whole", "whole"),
+        (limits.whole_row_max + 1, "looped", "split"),
+        (longest, "looped", "split"),
+        (longest + 1, "looped", "looped"),
+    ]:
+        assert _rows.plan_rows(3, n_cols).design == plain, n_cols
+        plan = _rows.plan_rows(3, n_cols, splits=True)
+        assert plan.design == with_split, n_cols
+        if plan.slices:
+            assert plan.block_cols == limits.split_slice and plan.grid == (3 * plan.slices,)
+    for constants in ("interpret", "gpu"):
+        with _plans.forcing(f"rows/split/{constants}"):
+            for n_cols in (1, 3, 129, 300, 5000, 70000, 10**6):
+                plan = _rows.plan_rows(2, n_cols, splits=True)
+                assert plan.design == "split" and 1 <= plan.slices <= _rows.MAX_SLICES
+                assert (plan.slices - 1) * plan.block_cols < n_cols <= plan.slices * plan.block_cols
+                assert plan.block_cols >= _rows.SPLIT_MIN_SLICE
+                assert plan.slices >= 2 or n_cols <= _rows.SPLIT_MIN_SLICE, n_cols
+            assert _rows.plan_rows(2, 5000).design == "looped"  # no split kernel: its default
+
+
+@pytest.mark.parametrize("name", ["softmax", "add_row_sum"])
+def test_split_rows_exchange_under_many_waves_of_programs(name: str, harness_state) -> None:
+    """On a GPU the programs of a split row wait for each other (`kernels._rows.row_slice`):
+    20000 rows of 12 slices (240000 programs, many waves of them, and rows straddling
+    the waves) finish, and every row is right by the op's error model, special values
+    included. In the interpreter the same launch publishes, then reads (no waiting)."""
+    from harness.compare import run_case
+    from harness.modes import device_for
+    from harness.op import Case, load_registry
+
+    rows = 20000 if harness_state.mode == "gpu" else 6
+    case = Case(name, "float32", (rows, 12 * 256 - 7), {"specials": True}, seed=0)
+    with _plans.forcing("rows/split/interpret"), _plans.recording() as launched:
+        result = run_case(load_registry("ops")[name], case, harness_state.mode,
+                          device_for(harness_state.mode), "ops")  # fmt: skip
+    assert set(launched) == {"rows/split/interpret"}
+    assert result.kernel_ok, [v for v in result.verdict("kernel") if not v.ok]
