@@ -35,6 +35,7 @@
 #   tma-fast      TMA launches through fast and replays (their default fixed): tests, host
 #                 cost, each TMA config, the 16-bit table with TMA from 2048^3 and without
 #   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
+#   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
 #                 sweep against the looped kernel, the benchmark table
 #   tma-batched   batched GEMMs through 3-D descriptors, backward launches through fast:
@@ -300,11 +301,14 @@ for name in $STEPS; do
         # each other (softmax, add_row_sum; 2026-12-03d, not yet on a GPU): tests compiled
         # (the exchange under 240000 programs too), the sweep against the looped kernel,
         # then the benchmark table (% of a same-size copy).
-        step split-tests 150 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+        step split-tests 130 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_row_plans.py tests/test_ops.py tests/test_launch_paths.py \
             -k "row_plans or ((softmax or add_row_sum) and not grad)"
         step split-sweep 200 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum
-        step split-bench 120 python -m harness bench softmax add_row_sum ;;
+        step split-bench 100 python -m harness bench softmax add_row_sum ;;
+    batched-default)
+        # Batched 16-bit GEMMs through TMA unforced (2026-12-03d): the 16-bit table.
+        step batched-table 120 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
