@@ -342,6 +342,14 @@ def exchange_partials(
 
 
 @triton.jit
+def store_slice(out_ptrs, y, col_mask, EXCHANGE: tl.constexpr):
+    """A split row's slice stored in out's dtype, unless the launch only publishes: it has
+    not seen the row's other slices yet."""
+    if EXCHANGE != "publish":
+        tl.store(out_ptrs, y.to(out_ptrs.dtype.element_ty), mask=col_mask)
+
+
+@triton.jit
 def row_tile(n_rows, n_cols, ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
     """This program's tile of ROWS rows by BLOCK_COLS columns: its row indices (int64,
     shape (ROWS, 1)), column indices (shape (1, BLOCK_COLS)) and which elements exist."""

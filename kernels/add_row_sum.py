@@ -25,6 +25,7 @@ from kernels._rows import (
     row_pointers,
     row_slice,
     row_tile,
+    store_slice,
 )
 
 
@@ -101,9 +102,7 @@ def add_row_sum_split_kernel(
     sums, _ = exchange_partials(partial_ptr, counter_ptr, row, part, n_slices,
                                 tl.sum(x, axis=0), 0.0, 0.0, 0.0, SLICES, EXCHANGE)  # fmt: skip
     y = x + tl.sum(sums, axis=0)
-    if EXCHANGE != "publish":  # "publish" has not seen the row's other slices yet
-        tl.store(out_ptr + row * stride_outrow + cols, y.to(out_ptr.dtype.element_ty),
-                 mask=col_mask)  # fmt: skip
+    store_slice(out_ptr + row * stride_outrow + cols, y, col_mask, EXCHANGE)
 
 
 def add_row_sum(x: torch.Tensor) -> torch.Tensor:

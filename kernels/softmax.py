@@ -38,6 +38,7 @@ from kernels._rows import (
     row_pointers,
     row_slice,
     row_tile,
+    store_slice,
 )
 
 
@@ -141,9 +142,7 @@ def softmax_split_kernel(
     row_max = tl.max(maxes, axis=0)
     row_sum = tl.sum(sums * tl.exp(maxes - row_max), axis=0)
     y = tl.exp(x - row_max) * (1.0 / row_sum)
-    if EXCHANGE != "publish":  # "publish" has not seen the row's other slices yet
-        tl.store(out_ptr + row * stride_outrow + cols, y.to(out_ptr.dtype.element_ty),
-                 mask=col_mask)  # fmt: skip
+    store_slice(out_ptr + row * stride_outrow + cols, y, col_mask, EXCHANGE)
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
