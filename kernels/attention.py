@@ -36,15 +36,20 @@ The GPU ideas, in the order they appear:
 4. Causal block skipping. With the causal mask, query block [m0, m0 + BLOCK_M) sees no key
    past m0 + BLOCK_M - 1: the key loop stops there (`_key_ranges`), halving the work. Key
    blocks entirely left of the diagonal (every key <= m0) need no mask; only the blocks
-   the diagonal crosses pay for the comparison (`ON_DIAGONAL`). The dK/dV kernel mirrors
+   the diagonal crosses pay for the comparison (`ON_DIAGONAL`; in the forward `MASKED`,
+   with the tail past Lk). The dK/dV kernel mirrors
    it over query blocks (`_query_ranges`). Program order: the last query blocks have the
    most keys to walk, so the causal forward launches them first (`pid_m` reversed): the
    long programs start early and short ones fill the tail of the launch.
 5. Masked tails. Lq and Lk need no multiple of anything: rows past Lq load 0 and are not
    stored; keys past Lk load 0 and get score -inf (exp2 gives 0: no weight), never
-   reaching the sums. No row is ever fully masked (row i always sees key 0 when Lk >= 1),
-   so m is finite after the first block and exp2(-inf - m) is a clean 0. Lk = 0 is
-   handled by the launcher: O = 0 (the empty sum, as PyTorch's SDPA gives it).
+   reaching the sums. The forward walks the key blocks that need no mask (wholly inside
+   Lk, left of the diagonal) in a loop of their own (`MASKED` false): no load masks, no
+   -inf select, and the scale fused into exp2's subtraction (a multiply-add an element,
+   the row max taken on the unscaled scores). No row is ever fully masked (row i always
+   sees key 0 when Lk >= 1), so m is finite after the first block and exp2(-inf - m) is
+   a clean 0. Lk = 0 is handled by the launcher: O = 0 (the empty sum, as PyTorch's SDPA
+   gives it).
 6. Tensor descriptors (TMA=True, Hopper). Q, K and V are described once on the host as
    4-D tensors (`_descriptors`); a block is then one head's rows [start, start + rows),
    which the copy engine moves into shared memory without the threads' address
@@ -257,37 +262,52 @@ def _attend_key_blocks(
     k_len, stride_kn, stride_kd, stride_vn, stride_vd,
     qk_scale,  # scale * log2(e): scores in base 2
     BLOCK_N: tl.constexpr,
-    ON_DIAGONAL: tl.constexpr,  # apply the causal mask (blocks the diagonal crosses)
+    MASKED: tl.constexpr,  # mask keys past Lk and, if CAUSAL, right of the diagonal
+    CAUSAL: tl.constexpr,
+    NEGATIVE_SCALE: tl.constexpr,  # qk_scale < 0: the largest scaled score is the smallest
     UPCAST: tl.constexpr,
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
     TMA: tl.constexpr,  # K and V blocks through their descriptors, else through pointers
 ):  # fmt: skip
-    """The online-softmax loop over key blocks [key_start, key_end) (module docstring, 2)."""
+    """The online-softmax loop over key blocks [key_start, key_end) (module docstring, 2):
+    blocks wholly inside Lk and left of the diagonal unless MASKED."""
     for start_n in range(key_start, key_end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
-        key_mask = offs_n < k_len  # the last block may stick out past Lk
+        key_mask = offs_n < k_len  # a MASKED block may stick out past Lk
         if TMA:  # past Lk the copy engine fills zeros (and the scores get -inf below)
             k_t = _block(k_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0]).T
             v = _block(v_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0])
-        else:
+        elif MASKED:
             k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
                           mask=key_mask[None, :], other=0.0)  # fmt: skip
             v = tl.load(v_base + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd,
                         mask=key_mask[:, None], other=0.0)  # fmt: skip
+        else:
+            k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn)
+            v = tl.load(v_base + offs_n[:, None] * stride_vn + offs_d[None, :] * stride_vd)
         if UPCAST:
             k_t = k_t.to(tl.float32)
             v = v.to(tl.float32)
-        s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale
-        visible = key_mask[None, :]
-        if ON_DIAGONAL:
-            visible = visible & (offs_n[None, :] <= offs_m[:, None])
-        # -inf: a hidden key neither raises the max nor adds exp2(-inf) = 0 to the sums.
-        s = tl.where(visible, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        qk = tl.dot(q, k_t, input_precision=DOT_PRECISION)
+        if MASKED:
+            s = qk * qk_scale
+            visible = key_mask[None, :]
+            if CAUSAL:
+                visible = visible & (offs_n[None, :] <= offs_m[:, None])
+            # -inf: a hidden key neither raises the max nor adds exp2(-inf) = 0 to the sums.
+            s = tl.where(visible, s, float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(s, axis=1))
+            p = tl.exp2(s - m_new[:, None])
+        else:  # every key seen: the scaled max from the unscaled scores, then one FMA
+            if NEGATIVE_SCALE:
+                peak = tl.min(qk, axis=1)
+            else:
+                peak = tl.max(qk, axis=1)
+            m_new = tl.maximum(m_i, peak * qk_scale)
+            p = tl.exp2(qk * qk_scale - m_new[:, None])
         # What was summed so far used m_i: rescale it to the new max (exp2(-inf) = 0 for
         # the first block, whose acc and l are 0 anyway).
         alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
         l_i = l_i * alpha + tl.sum(p, axis=1)
         # The tensor cores' operand: P rounded to V's dtype.
         acc = acc * alpha[:, None] + tl.dot(
@@ -317,6 +337,7 @@ def attention_forward_kernel(
     qk_scale,  # scale * log2(e)
     HEAD_DIM: tl.constexpr,  # D: 16, 32, 64 or 128
     CAUSAL: tl.constexpr,
+    NEGATIVE_SCALE: tl.constexpr,  # qk_scale < 0
     UPCAST: tl.constexpr,  # 16-bit tiles to float32 after loading (the interpreter)
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
     BLOCK_M: tl.constexpr,  # query rows per program
@@ -352,17 +373,18 @@ def attention_forward_kernel(
     m_i = tl.full((BLOCK_M,), float("-inf"), tl.float32)
     l_i = tl.full((BLOCK_M,), 0.0, tl.float32)
     free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
+    # Blocks wholly inside Lk and left of the diagonal, then the rest, masked.
+    unmasked_end = min(free_end, k_len // BLOCK_N * BLOCK_N)
     acc, m_i, l_i = _attend_key_blocks(
         acc, m_i, l_i, q, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m, offs_d,
-        0, free_end, k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale, BLOCK_N,
-        False, UPCAST, DOT_PRECISION, TMA,
+        0, unmasked_end, k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale,
+        BLOCK_N, False, CAUSAL, NEGATIVE_SCALE, UPCAST, DOT_PRECISION, TMA,
     )  # fmt: skip
-    if CAUSAL:
-        acc, m_i, l_i = _attend_key_blocks(
-            acc, m_i, l_i, q, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m,
-            offs_d, free_end, end, k_len, stride_kn, stride_kd, stride_vn, stride_vd,
-            qk_scale, BLOCK_N, True, UPCAST, DOT_PRECISION, TMA,
-        )  # fmt: skip
+    acc, m_i, l_i = _attend_key_blocks(
+        acc, m_i, l_i, q, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m, offs_d,
+        unmasked_end, end, k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale,
+        BLOCK_N, True, CAUSAL, NEGATIVE_SCALE, UPCAST, DOT_PRECISION, TMA,
+    )  # fmt: skip
 
     o = acc / l_i[:, None]
     o_offsets = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
@@ -717,6 +739,7 @@ def attention_forward(
     constants = {
         "HEAD_DIM": head_dim,
         "CAUSAL": causal,
+        "NEGATIVE_SCALE": scale < 0,
         "UPCAST": in_interpreter() and q.dtype != torch.float32,
         "DOT_PRECISION": _dot_precision(q),
     }

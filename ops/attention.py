@@ -108,11 +108,13 @@ from references.attention import (
     scores_block,
 )
 
-SCALES = (None, None, 0.5, 0.05, 20.0)
-"""None: PyTorch's 1 / sqrt(D); a larger and a small one; and 20, whose logits pass
-exp's overflow (88.7 in float32) on normal inputs, where a kernel that does not subtract
-the max is NaN. (Not the "large" value profile: logits of 1e8 make the softmax so
-ill-conditioned that any output within |V| would pass.)"""
+SCALES = (None, None, 0.5, 0.05, 20.0, -0.5)
+"""None: PyTorch's 1 / sqrt(D); a larger and a small one; a negative one (the largest
+scaled score is the smallest score: the kernel's unmasked blocks take the row max from
+the unscaled scores); and 20, whose logits pass exp's overflow (88.7 in float32) on
+normal inputs, where a kernel that does not subtract the max is NaN. (Not the "large"
+value profile: logits of 1e8 make the softmax so ill-conditioned that any output within
+|V| would pass.)"""
 
 _BLOCKS = tuple(
     sorted({c.kwargs[b] for c in INTERPRET_CONFIGS for b in ("BLOCK_M", "BLOCK_N")} | {64, 128})
@@ -219,6 +221,7 @@ def _magnitudes(v: Values, case: Case) -> dict[str, tuple[np.ndarray, np.ndarray
     dtype = case.dtype if case.dtype != "float32" else "float16"  # H16 unused in float32
     g_d, g_k, g_q = _growths(case)
     scale = default_scale(q.shape[-1], scale)
+    size = abs(scale)  # a negative scale flips the scores, not their errors
     kv_heads = k.shape[1]
     q5 = grouped(q, kv_heads)
     names = ("o",) if do is None else ("dq", "dk", "dv")
@@ -232,7 +235,7 @@ def _magnitudes(v: Values, case: Case) -> dict[str, tuple[np.ndarray, np.ndarray
             m = s.max(axis=-1, keepdims=True)
             lse_excess = np.log(np.exp(s - m).sum(axis=-1, keepdims=True))  # LSE - m
             abs_q = np.abs(q5[..., rows, :])
-            sigma = scale * np.matmul(abs_q, np.swapaxes(abs_k, -1, -2))
+            sigma = size * np.matmul(abs_q, np.swapaxes(abs_k, -1, -2))
             with np.errstate(invalid="ignore"):  # -inf - m where hidden: P is 0 there
                 b = (g_d + 2) * sigma + 3 * (np.abs(s - m) + lse_excess) + 3
                 pb = np.where(visible, p * b + _flushed(p), 0.0)
@@ -266,11 +269,11 @@ def _magnitudes(v: Values, case: Case) -> dict[str, tuple[np.ndarray, np.ndarray
                 0.0,
             )
             dq_error = (c + 1) * np.abs(scale * np.matmul(ds, k[:, :, None]))
-            out["dq"][0][..., rows, :] = scale * np.matmul(f + g_k * np.abs(ds), abs_k) + dq_error
-            out["dq"][1][..., rows, :] = scale * np.matmul(f16, abs_k)
+            out["dq"][0][..., rows, :] = size * np.matmul(f + g_k * np.abs(ds), abs_k) + dq_error
+            out["dq"][1][..., rows, :] = size * np.matmul(f16, abs_k)
             dk_terms = np.swapaxes(f + (c + g_q) * np.abs(ds), -1, -2)
-            out["dk"][0][...] += scale * np.matmul(dk_terms, abs_q).sum(axis=2)
-            out["dk"][1][...] += scale * np.matmul(np.swapaxes(f16, -1, -2), abs_q).sum(axis=2)
+            out["dk"][0][...] += size * np.matmul(dk_terms, abs_q).sum(axis=2)
+            out["dk"][1][...] += size * np.matmul(np.swapaxes(f16, -1, -2), abs_q).sum(axis=2)
     out = {
         name: tuple(a.reshape(q.shape) if name in ("o", "dq") else a for a in pair)
         for name, pair in out.items()
@@ -394,6 +397,7 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 1, 9, 40, 128), {"kv_layout": "padded", "scale": 0.5}),
     ((1, 3, 31, 31, 16), {"causal": True, "kv_heads": 1, "layout": "padded"}),
     ((1, 2, 20, 50, 16), {"scale": 20.0}),
+    ((1, 2, 2 * _BLOCK + 3, 3 * _BLOCK + 5, 32), {"scale": -0.5, "causal": True}),
     ((3, 6, 9, 11, 16), {"kv_heads": 3, "causal": True}),  # a part (_part)
     ((1, 2, 5, 0, 16), {"kv_heads": 1}),
     ((1, 2, 0, 7, 16), {"causal": True}),
