@@ -397,7 +397,7 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 1, 9, 40, 128), {"kv_layout": "padded", "scale": 0.5}),
     ((1, 3, 31, 31, 16), {"causal": True, "kv_heads": 1, "layout": "padded"}),
     ((1, 2, 20, 50, 16), {"scale": 20.0}),
-    ((1, 2, 2 * _BLOCK + 3, 3 * _BLOCK + 5, 32), {"scale": -0.5, "causal": True}),
+    ((1, 2, 2 * _BLOCK + 3, 3 * _BLOCK + 5, 32), {"scale": -20.0, "causal": True}),
     ((3, 6, 9, 11, 16), {"kv_heads": 3, "causal": True}),  # a part (_part)
     ((1, 2, 5, 0, 16), {"kv_heads": 1}),
     ((1, 2, 0, 7, 16), {"causal": True}),
