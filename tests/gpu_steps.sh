@@ -35,6 +35,7 @@
 #   tma-fast      TMA launches through fast and replays (their default fixed): tests, host
 #                 cost, each TMA config, the 16-bit table with TMA from 2048^3 and without
 #   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
+#   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
 #                 sweep against the looped kernel, the benchmark table
@@ -306,9 +307,17 @@ for name in $STEPS; do
             -k "row_plans or ((softmax or add_row_sum) and not grad)"
         step split-sweep 200 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum
         step split-bench 100 python -m harness bench softmax add_row_sum ;;
+    unmasked)
+        # The attention forward's unmasked key blocks in a loop of their own (no masks,
+        # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
+        # bf16 and fp16 tables against SDPA.
+        step unmasked-tests 180 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_attention.py tests/test_ops.py -k "attention and not grad"
+        step unmasked-bf16 120 python benchmarks/vendor.py attention --dtype bfloat16
+        step unmasked-fp16 150 python benchmarks/vendor.py attention --dtype float16 ;;
     batched-default)
         # Batched 16-bit GEMMs through TMA unforced (2026-12-03d): the 16-bit table.
-        step batched-table 120 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
+        step batched-table 110 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
