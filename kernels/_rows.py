@@ -325,8 +325,11 @@ def exchange_partials(
     if EXCHANGE == "wait":
         tl.debug_barrier()  # every thread's stores come before the release below
         tl.atomic_add(arrived_ptr + row, 1, sem="release")
-        while tl.atomic_add(arrived_ptr + row, 0, sem="acquire") < n_slices:
+        # Spin on plain reads from L2 (read-modify-writes from every waiting program
+        # queue up at the counter), then one acquire: the reads below come after it.
+        while tl.load(arrived_ptr + row, volatile=True) < n_slices:
             pass
+        tl.atomic_add(arrived_ptr + row, 0, sem="acquire")
     parts = tl.arange(0, SLICES)
     if EXCHANGE == "publish":  # the others are not known yet: this slice's alone
         firsts = tl.where(parts == part, first, first_pad)

@@ -53,7 +53,7 @@ def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices
     MAX_SLICES slices, looped. Forced split: at least two slices of SPLIT_MIN_SLICE
     columns or more where the row has them, never more than MAX_SLICES, every column in
     one."""
-    limits = _rows.row_limits("interpret")
+    limits = _rows.row_limits(_plans.default_constants())  # this mode's, as unforced plans
     longest = limits.split_slice * _rows.MAX_SLICES
     for n_cols, plain, with_split in [
         (limits.whole_row_max, "whole", "whole"),
