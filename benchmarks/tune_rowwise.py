@@ -146,9 +146,9 @@ SPLIT_VARIANTS = [
     (rows, {}),  # the defaults: split from 32769 columns, slices of 16384
     (rows, dict(MAX_SLICES=1)),  # no split: looped past WHOLE_ROW_MAX, as before 2026-12-03d
     (rows, dict(SPLIT_SLICE=8192)),
-    (rows, dict(SPLIT_SLICE=4096)),
+    (rows, dict(SPLIT_SLICE=32768)),  # 32 values a thread (4096 lost, 2026-12-03d call 2)
     (rows, dict(WHOLE_ROW_MAX=16384)),  # 32768 split in two
-    (rows, dict(WHOLE_ROW_MAX=16384, SPLIT_SLICE=8192)),
+    (rows, dict(ELEMENTS_PER_THREAD=32)),  # slices of 16384 on 16 warps
 ]
 
 SWEEPS = {

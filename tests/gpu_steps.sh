@@ -35,6 +35,7 @@
 #   tma-fast      TMA launches through fast and replays (their default fixed): tests, host
 #                 cost, each TMA config, the 16-bit table with TMA from 2048^3 and without
 #   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
+#   split-v2      split rows again (v2), then unmasked's tests and tables, batched-default
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
@@ -315,6 +316,19 @@ for name in $STEPS; do
             tests/test_attention.py tests/test_ops.py -k "attention and not grad"
         step unmasked-bf16 120 python benchmarks/vendor.py attention --dtype bfloat16
         step unmasked-fp16 150 python benchmarks/vendor.py attention --dtype float16 ;;
+    split-v2)
+        # After split-rows (2026-12-03d call 2: 79-86% of a copy in float32, float16
+        # softmax below the looped kernel): the spin on plain reads, one exp an element;
+        # then the attention forward's unmasked blocks and the batched-TMA table.
+        step split-tests 100 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_row_plans.py tests/test_ops.py \
+            -k "row_plans or ((softmax or add_row_sum) and not grad)"
+        step split-sweep 80 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum
+        step unmasked-tests 170 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_attention.py tests/test_ops.py -k "attention and not grad"
+        step unmasked-bf16 100 python benchmarks/vendor.py attention --dtype bfloat16
+        step batched-table 90 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16
+        step unmasked-fp16 100 python benchmarks/vendor.py attention --dtype float16 ;;
     batched-default)
         # Batched 16-bit GEMMs through TMA unforced (2026-12-03d): the 16-bit table.
         step batched-table 110 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
