@@ -87,6 +87,15 @@ kernel): a row longer than WHOLE_ROW_MAX is cut in slices of this, one program e
 where a looped program would read it twice. At 16384 columns a whole row ran 91-98% of a
 same-size copy on the H200 (softmax and add_row_sum, 4096 x 16384,
 benchmarks/results/2026-12-02d-h200/rows-sweep.txt); the looped kernel at 65536, 61-69%."""
+SPLIT_MIN_ELEMENT_BYTES = 4
+"""Unforced, rows are split only where an element is at least this wide. On the H200
+(`tune_rowwise.py split-softmax split-add_row_sum`, benchmarks/results/2026-12-03d-h200/
+split-sweep.txt), % of a same-size copy, split against looped, at 1024 x 65536 and
+512 x 131072: float32 softmax 80 and 79 against 67 and 65, add_row_sum 85 and 86
+against 67 and 63; float16 softmax 59 and 57 against 65 and 61, add_row_sum 69 and 70
+against 70 and 66. A rejected variant (3feb3d4: waiters spinning on plain reads of the
+counter instead of atomics, and one exp an element in softmax) ran 23-45%
+(v2-split-sweep.txt)."""
 MAX_SLICES = 16
 """Most programs a split row takes (longer rows are looped): every program of a row must
 be running at once (`row_slice`), so a row's programs must fit the GPU many times over."""
@@ -162,22 +171,28 @@ def plan_rows(
     elements_per_thread: int | None = None,
     family: str = "rows",
     splits: bool = False,
+    element_bytes: int = 4,
 ) -> RowPlan:
     """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
     fewer, fuller threads. The config launched is named `family/design/constants`
     (see kernels._plans): whole rows up to the mode's whole_row_max, else (`splits`: the
-    op has a split kernel) split in up to MAX_SLICES slices, else looped.
+    op has a split kernel; elements of `element_bytes`, at least SPLIT_MIN_ELEMENT_BYTES)
+    split in up to MAX_SLICES slices, else looped.
 
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
-    key = (n_rows, n_cols, elements_per_thread, design, constants, splits, *tuning())
+    key = (n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
+           *tuning())  # fmt: skip
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        plan = _PLANS[key] = _plan(n_rows, n_cols, elements_per_thread, design, constants, splits)
+        unforced_split = splits and element_bytes >= SPLIT_MIN_ELEMENT_BYTES
+        plan = _PLANS[key] = _plan(
+            n_rows, n_cols, elements_per_thread, design, constants, splits, unforced_split
+        )
     design = plan.design
     _plans.launched(family, design, constants)
     note_replay(lambda: True, lambda: _plans.launched(family, design, constants))
@@ -190,6 +205,7 @@ def tuning() -> tuple:
         WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
         INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
         PASS_TWO_FROM_THE_END, SPLIT_SLICE, MAX_SLICES, INTERPRET_SPLIT_SLICE,
+        SPLIT_MIN_ELEMENT_BYTES,
     )  # fmt: skip
 
 
@@ -210,6 +226,7 @@ def _plan(
     design: str | None,
     constants: str,
     splits: bool,
+    may_split: bool,
 ) -> RowPlan:
     limits = row_limits(constants)
     slice_cols = limits.split_slice
@@ -217,7 +234,9 @@ def _plan(
         slice_cols = min(slice_cols, next_power_of_2(cdiv(n_cols, 2)))
         slice_cols = max(slice_cols, SPLIT_MIN_SLICE, next_power_of_2(cdiv(n_cols, MAX_SLICES)))
     slices = cdiv(n_cols, slice_cols)
-    unforced_split = design is None and n_cols > limits.whole_row_max and 2 <= slices <= MAX_SLICES
+    unforced_split = (
+        may_split and design is None and n_cols > limits.whole_row_max and 2 <= slices <= MAX_SLICES
+    )
     if splits and (design == "split" or unforced_split):
         warps = warps_for(slice_cols, elements_per_thread)
         return RowPlan(False, slice_cols, 1, warps, (n_rows * slices,), slices)
@@ -250,7 +269,9 @@ def launch_rowwise(
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if out.numel() == 0:
         return out
-    plan = plan_rows(n_rows, n_cols, splits=split_kernel is not None)
+    plan = plan_rows(
+        n_rows, n_cols, splits=split_kernel is not None, element_bytes=x.element_size()
+    )
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
         fast(whole_row_kernel)[plan.grid](
@@ -325,11 +346,8 @@ def exchange_partials(
     if EXCHANGE == "wait":
         tl.debug_barrier()  # every thread's stores come before the release below
         tl.atomic_add(arrived_ptr + row, 1, sem="release")
-        # Spin on plain reads from L2 (read-modify-writes from every waiting program
-        # queue up at the counter), then one acquire: the reads below come after it.
-        while tl.load(arrived_ptr + row, volatile=True) < n_slices:
+        while tl.atomic_add(arrived_ptr + row, 0, sem="acquire") < n_slices:
             pass
-        tl.atomic_add(arrived_ptr + row, 0, sem="acquire")
     parts = tl.arange(0, SLICES)
     if EXCHANGE == "publish":  # the others are not known yet: this slice's alone
         firsts = tl.where(parts == part, first, first_pad)

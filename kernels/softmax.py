@@ -134,18 +134,14 @@ def softmax_split_kernel(
     x = x.to(tl.float32)
     slice_max = tl.max(x, axis=0)
     # A slice of -inf only (its row may have other values) shifts by 0 and adds 0, not NaN.
-    no_value = slice_max == float("-inf")
-    shift = tl.where(no_value, 0.0, slice_max)
-    numerator = tl.exp(x - shift)
+    shift = tl.where(slice_max == float("-inf"), 0.0, slice_max)
+    slice_sum = tl.sum(tl.exp(x - shift), axis=0)
     maxes, sums = exchange_partials(partial_ptr, counter_ptr, row, part, n_slices, slice_max,
-                                    tl.sum(numerator, axis=0), float("-inf"), 0.0, SLICES,
-                                    EXCHANGE)  # fmt: skip
+                                    slice_sum, float("-inf"), 0.0, SLICES, EXCHANGE)  # fmt: skip
     # Each slice's sum rescaled to the row max (an all -inf row: NaN, as in PyTorch).
     row_max = tl.max(maxes, axis=0)
     row_sum = tl.sum(sums * tl.exp(maxes - row_max), axis=0)
-    # The numerators, taken against the slice's max, rescaled to the row's: one exp an
-    # element, not two (a slice of -inf only has numerators of 0, whatever the row max).
-    y = numerator * (tl.where(no_value, 0.0, tl.exp(shift - row_max)) / row_sum)
+    y = tl.exp(x - row_max) * (1.0 / row_sum)
     store_slice(out_ptr + row * stride_outrow + cols, y, col_mask, EXCHANGE)
 
 

@@ -49,10 +49,10 @@ def test_looped_kernels_are_right_with_pass_two_either_way(
 
 def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices() -> None:
     """Unforced: whole rows up to whole_row_max; past it, split in slices of split_slice
-    (at least two, at most MAX_SLICES) for an op with a split kernel, else looped; past
-    MAX_SLICES slices, looped. Forced split: at least two slices of SPLIT_MIN_SLICE
-    columns or more where the row has them, never more than MAX_SLICES, every column in
-    one."""
+    (at least two, at most MAX_SLICES) for an op with a split kernel and elements of
+    SPLIT_MIN_ELEMENT_BYTES or more, else looped; past MAX_SLICES slices, looped. Forced
+    split, whatever the elements: at least two slices of SPLIT_MIN_SLICE columns or more
+    where the row has them, never more than MAX_SLICES, every column in one."""
     limits = _rows.row_limits(_plans.default_constants())  # this mode's, as unforced plans
     longest = limits.split_slice * _rows.MAX_SLICES
     for n_cols, plain, with_split in [
@@ -62,6 +62,8 @@ def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices
         (longest + 1, "looped", "looped"),
     ]:
         assert _rows.plan_rows(3, n_cols).design == plain, n_cols
+        narrow = _rows.plan_rows(3, n_cols, splits=True, element_bytes=2)
+        assert narrow.design == (plain if with_split == "split" else with_split), n_cols
         plan = _rows.plan_rows(3, n_cols, splits=True)
         assert plan.design == with_split, n_cols
         if plan.slices:
@@ -69,7 +71,7 @@ def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices
     for constants in ("interpret", "gpu"):
         with _plans.forcing(f"rows/split/{constants}"):
             for n_cols in (1, 3, 129, 300, 5000, 70000, 10**6):
-                plan = _rows.plan_rows(2, n_cols, splits=True)
+                plan = _rows.plan_rows(2, n_cols, splits=True, element_bytes=2)
                 assert plan.design == "split" and 1 <= plan.slices <= _rows.MAX_SLICES
                 assert (plan.slices - 1) * plan.block_cols < n_cols <= plan.slices * plan.block_cols
                 assert plan.block_cols >= _rows.SPLIT_MIN_SLICE
