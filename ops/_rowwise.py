@@ -52,9 +52,8 @@ def row_configs(family: str = "rows", designs: tuple[str, ...] = _rows.ROW_DESIG
 
 # Pinned cases for a row-wise launcher, cheap in the interpreter: empty dims, length 1,
 # many packed short rows, rows read in place at a padded stride, the largest single
-# block and one past it (split rows where the op has a split kernel, for 4-byte elements;
-# else looped), rows
-# over several loop blocks, and one past the most slices a row is split in (looped).
+# block and one past it (split where the op has a split kernel and 4-byte elements, else
+# looped), rows over several loop blocks, and one past the most slices a row is split in.
 _WHOLE, _LOOP = _rows.INTERPRET_WHOLE_ROW_MAX, _rows.INTERPRET_LOOP_BLOCK
 _SPLIT_MAX = _rows.INTERPRET_SPLIT_SLICE * _rows.MAX_SLICES
 ROW_EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
