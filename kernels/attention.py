@@ -46,10 +46,13 @@ The GPU ideas, in the order they appear:
    reaching the sums. The forward walks the key blocks that need no mask (wholly inside
    Lk, left of the diagonal) in a loop of their own (`MASKED` false): no load masks, no
    -inf select, and the scale fused into exp2's subtraction (a multiply-add an element,
-   the row max taken on the unscaled scores). No row is ever fully masked (row i always
-   sees key 0 when Lk >= 1), so m is finite after the first block and exp2(-inf - m) is
-   a clean 0. Lk = 0 is handled by the launcher: O = 0 (the empty sum, as PyTorch's SDPA
-   gives it).
+   the row max taken on the unscaled scores). On the H200 (bfloat16, `vendor.py
+   attention`, benchmarks/results/2026-12-03d-h200) the forward ran 1.03-1.42x its
+   TFLOP/s of the call before, most at D = 64 (1.10-1.42x: a score there costs half the
+   multiply-adds it does at D = 128, and the same softmax work). No row is ever fully
+   masked (row i always sees key 0 when Lk >= 1), so m is finite after the first block
+   and exp2(-inf - m) is a clean 0. Lk = 0 is handled by the launcher: O = 0 (the empty
+   sum, as PyTorch's SDPA gives it).
 6. Tensor descriptors (TMA=True, Hopper). Q, K and V are described once on the host as
    4-D tensors (`_descriptors`); a block is then one head's rows [start, start + rows),
    which the copy engine moves into shared memory without the threads' address
