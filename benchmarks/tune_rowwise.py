@@ -143,12 +143,12 @@ LONG_VARIANTS = [
 
 SPLIT_SHAPES = [(4096, 16384), (2048, 32768), (1024, 65536), (512, 131072)]
 SPLIT_VARIANTS = [
-    (rows, {}),  # the defaults: split from 32769 columns, slices of 16384
+    (rows, {}),  # the defaults: float32 split from 32769 columns in slices of 16384
     (rows, dict(MAX_SLICES=1)),  # no split: looped past WHOLE_ROW_MAX, as before 2026-12-03d
-    (rows, dict(SPLIT_SLICE=8192)),
-    (rows, dict(SPLIT_SLICE=32768)),  # 32 values a thread (4096 lost, 2026-12-03d call 2)
-    (rows, dict(WHOLE_ROW_MAX=16384)),  # 32768 split in two
-    (rows, dict(ELEMENTS_PER_THREAD=32)),  # slices of 16384 on 16 warps
+    (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2)),  # 16-bit rows split too
+    (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2, SPLIT_SLICE=32768)),  # half the programs to wait for
+    (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2, SPLIT_SLICE=8192)),
+    (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2, ELEMENTS_PER_THREAD=32)),  # 16 warps a slice
 ]
 
 SWEEPS = {

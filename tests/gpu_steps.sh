@@ -35,7 +35,8 @@
 #   tma-fast      TMA launches through fast and replays (their default fixed): tests, host
 #                 cost, each TMA config, the 16-bit table with TMA from 2048^3 and without
 #   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
-#   split-v2      split rows again (v2), then unmasked's tests and tables, batched-default
+#   split-16bit   the split-rows sweep for 16-bit rows (larger slices, fuller threads)
+#   split-v2      split rows again (v2, rejected), then unmasked's tests and tables, batched-default
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
@@ -316,6 +317,11 @@ for name in $STEPS; do
             tests/test_attention.py tests/test_ops.py -k "attention and not grad"
         step unmasked-bf16 120 python benchmarks/vendor.py attention --dtype bfloat16
         step unmasked-fp16 150 python benchmarks/vendor.py attention --dtype float16 ;;
+    split-16bit)
+        # Split rows are unforced for 4-byte elements only (2026-12-03d: 16-bit softmax
+        # split ran 57-59% of a copy, looped 61-65%): the sweep with 16-bit rows split,
+        # in larger slices (fewer programs to wait for) or fuller threads.
+        step split-16bit 120 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum ;;
     split-v2)
         # After split-rows (2026-12-03d call 2: 79-86% of a copy in float32, float16
         # softmax below the looped kernel): the spin on plain reads, one exp an element;
