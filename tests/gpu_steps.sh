@@ -324,8 +324,9 @@ for name in $STEPS; do
         step split-16bit 120 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum ;;
     split-v2)
         # After split-rows (2026-12-03d call 2: 79-86% of a copy in float32, float16
-        # softmax below the looped kernel): the spin on plain reads, one exp an element;
-        # then the attention forward's unmasked blocks and the batched-TMA table.
+        # softmax below the looped kernel), call 3 ran it on the spin on plain reads and
+        # one exp an element (3feb3d4, rejected: 23-45%); then the attention forward's
+        # unmasked blocks and the batched-TMA table. It now runs the split kernels shipped.
         step split-tests 100 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_row_plans.py tests/test_ops.py \
             -k "row_plans or ((softmax or add_row_sum) and not grad)"
