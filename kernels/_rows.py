@@ -346,8 +346,8 @@ def exchange_partials(
     if EXCHANGE == "wait":
         tl.debug_barrier()  # every thread's stores come before the release below
         tl.atomic_add(arrived_ptr + row, 1, sem="release")
-        # A scalar atomic is one thread's; plain volatile reads, every thread's, ran the
-        # split at 23-45% of a copy against 59-86% (3feb3d4, SPLIT_MIN_ELEMENT_BYTES).
+        # Spinning on plain volatile reads instead (with one exp an element in softmax)
+        # ran the split at 23-45% of a copy against 59-86% (3feb3d4, rejected).
         while tl.atomic_add(arrived_ptr + row, 0, sem="acquire") < n_slices:
             pass
     parts = tl.arange(0, SLICES)
