@@ -144,7 +144,8 @@ def design_name(configs: Mapping[str, Any], config: Any) -> str:
     return known[2]
 
 
-def _always() -> bool:
+def always() -> bool:
+    """A replay note's validity check for what never goes stale (`kernels._launch.note_replay`)."""
     return True
 
 
@@ -183,7 +184,7 @@ def launch(
         config = fit(config) if fit else config
         with_config(kernel, config, launch_resolved)[grid](*args, **constants)
         # a replay of this call (kernels._launch.Replays) names the forced config too
-        note_replay(_always, lambda: _RECORDERS.get() and launched(family, design, table))
+        note_replay(always, lambda: _RECORDERS.get() and launched(family, design, table))
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:  # the tuner picks among this mode's configs, whatever table a forcing named

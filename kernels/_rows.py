@@ -48,8 +48,9 @@ def block_for(n_cols: int, max_block: int) -> int:
 #
 # On the GPU, a row of up to WHOLE_ROW_MAX elements is held in registers by one program
 # (one read of memory, one write). Short rows are packed several to a program so that each
-# program still moves a few thousand elements; longer rows are looped over in blocks of
-# LOOP_BLOCK. num_warps grows with the tile so that each thread holds about
+# program still moves a few thousand elements; longer float32 rows, for an op with a split
+# kernel, are held by several programs, a slice each (SPLIT_SLICE); longer rows still are
+# looped over in blocks of LOOP_BLOCK. num_warps grows with the tile so that each thread holds about
 # ELEMENTS_PER_THREAD values: enough independent loads in flight to cover memory latency,
 # few enough registers that several programs share a streaming multiprocessor.
 #
@@ -189,13 +190,12 @@ def plan_rows(
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        unforced_split = splits and element_bytes >= SPLIT_MIN_ELEMENT_BYTES
         plan = _PLANS[key] = _plan(
-            n_rows, n_cols, elements_per_thread, design, constants, splits, unforced_split
+            n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes
         )
     design = plan.design
     _plans.launched(family, design, constants)
-    note_replay(lambda: True, lambda: _plans.launched(family, design, constants))
+    note_replay(_plans.always, lambda: _plans.launched(family, design, constants))
     return plan
 
 
@@ -226,7 +226,7 @@ def _plan(
     design: str | None,
     constants: str,
     splits: bool,
-    may_split: bool,
+    element_bytes: int,
 ) -> RowPlan:
     limits = row_limits(constants)
     slice_cols = limits.split_slice
@@ -235,7 +235,10 @@ def _plan(
         slice_cols = max(slice_cols, SPLIT_MIN_SLICE, next_power_of_2(cdiv(n_cols, MAX_SLICES)))
     slices = cdiv(n_cols, slice_cols)
     unforced_split = (
-        may_split and design is None and n_cols > limits.whole_row_max and 2 <= slices <= MAX_SLICES
+        design is None
+        and element_bytes >= SPLIT_MIN_ELEMENT_BYTES
+        and n_cols > limits.whole_row_max
+        and 2 <= slices <= MAX_SLICES
     )
     if splits and (design == "split" or unforced_split):
         warps = warps_for(slice_cols, elements_per_thread)

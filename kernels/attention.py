@@ -33,14 +33,14 @@ The GPU ideas, in the order they appear:
    the keys. dK and dV are owned by a program per key block (looping over the query
    blocks and over the group's Q heads, so GQA needs no atomics), dQ by a program per
    query block (looping over the key blocks): every gradient is written once.
-4. Causal block skipping. With the causal mask, query block [m0, m0 + BLOCK_M) sees no key
-   past m0 + BLOCK_M - 1: the key loop stops there (`_key_ranges`), halving the work. Key
-   blocks entirely left of the diagonal (every key <= m0) need no mask; only the blocks
-   the diagonal crosses pay for the comparison (`ON_DIAGONAL`; in the forward `MASKED`,
-   with the tail past Lk). The dK/dV kernel mirrors
-   it over query blocks (`_query_ranges`). Program order: the last query blocks have the
-   most keys to walk, so the causal forward launches them first (`pid_m` reversed): the
-   long programs start early and short ones fill the tail of the launch.
+4. Causal block skipping. With the causal mask, query block [m0, m0 + BLOCK_M) sees no
+   key past m0 + BLOCK_M - 1: the key loop stops there (`_key_ranges`), halving the
+   work. Key blocks entirely left of the diagonal (every key <= m0) need no mask; only
+   the blocks the diagonal crosses pay for the comparison (`ON_DIAGONAL`; in the forward
+   `MASKED`, with the tail past Lk). The dK/dV kernel mirrors it over query blocks
+   (`_query_ranges`). Program order: the last query blocks have the most keys to walk,
+   so the causal forward launches them first (`pid_m` reversed): the long programs start
+   early and short ones fill the tail of the launch.
 5. Masked tails. Lq and Lk need no multiple of anything: rows past Lq load 0 and are not
    stored; keys past Lk load 0 and get score -inf (exp2 gives 0: no weight), never
    reaching the sums. The forward walks the key blocks that need no mask (wholly inside
