@@ -126,15 +126,32 @@ class _WithConfig:
     """`with_config(kernel, config)`: `[grid](*args, **kwargs)` launches `fn` with the
     config's constants through `launch(fn, grid, args, meta)`."""
 
-    __slots__ = ("constants", "fn", "launch")
+    __slots__ = ("constants", "fn", "launch", "pre_hook")
 
-    def __init__(self, fn: Any, constants: dict[str, Any], launch: Callable[..., Any]) -> None:
-        self.fn, self.constants, self.launch = fn, constants, launch
+    def __init__(
+        self,
+        fn: Any,
+        constants: dict[str, Any],
+        launch: Callable[..., Any],
+        pre_hook: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.fn, self.constants, self.launch, self.pre_hook = fn, constants, launch, pre_hook
 
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
-        return lambda *args, **kwargs: self.launch(
-            self.fn, grid, args, {**kwargs, **self.constants}
-        )
+        def run(*args: Any, **kwargs: Any) -> Any:
+            meta = {**kwargs, **self.constants}
+            if self.pre_hook is not None:
+                self.pre_hook(_named(self.fn, args, meta))
+            return self.launch(self.fn, grid, args, meta)
+
+        return run
+
+
+def _named(fn: Any, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
+    """Every argument of a launch of `fn` by name, the config's constants included: what
+    Triton's autotuner hands a config's pre-hook (which may adjust an argument in place,
+    as a tensor descriptor's block to the config's tile)."""
+    return {**dict(zip(fn.arg_names, args, strict=False)), **meta}
 
 
 def _triton_launch(fn: Any, grid: Any, args: tuple, meta: dict[str, Any]) -> Any:
@@ -151,7 +168,7 @@ def with_config(
     warps and stages: the tuning, if any, is bypassed. `launch(fn, grid, args, meta)` is
     a caller's cheaper launch, as for `launch_tuned` (Triton's by default)."""
     fn = kernel.fn if isinstance(kernel, Autotuner) else kernel
-    return _WithConfig(fn, config.all_kwargs(), launch)
+    return _WithConfig(fn, config.all_kwargs(), launch, config.pre_hook)
 
 
 def launch_tuned(
@@ -168,8 +185,9 @@ def launch_tuned(
     Triton's `Autotuner.run` rebuilds dicts of every argument on each call to find its
     key, about half of a small GEMM's launch on the host (`benchmarks/host_cost.py
     --offline matmul`). The key here means the same (the tuner's key arguments and the
-    dtype of every tensor argument) and costs a tuple. A config with a pre-hook, or a
-    key the tuner has not seen, goes through `Autotuner.run` as before."""
+    dtype of every tensor argument) and costs a tuple. A key the tuner has not seen goes
+    through `Autotuner.run` as before; a config's pre-hook runs before each launch, as
+    there (given every argument by name, which costs a dict only where there is a hook)."""
     state = kernel.__dict__
     chosen = state.get("_launch_cache")  # config key -> (config, its all_kwargs())
     if chosen is None:
@@ -191,11 +209,13 @@ def launch_tuned(
     if entry is None:
         kernel[grid](*args, **constants)
         config = kernel.best_config
-        if config.pre_hook is None:
-            chosen[key] = (config, config.all_kwargs())  # a config is not changed once made
+        chosen[key] = (config, config.all_kwargs())  # a config is not changed once made
         return config
     config, config_constants = entry
-    launch(kernel.fn, grid, args, {**constants, **config_constants})
+    meta = {**constants, **config_constants}
+    if config.pre_hook is not None:
+        config.pre_hook(_named(kernel.fn, args, meta))
+    launch(kernel.fn, grid, args, meta)
     kernel.best_config = config
     return config
 

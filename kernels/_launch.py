@@ -89,6 +89,13 @@ def tma_readable(x: torch.Tensor) -> bool:
     )
 
 
+def multiprocessors(device: torch.device) -> int:
+    """The GPU's streaming multiprocessors; 1 off CUDA (the interpreter's "machine")."""
+    if device.type != "cuda":
+        return 1
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
 def gemm_tile_bytes(config: triton.Config, element_bytes: int) -> int:
     """Shared memory of a tiled GEMM config's software pipeline: stages x (BLOCK_M x
     BLOCK_K + BLOCK_K x BLOCK_N) operand elements."""
@@ -104,7 +111,12 @@ def fitted(config: triton.Config, element_bytes: int) -> triton.Config:
         config.kwargs["BLOCK_K"] > 16
     ):
         blocks = {**config.kwargs, "BLOCK_K": config.kwargs["BLOCK_K"] // 2}
-        config = triton.Config(blocks, num_warps=config.num_warps, num_stages=config.num_stages)
+        config = triton.Config(
+            blocks,
+            num_warps=config.num_warps,
+            num_stages=config.num_stages,
+            pre_hook=config.pre_hook,
+        )
     return config
 
 

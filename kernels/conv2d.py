@@ -81,13 +81,23 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.autotune import autotune
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
-from kernels._launch import cdiv, checked_grid, fitted, fitting_configs, offsets_fit_int32
-from kernels.matmul import matmul
+from kernels._launch import (
+    TILE_SLACK,
+    cdiv,
+    checked_grid,
+    fitted,
+    fitting_configs,
+    multiprocessors,
+    offsets_fit_int32,
+    tma_readable,
+)
+from kernels.matmul import grouped_tile, matmul
 from references.conv2d import IntPair, output_size, paddings, pair
 
 
@@ -167,16 +177,58 @@ BAND_GPU_CONFIGS = (
 BAND_INTERPRET_CONFIGS = (_band_config(16, 16, 16, 4),)
 
 
+def _shifted_blocks(nargs: dict) -> None:
+    """A shifted config's pre-hook: the descriptors' blocks become the config's tiles."""
+    bm, bn, bk = nargs["BLOCK_M"], nargs["BLOCK_N"], nargs["BLOCK_K"]
+    nargs["x_desc"].block_shape = [bm, bk]
+    nargs["w_desc"].block_shape = [bn, 1, bk]
+
+
+def _shifted_config(
+    bm: int, bn: int, bk: int, warps: int, stages: int, per_sm: int = 0
+) -> triton.Config:
+    """A config of `conv2d_shifted_kernel`: grouped order; PROGRAMS_PER_SM as
+    kernels/matmul.py's TMA configs (0: a program per tile)."""
+    config = _gemm_config(bm, bn, bk, warps, stages)
+    config.kwargs |= {"GROUP_M": 8, "PROGRAMS_PER_SM": per_sm}
+    config.pre_hook = _shifted_blocks
+    return config
+
+
+# Not yet timed on a GPU: the GEMM configs' tiles, and two persistent ones.
+SHIFTED_GPU_CONFIGS = (
+    _shifted_config(128, 64, 64, 4, 4),
+    _shifted_config(128, 128, 64, 8, 3),
+    _shifted_config(256, 64, 64, 8, 3),
+    _shifted_config(128, 256, 64, 8, 3),
+    _shifted_config(64, 128, 64, 4, 4),
+    _shifted_config(128, 64, 64, 4, 4, per_sm=2),
+    _shifted_config(128, 128, 64, 8, 3, per_sm=1),
+)
+# A program per tile, and (one multiprocessor counted there) programs looping over tiles.
+SHIFTED_INTERPRET_CONFIGS = (
+    _shifted_config(32, 16, 16, 4, 1),
+    _shifted_config(32, 16, 16, 4, 1, per_sm=2),
+)
+
+
 GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 BAND_CONFIGS = _plans.by_name("band", BAND_GPU_CONFIGS, BAND_INTERPRET_CONFIGS)
+SHIFTED_CONFIGS = _plans.by_name("shifted", SHIFTED_GPU_CONFIGS, SHIFTED_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
 # pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Slower
 # than the implicit GEMM on most shapes timed (docstring, 7.): it runs only when forced.
 POINTWISE_CONFIGS = {"gpu": {"pointwise": None}, "interpret": {"pointwise": None}}
 _DESIGNS, CONFIG_NAMES = _plans.table_names(
-    "conv2d", GEMM_CONFIGS, DEPTHWISE_CONFIGS, PLANE_CONFIGS, BAND_CONFIGS, POINTWISE_CONFIGS
+    "conv2d",
+    GEMM_CONFIGS,
+    SHIFTED_CONFIGS,
+    DEPTHWISE_CONFIGS,
+    PLANE_CONFIGS,
+    BAND_CONFIGS,
+    POINTWISE_CONFIGS,
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
@@ -303,16 +355,119 @@ def conv2d_gemm_kernel(
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
 
-    channels = group * N_COLS + offs_n
+    store_pixels(acc, img * stride_on + oh * stride_oh + ow * stride_ow, m_mask,
+                 group * N_COLS + offs_n, n_mask, out_ptr, bias_ptr, stride_oc,
+                 stride_bias)  # fmt: skip
+
+
+@triton.jit
+def store_pixels(acc, pixel_offs, pixel_ok, channels, channel_ok, out_ptr, bias_ptr, stride_oc,
+                 stride_bias):  # fmt: skip
+    """The epilogue: out[pixel, channel] = acc + bias[channel], rounded once to out's
+    dtype, for the pixels (rows, their offsets in out) and channels (columns) that exist."""
     if bias_ptr is not None:
-        bias = tl.load(bias_ptr + channels * stride_bias, mask=n_mask, other=0.0)
+        bias = tl.load(bias_ptr + channels * stride_bias, mask=channel_ok, other=0.0)
         acc += bias.to(tl.float32)[None, :]
-    out_ptrs = (
-        out_ptr
-        + (img * stride_on + oh * stride_oh + ow * stride_ow)[:, None]
-        + channels[None, :] * stride_oc
-    )
-    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & n_mask[None, :])
+    out_ptrs = out_ptr + pixel_offs[:, None] + channels[None, :] * stride_oc
+    ok = pixel_ok[:, None] & channel_ok[None, :]
+    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=ok)
+
+
+@autotune(
+    SHIFTED_GPU_CONFIGS,
+    key=["M", "K", "C", "H", "W", "R", "S", "stride_oc", "INPUT_PRECISION"],
+    interpret_config=SHIFTED_INTERPRET_CONFIGS[0],
+    prune_configs_by={"early_config_prune": fitting_configs("out_ptr")},
+)
+@triton.jit
+def conv2d_shifted_kernel(
+    x_desc,  # x's pixels as the rows of an (N H W, C) matrix (channels-last), a descriptor
+    w_desc,  # weight as (K, R S, C) (channels-last filters), a descriptor
+    out_ptr,  # out (N, K, H, W), any strides
+    bias_ptr,  # bias (K,) or None
+    M,  # N H W: the pixels, of x and of out alike
+    K,  # filters
+    C,  # channels
+    H, W,
+    pad_h, pad_w, dil_h, dil_w,
+    stride_on, stride_oc, stride_oh, stride_ow,
+    stride_bias,
+    R: tl.constexpr, S: tl.constexpr,  # the kernel's height and width
+    INPUT_PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+    INDEX_64: tl.constexpr,  # out's offsets in int64
+    BLOCK_M: tl.constexpr,  # pixels per tile
+    BLOCK_N: tl.constexpr,  # filters per tile
+    BLOCK_K: tl.constexpr,  # channels per step
+    GROUP_M: tl.constexpr,  # tiles of pixels per group (kernels/matmul.py's grouped order)
+    PROGRAMS_PER_SM: tl.constexpr,  # 0: a program per tile; else programs loop over tiles
+):  # fmt: skip
+    """A stride-1 convolution whose output is its input's size ("same": P = H, Q = W),
+    groups 1, on the copy engine (TMA). Output pixel m = (n, h, w) is row m of the
+    (N H W, C) matrix of x's pixels too, so tap (r, s) of every pixel of a tile reads
+    input row m + (r dh - ph) W + (s dw - pw): the tile's rows shifted by one number. A
+    tap is then a plain block of a matrix, which the copy engine fetches whole (rows
+    before 0 or past the last pixel, and channels past C, come back as zeros). What the
+    shift gets wrong is the padding: a pixel near the left edge whose tap lies left of
+    the image reads the previous image row's last pixels instead of zeros. Those rows
+    are zeroed after the load (`inside`): the mask that was the pointer kernel's load
+    mask is now a select on the loaded block, and the only index arithmetic left is
+    the tile's h and w, once."""
+    if PROGRAMS_PER_SM == 0:
+        shifted_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, bias_ptr, M, K, C, H, W,
+                     pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_oh, stride_ow,
+                     stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M, BLOCK_N,
+                     BLOCK_K, GROUP_M)  # fmt: skip
+    else:
+        tiles = ((M + BLOCK_M - 1) // BLOCK_M) * ((K + BLOCK_N - 1) // BLOCK_N)
+        programs = tl.num_programs(axis=0)
+        for tile in tl.range(tl.program_id(axis=0), tiles, programs, flatten=True):
+            shifted_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, M, K, C, H, W, pad_h,
+                         pad_w, dil_h, dil_w, stride_on, stride_oc, stride_oh, stride_ow,
+                         stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
+                         BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+
+
+@triton.jit
+def shifted_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, M, K, C, H, W, pad_h, pad_w, dil_h,
+                 dil_w, stride_on, stride_oc, stride_oh, stride_ow, stride_bias,
+                 R: tl.constexpr, S: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+                 UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr,
+                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):  # fmt: skip
+    """Tile number `tile` of out (grouped order): its reduction over the taps and channel
+    blocks, on descriptor loads, and its epilogue."""
+    pid_m, pid_n = grouped_tile(tile, M, K, BLOCK_M, BLOCK_N, GROUP_M)
+    row = pid_m * BLOCK_M
+    col = pid_n * BLOCK_N
+    offs_m = row + tl.arange(0, BLOCK_M)
+    offs_n = col + tl.arange(0, BLOCK_N)
+    if INDEX_64:
+        offs_m, offs_n = offs_m.to(tl.int64), offs_n.to(tl.int64)
+    pixels = H * W
+    h = (offs_m % pixels) // W
+    w = offs_m % W
+
+    channel_blocks = (C + BLOCK_K - 1) // BLOCK_K
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
+    for step in range(0, R * S * channel_blocks):
+        tap = step // channel_blocks
+        c = (step % channel_blocks) * BLOCK_K
+        up = (tap // S) * dil_h - pad_h  # the tap's offset from the output pixel
+        left = (tap % S) * dil_w - pad_w
+        a = x_desc.load([row + up * W + left, c])
+        if UPCAST:
+            a = a.to(tl.float32)
+        if R * S > 1:  # a 1 x 1 "same" convolution has no padding to fix
+            inside = (h + up >= 0) & (h + up < H) & (w + left >= 0) & (w + left < W)
+            a = tl.where(inside[:, None], a, 0.0)  # a select: an inf beside the edge is dropped
+        b = tl.reshape(w_desc.load([col, tap, c]), (BLOCK_N, BLOCK_K))
+        if UPCAST:
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b.T, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+
+    img = offs_m // pixels
+    store_pixels(acc, img * stride_on + h * stride_oh + w * stride_ow, offs_m < M, offs_n,
+                 offs_n < K, out_ptr, bias_ptr, stride_oc, stride_bias)  # fmt: skip
 
 
 @autotune(
@@ -762,6 +917,62 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
+SHIFTED_BY_DEFAULT = True
+"""Whether a convolution the shifted kernel can run (`_shifted`) takes it unforced, on a
+GPU, with 16-bit operands. Not yet timed against the implicit GEMM."""
+
+
+def _shifted(geo: Geometry, x, weight, out, bias) -> bool:
+    """Run `conv2d_shifted_kernel` where it applies: stride 1, output the input's size,
+    one group, x's pixels and weight's filters readable by the copy engine as
+    channels-last matrices (an NCHW x or weight is copied to channels-last first; the
+    output keeps x's format). Forced, or unforced on a GPU with 16-bit operands
+    (SHIFTED_BY_DEFAULT). False: it did not run."""
+    design, table = _plans.forced("conv2d")
+    if design is None:
+        unforced = SHIFTED_BY_DEFAULT and table == "gpu" and x.element_size() == 2
+        if not unforced:
+            return False
+    elif design not in SHIFTED_CONFIGS[table]:
+        return False
+    same = geo.stride == (1, 1) and (geo.p, geo.q) == (geo.h, geo.w)
+    if not same or geo.groups != 1 or geo.n * geo.h * geo.w + TILE_SLACK >= 2**31:
+        return False
+    pixels = x.permute(0, 2, 3, 1)  # (N, H, W, C): a view, contiguous if x is channels-last
+    if not pixels.is_contiguous():
+        pixels = pixels.contiguous()
+    filters = weight.permute(0, 2, 3, 1)  # (K, R, S, C)
+    if not filters.is_contiguous():
+        filters = filters.contiguous()
+    rows = pixels.view(geo.n * geo.h * geo.w, geo.c)
+    filters = filters.view(geo.k, geo.r * geo.s, geo.c)
+    if not (tma_readable(rows) and tma_readable(filters)):
+        return False
+    # Blocks of 1 for now: the config's pre-hook sets them (`_shifted_blocks`).
+    x_desc = TensorDescriptor(rows, list(rows.shape), list(rows.stride()), [1, 1])
+    w_desc = TensorDescriptor(filters, list(filters.shape), list(filters.stride()), [1, 1, 1])
+    m = geo.n * geo.h * geo.w
+    tiles = lambda meta: cdiv(m, meta["BLOCK_M"]) * cdiv(geo.k, meta["BLOCK_N"])
+    machine = multiprocessors(x.device)
+    grid = lambda meta: checked_grid(
+        (min(tiles(meta), meta["PROGRAMS_PER_SM"] * machine) if meta["PROGRAMS_PER_SM"]
+         else tiles(meta),), "x",
+    )  # fmt: skip
+    (pad_h, pad_w), (dil_h, dil_w) = geo.pad, geo.dilation
+    args = (
+        x_desc, w_desc, out, bias, m, geo.k, geo.c, geo.h, geo.w, pad_h, pad_w, dil_h, dil_w,
+        *out.stride(), bias.stride(0) if bias is not None else 0,
+    )  # fmt: skip
+    constants = {
+        "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(x),
+    }  # fmt: skip
+    fit = lambda config: fitted(config, x.element_size())
+    _plans.launch(
+        "conv2d", conv2d_shifted_kernel, SHIFTED_CONFIGS, grid, args, constants, _DESIGNS, fit
+    )
+    return True
+
+
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
     """Where a row of x is contiguous (NCHW) and the filters are not, a plane kernel: the
     band kernel for 16-bit filters 7 or more wide at column stride 1, the plane kernel
@@ -862,7 +1073,7 @@ def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
         out.copy_((bias if bias is not None else torch.zeros_like(out[0, :, 0, 0]))[:, None, None])
     elif geo.depthwise:
         _depthwise(geo, x, weight, out, bias)
-    else:
+    elif not _shifted(geo, x, weight, out, bias):
         _gemm(geo, x, weight, out, bias, transposed=False)
     return out
 

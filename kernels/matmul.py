@@ -107,6 +107,7 @@ from kernels._launch import (
     checked_grid,
     fitted,
     fitting_configs,
+    multiprocessors,
     offsets_fit_int32,
     replayed,
     tma_readable,
@@ -587,13 +588,6 @@ def _k_major_for_tf32(b: torch.Tensor, precision: str, interpreting: bool) -> to
 
 
 @functools.cache
-def _multiprocessors(device: torch.device) -> int:
-    """The GPU's streaming multiprocessors; 1 off CUDA (the interpreter's "machine")."""
-    if device.type != "cuda":
-        return 1
-    return torch.cuda.get_device_properties(device).multi_processor_count
-
-
 def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
     """Run the TMA design, the config forced or else tuned if `_tma_by_default` (a batched
     GEMM weighed by all its batches' work), where the operands suit it: K > 0, A
@@ -628,7 +622,7 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
     b_desc = _descriptor(b_t, (*lead, bn, bk)) if b_k_major else _descriptor(b, (*lead, bk, bn))
     c_desc = _descriptor(out, (*lead, bm, bn // 2)) if c_store else None
     tiles, batches = cdiv(M, bm) * cdiv(N, bn), max(batch, 1)
-    machine = _multiprocessors(a.device)
+    machine = multiprocessors(a.device)
     grid = lambda meta: checked_grid(
         (min(tiles * batches, meta["PROGRAMS_PER_SM"] * machine),)
         if meta["PROGRAMS_PER_SM"]

@@ -12,6 +12,7 @@ A case's shape is x's: (N, C, H, W), or (C, H, W) unbatched. Its params:
   channels_last  x stored NHWC (then permuted to NCHW: the layout applies to the NHWC
                  storage, so "transposed" swaps W and C in memory)
   w_layout       "contiguous" or "channels_last" (weight stored (K, R, S, C / groups))
+  specials       NaN and +-inf on the images' borders (`_poison_edges`)
 
 The error model (`_models`): each output element is a dot of Cg R S products (Cg = C /
 groups) summed in float32, so its error is relative to the convolution of the
@@ -52,7 +53,7 @@ from harness import (
     Values,
 )
 from harness.dtypes import itemsize, to_torch
-from harness.tensors import LAYOUTS, make_tensor
+from harness.tensors import LAYOUTS, add_specials, make_tensor
 from harness.tolerance import OutputModel
 from kernels import _plans
 from kernels._launch import cdiv
@@ -216,6 +217,14 @@ def _nchw(shape, dtype, device, gen, channels_last: bool, **drawn) -> torch.Tens
     return make_tensor((n, h, w, c), dtype, device, gen, **drawn).permute(0, 3, 1, 2)
 
 
+def _poison_edges(x: torch.Tensor, gen: torch.Generator) -> None:
+    """NaN and +-inf at about a quarter of the positions on each image's border (first and
+    last rows and columns, in place): where padding is and where a kernel that shifts
+    rows of pixels reads a neighbouring row's pixels instead of zeros."""
+    for edge in (x[..., 0, :], x[..., -1, :], x[..., :, 0], x[..., :, -1]):
+        add_specials(edge, gen, fraction=0.25)
+
+
 def _inputs(case: Case, device, gen) -> Inputs:
     params = case.params
     pb = problem(case)
@@ -223,6 +232,8 @@ def _inputs(case: Case, device, gen) -> Inputs:
     layout = params.get("layout", "contiguous")
     x = _nchw((pb.n, pb.c, pb.h, pb.w), case.dtype, device, gen,
               params.get("channels_last", False), layout=layout, **drawn)  # fmt: skip
+    if params.get("specials"):
+        _poison_edges(x, gen)
     if len(case.shape) == 3:
         x = x[0]
     w_last = params.get("w_layout", "contiguous") == "channels_last"
@@ -366,8 +377,8 @@ def _k(filters: int, r: int, s: int | None = None, **params) -> dict:
 # depthwise 3x3 'same' with a channel multiplier of 2 and a depthwise 7x7 of stride 2
 # (both through the direct kernel); 'valid' on a strided x and an even 4x4 'same' (the
 # extra padding at the bottom and right) with more filters than a column tile, transposed
-# storage; a 1x1 over 33 channels (several reduction steps) of positive values; unbatched
-# x; an empty batch.
+# storage; a 1x1 over 33 channels (several reduction steps) of positive values; 'same'
+# convolutions the shifted design takes; unbatched x; an empty batch.
 EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 1, 1, 1), _k(1, 1)),
     ((2, 3, 7, 6), _k(5, 3, padding=1, bias=True)),
@@ -378,6 +389,11 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 3, 5, 7), _k(4, 3, padding="valid", layout="strided", bias=True)),
     ((1, 3, 5, 5), _k(17, 4, padding="same", layout="transposed", bias=True)),
     ((2, 33, 5, 4), _k(3, 1, values="positive")),
+    # 'same' at stride 1 with 8 and 16 channels: the shifted design (16-byte rows), a
+    # dilated one over several tiles of pixels and filters, NCHW x and weight
+    ((2, 8, 5, 6), _k(6, 3, padding=1, bias=True, channels_last=True, w_layout="channels_last",
+                      specials=True)),
+    ((2, 16, 6, 5), _k(20, 3, padding="same", dilation=2, bias=True, specials=True)),
     ((2, 8, 3, 5), _k(6, 1, bias=True)),  # 1 x 1: a GEMM (the pointwise design), NCHW
     ((2, 8, 3, 5), _k(6, 1, bias=True, channels_last=True)),  # and channels-last
     ((3, 6, 6), _k(2, 3, padding=1, stride=2)),

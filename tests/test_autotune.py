@@ -95,6 +95,24 @@ def test_launch_tuned_skips_the_tuner_once_it_has_chosen(device, monkeypatch):
     assert launches[0]["BLOCK"] == 32 and set(out.tolist()) == {32} and len(tuner_calls) == 2
 
 
+def test_a_configs_pre_hook_runs_before_every_launch(device, monkeypatch):
+    """A config's pre-hook (which may set up an argument for the config, as a tensor
+    descriptor's block) runs before each launch, with every argument and constant by
+    name: through the tuner, on launch_tuned's shortcut past it, and forced
+    (with_config), as Triton's autotuner runs it."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    seen = []
+    hooked = triton.Config({"BLOCK": 32}, num_warps=1, pre_hook=lambda nargs: seen.append(nargs))
+    tuned = autotune([SMALL, hooked], key=["n"], interpret_config=1)(_block_kernel)
+    grid = lambda meta: (triton.cdiv(100, meta["BLOCK"]),)
+    out = torch.zeros(100, dtype=torch.int32, device=device)
+    for _ in range(2):  # the tuner, then the shortcut
+        assert launch_tuned(tuned, grid, (out, 100), {}) is hooked
+    with_config(tuned, hooked)[grid](out, 100)
+    assert len(seen) == 3 and set(out.tolist()) == {32}
+    assert all(s["out_ptr"] is out and s["n"] == 100 and s["BLOCK"] == 32 for s in seen)
+
+
 def test_first_launches_the_first_config_the_pruning_keeps_untimed(device, monkeypatch):
     """HARNESS_AUTOTUNE=first (--triton-autotune=first): triton.autotune's own selection
     runs, over timings that call nothing, so the first config kept wins and only it is

@@ -4,6 +4,7 @@ config test forces configs on the forward op only)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -224,3 +225,65 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
         assert (name in launched) is expected, launched
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         assert out.is_contiguous(memory_format=fmt), out.stride()
+
+
+_K3 = {"filters": 4, "kernel": [3, 3]}
+
+
+def _shifted_design(mode: str) -> tuple[str, str]:
+    """This mode's first shifted config, and its table."""
+    import kernels.conv2d as conv
+
+    table = "interpret" if mode == "interpret" else "gpu"
+    return next(iter(conv.SHIFTED_CONFIGS[table])), table
+
+
+def _judged(case: Case, harness_state, forced: str | None = None) -> list[str]:
+    """conv2d on `case`, `forced` config forced, judged by the op's error model against
+    the oracle; the configs it launched."""
+    device = device_for(harness_state.mode)
+    with (
+        _plans.forcing(forced) if forced else contextlib.nullcontext(),
+        _plans.recording() as launched,
+    ):
+        result = run_case(CONV2D, case, harness_state.mode, device, "ops")
+    assert result.kernel_ok, result.report()
+    return launched
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_shifted_rows_do_not_wrap_round_the_image_edges(dtype, dilation, harness_state):
+    """The shifted design reads tap (r, s) of pixel (h, 0) as the rows before it in
+    memory: the previous image row's last pixels (or the previous image's). Those rows
+    are dropped, not multiplied by zero: with NaN and +-inf on the images' borders, what
+    the oracle says is finite is finite and within the op's bounds."""
+    design, table = _shifted_design(harness_state.mode)
+    params = {"filters": 6, "kernel": [3, 3], "padding": "same", "dilation": dilation,
+              "channels_last": True, "specials": True}  # fmt: skip
+    case = Case("conv2d", dtype, (2, 8, 5, 7), params, seed=6)
+    forced = f"conv2d/{design}/{table}"
+    assert _judged(case, harness_state, forced) == [forced]
+
+
+@pytest.mark.parametrize(
+    ("shape", "params", "runs"),
+    [
+        ((2, 8, 6, 5), _K3 | {"padding": 1}, True),
+        ((2, 16, 6, 5), _K3 | {"padding": "same", "dilation": 2}, True),
+        ((2, 8, 6, 5), _K3 | {"kernel": [1, 1]}, True),
+        ((2, 8, 6, 5), _K3 | {"padding": 1, "stride": 2}, False),
+        ((2, 8, 6, 5), _K3 | {"padding": "valid"}, False),  # the output is smaller
+        ((2, 8, 6, 5), _K3 | {"padding": 1, "groups": 2}, False),
+        ((2, 6, 6, 5), _K3 | {"padding": 1}, False),  # 12-byte rows: not for the copy engine
+    ],
+)
+def test_the_shifted_design_takes_same_size_stride_1_convolutions(shape, params, runs,
+                                                                  harness_state):  # fmt: skip
+    """Forced, the shifted design runs where a tap is a shift of the pixel rows (stride 1,
+    the output the input's size, one group) that the copy engine can read (rows a
+    multiple of 16 bytes); elsewhere the implicit GEMM runs; within the bounds either way."""
+    design, table = _shifted_design(harness_state.mode)
+    forced = f"conv2d/{design}/{table}"
+    case = Case("conv2d", "float16", shape, params, seed=7)
+    assert (forced in _judged(case, harness_state, forced)) is runs
