@@ -88,7 +88,6 @@ from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import (
-    TILE_SLACK,
     cdiv,
     checked_grid,
     fitted,
@@ -177,38 +176,51 @@ BAND_GPU_CONFIGS = (
 BAND_INTERPRET_CONFIGS = (_band_config(16, 16, 16, 4),)
 
 
-def _shifted_blocks(nargs: dict) -> None:
-    """A shifted config's pre-hook: the descriptors' blocks become the config's tiles."""
-    bm, bn, bk = nargs["BLOCK_M"], nargs["BLOCK_N"], nargs["BLOCK_K"]
-    nargs["x_desc"].block_shape = [bm, bk]
+def _tma_blocks(nargs: dict) -> None:
+    """A TMA config's pre-hook: the descriptors' blocks become the config's tiles."""
+    bm, bn, bk, box_w = (nargs[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "BOX_W"))
+    nargs["x_desc"].block_shape = [bm, bk] if box_w == 0 else [1, bm // box_w, box_w, bk]
     nargs["w_desc"].block_shape = [bn, 1, bk]
 
 
-def _shifted_config(
-    bm: int, bn: int, bk: int, warps: int, stages: int, per_sm: int = 0
+def _tma_config(
+    bm: int, bn: int, bk: int, warps: int, stages: int, box_w: int = 0, per_sm: int = 0
 ) -> triton.Config:
-    """A config of `conv2d_shifted_kernel`: grouped order; PROGRAMS_PER_SM as
-    kernels/matmul.py's TMA configs (0: a program per tile)."""
+    """A config of `conv2d_tma_kernel`: grouped order; BOX_W 0 for shifted rows, else
+    the boxes' width; PROGRAMS_PER_SM as kernels/matmul.py's TMA configs (0: a program
+    per tile)."""
     config = _gemm_config(bm, bn, bk, warps, stages)
-    config.kwargs |= {"GROUP_M": 8, "PROGRAMS_PER_SM": per_sm}
-    config.pre_hook = _shifted_blocks
+    config.kwargs |= {"GROUP_M": 8, "PROGRAMS_PER_SM": per_sm, "BOX_W": box_w}
+    config.pre_hook = _tma_blocks
     return config
 
 
-# Not yet timed on a GPU: the GEMM configs' tiles, and two persistent ones.
+# Not yet timed on a GPU: the GEMM configs' tiles, and persistent ones. Compiled offline
+# for sm_90 (benchmarks/compile_offline.py, float16, 64 channels): 186 registers for 128 x
+# 64 x 64 shifted rows, no spills.
 SHIFTED_GPU_CONFIGS = (
-    _shifted_config(128, 64, 64, 4, 4),
-    _shifted_config(128, 128, 64, 8, 3),
-    _shifted_config(256, 64, 64, 8, 3),
-    _shifted_config(128, 256, 64, 8, 3),
-    _shifted_config(64, 128, 64, 4, 4),
-    _shifted_config(128, 64, 64, 4, 4, per_sm=2),
-    _shifted_config(128, 128, 64, 8, 3, per_sm=1),
+    _tma_config(128, 64, 64, 4, 4),
+    _tma_config(128, 128, 64, 8, 3),
+    _tma_config(256, 64, 64, 8, 3),
+    _tma_config(64, 128, 64, 4, 4),
+    _tma_config(128, 64, 64, 4, 4, per_sm=2),
+)
+BOXES_GPU_CONFIGS = (
+    _tma_config(128, 64, 64, 4, 4, box_w=8),
+    _tma_config(64, 64, 64, 4, 4, box_w=8),
+    _tma_config(128, 128, 64, 8, 3, box_w=16),
+    _tma_config(128, 128, 64, 8, 3, box_w=32),
+    _tma_config(64, 128, 64, 4, 4, box_w=8),
+    _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2),
 )
 # A program per tile, and (one multiprocessor counted there) programs looping over tiles.
 SHIFTED_INTERPRET_CONFIGS = (
-    _shifted_config(32, 16, 16, 4, 1),
-    _shifted_config(32, 16, 16, 4, 1, per_sm=2),
+    _tma_config(32, 16, 16, 4, 1),
+    _tma_config(32, 16, 16, 4, 1, per_sm=2),
+)
+BOXES_INTERPRET_CONFIGS = (
+    _tma_config(32, 16, 16, 4, 1, box_w=8),
+    _tma_config(32, 16, 16, 4, 1, box_w=4, per_sm=2),
 )
 
 
@@ -217,6 +229,7 @@ DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 BAND_CONFIGS = _plans.by_name("band", BAND_GPU_CONFIGS, BAND_INTERPRET_CONFIGS)
 SHIFTED_CONFIGS = _plans.by_name("shifted", SHIFTED_GPU_CONFIGS, SHIFTED_INTERPRET_CONFIGS)
+BOXES_CONFIGS = _plans.by_name("boxes", BOXES_GPU_CONFIGS, BOXES_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
 # pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Slower
 # than the implicit GEMM on most shapes timed (docstring, 7.): it runs only when forced.
@@ -225,6 +238,7 @@ _DESIGNS, CONFIG_NAMES = _plans.table_names(
     "conv2d",
     GEMM_CONFIGS,
     SHIFTED_CONFIGS,
+    BOXES_CONFIGS,
     DEPTHWISE_CONFIGS,
     PLANE_CONFIGS,
     BAND_CONFIGS,
@@ -373,24 +387,15 @@ def store_pixels(acc, pixel_offs, pixel_ok, channels, channel_ok, out_ptr, bias_
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=ok)
 
 
-@autotune(
-    SHIFTED_GPU_CONFIGS,
-    key=["M", "K", "C", "H", "W", "R", "S", "stride_oc", "INPUT_PRECISION"],
-    interpret_config=SHIFTED_INTERPRET_CONFIGS[0],
-    prune_configs_by={"early_config_prune": fitting_configs("out_ptr")},
-)
 @triton.jit
-def conv2d_shifted_kernel(
-    x_desc,  # x's pixels as the rows of an (N H W, C) matrix (channels-last), a descriptor
+def conv2d_tma_kernel(
+    x_desc,  # x channels-last, a descriptor: (N H W, C) pixel rows (BOX_W 0) or (N, H, W, C)
     w_desc,  # weight as (K, R S, C) (channels-last filters), a descriptor
-    out_ptr,  # out (N, K, H, W), any strides
+    out_ptr,  # out (N, K, P, Q), any strides
     bias_ptr,  # bias (K,) or None
-    M,  # N H W: the pixels, of x and of out alike
-    K,  # filters
-    C,  # channels
-    H, W,
+    N, K, C, H, W, P, Q,  # images, filters, channels, the input's and the output's sizes
     pad_h, pad_w, dil_h, dil_w,
-    stride_on, stride_oc, stride_oh, stride_ow,
+    stride_on, stride_oc, stride_op, stride_oq,
     stride_bias,
     R: tl.constexpr, S: tl.constexpr,  # the kernel's height and width
     INPUT_PRECISION: tl.constexpr,
@@ -401,51 +406,86 @@ def conv2d_shifted_kernel(
     BLOCK_K: tl.constexpr,  # channels per step
     GROUP_M: tl.constexpr,  # tiles of pixels per group (kernels/matmul.py's grouped order)
     PROGRAMS_PER_SM: tl.constexpr,  # 0: a program per tile; else programs loop over tiles
+    BOX_W: tl.constexpr,  # 0: shifted rows; else boxes of BLOCK_M / BOX_W x BOX_W pixels
 ):  # fmt: skip
-    """A stride-1 convolution whose output is its input's size ("same": P = H, Q = W),
-    groups 1, on the copy engine (TMA). Output pixel m = (n, h, w) is row m of the
-    (N H W, C) matrix of x's pixels too, so tap (r, s) of every pixel of a tile reads
-    input row m + (r dh - ph) W + (s dw - pw): the tile's rows shifted by one number. A
-    tap is then a plain block of a matrix, which the copy engine fetches whole (rows
-    before 0 or past the last pixel, and channels past C, come back as zeros). What the
-    shift gets wrong is the padding: a pixel near the left edge whose tap lies left of
-    the image reads the previous image row's last pixels instead of zeros. Those rows
-    are zeroed after the load (`inside`): the mask that was the pointer kernel's load
-    mask is now a select on the loaded block, and the only index arithmetic left is
-    the tile's h and w, once."""
+    """A stride-1 convolution of one group on the copy engine (TMA): every tap of a tile
+    of output pixels is one block of x, fetched whole, with no per-element address
+    arithmetic. Two ways to make a tap a block:
+
+    Shifted rows (BOX_W = 0; the output the input's size, "same"). Output pixel m = (n,
+    h, w) is row m of the (N H W, C) matrix of x's pixels too, so tap (r, s) of a tile
+    of pixel rows reads input rows m + (r dh - ph) W + (s dw - pw): the tile's rows
+    shifted by one number (rows before 0 or past the last pixel, and channels past C,
+    come back as zeros). What the shift gets wrong is the padding: a pixel whose tap
+    lies left of the image reads the previous image row's last pixels instead of zeros.
+    Those rows are zeroed after the load (`inside`), a select on the loaded block.
+
+    Boxes (BOX_W > 0; any padding and dilation). A tile is a box of BLOCK_M / BOX_W
+    rows x BOX_W columns of one image's output, and tap (r, s) of it the same box of x
+    moved by (r dh - ph, s dw - pw): a 4-D block (1, rows, columns, channels) of x, the
+    padding being what lies outside x, which the copy engine fills with zeros. No mask
+    at all; the price is the part of a box past the output's edge (56 columns in boxes
+    8 wide cost nothing, 14 columns in boxes 16 wide cost 2 of 16)."""
     if PROGRAMS_PER_SM == 0:
-        shifted_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, bias_ptr, M, K, C, H, W,
-                     pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_oh, stride_ow,
-                     stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M, BLOCK_N,
-                     BLOCK_K, GROUP_M)  # fmt: skip
+        tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, bias_ptr, N, K, C, H, W,
+                      P, Q, pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op,
+                      stride_oq, stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
+                      BLOCK_N, BLOCK_K, GROUP_M, BOX_W)  # fmt: skip
     else:
-        tiles = ((M + BLOCK_M - 1) // BLOCK_M) * ((K + BLOCK_N - 1) // BLOCK_N)
+        rows = pixel_rows(N, P, Q, BLOCK_M, BOX_W)
+        tiles = ((rows + BLOCK_M - 1) // BLOCK_M) * ((K + BLOCK_N - 1) // BLOCK_N)
         programs = tl.num_programs(axis=0)
         for tile in tl.range(tl.program_id(axis=0), tiles, programs, flatten=True):
-            shifted_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, M, K, C, H, W, pad_h,
-                         pad_w, dil_h, dil_w, stride_on, stride_oc, stride_oh, stride_ow,
-                         stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
-                         BLOCK_N, BLOCK_K, GROUP_M)  # fmt: skip
+            tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, H, W, P, Q, pad_h,
+                          pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
+                          stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
+                          BLOCK_N, BLOCK_K, GROUP_M, BOX_W)  # fmt: skip
 
 
 @triton.jit
-def shifted_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, M, K, C, H, W, pad_h, pad_w, dil_h,
-                 dil_w, stride_on, stride_oc, stride_oh, stride_ow, stride_bias,
-                 R: tl.constexpr, S: tl.constexpr, INPUT_PRECISION: tl.constexpr,
-                 UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr,
-                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):  # fmt: skip
+def pixel_rows(N, P, Q, BLOCK_M: tl.constexpr, BOX_W: tl.constexpr):
+    """The GEMM's rows: the output pixels, or (boxes) BLOCK_M for every box."""
+    if BOX_W == 0:
+        rows = N * P * Q
+    else:
+        box_h: tl.constexpr = BLOCK_M // BOX_W
+        rows = N * ((P + box_h - 1) // box_h) * ((Q + BOX_W - 1) // BOX_W) * BLOCK_M
+    return rows
+
+
+@triton.jit
+def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, H, W, P, Q, pad_h, pad_w,
+                  dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq, stride_bias,
+                  R: tl.constexpr, S: tl.constexpr, INPUT_PRECISION: tl.constexpr,
+                  UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr,
+                  BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+                  BOX_W: tl.constexpr):  # fmt: skip
     """Tile number `tile` of out (grouped order): its reduction over the taps and channel
     blocks, on descriptor loads, and its epilogue."""
-    pid_m, pid_n = grouped_tile(tile, M, K, BLOCK_M, BLOCK_N, GROUP_M)
-    row = pid_m * BLOCK_M
+    pid_m, pid_n = grouped_tile(tile, pixel_rows(N, P, Q, BLOCK_M, BOX_W), K, BLOCK_M,
+                                BLOCK_N, GROUP_M)  # fmt: skip
     col = pid_n * BLOCK_N
-    offs_m = row + tl.arange(0, BLOCK_M)
     offs_n = col + tl.arange(0, BLOCK_N)
+    lanes = tl.arange(0, BLOCK_M)
     if INDEX_64:
-        offs_m, offs_n = offs_m.to(tl.int64), offs_n.to(tl.int64)
-    pixels = H * W
-    h = (offs_m % pixels) // W
-    w = offs_m % W
+        offs_n, lanes = offs_n.to(tl.int64), lanes.to(tl.int64)
+    if BOX_W == 0:
+        row = pid_m * BLOCK_M
+        pixel = row + lanes
+        img = pixel // (P * Q)
+        p = (pixel % (P * Q)) // Q
+        q = pixel % Q
+        pixel_ok = pixel < N * P * Q
+    else:
+        box_h: tl.constexpr = BLOCK_M // BOX_W
+        boxes_w = (Q + BOX_W - 1) // BOX_W
+        boxes = ((P + box_h - 1) // box_h) * boxes_w
+        img = pid_m // boxes
+        top = (pid_m % boxes) // boxes_w * box_h
+        first = (pid_m % boxes) % boxes_w * BOX_W
+        p = top + lanes // BOX_W
+        q = first + lanes % BOX_W
+        pixel_ok = (p < P) & (q < Q)
 
     channel_blocks = (C + BLOCK_K - 1) // BLOCK_K
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
@@ -454,20 +494,32 @@ def shifted_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, M, K, C, H, W, pad_h, 
         c = (step % channel_blocks) * BLOCK_K
         up = (tap // S) * dil_h - pad_h  # the tap's offset from the output pixel
         left = (tap % S) * dil_w - pad_w
-        a = x_desc.load([row + up * W + left, c])
-        if UPCAST:
-            a = a.to(tl.float32)
-        if R * S > 1:  # a 1 x 1 "same" convolution has no padding to fix
-            inside = (h + up >= 0) & (h + up < H) & (w + left >= 0) & (w + left < W)
-            a = tl.where(inside[:, None], a, 0.0)  # a select: an inf beside the edge is dropped
+        if BOX_W == 0:
+            a = x_desc.load([row + up * W + left, c])
+            if UPCAST:
+                a = a.to(tl.float32)
+            if R * S > 1:  # a 1 x 1 "same" convolution has no padding to fix
+                inside = (p + up >= 0) & (p + up < H) & (q + left >= 0) & (q + left < W)
+                a = tl.where(inside[:, None], a, 0.0)  # a select: an inf there is dropped
+        else:
+            a = tl.reshape(x_desc.load([img, top + up, first + left, c]), (BLOCK_M, BLOCK_K))
+            if UPCAST:
+                a = a.to(tl.float32)
         b = tl.reshape(w_desc.load([col, tap, c]), (BLOCK_N, BLOCK_K))
         if UPCAST:
             b = b.to(tl.float32)
         acc = tl.dot(a, b.T, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
 
-    img = offs_m // pixels
-    store_pixels(acc, img * stride_on + h * stride_oh + w * stride_ow, offs_m < M, offs_n,
+    store_pixels(acc, img * stride_on + p * stride_op + q * stride_oq, pixel_ok, offs_n,
                  offs_n < K, out_ptr, bias_ptr, stride_oc, stride_bias)  # fmt: skip
+
+
+_TMA_KEY = ["N", "K", "C", "H", "W", "P", "Q", "R", "S", "stride_oc", "INPUT_PRECISION"]
+_TMA_PRUNE = {"early_config_prune": fitting_configs("out_ptr")}
+conv2d_shifted_kernel = autotune(SHIFTED_GPU_CONFIGS, _TMA_KEY, SHIFTED_INTERPRET_CONFIGS[0],
+                                 prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
+conv2d_boxes_kernel = autotune(BOXES_GPU_CONFIGS, _TMA_KEY, BOXES_INTERPRET_CONFIGS[0],
+                               prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
 
 
 @autotune(
@@ -917,26 +969,32 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
-SHIFTED_BY_DEFAULT = True
-"""Whether a convolution the shifted kernel can run (`_shifted`) takes it unforced, on a
-GPU, with 16-bit operands. Not yet timed against the implicit GEMM."""
+TMA_BY_DEFAULT = True
+"""Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
+with 16-bit operands: shifted rows where the output is the input's size, else boxes.
+Not yet timed against the implicit GEMM."""
 
 
-def _shifted(geo: Geometry, x, weight, out, bias) -> bool:
-    """Run `conv2d_shifted_kernel` where it applies: stride 1, output the input's size,
-    one group, x's pixels and weight's filters readable by the copy engine as
-    channels-last matrices (an NCHW x or weight is copied to channels-last first; the
-    output keeps x's format). Forced, or unforced on a GPU with 16-bit operands
-    (SHIFTED_BY_DEFAULT). False: it did not run."""
+def _tma(geo: Geometry, x, weight, out, bias) -> bool:
+    """Run `conv2d_tma_kernel` where it applies: stride 1, one group, x's pixels and
+    weight's filters readable by the copy engine as channels-last tensors (an NCHW x or
+    weight is copied to channels-last first; the output keeps x's format); for shifted
+    rows, the output the input's size. Forced (a shifted or boxes config), or unforced
+    (TMA_BY_DEFAULT). False: it did not run."""
     design, table = _plans.forced("conv2d")
+    same = (geo.p, geo.q) == (geo.h, geo.w)
     if design is None:
-        unforced = SHIFTED_BY_DEFAULT and table == "gpu" and x.element_size() == 2
-        if not unforced:
+        if not (TMA_BY_DEFAULT and table == "gpu" and x.element_size() == 2):
             return False
-    elif design not in SHIFTED_CONFIGS[table]:
+        boxes = not same
+    elif design in SHIFTED_CONFIGS[table] or design in BOXES_CONFIGS[table]:
+        boxes = design in BOXES_CONFIGS[table]
+    else:
         return False
-    same = geo.stride == (1, 1) and (geo.p, geo.q) == (geo.h, geo.w)
-    if not same or geo.groups != 1 or geo.n * geo.h * geo.w + TILE_SLACK >= 2**31:
+    if geo.stride != (1, 1) or geo.groups != 1 or not (boxes or same):
+        return False
+    # The copy engine's coordinates and the kernel's row counts are int32.
+    if geo.n * (geo.p + 256) * (geo.q + 256) >= 2**31:
         return False
     pixels = x.permute(0, 2, 3, 1)  # (N, H, W, C): a view, contiguous if x is channels-last
     if not pixels.is_contiguous():
@@ -944,15 +1002,24 @@ def _shifted(geo: Geometry, x, weight, out, bias) -> bool:
     filters = weight.permute(0, 2, 3, 1)  # (K, R, S, C)
     if not filters.is_contiguous():
         filters = filters.contiguous()
-    rows = pixels.view(geo.n * geo.h * geo.w, geo.c)
+    if not boxes:
+        pixels = pixels.view(geo.n * geo.h * geo.w, geo.c)
     filters = filters.view(geo.k, geo.r * geo.s, geo.c)
-    if not (tma_readable(rows) and tma_readable(filters)):
+    if not (tma_readable(pixels) and tma_readable(filters)):
         return False
-    # Blocks of 1 for now: the config's pre-hook sets them (`_shifted_blocks`).
-    x_desc = TensorDescriptor(rows, list(rows.shape), list(rows.stride()), [1, 1])
+    # Blocks of 1 for now: the config's pre-hook sets them (`_tma_blocks`).
+    x_desc = TensorDescriptor(pixels, list(pixels.shape), list(pixels.stride()),
+                              [1] * pixels.dim())  # fmt: skip
     w_desc = TensorDescriptor(filters, list(filters.shape), list(filters.stride()), [1, 1, 1])
-    m = geo.n * geo.h * geo.w
-    tiles = lambda meta: cdiv(m, meta["BLOCK_M"]) * cdiv(geo.k, meta["BLOCK_N"])
+
+    def tiles(meta: dict) -> int:
+        bm, box_w = meta["BLOCK_M"], meta["BOX_W"]
+        if box_w == 0:
+            rows = cdiv(geo.n * geo.p * geo.q, bm)
+        else:
+            rows = geo.n * cdiv(geo.p, bm // box_w) * cdiv(geo.q, box_w)
+        return rows * cdiv(geo.k, meta["BLOCK_N"])
+
     machine = multiprocessors(x.device)
     grid = lambda meta: checked_grid(
         (min(tiles(meta), meta["PROGRAMS_PER_SM"] * machine) if meta["PROGRAMS_PER_SM"]
@@ -960,16 +1027,17 @@ def _shifted(geo: Geometry, x, weight, out, bias) -> bool:
     )  # fmt: skip
     (pad_h, pad_w), (dil_h, dil_w) = geo.pad, geo.dilation
     args = (
-        x_desc, w_desc, out, bias, m, geo.k, geo.c, geo.h, geo.w, pad_h, pad_w, dil_h, dil_w,
-        *out.stride(), bias.stride(0) if bias is not None else 0,
+        x_desc, w_desc, out, bias, geo.n, geo.k, geo.c, geo.h, geo.w, geo.p, geo.q, pad_h,
+        pad_w, dil_h, dil_w, *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {
         "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(x),
     }  # fmt: skip
-    fit = lambda config: fitted(config, x.element_size())
-    _plans.launch(
-        "conv2d", conv2d_shifted_kernel, SHIFTED_CONFIGS, grid, args, constants, _DESIGNS, fit
+    kernel, configs = (
+        (conv2d_boxes_kernel, BOXES_CONFIGS) if boxes else (conv2d_shifted_kernel, SHIFTED_CONFIGS)
     )
+    fit = lambda config: fitted(config, x.element_size())
+    _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS, fit)
     return True
 
 
@@ -1073,7 +1141,7 @@ def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
         out.copy_((bias if bias is not None else torch.zeros_like(out[0, :, 0, 0]))[:, None, None])
     elif geo.depthwise:
         _depthwise(geo, x, weight, out, bias)
-    elif not _shifted(geo, x, weight, out, bias):
+    elif not _tma(geo, x, weight, out, bias):
         _gemm(geo, x, weight, out, bias, transposed=False)
     return out
 

@@ -227,15 +227,13 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
         assert out.is_contiguous(memory_format=fmt), out.stride()
 
 
-_K3 = {"filters": 4, "kernel": [3, 3]}
-
-
-def _shifted_design(mode: str) -> tuple[str, str]:
-    """This mode's first shifted config, and its table."""
+def _tma_design(mode: str, kind: str) -> str:
+    """This mode's first config of the TMA design `kind` ("shifted" or "boxes"), forced."""
     import kernels.conv2d as conv
 
     table = "interpret" if mode == "interpret" else "gpu"
-    return next(iter(conv.SHIFTED_CONFIGS[table])), table
+    configs = conv.SHIFTED_CONFIGS if kind == "shifted" else conv.BOXES_CONFIGS
+    return f"conv2d/{next(iter(configs[table]))}/{table}"
 
 
 def _judged(case: Case, harness_state, forced: str | None = None) -> list[str]:
@@ -253,37 +251,43 @@ def _judged(case: Case, harness_state, forced: str | None = None) -> list[str]:
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("dilation", [1, 2])
-def test_shifted_rows_do_not_wrap_round_the_image_edges(dtype, dilation, harness_state):
-    """The shifted design reads tap (r, s) of pixel (h, 0) as the rows before it in
-    memory: the previous image row's last pixels (or the previous image's). Those rows
-    are dropped, not multiplied by zero: with NaN and +-inf on the images' borders, what
-    the oracle says is finite is finite and within the op's bounds."""
-    design, table = _shifted_design(harness_state.mode)
+@pytest.mark.parametrize("kind", ["shifted", "boxes"])
+def test_tma_taps_read_zeros_past_the_image_edges(kind, dilation, dtype, harness_state):
+    """Shifted rows read tap (r, s) of pixel (h, 0) as the rows before it in memory: the
+    previous image row's last pixels (or the previous image's), which must be dropped,
+    not multiplied by zero; boxes read past the image's edge, which the copy engine
+    fills with zeros. With NaN and +-inf on the images' borders, what the oracle says is
+    finite is finite and within the op's bounds."""
+    forced = _tma_design(harness_state.mode, kind)
     params = {"filters": 6, "kernel": [3, 3], "padding": "same", "dilation": dilation,
               "channels_last": True, "specials": True}  # fmt: skip
     case = Case("conv2d", dtype, (2, 8, 5, 7), params, seed=6)
-    forced = f"conv2d/{design}/{table}"
     assert _judged(case, harness_state, forced) == [forced]
 
 
+_K3 = {"filters": 4, "kernel": [3, 3]}
+
+
 @pytest.mark.parametrize(
-    ("shape", "params", "runs"),
+    ("shape", "params", "shifted", "boxes"),
     [
-        ((2, 8, 6, 5), _K3 | {"padding": 1}, True),
-        ((2, 16, 6, 5), _K3 | {"padding": "same", "dilation": 2}, True),
-        ((2, 8, 6, 5), _K3 | {"kernel": [1, 1]}, True),
-        ((2, 8, 6, 5), _K3 | {"padding": 1, "stride": 2}, False),
-        ((2, 8, 6, 5), _K3 | {"padding": "valid"}, False),  # the output is smaller
-        ((2, 8, 6, 5), _K3 | {"padding": 1, "groups": 2}, False),
-        ((2, 6, 6, 5), _K3 | {"padding": 1}, False),  # 12-byte rows: not for the copy engine
+        ((2, 8, 6, 5), _K3 | {"padding": 1}, True, True),
+        ((2, 16, 6, 5), _K3 | {"padding": "same", "dilation": 2}, True, True),
+        ((2, 8, 6, 5), _K3 | {"kernel": [1, 1]}, True, True),
+        ((2, 8, 6, 5), _K3 | {"padding": "valid"}, False, True),  # the output is smaller
+        ((2, 8, 6, 5), _K3 | {"padding": [2, 0], "dilation": [1, 2]}, False, True),
+        ((2, 8, 6, 5), _K3 | {"padding": 1, "stride": 2}, False, False),
+        ((2, 8, 6, 5), _K3 | {"padding": 1, "groups": 2}, False, False),
+        ((2, 6, 6, 5), _K3 | {"padding": 1}, False, False),  # 12-byte rows: not for TMA
     ],
 )
-def test_the_shifted_design_takes_same_size_stride_1_convolutions(shape, params, runs,
-                                                                  harness_state):  # fmt: skip
-    """Forced, the shifted design runs where a tap is a shift of the pixel rows (stride 1,
-    the output the input's size, one group) that the copy engine can read (rows a
-    multiple of 16 bytes); elsewhere the implicit GEMM runs; within the bounds either way."""
-    design, table = _shifted_design(harness_state.mode)
-    forced = f"conv2d/{design}/{table}"
+def test_the_tma_designs_take_stride_1_convolutions(shape, params, shifted, boxes,
+                                                    harness_state):  # fmt: skip
+    """Forced, the TMA designs run where a tap is a block of x the copy engine can read
+    (stride 1, one group, pixels a multiple of 16 bytes), shifted rows only where the
+    output is the input's size; elsewhere the implicit GEMM runs; within the bounds
+    either way."""
     case = Case("conv2d", "float16", shape, params, seed=7)
-    assert (forced in _judged(case, harness_state, forced)) is runs
+    for kind, runs in (("shifted", shifted), ("boxes", boxes)):
+        forced = _tma_design(harness_state.mode, kind)
+        assert (forced in _judged(case, harness_state, forced)) is runs, kind
