@@ -417,6 +417,43 @@ def bench_conv2d_pointwise(dtypes: list[str]) -> None:
                     agree=agree)  # fmt: skip
 
 
+def bench_conv2d_tma(dtypes: list[str]) -> None:
+    """The stride-1, one-group shapes on each design in turn (the implicit GEMM, shifted
+    rows, boxes; each tuned over its configs), against cuDNN in the same layout, same
+    process; each TMA tuner's timings per config after it."""
+    torch.backends.cudnn.benchmark = True
+    default = conv.TMA_BY_DEFAULT
+    designs = {"gemm": (), "shifted": ("shifted",), "boxes": ("boxes",)}
+    tuners = {"shifted": conv.conv2d_shifted_kernel, "boxes": conv.conv2d_boxes_kernel}
+    try:
+        for name in dtypes:
+            for n, c, hw, k, r, stride, padding, groups in CONV_SHAPES:
+                if (stride, groups) != (1, 1):
+                    continue
+                x = torch.randn(n, c, hw, hw, device="cuda", dtype=DTYPES[name])
+                w = torch.randn(k, c, r, r, device="cuda", dtype=DTYPES[name]) / math.sqrt(
+                    c * r * r
+                )
+                flop = 2.0 * n * k * hw * hw * c * r * r
+                for layout in ("nchw", "channels_last"):
+                    ours, cudnn = _conv_pair(x, w, stride, padding, groups, layout)
+                    t_cudnn, fields = ms(cudnn), {}
+                    for design, kinds in designs.items():
+                        conv.TMA_BY_DEFAULT = kinds
+                        first_call_s(ours)
+                        t = ms(ours)
+                        fields[f"{design}_tflops"] = flop / t / 1e9
+                        fields[f"{design}_vs_cudnn"] = t_cudnn / t
+                        fields[f"{design}_agree"] = disagreement(ours(), cudnn())
+                        if design in tuners:
+                            report_timings(f"conv2d-tma {name} {(n, c, hw, k, r)} {layout} "
+                                           f"{design}", tuners[design], config_name)  # fmt: skip
+                    row(op="conv2d-tma", dtype=name, shape=(n, c, hw, k, r), layout=layout,
+                        cudnn_tflops=flop / t_cudnn / 1e9, **fields)  # fmt: skip
+    finally:
+        conv.TMA_BY_DEFAULT = default
+
+
 def bench_depthwise(dtypes: list[str]) -> None:
     torch.backends.cudnn.benchmark = True
     copy = copy_gbps()
@@ -727,6 +764,7 @@ BENCHES = {
     "attention-tma": bench_attention_tma,
     "conv2d": bench_conv2d,
     "conv2d-pointwise": bench_conv2d_pointwise,
+    "conv2d-tma": bench_conv2d_tma,
     "depthwise": bench_depthwise,
 }
 SWEEPS = {

@@ -969,10 +969,10 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
-TMA_BY_DEFAULT = True
-"""Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
-with 16-bit operands: shifted rows where the output is the input's size, else boxes.
-Not yet timed against the implicit GEMM."""
+TMA_BY_DEFAULT = ("shifted", "boxes")
+"""The TMA designs a convolution takes unforced (`_tma`), on a GPU, with 16-bit operands,
+the first that applies: shifted rows need the output the input's size. () leaves every
+convolution to the implicit GEMM. Not yet timed against it."""
 
 
 def _tma(geo: Geometry, x, weight, out, bias) -> bool:
@@ -984,17 +984,21 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
     design, table = _plans.forced("conv2d")
     same = (geo.p, geo.q) == (geo.h, geo.w)
     if design is None:
-        if not (TMA_BY_DEFAULT and table == "gpu" and x.element_size() == 2):
+        if table != "gpu" or x.element_size() != 2:
             return False
-        boxes = not same
+        kinds = [kind for kind in TMA_BY_DEFAULT if kind == "boxes" or same]
+        if not kinds:
+            return False
+        boxes = kinds[0] == "boxes"
     elif design in SHIFTED_CONFIGS[table] or design in BOXES_CONFIGS[table]:
         boxes = design in BOXES_CONFIGS[table]
     else:
         return False
     if geo.stride != (1, 1) or geo.groups != 1 or not (boxes or same):
         return False
-    # The copy engine's coordinates and the kernel's row counts are int32.
-    if geo.n * (geo.p + 256) * (geo.q + 256) >= 2**31:
+    # The copy engine's coordinates and the kernel's row counts are int32; its rows of
+    # channels start 16-byte aligned.
+    if geo.n * (geo.p + 256) * (geo.q + 256) >= 2**31 or geo.c * x.element_size() % 16:
         return False
     pixels = x.permute(0, 2, 3, 1)  # (N, H, W, C): a view, contiguous if x is channels-last
     if not pixels.is_contiguous():

@@ -389,9 +389,10 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 3, 5, 7), _k(4, 3, padding="valid", layout="strided", bias=True)),
     ((1, 3, 5, 5), _k(17, 4, padding="same", layout="transposed", bias=True)),
     ((2, 33, 5, 4), _k(3, 1, values="positive")),
-    # 'same' at stride 1 with 8 and 16 channels: the shifted design (16-byte rows), a
-    # dilated one over several tiles of pixels and filters, NCHW x and weight
-    ((2, 8, 5, 6), _k(6, 3, padding=1, bias=True, channels_last=True, w_layout="channels_last",
+    # 'same' at stride 1 with 8 and 16 channels: the TMA designs (16-byte rows), one small
+    # enough for the config axis, a dilated one over several tiles of pixels and filters
+    # (NCHW x and weight)
+    ((1, 8, 2, 7), _k(6, 3, padding=1, bias=True, channels_last=True, w_layout="channels_last",
                       specials=True)),
     ((2, 16, 6, 5), _k(20, 3, padding="same", dilation=2, bias=True, specials=True)),
     ((2, 8, 3, 5), _k(6, 1, bias=True)),  # 1 x 1: a GEMM (the pointwise design), NCHW

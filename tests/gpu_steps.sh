@@ -37,6 +37,7 @@
 #   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
 #   split-16bit   the split-rows sweep for 16-bit rows (larger slices, fuller threads)
 #   split-v2      split rows again (v2, rejected), then unmasked's tests and tables, batched-default
+#   conv-tma      conv2d's TMA designs: tests compiled, each design timed, the table
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
@@ -309,6 +310,15 @@ for name in $STEPS; do
             -k "row_plans or ((softmax or add_row_sum) and not grad)"
         step split-sweep 200 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum
         step split-bench 100 python -m harness bench softmax add_row_sum ;;
+    conv-tma)
+        # conv2d's TMA designs (shifted rows, boxes; 2026-12-03e, not yet on a GPU): tests
+        # and the config axis compiled, each design against the implicit GEMM and cuDNN
+        # with its tuner's timings per config, then the table with the default routing.
+        step conv-tma-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and not depthwise"
+        step conv-tma-designs 300 python benchmarks/vendor.py conv2d-tma
+        step conv-tma-table 120 python benchmarks/vendor.py conv2d ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
