@@ -418,13 +418,13 @@ def bench_conv2d_pointwise(dtypes: list[str]) -> None:
 
 
 def bench_conv2d_tma(dtypes: list[str]) -> None:
-    """The stride-1, one-group shapes on each design in turn (the implicit GEMM, shifted
-    rows, boxes; each tuned over its configs), against cuDNN in the same layout, same
-    process; each TMA tuner's timings per config after it."""
+    """The stride-1, one-group shapes on the implicit GEMM and on the TMA designs (boxes,
+    or rows for 1 x 1; `conv.TMA_BY_DEFAULT`), against cuDNN in the same layout, same
+    process: do_bench's time of a call (the host's share in it where the host is slower
+    than the GPU) and the device's alone (calls replayed from a CUDA graph); the TMA
+    tuner's timings per config after each shape."""
     torch.backends.cudnn.benchmark = True
     default = conv.TMA_BY_DEFAULT
-    designs = {"gemm": (), "shifted": ("shifted",), "boxes": ("boxes",)}
-    tuners = {"shifted": conv.conv2d_shifted_kernel, "boxes": conv.conv2d_boxes_kernel}
     try:
         for name in dtypes:
             for n, c, hw, k, r, stride, padding, groups in CONV_SHAPES:
@@ -437,19 +437,22 @@ def bench_conv2d_tma(dtypes: list[str]) -> None:
                 flop = 2.0 * n * k * hw * hw * c * r * r
                 for layout in ("nchw", "channels_last"):
                     ours, cudnn = _conv_pair(x, w, stride, padding, groups, layout)
-                    t_cudnn, fields = ms(cudnn), {}
-                    for design, kinds in designs.items():
-                        conv.TMA_BY_DEFAULT = kinds
+                    t_cudnn, g_cudnn = ms(cudnn), graph_ms(cudnn)
+                    fields = {}
+                    for design, on in (("gemm", False), ("tma", True)):
+                        conv.TMA_BY_DEFAULT = on
                         first_call_s(ours)
-                        t = ms(ours)
+                        t, g = ms(ours), graph_ms(ours)
                         fields[f"{design}_tflops"] = flop / t / 1e9
                         fields[f"{design}_vs_cudnn"] = t_cudnn / t
+                        fields[f"{design}_graph_vs_cudnn"] = g_cudnn / g
                         fields[f"{design}_agree"] = disagreement(ours(), cudnn())
-                        if design in tuners:
-                            report_timings(f"conv2d-tma {name} {(n, c, hw, k, r)} {layout} "
-                                           f"{design}", tuners[design], config_name)  # fmt: skip
+                    tuner = conv.conv2d_rows_kernel if r == 1 else conv.conv2d_boxes_kernel
+                    report_timings(f"conv2d-tma {name} {(n, c, hw, k, r)} {layout}", tuner,
+                                   config_name)  # fmt: skip
                     row(op="conv2d-tma", dtype=name, shape=(n, c, hw, k, r), layout=layout,
-                        cudnn_tflops=flop / t_cudnn / 1e9, **fields)  # fmt: skip
+                        cudnn_tflops=flop / t_cudnn / 1e9, cudnn_graph_tflops=flop / g_cudnn / 1e9,
+                        **fields)  # fmt: skip
     finally:
         conv.TMA_BY_DEFAULT = default
 

@@ -180,47 +180,47 @@ def _tma_blocks(nargs: dict) -> None:
     """A TMA config's pre-hook: the descriptors' blocks become the config's tiles."""
     bm, bn, bk, box_w = (nargs[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "BOX_W"))
     nargs["x_desc"].block_shape = [bm, bk] if box_w == 0 else [1, bm // box_w, box_w, bk]
-    nargs["w_desc"].block_shape = [bn, 1, bk]
+    nargs["w_desc"].block_shape = [1, bn, bk]
 
 
 def _tma_config(
     bm: int, bn: int, bk: int, warps: int, stages: int, box_w: int = 0, per_sm: int = 0
 ) -> triton.Config:
-    """A config of `conv2d_tma_kernel`: grouped order; BOX_W 0 for shifted rows, else
-    the boxes' width; PROGRAMS_PER_SM as kernels/matmul.py's TMA configs (0: a program
-    per tile)."""
+    """A config of `conv2d_tma_kernel`: grouped order; BOX_W the boxes' width (0: rows of
+    pixels); PROGRAMS_PER_SM as kernels/matmul.py's TMA configs (0: a program per tile)."""
     config = _gemm_config(bm, bn, bk, warps, stages)
     config.kwargs |= {"GROUP_M": 8, "PROGRAMS_PER_SM": per_sm, "BOX_W": box_w}
     config.pre_hook = _tma_blocks
     return config
 
 
-# Not yet timed on a GPU: the GEMM configs' tiles, and persistent ones. Compiled offline
-# for sm_90 (benchmarks/compile_offline.py, float16, 64 channels): 186 registers for 128 x
-# 64 x 64 shifted rows, no spills.
-SHIFTED_GPU_CONFIGS = (
-    _tma_config(128, 64, 64, 4, 4),
-    _tma_config(128, 128, 64, 8, 3),
-    _tma_config(256, 64, 64, 8, 3),
-    _tma_config(64, 128, 64, 4, 4),
-    _tma_config(128, 64, 64, 4, 4, per_sm=2),
-)
+# Boxes of 16 x 8 and 32 x 8 fit 56 x 56 outputs (and 28 x 28 in 8-wide columns), 4 x 32
+# fits 28 x 28; 8 x 16 wastes 2 of 16 columns at 14 x 14 (any box does there). Filters
+# are the first operand of tl.dot (out^T), so BLOCK_N is the tensor cores' M: 64 a warp
+# group. Not yet timed on a GPU.
 BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8),
-    _tma_config(64, 64, 64, 4, 4, box_w=8),
+    _tma_config(256, 64, 64, 4, 3, box_w=8),
     _tma_config(128, 128, 64, 8, 3, box_w=16),
     _tma_config(128, 128, 64, 8, 3, box_w=32),
-    _tma_config(64, 128, 64, 4, 4, box_w=8),
+    _tma_config(128, 256, 64, 8, 3, box_w=16),
     _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2),
 )
-# A program per tile, and (one multiprocessor counted there) programs looping over tiles.
-SHIFTED_INTERPRET_CONFIGS = (
-    _tma_config(32, 16, 16, 4, 1),
-    _tma_config(32, 16, 16, 4, 1, per_sm=2),
+ROWS_GPU_CONFIGS = (
+    _tma_config(128, 64, 64, 4, 4),
+    _tma_config(256, 64, 64, 4, 3),
+    _tma_config(128, 128, 64, 8, 3),
+    _tma_config(256, 128, 64, 8, 3),
+    _tma_config(128, 64, 64, 4, 4, per_sm=2),
 )
+# A program per tile, and (one multiprocessor counted there) programs looping over tiles.
 BOXES_INTERPRET_CONFIGS = (
     _tma_config(32, 16, 16, 4, 1, box_w=8),
     _tma_config(32, 16, 16, 4, 1, box_w=4, per_sm=2),
+)
+ROWS_INTERPRET_CONFIGS = (
+    _tma_config(32, 16, 16, 4, 1),
+    _tma_config(32, 16, 16, 4, 1, per_sm=2),
 )
 
 
@@ -228,8 +228,8 @@ GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 BAND_CONFIGS = _plans.by_name("band", BAND_GPU_CONFIGS, BAND_INTERPRET_CONFIGS)
-SHIFTED_CONFIGS = _plans.by_name("shifted", SHIFTED_GPU_CONFIGS, SHIFTED_INTERPRET_CONFIGS)
 BOXES_CONFIGS = _plans.by_name("boxes", BOXES_GPU_CONFIGS, BOXES_INTERPRET_CONFIGS)
+ROWS_CONFIGS = _plans.by_name("rows", ROWS_GPU_CONFIGS, ROWS_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
 # pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Slower
 # than the implicit GEMM on most shapes timed (docstring, 7.): it runs only when forced.
@@ -237,8 +237,8 @@ POINTWISE_CONFIGS = {"gpu": {"pointwise": None}, "interpret": {"pointwise": None
 _DESIGNS, CONFIG_NAMES = _plans.table_names(
     "conv2d",
     GEMM_CONFIGS,
-    SHIFTED_CONFIGS,
     BOXES_CONFIGS,
+    ROWS_CONFIGS,
     DEPTHWISE_CONFIGS,
     PLANE_CONFIGS,
     BAND_CONFIGS,
@@ -389,11 +389,11 @@ def store_pixels(acc, pixel_offs, pixel_ok, channels, channel_ok, out_ptr, bias_
 
 @triton.jit
 def conv2d_tma_kernel(
-    x_desc,  # x channels-last, a descriptor: (N H W, C) pixel rows (BOX_W 0) or (N, H, W, C)
-    w_desc,  # weight as (K, R S, C) (channels-last filters), a descriptor
+    x_desc,  # x channels-last, a descriptor: (N, H, W, C), or (N H W, C) pixel rows (BOX_W 0)
+    w_desc,  # weight as (R S, K, C): a tap's filters x channels, a descriptor
     out_ptr,  # out (N, K, P, Q), any strides
     bias_ptr,  # bias (K,) or None
-    N, K, C, H, W, P, Q,  # images, filters, channels, the input's and the output's sizes
+    N, K, C, P, Q,  # images, filters, channels, the output's height and width
     pad_h, pad_w, dil_h, dil_w,
     stride_on, stride_oc, stride_op, stride_oq,
     stride_bias,
@@ -401,43 +401,44 @@ def conv2d_tma_kernel(
     INPUT_PRECISION: tl.constexpr,
     UPCAST: tl.constexpr,
     INDEX_64: tl.constexpr,  # out's offsets in int64
-    BLOCK_M: tl.constexpr,  # pixels per tile
+    BLOCK_M: tl.constexpr,  # output pixels per tile
     BLOCK_N: tl.constexpr,  # filters per tile
     BLOCK_K: tl.constexpr,  # channels per step
     GROUP_M: tl.constexpr,  # tiles of pixels per group (kernels/matmul.py's grouped order)
     PROGRAMS_PER_SM: tl.constexpr,  # 0: a program per tile; else programs loop over tiles
-    BOX_W: tl.constexpr,  # 0: shifted rows; else boxes of BLOCK_M / BOX_W x BOX_W pixels
+    BOX_W: tl.constexpr,  # boxes of BLOCK_M / BOX_W x BOX_W pixels; 0: rows of pixels
 ):  # fmt: skip
-    """A stride-1 convolution of one group on the copy engine (TMA): every tap of a tile
-    of output pixels is one block of x, fetched whole, with no per-element address
-    arithmetic. Two ways to make a tap a block:
+    """A stride-1 convolution of one group on Hopper's copy engine (TMA): each tap of a
+    tile of output pixels is one block of x, which the engine fetches whole into shared
+    memory, with no per-element address arithmetic and no mask.
 
-    Shifted rows (BOX_W = 0; the output the input's size, "same"). Output pixel m = (n,
-    h, w) is row m of the (N H W, C) matrix of x's pixels too, so tap (r, s) of a tile
-    of pixel rows reads input rows m + (r dh - ph) W + (s dw - pw): the tile's rows
-    shifted by one number (rows before 0 or past the last pixel, and channels past C,
-    come back as zeros). What the shift gets wrong is the padding: a pixel whose tap
-    lies left of the image reads the previous image row's last pixels instead of zeros.
-    Those rows are zeroed after the load (`inside`), a select on the loaded block.
+    Boxes (BOX_W > 0). A tile is a box of BLOCK_M / BOX_W rows x BOX_W columns of one
+    image's output, and tap (r, s) of it the same box of x moved by (r dh - ph, s dw -
+    pw): the 4-D block (1, rows, columns, channels) of x at (n, top + r dh - ph, left +
+    s dw - pw, c). The padding is what lies outside x, which the engine fills with
+    zeros (coordinates may be negative): the masks of the implicit GEMM are gone. The
+    price is the part of a box past the output's edge (56 columns in boxes 8 wide cost
+    nothing, 14 in boxes 16 wide 2 of 16).
 
-    Boxes (BOX_W > 0; any padding and dilation). A tile is a box of BLOCK_M / BOX_W
-    rows x BOX_W columns of one image's output, and tap (r, s) of it the same box of x
-    moved by (r dh - ph, s dw - pw): a 4-D block (1, rows, columns, channels) of x, the
-    padding being what lies outside x, which the copy engine fills with zeros. No mask
-    at all; the price is the part of a box past the output's edge (56 columns in boxes
-    8 wide cost nothing, 14 columns in boxes 16 wide cost 2 of 16)."""
+    Rows (BOX_W = 0): a 1 x 1 convolution of stride 1 without padding is a GEMM over
+    the pixels as they lie, (N H W, C) rows of channels: a tile is BLOCK_M of them.
+
+    Both operands stay in shared memory for the tensor cores: the tile is computed as
+    out^T = w (BLOCK_N filters x BLOCK_K channels) @ x^T, the box's 4-D block read as a
+    (pixels x channels) matrix in place (a reshape of shared memory, which Triton
+    does for the second operand of a dot and not for the first)."""
     if PROGRAMS_PER_SM == 0:
-        tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, bias_ptr, N, K, C, H, W,
-                      P, Q, pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op,
-                      stride_oq, stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
-                      BLOCK_N, BLOCK_K, GROUP_M, BOX_W)  # fmt: skip
+        tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q,
+                      pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
+                      stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M, BLOCK_N,
+                      BLOCK_K, GROUP_M, BOX_W)  # fmt: skip
     else:
         rows = pixel_rows(N, P, Q, BLOCK_M, BOX_W)
         tiles = ((rows + BLOCK_M - 1) // BLOCK_M) * ((K + BLOCK_N - 1) // BLOCK_N)
         programs = tl.num_programs(axis=0)
         for tile in tl.range(tl.program_id(axis=0), tiles, programs, flatten=True):
-            tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, H, W, P, Q, pad_h,
-                          pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
+            tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h, pad_w,
+                          dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
                           stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
                           BLOCK_N, BLOCK_K, GROUP_M, BOX_W)  # fmt: skip
 
@@ -454,14 +455,14 @@ def pixel_rows(N, P, Q, BLOCK_M: tl.constexpr, BOX_W: tl.constexpr):
 
 
 @triton.jit
-def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, H, W, P, Q, pad_h, pad_w,
-                  dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq, stride_bias,
+def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h, pad_w, dil_h,
+                  dil_w, stride_on, stride_oc, stride_op, stride_oq, stride_bias,
                   R: tl.constexpr, S: tl.constexpr, INPUT_PRECISION: tl.constexpr,
                   UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr,
                   BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
                   BOX_W: tl.constexpr):  # fmt: skip
     """Tile number `tile` of out (grouped order): its reduction over the taps and channel
-    blocks, on descriptor loads, and its epilogue."""
+    blocks on descriptor loads, then its epilogue."""
     pid_m, pid_n = grouped_tile(tile, pixel_rows(N, P, Q, BLOCK_M, BOX_W), K, BLOCK_M,
                                 BLOCK_N, GROUP_M)  # fmt: skip
     col = pid_n * BLOCK_N
@@ -471,53 +472,48 @@ def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, H, W, P, Q, 
         offs_n, lanes = offs_n.to(tl.int64), lanes.to(tl.int64)
     if BOX_W == 0:
         row = pid_m * BLOCK_M
-        pixel = row + lanes
-        img = pixel // (P * Q)
-        p = (pixel % (P * Q)) // Q
-        q = pixel % Q
-        pixel_ok = pixel < N * P * Q
-    else:
+        img = (row + lanes) // (P * Q)
+        p = ((row + lanes) % (P * Q)) // Q
+        q = (row + lanes) % Q
+        pixel_ok = row + lanes < N * P * Q
+    else:  # box number pid_m: image, then rows of boxes, then boxes along a row
         box_h: tl.constexpr = BLOCK_M // BOX_W
         boxes_w = (Q + BOX_W - 1) // BOX_W
         boxes = ((P + box_h - 1) // box_h) * boxes_w
         img = pid_m // boxes
         top = (pid_m % boxes) // boxes_w * box_h
-        first = (pid_m % boxes) % boxes_w * BOX_W
+        left = (pid_m % boxes) % boxes_w * BOX_W
         p = top + lanes // BOX_W
-        q = first + lanes % BOX_W
+        q = left + lanes % BOX_W
         pixel_ok = (p < P) & (q < Q)
 
     channel_blocks = (C + BLOCK_K - 1) // BLOCK_K
-    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
+    acc = tl.full((BLOCK_N, BLOCK_M), 0.0, tl.float32)  # out^T: filters x pixels
     for step in range(0, R * S * channel_blocks):
         tap = step // channel_blocks
         c = (step % channel_blocks) * BLOCK_K
-        up = (tap // S) * dil_h - pad_h  # the tap's offset from the output pixel
-        left = (tap % S) * dil_w - pad_w
         if BOX_W == 0:
-            a = x_desc.load([row + up * W + left, c])
-            if UPCAST:
-                a = a.to(tl.float32)
-            if R * S > 1:  # a 1 x 1 "same" convolution has no padding to fix
-                inside = (p + up >= 0) & (p + up < H) & (q + left >= 0) & (q + left < W)
-                a = tl.where(inside[:, None], a, 0.0)  # a select: an inf there is dropped
-        else:
-            a = tl.reshape(x_desc.load([img, top + up, first + left, c]), (BLOCK_M, BLOCK_K))
-            if UPCAST:
-                a = a.to(tl.float32)
-        b = tl.reshape(w_desc.load([col, tap, c]), (BLOCK_N, BLOCK_K))
+            pixels = x_desc.load([row, c])
+        else:  # past x's edges (the padding) and past C: zeros
+            up = (tap // S) * dil_h - pad_h
+            right = (tap % S) * dil_w - pad_w
+            block = x_desc.load([img, top + up, left + right, c])
+            pixels = tl.reshape(block, (BLOCK_M, BLOCK_K))
+        filters = tl.reshape(w_desc.load([tap, col, c]), (BLOCK_N, BLOCK_K))
         if UPCAST:
-            b = b.to(tl.float32)
-        acc = tl.dot(a, b.T, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+            pixels = pixels.to(tl.float32)
+            filters = filters.to(tl.float32)
+        acc = tl.dot(filters, pixels.T, acc, input_precision=INPUT_PRECISION,
+                     out_dtype=tl.float32)  # fmt: skip
 
-    store_pixels(acc, img * stride_on + p * stride_op + q * stride_oq, pixel_ok, offs_n,
+    store_pixels(acc.T, img * stride_on + p * stride_op + q * stride_oq, pixel_ok, offs_n,
                  offs_n < K, out_ptr, bias_ptr, stride_oc, stride_bias)  # fmt: skip
 
 
-_TMA_KEY = ["N", "K", "C", "H", "W", "P", "Q", "R", "S", "stride_oc", "INPUT_PRECISION"]
+_TMA_KEY = ["N", "K", "C", "P", "Q", "R", "S", "stride_oc", "INPUT_PRECISION"]
 _TMA_PRUNE = {"early_config_prune": fitting_configs("out_ptr")}
-conv2d_shifted_kernel = autotune(SHIFTED_GPU_CONFIGS, _TMA_KEY, SHIFTED_INTERPRET_CONFIGS[0],
-                                 prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
+conv2d_rows_kernel = autotune(ROWS_GPU_CONFIGS, _TMA_KEY, ROWS_INTERPRET_CONFIGS[0],
+                              prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
 conv2d_boxes_kernel = autotune(BOXES_GPU_CONFIGS, _TMA_KEY, BOXES_INTERPRET_CONFIGS[0],
                                prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
 
@@ -969,32 +965,29 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
-TMA_BY_DEFAULT = ("shifted", "boxes")
-"""The TMA designs a convolution takes unforced (`_tma`), on a GPU, with 16-bit operands,
-the first that applies: shifted rows need the output the input's size. () leaves every
-convolution to the implicit GEMM. Not yet timed against it."""
+TMA_BY_DEFAULT = True
+"""Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
+with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise.
+Not yet timed against the implicit GEMM."""
 
 
 def _tma(geo: Geometry, x, weight, out, bias) -> bool:
     """Run `conv2d_tma_kernel` where it applies: stride 1, one group, x's pixels and
     weight's filters readable by the copy engine as channels-last tensors (an NCHW x or
-    weight is copied to channels-last first; the output keeps x's format); for shifted
-    rows, the output the input's size. Forced (a shifted or boxes config), or unforced
+    weight is copied to channels-last first; the output keeps x's format); rows only for
+    a 1 x 1 convolution without padding. Forced (a boxes or rows config), or unforced
     (TMA_BY_DEFAULT). False: it did not run."""
     design, table = _plans.forced("conv2d")
-    same = (geo.p, geo.q) == (geo.h, geo.w)
+    pointwise = (geo.r, geo.s, geo.pad) == (1, 1, (0, 0))
     if design is None:
-        if table != "gpu" or x.element_size() != 2:
+        if not (TMA_BY_DEFAULT and table == "gpu" and x.element_size() == 2):
             return False
-        kinds = [kind for kind in TMA_BY_DEFAULT if kind == "boxes" or same]
-        if not kinds:
-            return False
-        boxes = kinds[0] == "boxes"
-    elif design in SHIFTED_CONFIGS[table] or design in BOXES_CONFIGS[table]:
-        boxes = design in BOXES_CONFIGS[table]
+        rows = pointwise
+    elif design in BOXES_CONFIGS[table] or design in ROWS_CONFIGS[table]:
+        rows = design in ROWS_CONFIGS[table]
     else:
         return False
-    if geo.stride != (1, 1) or geo.groups != 1 or not (boxes or same):
+    if geo.stride != (1, 1) or geo.groups != 1 or (rows and not pointwise):
         return False
     # The copy engine's coordinates and the kernel's row counts are int32; its rows of
     # channels start 16-byte aligned.
@@ -1003,26 +996,26 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
     pixels = x.permute(0, 2, 3, 1)  # (N, H, W, C): a view, contiguous if x is channels-last
     if not pixels.is_contiguous():
         pixels = pixels.contiguous()
-    filters = weight.permute(0, 2, 3, 1)  # (K, R, S, C)
+    filters = weight.permute(0, 2, 3, 1)  # (K, R, S, C): channels-last filters
     if not filters.is_contiguous():
         filters = filters.contiguous()
-    if not boxes:
+    if rows:
         pixels = pixels.view(geo.n * geo.h * geo.w, geo.c)
-    filters = filters.view(geo.k, geo.r * geo.s, geo.c)
-    if not (tma_readable(pixels) and tma_readable(filters)):
+    taps = filters.view(geo.k, geo.r * geo.s, geo.c).permute(1, 0, 2)  # (R S, K, C)
+    if not (tma_readable(pixels) and tma_readable(taps)):
         return False
     # Blocks of 1 for now: the config's pre-hook sets them (`_tma_blocks`).
     x_desc = TensorDescriptor(pixels, list(pixels.shape), list(pixels.stride()),
                               [1] * pixels.dim())  # fmt: skip
-    w_desc = TensorDescriptor(filters, list(filters.shape), list(filters.stride()), [1, 1, 1])
+    w_desc = TensorDescriptor(taps, list(taps.shape), list(taps.stride()), [1, 1, 1])
 
     def tiles(meta: dict) -> int:
         bm, box_w = meta["BLOCK_M"], meta["BOX_W"]
         if box_w == 0:
-            rows = cdiv(geo.n * geo.p * geo.q, bm)
+            pixel_tiles = cdiv(geo.n * geo.p * geo.q, bm)
         else:
-            rows = geo.n * cdiv(geo.p, bm // box_w) * cdiv(geo.q, box_w)
-        return rows * cdiv(geo.k, meta["BLOCK_N"])
+            pixel_tiles = geo.n * cdiv(geo.p, bm // box_w) * cdiv(geo.q, box_w)
+        return pixel_tiles * cdiv(geo.k, meta["BLOCK_N"])
 
     machine = multiprocessors(x.device)
     grid = lambda meta: checked_grid(
@@ -1031,14 +1024,14 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
     )  # fmt: skip
     (pad_h, pad_w), (dil_h, dil_w) = geo.pad, geo.dilation
     args = (
-        x_desc, w_desc, out, bias, geo.n, geo.k, geo.c, geo.h, geo.w, geo.p, geo.q, pad_h,
-        pad_w, dil_h, dil_w, *out.stride(), bias.stride(0) if bias is not None else 0,
+        x_desc, w_desc, out, bias, geo.n, geo.k, geo.c, geo.p, geo.q, pad_h, pad_w, dil_h,
+        dil_w, *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {
         "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(x),
     }  # fmt: skip
     kernel, configs = (
-        (conv2d_boxes_kernel, BOXES_CONFIGS) if boxes else (conv2d_shifted_kernel, SHIFTED_CONFIGS)
+        (conv2d_rows_kernel, ROWS_CONFIGS) if rows else (conv2d_boxes_kernel, BOXES_CONFIGS)
     )
     fit = lambda config: fitted(config, x.element_size())
     _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS, fit)

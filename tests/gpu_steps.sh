@@ -37,7 +37,7 @@
 #   tma-default   after tma-fast: tests compiled, the 16-bit table, host cost at 2048^3
 #   split-16bit   the split-rows sweep for 16-bit rows (larger slices, fuller threads)
 #   split-v2      split rows again (v2, rejected), then unmasked's tests and tables, batched-default
-#   conv-tma      conv2d's TMA designs: tests compiled, each design timed, the table
+#   conv-tma      conv2d's TMA designs: tests compiled, each shape timed, host cost
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
@@ -311,14 +311,16 @@ for name in $STEPS; do
         step split-sweep 200 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum
         step split-bench 100 python -m harness bench softmax add_row_sum ;;
     conv-tma)
-        # conv2d's TMA designs (shifted rows, boxes; 2026-12-03e, not yet on a GPU): tests
-        # and the config axis compiled, each design against the implicit GEMM and cuDNN
-        # with its tuner's timings per config, then the table with the default routing.
-        step conv-tma-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
+        # conv2d's TMA designs (boxes, rows; 2026-12-03e): tests and the config axis
+        # compiled, each shape on the implicit GEMM and the TMA design against cuDNN
+        # (do_bench and CUDA-graph device times, the tuner's timings per config), then
+        # where a call's host time goes.
+        step conv-tma-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
-            -k "conv2d and not depthwise"
-        step conv-tma-designs 300 python benchmarks/vendor.py conv2d-tma
-        step conv-tma-table 120 python benchmarks/vendor.py conv2d ;;
+            -k "conv2d and (tma or boxes or test_configs or memory_format or int32)"
+        step conv-tma-designs 330 python benchmarks/vendor.py conv2d-tma
+        step conv-tma-host 60 python benchmarks/host_cost.py conv2d --shape 2 64 8 8 \
+            --dtype float16 --rounds 3 --profile --top 25 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the

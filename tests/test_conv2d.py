@@ -228,11 +228,11 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
 
 
 def _tma_design(mode: str, kind: str) -> str:
-    """This mode's first config of the TMA design `kind` ("shifted" or "boxes"), forced."""
+    """This mode's first config of the TMA design `kind` ("boxes" or "rows"), forced."""
     import kernels.conv2d as conv
 
     table = "interpret" if mode == "interpret" else "gpu"
-    configs = conv.SHIFTED_CONFIGS if kind == "shifted" else conv.BOXES_CONFIGS
+    configs = conv.BOXES_CONFIGS if kind == "boxes" else conv.ROWS_CONFIGS
     return f"conv2d/{next(iter(configs[table]))}/{table}"
 
 
@@ -240,54 +240,56 @@ def _judged(case: Case, harness_state, forced: str | None = None) -> list[str]:
     """conv2d on `case`, `forced` config forced, judged by the op's error model against
     the oracle; the configs it launched."""
     device = device_for(harness_state.mode)
-    with (
-        _plans.forcing(forced) if forced else contextlib.nullcontext(),
-        _plans.recording() as launched,
-    ):
+    forcing = _plans.forcing(forced) if forced else contextlib.nullcontext()
+    with forcing, _plans.recording() as launched:
         result = run_case(CONV2D, case, harness_state.mode, device, "ops")
     assert result.kernel_ok, result.report()
     return launched
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-@pytest.mark.parametrize("dilation", [1, 2])
-@pytest.mark.parametrize("kind", ["shifted", "boxes"])
-def test_tma_taps_read_zeros_past_the_image_edges(kind, dilation, dtype, harness_state):
-    """Shifted rows read tap (r, s) of pixel (h, 0) as the rows before it in memory: the
-    previous image row's last pixels (or the previous image's), which must be dropped,
-    not multiplied by zero; boxes read past the image's edge, which the copy engine
-    fills with zeros. With NaN and +-inf on the images' borders, what the oracle says is
-    finite is finite and within the op's bounds."""
-    forced = _tma_design(harness_state.mode, kind)
-    params = {"filters": 6, "kernel": [3, 3], "padding": "same", "dilation": dilation,
-              "channels_last": True, "specials": True}  # fmt: skip
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"padding": "same", "dilation": 2},
+        {"padding": [2, 0], "dilation": [1, 2]},  # the taps reach 2 rows above, none left
+        {"padding": 1, "bias": True},
+    ],
+)
+def test_boxes_read_zeros_past_the_image_edges(params, dtype, harness_state):
+    """The boxes design's taps read past x's edges (the padding), where the copy engine
+    fills zeros: with NaN and +-inf on the images' borders, what the oracle says is
+    finite is finite and within the op's bounds, over several boxes and filter tiles."""
+    forced = _tma_design(harness_state.mode, "boxes")
+    params = {"filters": 20, "kernel": [3, 3], "channels_last": True, "specials": True,
+              **params}  # fmt: skip
     case = Case("conv2d", dtype, (2, 8, 5, 7), params, seed=6)
     assert _judged(case, harness_state, forced) == [forced]
 
 
 _K3 = {"filters": 4, "kernel": [3, 3]}
+_K1 = {"filters": 20, "kernel": [1, 1]}
 
 
 @pytest.mark.parametrize(
-    ("shape", "params", "shifted", "boxes"),
+    ("shape", "params", "boxes", "rows"),
     [
-        ((2, 8, 6, 5), _K3 | {"padding": 1}, True, True),
-        ((2, 16, 6, 5), _K3 | {"padding": "same", "dilation": 2}, True, True),
-        ((2, 8, 6, 5), _K3 | {"kernel": [1, 1]}, True, True),
-        ((2, 8, 6, 5), _K3 | {"padding": "valid"}, False, True),  # the output is smaller
-        ((2, 8, 6, 5), _K3 | {"padding": [2, 0], "dilation": [1, 2]}, False, True),
+        ((2, 8, 6, 5), _K3 | {"padding": 1}, True, False),
+        ((2, 16, 6, 5), _K3 | {"padding": "same", "dilation": 2}, True, False),
+        ((2, 8, 6, 5), _K3 | {"padding": "valid"}, True, False),
+        ((3, 8, 6, 5), _K1 | {"bias": True}, True, True),
+        ((2, 8, 6, 5), _K1 | {"padding": 1}, True, False),  # the output is larger
         ((2, 8, 6, 5), _K3 | {"padding": 1, "stride": 2}, False, False),
         ((2, 8, 6, 5), _K3 | {"padding": 1, "groups": 2}, False, False),
         ((2, 6, 6, 5), _K3 | {"padding": 1}, False, False),  # 12-byte rows: not for TMA
     ],
 )
-def test_the_tma_designs_take_stride_1_convolutions(shape, params, shifted, boxes,
-                                                    harness_state):  # fmt: skip
+def test_the_tma_designs_take_stride_1_convolutions(shape, params, boxes, rows, harness_state):
     """Forced, the TMA designs run where a tap is a block of x the copy engine can read
-    (stride 1, one group, pixels a multiple of 16 bytes), shifted rows only where the
-    output is the input's size; elsewhere the implicit GEMM runs; within the bounds
-    either way."""
+    (stride 1, one group, pixels a multiple of 16 bytes), rows only for a 1 x 1
+    convolution without padding; elsewhere the implicit GEMM runs; within the op's
+    bounds either way."""
     case = Case("conv2d", "float16", shape, params, seed=7)
-    for kind, runs in (("shifted", shifted), ("boxes", boxes)):
+    for kind, runs in (("boxes", boxes), ("rows", rows)):
         forced = _tma_design(harness_state.mode, kind)
         assert (forced in _judged(case, harness_state, forced)) is runs, kind
