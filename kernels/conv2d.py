@@ -1100,9 +1100,9 @@ def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:
 def _pointwise(geo: Geometry, x, weight, bias) -> torch.Tensor | None:
     """A 1 x 1, stride 1, unpadded, ungrouped convolution as one GEMM of kernels/matmul.py,
     in x's memory format, if forced (`POINTWISE_CONFIGS`) and x's pixels are one run:
-    channels-last, out (N H W, K) = x (N H W, C) @ w^T (C, K) + bias; NCHW, out[n] (K,
-    H W) = w (K, C) @ x[n] (C, H W), the bias added after (a GEMM's bias is per column).
-    None: the implicit GEMM runs instead."""
+    channels-last, out (N H W, K) = x (N H W, C) @ w^T (C, K) + bias; NCHW without a
+    bias, out[n] (K, H W) = w (K, C) @ x[n] (C, H W) (a GEMM's bias is per column: added
+    after, it would round the sum twice in x's dtype). None: another design runs."""
     design, table = _plans.forced("conv2d")
     if design not in POINTWISE_CONFIGS[table]:
         return None
@@ -1115,10 +1115,8 @@ def _pointwise(geo: Geometry, x, weight, bias) -> torch.Tensor | None:
     if not x.is_contiguous() and pixels_last.is_contiguous():  # channels-last
         out = matmul(pixels_last.reshape(n * h * w, geo.c), filters.T, bias)
         out = out.view(n, h, w, k).permute(0, 3, 1, 2)
-    elif x.is_contiguous():
+    elif x.is_contiguous() and bias is None:
         out = matmul(filters, x.view(n, geo.c, h * w)).view(n, k, h, w)
-        if bias is not None:
-            out += bias.view(1, k, 1, 1)
     else:
         return None
     _plans.launched("conv2d", design, table)

@@ -209,7 +209,8 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
     """Forced, a 1 x 1 convolution runs as one matmul (`_pointwise`) and comes back in x's
     memory format, as PyTorch's does; a 3 x 3 one, forced the same, runs the implicit
     GEMM. (The config axis judges the pointwise design's values on the pinned 1 x 1
-    examples, with a bias, in both formats.)"""
+    examples: channels-last with a bias, NCHW without; NCHW with a bias, which the
+    design would round twice, takes another design.)"""
     mode = harness_state.mode
     device = device_for(mode)
     gen = torch.Generator().manual_seed(5)
