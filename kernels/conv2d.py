@@ -92,6 +92,7 @@ from kernels._launch import (
     checked_grid,
     fitted,
     fitting_configs,
+    launch_resolved,
     multiprocessors,
     offsets_fit_int32,
     tma_readable,
@@ -179,7 +180,12 @@ BAND_INTERPRET_CONFIGS = (_band_config(16, 16, 16, 4),)
 def _tma_blocks(nargs: dict) -> None:
     """A TMA config's pre-hook: the descriptors' blocks become the config's tiles."""
     bm, bn, bk, box_w = (nargs[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "BOX_W"))
-    nargs["x_desc"].block_shape = [bm, bk] if box_w == 0 else [1, bm // box_w, box_w, bk]
+    if box_w > 0:
+        nargs["x_desc"].block_shape = [1, bm // box_w, box_w, bk]
+    elif nargs["CHANNELS_FIRST"]:
+        nargs["x_desc"].block_shape = [1, bk, bm]
+    else:
+        nargs["x_desc"].block_shape = [bm, bk]
     nargs["w_desc"].block_shape = [1, bn, bk]
 
 
@@ -388,8 +394,33 @@ def store_pixels(acc, pixel_offs, pixel_ok, channels, channel_ok, out_ptr, bias_
 
 
 @triton.jit
+def channels_last_kernel(
+    x_ptr,  # x (N, C, H W), any strides (NCHW: the pixels contiguous)
+    y_ptr,  # y (N, H W, C), channels contiguous: x's channels-last copy
+    C, PIXELS,
+    stride_xn, stride_xc, stride_xp,
+    stride_yn, stride_yp,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+):  # fmt: skip
+    """y[n, p, c] = x[n, c, p]: an image's (C, H W) matrix transposed, a tile at a time.
+    Read along the pixels and written along the channels, each access is coalesced: the
+    tile changes hands between the two layouts through shared memory (Triton inserts the
+    conversion), instead of either side striding through memory. (PyTorch's copy of a
+    permuted NCHW tensor strides: 0.7 TB/s on the H200, benchmarks/results/2026-12-03e-h200.)"""
+    n = tl.program_id(axis=2).to(tl.int64)
+    c = tl.program_id(axis=1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    p = tl.program_id(axis=0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    inside = (c < C)[:, None] & (p < PIXELS)[None, :]
+    tile = tl.load(x_ptr + n * stride_xn + c[:, None] * stride_xc + p[None, :] * stride_xp,
+                   mask=inside)  # fmt: skip
+    tl.store(y_ptr + n * stride_yn + p[None, :] * stride_yp + c[:, None], tile, mask=inside)
+
+
+@triton.jit
 def conv2d_tma_kernel(
-    x_desc,  # x channels-last, a descriptor: (N, H, W, C), or (N H W, C) pixel rows (BOX_W 0)
+    x_desc,  # x, a descriptor: channels-last (N, H, W, C) boxes, or rows (BOX_W 0) of
+    # (N H W, C) channels-last or (N, C, H W) NCHW (CHANNELS_FIRST)
     w_desc,  # weight as (R S, K, C): a tap's filters x channels, a descriptor
     out_ptr,  # out (N, K, P, Q), any strides
     bias_ptr,  # bias (K,) or None
@@ -407,6 +438,7 @@ def conv2d_tma_kernel(
     GROUP_M: tl.constexpr,  # tiles of pixels per group (kernels/matmul.py's grouped order)
     PROGRAMS_PER_SM: tl.constexpr,  # 0: a program per tile; else programs loop over tiles
     BOX_W: tl.constexpr,  # boxes of BLOCK_M / BOX_W x BOX_W pixels; 0: rows of pixels
+    CHANNELS_FIRST: tl.constexpr = False,  # rows of NCHW x: an image's channels x pixels
 ):  # fmt: skip
     """A stride-1 convolution of one group on Hopper's copy engine (TMA): each tap of a
     tile of output pixels is one block of x, which the engine fetches whole into shared
@@ -421,7 +453,10 @@ def conv2d_tma_kernel(
     nothing, 14 in boxes 16 wide 2 of 16).
 
     Rows (BOX_W = 0): a 1 x 1 convolution of stride 1 without padding is a GEMM over
-    the pixels as they lie, (N H W, C) rows of channels: a tile is BLOCK_M of them.
+    the pixels as they lie, (N H W, C) rows of channels: a tile is BLOCK_M of them. In
+    NCHW (CHANNELS_FIRST) an image is a (C, H W) matrix, x^T's block already: a tile is
+    BLOCK_M pixels of one image, read without a transposition, and out^T's tile is
+    where NCHW keeps it.
 
     Both operands stay in shared memory for the tensor cores: the tile is computed as
     out^T = w (BLOCK_N filters x BLOCK_K channels) @ x^T, the box's 4-D block read as a
@@ -431,26 +466,28 @@ def conv2d_tma_kernel(
         tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q,
                       pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
                       stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M, BLOCK_N,
-                      BLOCK_K, GROUP_M, BOX_W)  # fmt: skip
+                      BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST)  # fmt: skip
     else:
-        rows = pixel_rows(N, P, Q, BLOCK_M, BOX_W)
+        rows = pixel_rows(N, P, Q, BLOCK_M, BOX_W, CHANNELS_FIRST)
         tiles = ((rows + BLOCK_M - 1) // BLOCK_M) * ((K + BLOCK_N - 1) // BLOCK_N)
         programs = tl.num_programs(axis=0)
         for tile in tl.range(tl.program_id(axis=0), tiles, programs, flatten=True):
             tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h, pad_w,
                           dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
                           stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
-                          BLOCK_N, BLOCK_K, GROUP_M, BOX_W)  # fmt: skip
+                          BLOCK_N, BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST)  # fmt: skip
 
 
 @triton.jit
-def pixel_rows(N, P, Q, BLOCK_M: tl.constexpr, BOX_W: tl.constexpr):
-    """The GEMM's rows: the output pixels, or (boxes) BLOCK_M for every box."""
-    if BOX_W == 0:
-        rows = N * P * Q
-    else:
+def pixel_rows(N, P, Q, BLOCK_M: tl.constexpr, BOX_W: tl.constexpr, CHANNELS_FIRST: tl.constexpr):
+    """The GEMM's rows: the output pixels, or BLOCK_M for every box (or image's tile)."""
+    if BOX_W > 0:
         box_h: tl.constexpr = BLOCK_M // BOX_W
         rows = N * ((P + box_h - 1) // box_h) * ((Q + BOX_W - 1) // BOX_W) * BLOCK_M
+    elif CHANNELS_FIRST:
+        rows = N * ((P * Q + BLOCK_M - 1) // BLOCK_M) * BLOCK_M
+    else:
+        rows = N * P * Q
     return rows
 
 
@@ -460,23 +497,17 @@ def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h,
                   R: tl.constexpr, S: tl.constexpr, INPUT_PRECISION: tl.constexpr,
                   UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr,
                   BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-                  BOX_W: tl.constexpr):  # fmt: skip
+                  BOX_W: tl.constexpr, CHANNELS_FIRST: tl.constexpr):  # fmt: skip
     """Tile number `tile` of out (grouped order): its reduction over the taps and channel
     blocks on descriptor loads, then its epilogue."""
-    pid_m, pid_n = grouped_tile(tile, pixel_rows(N, P, Q, BLOCK_M, BOX_W), K, BLOCK_M,
-                                BLOCK_N, GROUP_M)  # fmt: skip
+    pid_m, pid_n = grouped_tile(tile, pixel_rows(N, P, Q, BLOCK_M, BOX_W, CHANNELS_FIRST), K,
+                                BLOCK_M, BLOCK_N, GROUP_M)  # fmt: skip
     col = pid_n * BLOCK_N
     offs_n = col + tl.arange(0, BLOCK_N)
     lanes = tl.arange(0, BLOCK_M)
     if INDEX_64:
         offs_n, lanes = offs_n.to(tl.int64), lanes.to(tl.int64)
-    if BOX_W == 0:
-        row = pid_m * BLOCK_M
-        img = (row + lanes) // (P * Q)
-        p = ((row + lanes) % (P * Q)) // Q
-        q = (row + lanes) % Q
-        pixel_ok = row + lanes < N * P * Q
-    else:  # box number pid_m: image, then rows of boxes, then boxes along a row
+    if BOX_W > 0:  # box number pid_m: image, then rows of boxes, then boxes along a row
         box_h: tl.constexpr = BLOCK_M // BOX_W
         boxes_w = (Q + BOX_W - 1) // BOX_W
         boxes = ((P + box_h - 1) // box_h) * boxes_w
@@ -486,31 +517,46 @@ def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h,
         p = top + lanes // BOX_W
         q = left + lanes % BOX_W
         pixel_ok = (p < P) & (q < Q)
+    elif CHANNELS_FIRST:  # the image's tile number pid_m % tiles
+        tiles = (P * Q + BLOCK_M - 1) // BLOCK_M
+        img = pid_m // tiles
+        first = (pid_m % tiles) * BLOCK_M
+        p = (first + lanes) // Q
+        q = (first + lanes) % Q
+        pixel_ok = first + lanes < P * Q
+    else:
+        row = pid_m * BLOCK_M
+        img = (row + lanes) // (P * Q)
+        p = ((row + lanes) % (P * Q)) // Q
+        q = (row + lanes) % Q
+        pixel_ok = row + lanes < N * P * Q
 
     channel_blocks = (C + BLOCK_K - 1) // BLOCK_K
     acc = tl.full((BLOCK_N, BLOCK_M), 0.0, tl.float32)  # out^T: filters x pixels
     for step in range(0, R * S * channel_blocks):
         tap = step // channel_blocks
         c = (step % channel_blocks) * BLOCK_K
-        if BOX_W == 0:
-            pixels = x_desc.load([row, c])
-        else:  # past x's edges (the padding) and past C: zeros
+        if BOX_W > 0:  # past x's edges (the padding) and past C: zeros
             up = (tap // S) * dil_h - pad_h
             right = (tap % S) * dil_w - pad_w
             block = x_desc.load([img, top + up, left + right, c])
-            pixels = tl.reshape(block, (BLOCK_M, BLOCK_K))
+            pixels_t = tl.reshape(block, (BLOCK_M, BLOCK_K)).T
+        elif CHANNELS_FIRST:  # past the image's pixels and past C: zeros
+            pixels_t = tl.reshape(x_desc.load([img, c, first]), (BLOCK_K, BLOCK_M))
+        else:
+            pixels_t = x_desc.load([row, c]).T
         filters = tl.reshape(w_desc.load([tap, col, c]), (BLOCK_N, BLOCK_K))
         if UPCAST:
-            pixels = pixels.to(tl.float32)
+            pixels_t = pixels_t.to(tl.float32)
             filters = filters.to(tl.float32)
-        acc = tl.dot(filters, pixels.T, acc, input_precision=INPUT_PRECISION,
+        acc = tl.dot(filters, pixels_t, acc, input_precision=INPUT_PRECISION,
                      out_dtype=tl.float32)  # fmt: skip
 
     store_pixels(acc.T, img * stride_on + p * stride_op + q * stride_oq, pixel_ok, offs_n,
                  offs_n < K, out_ptr, bias_ptr, stride_oc, stride_bias)  # fmt: skip
 
 
-_TMA_KEY = ["N", "K", "C", "P", "Q", "R", "S", "stride_oc", "INPUT_PRECISION"]
+_TMA_KEY = ["N", "K", "C", "P", "Q", "R", "S", "stride_oc", "CHANNELS_FIRST", "INPUT_PRECISION"]
 _TMA_PRUNE = {"early_config_prune": fitting_configs("out_ptr")}
 conv2d_rows_kernel = autotune(ROWS_GPU_CONFIGS, _TMA_KEY, ROWS_INTERPRET_CONFIGS[0],
                               prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
@@ -965,6 +1011,24 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """x (N, C, H, W)'s pixels as a new channels-last (N, H, W, C) tensor: a view where x
+    is channels-last, else a copy by `channels_last_kernel` (where x's pixels are one
+    run per channel, as NCHW's) or by PyTorch."""
+    pixels = x.permute(0, 2, 3, 1)
+    if pixels.is_contiguous():
+        return pixels
+    n, c, h, w = x.shape
+    if x.stride(3) * w != x.stride(2) and h > 1:  # pixels not one run: PyTorch's copy
+        return pixels.contiguous()
+    out = torch.empty((n, h, w, c), dtype=x.dtype, device=x.device)
+    grid = (cdiv(h * w, 64), cdiv(c, 64), n)
+    args = (x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c)
+    launch_resolved(channels_last_kernel, checked_grid(grid, "x"), args,
+                    {"BLOCK_C": 64, "BLOCK_P": 64})  # fmt: skip
+    return out
+
+
 TMA_BY_DEFAULT = True
 """Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
 with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise.
@@ -993,14 +1057,17 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
     # channels start 16-byte aligned.
     if geo.n * (geo.p + 256) * (geo.q + 256) >= 2**31 or geo.c * x.element_size() % 16:
         return False
-    pixels = x.permute(0, 2, 3, 1)  # (N, H, W, C): a view, contiguous if x is channels-last
-    if not pixels.is_contiguous():
-        pixels = pixels.contiguous()
+    # NCHW rows read x as it lies; the rest reads channels-last pixels (copied if need be)
+    channels_first = rows and x.is_contiguous() and geo.h * geo.w * x.element_size() % 16 == 0
+    if channels_first:
+        pixels = x.view(geo.n, geo.c, geo.h * geo.w)
+    elif rows:
+        pixels = _channels_last(x).view(geo.n * geo.h * geo.w, geo.c)
+    else:
+        pixels = _channels_last(x)  # (N, H, W, C)
     filters = weight.permute(0, 2, 3, 1)  # (K, R, S, C): channels-last filters
     if not filters.is_contiguous():
         filters = filters.contiguous()
-    if rows:
-        pixels = pixels.view(geo.n * geo.h * geo.w, geo.c)
     taps = filters.view(geo.k, geo.r * geo.s, geo.c).permute(1, 0, 2)  # (R S, K, C)
     if not (tma_readable(pixels) and tma_readable(taps)):
         return False
@@ -1011,10 +1078,12 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
 
     def tiles(meta: dict) -> int:
         bm, box_w = meta["BLOCK_M"], meta["BOX_W"]
-        if box_w == 0:
-            pixel_tiles = cdiv(geo.n * geo.p * geo.q, bm)
-        else:
+        if box_w > 0:
             pixel_tiles = geo.n * cdiv(geo.p, bm // box_w) * cdiv(geo.q, box_w)
+        elif channels_first:
+            pixel_tiles = geo.n * cdiv(geo.p * geo.q, bm)
+        else:
+            pixel_tiles = cdiv(geo.n * geo.p * geo.q, bm)
         return pixel_tiles * cdiv(geo.k, meta["BLOCK_N"])
 
     machine = multiprocessors(x.device)
@@ -1029,6 +1098,7 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
     )  # fmt: skip
     constants = {
         "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(x),
+        "CHANNELS_FIRST": channels_first,
     }  # fmt: skip
     kernel, configs = (
         (conv2d_rows_kernel, ROWS_CONFIGS) if rows else (conv2d_boxes_kernel, BOXES_CONFIGS)

@@ -395,8 +395,8 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((1, 8, 2, 7), _k(6, 3, padding=1, bias=True, channels_last=True, w_layout="channels_last",
                       specials=True)),
     ((2, 16, 6, 5), _k(20, 3, padding="same", dilation=2, bias=True, specials=True)),
-    ((1, 8, 2, 5), _k(6, 1, bias=True)),  # 1 x 1: a GEMM (pointwise, rows), NCHW
-    ((2, 8, 3, 5), _k(6, 1, bias=True, channels_last=True)),  # and channels-last
+    ((1, 8, 2, 8), _k(6, 1, bias=True)),  # 1 x 1: a GEMM (pointwise, rows), NCHW
+    ((1, 8, 2, 5), _k(6, 1, bias=True, channels_last=True)),  # and channels-last
     ((3, 6, 6), _k(2, 3, padding=1, stride=2)),
     ((3, 2, 5, 5), _k(2, 3, padding=1, bias=True)),  # a part (_part)
     ((0, 3, 5, 5), _k(2, 3, bias=True)),

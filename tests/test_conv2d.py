@@ -294,3 +294,40 @@ def test_the_tma_designs_take_stride_1_convolutions(shape, params, boxes, rows, 
     for kind, runs in (("boxes", boxes), ("rows", rows)):
         forced = _tma_design(harness_state.mode, kind)
         assert (forced in _judged(case, harness_state, forced)) is runs, kind
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(2, 70, 9, 13), (1, 3, 1, 130), (3, 64, 8, 8)])
+def test_the_channels_last_copy_is_a_transposition(shape, dtype, harness_state):
+    """`_channels_last` (the TMA designs' copy of an NCHW x) is x's channels-last copy,
+    bit for bit, over partial tiles of channels and pixels; on a channels-last x it is
+    x itself (a view); on pixels that are not one run (a sliced width) PyTorch copies."""
+    import kernels.conv2d as conv
+
+    device = device_for(harness_state.mode)
+    x = make_tensor(shape, dtype, device, torch.Generator().manual_seed(8))
+    expected = x.permute(0, 2, 3, 1).contiguous()
+    assert torch.equal(conv._channels_last(x), expected)
+    last = x.contiguous(memory_format=torch.channels_last)
+    assert conv._channels_last(last).data_ptr() == last.data_ptr()
+    sliced = x[..., 1:]
+    assert torch.equal(conv._channels_last(sliced), sliced.permute(0, 2, 3, 1).contiguous())
+
+
+def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
+    """A 1 x 1 convolution of an NCHW x whose images are 16-byte rows runs on rows
+    without a channels-last copy of x (each image's (C, H W) matrix is the tile's x^T),
+    within the op's bounds; a channels-last x takes its pixel rows as they lie too."""
+    import kernels.conv2d as conv
+
+    def no_copy(x):
+        raise AssertionError("x was copied to channels-last")
+
+    monkeypatch.setattr(conv, "_channels_last", no_copy)
+    forced = _tma_design(harness_state.mode, "rows")
+    for channels_last in (False, True):
+        if channels_last:
+            monkeypatch.setattr(conv, "_channels_last", lambda x: x.permute(0, 2, 3, 1))
+        params = {"filters": 20, "kernel": [1, 1], "bias": True, "channels_last": channels_last}
+        case = Case("conv2d", "bfloat16", (2, 16, 4, 10), params, seed=9)
+        assert _judged(case, harness_state, forced) == [forced]
