@@ -317,7 +317,7 @@ for name in $STEPS; do
         # where a call's host time goes.
         step conv-tma-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
-            -k "conv2d and (tma or boxes or test_configs or memory_format or int32)"
+            -k "conv2d and (tma or boxes or rows or channels_last or test_configs or int32)"
         step conv-tma-designs 330 python benchmarks/vendor.py conv2d-tma
         step conv-tma-host 60 python benchmarks/host_cost.py conv2d --shape 2 64 8 8 \
             --dtype float16 --rounds 3 --profile --top 25 ;;
