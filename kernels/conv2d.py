@@ -65,13 +65,36 @@ kernels/matmul.py).
    GEMM (`benchmarks/vendor.py conv2d-pointwise`) it lost on most ResNet 1 x 1 shapes
    (0.31-0.97x; 1.53-1.85x only on float16 64 -> 256 channels), so it runs only when forced.
 
-Not done yet (the GPU half of issue 13): a grouped program order for L2 reuse, TMA loads
-of the channels-last tiles, and a direct depthwise backward. The depthwise kernels are
-bound by instruction issue, not memory (ncu on the H200: issue slots 74-85% busy, DRAM
-2-18%): each tap of each output costs a load, a conversion, a mask and a multiply-add,
-and Triton has no register shift with which one loaded row could serve several taps.
+8. On Hopper, a tap as one block for the copy engine (`conv2d_tma_kernel`, the boxes
+   and rows designs; stride 1, one group, 16-byte channel rows). With stride 1, tap
+   (r, s) of a box of output pixels (rows x columns of one image) is the same box of x
+   moved by (r dh - ph, s dw - pw): a 4-D block (1, rows, columns, C) of channels-last
+   x, which the copy engine (TMA) fetches whole into shared memory. Coordinates outside
+   x, the padding, arrive as zeros: no index tile, no mask, no select. A 1 x 1
+   convolution without padding is a GEMM over pixel rows as they lie (rows; for NCHW x
+   each image's (C, H W) matrix is read in place). The tile is computed as out^T = w
+   @ x^T, filters first: Triton reads the second operand of a dot from shared memory
+   through a reshape of the 4-D block, so both operands reach the tensor cores without
+   passing through registers. An NCHW x is first copied to channels-last by a tiled
+   transposition (`channels_last_kernel`, coalesced on both sides); the output keeps
+   x's format. On the H200 (benchmarks/vendor.md, 2026-12-03e), device time against
+   cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on ResNet's
+   3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1 shapes. The
+   implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
 
-Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels and
+   A rejected variant (commit 0024e95): the pixels as the rows of one (N H W, C) matrix
+   for every tap ("shifted rows", the tap a shift of the row index) needs the padding
+   zeroed by a select after the load, which pulls the block into registers: 1.2-1.9x
+   slower than boxes on the 3 x 3 shapes.
+
+Not done yet: a direct depthwise backward, and the TMA designs for dx. The depthwise
+kernels are bound by instruction issue, not memory (ncu on the H200: issue slots 74-85%
+busy, DRAM 2-18%): each tap of each output costs a load, a conversion, a mask and a
+multiply-add, and Triton has no register shift with which one loaded row could serve
+several taps.
+
+Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels,
+`conv2d/boxes-<BMxBNxBK-g8-pP-bB-wW-sS>/...` and `conv2d/rows-...` for the TMA designs, and
 `conv2d/depthwise-<BPQxBK-wW-sS>/<gpu|interpret>`, `conv2d/plane-<BPxBQ-wW-sS>/...` and
 `conv2d/band-<BPxBQxBJ-wW-sS>/...` for the depthwise ones (`kernels._plans`).
 """
@@ -200,24 +223,26 @@ def _tma_config(
     return config
 
 
-# Boxes of 16 x 8 and 32 x 8 fit 56 x 56 outputs (and 28 x 28 in 8-wide columns), 4 x 32
-# fits 28 x 28; 8 x 16 wastes 2 of 16 columns at 14 x 14 (any box does there). Filters
-# are the first operand of tl.dot (out^T), so BLOCK_N is the tensor cores' M: 64 a warp
-# group. Not yet timed on a GPU.
+# Filters are the first operand of tl.dot (out^T), so BLOCK_N is the tensor cores' M, 64
+# a warp group. Timed on the H200 (benchmarks/vendor.py conv2d-tma, the tuner's timings
+# per config, benchmarks/results/2026-12-03e-h200/call3-conv-tma-designs.txt): boxes of
+# 16 x 8 won the 56 x 56 3 x 3 shapes (a program per tile or two persistent programs per
+# SM, within 7%), 128 filters in boxes 8 x 16 or 4 x 32 the 28 x 28 and 14 x 14 ones;
+# 256 x 64 boxes (1.1-3.7x the best) and 128 x 256 (1.5-4.6x) never won and are gone.
+# For rows two persistent 128 x 64 programs per SM won every 1 x 1 shape, 5-9% ahead of
+# a program per tile; 256-pixel rows lost by 11-55%. Offline (sm_90, Triton 3.9) 90-112
+# registers, no spills, but persistent rows of NCHW x: 7.4 KB of spills, and the fastest
+# config there all the same.
 BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8),
-    _tma_config(256, 64, 64, 4, 3, box_w=8),
     _tma_config(128, 128, 64, 8, 3, box_w=16),
     _tma_config(128, 128, 64, 8, 3, box_w=32),
-    _tma_config(128, 256, 64, 8, 3, box_w=16),
     _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2),
 )
 ROWS_GPU_CONFIGS = (
-    _tma_config(128, 64, 64, 4, 4),
-    _tma_config(256, 64, 64, 4, 3),
-    _tma_config(128, 128, 64, 8, 3),
-    _tma_config(256, 128, 64, 8, 3),
     _tma_config(128, 64, 64, 4, 4, per_sm=2),
+    _tma_config(128, 64, 64, 4, 4),
+    _tma_config(128, 128, 64, 8, 3),
 )
 # A program per tile, and (one multiprocessor counted there) programs looping over tiles.
 BOXES_INTERPRET_CONFIGS = (
@@ -1031,8 +1056,9 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 
 TMA_BY_DEFAULT = True
 """Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
-with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise.
-Not yet timed against the implicit GEMM."""
+with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise. On
+the H200 (module docstring, 8.) they ran 1.4-4.5x the implicit GEMM's device time on
+every ResNet shape timed, in both formats."""
 
 
 def _tma(geo: Geometry, x, weight, out, bias) -> bool:
