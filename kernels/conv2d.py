@@ -81,13 +81,15 @@ kernels/matmul.py).
    cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on ResNet's
    3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1 shapes. The
    implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
+   dx of a stride-1 convolution is one too (dy against the flipped filters, C and K
+   exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
 
    A rejected variant (commit 0024e95): the pixels as the rows of one (N H W, C) matrix
    for every tap ("shifted rows", the tap a shift of the row index) needs the padding
    zeroed by a select after the load, which pulls the block into registers: 1.2-1.9x
    slower than boxes on the 3 x 3 shapes.
 
-Not done yet: a direct depthwise backward, and the TMA designs for dx. The depthwise
+Not done yet: a direct depthwise backward, and dweight on the copy engine. The depthwise
 kernels are bound by instruction issue, not memory (ncu on the H200: issue slots 74-85%
 busy, DRAM 2-18%): each tap of each output costs a load, a conversion, a mask and a
 multiply-add, and Triton has no register shift with which one loaded row could serve
@@ -1061,16 +1063,28 @@ the H200 (module docstring, 8.) they ran 1.4-4.5x the implicit GEMM's device tim
 every ResNet shape timed, in both formats."""
 
 
-def _tma(geo: Geometry, x, weight, out, bias) -> bool:
-    """Run `conv2d_tma_kernel` where it applies: stride 1, one group, x's pixels and
-    weight's filters readable by the copy engine as channels-last tensors (an NCHW x or
-    weight is copied to channels-last first; the output keeps x's format); rows only for
-    a 1 x 1 convolution without padding. Forced (a boxes or rows config), or unforced
-    (TMA_BY_DEFAULT). False: it did not run."""
+def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> bool:
+    """out = conv(src = x, weight) + bias, or (transposed) out = dx from src = dy, on
+    `conv2d_tma_kernel` where it applies: stride 1, one group, the source's pixels and
+    the filters readable by the copy engine as channels-last tensors (an NCHW source is
+    copied to channels-last first, the filters always are where they are not already;
+    out keeps its own format); rows only for a 1 x 1 convolution without padding.
+    Forced (a boxes or rows config), or unforced (TMA_BY_DEFAULT). False: it did not run.
+
+    dx of a stride-1 convolution is a stride-1 convolution of dy: dx[h] sums dy[h + ph -
+    r dh] w[r] over the taps, i.e. dy padded by dh (R - 1) - ph (top) against the
+    filters flipped, with the roles of C and K exchanged."""
     design, table = _plans.forced("conv2d")
-    pointwise = (geo.r, geo.s, geo.pad) == (1, 1, (0, 0))
+    (top, left), (dil_h, dil_w) = geo.pad, geo.dilation
+    if transposed:
+        pad = (dil_h * (geo.r - 1) - top, dil_w * (geo.s - 1) - left)
+        cin, cout = geo.k, geo.c
+    else:
+        pad, cin, cout = (top, left), geo.c, geo.k
+    n, src_h, src_w, (out_h, out_w) = geo.n, *src.shape[2:], out.shape[2:]
+    pointwise = (geo.r, geo.s, pad) == (1, 1, (0, 0))
     if design is None:
-        if not (TMA_BY_DEFAULT and table == "gpu" and x.element_size() == 2):
+        if not (TMA_BY_DEFAULT and table == "gpu" and src.element_size() == 2):
             return False
         rows = pointwise
     elif design in BOXES_CONFIGS[table] or design in ROWS_CONFIGS[table]:
@@ -1081,20 +1095,23 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
         return False
     # The copy engine's coordinates and the kernel's row counts are int32; its rows of
     # channels start 16-byte aligned.
-    if geo.n * (geo.p + 256) * (geo.q + 256) >= 2**31 or geo.c * x.element_size() % 16:
+    if n * (out_h + 256) * (out_w + 256) >= 2**31 or cin * src.element_size() % 16:
         return False
-    # NCHW rows read x as it lies; the rest reads channels-last pixels (copied if need be)
-    channels_first = rows and x.is_contiguous() and geo.h * geo.w * x.element_size() % 16 == 0
+    # NCHW rows read the source as it lies; the rest reads channels-last pixels
+    channels_first = rows and src.is_contiguous() and src_h * src_w * src.element_size() % 16 == 0
     if channels_first:
-        pixels = x.view(geo.n, geo.c, geo.h * geo.w)
+        pixels = src.view(n, cin, src_h * src_w)
     elif rows:
-        pixels = _channels_last(x).view(geo.n * geo.h * geo.w, geo.c)
+        pixels = _channels_last(src).view(n * src_h * src_w, cin)
     else:
-        pixels = _channels_last(x)  # (N, H, W, C)
-    filters = weight.permute(0, 2, 3, 1)  # (K, R, S, C): channels-last filters
-    if not filters.is_contiguous():
-        filters = filters.contiguous()
-    taps = filters.view(geo.k, geo.r * geo.s, geo.c).permute(1, 0, 2)  # (R S, K, C)
+        pixels = _channels_last(src)  # (N, H, W, C)
+    if transposed:  # (C, R, S, K): the filters flipped, K the source's channels
+        filters = weight.flip((2, 3)).permute(1, 2, 3, 0).contiguous()
+    else:  # (K, R, S, C): channels-last filters
+        filters = weight.permute(0, 2, 3, 1)
+        if not filters.is_contiguous():
+            filters = filters.contiguous()
+    taps = filters.view(cout, geo.r * geo.s, cin).permute(1, 0, 2)  # (R S, filters, channels)
     if not (tma_readable(pixels) and tma_readable(taps)):
         return False
     # Blocks of 1 for now: the config's pre-hook sets them (`_tma_blocks`).
@@ -1105,31 +1122,30 @@ def _tma(geo: Geometry, x, weight, out, bias) -> bool:
     def tiles(meta: dict) -> int:
         bm, box_w = meta["BLOCK_M"], meta["BOX_W"]
         if box_w > 0:
-            pixel_tiles = geo.n * cdiv(geo.p, bm // box_w) * cdiv(geo.q, box_w)
+            pixel_tiles = n * cdiv(out_h, bm // box_w) * cdiv(out_w, box_w)
         elif channels_first:
-            pixel_tiles = geo.n * cdiv(geo.p * geo.q, bm)
+            pixel_tiles = n * cdiv(out_h * out_w, bm)
         else:
-            pixel_tiles = cdiv(geo.n * geo.p * geo.q, bm)
-        return pixel_tiles * cdiv(geo.k, meta["BLOCK_N"])
+            pixel_tiles = cdiv(n * out_h * out_w, bm)
+        return pixel_tiles * cdiv(cout, meta["BLOCK_N"])
 
-    machine = multiprocessors(x.device)
+    machine = multiprocessors(src.device)
     grid = lambda meta: checked_grid(
         (min(tiles(meta), meta["PROGRAMS_PER_SM"] * machine) if meta["PROGRAMS_PER_SM"]
          else tiles(meta),), "x",
     )  # fmt: skip
-    (pad_h, pad_w), (dil_h, dil_w) = geo.pad, geo.dilation
     args = (
-        x_desc, w_desc, out, bias, geo.n, geo.k, geo.c, geo.p, geo.q, pad_h, pad_w, dil_h,
-        dil_w, *out.stride(), bias.stride(0) if bias is not None else 0,
+        x_desc, w_desc, out, bias, n, cout, cin, out_h, out_w, *pad, dil_h, dil_w,
+        *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {
-        "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(x),
+        "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(src),
         "CHANNELS_FIRST": channels_first,
     }  # fmt: skip
     kernel, configs = (
         (conv2d_rows_kernel, ROWS_CONFIGS) if rows else (conv2d_boxes_kernel, BOXES_CONFIGS)
     )
-    fit = lambda config: fitted(config, x.element_size())
+    fit = lambda config: fitted(config, src.element_size())
     _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS, fit)
     return True
 
@@ -1277,7 +1293,8 @@ def _input_grad(geo: Geometry, dy: torch.Tensor, weight: torch.Tensor, x: torch.
         return dx
     if geo.kg == 0 or dy.numel() == 0:
         return dx.zero_()
-    _gemm(geo, dy, weight, dx, None, transposed=True)
+    if not _tma(geo, dy, weight, dx, None, transposed=True):
+        _gemm(geo, dy, weight, dx, None, transposed=True)
     return dx
 
 
@@ -1306,9 +1323,11 @@ def _weight_grad(geo: Geometry, dy: torch.Tensor, x: torch.Tensor, weight: torch
 
 @_plans.carried_to_backward
 class Conv2dFunction(torch.autograd.Function):
-    """`conv2d` with its backward: dx by the transposed implicit GEMM (the forward's
-    kernel, TRANSPOSED), dweight by its own implicit GEMM over the output pixels, dbias
-    the sum of dy over (N, P, Q) accumulated in float32; each rounded once to the dtype."""
+    """`conv2d` with its backward: dx by the TMA designs where the forward could take
+    them (stride 1, one group: a convolution of dy, `_tma`), else by the transposed
+    implicit GEMM (the forward's kernel, TRANSPOSED); dweight by its own implicit GEMM
+    over the output pixels, dbias the sum of dy over (N, P, Q) accumulated in float32;
+    each rounded once to the dtype."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):

@@ -331,3 +331,23 @@ def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
         params = {"filters": 20, "kernel": [1, 1], "bias": True, "channels_last": channels_last}
         case = Case("conv2d", "bfloat16", (2, 16, 4, 10), params, seed=9)
         assert _judged(case, harness_state, forced) == [forced]
+
+
+@pytest.mark.parametrize("kind", ["boxes", "rows"])
+def test_dx_of_a_stride_1_convolution_runs_on_the_tma_designs(kind, harness_state):
+    """dx of a stride-1, one-group convolution is a convolution of dy (the filters
+    flipped, C and K exchanged, the padding dh (R - 1) - ph): forced, the TMA design
+    runs the forward and dx, and the gradients meet their bounds (asymmetric padding
+    and dilation for boxes, whose dx padding is then 2 rows and 0 columns)."""
+    forced = _tma_design(harness_state.mode, kind)
+    if kind == "boxes":
+        params = {"filters": 16, "kernel": [3, 3], "padding": [0, 2], "dilation": [1, 2],
+                  "bias": True, "channels_last": True}  # fmt: skip
+        shape = (2, 8, 5, 7)
+    else:
+        params = {"filters": 8, "kernel": [1, 1], "bias": True}
+        shape = (2, 16, 4, 6)
+    grad = dataclasses.replace(OPS["conv2d.grad"], examples=[(shape, params)])
+    with _plans.forcing(forced), _plans.recording() as launched:
+        check_op(grad, "bfloat16", harness_state.mode, "ops", CONFIG_BUDGET, max_examples=1)
+    assert launched.count(forced) >= 2, launched  # the forward and dx
