@@ -457,6 +457,45 @@ def bench_conv2d_tma(dtypes: list[str]) -> None:
         conv.TMA_BY_DEFAULT = default
 
 
+def bench_conv2d_dx(dtypes: list[str]) -> None:
+    """dx of the stride-1, one-group shapes: the implicit GEMM (TRANSPOSED) and the TMA
+    designs against cuDNN's data gradient (`torch.nn.grad.conv2d_input`), same process,
+    device time (CUDA-graph replays) and do_bench's, both layouts."""
+    torch.backends.cudnn.benchmark = True
+    default = conv.TMA_BY_DEFAULT
+    try:
+        for name in dtypes:
+            for n, c, hw, k, r, stride, padding, groups in CONV_SHAPES:
+                if (stride, groups) != (1, 1):
+                    continue
+                x = torch.randn(n, c, hw, hw, device="cuda", dtype=DTYPES[name])
+                w = torch.randn(k, c, r, r, device="cuda", dtype=DTYPES[name]) / math.sqrt(
+                    k * r * r
+                )
+                flop = 2.0 * n * k * hw * hw * c * r * r
+                for layout in ("nchw", "channels_last"):
+                    fmt = torch.channels_last if layout == "channels_last" else None
+                    xs = x.contiguous(memory_format=fmt) if fmt else x
+                    dy = torch.randn(n, k, hw, hw, device="cuda", dtype=DTYPES[name])
+                    dy = dy.contiguous(memory_format=fmt) if fmt else dy
+                    geo = conv.Geometry(xs, w, None, 1, padding, 1, 1)
+                    ours = lambda: conv._input_grad(geo, dy, w, xs)  # noqa: B023
+                    cudnn = lambda: torch.nn.grad.conv2d_input(xs.shape, w, dy, 1, padding)  # noqa: B023
+                    g_cudnn, fields = graph_ms(cudnn), {}
+                    for design, on in (("gemm", False), ("tma", True)):
+                        conv.TMA_BY_DEFAULT = on
+                        first_call_s(ours)
+                        t, g = ms(ours), graph_ms(ours)
+                        fields[f"{design}_graph_tflops"] = flop / g / 1e9
+                        fields[f"{design}_graph_vs_cudnn"] = g_cudnn / g
+                        fields[f"{design}_vs_cudnn"] = ms(cudnn) / t
+                        fields[f"{design}_agree"] = disagreement(ours(), cudnn())
+                    row(op="conv2d-dx", dtype=name, shape=(n, c, hw, k, r), layout=layout,
+                        cudnn_graph_tflops=flop / g_cudnn / 1e9, **fields)  # fmt: skip
+    finally:
+        conv.TMA_BY_DEFAULT = default
+
+
 def bench_depthwise(dtypes: list[str]) -> None:
     torch.backends.cudnn.benchmark = True
     copy = copy_gbps()
@@ -768,6 +807,7 @@ BENCHES = {
     "conv2d": bench_conv2d,
     "conv2d-pointwise": bench_conv2d_pointwise,
     "conv2d-tma": bench_conv2d_tma,
+    "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,
 }
 SWEEPS = {

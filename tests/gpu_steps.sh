@@ -38,6 +38,7 @@
 #   split-16bit   the split-rows sweep for 16-bit rows (larger slices, fuller threads)
 #   split-v2      split rows again (v2, rejected), then unmasked's tests and tables, batched-default
 #   conv-tma      conv2d's TMA designs: tests compiled, each shape timed, host cost
+#   conv-dx       dx on the TMA designs: tests compiled, dx timed against cuDNN's
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
@@ -321,6 +322,14 @@ for name in $STEPS; do
         step conv-tma-designs 330 python benchmarks/vendor.py conv2d-tma
         step conv-tma-host 60 python benchmarks/host_cost.py conv2d --shape 2 64 8 8 \
             --dtype float16 --rounds 3 --profile --top 25 ;;
+    conv-dx)
+        # dx of stride-1 convolutions on the TMA designs (2026-12-03e): the conv2d tests
+        # that force them, and the gradient's differential tests compiled, then dx timed
+        # against cuDNN's data gradient.
+        step conv-dx-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (tma or boxes or rows or dx_of or grad or backward)"
+        step conv-dx-bench 200 python benchmarks/vendor.py conv2d-dx ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
