@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -384,6 +384,25 @@ def _rebased(descriptor: TensorDescriptor, tensor: torch.Tensor | None) -> Tenso
     copy.__dict__.update(descriptor.__dict__)
     copy.base = tensor
     return copy
+
+
+_DESCRIPTORS: dict[tuple, TensorDescriptor] = {}
+"""One checked descriptor per (shape, strides, dtype, block): `descriptor`'s templates."""
+
+
+def descriptor(x: torch.Tensor, block: Sequence[int]) -> TensorDescriptor:
+    """A tensor descriptor over all of x, through its strides, in blocks of `block`. The
+    caller has checked that the copy engine can read x (`tma_readable`): Triton's checks
+    of shape, strides and block run once per signature (2-5 us a descriptor on a host
+    like CI's), and a later descriptor of that signature is a copy over x (`_rebased`)."""
+    key = (x.shape, x.stride(), x.dtype, tuple(block))
+    template = _DESCRIPTORS.get(key)
+    if template is None:
+        if len(_DESCRIPTORS) >= 1024:  # many shapes: start again rather than grow
+            _DESCRIPTORS.clear()
+        checked = TensorDescriptor(x, list(x.shape), list(x.stride()), list(block))
+        template = _DESCRIPTORS[key] = _rebased(checked, None)
+    return _rebased(template, x)
 
 
 class Replays:

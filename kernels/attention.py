@@ -94,7 +94,7 @@ from harness.autotune import autotune, launch_tuned, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_tensor
-from kernels._launch import cdiv, checked_grid, fast, launch_resolved, tma_readable
+from kernels._launch import cdiv, checked_grid, descriptor, fast, launch_resolved, tma_readable
 
 HEAD_DIMS = (16, 32, 64, 128)
 LOG2E: tl.constexpr = tl.constexpr(math.log2(math.e))
@@ -701,10 +701,7 @@ def _tma_by_default(q: torch.Tensor, k_len: int, causal: bool, table: str) -> bo
 def _descriptors(*blocks: tuple[torch.Tensor, int]) -> tuple[TensorDescriptor, ...]:
     """Each (batch, heads, L, D) tensor as a 4-D tensor descriptor over blocks of `rows`
     rows of one head, for each (tensor, rows)."""
-    return tuple(
-        TensorDescriptor(x, list(x.shape), list(x.stride()), [1, 1, rows, x.shape[-1]])
-        for x, rows in blocks
-    )
+    return tuple(descriptor(x, (1, 1, rows, x.shape[-1])) for x, rows in blocks)
 
 
 def attention_forward(

@@ -106,7 +106,6 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.autotune import autotune
 from harness.parity import in_interpreter
@@ -115,6 +114,7 @@ from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import (
     cdiv,
     checked_grid,
+    descriptor,
     fitted,
     fitting_configs,
     launch_resolved,
@@ -1115,9 +1115,7 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     if not (tma_readable(pixels) and tma_readable(taps)):
         return False
     # Blocks of 1 for now: the config's pre-hook sets them (`_tma_blocks`).
-    x_desc = TensorDescriptor(pixels, list(pixels.shape), list(pixels.stride()),
-                              [1] * pixels.dim())  # fmt: skip
-    w_desc = TensorDescriptor(taps, list(taps.shape), list(taps.stride()), [1, 1, 1])
+    x_desc, w_desc = descriptor(pixels, [1] * pixels.dim()), descriptor(taps, (1, 1, 1))
 
     def tiles(meta: dict) -> int:
         bm, box_w = meta["BLOCK_M"], meta["BOX_W"]

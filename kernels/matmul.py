@@ -96,7 +96,6 @@ import math
 import torch
 import triton
 import triton.language as tl
-from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.autotune import autotune
 from harness.parity import in_interpreter
@@ -105,6 +104,7 @@ from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import (
     cdiv,
     checked_grid,
+    descriptor,
     fitted,
     fitting_configs,
     multiprocessors,
@@ -618,9 +618,9 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
         return False
     bm, bn, bk = (blocks[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
     lead = (1,) * batched  # a block is one batch's
-    a_desc = _descriptor(a, (*lead, bm, bk))
-    b_desc = _descriptor(b_t, (*lead, bn, bk)) if b_k_major else _descriptor(b, (*lead, bk, bn))
-    c_desc = _descriptor(out, (*lead, bm, bn // 2)) if c_store else None
+    a_desc = descriptor(a, (*lead, bm, bk))
+    b_desc = descriptor(b_t, (*lead, bn, bk)) if b_k_major else descriptor(b, (*lead, bk, bn))
+    c_desc = descriptor(out, (*lead, bm, bn // 2)) if c_store else None
     tiles, batches = cdiv(M, bm) * cdiv(N, bn), max(batch, 1)
     machine = multiprocessors(a.device)
     grid = lambda meta: checked_grid(
@@ -643,11 +643,6 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
     fit = lambda config: fitted(config, a.element_size())
     _plans.launch("matmul", matmul_tma_kernel, TMA_CONFIGS, grid, args, constants, _DESIGNS, fit)
     return True
-
-
-def _descriptor(x: torch.Tensor, block: tuple[int, ...]) -> TensorDescriptor:
-    """A tensor descriptor over all of x, through its strides, in blocks of `block`."""
-    return TensorDescriptor(x, list(x.shape), list(x.stride()), list(block))
 
 
 @replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, TMA_MIN_WORK))

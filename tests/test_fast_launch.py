@@ -418,3 +418,19 @@ def test_a_kernel_argument_is_signed_by_identity_and_kept_while_replayed(launche
     assert planned == [first, second]
     kept = [replay.extra[2] for replay in launch_with.replays._by_signature.values()]
     assert kept == [(first,), (second,)]
+
+
+def test_descriptor_checks_a_signature_once_and_points_at_each_tensor():
+    """`descriptor` runs Triton's checks for a new (shape, strides, dtype, block) and
+    copies the checked descriptor for later tensors of that signature: each copy over
+    its own tensor, with the signature's shape, strides and block."""
+    from kernels._launch import descriptor
+
+    x = torch.zeros(4, 16, dtype=torch.float16)
+    y = torch.ones(4, 16, dtype=torch.float16)
+    a, b = descriptor(x, (2, 8)), descriptor(y, (2, 8))
+    assert a.base is x and b.base is y and a is not b
+    assert (b.shape, b.strides, b.block_shape) == ([4, 16], [16, 1], [2, 8])
+    assert descriptor(x, (4, 8)).block_shape == [4, 8]
+    with pytest.raises(AssertionError, match="stride|contiguous"):  # Triton's check
+        descriptor(x.t(), (2, 2))
