@@ -351,3 +351,31 @@ def test_dx_of_a_stride_1_convolution_runs_on_the_tma_designs(kind, harness_stat
     with _plans.forcing(forced), _plans.recording() as launched:
         check_op(grad, "bfloat16", harness_state.mode, "ops", CONFIG_BUDGET, max_examples=1)
     assert launched.count(forced) >= 2, launched  # the forward and dx
+
+
+@pytest.mark.parametrize("w_last", [True, False])
+def test_a_repeated_call_is_replayed_only_where_it_reads_its_arguments(w_last, harness_state):
+    """On a GPU, a conv2d call of a signature launched before is replayed (one launch,
+    no checks or plan) where the call's one launch reads only its arguments: channels-
+    last x and weight on the TMA designs. With (K, C, R, S) filters, copied first, it
+    is not. A replay computes, on new tensors, exactly what a full call does."""
+    import kernels.conv2d as conv
+
+    if harness_state.mode == "interpret":
+        pytest.skip("replays are a GPU launch path (`kernels._launch.Replays`)")
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(10)
+
+    def inputs():
+        x = make_tensor((2, 16, 8, 8), "float16", device, gen)
+        w = make_tensor((16, 16, 3, 3), "float16", device, gen)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return x, w.contiguous(memory_format=torch.channels_last) if w_last else w
+
+    conv._forward.replays._by_signature.clear()
+    conv2d(*inputs(), padding=1)
+    assert bool(conv._forward.replays._by_signature) is w_last
+    x, w = inputs()
+    replayed = conv2d(x, w, padding=1)
+    full = conv.run_forward(conv.Geometry(x, w, None, 1, 1, 1, 1), x, w, None)
+    assert torch.equal(replayed, full)
