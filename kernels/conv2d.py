@@ -887,13 +887,43 @@ def conv2d_depthwise_band_kernel(
             band = tl.load(w_filter + r * stride_wr + s * stride_ws, mask=on_band, other=0.0)
             if UPCAST:
                 x_tile, band = x_tile.to(tl.float32), band.to(tl.float32)
-            acc = tl.dot(x_tile, band, acc, input_precision=INPUT_PRECISION)
+            acc = banded_dot(x_tile, band, on_band, acc, INPUT_PRECISION)
     q = q0 + q
     if bias_ptr is not None:
         acc += tl.load(bias_ptr + k * stride_bias).to(tl.float32)
     out_ptrs = out_ptr + img * stride_on + k * stride_ok
     out_ptrs += p[:, None] * stride_oh + q[None, :] * stride_ow
     tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(p < P)[:, None] & (q < Q)[None, :])
+
+
+@triton.jit
+def banded_dot(x_tile, band, on_band, acc, INPUT_PRECISION: tl.constexpr):
+    """acc + x_tile @ band, where band is zero off `on_band`, as if the off-band
+    products were never formed. They are formed, and 0 x inf is NaN: an inf or NaN of x
+    would spoil every output of its row, not only those whose taps reach it. So a block
+    holding one (rare: checked once per block) is multiplied with those elements zeroed,
+    and what they contribute is counted apart, by products of 0/1 matrices (exact):
+    NaN from a NaN on the band or an inf times a zero weight, +inf or -inf from an inf
+    times a weight of either sign, NaN where both signs of inf meet."""
+    x32 = x_tile.to(tl.float32)
+    special = (x32 != x32) | (tl.abs(x32) == float("inf"))
+    if tl.max(tl.max(special.to(tl.int32), axis=1), axis=0) == 0:
+        acc = tl.dot(x_tile, band, acc, input_precision=INPUT_PRECISION)
+    else:
+        kind = x_tile.dtype
+        finite = tl.where(special, 0.0, x_tile).to(kind)
+        acc = tl.dot(finite, band, acc, input_precision=INPUT_PRECISION)
+        w32 = band.to(tl.float32)
+        nan_x = (x32 != x32).to(kind)
+        up, down = (x32 == float("inf")).to(kind), (x32 == -float("inf")).to(kind)
+        plus, minus = (on_band & (w32 > 0)).to(kind), (on_band & (w32 < 0)).to(kind)
+        nans = tl.dot(nan_x, on_band.to(kind)) + tl.dot(up + down, (on_band & (w32 == 0)).to(kind))
+        rises = tl.dot(up, plus) + tl.dot(down, minus)
+        falls = tl.dot(up, minus) + tl.dot(down, plus)
+        inf = float("inf")
+        spoiled = tl.where(rises > 0, inf, 0.0) + tl.where(falls > 0, -inf, 0.0)
+        acc += tl.where(nans > 0, float("nan"), spoiled)
+    return acc
 
 
 # ------------------------------------------------------------------------------ launcher

@@ -188,6 +188,7 @@ def _params(shape: tuple[int, ...]) -> st.SearchStrategy[dict]:
             "channels_last": st.booleans(),
             "w_layout": st.sampled_from(("contiguous", "channels_last")),
             "bias": st.booleans(),
+            "specials": st.sampled_from((False, False, False, True)),
         }
     )
 
