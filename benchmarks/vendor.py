@@ -417,12 +417,9 @@ def bench_conv2d_pointwise(dtypes: list[str]) -> None:
                     agree=agree)  # fmt: skip
 
 
-def bench_conv2d_tma(dtypes: list[str]) -> None:
-    """The stride-1, one-group shapes on the implicit GEMM and on the TMA designs (boxes,
-    or rows for 1 x 1; `conv.TMA_BY_DEFAULT`), against cuDNN in the same layout, same
-    process: do_bench's time of a call (the host's share in it where the host is slower
-    than the GPU) and the device's alone (calls replayed from a CUDA graph); the TMA
-    tuner's timings per config after each shape."""
+def _stride_1_problems(dtypes: list[str]) -> Iterator[tuple]:
+    """(dtype, (N, C, H=W, K, R), padding, x NCHW, weight, FLOPs) for each stride-1,
+    one-group shape of CONV_SHAPES; and conv.TMA_BY_DEFAULT restored after."""
     torch.backends.cudnn.benchmark = True
     default = conv.TMA_BY_DEFAULT
     try:
@@ -431,69 +428,61 @@ def bench_conv2d_tma(dtypes: list[str]) -> None:
                 if (stride, groups) != (1, 1):
                     continue
                 x = torch.randn(n, c, hw, hw, device="cuda", dtype=DTYPES[name])
-                w = torch.randn(k, c, r, r, device="cuda", dtype=DTYPES[name]) / math.sqrt(
-                    c * r * r
-                )
+                w = torch.randn(k, c, r, r, device="cuda", dtype=DTYPES[name])
                 flop = 2.0 * n * k * hw * hw * c * r * r
-                for layout in ("nchw", "channels_last"):
-                    ours, cudnn = _conv_pair(x, w, stride, padding, groups, layout)
-                    t_cudnn, g_cudnn = ms(cudnn), graph_ms(cudnn)
-                    fields = {}
-                    for design, on in (("gemm", False), ("tma", True)):
-                        conv.TMA_BY_DEFAULT = on
-                        first_call_s(ours)
-                        t, g = ms(ours), graph_ms(ours)
-                        fields[f"{design}_tflops"] = flop / t / 1e9
-                        fields[f"{design}_vs_cudnn"] = t_cudnn / t
-                        fields[f"{design}_graph_vs_cudnn"] = g_cudnn / g
-                        fields[f"{design}_agree"] = disagreement(ours(), cudnn())
-                    tuner = conv.conv2d_rows_kernel if r == 1 else conv.conv2d_boxes_kernel
-                    report_timings(f"conv2d-tma {name} {(n, c, hw, k, r)} {layout}", tuner,
-                                   config_name)  # fmt: skip
-                    row(op="conv2d-tma", dtype=name, shape=(n, c, hw, k, r), layout=layout,
-                        cudnn_tflops=flop / t_cudnn / 1e9, cudnn_graph_tflops=flop / g_cudnn / 1e9,
-                        **fields)  # fmt: skip
+                yield name, (n, c, hw, k, r), padding, x, w / math.sqrt(c * r * r), flop
     finally:
         conv.TMA_BY_DEFAULT = default
+
+
+def _designs(ours: Callable[[], Any], cudnn: Callable[[], Any], flop: float) -> dict:
+    """`ours` on the implicit GEMM and on the TMA designs against `cudnn`: device time
+    (CUDA-graph replays) and do_bench's time of a call, which holds the host's where the
+    host is the slower side."""
+    t_cudnn, g_cudnn = ms(cudnn), graph_ms(cudnn)
+    fields = {"cudnn_tflops": flop / t_cudnn / 1e9, "cudnn_graph_tflops": flop / g_cudnn / 1e9}
+    for design, on in (("gemm", False), ("tma", True)):
+        conv.TMA_BY_DEFAULT = on
+        first_call_s(ours)
+        t, g = ms(ours), graph_ms(ours)
+        fields[f"{design}_tflops"] = flop / t / 1e9
+        fields[f"{design}_graph_tflops"] = flop / g / 1e9
+        fields[f"{design}_vs_cudnn"] = t_cudnn / t
+        fields[f"{design}_graph_vs_cudnn"] = g_cudnn / g
+        fields[f"{design}_agree"] = disagreement(ours(), cudnn())
+    return fields
+
+
+def bench_conv2d_tma(dtypes: list[str]) -> None:
+    """The stride-1, one-group shapes on the implicit GEMM and on the TMA designs (boxes,
+    or rows for 1 x 1; `conv.TMA_BY_DEFAULT`), against cuDNN in the same layout, same
+    process (`_designs`); the TMA tuner's timings per config after each shape."""
+    for name, shape, padding, x, w, flop in _stride_1_problems(dtypes):
+        for layout in ("nchw", "channels_last"):
+            ours, cudnn = _conv_pair(x, w, 1, padding, 1, layout)
+            fields = _designs(ours, cudnn, flop)
+            tuner = conv.conv2d_rows_kernel if shape[-1] == 1 else conv.conv2d_boxes_kernel
+            report_timings(f"conv2d-tma {name} {shape} {layout}", tuner, config_name)
+            row(op="conv2d-tma", dtype=name, shape=shape, layout=layout, **fields)
 
 
 def bench_conv2d_dx(dtypes: list[str]) -> None:
     """dx of the stride-1, one-group shapes: the implicit GEMM (TRANSPOSED) and the TMA
     designs against cuDNN's data gradient (`torch.nn.grad.conv2d_input`), same process,
-    device time (CUDA-graph replays) and do_bench's, both layouts."""
-    torch.backends.cudnn.benchmark = True
-    default = conv.TMA_BY_DEFAULT
-    try:
-        for name in dtypes:
-            for n, c, hw, k, r, stride, padding, groups in CONV_SHAPES:
-                if (stride, groups) != (1, 1):
-                    continue
-                x = torch.randn(n, c, hw, hw, device="cuda", dtype=DTYPES[name])
-                w = torch.randn(k, c, r, r, device="cuda", dtype=DTYPES[name]) / math.sqrt(
-                    k * r * r
-                )
-                flop = 2.0 * n * k * hw * hw * c * r * r
-                for layout in ("nchw", "channels_last"):
-                    fmt = torch.channels_last if layout == "channels_last" else None
-                    xs = x.contiguous(memory_format=fmt) if fmt else x
-                    dy = torch.randn(n, k, hw, hw, device="cuda", dtype=DTYPES[name])
-                    dy = dy.contiguous(memory_format=fmt) if fmt else dy
-                    geo = conv.Geometry(xs, w, None, 1, padding, 1, 1)
-                    ours = lambda: conv._input_grad(geo, dy, w, xs)  # noqa: B023
-                    cudnn = lambda: torch.nn.grad.conv2d_input(xs.shape, w, dy, 1, padding)  # noqa: B023
-                    g_cudnn, fields = graph_ms(cudnn), {}
-                    for design, on in (("gemm", False), ("tma", True)):
-                        conv.TMA_BY_DEFAULT = on
-                        first_call_s(ours)
-                        t, g = ms(ours), graph_ms(ours)
-                        fields[f"{design}_graph_tflops"] = flop / g / 1e9
-                        fields[f"{design}_graph_vs_cudnn"] = g_cudnn / g
-                        fields[f"{design}_vs_cudnn"] = ms(cudnn) / t
-                        fields[f"{design}_agree"] = disagreement(ours(), cudnn())
-                    row(op="conv2d-dx", dtype=name, shape=(n, c, hw, k, r), layout=layout,
-                        cudnn_graph_tflops=flop / g_cudnn / 1e9, **fields)  # fmt: skip
-    finally:
-        conv.TMA_BY_DEFAULT = default
+    both layouts (`_designs`)."""
+    for name, shape, padding, x, w, flop in _stride_1_problems(dtypes):
+        n, _, hw, k, _ = shape
+        for layout in ("nchw", "channels_last"):
+            fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+            xs = x.contiguous(memory_format=fmt)
+            dy = torch.randn(n, k, hw, hw, device="cuda", dtype=x.dtype).contiguous(
+                memory_format=fmt
+            )
+            geo = conv.Geometry(xs, w, None, 1, padding, 1, 1)
+            ours = lambda: conv._input_grad(geo, dy, w, xs)  # noqa: B023
+            cudnn = lambda: torch.nn.grad.conv2d_input(xs.shape, w, dy, 1, padding)  # noqa: B023
+            row(op="conv2d-dx", dtype=name, shape=shape, layout=layout,
+                **_designs(ours, cudnn, flop))  # fmt: skip
 
 
 def bench_depthwise(dtypes: list[str]) -> None:
