@@ -78,6 +78,15 @@ SHARED_MEMORY_BYTES = 227 * 1024
 """The shared memory one block of an sm_90 GPU (H100, H200) may use."""
 
 
+@functools.cache
+def copy_engine(device: torch.device) -> bool:
+    """Whether `device` has Hopper's tensor memory accelerator (TMA; sm_90 and up), where
+    the TMA designs were timed and run unforced. Elsewhere Triton lowers descriptor
+    loads to plain loads (they compile for sm_80, benchmarks/compile_offline.py --arch
+    80), untimed."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
+
+
 def tma_readable(x: torch.Tensor) -> bool:
     """Whether a tensor descriptor (Hopper's TMA) can read x through its strides as they
     are: the last dim contiguous, every other stride and the start 16-byte aligned."""

@@ -94,7 +94,15 @@ from harness.autotune import autotune, launch_tuned, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_tensor
-from kernels._launch import cdiv, checked_grid, descriptor, fast, launch_resolved, tma_readable
+from kernels._launch import (
+    cdiv,
+    checked_grid,
+    copy_engine,
+    descriptor,
+    fast,
+    launch_resolved,
+    tma_readable,
+)
 
 HEAD_DIMS = (16, 32, 64, 128)
 LOG2E: tl.constexpr = tl.constexpr(math.log2(math.e))
@@ -695,7 +703,8 @@ def _plan(table_default: triton.Config | None = None) -> tuple[triton.Config | N
 def _tma_by_default(q: torch.Tensor, k_len: int, causal: bool, table: str) -> bool:
     batch, heads, q_len, _ = q.shape
     scores = batch * heads * q_len * k_len // (2 if causal else 1)
-    return TMA_BY_DEFAULT and table == "gpu" and q.element_size() == 2 and scores > TMA_MIN_WORK
+    unforced = TMA_BY_DEFAULT and table == "gpu" and q.element_size() == 2
+    return unforced and scores > TMA_MIN_WORK and copy_engine(q.device)
 
 
 def _descriptors(*blocks: tuple[torch.Tensor, int]) -> tuple[TensorDescriptor, ...]:

@@ -114,6 +114,7 @@ from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import (
     cdiv,
     checked_grid,
+    copy_engine,
     descriptor,
     fitted,
     fitting_configs,
@@ -1115,7 +1116,8 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     n, src_h, src_w, (out_h, out_w) = geo.n, *src.shape[2:], out.shape[2:]
     pointwise = (geo.r, geo.s, pad) == (1, 1, (0, 0))
     if design is None:
-        if not (TMA_BY_DEFAULT and table == "gpu" and src.element_size() == 2):
+        unforced = TMA_BY_DEFAULT and table == "gpu" and src.element_size() == 2
+        if not (unforced and copy_engine(src.device)):
             return False
         rows = pointwise
     elif design in BOXES_CONFIGS[table] or design in ROWS_CONFIGS[table]:

@@ -104,6 +104,7 @@ from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import (
     cdiv,
     checked_grid,
+    copy_engine,
     descriptor,
     fitted,
     fitting_configs,
@@ -231,7 +232,8 @@ def excluded_config(name: str, dtype: str) -> str | None:
 
 
 def _tma_by_default(a: torch.Tensor, work: int, table: str) -> bool:
-    return TMA_BY_DEFAULT and table == "gpu" and a.element_size() == 2 and work >= TMA_MIN_WORK
+    unforced = TMA_BY_DEFAULT and table == "gpu" and a.element_size() == 2
+    return unforced and work >= TMA_MIN_WORK and copy_engine(a.device)
 
 
 _DESIGNS, CONFIG_NAMES = _plans.table_names("matmul", CONFIGS, TMA_CONFIGS)

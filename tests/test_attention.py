@@ -221,23 +221,26 @@ def test_the_tma_forward_leaves_unreadable_views_to_the_pointer_kernel(harness_s
     assert torch.equal(out, attention(q, k, v))
 
 
-def test_the_tma_forward_runs_unforced_only_where_it_was_timed_faster():
+def test_the_tma_forward_runs_unforced_only_where_it_was_timed_faster(monkeypatch):
     """Unforced, the descriptor forward takes 16-bit attention of more than TMA_MIN_WORK
-    visible scores on a GPU (where the H200 timed it faster than the pointer kernel):
-    not float32, not fewer scores (a causal mask halves them), never the interpreter."""
-    from kernels.attention import TMA_MIN_WORK, _tma_by_default
+    visible scores on a GPU with the copy engine (where the H200 timed it faster than the
+    pointer kernel): not float32, not fewer scores (a causal mask halves them), not a GPU
+    before Hopper, never the interpreter."""
+    from kernels import attention as at
 
     q = lambda dtype, seq: torch.empty(2, 16, seq, 64, dtype=dtype, device="meta")
-    big = math.isqrt(TMA_MIN_WORK // 32) * 2  # 2 x 16 heads x seq^2 = 4 x TMA_MIN_WORK
-    for dtype, seq, causal, table, expected in [
-        (torch.bfloat16, big, False, "gpu", True),
-        (torch.float16, big, True, "gpu", True),
-        (torch.bfloat16, big // 2, True, "gpu", False),
-        (torch.float32, big, False, "gpu", False),
-        (torch.bfloat16, big, False, "interpret", False),
+    big = math.isqrt(at.TMA_MIN_WORK // 32) * 2  # 2 x 16 heads x seq^2 = 4 x TMA_MIN_WORK
+    for dtype, seq, causal, table, hopper, expected in [
+        (torch.bfloat16, big, False, "gpu", True, True),
+        (torch.float16, big, True, "gpu", True, True),
+        (torch.float16, big, True, "gpu", False, False),
+        (torch.bfloat16, big // 2, True, "gpu", True, False),
+        (torch.float32, big, False, "gpu", True, False),
+        (torch.bfloat16, big, False, "interpret", True, False),
     ]:
-        got = _tma_by_default(q(dtype, seq), seq, causal, table)
-        assert got is expected, (dtype, seq, causal, table)
+        monkeypatch.setattr(at, "copy_engine", lambda device, hopper=hopper: hopper)
+        got = at._tma_by_default(q(dtype, seq), seq, causal, table)
+        assert got is expected, (dtype, seq, causal, table, hopper)
 
 
 @pytest.mark.parametrize("peaked", [False, True])

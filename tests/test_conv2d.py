@@ -379,3 +379,21 @@ def test_a_repeated_call_is_replayed_only_where_it_reads_its_arguments(w_last, h
     replayed = conv2d(x, w, padding=1)
     full = conv.run_forward(conv.Geometry(x, w, None, 1, 1, 1, 1), x, w, None)
     assert torch.equal(replayed, full)
+
+
+def test_the_tma_designs_run_unforced_only_with_the_copy_engine(monkeypatch, harness_state):
+    """Unforced, a 16-bit stride-1 convolution takes boxes on a GPU with the copy engine
+    (Hopper, where they were timed), the implicit GEMM on one without, and in the
+    interpreter."""
+    import kernels.conv2d as conv
+
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(11)
+    x = make_tensor((2, 16, 6, 5), "float16", device, gen)
+    w = make_tensor((8, 16, 3, 3), "float16", device, gen)
+    for hopper in (True, False):
+        monkeypatch.setattr(conv, "copy_engine", lambda device, hopper=hopper: hopper)
+        with _plans.recording() as launched:
+            conv2d(x, w, padding=1)
+        boxes = harness_state.mode != "interpret" and hopper
+        assert [name.split("/")[1].startswith("boxes-") for name in launched] == [boxes]

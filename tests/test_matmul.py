@@ -260,22 +260,24 @@ def test_the_tma_design_leaves_what_it_cannot_read_to_the_pointer_kernel(harness
     assert launched and not any("tma" in c for c in launched), launched
 
 
-def test_tma_runs_unforced_only_where_it_was_timed_faster():
+def test_tma_runs_unforced_only_where_it_was_timed_faster(monkeypatch):
     """Unforced, the TMA design takes 16-bit GEMMs of at least TMA_MIN_WORK multiply-adds
-    on a GPU (where the H200 timed it faster than the pointer kernel), nothing else: not
-    float32 (not timed), not smaller GEMMs (1024^3: 32 tiles of 128 x 256 for 132 SMs), never
-    the interpreter."""
-    from kernels.matmul import TMA_MIN_WORK, _tma_by_default
+    on a GPU with the copy engine (where the H200 timed it faster than the pointer
+    kernel), nothing else: not float32 (not timed), not smaller GEMMs (1024^3: 32 tiles of
+    128 x 256 for 132 SMs), not a GPU before Hopper, never the interpreter."""
+    from kernels import matmul as mm
 
-    for dtype, work, table, expected in [
-        (torch.bfloat16, TMA_MIN_WORK, "gpu", True),
-        (torch.float16, 8192**3, "gpu", True),
-        (torch.bfloat16, TMA_MIN_WORK - 1, "gpu", False),
-        (torch.float32, 8192**3, "gpu", False),
-        (torch.bfloat16, 8192**3, "interpret", False),
+    for dtype, work, table, hopper, expected in [
+        (torch.bfloat16, mm.TMA_MIN_WORK, "gpu", True, True),
+        (torch.float16, 8192**3, "gpu", True, True),
+        (torch.float16, 8192**3, "gpu", False, False),
+        (torch.bfloat16, mm.TMA_MIN_WORK - 1, "gpu", True, False),
+        (torch.float32, 8192**3, "gpu", True, False),
+        (torch.bfloat16, 8192**3, "interpret", True, False),
     ]:
+        monkeypatch.setattr(mm, "copy_engine", lambda device, hopper=hopper: hopper)
         a = torch.empty(2, 2, dtype=dtype)
-        assert _tma_by_default(a, work, table) is expected, (dtype, work, table)
+        assert mm._tma_by_default(a, work, table) is expected, (dtype, work, table, hopper)
 
 
 def test_unforced_tma_weighs_a_batched_gemm_by_its_whole_work(harness_state, monkeypatch):
