@@ -1073,12 +1073,15 @@ def _gemm(
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W)'s pixels as a new channels-last (N, H, W, C) tensor: a view where x
     is channels-last, else a copy by `channels_last_kernel` (where x's pixels are one
-    run per channel, as NCHW's) or by PyTorch."""
+    run per channel, as NCHW's, and an image's offsets fit int32) or by PyTorch."""
     pixels = x.permute(0, 2, 3, 1)
     if pixels.is_contiguous():
         return pixels
     n, c, h, w = x.shape
-    if x.stride(3) * w != x.stride(2) and h > 1:  # pixels not one run: PyTorch's copy
+    one_run = x.stride(3) * w == x.stride(2) or h == 1
+    # The kernel's offsets within an image are int32 (the image's own in int64).
+    image = ((c, h * w), (x.stride(1), x.stride(3)))
+    if not (one_run and offsets_fit_int32(image, ((h * w, c), (c, 1)))):  # PyTorch's copy
         return pixels.contiguous()
     out = torch.empty((n, h, w, c), dtype=x.dtype, device=x.device)
     grid = (cdiv(h * w, 64), cdiv(c, 64), n)

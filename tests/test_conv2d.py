@@ -314,6 +314,21 @@ def test_the_channels_last_copy_is_a_transposition(shape, dtype, harness_state):
     assert torch.equal(conv._channels_last(sliced), sliced.permute(0, 2, 3, 1).contiguous())
 
 
+def test_the_channels_last_copy_of_an_image_past_int32_is_pytorchs(monkeypatch, harness_state):
+    """Where an image's offsets would pass int32 (the kernel's offsets within an image),
+    PyTorch copies instead of `channels_last_kernel` (told here that they would)."""
+    import kernels.conv2d as conv
+
+    def no_kernel(*args):
+        raise AssertionError("channels_last_kernel launched")
+
+    monkeypatch.setattr(conv, "offsets_fit_int32", lambda *views: False)
+    monkeypatch.setattr(conv, "launch_resolved", no_kernel)
+    x = make_tensor((2, 8, 3, 5), "float16", device_for(harness_state.mode),
+                    torch.Generator().manual_seed(12))  # fmt: skip
+    assert torch.equal(conv._channels_last(x), x.permute(0, 2, 3, 1).contiguous())
+
+
 def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
     """A 1 x 1 convolution of an NCHW x whose images are 16-byte rows runs on rows
     without a channels-last copy of x (each image's (C, H W) matrix is the tile's x^T),
@@ -393,6 +408,7 @@ def test_the_tma_designs_run_unforced_only_with_the_copy_engine(monkeypatch, har
     w = make_tensor((8, 16, 3, 3), "float16", device, gen)
     for hopper in (True, False):
         monkeypatch.setattr(conv, "copy_engine", lambda device, hopper=hopper: hopper)
+        conv._forward.replays._by_signature.clear()  # the call is planned anew
         with _plans.recording() as launched:
             conv2d(x, w, padding=1)
         boxes = harness_state.mode != "interpret" and hopper
