@@ -301,10 +301,24 @@ def bench_attention_tma(dtypes: list[str]) -> None:
                             pointer=pointer_config, agree=agree)  # fmt: skip
 
 
-def _grad_ms(forward: Callable[..., torch.Tensor], q, k, v, do) -> tuple[float, list]:
+def _grads(forward: Callable[..., torch.Tensor], q, k, v, do) -> Callable[[], Any]:
+    """A call of the backward alone: the gradients of forward(q, k, v) against do."""
     q, k, v = (x.detach().requires_grad_() for x in (q, k, v))
     out = forward(q, k, v)
-    grads = lambda: torch.autograd.grad(out, (q, k, v), do, retain_graph=True)
+    return lambda: torch.autograd.grad(out, (q, k, v), do, retain_graph=True)
+
+
+def _graph_grad_ms(forward: Callable[..., torch.Tensor], q, k, v, do) -> float:
+    """The device's time of the backward: CUDA-graph replays of forward and backward
+    less those of the forward. (A backward captured alone would run on the stream its
+    forward ran on, outside the capture.)"""
+    q, k, v = (x.detach().requires_grad_() for x in (q, k, v))
+    both = graph_ms(lambda: torch.autograd.grad(forward(q, k, v), (q, k, v), do))
+    return both - graph_ms(lambda: forward(q, k, v))
+
+
+def _grad_ms(forward: Callable[..., torch.Tensor], q, k, v, do) -> tuple[float, list]:
+    grads = _grads(forward, q, k, v, do)
     return ms(grads), list(grads())
 
 
@@ -312,12 +326,22 @@ def _ours_causal(q, k, v, causal):
     return attn.attention_autograd(q, k, v, causal)
 
 
+def _backward_name(pair: tuple[triton.Config, triton.Config]) -> str:
+    return "kv" + attn.config_name(pair[0]) + "+q" + attn.config_name(pair[1])
+
+
 def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
+    """Our backward against the flash backend's: do_bench's time of a call (which holds
+    the host's launches where they take longer than the kernels) and the device's time
+    (CUDA-graph replays)."""
     do = torch.randn_like(q)
-    t_ours, ours = _grad_ms(lambda *x: attn.attention_autograd(*x, causal), q, k, v, do)
+    ours = lambda *x: attn.attention_autograd(*x, causal)
+    flash = lambda *x: _sdpa(SDPBackend.FLASH_ATTENTION)(*x, causal)
+    ours_fn, flash_fn = _grads(ours, q, k, v, do), _grads(flash, q, k, v, do)
+    t_ours, t_flash = ms(ours_fn), ms(flash_fn)
+    g_ours, g_flash = _graph_grad_ms(ours, q, k, v, do), _graph_grad_ms(flash, q, k, v, do)
     with _pointer_kernel_only(attn):  # the same backward with pointer loads, same process
         t_pointer, _ = _grad_ms(lambda *x: attn.attention_autograd(*x, causal), q, k, v, do)
-    t_flash, flash = _grad_ms(lambda *x: _sdpa(SDPBackend.FLASH_ATTENTION)(*x, causal), q, k, v, do)
     row(
         op="attention.grad",
         dtype=name,
@@ -326,9 +350,11 @@ def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
         ours_tflops=2.5 * flop / t_ours / 1e9,
         flash_tflops=2.5 * flop / t_flash / 1e9,
         vs_flash=t_flash / t_ours,
+        graph_tflops=2.5 * flop / g_ours / 1e9,
+        graph_vs_flash=g_flash / g_ours,
         vs_pointer_loads=t_pointer / t_ours,
-        config=attn.config_name(attn.BACKWARD_CONFIGS["gpu"]),
-        agree=max(disagreement(a, b) for a, b in zip(ours, flash, strict=True)),
+        config=_backward_name(attn.BACKWARD_CONFIGS["gpu"]),
+        agree=max(disagreement(a, b) for a, b in zip(ours_fn(), flash_fn(), strict=True)),
     )
 
 
@@ -573,16 +599,25 @@ CANDIDATES = {
         _at(128, 32, 4, 3),
         _at(64, 64, 4, 4),
     ],
-    "attention.grad": [
-        _at(64, 32, 4, 2),
-        _at(32, 64, 4, 3),
-        _at(64, 64, 4, 2),
-        _at(64, 64, 8, 3),
-        _at(32, 128, 4, 3),
-        _at(64, 128, 8, 2),
-        _at(128, 64, 8, 2),
-        _at(32, 32, 4, 4),
-    ],
+    "attention.grad": (
+        [  # the dK/dV kernel: BLOCK_N keys owned, BLOCK_M queries a step
+            _at(64, 64, 4, 2),
+            _at(32, 128, 4, 3),
+            _at(32, 128, 8, 3),
+            _at(64, 128, 8, 2),
+            _at(64, 128, 8, 3),
+            _at(32, 64, 4, 3),
+            _at(64, 64, 4, 3),
+        ],
+        [  # the dQ kernel: BLOCK_M queries owned, BLOCK_N keys a step
+            _at(64, 64, 4, 2),
+            _at(128, 32, 4, 3),
+            _at(128, 32, 8, 3),
+            _at(128, 64, 8, 2),
+            _at(128, 64, 8, 3),
+            _at(64, 32, 4, 3),
+        ],
+    ),
     "conv2d": [
         _cv(128, 128, 64, 8, 3),
         _cv(128, 128, 64, 4, 4),
@@ -706,26 +741,41 @@ def sweep_attention() -> None:
                         attn.attention_forward_kernel,
                         attn.config_name,
                     )
-                    do = torch.randn_like(q)
+
+
+def sweep_attention_grad() -> None:
+    """The backward's two kernels' configs, one kernel at a time (the other at its best so
+    far), by the device's time of the whole backward (`_graph_grad_ms`)."""
+    shipped = attn.BACKWARD_CONFIGS["gpu"]
+    for d in (64, 128):
+        for batch, seq in ATTENTION_SHAPES:
+            shape = (batch, 16, seq, d)
+            q, k, v, do = (torch.randn(shape, device="cuda", dtype=torch.bfloat16) for _ in "qkvo")
+            for causal in (False, True):
+                best = list(shipped)
+                for side, kernel in enumerate(("dK/dV", "dQ")):
                     cells = []
-                    for config in CANDIDATES["attention.grad"]:
-                        attn.BACKWARD_CONFIGS["gpu"] = config
+                    for config in CANDIDATES["attention.grad"][side]:
+                        pair = list(best)
+                        pair[side] = config
+                        attn.BACKWARD_CONFIGS["gpu"] = tuple(pair)
                         try:
                             ours = functools.partial(_ours_causal, causal=causal)
-                            t, _ = _grad_ms(ours, q, k, v, do)
-                            cells.append((t, attn.config_name(config)))
+                            cells.append((_graph_grad_ms(ours, q, k, v, do), config))
                         except Exception as err:  # out of shared memory...
-                            print(
-                                f"    {attn.config_name(config)}: {type(err).__name__}",
-                                str(err)[:80],
-                            )
-                    cells.sort()
+                            name = attn.config_name(config)
+                            print(f"    {kernel} {name}: {type(err).__name__}", str(err)[:80])
+                    cells.sort(key=lambda cell: cell[0])
+                    best[side] = cells[0][1]
                     print(
-                        f"  sweep attention.grad bf16 {(batch, 16, seq, d)} causal={causal}: best "
+                        f"  sweep attention.grad {kernel} bf16 {shape} causal={causal}: best "
                         f"{cells[0][0] * 1e3:.0f} us; "
-                        + ", ".join(f"{n} {t / cells[0][0]:.2f}" for t, n in cells),
+                        + ", ".join(
+                            f"{attn.config_name(c)} {t / cells[0][0]:.2f}" for t, c in cells
+                        ),
                         flush=True,
                     )
+    attn.BACKWARD_CONFIGS["gpu"] = shipped
 
 
 def sweep_conv2d() -> None:
@@ -804,6 +854,7 @@ SWEEPS = {
     "matmul-ieee": sweep_matmul_ieee,
     "matmul-small": sweep_matmul_small,
     "attention": sweep_attention,
+    "attention-grad": sweep_attention_grad,
     "conv2d": sweep_conv2d,
     "depthwise": sweep_depthwise,
 }

@@ -133,14 +133,16 @@ INTERPRET_CONFIGS = (
     _config(32, 32, 4, 1),
     _config(16, 16, 4, 1),
 )
-# The backward's config, timed on the H200 in bfloat16 (eight candidates, D = 64 and 128,
-# seq 1024 to 16384, causal and not): 64 x 64 with 4 warps and 2 stages was fastest on
-# 10 of 12 shapes, 1.3-1.6x faster than 64 x 32 from seq 4096 up. float32 keeps 64 x 32:
-# twice the bytes a tile, and its 64 x 64 pipeline at D = 128 untimed.
+# The backward's configs, (dK/dV kernel's, dQ kernel's): timed on the H200 in bfloat16
+# (eight candidates, D = 64 and 128, seq 1024 to 16384, causal and not), one config for
+# both: 64 x 64 with 4 warps and 2 stages was fastest on 10 of 12 shapes, 1.3-1.6x faster
+# than 64 x 32 from seq 4096 up. float32 keeps 64 x 32: twice the bytes a tile, and its
+# 64 x 64 pipeline at D = 128 untimed. In the dK/dV kernel BLOCK_N is the key block a
+# program owns and BLOCK_M its step over queries; in the dQ kernel the other way round.
 BACKWARD_CONFIGS = {
-    "gpu": _config(64, 64, 4, 2),
-    "gpu-float32": _config(64, 32, 4, 2),
-    "interpret": INTERPRET_CONFIGS[0],
+    "gpu": (_config(64, 64, 4, 2), _config(64, 64, 4, 2)),
+    "gpu-float32": (_config(64, 32, 4, 2), _config(64, 32, 4, 2)),
+    "interpret": (INTERPRET_CONFIGS[0], INTERPRET_CONFIGS[0]),
 }
 
 
@@ -440,13 +442,15 @@ def _dkdv_query_blocks(
     q_len, k_len, stride_qm, stride_qd, stride_dom, stride_dod,
     qk_scale,
     BLOCK_M: tl.constexpr,
+    MASKED: tl.constexpr,  # mask rows past Lq, keys past Lk and, if ON_DIAGONAL, the future
     ON_DIAGONAL: tl.constexpr,
     UPCAST: tl.constexpr,
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
     TMA: tl.constexpr,
 ):  # fmt: skip
     """dV += P^T dO and dK += dS^T Q over query blocks [query_start, query_end), with P
-    recomputed from the LSE (transposed: keys along rows, queries along columns)."""
+    recomputed from the LSE (transposed: keys along rows, queries along columns); blocks
+    wholly inside Lq, keys inside Lk and every key seen by every row unless MASKED."""
     key_mask = offs_n < k_len
     for start_m in range(query_start, query_end, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
@@ -454,22 +458,30 @@ def _dkdv_query_blocks(
         if TMA:
             q = _block(q_desc, batch, head, start_m, BLOCK_M, offs_d.shape[0])
             do = _block(do_desc, batch, head, start_m, BLOCK_M, offs_d.shape[0])
-        else:
+        elif MASKED:
             q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
                         mask=row_mask[:, None], other=0.0)  # fmt: skip
             do = tl.load(do_base + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod,
                          mask=row_mask[:, None], other=0.0)  # fmt: skip
+        else:
+            q = tl.load(q_base + offs_m[:, None] * stride_qm + offs_d[None, :] * stride_qd)
+            do = tl.load(do_base + offs_m[:, None] * stride_dom + offs_d[None, :] * stride_dod)
         if UPCAST:
             q = q.to(tl.float32)
             do = do.to(tl.float32)
-        # other=0: a padded row's scores are hidden below, whatever its LSE.
-        lse = tl.load(lse_base + offs_m, mask=row_mask, other=0.0) * LOG2E
-        delta = tl.load(delta_base + offs_m, mask=row_mask, other=0.0)
-        s_t = tl.dot(k, tl.trans(q), input_precision=DOT_PRECISION) * qk_scale
-        visible = key_mask[:, None] & row_mask[None, :]
-        if ON_DIAGONAL:
-            visible = visible & (offs_n[:, None] <= offs_m[None, :])
-        p_t = tl.exp2(tl.where(visible, s_t, float("-inf")) - lse[None, :])
+        qk_t = tl.dot(k, tl.trans(q), input_precision=DOT_PRECISION)
+        if MASKED:
+            # other=0: a padded row's scores are hidden below, whatever its LSE.
+            lse = tl.load(lse_base + offs_m, mask=row_mask, other=0.0) * LOG2E
+            delta = tl.load(delta_base + offs_m, mask=row_mask, other=0.0)
+            visible = key_mask[:, None] & row_mask[None, :]
+            if ON_DIAGONAL:
+                visible = visible & (offs_n[:, None] <= offs_m[None, :])
+            p_t = tl.exp2(tl.where(visible, qk_t * qk_scale, float("-inf")) - lse[None, :])
+        else:  # no select, and the scale folded into exp2's subtraction (one FMA)
+            lse = tl.load(lse_base + offs_m) * LOG2E
+            delta = tl.load(delta_base + offs_m)
+            p_t = tl.exp2(qk_t * qk_scale - lse[None, :])
         dv += tl.dot(_as_operand(p_t, q_base, UPCAST), do, input_precision=DOT_PRECISION)
         dp_t = tl.dot(v, tl.trans(do), input_precision=DOT_PRECISION)
         ds_t = p_t * (dp_t - delta[None, :])
@@ -518,23 +530,33 @@ def attention_dkdv_kernel(
     dk = tl.full((BLOCK_N, HEAD_DIM), 0.0, tl.float32)
     dv = tl.full((BLOCK_N, HEAD_DIM), 0.0, tl.float32)
     start, free_start = _query_ranges(start_n, q_len, CAUSAL, BLOCK_M, BLOCK_N)
+    # Past the diagonal: the query blocks wholly inside Lq without masks (if this key
+    # block is wholly inside Lk), then the tail, masked.
+    unmasked_end = free_start
+    if start_n + BLOCK_N <= k_len:
+        unmasked_end = max(free_start, q_len // BLOCK_M * BLOCK_M)
     for g in range(0, group):
         head = kv_head * group + g
         q_base = q_ptr + batch * stride_qb + head * stride_qh
         do_base = do_ptr + batch * stride_dob + head * stride_doh
         row_base = (batch * kv_heads * group + head) * q_len  # into LSE and delta
+        lse_base, delta_base = lse_ptr + row_base, delta_ptr + row_base
         if CAUSAL:
             dk, dv = _dkdv_query_blocks(
-                dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
-                q_desc, do_desc, batch, head, offs_n, offs_d, start, free_start, q_len,
-                k_len, stride_qm, stride_qd, stride_dom, stride_dod, qk_scale, BLOCK_M, True,
-                UPCAST, DOT_PRECISION, TMA,
+                dk, dv, k, v, q_base, do_base, lse_base, delta_base, q_desc, do_desc, batch,
+                head, offs_n, offs_d, start, free_start, q_len, k_len, stride_qm, stride_qd,
+                stride_dom, stride_dod, qk_scale, BLOCK_M, True, True, UPCAST, DOT_PRECISION,
+                TMA,
             )  # fmt: skip
         dk, dv = _dkdv_query_blocks(
-            dk, dv, k, v, q_base, do_base, lse_ptr + row_base, delta_ptr + row_base,
-            q_desc, do_desc, batch, head, offs_n, offs_d, free_start, q_len, q_len, k_len,
-            stride_qm, stride_qd, stride_dom, stride_dod, qk_scale, BLOCK_M, False, UPCAST,
-            DOT_PRECISION, TMA,
+            dk, dv, k, v, q_base, do_base, lse_base, delta_base, q_desc, do_desc, batch, head,
+            offs_n, offs_d, free_start, unmasked_end, q_len, k_len, stride_qm, stride_qd,
+            stride_dom, stride_dod, qk_scale, BLOCK_M, False, False, UPCAST, DOT_PRECISION, TMA,
+        )  # fmt: skip
+        dk, dv = _dkdv_query_blocks(
+            dk, dv, k, v, q_base, do_base, lse_base, delta_base, q_desc, do_desc, batch, head,
+            offs_n, offs_d, unmasked_end, q_len, q_len, k_len, stride_qm, stride_qd,
+            stride_dom, stride_dod, qk_scale, BLOCK_M, True, False, UPCAST, DOT_PRECISION, TMA,
         )  # fmt: skip
     out = batch_kv * k_len * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
     tl.store(dk_ptr + out, _for_store(dk * scale, dk_ptr, UPCAST), mask=key_mask[:, None])
@@ -551,31 +573,40 @@ def _dq_key_blocks(
     k_len, stride_kn, stride_kd, stride_vn, stride_vd,
     qk_scale,
     BLOCK_N: tl.constexpr,
+    MASKED: tl.constexpr,  # mask keys past Lk and, if ON_DIAGONAL, right of the diagonal
     ON_DIAGONAL: tl.constexpr,
     UPCAST: tl.constexpr,
     DOT_PRECISION: tl.constexpr,  # "ieee" for float32 tiles (exact products), else None
     TMA: tl.constexpr,
 ):  # fmt: skip
-    """dQ += dS K over key blocks [key_start, key_end), P recomputed from the LSE."""
+    """dQ += dS K over key blocks [key_start, key_end), P recomputed from the LSE; blocks
+    wholly inside Lk and left of the diagonal unless MASKED. (Rows past Lq need no mask:
+    their Q, dO, LSE and delta load 0, so their dS is 0, and they are not stored.)"""
     for start_n in range(key_start, key_end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         key_mask = offs_n < k_len
         if TMA:
             k_t = _block(k_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0]).T
             v_t = _block(v_desc, batch, kv_head, start_n, BLOCK_N, offs_d.shape[0]).T
-        else:
+        elif MASKED:
             k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn,
                           mask=key_mask[None, :], other=0.0)  # fmt: skip
             v_t = tl.load(v_base + offs_d[:, None] * stride_vd + offs_n[None, :] * stride_vn,
                           mask=key_mask[None, :], other=0.0)  # fmt: skip
+        else:
+            k_t = tl.load(k_base + offs_d[:, None] * stride_kd + offs_n[None, :] * stride_kn)
+            v_t = tl.load(v_base + offs_d[:, None] * stride_vd + offs_n[None, :] * stride_vn)
         if UPCAST:
             k_t = k_t.to(tl.float32)
             v_t = v_t.to(tl.float32)
-        s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale
-        visible = key_mask[None, :]
-        if ON_DIAGONAL:
-            visible = visible & (offs_n[None, :] <= offs_m[:, None])
-        p = tl.exp2(tl.where(visible, s, float("-inf")) - lse[:, None])
+        qk = tl.dot(q, k_t, input_precision=DOT_PRECISION)
+        if MASKED:
+            visible = key_mask[None, :]
+            if ON_DIAGONAL:
+                visible = visible & (offs_n[None, :] <= offs_m[:, None])
+            p = tl.exp2(tl.where(visible, qk * qk_scale, float("-inf")) - lse[:, None])
+        else:  # no select, the scale folded into exp2's subtraction
+            p = tl.exp2(qk * qk_scale - lse[:, None])
         ds = p * (tl.dot(do, v_t, input_precision=DOT_PRECISION) - delta[:, None])
         dq += tl.dot(_as_operand(ds, k_base, UPCAST), tl.trans(k_t), input_precision=DOT_PRECISION)
     return dq
@@ -623,17 +654,18 @@ def attention_dq_kernel(
     qk_scale = scale * LOG2E
     dq = tl.full((BLOCK_M, HEAD_DIM), 0.0, tl.float32)
     free_end, end = _key_ranges(start_m, k_len, CAUSAL, BLOCK_M, BLOCK_N)
+    # As the forward: blocks inside Lk and left of the diagonal, then the rest, masked.
+    unmasked_end = min(free_end, k_len // BLOCK_N * BLOCK_N)
     dq = _dq_key_blocks(
         dq, q, do, lse, delta, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m,
-        offs_d, 0, free_end, k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale,
-        BLOCK_N, False, UPCAST, DOT_PRECISION, TMA,
+        offs_d, 0, unmasked_end, k_len, stride_kn, stride_kd, stride_vn, stride_vd, qk_scale,
+        BLOCK_N, False, False, UPCAST, DOT_PRECISION, TMA,
     )  # fmt: skip
-    if CAUSAL:
-        dq = _dq_key_blocks(
-            dq, q, do, lse, delta, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m,
-            offs_d, free_end, end, k_len, stride_kn, stride_kd, stride_vn, stride_vd,
-            qk_scale, BLOCK_N, True, UPCAST, DOT_PRECISION, TMA,
-        )  # fmt: skip
+    dq = _dq_key_blocks(
+        dq, q, do, lse, delta, k_base, v_base, k_desc, v_desc, batch, kv_head, offs_m,
+        offs_d, unmasked_end, end, k_len, stride_kn, stride_kd, stride_vn, stride_vd,
+        qk_scale, BLOCK_N, True, CAUSAL, UPCAST, DOT_PRECISION, TMA,
+    )  # fmt: skip
     out = batch_head * q_len * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
     tl.store(dq_ptr + out, _for_store(dq * scale, dq_ptr, UPCAST), mask=row_mask[:, None])
 
@@ -797,43 +829,48 @@ def attention_backward(
         return dq.zero_(), dk.zero_(), dv.zero_()
     table = _plans.default_constants()
     wide = table == "gpu" and q.dtype == torch.float32
-    default = BACKWARD_CONFIGS["gpu-float32" if wide else table]
-    config, name, table = _plan(default)
+    defaults = BACKWARD_CONFIGS["gpu-float32" if wide else table]
+    config, name, table = _plan()
+    forced = config is not None
     # Descriptor loads where the forward has them: forced (a TMA design, whose blocks
-    # stay the forward's) or by default.
-    forced = _plans.forced("attention")[0] is not None
-    tma = config.kwargs.get("TMA", False) or (
-        not forced and _tma_by_default(q, k_len, causal, table)
-    )
-    if config.kwargs.get("TMA", False):
-        config, name = default, config_name(default)
-    _plans.launched("attention", name, table)
-    block_m, block_n = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"]
+    # stay the backward's defaults) or by default. Any other forced config runs both
+    # kernels.
+    tma = config.kwargs.get("TMA", False) if forced else _tma_by_default(q, k_len, causal, table)
+    own_blocks = forced and not tma
+    dkdv_config, dq_config = (config, config) if own_blocks else defaults
+    _plans.launched("attention", name if own_blocks else config_name(dkdv_config), table)
     tma = tma and all(tma_readable(x) for x in (q, k, v, do))
-    descriptors = (None,) * 4
-    if tma:
-        descriptors = _descriptors((q, block_m), (k, block_n), (v, block_n), (do, block_m))
-    launch = {"num_warps": config.num_warps, "num_stages": config.num_stages}
     upcast = in_interpreter() and q.dtype != torch.float32
+    meta = {"HEAD_DIM": head_dim, "CAUSAL": causal, "UPCAST": upcast,
+            "DOT_PRECISION": _dot_precision(q), "TMA": tma}  # fmt: skip
+    common = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
+
+    block_m = dq_config.kwargs["BLOCK_M"]
     delta = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
     fast(attention_delta_kernel)[(cdiv(q_len, block_m), batch * heads)](
         o, do, delta, *_strides(do), heads, q_len, HEAD_DIM=head_dim, BLOCK_M=block_m
     )
-    common = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
-    meta = {"HEAD_DIM": head_dim, "CAUSAL": causal, "UPCAST": upcast,
-            "DOT_PRECISION": _dot_precision(q),
-            "BLOCK_M": block_m, "BLOCK_N": block_n, "TMA": tma, **launch}  # fmt: skip
+    block_m, block_n = dkdv_config.kwargs["BLOCK_M"], dkdv_config.kwargs["BLOCK_N"]
+    # Each kernel reads through descriptors only what it walks in blocks: Q and dO here.
+    q_desc, do_desc = _descriptors((q, block_m), (do, block_m)) if tma else (None, None)
     grid = checked_grid((cdiv(k_len, block_n), batch * kv_heads), "k")
     fast(attention_dkdv_kernel)[grid](
-        q, k, v, do, lse, delta, dk, dv, *descriptors, *common, kv_heads, group, q_len, k_len,
-        scale, **meta,
+        q, k, v, do, lse, delta, dk, dv, q_desc, None, None, do_desc, *common, kv_heads, group,
+        q_len, k_len, scale, **meta, **_launch_meta(dkdv_config),
     )  # fmt: skip
+    block_m, block_n = dq_config.kwargs["BLOCK_M"], dq_config.kwargs["BLOCK_N"]
+    k_desc, v_desc = _descriptors((k, block_n), (v, block_n)) if tma else (None, None)
     grid = checked_grid((cdiv(q_len, block_m), batch * heads), "q")
     fast(attention_dq_kernel)[grid](
-        q, k, v, do, lse, delta, dq, *descriptors, *common, heads, group, q_len, k_len, scale,
-        **meta,
+        q, k, v, do, lse, delta, dq, None, k_desc, v_desc, None, *common, heads, group, q_len,
+        k_len, scale, **meta, **_launch_meta(dq_config),
     )  # fmt: skip
     return dq, dk, dv
+
+
+def _launch_meta(config: triton.Config) -> dict:
+    """A config's blocks, warps and stages, as a launch's keywords."""
+    return {**config.kwargs, "num_warps": config.num_warps, "num_stages": config.num_stages}
 
 
 @_plans.carried_to_backward

@@ -39,6 +39,9 @@
 #   split-v2      split rows again (v2, rejected), then unmasked's tests and tables, batched-default
 #   conv-tma      conv2d's TMA designs: tests compiled, each shape timed, host cost
 #   conv-dx       dx on the TMA designs: tests compiled, dx timed against cuDNN's
+#   bwd-blocks    attention's backward with unmasked blocks: tests compiled, the sweep of
+#                 its dK/dV and dQ kernels' configs, each apart
+#   bwd-tables    attention's forward and backward tables, bf16 and fp16
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
 #   split-rows    rows split over programs (softmax, add_row_sum): tests compiled, the
@@ -330,6 +333,16 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (tma or boxes or rows or dx_of or grad or backward)"
         step conv-dx-bench 200 python benchmarks/vendor.py conv2d-dx ;;
+    bwd-blocks)
+        # The attention backward's unmasked blocks, and its two kernels' configs chosen
+        # apart (2026-12-03f): tests compiled, then the sweep of each kernel's candidates.
+        step bwd-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_attention.py tests/test_ops.py -k attention
+        step bwd-sweep 400 python benchmarks/vendor.py --sweep attention-grad ;;
+    bwd-tables)
+        # After bwd-blocks: the forward and backward tables against SDPA, both dtypes.
+        step bwd-bf16 200 python benchmarks/vendor.py attention --dtype bfloat16
+        step bwd-fp16 200 python benchmarks/vendor.py attention --dtype float16 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the

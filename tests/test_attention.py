@@ -182,8 +182,8 @@ def test_the_tma_forward_reads_ragged_grouped_heads(config, causal, harness_stat
 
 def test_the_tma_design_runs_the_backward_on_descriptors_too(harness_state, monkeypatch):
     """Forced, the TMA design reads the backward's blocks through descriptors as well: Q
-    and dO in blocks of the backward's BLOCK_M rows, K and V of its BLOCK_N (the
-    gradients themselves are judged by `test_backward_runs_every_config`)."""
+    and dO in blocks of the dK/dV kernel's BLOCK_M rows, K and V of the dQ kernel's
+    BLOCK_N (the gradients themselves are judged by `test_backward_runs_every_config`)."""
     import kernels.attention as kernels_attention
 
     mode = harness_state.mode
@@ -202,9 +202,9 @@ def test_the_tma_design_runs_the_backward_on_descriptors_too(harness_state, monk
     with _plans.forcing(config):
         attention_autograd(q, k, v, causal=True).backward(torch.ones_like(q))
     table = "interpret" if mode == "interpret" else "gpu"
-    backward = kernels_attention.BACKWARD_CONFIGS[table].kwargs
-    m, n = backward["BLOCK_M"], backward["BLOCK_N"]
-    assert built[-1] == [m, n, n, m], built
+    dkdv, dq = (config.kwargs for config in kernels_attention.BACKWARD_CONFIGS[table])
+    m, n = dkdv["BLOCK_M"], dq["BLOCK_N"]
+    assert built[-2:] == [[m, m], [n, n]], built
 
 
 def test_the_tma_forward_leaves_unreadable_views_to_the_pointer_kernel(harness_state):
