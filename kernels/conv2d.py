@@ -45,9 +45,11 @@ The GPU ideas, in the order they appear:
    with a reduction of R S and a handful of columns wastes the tensor cores. They run on
    direct kernels, a loop over the R x S taps multiply-added in float32, with the tile
    laid along what is contiguous in memory (coalescing): in channels-last the filters
-   (`conv2d_depthwise_kernel`: output pixels x filters, each tap a row of weights times
-   a masked gather), in NCHW a plane's rows (`conv2d_depthwise_plane_kernel`: rows x
-   columns of one filter's output, each tap a scalar weight times a shifted window).
+   (`conv2d_depthwise_kernel`: strips of adjacent output pixels x filters, each tap a
+   row of weights times a masked gather, each input column of a strip loaded and
+   converted once for all the taps that read it), in NCHW a plane's rows
+   (`conv2d_depthwise_plane_kernel`: rows x columns of one filter's output, each tap a
+   scalar weight times a shifted window).
    For 16-bit filters 7 or more wide, NCHW tiles go to the tensor cores after all
    (`conv2d_depthwise_band_kernel`): a row of taps is a product with a banded matrix of
    weights. (Their backward runs on the GEMM kernels.)
@@ -91,13 +93,15 @@ kernels/matmul.py).
 
 Not done yet: a direct depthwise backward, and dweight on the copy engine. The depthwise
 kernels are bound by instruction issue, not memory (ncu on the H200: issue slots 74-85%
-busy, DRAM 2-18%): each tap of each output costs a load, a conversion, a mask and a
-multiply-add, and Triton has no register shift with which one loaded row could serve
-several taps.
+busy, DRAM 2-18%): each tap of each output cost a load, a conversion, a mask and a
+multiply-add. Strips of BLOCK_Q adjacent outputs per thread in `conv2d_depthwise_kernel`
+share each input column's load and conversion among the taps that read it (offline, sm_90
+SASS: 50 -> 24 instructions an output on 3 x 3, 203 -> 88 on 7 x 7 at stride 1; not yet
+timed); a multiply-add per tap is left, 49 an output for 7 x 7.
 
 Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels,
 `conv2d/boxes-<BMxBNxBK-g8-pP-bB-wW-sS>/...` and `conv2d/rows-...` for the TMA designs, and
-`conv2d/depthwise-<BPQxBK-wW-sS>/<gpu|interpret>`, `conv2d/plane-<BPxBQ-wW-sS>/...` and
+`conv2d/depthwise-<BPQxBK[xBQ]-wW-sS>/<gpu|interpret>`, `conv2d/plane-<BPxBQ-wW-sS>/...` and
 `conv2d/band-<BPxBQxBJ-wW-sS>/...` for the depthwise ones (`kernels._plans`).
 """
 
@@ -134,8 +138,12 @@ def _gemm_config(bm: int, bn: int, bk: int, warps: int, stages: int) -> triton.C
     )
 
 
-def _depthwise_config(block_pq: int, block_k: int, warps: int) -> triton.Config:
-    return triton.Config({"BLOCK_PQ": block_pq, "BLOCK_K": block_k}, num_warps=warps, num_stages=1)
+def _depthwise_config(block_pq: int, block_k: int, warps: int, block_q: int = 1) -> triton.Config:
+    """BLOCK_PQ strips of BLOCK_Q output pixels x BLOCK_K filters (BLOCK_Q named only past 1)."""
+    blocks = {"BLOCK_PQ": block_pq, "BLOCK_K": block_k} | (
+        {"BLOCK_Q": block_q} if block_q > 1 else {}
+    )
+    return triton.Config(blocks, num_warps=warps, num_stages=1)
 
 
 # Timed on the H200 (benchmarks/vendor.py --sweep conv2d depthwise, float16, N = 32):
@@ -153,18 +161,29 @@ GEMM_GPU_CONFIGS = (
     _gemm_config(64, 32, 32, 4, 4),
 )
 GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
-# Timed on the H200 with the taps unrolled (benchmarks/vendor.py --sweep depthwise,
-# float16, N = 32, channels-last, 2026-12-03): 16 x 128 won the 3 x 3 shapes, 64 x 64 the
-# 7 x 7 ones at 256 channels, 128 x 32 (then 256 x 16) at 96; 8 x 128 was within 1.02-1.15
-# of the best on 3 x 3. Offline, 128 x 32 and 256 x 16 spill 1.4 KB a thread on 7 x 7.
+# Strips of 8, 4 and 2 adjacent outputs (BLOCK_Q) share input columns among the taps
+# (conv2d_depthwise_kernel). Not yet timed; offline for sm_90 (N = 32, 256 channels,
+# 56 x 56, 16-bit), SASS instructions an output against 50-55 (3 x 3) and 203-239 (7 x 7)
+# for the strips of one pixel below: 8 x 128 x 8 24-34 and 88-112 (168-254 registers),
+# 8 x 128 x 4 29-38 and 109-133 (99-177), 16 x 128 x 2 35-43 and 135-159 (128-187),
+# 16 x 64 x 8 26-36 and 101-124 (187-255); none spills (16 x 128 x 4 and 32 x 64 x 4 did on
+# 7 x 7, 16 x 128 x 8 on every shape). The one-pixel strips after them were timed on the
+# H200 with the taps unrolled (benchmarks/vendor.py --sweep depthwise, float16, N = 32,
+# channels-last, 2026-12-03): 16 x 128 won the 3 x 3 shapes, 64 x 64 the 7 x 7 ones at 256
+# channels, 128 x 32 (then 256 x 16) at 96; 8 x 128 was within 1.02-1.15 of the best on
+# 3 x 3. Offline, 128 x 32 and 256 x 16 spill 1.4 KB a thread on 7 x 7.
 DEPTHWISE_GPU_CONFIGS = (
+    _depthwise_config(8, 128, 4, 8),
+    _depthwise_config(8, 128, 4, 4),
+    _depthwise_config(16, 128, 4, 2),
+    _depthwise_config(16, 64, 4, 8),
     _depthwise_config(16, 128, 4),
     _depthwise_config(64, 64, 4),
     _depthwise_config(128, 32, 4),
     _depthwise_config(8, 128, 4),
     _depthwise_config(256, 16, 4),
 )
-DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4),)
+DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4), _depthwise_config(8, 8, 4, 4))
 
 
 def _plane_config(block_p: int, block_q: int, warps: int) -> triton.Config:
@@ -677,7 +696,7 @@ def conv2d_weight_grad_kernel(
 
 @autotune(
     DEPTHWISE_GPU_CONFIGS,
-    key=["M", "K", "R", "S", "stride_h", "stride_xc"],
+    key=["M", "K", "R", "S", "stride_h", "STRIDE_W", "DIL_W", "stride_xc"],
     interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -690,65 +709,106 @@ def conv2d_depthwise_kernel(
     K,  # filters
     MULT,  # filters per input channel (the channel multiplier)
     H, W, P, Q,
-    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    stride_h, pad_h, pad_w, dil_h,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
     stride_bias,
     R: tl.constexpr,  # filter rows
     S: tl.constexpr,  # filter columns
+    STRIDE_W: tl.constexpr,  # column stride and dilation: which input column feeds which
+    DIL_W: tl.constexpr,  # output column is decided at compile time
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
-    BLOCK_PQ: tl.constexpr,  # output pixels per program
+    BLOCK_PQ: tl.constexpr,  # strips of output pixels per program
     BLOCK_K: tl.constexpr,  # filters per program
+    BLOCK_Q: tl.constexpr = 1,  # output columns per strip (adjacent, in one row)
 ):  # fmt: skip
-    """A BLOCK_PQ x BLOCK_K tile of output pixels (n, p, q) x filters k per program, each
-    filter reading its own input channel k // MULT: a loop over the R S taps, each a row
-    of weights times a masked gather of the input, multiply-added in float32. (Filters
-    are adjacent in a channels-last tensor: the tile's loads and stores are contiguous
-    along them.)"""
+    """A tile of BLOCK_PQ strips x BLOCK_K filters per program, each strip BLOCK_Q
+    adjacent output pixels (n, p, q0 .. q0 + BLOCK_Q - 1) of one row, each filter reading
+    its own input channel k // MULT: a loop over the R filter rows, each a row of weights
+    per tap times masked gathers of the input, multiply-added in float32. (Filters are
+    adjacent in a channels-last tensor: the tile's loads and stores are contiguous along
+    them.)
+
+    The GPU idea: reuse in registers. The kernel is bound by instructions, not memory,
+    and each product needs its input converted to float32 (16-bit products are exact
+    there). With one pixel per strip every tap loads and converts its own input; along
+    a row of a strip, input column j feeds output column i through tap s where j = i
+    STRIDE_W + s DIL_W, so each of the (BLOCK_Q - 1) STRIDE_W + (S - 1) DIL_W + 1 input
+    columns a filter row reaches is loaded and converted once and multiply-added into
+    every output it feeds: for 3 x 3 at stride 1 and BLOCK_Q = 4, 6 conversions per
+    filter row instead of 12. Triton has no register shift, so the strip's columns are
+    separate tiles, a tuple unrolled at compile time (the stride and dilation are
+    constants for that)."""
     # Index arithmetic in int32 where every offset fits, as in conv2d_gemm_kernel.
-    pix_block, k_block = tl.program_id(axis=0), tl.program_id(axis=1)
+    strip_block, k_block = tl.program_id(axis=0), tl.program_id(axis=1)
     if INDEX_64:
-        pix_block, k_block = pix_block.to(tl.int64), k_block.to(tl.int64)
-    pix = pix_block * BLOCK_PQ + tl.arange(0, BLOCK_PQ)
+        strip_block, k_block = strip_block.to(tl.int64), k_block.to(tl.int64)
+    strip = strip_block * BLOCK_PQ + tl.arange(0, BLOCK_PQ)
     k = k_block * BLOCK_K + tl.arange(0, BLOCK_K)
-    pix_mask = pix < M
     k_mask = k < K
-    img = pix // (P * Q)
-    oh = (pix % (P * Q)) // Q
-    ow = pix % Q
+    row_strips = tl.cdiv(Q, BLOCK_Q)
+    out_row = strip // row_strips  # n P + p
+    strip_mask = out_row < M // Q
+    img = out_row // P
+    oh = out_row % P
+    q0 = (strip % row_strips) * BLOCK_Q
     base_h = oh * stride_h - pad_h
-    base_w = ow * stride_w - pad_w
+    base_w = q0 * STRIDE_W - pad_w
     # Offsets, not pointers: a tile of 64-bit pointers held across the loop is twice
     # the registers of int32 offsets.
     x_tile = (img * stride_xn)[:, None] + ((k // MULT) * stride_xc)[None, :]
     w_row = w_ptr + k * stride_wk
-    acc = tl.full((BLOCK_PQ, BLOCK_K), 0.0, tl.float32)
-    # The taps are compile-time constants: a row's loads unroll, each issued before
-    # the multiply-adds wait on it. (Unrolling the rows too spilled: all R x S tiles
-    # of loads were hoisted, 9.5-26 KB a thread in ptxas for 7 x 7.)
+    # Each input column's offset and padding mask, the same for every filter row.
+    COLS: tl.constexpr = (BLOCK_Q - 1) * STRIDE_W + (S - 1) * DIL_W + 1
+    # (Tuples grow by +, which Triton's frontend compiles.)
+    col_offs = ()
+    col_oks = ()
+    for j in tl.static_range(COLS):
+        iw = base_w + j
+        col_offs = col_offs + ((iw * stride_xw)[:, None],)  # noqa: RUF005
+        col_oks = col_oks + (((iw >= 0) & (iw < W))[:, None] & k_mask[None, :],)  # noqa: RUF005
+    accs = ()
+    for _ in tl.static_range(BLOCK_Q):
+        accs = accs + (tl.zeros((BLOCK_PQ, BLOCK_K), tl.float32),)  # noqa: RUF005
+    # The filter rows stay a loop: unrolled too, all R x COLS tiles of loads were hoisted
+    # and spilled (9.5-26 KB a thread in ptxas for 7 x 7 with one pixel a strip).
     for r in range(R):
         ih = base_h + r * dil_h
-        # Padding: taps outside the input load 0; so do pixels past M.
-        row_ok = pix_mask & (ih >= 0) & (ih < H)
+        # Padding: taps outside the input load 0; so do strips past the last row.
+        row_ok = (strip_mask & (ih >= 0) & (ih < H))[:, None]
+        row_offs = x_tile + (ih * stride_xh)[:, None]
+        weights = ()
         for s in tl.static_range(S):
             weight = tl.load(w_row + r * stride_wr + s * stride_ws, mask=k_mask, other=0.0)
-            iw = base_w + s * dil_w
-            pix_ok = row_ok & (iw >= 0) & (iw < W)
-            xv = tl.load(
-                x_ptr + (x_tile + (ih * stride_xh + iw * stride_xw)[:, None]),
-                mask=pix_ok[:, None] & k_mask[None, :],
-                other=0.0,
-            )
-            acc += xv.to(tl.float32) * weight.to(tl.float32)[None, :]
+            weights = weights + (weight.to(tl.float32)[None, :],)  # noqa: RUF005
+        for j in tl.static_range(COLS):
+            xv = tl.load(x_ptr + (row_offs + col_offs[j]), mask=row_ok & col_oks[j], other=0.0)
+            xv = xv.to(tl.float32)
+            updated = ()
+            for i in tl.static_range(BLOCK_Q):
+                acc = accs[i]
+                # Tap s of output column i reads input column j = i STRIDE_W + s DIL_W.
+                if (
+                    (j >= i * STRIDE_W)
+                    & ((j - i * STRIDE_W) % DIL_W == 0)
+                    & (j - i * STRIDE_W < S * DIL_W)
+                ):
+                    acc += xv * weights[(j - i * STRIDE_W) // DIL_W]
+                updated = updated + (acc,)  # noqa: RUF005
+            accs = updated
+    bias = tl.zeros((BLOCK_K,), tl.float32)
     if bias_ptr is not None:
-        acc += tl.load(bias_ptr + k * stride_bias, mask=k_mask, other=0.0).to(tl.float32)[None, :]
-    out_ptrs = (
-        out_ptr
-        + (img * stride_on + oh * stride_oh + ow * stride_ow)[:, None]
-        + (k * stride_ok)[None, :]
-    )
-    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=pix_mask[:, None] & k_mask[None, :])
+        bias = tl.load(bias_ptr + k * stride_bias, mask=k_mask, other=0.0).to(tl.float32)
+    out_tile = (img * stride_on + oh * stride_oh)[:, None] + (k * stride_ok)[None, :]
+    for i in tl.static_range(BLOCK_Q):
+        q = q0 + i
+        ok = (strip_mask & (q < Q))[:, None] & k_mask[None, :]
+        out_ptrs = out_ptr + (out_tile + (q * stride_ow)[:, None])
+        acc = accs[i]
+        if bias_ptr is not None:
+            acc += bias[None, :]
+        tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=ok)
 
 
 @triton.jit
@@ -1230,14 +1290,21 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias, band: bool = False) -
 
 def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:
     m = geo.n * geo.p * geo.q
-    grid = lambda meta: checked_grid((cdiv(m, meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x")
+    strips = lambda meta: geo.n * geo.p * cdiv(geo.q, meta.get("BLOCK_Q", 1))
+    grid = lambda meta: checked_grid(
+        (cdiv(strips(meta), meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x"
+    )
+    (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation
     args = (
         x, weight, out, bias, m, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
-        *geo.conv_args(), *x.stride(), weight.stride(0),
+        stride_h, pad_h, pad_w, dil_h, *x.stride(), weight.stride(0),
         weight.stride(2), weight.stride(3), *out.stride(),
         bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
-    constants = {"R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, x, weight, out)}
+    constants = {
+        "R": geo.r, "S": geo.s, "STRIDE_W": stride_w, "DIL_W": dil_w,
+        "INDEX_64": _index_64(geo, x, weight, out),
+    }  # fmt: skip
     _plans.launch(
         "conv2d", conv2d_depthwise_kernel, DEPTHWISE_CONFIGS, grid, args, constants, _DESIGNS
     )
