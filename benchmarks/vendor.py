@@ -353,7 +353,7 @@ def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
         graph_tflops=2.5 * flop / g_ours / 1e9,
         graph_vs_flash=g_flash / g_ours,
         vs_pointer_loads=t_pointer / t_ours,
-        config=_backward_name(attn.BACKWARD_CONFIGS["gpu"]),
+        config=_backward_name(attn.BACKWARD_CONFIGS[attn.backward_table("gpu", q)]),
         agree=max(disagreement(a, b) for a, b in zip(ours_fn(), flash_fn(), strict=True)),
     )
 
@@ -524,6 +524,9 @@ def bench_depthwise(dtypes: list[str]) -> None:
             for layout in ("nchw", "channels_last"):
                 ours, cudnn = _conv_pair(x, w, stride, r // 2, c, layout)
                 t_ours, t_cudnn = ms(ours), ms(cudnn)
+                g_ours, g_cudnn = graph_ms(ours), graph_ms(cudnn)  # the device's time
+                with _plans.recording() as launched:
+                    ours()
                 row(
                     op="depthwise",
                     dtype=name,
@@ -533,6 +536,9 @@ def bench_depthwise(dtypes: list[str]) -> None:
                     of_copy=moved / t_ours / 1e6 / copy,
                     cudnn_gbps=moved / t_cudnn / 1e6,
                     vs_cudnn=t_cudnn / t_ours,
+                    graph_of_copy=moved / g_ours / 1e6 / copy,
+                    graph_vs_cudnn=g_cudnn / g_ours,
+                    config=launched[-1].split("/")[1] if launched else "",
                     agree=disagreement(ours(), cudnn()),
                 )
 
@@ -746,19 +752,20 @@ def sweep_attention() -> None:
 def sweep_attention_grad() -> None:
     """The backward's two kernels' configs, one kernel at a time (the other at its best so
     far), by the device's time of the whole backward (`_graph_grad_ms`)."""
-    shipped = attn.BACKWARD_CONFIGS["gpu"]
+    shipped = dict(attn.BACKWARD_CONFIGS)
     for d in (64, 128):
         for batch, seq in ATTENTION_SHAPES:
             shape = (batch, 16, seq, d)
             q, k, v, do = (torch.randn(shape, device="cuda", dtype=torch.bfloat16) for _ in "qkvo")
+            table = attn.backward_table("gpu", q)
             for causal in (False, True):
-                best = list(shipped)
+                best = list(shipped[table])
                 for side, kernel in enumerate(("dK/dV", "dQ")):
                     cells = []
                     for config in CANDIDATES["attention.grad"][side]:
                         pair = list(best)
                         pair[side] = config
-                        attn.BACKWARD_CONFIGS["gpu"] = tuple(pair)
+                        attn.BACKWARD_CONFIGS[table] = tuple(pair)
                         try:
                             ours = functools.partial(_ours_causal, causal=causal)
                             cells.append((_graph_grad_ms(ours, q, k, v, do), config))
@@ -775,7 +782,7 @@ def sweep_attention_grad() -> None:
                         ),
                         flush=True,
                     )
-    attn.BACKWARD_CONFIGS["gpu"] = shipped
+                attn.BACKWARD_CONFIGS[table] = shipped[table]
 
 
 def sweep_conv2d() -> None:

@@ -49,7 +49,10 @@ The GPU ideas, in the order they appear:
    the row max taken on the unscaled scores). On the H200 (bfloat16, `vendor.py
    attention`, benchmarks/results/2026-12-03d-h200) the forward ran 1.03-1.42x its
    TFLOP/s of the call before, most at D = 64 (1.10-1.42x: a score there costs half the
-   multiply-adds it does at D = 128, and the same softmax work). No row is ever fully
+   multiply-adds it does at D = 128, and the same softmax work). The backward's loops
+   do the same (`MASKED` in `_dkdv_query_blocks`, `_dq_key_blocks`): the query blocks
+   wholly inside Lq, for a key block wholly inside Lk, and the key blocks wholly inside
+   Lk left of the diagonal, each without masks. No row is ever fully
    masked (row i always sees key 0 when Lk >= 1), so m is finite after the first block
    and exp2(-inf - m) is a clean 0. Lk = 0 is handled by the launcher: O = 0 (the empty
    sum, as PyTorch's SDPA gives it).
@@ -77,8 +80,9 @@ Configs: `GPU_CONFIGS`, autotuned per (Lq, Lk, D, causal) through `harness.autot
 a GPU; `INTERPRET_CONFIGS` for the interpreter (blocks of 32, and 16: several key blocks,
 rescales and diagonal blocks on the small cases tests draw). Each is named
 `attention/<BMxBN-wW-sS>/<gpu|interpret>` for `kernels._plans`. The backward kernels
-launch with the forced config if one is forced, else `BACKWARD_CONFIGS[mode]` (timed on
-the H200: `benchmarks/vendor.py --sweep attention`).
+launch with the forced config if one is forced, else with a config each from
+`BACKWARD_CONFIGS` (by mode, dtype and head_dim: `backward_table`; timed on the H200 by
+`benchmarks/vendor.py --sweep attention-grad`).
 """
 
 from __future__ import annotations
@@ -133,17 +137,31 @@ INTERPRET_CONFIGS = (
     _config(32, 32, 4, 1),
     _config(16, 16, 4, 1),
 )
-# The backward's configs, (dK/dV kernel's, dQ kernel's): timed on the H200 in bfloat16
-# (eight candidates, D = 64 and 128, seq 1024 to 16384, causal and not), one config for
-# both: 64 x 64 with 4 warps and 2 stages was fastest on 10 of 12 shapes, 1.3-1.6x faster
-# than 64 x 32 from seq 4096 up. float32 keeps 64 x 32: twice the bytes a tile, and its
-# 64 x 64 pipeline at D = 128 untimed. In the dK/dV kernel BLOCK_N is the key block a
-# program owns and BLOCK_M its step over queries; in the dQ kernel the other way round.
+# The backward's configs, (dK/dV kernel's, dQ kernel's). In the dK/dV kernel BLOCK_N is
+# the key block a program owns and BLOCK_M its step over queries; in the dQ kernel the
+# other way round. Timed on the H200 in bfloat16 (`vendor.py --sweep attention-grad`,
+# seq 1024 to 16384, causal and not, each kernel's candidates apart, device time;
+# benchmarks/results/2026-12-03f-h200/bwd-sweep.txt): at D <= 64 the dK/dV kernel's
+# 64 x 64 on 3 stages came within 4% of the best on every shape (64 x 64 on 2 stages:
+# 2-6% slower) and the dQ kernel's 64 x 64 on 2 stages within 3%; at D = 128 3 stages
+# of 64 x 64 keys cost 8-33% (shared memory), and the dQ kernel's 128 x 64 on 8 warps
+# won five of six shapes by 1-4%. float32 keeps 64 x 32: twice the bytes a tile, its
+# 64 x 64 pipeline at D = 128 untimed.
 BACKWARD_CONFIGS = {
-    "gpu": (_config(64, 64, 4, 2), _config(64, 64, 4, 2)),
+    "gpu": (_config(64, 64, 4, 3), _config(64, 64, 4, 2)),
+    "gpu-d128": (_config(64, 64, 4, 2), _config(128, 64, 8, 3)),
     "gpu-float32": (_config(64, 32, 4, 2), _config(64, 32, 4, 2)),
     "interpret": (INTERPRET_CONFIGS[0], INTERPRET_CONFIGS[0]),
 }
+
+
+def backward_table(table: str, q: torch.Tensor) -> str:
+    """Which of BACKWARD_CONFIGS a backward on q in mode `table` launches with."""
+    if table != "gpu":
+        return table
+    if q.dtype == torch.float32:
+        return "gpu-float32"
+    return "gpu-d128" if q.shape[-1] > 64 else "gpu"
 
 
 def config_name(config: triton.Config) -> str:
@@ -827,9 +845,7 @@ def attention_backward(
     dv = torch.empty(v.shape, dtype=v.dtype, device=v.device)
     if k_len == 0 or q.numel() == 0 or k.numel() == 0:  # every gradient an empty sum
         return dq.zero_(), dk.zero_(), dv.zero_()
-    table = _plans.default_constants()
-    wide = table == "gpu" and q.dtype == torch.float32
-    defaults = BACKWARD_CONFIGS["gpu-float32" if wide else table]
+    defaults = BACKWARD_CONFIGS[backward_table(_plans.default_constants(), q)]
     config, name, table = _plan()
     forced = config is not None
     # Descriptor loads where the forward has them: forced (a TMA design, whose blocks

@@ -41,6 +41,8 @@
 #   conv-dx       dx on the TMA designs: tests compiled, dx timed against cuDNN's
 #   bwd-blocks    attention's backward with unmasked blocks: tests compiled, the sweep of
 #                 its dK/dV and dQ kernels' configs, each apart
+#   bwd-strips    the backward's configs per head_dim, and the depthwise strips: tests
+#                 compiled, vendor.py depthwise and attention (bf16)
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
@@ -343,6 +345,17 @@ for name in $STEPS; do
         # After bwd-blocks: the forward and backward tables against SDPA, both dtypes.
         step bwd-bf16 200 python benchmarks/vendor.py attention --dtype bfloat16
         step bwd-fp16 200 python benchmarks/vendor.py attention --dtype float16 ;;
+    bwd-strips)
+        # After bwd-blocks (2026-12-03f): the backward's configs per head_dim, tests and the
+        # bf16 table; the depthwise channels-last strips (70d580e), tests and table.
+        step bwd-tests 120 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_attention.py tests/test_ops.py \
+            -k "attention and (grad or backward or tma)"
+        step strips-tests 90 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (depthwise or test_configs or differential) and not grad"
+        step strips-bench 120 python benchmarks/vendor.py depthwise
+        step bwd-bf16 200 python benchmarks/vendor.py attention --dtype bfloat16 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
