@@ -186,22 +186,37 @@ DEPTHWISE_GPU_CONFIGS = (
 DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4), _depthwise_config(8, 8, 4, 4))
 
 
-def _plane_config(block_p: int, block_q: int, warps: int) -> triton.Config:
-    return triton.Config({"BLOCK_P": block_p, "BLOCK_Q": block_q}, num_warps=warps, num_stages=1)
+def _plane_config(block_p: int, block_q: int, warps: int, strip: int = 1) -> triton.Config:
+    """BLOCK_P rows x BLOCK_Q columns, in strips of `strip` columns (named only past 1)."""
+    blocks = {"BLOCK_P": block_p, "BLOCK_Q": block_q} | (
+        {"BLOCK_STRIP": strip} if strip > 1 else {}
+    )
+    return triton.Config(blocks, num_warps=warps, num_stages=1)
 
 
-# Tiles of one channel's output plane, rows x columns. Timed on the H200 (the same
-# sweep, NCHW): 4 x 64 won on 56 x 56 stride 1 (3 x 3 and 7 x 7), 8 x 32 on stride 2 and
-# on 28 x 28 (16 x 16 and 16 x 32 within 1.04 there), 8 x 8 within 1.05 of the best on
-# 7 x 7.
+# Tiles of one channel's output plane, rows x columns. Strips of 8 adjacent columns a
+# thread (BLOCK_STRIP) share input columns among the taps (conv2d_depthwise_plane_kernel):
+# not yet timed; offline for sm_90 (N = 32, 256 channels, 56 x 56, float16), SASS
+# instructions an output against 130-148 (3 x 3) and 453-469 (7 x 7) for 4 x 64 below:
+# 16 x 64 x 8 (and 32 x 32 x 8, the same per thread) 44-61 and 140-173 (56-167 registers),
+# 8 x 64 x 8 53-73 and 156-189 (48-80); 32 x 64 x 8 (38-59, 130-171) spilled on 7 x 7, as
+# did strips of 4 at 32 x 32 x 4 on 7 x 7 stride 2 (50-64, 167-200). 64 columns suit
+# outputs 56 wide, 32 those 28 wide. The tiles of one column a thread after them were
+# timed on the H200 (the same sweep, NCHW): 4 x 64 won on 56 x 56 stride 1 (3 x 3 and
+# 7 x 7), 8 x 32 on stride 2 and on 28 x 28 (16 x 16 and 16 x 32 within 1.04 there), 8 x 8
+# within 1.05 of the best on 7 x 7.
 PLANE_GPU_CONFIGS = (
+    _plane_config(16, 64, 2, 8),
+    _plane_config(32, 32, 2, 8),
+    _plane_config(8, 64, 2, 8),
+    _plane_config(16, 32, 1, 8),
     _plane_config(4, 64, 2),
     _plane_config(8, 32, 2),
     _plane_config(16, 32, 4),
     _plane_config(16, 16, 2),
     _plane_config(8, 8, 1),
 )
-PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1),)
+PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1), _plane_config(4, 16, 1, 4))
 
 
 def _band_config(block_p: int, block_q: int, block_j: int, warps: int) -> triton.Config:
@@ -694,6 +709,88 @@ def conv2d_weight_grad_kernel(
     tl.store(dw_ptrs, acc.to(dw_ptr.dtype.element_ty), mask=f_mask[:, None] & t_mask[None, :])
 
 
+@triton.jit
+def _strip_columns(first_col, W, lane_ok, COLS: tl.constexpr):
+    """Where each of the input columns first_col + j, j < COLS, that a strip's filter rows
+    reach lies in the input (and `lane_ok`, unless None); outside is padding. The same
+    for every filter row: worked out once, before the loop over them."""
+    # (Tuples grow by +, which Triton's frontend compiles.)
+    oks = ()
+    for j in tl.static_range(COLS):
+        iw = first_col + j
+        ok = (iw >= 0) & (iw < W)
+        if lane_ok is not None:
+            ok = ok & lane_ok
+        oks = oks + (ok,)  # noqa: RUF005
+    return oks
+
+
+@triton.jit
+def _strip_zeros(SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr, STRIP: tl.constexpr):
+    """STRIP float32 accumulators of (SHAPE_0, SHAPE_1), one per output of a strip."""
+    accs = ()
+    for _ in tl.static_range(STRIP):
+        accs = accs + (tl.zeros((SHAPE_0, SHAPE_1), tl.float32),)  # noqa: RUF005
+    return accs
+
+
+@triton.jit
+def _strip_weights(w_row, stride_ws, mask, S: tl.constexpr):
+    """A filter row's S weights (pointers `w_row` at tap 0, zero where not `mask` unless
+    None), in float32."""
+    weights = ()
+    for s in tl.static_range(S):
+        if mask is None:
+            weight = tl.load(w_row + s * stride_ws)
+        else:
+            weight = tl.load(w_row + s * stride_ws, mask=mask, other=0.0)
+        weights = weights + (weight.to(tl.float32),)  # noqa: RUF005
+    return weights
+
+
+@triton.jit
+def _strip_row(
+    accs, row_ptrs, stride_xw, row_ok, col_oks, weights,
+    S: tl.constexpr, STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, STRIP: tl.constexpr,
+):  # fmt: skip
+    """One filter row of a strip of STRIP adjacent outputs: each input column j the row
+    reaches is loaded (row_ptrs + j stride_xw, zero where not row_ok & col_oks[j]) and
+    converted to float32 once, then multiply-added into every output it feeds: output i
+    through tap s where j = i STRIDE_W + s DIL_W, decided at compile time."""
+    COLS: tl.constexpr = (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
+    # A pointer stepped column by column (64-bit: no offset j stride_xw to overflow);
+    # with stride_xw 1 (specialized) the steps fold into the loads' immediate offsets.
+    ptrs = row_ptrs
+    for j in tl.static_range(COLS):
+        xv = tl.load(ptrs, mask=row_ok & col_oks[j], other=0.0).to(tl.float32)
+        ptrs += stride_xw
+        updated = ()
+        for i in tl.static_range(STRIP):
+            acc = accs[i]
+            if (
+                (j >= i * STRIDE_W)
+                & ((j - i * STRIDE_W) % DIL_W == 0)
+                & (j - i * STRIDE_W < S * DIL_W)
+            ):
+                acc += xv * weights[(j - i * STRIDE_W) // DIL_W]
+            updated = updated + (acc,)  # noqa: RUF005
+        accs = updated
+    return accs
+
+
+@triton.jit
+def _strip_store(out_ptr, out_offs, ok, accs, first_q, Q, stride_ow, bias, STRIP: tl.constexpr):
+    """Stores a strip's outputs first_q + i (where ok and inside Q), plus `bias` unless
+    None, rounded once to out's type."""
+    for i in tl.static_range(STRIP):
+        q = first_q + i
+        acc = accs[i]
+        if bias is not None:
+            acc += bias
+        out_ptrs = out_ptr + (out_offs + q * stride_ow)
+        tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=ok & (q < Q))
+
+
 @autotune(
     DEPTHWISE_GPU_CONFIGS,
     key=["M", "K", "R", "S", "stride_h", "STRIDE_W", "DIL_W", "stride_xc"],
@@ -761,54 +858,27 @@ def conv2d_depthwise_kernel(
     w_row = w_ptr + k * stride_wk
     # Each input column's offset and padding mask, the same for every filter row.
     COLS: tl.constexpr = (BLOCK_Q - 1) * STRIDE_W + (S - 1) * DIL_W + 1
-    # (Tuples grow by +, which Triton's frontend compiles.)
-    col_offs = ()
-    col_oks = ()
-    for j in tl.static_range(COLS):
-        iw = base_w + j
-        col_offs = col_offs + ((iw * stride_xw)[:, None],)  # noqa: RUF005
-        col_oks = col_oks + (((iw >= 0) & (iw < W))[:, None] & k_mask[None, :],)  # noqa: RUF005
-    accs = ()
-    for _ in tl.static_range(BLOCK_Q):
-        accs = accs + (tl.zeros((BLOCK_PQ, BLOCK_K), tl.float32),)  # noqa: RUF005
+    col_oks = _strip_columns(base_w[:, None], W, k_mask[None, :], COLS)
+    accs = _strip_zeros(BLOCK_PQ, BLOCK_K, BLOCK_Q)
+    w_row = w_row[None, :]
     # The filter rows stay a loop: unrolled too, all R x COLS tiles of loads were hoisted
     # and spilled (9.5-26 KB a thread in ptxas for 7 x 7 with one pixel a strip).
     for r in range(R):
         ih = base_h + r * dil_h
         # Padding: taps outside the input load 0; so do strips past the last row.
         row_ok = (strip_mask & (ih >= 0) & (ih < H))[:, None]
-        row_offs = x_tile + (ih * stride_xh)[:, None]
-        weights = ()
-        for s in tl.static_range(S):
-            weight = tl.load(w_row + r * stride_wr + s * stride_ws, mask=k_mask, other=0.0)
-            weights = weights + (weight.to(tl.float32)[None, :],)  # noqa: RUF005
-        for j in tl.static_range(COLS):
-            xv = tl.load(x_ptr + (row_offs + col_offs[j]), mask=row_ok & col_oks[j], other=0.0)
-            xv = xv.to(tl.float32)
-            updated = ()
-            for i in tl.static_range(BLOCK_Q):
-                acc = accs[i]
-                # Tap s of output column i reads input column j = i STRIDE_W + s DIL_W.
-                if (
-                    (j >= i * STRIDE_W)
-                    & ((j - i * STRIDE_W) % DIL_W == 0)
-                    & (j - i * STRIDE_W < S * DIL_W)
-                ):
-                    acc += xv * weights[(j - i * STRIDE_W) // DIL_W]
-                updated = updated + (acc,)  # noqa: RUF005
-            accs = updated
-    bias = tl.zeros((BLOCK_K,), tl.float32)
+        row_ptrs = x_ptr + (x_tile + (ih * stride_xh + base_w * stride_xw)[:, None])
+        weights = _strip_weights(w_row + r * stride_wr, stride_ws, k_mask[None, :], S)
+        accs = _strip_row(
+            accs, row_ptrs, stride_xw, row_ok, col_oks, weights, S, STRIDE_W, DIL_W, BLOCK_Q
+        )
+    bias = None
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + k * stride_bias, mask=k_mask, other=0.0).to(tl.float32)
+        bias = bias[None, :]
     out_tile = (img * stride_on + oh * stride_oh)[:, None] + (k * stride_ok)[None, :]
-    for i in tl.static_range(BLOCK_Q):
-        q = q0 + i
-        ok = (strip_mask & (q < Q))[:, None] & k_mask[None, :]
-        out_ptrs = out_ptr + (out_tile + (q * stride_ow)[:, None])
-        acc = accs[i]
-        if bias_ptr is not None:
-            acc += bias[None, :]
-        tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=ok)
+    ok = strip_mask[:, None] & k_mask[None, :]
+    _strip_store(out_ptr, out_tile, ok, accs, q0[:, None], Q, stride_ow, bias, BLOCK_Q)
 
 
 @triton.jit
@@ -827,7 +897,7 @@ def _plane_tile(K, P, Q, INDEX_64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_Q:
 
 @autotune(
     PLANE_GPU_CONFIGS,
-    key=["P", "Q", "R", "S", "stride_w"],
+    key=["P", "Q", "R", "S", "STRIDE_W", "DIL_W"],
     interpret_config=PLANE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -835,48 +905,63 @@ def conv2d_depthwise_plane_kernel(
     x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
     K, MULT,  # filters, and filters per input channel
     H, W, P, Q,
-    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+    stride_h, pad_h, pad_w, dil_h,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
     stride_bias,
     R: tl.constexpr,  # filter rows, as in conv2d_depthwise_kernel
     S: tl.constexpr,  # filter columns
+    STRIDE_W: tl.constexpr,  # column stride and dilation, constants as in
+    DIL_W: tl.constexpr,  # conv2d_depthwise_kernel
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_P: tl.constexpr,  # output rows per program
     BLOCK_Q: tl.constexpr,  # output columns per program
+    BLOCK_STRIP: tl.constexpr = 1,  # adjacent output columns per strip (a thread's)
 ):  # fmt: skip
-    """A BLOCK_P x BLOCK_Q tile of one filter's output plane per program: the same loop
-    over the R x S taps, each weight a scalar times a shifted window of its channel.
+    """A BLOCK_P x BLOCK_Q tile of one filter's output plane per program, as rows x
+    strips of BLOCK_STRIP adjacent columns: the loop over the R filter rows of
+    conv2d_depthwise_kernel, each weight a scalar.
 
     The GPU idea: coalescing. A warp's 32 threads should read 32 neighbouring addresses.
     In NCHW (and in any layout whose columns are adjacent) a plane's row is contiguous,
-    and the tile's columns q0 + arange(BLOCK_Q) say so to the compiler, which lays the
-    threads along them. The pixels x filters tile of `conv2d_depthwise_kernel` finds its
-    pixels by a division (pix % Q): the compiler cannot see that they are adjacent, lays
-    the threads along the filters, and in NCHW each thread then reads another plane."""
+    and the tile's strips q0 + arange(...) BLOCK_STRIP say so to the compiler, which lays
+    the threads along them. The pixels x filters tile of `conv2d_depthwise_kernel` finds
+    its pixels by a division (pix % Q): the compiler cannot see that they are adjacent,
+    lays the threads along the filters, and in NCHW each thread then reads another plane.
+
+    And reuse in registers, as there: a strip's outputs share the input columns between
+    them, each loaded and converted once per filter row (`_strip_row`). Neighbouring
+    threads read addresses BLOCK_STRIP STRIDE_W elements apart, which the L1 cache
+    serves from the same lines over a row's column loads."""
     img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P, BLOCK_Q)
+    STRIPS: tl.constexpr = BLOCK_Q // BLOCK_STRIP
     p = p0 + tl.arange(0, BLOCK_P)[:, None]  # (BLOCK_P, 1)
-    q = q0 + tl.arange(0, BLOCK_Q)[None, :]  # (1, BLOCK_Q)
+    q = q0 + tl.arange(0, STRIPS)[None, :] * BLOCK_STRIP  # (1, STRIPS): each strip's first
     if INDEX_64:
         p, q = p.to(tl.int64), q.to(tl.int64)
     x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
     w_filter = w_ptr + k * stride_wk
-    acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
+    # Row validity per row, column validity per column: broadcast where they meet.
+    p_ok = p < P
+    COLS: tl.constexpr = (BLOCK_STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
+    first_col = q * STRIDE_W - pad_w
+    col_oks = _strip_columns(first_col, W, None, COLS)
+    accs = _strip_zeros(BLOCK_P, STRIPS, BLOCK_STRIP)
     for r in tl.static_range(R):
         ih = p * stride_h - pad_h + r * dil_h
-        # Padding: taps outside the input load 0; so do rows and columns past P, Q.
-        row_ok = (p < P) & (ih >= 0) & (ih < H)
-        for s in tl.static_range(S):
-            weight = tl.load(w_filter + r * stride_wr + s * stride_ws).to(tl.float32)
-            iw = q * stride_w - pad_w + s * dil_w
-            ok = row_ok & (q < Q) & (iw >= 0) & (iw < W)
-            xv = tl.load(x_plane + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
-            acc += xv.to(tl.float32) * weight
+        # Padding: taps outside the input load 0; so do rows past P.
+        row_ok = p_ok & (ih >= 0) & (ih < H)
+        weights = _strip_weights(w_filter + r * stride_wr, stride_ws, None, S)
+        row_ptrs = x_plane + (ih * stride_xh + first_col * stride_xw)
+        accs = _strip_row(
+            accs, row_ptrs, stride_xw, row_ok, col_oks, weights, S, STRIDE_W, DIL_W, BLOCK_STRIP
+        )
+    bias = None
     if bias_ptr is not None:
-        acc += tl.load(bias_ptr + k * stride_bias).to(tl.float32)
-    out_ptrs = out_ptr + img * stride_on + k * stride_ok + p * stride_oh + q * stride_ow
-    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(p < P) & (q < Q))
+        bias = tl.load(bias_ptr + k * stride_bias).to(tl.float32)
+    out_rows = img * stride_on + k * stride_ok + p * stride_oh
+    _strip_store(out_ptr, out_rows, p_ok, accs, q, Q, stride_ow, bias, BLOCK_STRIP)
 
 
 @autotune(
@@ -1285,6 +1370,10 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias, band: bool = False) -
         constants |= {**_dot_constants(x), "INPUT_PRECISION": "ieee"}
     else:
         kernel, configs = conv2d_depthwise_plane_kernel, PLANE_CONFIGS
+        # The column stride and dilation are constants there (`_strip_row`).
+        (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation
+        args = (*args[:10], stride_h, pad_h, pad_w, dil_h, *args[16:])
+        constants |= {"STRIDE_W": stride_w, "DIL_W": dil_w}
     _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS)
 
 
