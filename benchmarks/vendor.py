@@ -258,13 +258,25 @@ def bench_attention(dtypes: list[str], head_dims=(64, 128), backward: bool = Tru
                     fields["config"] = launched[-1].split("/")[1]
                     row(**fields)
                     if backward:
-                        _attention_backward(q, k, v, causal, flop, name, shape)
+                        _attention_backward(q, k, v, causal, flop, name, shape, pointer=False)
                 row(
                     op="attention",
                     dtype=name,
                     shape=shape,
                     causal_over_full=times[True] / times[False],
                 )
+
+
+def bench_attention_grad(dtypes: list[str]) -> None:
+    """The backward alone against the flash backend's, the shapes of `attention`."""
+    for name in dtypes:
+        for d in (64, 128):
+            for batch, seq in ATTENTION_SHAPES:
+                shape = (batch, 16, seq, d)
+                q, k, v = (torch.randn(shape, device="cuda", dtype=DTYPES[name]) for _ in "qkv")
+                for causal in (False, True):
+                    flop = 4.0 * batch * 16 * seq * seq * d / (2 if causal else 1)
+                    _attention_backward(q, k, v, causal, flop, name, shape, pointer=False)
 
 
 def bench_attention_tma(dtypes: list[str]) -> None:
@@ -330,7 +342,7 @@ def _backward_name(pair: tuple[triton.Config, triton.Config]) -> str:
     return "kv" + attn.config_name(pair[0]) + "+q" + attn.config_name(pair[1])
 
 
-def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
+def _attention_backward(q, k, v, causal, flop, name, shape, pointer: bool = True) -> None:
     """Our backward against the flash backend's: do_bench's time of a call (which holds
     the host's launches where they take longer than the kernels) and the device's time
     (CUDA-graph replays)."""
@@ -340,8 +352,10 @@ def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
     ours_fn, flash_fn = _grads(ours, q, k, v, do), _grads(flash, q, k, v, do)
     t_ours, t_flash = ms(ours_fn), ms(flash_fn)
     g_ours, g_flash = _graph_grad_ms(ours, q, k, v, do), _graph_grad_ms(flash, q, k, v, do)
-    with _pointer_kernel_only(attn):  # the same backward with pointer loads, same process
-        t_pointer, _ = _grad_ms(lambda *x: attn.attention_autograd(*x, causal), q, k, v, do)
+    t_pointer = float("nan")
+    if pointer:
+        with _pointer_kernel_only(attn):  # the same backward with pointer loads, same process
+            t_pointer, _ = _grad_ms(ours, q, k, v, do)
     row(
         op="attention.grad",
         dtype=name,
@@ -849,6 +863,7 @@ BENCHES = {
     "matmul-probe": bench_matmul_probe,
     "matmul-tma": bench_matmul_tma,
     "attention": bench_attention,
+    "attention-grad": bench_attention_grad,
     "attention-tma": bench_attention_tma,
     "conv2d": bench_conv2d,
     "conv2d-pointwise": bench_conv2d_pointwise,

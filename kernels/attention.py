@@ -39,8 +39,9 @@ The GPU ideas, in the order they appear:
    the blocks the diagonal crosses pay for the comparison (`ON_DIAGONAL`; in the forward
    `MASKED`, with the tail past Lk). The dK/dV kernel mirrors it over query blocks
    (`_query_ranges`). Program order: the last query blocks have the most keys to walk,
-   so the causal forward launches them first (`pid_m` reversed): the long programs start
-   early and short ones fill the tail of the launch.
+   so the causal forward and dQ kernels launch them first (`pid_m` reversed): the long
+   programs start early and short ones fill the tail of the launch. (The dK/dV kernel's
+   first key blocks are its longest: seen by the most query blocks.)
 5. Masked tails. Lq and Lk need no multiple of anything: rows past Lq load 0 and are not
    stored; keys past Lk load 0 and get score -inf (exp2 gives 0: no weight), never
    reaching the sums. The forward walks the key blocks that need no mask (wholly inside
@@ -649,12 +650,16 @@ def attention_dq_kernel(
     BLOCK_N: tl.constexpr,
     TMA: tl.constexpr = False,
 ):  # fmt: skip
-    # One program per (query block, batch x head), walking the keys as the forward does.
+    # One program per (query block, batch x head), walking the keys as the forward does,
+    # in its order: causal, the last query blocks (the most keys) first.
+    pid_m = tl.program_id(0)
+    if CAUSAL:
+        pid_m = tl.num_programs(0) - 1 - pid_m
     batch_head = tl.program_id(1).to(tl.int64)
     batch = batch_head // heads
     head = batch_head % heads
     kv_head = head // group
-    start_m = tl.program_id(0) * BLOCK_M
+    start_m = pid_m * BLOCK_M
     offs_m = start_m + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     row_mask = offs_m < q_len
