@@ -48,8 +48,8 @@ The GPU ideas, in the order they appear:
    (`conv2d_depthwise_kernel`: strips of adjacent output pixels x filters, each tap a
    row of weights times a masked gather, each input column of a strip loaded and
    converted once for all the taps that read it), in NCHW a plane's rows
-   (`conv2d_depthwise_plane_kernel`: rows x columns of one filter's output, each tap a
-   scalar weight times a shifted window).
+   (`conv2d_depthwise_plane_kernel`: rows x strips of adjacent columns of one filter's
+   output, each tap a scalar weight, each input column of a strip again loaded once).
    For 16-bit filters 7 or more wide, NCHW tiles go to the tensor cores after all
    (`conv2d_depthwise_band_kernel`): a row of taps is a product with a banded matrix of
    weights. (Their backward runs on the GEMM kernels.)
@@ -97,11 +97,13 @@ busy, DRAM 2-18%): each tap of each output cost a load, a conversion, a mask and
 multiply-add. Strips of BLOCK_Q adjacent outputs per thread in `conv2d_depthwise_kernel`
 share each input column's load and conversion among the taps that read it (offline, sm_90
 SASS: 50 -> 24 instructions an output on 3 x 3, 203 -> 88 on 7 x 7 at stride 1; not yet
-timed); a multiply-add per tap is left, 49 an output for 7 x 7.
+timed); a multiply-add per tap is left, 49 an output for 7 x 7. `conv2d_depthwise_plane_kernel`
+does the same along a plane's rows with the same helpers (130 -> 44 on 3 x 3, 453 -> 140
+on 7 x 7; not yet timed).
 
 Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels,
 `conv2d/boxes-<BMxBNxBK-g8-pP-bB-wW-sS>/...` and `conv2d/rows-...` for the TMA designs, and
-`conv2d/depthwise-<BPQxBK[xBQ]-wW-sS>/<gpu|interpret>`, `conv2d/plane-<BPxBQ-wW-sS>/...` and
+`conv2d/depthwise-<BPQxBK[xBQ]-wW-sS>/<gpu|interpret>`, `conv2d/plane-<BPxBQ[xBS]-wW-sS>/...` and
 `conv2d/band-<BPxBQxBJ-wW-sS>/...` for the depthwise ones (`kernels._plans`).
 """
 
@@ -196,20 +198,19 @@ def _plane_config(block_p: int, block_q: int, warps: int, strip: int = 1) -> tri
 
 # Tiles of one channel's output plane, rows x columns. Strips of 8 adjacent columns a
 # thread (BLOCK_STRIP) share input columns among the taps (conv2d_depthwise_plane_kernel):
-# not yet timed; offline for sm_90 (N = 32, 256 channels, 56 x 56, float16), SASS
-# instructions an output against 130-148 (3 x 3) and 453-469 (7 x 7) for 4 x 64 below:
-# 16 x 64 x 8 (and 32 x 32 x 8, the same per thread) 44-61 and 140-173 (56-167 registers),
-# 8 x 64 x 8 53-73 and 156-189 (48-80); 32 x 64 x 8 (38-59, 130-171) spilled on 7 x 7, as
-# did strips of 4 at 32 x 32 x 4 on 7 x 7 stride 2 (50-64, 167-200). 64 columns suit
-# outputs 56 wide, 32 those 28 wide. The tiles of one column a thread after them were
-# timed on the H200 (the same sweep, NCHW): 4 x 64 won on 56 x 56 stride 1 (3 x 3 and
-# 7 x 7), 8 x 32 on stride 2 and on 28 x 28 (16 x 16 and 16 x 32 within 1.04 there), 8 x 8
-# within 1.05 of the best on 7 x 7.
+# not yet timed; offline for sm_90 (N = 32, 256 channels, 56 x 56, 16-bit), SASS
+# instructions an output against 109-121 (3 x 3) and 403-406 (7 x 7) for the one-column
+# tiles below (130-148 and 453-469 before the shared helpers): 16 x 64 x 8 (and 32 x 32 x
+# 8, the same per thread) 44-62 and 140-173 (56-167 registers), 8 x 64 x 8 53-74 and
+# 156-192 (48-184); 16 x 32 x 8 on one warp spilled on float16 7 x 7, 32 x 64 x 8 on 7 x 7,
+# 32 x 32 x 4 on 7 x 7 stride 2. 64 columns suit outputs 56 wide, 32 those 28 wide. The
+# one-column tiles were timed on the H200 (the same sweep, NCHW): 4 x 64 won on 56 x 56
+# stride 1 (3 x 3 and 7 x 7), 8 x 32 on stride 2 and on 28 x 28 (16 x 16 and 16 x 32
+# within 1.04 there), 8 x 8 within 1.05 of the best on 7 x 7.
 PLANE_GPU_CONFIGS = (
     _plane_config(16, 64, 2, 8),
     _plane_config(32, 32, 2, 8),
     _plane_config(8, 64, 2, 8),
-    _plane_config(16, 32, 1, 8),
     _plane_config(4, 64, 2),
     _plane_config(8, 32, 2),
     _plane_config(16, 32, 4),
