@@ -43,6 +43,8 @@
 #                 its dK/dV and dQ kernels' configs, each apart
 #   bwd-strips    the backward's configs per head_dim, and the depthwise strips: tests
 #                 compiled, vendor.py depthwise and attention (bf16)
+#   strips-final  the plane kernel's strips and the causal dQ order: tests compiled,
+#                 vendor.py depthwise (float16) and attention-grad (bfloat16)
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
@@ -356,6 +358,14 @@ for name in $STEPS; do
             -k "conv2d and (depthwise or test_configs or differential) and not grad"
         step strips-bench 120 python benchmarks/vendor.py depthwise
         step bwd-bf16 200 python benchmarks/vendor.py attention --dtype bfloat16 ;;
+    strips-final)
+        # The NCHW plane kernel in strips too (5207908, 95df4b2) and the causal dQ kernel's
+        # order (b7fccd1): tests compiled, vendor.py depthwise (float16) and attention-grad.
+        step strips-tests 75 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (depthwise or plane or test_configs or differential) and not grad"
+        step strips-fp16 170 python benchmarks/vendor.py depthwise --dtype float16
+        step grad-bf16 90 python benchmarks/vendor.py attention-grad --dtype bfloat16 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
