@@ -44,7 +44,8 @@
 #   bwd-strips    the backward's configs per head_dim, and the depthwise strips: tests
 #                 compiled, vendor.py depthwise and attention (bf16)
 #   strips-final  the plane kernel's strips and the causal dQ order: tests compiled,
-#                 vendor.py depthwise (float16) and attention-grad (bfloat16)
+#                 vendor.py depthwise (float16), the band kernel against the plane
+#                 strips forced (7x7), and attention-grad (bfloat16)
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
@@ -365,6 +366,7 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (depthwise or plane or test_configs or differential) and not grad"
         step strips-fp16 170 python benchmarks/vendor.py depthwise --dtype float16
+        step strips-probe 45 python benchmarks/depthwise_probe.py --time
         step grad-bf16 90 python benchmarks/vendor.py attention-grad --dtype bfloat16 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
