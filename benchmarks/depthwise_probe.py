@@ -2,12 +2,11 @@
 
     ncu --section SpeedOfLight -k regex:depthwise -c 6 python benchmarks/depthwise_probe.py
 
-float16, N = 32, C = 256, 56 x 56, stride 1: 7 x 7 then 3 x 3, NCHW (the band kernel,
-then the plane kernel's strips) then channels-last (the pixels x filters kernel's
-strips), each with one forced config so that the profiler sees the launch itself, not
-the autotuner's trials.
-With `--time`, each is also timed (do_bench, median) and printed as a share of a
-same-size copy's time.
+float16, N = 32, C = 256, 56 x 56, stride 1: 7 x 7 then 3 x 3, NCHW (the plane kernel's
+strips) then channels-last (the pixels x filters kernel's strips), each with one forced
+config so that the profiler sees the launch itself, not the autotuner's trials. With
+`--time`, each is also timed (do_bench, median) and printed as a share of a same-size
+copy's time.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from kernels import _plans
 from kernels.conv2d import conv2d
 
 FORCED = [
-    ("nchw", "conv2d/band-64x16x32-w4-s1/gpu"),
     ("nchw", "conv2d/plane-16x64x8-w2-s1/gpu"),
     ("nchw", "conv2d/plane-32x32x8-w2-s1/gpu"),
     ("channels_last", "conv2d/depthwise-16x64x8-w4-s1/gpu"),

@@ -560,7 +560,7 @@ def bench_depthwise(dtypes: list[str]) -> None:
 # -------------------------------------------------------------------------------- sweep
 # The kernels' own config constructors: a candidate is built as a table entry is.
 _mm, _at, _cv = mm._config, attn._config, conv._gemm_config
-_dw, _pl, _bd = conv._depthwise_config, conv._plane_config, conv._band_config
+_dw, _pl = conv._depthwise_config, conv._plane_config
 
 
 CANDIDATES = {
@@ -678,18 +678,6 @@ CANDIDATES = {
         _pl(16, 128, 8),
         _pl(8, 128, 4),
         _pl(32, 64, 8),
-    ],
-    "band": [
-        *conv.BAND_GPU_CONFIGS,
-        _bd(64, 32, 64, 4),
-        _bd(128, 16, 32, 4),
-        _bd(64, 64, 32, 4),
-        _bd(64, 32, 32, 4),
-        _bd(128, 32, 64, 8),
-        _bd(32, 32, 64, 4),
-        _bd(128, 16, 32, 8),
-        _bd(128, 64, 64, 8),
-        _bd(64, 16, 32, 2),
     ],
 }
 
@@ -817,16 +805,12 @@ def sweep_conv2d() -> None:
 
 def sweep_depthwise() -> None:
     """Each depthwise kernel's candidates, launched through its own launcher (no routing):
-    NCHW on the plane and the band kernels, channels-last on the pixels x filters one."""
+    NCHW on the plane kernel, channels-last on the pixels x filters one."""
     planes, tiles = conv._depthwise_planes, conv._depthwise_tiles
     sweeps = {
-        "nchw": [
-            (conv.conv2d_depthwise_plane_kernel, CANDIDATES["plane"], planes),
-            (conv.conv2d_depthwise_band_kernel, CANDIDATES["band"],
-             functools.partial(planes, band=True)),
-        ],
+        "nchw": [(conv.conv2d_depthwise_plane_kernel, CANDIDATES["plane"], planes)],
         "channels_last": [(conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"], tiles)],
-    }  # fmt: skip
+    }
     kernels = [kernel for runs in sweeps.values() for kernel, _, _ in runs]
     defaults = [list(kernel.configs) for kernel in kernels]
     copy = copy_gbps()

@@ -50,9 +50,12 @@ The GPU ideas, in the order they appear:
    converted once for all the taps that read it), in NCHW a plane's rows
    (`conv2d_depthwise_plane_kernel`: rows x strips of adjacent columns of one filter's
    output, each tap a scalar weight, each input column of a strip again loaded once).
-   For 16-bit filters 7 or more wide, NCHW tiles go to the tensor cores after all
-   (`conv2d_depthwise_band_kernel`): a row of taps is a product with a banded matrix of
-   weights. (Their backward runs on the GEMM kernels.)
+   (Their backward runs on the GEMM kernels.) A rejected variant (last in bb2f0a5): 16-bit
+   NCHW filters 7 or more wide on the tensor cores, a row of taps as a product with a
+   banded matrix of weights (`conv2d_depthwise_band_kernel`); on the H200 (float16, N =
+   32, 256 channels, 56 x 56, 7 x 7 stride 1, forced, same process) it took 663 us
+   against the plane kernel's strips' 303 (benchmarks/results/2026-12-03f-h200,
+   call3-strips-probe.txt).
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32; a
 float32 `tl.dot` truncates its operands to tf32 on the GPU (declared in the op's error
@@ -93,18 +96,17 @@ kernels/matmul.py).
 
 Not done yet: a direct depthwise backward, and dweight on the copy engine. The depthwise
 kernels are bound by instruction issue, not memory (ncu on the H200: issue slots 74-85%
-busy, DRAM 2-18%): each tap of each output cost a load, a conversion, a mask and a
-multiply-add. Strips of BLOCK_Q adjacent outputs per thread in `conv2d_depthwise_kernel`
-share each input column's load and conversion among the taps that read it (offline, sm_90
-SASS: 50 -> 24 instructions an output on 3 x 3, 203 -> 88 on 7 x 7 at stride 1; not yet
-timed); a multiply-add per tap is left, 49 an output for 7 x 7. `conv2d_depthwise_plane_kernel`
-does the same along a plane's rows with the same helpers (130 -> 44 on 3 x 3, 453 -> 140
-on 7 x 7; not yet timed).
-
-Configs: `conv2d/gemm-<BMxBNxBK-wW-sS>/<gpu|interpret>` for the three GEMM kernels,
-`conv2d/boxes-<BMxBNxBK-g8-pP-bB-wW-sS>/...` and `conv2d/rows-...` for the TMA designs, and
-`conv2d/depthwise-<BPQxBK[xBQ]-wW-sS>/<gpu|interpret>`, `conv2d/plane-<BPxBQ[xBS]-wW-sS>/...` and
-`conv2d/band-<BPxBQxBJ-wW-sS>/...` for the depthwise ones (`kernels._plans`).
+busy, DRAM 2-18%, before the strips): each tap of each output cost a load, a conversion,
+a mask and a multiply-add. Strips of BLOCK_Q adjacent outputs per thread in
+`conv2d_depthwise_kernel` share each input column's load and conversion among the taps
+that read it (offline, sm_90 SASS: 50 -> 22 instructions an output on 3 x 3, 203 -> 84 on
+7 x 7 at stride 1); a multiply-add per tap is left, 49 an output for 7 x 7. On the H200
+(device time, N = 32, 16-bit, channels-last) 3 x 3 went from 18-38% of a copy's
+bandwidth to 46-69%, 7 x 7 from 8-18% to 14-32% (`benchmarks/vendor.md`, sixth session).
+`conv2d_depthwise_plane_kernel` does the same along a plane's rows with the same helpers
+(130 -> 44 on 3 x 3, 453 -> 140 on 7 x 7); NCHW float16 ran 9-37% of a copy (19-22% on
+3 x 3 stride 1; 7 x 7 stride 1 forced on the strips 8%, on the band kernel they replace
+4%), not profiled since the strips.
 """
 
 from __future__ import annotations
@@ -163,27 +165,19 @@ GEMM_GPU_CONFIGS = (
     _gemm_config(64, 32, 32, 4, 4),
 )
 GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
-# Strips of 8, 4 and 2 adjacent outputs (BLOCK_Q) share input columns among the taps
-# (conv2d_depthwise_kernel). Not yet timed; offline for sm_90 (N = 32, 256 channels,
-# 56 x 56, 16-bit), SASS instructions an output against 50-55 (3 x 3) and 203-239 (7 x 7)
-# for the strips of one pixel below: 8 x 128 x 8 24-34 and 88-112 (168-254 registers),
-# 8 x 128 x 4 29-38 and 109-133 (99-177), 16 x 128 x 2 35-43 and 135-159 (128-187),
-# 16 x 64 x 8 26-36 and 101-124 (187-255); none spills (16 x 128 x 4 and 32 x 64 x 4 did on
-# 7 x 7, 16 x 128 x 8 on every shape). The one-pixel strips after them were timed on the
-# H200 with the taps unrolled (benchmarks/vendor.py --sweep depthwise, float16, N = 32,
-# channels-last, 2026-12-03): 16 x 128 won the 3 x 3 shapes, 64 x 64 the 7 x 7 ones at 256
-# channels, 128 x 32 (then 256 x 16) at 96; 8 x 128 was within 1.02-1.15 of the best on
-# 3 x 3. Offline, 128 x 32 and 256 x 16 spill 1.4 KB a thread on 7 x 7.
+# Strips of 8 and 4 adjacent outputs (BLOCK_Q) share input columns among the taps
+# (conv2d_depthwise_kernel). Offline for sm_90 (N = 32, 256 channels, 56 x 56, 16-bit),
+# SASS instructions an output: 8 x 128 x 8 22-34 on 3 x 3 and 84-112 on 7 x 7, 8 x 128 x 4
+# 29-38 and 109-133, 16 x 64 x 8 26-36 and 97-124, against 50-55 and 203-239 for one-pixel
+# strips; none spills (16 x 128 x 4 and 32 x 64 x 4 did on 7 x 7, 16 x 128 x 8 on every
+# shape). On the H200 (`vendor.py depthwise`, both 16-bit dtypes, the six shapes of
+# benchmarks/results/2026-12-03f-h200 calls 2 and 3) the tuner picked one of these three
+# on all twelve, never 16 x 128 x 2 nor the five one-pixel configs then in the table
+# (16 x 128, 64 x 64, 128 x 32, 8 x 128, 256 x 16, the winners of the sweep before).
 DEPTHWISE_GPU_CONFIGS = (
     _depthwise_config(8, 128, 4, 8),
     _depthwise_config(8, 128, 4, 4),
-    _depthwise_config(16, 128, 4, 2),
     _depthwise_config(16, 64, 4, 8),
-    _depthwise_config(16, 128, 4),
-    _depthwise_config(64, 64, 4),
-    _depthwise_config(128, 32, 4),
-    _depthwise_config(8, 128, 4),
-    _depthwise_config(256, 16, 4),
 )
 DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4), _depthwise_config(8, 8, 4, 4))
 
@@ -197,46 +191,23 @@ def _plane_config(block_p: int, block_q: int, warps: int, strip: int = 1) -> tri
 
 
 # Tiles of one channel's output plane, rows x columns. Strips of 8 adjacent columns a
-# thread (BLOCK_STRIP) share input columns among the taps (conv2d_depthwise_plane_kernel):
-# not yet timed; offline for sm_90 (N = 32, 256 channels, 56 x 56, 16-bit), SASS
-# instructions an output against 109-121 (3 x 3) and 403-406 (7 x 7) for the one-column
-# tiles below (130-148 and 453-469 before the shared helpers): 16 x 64 x 8 (and 32 x 32 x
-# 8, the same per thread) 44-62 and 140-173 (56-167 registers), 8 x 64 x 8 53-74 and
-# 156-192 (48-184); 16 x 32 x 8 on one warp spilled on float16 7 x 7, 32 x 64 x 8 on 7 x 7,
-# 32 x 32 x 4 on 7 x 7 stride 2. 64 columns suit outputs 56 wide, 32 those 28 wide. The
-# one-column tiles were timed on the H200 (the same sweep, NCHW): 4 x 64 won on 56 x 56
-# stride 1 (3 x 3 and 7 x 7), 8 x 32 on stride 2 and on 28 x 28 (16 x 16 and 16 x 32
-# within 1.04 there), 8 x 8 within 1.05 of the best on 7 x 7.
+# thread (BLOCK_STRIP) share input columns among the taps (conv2d_depthwise_plane_kernel).
+# Offline for sm_90 (N = 32, 256 channels, 56 x 56, 16-bit), SASS instructions an output:
+# 16 x 64 x 8 44-62 (3 x 3) and 140-173 (7 x 7), 8 x 64 x 8 53-74 and 156-192, against
+# 109-121 and 403-406 for one-column tiles; 16 x 32 x 8 on one warp spilled on float16
+# 7 x 7, 32 x 64 x 8 on 7 x 7, 32 x 32 x 4 on 7 x 7 stride 2. On the H200 (float16,
+# benchmarks/results/2026-12-03f-h200 call 3) the tuner picked 8 x 64 x 8 on 7 x 7 stride
+# 2 and on 512 channels at 28 x 28, and still the one-column 4 x 64 (3 x 3 stride 1) and
+# 8 x 32 (stride 2), the winners of the sweep before; forced on 7 x 7 stride 1, 16 x 64 x 8
+# took 303 us, 32 x 32 x 8 455 (dropped, with the one-column 16 x 32, 16 x 16 and 8 x 8,
+# which no tuner picked in calls 2 and 3).
 PLANE_GPU_CONFIGS = (
     _plane_config(16, 64, 2, 8),
-    _plane_config(32, 32, 2, 8),
     _plane_config(8, 64, 2, 8),
     _plane_config(4, 64, 2),
     _plane_config(8, 32, 2),
-    _plane_config(16, 32, 4),
-    _plane_config(16, 16, 2),
-    _plane_config(8, 8, 1),
 )
 PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1), _plane_config(4, 16, 1, 4))
-
-
-def _band_config(block_p: int, block_q: int, block_j: int, warps: int) -> triton.Config:
-    return triton.Config(
-        {"BLOCK_P": block_p, "BLOCK_Q": block_q, "BLOCK_J": block_j},
-        num_warps=warps,
-        num_stages=1,
-    )
-
-
-# The band kernel's tiles (16-bit NCHW): BLOCK_P x BLOCK_Q outputs, BLOCK_J input
-# columns per tl.dot (16 is the smallest a GPU compiles). Timed on the H200 (the same
-# sweep): 64 x 16 x 16 won 7 x 7 stride 1, 32 x 16 x 32 stride 2 and 28 x 28.
-BAND_GPU_CONFIGS = (
-    _band_config(64, 16, 16, 4),
-    _band_config(64, 16, 32, 4),
-    _band_config(32, 16, 32, 4),
-)
-BAND_INTERPRET_CONFIGS = (_band_config(16, 16, 16, 4),)
 
 
 def _tma_blocks(nargs: dict) -> None:
@@ -297,7 +268,6 @@ ROWS_INTERPRET_CONFIGS = (
 GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
-BAND_CONFIGS = _plans.by_name("band", BAND_GPU_CONFIGS, BAND_INTERPRET_CONFIGS)
 BOXES_CONFIGS = _plans.by_name("boxes", BOXES_GPU_CONFIGS, BOXES_INTERPRET_CONFIGS)
 ROWS_CONFIGS = _plans.by_name("rows", ROWS_GPU_CONFIGS, ROWS_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
@@ -311,7 +281,6 @@ _DESIGNS, CONFIG_NAMES = _plans.table_names(
     ROWS_CONFIGS,
     DEPTHWISE_CONFIGS,
     PLANE_CONFIGS,
-    BAND_CONFIGS,
     POINTWISE_CONFIGS,
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
@@ -965,114 +934,6 @@ def conv2d_depthwise_plane_kernel(
     _strip_store(out_ptr, out_rows, p_ok, accs, q, Q, stride_ow, bias, BLOCK_STRIP)
 
 
-@autotune(
-    BAND_GPU_CONFIGS,
-    key=["P", "Q", "R", "S", "stride_h", "stride_w", "dil_w"],
-    interpret_config=BAND_INTERPRET_CONFIGS[0],
-)
-@triton.jit
-def conv2d_depthwise_band_kernel(
-    x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
-    K, MULT,  # filters, and filters per input channel
-    H, W, P, Q,
-    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-    stride_xn, stride_xc, stride_xh, stride_xw,
-    stride_wk, stride_wr, stride_ws,
-    stride_on, stride_ok, stride_oh, stride_ow,
-    stride_bias,
-    R: tl.constexpr,  # filter rows
-    S: tl.constexpr,  # filter columns
-    INPUT_PRECISION: tl.constexpr,  # "ieee": float32 tiles multiplied exactly
-    UPCAST: tl.constexpr,  # 16-bit tiles to float32 before tl.dot (the interpreter)
-    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
-    BLOCK_P: tl.constexpr,  # output rows per program
-    BLOCK_Q: tl.constexpr,  # output columns per program
-    BLOCK_J: tl.constexpr,  # input columns per tl.dot (its reduction)
-):  # fmt: skip
-    """The plane kernel's BLOCK_P x BLOCK_Q tile of one filter's output, on the tensor
-    cores: for 16-bit inputs.
-
-    The GPU idea: a stencil is a matrix product with a banded matrix. Along a row, the
-    taps of filter row r give out[p, q] = sum_s w[r, s] x[ih(p, r), q sw - pw + s dw]: a
-    row of input X_r (the tile's input rows for tap row r) times a matrix B_r whose
-    column q holds w[r, s] at row q sw + s dw and zeros elsewhere (a band, Toeplitz for
-    stride 1). So out = sum_r X_r @ B_r: each input element is loaded once per filter
-    row (R times, not R S), goes to the tensor cores as it is (no per-tap conversion, no
-    per-tap mask), and the multiply-adds run as `tl.dot` at the tensor cores' rate. The
-    zeros of B_r are wasted work, paid for by a unit with far more throughput than the
-    loads and the CUDA cores the direct kernel is bound by.
-
-    The input columns a tile reads, (BLOCK_Q - 1) sw + (S - 1) dw + 1 of them, are taken
-    BLOCK_J at a time: B_r's rows for that block are built from the weights (a masked
-    gather: zero off the band), and each product accumulates in float32. 16-bit products
-    are exact in float32, so the result is the direct kernel's up to the order of the
-    sums."""
-    img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P, BLOCK_Q)
-    p = p0 + tl.arange(0, BLOCK_P)  # output rows
-    q = tl.arange(0, BLOCK_Q)  # output columns, from q0
-    j = tl.arange(0, BLOCK_J)  # input columns, from the block's first
-    x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
-    w_filter = w_ptr + k * stride_wk
-    first_col = q0 * stride_w - pad_w  # the input column under output q0, tap s = 0
-    reach = (BLOCK_Q - 1) * stride_w + (S - 1) * dil_w + 1
-    acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
-    for r in range(R):
-        ih = p * stride_h - pad_h + r * dil_h
-        # Padding and the tile's rows past P: those input rows load 0.
-        row_ok = (p < P) & (ih >= 0) & (ih < H)
-        for j0 in range(0, reach, BLOCK_J):
-            iw = first_col + j0 + j
-            ok = row_ok[:, None] & ((iw >= 0) & (iw < W))[None, :]
-            x_tile = tl.load(
-                x_plane + ih[:, None] * stride_xh + iw[None, :] * stride_xw, mask=ok, other=0.0
-            )
-            # B_r's block: input column j0 + j feeds output q through tap s where
-            # j0 + j = q sw + s dw; elsewhere 0.
-            offset = (j0 + j)[:, None] - q[None, :] * stride_w
-            s = offset // dil_w
-            on_band = (offset >= 0) & (s * dil_w == offset) & (s < S)
-            band = tl.load(w_filter + r * stride_wr + s * stride_ws, mask=on_band, other=0.0)
-            if UPCAST:
-                x_tile, band = x_tile.to(tl.float32), band.to(tl.float32)
-            acc = banded_dot(x_tile, band, on_band, acc, INPUT_PRECISION)
-    q = q0 + q
-    if bias_ptr is not None:
-        acc += tl.load(bias_ptr + k * stride_bias).to(tl.float32)
-    out_ptrs = out_ptr + img * stride_on + k * stride_ok
-    out_ptrs += p[:, None] * stride_oh + q[None, :] * stride_ow
-    tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=(p < P)[:, None] & (q < Q)[None, :])
-
-
-@triton.jit
-def banded_dot(x_tile, band, on_band, acc, INPUT_PRECISION: tl.constexpr):
-    """acc + x_tile @ band, where band is zero off `on_band`, as if the off-band
-    products were never formed. They are formed, and 0 x inf is NaN: an inf or NaN of x
-    would spoil every output of its row, not only those whose taps reach it. So a block
-    holding one (rare: checked once per block) is multiplied with those elements zeroed,
-    and what they contribute is counted apart, by products of 0/1 matrices (exact):
-    NaN from a NaN on the band or an inf times a zero weight, +inf or -inf from an inf
-    times a weight of either sign, NaN where both signs of inf meet."""
-    x32 = x_tile.to(tl.float32)
-    special = (x32 != x32) | (tl.abs(x32) == float("inf"))
-    if tl.max(tl.max(special.to(tl.int32), axis=1), axis=0) == 0:
-        acc = tl.dot(x_tile, band, acc, input_precision=INPUT_PRECISION)
-    else:
-        kind = x_tile.dtype
-        finite = tl.where(special, 0.0, x_tile).to(kind)
-        acc = tl.dot(finite, band, acc, input_precision=INPUT_PRECISION)
-        w32 = band.to(tl.float32)
-        nan_x = (x32 != x32).to(kind)
-        up, down = (x32 == float("inf")).to(kind), (x32 == -float("inf")).to(kind)
-        plus, minus = (on_band & (w32 > 0)).to(kind), (on_band & (w32 < 0)).to(kind)
-        nans = tl.dot(nan_x, on_band.to(kind)) + tl.dot(up + down, (on_band & (w32 == 0)).to(kind))
-        rises = tl.dot(up, plus) + tl.dot(down, minus)
-        falls = tl.dot(up, minus) + tl.dot(down, plus)
-        inf = float("inf")
-        spoiled = tl.where(rises > 0, inf, 0.0) + tl.where(falls > 0, -inf, 0.0)
-        acc += tl.where(nans > 0, float("nan"), spoiled)
-    return acc
-
-
 # ------------------------------------------------------------------------------ launcher
 def _positive_pair(name: str, value: object, least: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least `least`."""
@@ -1331,51 +1192,40 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
 
 
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
-    """Where a row of x is contiguous (NCHW) and the filters are not, a plane kernel: the
-    band kernel for 16-bit filters 7 or more wide at column stride 1, the plane kernel
-    otherwise (timed on the H200, float16, N = 32, 56 x 56: band 345 us against 540 on
-    7 x 7 stride 1; plane faster on every 3 x 3 shape and on 7 x 7 stride 2). The pixels
-    x filters kernel reads channels-last x along its filters. A forced config picks its
-    own kernel."""
+    """Where a row of x is contiguous (NCHW) and the filters are not, the plane kernel;
+    the pixels x filters kernel reads channels-last x along its filters. A forced config
+    picks its own kernel."""
     design, table = _plans.forced("conv2d")
-    if design in BAND_CONFIGS[table]:
-        kernel = "band"
-    elif design in PLANE_CONFIGS[table]:
-        kernel = "plane"
-    elif design in DEPTHWISE_CONFIGS[table] or x.stride(3) != 1 or x.stride(1) == 1:
-        kernel = "tiles"
+    rows_adjacent = x.stride(3) == 1 and x.stride(1) != 1
+    if design in PLANE_CONFIGS[table] or (design not in DEPTHWISE_CONFIGS[table] and rows_adjacent):
+        _depthwise_planes(geo, x, weight, out, bias)
     else:
-        wide = geo.s >= 7 and geo.stride[1] == 1 and x.dtype != torch.float32
-        kernel = "band" if wide else "plane"
-    if kernel == "tiles":
         _depthwise_tiles(geo, x, weight, out, bias)
-    else:
-        _depthwise_planes(geo, x, weight, out, bias, band=kernel == "band")
 
 
-def _depthwise_planes(geo: Geometry, x, weight, out, bias, band: bool = False) -> None:
-    """Tiles of output planes: the plane kernel, or with `band` the band kernel."""
+def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
+    """Tiles of output planes: the plane kernel."""
     planes = geo.n * geo.k
     grid = lambda meta: checked_grid(
         (planes * cdiv(geo.p, meta["BLOCK_P"]) * cdiv(geo.q, meta["BLOCK_Q"]),), "x"
     )
+    # The column stride and dilation are constants there (`_strip_row`).
+    (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation
     args = (
         x, weight, out, bias, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
-        *geo.conv_args(), *x.stride(), weight.stride(0), weight.stride(2),
+        stride_h, pad_h, pad_w, dil_h, *x.stride(), weight.stride(0), weight.stride(2),
         weight.stride(3), *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
-    constants = {"R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, x, weight, out)}
-    if band:
-        kernel, configs = conv2d_depthwise_band_kernel, BAND_CONFIGS
-        # float32 tiles multiplied exactly ("ieee"), not in tf32: the direct kernels' sums
-        constants |= {**_dot_constants(x), "INPUT_PRECISION": "ieee"}
-    else:
-        kernel, configs = conv2d_depthwise_plane_kernel, PLANE_CONFIGS
-        # The column stride and dilation are constants there (`_strip_row`).
-        (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation
-        args = (*args[:10], stride_h, pad_h, pad_w, dil_h, *args[16:])
-        constants |= {"STRIDE_W": stride_w, "DIL_W": dil_w}
-    _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS)
+    constants = {
+        "R": geo.r,
+        "S": geo.s,
+        "STRIDE_W": stride_w,
+        "DIL_W": dil_w,
+        "INDEX_64": _index_64(geo, x, weight, out),
+    }
+    _plans.launch(
+        "conv2d", conv2d_depthwise_plane_kernel, PLANE_CONFIGS, grid, args, constants, _DESIGNS
+    )
 
 
 def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:

@@ -167,16 +167,15 @@ def test_the_gpus_int32_indexing_gives_the_same_result(groups, kwargs, channels_
     ("channels_last", "taps", "dtype", "design"),
     [
         (False, 3, "float16", "plane-"),
-        (False, 7, "float16", "band-"),
+        (False, 7, "float16", "plane-"),
         (False, 7, "float32", "plane-"),
         (True, 7, "float16", "depthwise-"),
     ],
 )
 def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, taps, dtype, design,
                                                              harness_state):  # fmt: skip
-    """Unforced, an NCHW depthwise convolution runs on planes (a row of a plane is
-    adjacent in memory): on the band kernel's tensor cores for 16-bit filters 7 wide, on
-    the plane kernel otherwise (float32 would round to tf32 there); a channels-last one
+    """Unforced, an NCHW depthwise convolution runs on the plane kernel (a row of a plane
+    is adjacent in memory), whatever its filters' size and dtype; a channels-last one
     runs on the pixels x filters kernel (the channels are adjacent). Each kernel's
     threads then read neighbouring addresses."""
     device = device_for(harness_state.mode)
@@ -196,9 +195,7 @@ def test_the_depthwise_tuners_tell_filter_sizes_apart():
     the same output size and filters."""
     import kernels.conv2d as conv
 
-    tuners = (conv.conv2d_depthwise_kernel, conv.conv2d_depthwise_plane_kernel,
-              conv.conv2d_depthwise_band_kernel)  # fmt: skip
-    for tuner in tuners:
+    for tuner in (conv.conv2d_depthwise_kernel, conv.conv2d_depthwise_plane_kernel):
         assert {"R", "S"} <= set(tuner.keys), (tuner.fn.__name__, tuner.keys)
 
 
