@@ -221,62 +221,68 @@ def _sdpa(backend: SDPBackend) -> Callable[..., torch.Tensor]:
     return run
 
 
-def bench_attention(dtypes: list[str], head_dims=(64, 128), backward: bool = True) -> None:
-    vendors = {
-        "flash": _sdpa(SDPBackend.FLASH_ATTENTION),
-        "cudnn": _sdpa(SDPBackend.CUDNN_ATTENTION),
-    }
+def _attention_problems(dtypes: list[str], head_dims=(64, 128)) -> Iterator[tuple]:
+    """(dtype name, shape, q, k, v) for each dtype, head_dim and (batch, seq), 16 heads."""
     for name in dtypes:
         for d in head_dims:
             for batch, seq in ATTENTION_SHAPES:
                 shape = (batch, 16, seq, d)
                 q, k, v = (torch.randn(shape, device="cuda", dtype=DTYPES[name]) for _ in "qkv")
-                times = {}
-                for causal in (False, True):
-                    flop = 4.0 * batch * 16 * seq * seq * d / (2 if causal else 1)
-                    ours = functools.partial(attn.attention, q, k, v, causal)
-                    tuning = first_call_s(ours)
-                    fields = {
-                        "op": "attention",
-                        "dtype": name,
-                        "shape": shape,
-                        "causal": causal,
-                        "first_call_s": tuning,
-                    }
-                    times[causal] = t_ours = ms(ours)
-                    fields["ours_tflops"] = flop / t_ours / 1e9
-                    for vendor, fn in vendors.items():
-                        try:
-                            t = ms(functools.partial(fn, q, k, v, causal))
-                            fields[f"{vendor}_tflops"] = flop / t / 1e9
-                            fields[f"vs_{vendor}"] = t / t_ours
-                            fields[f"agree_{vendor}"] = disagreement(ours(), fn(q, k, v, causal))
-                        except RuntimeError as err:  # a backend that refuses the shape
-                            fields[f"vs_{vendor}"] = f"refused: {str(err)[:60]}"
-                    with _plans.recording() as launched:
-                        ours()
-                    fields["config"] = launched[-1].split("/")[1]
-                    row(**fields)
-                    if backward:
-                        _attention_backward(q, k, v, causal, flop, name, shape, pointer=False)
-                row(
-                    op="attention",
-                    dtype=name,
-                    shape=shape,
-                    causal_over_full=times[True] / times[False],
-                )
+                yield name, shape, q, k, v
+
+
+def _attention_flop(shape: tuple, causal: bool) -> float:
+    batch, heads, seq, d = shape
+    return 4.0 * batch * heads * seq * seq * d / (2 if causal else 1)
+
+
+def bench_attention(dtypes: list[str], head_dims=(64, 128), backward: bool = True) -> None:
+    vendors = {
+        "flash": _sdpa(SDPBackend.FLASH_ATTENTION),
+        "cudnn": _sdpa(SDPBackend.CUDNN_ATTENTION),
+    }
+    for name, shape, q, k, v in _attention_problems(dtypes, head_dims):
+        times = {}
+        for causal in (False, True):
+            flop = _attention_flop(shape, causal)
+            ours = functools.partial(attn.attention, q, k, v, causal)
+            tuning = first_call_s(ours)
+            fields = {
+                "op": "attention",
+                "dtype": name,
+                "shape": shape,
+                "causal": causal,
+                "first_call_s": tuning,
+            }
+            times[causal] = t_ours = ms(ours)
+            fields["ours_tflops"] = flop / t_ours / 1e9
+            for vendor, fn in vendors.items():
+                try:
+                    t = ms(functools.partial(fn, q, k, v, causal))
+                    fields[f"{vendor}_tflops"] = flop / t / 1e9
+                    fields[f"vs_{vendor}"] = t / t_ours
+                    fields[f"agree_{vendor}"] = disagreement(ours(), fn(q, k, v, causal))
+                except RuntimeError as err:  # a backend that refuses the shape
+                    fields[f"vs_{vendor}"] = f"refused: {str(err)[:60]}"
+            with _plans.recording() as launched:
+                ours()
+            fields["config"] = launched[-1].split("/")[1]
+            row(**fields)
+            if backward:
+                _attention_backward(q, k, v, causal, flop, name, shape)
+        row(
+            op="attention",
+            dtype=name,
+            shape=shape,
+            causal_over_full=times[True] / times[False],
+        )
 
 
 def bench_attention_grad(dtypes: list[str]) -> None:
     """The backward alone against the flash backend's, the shapes of `attention`."""
-    for name in dtypes:
-        for d in (64, 128):
-            for batch, seq in ATTENTION_SHAPES:
-                shape = (batch, 16, seq, d)
-                q, k, v = (torch.randn(shape, device="cuda", dtype=DTYPES[name]) for _ in "qkv")
-                for causal in (False, True):
-                    flop = 4.0 * batch * 16 * seq * seq * d / (2 if causal else 1)
-                    _attention_backward(q, k, v, causal, flop, name, shape, pointer=False)
+    for name, shape, q, k, v in _attention_problems(dtypes):
+        for causal in (False, True):
+            _attention_backward(q, k, v, causal, _attention_flop(shape, causal), name, shape)
 
 
 def bench_attention_tma(dtypes: list[str]) -> None:
@@ -284,30 +290,26 @@ def bench_attention_tma(dtypes: list[str]) -> None:
     against the tuned pointer kernel and both SDPA backends, same shapes as `attention`."""
     flash, cudnn = _sdpa(SDPBackend.FLASH_ATTENTION), _sdpa(SDPBackend.CUDNN_ATTENTION)
     designs = [n for n in attn.CONFIGS["gpu"] if n.startswith("tma-")]
-    for name in dtypes:
-        for d in (64, 128):
-            for batch, seq in ATTENTION_SHAPES:
-                shape = (batch, 16, seq, d)
-                q, k, v = (torch.randn(shape, device="cuda", dtype=DTYPES[name]) for _ in "qkv")
-                for causal in (False, True):
-                    flop = 4.0 * batch * 16 * seq * seq * d / (2 if causal else 1)
-                    pointer = functools.partial(attn.attention, q, k, v, causal)
-                    with _pointer_kernel_only(attn):
-                        first_call_s(pointer)
-                        t_pointer, reference = ms(pointer), pointer()
-                    pointer_config = attn.config_name(attn.attention_forward_kernel.best_config)
-                    t_flash = ms(functools.partial(flash, q, k, v, causal))
-                    t_cudnn = ms(functools.partial(cudnn, q, k, v, causal))
-                    for design in designs:
-                        with _plans.forcing(f"attention/{design}/gpu"):
-                            try:
-                                t = ms(pointer)
-                            except Exception as err:  # out of resources...
-                                row(op="attention-tma", dtype=name, shape=shape, causal=causal,
-                                    design=design, error=str(err)[:80])  # fmt: skip
-                                continue
-                            agree = disagreement(pointer(), reference)
+    for name, shape, q, k, v in _attention_problems(dtypes):
+        for causal in (False, True):
+            flop = _attention_flop(shape, causal)
+            pointer = functools.partial(attn.attention, q, k, v, causal)
+            with _pointer_kernel_only(attn):
+                first_call_s(pointer)
+                t_pointer, reference = ms(pointer), pointer()
+            pointer_config = attn.config_name(attn.attention_forward_kernel.best_config)
+            t_flash = ms(functools.partial(flash, q, k, v, causal))
+            t_cudnn = ms(functools.partial(cudnn, q, k, v, causal))
+            for design in designs:
+                with _plans.forcing(f"attention/{design}/gpu"):
+                    try:
+                        t = ms(pointer)
+                    except Exception as err:  # out of resources...
                         row(op="attention-tma", dtype=name, shape=shape, causal=causal,
+                                    design=design, error=str(err)[:80])  # fmt: skip
+                        continue
+                    agree = disagreement(pointer(), reference)
+                row(op="attention-tma", dtype=name, shape=shape, causal=causal,
                             design=design, tflops=flop / t / 1e9, vs_pointer=t_pointer / t,
                             vs_flash=t_flash / t, vs_cudnn=t_cudnn / t,
                             pointer=pointer_config, agree=agree)  # fmt: skip
@@ -329,11 +331,6 @@ def _graph_grad_ms(forward: Callable[..., torch.Tensor], q, k, v, do) -> float:
     return both - graph_ms(lambda: forward(q, k, v))
 
 
-def _grad_ms(forward: Callable[..., torch.Tensor], q, k, v, do) -> tuple[float, list]:
-    grads = _grads(forward, q, k, v, do)
-    return ms(grads), list(grads())
-
-
 def _ours_causal(q, k, v, causal):
     return attn.attention_autograd(q, k, v, causal)
 
@@ -342,7 +339,7 @@ def _backward_name(pair: tuple[triton.Config, triton.Config]) -> str:
     return "kv" + attn.config_name(pair[0]) + "+q" + attn.config_name(pair[1])
 
 
-def _attention_backward(q, k, v, causal, flop, name, shape, pointer: bool = True) -> None:
+def _attention_backward(q, k, v, causal, flop, name, shape) -> None:
     """Our backward against the flash backend's: do_bench's time of a call (which holds
     the host's launches where they take longer than the kernels) and the device's time
     (CUDA-graph replays)."""
@@ -352,10 +349,6 @@ def _attention_backward(q, k, v, causal, flop, name, shape, pointer: bool = True
     ours_fn, flash_fn = _grads(ours, q, k, v, do), _grads(flash, q, k, v, do)
     t_ours, t_flash = ms(ours_fn), ms(flash_fn)
     g_ours, g_flash = _graph_grad_ms(ours, q, k, v, do), _graph_grad_ms(flash, q, k, v, do)
-    t_pointer = float("nan")
-    if pointer:
-        with _pointer_kernel_only(attn):  # the same backward with pointer loads, same process
-            t_pointer, _ = _grad_ms(ours, q, k, v, do)
     row(
         op="attention.grad",
         dtype=name,
@@ -366,7 +359,6 @@ def _attention_backward(q, k, v, causal, flop, name, shape, pointer: bool = True
         vs_flash=t_flash / t_ours,
         graph_tflops=2.5 * flop / g_ours / 1e9,
         graph_vs_flash=g_flash / g_ours,
-        vs_pointer_loads=t_pointer / t_ours,
         config=_backward_name(attn.BACKWARD_CONFIGS[attn.backward_table("gpu", q)]),
         agree=max(disagreement(a, b) for a, b in zip(ours_fn(), flash_fn(), strict=True)),
     )
