@@ -155,6 +155,40 @@ def test_backward_runs_every_config(config, harness_state):
     assert config in launched
 
 
+@pytest.mark.parametrize("blocks", [((16, 32), (32, 16)), ((32, 16), (16, 32))])
+def test_the_backward_kernels_run_blocks_of_their_own(blocks, harness_state, monkeypatch):
+    """Unforced, the dK/dV and dQ kernels launch with a config each (`BACKWARD_CONFIGS`,
+    as on a GPU at D = 128): with blocks that differ between the two kernels, and
+    BLOCK_M != BLOCK_N in each, the gradients meet their bound on causal, grouped,
+    unequal lengths (the delta kernel takes the dQ kernel's rows)."""
+    import kernels.attention as kernels_attention
+
+    mode = harness_state.mode
+    like_q = torch.empty(1, 1, 1, 16, dtype=torch.float16, device="meta")
+    table = kernels_attention.backward_table(_plans.default_constants(), like_q)
+    pair = tuple(kernels_attention._config(m, n, 4, 1) for m, n in blocks)
+    monkeypatch.setitem(kernels_attention.BACKWARD_CONFIGS, table, pair)
+    op = OPS["attention.grad"]
+    for shape, params in [((1, 4, 45, 70, 16), {"kv_heads": 2}), ((1, 2, 70, 33, 32), {})]:
+        case = Case(op.name, "float16", shape, {**params, "causal": True})
+        result = run_case(op, case, mode, device_for(mode), "ops")
+        assert result.ok, result.report()
+
+
+def test_the_backward_configs_follow_mode_dtype_and_head_dim():
+    """A GPU's backward takes its configs by dtype and head_dim (timed apart on the H200:
+    `BACKWARD_CONFIGS`); the interpreter's are its own whatever the inputs."""
+    from kernels.attention import BACKWARD_CONFIGS, backward_table
+
+    q = lambda dtype, d: torch.empty(1, 1, 8, d, dtype=dtype, device="meta")
+    assert backward_table("gpu", q(torch.bfloat16, 64)) == "gpu"
+    assert backward_table("gpu", q(torch.float16, 32)) == "gpu"
+    assert backward_table("gpu", q(torch.float16, 128)) == "gpu-d128"
+    assert backward_table("gpu", q(torch.float32, 128)) == "gpu-float32"
+    assert backward_table("interpret", q(torch.bfloat16, 128)) == "interpret"
+    assert all(len(pair) == 2 for pair in BACKWARD_CONFIGS.values())
+
+
 TMA_NAMES = [name for name in CONFIG_NAMES if "/tma-" in name]
 
 
