@@ -106,7 +106,11 @@ bandwidth to 46-69%, 7 x 7 from 8-18% to 14-32% (`benchmarks/vendor.md`, sixth s
 `conv2d_depthwise_plane_kernel` does the same along a plane's rows with the same helpers
 (130 -> 44 on 3 x 3, 453 -> 140 on 7 x 7); NCHW float16 ran 9-37% of a copy (19-22% on
 3 x 3 stride 1; 7 x 7 stride 1 forced on the strips 8%, on the band kernel they replace
-4%), not profiled since the strips.
+4%), not profiled since the strips. Strips of ROWS output rows share each input row
+among the filter rows that read it too (`_strip_rows`; offline, float16, SASS an output:
+plane 32 x 64 x 8 in strips of 2 rows 32 on 3 x 3 and 103 on 7 x 7 at stride 1, against
+16 x 64 x 8's 44 and 140; channels-last 8 x 128 x 4 in 2 rows 20 on 3 x 3 against 22,
+spilling on 7 x 7): candidates of `vendor.py --sweep depthwise`, not yet timed.
 """
 
 from __future__ import annotations
@@ -142,10 +146,15 @@ def _gemm_config(bm: int, bn: int, bk: int, warps: int, stages: int) -> triton.C
     )
 
 
-def _depthwise_config(block_pq: int, block_k: int, warps: int, block_q: int = 1) -> triton.Config:
-    """BLOCK_PQ strips of BLOCK_Q output pixels x BLOCK_K filters (BLOCK_Q named only past 1)."""
-    blocks = {"BLOCK_PQ": block_pq, "BLOCK_K": block_k} | (
-        {"BLOCK_Q": block_q} if block_q > 1 else {}
+def _depthwise_config(
+    block_pq: int, block_k: int, warps: int, block_q: int = 1, rows: int = 1
+) -> triton.Config:
+    """BLOCK_PQ strips of BLOCK_Q output pixels, each in `rows` output rows, x BLOCK_K
+    filters (BLOCK_Q and ROWS named only past 1)."""
+    blocks = (
+        {"BLOCK_PQ": block_pq, "BLOCK_K": block_k}
+        | ({"BLOCK_Q": block_q} if block_q > 1 else {})
+        | ({"ROWS": rows} if rows > 1 else {})
     )
     return triton.Config(blocks, num_warps=warps, num_stages=1)
 
@@ -179,13 +188,23 @@ DEPTHWISE_GPU_CONFIGS = (
     _depthwise_config(8, 128, 4, 4),
     _depthwise_config(16, 64, 4, 8),
 )
-DEPTHWISE_INTERPRET_CONFIGS = (_depthwise_config(32, 8, 4), _depthwise_config(8, 8, 4, 4))
+# The interpreter's tables: one-pixel strips, strips of 4, and strips of 2 rows x 4.
+DEPTHWISE_INTERPRET_CONFIGS = (
+    _depthwise_config(32, 8, 4),
+    _depthwise_config(8, 8, 4, 4),
+    _depthwise_config(4, 8, 4, 4, 2),
+)
 
 
-def _plane_config(block_p: int, block_q: int, warps: int, strip: int = 1) -> triton.Config:
-    """BLOCK_P rows x BLOCK_Q columns, in strips of `strip` columns (named only past 1)."""
-    blocks = {"BLOCK_P": block_p, "BLOCK_Q": block_q} | (
-        {"BLOCK_STRIP": strip} if strip > 1 else {}
+def _plane_config(
+    block_p: int, block_q: int, warps: int, strip: int = 1, rows: int = 1
+) -> triton.Config:
+    """BLOCK_P rows x BLOCK_Q columns, in strips of `strip` columns, each in `rows` rows
+    (both named only past 1)."""
+    blocks = (
+        {"BLOCK_P": block_p, "BLOCK_Q": block_q}
+        | ({"BLOCK_STRIP": strip} if strip > 1 else {})
+        | ({"ROWS": rows} if rows > 1 else {})
     )
     return triton.Config(blocks, num_warps=warps, num_stages=1)
 
@@ -207,7 +226,11 @@ PLANE_GPU_CONFIGS = (
     _plane_config(4, 64, 2),
     _plane_config(8, 32, 2),
 )
-PLANE_INTERPRET_CONFIGS = (_plane_config(4, 8, 1), _plane_config(4, 16, 1, 4))
+PLANE_INTERPRET_CONFIGS = (
+    _plane_config(4, 8, 1),
+    _plane_config(4, 16, 1, 4),
+    _plane_config(4, 8, 1, 4, 2),
+)
 
 
 def _tma_blocks(nargs: dict) -> None:
@@ -721,12 +744,18 @@ def _strip_weights(w_row, stride_ws, mask, S: tl.constexpr):
 @triton.jit
 def _strip_row(
     accs, row_ptrs, stride_xw, row_ok, col_oks, weights,
-    S: tl.constexpr, STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, STRIP: tl.constexpr,
+    U: tl.constexpr, R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr,
+    DIL_H: tl.constexpr, STRIDE_W: tl.constexpr, DIL_W: tl.constexpr,
+    ROWS: tl.constexpr, STRIP: tl.constexpr,
 ):  # fmt: skip
-    """One filter row of a strip of STRIP adjacent outputs: each input column j the row
-    reaches is loaded (row_ptrs + j stride_xw, zero where not row_ok & col_oks[j]) and
-    converted to float32 once, then multiply-added into every output it feeds: output i
-    through tap s where j = i STRIDE_W + s DIL_W, decided at compile time."""
+    """One input row of a thread's ROWS x STRIP outputs (ROWS strips of STRIP adjacent
+    outputs, in consecutive output rows; accs[t STRIP + i] is output (t, i)): each input
+    column j the row reaches is loaded (row_ptrs + j stride_xw, zero where not row_ok &
+    col_oks[j]) and converted to float32 once, then multiply-added into every output it
+    feeds. The row is U rows below the first output row's first tap: it feeds output row t
+    through filter row r where U = t STRIDE_H + r DIL_H (weights[t S + s] are that filter
+    row's), and output column i through tap s where j = i STRIDE_W + s DIL_W; both decided
+    at compile time."""
     COLS: tl.constexpr = (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
     # A pointer stepped column by column (64-bit: no offset j stride_xw to overflow);
     # with stride_xw 1 (specialized) the steps fold into the loads' immediate offsets.
@@ -735,35 +764,102 @@ def _strip_row(
         xv = tl.load(ptrs, mask=row_ok & col_oks[j], other=0.0).to(tl.float32)
         ptrs += stride_xw
         updated = ()
-        for i in tl.static_range(STRIP):
-            acc = accs[i]
-            if (
-                (j >= i * STRIDE_W)
-                & ((j - i * STRIDE_W) % DIL_W == 0)
-                & (j - i * STRIDE_W < S * DIL_W)
-            ):
-                acc += xv * weights[(j - i * STRIDE_W) // DIL_W]
-            updated = updated + (acc,)  # noqa: RUF005
+        for t in tl.static_range(ROWS):
+            for i in tl.static_range(STRIP):
+                acc = accs[t * STRIP + i]
+                if (
+                    (U >= t * STRIDE_H)
+                    & ((U - t * STRIDE_H) % DIL_H == 0)
+                    & (U - t * STRIDE_H < R * DIL_H)
+                    & (j >= i * STRIDE_W)
+                    & ((j - i * STRIDE_W) % DIL_W == 0)
+                    & (j - i * STRIDE_W < S * DIL_W)
+                ):
+                    acc += xv * weights[t * S + (j - i * STRIDE_W) // DIL_W]
+                updated = updated + (acc,)  # noqa: RUF005
         accs = updated
     return accs
 
 
 @triton.jit
-def _strip_store(out_ptr, out_offs, ok, accs, first_q, Q, stride_ow, bias, STRIP: tl.constexpr):
-    """Stores a strip's outputs first_q + i (where ok and inside Q), plus `bias` unless
-    None, rounded once to out's type."""
-    for i in tl.static_range(STRIP):
-        q = first_q + i
-        acc = accs[i]
-        if bias is not None:
-            acc += bias
-        out_ptrs = out_ptr + (out_offs + q * stride_ow)
-        tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=ok & (q < Q))
+def _strip_rows(
+    accs, x_ptr, x_offs, first_ih, H, stride_xh, stride_xw, lane_ok, col_oks,
+    w_row, stride_wr, stride_ws, w_mask,
+    R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr, DIL_H: tl.constexpr,
+    STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, ROWS: tl.constexpr, STRIP: tl.constexpr,
+    UNROLL: tl.constexpr,
+):  # fmt: skip
+    """All the filter rows of a thread's ROWS x STRIP outputs (`_strip_row`): x_ptr +
+    x_offs points at the strips' first input column in input row 0, first_ih is the
+    first output row's first input row; lane_ok masks whole strips (past the tile).
+
+    With ROWS output rows a thread (UNROLL), input row first_ih + u feeds every output row
+    t with a filter row r at u = t STRIDE_H + r DIL_H: the loop runs over the input rows,
+    unrolled, each loaded and converted once for up to min(ROWS, R) output rows (at stride
+    1, ROWS + R - 1 rows for ROWS R row-taps). One output row without UNROLL: a loop over
+    the R filter rows, not unrolled."""
+    if UNROLL:
+        for u in tl.static_range((ROWS - 1) * STRIDE_H + (R - 1) * DIL_H + 1):
+            # Each output row's filter-row weights; rows that u does not feed load row
+            # 0's, never used, so never loaded (dead code).
+            weights = ()
+            used = False
+            for t in tl.static_range(ROWS):
+                r = 0
+                if (
+                    (u >= t * STRIDE_H)
+                    & ((u - t * STRIDE_H) % DIL_H == 0)
+                    & (u - t * STRIDE_H < R * DIL_H)
+                ):
+                    r = (u - t * STRIDE_H) // DIL_H
+                    used = True
+                weights = weights + _strip_weights(w_row + r * stride_wr, stride_ws, w_mask, S)
+            if used:
+                ih = first_ih + u
+                row_ok = lane_ok & (ih >= 0) & (ih < H)
+                row_ptrs = x_ptr + (x_offs + ih * stride_xh)
+                accs = _strip_row(
+                    accs, row_ptrs, stride_xw, row_ok, col_oks, weights,
+                    u, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP,
+                )  # fmt: skip
+    else:
+        # Unrolled, all R x COLS tiles of loads were hoisted and spilled (9.5-26 KB a
+        # thread in ptxas for 7 x 7 with one pixel a strip, conv2d_depthwise_kernel).
+        for r in range(R):
+            ih = first_ih + r * DIL_H
+            row_ok = lane_ok & (ih >= 0) & (ih < H)
+            row_ptrs = x_ptr + (x_offs + ih * stride_xh)
+            weights = _strip_weights(w_row + r * stride_wr, stride_ws, w_mask, S)
+            accs = _strip_row(
+                accs, row_ptrs, stride_xw, row_ok, col_oks, weights,
+                0, 1, S, 1, 1, STRIDE_W, DIL_W, 1, STRIP,
+            )  # fmt: skip
+    return accs
+
+
+@triton.jit
+def _strip_store(
+    out_ptr, out_offs, ok, accs, first_p, first_q, P, Q, stride_oh, stride_ow, bias,
+    ROWS: tl.constexpr, STRIP: tl.constexpr,
+):  # fmt: skip
+    """Stores a thread's outputs (first_p + t, first_q + i) (where ok and inside P, Q;
+    out_offs at row first_p), plus `bias` unless None, rounded once to out's type."""
+    for t in tl.static_range(ROWS):
+        row_ok = ok
+        if ROWS > 1:  # (one row: ok says it)
+            row_ok = ok & (first_p + t < P)
+        for i in tl.static_range(STRIP):
+            q = first_q + i
+            acc = accs[t * STRIP + i]
+            if bias is not None:
+                acc += bias
+            out_ptrs = out_ptr + (out_offs + t * stride_oh + q * stride_ow)
+            tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=row_ok & (q < Q))
 
 
 @autotune(
     DEPTHWISE_GPU_CONFIGS,
-    key=["M", "K", "R", "S", "stride_h", "STRIDE_W", "DIL_W", "stride_xc"],
+    key=["M", "K", "R", "S", "STRIDE_H", "DIL_H", "STRIDE_W", "DIL_W", "stride_xc"],
     interpret_config=DEPTHWISE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -776,26 +872,29 @@ def conv2d_depthwise_kernel(
     K,  # filters
     MULT,  # filters per input channel (the channel multiplier)
     H, W, P, Q,
-    stride_h, pad_h, pad_w, dil_h,
+    pad_h, pad_w,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
     stride_bias,
     R: tl.constexpr,  # filter rows
     S: tl.constexpr,  # filter columns
+    STRIDE_H: tl.constexpr,  # row stride and dilation: which input row feeds which
+    DIL_H: tl.constexpr,  # output row is decided at compile time (ROWS > 1)
     STRIDE_W: tl.constexpr,  # column stride and dilation: which input column feeds which
     DIL_W: tl.constexpr,  # output column is decided at compile time
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_PQ: tl.constexpr,  # strips of output pixels per program
     BLOCK_K: tl.constexpr,  # filters per program
     BLOCK_Q: tl.constexpr = 1,  # output columns per strip (adjacent, in one row)
+    ROWS: tl.constexpr = 1,  # output rows per strip (consecutive)
 ):  # fmt: skip
-    """A tile of BLOCK_PQ strips x BLOCK_K filters per program, each strip BLOCK_Q
-    adjacent output pixels (n, p, q0 .. q0 + BLOCK_Q - 1) of one row, each filter reading
-    its own input channel k // MULT: a loop over the R filter rows, each a row of weights
-    per tap times masked gathers of the input, multiply-added in float32. (Filters are
-    adjacent in a channels-last tensor: the tile's loads and stores are contiguous along
-    them.)
+    """A tile of BLOCK_PQ strips x BLOCK_K filters per program, each strip ROWS x BLOCK_Q
+    adjacent output pixels (n, p0 .. p0 + ROWS - 1, q0 .. q0 + BLOCK_Q - 1), each filter
+    reading its own input channel k // MULT: a loop over the filter rows, each a row of
+    weights per tap times masked gathers of the input, multiply-added in float32.
+    (Filters are adjacent in a channels-last tensor: the tile's loads and stores are
+    contiguous along them.)
 
     The GPU idea: reuse in registers. The kernel is bound by instructions, not memory,
     and each product needs its input converted to float32 (16-bit products are exact
@@ -804,9 +903,10 @@ def conv2d_depthwise_kernel(
     STRIDE_W + s DIL_W, so each of the (BLOCK_Q - 1) STRIDE_W + (S - 1) DIL_W + 1 input
     columns a filter row reaches is loaded and converted once and multiply-added into
     every output it feeds: for 3 x 3 at stride 1 and BLOCK_Q = 4, 6 conversions per
-    filter row instead of 12. Triton has no register shift, so the strip's columns are
-    separate tiles, a tuple unrolled at compile time (the stride and dilation are
-    constants for that)."""
+    filter row instead of 12. The same down the rows with ROWS > 1: an input row feeds
+    every output row of the strip that one of its filter rows reaches (`_strip_rows`).
+    Triton has no register shift, so the strip's outputs are separate tiles, a tuple
+    unrolled at compile time (the strides and dilations are constants for that)."""
     # Index arithmetic in int32 where every offset fits, as in conv2d_gemm_kernel.
     strip_block, k_block = tl.program_id(axis=0), tl.program_id(axis=1)
     if INDEX_64:
@@ -815,40 +915,37 @@ def conv2d_depthwise_kernel(
     k = k_block * BLOCK_K + tl.arange(0, BLOCK_K)
     k_mask = k < K
     row_strips = tl.cdiv(Q, BLOCK_Q)
-    out_row = strip // row_strips  # n P + p
-    strip_mask = out_row < M // Q
-    img = out_row // P
-    oh = out_row % P
+    row_groups = tl.cdiv(P, ROWS)
+    group = strip // row_strips  # n cdiv(P, ROWS) + p // ROWS
+    strip_mask = group < (M // Q // P) * row_groups
+    img = group // row_groups
+    oh = (group % row_groups) * ROWS
     q0 = (strip % row_strips) * BLOCK_Q
-    base_h = oh * stride_h - pad_h
+    base_h = oh * STRIDE_H - pad_h
     base_w = q0 * STRIDE_W - pad_w
     # Offsets, not pointers: a tile of 64-bit pointers held across the loop is twice
     # the registers of int32 offsets.
-    x_tile = (img * stride_xn)[:, None] + ((k // MULT) * stride_xc)[None, :]
-    w_row = w_ptr + k * stride_wk
-    # Each input column's offset and padding mask, the same for every filter row.
+    x_tile = (img * stride_xn + base_w * stride_xw)[:, None] + ((k // MULT) * stride_xc)[None, :]
+    # Each input column's padding mask, the same for every filter row.
     COLS: tl.constexpr = (BLOCK_Q - 1) * STRIDE_W + (S - 1) * DIL_W + 1
     col_oks = _strip_columns(base_w[:, None], W, k_mask[None, :], COLS)
-    accs = _strip_zeros(BLOCK_PQ, BLOCK_K, BLOCK_Q)
-    w_row = w_row[None, :]
-    # The filter rows stay a loop: unrolled too, all R x COLS tiles of loads were hoisted
-    # and spilled (9.5-26 KB a thread in ptxas for 7 x 7 with one pixel a strip).
-    for r in range(R):
-        ih = base_h + r * dil_h
-        # Padding: taps outside the input load 0; so do strips past the last row.
-        row_ok = (strip_mask & (ih >= 0) & (ih < H))[:, None]
-        row_ptrs = x_ptr + (x_tile + (ih * stride_xh + base_w * stride_xw)[:, None])
-        weights = _strip_weights(w_row + r * stride_wr, stride_ws, k_mask[None, :], S)
-        accs = _strip_row(
-            accs, row_ptrs, stride_xw, row_ok, col_oks, weights, S, STRIDE_W, DIL_W, BLOCK_Q
-        )
+    accs = _strip_zeros(BLOCK_PQ, BLOCK_K, ROWS * BLOCK_Q)
+    # Padding: taps outside the input load 0; so do strips past the last row.
+    accs = _strip_rows(
+        accs, x_ptr, x_tile, base_h[:, None], H, stride_xh, stride_xw, strip_mask[:, None],
+        col_oks, (w_ptr + k * stride_wk)[None, :], stride_wr, stride_ws, k_mask[None, :],
+        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, BLOCK_Q, ROWS > 1,
+    )  # fmt: skip
     bias = None
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + k * stride_bias, mask=k_mask, other=0.0).to(tl.float32)
         bias = bias[None, :]
     out_tile = (img * stride_on + oh * stride_oh)[:, None] + (k * stride_ok)[None, :]
     ok = strip_mask[:, None] & k_mask[None, :]
-    _strip_store(out_ptr, out_tile, ok, accs, q0[:, None], Q, stride_ow, bias, BLOCK_Q)
+    _strip_store(
+        out_ptr, out_tile, ok, accs, oh[:, None], q0[:, None], P, Q, stride_oh, stride_ow,
+        bias, ROWS, BLOCK_Q,
+    )  # fmt: skip
 
 
 @triton.jit
@@ -867,7 +964,7 @@ def _plane_tile(K, P, Q, INDEX_64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_Q:
 
 @autotune(
     PLANE_GPU_CONFIGS,
-    key=["P", "Q", "R", "S", "STRIDE_W", "DIL_W"],
+    key=["P", "Q", "R", "S", "STRIDE_H", "DIL_H", "STRIDE_W", "DIL_W"],
     interpret_config=PLANE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -875,23 +972,26 @@ def conv2d_depthwise_plane_kernel(
     x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
     K, MULT,  # filters, and filters per input channel
     H, W, P, Q,
-    stride_h, pad_h, pad_w, dil_h,
+    pad_h, pad_w,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
     stride_bias,
     R: tl.constexpr,  # filter rows, as in conv2d_depthwise_kernel
     S: tl.constexpr,  # filter columns
-    STRIDE_W: tl.constexpr,  # column stride and dilation, constants as in
-    DIL_W: tl.constexpr,  # conv2d_depthwise_kernel
+    STRIDE_H: tl.constexpr,  # strides and dilations, constants as in
+    DIL_H: tl.constexpr,  # conv2d_depthwise_kernel
+    STRIDE_W: tl.constexpr,
+    DIL_W: tl.constexpr,
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_P: tl.constexpr,  # output rows per program
     BLOCK_Q: tl.constexpr,  # output columns per program
     BLOCK_STRIP: tl.constexpr = 1,  # adjacent output columns per strip (a thread's)
+    ROWS: tl.constexpr = 1,  # consecutive output rows per strip
 ):  # fmt: skip
-    """A BLOCK_P x BLOCK_Q tile of one filter's output plane per program, as rows x
-    strips of BLOCK_STRIP adjacent columns: the loop over the R filter rows of
-    conv2d_depthwise_kernel, each weight a scalar.
+    """A BLOCK_P x BLOCK_Q tile of one filter's output plane per program, as strips of
+    ROWS x BLOCK_STRIP adjacent outputs: the filter rows of conv2d_depthwise_kernel,
+    unrolled, each weight a scalar.
 
     The GPU idea: coalescing. A warp's 32 threads should read 32 neighbouring addresses.
     In NCHW (and in any layout whose columns are adjacent) a plane's row is contiguous,
@@ -900,38 +1000,36 @@ def conv2d_depthwise_plane_kernel(
     its pixels by a division (pix % Q): the compiler cannot see that they are adjacent,
     lays the threads along the filters, and in NCHW each thread then reads another plane.
 
-    And reuse in registers, as there: a strip's outputs share the input columns between
-    them, each loaded and converted once per filter row (`_strip_row`). Neighbouring
-    threads read addresses BLOCK_STRIP STRIDE_W elements apart, which the L1 cache
-    serves from the same lines over a row's column loads."""
+    And reuse in registers, as there: a strip's outputs share the input columns and rows
+    between them, each loaded and converted once (`_strip_rows`). Neighbouring threads
+    read addresses BLOCK_STRIP STRIDE_W elements apart, which the L1 cache serves from the
+    same lines over a row's column loads."""
     img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P, BLOCK_Q)
     STRIPS: tl.constexpr = BLOCK_Q // BLOCK_STRIP
-    p = p0 + tl.arange(0, BLOCK_P)[:, None]  # (BLOCK_P, 1)
+    p = p0 + tl.arange(0, BLOCK_P // ROWS)[:, None] * ROWS  # each strip's first row
     q = q0 + tl.arange(0, STRIPS)[None, :] * BLOCK_STRIP  # (1, STRIPS): each strip's first
     if INDEX_64:
         p, q = p.to(tl.int64), q.to(tl.int64)
     x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
-    w_filter = w_ptr + k * stride_wk
     # Row validity per row, column validity per column: broadcast where they meet.
     p_ok = p < P
     COLS: tl.constexpr = (BLOCK_STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
     first_col = q * STRIDE_W - pad_w
     col_oks = _strip_columns(first_col, W, None, COLS)
-    accs = _strip_zeros(BLOCK_P, STRIPS, BLOCK_STRIP)
-    for r in tl.static_range(R):
-        ih = p * stride_h - pad_h + r * dil_h
-        # Padding: taps outside the input load 0; so do rows past P.
-        row_ok = p_ok & (ih >= 0) & (ih < H)
-        weights = _strip_weights(w_filter + r * stride_wr, stride_ws, None, S)
-        row_ptrs = x_plane + (ih * stride_xh + first_col * stride_xw)
-        accs = _strip_row(
-            accs, row_ptrs, stride_xw, row_ok, col_oks, weights, S, STRIDE_W, DIL_W, BLOCK_STRIP
-        )
+    accs = _strip_zeros(BLOCK_P // ROWS, STRIPS, ROWS * BLOCK_STRIP)
+    # Padding: taps outside the input load 0; so do rows past P.
+    accs = _strip_rows(
+        accs, x_plane, first_col * stride_xw, p * STRIDE_H - pad_h, H, stride_xh, stride_xw,
+        p_ok, col_oks, w_ptr + k * stride_wk, stride_wr, stride_ws, None,
+        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, BLOCK_STRIP, True,
+    )  # fmt: skip
     bias = None
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + k * stride_bias).to(tl.float32)
     out_rows = img * stride_on + k * stride_ok + p * stride_oh
-    _strip_store(out_ptr, out_rows, p_ok, accs, q, Q, stride_ow, bias, BLOCK_STRIP)
+    _strip_store(
+        out_ptr, out_rows, p_ok, accs, p, q, P, Q, stride_oh, stride_ow, bias, ROWS, BLOCK_STRIP
+    )
 
 
 # ------------------------------------------------------------------------------ launcher
@@ -1209,16 +1307,18 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
     grid = lambda meta: checked_grid(
         (planes * cdiv(geo.p, meta["BLOCK_P"]) * cdiv(geo.q, meta["BLOCK_Q"]),), "x"
     )
-    # The column stride and dilation are constants there (`_strip_row`).
+    # The strides and dilations are constants there (`_strip_rows`).
     (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation
     args = (
         x, weight, out, bias, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
-        stride_h, pad_h, pad_w, dil_h, *x.stride(), weight.stride(0), weight.stride(2),
+        pad_h, pad_w, *x.stride(), weight.stride(0), weight.stride(2),
         weight.stride(3), *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {
         "R": geo.r,
         "S": geo.s,
+        "STRIDE_H": stride_h,
+        "DIL_H": dil_h,
         "STRIDE_W": stride_w,
         "DIL_W": dil_w,
         "INDEX_64": _index_64(geo, x, weight, out),
@@ -1230,19 +1330,22 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
 
 def _depthwise_tiles(geo: Geometry, x, weight, out, bias) -> None:
     m = geo.n * geo.p * geo.q
-    strips = lambda meta: geo.n * geo.p * cdiv(geo.q, meta.get("BLOCK_Q", 1))
+    strips = lambda meta: (
+        geo.n * cdiv(geo.p, meta.get("ROWS", 1)) * cdiv(geo.q, meta.get("BLOCK_Q", 1))
+    )
     grid = lambda meta: checked_grid(
         (cdiv(strips(meta), meta["BLOCK_PQ"]), cdiv(geo.k, meta["BLOCK_K"])), "x"
     )
     (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation
     args = (
         x, weight, out, bias, m, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
-        stride_h, pad_h, pad_w, dil_h, *x.stride(), weight.stride(0),
+        pad_h, pad_w, *x.stride(), weight.stride(0),
         weight.stride(2), weight.stride(3), *out.stride(),
         bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {
-        "R": geo.r, "S": geo.s, "STRIDE_W": stride_w, "DIL_W": dil_w,
+        "R": geo.r, "S": geo.s, "STRIDE_H": stride_h, "DIL_H": dil_h,
+        "STRIDE_W": stride_w, "DIL_W": dil_w,
         "INDEX_64": _index_64(geo, x, weight, out),
     }  # fmt: skip
     _plans.launch(

@@ -190,13 +190,15 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
 
 
 def test_the_depthwise_tuners_tell_filter_sizes_apart():
-    """The taps are compile-time constants, not in the kernels' runtime arguments: left
-    out of a tuner's key, a 7 x 7 launch would reuse the config timed for a 3 x 3 one of
-    the same output size and filters."""
+    """The taps, strides and dilations are compile-time constants, not in the kernels'
+    runtime arguments: left out of a tuner's key, a 7 x 7 launch would reuse the config
+    timed for a 3 x 3 one of the same output size and filters (a stride 2 one for a
+    stride 1 one)."""
     import kernels.conv2d as conv
 
+    constants = {"R", "S", "STRIDE_H", "DIL_H", "STRIDE_W", "DIL_W"}
     for tuner in (conv.conv2d_depthwise_kernel, conv.conv2d_depthwise_plane_kernel):
-        assert {"R", "S"} <= set(tuner.keys), (tuner.fn.__name__, tuner.keys)
+        assert constants <= set(tuner.keys), (tuner.fn.__name__, tuner.keys)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
