@@ -46,6 +46,8 @@
 #   strips-final  the plane kernel's strips and the causal dQ order: tests compiled,
 #                 vendor.py depthwise (float16), the band kernel against the plane
 #                 strips forced (7x7), and attention-grad (bfloat16)
+#   rows-sweep    (next) the depthwise row strips swept, the depthwise table, the
+#                 attention backward in float16
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
@@ -368,6 +370,17 @@ for name in $STEPS; do
         step strips-fp16 170 python benchmarks/vendor.py depthwise --dtype float16
         step strips-probe 45 python benchmarks/depthwise_probe.py --time
         step grad-bf16 90 python benchmarks/vendor.py attention-grad --dtype bfloat16 ;;
+    rows-sweep)
+        # Next (prepared 2026-12-03f, not yet run): the depthwise row strips (4b6922c) and
+        # NCHW 7x7 stride 1 on the plane kernel through its tuner (the band kernel gone):
+        # tests compiled, the sweep of each layout's candidates, the table; then the
+        # attention backward in float16 (untimed since its configs per head_dim).
+        step rows-tests 90 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (depthwise or plane or test_configs or differential) and not grad"
+        step rows-sweep 240 python benchmarks/vendor.py --sweep depthwise
+        step rows-bench 150 python benchmarks/vendor.py depthwise
+        step grad-fp16 90 python benchmarks/vendor.py attention-grad --dtype float16 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
