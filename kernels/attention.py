@@ -142,7 +142,7 @@ INTERPRET_CONFIGS = (
 # the key block a program owns and BLOCK_M its step over queries; in the dQ kernel the
 # other way round. Timed on the H200 in bfloat16 (`vendor.py --sweep attention-grad`,
 # seq 1024 to 16384, causal and not, each kernel's candidates apart, device time;
-# benchmarks/results/2026-12-03f-h200/bwd-sweep.txt): at D <= 64 the dK/dV kernel's
+# benchmarks/results/2026-12-03f-h200/call1-bwd-sweep.txt): at D <= 64 the dK/dV kernel's
 # 64 x 64 on 3 stages came within 4% of the best on every shape (64 x 64 on 2 stages:
 # 2-6% slower) and the dQ kernel's 64 x 64 on 2 stages within 3%; at D = 128 3 stages
 # of 64 x 64 keys cost 8-33% (shared memory), and the dQ kernel's 128 x 64 on 8 warps
