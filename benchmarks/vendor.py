@@ -120,6 +120,7 @@ def bench_matmul(dtypes: list[str]) -> None:
                     ours_tflops=flop / t_ours / 1e9,
                     cublas_tflops=flop / t_blas / 1e9,
                     ratio=t_blas / t_ours,
+                    graph_ratio=graph_ms(blas) / graph_ms(ours),  # device time, no host
                     first_call_s=tuning,
                     config=launched[-1].split("/")[1],
                     agree=disagreement(ours(), blas()),
