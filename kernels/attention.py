@@ -743,12 +743,11 @@ def _strides(x: torch.Tensor) -> tuple[int, ...]:
     return tuple(x.stride())
 
 
-def _plan(table_default: triton.Config | None = None) -> tuple[triton.Config | None, str, str]:
-    """(config, its name, table): the forced config, or `table_default` (None: tune)."""
+def _plan() -> tuple[triton.Config | None, str, str]:
+    """(config, its name, table): the forced config, or None and "" (the caller's own)."""
     design, table = _plans.forced("attention")
     if design is None:
-        config = table_default
-        return config, config_name(config) if config is not None else "", table
+        return None, "", table
     try:
         return CONFIGS[table][design], design, table
     except KeyError:
