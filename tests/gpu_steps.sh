@@ -46,6 +46,7 @@
 #   strips-final  the plane kernel's strips and the causal dQ order: tests compiled,
 #                 vendor.py depthwise (float16), the band kernel against the plane
 #                 strips forced (7x7), and attention-grad (bfloat16)
+#   close-a       the matmul table (all dtypes), then rows-sweep's tests and sweep
 #   rows-sweep    (next) the depthwise row strips swept, the depthwise table, the
 #                 attention backward in float16
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
@@ -381,6 +382,14 @@ for name in $STEPS; do
         step rows-sweep 240 python benchmarks/vendor.py --sweep depthwise
         step rows-bench 150 python benchmarks/vendor.py depthwise
         step grad-fp16 90 python benchmarks/vendor.py attention-grad --dtype float16 ;;
+    close-a)
+        # 2026-12-03g call 1: the whole matmul table (16-bit and float32, device-time ratio
+        # too), then rows-sweep's tests and sweep of the depthwise row strips (4b6922c).
+        step matmul-table 220 python benchmarks/vendor.py matmul --json "$OUT/matmul.json"
+        step rows-tests 75 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (depthwise or plane or test_configs or differential) and not grad"
+        step rows-sweep 250 python benchmarks/vendor.py --sweep depthwise ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
