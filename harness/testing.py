@@ -10,9 +10,11 @@ the current mode cannot run as skipped or strictly expected to fail.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import re
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -155,6 +157,32 @@ class OpTests:
             if changed(snap):
                 problems.append(f"{bad.label}: modified its inputs")
         assert not problems, f"{op.name}:\n  " + "\n  ".join(problems)
+
+    def test_keeps_nothing(self, op: Op, harness_state) -> None:
+        """A call of the kernel keeps no reference to the tensors it was given or
+        returned: once the caller drops them, they are freed. A launcher's cache keyed on
+        its arguments (a memo of a function of tensors) keeps every call's operands and
+        outputs alive, and a loop of calls runs out of memory (matmul's did: a memo on
+        its TMA route filled the H200's 139 GiB within a float32 benchmark table)."""
+        mode = harness_state.mode
+        dtype = next(d for d in FLOAT_DTYPES if op.supports(mode, d))
+        shape, params = op.examples[0]
+        case = Case(op.name, dtype, tuple(shape), dict(params), seed=0)
+        inputs = build_inputs(op, case, device_for(mode))
+        given = [*inputs.args, *inputs.kwargs.values()]
+        for _ in range(2):  # the first call may tune, compile or capture a replay
+            outputs = op.kernel(*inputs.args, **inputs.kwargs)
+        returned = list(outputs) if isinstance(outputs, tuple) else [outputs]
+        kept = {
+            f"{what} {j}": weakref.ref(t)
+            for what, tensors in (("argument", given), ("output", returned))
+            for j, t in enumerate(tensors)
+            if isinstance(t, torch.Tensor)
+        }
+        del inputs, given, outputs, returned
+        gc.collect()
+        alive = [name for name, ref in kept.items() if ref() is not None]
+        assert not alive, f"{op.name}: still referenced after the call: {', '.join(alive)}"
 
     def test_part(self, op: Op, harness_state) -> None:
         """The op's `Part` (what a benchmark-size check judges) is independent of the rest:

@@ -589,7 +589,6 @@ def _k_major_for_tf32(b: torch.Tensor, precision: str, interpreting: bool) -> to
     return b.mT.contiguous().mT if _reads_tf32_k_major(b.device) else b
 
 
-@functools.cache
 def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: bool) -> bool:
     """Run the TMA design, the config forced or else tuned if `_tma_by_default` (a batched
     GEMM weighed by all its batches' work), where the operands suit it: K > 0, A
