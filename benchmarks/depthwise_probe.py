@@ -3,8 +3,9 @@
     ncu --section SpeedOfLight -k regex:depthwise -c 6 python benchmarks/depthwise_probe.py
 
 float16, N = 32, C = 256, 56 x 56, stride 1: 7 x 7 then 3 x 3, NCHW (the plane kernel's
-strips) then channels-last (the pixels x filters kernel's strips), each with one forced
-config so that the profiler sees the launch itself, not the autotuner's trials. With
+strips, in 2 rows and in 1) then channels-last (the pixels x filters kernel's, likewise),
+each with one forced config so that the profiler sees the launch itself, not the
+autotuner's trials. With
 `--time`, each is also timed (do_bench, median) and printed as a share of a same-size
 copy's time.
 """
@@ -21,9 +22,9 @@ from kernels import _plans
 from kernels.conv2d import conv2d
 
 FORCED = [
-    ("nchw", "conv2d/plane-16x64x8-w2-s1/gpu"),
-    ("nchw", "conv2d/plane-32x32x8-w2-s1/gpu"),
-    ("channels_last", "conv2d/depthwise-16x64x8-w4-s1/gpu"),
+    ("nchw", "conv2d/plane-16x64x8-r2-w2-s1/gpu"),
+    ("nchw", "conv2d/plane-8x64x8-w2-s1/gpu"),
+    ("channels_last", "conv2d/depthwise-8x64x8-r2-w4-s1/gpu"),
     ("channels_last", "conv2d/depthwise-8x128x8-w4-s1/gpu"),
 ]
 

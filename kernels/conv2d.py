@@ -183,10 +183,17 @@ GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
 # benchmarks/results/2026-12-03f-h200 calls 2 and 3) the tuner picked one of these three
 # on all twelve, never 16 x 128 x 2 nor the five one-pixel configs then in the table
 # (16 x 128, 64 x 64, 128 x 32, 8 x 128, 256 x 16, the winners of the sweep before).
+# Strips of 2 and 3 output rows (ROWS) won the first three shapes of the row sweep
+# (benchmarks/results/2026-12-03g-h200 call 1, float16, do_bench): 8 x 64 x 8 in 2 rows
+# 37.2 us on 3 x 3 stride 1 (65% of a copy; 8 x 128 x 8 in one row took 43.4 forced in
+# 2026-12-03f), 4 x 128 x 4 in 3 rows on stride 2, 8 x 128 x 4 in 2 rows on 7 x 7.
 DEPTHWISE_GPU_CONFIGS = (
     _depthwise_config(8, 128, 4, 8),
     _depthwise_config(8, 128, 4, 4),
     _depthwise_config(16, 64, 4, 8),
+    _depthwise_config(8, 64, 4, 8, 2),
+    _depthwise_config(4, 128, 4, 4, 3),
+    _depthwise_config(8, 128, 4, 4, 2),
 )
 # The interpreter's tables: one-pixel strips, strips of 4, and strips of 2 rows x 4.
 DEPTHWISE_INTERPRET_CONFIGS = (
@@ -219,9 +226,13 @@ def _plane_config(
 # 2 and on 512 channels at 28 x 28, and still the one-column 4 x 64 (3 x 3 stride 1) and
 # 8 x 32 (stride 2), the winners of the sweep before; forced on 7 x 7 stride 1, 16 x 64 x 8
 # took 303 us, 32 x 32 x 8 455 (dropped, with the one-column 16 x 32, 16 x 16 and 8 x 8,
-# which no tuner picked in calls 2 and 3).
+# which no tuner picked in calls 2 and 3). In the row sweep (2026-12-03g call 1, float16)
+# 16 x 64 x 8 was 1.43-2.38x the best on the first three shapes; in strips of 2 and 4
+# rows it took 212 us on 7 x 7 stride 1 (1.43x faster), the one-column tiles still won
+# 3 x 3.
 PLANE_GPU_CONFIGS = (
-    _plane_config(16, 64, 2, 8),
+    _plane_config(16, 64, 2, 8, 2),
+    _plane_config(32, 64, 2, 8, 4),
     _plane_config(8, 64, 2, 8),
     _plane_config(4, 64, 2),
     _plane_config(8, 32, 2),
