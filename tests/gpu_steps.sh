@@ -47,6 +47,7 @@
 #                 vendor.py depthwise (float16), the band kernel against the plane
 #                 strips forced (7x7), and attention-grad (bfloat16)
 #   close-a       the matmul table (all dtypes), then rows-sweep's tests and sweep
+#   close-b       leak test, float32 matmul table, ncu on attention, fp16 backward, depthwise
 #   rows-sweep    (next) the depthwise row strips swept, the depthwise table, the
 #                 attention backward in float16
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
@@ -390,6 +391,20 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (depthwise or plane or test_configs or differential) and not grad"
         step rows-sweep 250 python benchmarks/vendor.py --sweep depthwise ;;
+    close-b)
+        # 2026-12-03g call 2, after close-a: test_keeps_nothing and the depthwise row tables
+        # compiled; the float32 matmul table (close-a's ran out of memory: 2b74455 fixed the
+        # leak); ncu on attention (ours against cuDNN's forward and flash's backward); the
+        # float16 backward; the depthwise table in float16.
+        step close-tests 75 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_ops.py tests/test_conv2d.py \
+            -k "keeps_nothing or (conv2d and (depthwise or plane) and not grad)"
+        step matmul-f32 110 python benchmarks/vendor.py matmul --dtype float32
+        step attention-ncu 100 ncu --profile-from-start off --section SpeedOfLight \
+            --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \
+            --section LaunchStats python benchmarks/attention_probe.py
+        step grad-fp16 90 python benchmarks/vendor.py attention-grad --dtype float16
+        step depthwise-fp16 150 python benchmarks/vendor.py depthwise --dtype float16 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
