@@ -48,6 +48,7 @@
 #                 strips forced (7x7), and attention-grad (bfloat16)
 #   close-a       the matmul table (all dtypes), then rows-sweep's tests and sweep
 #   close-b       leak test, float32 matmul table, ncu on attention, fp16 backward, depthwise
+#   close-c       conv2d's replay test, the rest of the float16 depthwise table
 #   rows-sweep    (next) the depthwise row strips swept, the depthwise table, the
 #                 attention backward in float16
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
@@ -405,6 +406,15 @@ for name in $STEPS; do
             --section LaunchStats python benchmarks/attention_probe.py
         step grad-fp16 90 python benchmarks/vendor.py attention-grad --dtype float16
         step depthwise-fp16 150 python benchmarks/vendor.py depthwise --dtype float16 ;;
+    close-c)
+        # 2026-12-03g call 3: conv2d's replay test compiled (never run on a GPU before), then
+        # the depthwise float16 table's last four shapes (close-b's was cut by its limit
+        # while compiling the 7 x 7 row strips).
+        step replay-tests 60 python -m pytest -n 4 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_conv2d.py -k "replayed"
+        step depthwise-fp16-rest 420 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2), \
+(32, 512, 28, 3, 1), (32, 96, 56, 7, 1)]" ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
