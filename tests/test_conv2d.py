@@ -387,7 +387,8 @@ def test_a_repeated_call_is_replayed_only_where_it_reads_its_arguments(w_last, h
         return x, w.contiguous(memory_format=torch.channels_last) if w_last else w
 
     conv._forward.replays._by_signature.clear()
-    conv2d(*inputs(), padding=1)
+    for _ in range(2):  # a first call may tune: its launches go through Triton's autotuner,
+        conv2d(*inputs(), padding=1)  # which the fast launch does not capture
     assert bool(conv._forward.replays._by_signature) is w_last
     x, w = inputs()
     replayed = conv2d(x, w, padding=1)
