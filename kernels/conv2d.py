@@ -109,8 +109,9 @@ bandwidth to 46-69%, 7 x 7 from 8-18% to 14-32% (`benchmarks/vendor.md`, sixth s
 4%), not profiled since the strips. Strips of ROWS output rows share each input row
 among the filter rows that read it too (`_strip_rows`; offline, float16, SASS an output:
 plane 32 x 64 x 8 in strips of 2 rows 32 on 3 x 3 and 103 on 7 x 7 at stride 1, against
-16 x 64 x 8's 44 and 140; channels-last 8 x 128 x 4 in 2 rows 20 on 3 x 3 against 22,
-spilling on 7 x 7): candidates of `vendor.py --sweep depthwise`, not yet timed.
+16 x 64 x 8's 44 and 140). On the H200 (float16, device time, `benchmarks/vendor.md`,
+seventh session) channels-last 3 x 3 then ran 72-76% of a copy at 56 x 56 (63% at
+28 x 28), 7 x 7 17-32%; NCHW 7 x 7 11-14% (4% on the band kernel before).
 """
 
 from __future__ import annotations
