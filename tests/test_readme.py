@@ -29,9 +29,9 @@ def test_readme_outside_op_example_runs(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    # per dtype: the differential test and the tolerance test; bad inputs, configs and
-    # the part (none declared) skipped
-    assert "6 passed, 3 skipped" in proc.stdout, proc.stdout
+    # per dtype: the differential test and the tolerance test; and keeps_nothing; bad
+    # inputs, configs and the part (none declared) skipped
+    assert "7 passed, 3 skipped" in proc.stdout, proc.stdout
 
     # A bug planted in it fails, and the command the failure prints reproduces it, with
     # the registry where the README puts it: inside the test class.
