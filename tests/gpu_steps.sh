@@ -49,8 +49,8 @@
 #   close-a       the matmul table (all dtypes), then rows-sweep's tests and sweep
 #   close-b       leak test, float32 matmul table, ncu on attention, fp16 backward, depthwise
 #   close-c       conv2d's replay test, the rest of the float16 depthwise table
-#   rows-sweep    (next) the depthwise row strips swept, the depthwise table, the
-#                 attention backward in float16
+#   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
+#                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
 #   unmasked      attention's forward with unmasked key blocks: tests compiled, tables
 #   batched-default  the 16-bit matmul table, batched GEMMs through TMA by default
@@ -374,8 +374,8 @@ for name in $STEPS; do
         step strips-probe 45 python benchmarks/depthwise_probe.py --time
         step grad-bf16 90 python benchmarks/vendor.py attention-grad --dtype bfloat16 ;;
     rows-sweep)
-        # Next (prepared 2026-12-03f, not yet run): the depthwise row strips (4b6922c) and
-        # NCHW 7x7 stride 1 on the plane kernel through its tuner (the band kernel gone):
+        # Prepared 2026-12-03f, run in 2026-12-03g in parts (close-a to close-c): the
+        # depthwise row strips (4b6922c) and NCHW 7x7 stride 1 on the plane kernel through its tuner (the band kernel gone):
         # tests compiled, the sweep of each layout's candidates, the table; then the
         # attention backward in float16 (untimed since its configs per head_dim).
         step rows-tests 90 python -m pytest -n 12 -q -p no:cacheprovider \
