@@ -49,6 +49,7 @@
 #   close-a       the matmul table (all dtypes), then rows-sweep's tests and sweep
 #   close-b       leak test, float32 matmul table, ncu on attention, fp16 backward, depthwise
 #   close-c       conv2d's replay test, the rest of the float16 depthwise table
+#   close-12      (next) issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
 #                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
@@ -415,6 +416,12 @@ for name in $STEPS; do
         step depthwise-fp16-rest 420 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2), \
 (32, 512, 28, 3, 1), (32, 96, 56, 7, 1)]" ;;
+    close-12)
+        # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
+        # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.
+        step grad-fp16-16k 150 python benchmarks/vendor.py attention-grad --dtype float16 \
+            --set "__main__.ATTENTION_SHAPES=[(1, 16384)]"
+        step fwd-fp16 250 python benchmarks/vendor.py attention --dtype float16 ;;
     unmasked)
         # The attention forward's unmasked key blocks in a loop of their own (no masks,
         # the scale in one FMA; 2026-12-03d, not yet on a GPU): tests compiled, then the
