@@ -1,8 +1,10 @@
 """Our attention kernels and SDPA's on the same operands, for a profiler.
 
-    ncu --profile-from-start off --section SpeedOfLight --section ComputeWorkloadAnalysis \\
-        --section WarpStateStats --section Occupancy --section LaunchStats \\
-        python benchmarks/attention_probe.py
+    ncu --profile-from-start off --nvtx --section SpeedOfLight \\
+        --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \\
+        --section LaunchStats python benchmarks/attention_probe.py
+
+(`--nvtx` prints the range, "forward ours", "backward flash", each kernel ran in.)
 
 bfloat16, 16 heads: the forward at 2 x 4096, head_dim 128, non-causal (ours, then SDPA's
 cuDNN and flash backends), where ours is furthest from cuDNN; the backward at 2 x 4096,

@@ -402,7 +402,7 @@ for name in $STEPS; do
             --triton-autotune=first tests/test_ops.py tests/test_conv2d.py \
             -k "keeps_nothing or (conv2d and (depthwise or plane) and not grad)"
         step matmul-f32 110 python benchmarks/vendor.py matmul --dtype float32
-        step attention-ncu 100 ncu --profile-from-start off --section SpeedOfLight \
+        step attention-ncu 100 ncu --profile-from-start off --nvtx --section SpeedOfLight \
             --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \
             --section LaunchStats python benchmarks/attention_probe.py
         step grad-fp16 90 python benchmarks/vendor.py attention-grad --dtype float16
