@@ -316,6 +316,52 @@ def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | N
     return values, key
 
 
+def direct_launcher(run: Any) -> Callable[..., None]:
+    """`run` (a compiled kernel's CUDA launcher, called as `run(grid_x, grid_y, grid_z,
+    stream, function, packed_metadata, launch_metadata, enter_hook, exit_hook, *values)`),
+    or a function of the same arguments that hands them straight to Triton's C launcher.
+
+    The launcher's Python `__call__` first allocates the kernel's global and profiling
+    scratch, then calls its C function with those and the compile-time launch options
+    (cooperative grid, programmatic dependent launch). For a kernel that needs no scratch
+    (none of ours do), what it passes is fixed per kernel: this function passes it, and
+    skips a Python call and two closures a launch (about 1 us on the H200's host). The
+    two argument orders are Triton 3.6's and 3.9's; anything else (scratch, 3.9's
+    sanitizer, another backend or version) keeps `run`. tests/test_fast_launch.py checks
+    that both make the same C call."""
+    fixed = [getattr(run, name, None) for name in _DIRECT_FIELDS]
+    if type(run).__name__ != "CudaLauncher" or None in fixed or any(fixed[:2]):
+        return run
+    if getattr(run, "gsan_enabled", False):
+        return run
+    c_launch, cooperative, pdl = run.launch, run.launch_cooperative_grid, run.launch_pdl
+    annotations, kernel_signature = getattr(run, "arg_annotations", None), None
+    if annotations is not None:  # Triton 3.9: one C launcher for every kernel, values last
+        kernel_signature = run.kernel_signature
+
+        def direct(gx, gy, gz, stream, function, metadata, launch_metadata, enter, exit_,
+                   *values):  # fmt: skip
+            c_launch(gx, gy, gz, stream, function, cooperative, pdl, metadata,
+                     launch_metadata, enter, exit_, None, None, annotations, kernel_signature,
+                     values)  # fmt: skip
+
+        return direct
+
+    def direct_36(gx, gy, gz, stream, function, metadata, launch_metadata, enter, exit_,
+                  *values):  # fmt: skip
+        c_launch(gx, gy, gz, stream, function, cooperative, pdl, None, None, metadata,
+                 launch_metadata, enter, exit_, *values)  # fmt: skip
+
+    return direct_36
+
+
+_DIRECT_FIELDS = (
+    "global_scratch_size", "profile_scratch_size", "launch", "launch_cooperative_grid",
+    "launch_pdl",
+)  # fmt: skip
+"""What `direct_launcher` reads of a CUDA launcher: the first two must be 0."""
+
+
 def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str, Any]) -> None:
     """`kernel[grid](*args, **meta)`, straight to the CUDA launcher where the launch's
     specialization was compiled and launched before (`_COMPILED`)."""
@@ -324,7 +370,7 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
     if entry is None:  # Triton's way: compiles if it must, then launches
         compiled = kernel[grid](*args, **meta)
         if launch and compiled is not None and not hasattr(compiled, "result"):
-            run = compiled.run  # its handles were loaded by the launch above
+            run = direct_launcher(compiled.run)  # its handles were loaded by the launch above
             _COMPILED[launch[1]] = (compiled, run, compiled.function, compiled.packed_metadata)
         return
     values, key = launch

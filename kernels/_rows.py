@@ -15,7 +15,7 @@ import triton.language as tl
 
 from harness.parity import in_interpreter
 from kernels import _plans
-from kernels._launch import cdiv, checked_grid, fast, next_power_of_2, note_replay, replayed
+from kernels._launch import cdiv, checked_grid, fast, next_power_of_2, note_replay
 
 
 def as_rows(x: torch.Tensor) -> torch.Tensor:
@@ -210,8 +210,8 @@ def tuning() -> tuple:
 
 
 def replay_context() -> tuple:
-    """`kernels._launch.replayed`'s context for a row-wise launcher: the forcing, the
-    constants."""
+    """`kernels._launch.replayed`'s context for a row-wise op (replayed at its public
+    function, so that a replay skips its checks too): the forcing, the constants."""
     return _plans.forced_name(), *tuning()
 
 
@@ -254,7 +254,6 @@ def _plan(
     return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
 
 
-@replayed(replay_context)
 def launch_rowwise(
     x: torch.Tensor, whole_row_kernel, looped_kernel, split_kernel=None
 ) -> torch.Tensor:

@@ -18,6 +18,9 @@ from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import cdiv, fast, replayed
 
 BLOCK_SIZE = 1024
+NUM_WARPS = 4
+"""1024 elements a program on 4 warps: 8 a thread, one 16-byte load of each input in
+16 bits (benchmarks/tune_rowwise.py vector_add sweeps both)."""
 
 
 @triton.jit
@@ -41,7 +44,9 @@ def vector_add_kernel(
     tl.store(out_ptr + offsets, total.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-@replayed()  # a later call of the same shapes, strides and dtypes: the same launch, at once
+# A later call of the same shapes, strides and dtypes: the same launch, at once (under the
+# same constants: benchmarks/tune_rowwise.py sets them).
+@replayed(lambda: (BLOCK_SIZE, NUM_WARPS))
 def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """x + y for two tensors of the same shape, dtype and device; returns a new tensor."""
     check_tensor("x", x)
@@ -54,5 +59,5 @@ def vector_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     n = out.numel()
     if n > 0:
         grid = (cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
-        fast(vector_add_kernel)[grid](x, y, out, n, BLOCK_SIZE=BLOCK_SIZE)
+        fast(vector_add_kernel)[grid](x, y, out, n, BLOCK_SIZE=BLOCK_SIZE, num_warps=NUM_WARPS)
     return out

@@ -49,7 +49,9 @@
 #   close-a       the matmul table (all dtypes), then rows-sweep's tests and sweep
 #   close-b       leak test, float32 matmul table, ncu on attention, fp16 backward, depthwise
 #   close-c       conv2d's replay test, the rest of the float16 depthwise table
-#   close-12      (next) issue 12's missing float16 rows: the backward at 16384, the forward
+#   host-direct   issue 10's host cost (direct C launch, replays at the public function),
+#                 the vector_add and scale sweeps, attention's float16 rows at 1024
+#   close-12      issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
 #                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
 #   bwd-tables    attention's forward and backward tables, bf16 and fp16
@@ -416,6 +418,25 @@ for name in $STEPS; do
         step depthwise-fp16-rest 420 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2), \
 (32, 512, 28, 3, 1), (32, 96, 56, 7, 1)]" ;;
+    host-direct)
+        # Issue 10, target 4 (2026-12-03h): the CUDA launcher's C function called directly,
+        # the row-wise ops and scale replayed at their public function. Tests compiled,
+        # host cost against the tree in .base/ (carried; alternating), the vector_add and
+        # scale sweeps (target 2), and the float16 attention rows at 1024 again (issue 12:
+        # the causal row ran 1.36x the non-causal time there, 0.81 in bfloat16).
+        step direct-tests 150 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py tests/test_ops.py -k "fast or replay or \
+            ((vector_add or scale or softmax or add_row_sum or layer_norm) and not grad)"
+        for round in 1 2; do
+            (cd .base && PYTHONPATH=. step "host-base-$round" 60 python benchmarks/host_cost.py \
+                vector_add scale softmax add_row_sum layer_norm --rounds 5)
+            step "host-new-$round" 60 python benchmarks/host_cost.py vector_add scale softmax \
+                add_row_sum layer_norm --rounds 5
+        done
+        step host-profile 40 python benchmarks/host_cost.py vector_add softmax --rounds 2 --profile
+        step elementwise-sweep 150 python benchmarks/tune_rowwise.py vector_add scale
+        step attention-1024 90 python benchmarks/vendor.py attention --dtype float16 \
+            --set "__main__.ATTENTION_SHAPES=[(4, 1024)]" ;;
     close-12)
         # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
         # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.

@@ -183,6 +183,65 @@ def test_a_fast_launch_computes_what_a_triton_launch_does(harness_state) -> None
     assert len(_launch._COMPILED) == cached_before + 2
 
 
+def _cuda_launcher(**fields: object) -> object:
+    """A CudaLauncher of the installed Triton whose C function records its arguments:
+    what a kernel without scratch has, but no compiled module behind it."""
+    from triton.backends.nvidia.driver import CudaLauncher
+
+    launcher = object.__new__(CudaLauncher)
+    calls: list[tuple] = []
+    launcher.__dict__.update(
+        num_ctas=1, launch=lambda *args: calls.append(args), global_scratch_size=0,
+        global_scratch_align=1, profile_scratch_size=0, profile_scratch_align=1,
+        launch_cooperative_grid=False, launch_pdl=True, gsan_enabled=False,
+        arg_annotations=("annotations",), kernel_signature=b"signature",
+    )  # fmt: skip
+    launcher.__dict__.update(fields)
+    launcher.calls = calls
+    return launcher
+
+
+def test_a_direct_launch_makes_the_c_call_the_launcher_makes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`direct_launcher` against the installed Triton's own CudaLauncher.__call__: the same
+    arguments reach the C launcher. Triton 3.9's launcher has argument annotations and
+    takes the values as one tuple; 3.6's has none and takes them spread (the suite runs
+    on 3.6 too: make test-triton36)."""
+    from triton.backends.nvidia.driver import CudaLauncher
+    from triton.runtime import driver
+
+    launcher = _cuda_launcher()
+    if "kernel_metadata" not in CudaLauncher.__call__.__code__.co_varnames:  # Triton 3.6
+        del launcher.arg_annotations, launcher.kernel_signature
+    args = (3, 2, 1, 77, 88, (4, 1, 0), None, None, None, 11, 2.5, 1000)
+    direct = _launch.direct_launcher(launcher)
+    assert direct is not launcher
+    direct(*args)
+    # 3.9's __call__ asks for the active driver (and none is, without a GPU)
+    monkeypatch.setattr(driver, "_active", _StandInDriver())
+    CudaLauncher.__call__(launcher, *args)
+    assert len(launcher.calls) == 2
+    assert launcher.calls[0] == launcher.calls[1]
+
+
+def test_a_launcher_with_scratch_or_a_sanitizer_is_called_as_it_is() -> None:
+    for fields in (dict(global_scratch_size=128), dict(profile_scratch_size=64),
+                   dict(gsan_enabled=True)):  # fmt: skip
+        launcher = _cuda_launcher(**fields)
+        assert _launch.direct_launcher(launcher) is launcher
+    other = object()  # another backend's launcher
+    assert _launch.direct_launcher(other) is other
+
+
+class _StandInDriver:
+    def get_current_device(self) -> int:
+        return 0
+
+    def allocate_default_profile_scratch(self, *args: object) -> None:
+        raise AssertionError("no profile scratch was asked for")
+
+
 def test_a_resolved_launch_reads_its_grid_from_the_meta_or_leaves_it_to_triton(
     harness_state,
 ) -> None:
@@ -434,3 +493,52 @@ def test_descriptor_checks_a_signature_once_and_points_at_each_tensor():
     assert descriptor(x, (4, 8)).block_shape == [4, 8]
     with pytest.raises(AssertionError, match=r"stride|contiguous"):  # Triton's check
         descriptor(x.t(), (2, 2))
+
+
+def _public_launchers() -> dict[str, tuple]:
+    """The replayed public functions of the elementwise and row-wise ops, each with the
+    extra arguments a call takes after its tensor(s)."""
+    from kernels.add_row_sum import add_row_sum
+    from kernels.layer_norm import layer_norm
+    from kernels.scale import scale
+    from kernels.softmax import softmax
+    from kernels.vector_add import vector_add
+
+    return {
+        "vector_add": (vector_add, 2, ()),
+        "scale": (scale, 1, (0.75,)),
+        "softmax": (softmax, 1, ()),
+        "add_row_sum": (add_row_sum, 1, ()),
+        "layer_norm": (layer_norm, 1, ()),
+    }
+
+
+@pytest.mark.parametrize("name", ["vector_add", "scale", "softmax", "add_row_sum", "layer_norm"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_replayed_op_computes_what_a_planned_call_does(name: str, dtype: str, harness_state):
+    """On a GPU, an op's call of a signature it launched before is replayed at its public
+    function (checks, plan and launch skipped; the direct C launch): on new tensors it
+    writes exactly what a call planned anew writes."""
+    from harness.tensors import make_tensor
+
+    if harness_state.mode == "interpret":
+        pytest.skip("replays are a GPU launch path (`kernels._launch.Replays`)")
+    launcher, n_tensors, extra = _public_launchers()[name]
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(12)
+
+    def call() -> tuple:
+        tensors = [make_tensor((37, 300), dtype, device, gen) for _ in range(n_tensors)]
+        result = launcher(*tensors, *extra)
+        return tensors, result if type(result) is tuple else (result,)
+
+    launcher.replays._by_signature.clear()
+    for _ in range(3):  # a first launch may go through Triton's dispatch (conv2d's test)
+        call()
+    assert len(launcher.replays._by_signature) == 1
+    tensors, replayed = call()
+    launcher.replays._by_signature.clear()
+    planned = launcher(*tensors, *extra)
+    for got, want in zip(replayed, planned if type(planned) is tuple else (planned,), strict=True):
+        assert torch.equal(got, want)
+    assert len(launcher.replays._by_signature) == 1  # the planned call captured anew
