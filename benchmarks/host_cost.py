@@ -17,6 +17,10 @@ CUDA launcher that does nothing; `triton-dispatch` stops where Triton would hand
 to the CUDA launcher (its own `warmup` path). Triton's C launcher, 4.4-6.2 us a call on
 the H200's host (benchmarks/results/2026-12-03c-h200/desc-profile.txt), is in neither.
 
+`--c-launch` times one launch of vector_add's compiled kernel both ways it can reach the C
+launcher: through Triton's CudaLauncher.__call__, and as `kernels._launch.direct_launcher`
+calls it (on a GPU; alternating rounds).
+
 `--force NAME` runs the Triton tiers under that config (`kernels._plans.forcing`).
 `--profile` adds the functions the Triton tier's calls spend the most in, under cProfile
 (on a GPU too: Triton's C launcher shows as one built-in), ordered by `--sort` (tottime
@@ -82,6 +86,37 @@ def _forced(name: str, fn: Callable[[], Any]) -> Any:
         return fn()
 
 
+def _c_launch_us(rounds: int) -> None:
+    """Host us a launch of vector_add's kernel (8 x 256 float32), Triton's launcher object
+    against the direct call of its C function, each the median of `rounds`."""
+    from harness.perf.timing import CudaEventTimer
+    from kernels.vector_add import vector_add
+
+    timer = CudaEventTimer()
+    x, y = torch.randn(2, 8, 256, device="cuda")
+    for _ in range(3):
+        vector_add(x, y)  # compiled, then launched fast: its entry in _COMPILED
+    entries = launch_module._COMPILED.values()
+    compiled, direct, function, metadata = next(
+        e for e in entries if e[0].name == "vector_add_kernel"
+    )
+    out = torch.empty_like(x)
+    values = (x.data_ptr(), y.data_ptr(), out.data_ptr(), x.numel(), 1024)
+    stream = torch.cuda.current_stream().cuda_stream
+    ways = {
+        "CudaLauncher.__call__": compiled.run,
+        "direct_launcher": direct,
+    }
+    us: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, run in ways.items():
+            launch = lambda run=run: run(1, 1, 1, stream, function, metadata, None, None, None,
+                                         *values)  # fmt: skip
+            us[name].append(1e3 * timer.host_ms_per_call(launch))
+    for name, v in us.items():
+        print(f"{name:<24}{statistics.median(v):6.2f} us ({min(v):.2f}-{max(v):.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ops", nargs="*", help="op names (default: all)")
@@ -90,6 +125,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--offline", action="store_true", help="no GPU: the launcher alone")
     parser.add_argument("--profile", action="store_true", help="the Triton tier under cProfile")
+    parser.add_argument(
+        "--c-launch", action="store_true", help="Triton's launcher object against the direct call"
+    )
     parser.add_argument(
         "--sort",
         default="tottime",
@@ -102,6 +140,9 @@ def main() -> None:
         help="the Triton tiers under kernels._plans.forcing(NAME) (family/design/constants)",
     )
     args = parser.parse_args()
+    if args.c_launch:
+        _c_launch_us(args.rounds)
+        return
     if args.offline:
         import kernels._checks as checks
         from benchmarks.compile_offline import _offline

@@ -51,6 +51,7 @@
 #   close-c       conv2d's replay test, the rest of the float16 depthwise table
 #   host-direct   issue 10's host cost (direct C launch, replays at the public function),
 #                 the vector_add and scale sweeps, attention's float16 rows at 1024
+#   c-launch      the direct C launch against Triton's launcher object; split-16bit
 #   close-12      issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
 #                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
@@ -437,6 +438,11 @@ for name in $STEPS; do
         step elementwise-sweep 150 python benchmarks/tune_rowwise.py vector_add scale
         step attention-1024 90 python benchmarks/vendor.py attention --dtype float16 \
             --set "__main__.ATTENTION_SHAPES=[(4, 1024)]" ;;
+    c-launch)
+        # What the direct C launch saves per launch (host-direct could not tell it from
+        # the host's noise), then the 16-bit split-rows sweep (issue 10, target 1).
+        step c-launch 60 python benchmarks/host_cost.py --c-launch --rounds 9
+        step split-16bit 150 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum ;;
     close-12)
         # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
         # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.
