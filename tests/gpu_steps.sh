@@ -52,6 +52,8 @@
 #   host-direct   issue 10's host cost (direct C launch, replays at the public function),
 #                 the vector_add and scale sweeps, attention's float16 rows at 1024
 #   c-launch      the direct C launch against Triton's launcher object; split-16bit
+#   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
+#                 looped softmax's one exp an element against .base/
 #   close-12      issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
 #                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
@@ -443,6 +445,20 @@ for name in $STEPS; do
         # the host's noise), then the 16-bit split-rows sweep (issue 10, target 1).
         step c-launch 60 python benchmarks/host_cost.py --c-launch --rounds 9
         step split-16bit 150 python benchmarks/tune_rowwise.py split-softmax split-add_row_sum ;;
+    direct-heavy)
+        # The direct C launch under every launch kind (TMA descriptors through Triton
+        # 3.6's tensor-descriptor wrapper, replays, autotuned kernels): matmul, attention
+        # and conv2d tests compiled; then the looped softmax with one exp an element
+        # (a row max, per-lane sums) against the tree in .base/ (a max per lane).
+        step heavy-tests 220 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            --triton-autotune=first tests/test_matmul.py tests/test_attention.py \
+            tests/test_conv2d.py tests/test_ops.py -k "tma or replay or fast or boxes or rows \
+            or (differential and (matmul or attention or conv2d))"
+        for round in 1 2; do
+            (cd .base && PYTHONPATH=. step "looped-base-$round" 60 python \
+                benchmarks/tune_rowwise.py long-softmax)
+            step "looped-new-$round" 60 python benchmarks/tune_rowwise.py long-softmax
+        done ;;
     close-12)
         # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
         # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.
