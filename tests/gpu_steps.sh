@@ -453,7 +453,7 @@ for name in $STEPS; do
         step heavy-tests 220 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
             --triton-autotune=first tests/test_matmul.py tests/test_attention.py \
             tests/test_conv2d.py tests/test_ops.py -k "tma or replay or fast or boxes or rows \
-            or (differential and (matmul or attention or conv2d))"
+            or ((matmul or attention or conv2d) and configs)"
         for round in 1 2; do
             (cd .base && PYTHONPATH=. step "looped-base-$round" 60 python \
                 benchmarks/tune_rowwise.py long-softmax)
