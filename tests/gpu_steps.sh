@@ -54,6 +54,7 @@
 #   c-launch      the direct C launch against Triton's launcher object; split-16bit
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
+#   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
 #   close-12      issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
 #                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
@@ -459,6 +460,14 @@ for name in $STEPS; do
                 benchmarks/tune_rowwise.py long-softmax)
             step "looped-new-$round" 60 python benchmarks/tune_rowwise.py long-softmax
         done ;;
+    close-13)
+        # Issue 13's table on this tree (the direct C launch in): each stride-1 shape on
+        # the implicit GEMM and the TMA designs against cuDNN, device and whole-call time;
+        # then issue 10's long rows under ncu (benchmarks/rows_probe.py).
+        step conv-table 330 python benchmarks/vendor.py conv2d-tma
+        step rows-ncu 120 ncu --profile-from-start off --nvtx --section SpeedOfLight \
+            --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+            --section WarpStateStats python benchmarks/rows_probe.py ;;
     close-12)
         # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
         # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.
