@@ -368,6 +368,7 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
     launch = _launch_key(kernel, args, meta)
     entry = _COMPILED.get(launch[1]) if launch else None
     if entry is None:  # Triton's way: compiles if it must, then launches
+        _note_uncaptured()
         compiled = kernel[grid](*args, **meta)
         if launch and compiled is not None and not hasattr(compiled, "result"):
             run = direct_launcher(compiled.run)  # its handles were loaded by the launch above
@@ -392,18 +393,47 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
 # A launcher checks its arguments, plans (tiles, the tuned config, int32 or int64
 # offsets), allocates its output and launches. For arguments of one signature (shapes,
 # strides, dtypes, devices, 16-byte alignment, the options) each of those steps gives the
-# same answer, and the launch differs only in the tensors' addresses. `Replays` keeps, per
-# signature, the launch as it reached the CUDA launcher (captured in `_launch_fast`), and
-# a later call of that signature sends it again with its own tensors' addresses: its
-# checks passed for that signature, so they pass again. A replay is refused (the launcher
-# runs in full, and captures again) where `fast` would go through Triton, where the
-# current device or Triton's debug options changed, or where a note of the layers above
-# says so (the tuner forgot its choice). What it costs in reading: a launcher that uses
-# it names its signature and the tensors the launch reads, in one place each.
+# same answer, and the launches differ only in the tensors' addresses. `Replays` keeps, per
+# signature, the launches as they reached the CUDA launcher (captured in `_launch_fast`),
+# and a later call of that signature sends them again with its own tensors' addresses: its
+# checks passed for that signature, so they pass again. A launch may read a temporary the
+# call made for its later launches (an argument copied to another layout by an earlier
+# launch): the launcher names it (`note_temporary`), and a replay allocates its own.
+# A replay is refused (the launcher runs in full, and captures again) where `fast` would
+# go through Triton, where the current device or Triton's debug options changed, or where
+# a note of the layers above says so (the tuner forgot its choice). A call with a launch
+# that went through Triton's dispatch is not kept. What it costs in reading: a launcher
+# that uses it names its signature and the tensors the launches read, in one place each.
 # ----------------------------------------------------------------------------------------
 
 _CAPTURE: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
 """The launches and notes of the launcher call being captured, or None."""
+
+
+class _Temporary(NamedTuple):
+    tensor: torch.Tensor
+
+
+_UNCAPTURED = object()
+"""In a capture: a launch went through Triton's dispatch, so a replay could not send it."""
+
+
+def _note_uncaptured() -> None:
+    capture = _CAPTURE.get()
+    if capture is not None:
+        capture.append(_UNCAPTURED)
+
+
+def note_temporary(tensor: torch.Tensor) -> torch.Tensor:
+    """For a launcher: `tensor` is new, made by this call for its launches, and written
+    whole by one of them before any other reads it (an argument's copy in another layout).
+    If the call is being captured, a replay allocates one of its layout in its place.
+    A tensor made any other way (a PyTorch copy) must not be named: a launch that reads it
+    is not replayed. Returns `tensor`."""
+    capture = _CAPTURE.get()
+    if capture is not None:
+        capture.append(_Temporary(tensor))
+    return tensor
 
 
 def note_replay(still_valid: Callable[[], bool], on_replay: Callable[[], None]) -> None:
@@ -414,10 +444,9 @@ def note_replay(still_valid: Callable[[], bool], on_replay: Callable[[], None]) 
         capture.append((still_valid, on_replay))
 
 
-class _Replay(NamedTuple):
+class _ReplayedLaunch(NamedTuple):
     kernel: Any
     grid: tuple[int, int, int]
-    device: int
     debug_options: tuple
     values: tuple  # what the launcher was given, every tensor as its address
     slots: tuple[tuple[int, int], ...]  # (position in values, index into the call's tensors)
@@ -425,6 +454,12 @@ class _Replay(NamedTuple):
     run: Any
     function: Any
     packed_metadata: Any
+
+
+class _Replay(NamedTuple):
+    launches: tuple[_ReplayedLaunch, ...]  # in the captured call's order
+    device: int
+    temporaries: tuple[tuple, ...]  # (shape, strides, dtype, device) of each, in order
     checks: tuple[Callable[[], bool], ...]
     after: tuple[Callable[[], None], ...]
     extra: Any  # the launcher's own: what it needs to allocate its outputs
@@ -471,27 +506,38 @@ class Replays:
         replay = self._by_signature.get(signature)
         if replay is None:
             return None
-        if replay.device != torch.cuda.current_device() or not _recognized(replay.kernel):
+        if replay.device != torch.cuda.current_device():
             return None
-        if replay.debug_options != _debug_options(replay.kernel):
-            return None
+        for launch in replay.launches:
+            if not _recognized(launch.kernel):
+                return None
+            if launch.debug_options != _debug_options(launch.kernel):
+                return None
         for still_valid in replay.checks:
             if not still_valid():
                 return None
         return replay
 
     @staticmethod
-    def launch(replay: _Replay, tensors: tuple) -> None:
-        """`replay`'s launch on `tensors` (the call's, in the captured call's order)."""
-        values = list(replay.values)
-        for position, index in replay.slots:
-            values[position] = tensors[index].data_ptr()
-        if replay.descriptors:
-            for position, index in replay.descriptors:
-                values[position] = _rebased(values[position], tensors[index])
-        grid = replay.grid
-        replay.run(grid[0], grid[1], grid[2], torch._C._cuda_getCurrentRawStream(replay.device),
-                   replay.function, replay.packed_metadata, None, None, None, *values)  # fmt: skip
+    def launch(replay: _Replay, tensors: Sequence[torch.Tensor | None]) -> None:
+        """`replay`'s launches on `tensors` (the call's, in the captured call's order),
+        and on temporaries of its own."""
+        if replay.temporaries:
+            tensors = [*tensors, *(
+                torch.empty_strided(shape, strides, dtype=dtype, device=device)
+                for shape, strides, dtype, device in replay.temporaries
+            )]  # fmt: skip
+        stream = torch._C._cuda_getCurrentRawStream(replay.device)
+        for launch in replay.launches:
+            values = list(launch.values)
+            for position, index in launch.slots:
+                values[position] = tensors[index].data_ptr()
+            if launch.descriptors:
+                for position, index in launch.descriptors:
+                    values[position] = _rebased(values[position], tensors[index])
+            grid = launch.grid
+            launch.run(grid[0], grid[1], grid[2], stream, launch.function,
+                       launch.packed_metadata, None, None, None, *values)  # fmt: skip
         if replay.after:
             for after in replay.after:
                 after()
@@ -499,43 +545,52 @@ class Replays:
     @contextlib.contextmanager
     def capturing(self, signature: Any) -> Iterator[Callable[[tuple, Any], None]]:
         """Around a launcher's call in full: yields `keep(tensors, extra)`, to call once its
-        launch is done with every tensor the launch may read or write. The call is kept
-        if it made exactly one launch through `_launch_fast`'s direct path and each of
-        that launch's tensors, and each tensor descriptor's base, starts where one of
-        `tensors` does, at an address no other of them has."""
+        launches are done with every argument and output they may read or write. The call
+        is kept if each of its launches went through `_launch_fast`'s direct path (at least
+        one, all on one device), and each of their tensors, and each tensor descriptor's
+        base, starts where one of `tensors` or of the call's temporaries (`note_temporary`)
+        does, at an address no other of them has."""
         captured: list = []
         token = _CAPTURE.set(captured)
 
         def keep(tensors: tuple, extra: Any = None) -> None:
-            launches = [c for c in captured if len(c) == 5]
-            if len(launches) != 1:
+            if any(c is _UNCAPTURED for c in captured):  # a launch a replay could not send
                 return
-            kernel, grid, values, key, entry = launches[0]
+            launches = [c for c in captured if type(c) is tuple and len(c) == 5]
+            temporaries = [c.tensor for c in captured if type(c) is _Temporary]
+            if not launches or len({key[1] for *_, key, _ in launches}) != 1:
+                return
             index_of: dict[int, int] = {}
-            for index, tensor in enumerate(tensors):
+            for index, tensor in enumerate((*tensors, *temporaries)):
                 if tensor is not None:
                     address = tensor.data_ptr()
                     if address in index_of:  # two tensors at one address: ambiguous
                         return
                     index_of[address] = index
-            slots, descriptors, values = [], [], list(values)
-            for position, spec in enumerate(key[2]):
-                value = values[position]
-                if type(value) is TensorDescriptor:  # kept without its tensor (below)
-                    address = value.base.data_ptr()
-                    if address not in index_of:
-                        return
-                    descriptors.append((position, index_of[address]))
-                    values[position] = _rebased(value, None)
-                elif type(spec) is tuple and len(spec) == 2 and isinstance(spec[0], torch.dtype):
-                    if value not in index_of:  # a tensor the call did not name
-                        return
-                    slots.append((position, index_of[value]))
-            grid3 = (grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1)
-            notes = [c for c in captured if len(c) == 2]
+            kept = []
+            for kernel, grid, values, key, entry in launches:
+                slots, descriptors, values = [], [], list(values)
+                for position, spec in enumerate(key[2]):
+                    value = values[position]
+                    if type(value) is TensorDescriptor:  # kept without its tensor (below)
+                        address = value.base.data_ptr()
+                        if address not in index_of:
+                            return
+                        descriptors.append((position, index_of[address]))
+                        values[position] = _rebased(value, None)
+                    elif type(spec) is tuple and len(spec) == 2 and type(spec[0]) is torch.dtype:
+                        if value not in index_of:  # a tensor the call did not name
+                            return
+                        slots.append((position, index_of[value]))
+                grid3 = (grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1)
+                kept.append(_ReplayedLaunch(
+                    kernel, grid3, tuple(key[4:]), tuple(values), tuple(slots),
+                    tuple(descriptors), entry[1], entry[2], entry[3],
+                ))  # fmt: skip
+            layouts = tuple((t.shape, t.stride(), t.dtype, t.device) for t in temporaries)
+            notes = [c for c in captured if type(c) is tuple and len(c) == 2]
             self._by_signature[signature] = _Replay(
-                kernel, grid3, key[1], tuple(key[4:]), tuple(values), tuple(slots),
-                tuple(descriptors), entry[1], entry[2], entry[3], tuple(n[0] for n in notes),
+                tuple(kept), launches[0][3][1], layouts, tuple(n[0] for n in notes),
                 tuple(n[1] for n in notes), extra,
             )  # fmt: skip
 
@@ -585,12 +640,15 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
                 inputs += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
             if replay is not None:
                 as_tuple, layouts, _ = replay.extra
+                first_output = len(inputs)
                 for o in layouts:
                     inputs.append(
                         o if o is None else torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3])
                     )
                 replays.launch(replay, inputs)
-                return tuple(inputs[-len(layouts) :]) if as_tuple else inputs[-1]
+                if as_tuple:
+                    return tuple(inputs[first_output : first_output + len(layouts)])
+                return inputs[first_output]
             with replays.capturing((signed, len(args), context())) as keep:
                 result = fn(*args, **kwargs)
                 as_tuple = type(result) is tuple
@@ -642,6 +700,7 @@ def launch_resolved(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -
         try:
             grid = grid(meta)
         except KeyError:
+            _note_uncaptured()
             kernel[grid](*args, **meta)
             return
     _launch_fast(kernel, grid, args, meta)  # as fast(kernel)[grid], without its two objects

@@ -133,6 +133,7 @@ from kernels._launch import (
     fitting_configs,
     launch_resolved,
     multiprocessors,
+    note_temporary,
     offsets_fit_int32,
     replayed,
     tma_readable,
@@ -1190,7 +1191,9 @@ def _gemm(
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W)'s pixels as a new channels-last (N, H, W, C) tensor: a view where x
     is channels-last, else a copy by `channels_last_kernel` (where x's pixels are one
-    run per channel, as NCHW's, and an image's offsets fit int32) or by PyTorch."""
+    run per channel, as NCHW's, and an image's offsets fit int32) or by PyTorch. The
+    kernel's copy is a temporary a replay makes anew (`note_temporary`); PyTorch's is not
+    replayed. Filters (K, C, R, S) are copied the same way, to (K, R, S, C)."""
     pixels = x.permute(0, 2, 3, 1)
     if pixels.is_contiguous():
         return pixels
@@ -1200,7 +1203,7 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     image = ((c, h * w), (x.stride(1), x.stride(3)))
     if not (one_run and offsets_fit_int32(image, ((h * w, c), (c, 1)))):  # PyTorch's copy
         return pixels.contiguous()
-    out = torch.empty((n, h, w, c), dtype=x.dtype, device=x.device)
+    out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
     grid = (cdiv(h * w, 64), cdiv(c, 64), n)
     args = (x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c)
     launch_resolved(channels_last_kernel, checked_grid(grid, "x"), args,
@@ -1261,9 +1264,7 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     if transposed:  # (C, R, S, K): the filters flipped, K the source's channels
         filters = weight.flip((2, 3)).permute(1, 2, 3, 0).contiguous()
     else:  # (K, R, S, C): channels-last filters
-        filters = weight.permute(0, 2, 3, 1)
-        if not filters.is_contiguous():
-            filters = filters.contiguous()
+        filters = _channels_last(weight)
     taps = filters.view(cout, geo.r * geo.s, cin).permute(1, 0, 2)  # (R S, filters, channels)
     if not (tma_readable(pixels) and tma_readable(taps)):
         return False
@@ -1411,12 +1412,12 @@ def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
 
 @replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT))
 def _forward(x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
-    """The forward's launcher: checks, plan, launch. Replayed for a signature launched
-    before (`kernels._launch.replayed`) where the call is one launch reading only its
-    arguments (channels-last x and weight on the TMA designs, the implicit GEMM and
-    depthwise kernels; not where x or the filters are copied first): on the H200's host
-    a TMA call cost 108-172 us this session, PyTorch's own 122-138 us
-    (benchmarks/results/2026-12-03e-h200/call3-conv-tma-host.txt)."""
+    """The forward's launcher: checks, plan, launches. Replayed for a signature launched
+    before (`kernels._launch.replayed`): its launches sent again, x and the filters copied
+    to channels-last by `channels_last_kernel` into temporaries of the replay's own (a
+    copy by PyTorch, where that kernel cannot, is not replayed). Planned in full, an NCHW
+    3 x 3 call on the TMA designs took 320-350 us of the H200's host against 38 us of
+    device time (benchmarks/results/2026-12-03h-h200, call 6)."""
     geo = Geometry(x, weight, bias, stride, padding, dilation, groups)
     return run_forward(geo, x, weight, bias)
 

@@ -55,6 +55,7 @@
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
+#   conv-replay   conv2d replayed across its launches: tests, the 3 x 3 float16 shapes
 #   close-12      issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
 #                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
@@ -468,6 +469,16 @@ for name in $STEPS; do
         step rows-ncu 120 ncu --profile-from-start off --nvtx --section SpeedOfLight \
             --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
             --section WarpStateStats python benchmarks/rows_probe.py ;;
+    conv-replay)
+        # conv2d replayed across its launches (x and the filters copied to channels-last
+        # into temporaries a replay makes anew): tests compiled, then the 3 x 3 float16
+        # shapes, whole calls (do_bench) and device time against cuDNN.
+        step conv-replay-tests 95 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py \
+            tests/test_fast_launch.py -k "replay or tma or boxes or rows or channels_last or fast"
+        step conv-replay-table 85 python benchmarks/vendor.py conv2d-tma --dtype float16 \
+            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+            (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
     close-12)
         # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
         # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.

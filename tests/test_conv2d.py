@@ -334,8 +334,12 @@ def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
     within the op's bounds; a channels-last x takes its pixel rows as they lie too."""
     import kernels.conv2d as conv
 
-    def no_copy(x):
-        raise AssertionError("x was copied to channels-last")
+    copy = conv._channels_last
+
+    def no_copy(t):
+        if t.shape[-2:] != (1, 1):  # x, not the (K, C, 1, 1) filters
+            raise AssertionError("x was copied to channels-last")
+        return copy(t)
 
     monkeypatch.setattr(conv, "_channels_last", no_copy)
     forced = _tma_design(harness_state.mode, "rows")
@@ -367,12 +371,16 @@ def test_dx_of_a_stride_1_convolution_runs_on_the_tma_designs(kind, harness_stat
     assert launched.count(forced) >= 2, launched  # the forward and dx
 
 
+@pytest.mark.parametrize("x_last", [True, False])
 @pytest.mark.parametrize("w_last", [True, False])
-def test_a_repeated_call_is_replayed_only_where_it_reads_its_arguments(w_last, harness_state):
-    """On a GPU, a conv2d call of a signature launched before is replayed (one launch,
-    no checks or plan) where the call's one launch reads only its arguments: channels-
-    last x and weight on the TMA designs. With (K, C, R, S) filters, copied first, it
-    is not. A replay computes, on new tensors, exactly what a full call does."""
+def test_a_repeated_call_is_replayed_and_computes_what_a_full_call_does(
+    x_last, w_last, harness_state
+):
+    """On a GPU, a conv2d call of a signature launched before is replayed (its launches
+    sent again, no checks or plan), in either memory format of x and of the filters: an
+    NCHW x and (K, C, R, S) filters are copied to channels-last by `channels_last_kernel`
+    into temporaries of the replay's own. A replay computes, on new tensors, exactly what
+    a full call does."""
     import kernels.conv2d as conv
 
     if harness_state.mode == "interpret":
@@ -383,20 +391,21 @@ def test_a_repeated_call_is_replayed_only_where_it_reads_its_arguments(w_last, h
     def inputs():
         x = make_tensor((2, 16, 8, 8), "float16", device, gen)
         w = make_tensor((16, 16, 3, 3), "float16", device, gen)
-        x = x.contiguous(memory_format=torch.channels_last)
-        return x, w.contiguous(memory_format=torch.channels_last) if w_last else w
+        last = lambda t, yes: t.contiguous(memory_format=torch.channels_last) if yes else t
+        return last(x, x_last), last(w, w_last)
 
     conv._forward.replays._by_signature.clear()
     # On the H200 the first call tuned (Triton's autotuner launches) and the second's fast
-    # launch met the compiled kernel through Triton's dispatch: only the third's launch
-    # went the direct path that a replay captures.
+    # launch met the compiled kernel through Triton's dispatch: only the third's launches
+    # all went the direct path that a replay captures.
     for _ in range(3):
         conv2d(*inputs(), padding=1)
-    assert bool(conv._forward.replays._by_signature) is w_last
+    assert len(conv._forward.replays._by_signature) == 1
     x, w = inputs()
     replayed = conv2d(x, w, padding=1)
     full = conv.run_forward(conv.Geometry(x, w, None, 1, 1, 1, 1), x, w, None)
     assert torch.equal(replayed, full)
+    assert replayed.is_contiguous(memory_format=torch.channels_last) is x_last
 
 
 def test_the_tma_designs_run_unforced_only_with_the_copy_engine(monkeypatch, harness_state):

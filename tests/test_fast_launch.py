@@ -361,6 +361,53 @@ def test_a_capture_of_two_tensors_at_one_address_is_not_kept(launcher_stub) -> N
     assert replays.get("two launches") is None
 
 
+def test_launches_through_a_temporary_are_replayed_on_a_temporary_of_their_own(
+    launcher_stub,
+) -> None:
+    """Two launches, the first writing a temporary that the second reads (the launcher
+    names it: `note_temporary`): a replay sends both in order, with the call's tensors in
+    their slots and a new tensor of the temporary's layout between them."""
+    replays = _launch.Replays()
+
+    def call(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = torch.empty(256)
+        replay = replays.get("two steps")
+        if replay is not None:
+            replays.launch(replay, (x, out))
+            return out, None
+        with replays.capturing("two steps") as keep:
+            temporary = _launch.note_temporary(torch.empty(256))
+            fast(compiled_only)[(2,)](x, temporary, 256, 2.0, BLOCK=128)
+            fast(compiled_only)[(2,)](temporary, out, 256, 2.0, BLOCK=128)
+            keep((x, out))
+        return out, temporary
+
+    x = torch.empty(256)
+    out, temporary = call(x)
+    assert replays.get("two steps") is not None
+    del launcher_stub[:]
+    y = torch.empty(256)
+    replayed, _ = call(y)
+    (_, _, _, first), (_, _, _, second) = launcher_stub
+    assert first[0] == y.data_ptr() and second[1] == replayed.data_ptr()
+    assert first[1] == second[0]  # the replay's temporary: written, then read
+    assert first[1] not in {t.data_ptr() for t in (x, y, out, replayed, temporary)}
+
+
+def test_a_call_with_a_launch_through_triton_is_not_kept(launcher_stub) -> None:
+    """A launch that went through Triton's dispatch (a specialization not compiled yet,
+    here an int factor) is one a replay could not send: the call is not kept, even where
+    its other launch could be."""
+    replays = _launch.Replays()
+    x, out = torch.empty(256), torch.empty(256)
+    with replays.capturing("half") as keep:
+        fast(compiled_only)[(2,)](x, out, 256, 2.0, BLOCK=128)
+        fast(compiled_only)[(2,)](x, out, 256, 2, BLOCK=128)
+        keep((x, out))
+    assert len(launcher_stub) == 1  # the first launch went straight to the launcher
+    assert replays.get("half") is None
+
+
 def test_a_layer_above_can_void_a_replay_and_is_told_of_each(launcher_stub) -> None:
     replays, valid, told = _launch.Replays(), [True], []
     x, out = torch.empty(256), torch.empty(256)
@@ -452,7 +499,7 @@ def test_a_descriptor_is_replayed_over_the_new_tensor(launcher_stub, monkeypatch
             [2, 64],
         )
         assert launcher_stub[-1][1:] == (out.data_ptr(), 256, 2.0, 128)
-    assert replays.get(True).values[0].base is None
+    assert replays.get(True).launches[0].values[0].base is None
     assert launcher_stub[0][0].base is first  # the captured launch was left as it was
     call(torch.empty(256), over=torch.empty(256))
     assert replays.get(False) is None
