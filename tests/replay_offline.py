@@ -1,0 +1,152 @@
+"""A replay's launches against a full call's, offline (tests/test_compile_offline.py).
+
+Run as a script on a machine without a GPU: conv2d's kernels compiled for sm_90
+(benchmarks/compile_offline.py's stand-in driver), every launch handed to a CUDA launcher
+that records it. For each memory format of x and of the filters, and the boxes and rows
+designs forced: a call is captured, then a replayed call and a call planned in full on
+the same new tensors must send the same launches (kernels, grids, every value, each
+descriptor's shape, strides and block), the call's tensors at the same places and each
+temporary of the one where the other has its own. Prints one line a case, "same" or
+"DIFFERENT" with both launch lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+import kernels._checks as checks
+from benchmarks.compile_offline import _offline
+
+
+def _inputs(
+    gen: torch.Generator, r: int, x_last: bool, w_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """New float16 x (2, 16, 8, 8) and filters (16, 16, r, r), each channels-last or not."""
+    x = torch.randn(2, 16, 8, 8, generator=gen).half()
+    w = torch.randn(16, 16, r, r, generator=gen).half()
+    last = lambda t, yes: t.contiguous(memory_format=torch.channels_last) if yes else t
+    return last(x, x_last), last(w, w_last)
+
+
+def main() -> None:
+    _offline(90, measure=False)
+    checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
+    import kernels._launch as launch
+    import kernels.conv2d as conv
+    from kernels import _plans
+
+    sent: list[tuple] = []
+
+    class Recorded(dict):
+        """Every specialization "compiled": launches go straight to a recording launcher."""
+
+        def get(self, key: Any, default: Any = None) -> tuple:
+            def run(gx, gy, gz, stream, function, packed, metadata, enter, exit_, *values):
+                sent.append(((gx, gy, gz), key[0], values))
+
+            return None, run, None, None
+
+    launch._COMPILED = Recorded()
+    torch.cuda.current_device = lambda: 0
+    torch._C._cuda_getCurrentRawStream = lambda device: 0
+    conv.copy_engine = lambda device: True
+    layouts: dict[int, tuple] = {}  # address -> (shape, strides, dtype) of each new tensor
+
+    def noted(allocate: Any) -> Any:
+        def allocated(*args: Any, **kwargs: Any) -> torch.Tensor:
+            tensor = allocate(*args, **kwargs)
+            layouts[tensor.data_ptr()] = (tuple(tensor.shape), tensor.stride(), tensor.dtype)
+            return tensor
+
+        return allocated
+
+    torch.empty, torch.empty_strided = noted(torch.empty), noted(torch.empty_strided)
+
+    def named(calls: list[tuple], known: dict[int, str]) -> list[tuple]:
+        """Each launch with the call's tensors by name, its temporaries numbered (in the
+        order they are first read or written) and each with the layout it was made in."""
+        temporaries: dict[int, tuple] = {}
+        name = lambda a: (
+            known.get(a) or temporaries.setdefault(a, (f"t{len(temporaries)}", layouts.get(a)))
+        )
+        out = []
+        for grid, kernel, values in calls:
+            described = []
+            for v in values:
+                if type(v).__name__ == "TensorDescriptor":
+                    v = ("desc", name(v.base.data_ptr()), *map(tuple, (v.shape, v.strides)),
+                         tuple(v.block_shape))  # fmt: skip
+                elif type(v) is int and v > 2**32:  # an address
+                    v = name(v)
+                described.append(v)
+            out.append((grid, kernel, described))
+        return out
+
+    def by_name(tensors: Any, prefix: str) -> dict[int, str]:
+        tensors = tensors if type(tensors) is tuple else (tensors,)
+        return {t.data_ptr(): f"{prefix}{i}" for i, t in enumerate(tensors)
+                if isinstance(t, torch.Tensor)}  # fmt: skip
+
+    def compare(case: str, launcher: Any, make: Any, replays: Any = None) -> None:
+        """launcher(*make()) captured; then replayed and planned in full on new arguments.
+        `replays`: the replayed function's (by default the launcher's own)."""
+        replays = replays or launcher.replays
+        replays._by_signature.clear()
+        launcher(*make())
+        args = make()
+        del sent[:]
+        replayed = launcher(*args)
+        replay = named(sent, {**by_name(tuple(args), "arg"), **by_name(replayed, "out")})
+        kept = len(replays._by_signature)
+        replays._by_signature.clear()
+        del sent[:]
+        with _plans.recording() as configs:
+            full = launcher(*args)
+        planned = named(sent, {**by_name(tuple(args), "arg"), **by_name(full, "out")})
+        same = kept == 1 and replay == planned and len(planned) >= 1
+        verdict = "same" if same else "DIFFERENT"
+        print(f"{case}: {verdict} ({len(planned)} launches; {', '.join(configs)})")
+        if not same:
+            print("  replayed:", replay, "\n  planned:", planned, "\n  kept:", kept)
+
+    gen = torch.Generator().manual_seed(0)
+    for design, r, padding in (("boxes", 3, 1), ("rows", 1, 0)):
+        config = next(iter(getattr(conv, f"{design.upper()}_CONFIGS")["gpu"]))
+        for x_last in (False, True):
+            for w_last in (False, True):
+                with _plans.forcing(f"conv2d/{config}/gpu"):
+                    compare(
+                        f"conv2d {design} x_last={x_last} w_last={w_last}",
+                        lambda x, w, padding=padding: conv._forward(x, w, None, 1, padding, 1, 1),
+                        lambda r=r, x_last=x_last, w_last=w_last: _inputs(gen, r, x_last, w_last),
+                        conv._forward.replays,
+                    )
+
+    # The other replayed launchers, one launch each: their default plans.
+    from kernels import add_row_sum as rows_sum
+    from kernels import layer_norm as norm
+    from kernels import matmul, scale, softmax, vector_add
+
+    matmul.copy_engine = lambda device: True
+    new = lambda *shape, dtype=torch.float16: torch.randn(*shape, generator=gen).to(dtype)
+    compare("vector_add", vector_add.vector_add, lambda: (new(3, 300), new(3, 300)))
+    compare("scale", scale.scale, lambda: (new(3, 300), 0.5))
+    with _plans.forcing("rows/whole/gpu"):
+        compare("softmax", softmax.softmax, lambda: (new(37, 300),))
+        compare("add_row_sum", rows_sum.add_row_sum, lambda: (new(37, 300),))
+    with _plans.forcing("layer_norm/whole/gpu"):
+        compare("layer_norm", norm.layer_norm, lambda: (new(37, 300), new(300), new(300)))
+    for table in (matmul.CONFIGS, matmul.TMA_CONFIGS):  # the pointer kernel, the TMA design
+        with _plans.forcing(f"matmul/{next(iter(table['gpu']))}/gpu"):
+            compare(
+                "matmul",
+                lambda a, b: matmul._launch(a, b, None, None, "ieee"),
+                lambda: (new(256, 256), new(256, 256)),
+                matmul._launch.replays,
+            )
+
+
+if __name__ == "__main__":
+    main()
