@@ -326,10 +326,9 @@ def direct_launcher(run: Any) -> Callable[..., None]:
     (cooperative grid, programmatic dependent launch). For a kernel that needs no scratch
     (none of ours do), what it passes is fixed per kernel: this function passes it, and
     skips a Python call and two closures a launch (6.98 -> 5.92 us a launch on the H200,
-    `benchmarks/host_cost.py --c-launch`). The
-    two argument orders are Triton 3.6's and 3.9's; anything else (scratch, 3.9's
-    sanitizer, another backend or version) keeps `run`. tests/test_fast_launch.py checks
-    that both make the same C call."""
+    `benchmarks/host_cost.py --c-launch`). The two argument orders are Triton 3.6's and
+    3.9's; anything else (scratch, 3.9's sanitizer, another backend or version) keeps
+    `run`. tests/test_fast_launch.py checks that both make the same C call."""
     fixed = [getattr(run, name, None) for name in _DIRECT_FIELDS]
     if type(run).__name__ != "CudaLauncher" or None in fixed or any(fixed[:2]):
         return run
