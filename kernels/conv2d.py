@@ -81,8 +81,11 @@ kernels/matmul.py).
    @ x^T, filters first: Triton reads the second operand of a dot from shared memory
    through a reshape of the 4-D block, so both operands reach the tensor cores without
    passing through registers. An NCHW x is first copied to channels-last by a tiled
-   transposition (`channels_last_kernel`, coalesced on both sides); the output keeps
-   x's format. On the H200 (benchmarks/vendor.md, 2026-12-03e), device time against
+   transposition (`channels_last_kernel`, coalesced on both sides), and so are
+   (K, C, R, S) filters, to (K, R, S, C); the output keeps x's format. Both copies are
+   temporaries a replay makes anew (`kernels._launch.note_temporary`): planned in full,
+   an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us of device time
+   (2026-12-03h). On the H200 (benchmarks/vendor.md, 2026-12-03e), device time against
    cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on ResNet's
    3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1 shapes. The
    implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
