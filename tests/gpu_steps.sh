@@ -480,8 +480,8 @@ for name in $STEPS; do
         step conv-replay-table 85 python benchmarks/vendor.py conv2d-tma --dtype float16 \
             --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
             (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
-        step conv-replay-host 60 python benchmarks/host_cost.py conv2d vector_add softmax \
-            --rounds 5 ;;
+        step conv-replay-host 60 python benchmarks/host_cost.py conv2d --shape 32 64 56 56 \
+            --dtype float16 --rounds 5 ;;
     close-12)
         # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
         # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.
