@@ -155,6 +155,23 @@ def _replayed(kernel: Any, config: Any, family: str, design: str, table: str) ->
         launched(family, design, table)
 
 
+def note_forced(family: str, design: str, table: str) -> None:
+    """After a forced config's launch: a replay of this call (kernels._launch.Replays)
+    names that config too."""
+    note_replay(always, lambda: _RECORDERS.get() and launched(family, design, table))
+
+
+def note_tuned(kernel: Any, best: Any, family: str, design: str, table: str) -> None:
+    """After a tuned launch: a replay of this call (kernels._launch.Replays) runs the
+    config chosen now, so only while the tuner keeps that choice; it names the config as
+    this call does."""
+    choices = kernel.__dict__.get("_launch_cache")
+    note_replay(
+        lambda: kernel.__dict__.get("_launch_cache") is choices,
+        lambda: _replayed(kernel, best, family, design, table),
+    )
+
+
 def launch(
     family: str,
     kernel: Any,
@@ -183,21 +200,14 @@ def launch(
         config = configs[table][design]
         config = fit(config) if fit else config
         with_config(kernel, config, launch_resolved)[grid](*args, **constants)
-        # a replay of this call (kernels._launch.Replays) names the forced config too
-        note_replay(always, lambda: _RECORDERS.get() and launched(family, design, table))
+        note_forced(family, design, table)
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:  # the tuner picks among this mode's configs, whatever table a forcing named
         table = default_constants()
         best = launch_tuned(kernel, grid, args, constants, launch_resolved)
         design = design_name(configs[table], best)
-        # A replay of this call (kernels._launch.Replays) runs the config chosen now, so
-        # only while the tuner keeps that choice; it names the config as this call does.
-        choices = kernel.__dict__.get("_launch_cache")
-        note_replay(
-            lambda: kernel.__dict__.get("_launch_cache") is choices,
-            lambda: _replayed(kernel, best, family, design, table),
-        )
+        note_tuned(kernel, best, family, design, table)
     if _RECORDERS.get():  # a recording() is open
         launched(family, design, table)
     return design

@@ -106,6 +106,7 @@ from kernels._launch import (
     descriptor,
     fast,
     launch_resolved,
+    replayed,
     tma_readable,
 )
 
@@ -767,6 +768,7 @@ def _descriptors(*blocks: tuple[torch.Tensor, int]) -> tuple[TensorDescriptor, .
     return tuple(descriptor(x, (1, 1, rows, x.shape[-1])) for x, rows in blocks)
 
 
+@replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, TMA_MIN_WORK))
 def attention_forward(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -775,7 +777,9 @@ def attention_forward(
     scale: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(O, LSE): O in q's dtype, contiguous; LSE (batch, heads, Lq) float32, the natural
-    log-sum-exp of each row's scaled, masked scores (-inf without keys)."""
+    log-sum-exp of each row's scaled, masked scores (-inf without keys). Replayed for a
+    signature launched before (`kernels._launch.replayed`): one launch, reading q, k, v
+    or descriptors over them."""
     scale = check_inputs(q, k, v, causal, scale)
     batch, heads, q_len, head_dim = q.shape
     kv_heads, k_len = k.shape[1], k.shape[2]
@@ -808,9 +812,11 @@ def attention_forward(
     }
     if config is not None:
         with_config(attention_forward_kernel, config, launch_resolved)[grid](*args, **constants)
+        _plans.note_forced("attention", name, table)
     else:
         tuned = launch_tuned(attention_forward_kernel, grid, args, constants, launch_resolved)
         name = config_name(tuned)
+        _plans.note_tuned(attention_forward_kernel, tuned, "attention", name, table)
     _plans.launched("attention", name, table)
     return o, lse
 

@@ -138,6 +138,13 @@ def main() -> None:
         compare("add_row_sum", rows_sum.add_row_sum, lambda: (new(37, 300),))
     with _plans.forcing("layer_norm/whole/gpu"):
         compare("layer_norm", norm.layer_norm, lambda: (new(37, 300), new(300), new(300)))
+    from kernels import attention
+
+    qkv = lambda: tuple(new(2, 4, 128, 64) for _ in "qkv")
+    compare("attention", attention.attention_forward, qkv)  # tuned: the first config
+    tma = attention.config_name(attention.TMA_GPU_CONFIGS[0])
+    with _plans.forcing(f"attention/{tma}/gpu"):
+        compare("attention", attention.attention_forward, qkv)
     for table in (matmul.CONFIGS, matmul.TMA_CONFIGS):  # the pointer kernel, the TMA design
         with _plans.forcing(f"matmul/{next(iter(table['gpu']))}/gpu"):
             compare(

@@ -43,7 +43,7 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     a replayed call sends what a call planned in full sends: conv2d on the TMA designs in
     every memory format of x and the filters (the NCHW ones through temporaries, the
     channels-last copies, each made anew in the layout the full call makes it in), and
-    the other replayed launchers, matmul through descriptors too."""
+    the other replayed launchers, matmul and attention through descriptors too."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     done = subprocess.run(
@@ -52,7 +52,7 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     cases = re.findall(r"^(.+?): (same|DIFFERENT) \((\d+) launch", done.stdout, re.M)
-    assert len(cases) == 15, done.stdout
+    assert len(cases) == 17, done.stdout
     assert all(verdict == "same" for _, verdict, _ in cases), done.stdout
     assert int(cases[0][2]) == 3, done.stdout  # NCHW x and filters: two copies, the product
     assert "tma-" in done.stdout, done.stdout  # matmul's TMA design was replayed

@@ -543,24 +543,27 @@ def test_descriptor_checks_a_signature_once_and_points_at_each_tensor():
 
 
 def _public_launchers() -> dict[str, tuple]:
-    """The replayed public functions of the elementwise and row-wise ops, each with the
-    extra arguments a call takes after its tensor(s)."""
+    """The replayed public functions of the elementwise, row-wise and attention ops, each
+    with the shape and number of its tensor arguments and the extra arguments after them."""
     from kernels.add_row_sum import add_row_sum
+    from kernels.attention import attention_forward
     from kernels.layer_norm import layer_norm
     from kernels.scale import scale
     from kernels.softmax import softmax
     from kernels.vector_add import vector_add
 
+    rows = (37, 300)
     return {
-        "vector_add": (vector_add, 2, ()),
-        "scale": (scale, 1, (0.75,)),
-        "softmax": (softmax, 1, ()),
-        "add_row_sum": (add_row_sum, 1, ()),
-        "layer_norm": (layer_norm, 1, ()),
+        "vector_add": (vector_add, rows, 2, ()),
+        "scale": (scale, rows, 1, (0.75,)),
+        "softmax": (softmax, rows, 1, ()),
+        "add_row_sum": (add_row_sum, rows, 1, ()),
+        "layer_norm": (layer_norm, rows, 1, ()),
+        "attention_forward": (attention_forward, (2, 2, 37, 64), 3, (True,)),
     }
 
 
-@pytest.mark.parametrize("name", ["vector_add", "scale", "softmax", "add_row_sum", "layer_norm"])
+@pytest.mark.parametrize("name", list(_public_launchers()))
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_a_replayed_op_computes_what_a_planned_call_does(name: str, dtype: str, harness_state):
     """On a GPU, an op's call of a signature it launched before is replayed at its public
@@ -570,12 +573,12 @@ def test_a_replayed_op_computes_what_a_planned_call_does(name: str, dtype: str, 
 
     if harness_state.mode == "interpret":
         pytest.skip("replays are a GPU launch path (`kernels._launch.Replays`)")
-    launcher, n_tensors, extra = _public_launchers()[name]
+    launcher, shape, n_tensors, extra = _public_launchers()[name]
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(12)
 
     def call() -> tuple:
-        tensors = [make_tensor((37, 300), dtype, device, gen) for _ in range(n_tensors)]
+        tensors = [make_tensor(shape, dtype, device, gen) for _ in range(n_tensors)]
         result = launcher(*tensors, *extra)
         return tensors, result if type(result) is tuple else (result,)
 
