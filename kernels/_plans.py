@@ -155,9 +155,9 @@ def _replayed(kernel: Any, config: Any, family: str, design: str, table: str) ->
         launched(family, design, table)
 
 
-def note_forced(family: str, design: str, table: str) -> None:
-    """After a forced config's launch: a replay of this call (kernels._launch.Replays)
-    names that config too."""
+def note_named(family: str, design: str, table: str) -> None:
+    """After a launch of a config named by the caller (a forced one, a table's): a replay
+    of this call (kernels._launch.Replays) names that config too."""
     note_replay(always, lambda: _RECORDERS.get() and launched(family, design, table))
 
 
@@ -200,7 +200,7 @@ def launch(
         config = configs[table][design]
         config = fit(config) if fit else config
         with_config(kernel, config, launch_resolved)[grid](*args, **constants)
-        note_forced(family, design, table)
+        note_named(family, design, table)
     elif design is not None and design not in (known or ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:  # the tuner picks among this mode's configs, whatever table a forcing named

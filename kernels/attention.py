@@ -106,6 +106,7 @@ from kernels._launch import (
     descriptor,
     fast,
     launch_resolved,
+    note_temporary,
     replayed,
     tma_readable,
 )
@@ -139,6 +140,20 @@ INTERPRET_CONFIGS = (
     _config(32, 32, 4, 1),
     _config(16, 16, 4, 1),
 )
+
+
+class _ConfigTable(dict):
+    """A dict that counts the assignments to its items (a tuning script's, as
+    benchmarks/vendor.py's sweep makes them), so that a replay's context can tell them
+    without hashing configs (a microsecond each)."""
+
+    changes = 0
+
+    def __setitem__(self, key: str, value: tuple) -> None:
+        super().__setitem__(key, value)
+        self.changes += 1
+
+
 # The backward's configs, (dK/dV kernel's, dQ kernel's). In the dK/dV kernel BLOCK_N is
 # the key block a program owns and BLOCK_M its step over queries; in the dQ kernel the
 # other way round. Timed on the H200 in bfloat16 (`vendor.py --sweep attention-grad`,
@@ -149,12 +164,12 @@ INTERPRET_CONFIGS = (
 # of 64 x 64 keys cost 8-33% (shared memory), and the dQ kernel's 128 x 64 on 8 warps
 # won five of six shapes by 1-4%. float32 keeps 64 x 32: twice the bytes a tile, its
 # 64 x 64 pipeline at D = 128 untimed.
-BACKWARD_CONFIGS = {
+BACKWARD_CONFIGS = _ConfigTable({
     "gpu": (_config(64, 64, 4, 3), _config(64, 64, 4, 2)),
     "gpu-d128": (_config(64, 64, 4, 2), _config(128, 64, 8, 3)),
     "gpu-float32": (_config(64, 32, 4, 2), _config(64, 32, 4, 2)),
     "interpret": (INTERPRET_CONFIGS[0], INTERPRET_CONFIGS[0]),
-}
+})  # fmt: skip
 
 
 def backward_table(table: str, q: torch.Tensor) -> str:
@@ -812,7 +827,7 @@ def attention_forward(
     }
     if config is not None:
         with_config(attention_forward_kernel, config, launch_resolved)[grid](*args, **constants)
-        _plans.note_forced("attention", name, table)
+        _plans.note_named("attention", name, table)
     else:
         tuned = launch_tuned(attention_forward_kernel, grid, args, constants, launch_resolved)
         name = config_name(tuned)
@@ -835,6 +850,9 @@ def attention(
     return attention_forward(q, k, v, causal, scale)[0]
 
 
+@replayed(
+    context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, TMA_MIN_WORK, BACKWARD_CONFIGS.changes)
+)
 def attention_backward(
     do: torch.Tensor,
     q: torch.Tensor,
@@ -846,7 +864,9 @@ def attention_backward(
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(dQ, dK, dV) from the forward's O and LSE (module docstring, 3); dO of q's shape and
-    dtype, any strides. Inputs already checked by the forward."""
+    dtype, any strides. Inputs already checked by the forward. Replayed for a signature
+    launched before (`kernels._launch.replayed`): its three launches, on a delta of the
+    replay's own."""
     batch, heads, q_len, head_dim = q.shape
     kv_heads, k_len = k.shape[1], k.shape[2]
     group = heads // kv_heads
@@ -864,7 +884,9 @@ def attention_backward(
     tma = config.kwargs.get("TMA", False) if forced else _tma_by_default(q, k_len, causal, table)
     own_blocks = forced and not tma
     dkdv_config, dq_config = (config, config) if own_blocks else defaults
-    _plans.launched("attention", name if own_blocks else config_name(dkdv_config), table)
+    name = name if own_blocks else config_name(dkdv_config)
+    _plans.launched("attention", name, table)
+    _plans.note_named("attention", name, table)
     tma = tma and all(tma_readable(x) for x in (q, k, v, do))
     upcast = in_interpreter() and q.dtype != torch.float32
     meta = {"HEAD_DIM": head_dim, "CAUSAL": causal, "UPCAST": upcast,
@@ -872,7 +894,7 @@ def attention_backward(
     common = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
 
     block_m = dq_config.kwargs["BLOCK_M"]
-    delta = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
+    delta = note_temporary(torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device))
     fast(attention_delta_kernel)[(cdiv(q_len, block_m), batch * heads)](
         o, do, delta, *_strides(do), heads, q_len, HEAD_DIM=head_dim, BLOCK_M=block_m
     )

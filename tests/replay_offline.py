@@ -145,6 +145,16 @@ def main() -> None:
     tma = attention.config_name(attention.TMA_GPU_CONFIGS[0])
     with _plans.forcing(f"attention/{tma}/gpu"):
         compare("attention", attention.attention_forward, qkv)
+    gradients = lambda: (
+        *qkv(),
+        *qkv()[:2],
+        torch.randn(2, 4, 128, generator=gen),
+        True,
+        0.125,
+    )  # dO, Q, K, V, O, LSE (any values: nothing runs), causal, scale
+    compare("attention.grad", attention.attention_backward, gradients)  # three launches
+    with _plans.forcing(f"attention/{tma}/gpu"):
+        compare("attention.grad", attention.attention_backward, gradients)
     for table in (matmul.CONFIGS, matmul.TMA_CONFIGS):  # the pointer kernel, the TMA design
         with _plans.forcing(f"matmul/{next(iter(table['gpu']))}/gpu"):
             compare(

@@ -109,7 +109,7 @@ def test_no_score_matrix_is_allocated(harness_state, monkeypatch):
 
     run()  # on a GPU the autotuner's first call allocates do_bench's 256 MB L2-flush buffer
     sizes: list[int] = []
-    for name in ("empty", "zeros", "full", "empty_like", "zeros_like"):
+    for name in ("empty", "empty_strided", "zeros", "full", "empty_like", "zeros_like"):
         real = getattr(torch, name)
 
         def recording(*args, _real=real, **kwargs):
@@ -307,3 +307,36 @@ def test_the_o_bound_holds_the_worst_perturbation_of_p(peaked):
     assert np.all(bound <= replaced + 4 * np.spacing(replaced))  # equal where signs differ
     if peaked:
         assert np.median(bound / replaced) < 0.5
+
+
+def test_a_repeated_call_is_replayed_and_computes_what_a_full_call_does(harness_state):
+    """On a GPU, attention's forward and backward of a signature launched before are
+    replayed (`kernels._launch.Replays`; the backward's three launches on a delta of the
+    replay's own): on new tensors they compute exactly what calls planned in full do."""
+    import kernels.attention as kernels_attention
+
+    if harness_state.mode == "interpret":
+        pytest.skip("replays are a GPU launch path (`kernels._launch.Replays`)")
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(13)
+    forward, backward = kernels_attention.attention_forward, kernels_attention.attention_backward
+
+    def calls(q, k, v, do):
+        o, lse = forward(q, k, v, True, None)
+        return (o, lse, *backward(do, q, k, v, o, lse, True, 1 / math.sqrt(q.shape[-1])))
+
+    def inputs():
+        return [make_tensor((2, 2, 70, 64), "float16", device, gen) for _ in "qkvo"]
+
+    for launcher in (forward, backward):
+        launcher.replays._by_signature.clear()
+    for _ in range(3):  # a first launch may tune, or go through Triton's dispatch
+        calls(*inputs())
+    assert [len(f.replays._by_signature) for f in (forward, backward)] == [1, 1]
+    tensors = inputs()
+    replayed = calls(*tensors)
+    for launcher in (forward, backward):
+        launcher.replays._by_signature.clear()
+    full = calls(*tensors)
+    for got, want in zip(replayed, full, strict=True):
+        assert torch.equal(got, want)

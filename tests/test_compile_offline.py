@@ -52,7 +52,7 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     cases = re.findall(r"^(.+?): (same|DIFFERENT) \((\d+) launch", done.stdout, re.M)
-    assert len(cases) == 17, done.stdout
+    assert len(cases) == 19, done.stdout
     assert all(verdict == "same" for _, verdict, _ in cases), done.stdout
     assert int(cases[0][2]) == 3, done.stdout  # NCHW x and filters: two copies, the product
     assert "tma-" in done.stdout, done.stdout  # matmul's TMA design was replayed
