@@ -128,6 +128,7 @@ from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import (
+    MAX_GRID,
     cdiv,
     checked_grid,
     copy_engine,
@@ -1194,7 +1195,8 @@ def _gemm(
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W)'s pixels as a new channels-last (N, H, W, C) tensor: a view where x
     is channels-last, else a copy by `channels_last_kernel` (where x's pixels are one
-    run per channel, as NCHW's, and an image's offsets fit int32) or by PyTorch. The
+    run per channel, as NCHW's, an image's offsets fit int32 and the images fit the grid's
+    third axis) or by PyTorch. The
     kernel's copy is a temporary a replay makes anew (`note_temporary`); PyTorch's is not
     replayed. Filters (K, C, R, S) are copied the same way, to (K, R, S, C)."""
     pixels = x.permute(0, 2, 3, 1)
@@ -1204,7 +1206,8 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     one_run = x.stride(3) * w == x.stride(2) or h == 1
     # The kernel's offsets within an image are int32 (the image's own in int64).
     image = ((c, h * w), (x.stride(1), x.stride(3)))
-    if not (one_run and offsets_fit_int32(image, ((h * w, c), (c, 1)))):  # PyTorch's copy
+    fits = one_run and n <= MAX_GRID[2] and offsets_fit_int32(image, ((h * w, c), (c, 1)))
+    if not fits:  # PyTorch's copy
         return pixels.contiguous()
     out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
     grid = (cdiv(h * w, 64), cdiv(c, 64), n)

@@ -328,6 +328,15 @@ def test_the_channels_last_copy_of_an_image_past_int32_is_pytorchs(monkeypatch, 
     assert torch.equal(conv._channels_last(x), x.permute(0, 2, 3, 1).contiguous())
 
 
+def test_more_images_or_filters_than_a_grid_axis_are_copied_by_pytorch(harness_state):
+    """`_channels_last` copies x's images (or the filters) on the third grid axis, at
+    most 65535 of them: past that, PyTorch's copy, not an error about the grid."""
+    import kernels.conv2d as conv
+
+    x = torch.randn(65536, 2, 1, 2, device=device_for(harness_state.mode))
+    assert torch.equal(conv._channels_last(x), x.permute(0, 2, 3, 1).contiguous())
+
+
 def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
     """A 1 x 1 convolution of an NCHW x whose images are 16-byte rows runs on rows
     without a channels-last copy of x (each image's (C, H W) matrix is the tile's x^T),
