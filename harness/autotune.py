@@ -177,6 +177,7 @@ def launch_tuned(
     args: tuple,
     constants: dict[str, Any],
     launch: Callable[[Any, Any, tuple, dict[str, Any]], Any] = _triton_launch,
+    tuning: Callable[[], Any] | None = None,
 ) -> Any:
     """`kernel[grid](*args, **constants)`, returning the config that ran; once the tuner
     has chosen for this key, straight to the JIT function with the chosen config, through
@@ -186,8 +187,10 @@ def launch_tuned(
     key, about half of a small GEMM's launch on the host (`benchmarks/host_cost.py
     --offline matmul`). The key here means the same (the tuner's key arguments and the
     dtype of every tensor argument) and costs a tuple. A key the tuner has not seen goes
-    through `Autotuner.run` as before; a config's pre-hook runs before each launch, as
-    there (given every argument by name, which costs a dict only where there is a hook)."""
+    through `Autotuner.run` as before, `tuning()` called first where given: the tuner's
+    launches, and the chosen config's, go through Triton's dispatch, not `launch`. A
+    config's pre-hook runs before each launch, as there (given every argument by name,
+    which costs a dict only where there is a hook)."""
     state = kernel.__dict__
     chosen = state.get("_launch_cache")  # config key -> (config, its all_kwargs())
     if chosen is None:
@@ -207,6 +210,8 @@ def launch_tuned(
     key = tuple(parts)
     entry = chosen.get(key)
     if entry is None:
+        if tuning is not None:
+            tuning()
         kernel[grid](*args, **constants)
         config = kernel.best_config
         chosen[key] = (config, config.all_kwargs())  # a config is not changed once made

@@ -368,7 +368,7 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
     launch = _launch_key(kernel, args, meta)
     entry = _COMPILED.get(launch[1]) if launch else None
     if entry is None:  # Triton's way: compiles if it must, then launches
-        _note_uncaptured()
+        note_dispatched()
         compiled = kernel[grid](*args, **meta)
         if launch and compiled is not None and not hasattr(compiled, "result"):
             run = direct_launcher(compiled.run)  # its handles were loaded by the launch above
@@ -418,7 +418,10 @@ _UNCAPTURED = object()
 """In a capture: a launch went through Triton's dispatch, so a replay could not send it."""
 
 
-def _note_uncaptured() -> None:
+def note_dispatched() -> None:
+    """For a launcher: a launch of this call goes through Triton's dispatch (a tuner's,
+    which launches every config, then the chosen one), not `fast`: if the call is being
+    captured, it is not kept, since a replay would send the call's other launches only."""
     capture = _CAPTURE.get()
     if capture is not None:
         capture.append(_UNCAPTURED)
@@ -700,7 +703,7 @@ def launch_resolved(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -
         try:
             grid = grid(meta)
         except KeyError:
-            _note_uncaptured()
+            note_dispatched()
             kernel[grid](*args, **meta)
             return
     _launch_fast(kernel, grid, args, meta)  # as fast(kernel)[grid], without its two objects

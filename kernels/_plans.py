@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.autotune import launch_tuned, with_config
 from kernels._checks import interpreting
-from kernels._launch import launch_resolved, note_replay
+from kernels._launch import launch_resolved, note_dispatched, note_replay
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
 _RECORDERS: ContextVar[tuple[list[str], ...]] = ContextVar("config_recorders", default=())
@@ -161,6 +161,12 @@ def note_named(family: str, design: str, table: str) -> None:
     note_replay(always, lambda: _RECORDERS.get() and launched(family, design, table))
 
 
+def tuned(kernel: Any, grid: Any, args: tuple, constants: dict[str, Any]) -> Any:
+    """`harness.autotune.launch_tuned` launched `fast`, returning the config that ran. A
+    call that tunes (its launches through Triton's dispatch) is not kept for replays."""
+    return launch_tuned(kernel, grid, args, constants, launch_resolved, note_dispatched)
+
+
 def note_tuned(kernel: Any, best: Any, family: str, design: str, table: str) -> None:
     """After a tuned launch: a replay of this call (kernels._launch.Replays) runs the
     config chosen now, so only while the tuner keeps that choice; it names the config as
@@ -205,7 +211,7 @@ def launch(
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:  # the tuner picks among this mode's configs, whatever table a forcing named
         table = default_constants()
-        best = launch_tuned(kernel, grid, args, constants, launch_resolved)
+        best = tuned(kernel, grid, args, constants)
         design = design_name(configs[table], best)
         note_tuned(kernel, best, family, design, table)
     if _RECORDERS.get():  # a recording() is open

@@ -95,7 +95,7 @@ import triton
 import triton.language as tl
 from triton.tools.tensor_descriptor import TensorDescriptor
 
-from harness.autotune import autotune, launch_tuned, with_config
+from harness.autotune import autotune, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_like, check_tensor
@@ -829,7 +829,7 @@ def attention_forward(
         with_config(attention_forward_kernel, config, launch_resolved)[grid](*args, **constants)
         _plans.note_named("attention", name, table)
     else:
-        tuned = launch_tuned(attention_forward_kernel, grid, args, constants, launch_resolved)
+        tuned = _plans.tuned(attention_forward_kernel, grid, args, constants)
         name = config_name(tuned)
         _plans.note_tuned(attention_forward_kernel, tuned, "attention", name, table)
     _plans.launched("attention", name, table)

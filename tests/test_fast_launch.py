@@ -408,6 +408,44 @@ def test_a_call_with_a_launch_through_triton_is_not_kept(launcher_stub) -> None:
     assert replays.get("half") is None
 
 
+def test_a_call_that_tunes_is_not_kept_and_the_next_is(launcher_stub, monkeypatch) -> None:
+    """A tuned launch of a key the tuner has not seen goes through Triton's autotuner
+    (every config timed, then the chosen one launched, none `fast`): a replay of that
+    call would send its other launches only (on the H200, a conv2d's copy of its filters
+    to channels-last, and never the convolution). It is not kept; the next call, its
+    tuned launch `fast` with the config chosen, is, and a replay sends both launches."""
+    from kernels import _plans
+
+    config = triton.Config({"BLOCK": 128})
+    tuner = triton.autotune([config], key=["n"])(compiled_only)
+    meta = config.all_kwargs()
+    x, out = torch.empty(256), torch.empty(256)
+    _, key = _launch_key(compiled_only, (x, out, 256, 2.0), meta)
+    run = _launch._COMPILED[_launch_key(compiled_only, (x, out, 256, 2.0), {"BLOCK": 128})[1]]
+    monkeypatch.setitem(_launch._COMPILED, key, run)  # the tuned launch's own specialization
+    planned = []
+
+    @_launch.replayed()
+    def two_steps(x: torch.Tensor) -> torch.Tensor:
+        planned.append(x)
+        temporary = _launch.note_temporary(torch.empty(256))
+        fast(compiled_only)[(2,)](x, temporary, 256, 2.0, BLOCK=128)
+        out = torch.empty(256)
+        _plans.tuned(tuner, (2,), (temporary, out, 256, 2.0), {})
+        return out
+
+    two_steps(torch.empty(256))
+    assert len(launcher_stub) == 1  # the copy; the tuner's launch went through Triton
+    two_steps(torch.empty(256))
+    assert len(launcher_stub) == 3 and len(planned) == 2  # planned again, both launches fast
+    y = torch.empty(256)
+    replayed = two_steps(y)
+    assert len(planned) == 2 and len(launcher_stub) == 5  # replayed: both launches sent
+    (_, _, _, first), (_, _, _, second) = launcher_stub[3:]
+    assert first[0] == y.data_ptr() and second[0] == first[1]
+    assert second[1] == replayed.data_ptr()
+
+
 def test_a_layer_above_can_void_a_replay_and_is_told_of_each(launcher_stub) -> None:
     replays, valid, told = _launch.Replays(), [True], []
     x, out = torch.empty(256), torch.empty(256)
