@@ -6,7 +6,8 @@ cuDNN convolutions (NCHW and channels-last, `cudnn.benchmark` on), and for the
 memory-bound depthwise convolution the bandwidth of a device-to-device copy. Every row
 first checks that ours and the vendor's agree (max |diff| over max |vendor|, printed;
 the suite is what proves correctness, this only guards the timing against a broken
-launch), then times each with `triton.testing.do_bench(return_mode="median")`.
+launch: a row past `DISAGREES` is marked, and the script exits 1), then times each
+with `triton.testing.do_bench(return_mode="median")`.
 
     PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention
                                               attention-tma conv2d conv2d-pointwise
@@ -32,6 +33,7 @@ import importlib
 import json
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -69,8 +71,19 @@ def disagreement(ours: torch.Tensor, theirs: torch.Tensor) -> float:
     return ((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30)).item()
 
 
+DISAGREES = 0.05
+"""A row's agreement past this is a wrong answer, not rounding (16-bit rows agree to a
+few 1e-3, tf32 ones to about 1e-3; a kernel that left its output unwritten, about 1)."""
+
+
+def _wrong(fields: dict[str, Any]) -> list[str]:
+    return [k for k, v in fields.items() if "agree" in k and not v <= DISAGREES]
+
+
 def row(**fields: Any) -> None:
     ROWS.append(fields)
+    if _wrong(fields):
+        print(f"DISAGREES ({', '.join(_wrong(fields))} > {DISAGREES}):", end="  ")
     print(
         "  ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
@@ -913,6 +926,9 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": props.name, "rows": ROWS}, f, indent=1, default=str)
+    wrong = [r for r in ROWS if _wrong(r)]
+    if wrong:
+        sys.exit(f"{len(wrong)} row(s) disagree with the vendor past {DISAGREES}")
 
 
 if __name__ == "__main__":
