@@ -21,6 +21,9 @@ the H200's host (benchmarks/results/2026-12-03c-h200/desc-profile.txt), is in ne
 launcher: through Triton's CudaLauncher.__call__, and as `kernels._launch.direct_launcher`
 calls it (on a GPU; alternating rounds).
 
+`--parts` times the pieces of a replayed vector_add call one by one (on a GPU): the
+signatures, `Replays.get` and `.launch`, the allocation, and the alternatives to each.
+
 `--force NAME` runs the Triton tiers under that config (`kernels._plans.forcing`).
 `--profile` adds the functions the Triton tier's calls spend the most in, under cProfile
 (on a GPU too: Triton's C launcher shows as one built-in), ordered by `--sort` (tottime
@@ -122,6 +125,44 @@ def _c_launch_us(rounds: int) -> None:
         print(f"{name:<24}{statistics.median(v):6.2f} us ({min(v):.2f}-{max(v):.2f})")
 
 
+def _parts_us(rounds: int) -> None:
+    """Host us of the pieces of one replayed vector_add call (8 x 256 float32) on this
+    host, each the median of `rounds`: what `kernels._launch.replayed` spends, and the
+    alternatives it could call instead."""
+    from harness.perf.timing import CudaEventTimer
+    from kernels.vector_add import vector_add
+
+    timer = CudaEventTimer()
+    x, y = torch.randn(2, 8, 256, device="cuda")
+    for _ in range(3):
+        vector_add(x, y)  # compiled, launched fast, then kept for replays
+    replays = vector_add.replays
+    ((signature, replay),) = replays._by_signature.items()
+    out, kernel = torch.empty_like(x), replay.launches[0].kernel
+    shape, strides, dt, device = x.shape, x.stride(), x.dtype, x.device
+    pieces: dict[str, Callable[[], Any]] = {
+        "vector_add, replayed": lambda: vector_add(x, y),
+        "x + y (PyTorch)": lambda: x + y,
+        "_signature of x and y": lambda: (launch_module._signature(x), launch_module._signature(y)),
+        "Replays.get": lambda: replays.get(signature),
+        "Replays.launch": lambda: replays.launch(replay, [x, y, out]),
+        "_recognized": lambda: launch_module._recognized(kernel),
+        "_debug_options": lambda: launch_module._debug_options(kernel),
+        "torch.cuda.current_device": torch.cuda.current_device,
+        "torch._C._cuda_getDevice": torch._C._cuda_getDevice,
+        "_cuda_getCurrentRawStream": lambda: torch._C._cuda_getCurrentRawStream(0),
+        "torch.empty_strided": lambda: torch.empty_strided(shape, strides, dtype=dt, device=device),
+        "torch.empty_like": lambda: torch.empty_like(x),
+        "nothing (the loop)": lambda: None,
+    }  # fmt: skip
+    us: dict[str, list[float]] = {name: [] for name in pieces}
+    for _ in range(rounds):
+        for name, fn in pieces.items():
+            us[name].append(1e3 * timer.host_ms_per_call(fn))
+    for name, v in us.items():
+        print(f"{name:<30}{statistics.median(v):6.2f} us ({min(v):.2f}-{max(v):.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ops", nargs="*", help="op names (default: all)")
@@ -132,6 +173,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="the Triton tier under cProfile")
     parser.add_argument(
         "--c-launch", action="store_true", help="Triton's launcher object against the direct call"
+    )
+    parser.add_argument(
+        "--parts", action="store_true", help="the pieces of a replayed vector_add call, timed"
     )
     parser.add_argument(
         "--sort",
@@ -147,6 +191,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.c_launch:
         _c_launch_us(args.rounds)
+        return
+    if args.parts:
+        _parts_us(args.rounds)
         return
     if args.offline:
         import kernels._checks as checks

@@ -56,7 +56,7 @@
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
 #   conv-replay   (next) conv2d and attention replayed across their launches: tests, the
-#                 3 x 3 float16 conv2d shapes' whole calls against cuDNN, host cost
+#                 3 x 3 conv2d shapes' whole calls against cuDNN, host cost, its pieces
 #   close-12      issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
 #                 backward in float16 (run in 2026-12-03g as parts of close-a to close-c)
@@ -471,22 +471,26 @@ for name in $STEPS; do
             --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
             --section WarpStateStats python benchmarks/rows_probe.py ;;
     conv-replay)
-        # conv2d replayed across its launches (x and the filters copied to channels-last
-        # into temporaries a replay makes anew), attention's forward and backward (delta a
-        # temporary) replayed (2026-12-03h, not yet on a GPU): tests compiled, then the
-        # 3 x 3 float16 conv2d shapes, whole calls (do_bench) and device time against
-        # cuDNN, and the host cost of conv2d and attention calls.
+        # conv2d and attention replayed across their launches. Run 2026-12-04 (results
+        # 2026-12-04-h200/call1): tests passed, but the table's replays were wrong (a call
+        # that tuned was kept, f355ebb). Now: tests compiled, the 3 x 3 conv2d shapes'
+        # whole calls (do_bench) and device time against cuDNN, both 16-bit dtypes, the
+        # host cost of conv2d and attention calls, the pieces of a replayed call, and the
+        # row-wise ops' host cost.
         step conv-replay-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py \
             tests/test_fast_launch.py tests/test_attention.py tests/test_ops.py -k "replay or \
             tma or boxes or rows or channels_last or fast or allocated or keeps_nothing"
-        step conv-replay-table 85 python benchmarks/vendor.py conv2d-tma --dtype float16 \
-            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+        step conv-replay-table 130 python benchmarks/vendor.py conv2d-tma --dtype float16 \
+            --dtype bfloat16 --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
             (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
-        step conv-replay-host 60 python benchmarks/host_cost.py conv2d --shape 32 64 56 56 \
+        step conv-replay-host 40 python benchmarks/host_cost.py conv2d --shape 32 64 56 56 \
             --dtype float16 --rounds 5
-        step attention-replay-host 60 python benchmarks/host_cost.py attention attention.grad \
-            --shape 4 16 1024 1024 64 --dtype float16 --rounds 5 ;;
+        step attention-replay-host 40 python benchmarks/host_cost.py attention attention.grad \
+            --shape 4 16 1024 1024 64 --dtype float16 --rounds 5
+        step host-parts 40 python benchmarks/host_cost.py --parts --rounds 5
+        step rows-host 60 python benchmarks/host_cost.py vector_add scale softmax add_row_sum \
+            layer_norm --rounds 5 ;;
     close-12)
         # Next (prepared 2026-12-03g): what issue 12's table still lacks, float16: the
         # backward at seq 16384 (close-b cut its D = 128 rows) and the whole forward table.
