@@ -512,6 +512,42 @@ def bench_conv2d_tma(dtypes: list[str]) -> None:
             row(op="conv2d-tma", dtype=name, shape=shape, layout=layout, **fields)
 
 
+def clean_cold_ms(fn: Callable[[], Any], reps: int = 100) -> float:
+    """Median device time of `fn` (CUDA events) after 256 MB are *read* each time: L2
+    holds none of fn's data, as after do_bench's flush, but no dirty lines either (do_bench
+    zeroes its buffer, and the GPU must write 60 MB of L2 back while fn runs)."""
+    flush = torch.ones(1 << 26, device="cuda")
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for _ in range(reps)]  # fmt: skip
+    fn()
+    for start, end in events:
+        flush.sum()
+        start.record()
+        fn()
+        end.record()
+    torch.cuda.synchronize()
+    return statistics.median(start.elapsed_time(end) for start, end in events)
+
+
+def bench_conv2d_cold(dtypes: list[str]) -> None:
+    """Where does a whole call lose to cuDNN? The stride-1, one-group shapes, ours (as
+    shipped) and cuDNN timed three ways in both layouts: do_bench (L2 flushed by a memset,
+    left dirty), after a read of 256 MB (`clean_cold_ms`: cold and clean), and replayed
+    from a CUDA graph (warm)."""
+    for name, shape, padding, x, w, _ in _stride_1_problems(dtypes):
+        for layout in ("nchw", "channels_last"):
+            ours, cudnn = _conv_pair(x, w, 1, padding, 1, layout)
+            fields = {}
+            for tier, fn in (("ours", ours), ("cudnn", cudnn)):
+                first_call_s(fn)
+                for how, timing in (("dirty", ms), ("clean", clean_cold_ms), ("warm", graph_ms)):
+                    fields[f"{tier}_{how}_us"] = 1e3 * timing(fn)
+            for how in ("dirty", "clean", "warm"):
+                fields[f"{how}_vs_cudnn"] = fields[f"cudnn_{how}_us"] / fields[f"ours_{how}_us"]
+            fields["agree"] = disagreement(ours(), cudnn())
+            row(op="conv2d-cold", dtype=name, shape=shape, layout=layout, **fields)
+
+
 def bench_conv2d_dx(dtypes: list[str]) -> None:
     """dx of the stride-1, one-group shapes: the implicit GEMM (TRANSPOSED) and the TMA
     designs against cuDNN's data gradient (`torch.nn.grad.conv2d_input`), same process,
@@ -864,6 +900,7 @@ BENCHES = {
     "conv2d": bench_conv2d,
     "conv2d-pointwise": bench_conv2d_pointwise,
     "conv2d-tma": bench_conv2d_tma,
+    "conv2d-cold": bench_conv2d_cold,
     "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,
 }

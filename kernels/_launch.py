@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import torch
 import triton
 import triton.language as tl
+from torch import Tensor
 from triton import knobs
 from triton.runtime.jit import JITFunction
 from triton.tools.tensor_descriptor import TensorDescriptor
@@ -166,6 +167,17 @@ def fitting_configs(operand: str) -> Callable[..., list[triton.Config]]:
 
 _MISSING = object()
 _TRITON_RUN = JITFunction.run  # harness.parity replaces it for its twins and counters
+_TORCH_CURRENT_DEVICE = torch.cuda.current_device
+_GET_DEVICE = getattr(torch._C, "_cuda_getDevice", None)  # absent from CPU builds
+
+
+def current_device() -> int:
+    """torch.cuda.current_device(), without its Python wrapper where it is torch's own (a
+    test may replace it): 0.55 -> 0.24 us on the H200 (`host_cost.py --parts`). Called
+    where a launch has been made, so CUDA is initialized."""
+    if _GET_DEVICE is not None and torch.cuda.current_device is _TORCH_CURRENT_DEVICE:
+        return _GET_DEVICE()
+    return torch.cuda.current_device()
 
 
 class _Unrecognized(Exception):
@@ -309,7 +321,7 @@ def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | N
         return None
     try:
         values, spec, options = keyer(args, meta)
-        key = (id(kernel), torch.cuda.current_device(), spec, options, *_debug_options(kernel))
+        key = (id(kernel), current_device(), spec, options, *_debug_options(kernel))
         hash(key)
     except (TypeError, ValueError, _Unrecognized):  # an odd argument
         return None
@@ -402,8 +414,12 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
 # A replay is refused (the launcher runs in full, and captures again) where `fast` would
 # go through Triton, where the current device or Triton's debug options changed, or where
 # a note of the layers above says so (the tuner forgot its choice). A call with a launch
-# that went through Triton's dispatch is not kept. What it costs in reading: a launcher
-# that uses it names its signature and the tensors the launches read, in one place each.
+# that went through Triton's dispatch is not kept (a tuner's, `note_dispatched`). What it
+# costs in reading: a launcher that uses it names its signature and the tensors the
+# launches read, in one place each; and a replay sends its launches through a function
+# generated for them (`_sender`), as `fast` keys through one (`_make_keyer`). On the
+# H200 a replayed vector_add spent 19.4 us of host against PyTorch's 11.2 (2026-12-04,
+# call 2): signatures 2.0, validity 3.2, launch 7.9 (the C launch 5.9), allocation 4.2.
 # ----------------------------------------------------------------------------------------
 
 _CAPTURE: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
@@ -461,6 +477,8 @@ class _ReplayedLaunch(NamedTuple):
 
 class _Replay(NamedTuple):
     launches: tuple[_ReplayedLaunch, ...]  # in the captured call's order
+    send: Callable[[Sequence[torch.Tensor | None], int], None]  # `_sender(launches)`
+    kernels: tuple[tuple[Any, tuple], ...]  # each kernel once, with its debug options
     device: int
     temporaries: tuple[tuple, ...]  # (shape, strides, dtype, device) of each, in order
     checks: tuple[Callable[[], bool], ...]
@@ -498,6 +516,33 @@ def descriptor(x: torch.Tensor, block: Sequence[int]) -> TensorDescriptor:
     return _rebased(template, x)
 
 
+def _sender(launches: Sequence[_ReplayedLaunch]) -> Callable[[Sequence, int], None]:
+    """A function `send(tensors, stream)` that makes `launches` on `tensors`, generated
+    for them: each launch one call of its CUDA launcher, its fixed values bound once, its
+    tensors' addresses (and descriptors' copies) read in place. Against a loop that
+    copies each launch's values and patches its slots, a 3-tensor launch saved about
+    1 us of the H200's host (`host_cost.py --parts`, Replays.launch)."""
+    scope: dict[str, Any] = {"rebased": _rebased}
+    body = []
+    for i, launch in enumerate(launches):
+        values = [f"v{i}_{p}" for p in range(len(launch.values))]
+        scope.update(zip(values, launch.values, strict=True))
+        for position, index in launch.slots:
+            values[position] = f"tensors[{index}].data_ptr()"
+        for position, index in launch.descriptors:
+            values[position] = f"rebased(v{i}_{position}, tensors[{index}])"
+        scope |= {f"run{i}": launch.run, f"function{i}": launch.function,
+                  f"metadata{i}": launch.packed_metadata}  # fmt: skip
+        grid = ", ".join(map(str, launch.grid))
+        body.append(
+            f"    run{i}({grid}, stream, function{i}, metadata{i}, None, None, None, "
+            + "".join(f"{v}, " for v in values)
+            + ")"
+        )
+    exec("def send(tensors, stream):\n" + "\n".join(body), scope)
+    return scope["send"]
+
+
 class Replays:
     """One launcher's captured launches, by signature (see above)."""
 
@@ -509,12 +554,10 @@ class Replays:
         replay = self._by_signature.get(signature)
         if replay is None:
             return None
-        if replay.device != torch.cuda.current_device():
+        if replay.device != current_device():
             return None
-        for launch in replay.launches:
-            if not _recognized(launch.kernel):
-                return None
-            if launch.debug_options != _debug_options(launch.kernel):
+        for kernel, debug_options in replay.kernels:
+            if not _recognized(kernel) or _debug_options(kernel) != debug_options:
                 return None
         for still_valid in replay.checks:
             if not still_valid():
@@ -530,17 +573,7 @@ class Replays:
                 torch.empty_strided(shape, strides, dtype=dtype, device=device)
                 for shape, strides, dtype, device in replay.temporaries
             )]  # fmt: skip
-        stream = torch._C._cuda_getCurrentRawStream(replay.device)
-        for launch in replay.launches:
-            values = list(launch.values)
-            for position, index in launch.slots:
-                values[position] = tensors[index].data_ptr()
-            if launch.descriptors:
-                for position, index in launch.descriptors:
-                    values[position] = _rebased(values[position], tensors[index])
-            grid = launch.grid
-            launch.run(grid[0], grid[1], grid[2], stream, launch.function,
-                       launch.packed_metadata, None, None, None, *values)  # fmt: skip
+        replay.send(tensors, torch._C._cuda_getCurrentRawStream(replay.device))
         if replay.after:
             for after in replay.after:
                 after()
@@ -592,9 +625,10 @@ class Replays:
                 ))  # fmt: skip
             layouts = tuple((t.shape, t.stride(), t.dtype, t.device) for t in temporaries)
             notes = [c for c in captured if type(c) is tuple and len(c) == 2]
+            kernels = {launch.kernel: launch.debug_options for launch in kept}
             self._by_signature[signature] = _Replay(
-                tuple(kept), launches[0][3][1], layouts, tuple(n[0] for n in notes),
-                tuple(n[1] for n in notes), extra,
+                tuple(kept), _sender(kept), tuple(kernels.items()), launches[0][3][1],
+                layouts, tuple(n[0] for n in notes), tuple(n[1] for n in notes), extra,
             )  # fmt: skip
 
         try:
@@ -615,6 +649,20 @@ def _signature(value: Any) -> Any:
     return kind, value
 
 
+def _allocation(output: Tensor | None, inputs: Sequence[Tensor]) -> Any:
+    """How a replay allocates `output`: None; the index of an input that `torch.empty_like`
+    copies its layout from (0.5 us less than `empty_strided` on the H200's host,
+    `host_cost.py --parts`); else its shape, strides, dtype and device."""
+    if output is None:
+        return None
+    layout = (output.shape, output.stride(), output.dtype, output.device)
+    for index, given in enumerate(inputs):
+        if (given.shape, given.stride(), given.dtype, given.device) == layout:
+            if type(given) is Tensor and torch.empty_like(given).stride() == output.stride():
+                return index
+    return layout
+
+
 def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], Callable]:
     """Decorator: the launcher `fn(*args) -> tensor, or tuple of tensors and None` replayed
     for a signature it launched before (`Replays`). Its signature: every argument's
@@ -629,38 +677,46 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
 
         @functools.wraps(fn)
         def launcher(*args: Any, **kwargs: Any) -> Any:
-            # Every call of an op runs this: lists and loops, no generators, the keywords'
-            # share built only when there are any (about 1.5 us of 6 saved offline).
+            # Every call of an op runs this: lists and loops, no generators, a tensor's
+            # signature inlined, the keywords' share built only when there are any.
+            signed, inputs = [], []
             try:
-                signed = tuple([_signature(a) for a in args])
+                for a in args:
+                    if isinstance(a, Tensor):  # nn.Parameter too
+                        signed.append((a.shape, a.stride(), a.dtype, a.get_device(),
+                                       a.data_ptr() & 15))  # fmt: skip
+                        inputs.append(a)
+                    else:
+                        signed.append(_signature(a))
                 if kwargs:
-                    signed += tuple([(k, _signature(v)) for k, v in kwargs.items()])
-                replay = replays.get((signed, len(args), context()))  # TypeError: unhashable
+                    signed += [(k, _signature(v)) for k, v in kwargs.items()]
+                    inputs += [v for v in kwargs.values() if isinstance(v, Tensor)]
+                signature = (tuple(signed), len(args), context())
+                replay = replays.get(signature)  # TypeError: unhashable
             except (RuntimeError, TypeError):
                 return fn(*args, **kwargs)
-            inputs = [a for a in args if isinstance(a, torch.Tensor)]
-            if kwargs:
-                inputs += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
             if replay is not None:
                 as_tuple, layouts, _ = replay.extra
                 first_output = len(inputs)
                 for o in layouts:
-                    inputs.append(
-                        o if o is None else torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3])
-                    )
+                    if type(o) is int:  # as that input's
+                        inputs.append(torch.empty_like(inputs[o]))
+                    else:
+                        inputs.append(
+                            o
+                            if o is None
+                            else torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3])
+                        )
                 replays.launch(replay, inputs)
                 if as_tuple:
                     return tuple(inputs[first_output : first_output + len(layouts)])
                 return inputs[first_output]
-            with replays.capturing((signed, len(args), context())) as keep:
+            with replays.capturing(signature) as keep:
                 result = fn(*args, **kwargs)
                 as_tuple = type(result) is tuple
                 outputs = result if as_tuple else (result,)
-                if all(o is None or type(o) is torch.Tensor for o in outputs):
-                    layouts = tuple(
-                        None if o is None else (o.shape, o.stride(), o.dtype, o.device)
-                        for o in outputs
-                    )
+                if all(o is None or type(o) is Tensor for o in outputs):
+                    layouts = tuple([_allocation(o, inputs) for o in outputs])
                     given = (*args, *kwargs.values())
                     kernels = tuple([a for a in given if type(a) is JITFunction])
                     keep((*inputs, *outputs), (as_tuple, layouts, kernels))

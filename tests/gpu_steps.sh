@@ -55,7 +55,9 @@
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
-#   conv-replay   (next) conv2d and attention replayed across their launches: tests, the
+#   host-sender   (next) replays through generated senders: tests, host cost against
+#                 .base/, the pieces; conv2d whole calls dirty-cold, clean-cold, warm
+#   conv-replay   conv2d and attention replayed across their launches: tests, the
 #                 3 x 3 conv2d shapes' whole calls against cuDNN, host cost, its pieces
 #   close-12      issue 12's missing float16 rows: the backward at 16384, the forward
 #   rows-sweep    the depthwise row strips swept, the depthwise table, the attention
@@ -470,6 +472,29 @@ for name in $STEPS; do
         step rows-ncu 120 ncu --profile-from-start off --nvtx --section SpeedOfLight \
             --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
             --section WarpStateStats python benchmarks/rows_probe.py ;;
+    host-sender)
+        # Issue 10, target 4 (2026-12-04): replays sent through a generated function, the
+        # signatures inlined, outputs allocated like an input, the device read without
+        # torch's wrapper. Tests compiled, host cost against the tree in .base/ (carried;
+        # alternating), the pieces of a replayed call; then (issue 13) where a whole
+        # conv2d call loses to cuDNN: dirty-cold, clean-cold and warm timings.
+        step sender-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
+            tests/test_conv2d.py tests/test_attention.py tests/test_ops.py -k "fast or \
+            replay or allocated or keeps_nothing or ((vector_add or scale or softmax or \
+            add_row_sum or layer_norm) and not grad)"
+        for round in 1 2; do
+            (cd .base && PYTHONPATH=. step "host-base-$round" 40 python benchmarks/host_cost.py \
+                vector_add scale softmax add_row_sum layer_norm --rounds 5)
+            step "host-new-$round" 40 python benchmarks/host_cost.py vector_add scale softmax \
+                add_row_sum layer_norm --rounds 5
+        done
+        step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5
+        step attention-host 40 python benchmarks/host_cost.py attention attention.grad \
+            --shape 4 16 1024 1024 64 --dtype float16 --rounds 5
+        step conv-cold 150 python benchmarks/vendor.py conv2d-cold --dtype float16 \
+            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+            (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
     conv-replay)
         # conv2d and attention replayed across their launches. Run 2026-12-04 (results
         # 2026-12-04-h200/call1): tests passed, but the table's replays were wrong (a call

@@ -489,6 +489,33 @@ def test_a_replayed_launcher_allocates_its_outputs_as_the_captured_call_did(laun
     assert calls == [2.0, True, [2.0], [2.0]]
 
 
+def test_an_output_laid_out_as_an_input_is_allocated_like_it(launcher_stub) -> None:
+    """An output with an input's shape, strides, dtype and device is allocated by
+    `torch.empty_like` of that input in a replay (cheaper than `empty_strided`): a
+    channels-last output stays channels-last, and an output whose layout no input has
+    (a dense output of a strided view) keeps its own."""
+    planned = []
+
+    @_launch.replayed()
+    def copy(x: torch.Tensor, dense: bool) -> torch.Tensor:
+        planned.append(x)
+        out = torch.empty(x.shape) if dense else torch.empty_like(x)
+        fast(compiled_only)[(2,)](x, out, 256, 2.0, BLOCK=128)
+        return out
+
+    def images() -> torch.Tensor:
+        return torch.empty(2, 8, 4, 4).contiguous(memory_format=torch.channels_last)
+
+    for _ in range(2):
+        out = copy(images(), False)
+    assert len(planned) == 1 and out.is_contiguous(memory_format=torch.channels_last)
+    ((_, replay),) = copy.replays._by_signature.items()
+    assert replay.extra[1] == (0,)  # allocated like input 0
+    for _ in range(2):
+        out = copy(torch.empty(2, 8, 4, 8)[..., ::2], True)
+    assert len(planned) == 2 and out.is_contiguous() and out.shape == (2, 8, 4, 4)
+
+
 def test_a_parameter_is_replayed_as_a_tensor(launcher_stub) -> None:
     """An nn.Parameter (a module's weight) reaches the launcher as its address too, so a
     call with one is kept and replayed like any other."""
