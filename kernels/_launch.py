@@ -340,7 +340,9 @@ def direct_launcher(run: Any) -> Callable[..., None]:
     skips a Python call and two closures a launch (6.98 -> 5.92 us a launch on the H200,
     `benchmarks/host_cost.py --c-launch`). The two argument orders are Triton 3.6's and
     3.9's; anything else (scratch, 3.9's sanitizer, another backend or version) keeps
-    `run`. tests/test_fast_launch.py checks that both make the same C call."""
+    `run`. Its `call` attribute is the same C call as source (a template and the values it
+    names) for a replay's generated sender (`_sender`) to make inline, one Python frame
+    less. tests/test_fast_launch.py checks that all three make the same C call."""
     fixed = [getattr(run, name, None) for name in _DIRECT_FIELDS]
     if type(run).__name__ != "CudaLauncher" or None in fixed or any(fixed[:2]):
         return run
@@ -357,6 +359,12 @@ def direct_launcher(run: Any) -> Callable[..., None]:
                      launch_metadata, enter, exit_, None, None, annotations, kernel_signature,
                      values)  # fmt: skip
 
+        direct.call = (  # type: ignore[attr-defined]
+            "{c_launch}({grid}, stream, {function}, {cooperative}, {pdl}, {metadata}, None, "
+            "None, None, None, None, {annotations}, {kernel_signature}, ({values}))",
+            dict(c_launch=c_launch, cooperative=cooperative, pdl=pdl, annotations=annotations,
+                 kernel_signature=kernel_signature),
+        )  # fmt: skip
         return direct
 
     def direct_36(gx, gy, gz, stream, function, metadata, launch_metadata, enter, exit_,
@@ -364,6 +372,11 @@ def direct_launcher(run: Any) -> Callable[..., None]:
         c_launch(gx, gy, gz, stream, function, cooperative, pdl, None, None, metadata,
                  launch_metadata, enter, exit_, *values)  # fmt: skip
 
+    direct_36.call = (  # type: ignore[attr-defined]
+        "{c_launch}({grid}, stream, {function}, {cooperative}, {pdl}, None, None, {metadata}, "
+        "None, None, None, {values})",
+        dict(c_launch=c_launch, cooperative=cooperative, pdl=pdl),
+    )
     return direct_36
 
 
@@ -516,12 +529,15 @@ def descriptor(x: torch.Tensor, block: Sequence[int]) -> TensorDescriptor:
     return _rebased(template, x)
 
 
+_RUN_CALL = "{run}({grid}, stream, {function}, {metadata}, None, None, None, {values})"
+"""A CUDA launcher's call as source, where it has none of its own (`direct_launcher`)."""
+
+
 def _sender(launches: Sequence[_ReplayedLaunch]) -> Callable[[Sequence, int], None]:
     """A function `send(tensors, stream)` that makes `launches` on `tensors`, generated
-    for them: each launch one call of its CUDA launcher, its fixed values bound once, its
-    tensors' addresses (and descriptors' copies) read in place. Against a loop that
-    copies each launch's values and patches its slots, a 3-tensor launch saved about
-    1 us of the H200's host (`host_cost.py --parts`, Replays.launch)."""
+    for them: each launch one call of its CUDA launcher (of Triton's C launcher, where
+    `direct_launcher` gives the call as source), its fixed values bound once, its
+    tensors' addresses (and descriptors' copies) read in place, no loop over slots."""
     scope: dict[str, Any] = {"rebased": _rebased}
     body = []
     for i, launch in enumerate(launches):
@@ -531,14 +547,12 @@ def _sender(launches: Sequence[_ReplayedLaunch]) -> Callable[[Sequence, int], No
             values[position] = f"tensors[{index}].data_ptr()"
         for position, index in launch.descriptors:
             values[position] = f"rebased(v{i}_{position}, tensors[{index}])"
-        scope |= {f"run{i}": launch.run, f"function{i}": launch.function,
-                  f"metadata{i}": launch.packed_metadata}  # fmt: skip
-        grid = ", ".join(map(str, launch.grid))
-        body.append(
-            f"    run{i}({grid}, stream, function{i}, metadata{i}, None, None, None, "
-            + "".join(f"{v}, " for v in values)
-            + ")"
-        )
+        template, fixed = getattr(launch.run, "call", None) or (_RUN_CALL, {"run": launch.run})
+        fixed = {**fixed, "function": launch.function, "metadata": launch.packed_metadata}
+        names = {name: f"{name}{i}" for name in fixed}
+        scope.update({names[name]: value for name, value in fixed.items()})
+        grid, spread = ", ".join(map(str, launch.grid)), "".join(f"{v}, " for v in values)
+        body.append("    " + template.format(grid=grid, values=spread, **names))
     exec("def send(tensors, stream):\n" + "\n".join(body), scope)
     return scope["send"]
 

@@ -55,7 +55,8 @@
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
-#   host-sender   (next) replays through generated senders: tests, host cost against
+#   host-inline   (next) the sender's inline C call: tests, host cost against .base/
+#   host-sender   replays through generated senders: tests, host cost against
 #                 .base/, the pieces; conv2d whole calls dirty-cold, clean-cold, warm
 #   conv-replay   conv2d and attention replayed across their launches: tests, the
 #                 3 x 3 conv2d shapes' whole calls against cuDNN, host cost, its pieces
@@ -472,6 +473,26 @@ for name in $STEPS; do
         step rows-ncu 120 ncu --profile-from-start off --nvtx --section SpeedOfLight \
             --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
             --section WarpStateStats python benchmarks/rows_probe.py ;;
+    host-inline)
+        # Issue 10, target 4 (2026-12-04): a replay's sender calls Triton's C launcher
+        # inline (no `direct` frame). Tests compiled, host cost against .base/ (the tree
+        # before this session's host changes; carried), three rounds alternating, the
+        # pieces, and the conv2d and attention calls' host cost.
+        step inline-tests 90 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
+            tests/test_conv2d.py tests/test_attention.py tests/test_ops.py -k "fast or \
+            replay or allocated or keeps_nothing or tma or boxes"
+        for round in 1 2 3; do
+            (cd .base && PYTHONPATH=. step "host-base-$round" 40 python benchmarks/host_cost.py \
+                vector_add scale softmax add_row_sum layer_norm --rounds 5)
+            step "host-new-$round" 40 python benchmarks/host_cost.py vector_add scale softmax \
+                add_row_sum layer_norm --rounds 5
+        done
+        step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5
+        step conv-host 40 python benchmarks/host_cost.py conv2d --shape 32 64 56 56 \
+            --dtype float16 --rounds 5
+        step attention-host 40 python benchmarks/host_cost.py attention attention.grad \
+            --shape 4 16 1024 1024 64 --dtype float16 --rounds 5 ;;
     host-sender)
         # Issue 10, target 4 (2026-12-04): replays sent through a generated function, the
         # signatures inlined, outputs allocated like an input, the device read without

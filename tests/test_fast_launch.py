@@ -207,7 +207,7 @@ def test_a_direct_launch_makes_the_c_call_the_launcher_makes(
     """`direct_launcher` against the installed Triton's own CudaLauncher.__call__: the same
     arguments reach the C launcher. Triton 3.9's launcher has argument annotations and
     takes the values as one tuple; 3.6's has none and takes them spread (the suite runs
-    on 3.6 too: make test-triton36)."""
+    on 3.6 too: make test-triton36). A replay's sender makes that call too."""
     from triton.backends.nvidia.driver import CudaLauncher
     from triton.runtime import driver
 
@@ -221,8 +221,11 @@ def test_a_direct_launch_makes_the_c_call_the_launcher_makes(
     # 3.9's __call__ asks for the active driver (and none is, without a GPU)
     monkeypatch.setattr(driver, "_active", _StandInDriver())
     CudaLauncher.__call__(launcher, *args)
-    assert len(launcher.calls) == 2
-    assert launcher.calls[0] == launcher.calls[1]
+    # A replay's generated sender makes the same C call inline (`direct.call`)
+    launch = _launch._ReplayedLaunch(None, args[:3], (), args[9:], (), (), direct, 88, (4, 1, 0))
+    _launch._sender([launch])((), 77)
+    assert len(launcher.calls) == 3
+    assert launcher.calls[0] == launcher.calls[1] == launcher.calls[2]
 
 
 def test_a_launcher_with_scratch_or_a_sanitizer_is_called_as_it_is() -> None:
