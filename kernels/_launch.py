@@ -671,9 +671,12 @@ def _allocation(output: Tensor | None, inputs: Sequence[Tensor]) -> Any:
         return None
     layout = (output.shape, output.stride(), output.dtype, output.device)
     for index, given in enumerate(inputs):
-        if (given.shape, given.stride(), given.dtype, given.device) == layout:
-            if type(given) is Tensor and torch.empty_like(given).stride() == output.stride():
-                return index
+        if type(given) is not Tensor:  # a subclass (nn.Parameter) may allocate its own kind
+            continue
+        if (given.shape, given.stride(), given.dtype, given.device) != layout:
+            continue
+        if torch.empty_like(given, device="meta").stride() == output.stride():  # no memory
+            return index
     return layout
 
 

@@ -55,7 +55,8 @@
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
-#   host-inline   (next) the sender's inline C call: tests, host cost against .base/
+#   replay-generic (next) every replayed launcher against its planned call, tuning first
+#   host-inline   the sender's inline C call: tests, host cost against .base/
 #   host-sender   replays through generated senders: tests, host cost against
 #                 .base/, the pieces; conv2d whole calls dirty-cold, clean-cold, warm
 #   conv-replay   conv2d and attention replayed across their launches: tests, the
@@ -473,6 +474,17 @@ for name in $STEPS; do
         step rows-ncu 120 ncu --profile-from-start off --nvtx --section SpeedOfLight \
             --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
             --section WarpStateStats python benchmarks/rows_probe.py ;;
+    replay-generic)
+        # Every replayed launcher (row-wise, matmul, attention, conv2d) checked call by
+        # call against the same call planned in full, its first call tuning while its
+        # other kernels are compiled (2026-12-04); the sender's inline C launch under the
+        # heavy ops' replay tests; the row-wise host cost once more.
+        step replay-generic-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_fast_launch.py tests/test_conv2d.py \
+            tests/test_attention.py -k "fast or replay or allocated or keeps_nothing or \
+            descriptor or direct"
+        step rows-host 40 python benchmarks/host_cost.py vector_add scale softmax \
+            add_row_sum layer_norm --rounds 5 ;;
     host-inline)
         # Issue 10, target 4 (2026-12-04): a replay's sender calls Triton's C launcher
         # inline (no `direct` frame). Tests compiled, host cost against .base/ (the tree
