@@ -480,8 +480,8 @@ for name in $STEPS; do
         # other kernels are compiled (2026-12-04); the sender's inline C launch under the
         # heavy ops' replay tests; the row-wise host cost once more.
         step replay-generic-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_fast_launch.py tests/test_conv2d.py \
-            tests/test_attention.py -k "fast or replay or allocated or keeps_nothing or \
+            --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
+            tests/test_conv2d.py tests/test_attention.py -k "fast or replay or allocated or keeps_nothing or \
             descriptor or direct"
         step rows-host 40 python benchmarks/host_cost.py vector_add scale softmax \
             add_row_sum layer_norm --rounds 5 ;;
