@@ -255,15 +255,15 @@ def _plan(
 
 
 def launch_rowwise(
-    x: torch.Tensor, whole_row_kernel, looped_kernel, split_kernel=None
+    x: torch.Tensor, whole_row_kernel, looped_kernel, split_kernel=None, **constants: object
 ) -> torch.Tensor:
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
     runs on a grid of row tiles; `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
     BLOCK_COLS, FROM_THE_END)` runs one program per row (its second pass placed by
-    `pass_two_start`); `split_kernel`, if the op has one, as `launch_split` says. Empty
-    tensors launch nothing.
+    `pass_two_start`); `split_kernel`, if the op has one, as `launch_split` says. Each
+    takes the op's own `constants` too (constexprs). Empty tensors launch nothing.
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
@@ -279,18 +279,21 @@ def launch_rowwise(
         fast(whole_row_kernel)[plan.grid](
             x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
             ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
+            **constants,
         )  # fmt: skip
     elif plan.slices:
-        launch_split(split_kernel, plan, x_rows, out)
+        launch_split(split_kernel, plan, x_rows, out, constants)
     else:
         fast(looped_kernel)[plan.grid](
             x_rows, out, n_cols, x_rows.stride(0), n_cols, BLOCK_COLS=plan.block_cols,
-            FROM_THE_END=PASS_TWO_FROM_THE_END, num_warps=plan.num_warps,
+            FROM_THE_END=PASS_TWO_FROM_THE_END, num_warps=plan.num_warps, **constants,
         )  # fmt: skip
     return out
 
 
-def launch_split(split_kernel, plan: RowPlan, x_rows: torch.Tensor, out: torch.Tensor) -> None:
+def launch_split(
+    split_kernel, plan: RowPlan, x_rows: torch.Tensor, out: torch.Tensor, constants: dict
+) -> None:
     """`split_kernel(x, out, partials, counters, n_rows, n_cols, n_slices, stride_xrow,
     stride_outrow, SLICES, BLOCK_COLS, EXCHANGE)` over a program per slice of each row.
     `partials` (float32, (n_rows, SLICES, 2)) holds each slice's two partial results;
@@ -307,8 +310,28 @@ def launch_split(split_kernel, plan: RowPlan, x_rows: torch.Tensor, out: torch.T
         fast(split_kernel)[plan.grid](
             x_rows, out, partials, counters, n_rows, n_cols, plan.slices, x_rows.stride(0),
             n_cols, SLICES=slices, BLOCK_COLS=plan.block_cols, EXCHANGE=exchange,
-            num_warps=plan.num_warps,
+            num_warps=plan.num_warps, **constants,
         )  # fmt: skip
+
+
+@triton.jit
+def exp(x, FAST: tl.constexpr):
+    """e^x of float32 x: one multiply by log2(e), then the SFU's ex2 with subnormal results
+    flushed to 0 (`ex2.approx.ftz.f32`). tl.exp runs `ex2.approx.f32`, which keeps
+    subnormal results: sm_90 SASS wraps each MUFU.EX2 in a compare and two multiplies
+    (softmax's looped kernel, float16: 30 instructions an element, 6 of them FMUL and 3
+    FSETP). A row streamed at copy speed has about 32 instruction issues an element to
+    spend (132 SMs x 4 issues a clock at 1.98 GHz over 4245 GB/s at 4 bytes an element),
+    so those count. A flushed result is below float32's smallest normal, within every
+    error model's floor (harness/tolerance.py). FAST False: tl.exp, for Triton's
+    interpreter, which runs no inline PTX (the launcher passes `not in_interpreter()`)."""
+    if FAST:
+        return tl.inline_asm_elementwise(
+            "ex2.approx.ftz.f32 $0, $1;", "=f,f", [x * 1.4426950408889634],
+            dtype=tl.float32, is_pure=True, pack=1,
+        )  # fmt: skip
+    else:
+        return tl.exp(x)
 
 
 @triton.jit

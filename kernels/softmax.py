@@ -30,10 +30,12 @@ import torch
 import triton
 import triton.language as tl
 
+from harness.parity import in_interpreter
 from kernels._checks import check_tensor
 from kernels._launch import replayed
 from kernels._rows import (
     exchange_partials,
+    exp,
     launch_rowwise,
     pass_two_start,
     replay_context,
@@ -54,6 +56,7 @@ def softmax_kernel(
     stride_outrow,  # elements between consecutive rows of out
     ROWS: tl.constexpr,  # rows per program, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per row block, a power of two >= n_cols
+    FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
     # other=-inf: padding lanes must not win the max, and exp(-inf - max) = 0 drops them
@@ -61,7 +64,7 @@ def softmax_kernel(
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
     x = x.to(tl.float32)
     row_max = tl.max(x, axis=1)
-    numerator = tl.exp(x - row_max[:, None])
+    numerator = exp(x - row_max[:, None], FAST_EXP)
     denominator = tl.sum(numerator, axis=1)
     # One division per row, then a multiply per element.
     y = numerator * (1.0 / denominator)[:, None]
@@ -77,6 +80,7 @@ def softmax_looped_kernel(
     stride_outrow,  # elements between consecutive rows of out
     BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
     FROM_THE_END: tl.constexpr,  # pass 2 from the row's last block (_rows.pass_two_start)
+    FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
     cols = tl.arange(0, BLOCK_COLS)
@@ -96,13 +100,13 @@ def softmax_looped_kernel(
         # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
         # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
         shift = tl.where(new_max == float("-inf"), 0.0, new_max)
-        lane_sum = lane_sum * tl.exp(lane_max - shift) + tl.exp(x - shift)
+        lane_sum = lane_sum * exp(lane_max - shift, FAST_EXP) + exp(x - shift, FAST_EXP)
         lane_max = new_max
 
     # Combine the lanes: rescale each lane's sum to the row max. A row that is all -inf
     # has row_max = -inf and gets a NaN sum here, hence a NaN row, as in PyTorch.
     row_max = tl.max(lane_max, axis=0)
-    row_sum = tl.sum(lane_sum * tl.exp(lane_max - row_max), axis=0)
+    row_sum = tl.sum(lane_sum * exp(lane_max - row_max, FAST_EXP), axis=0)
     inv_sum = 1.0 / row_sum
 
     # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
@@ -112,7 +116,7 @@ def softmax_looped_kernel(
         col_mask = start + cols < n_cols
         # other=-inf makes padding lanes exp() to 0; they are not stored anyway.
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
-        y = tl.exp(x.to(tl.float32) - row_max) * inv_sum
+        y = exp(x.to(tl.float32) - row_max, FAST_EXP) * inv_sum
         tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
 
 
@@ -130,6 +134,7 @@ def softmax_split_kernel(
     SLICES: tl.constexpr,  # n_slices rounded up to a power of two
     BLOCK_COLS: tl.constexpr,  # columns per slice, a power of two
     EXCHANGE: tl.constexpr,  # "wait" on the GPU; "publish", then "read" (_rows.launch_split)
+    FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     row, part, cols, col_mask = row_slice(counter_ptr + n_rows, n_cols, n_slices, BLOCK_COLS,
                                           EXCHANGE)  # fmt: skip
@@ -139,13 +144,13 @@ def softmax_split_kernel(
     slice_max = tl.max(x, axis=0)
     # A slice of -inf only (its row may have other values) shifts by 0 and adds 0, not NaN.
     shift = tl.where(slice_max == float("-inf"), 0.0, slice_max)
-    slice_sum = tl.sum(tl.exp(x - shift), axis=0)
+    slice_sum = tl.sum(exp(x - shift, FAST_EXP), axis=0)
     maxes, sums = exchange_partials(partial_ptr, counter_ptr, row, part, n_slices, slice_max,
                                     slice_sum, float("-inf"), 0.0, SLICES, EXCHANGE)  # fmt: skip
     # Each slice's sum rescaled to the row max (an all -inf row: NaN, as in PyTorch).
     row_max = tl.max(maxes, axis=0)
-    row_sum = tl.sum(sums * tl.exp(maxes - row_max), axis=0)
-    y = tl.exp(x - row_max) * (1.0 / row_sum)
+    row_sum = tl.sum(sums * exp(maxes - row_max, FAST_EXP), axis=0)
+    y = exp(x - row_max, FAST_EXP) * (1.0 / row_sum)
     store_slice(out_ptr + row * stride_outrow + cols, y, col_mask, EXCHANGE)
 
 
@@ -158,4 +163,7 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     `softmax_looped_kernel` (one program per row); see `kernels._rows.plan_rows`.
     """
     check_tensor("x", x)
-    return launch_rowwise(x, softmax_kernel, softmax_looped_kernel, softmax_split_kernel)
+    return launch_rowwise(
+        x, softmax_kernel, softmax_looped_kernel, softmax_split_kernel,
+        FAST_EXP=not in_interpreter(),
+    )  # fmt: skip

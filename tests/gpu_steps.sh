@@ -55,7 +55,8 @@
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
-#   replay-generic (next) every replayed launcher against its planned call, tuning first
+#   ftz-softmax   (next) softmax on ex2.approx.ftz: tests, long rows against .base/
+#   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/
 #   host-sender   replays through generated senders: tests, host cost against
 #                 .base/, the pieces; conv2d whole calls dirty-cold, clean-cold, warm
@@ -474,6 +475,15 @@ for name in $STEPS; do
         step rows-ncu 120 ncu --profile-from-start off --nvtx --section SpeedOfLight \
             --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
             --section WarpStateStats python benchmarks/rows_probe.py ;;
+    ftz-softmax)
+        # Issue 10, target 1 (2026-12-04): softmax's exps on ex2.approx.ftz (sm_90 SASS of
+        # the looped kernel, float16: 30 -> 21 instructions an element). Tests compiled,
+        # then tune_rowwise.py long-softmax against .base/ (the tree before; carried).
+        step ftz-tests 100 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py -k "softmax"
+        (cd .base && PYTHONPATH=. step "long-softmax-base" 60 python \
+            benchmarks/tune_rowwise.py long-softmax)
+        step "long-softmax-new" 60 python benchmarks/tune_rowwise.py long-softmax ;;
     replay-generic)
         # Every replayed launcher (row-wise, matmul, attention, conv2d) checked call by
         # call against the same call planned in full, its first call tuning while its
