@@ -55,7 +55,8 @@
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
-#   ftz-softmax   (next) softmax on ex2.approx.ftz: tests, long rows against .base/
+#   ftz-softmax   (next) softmax on ex2.approx.ftz: tests, long rows against .base/ (run 2026-12-04
+#                 call 7; again in call 8 with the row max, one exp an element)
 #   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/
 #   host-sender   replays through generated senders: tests, host cost against
