@@ -322,9 +322,13 @@ def exp(x, FAST: tl.constexpr):
     (softmax's looped kernel, float16: 30 instructions an element, 6 of them FMUL and 3
     FSETP). A row streamed at copy speed has about 32 instruction issues an element to
     spend (132 SMs x 4 issues a clock at 1.98 GHz over 4245 GB/s at 4 bytes an element),
-    so those count. A flushed result is below float32's smallest normal, within every
-    error model's floor (harness/tolerance.py). FAST False: tl.exp, for Triton's
-    interpreter, which runs no inline PTX (the launcher passes `not in_interpreter()`)."""
+    so those count: here 21 instructions an element, and on the H200 softmax's long
+    float16 rows went from 75 to 78% of a same-size copy at 2048 x 32768, 65 to 69% at
+    1024 x 65536 (benchmarks/results/2026-12-04-h200, call 7; float32 rows, with twice
+    the bytes an element, unchanged). A flushed result is below float32's smallest
+    normal, within every error model's floor (harness/tolerance.py). FAST False: tl.exp,
+    for Triton's interpreter, which runs no inline PTX (the launcher passes
+    `not in_interpreter()`)."""
     if FAST:
         return tl.inline_asm_elementwise(
             "ex2.approx.ftz.f32 $0, $1;", "=f,f", [x * 1.4426950408889634],
