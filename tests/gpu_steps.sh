@@ -105,6 +105,17 @@ step() {  # step NAME LIMIT_S CMD...
     echo "${SUMMARY[-1]}"
 }
 
+host_rounds() {  # host_rounds N LIMIT_S: the row-wise ops' host cost, .base/ and this tree
+    local round ops="vector_add scale softmax add_row_sum layer_norm"
+    for round in $(seq "$1"); do
+        # shellcheck disable=SC2086
+        (cd .base && PYTHONPATH=. step "host-base-$round" "$2" python benchmarks/host_cost.py \
+            $ops --rounds 5)
+        # shellcheck disable=SC2086
+        step "host-new-$round" "$2" python benchmarks/host_cost.py $ops --rounds 5
+    done
+}
+
 old_numpy() {
     if [ ! -d /tmp/site ] && ls .whl/numpy-*.whl >/dev/null 2>&1; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
@@ -439,12 +450,7 @@ for name in $STEPS; do
         step direct-tests 150 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_fast_launch.py tests/test_ops.py -k "fast or replay or \
             ((vector_add or scale or softmax or add_row_sum or layer_norm) and not grad)"
-        for round in 1 2; do
-            (cd .base && PYTHONPATH=. step "host-base-$round" 60 python benchmarks/host_cost.py \
-                vector_add scale softmax add_row_sum layer_norm --rounds 5)
-            step "host-new-$round" 60 python benchmarks/host_cost.py vector_add scale softmax \
-                add_row_sum layer_norm --rounds 5
-        done
+        host_rounds 2 60
         step host-profile 40 python benchmarks/host_cost.py vector_add softmax --rounds 2 --profile
         step elementwise-sweep 150 python benchmarks/tune_rowwise.py vector_add scale
         step attention-1024 90 python benchmarks/vendor.py attention --dtype float16 \
@@ -505,12 +511,7 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
             tests/test_conv2d.py tests/test_attention.py tests/test_ops.py -k "fast or \
             replay or allocated or keeps_nothing or tma or boxes"
-        for round in 1 2 3; do
-            (cd .base && PYTHONPATH=. step "host-base-$round" 40 python benchmarks/host_cost.py \
-                vector_add scale softmax add_row_sum layer_norm --rounds 5)
-            step "host-new-$round" 40 python benchmarks/host_cost.py vector_add scale softmax \
-                add_row_sum layer_norm --rounds 5
-        done
+        host_rounds 3 40
         step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5
         step conv-host 40 python benchmarks/host_cost.py conv2d --shape 32 64 56 56 \
             --dtype float16 --rounds 5
@@ -527,12 +528,7 @@ for name in $STEPS; do
             tests/test_conv2d.py tests/test_attention.py tests/test_ops.py -k "fast or \
             replay or allocated or keeps_nothing or ((vector_add or scale or softmax or \
             add_row_sum or layer_norm) and not grad)"
-        for round in 1 2; do
-            (cd .base && PYTHONPATH=. step "host-base-$round" 40 python benchmarks/host_cost.py \
-                vector_add scale softmax add_row_sum layer_norm --rounds 5)
-            step "host-new-$round" 40 python benchmarks/host_cost.py vector_add scale softmax \
-                add_row_sum layer_norm --rounds 5
-        done
+        host_rounds 2 40
         step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5
         step attention-host 40 python benchmarks/host_cost.py attention attention.grad \
             --shape 4 16 1024 1024 64 --dtype float16 --rounds 5
