@@ -427,7 +427,9 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
 # A replay is refused (the launcher runs in full, and captures again) where `fast` would
 # go through Triton, where the current device or Triton's debug options changed, or where
 # a note of the layers above says so (the tuner forgot its choice). A call with a launch
-# that went through Triton's dispatch is not kept (a tuner's, `note_dispatched`). What it
+# that went through Triton's dispatch is not kept (a tuner's, `note_dispatched`), nor one
+# where PyTorch wrote one of its tensors in place (its `_version` moved; a replay would
+# skip that write). What it
 # costs in reading: a launcher that uses it names its signature and the tensors the
 # launches read, in one place each; and a replay sends its launches through a function
 # generated for them (`_sender`), as `fast` keys through one (`_make_keyer`). On the
@@ -610,6 +612,8 @@ class Replays:
             temporaries = [c.tensor for c in captured if type(c) is _Temporary]
             if not launches or len({key[1] for *_, key, _ in launches}) != 1:
                 return
+            if any(t._version for t in temporaries):  # written by PyTorch, not a launch
+                return
             index_of: dict[int, int] = {}
             for index, tensor in enumerate((*tensors, *temporaries)):
                 if tensor is not None:
@@ -685,7 +689,9 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
     for a signature it launched before (`Replays`). Its signature: every argument's
     (`_signature`), keywords too, and `context()`, which names whatever else its plan
     reads (a forced config, module constants a tuning script sets). Its outputs are
-    new tensors: a replay allocates them as the captured call did. An argument without a
+    new tensors that its launches write whole: a replay allocates them, uninitialized,
+    as the captured call did (an output made by torch.zeros for a kernel to add into
+    would come back unzeroed: such a launcher must not be decorated). An argument without a
     signature (unhashable, a tensor without storage) is never replayed: the launcher's
     checks get to say what is wrong with it."""
 
@@ -729,10 +735,16 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
                     return tuple(inputs[first_output : first_output + len(layouts)])
                 return inputs[first_output]
             with replays.capturing(signature) as keep:
+                versions = [t._version for t in inputs]
                 result = fn(*args, **kwargs)
                 as_tuple = type(result) is tuple
                 outputs = result if as_tuple else (result,)
-                if all(o is None or type(o) is Tensor for o in outputs):
+                # Kept only where the launches alone wrote what the call did: PyTorch's
+                # in-place writes count in a tensor's version, a kernel's do not.
+                untouched = versions == [t._version for t in inputs] and all(
+                    o is None or o._version == 0 for o in outputs
+                )
+                if untouched and all(o is None or type(o) is Tensor for o in outputs):
                     layouts = tuple([_allocation(o, inputs) for o in outputs])
                     given = (*args, *kwargs.values())
                     kernels = tuple([a for a in given if type(a) is JITFunction])

@@ -449,6 +449,29 @@ def test_a_call_that_tunes_is_not_kept_and_the_next_is(launcher_stub, monkeypatc
     assert second[1] == replayed.data_ptr()
 
 
+def test_a_call_where_pytorch_writes_in_place_is_not_kept(launcher_stub) -> None:
+    """A replay sends the launches only: a call in which PyTorch wrote one of its tensors
+    in place (an output filled, an input changed, a temporary copied into) would lose that
+    write. Such a call is not kept (the tensor's version moved); the same launcher with
+    its launches alone is."""
+    planned = []
+
+    @_launch.replayed()
+    def call(x: torch.Tensor, write: str) -> torch.Tensor:
+        planned.append(write)
+        out = torch.empty(256)
+        temporary = _launch.note_temporary(torch.empty(256))
+        {"out": out, "x": x, "temporary": temporary}.get(write, torch.empty(1)).fill_(1.0)
+        fast(compiled_only)[(2,)](x, temporary, 256, 2.0, BLOCK=128)
+        fast(compiled_only)[(2,)](temporary, out, 256, 2.0, BLOCK=128)
+        return out
+
+    for write in ("out", "x", "temporary", "nothing"):
+        for _ in range(2):
+            call(torch.empty(256), write)
+    assert planned == ["out", "out", "x", "x", "temporary", "temporary", "nothing"]
+
+
 def test_a_layer_above_can_void_a_replay_and_is_told_of_each(launcher_stub) -> None:
     replays, valid, told = _launch.Replays(), [True], []
     x, out = torch.empty(256), torch.empty(256)
