@@ -429,12 +429,13 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
 # a note of the layers above says so (the tuner forgot its choice). A call with a launch
 # that went through Triton's dispatch is not kept (a tuner's, `note_dispatched`), nor one
 # where PyTorch wrote one of its tensors in place (its `_version` moved; a replay would
-# skip that write). What it
-# costs in reading: a launcher that uses it names its signature and the tensors the
-# launches read, in one place each; and a replay sends its launches through a function
-# generated for them (`_sender`), as `fast` keys through one (`_make_keyer`). On the
-# H200 a replayed vector_add spent 19.4 us of host against PyTorch's 11.2 (2026-12-04,
-# call 2): signatures 2.0, validity 3.2, launch 7.9 (the C launch 5.9), allocation 4.2.
+# skip that write). What it costs in reading: a launcher that uses it names its signature
+# and the tensors the launches read, in one place each; and a replay sends its launches
+# through a function generated for them (`_sender`), as `fast` keys through one
+# (`_make_keyer`). On the H200 a replayed vector_add spent 19.4 us of host against
+# PyTorch's 11.2 before the sender (signatures 2.0, validity 3.2, launch 7.9 with the C
+# launch's 5.9, allocation 4.2), and 17.0-17.9 against 10.7-12.5 with it
+# (benchmarks/results/2026-12-04-h200, calls 2 and 4).
 # ----------------------------------------------------------------------------------------
 
 _CAPTURE: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
@@ -721,15 +722,13 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
             if replay is not None:
                 as_tuple, layouts, _ = replay.extra
                 first_output = len(inputs)
-                for o in layouts:
-                    if type(o) is int:  # as that input's
+                for o in layouts:  # `_allocation`'s
+                    if o is None:
+                        inputs.append(None)
+                    elif type(o) is int:  # as that input's
                         inputs.append(torch.empty_like(inputs[o]))
                     else:
-                        inputs.append(
-                            o
-                            if o is None
-                            else torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3])
-                        )
+                        inputs.append(torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3]))
                 replays.launch(replay, inputs)
                 if as_tuple:
                     return tuple(inputs[first_output : first_output + len(layouts)])
