@@ -4,7 +4,8 @@
 #     OUT=dir STEPS="gpu-new parity-light memcheck" bash tests/gpu_steps.sh
 #
 #   gpu-new       matmul, attention, conv2d, autotune, parity and memcheck tests compiled on
-#                 the GPU (-n 12)
+#                 the GPU (-n 12). Next: the default steps, the whole suite after 2026-12-04's
+#                 replay and softmax changes (only their own tests ran compiled then)
 #   parity-light  the suite in parity mode (compiled vs interpreted twins, -n 14) but the
 #                 differential tests of matmul, attention and conv2d, and the planted
 #                 divergences of tests/parity_plants.py through `harness check`
@@ -55,7 +56,7 @@
 #   direct-heavy  the direct C launch under matmul, attention and conv2d's tests; the
 #                 looped softmax's one exp an element against .base/
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
-#   ftz-softmax   (next) softmax on ex2.approx.ftz: tests, long rows against .base/ (run 2026-12-04
+#   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
 #   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/
@@ -498,8 +499,8 @@ for name in $STEPS; do
         # heavy ops' replay tests; the row-wise host cost once more.
         step replay-generic-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
-            tests/test_conv2d.py tests/test_attention.py -k "fast or replay or allocated or keeps_nothing or \
-            descriptor or direct"
+            tests/test_conv2d.py tests/test_attention.py -k "fast or replay or allocated or \
+            keeps_nothing or descriptor or direct"
         step rows-host 40 python benchmarks/host_cost.py vector_add scale softmax \
             add_row_sum layer_norm --rounds 5 ;;
     host-inline)
