@@ -613,7 +613,8 @@ class Replays:
             temporaries = [c.tensor for c in captured if type(c) is _Temporary]
             if not launches or len({key[1] for *_, key, _ in launches}) != 1:
                 return
-            if any(t._version for t in temporaries):  # written by PyTorch, not a launch
+            written = _versions(temporaries)
+            if written is not None and any(written):  # by PyTorch, not by a launch
                 return
             index_of: dict[int, int] = {}
             for index, tensor in enumerate((*tensors, *temporaries)):
@@ -666,6 +667,16 @@ def _signature(value: Any) -> Any:
     if kind is JITFunction:  # by identity: Triton hashes its source key, ~0.3 us a kernel
         return kind, id(value)  # (`replayed` keeps it alive while a replay names it)
     return kind, value
+
+
+def _versions(tensors: Sequence[Any]) -> tuple[int, ...] | None:
+    """Each tensor's version (0 for anything else): PyTorch's in-place writes count there, a
+    kernel's do not. None under inference mode, whose tensors keep no version (the
+    launchers' tests, run outside it, check that no launcher writes in place)."""
+    try:
+        return tuple([t._version if isinstance(t, Tensor) else 0 for t in tensors])
+    except RuntimeError:
+        return None
 
 
 def _allocation(output: Tensor | None, inputs: Sequence[Tensor]) -> Any:
@@ -734,14 +745,15 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
                     return tuple(inputs[first_output : first_output + len(layouts)])
                 return inputs[first_output]
             with replays.capturing(signature) as keep:
-                versions = [t._version for t in inputs]
+                before = _versions(inputs)
                 result = fn(*args, **kwargs)
                 as_tuple = type(result) is tuple
                 outputs = result if as_tuple else (result,)
-                # Kept only where the launches alone wrote what the call did: PyTorch's
-                # in-place writes count in a tensor's version, a kernel's do not.
-                untouched = versions == [t._version for t in inputs] and all(
-                    o is None or o._version == 0 for o in outputs
+                # Kept only where the launches alone wrote what the call did: no input
+                # written in place, no output written since it was made.
+                after = _versions((*inputs, *outputs))
+                untouched = (
+                    before is None or after is None or after == (*before, *(0 for _ in outputs))
                 )
                 if untouched and all(o is None or type(o) is Tensor for o in outputs):
                     layouts = tuple([_allocation(o, inputs) for o in outputs])

@@ -470,6 +470,13 @@ def test_a_call_where_pytorch_writes_in_place_is_not_kept(launcher_stub) -> None
         for _ in range(2):
             call(torch.empty(256), write)
     assert planned == ["out", "out", "x", "x", "temporary", "temporary", "nothing"]
+    # Under inference mode tensors keep no version: calls are kept (and replayed) all the
+    # same, the launchers' contract checked by the tests outside it.
+    call.replays._by_signature.clear()
+    with torch.inference_mode():
+        for _ in range(2):
+            call(torch.empty(256), "nothing")
+    assert planned[-2:] == ["nothing", "nothing"] and len(planned) == 8
 
 
 def test_a_layer_above_can_void_a_replay_and_is_told_of_each(launcher_stub) -> None:
