@@ -237,6 +237,10 @@ class Op:
     hypothesis draws among them and puts the choice in the case's params["values"]."""
     configs: Configs | None = None
     backward: Backward | None = None
+    deterministic: bool = True
+    """Whether the kernel's outputs are the same bits on every call with the same inputs
+    (no float atomics): the benchmarks then check that the calls they time compute what
+    the first call did (`harness.perf.measure.measure_case`)."""
     part: Callable[[Case], Part | None] | None = None
     """case -> the slice of it a benchmark-size check judges against the oracle
     (`harness.perf.measure.check_part`), the rest only for having been written; None where

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from harness import cli
+from harness.op import Registry
 from harness.perf import cli as perf_cli
 from harness.perf import gate
 from harness.perf import measure as bench
@@ -118,6 +119,38 @@ def test_a_kernel_wrong_at_the_benchmark_size_is_an_error_row_not_timed():
     assert "python -m harness repro --ops tests.bench_fakes --mode interpret" in wrong.error
     assert '"shape": [16384]' in wrong.error
     assert timer.calls == 2 * (2 + 2 + 2 * QUICK.repeats)  # only the two right cases timed
+
+
+def test_timed_calls_that_compute_something_else_than_the_first_are_an_error_row():
+    """A kernel right on its first calls (the check's, the first here) and wrong once a
+    cached launch path takes over, as a replay that skipped a launch: the call after the
+    timed ones differs from the first in its bits, so the row is an error, not timed. An
+    op that declares itself nondeterministic is not held to it, nor a run that checks no
+    outputs (`--no-check`); NaNs of the same bits compare equal."""
+    from tests.bench_fakes import fake_op
+
+    calls = []
+
+    def drifting(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return x + y if len(calls) <= 2 else x - y
+
+    def nan_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x + y) * float("nan")
+
+    for kernel, deterministic, ok in [(drifting, True, False), (drifting, False, True),
+                                      (nan_sum, True, True)]:  # fmt: skip
+        calls.clear()
+        op = fake_op("fake_drifting", kernel=kernel, deterministic=deterministic)
+        (item,) = bench.bench_items(
+            Registry([op], module=__name__), ["fake_drifting"], ["float32"]
+        )[:1]
+        r = bench.measure_case(item, FakeTimer(), CEILINGS, QUICK, check=lambda op, case: None)
+        assert r.ok is ok, (kernel.__name__, deterministic, r.error)
+        if not ok:
+            assert r.error == bench.DRIFTED and r.kernel is None
+            calls.clear()
+            assert bench.measure_case(item, FakeTimer(), CEILINGS, QUICK).ok  # unchecked
 
 
 def test_run_bench_reports_progress_and_keeps_going_after_an_error():
