@@ -5,7 +5,8 @@
   hold NaN, so a kernel that ignores strides reads poison and fails loudly.
 - `poisoned_allocations` makes every `torch.empty` inside it come back full of NaN
   (integers: their maximum), so an output element the kernel never wrote shows.
-- `snapshot` / `changed` prove the inputs come back bit for bit unmodified.
+- `snapshot` / `changed` prove the inputs come back bit for bit unmodified (`same_bits`:
+  two snapshots alike).
 """
 
 from __future__ import annotations
@@ -253,6 +254,15 @@ def snapshot(obj: Any) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
 def changed(snap: list[tuple[str, torch.Tensor, torch.Tensor]]) -> list[str]:
     """The paths of snapshotted tensors whose bits differ now."""
     return [path for path, t, bits in snap if not torch.equal(_bits(t), bits)]
+
+
+def same_bits(
+    a: list[tuple[str, torch.Tensor, torch.Tensor]], b: list[tuple[str, torch.Tensor, torch.Tensor]]
+) -> bool:
+    """Whether two snapshots (of two calls' outputs, say) hold the same tensors' bits."""
+    return [path for path, _, _ in a] == [path for path, _, _ in b] and all(
+        torch.equal(x, y) for (_, _, x), (_, _, y) in zip(a, b, strict=True)
+    )
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:

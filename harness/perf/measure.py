@@ -265,29 +265,6 @@ DRIFTED = (
 )
 
 
-def _output_bits(outputs: Any) -> tuple[Any, ...]:
-    """A call's outputs, each tensor as its bytes: the same NaN compares equal, as no
-    float comparison would."""
-    import torch
-
-    flat = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
-    return tuple(
-        o.detach().contiguous().reshape(-1).view(torch.uint8) if isinstance(o, torch.Tensor)
-        else o
-        for o in flat
-    )  # fmt: skip
-
-
-def _same_bits(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    import torch
-
-    return len(a) == len(b) and all(
-        torch.equal(x, y) if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)
-        else x is y or x == y
-        for x, y in zip(a, b, strict=True)
-    )  # fmt: skip
-
-
 def measure_case(
     item: BenchItem,
     timer: Timer,
@@ -297,12 +274,13 @@ def measure_case(
 ) -> BenchResult:
     """Check the case's outputs (when `check` is given), then time the Triton kernel and
     the PyTorch tier, interleaved. A wrong output is an error row, not timed. The check
-    runs in a process of its own (`check_in_parallel`), where the kernel is called once:
-    so, where outputs are checked, a deterministic op's call after the timed ones must
-    give the bits of the first call here, or the row is an error (on the H200 a cached
-    launch path that skipped a convolution timed at 645-1492 TFLOP/s:
-    benchmarks/results/2026-12-04-h200)."""
+    judges one call (`python -m harness bench` makes it in a process of its own,
+    `check_in_parallel`), never the timed ones: so, where outputs are checked, a
+    deterministic op's call after the timed ones must give the bits of its first call
+    here, or the row is an error (on the H200 a cached launch path that skipped a
+    convolution timed at 645-1492 TFLOP/s: benchmarks/results/2026-12-04-h200)."""
     from harness.compare import build_inputs
+    from harness.tensors import same_bits, snapshot
 
     op, case = item.op, item.case
     if check is not None and (problem := check(op, case)) is not None:
@@ -318,10 +296,10 @@ def measure_case(
         "kernel": lambda: op.kernel(*args, **kwargs),
         "torch": lambda: op.torch_ref(*args, **kwargs),
     }
-    first = _output_bits(tiers["kernel"]()) if check is not None and op.deterministic else None
+    first = snapshot(tiers["kernel"]()) if check is not None and op.deterministic else None
     samples = measure(tiers, timer, config)
     host = {name: timer.host_ms_per_call(fn) for name, fn in tiers.items()}
-    if first is not None and not _same_bits(first, _output_bits(tiers["kernel"]())):
+    if first is not None and not same_bits(first, snapshot(tiers["kernel"]())):
         return BenchResult(op.name, item.dtype, item.shape, dict(item.params), error=DRIFTED)
     return BenchResult(
         op=op.name,
