@@ -82,19 +82,19 @@ kernels/matmul.py).
    through a reshape of the 4-D block, so both operands reach the tensor cores without
    passing through registers. An NCHW x whose rows of pixels are 16-byte aligned (W a
    multiple of 8 in 16 bits) is read as it lies (`conv2d_nchw_kernel`): a box one output
-   row long is the 4-D block (1, channels, 1, columns) of x, already x^T's tile, moved
-   by the tap like any box; the copy engine takes a block at any column (Triton's
-   interpreter needs `harness.descriptors` for that). Any other NCHW x is first copied
-   to channels-last by a tiled transposition (`channels_last_kernel`, coalesced on both
-   sides), and so are (K, C, R, S) filters, to (K, R, S, C); the output keeps x's format. Both copies are
-   temporaries a replay makes anew (`kernels._launch.note_temporary`): planned in full,
-   an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us of device time
-   (2026-12-03h). On the H200 (benchmarks/vendor.md, 2026-12-03e), device time against
-   cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on ResNet's
-   3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1 shapes. The
-   implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
-   dx of a stride-1 convolution is one too (dy against the flipped filters, C and K
-   exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
+   row long is the 4-D block (1, channels, 1, columns) of x, already x^T's tile, moved by
+   the tap like any box; the copy engine takes a block at any column (Triton's
+   interpreter needs `harness.descriptors` for that). Any other NCHW x is first copied to
+   channels-last by a tiled transposition (`channels_last_kernel`, coalesced on both
+   sides), and so are (K, C, R, S) filters, to (K, R, S, C); the output keeps x's format.
+   Both copies are temporaries a replay makes anew (`kernels._launch.note_temporary`):
+   planned in full, an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us
+   of device time (2026-12-03h). On the H200 (benchmarks/vendor.md, 2026-12-03e), device
+   time against cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on
+   ResNet's 3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1
+   shapes. The implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32
+   unforced. dx of a stride-1 convolution is one too (dy against the flipped filters, C
+   and K exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
 
    A rejected variant (commit 0024e95): the pixels as the rows of one (N H W, C) matrix
    for every tap ("shifted rows", the tap a shift of the row index) needs the padding
