@@ -543,7 +543,8 @@ for name in $STEPS; do
         # compiled; vendor.py conv2d-nchw (in place against the channels-last copy, both
         # 16-bit dtypes); the 3 x 3 whole calls as shipped (conv2d-cold); dx (conv2d-dx).
         step nchw-tests 200 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
-            --triton-autotune=first tests/test_conv2d.py tests/test_ops.py -k conv2d
+            --triton-autotune=first tests/test_descriptors.py tests/test_conv2d.py \
+            tests/test_ops.py -k "conv2d or block_at"
         step nchw-table 60 python benchmarks/vendor.py conv2d-nchw --dtype float16 \
             --dtype bfloat16 --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1)]"
         step nchw-cold 120 python benchmarks/vendor.py conv2d-cold --dtype float16 \
