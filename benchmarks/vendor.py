@@ -529,56 +529,23 @@ def clean_cold_ms(fn: Callable[[], Any], reps: int = 100) -> float:
     return statistics.median(start.elapsed_time(end) for start, end in events)
 
 
-COLD_AND_WARM = (("dirty", ms), ("clean", clean_cold_ms), ("warm", graph_ms))
-"""A whole call timed three ways: do_bench (L2 flushed by a memset, left dirty), after a
-read of 256 MB (`clean_cold_ms`: cold and clean), and replayed from a CUDA graph (warm)."""
-
-
-def _cold_and_warm(fields: dict, tier: str, fn: Callable[[], Any]) -> None:
-    first_call_s(fn)
-    for how, timing in COLD_AND_WARM:
-        fields[f"{tier}_{how}_us"] = 1e3 * timing(fn)
-
-
 def bench_conv2d_cold(dtypes: list[str]) -> None:
     """Where does a whole call lose to cuDNN? The stride-1, one-group shapes, ours (as
-    shipped) and cuDNN timed three ways in both layouts (`COLD_AND_WARM`)."""
+    shipped) and cuDNN timed three ways in both layouts: do_bench (L2 flushed by a memset,
+    left dirty), after a read of 256 MB (`clean_cold_ms`: cold and clean), and replayed
+    from a CUDA graph (warm)."""
     for name, shape, padding, x, w, _ in _stride_1_problems(dtypes):
         for layout in ("nchw", "channels_last"):
             ours, cudnn = _conv_pair(x, w, 1, padding, 1, layout)
             fields = {}
             for tier, fn in (("ours", ours), ("cudnn", cudnn)):
-                _cold_and_warm(fields, tier, fn)
-            for how, _ in COLD_AND_WARM:
+                first_call_s(fn)
+                for how, timing in (("dirty", ms), ("clean", clean_cold_ms), ("warm", graph_ms)):
+                    fields[f"{tier}_{how}_us"] = 1e3 * timing(fn)
+            for how in ("dirty", "clean", "warm"):
                 fields[f"{how}_vs_cudnn"] = fields[f"cudnn_{how}_us"] / fields[f"ours_{how}_us"]
             fields["agree"] = disagreement(ours(), cudnn())
             row(op="conv2d-cold", dtype=name, shape=shape, layout=layout, **fields)
-
-
-def bench_conv2d_nchw(dtypes: list[str]) -> None:
-    """An NCHW x read in place (`conv.NCHW_IN_PLACE`: NCHW boxes) against boxes of its
-    channels-last copy, and cuDNN, each timed three ways (`COLD_AND_WARM`), on the stride-1
-    shapes with a filter wider than 1 whose rows of pixels are 16-byte aligned; then the
-    NCHW tuner's timings per config."""
-    default = conv.NCHW_IN_PLACE
-    try:
-        for name, shape, padding, x, w, _ in _stride_1_problems(dtypes):
-            if shape[-1] == 1 or x.shape[-1] * x.element_size() % 16:
-                continue
-            ours, cudnn = _conv_pair(x, w, 1, padding, 1, "nchw")
-            fields = {}
-            _cold_and_warm(fields, "cudnn", cudnn)
-            for tier, in_place in (("copy", False), ("inplace", True)):
-                conv.NCHW_IN_PLACE = in_place
-                _cold_and_warm(fields, tier, ours)
-                fields[f"{tier}_agree"] = disagreement(ours(), cudnn())
-                for how, _ in COLD_AND_WARM:
-                    cudnn_us, ours_us = fields[f"cudnn_{how}_us"], fields[f"{tier}_{how}_us"]
-                    fields[f"{tier}_{how}_vs_cudnn"] = cudnn_us / ours_us
-            row(op="conv2d-nchw", dtype=name, shape=shape, **fields)
-            report_timings(f"conv2d-nchw {name} {shape}", conv.conv2d_nchw_kernel, config_name)
-    finally:
-        conv.NCHW_IN_PLACE = default
 
 
 def bench_conv2d_dx(dtypes: list[str]) -> None:
@@ -934,7 +901,6 @@ BENCHES = {
     "conv2d-pointwise": bench_conv2d_pointwise,
     "conv2d-tma": bench_conv2d_tma,
     "conv2d-cold": bench_conv2d_cold,
-    "conv2d-nchw": bench_conv2d_nchw,
     "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,
 }

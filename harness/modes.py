@@ -70,18 +70,16 @@ def restore(previous: str | None) -> None:
 
 def activate(mode: str) -> str:
     """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode. Every
-    interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too, and
-    descriptor blocks start at any column (`harness.descriptors`), as on the GPU."""
+    interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too."""
     resolved = resolve(mode)
     if resolved == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
     else:
         os.environ.pop("TRITON_INTERPRET", None)
     if resolved in ("interpret", "parity"):
-        from harness import bounds, descriptors
+        from harness import bounds
 
         bounds.install()
-        descriptors.install()
     return resolved
 
 

@@ -90,7 +90,9 @@ def copy_engine(device: torch.device) -> bool:
 
 def tma_readable(x: torch.Tensor) -> bool:
     """Whether a tensor descriptor (Hopper's TMA) can read x through its strides as they
-    are: the last dim contiguous, every other stride and the start 16-byte aligned."""
+    are: the last dim contiguous, every other stride and the start 16-byte aligned. (A
+    block's offset in the last dim must be 16-byte aligned too: on the H200 an unaligned
+    one is an illegal instruction, commit 79d0367.)"""
     size = x.element_size()
     return (
         x.stride(-1) == 1

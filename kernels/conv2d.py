@@ -80,26 +80,28 @@ kernels/matmul.py).
    each image's (C, H W) matrix is read in place). The tile is computed as out^T = w
    @ x^T, filters first: Triton reads the second operand of a dot from shared memory
    through a reshape of the 4-D block, so both operands reach the tensor cores without
-   passing through registers. An NCHW x whose rows of pixels are 16-byte aligned (W a
-   multiple of 8 in 16 bits) is read as it lies (`conv2d_nchw_kernel`): a box one output
-   row long is the 4-D block (1, channels, 1, columns) of x, already x^T's tile, moved by
-   the tap like any box; the copy engine takes a block at any column (Triton's
-   interpreter needs `harness.descriptors` for that). Any other NCHW x is first copied to
-   channels-last by a tiled transposition (`channels_last_kernel`, coalesced on both
-   sides), and so are (K, C, R, S) filters, to (K, R, S, C); the output keeps x's format.
-   Both copies are temporaries a replay makes anew (`kernels._launch.note_temporary`):
-   planned in full, an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us
-   of device time (2026-12-03h). On the H200 (benchmarks/vendor.md, 2026-12-03e), device
-   time against cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on
-   ResNet's 3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1
-   shapes. The implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32
-   unforced. dx of a stride-1 convolution is one too (dy against the flipped filters, C
-   and K exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
+   passing through registers. An NCHW x is first copied to channels-last by a tiled
+   transposition (`channels_last_kernel`, coalesced on both sides), and so are
+   (K, C, R, S) filters, to (K, R, S, C); the output keeps x's format. Both copies are
+   temporaries a replay makes anew (`kernels._launch.note_temporary`): planned in full,
+   an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us of device time
+   (2026-12-03h). On the H200 (benchmarks/vendor.md, 2026-12-03e), device time against
+   cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on ResNet's
+   3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1 shapes. The
+   implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
+   dx of a stride-1 convolution is one too (dy against the flipped filters, C and K
+   exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
 
    A rejected variant (commit 0024e95): the pixels as the rows of one (N H W, C) matrix
    for every tap ("shifted rows", the tap a shift of the row index) needs the padding
    zeroed by a select after the load, which pulls the block into registers: 1.2-1.9x
    slower than boxes on the 3 x 3 shapes.
+
+   A rejected variant (commit 79d0367): an NCHW x read in place, a box one output row
+   high as the 4-D block (1, channels, 1, columns) of x, to save its copy. A tap moves
+   the box by a column, and the copy engine refuses a block whose innermost coordinate
+   is not a multiple of 16 bytes: an illegal instruction on the H200 (Triton 3.6;
+   benchmarks/results/2026-12-04b-h200, call2-*), as Triton's interpreter asserts.
 
 Not done yet: a direct depthwise backward, and dweight on the copy engine. The depthwise
 kernels are bound by instruction issue, not memory (ncu on the H200: issue slots 74-85%
@@ -257,9 +259,7 @@ PLANE_INTERPRET_CONFIGS = (
 def _tma_blocks(nargs: dict) -> None:
     """A TMA config's pre-hook: the descriptors' blocks become the config's tiles."""
     bm, bn, bk, box_w = (nargs[k] for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K", "BOX_W"))
-    if box_w > 0 and nargs["CHANNELS_FIRST"]:
-        nargs["x_desc"].block_shape = [1, bk, bm // box_w, box_w]
-    elif box_w > 0:
+    if box_w > 0:
         nargs["x_desc"].block_shape = [1, bm // box_w, box_w, bk]
     elif nargs["CHANNELS_FIRST"]:
         nargs["x_desc"].block_shape = [1, bk, bm]
@@ -295,15 +295,6 @@ BOXES_GPU_CONFIGS = (
     _tma_config(128, 128, 64, 8, 3, box_w=32),
     _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2),
 )
-# NCHW x read in place: boxes one output row high (BLOCK_M = BOX_W). A taller box is a
-# (channels, rows, columns) block, which Triton reshapes to (channels, pixels) through
-# registers instead of in shared memory (offline, sm_90: a local_load a step).
-NCHW_GPU_CONFIGS = (
-    _tma_config(64, 128, 64, 8, 4, box_w=64),
-    _tma_config(64, 64, 64, 4, 4, box_w=64),
-    _tma_config(32, 128, 64, 8, 4, box_w=32),
-    _tma_config(128, 128, 64, 8, 3, box_w=128),
-)
 ROWS_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, per_sm=2),
     _tma_config(128, 64, 64, 4, 4),
@@ -318,10 +309,6 @@ ROWS_INTERPRET_CONFIGS = (
     _tma_config(32, 16, 16, 4, 1),
     _tma_config(32, 16, 16, 4, 1, per_sm=2),
 )
-NCHW_INTERPRET_CONFIGS = (
-    _tma_config(16, 16, 16, 4, 1, box_w=16),
-    _tma_config(32, 16, 16, 4, 1, box_w=16, per_sm=2),  # boxes two rows high
-)
 
 
 GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
@@ -329,7 +316,6 @@ DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 BOXES_CONFIGS = _plans.by_name("boxes", BOXES_GPU_CONFIGS, BOXES_INTERPRET_CONFIGS)
 ROWS_CONFIGS = _plans.by_name("rows", ROWS_GPU_CONFIGS, ROWS_INTERPRET_CONFIGS)
-NCHW_CONFIGS = _plans.by_name("nchw", NCHW_GPU_CONFIGS, NCHW_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
 # pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Slower
 # than the implicit GEMM on most shapes timed (docstring, 7.): it runs only when forced.
@@ -338,7 +324,6 @@ _DESIGNS, CONFIG_NAMES = _plans.table_names(
     "conv2d",
     GEMM_CONFIGS,
     BOXES_CONFIGS,
-    NCHW_CONFIGS,
     ROWS_CONFIGS,
     DEPTHWISE_CONFIGS,
     PLANE_CONFIGS,
@@ -513,8 +498,8 @@ def channels_last_kernel(
 
 @triton.jit
 def conv2d_tma_kernel(
-    x_desc,  # x, a descriptor: boxes of channels-last (N, H, W, C) or NCHW (N, C, H, W)
-    # (CHANNELS_FIRST), or rows (BOX_W 0) of (N H W, C) or NCHW (N, C, H W)
+    x_desc,  # x, a descriptor: channels-last (N, H, W, C) boxes, or rows (BOX_W 0) of
+    # (N H W, C) channels-last or (N, C, H W) NCHW (CHANNELS_FIRST)
     w_desc,  # weight as (R S, K, C): a tap's filters x channels, a descriptor
     out_ptr,  # out (N, K, P, Q), any strides
     bias_ptr,  # bias (K,) or None
@@ -545,10 +530,6 @@ def conv2d_tma_kernel(
     zeros (coordinates may be negative): the masks of the implicit GEMM are gone. The
     price is the part of a box past the output's edge (56 columns in boxes 8 wide cost
     nothing, 14 in boxes 16 wide 2 of 16).
-
-    NCHW boxes (BOX_W > 0, CHANNELS_FIRST): x as it lies, (N, C, H, W), and a box's
-    block (1, channels, rows, columns) is x^T's tile once reshaped; one row high, so that
-    the reshape only drops unit dims and the tile stays in shared memory.
 
     Rows (BOX_W = 0): a 1 x 1 convolution of stride 1 without padding is a GEMM over
     the pixels as they lie, (N H W, C) rows of channels: a tile is BLOCK_M of them. In
@@ -637,12 +618,8 @@ def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h,
         if BOX_W > 0:  # past x's edges (the padding) and past C: zeros
             up = (tap // S) * dil_h - pad_h
             right = (tap % S) * dil_w - pad_w
-            if CHANNELS_FIRST:  # NCHW: (channels, rows, columns), x^T's block as it lies
-                block = x_desc.load([img, c, top + up, left + right])
-                pixels_t = tl.reshape(block, (BLOCK_K, BLOCK_M))
-            else:
-                block = x_desc.load([img, top + up, left + right, c])
-                pixels_t = tl.reshape(block, (BLOCK_M, BLOCK_K)).T
+            block = x_desc.load([img, top + up, left + right, c])
+            pixels_t = tl.reshape(block, (BLOCK_M, BLOCK_K)).T
         elif CHANNELS_FIRST:  # past the image's pixels and past C: zeros
             pixels_t = tl.reshape(x_desc.load([img, c, first]), (BLOCK_K, BLOCK_M))
         else:
@@ -664,8 +641,6 @@ conv2d_rows_kernel = autotune(ROWS_GPU_CONFIGS, _TMA_KEY, ROWS_INTERPRET_CONFIGS
                               prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
 conv2d_boxes_kernel = autotune(BOXES_GPU_CONFIGS, _TMA_KEY, BOXES_INTERPRET_CONFIGS[0],
                                prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
-conv2d_nchw_kernel = autotune(NCHW_GPU_CONFIGS, _TMA_KEY, NCHW_INTERPRET_CONFIGS[0],
-                              prune_configs_by=_TMA_PRUNE)(conv2d_tma_kernel)  # fmt: skip
 
 
 @autotune(
@@ -1248,10 +1223,6 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-NCHW_IN_PLACE = True
-"""Whether an unforced boxes launch reads an NCHW source in place (`conv2d_nchw_kernel`,
-where its rows of pixels are 16-byte aligned) instead of a channels-last copy."""
-
 TMA_BY_DEFAULT = True
 """Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
 with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise. On
@@ -1279,18 +1250,13 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
         pad, cin, cout = (top, left), geo.c, geo.k
     n, src_h, src_w, (out_h, out_w) = geo.n, *src.shape[2:], out.shape[2:]
     pointwise = (geo.r, geo.s, pad) == (1, 1, (0, 0))
-    # NCHW boxes read the source as it lies: its rows of pixels start 16-byte aligned.
-    nchw_readable = not src.permute(0, 2, 3, 1).is_contiguous() and tma_readable(src)
     if design is None:
         unforced = TMA_BY_DEFAULT and table == "gpu" and src.element_size() == 2
         if not (unforced and copy_engine(src.device)):
             return False
         rows = pointwise
-        in_place = not rows and NCHW_IN_PLACE and nchw_readable
     elif design in BOXES_CONFIGS[table] or design in ROWS_CONFIGS[table]:
-        rows, in_place = design in ROWS_CONFIGS[table], False
-    elif design in NCHW_CONFIGS[table] and nchw_readable:
-        rows, in_place = False, True
+        rows = design in ROWS_CONFIGS[table]
     else:
         return False
     if geo.stride != (1, 1) or geo.groups != 1 or (rows and not pointwise):
@@ -1303,8 +1269,6 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     channels_first = rows and src.is_contiguous() and src_h * src_w * src.element_size() % 16 == 0
     if channels_first:
         pixels = src.view(n, cin, src_h * src_w)
-    elif in_place:
-        pixels = src  # (N, C, H, W)
     elif rows:
         pixels = _channels_last(src).view(n * src_h * src_w, cin)
     else:
@@ -1340,14 +1304,11 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     )  # fmt: skip
     constants = {
         "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(src),
-        "CHANNELS_FIRST": channels_first or in_place,
+        "CHANNELS_FIRST": channels_first,
     }  # fmt: skip
-    if rows:
-        kernel, configs = conv2d_rows_kernel, ROWS_CONFIGS
-    elif in_place:
-        kernel, configs = conv2d_nchw_kernel, NCHW_CONFIGS
-    else:
-        kernel, configs = conv2d_boxes_kernel, BOXES_CONFIGS
+    kernel, configs = (
+        (conv2d_rows_kernel, ROWS_CONFIGS) if rows else (conv2d_boxes_kernel, BOXES_CONFIGS)
+    )
     fit = lambda config: fitted(config, src.element_size())
     _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS, fit)
     return True

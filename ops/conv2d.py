@@ -392,11 +392,10 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((2, 33, 5, 4), _k(3, 1, values="positive")),
     # 'same' at stride 1 with 8 and 16 channels: the TMA designs (16-byte rows), one small
     # enough for the config axis, a dilated one over several tiles of pixels and filters
-    # (NCHW x and weight), and NCHW x whose rows of pixels are 16 bytes (read in place)
+    # (NCHW x and weight)
     ((1, 8, 2, 7), _k(6, 3, padding=1, bias=True, channels_last=True, w_layout="channels_last",
                       specials=True)),
     ((2, 16, 6, 5), _k(20, 3, padding="same", dilation=2, bias=True, specials=True)),
-    ((2, 8, 3, 8), _k(6, 3, padding=1, bias=True, specials=True)),  # NCHW read in place
     ((1, 8, 2, 8), _k(6, 1, bias=True)),  # 1 x 1: a GEMM (pointwise, rows), NCHW
     ((1, 8, 2, 5), _k(6, 1, bias=True, channels_last=True)),  # and channels-last
     ((3, 6, 6), _k(2, 3, padding=1, stride=2)),

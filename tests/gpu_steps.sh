@@ -58,8 +58,6 @@
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
-#   nchw-boxes    NCHW x read in place by boxes: tests compiled, in place against the
-#                 channels-last copy, the 3 x 3 whole calls as shipped, dx
 #   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/
 #   host-sender   replays through generated senders: tests, host cost against
@@ -538,20 +536,6 @@ for name in $STEPS; do
         step conv-cold 150 python benchmarks/vendor.py conv2d-cold --dtype float16 \
             --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
             (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
-    nchw-boxes)
-        # NCHW x read in place by the boxes kernel (conv2d_nchw_kernel): conv2d's tests
-        # compiled; vendor.py conv2d-nchw (in place against the channels-last copy, both
-        # 16-bit dtypes); the 3 x 3 whole calls as shipped (conv2d-cold); dx (conv2d-dx).
-        step nchw-tests 200 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
-            --triton-autotune=first tests/test_descriptors.py tests/test_conv2d.py \
-            tests/test_ops.py -k "conv2d or block_at"
-        step nchw-table 60 python benchmarks/vendor.py conv2d-nchw --dtype float16 \
-            --dtype bfloat16 --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1)]"
-        step nchw-cold 120 python benchmarks/vendor.py conv2d-cold --dtype float16 \
-            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
-            (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
-        step nchw-dx 90 python benchmarks/vendor.py conv2d-dx --dtype float16 \
-            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1)]" ;;
     conv-replay)
         # conv2d and attention replayed across their launches. Run 2026-12-04 (results
         # 2026-12-04-h200/call1): tests passed, but the table's replays were wrong (a call

@@ -228,13 +228,12 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
 
 
 def _tma_design(mode: str, kind: str) -> str:
-    """This mode's first config of the TMA design `kind` ("boxes", "nchw" or "rows"),
-    forced."""
+    """This mode's first config of the TMA design `kind` ("boxes" or "rows"), forced."""
     import kernels.conv2d as conv
 
     table = "interpret" if mode == "interpret" else "gpu"
-    configs = {"boxes": conv.BOXES_CONFIGS, "nchw": conv.NCHW_CONFIGS, "rows": conv.ROWS_CONFIGS}
-    return f"conv2d/{next(iter(configs[kind][table]))}/{table}"
+    configs = conv.BOXES_CONFIGS if kind == "boxes" else conv.ROWS_CONFIGS
+    return f"conv2d/{next(iter(configs[table]))}/{table}"
 
 
 def _judged(case: Case, harness_state, forced: str | None = None) -> list[str]:
@@ -273,30 +272,27 @@ _K1 = {"filters": 20, "kernel": [1, 1]}
 
 
 @pytest.mark.parametrize(
-    ("shape", "params", "runs"),
+    ("shape", "params", "boxes", "rows"),
     [
-        ((2, 8, 6, 5), _K3 | {"padding": 1}, {"boxes"}),
-        ((2, 16, 6, 5), _K3 | {"padding": "same", "dilation": 2}, {"boxes"}),
-        ((2, 8, 6, 5), _K3 | {"padding": "valid"}, {"boxes"}),
-        ((3, 8, 6, 5), _K1 | {"bias": True}, {"boxes", "rows"}),
-        ((2, 8, 6, 5), _K1 | {"padding": 1}, {"boxes"}),  # the output is larger
-        ((2, 8, 6, 8), _K3 | {"padding": 1}, {"boxes", "nchw"}),  # 16-byte rows of pixels
-        ((2, 8, 6, 8), _K3 | {"padding": 1, "channels_last": True}, {"boxes"}),
-        ((2, 8, 6, 8), _K3 | {"padding": 1, "layout": "transposed"}, {"boxes"}),
-        ((2, 8, 6, 5), _K3 | {"padding": 1, "stride": 2}, set()),
-        ((2, 8, 6, 5), _K3 | {"padding": 1, "groups": 2}, set()),
-        ((2, 6, 6, 5), _K3 | {"padding": 1}, set()),  # 12-byte rows: not for TMA
+        ((2, 8, 6, 5), _K3 | {"padding": 1}, True, False),
+        ((2, 16, 6, 5), _K3 | {"padding": "same", "dilation": 2}, True, False),
+        ((2, 8, 6, 5), _K3 | {"padding": "valid"}, True, False),
+        ((3, 8, 6, 5), _K1 | {"bias": True}, True, True),
+        ((2, 8, 6, 5), _K1 | {"padding": 1}, True, False),  # the output is larger
+        ((2, 8, 6, 5), _K3 | {"padding": 1, "stride": 2}, False, False),
+        ((2, 8, 6, 5), _K3 | {"padding": 1, "groups": 2}, False, False),
+        ((2, 6, 6, 5), _K3 | {"padding": 1}, False, False),  # 12-byte rows: not for TMA
     ],
 )
-def test_the_tma_designs_take_stride_1_convolutions(shape, params, runs, harness_state):
+def test_the_tma_designs_take_stride_1_convolutions(shape, params, boxes, rows, harness_state):
     """Forced, the TMA designs run where a tap is a block of x the copy engine can read
-    (stride 1, one group, channels a multiple of 16 bytes), rows only for a 1 x 1
-    convolution without padding, NCHW boxes only on an NCHW x whose rows of pixels are
-    16-byte aligned; elsewhere the implicit GEMM runs; within the op's bounds either way."""
+    (stride 1, one group, pixels a multiple of 16 bytes), rows only for a 1 x 1
+    convolution without padding; elsewhere the implicit GEMM runs; within the op's
+    bounds either way."""
     case = Case("conv2d", "float16", shape, params, seed=7)
-    for kind in ("boxes", "nchw", "rows"):
+    for kind, runs in (("boxes", boxes), ("rows", rows)):
         forced = _tma_design(harness_state.mode, kind)
-        assert (forced in _judged(case, harness_state, forced)) is (kind in runs), kind
+        assert (forced in _judged(case, harness_state, forced)) is runs, kind
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
@@ -364,41 +360,17 @@ def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
         assert _judged(case, harness_state, forced) == [forced]
 
 
-@pytest.mark.parametrize("in_place", [True, False])
-def test_an_nchw_x_with_aligned_rows_is_read_in_place_unless_told_not_to(
-    in_place, monkeypatch, harness_state
-):
-    """Unforced on a GPU, a 16-bit NCHW x whose rows of pixels are 16-byte aligned runs
-    on NCHW boxes without a channels-last copy of x; with NCHW_IN_PLACE off, on boxes of
-    its copy. Within the op's bounds either way."""
-    import kernels.conv2d as conv
-
-    if harness_state.mode == "interpret":
-        pytest.skip("the TMA designs run unforced on a GPU only")
-    monkeypatch.setattr(conv, "NCHW_IN_PLACE", in_place)
-    copied = []
-    copy = conv._channels_last
-    monkeypatch.setattr(conv, "_channels_last", lambda t: copied.append(t.shape) or copy(t))
-    case = Case("conv2d", "float16", (2, 16, 6, 16), _K3 | {"padding": 1}, seed=11)
-    launched = _judged(case, harness_state)
-    families = {name.split("/")[1].split("-")[0] for name in launched}
-    assert families == {"nchw" if in_place else "boxes"}, launched
-    x_copied = (2, 16, 6, 16) in copied
-    assert x_copied is not in_place, copied
-
-
-@pytest.mark.parametrize("kind", ["boxes", "nchw", "rows"])
+@pytest.mark.parametrize("kind", ["boxes", "rows"])
 def test_dx_of_a_stride_1_convolution_runs_on_the_tma_designs(kind, harness_state):
     """dx of a stride-1, one-group convolution is a convolution of dy (the filters
     flipped, C and K exchanged, the padding dh (R - 1) - ph): forced, the TMA design
     runs the forward and dx, and the gradients meet their bounds (asymmetric padding
-    and dilation for boxes, whose dx padding is then 2 rows and 0 columns; NCHW boxes
-    read x and dy in place, 8 columns of 16 bits)."""
+    and dilation for boxes, whose dx padding is then 2 rows and 0 columns)."""
     forced = _tma_design(harness_state.mode, kind)
-    if kind in ("boxes", "nchw"):
+    if kind == "boxes":
         params = {"filters": 16, "kernel": [3, 3], "padding": [0, 2], "dilation": [1, 2],
-                  "bias": True, "channels_last": kind == "boxes"}  # fmt: skip
-        shape = (2, 8, 5, 7 if kind == "boxes" else 8)
+                  "bias": True, "channels_last": True}  # fmt: skip
+        shape = (2, 8, 5, 7)
     else:
         params = {"filters": 8, "kernel": [1, 1], "bias": True}
         shape = (2, 16, 4, 6)
@@ -410,17 +382,15 @@ def test_dx_of_a_stride_1_convolution_runs_on_the_tma_designs(kind, harness_stat
 
 @pytest.mark.parametrize("x_last", [True, False])
 @pytest.mark.parametrize("w_last", [True, False])
-@pytest.mark.parametrize("hw", [6, 8])
 def test_a_repeated_call_is_replayed_and_computes_what_a_full_call_does(
-    x_last, w_last, hw, harness_state, monkeypatch
+    x_last, w_last, harness_state, monkeypatch
 ):
     """On a GPU, a conv2d call of a signature launched before is replayed (its launches
     sent again, no checks or plan), in either memory format of x and of the filters: an
-    NCHW x (6 x 6: 12-byte rows) and (K, C, R, S) filters are copied to channels-last by
-    `channels_last_kernel` into temporaries of the replay's own; an NCHW x of 8 x 8 is
-    read in place. Every call, replayed or not, computes on new tensors exactly what a
-    full call does, the first of a shape too, which tunes while its copies launch `fast`
-    (the kernels compiled by another shape, in the same design, first): on the H200
+    NCHW x and (K, C, R, S) filters are copied to channels-last by `channels_last_kernel`
+    into temporaries of the replay's own. Every call, replayed or not, computes on new
+    tensors exactly what a full call does, the first of a shape too, which tunes while
+    its copies launch `fast` (the kernels compiled by another shape first): on the H200
     (2026-12-04) such a call was kept, and its replays sent the copies only."""
     import kernels.conv2d as conv
 
@@ -429,14 +399,14 @@ def test_a_repeated_call_is_replayed_and_computes_what_a_full_call_does(
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(10)
 
-    def inputs(hw: int):
+    def inputs(hw: int = 8):
         x = make_tensor((2, 16, hw, hw), "float16", device, gen)
         w = make_tensor((16, 16, 3, 3), "float16", device, gen)
         last = lambda t, yes: t.contiguous(memory_format=torch.channels_last) if yes else t
         return last(x, x_last), last(w, w_last)
 
     for _ in range(2):  # every kernel compiled, each launch seen by `fast`
-        conv2d(*inputs(hw + 8), padding=1)
+        conv2d(*inputs(hw=6), padding=1)
     conv._forward.replays._by_signature.clear()
     full_call, planned = conv.run_forward, []
 
@@ -446,7 +416,7 @@ def test_a_repeated_call_is_replayed_and_computes_what_a_full_call_does(
 
     monkeypatch.setattr(conv, "run_forward", counted)
     for _ in range(4):
-        x, w = inputs(hw)
+        x, w = inputs()
         got = conv2d(x, w, padding=1)
         assert torch.equal(got, full_call(conv.Geometry(x, w, None, 1, 1, 1, 1), x, w, None))
         assert got.is_contiguous(memory_format=torch.channels_last) is x_last
