@@ -548,6 +548,55 @@ def bench_conv2d_cold(dtypes: list[str]) -> None:
             row(op="conv2d-cold", dtype=name, shape=shape, layout=layout, **fields)
 
 
+TRANSPOSE_CANDIDATES = [  # channels_last_kernel's (BLOCK_C, BLOCK_P, warps)
+    (64, 64, 4), (64, 64, 2), (32, 128, 4), (64, 128, 4), (128, 64, 4), (64, 128, 8),
+    (128, 128, 8), (64, 256, 8), (32, 256, 8),
+]  # fmt: skip
+
+
+def bench_conv2d_parts(dtypes: list[str]) -> None:
+    """Where an NCHW call's time goes, on the stride-1 3 x 3 shapes: the whole call in
+    NCHW and in channels-last, and the copies of x and of the filters to channels-last
+    (`kernels.conv2d._channels_last`) alone, against a copy of x (x.clone(), the same
+    bytes read and written), warm (graph replays) and cold (`clean_cold_ms`); then x's
+    copy on each tile of `TRANSPOSE_CANDIDATES`, as % of the clone's bandwidth."""
+    default = conv.CHANNELS_LAST_BLOCK
+    timings = (("clean", clean_cold_ms), ("warm", graph_ms))
+    try:
+        for name, shape, padding, x, w, _ in _stride_1_problems(dtypes):
+            if shape[-1] == 1:
+                continue
+            x_last = x.contiguous(memory_format=torch.channels_last)
+            call = functools.partial(conv.conv2d, bias=None, stride=1, padding=padding)
+            parts = {
+                "nchw": functools.partial(call, x, w),
+                "cl": functools.partial(call, x_last, w),
+                "x_copy": functools.partial(conv._channels_last, x),
+                "w_copy": functools.partial(conv._channels_last, w),
+                "clone": x.clone,
+            }
+            fields = {}
+            for part, fn in parts.items():
+                first_call_s(fn)
+                for how, timing in timings:
+                    fields[f"{part}_{how}_us"] = 1e3 * timing(fn)
+            fields["agree"] = disagreement(parts["x_copy"](), x.permute(0, 2, 3, 1))
+            row(op="conv2d-parts", dtype=name, shape=shape, **fields)
+            cells = []
+            for block in TRANSPOSE_CANDIDATES:
+                conv.CHANNELS_LAST_BLOCK = block
+                first_call_s(parts["x_copy"])
+                ratios = [
+                    fields[f"clone_{how}_us"] / (1e3 * t(parts["x_copy"])) for how, t in timings
+                ]
+                cells.append(f"{block} {100 * ratios[0]:.0f}% / {100 * ratios[1]:.0f}%")
+            conv.CHANNELS_LAST_BLOCK = default
+            print(f"  sweep x's copy {name} {shape}, % of a clone clean / warm: "
+                  + ", ".join(cells), flush=True)  # fmt: skip
+    finally:
+        conv.CHANNELS_LAST_BLOCK = default
+
+
 def bench_conv2d_dx(dtypes: list[str]) -> None:
     """dx of the stride-1, one-group shapes: the implicit GEMM (TRANSPOSED) and the TMA
     designs against cuDNN's data gradient (`torch.nn.grad.conv2d_input`), same process,
@@ -901,6 +950,7 @@ BENCHES = {
     "conv2d-pointwise": bench_conv2d_pointwise,
     "conv2d-tma": bench_conv2d_tma,
     "conv2d-cold": bench_conv2d_cold,
+    "conv2d-parts": bench_conv2d_parts,
     "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,
 }

@@ -1216,11 +1216,16 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     if not fits:  # PyTorch's copy
         return pixels.contiguous()
     out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
-    grid = (cdiv(h * w, 64), cdiv(c, 64), n)
+    block_c, block_p, warps = CHANNELS_LAST_BLOCK
+    grid = (cdiv(h * w, block_p), cdiv(c, block_c), n)
     args = (x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c)
     launch_resolved(channels_last_kernel, checked_grid(grid, "x"), args,
-                    {"BLOCK_C": 64, "BLOCK_P": 64})  # fmt: skip
+                    {"BLOCK_C": block_c, "BLOCK_P": block_p, "num_warps": warps})  # fmt: skip
     return out
+
+
+CHANNELS_LAST_BLOCK = (64, 64, 4)
+"""`channels_last_kernel`'s tile, (channels, pixels, warps)."""
 
 
 TMA_BY_DEFAULT = True
@@ -1422,7 +1427,7 @@ def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
     return out
 
 
-@replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT))
+@replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, CHANNELS_LAST_BLOCK))
 def _forward(x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
     """The forward's launcher: checks, plan, launches. Replayed for a signature launched
     before (`kernels._launch.replayed`): its launches sent again, x and the filters copied

@@ -58,6 +58,7 @@
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
+#   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copy's tile
 #   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/
 #   host-sender   replays through generated senders: tests, host cost against
@@ -534,6 +535,13 @@ for name in $STEPS; do
         step attention-host 40 python benchmarks/host_cost.py attention attention.grad \
             --shape 4 16 1024 1024 64 --dtype float16 --rounds 5
         step conv-cold 150 python benchmarks/vendor.py conv2d-cold --dtype float16 \
+            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+            (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
+    conv-parts)
+        # Where an NCHW conv2d call's time goes (vendor.py conv2d-parts): the whole call in
+        # both formats, x's and the filters' copies to channels-last alone against a clone
+        # of x, and the copy's tile swept.
+        step conv-parts 180 python benchmarks/vendor.py conv2d-parts --dtype float16 \
             --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
             (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
     conv-replay)
