@@ -291,6 +291,8 @@ def _tma_config(
 # config there all the same.
 BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8),
+    _tma_config(128, 64, 64, 4, 4, box_w=16),
+    _tma_config(128, 64, 64, 4, 4, box_w=32),
     _tma_config(128, 128, 64, 8, 3, box_w=16),
     _tma_config(128, 128, 64, 8, 3, box_w=32),
     _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2),

@@ -59,6 +59,7 @@
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copy's tile
+#   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
 #   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/
 #   host-sender   replays through generated senders: tests, host cost against
@@ -544,6 +545,16 @@ for name in $STEPS; do
         step conv-parts 180 python benchmarks/vendor.py conv2d-parts --dtype float16 \
             --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
             (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
+    boxes-64)
+        # Boxes of 64 filters 16 and 32 columns wide (NCHW output in longer runs): each
+        # config's time on the 3 x 3 shapes of 56 and 28 (vendor.py conv2d-tma), then the
+        # boxes' tests compiled, the new configs forced.
+        step boxes-64-table 100 python benchmarks/vendor.py conv2d-tma --dtype float16 \
+            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+            (32, 128, 28, 128, 3, 1, 1, 1)]"
+        step boxes-64-tests 110 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py tests/test_ops.py \
+            -k "(conv2d and configs and boxes) or tma or boxes" ;;
     conv-replay)
         # conv2d and attention replayed across their launches. Run 2026-12-04 (results
         # 2026-12-04-h200/call1): tests passed, but the table's replays were wrong (a call
