@@ -288,7 +288,10 @@ def _tma_config(
 # For rows two persistent 128 x 64 programs per SM won every 1 x 1 shape, 5-9% ahead of
 # a program per tile; 256-pixel rows lost by 11-55%. Offline (sm_90, Triton 3.9) 90-112
 # registers, no spills, but persistent rows of NCHW x: 7.4 KB of spills, and the fastest
-# config there all the same.
+# config there all the same. An NCHW output is stored a box row at a time, 8 pixels (16
+# bytes) in boxes 8 wide: on NCHW 64 x 56^2, 64 filters in boxes 16 x 8 took 1.10x the
+# time of boxes 4 x 32 (8 x 16: 1.03x); channels-last, 4 x 32 took 1.11x that of 16 x 8
+# (benchmarks/results/2026-12-04b-h200/call4-boxes-64-table.txt).
 BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8),
     _tma_config(128, 64, 64, 4, 4, box_w=16),
