@@ -552,6 +552,8 @@ TRANSPOSE_CANDIDATES = [  # channels_last_kernel's (BLOCK_C, BLOCK_P, warps)
     (64, 64, 4), (64, 64, 2), (32, 128, 4), (64, 128, 4), (128, 64, 4), (64, 128, 8),
     (128, 128, 8), (64, 256, 8), (32, 256, 8),
 ]  # fmt: skip
+FEW_PIXELS_CANDIDATES = [(64, 64, 4), (64, 16, 4), (128, 16, 4), (256, 16, 4), (256, 16, 8)]
+"""The same for the filters' copy (`conv.FEW_PIXELS_BLOCK`: 9 pixels each)."""
 
 
 def bench_conv2d_parts(dtypes: list[str]) -> None:
@@ -559,8 +561,9 @@ def bench_conv2d_parts(dtypes: list[str]) -> None:
     NCHW and in channels-last, and the copies of x and of the filters to channels-last
     (`kernels.conv2d._channels_last`) alone, against a copy of x (x.clone(), the same
     bytes read and written), warm (graph replays) and cold (`clean_cold_ms`); then x's
-    copy on each tile of `TRANSPOSE_CANDIDATES`, as % of the clone's bandwidth."""
-    default = conv.CHANNELS_LAST_BLOCK
+    copy on each tile of `TRANSPOSE_CANDIDATES`, as % of the clone's bandwidth, and the
+    filters' copy on each of `FEW_PIXELS_CANDIDATES`, warm."""
+    default, few_default = conv.CHANNELS_LAST_BLOCK, conv.FEW_PIXELS_BLOCK
     timings = (("clean", clean_cold_ms), ("warm", graph_ms))
     try:
         for name, shape, padding, x, w, _ in _stride_1_problems(dtypes):
@@ -593,8 +596,16 @@ def bench_conv2d_parts(dtypes: list[str]) -> None:
             conv.CHANNELS_LAST_BLOCK = default
             print(f"  sweep x's copy {name} {shape}, % of a clone clean / warm: "
                   + ", ".join(cells), flush=True)  # fmt: skip
+            cells = []
+            for block in FEW_PIXELS_CANDIDATES:
+                conv.FEW_PIXELS_BLOCK = block
+                first_call_s(parts["w_copy"])
+                cells.append(f"{block} {1e3 * graph_ms(parts['w_copy']):.2f} us")
+            conv.FEW_PIXELS_BLOCK = few_default
+            print(f"  sweep the filters' copy {name} {shape}, warm: " + ", ".join(cells),
+                  flush=True)  # fmt: skip
     finally:
-        conv.CHANNELS_LAST_BLOCK = default
+        conv.CHANNELS_LAST_BLOCK, conv.FEW_PIXELS_BLOCK = default, few_default
 
 
 def bench_conv2d_dx(dtypes: list[str]) -> None:

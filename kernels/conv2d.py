@@ -1221,7 +1221,7 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     if not fits:  # PyTorch's copy
         return pixels.contiguous()
     out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
-    block_c, block_p, warps = CHANNELS_LAST_BLOCK
+    block_c, block_p, warps = CHANNELS_LAST_BLOCK if h * w > 16 else FEW_PIXELS_BLOCK
     grid = (cdiv(h * w, block_p), cdiv(c, block_c), n)
     args = (x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c)
     launch_resolved(channels_last_kernel, checked_grid(grid, "x"), args,
@@ -1230,7 +1230,14 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 
 
 CHANNELS_LAST_BLOCK = (64, 64, 4)
-"""`channels_last_kernel`'s tile, (channels, pixels, warps)."""
+"""`channels_last_kernel`'s tile, (channels, pixels, warps). On the H200 an NCHW image's
+copy ran as fast as a clone of it (75-100%), and no other tile was faster warm
+(benchmarks/vendor.md, tenth session)."""
+FEW_PIXELS_BLOCK = (64, 64, 4)
+"""The tile for 16 pixels or fewer: a 3 x 3 convolution's filters, (K, C, 3, 3), whose
+copy took 3.3 us for 256 x 256 of them on the H200 (0.7 TB/s), a tile of 64 pixels
+masked to 9. Tiles of fewer pixels and more channels are swept by `vendor.py
+conv2d-parts`, not yet on a GPU."""
 
 
 TMA_BY_DEFAULT = True
@@ -1432,7 +1439,9 @@ def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
     return out
 
 
-@replayed(context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, CHANNELS_LAST_BLOCK))
+@replayed(
+    context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, CHANNELS_LAST_BLOCK, FEW_PIXELS_BLOCK)
+)
 def _forward(x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
     """The forward's launcher: checks, plan, launches. Replayed for a signature launched
     before (`kernels._launch.replayed`): its launches sent again, x and the filters copied

@@ -4,8 +4,10 @@
 #     OUT=dir STEPS="gpu-new parity-light memcheck" bash tests/gpu_steps.sh
 #
 #   gpu-new       matmul, attention, conv2d, autotune, parity and memcheck tests compiled on
-#                 the GPU (-n 12). Next: the default steps, the whole suite after 2026-12-04's
-#                 replay and softmax changes (only their own tests ran compiled then)
+#                 the GPU (-n 12). 2026-12-04b: parity-light, parity-heavy and memcheck
+#                 passed; gpu-new was cut at 244 passed, none failed. Next: gpu-new in a
+#                 call of its own; conv-parts (the filters' copy swept, FEW_PIXELS_BLOCK);
+#                 vendor.py conv2d-cold at the boxes of 64 filters
 #   parity-light  the suite in parity mode (compiled vs interpreted twins, -n 14) but the
 #                 differential tests of matmul, attention and conv2d, and the planted
 #                 divergences of tests/parity_plants.py through `harness check`
@@ -58,7 +60,7 @@
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
-#   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copy's tile
+#   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
 #   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/

@@ -296,10 +296,11 @@ def test_the_tma_designs_take_stride_1_convolutions(shape, params, boxes, rows, 
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-@pytest.mark.parametrize("shape", [(2, 70, 9, 13), (1, 3, 1, 130), (3, 64, 8, 8)])
+@pytest.mark.parametrize("shape", [(2, 70, 9, 13), (1, 3, 1, 130), (3, 64, 8, 8), (5, 70, 3, 3)])
 def test_the_channels_last_copy_is_a_transposition(shape, dtype, harness_state):
     """`_channels_last` (the TMA designs' copy of an NCHW x) is x's channels-last copy,
-    bit for bit, over partial tiles of channels and pixels; on a channels-last x it is
+    bit for bit, over partial tiles of channels and pixels (few pixels too, as a 3 x 3
+    convolution's filters: `FEW_PIXELS_BLOCK`'s tile); on a channels-last x it is
     x itself (a view); on pixels that are not one run (a sliced width) PyTorch copies."""
     import kernels.conv2d as conv
 
