@@ -1245,16 +1245,19 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
-def _copy_args(x: torch.Tensor) -> tuple | None:
-    """The arguments of `channels_last_kernel`'s copy of x (N, C, H, W) (x, the copy, C,
-    pixels, strides: the copy is a new temporary, `note_temporary`), where the kernel can
-    make it: x's pixels are one run per channel, as NCHW's, and an image's offsets fit
-    int32 (the image's own are int64). None elsewhere."""
-    n, c, h, w = x.shape
+def _copyable(x: torch.Tensor) -> bool:
+    """Whether `channels_last_kernel` can copy x (N, C, H, W): its pixels are one run per
+    channel, as NCHW's, and an image's offsets fit int32 (the image's own are int64)."""
+    _, c, h, w = x.shape
     one_run = x.stride(3) * w == x.stride(2) or h == 1
-    image = ((c, h * w), (x.stride(1), x.stride(3)))
-    if not (one_run and offsets_fit_int32(image, ((h * w, c), (c, 1)))):
-        return None
+    return one_run and offsets_fit_int32(((c, h * w), (x.stride(1), x.stride(3))),
+                                         ((h * w, c), (c, 1)))  # fmt: skip
+
+
+def _copy_args(x: torch.Tensor) -> tuple:
+    """The copy kernel's arguments for a `_copyable` x: x, its copy (a new temporary,
+    `note_temporary`), C, the pixels, the strides."""
+    n, c, h, w = x.shape
     out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
     return x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c
 
@@ -1266,15 +1269,15 @@ def _tile(pixels: int) -> tuple[int, int, int]:
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W)'s pixels as a new channels-last (N, H, W, C) tensor: a view where x
-    is channels-last, else a copy by `channels_last_kernel` (`_copy_args`; the images on
+    is channels-last, else a copy by `channels_last_kernel` (`_copyable`; the images on
     the grid's third axis) or by PyTorch, whose copy is not replayed. Filters (K, C, R,
     S) are copied the same way, to (K, R, S, C)."""
     pixels = x.permute(0, 2, 3, 1)
     if pixels.is_contiguous():
         return pixels
-    args = _copy_args(x) if x.shape[0] <= MAX_GRID[2] else None
-    if args is None:  # PyTorch's copy
+    if x.shape[0] > MAX_GRID[2] or not _copyable(x):  # PyTorch's copy
         return pixels.contiguous()
+    args = _copy_args(x)
     block_c, block_p, warps = _tile(args[3])
     grid = (cdiv(args[3], block_p), cdiv(args[2], block_c), x.shape[0])
     launch_resolved(channels_last_kernel, checked_grid(grid, "x"), args,
@@ -1285,11 +1288,10 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 def _channels_last_pair(x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(`_channels_last(x)`, `_channels_last(weight)`): where both are copies the kernel
     makes and PAIRED_COPIES is on, one launch of `channels_last_pair_kernel` makes both."""
-    both = PAIRED_COPIES and not any(t.permute(0, 2, 3, 1).is_contiguous() for t in (x, weight))
-    x_args = _copy_args(x) if both else None
-    w_args = _copy_args(weight) if x_args is not None else None
-    if w_args is None:
+    copies = [not t.permute(0, 2, 3, 1).is_contiguous() and _copyable(t) for t in (x, weight)]
+    if not (PAIRED_COPIES and all(copies)):
         return _channels_last(x), _channels_last(weight)
+    x_args, w_args = _copy_args(x), _copy_args(weight)
     (block_c, block_p, warps), (few_c, few_p, _) = _tile(x_args[3]), _tile(w_args[3])
     x_tiles = x.shape[0] * cdiv(x_args[2], block_c) * cdiv(x_args[3], block_p)
     w_tiles = weight.shape[0] * cdiv(w_args[2], few_c) * cdiv(w_args[3], few_p)
