@@ -6,8 +6,9 @@
 #   gpu-new       matmul, attention, conv2d, autotune, parity and memcheck tests compiled on
 #                 the GPU (-n 12). 2026-12-04b: parity-light, parity-heavy and memcheck
 #                 passed; gpu-new was cut at 244 passed, none failed. Next: gpu-new in a
-#                 call of its own; conv-pair (the filters' copy swept, FEW_PIXELS_BLOCK,
-#                 and PAIRED_COPIES timed: set its default by what it shows)
+#                 call of its own; conv-parts (the filters' copy swept, FEW_PIXELS_BLOCK);
+#                 vendor.py conv2d-cold at the boxes of 64 filters. Then x and the filters
+#                 copied in one launch (7d18956, taken off main untimed) against two
 #   parity-light  the suite in parity mode (compiled vs interpreted twins, -n 14) but the
 #                 differential tests of matmul, attention and conv2d, and the planted
 #                 divergences of tests/parity_plants.py through `harness check`
@@ -61,8 +62,6 @@
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
-#   conv-pair     x and the filters copied in one launch: tests, parts, whole calls without
-#                 and with (kernels.conv2d.PAIRED_COPIES)
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
 #   replay-generic every replayed launcher against its planned call, tuning first
 #   host-inline   the sender's inline C call: tests, host cost against .base/
@@ -559,21 +558,6 @@ for name in $STEPS; do
         step boxes-64-tests 110 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_conv2d.py tests/test_ops.py \
             -k "(conv2d and configs and boxes) or tma or boxes" ;;
-    conv-pair)
-        # An NCHW x and its filters copied to channels-last in one launch (PAIRED_COPIES):
-        # conv2d's copy and replay tests compiled; the parts, both copies' tiles swept;
-        # the 3 x 3 whole calls without, then with the paired copies.
-        step pair-tests 120 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
-            tests/test_conv2d.py -k "replay or paired or one_launch or channels_last or tma"
-        step pair-parts 90 python benchmarks/vendor.py conv2d-parts --dtype float16 \
-            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
-            (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
-        for paired in False True; do
-            step "pair-cold-$paired" 120 python benchmarks/vendor.py conv2d-cold --dtype float16 \
-                --set "kernels.conv2d.PAIRED_COPIES=$paired" \
-                --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
-                (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
-        done ;;
     conv-replay)
         # conv2d and attention replayed across their launches. Run 2026-12-04 (results
         # 2026-12-04-h200/call1): tests passed, but the table's replays were wrong (a call
