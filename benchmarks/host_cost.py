@@ -148,13 +148,15 @@ def _parts_us(rounds: int) -> None:
         ],  # as `replayed` signs a tensor, inline
         "Replays.get": lambda: replays.get(signature),
         "Replays.launch": lambda: replays.launch(replay, [x, y, out]),
-        "_recognized": lambda: launch_module._recognized(kernel),
-        "_debug_options": lambda: launch_module._debug_options(kernel),
+        "replay.call (allocates)": lambda: replay.call([x, y]),
+        "_state": lambda: launch_module._state(kernel),
         "torch.cuda.current_device": torch.cuda.current_device,
         "torch._C._cuda_getDevice": torch._C._cuda_getDevice,
         "_cuda_getCurrentRawStream": lambda: torch._C._cuda_getCurrentRawStream(0),
         "torch.empty_strided": lambda: torch.empty_strided(shape, strides, dtype=dt, device=device),
         "torch.empty_like": lambda: torch.empty_like(x),
+        "torch.empty": lambda: torch.empty(shape, dtype=dt, device=device),
+        "x.new_empty": lambda: x.new_empty(shape),
         "nothing (the loop)": lambda: None,
     }  # fmt: skip
     us: dict[str, list[float]] = {name: [] for name in pieces}

@@ -207,21 +207,20 @@ def _arg_key(value: Any) -> Any:
     raise _Unrecognized(kind)
 
 
-def _hooked(hook: Any) -> bool:
-    return hook is not None and bool(getattr(hook, "calls", True))
-
-
-def _recognized(kernel: Any) -> bool:
-    """Whether a launch of `kernel` may skip Triton's dispatch: a compiled JITFunction
-    run by Triton's own JITFunction.run, no pre-run or launch hooks, and every global it
-    read when compiled unchanged (Triton raises on a changed one: its path will)."""
+def _state(kernel: Any) -> tuple | None:
+    """None where a launch of `kernel` must go through Triton: not a compiled JITFunction
+    run by Triton's own JITFunction.run, a pre-run or launch hook set, or a global it read
+    when compiled changed (Triton raises on a changed one: its path will). Else what else
+    Triton keys a compiled kernel on: its debug modes and instrumentation. (A replay asks
+    on every call: 0.5 us of a replayed vector_add's 3.3 on a 2-core Xeon, offline.)"""
     if type(kernel) is not JITFunction or JITFunction.run is not _TRITON_RUN:
-        return False
-    runtime = knobs.runtime
-    if kernel.pre_run_hooks or _hooked(runtime.launch_enter_hook):
-        return False
-    if _hooked(runtime.launch_exit_hook) or getattr(runtime, "add_stages_inspection_hook", None):
-        return False
+        return None
+    runtime, compilation = knobs.runtime, knobs.compilation
+    if kernel.pre_run_hooks or getattr(runtime, "add_stages_inspection_hook", None):
+        return None
+    for hook in (runtime.launch_enter_hook, runtime.launch_exit_hook):
+        if hook is not None and getattr(hook, "calls", True):  # 3.9: a chain, maybe empty
+            return None
     for (name, _), (value, scope) in kernel.used_global_vals.items():
         now = scope.get(name, _MISSING)
         if now is value:
@@ -229,8 +228,11 @@ def _recognized(kernel: Any) -> bool:
         if type(now) is tl.constexpr and type(value) is tl.constexpr:  # Triton keeps a copy
             now, value = now.value, value.value  # (constexpr's own != costs a microsecond)
         if now != value:
-            return False
-    return True
+            return None
+    return (
+        kernel.debug, runtime.debug, compilation.instrumentation_mode,
+        getattr(compilation, "fpsan_homomorphic_casts", None),  # Triton 3.9
+    )  # fmt: skip
 
 
 _KEYERS: dict[tuple, tuple[Any, Callable[[tuple, dict], tuple[tuple, tuple, tuple]]]] = {}
@@ -300,19 +302,11 @@ def _make_keyer(kernel: Any, n_args: int, meta_names: tuple[str, ...]) -> Callab
     return scope["keyer"]
 
 
-def _debug_options(kernel: Any) -> tuple:
-    """What else Triton keys a compiled kernel on: debug modes and instrumentation."""
-    compilation = knobs.compilation
-    return (
-        kernel.debug, knobs.runtime.debug, compilation.instrumentation_mode,
-        getattr(compilation, "fpsan_homomorphic_casts", None),  # Triton 3.9
-    )  # fmt: skip
-
-
 def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | None:
     """(every parameter's value in order, the key of this launch's specialization), or
     None where a launch of `kernel` must go through Triton."""
-    if not _recognized(kernel):
+    state = _state(kernel)
+    if state is None:
         return None
     pattern = (id(kernel), len(args), tuple(meta))
     entry = _KEYERS.get(pattern)
@@ -323,7 +317,7 @@ def _launch_key(kernel: Any, args: tuple, meta: dict) -> tuple[tuple, tuple] | N
         return None
     try:
         values, spec, options = keyer(args, meta)
-        key = (id(kernel), current_device(), spec, options, *_debug_options(kernel))
+        key = (id(kernel), current_device(), spec, options, *state)
         hash(key)
     except (TypeError, ValueError, _Unrecognized):  # an odd argument
         return None
@@ -343,7 +337,7 @@ def direct_launcher(run: Any) -> Callable[..., None]:
     `benchmarks/host_cost.py --c-launch`). The two argument orders are Triton 3.6's and
     3.9's; anything else (scratch, 3.9's sanitizer, another backend or version) keeps
     `run`. Its `call` attribute is the same C call as source (a template and the values it
-    names) for a replay's generated sender (`_sender`) to make inline, one Python frame
+    names) for a replay's generated launches (`_replayer`) to make inline, one Python frame
     less. tests/test_fast_launch.py checks that all three make the same C call."""
     fixed = [getattr(run, name, None) for name in _DIRECT_FIELDS]
     if type(run).__name__ != "CudaLauncher" or None in fixed or any(fixed[:2]):
@@ -409,7 +403,7 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
     run(
         grid[0], grid[1] if len(grid) > 1 else 1, grid[2] if len(grid) > 2 else 1,
         torch._C._cuda_getCurrentRawStream(key[1]), function, packed_metadata,
-        None, None, None,  # launch metadata and hooks: none set (`_recognized`)
+        None, None, None,  # launch metadata and hooks: none set (`_state`)
         *values,  # every parameter, constexprs included: the launcher skips those
     )  # fmt: skip
 
@@ -432,12 +426,13 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
 # that went through Triton's dispatch is not kept (a tuner's, `note_dispatched`), nor one
 # where PyTorch wrote one of its tensors in place (its `_version` moved; a replay would
 # skip that write). What it costs in reading: a launcher that uses it names its signature
-# and the tensors the launches read, in one place each; and a replay sends its launches
-# through a function generated for them (`_sender`), as `fast` keys through one
+# and the tensors the launches read, in one place each; and a replay allocates and
+# launches through a function generated for it (`_replayer`), as `fast` keys through one
 # (`_make_keyer`). On the H200 a replayed vector_add spent 19.4 us of host against
-# PyTorch's 11.2 before the sender (signatures 2.0, validity 3.2, launch 7.9 with the C
-# launch's 5.9, allocation 4.2), and 17.0-17.9 against 10.7-12.5 with it
-# (benchmarks/results/2026-12-04-h200, calls 2 and 4).
+# PyTorch's 11.2 before generated launches (signatures 2.0, validity 3.2, launch 7.9 with
+# the C launch's 5.9, allocation 4.2), and 17.0-17.9 against 10.7-12.5 with them
+# (benchmarks/results/2026-12-04-h200, calls 2 and 4). Allocating in the generated
+# function too took an offline vector_add call from 3.6-3.8 to 3.2-3.3 us.
 # ----------------------------------------------------------------------------------------
 
 _CAPTURE: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
@@ -495,13 +490,12 @@ class _ReplayedLaunch(NamedTuple):
 
 class _Replay(NamedTuple):
     launches: tuple[_ReplayedLaunch, ...]  # in the captured call's order
-    send: Callable[[Sequence[torch.Tensor | None], int], None]  # `_sender(launches)`
-    kernels: tuple[tuple[Any, tuple], ...]  # each kernel once, with its debug options
+    send: Callable[[Sequence[torch.Tensor | None]], None]  # `_replayer`'s, on given tensors
+    call: Callable[[Sequence[torch.Tensor]], Any] | None  # `_replayer`'s, outputs allocated
+    kernels: tuple[tuple[Any, tuple], ...]  # each kernel once, with its `_state`
     device: int
-    temporaries: tuple[tuple, ...]  # (shape, strides, dtype, device) of each, in order
     checks: tuple[Callable[[], bool], ...]
-    after: tuple[Callable[[], None], ...]
-    extra: Any  # the launcher's own: what it needs to allocate its outputs
+    extra: Any  # the launcher's own
 
 
 def _rebased(descriptor: TensorDescriptor, tensor: torch.Tensor | None) -> TensorDescriptor:
@@ -538,28 +532,82 @@ _RUN_CALL = "{run}({grid}, stream, {function}, {metadata}, None, None, None, {va
 """A CUDA launcher's call as source, where it has none of its own (`direct_launcher`)."""
 
 
-def _sender(launches: Sequence[_ReplayedLaunch]) -> Callable[[Sequence, int], None]:
-    """A function `send(tensors, stream)` that makes `launches` on `tensors`, generated
-    for them: each launch one call of its CUDA launcher (of Triton's C launcher, where
-    `direct_launcher` gives the call as source), its fixed values bound once, its
-    tensors' addresses (and descriptors' copies) read in place, no loop over slots."""
-    scope: dict[str, Any] = {"rebased": _rebased}
+_LAYOUT = ("shape", "strides", "dtype", "device")
+
+
+class _Outputs(NamedTuple):
+    """What a replay allocates and returns, for a launcher decorated with `replayed`."""
+
+    n_inputs: int  # the call's tensors past these are its outputs
+    layouts: tuple  # per output: None, an input's index (`empty_like`) or (shape, strides,
+    # dtype, device)
+    as_tuple: bool  # whether the launcher returns a tuple
+
+
+def _replayer(
+    launches: Sequence[_ReplayedLaunch], n_given: int, temporaries: Sequence[tuple],
+    device: int, after: Sequence[Callable[[], None]], outputs: _Outputs | None = None,
+) -> Callable:  # fmt: skip
+    """A function generated for one replay, with no loop over anything: it allocates the
+    replay's temporaries, reads the current stream, makes `launches` (each one call of
+    its CUDA launcher, or of Triton's C launcher where `direct_launcher` gives the call as
+    source), its fixed values bound once, its tensors' addresses (and descriptors'
+    copies) read in place, then calls `after`. Without `outputs`, `send(tensors)` takes
+    the call's `n_given` tensors, outputs included; with them, `call(inputs)` takes the
+    call's input tensors, allocates its outputs and returns them as the launcher does. (A
+    launch's tensor index counts the given tensors, then the temporaries.)"""
+    scope: dict[str, Any] = {"rebased": _rebased, "torch": torch, "device": device}
     body = []
+
+    def allocated(name: str, layout: tuple) -> str:  # its (shape, strides, dtype, device)
+        parts = [f"{part}_{name}" for part in _LAYOUT]
+        scope.update(zip(parts, layout, strict=True))
+        return "torch.empty_strided({}, {}, dtype={}, device={})".format(*parts)
+
+    if outputs:
+        for j, layout in enumerate(outputs.layouts):
+            if layout is None or type(layout) is int:
+                source = "None" if layout is None else f"torch.empty_like(inputs[{layout}])"
+            else:
+                source = allocated(f"o{j}", layout)
+            body.append(f"o{j} = {source}")
+    for m, temporary in enumerate(temporaries):
+        body.append(f"t{m} = {allocated(f't{m}', temporary)}")
+
+    def tensor(index: int) -> str:  # the call's tensor `index` in the generated source
+        if index >= n_given:
+            return f"t{index - n_given}"
+        if outputs is None:
+            return f"tensors[{index}]"
+        n_inputs = outputs.n_inputs
+        return f"inputs[{index}]" if index < n_inputs else f"o{index - n_inputs}"
+
+    body.append("stream = torch._C._cuda_getCurrentRawStream(device)")
     for i, launch in enumerate(launches):
         values = [f"v{i}_{p}" for p in range(len(launch.values))]
         scope.update(zip(values, launch.values, strict=True))
         for position, index in launch.slots:
-            values[position] = f"tensors[{index}].data_ptr()"
+            values[position] = f"{tensor(index)}.data_ptr()"
         for position, index in launch.descriptors:
-            values[position] = f"rebased(v{i}_{position}, tensors[{index}])"
+            values[position] = f"rebased(v{i}_{position}, {tensor(index)})"
         template, fixed = getattr(launch.run, "call", None) or (_RUN_CALL, {"run": launch.run})
         fixed = {**fixed, "function": launch.function, "metadata": launch.packed_metadata}
         names = {name: f"{name}{i}" for name in fixed}
         scope.update({names[name]: value for name, value in fixed.items()})
         grid, spread = ", ".join(map(str, launch.grid)), "".join(f"{v}, " for v in values)
-        body.append("    " + template.format(grid=grid, values=spread, **names))
-    exec("def send(tensors, stream):\n" + "\n".join(body), scope)
-    return scope["send"]
+        body.append(template.format(grid=grid, values=spread, **names))
+    for a, hook in enumerate(after):
+        scope[f"after{a}"] = hook
+        body.append(f"after{a}()")
+    if outputs is None:
+        header = "def send(tensors):"
+    else:
+        header = "def call(inputs):"
+        returned = [f"o{j}" for j in range(len(outputs.layouts))]
+        as_tuple = "(" + "".join(f"{o}, " for o in returned) + ")"
+        body.append(f"return {as_tuple if outputs.as_tuple else returned[0]}")
+    exec(header + "\n" + "".join(f"    {line}\n" for line in body), scope)
+    return scope["call" if outputs else "send"]
 
 
 class Replays:
@@ -575,8 +623,8 @@ class Replays:
             return None
         if replay.device != current_device():
             return None
-        for kernel, debug_options in replay.kernels:
-            if not _recognized(kernel) or _debug_options(kernel) != debug_options:
+        for kernel, state in replay.kernels:
+            if _state(kernel) != state:  # None != a tuple
                 return None
         for still_valid in replay.checks:
             if not still_valid():
@@ -587,20 +635,14 @@ class Replays:
     def launch(replay: _Replay, tensors: Sequence[torch.Tensor | None]) -> None:
         """`replay`'s launches on `tensors` (the call's, in the captured call's order),
         and on temporaries of its own."""
-        if replay.temporaries:
-            tensors = [*tensors, *(
-                torch.empty_strided(shape, strides, dtype=dtype, device=device)
-                for shape, strides, dtype, device in replay.temporaries
-            )]  # fmt: skip
-        replay.send(tensors, torch._C._cuda_getCurrentRawStream(replay.device))
-        if replay.after:
-            for after in replay.after:
-                after()
+        replay.send(tensors)
 
     @contextlib.contextmanager
-    def capturing(self, signature: Any) -> Iterator[Callable[[tuple, Any], None]]:
-        """Around a launcher's call in full: yields `keep(tensors, extra)`, to call once its
-        launches are done with every argument and output they may read or write. The call
+    def capturing(self, signature: Any) -> Iterator[Callable[..., None]]:
+        """Around a launcher's call in full: yields `keep(tensors, extra, outputs)`, to call
+        once its launches are done with every argument and output they may read or write
+        (`outputs`, an `_Outputs`: the last of `tensors` are the call's outputs, which a
+        replay's `call` allocates and returns). The call
         is kept if each of its launches went through `_launch_fast`'s direct path (at least
         one, all on one device), and each of their tensors, and each tensor descriptor's
         base, starts where one of `tensors` or of the call's temporaries (`note_temporary`)
@@ -608,7 +650,7 @@ class Replays:
         captured: list = []
         token = _CAPTURE.set(captured)
 
-        def keep(tensors: tuple, extra: Any = None) -> None:
+        def keep(tensors: tuple, extra: Any = None, outputs: _Outputs | None = None) -> None:
             if any(c is _UNCAPTURED for c in captured):  # a launch a replay could not send
                 return
             launches = [c for c in captured if type(c) is tuple and len(c) == 5]
@@ -648,9 +690,12 @@ class Replays:
             layouts = tuple((t.shape, t.stride(), t.dtype, t.device) for t in temporaries)
             notes = [c for c in captured if type(c) is tuple and len(c) == 2]
             kernels = {launch.kernel: launch.debug_options for launch in kept}
+            device, checks = launches[0][3][1], tuple(n[0] for n in notes)
+            made = (kept, len(tensors), layouts, device, [n[1] for n in notes])
+            send = _replayer(*made)
+            call = None if outputs is None else _replayer(*made, outputs)
             self._by_signature[signature] = _Replay(
-                tuple(kept), _sender(kept), tuple(kernels.items()), launches[0][3][1],
-                layouts, tuple(n[0] for n in notes), tuple(n[1] for n in notes), extra,
+                tuple(kept), send, call, tuple(kernels.items()), device, checks, extra,
             )  # fmt: skip
 
         try:
@@ -733,19 +778,7 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
             except (RuntimeError, TypeError):
                 return fn(*args, **kwargs)
             if replay is not None:
-                as_tuple, layouts, _ = replay.extra
-                first_output = len(inputs)
-                for o in layouts:  # `_allocation`'s
-                    if o is None:
-                        inputs.append(None)
-                    elif type(o) is int:  # as that input's
-                        inputs.append(torch.empty_like(inputs[o]))
-                    else:
-                        inputs.append(torch.empty_strided(o[0], o[1], dtype=o[2], device=o[3]))
-                replays.launch(replay, inputs)
-                if as_tuple:
-                    return tuple(inputs[first_output : first_output + len(layouts)])
-                return inputs[first_output]
+                return replay.call(inputs)
             with replays.capturing(signature) as keep:
                 before = _versions(inputs)
                 result = fn(*args, **kwargs)
@@ -761,7 +794,8 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
                     layouts = tuple([_allocation(o, inputs) for o in outputs])
                     given = (*args, *kwargs.values())
                     kernels = tuple([a for a in given if type(a) is JITFunction])
-                    keep((*inputs, *outputs), (as_tuple, layouts, kernels))
+                    allocated = _Outputs(len(inputs), layouts, as_tuple)
+                    keep((*inputs, *outputs), (as_tuple, layouts, kernels), allocated)
             return result
 
         launcher.replays = replays  # type: ignore[attr-defined]

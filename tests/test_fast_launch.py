@@ -221,9 +221,10 @@ def test_a_direct_launch_makes_the_c_call_the_launcher_makes(
     # 3.9's __call__ asks for the active driver (and none is, without a GPU)
     monkeypatch.setattr(driver, "_active", _StandInDriver())
     CudaLauncher.__call__(launcher, *args)
-    # A replay's generated sender makes the same C call inline (`direct.call`)
+    # A replay's generated function makes the same C call inline (`direct.call`)
     launch = _launch._ReplayedLaunch(None, args[:3], (), args[9:], (), (), direct, 88, (4, 1, 0))
-    _launch._sender([launch])((), 77)
+    monkeypatch.setattr(torch._C, "_cuda_getCurrentRawStream", lambda device: 77, raising=False)
+    _launch._replayer([launch], 0, (), 0, ())(())
     assert len(launcher.calls) == 3
     assert launcher.calls[0] == launcher.calls[1] == launcher.calls[2]
 
