@@ -61,6 +61,8 @@
 #   close-13      issue 13's conv2d table on this tree; issue 10's long rows under ncu
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
+#   host-generated  replays through one generated function: tests, host cost against .base/
+#   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
 #   replay-generic every replayed launcher against its planned call, tuning first
@@ -541,6 +543,29 @@ for name in $STEPS; do
         step conv-cold 150 python benchmarks/vendor.py conv2d-cold --dtype float16 \
             --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
             (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
+    host-generated)
+        # Issue 10, target 4 (2026-12-04, eleventh session): a replay allocates its outputs
+        # and makes its launches in one generated function (`_replayer`). The replay tests
+        # compiled; host cost against .base/ (825dcde, carried), two rounds alternating;
+        # the pieces of a replayed call, the allocations among them.
+        step replay-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
+            tests/test_conv2d.py tests/test_attention.py tests/test_ops.py -k "fast or \
+            replay or allocated or keeps_nothing or ((vector_add or scale or softmax or \
+            add_row_sum or layer_norm) and not grad)"
+        host_rounds 2 40
+        step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5 ;;
+    pair-cold)
+        # Issue 13: an NCHW x and its filters copied to channels-last in one launch
+        # (PAIRED_COPIES, in the tree of 7d18956 carried as .pair/) against two launches:
+        # the 3 x 3 whole calls dirty, clean and warm against cuDNN, without, then with.
+        for paired in False True; do
+            (cd .pair && PYTHONPATH=. step "pair-cold-$paired" 120 python \
+                benchmarks/vendor.py conv2d-cold --dtype float16 \
+                --set "kernels.conv2d.PAIRED_COPIES=$paired" \
+                --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+                (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]")
+        done ;;
     conv-parts)
         # Where an NCHW conv2d call's time goes (vendor.py conv2d-parts): the whole call in
         # both formats, x's and the filters' copies to channels-last alone against a clone
