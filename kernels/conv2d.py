@@ -82,12 +82,14 @@ kernels/matmul.py).
    through a reshape of the 4-D block, so both operands reach the tensor cores without
    passing through registers. An NCHW x is first copied to channels-last by a tiled
    transposition (`channels_last_kernel`, coalesced on both sides), and so are
-   (K, C, R, S) filters, to (K, R, S, C); the output keeps x's format. Both copies are
-   temporaries a replay makes anew (`kernels._launch.note_temporary`): planned in full,
-   an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us of device time
-   (2026-12-03h). On the H200 (benchmarks/vendor.md, 2026-12-03e), device time against
-   cuDNN in the same format: 1.01-1.15x channels-last and 1.29-1.34x NCHW on ResNet's
-   3 x 3 shapes, 0.85-0.91x channels-last and 0.87-1.01x NCHW on its 1 x 1 shapes. The
+   (K, C, R, S) filters, to (K, R, S, C), both in one launch
+   (`channels_last_pair_kernel`, PAIRED_COPIES); the output keeps x's format. Both
+   copies are temporaries a replay makes anew (`kernels._launch.note_temporary`):
+   planned in full, an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us
+   of device time (2026-12-03h). On the H200, float16, against cuDNN in the same format
+   (benchmarks/vendor.md): on ResNet's 3 x 3 shapes 1.36-1.48x NCHW and 0.93-1.14x
+   channels-last (eleventh session: whole calls, L2 dirty, clean or warm), on its 1 x 1
+   shapes 0.87-1.01x NCHW and 0.85-0.91x channels-last (device time, 2026-12-03e). The
    implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
    dx of a stride-1 convolution is one too (dy against the flipped filters, C and K
    exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
@@ -478,6 +480,19 @@ def store_pixels(acc, pixel_offs, pixel_ok, channels, channel_ok, out_ptr, bias_
 
 
 @triton.jit
+def transpose_tile(src_ptr, dst_ptr, n, c_block, p_block, C, PIXELS, stride_sn, stride_sc,
+                   stride_sp, stride_dn, stride_dp,
+                   BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):  # fmt: skip
+    """dst[n, p, c] = src[n, c, p] over one tile: channels c_block, pixels p_block."""
+    c = c_block * BLOCK_C + tl.arange(0, BLOCK_C)
+    p = p_block * BLOCK_P + tl.arange(0, BLOCK_P)
+    inside = (c < C)[:, None] & (p < PIXELS)[None, :]
+    tile = tl.load(src_ptr + n * stride_sn + c[:, None] * stride_sc + p[None, :] * stride_sp,
+                   mask=inside)  # fmt: skip
+    tl.store(dst_ptr + n * stride_dn + p[None, :] * stride_dp + c[:, None], tile, mask=inside)
+
+
+@triton.jit
 def channels_last_kernel(
     x_ptr,  # x (N, C, H W), any strides (NCHW: the pixels contiguous)
     y_ptr,  # y (N, H W, C), channels contiguous: x's channels-last copy
@@ -492,13 +507,40 @@ def channels_last_kernel(
     tile changes hands between the two layouts through shared memory (Triton inserts the
     conversion), instead of either side striding through memory. (PyTorch's copy of a
     permuted NCHW tensor strides: 0.7 TB/s on the H200, benchmarks/results/2026-12-03e-h200.)"""
-    n = tl.program_id(axis=2).to(tl.int64)
-    c = tl.program_id(axis=1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    p = tl.program_id(axis=0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    inside = (c < C)[:, None] & (p < PIXELS)[None, :]
-    tile = tl.load(x_ptr + n * stride_xn + c[:, None] * stride_xc + p[None, :] * stride_xp,
-                   mask=inside)  # fmt: skip
-    tl.store(y_ptr + n * stride_yn + p[None, :] * stride_yp + c[:, None], tile, mask=inside)
+    transpose_tile(x_ptr, y_ptr, tl.program_id(axis=2).to(tl.int64), tl.program_id(axis=1),
+                   tl.program_id(axis=0), C, PIXELS, stride_xn, stride_xc, stride_xp,
+                   stride_yn, stride_yp, BLOCK_C, BLOCK_P)  # fmt: skip
+
+
+@triton.jit
+def _flat_tile(tile, C, PIXELS, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
+    """Tile number `tile` as (image, channel block, pixel block), pixel blocks fastest."""
+    p_blocks = tl.cdiv(PIXELS, BLOCK_P)
+    blocks = tl.cdiv(C, BLOCK_C) * p_blocks
+    return (tile // blocks).to(tl.int64), tile % blocks // p_blocks, tile % p_blocks
+
+
+@triton.jit
+def channels_last_pair_kernel(
+    x_ptr, y_ptr, C, PIXELS, stride_xn, stride_xc, stride_xp, stride_yn, stride_yp,
+    X_TILES,  # x's tiles: the programs before this number copy x, the rest w
+    w_ptr, v_ptr, WC, TAPS, stride_wk, stride_wc, stride_wt, stride_vk, stride_vt,
+    BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,  # x's tile
+    FEW_C: tl.constexpr, FEW_P: tl.constexpr,  # w's tile: its filters have few taps
+):  # fmt: skip
+    """`channels_last_kernel` on x (N, C, H W) and on the filters w (K, C, R S) in one
+    launch: each is a tensor of images to transpose, and a program copies one tile of
+    either. Two small copies cost one launch, and the second one's programs run beside
+    the first one's instead of after them."""
+    tile = tl.program_id(axis=0)
+    if tile < X_TILES:
+        n, c_block, p_block = _flat_tile(tile, C, PIXELS, BLOCK_C, BLOCK_P)
+        transpose_tile(x_ptr, y_ptr, n, c_block, p_block, C, PIXELS, stride_xn, stride_xc,
+                       stride_xp, stride_yn, stride_yp, BLOCK_C, BLOCK_P)  # fmt: skip
+    else:
+        k, c_block, t_block = _flat_tile(tile - X_TILES, WC, TAPS, FEW_C, FEW_P)
+        transpose_tile(w_ptr, v_ptr, k, c_block, t_block, WC, TAPS, stride_wk, stride_wc,
+                       stride_wt, stride_vk, stride_vt, FEW_C, FEW_P)  # fmt: skip
 
 
 @triton.jit
@@ -1203,36 +1245,74 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
+def _copyable(x: torch.Tensor) -> bool:
+    """Whether `channels_last_kernel` can copy x (N, C, H, W): its pixels are one run per
+    channel, as NCHW's, and an image's offsets fit int32 (the image's own are int64)."""
+    _, c, h, w = x.shape
+    one_run = x.stride(3) * w == x.stride(2) or h == 1
+    return one_run and offsets_fit_int32(((c, h * w), (x.stride(1), x.stride(3))),
+                                         ((h * w, c), (c, 1)))  # fmt: skip
+
+
+def _copy_args(x: torch.Tensor) -> tuple:
+    """The copy kernel's arguments for a `_copyable` x: x, its copy (a new temporary,
+    `note_temporary`), C, the pixels, the strides."""
+    n, c, h, w = x.shape
+    out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
+    return x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c
+
+
+def _tile(pixels: int) -> tuple[int, int, int]:
+    """The copy's tile (channels, pixels, warps) for images of `pixels` pixels."""
+    return CHANNELS_LAST_BLOCK if pixels > 16 else FEW_PIXELS_BLOCK
+
+
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W)'s pixels as a new channels-last (N, H, W, C) tensor: a view where x
-    is channels-last, else a copy by `channels_last_kernel` (where x's pixels are one
-    run per channel, as NCHW's, an image's offsets fit int32 and the images fit the grid's
-    third axis) or by PyTorch. The
-    kernel's copy is a temporary a replay makes anew (`note_temporary`); PyTorch's is not
-    replayed. Filters (K, C, R, S) are copied the same way, to (K, R, S, C)."""
+    is channels-last, else a copy by `channels_last_kernel` (`_copyable`; the images on
+    the grid's third axis) or by PyTorch, whose copy is not replayed. Filters (K, C, R,
+    S) are copied the same way, to (K, R, S, C)."""
     pixels = x.permute(0, 2, 3, 1)
     if pixels.is_contiguous():
         return pixels
-    n, c, h, w = x.shape
-    one_run = x.stride(3) * w == x.stride(2) or h == 1
-    # The kernel's offsets within an image are int32 (the image's own in int64).
-    image = ((c, h * w), (x.stride(1), x.stride(3)))
-    fits = one_run and n <= MAX_GRID[2] and offsets_fit_int32(image, ((h * w, c), (c, 1)))
-    if not fits:  # PyTorch's copy
+    if x.shape[0] > MAX_GRID[2] or not _copyable(x):  # PyTorch's copy
         return pixels.contiguous()
-    out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
-    block_c, block_p, warps = CHANNELS_LAST_BLOCK if h * w > 16 else FEW_PIXELS_BLOCK
-    grid = (cdiv(h * w, block_p), cdiv(c, block_c), n)
-    args = (x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c)
+    args = _copy_args(x)
+    block_c, block_p, warps = _tile(args[3])
+    grid = (cdiv(args[3], block_p), cdiv(args[2], block_c), x.shape[0])
     launch_resolved(channels_last_kernel, checked_grid(grid, "x"), args,
                     {"BLOCK_C": block_c, "BLOCK_P": block_p, "num_warps": warps})  # fmt: skip
-    return out
+    return args[1]
+
+
+def _channels_last_pair(x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(`_channels_last(x)`, `_channels_last(weight)`): where both are copies the kernel
+    makes and PAIRED_COPIES is on, one launch of `channels_last_pair_kernel` makes both."""
+    copies = [not t.permute(0, 2, 3, 1).is_contiguous() and _copyable(t) for t in (x, weight)]
+    if not (PAIRED_COPIES and all(copies)):
+        return _channels_last(x), _channels_last(weight)
+    x_args, w_args = _copy_args(x), _copy_args(weight)
+    (block_c, block_p, warps), (few_c, few_p, _) = _tile(x_args[3]), _tile(w_args[3])
+    x_tiles = x.shape[0] * cdiv(x_args[2], block_c) * cdiv(x_args[3], block_p)
+    w_tiles = weight.shape[0] * cdiv(w_args[2], few_c) * cdiv(w_args[3], few_p)
+    meta = {"BLOCK_C": block_c, "BLOCK_P": block_p, "FEW_C": few_c, "FEW_P": few_p,
+            "num_warps": warps}  # fmt: skip
+    launch_resolved(channels_last_pair_kernel, checked_grid((x_tiles + w_tiles,), "x"),
+                    (*x_args, x_tiles, *w_args), meta)  # fmt: skip
+    return x_args[1], w_args[1]
 
 
 CHANNELS_LAST_BLOCK = (64, 64, 4)
 """`channels_last_kernel`'s tile, (channels, pixels, warps). On the H200 an NCHW image's
 copy ran as fast as a clone of it (75-100%), and no other tile was faster warm
 (benchmarks/vendor.md, tenth session)."""
+PAIRED_COPIES = True
+"""Whether an NCHW x and (K, C, R, S) filters are copied to channels-last in one launch
+(`channels_last_pair_kernel`) instead of two. On the H200, float16, N = 32, NCHW 3 x 3
+whole calls against cuDNN's in the same process (`vendor.py conv2d-cold`, dirty L2 /
+clean / warm): 64 x 56^2 1.25 / 1.25 / 1.40 -> 1.37 / 1.36 / 1.48, 128 x 28^2 1.30 /
+1.27 / 1.33 -> 1.46 / 1.43 / 1.40, 256 x 14^2 1.28 / 1.29 / 1.27 -> 1.41 / 1.42 / 1.36
+(benchmarks/vendor.md, eleventh session)."""
 FEW_PIXELS_BLOCK = (64, 64, 4)
 """The tile for 16 pixels or fewer: a 3 x 3 convolution's filters, (K, C, 3, 3), whose
 copy took 3.3 us for 256 x 256 of them on the H200 (0.7 TB/s), a tile of 64 pixels
@@ -1288,11 +1368,13 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
         pixels = src.view(n, cin, src_h * src_w)
     elif rows:
         pixels = _channels_last(src).view(n * src_h * src_w, cin)
+    elif not transposed:  # (N, H, W, C) and (K, R, S, C) filters, maybe in one launch
+        pixels, filters = _channels_last_pair(src, weight)
     else:
-        pixels = _channels_last(src)  # (N, H, W, C)
+        pixels = _channels_last(src)
     if transposed:  # (C, R, S, K): the filters flipped, K the source's channels
         filters = weight.flip((2, 3)).permute(1, 2, 3, 0).contiguous()
-    else:  # (K, R, S, C): channels-last filters
+    elif channels_first or rows:  # (K, R, S, C): channels-last filters
         filters = _channels_last(weight)
     taps = filters.view(cout, geo.r * geo.s, cin).permute(1, 0, 2)  # (R S, filters, channels)
     if not (tma_readable(pixels) and tma_readable(taps)):
@@ -1440,7 +1522,13 @@ def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
 
 
 @replayed(
-    context=lambda: (_plans.forced_name(), TMA_BY_DEFAULT, CHANNELS_LAST_BLOCK, FEW_PIXELS_BLOCK)
+    context=lambda: (
+        _plans.forced_name(),
+        TMA_BY_DEFAULT,
+        CHANNELS_LAST_BLOCK,
+        FEW_PIXELS_BLOCK,
+        PAIRED_COPIES,
+    )
 )
 def _forward(x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:
     """The forward's launcher: checks, plan, launches. Replayed for a signature launched

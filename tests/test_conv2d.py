@@ -314,6 +314,65 @@ def test_the_channels_last_copy_is_a_transposition(shape, dtype, harness_state):
     assert torch.equal(conv._channels_last(sliced), sliced.permute(0, 2, 3, 1).contiguous())
 
 
+@pytest.fixture
+def copy_launches(monkeypatch) -> list:
+    """The kernels conv2d launches through `launch_resolved` (its copies), in order, with
+    PAIRED_COPIES on."""
+    import kernels.conv2d as conv
+
+    monkeypatch.setattr(conv, "PAIRED_COPIES", True)
+    kernels, launch = [], conv.launch_resolved
+
+    def counted(kernel, *rest):
+        kernels.append(kernel)
+        return launch(kernel, *rest)
+
+    monkeypatch.setattr(conv, "launch_resolved", counted)
+    return kernels
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "launches"),
+    [
+        ((2, 70, 9, 13), (5, 70, 3, 3), 1),  # partial tiles of both, in one launch
+        ((3, 64, 8, 8), (130, 64, 2, 2), 1),  # more filter tiles than x's
+        ((2, 70, 9, 13), (5, 70, 3, 3), 2),  # x sliced below: PyTorch copies x
+    ],
+)
+def test_x_and_the_filters_copied_in_one_launch_are_their_channels_last_copies(
+    x_shape, w_shape, launches, dtype, copy_launches, harness_state
+):
+    """With PAIRED_COPIES on, `_channels_last_pair` copies an NCHW x and (K, C, R, S)
+    filters to channels-last in one launch of `channels_last_pair_kernel`, bit for bit as
+    two copies; where one of them is not the kernel's to copy, each goes its own way."""
+    import kernels.conv2d as conv
+
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(14)
+    x = make_tensor(x_shape, dtype, device, gen)
+    if launches == 2:
+        x = x[..., 1:]  # its pixels are no longer one run per channel
+    w = make_tensor(w_shape, dtype, device, gen)
+    x_last, w_last = conv._channels_last_pair(x, w)
+    assert torch.equal(x_last, x.permute(0, 2, 3, 1).contiguous())
+    assert torch.equal(w_last, w.permute(0, 2, 3, 1).contiguous())
+    paired = [k is conv.channels_last_pair_kernel for k in copy_launches]
+    assert paired == ([True] if launches == 1 else [False]), copy_launches
+
+
+def test_a_convolution_on_paired_copies_meets_its_bounds(copy_launches, harness_state):
+    """A boxes convolution of an NCHW x with PAIRED_COPIES on (its x and filters copied
+    in one launch) is within the op's bounds, NaN and infinities on the borders too."""
+    import kernels.conv2d as conv
+
+    forced = _tma_design(harness_state.mode, "boxes")
+    params = {"filters": 20, "kernel": [3, 3], "padding": 1, "bias": True, "specials": True}
+    case = Case("conv2d", "float16", (2, 8, 5, 7), params, seed=15)
+    assert _judged(case, harness_state, forced) == [forced]
+    assert conv.channels_last_pair_kernel in copy_launches, copy_launches
+
+
 def test_the_channels_last_copy_of_an_image_past_int32_is_pytorchs(monkeypatch, harness_state):
     """Where an image's offsets would pass int32 (the kernel's offsets within an image),
     PyTorch copies instead of `channels_last_kernel` (told here that they would)."""
@@ -383,20 +442,23 @@ def test_dx_of_a_stride_1_convolution_runs_on_the_tma_designs(kind, harness_stat
 
 @pytest.mark.parametrize("x_last", [True, False])
 @pytest.mark.parametrize("w_last", [True, False])
+@pytest.mark.parametrize("paired", [False, True])
 def test_a_repeated_call_is_replayed_and_computes_what_a_full_call_does(
-    x_last, w_last, harness_state, monkeypatch
+    x_last, w_last, paired, harness_state, monkeypatch
 ):
     """On a GPU, a conv2d call of a signature launched before is replayed (its launches
     sent again, no checks or plan), in either memory format of x and of the filters: an
     NCHW x and (K, C, R, S) filters are copied to channels-last by `channels_last_kernel`
-    into temporaries of the replay's own. Every call, replayed or not, computes on new
-    tensors exactly what a full call does, the first of a shape too, which tunes while
-    its copies launch `fast` (the kernels compiled by another shape first): on the H200
-    (2026-12-04) such a call was kept, and its replays sent the copies only."""
+    (both in one launch with PAIRED_COPIES) into temporaries of the replay's own. Every
+    call, replayed or not, computes on new tensors exactly what a full call does, the
+    first of a shape too, which tunes while its copies launch `fast` (the kernels
+    compiled by another shape first): on the H200 (2026-12-04) such a call was kept, and
+    its replays sent the copies only."""
     import kernels.conv2d as conv
 
     if harness_state.mode == "interpret":
         pytest.skip("replays are a GPU launch path (`kernels._launch.Replays`)")
+    monkeypatch.setattr(conv, "PAIRED_COPIES", paired)
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(10)
 
