@@ -127,23 +127,15 @@ def make_bwd(shape, dtype):
     dy = torch.randn(shape, device="cuda", dtype=dtype)
     _, mean, rstd = ln.layer_norm(x, w, b, 1e-5)
     mask = [True, True, True]
-    # x and dy read once, dx written once: a copy of 1.5 times x moves as many bytes.
-    bytes_moved = torch.empty(x.numel() * 3 // 2, device="cuda", dtype=dtype)
     return (
         lambda: ln.layer_norm_backward(dy, x, mean, rstd, w, b),
         lambda: torch.ops.aten.native_layer_norm_backward(
             dy, x, [n], mean[:, None], rstd[:, None], w, b, mask
         ),
-        copy_of(bytes_moved),
     )
 
 
 LN_SHAPES = [(4096, 1024), (4096, 4096), (4096, 8192), (4096, 16384)]
-
-WALKER_PARTS = [(4096, 8, 1), (4096, 16, 1), (2048, 8, 2), (2048, 4, 2), (1024, 4, 4), (2048, 8, 1)]
-"""The walkers' (columns a part, warps, programs per SM) swept: each fits its programs an
-SM by registers (sm_90, Triton 3.6: 203, 128, 120, 190, 96 and 120 a thread, no spills,
-as benchmarks/compile_offline.py counts them)."""
 
 LONG_SHAPES = [(4096, 16384), (2048, 32768), (1024, 65536)]
 LONG_VARIANTS = [
@@ -248,8 +240,10 @@ SWEEPS = {
                 dict(SUM_CHUNKS_BLOCK=(128, 32, 8)),
                 dict(BWD_WALKER_MIN_BYTES=1 << 30),  # no walkers: tiles, then split parts
                 dict(BWD_WALKER_MIN_BYTES=4096),  # walkers from 2048 float16 columns
-                dict(BWD_WALKER_MAX_PARTS=1),  # two passes from 4097 columns
-                dict(BWD_WALKER_WARPS=16),
+                dict(BWD_WALKER_BLOCK=4096),  # two passes from 8193 columns
+                dict(BWD_WALKER_MAX_STAGES=1),
+                dict(BWD_WALKER_MAX_STAGES=2),
+                dict(BWD_WALKER_WARPS=32),
                 dict(BWD_TILED_BLOCK=(16, 256, 8)),
                 dict(BWD_TILED_PROGRAMS_PER_SM=2),
             ]
@@ -263,24 +257,6 @@ SWEEPS = {
             (ln_tuned, dict(BWD_WALKER_WARPS=warps, BWD_WALKERS_PER_SM=per_sm))
             for warps, per_sm in [(16, 1), (8, 1), (4, 1), (8, 2), (4, 2), (4, 4)]
         ],
-        make_bwd,
-    ),
-    "bwd-parts": (
-        "layer_norm backward, walkers in parts: columns a part, warps, walkers per SM",
-        [(4096, 4096), (4096, 8192), (4096, 16384), (8192, 16384), (2048, 32768), (1024, 65536)],
-        [
-            (
-                ln_tuned,
-                dict(
-                    BWD_WALKER_BLOCK=block,
-                    BWD_WALKER_WARPS=warps,
-                    BWD_WALKERS_PER_SM=per_sm,
-                    BWD_WALKER_MAX_PARTS=16,
-                ),
-            )
-            for block, warps, per_sm in WALKER_PARTS
-        ]
-        + [(ln_tuned, dict(BWD_WALKER_MAX_PARTS=1))],  # two passes past 4096 columns
         make_bwd,
     ),
 }

@@ -5,13 +5,12 @@ constants, and the planner that picks a design and its typed plan for each shape
 in registers, and a two-stage dweight/dbias reduction. It is the fastest design up to a
 row of BWD_WALKER_MIN_BYTES. Past that:
 
-* Walkers (`_layer_norm_bwd_walker_kernel`): persistent programs, a few per SM, walk
-  rows n apart, a whole row at a time, the next row's loads in flight while this one is
-  computed. A row too long for one program's registers is shared by a group of them,
-  one part each, which exchange their shares of the two row sums through global memory
-  (`kernels._rows.exchange_partials`: 8 bytes a part, where reading the other parts again
-  would cost their loads and their arithmetic).
-* Two passes, past BWD_WALKER_MAX_PARTS parts: `_layer_norm_bwd_row_sums_kernel`
+* Walkers (`_layer_norm_bwd_walker_kernel`): one program per SM walks rows n apart, a
+  whole row at a time; Triton's pipeliner (`tl.range(num_stages=...)`) keeps the next
+  rows' loads in flight. A row too long for one program's registers is shared by two,
+  one per half, each reading the other half for the two row sums (from the L2 cache: the
+  partners walk the same rows at the same pace).
+* Two passes, past 2 * BWD_WALKER_BLOCK columns: `_layer_norm_bwd_row_sums_kernel`
   writes the two row means dx needs (8 bytes a row), then `_layer_norm_bwd_tiled_kernel`
   covers (column blocks x row chunks), each program independent: more traffic, but no
   program ever holds a row.
@@ -36,15 +35,7 @@ import triton.language as tl
 from kernels import _plans, _rows
 from kernels._checks import interpreting
 from kernels._launch import MAX_GRID, cdiv, fast, next_power_of_2
-from kernels._rows import (
-    block_for,
-    exchange_partials,
-    load_x_dy,
-    norm_dx,
-    row_slice,
-    store_partial_sums,
-    store_slice,
-)
+from kernels._rows import block_for, load_x_dy, norm_dx, store_partial_sums
 
 # ---------------------------------------------------------------------- launch constants
 # The GPU's, each measured: benchmarks/layer_norm_tuning.md#<name in lower case>.
@@ -58,10 +49,10 @@ BWD_PREFETCH_MAX_TILE = 4096  # largest one-pass tile prefetched (registers)
 BWD_BLOCK_MAX = 8192  # longest part of a row one one-pass program owns (split parts)
 BWD_STREAM = 1024  # columns per step over the parts a program does not own
 BWD_WALKER_MIN_BYTES = 8192  # longer rows (in bytes) take the walkers
-BWD_WALKER_BLOCK = 4096  # columns a walker owns; longer rows in parts, a walker each
-BWD_WALKER_MAX_PARTS = 4  # parts of a row at most; past that, two passes
+BWD_WALKER_BLOCK = 8192  # columns a walker owns; longer rows in halves, past 2x two passes
 BWD_WALKER_WARPS = 8  # warps of a walker program
-BWD_WALKERS_PER_SM = 2  # walker programs per SM
+BWD_WALKERS_PER_SM = 1  # walker programs per SM (each with its share of shared memory)
+BWD_WALKER_MAX_STAGES = 3  # rows in flight per walker, as shared memory allows
 BWD_ROW_SUMS_BLOCK = (4096, 8)  # two passes, pass one: (columns per step, warps)
 BWD_TILED_BLOCK = (8, 256, 8)  # two passes, pass two: (rows, columns, warps)
 BWD_TILED_PROGRAMS_PER_SM = 3  # pass two's programs per SM, as many as fit at once
@@ -73,7 +64,6 @@ INTERPRET_BWD_BLOCK_MAX = 512
 INTERPRET_BWD_STREAM = 128
 INTERPRET_BWD_WALKER_MIN_BYTES = 4096
 INTERPRET_BWD_WALKER_BLOCK = 4096
-INTERPRET_BWD_WALKER_MAX_PARTS = 3
 INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
 INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
 INTERPRET_SM_COUNT = 4
@@ -88,7 +78,6 @@ class BackwardLimits:
     stream: int
     walker_min_bytes: int
     walker_block: int
-    walker_max_parts: int
     row_sums_block: tuple[int, int]
     tiled_block: tuple[int, int, int]
     sum_chunks_block: tuple[int, int, int]
@@ -100,18 +89,17 @@ def backward_limits(constants: str) -> BackwardLimits:
     if constants == "gpu":
         return BackwardLimits(
             BWD_BLOCK_MAX, BWD_STREAM, BWD_WALKER_MIN_BYTES, BWD_WALKER_BLOCK,
-            BWD_WALKER_MAX_PARTS, BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, SUM_CHUNKS_BLOCK, False,
+            BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, SUM_CHUNKS_BLOCK, False,
         )  # fmt: skip
     return BackwardLimits(
         INTERPRET_BWD_BLOCK_MAX, INTERPRET_BWD_STREAM, INTERPRET_BWD_WALKER_MIN_BYTES,
-        INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_WALKER_MAX_PARTS,
-        INTERPRET_BWD_ROW_SUMS_BLOCK, INTERPRET_BWD_TILED_BLOCK, INTERPRET_SUM_CHUNKS_BLOCK,
-        True,
+        INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_ROW_SUMS_BLOCK, INTERPRET_BWD_TILED_BLOCK,
+        INTERPRET_SUM_CHUNKS_BLOCK, True,
     )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ plans
-BACKWARD_DESIGNS = ("one_pass", "one_pass_split", "walker", "walker_parts", "two_pass")
+BACKWARD_DESIGNS = ("one_pass", "one_pass_split", "walker", "walker_halves", "two_pass")
 BACKWARD_CONFIGS = (
     *_plans.names("layer_norm_backward", ("one_pass", *BACKWARD_DESIGNS[2:]), ("gpu",)),
     *_plans.names("layer_norm_backward", BACKWARD_DESIGNS, ("interpret",)),
@@ -145,10 +133,11 @@ class OnePassPlan(BackwardPlan):
 
 @dataclass(frozen=True)
 class WalkerPlan(BackwardPlan):
-    """`_layer_norm_bwd_walker_kernel` on a grid of walker groups, `parts` programs each."""
+    """`_layer_norm_bwd_walker_kernel` on a grid of walkers (twice as many in halves)."""
 
-    parts: int  # programs that share each row, one part each
+    halves: bool  # HALVES: two programs share each row
     block_n: int  # BLOCK_N, columns a program owns
+    stages: int  # STAGES, rows in flight
     num_warps: int
 
 
@@ -172,6 +161,12 @@ def _sm_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
 
 
+@functools.cache
+def _shared_memory(device_index: int) -> int:
+    """Bytes of shared memory one program may use on this GPU."""
+    return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
+
+
 def _chunks(n_rows: int, rows: int, n_programs: int) -> tuple[int, int]:
     """(rows per chunk, a multiple of `rows`, and the number of chunks), cutting n_rows
     into about n_programs chunks."""
@@ -182,10 +177,10 @@ def _chunks(n_rows: int, rows: int, n_programs: int) -> tuple[int, int]:
 
 def _design_for(n_cols: int, element_size: int, limits: BackwardLimits) -> str:
     """The design the planner picks by default (see `backward_plan`)."""
-    if n_cols > limits.walker_max_parts * limits.walker_block:
+    if n_cols > 2 * limits.walker_block:
         return "two_pass"
     if n_cols * element_size > limits.walker_min_bytes:
-        return "walker_parts" if n_cols > limits.walker_block else "walker"
+        return "walker_halves" if n_cols > limits.walker_block else "walker"
     return "one_pass_split" if n_cols > limits.block_max else "one_pass"
 
 
@@ -194,7 +189,7 @@ def _admits(design: str, n_cols: int, limits: BackwardLimits) -> bool:
     return {
         "two_pass": True,
         "walker": n_cols <= limits.walker_block,
-        "walker_parts": 1 < n_cols <= limits.walker_max_parts * limits.walker_block,
+        "walker_halves": 1 < n_cols <= 2 * limits.walker_block,
         "one_pass": n_cols <= limits.block_max,
         # parts on grid axis 1, 65535 at most
         "one_pass_split": limits.block_max < n_cols <= limits.block_max * MAX_GRID[1],
@@ -206,9 +201,8 @@ def backward_plan(
 ) -> OnePassPlan | WalkerPlan | TwoPassPlan:
     """How `layer_norm_backward` covers (n_rows, n_cols): one pass up to a row of
     BWD_WALKER_MIN_BYTES (split into parts past BWD_BLOCK_MAX columns), walkers up to
-    BWD_WALKER_MAX_PARTS parts of BWD_WALKER_BLOCK columns (a row in parts past one), two
-    passes beyond. A design forced through kernels._plans replaces the default wherever
-    it can run."""
+    2 * BWD_WALKER_BLOCK columns (in halves past BWD_WALKER_BLOCK), two passes beyond. A
+    design forced through kernels._plans replaces the default wherever it can run."""
     forced, constants = _plans.forced("layer_norm_backward")
     if forced is not None and not _admits(forced, n_cols, backward_limits(constants)):
         forced, constants = None, _plans.default_constants()  # the mode's own plan
@@ -220,7 +214,11 @@ def backward_plan(
     if design == "two_pass":
         return _two_pass_plan(n_rows, n_cols, limits, sm_count)
     if design.startswith("walker"):
-        return _walker_plan(n_rows, n_cols, limits, sm_count, design == "walker_parts")
+        smem = 64 * 1024 if interp else _shared_memory(device.index or 0)
+        halves = design == "walker_halves"
+        return _walker_plan(
+            n_rows, n_cols, limits, sm_count, smem, halves, element_size, has_weight
+        )
     return _one_pass_plan(n_rows, n_cols, limits, sm_count, element_size)
 
 
@@ -258,22 +256,25 @@ def _one_pass_plan(
 
 
 def _walker_plan(
-    n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, in_parts: bool
-) -> WalkerPlan:
-    """BWD_WALKERS_PER_SM walker programs per SM: groups of `parts` programs, a row's
-    parts of at most BWD_WALKER_BLOCK columns (two at least, in parts), walking rows n
-    apart. Every program of a group waits for the others at each row: the grid is the
-    programs that fit the GPU at once."""
-    parts = max(cdiv(n_cols, limits.walker_block), 2) if in_parts else 1
-    block_n = next_power_of_2(cdiv(n_cols, parts))
+    n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, smem: int,
+    halves: bool, element_size: int, has_weight: bool,
+) -> WalkerPlan:  # fmt: skip
+    """BWD_WALKERS_PER_SM walker programs per SM (a pair of them per row in halves), as
+    many rows in flight as their share of shared memory holds."""
+    block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, limits.walker_block)
     per_sm = 1 if limits.interpret else BWD_WALKERS_PER_SM
-    n_walkers = min(n_rows, max(sm_count * per_sm // parts, 1))
+    n_walkers = min(n_rows, max(sm_count * per_sm // (1 + halves), 1))
+    # Shared memory per stage: x, dy (and w) for the columns a program loads; the stage
+    # being computed is in registers, and 2 KiB stay free for the reductions.
+    stage_bytes = (2 + has_weight) * (1 + halves) * block_n * element_size
+    stages = min(BWD_WALKER_MAX_STAGES, 1 + (smem // per_sm - 2048) // stage_bytes)
     return WalkerPlan(
-        grid=(parts * n_walkers,),
+        grid=((1 + halves) * n_walkers,),
         n_chunks=n_walkers,
         sum_chunks_block=limits.sum_chunks_block,
-        parts=parts,
+        halves=halves,
         block_n=block_n,
+        stages=max(stages, 1),
         num_warps=BWD_WALKER_WARPS,
     )
 
@@ -344,65 +345,64 @@ def other_parts_row_sums(
 @triton.jit
 def _layer_norm_bwd_walker_kernel(
     dy_ptr, x_ptr, w_ptr, mean_ptr, rstd_ptr, dx_ptr, dw_part_ptr, db_part_ptr,
-    share_ptr,  # float32, (n_rows, PARTS, 2): each part's shares of a row's two sums
-    counter_ptr,  # int32, n_rows + 1, zeroed: each row's parts that published, a ticket
-    n_rows, n_cols, n_parts, stride_dyrow, stride_xrow, stride_dxrow, stride_partrow,
+    n_rows, n_cols, stride_dyrow, stride_xrow, stride_dxrow, stride_partrow,
     HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
-    PARTS: tl.constexpr,  # n_parts rounded up to a power of two; 1: a program owns a row
-    BLOCK_N: tl.constexpr,  # columns a program owns, a power of two
-    EXCHANGE: tl.constexpr,  # how the parts exchange shares (`exchange_partials`)
+    HALVES: tl.constexpr,  # two programs share each row, one per half (else one owns it)
+    BLOCK_N: tl.constexpr,  # columns a program owns (the row, or a half), a power of two
+    STAGES: tl.constexpr,  # rows whose loads are in flight at once (software pipelining)
 ):  # fmt: skip
     """dx, and per-walker dweight/dbias sums, for rows of a few thousand columns or more.
 
-    A persistent walker (a group of n_parts programs, one part of the row each) walks rows
-    walker, walker + n_walkers, ...: each part's two row sums are reductions over
-    registers, the parts' shares are exchanged through global memory, and dweight/dbias
-    accumulate per lane, nothing crossing threads in the loop. The next row's x and dy
-    are loaded while this one is computed (registers, not shared memory: Triton's
-    pipeliner prefetches only the scalar loads of such a loop, mean and rstd).
+    A persistent program (one per SM) walks rows walker, walker + n_walkers, ... a whole
+    row at a time: the row sums are two reductions over registers, and dweight/dbias
+    accumulate per lane, with nothing crossing threads in the loop. The compiler's
+    pipeliner (num_stages) keeps the next rows' loads in flight in shared memory.
 
-    Arguments as `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py), but the buffers of
-    partial sums have a row per walker, and n_cols <= n_parts * BLOCK_N."""
-    if PARTS == 1:  # no exchange: any order will do
-        walker, part = tl.program_id(0), 0
-        own = tl.arange(0, BLOCK_N)
-        own_mask = own < n_cols
+    Arguments as `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py), but the buffers have
+    a row per walker, and n_cols <= BLOCK_N (2 * BLOCK_N with HALVES)."""
+    if HALVES:
+        part = tl.program_id(0) % 2  # programs 2k and 2k + 1 walk the same rows
+        walker = tl.program_id(0) // 2
+        n_walkers = tl.num_programs(0) // 2
     else:
-        walker, part, own, own_mask = row_slice(
-            counter_ptr + n_rows, n_cols, n_parts, BLOCK_N, EXCHANGE
-        )  # fmt: skip
-    n_walkers = tl.num_programs(0) // n_parts
+        part = 0
+        walker = tl.program_id(0)
+        n_walkers = tl.num_programs(0)
+    own = part * BLOCK_N + tl.arange(0, BLOCK_N)  # the columns this program owns
+    own_mask = own < n_cols  # the block is a power of two, the row (or half) need not be
+    other = (1 - part) * BLOCK_N + tl.arange(0, BLOCK_N)  # the partner's half, if HALVES
+    other_mask = other < n_cols
     dw_acc = tl.zeros([BLOCK_N], tl.float32)
     db_acc = tl.zeros([BLOCK_N], tl.float32)
-    w = tl.load(w_ptr + own, mask=own_mask, other=0.0).to(tl.float32) if HAS_WEIGHT else 1.0
 
-    n_walked = tl.cdiv(n_rows - walker, n_walkers)
     first_row = walker.to(tl.int64)  # 64-bit: row * stride may pass 2**31
-    x_next, dy_next = load_x_dy(x_ptr, dy_ptr, first_row, own, stride_xrow, stride_dyrow,
-                                own_mask)  # fmt: skip
-    for i in range(0, n_walked):
+    # num_stages: Triton's pipeliner issues the loads of the next STAGES - 1 rows into
+    # shared memory while this one is computed, so the registers hold one row only.
+    for i in tl.range(0, tl.cdiv(n_rows - walker, n_walkers), num_stages=STAGES):
         row = first_row + i * n_walkers
-        # The next row's loads leave before this row's arithmetic (after the last row,
-        # that row again: from L2, and no mask that is not per lane).
-        x, dy = x_next.to(tl.float32), dy_next.to(tl.float32)
-        next_row = tl.minimum(row + n_walkers, n_rows - 1)
-        x_next, dy_next = load_x_dy(x_ptr, dy_ptr, next_row, own, stride_xrow, stride_dyrow,
-                                    own_mask)  # fmt: skip
         mean = tl.load(mean_ptr + row)
         rstd = tl.load(rstd_ptr + row)
+        # other=0 on every load: padded lanes get dy = 0, adding nothing to any sum.
+        x = tl.load(x_ptr + row * stride_xrow + own, mask=own_mask, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + row * stride_dyrow + own, mask=own_mask, other=0.0).to(tl.float32)
         xhat = (x - mean) * rstd
-        g = dy * w
+        g = dy
+        if HAS_WEIGHT:
+            g = dy * tl.load(w_ptr + own, mask=own_mask, other=0.0).to(tl.float32)
         sum_gx = tl.sum(g * xhat, axis=0)
         sum_g = tl.sum(g, axis=0)
-        if PARTS > 1:  # every part's shares, added in one order by each part
-            shares_gx, shares_g = exchange_partials(
-                share_ptr, counter_ptr, row, part, n_parts, sum_gx, sum_g, 0.0, 0.0,
-                PARTS, EXCHANGE,
+        if HALVES:
+            # The partner's half, read only for its share of the two row sums. Both
+            # programs read the whole row at about the same time: the second read of
+            # each half comes from the L2 cache, not from memory.
+            g_far, xhat_far = _g_and_xhat(
+                x_ptr, dy_ptr, w_ptr, row * stride_xrow + other, row * stride_dyrow + other,
+                other, other_mask, other_mask, mean, rstd, HAS_WEIGHT,
             )  # fmt: skip
-            sum_gx = tl.sum(shares_gx, axis=0)
-            sum_g = tl.sum(shares_g, axis=0)
+            sum_gx += tl.sum(g_far * xhat_far, axis=0)
+            sum_g += tl.sum(g_far, axis=0)
         dx = norm_dx(g, xhat, sum_gx / n_cols, sum_g / n_cols, rstd)
-        store_slice(dx_ptr + row * stride_dxrow + own, dx, own_mask, EXCHANGE)
+        tl.store(dx_ptr + row * stride_dxrow + own, dx.to(dx_ptr.dtype.element_ty), mask=own_mask)
         # Stage one of dweight and dbias, per lane: nothing crosses threads in the loop.
         if HAS_WEIGHT:
             dw_acc += dy * xhat
@@ -545,21 +545,11 @@ def launch_tuned(
     buffer of partial sums."""
     flags = dict(HAS_WEIGHT=has_weight, HAS_BIAS=has_bias)
     if isinstance(plan, WalkerPlan):
-        # A row's parts wait for each other: Triton's interpreter, which runs programs one
-        # after another, launches twice instead (`kernels._rows.launch_split`).
-        parts = next_power_of_2(plan.parts)
-        device = args.x.device
-        shares = torch.empty((args.n_rows if parts > 1 else 0, parts, 2), dtype=torch.float32,
-                             device=device)  # fmt: skip
-        counters = torch.zeros(args.n_rows + 1 if parts > 1 else 0, dtype=torch.int32,
-                               device=device)  # fmt: skip
-        exchanges = ("publish", "read") if parts > 1 and interpreting() else ("wait",)
-        for exchange in exchanges:
-            fast(_layer_norm_bwd_walker_kernel)[grid](
-                *args[:8], shares, counters, args.n_rows, args.n_cols, plan.parts, *strides,
-                **flags, PARTS=parts, BLOCK_N=plan.block_n, EXCHANGE=exchange,
-                num_warps=plan.num_warps,
-            )  # fmt: skip
+        fast(_layer_norm_bwd_walker_kernel)[grid](
+            *args, *strides, **flags,
+            HALVES=plan.halves, BLOCK_N=plan.block_n, STAGES=plan.stages,
+            num_warps=plan.num_warps,
+        )  # fmt: skip
         return
     coef = torch.empty((args.n_rows, 2), dtype=torch.float32, device=args.x.device)
     fast(_layer_norm_bwd_row_sums_kernel)[plan.sums_grid](

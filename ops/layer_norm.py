@@ -58,16 +58,15 @@ _BLOCKS = (
     kernel.INTERPRET_BWD_WALKER_MIN_BYTES // 4,  # float32
     kernel.INTERPRET_BWD_WALKER_MIN_BYTES // 2,  # float16, bfloat16
     kernel.INTERPRET_BWD_WALKER_BLOCK,
-    kernel.INTERPRET_BWD_WALKER_MAX_PARTS * kernel.INTERPRET_BWD_WALKER_BLOCK,
+    2 * kernel.INTERPRET_BWD_WALKER_BLOCK,
     kernel.BWD_BLOCK_MAX,
     kernel.BWD_WALKER_MIN_BYTES // 4,
     kernel.BWD_WALKER_MIN_BYTES // 2,
     kernel.BWD_WALKER_BLOCK,
-    kernel.BWD_WALKER_MAX_PARTS * kernel.BWD_WALKER_BLOCK,
+    2 * kernel.BWD_WALKER_BLOCK,
 )
 _SPLIT = kernel.INTERPRET_BWD_BLOCK_MAX
 _WALKER = kernel.INTERPRET_BWD_WALKER_BLOCK
-_WALKER_PARTS = kernel.INTERPRET_BWD_WALKER_MAX_PARTS
 
 
 def _shapes(budget: Budget) -> st.SearchStrategy[tuple[int, ...]]:
@@ -360,17 +359,14 @@ LAYER_NORM_BACKWARD = Op(
         ((64, 3), {"affine": "bias", "layout": "strided"}),
         ((5, 70), {"affine": "none", "eps": 1.0}),
         # In the interpreter: a row of the one-pass kernel split into two parts, the last
-        # one partial; a walker's whole row; rows in two walkers' parts, and in three (a
-        # group that is not a power of two); two passes.
+        # one partial; a walker's whole row; a row in halves; two passes.
         ((3, _SPLIT + 5), {"layout": "transposed"}),
         ((7, _WALKER - 3), {"affine": "weight"}),
         ((9, _WALKER + 5), {"layout": "strided", "affine": "bias"}),
-        ((5, 2 * _WALKER + 1), {"affine": "weight"}),
-        ((3, _WALKER_PARTS * _WALKER + 1), {}),
-        # On the GPU: walkers in parts, the most parts, and two passes.
+        ((3, 2 * _WALKER + 1), {}),
+        # On the GPU: a walker's halves, and two passes.
         ((2, kernel.BWD_WALKER_BLOCK + 1), {"layout": "transposed"}),
-        ((3, kernel.BWD_WALKER_MAX_PARTS * kernel.BWD_WALKER_BLOCK - 7), {}),
-        ((1, kernel.BWD_WALKER_MAX_PARTS * kernel.BWD_WALKER_BLOCK + 3), {"affine": "weight"}),
+        ((1, 2 * kernel.BWD_WALKER_BLOCK + 3), {"affine": "weight"}),
     ],
     # dx reduces along rows (n), dweight and dbias across them (the number of rows).
     error_model=_BACKWARD_GIVEN_STATS,

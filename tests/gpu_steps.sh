@@ -62,8 +62,6 @@
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
 #   host-generated  replays through one generated function: tests, host cost against .base/
-#   ln-parts      layer_norm's backward walkers in parts: tests, the sweep, .base/ before
-#   conv-bf16     conv2d's paired copies off and on, bfloat16 whole calls
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -567,26 +565,6 @@ for name in $STEPS; do
                 --set "kernels.conv2d.PAIRED_COPIES=$paired" \
                 --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
                 (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]")
-        done ;;
-    ln-parts)
-        # Issue 10, target 3: layer_norm's backward walkers in parts that exchange their
-        # row-sum shares (no program reads another's part). Tests compiled; the sweep of
-        # part width, warps and programs per SM against PyTorch and a same-size copy; the
-        # tree before (.base/, 825dcde: halves reading each other) on the same shapes.
-        step ln-parts-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py \
-            tests/test_layer_norm_module.py -k "layer_norm"
-        step ln-parts-sweep 240 python benchmarks/tune_rowwise.py bwd-parts
-        (cd .base && PYTHONPATH=. step ln-parts-base 90 python -c "import benchmarks.tune_rowwise \
-            as t; t.sweep('before: halves', [(4096, 8192), (4096, 16384), (8192, 16384), \
-            (2048, 32768)], [(t.ln_tuned, {})], t.make_bwd)") ;;
-    conv-bf16)
-        # conv2d's paired copies in bfloat16: the 3 x 3 whole calls off, then on (default).
-        for paired in False True; do
-            step "conv-bf16-$paired" 90 python benchmarks/vendor.py conv2d-cold \
-                --dtype bfloat16 --set "kernels.conv2d.PAIRED_COPIES=$paired" \
-                --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
-                (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
         done ;;
     conv-parts)
         # Where an NCHW conv2d call's time goes (vendor.py conv2d-parts): the whole call in
