@@ -4,11 +4,9 @@
 #     OUT=dir STEPS="gpu-new parity-light memcheck" bash tests/gpu_steps.sh
 #
 #   gpu-new       matmul, attention, conv2d, autotune, parity and memcheck tests compiled on
-#                 the GPU (-n 12). 2026-12-04b: parity-light, parity-heavy and memcheck
-#                 passed; gpu-new was cut at 244 passed, none failed. Next: gpu-new in a
-#                 call of its own; conv-parts (the filters' copy swept, FEW_PIXELS_BLOCK);
-#                 vendor.py conv2d-cold at the boxes of 64 filters. Then x and the filters
-#                 copied in one launch (7d18956, taken off main untimed) against two
+#                 the GPU (-n 12). 2026-12-04c: 274 passed, 8 skipped, none failed (568
+#                 s, LIMIT=570). Next: conv-parts (the filters' copy swept,
+#                 FEW_PIXELS_BLOCK, now inside the paired copy)
 #   parity-light  the suite in parity mode (compiled vs interpreted twins, -n 14) but the
 #                 differential tests of matmul, attention and conv2d, and the planted
 #                 divergences of tests/parity_plants.py through `harness check`
@@ -62,6 +60,9 @@
 #   ftz-softmax   softmax on ex2.approx.ftz: tests, long rows against .base/ (2026-12-04
 #                 call 7; again in call 8 with the row max, one exp an element)
 #   host-generated  replays through one generated function: tests, host cost against .base/
+#   ln-parts      (at edfe1c8, rejected) layer_norm's backward walkers in parts: tests,
+#                 the bwd-parts sweep, .base/'s defaults on the same shapes
+#   conv-bf16     conv2d's paired copies off and on, bfloat16 whole calls
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -150,7 +151,7 @@ HEAVY_OPS="${HEAVY_OPS:-matmul or attention or conv2d}"  # parity-heavy's share 
 for name in $STEPS; do
     case "$name" in
     gpu-new)
-        step gpu-new 560 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+        step gpu-new 575 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_matmul.py tests/test_attention.py tests/test_conv2d.py \
             tests/test_autotune.py tests/test_parity.py tests/test_memcheck.py tests/test_ops.py \
             -k "matmul or attention or conv2d or autotune or parity or memcheck" ;;
@@ -565,6 +566,14 @@ for name in $STEPS; do
                 --set "kernels.conv2d.PAIRED_COPIES=$paired" \
                 --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
                 (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]")
+        done ;;
+    conv-bf16)
+        # conv2d's paired copies in bfloat16: the 3 x 3 whole calls off, then on (default).
+        for paired in False True; do
+            step "conv-bf16-$paired" 90 python benchmarks/vendor.py conv2d-cold \
+                --dtype bfloat16 --set "kernels.conv2d.PAIRED_COPIES=$paired" \
+                --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+                (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
         done ;;
     conv-parts)
         # Where an NCHW conv2d call's time goes (vendor.py conv2d-parts): the whole call in
