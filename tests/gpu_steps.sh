@@ -63,6 +63,7 @@
 #   ln-parts      (at edfe1c8, rejected) layer_norm's backward walkers in parts: tests,
 #                 the bwd-parts sweep, .base/'s defaults on the same shapes
 #   conv-bf16     conv2d's paired copies off and on, bfloat16 whole calls
+#   conv-memcheck conv2d's copies to channels-last, the paired one too, under memcheck
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -567,6 +568,12 @@ for name in $STEPS; do
                 --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
                 (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]")
         done ;;
+    conv-memcheck)
+        # conv2d's copies to channels-last (the paired copy of x and the filters, on by
+        # default since 2026-12-04c) under compute-sanitizer memcheck.
+        step conv-memcheck 150 python -m pytest -n 4 -q -p no:cacheprovider \
+            --triton-mode=gpu --memcheck tests/test_conv2d.py \
+            -k "one_launch or paired_copies or channels_last_copy" ;;
     conv-bf16)
         # conv2d's paired copies in bfloat16: the 3 x 3 whole calls off, then on (default).
         for paired in False True; do
