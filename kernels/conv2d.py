@@ -1313,11 +1313,12 @@ whole calls against cuDNN's in the same process (`vendor.py conv2d-cold`, dirty 
 clean / warm): 64 x 56^2 1.25 / 1.25 / 1.40 -> 1.37 / 1.36 / 1.48, 128 x 28^2 1.30 /
 1.27 / 1.33 -> 1.46 / 1.43 / 1.40, 256 x 14^2 1.28 / 1.29 / 1.27 -> 1.41 / 1.42 / 1.36
 (benchmarks/vendor.md, eleventh session)."""
-FEW_PIXELS_BLOCK = (64, 64, 4)
-"""The tile for 16 pixels or fewer: a 3 x 3 convolution's filters, (K, C, 3, 3), whose
-copy took 3.3 us for 256 x 256 of them on the H200 (0.7 TB/s), a tile of 64 pixels
-masked to 9. Tiles of fewer pixels and more channels are swept by `vendor.py
-conv2d-parts`, not yet on a GPU."""
+FEW_PIXELS_BLOCK = (64, 16, 4)
+"""The tile for 16 pixels or fewer: a 3 x 3 convolution's filters, (K, C, 3, 3). On the
+H200 (`vendor.py conv2d-parts`, float16, warm; benchmarks/vendor.md, eleventh session)
+their copy alone took 1.23 / 1.35 / 1.93 us for 64 / 128 / 256 channels and filters,
+against 1.50 / 1.69 / 3.21 on the 64-pixel tile that masked 55 of 64 pixels; no other
+tile of 16 pixels (128 or 256 channels, 4 or 8 warps) was faster on two of the three."""
 
 
 TMA_BY_DEFAULT = True

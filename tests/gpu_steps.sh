@@ -64,6 +64,7 @@
 #                 the bwd-parts sweep, .base/'s defaults on the same shapes
 #   conv-bf16     conv2d's paired copies off and on, bfloat16 whole calls
 #   conv-memcheck conv2d's copies to channels-last, the paired one too, under memcheck
+#   conv-final    conv2d as shipped: tests compiled, 3 x 3 whole calls in both dtypes
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -574,6 +575,18 @@ for name in $STEPS; do
         step conv-memcheck 150 python -m pytest -n 4 -q -p no:cacheprovider \
             --triton-mode=gpu --memcheck tests/test_conv2d.py \
             -k "one_launch or paired_copies or channels_last_copy" ;;
+    conv-final)
+        # conv2d as shipped after 2026-12-04c (paired copies, the filters' tile (64, 16,
+        # 4)): its copy, replay and TMA tests compiled; the 3 x 3 whole calls against cuDNN
+        # in both 16-bit dtypes.
+        step conv-final-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py tests/test_ops.py \
+            -k "conv2d and (replay or copy or launch or paired or tma or boxes or differential)"
+        for dtype in float16 bfloat16; do
+            step "conv-final-$dtype" 90 python benchmarks/vendor.py conv2d-cold --dtype "$dtype" \
+                --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
+                (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
+        done ;;
     conv-bf16)
         # conv2d's paired copies in bfloat16: the 3 x 3 whole calls off, then on (default).
         for paired in False True; do
