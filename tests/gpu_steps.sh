@@ -127,6 +127,14 @@ host_rounds() {  # host_rounds N LIMIT_S: the row-wise ops' host cost, .base/ an
     done
 }
 
+replay_tests() {  # replay_tests NAME: every replayed launcher's tests, compiled
+    step "$1" 120 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+        --triton-autotune=first tests/test_fast_launch.py tests/test_conv2d.py \
+        tests/test_attention.py tests/test_ops.py -k "fast or replay or allocated or \
+        keeps_nothing or ((vector_add or scale or softmax or add_row_sum or layer_norm) \
+        and not grad)"
+}
+
 old_numpy() {
     if [ ! -d /tmp/site ] && ls .whl/numpy-*.whl >/dev/null 2>&1; then
         python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
@@ -534,11 +542,7 @@ for name in $STEPS; do
         # torch's wrapper. Tests compiled, host cost against the tree in .base/ (carried;
         # alternating), the pieces of a replayed call; then (issue 13) where a whole
         # conv2d call loses to cuDNN: dirty-cold, clean-cold and warm timings.
-        step sender-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
-            --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
-            tests/test_conv2d.py tests/test_attention.py tests/test_ops.py -k "fast or \
-            replay or allocated or keeps_nothing or ((vector_add or scale or softmax or \
-            add_row_sum or layer_norm) and not grad)"
+        replay_tests sender-tests
         host_rounds 2 40
         step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5
         step attention-host 40 python benchmarks/host_cost.py attention attention.grad \
@@ -551,11 +555,7 @@ for name in $STEPS; do
         # and makes its launches in one generated function (`_replayer`). The replay tests
         # compiled; host cost against .base/ (825dcde, carried), two rounds alternating;
         # the pieces of a replayed call, the allocations among them.
-        step replay-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
-            --triton-mode=gpu --triton-autotune=first tests/test_fast_launch.py \
-            tests/test_conv2d.py tests/test_attention.py tests/test_ops.py -k "fast or \
-            replay or allocated or keeps_nothing or ((vector_add or scale or softmax or \
-            add_row_sum or layer_norm) and not grad)"
+        replay_tests replay-tests
         host_rounds 2 40
         step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5 ;;
     pair-cold)
