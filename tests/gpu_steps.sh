@@ -65,6 +65,7 @@
 #   conv-bf16     conv2d's paired copies off and on, bfloat16 whole calls
 #   conv-memcheck conv2d's copies to channels-last, the paired one too, under memcheck
 #   conv-final    conv2d as shipped: tests compiled, 3 x 3 whole calls in both dtypes
+#   conv-close    tests/test_conv2d.py compiled, the 1 x 1 whole calls (float16)
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -587,6 +588,14 @@ for name in $STEPS; do
                 --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
                 (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]"
         done ;;
+    conv-close)
+        # After conv-final: every test of tests/test_conv2d.py compiled, then the 1 x 1
+        # shapes' whole calls against cuDNN (float16), as shipped.
+        step conv-close-tests 100 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py
+        step conv-close-1x1 45 python benchmarks/vendor.py conv2d-cold --dtype float16 \
+            --set "__main__.CONV_SHAPES=[(32, 256, 56, 64, 1, 1, 0, 1), \
+            (32, 64, 56, 256, 1, 1, 0, 1)]" ;;
     conv-bf16)
         # conv2d's paired copies in bfloat16: the 3 x 3 whole calls off, then on (default).
         for paired in False True; do
