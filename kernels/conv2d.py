@@ -86,10 +86,10 @@ kernels/matmul.py).
    (`channels_last_pair_kernel`, PAIRED_COPIES); the output keeps x's format. Both
    copies are temporaries a replay makes anew (`kernels._launch.note_temporary`):
    planned in full, an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us
-   of device time (2026-12-03h). On the H200, float16, against cuDNN in the same format
-   (benchmarks/vendor.md): on ResNet's 3 x 3 shapes 1.36-1.48x NCHW and 0.93-1.14x
-   channels-last (eleventh session: whole calls, L2 dirty, clean or warm), on its 1 x 1
-   shapes 0.87-1.01x NCHW and 0.85-0.91x channels-last (device time, 2026-12-03e). The
+   of device time (2026-12-03h). On the H200, whole calls against cuDNN in the same
+   format, L2 dirty, clean or warm (benchmarks/vendor.md, eleventh session): on ResNet's
+   3 x 3 shapes 1.35-1.49x NCHW and 0.85-1.16x channels-last (float16 and bfloat16), on
+   its 1 x 1 shapes 0.77-1.06x NCHW and 0.85-0.92x channels-last (float16). The
    implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
    dx of a stride-1 convolution is one too (dy against the flipped filters, C and K
    exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
