@@ -1245,18 +1245,22 @@ def _gemm(
     _plans.launch("conv2d", conv2d_gemm_kernel, GEMM_CONFIGS, grid, args, constants, _DESIGNS, fit)
 
 
-def _copyable(x: torch.Tensor) -> bool:
-    """Whether `channels_last_kernel` can copy x (N, C, H, W): its pixels are one run per
-    channel, as NCHW's, and an image's offsets fit int32 (the image's own are int64)."""
-    _, c, h, w = x.shape
+def _kernel_copies(x: torch.Tensor) -> bool:
+    """Whether `_channels_last(x)` is a copy by `channels_last_kernel`: x (N, C, H, W) is
+    not channels-last already, its pixels are one run per channel, as NCHW's, an image's
+    offsets fit int32 (the image's own are int64), and its images fit the grid's third
+    axis."""
+    n, c, h, w = x.shape
+    if x.permute(0, 2, 3, 1).is_contiguous() or n > MAX_GRID[2]:
+        return False
     one_run = x.stride(3) * w == x.stride(2) or h == 1
     return one_run and offsets_fit_int32(((c, h * w), (x.stride(1), x.stride(3))),
                                          ((h * w, c), (c, 1)))  # fmt: skip
 
 
 def _copy_args(x: torch.Tensor) -> tuple:
-    """The copy kernel's arguments for a `_copyable` x: x, its copy (a new temporary,
-    `note_temporary`), C, the pixels, the strides."""
+    """The copy kernel's arguments for an x it copies (`_kernel_copies`): x, its copy (a
+    new temporary, `note_temporary`), C, the pixels, the strides."""
     n, c, h, w = x.shape
     out = note_temporary(torch.empty((n, h, w, c), dtype=x.dtype, device=x.device))
     return x, out, c, h * w, x.stride(0), x.stride(1), x.stride(3), out.stride(0), c
@@ -1269,13 +1273,13 @@ def _tile(pixels: int) -> tuple[int, int, int]:
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W)'s pixels as a new channels-last (N, H, W, C) tensor: a view where x
-    is channels-last, else a copy by `channels_last_kernel` (`_copyable`; the images on
-    the grid's third axis) or by PyTorch, whose copy is not replayed. Filters (K, C, R,
-    S) are copied the same way, to (K, R, S, C)."""
+    is channels-last, else a copy by `channels_last_kernel` (`_kernel_copies`; the
+    images on the grid's third axis) or by PyTorch, whose copy is not replayed. Filters
+    (K, C, R, S) are copied the same way, to (K, R, S, C)."""
     pixels = x.permute(0, 2, 3, 1)
     if pixels.is_contiguous():
         return pixels
-    if x.shape[0] > MAX_GRID[2] or not _copyable(x):  # PyTorch's copy
+    if not _kernel_copies(x):  # PyTorch's copy
         return pixels.contiguous()
     args = _copy_args(x)
     block_c, block_p, warps = _tile(args[3])
@@ -1288,8 +1292,7 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 def _channels_last_pair(x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(`_channels_last(x)`, `_channels_last(weight)`): where both are copies the kernel
     makes and PAIRED_COPIES is on, one launch of `channels_last_pair_kernel` makes both."""
-    copies = [not t.permute(0, 2, 3, 1).is_contiguous() and _copyable(t) for t in (x, weight)]
-    if not (PAIRED_COPIES and all(copies)):
+    if not (PAIRED_COPIES and _kernel_copies(x) and _kernel_copies(weight)):
         return _channels_last(x), _channels_last(weight)
     x_args, w_args = _copy_args(x), _copy_args(weight)
     (block_c, block_p, warps), (few_c, few_p, _) = _tile(x_args[3]), _tile(w_args[3])

@@ -496,6 +496,29 @@ def test_a_layer_above_can_void_a_replay_and_is_told_of_each(launcher_stub) -> N
     assert replays.get("noted") is None
 
 
+def test_a_replayed_launcher_asks_and_tells_the_layer_above(launcher_stub) -> None:
+    """`replayed` through its generated call: a note of the layer above (a tuner's) is
+    asked before each replay and told after its launch; once void, the call is planned
+    in full again."""
+    valid, told, planned = [True], [], []
+
+    @_launch.replayed()
+    def noted(x: torch.Tensor) -> torch.Tensor:
+        planned.append(x)
+        out = torch.empty(256)
+        fast(compiled_only)[(2,)](x, out, 256, 2.0, BLOCK=128)
+        _launch.note_replay(lambda: valid[0], lambda: told.append(len(launcher_stub)))
+        return out
+
+    noted(torch.empty(256))
+    out = noted(torch.empty(256))
+    assert len(planned) == 1 and told == [2]  # told after the replay's launch
+    assert launcher_stub[-1][3][1] == out.data_ptr()
+    valid[0] = False  # say, the tuner forgot the config it had chosen
+    noted(torch.empty(256))
+    assert len(planned) == 2 and told == [2]
+
+
 def test_a_replayed_launcher_allocates_its_outputs_as_the_captured_call_did(launcher_stub):
     """`replayed`: outputs as the full call made them (shape, strides, dtype; None kept),
     arguments told apart by type too (True == 1.0, and a check may refuse one), and an
