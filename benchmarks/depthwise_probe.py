@@ -1,9 +1,10 @@
 """One launch of each depthwise kernel on a ResNet/MobileNet-sized problem, for a profiler.
 
-    ncu --section SpeedOfLight -k regex:depthwise -c 6 python benchmarks/depthwise_probe.py
+    ncu --section SpeedOfLight -k regex:depthwise -c 14 python benchmarks/depthwise_probe.py
 
 float16, N = 32, C = 256, 56 x 56, stride 1: 7 x 7 then 3 x 3, NCHW (the plane kernel's
-strips, in 2 rows and in 1) then channels-last (the pixels x filters kernel's, likewise),
+strips in 2 rows, one-column tiles, and programs walking tiles down the plane) then
+channels-last (the pixels x filters kernel's strips, in 2 rows and in 1),
 each with one forced config so that the profiler sees the launch itself, not the
 autotuner's trials. With
 `--time`, each is also timed (do_bench, median) and printed as a share of a same-size
@@ -23,7 +24,10 @@ from kernels.conv2d import conv2d
 
 FORCED = [
     ("nchw", "conv2d/plane-16x64x8-r2-w2-s1/gpu"),
-    ("nchw", "conv2d/plane-8x64x8-w2-s1/gpu"),
+    ("nchw", "conv2d/plane-4x64-w2-s1/gpu"),
+    ("nchw", "conv2d/plane-16x64x8-r2-t4-w2-s1/gpu"),
+    ("nchw", "conv2d/plane-8x64x2-r4-t7-w2-s1/gpu"),
+    ("nchw", "conv2d/plane-16x32x2-r8-t4-w1-s1/gpu"),
     ("channels_last", "conv2d/depthwise-8x64x8-r2-w4-s1/gpu"),
     ("channels_last", "conv2d/depthwise-8x128x8-w4-s1/gpu"),
 ]

@@ -786,6 +786,12 @@ CANDIDATES = {
         _pl(32, 64, 2, 8, 2),
         _pl(32, 64, 2, 8, 4),
         _pl(16, 64, 2, 8, 2),
+        # programs walking tiles down the plane (TILES)
+        _pl(8, 64, 2, 1, 8, 7),
+        _pl(16, 64, 2, 4, 4, 4),
+        _pl(8, 32, 1, 2, 4, 7),
+        _pl(32, 64, 2, 8, 4, 2),
+        _pl(16, 32, 2, 2, 4, 2),
     ],
 }
 
@@ -911,7 +917,7 @@ def sweep_conv2d() -> None:
                 )
 
 
-def sweep_depthwise() -> None:
+def sweep_depthwise(layouts: tuple[str, ...] = ("nchw", "channels_last")) -> None:
     """Each depthwise kernel's candidates, launched through its own launcher (no routing):
     NCHW on the plane kernel, channels-last on the pixels x filters one."""
     planes, tiles = conv._depthwise_planes, conv._depthwise_tiles
@@ -919,6 +925,7 @@ def sweep_depthwise() -> None:
         "nchw": [(conv.conv2d_depthwise_plane_kernel, CANDIDATES["plane"], planes)],
         "channels_last": [(conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"], tiles)],
     }
+    sweeps = {layout: sweeps[layout] for layout in layouts}
     kernels = [kernel for runs in sweeps.values() for kernel, _, _ in runs]
     defaults = [list(kernel.configs) for kernel in kernels]
     copy = copy_gbps()
@@ -973,6 +980,7 @@ SWEEPS = {
     "attention-grad": sweep_attention_grad,
     "conv2d": sweep_conv2d,
     "depthwise": sweep_depthwise,
+    "depthwise-nchw": functools.partial(sweep_depthwise, ("nchw",)),
 }
 
 

@@ -218,14 +218,15 @@ DEPTHWISE_INTERPRET_CONFIGS = (
 
 
 def _plane_config(
-    block_p: int, block_q: int, warps: int, strip: int = 1, rows: int = 1
+    block_p: int, block_q: int, warps: int, strip: int = 1, rows: int = 1, tiles: int = 1
 ) -> triton.Config:
-    """BLOCK_P rows x BLOCK_Q columns, in strips of `strip` columns, each in `rows` rows
-    (both named only past 1)."""
+    """BLOCK_P rows x BLOCK_Q columns, in strips of `strip` columns, each in `rows` rows,
+    `tiles` such tiles down the plane a program (the three named only past 1)."""
     blocks = (
         {"BLOCK_P": block_p, "BLOCK_Q": block_q}
         | ({"BLOCK_STRIP": strip} if strip > 1 else {})
         | ({"ROWS": rows} if rows > 1 else {})
+        | ({"TILES": tiles} if tiles > 1 else {})
     )
     return triton.Config(blocks, num_warps=warps, num_stages=1)
 
@@ -250,11 +251,16 @@ PLANE_GPU_CONFIGS = (
     _plane_config(8, 64, 2, 8),
     _plane_config(4, 64, 2),
     _plane_config(8, 32, 2),
+    _plane_config(16, 64, 2, 8, 2, 4),
+    _plane_config(8, 64, 2, 2, 4, 7),
+    _plane_config(16, 32, 1, 2, 8, 4),
+    _plane_config(16, 32, 1, 4, 4, 2),
 )
 PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1),
     _plane_config(4, 16, 1, 4),
     _plane_config(4, 8, 1, 4, 2),
+    _plane_config(4, 8, 1, 2, 2, 3),
 )
 
 
@@ -852,16 +858,31 @@ def _strip_row(
 
 
 @triton.jit
+def _filter_row(w_row, stride_wr, stride_ws, w_mask, weights, r: tl.constexpr, S: tl.constexpr):
+    """Filter row r's S weights in float32: loaded (`_strip_weights`), or taken from
+    `weights`, every filter's R x S weights loaded before (unless None)."""
+    if weights is None:
+        row = _strip_weights(w_row + r * stride_wr, stride_ws, w_mask, S)
+    else:
+        row = ()
+        for s in tl.static_range(S):
+            row = row + (weights[r * S + s],)  # noqa: RUF005
+    return row
+
+
+@triton.jit
 def _strip_rows(
     accs, x_ptr, x_offs, first_ih, H, stride_xh, stride_xw, lane_ok, col_oks,
-    w_row, stride_wr, stride_ws, w_mask,
+    w_row, stride_wr, stride_ws, w_mask, weights,
     R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr, DIL_H: tl.constexpr,
     STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, ROWS: tl.constexpr, STRIP: tl.constexpr,
     UNROLL: tl.constexpr,
 ):  # fmt: skip
     """All the filter rows of a thread's ROWS x STRIP outputs (`_strip_row`): x_ptr +
     x_offs points at the strips' first input column in input row 0, first_ih is the
-    first output row's first input row; lane_ok masks whole strips (past the tile).
+    first output row's first input row; lane_ok masks whole strips (past the tile). The
+    weights are loaded here (w_row, pointers at each filter's tap (0, 0)) unless
+    `weights` holds them already (`_filter_row`).
 
     With ROWS output rows a thread (UNROLL), input row first_ih + u feeds every output row
     t with a filter row r at u = t STRIDE_H + r DIL_H: the loop runs over the input rows,
@@ -870,28 +891,28 @@ def _strip_rows(
     the R filter rows, not unrolled."""
     if UNROLL:
         for u in tl.static_range((ROWS - 1) * STRIDE_H + (R - 1) * DIL_H + 1):
-            # Each output row's filter-row weights; rows that u does not feed load row
-            # 0's, never used, so never loaded (dead code).
-            weights = ()
-            used = False
+            # Each output row's filter-row weights; rows that u does not feed take row
+            # 0's, never used, so never loaded (dead code, as is an input row that feeds
+            # no output). The filter row is a constant, an expression: an int assigned
+            # to a name would be a run-time integer in Triton.
+            row_weights = ()
             for t in tl.static_range(ROWS):
-                r = 0
-                if (
-                    (u >= t * STRIDE_H)
-                    & ((u - t * STRIDE_H) % DIL_H == 0)
-                    & (u - t * STRIDE_H < R * DIL_H)
-                ):
-                    r = (u - t * STRIDE_H) // DIL_H
-                    used = True
-                weights = weights + _strip_weights(w_row + r * stride_wr, stride_ws, w_mask, S)
-            if used:
-                ih = first_ih + u
-                row_ok = lane_ok & (ih >= 0) & (ih < H)
-                row_ptrs = x_ptr + (x_offs + ih * stride_xh)
-                accs = _strip_row(
-                    accs, row_ptrs, stride_xw, row_ok, col_oks, weights,
-                    u, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP,
+                row_weights = row_weights + _filter_row(
+                    w_row, stride_wr, stride_ws, w_mask, weights,
+                    (u - t * STRIDE_H) // DIL_H
+                    if (u >= t * STRIDE_H)
+                    and ((u - t * STRIDE_H) % DIL_H == 0)
+                    and (u - t * STRIDE_H < R * DIL_H)
+                    else 0,
+                    S,
                 )  # fmt: skip
+            ih = first_ih + u
+            row_ok = lane_ok & (ih >= 0) & (ih < H)
+            row_ptrs = x_ptr + (x_offs + ih * stride_xh)
+            accs = _strip_row(
+                accs, row_ptrs, stride_xw, row_ok, col_oks, row_weights,
+                u, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP,
+            )  # fmt: skip
     else:
         # Unrolled, all R x COLS tiles of loads were hoisted and spilled (9.5-26 KB a
         # thread in ptxas for 7 x 7 with one pixel a strip, conv2d_depthwise_kernel).
@@ -899,9 +920,10 @@ def _strip_rows(
             ih = first_ih + r * DIL_H
             row_ok = lane_ok & (ih >= 0) & (ih < H)
             row_ptrs = x_ptr + (x_offs + ih * stride_xh)
-            weights = _strip_weights(w_row + r * stride_wr, stride_ws, w_mask, S)
+            tl.static_assert(weights is None, "weights loaded before need UNROLL")
+            row_weights = _strip_weights(w_row + r * stride_wr, stride_ws, w_mask, S)
             accs = _strip_row(
-                accs, row_ptrs, stride_xw, row_ok, col_oks, weights,
+                accs, row_ptrs, stride_xw, row_ok, col_oks, row_weights,
                 0, 1, S, 1, 1, STRIDE_W, DIL_W, 1, STRIP,
             )  # fmt: skip
     return accs
@@ -1003,7 +1025,7 @@ def conv2d_depthwise_kernel(
     # Padding: taps outside the input load 0; so do strips past the last row.
     accs = _strip_rows(
         accs, x_ptr, x_tile, base_h[:, None], H, stride_xh, stride_xw, strip_mask[:, None],
-        col_oks, (w_ptr + k * stride_wk)[None, :], stride_wr, stride_ws, k_mask[None, :],
+        col_oks, (w_ptr + k * stride_wk)[None, :], stride_wr, stride_ws, k_mask[None, :], None,
         R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, BLOCK_Q, ROWS > 1,
     )  # fmt: skip
     bias = None
@@ -1058,6 +1080,7 @@ def conv2d_depthwise_plane_kernel(
     BLOCK_Q: tl.constexpr,  # output columns per program
     BLOCK_STRIP: tl.constexpr = 1,  # adjacent output columns per strip (a thread's)
     ROWS: tl.constexpr = 1,  # consecutive output rows per strip
+    TILES: tl.constexpr = 1,  # tiles per program, one below the other, walked in a loop
 ):  # fmt: skip
     """A BLOCK_P x BLOCK_Q tile of one filter's output plane per program, as strips of
     ROWS x BLOCK_STRIP adjacent outputs: the filter rows of conv2d_depthwise_kernel,
@@ -1074,32 +1097,67 @@ def conv2d_depthwise_plane_kernel(
     between them, each loaded and converted once (`_strip_rows`). Neighbouring threads
     read addresses BLOCK_STRIP STRIDE_W elements apart, which the L1 cache serves from the
     same lines over a row's column loads."""
-    img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P, BLOCK_Q)
+    img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P * TILES, BLOCK_Q)
     STRIPS: tl.constexpr = BLOCK_Q // BLOCK_STRIP
-    p = p0 + tl.arange(0, BLOCK_P // ROWS)[:, None] * ROWS  # each strip's first row
     q = q0 + tl.arange(0, STRIPS)[None, :] * BLOCK_STRIP  # (1, STRIPS): each strip's first
     if INDEX_64:
-        p, q = p.to(tl.int64), q.to(tl.int64)
+        q = q.to(tl.int64)
     x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
-    # Row validity per row, column validity per column: broadcast where they meet.
-    p_ok = p < P
+    out_plane = img * stride_on + k * stride_ok
+    w_filter = w_ptr + k * stride_wk
     COLS: tl.constexpr = (BLOCK_STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
     first_col = q * STRIDE_W - pad_w
     col_oks = _strip_columns(first_col, W, None, COLS)
-    accs = _strip_zeros(BLOCK_P // ROWS, STRIPS, ROWS * BLOCK_STRIP)
-    # Padding: taps outside the input load 0; so do rows past P.
-    accs = _strip_rows(
-        accs, x_plane, first_col * stride_xw, p * STRIDE_H - pad_h, H, stride_xh, stride_xw,
-        p_ok, col_oks, w_ptr + k * stride_wk, stride_wr, stride_ws, None,
-        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, BLOCK_STRIP, True,
-    )  # fmt: skip
     bias = None
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + k * stride_bias).to(tl.float32)
-    out_rows = img * stride_on + k * stride_ok + p * stride_oh
+    if TILES == 1:
+        _plane_rows(
+            x_plane, w_filter, out_ptr, out_plane, p0, q, first_col, col_oks, bias, None,
+            H, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws, stride_oh, stride_ow,
+            R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, INDEX_64, BLOCK_P, STRIPS, BLOCK_STRIP, ROWS,
+        )  # fmt: skip
+    else:
+        # The filter's weights once for all the tiles: the compiler cannot hoist loads
+        # out of a loop that stores (out might alias them).
+        weights = ()
+        for r in tl.static_range(R):
+            weights = weights + _strip_weights(w_filter + r * stride_wr, stride_ws, None, S)
+        for tile in range(tl.minimum(tl.cdiv(P - p0, BLOCK_P), TILES)):
+            _plane_rows(
+                x_plane, w_filter, out_ptr, out_plane, p0 + tile * BLOCK_P, q, first_col,
+                col_oks, bias, weights, H, P, Q, pad_h, stride_xh, stride_xw, stride_wr,
+                stride_ws, stride_oh, stride_ow, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W,
+                INDEX_64, BLOCK_P, STRIPS, BLOCK_STRIP, ROWS,
+            )  # fmt: skip
+
+
+@triton.jit
+def _plane_rows(
+    x_plane, w_filter, out_ptr, out_plane, p0, q, first_col, col_oks, bias, weights,
+    H, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws, stride_oh, stride_ow,
+    R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr, DIL_H: tl.constexpr,
+    STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, INDEX_64: tl.constexpr,
+    BLOCK_P: tl.constexpr, STRIPS: tl.constexpr, STRIP: tl.constexpr, ROWS: tl.constexpr,
+):  # fmt: skip
+    """Output rows p0 .. p0 + BLOCK_P - 1 of a plane tile (conv2d_depthwise_plane_kernel),
+    columns q (each strip's first): computed and stored."""
+    p = p0 + tl.arange(0, BLOCK_P // ROWS)[:, None] * ROWS  # each strip's first row
+    if INDEX_64:
+        p = p.to(tl.int64)
+    # Row validity per row, column validity per column: broadcast where they meet.
+    p_ok = p < P
+    accs = _strip_zeros(BLOCK_P // ROWS, STRIPS, ROWS * STRIP)
+    # Padding: taps outside the input load 0; so do rows past P.
+    accs = _strip_rows(
+        accs, x_plane, first_col * stride_xw, p * STRIDE_H - pad_h, H, stride_xh, stride_xw,
+        p_ok, col_oks, w_filter, stride_wr, stride_ws, None, weights,
+        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP, True,
+    )  # fmt: skip
     _strip_store(
-        out_ptr, out_rows, p_ok, accs, p, q, P, Q, stride_oh, stride_ow, bias, ROWS, BLOCK_STRIP
-    )
+        out_ptr, out_plane + p * stride_oh, p_ok, accs, p, q, P, Q, stride_oh, stride_ow, bias,
+        ROWS, STRIP,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ launcher
@@ -1433,7 +1491,12 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
     """Tiles of output planes: the plane kernel."""
     planes = geo.n * geo.k
     grid = lambda meta: checked_grid(
-        (planes * cdiv(geo.p, meta["BLOCK_P"]) * cdiv(geo.q, meta["BLOCK_Q"]),), "x"
+        (
+            planes
+            * cdiv(geo.p, meta["BLOCK_P"] * meta.get("TILES", 1))
+            * cdiv(geo.q, meta["BLOCK_Q"]),
+        ),
+        "x",
     )
     # The strides and dilations are constants there (`_strip_rows`).
     (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation

@@ -66,6 +66,8 @@
 #   conv-memcheck conv2d's copies to channels-last, the paired one too, under memcheck
 #   conv-final    conv2d as shipped: tests compiled, 3 x 3 whole calls in both dtypes
 #   conv-close    tests/test_conv2d.py compiled, the 1 x 1 whole calls (float16)
+#   dw-walk       NCHW depthwise programs walking tiles down a plane (TILES): the plane
+#                 kernel's sweep, the float16 depthwise table, ncu on each design forced
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -269,6 +271,13 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (pointwise or test_configs or differential)"
         step pointwise-bench 200 python benchmarks/vendor.py conv2d-pointwise ;;
+    dw-walk)
+        # Issue 13: the plane kernel's programs walking tiles down the plane (TILES).
+        step dw-walk-sweep 230 python benchmarks/vendor.py --sweep depthwise-nchw
+        step dw-walk-bench 170 python benchmarks/vendor.py depthwise --dtype float16
+        step dw-walk-ncu 120 ncu --section SpeedOfLight --section SchedulerStats \
+            --section WarpStateStats --section MemoryWorkloadAnalysis --section Occupancy \
+            -k regex:depthwise -c 14 python benchmarks/depthwise_probe.py ;;
     depthwise)
         # The taps as compile-time constants (2026-12-03): unrolled loads. Tests compiled,
         # each layout's configs swept, the table, then where a 7x7 launch's time goes.
