@@ -786,12 +786,15 @@ CANDIDATES = {
         _pl(32, 64, 2, 8, 2),
         _pl(32, 64, 2, 8, 4),
         _pl(16, 64, 2, 8, 2),
-        # programs walking tiles down the plane (TILES)
-        _pl(8, 64, 2, 1, 8, 7),
+    ],
+    # programs walking tiles down the plane (TILES), strips as vectors where aligned
+    "plane-walks": [
+        *conv.PLANE_GPU_CONFIGS[3:],
+        _pl(8, 32, 1, 4, 2, 7),
         _pl(16, 64, 2, 4, 4, 4),
-        _pl(8, 32, 1, 2, 4, 7),
-        _pl(32, 64, 2, 8, 4, 2),
-        _pl(16, 32, 2, 2, 4, 2),
+        _pl(8, 64, 2, 1, 8, 7),
+        _pl(16, 32, 1, 2, 8, 4),
+        _pl(16, 32, 1, 4, 4, 2),
     ],
 }
 
@@ -917,12 +920,15 @@ def sweep_conv2d() -> None:
                 )
 
 
-def sweep_depthwise(layouts: tuple[str, ...] = ("nchw", "channels_last")) -> None:
+def sweep_depthwise(
+    layouts: tuple[str, ...] = ("nchw", "channels_last"), planes_from: str = "plane"
+) -> None:
     """Each depthwise kernel's candidates, launched through its own launcher (no routing):
-    NCHW on the plane kernel, channels-last on the pixels x filters one."""
+    NCHW on the plane kernel (CANDIDATES[planes_from]), channels-last on the pixels x
+    filters one."""
     planes, tiles = conv._depthwise_planes, conv._depthwise_tiles
     sweeps = {
-        "nchw": [(conv.conv2d_depthwise_plane_kernel, CANDIDATES["plane"], planes)],
+        "nchw": [(conv.conv2d_depthwise_plane_kernel, CANDIDATES[planes_from], planes)],
         "channels_last": [(conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"], tiles)],
     }
     sweeps = {layout: sweeps[layout] for layout in layouts}
@@ -981,6 +987,7 @@ SWEEPS = {
     "conv2d": sweep_conv2d,
     "depthwise": sweep_depthwise,
     "depthwise-nchw": functools.partial(sweep_depthwise, ("nchw",)),
+    "depthwise-walks": functools.partial(sweep_depthwise, ("nchw",), "plane-walks"),
 }
 
 

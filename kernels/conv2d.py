@@ -127,6 +127,8 @@ seventh session) channels-last 3 x 3 then ran 72-76% of a copy at 56 x 56 (63% a
 
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
@@ -247,14 +249,14 @@ def _plane_config(
 # 3 x 3.
 PLANE_GPU_CONFIGS = (
     _plane_config(16, 64, 2, 8, 2),
-    _plane_config(32, 64, 2, 8, 4),
-    _plane_config(8, 64, 2, 8),
     _plane_config(4, 64, 2),
     _plane_config(8, 32, 2),
     _plane_config(16, 64, 2, 8, 2, 4),
-    _plane_config(8, 64, 2, 2, 4, 7),
-    _plane_config(16, 32, 1, 2, 8, 4),
-    _plane_config(16, 32, 1, 4, 4, 2),
+    _plane_config(16, 64, 1, 8, 4, 4),
+    _plane_config(32, 64, 2, 8, 4, 2),
+    _plane_config(8, 64, 1, 8, 2, 7),
+    _plane_config(16, 32, 1, 4, 4, 4),
+    _plane_config(32, 32, 1, 4, 8, 2),
 )
 PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1),
@@ -819,7 +821,7 @@ def _strip_weights(w_row, stride_ws, mask, S: tl.constexpr):
 
 @triton.jit
 def _strip_row(
-    accs, row_ptrs, stride_xw, row_ok, col_oks, weights,
+    accs, row_ptrs, stride_xw, row_ok, col_oks, columns, weights,
     U: tl.constexpr, R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr,
     DIL_H: tl.constexpr, STRIDE_W: tl.constexpr, DIL_W: tl.constexpr,
     ROWS: tl.constexpr, STRIP: tl.constexpr,
@@ -827,18 +829,21 @@ def _strip_row(
     """One input row of a thread's ROWS x STRIP outputs (ROWS strips of STRIP adjacent
     outputs, in consecutive output rows; accs[t STRIP + i] is output (t, i)): each input
     column j the row reaches is loaded (row_ptrs + j stride_xw, zero where not row_ok &
-    col_oks[j]) and converted to float32 once, then multiply-added into every output it
-    feeds. The row is U rows below the first output row's first tap: it feeds output row t
-    through filter row r where U = t STRIDE_H + r DIL_H (weights[t S + s] are that filter
-    row's), and output column i through tap s where j = i STRIDE_W + s DIL_W; both decided
-    at compile time."""
+    col_oks[j]; or taken from `columns`, loaded before, unless None) and converted to
+    float32 once, then multiply-added into every output it feeds. The row is U rows below
+    the first output row's first tap: it feeds output row t through filter row r where U
+    = t STRIDE_H + r DIL_H (weights[t S + s] are that filter row's), and output column i
+    through tap s where j = i STRIDE_W + s DIL_W; both decided at compile time."""
     COLS: tl.constexpr = (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
     # A pointer stepped column by column (64-bit: no offset j stride_xw to overflow);
     # with stride_xw 1 (specialized) the steps fold into the loads' immediate offsets.
     ptrs = row_ptrs
     for j in tl.static_range(COLS):
-        xv = tl.load(ptrs, mask=row_ok & col_oks[j], other=0.0).to(tl.float32)
-        ptrs += stride_xw
+        if columns is None:
+            xv = tl.load(ptrs, mask=row_ok & col_oks[j], other=0.0).to(tl.float32)
+            ptrs += stride_xw
+        else:
+            xv = columns[j]
         updated = ()
         for t in tl.static_range(ROWS):
             for i in tl.static_range(STRIP):
@@ -858,6 +863,72 @@ def _strip_row(
 
 
 @triton.jit
+def _split_columns(tile, VEC: tl.constexpr):
+    """A (rows, strips, VEC) tile's VEC columns, in order, each a (rows, strips) tile:
+    halved log2(VEC) times by tl.split on a last axis of 2 (a thread's own registers)."""
+    parts = (tile,)
+    rows: tl.constexpr = tile.shape[0]
+    strips: tl.constexpr = tile.shape[1]
+    for level in tl.static_range((VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)):
+        evens = ()
+        odds = ()
+        for k in tl.static_range(1 << level):
+            # parts[k] holds columns k, k + n, k + 2n, ... (n = 1 << level): the evens
+            # of them go to evens[k] (columns k, k + 2n, ...), the odds to odds[k].
+            part = tl.reshape(parts[k], (rows, strips, VEC >> (level + 1), 2))
+            even, odd = tl.split(part)
+            evens = evens + (even,)  # noqa: RUF005
+            odds = odds + (odd,)  # noqa: RUF005
+        parts = evens + odds
+    columns = ()
+    for i in tl.static_range(VEC):
+        columns = columns + (tl.reshape(parts[i], (rows, strips)),)  # noqa: RUF005
+    return columns
+
+
+@triton.jit
+def _join_columns(columns, VEC: tl.constexpr):
+    """The inverse of `_split_columns`: VEC (rows, strips) tiles as one (rows, strips,
+    VEC) tile."""
+    rows: tl.constexpr = columns[0].shape[0]
+    strips: tl.constexpr = columns[0].shape[1]
+    parts = ()
+    for i in tl.static_range(VEC):
+        parts = parts + (tl.reshape(columns[i], (rows, strips, 1)),)  # noqa: RUF005
+    for level in tl.static_range((VEC > 1) + (VEC > 2) + (VEC > 4) + (VEC > 8)):
+        joined = ()
+        # (VEC >> (level + 1) written out: a constexpr cannot be reassigned in a loop.)
+        for k in tl.static_range(VEC >> (level + 1)):
+            part = tl.join(parts[k], parts[k + (VEC >> (level + 1))])  # (..., 1 << level, 2)
+            joined = joined + (tl.reshape(part, (rows, strips, 2 << level)),)  # noqa: RUF005
+        parts = joined
+    return parts[0]
+
+
+@triton.jit
+def _vector_row(
+    row_ptrs, core_ptrs, row_ok, col_oks, core_oks,
+    COLS: tl.constexpr, VEC: tl.constexpr, STRIDE_W: tl.constexpr, PAD_W: tl.constexpr,
+):  # fmt: skip
+    """An input row's COLS columns for `_strip_row` (float32), as row_ptrs + j reaches
+    them (stride 1), loaded in aligned vectors: core_ptrs, a (..., VEC) tile of pointers
+    at input column PAD_W, and the next STRIDE_W - 1 vectors, each whole in or out of the
+    row (core_oks); the columns outside those one by one (col_oks)."""
+    core = ()
+    for k in tl.static_range(STRIDE_W):
+        tile = tl.load(core_ptrs + k * VEC, mask=(row_ok & core_oks[k])[:, :, None], other=0.0)
+        core = core + _split_columns(tile.to(tl.float32), VEC)
+    columns = ()
+    for j in tl.static_range(COLS):
+        if (j >= PAD_W) and (j < PAD_W + STRIDE_W * VEC):
+            column = core[j - PAD_W]
+        else:
+            column = tl.load(row_ptrs + j, mask=row_ok & col_oks[j], other=0.0).to(tl.float32)
+        columns = columns + (column,)  # noqa: RUF005
+    return columns
+
+
+@triton.jit
 def _filter_row(w_row, stride_wr, stride_ws, w_mask, weights, r: tl.constexpr, S: tl.constexpr):
     """Filter row r's S weights in float32: loaded (`_strip_weights`), or taken from
     `weights`, every filter's R x S weights loaded before (unless None)."""
@@ -873,16 +944,17 @@ def _filter_row(w_row, stride_wr, stride_ws, w_mask, weights, r: tl.constexpr, S
 @triton.jit
 def _strip_rows(
     accs, x_ptr, x_offs, first_ih, H, stride_xh, stride_xw, lane_ok, col_oks,
-    w_row, stride_wr, stride_ws, w_mask, weights,
+    w_row, stride_wr, stride_ws, w_mask, weights, core_offs, core_oks,
     R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr, DIL_H: tl.constexpr,
     STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, ROWS: tl.constexpr, STRIP: tl.constexpr,
-    UNROLL: tl.constexpr,
+    UNROLL: tl.constexpr, VEC: tl.constexpr = 0, PAD_W: tl.constexpr = 0,
 ):  # fmt: skip
     """All the filter rows of a thread's ROWS x STRIP outputs (`_strip_row`): x_ptr +
     x_offs points at the strips' first input column in input row 0, first_ih is the
     first output row's first input row; lane_ok masks whole strips (past the tile). The
     weights are loaded here (w_row, pointers at each filter's tap (0, 0)) unless
-    `weights` holds them already (`_filter_row`).
+    `weights` holds them already (`_filter_row`). With VEC, the strips' columns come in
+    aligned vectors of VEC (`_vector_row`: core_offs, core_oks, PAD_W).
 
     With ROWS output rows a thread (UNROLL), input row first_ih + u feeds every output row
     t with a filter row r at u = t STRIDE_H + r DIL_H: the loop runs over the input rows,
@@ -909,8 +981,18 @@ def _strip_rows(
             ih = first_ih + u
             row_ok = lane_ok & (ih >= 0) & (ih < H)
             row_ptrs = x_ptr + (x_offs + ih * stride_xh)
+            columns = None
+            if VEC:
+                # (A hint: the row's start is a multiple of VEC, as the launcher checked.)
+                core_ptrs = x_ptr + (
+                    core_offs + tl.multiple_of(ih * stride_xh, [VEC, VEC])[:, :, None]
+                )
+                columns = _vector_row(
+                    row_ptrs, core_ptrs, row_ok, col_oks, core_oks,
+                    (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1, VEC, STRIDE_W, PAD_W,
+                )  # fmt: skip
             accs = _strip_row(
-                accs, row_ptrs, stride_xw, row_ok, col_oks, row_weights,
+                accs, row_ptrs, stride_xw, row_ok, col_oks, columns, row_weights,
                 u, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP,
             )  # fmt: skip
     else:
@@ -923,7 +1005,7 @@ def _strip_rows(
             tl.static_assert(weights is None, "weights loaded before need UNROLL")
             row_weights = _strip_weights(w_row + r * stride_wr, stride_ws, w_mask, S)
             accs = _strip_row(
-                accs, row_ptrs, stride_xw, row_ok, col_oks, row_weights,
+                accs, row_ptrs, stride_xw, row_ok, col_oks, None, row_weights,
                 0, 1, S, 1, 1, STRIDE_W, DIL_W, 1, STRIP,
             )  # fmt: skip
     return accs
@@ -1026,7 +1108,7 @@ def conv2d_depthwise_kernel(
     accs = _strip_rows(
         accs, x_ptr, x_tile, base_h[:, None], H, stride_xh, stride_xw, strip_mask[:, None],
         col_oks, (w_ptr + k * stride_wk)[None, :], stride_wr, stride_ws, k_mask[None, :], None,
-        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, BLOCK_Q, ROWS > 1,
+        None, None, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, BLOCK_Q, ROWS > 1,
     )  # fmt: skip
     bias = None
     if bias_ptr is not None:
@@ -1056,7 +1138,7 @@ def _plane_tile(K, P, Q, INDEX_64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_Q:
 
 @autotune(
     PLANE_GPU_CONFIGS,
-    key=["P", "Q", "R", "S", "STRIDE_H", "DIL_H", "STRIDE_W", "DIL_W"],
+    key=["P", "Q", "R", "S", "STRIDE_H", "DIL_H", "STRIDE_W", "DIL_W", "ALIGN"],
     interpret_config=PLANE_INTERPRET_CONFIGS[0],
 )
 @triton.jit
@@ -1064,7 +1146,7 @@ def conv2d_depthwise_plane_kernel(
     x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
     K, MULT,  # filters, and filters per input channel
     H, W, P, Q,
-    pad_h, pad_w,
+    pad_h,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wk, stride_wr, stride_ws,
     stride_on, stride_ok, stride_oh, stride_ow,
@@ -1075,6 +1157,8 @@ def conv2d_depthwise_plane_kernel(
     DIL_H: tl.constexpr,  # conv2d_depthwise_kernel
     STRIDE_W: tl.constexpr,
     DIL_W: tl.constexpr,
+    PAD_W: tl.constexpr,  # left padding: which input column a vector's lane holds
+    ALIGN: tl.constexpr,  # x's and out's rows start on multiples of ALIGN elements (stride 1)
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_P: tl.constexpr,  # output rows per program
     BLOCK_Q: tl.constexpr,  # output columns per program
@@ -1102,43 +1186,40 @@ def conv2d_depthwise_plane_kernel(
     q = q0 + tl.arange(0, STRIPS)[None, :] * BLOCK_STRIP  # (1, STRIPS): each strip's first
     if INDEX_64:
         q = q.to(tl.int64)
-    x_plane = x_ptr + img * stride_xn + (k // MULT) * stride_xc
-    out_plane = img * stride_on + k * stride_ok
+    # (Hints: the planes start on multiples of ALIGN, as the launcher checked.)
+    x_plane = x_ptr + tl.multiple_of(img * stride_xn + (k // MULT) * stride_xc, ALIGN)
+    out_plane = tl.multiple_of(img * stride_on + k * stride_ok, ALIGN)
     w_filter = w_ptr + k * stride_wk
     COLS: tl.constexpr = (BLOCK_STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
-    first_col = q * STRIDE_W - pad_w
+    first_col = q * STRIDE_W - PAD_W
     col_oks = _strip_columns(first_col, W, None, COLS)
     bias = None
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + k * stride_bias).to(tl.float32)
-    if TILES == 1:
-        _plane_rows(
-            x_plane, w_filter, out_ptr, out_plane, p0, q, first_col, col_oks, bias, None,
-            H, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws, stride_oh, stride_ow,
-            R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, INDEX_64, BLOCK_P, STRIPS, BLOCK_STRIP, ROWS,
-        )  # fmt: skip
-    else:
+    weights = None
+    if TILES > 1:
         # The filter's weights once for all the tiles: the compiler cannot hoist loads
         # out of a loop that stores (out might alias them).
         weights = ()
         for r in tl.static_range(R):
             weights = weights + _strip_weights(w_filter + r * stride_wr, stride_ws, None, S)
-        for tile in range(tl.minimum(tl.cdiv(P - p0, BLOCK_P), TILES)):
-            _plane_rows(
-                x_plane, w_filter, out_ptr, out_plane, p0 + tile * BLOCK_P, q, first_col,
-                col_oks, bias, weights, H, P, Q, pad_h, stride_xh, stride_xw, stride_wr,
-                stride_ws, stride_oh, stride_ow, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W,
-                INDEX_64, BLOCK_P, STRIPS, BLOCK_STRIP, ROWS,
-            )  # fmt: skip
+    for tile in range(tl.minimum(tl.cdiv(P - p0, BLOCK_P), TILES)):
+        _plane_rows(
+            x_plane, w_filter, out_ptr, out_plane, p0 + tile * BLOCK_P, q, first_col, col_oks,
+            bias, weights, H, W, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws,
+            stride_oh, stride_ow, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, PAD_W, ALIGN,
+            INDEX_64, BLOCK_P, STRIPS, BLOCK_STRIP, ROWS,
+        )  # fmt: skip
 
 
 @triton.jit
 def _plane_rows(
     x_plane, w_filter, out_ptr, out_plane, p0, q, first_col, col_oks, bias, weights,
-    H, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws, stride_oh, stride_ow,
+    H, W, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws, stride_oh, stride_ow,
     R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr, DIL_H: tl.constexpr,
-    STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, INDEX_64: tl.constexpr,
-    BLOCK_P: tl.constexpr, STRIPS: tl.constexpr, STRIP: tl.constexpr, ROWS: tl.constexpr,
+    STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, PAD_W: tl.constexpr, ALIGN: tl.constexpr,
+    INDEX_64: tl.constexpr, BLOCK_P: tl.constexpr, STRIPS: tl.constexpr,
+    STRIP: tl.constexpr, ROWS: tl.constexpr,
 ):  # fmt: skip
     """Output rows p0 .. p0 + BLOCK_P - 1 of a plane tile (conv2d_depthwise_plane_kernel),
     columns q (each strip's first): computed and stored."""
@@ -1147,17 +1228,44 @@ def _plane_rows(
         p = p.to(tl.int64)
     # Row validity per row, column validity per column: broadcast where they meet.
     p_ok = p < P
+    # Vectors where a strip's columns lie in aligned runs of STRIP (a strip starts on a
+    # multiple of STRIP, and so does every row of x and out).
+    VEC: tl.constexpr = STRIP if (STRIP > 1) and (ALIGN % STRIP == 0) else 0
+    core_offs = None
+    core_oks = None
+    if VEC:
+        # x's columns q STRIDE_W .. (q + STRIP) STRIDE_W - 1 of a row: STRIDE_W vectors,
+        # each inside the row or past its end whole (W is a multiple of STRIP).
+        core_offs = (q * STRIDE_W)[:, :, None] + tl.arange(0, VEC)[None, None, :]
+        core_oks = ()
+        for v in tl.static_range(STRIDE_W):
+            core_oks = core_oks + (q * STRIDE_W + v * VEC < W,)  # noqa: RUF005
     accs = _strip_zeros(BLOCK_P // ROWS, STRIPS, ROWS * STRIP)
     # Padding: taps outside the input load 0; so do rows past P.
     accs = _strip_rows(
         accs, x_plane, first_col * stride_xw, p * STRIDE_H - pad_h, H, stride_xh, stride_xw,
-        p_ok, col_oks, w_filter, stride_wr, stride_ws, None, weights,
-        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP, True,
+        p_ok, col_oks, w_filter, stride_wr, stride_ws, None, weights, core_offs, core_oks,
+        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP, True, VEC, PAD_W,
     )  # fmt: skip
-    _strip_store(
-        out_ptr, out_plane + p * stride_oh, p_ok, accs, p, q, P, Q, stride_oh, stride_ow, bias,
-        ROWS, STRIP,
-    )  # fmt: skip
+    out_rows = out_plane + p * stride_oh
+    if VEC:
+        # A strip's outputs as one vector a row: they are adjacent, aligned (and all
+        # inside Q or all past it: Q is a multiple of STRIP too).
+        for t in tl.static_range(ROWS):
+            row = ()
+            for i in tl.static_range(STRIP):
+                row = row + (accs[t * STRIP + i],)  # noqa: RUF005
+            values = _join_columns(row, VEC)
+            if bias is not None:
+                values += bias
+            row_offs = tl.multiple_of(out_rows + t * stride_oh, [VEC, VEC])[:, :, None]
+            ptrs = out_ptr + (row_offs + (q[:, :, None] + tl.arange(0, VEC)[None, None, :]))
+            ok = p_ok & (p + t < P) & (q < Q)
+            tl.store(ptrs, values.to(out_ptr.dtype.element_ty), mask=ok[:, :, None])
+    else:
+        _strip_store(
+            out_ptr, out_rows, p_ok, accs, p, q, P, Q, stride_oh, stride_ow, bias, ROWS, STRIP
+        )
 
 
 # ------------------------------------------------------------------------------ launcher
@@ -1487,6 +1595,17 @@ def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
         _depthwise_tiles(geo, x, weight, out, bias)
 
 
+def _row_alignment(t: torch.Tensor, width: int) -> int:
+    """The most elements (a power of two, 16 bytes' worth at most) that every row of t's
+    planes starts on a multiple of, width (the row's length) being one too; 1 unless
+    the rows are contiguous."""
+    if t.stride(3) != 1 or t.data_ptr() % t.element_size():
+        return 1
+    common = math.gcd(t.data_ptr() // t.element_size(), *t.stride()[:3], width)
+    most = 16 // t.element_size()
+    return math.gcd(common, most) if common else most
+
+
 def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
     """Tiles of output planes: the plane kernel."""
     planes = geo.n * geo.k
@@ -1502,7 +1621,7 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
     (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = geo.stride, geo.pad, geo.dilation
     args = (
         x, weight, out, bias, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
-        pad_h, pad_w, *x.stride(), weight.stride(0), weight.stride(2),
+        pad_h, *x.stride(), weight.stride(0), weight.stride(2),
         weight.stride(3), *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {
@@ -1512,6 +1631,8 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
         "DIL_H": dil_h,
         "STRIDE_W": stride_w,
         "DIL_W": dil_w,
+        "PAD_W": pad_w,
+        "ALIGN": min(_row_alignment(x, geo.w), _row_alignment(out, geo.q)),
         "INDEX_64": _index_64(geo, x, weight, out),
     }
     _plans.launch(

@@ -68,6 +68,7 @@
 #   conv-close    tests/test_conv2d.py compiled, the 1 x 1 whole calls (float16)
 #   dw-walk       NCHW depthwise programs walking tiles down a plane (TILES): the plane
 #                 kernel's sweep, the float16 depthwise table, ncu on each design forced
+#   dw-vec        those walks' strips as aligned vectors: the sweep, ncu, conv_replay_check
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -271,6 +272,13 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (pointwise or test_configs or differential)"
         step pointwise-bench 200 python benchmarks/vendor.py conv2d-pointwise ;;
+    dw-vec)
+        # Issue 13: the walking plane programs' strips as aligned vectors: the sweep, ncu
+        # on the designs forced, every conv2d output written (depthwise shapes too).
+        step dw-vec-sweep 300 python benchmarks/vendor.py --sweep depthwise-walks
+        step dw-vec-ncu 60 ncu --section SpeedOfLight --section Occupancy \
+            -k regex:depthwise -c 14 python benchmarks/depthwise_probe.py
+        step conv-replay-check 90 python benchmarks/conv_replay_check.py ;;
     dw-walk)
         # Issue 13: the plane kernel's programs walking tiles down the plane (TILES).
         step dw-walk-sweep 230 python benchmarks/vendor.py --sweep depthwise-nchw

@@ -189,12 +189,14 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
     assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
 
 
+@pytest.mark.parametrize("width", [11, 16])  # rows read one column at a time, or in vectors
 @pytest.mark.parametrize("stride", [1, 2])
-def test_plane_programs_walking_down_a_plane_write_every_row(stride, harness_state):
+def test_plane_programs_walking_down_a_plane_write_every_row(stride, width, harness_state):
     """Each config of this mode's plane table whose programs walk several tiles down a
     plane (TILES), forced: over several programs' bands (29 rows, 15 at stride 2), the
     last band and its last tile cut short by the plane's end, every output is written
-    (the harness poisons the allocator) and within the op's bounds."""
+    (the harness poisons the allocator) and within the op's bounds; with rows of 16
+    columns the strips' columns are loaded and stored as aligned vectors."""
     import kernels.conv2d as conv
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
@@ -202,7 +204,7 @@ def test_plane_programs_walking_down_a_plane_write_every_row(stride, harness_sta
     assert walking, conv.PLANE_CONFIGS[table]
     params = {"filters": 6, "kernel": [3, 3], "groups": 3, "padding": 1, "stride": stride,
               "bias": True}  # fmt: skip
-    case = Case("conv2d", "float32", (2, 3, 29, 11), params, seed=11)
+    case = Case("conv2d", "float32", (2, 3, 29, width), params, seed=11)
     for name in walking:
         forced = f"conv2d/{name}/{table}"
         assert _judged(case, harness_state, forced) == [forced]
