@@ -1,15 +1,13 @@
 """One launch of each depthwise kernel on a ResNet/MobileNet-sized problem, for a profiler.
 
-    ncu --section SpeedOfLight -k regex:depthwise -c 14 python benchmarks/depthwise_probe.py
+    ncu --section SpeedOfLight -k regex:depthwise -c 12 python benchmarks/depthwise_probe.py
 
 float16, N = 32, C = 256, 56 x 56, stride 1: 7 x 7 then 3 x 3, NCHW (the plane kernel's
-strips in 2 rows, one-column tiles, and programs walking tiles down the plane, their
-strips loaded as vectors) then
-channels-last (the pixels x filters kernel's strips, in 2 rows and in 1),
-each with one forced config so that the profiler sees the launch itself, not the
-autotuner's trials. With
-`--time`, each is also timed (do_bench, median) and printed as a share of a same-size
-copy's time.
+programs walking tiles down the plane, strips loaded as vectors, and one-column strips)
+then channels-last (the pixels x filters kernel's strips, in 2 rows and in 1), each with
+one forced config so that the profiler sees the launch itself, not the autotuner's
+trials. With `--time`, each is also timed (do_bench, median) and printed as a share of a
+same-size copy's time.
 """
 
 from __future__ import annotations
@@ -24,11 +22,10 @@ from kernels import _plans
 from kernels.conv2d import conv2d
 
 FORCED = [
-    ("nchw", "conv2d/plane-16x64x8-r2-w2-s1/gpu"),
-    ("nchw", "conv2d/plane-4x64-w2-s1/gpu"),
-    ("nchw", "conv2d/plane-16x64x8-r2-t4-w2-s1/gpu"),
     ("nchw", "conv2d/plane-16x64x8-r4-t4-w1-s1/gpu"),
+    ("nchw", "conv2d/plane-8x64x8-r2-t7-w1-s1/gpu"),
     ("nchw", "conv2d/plane-32x32x4-r8-t2-w1-s1/gpu"),
+    ("nchw", "conv2d/plane-8x64-r8-t7-w2-s1/gpu"),
     ("channels_last", "conv2d/depthwise-8x64x8-r2-w4-s1/gpu"),
     ("channels_last", "conv2d/depthwise-8x128x8-w4-s1/gpu"),
 ]

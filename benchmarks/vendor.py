@@ -789,10 +789,10 @@ CANDIDATES = {
     ],
     # programs walking tiles down the plane (TILES), strips as vectors where aligned
     "plane-walks": [
-        *conv.PLANE_GPU_CONFIGS[3:],
-        _pl(8, 32, 1, 4, 2, 7),
+        *conv.PLANE_GPU_CONFIGS,
+        _pl(16, 64, 2, 8, 2, 4),
+        _pl(32, 64, 2, 8, 4, 2),
         _pl(16, 64, 2, 4, 4, 4),
-        _pl(8, 64, 2, 1, 8, 7),
         _pl(16, 32, 1, 2, 8, 4),
         _pl(16, 32, 1, 4, 4, 2),
     ],

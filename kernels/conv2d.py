@@ -233,30 +233,26 @@ def _plane_config(
     return triton.Config(blocks, num_warps=warps, num_stages=1)
 
 
-# Tiles of one channel's output plane, rows x columns. Strips of 8 adjacent columns a
-# thread (BLOCK_STRIP) share input columns among the taps (conv2d_depthwise_plane_kernel).
-# Offline for sm_90 (N = 32, 256 channels, 56 x 56, 16-bit), SASS instructions an output:
-# 16 x 64 x 8 44-62 (3 x 3) and 140-173 (7 x 7), 8 x 64 x 8 53-74 and 156-192, against
-# 109-121 and 403-406 for one-column tiles; 16 x 32 x 8 on one warp spilled on float16
-# 7 x 7, 32 x 64 x 8 on 7 x 7, 32 x 32 x 4 on 7 x 7 stride 2. On the H200 (float16,
-# benchmarks/results/2026-12-03f-h200 call 3) the tuner picked 8 x 64 x 8 on 7 x 7 stride
-# 2 and on 512 channels at 28 x 28, and still the one-column 4 x 64 (3 x 3 stride 1) and
-# 8 x 32 (stride 2), the winners of the sweep before; forced on 7 x 7 stride 1, 16 x 64 x 8
-# took 303 us, 32 x 32 x 8 455 (dropped, with the one-column 16 x 32, 16 x 16 and 8 x 8,
-# which no tuner picked in calls 2 and 3). In the row sweep (2026-12-03g call 1, float16)
-# 16 x 64 x 8 was 1.43-2.38x the best on the first three shapes; in strips of 2 and 4
-# rows it took 212 us on 7 x 7 stride 1 (1.43x faster), the one-column tiles still won
-# 3 x 3.
+# Tiles of one channel's output plane, rows x columns, TILES of them down the plane a
+# program; strips of adjacent columns a thread (BLOCK_STRIP), loaded and stored as aligned
+# vectors where the rows allow (ALIGN), in ROWS rows. Offline for sm_90 (float16, N = 32,
+# 256 channels, 56 x 56), SASS instructions an output over a program's walk: 3 x 3
+# stride 1 22.6 for 16 x 64 x 8 in 4 rows on one warp, 7 x 7 80.3; the one-column 4 x 64
+# tiles that had won 3 x 3 took 126 and 408, in scalar strips of 8 (the last tables'
+# winners on 7 x 7) 43 and 126. The H200 (benchmarks/results/2026-12-04d-h200,
+# `vendor.py --sweep depthwise-walks`, do_bench, float16) took 37.4 us on 3 x 3 stride 1
+# (65% of a copy; 4 x 64 had taken 113), 27.4 on stride 2 (8 x 32 x 4 in 2 rows, 55%),
+# 97.7 on 7 x 7 (8 x 64 x 8 in 2 rows, 25%); each a different config, with 32 x 32 x 4
+# in 8 rows within 1.13x on all three, and 16 x 32 x 4 in 4 rows for 28 x 28 planes.
+# Scalar strips of 8 are L1-bound (ncu: 0.22-0.26 issued warps a scheduler, L1 75-80%
+# busy); one-column strips of 8 rows, walking, stay for rows the vectors cannot take.
 PLANE_GPU_CONFIGS = (
-    _plane_config(16, 64, 2, 8, 2),
-    _plane_config(4, 64, 2),
-    _plane_config(8, 32, 2),
-    _plane_config(16, 64, 2, 8, 2, 4),
     _plane_config(16, 64, 1, 8, 4, 4),
-    _plane_config(32, 64, 2, 8, 4, 2),
+    _plane_config(8, 32, 1, 4, 2, 7),
     _plane_config(8, 64, 1, 8, 2, 7),
-    _plane_config(16, 32, 1, 4, 4, 4),
     _plane_config(32, 32, 1, 4, 8, 2),
+    _plane_config(16, 32, 1, 4, 4, 4),
+    _plane_config(8, 64, 2, 1, 8, 7),
 )
 PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1),

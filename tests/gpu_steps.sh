@@ -69,6 +69,7 @@
 #   dw-walk       NCHW depthwise programs walking tiles down a plane (TILES): the plane
 #                 kernel's sweep, the float16 depthwise table, ncu on each design forced
 #   dw-vec        those walks' strips as aligned vectors: the sweep, ncu, conv_replay_check
+#   dw-final      the plane table as shipped: conv2d's tests compiled, the float16 table
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -272,6 +273,13 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (pointwise or test_configs or differential)"
         step pointwise-bench 200 python benchmarks/vendor.py conv2d-pointwise ;;
+    dw-final)
+        # Issue 13: the plane table as shipped: conv2d's tests compiled, the float16
+        # depthwise table (both layouts, against cuDNN and a copy).
+        step dw-final-tests 220 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
+            -k "test_conv2d or (conv2d and (plane or depthwise) and not grad)"
+        step dw-final-bench 250 python benchmarks/vendor.py depthwise --dtype float16 ;;
     dw-vec)
         # Issue 13: the walking plane programs' strips as aligned vectors: the sweep, ncu
         # on the designs forced, every conv2d output written (depthwise shapes too).
