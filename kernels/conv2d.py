@@ -49,7 +49,8 @@ The GPU ideas, in the order they appear:
    row of weights times a masked gather, each input column of a strip loaded and
    converted once for all the taps that read it), in NCHW a plane's rows
    (`conv2d_depthwise_plane_kernel`: rows x strips of adjacent columns of one filter's
-   output, each tap a scalar weight, each input column of a strip again loaded once).
+   output, each tap a scalar weight, each input column of a strip again loaded once, in
+   aligned vectors where the rows allow, several tiles down the plane a program).
    (Their backward runs on the GEMM kernels.) A rejected variant (last in bb2f0a5): 16-bit
    NCHW filters 7 or more wide on the tensor cores, a row of taps as a product with a
    banded matrix of weights (`conv2d_depthwise_band_kernel`); on the H200 (float16, N =
@@ -123,6 +124,13 @@ plane 32 x 64 x 8 in strips of 2 rows 32 on 3 x 3 and 103 on 7 x 7 at stride 1, 
 16 x 64 x 8's 44 and 140). On the H200 (float16, device time, `benchmarks/vendor.md`,
 seventh session) channels-last 3 x 3 then ran 72-76% of a copy at 56 x 56 (63% at
 28 x 28), 7 x 7 17-32%; NCHW 7 x 7 11-14% (4% on the band kernel before).
+The plane kernel's one-column tiles, which had won NCHW 3 x 3, were bound by issue (ncu,
+twelfth session: 0.93 warps issued a scheduler, 126 instructions an output) and its
+strips of 8 by memory (0.22-0.26, the busiest memory unit 75-80%, L1 hits 92%).
+Programs walking tiles down the plane with their strips loaded and stored as aligned
+vectors (22.6 instructions an output on 3 x 3, 80 on 7 x 7) took NCHW float16 to 65-73%
+of a copy on 3 x 3 stride 1, 58-77% at stride 2, 50-59% at 28 x 28 and 25-26% on 7 x 7,
+1.6-9.6x cuDNN (`benchmarks/vendor.md`, twelfth session; do_bench and device time).
 """
 
 from __future__ import annotations
@@ -244,8 +252,9 @@ def _plane_config(
 # (65% of a copy; 4 x 64 had taken 113), 27.4 on stride 2 (8 x 32 x 4 in 2 rows, 55%),
 # 97.7 on 7 x 7 (8 x 64 x 8 in 2 rows, 25%); each a different config, with 32 x 32 x 4
 # in 8 rows within 1.13x on all three, and 16 x 32 x 4 in 4 rows for 28 x 28 planes.
-# Scalar strips of 8 are L1-bound (ncu: 0.22-0.26 issued warps a scheduler, L1 75-80%
-# busy); one-column strips of 8 rows, walking, stay for rows the vectors cannot take.
+# Scalar strips of 8 wait on memory (ncu: 0.22-0.26 warps issued a scheduler, the busiest
+# memory unit 75-80%); one-column strips of 8 rows, walking, stay for rows the vectors
+# cannot take.
 PLANE_GPU_CONFIGS = (
     _plane_config(16, 64, 1, 8, 4, 4),
     _plane_config(8, 32, 1, 4, 2, 7),
@@ -1162,9 +1171,9 @@ def conv2d_depthwise_plane_kernel(
     ROWS: tl.constexpr = 1,  # consecutive output rows per strip
     TILES: tl.constexpr = 1,  # tiles per program, one below the other, walked in a loop
 ):  # fmt: skip
-    """A BLOCK_P x BLOCK_Q tile of one filter's output plane per program, as strips of
-    ROWS x BLOCK_STRIP adjacent outputs: the filter rows of conv2d_depthwise_kernel,
-    unrolled, each weight a scalar.
+    """TILES tiles of BLOCK_P x BLOCK_Q outputs of one filter's output plane per program,
+    one below the other, as strips of ROWS x BLOCK_STRIP adjacent outputs: the filter
+    rows of conv2d_depthwise_kernel, unrolled, each weight a scalar.
 
     The GPU idea: coalescing. A warp's 32 threads should read 32 neighbouring addresses.
     In NCHW (and in any layout whose columns are adjacent) a plane's row is contiguous,
@@ -1174,9 +1183,20 @@ def conv2d_depthwise_plane_kernel(
     lays the threads along the filters, and in NCHW each thread then reads another plane.
 
     And reuse in registers, as there: a strip's outputs share the input columns and rows
-    between them, each loaded and converted once (`_strip_rows`). Neighbouring threads
-    read addresses BLOCK_STRIP STRIDE_W elements apart, which the L1 cache serves from the
-    same lines over a row's column loads."""
+    between them, each loaded and converted once (`_strip_rows`).
+
+    Vectors. Loaded one column at a time, a strip's neighbours are BLOCK_STRIP STRIDE_W
+    elements apart: each warp-wide load touches up to 32 sectors for 64 bytes, and the
+    L1 cache, not the arithmetic, sets the pace. Where every row of x and out starts on a
+    multiple of BLOCK_STRIP elements (ALIGN, from the launcher, told to the compiler by
+    tl.multiple_of), a strip's own STRIDE_W runs of BLOCK_STRIP columns are one 16-byte
+    load each, the warp's loads 512 contiguous bytes; tl.split takes the vector apart into
+    the columns the taps want, in the thread's own registers, and only the halo (the
+    padding's columns either side, PAD_W) is read column by column. The outputs leave
+    the same way, tl.join putting a strip's row back together for one store.
+
+    And a walk: the program's prologue (which plane, which tile, the filter's weights)
+    is paid once for TILES tiles, not once a tile."""
     img, k, p0, q0 = _plane_tile(K, P, Q, INDEX_64, BLOCK_P * TILES, BLOCK_Q)
     STRIPS: tl.constexpr = BLOCK_Q // BLOCK_STRIP
     q = q0 + tl.arange(0, STRIPS)[None, :] * BLOCK_STRIP  # (1, STRIPS): each strip's first
