@@ -7,8 +7,8 @@ row of BWD_WALKER_MIN_BYTES. Past that:
 
 * Walkers (`_layer_norm_bwd_walker_kernel`): one program per SM walks rows n apart, a
   whole row at a time (Triton's pipeliner, `tl.range(num_stages=...)`, prefetches the
-  rows' mean and rstd). A row too long for one program's registers is shared by two,
-  one per half, each reading the other half for the two row sums (from the L2 cache: the
+  next rows into shared memory). A row too long for one program's registers is shared
+  by two, one per half, each reading the other half for the two row sums (from L2: the
   partners walk the same rows at the same pace). Exchanging their shares of the sums
   instead ran at half the speed (edfe1c8, benchmarks/layer_norm_tuning.md).
 * Two passes, past 2 * BWD_WALKER_BLOCK columns: `_layer_norm_bwd_row_sums_kernel`
@@ -357,8 +357,8 @@ def _layer_norm_bwd_walker_kernel(
     A persistent program (one per SM) walks rows walker, walker + n_walkers, ... a whole
     row at a time: the row sums are two reductions over registers, and dweight/dbias
     accumulate per lane, with nothing crossing threads in the loop. The compiler's
-    pipeliner (num_stages) prefetches the next rows' mean and rstd (x and dy it leaves
-    in the loop body: benchmarks/layer_norm_tuning.md#bwd_walker_max_stages).
+    pipeliner (num_stages) prefetches the next rows' x, dy, mean and rstd into shared
+    memory (benchmarks/layer_norm_tuning.md#bwd_walker_max_stages).
 
     Arguments as `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py), but the buffers have
     a row per walker, and n_cols <= BLOCK_N (2 * BLOCK_N with HALVES)."""
@@ -378,8 +378,8 @@ def _layer_norm_bwd_walker_kernel(
     db_acc = tl.zeros([BLOCK_N], tl.float32)
 
     first_row = walker.to(tl.int64)  # 64-bit: row * stride may pass 2**31
-    # num_stages: Triton's pipeliner copies the next STAGES - 1 rows' mean and rstd into
-    # shared memory ahead of them; x and dy are loaded in the loop body.
+    # num_stages: Triton's pipeliner copies the next STAGES - 1 rows' x, dy, mean and
+    # rstd into shared memory ahead of them (async copies).
     for i in tl.range(0, tl.cdiv(n_rows - walker, n_walkers), num_stages=STAGES):
         row = first_row + i * n_walkers
         mean = tl.load(mean_ptr + row)
