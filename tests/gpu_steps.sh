@@ -70,6 +70,8 @@
 #                 kernel's sweep, the float16 depthwise table, ncu on each design forced
 #   dw-vec        those walks' strips as aligned vectors: the sweep, ncu, conv_replay_check
 #   dw-final      the plane table as shipped: conv2d's tests compiled, the float16 table
+#   dw-rest       the depthwise rows dw-final's limit cut: float16 7 x 7 stride 2 and 96
+#                 channels, the bfloat16 table
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -273,6 +275,12 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (pointwise or test_configs or differential)"
         step pointwise-bench 200 python benchmarks/vendor.py conv2d-pointwise ;;
+    dw-rest)
+        # Issue 13: the depthwise rows not yet measured as shipped (2026-12-04d): float16
+        # 7 x 7 at stride 2 and 96 channels at 7 x 7, then the bfloat16 table.
+        step dw-rest-f16 200 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]"
+        step dw-rest-bf16 350 python benchmarks/vendor.py depthwise --dtype bfloat16 ;;
     dw-final)
         # Issue 13: the plane table as shipped: conv2d's tests compiled, the float16
         # depthwise table (both layouts, against cuDNN and a copy).

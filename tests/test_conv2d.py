@@ -189,14 +189,15 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
     assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
 
 
-@pytest.mark.parametrize("width", [11, 16])  # rows read one column at a time, or in vectors
+@pytest.mark.parametrize("width", [11, 12])  # rows read one column at a time, or in vectors
 @pytest.mark.parametrize("stride", [1, 2])
 def test_plane_programs_walking_down_a_plane_write_every_row(stride, width, harness_state):
     """Each config of this mode's plane table whose programs walk several tiles down a
     plane (TILES), forced: over several programs' bands (29 rows, 15 at stride 2), the
     last band and its last tile cut short by the plane's end, every output is written
-    (the harness poisons the allocator) and within the op's bounds; with rows of 16
-    columns the strips' columns are loaded and stored as aligned vectors."""
+    (the harness poisons the allocator) and within the op's bounds; with rows of 12
+    columns the strips' columns are loaded and stored as aligned vectors, those of the
+    strips past the rows' end masked whole (the bounds check sees any that are not)."""
     import kernels.conv2d as conv
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
@@ -208,6 +209,43 @@ def test_plane_programs_walking_down_a_plane_write_every_row(stride, width, harn
     for name in walking:
         forced = f"conv2d/{name}/{table}"
         assert _judged(case, harness_state, forced) == [forced]
+
+
+def test_plane_vectors_stay_inside_a_narrowed_row(harness_state):
+    """x a view of the first 12 columns of wider rows (24, NaN past the view): its rows
+    are aligned, so strips load vectors, and nothing past the view's width (the last
+    strip's halo, the strips a wider tile has past it) may reach an output: every walking
+    config of this mode's plane table gives F.conv2d's values, all finite."""
+    import kernels.conv2d as conv
+
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(12)
+    base = make_tensor((2, 3, 9, 24), "float32", device, gen)
+    base[..., 12:] = float("nan")
+    x = base[..., :12]
+    weight = make_tensor((3, 1, 3, 3), "float32", device, gen)
+    assert conv._row_alignment(x, 12) == 4  # 16 bytes of float32 a vector
+    expected = torch.nn.functional.conv2d(x.double(), weight.double(), padding=1, groups=3)
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    for name in (n for n in conv.PLANE_CONFIGS[table] if "-t" in n):
+        with _plans.forcing(f"conv2d/{name}/{table}"):
+            out = conv2d(x, weight, padding=1, groups=3)
+        assert torch.isfinite(out).all(), name
+        torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_row_alignment_counts_what_every_row_starts_on():
+    """The plane kernel's vectors need every row of a tensor to start on a multiple of
+    their width: the largest power of two (16 bytes at most) dividing its strides, its
+    rows' width and its address in elements; 1 where its columns are not adjacent."""
+    import kernels.conv2d as conv
+
+    x = torch.zeros(2, 3, 5, 16, dtype=torch.float16)
+    assert conv._row_alignment(x, 16) == 8
+    assert conv._row_alignment(x, 12) == 4  # a row 12 wide ends mid-vector
+    assert conv._row_alignment(x[..., 2:], 14) == 2  # starts 2 elements in
+    assert conv._row_alignment(x.to(memory_format=torch.channels_last), 16) == 1
+    assert conv._row_alignment(torch.zeros(2, 3, 5, 7), 7) == 1
 
 
 def test_the_depthwise_tuners_tell_filter_sizes_apart():
