@@ -9,6 +9,7 @@ dispatch (`kernels._launch.fast` and replays off, four attribute swaps extra). E
 moves with the CPU's load.
 
     PYTHONPATH=. python benchmarks/host_cost.py [OP ...] [--shape 8 256] [--rounds 5]
+    PYTHONPATH=. python benchmarks/host_cost.py conv2d --case 9   # a benchmark case's problem
 
 `--offline` measures the Triton tiers' Python on a machine without a GPU: CPU tensors,
 kernels compiled for sm_90 through benchmarks/compile_offline.py's stand-in driver. The
@@ -173,6 +174,9 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs="+", default=[8, 256])
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--case", type=int, help="the op's benchmark case of this index (its shape and params)"
+    )
     parser.add_argument("--offline", action="store_true", help="no GPU: the launcher alone")
     parser.add_argument("--profile", action="store_true", help="the Triton tier under cProfile")
     parser.add_argument(
@@ -220,8 +224,10 @@ def main() -> None:
     print(f"{'op':<22}" + "".join(f"{tier + ' us':>22}" for tier in timers))
     for name in args.ops or list(OPS):
         op = OPS[name]
-        params = dict(op.bench_cases[0][1]) if op.bench_cases else {}
-        inputs = build_inputs(op, Case(name, args.dtype, tuple(args.shape), params), device)
+        shape, params = tuple(args.shape), dict(op.bench_cases[0][1]) if op.bench_cases else {}
+        if args.case is not None:
+            shape, params = tuple(op.bench_cases[args.case][0]), dict(op.bench_cases[args.case][1])
+        inputs = build_inputs(op, Case(name, args.dtype, shape, params), device)
         tiers = {
             "triton": lambda op=op, a=inputs: op.kernel(*a.args, **a.kwargs),
             "triton-dispatch": lambda op=op, a=inputs: _through_triton(op.kernel, a),

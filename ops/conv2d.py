@@ -448,6 +448,9 @@ CONV2D = Op(
         ((32, 256, 56, 56), _k(256, 3, padding=1, stride=2, groups=256, channels_last=True)),
         ((32, 256, 56, 56), _k(256, 7, padding=3, groups=256, channels_last=True)),
         ((32, 256, 56, 56), _k(256, 7, padding=3, stride=2, groups=256, channels_last=True)),
+        # NCHW depthwise: the plane kernel
+        ((32, 256, 56, 56), _k(256, 3, padding=1, groups=256)),
+        ((32, 256, 56, 56), _k(256, 7, padding=3, groups=256)),
     ],
     bench_dtypes=("float16", "bfloat16"),
     values=("normal", "wide", "positive", "ties", "tiny"),
