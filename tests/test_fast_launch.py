@@ -157,6 +157,24 @@ def test_launches_it_cannot_vouch_for_go_through_triton(monkeypatch: pytest.Monk
     with monkeypatch.context() as patch:
         patch.setattr(compiled_only, "pre_run_hooks", [lambda *a, **k: None])
         assert _key(x, out, 200, 2.0) is None
+    with monkeypatch.context() as patch:  # a hook added to Triton's own chain
+        patch.setattr(knobs.runtime.launch_exit_hook, "calls", [lambda *a: None])
+        assert _key(x, out, 200, 2.0) is None
+
+
+def test_a_replay_keys_on_the_instrumentation_triton_keys_on(monkeypatch: pytest.MonkeyPatch):
+    """`_state` reads the float sanitizer's knob (Triton 3.9) only under an instrumentation
+    mode, where it can change the binary; the mode itself always."""
+    plain = _launch._state(compiled_only)
+    assert plain is not None
+    monkeypatch.setattr(knobs.compilation, "instrumentation_mode", "fpsan")
+    sanitized = _launch._state(compiled_only)
+    assert sanitized is not None and sanitized != plain
+    if hasattr(knobs.compilation, "fpsan_homomorphic_casts"):
+        monkeypatch.setattr(knobs.compilation, "fpsan_homomorphic_casts", True)
+        casts = _launch._state(compiled_only)
+        monkeypatch.setattr(knobs.compilation, "fpsan_homomorphic_casts", False)
+        assert casts != _launch._state(compiled_only)
 
 
 def test_a_fast_launch_computes_what_a_triton_launch_does(harness_state) -> None:
