@@ -55,12 +55,12 @@ def median_us(fn) -> float:
     return 1e3 * statistics.median(_TIMER.time_calls(fn, 100))
 
 
-def sweep(title, shapes, variants, make, dtypes=DTYPES):
+def sweep(title, shapes, variants, make):
     """make(shape, dtype) -> (triton_fn, torch_fn[, copy_fn]); variants: [(module, {const:
     value})]. With a copy_fn (a device copy of the bytes the op moves once), each variant's
     time is also given as a fraction of that copy's."""
     print(f"\n## {title}", flush=True)
-    for shape, dtype in itertools.product(shapes, dtypes):
+    for shape, dtype in itertools.product(shapes, DTYPES):
         triton_fn, torch_fn, *copy_fn = make(shape, dtype)
         base = median_us(torch_fn)
         copy = median_us(copy_fn[0]) if copy_fn else None
@@ -258,14 +258,6 @@ SWEEPS = {
             for warps, per_sm in [(16, 1), (8, 1), (4, 1), (8, 2), (4, 2), (4, 4)]
         ],
         make_bwd,
-    ),
-    "bwd-partner-stream": (
-        "layer_norm backward, walkers in halves: the partner's half read at once (0) or "
-        "streamed BWD_WALKER_PARTNER_STREAM columns a step",
-        [(4096, 16384), (8192, 16384)],  # halves: 8193 to 16384 columns
-        [(ln_tuned, dict(BWD_WALKER_PARTNER_STREAM=s)) for s in (0, 1024, 2048, 4096)],
-        make_bwd,
-        (torch.float16, torch.bfloat16, torch.float32),
     ),
 }
 

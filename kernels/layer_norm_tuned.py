@@ -9,9 +9,8 @@ row of BWD_WALKER_MIN_BYTES. Past that:
   whole row at a time (Triton's pipeliner, `tl.range(num_stages=...)`, prefetches the
   next rows into shared memory). A row too long for one program's registers is shared
   by two, one per half, each reading the other half for the two row sums (from L2: the
-  partners walk the same rows at the same pace), at once or BWD_WALKER_PARTNER_STREAM
-  columns a step. Exchanging their shares of the sums instead ran at half the speed
-  (edfe1c8, benchmarks/layer_norm_tuning.md).
+  partners walk the same rows at the same pace). Exchanging their shares of the sums
+  instead ran at half the speed (edfe1c8, benchmarks/layer_norm_tuning.md).
 * Two passes, past 2 * BWD_WALKER_BLOCK columns: `_layer_norm_bwd_row_sums_kernel`
   writes the two row means dx needs (8 bytes a row), then `_layer_norm_bwd_tiled_kernel`
   covers (column blocks x row chunks), each program independent: more traffic, but no
@@ -52,7 +51,6 @@ BWD_BLOCK_MAX = 8192  # longest part of a row one one-pass program owns (split p
 BWD_STREAM = 1024  # columns per step over the parts a program does not own
 BWD_WALKER_MIN_BYTES = 8192  # longer rows (in bytes) take the walkers
 BWD_WALKER_BLOCK = 8192  # columns a walker owns; longer rows in halves, past 2x two passes
-BWD_WALKER_PARTNER_STREAM = 0  # halves: the partner's columns per step (0: its half at once)
 BWD_WALKER_WARPS = 8  # warps of a walker program
 BWD_WALKERS_PER_SM = 1  # walker programs per SM (each with its share of shared memory)
 BWD_WALKER_MAX_STAGES = 3  # rows in flight per walker, as shared memory allows
@@ -67,7 +65,6 @@ INTERPRET_BWD_BLOCK_MAX = 512
 INTERPRET_BWD_STREAM = 128
 INTERPRET_BWD_WALKER_MIN_BYTES = 4096
 INTERPRET_BWD_WALKER_BLOCK = 4096
-INTERPRET_BWD_WALKER_PARTNER_STREAM = 1024  # a partner's half in up to 4 steps
 INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
 INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
 INTERPRET_SM_COUNT = 4
@@ -82,7 +79,6 @@ class BackwardLimits:
     stream: int
     walker_min_bytes: int
     walker_block: int
-    walker_partner_stream: int
     row_sums_block: tuple[int, int]
     tiled_block: tuple[int, int, int]
     sum_chunks_block: tuple[int, int, int]
@@ -94,14 +90,12 @@ def backward_limits(constants: str) -> BackwardLimits:
     if constants == "gpu":
         return BackwardLimits(
             BWD_BLOCK_MAX, BWD_STREAM, BWD_WALKER_MIN_BYTES, BWD_WALKER_BLOCK,
-            BWD_WALKER_PARTNER_STREAM, BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, SUM_CHUNKS_BLOCK,
-            False,
+            BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, SUM_CHUNKS_BLOCK, False,
         )  # fmt: skip
     return BackwardLimits(
         INTERPRET_BWD_BLOCK_MAX, INTERPRET_BWD_STREAM, INTERPRET_BWD_WALKER_MIN_BYTES,
-        INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_WALKER_PARTNER_STREAM,
-        INTERPRET_BWD_ROW_SUMS_BLOCK, INTERPRET_BWD_TILED_BLOCK, INTERPRET_SUM_CHUNKS_BLOCK,
-        True,
+        INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_ROW_SUMS_BLOCK, INTERPRET_BWD_TILED_BLOCK,
+        INTERPRET_SUM_CHUNKS_BLOCK, True,
     )  # fmt: skip
 
 
@@ -144,7 +138,6 @@ class WalkerPlan(BackwardPlan):
 
     halves: bool  # HALVES: two programs share each row
     block_n: int  # BLOCK_N, columns a program owns
-    partner_stream: int  # PARTNER_STREAM, the partner's columns per step (0: all at once)
     stages: int  # STAGES, rows in flight
     num_warps: int
 
@@ -268,10 +261,8 @@ def _walker_plan(
     halves: bool, element_size: int, has_weight: bool,
 ) -> WalkerPlan:  # fmt: skip
     """BWD_WALKERS_PER_SM walker programs per SM (a pair of them per row in halves), as
-    many rows in flight as their share of shared memory holds; in halves, the partner's
-    half read BWD_WALKER_PARTNER_STREAM columns at a time (0: at once)."""
+    many rows in flight as their share of shared memory holds."""
     block_n = block_for(cdiv(n_cols, 2) if halves else n_cols, limits.walker_block)
-    partner_stream = min(limits.walker_partner_stream, block_n) if halves else 0
     per_sm = 1 if limits.interpret else BWD_WALKERS_PER_SM
     n_walkers = min(n_rows, max(sm_count * per_sm // (1 + halves), 1))
     # Shared memory per stage: x, dy (and w) for the columns a program loads; the stage
@@ -284,7 +275,6 @@ def _walker_plan(
         sum_chunks_block=limits.sum_chunks_block,
         halves=halves,
         block_n=block_n,
-        partner_stream=partner_stream,
         stages=max(stages, 1),
         num_warps=BWD_WALKER_WARPS,
     )
@@ -331,29 +321,6 @@ def _g_and_xhat(
 
 
 @triton.jit
-def _lane_row_sums(
-    x_ptr, dy_ptr, w_ptr, x_row, dy_row, start, end, mean, rstd,
-    HAS_WEIGHT: tl.constexpr, BLOCK_N: tl.constexpr,
-):  # fmt: skip
-    """sum(g * xhat) and sum(g) over one row's columns [start, end), BLOCK_N at a time
-    (a runtime loop: one block's values live at once); x_row and dy_row are the row's
-    offsets. Each lane adds its columns j, j + BLOCK_N, ...; one tree per sum at the end,
-    nothing crossing threads in the loop."""
-    cols = tl.arange(0, BLOCK_N)
-    lane_gx = tl.zeros([BLOCK_N], tl.float32)
-    lane_g = tl.zeros([BLOCK_N], tl.float32)
-    for k in range(start, end, BLOCK_N):
-        col_mask = k + cols < end  # the last block may hang past the end
-        g, xhat = _g_and_xhat(
-            x_ptr, dy_ptr, w_ptr, x_row + k + cols, dy_row + k + cols, k + cols, col_mask,
-            col_mask, mean, rstd, HAS_WEIGHT,
-        )  # fmt: skip
-        lane_gx += g * xhat
-        lane_g += g
-    return tl.sum(lane_gx, axis=0), tl.sum(lane_g, axis=0)
-
-
-@triton.jit
 def other_parts_row_sums(
     x_ptr, dy_ptr, w_ptr, rows, row_mask, part_start, n_cols, mean, rstd, sum_gx, sum_g,
     stride_xrow, stride_dyrow,
@@ -384,7 +351,6 @@ def _layer_norm_bwd_walker_kernel(
     HALVES: tl.constexpr,  # two programs share each row, one per half (else one owns it)
     BLOCK_N: tl.constexpr,  # columns a program owns (the row, or a half), a power of two
     STAGES: tl.constexpr,  # rows whose loads are in flight at once (software pipelining)
-    PARTNER_STREAM: tl.constexpr,  # HALVES: partner's columns per step (0: its half at once)
 ):  # fmt: skip
     """dx, and per-walker dweight/dbias sums, for rows of a few thousand columns or more.
 
@@ -427,27 +393,16 @@ def _layer_norm_bwd_walker_kernel(
             g = dy * tl.load(w_ptr + own, mask=own_mask, other=0.0).to(tl.float32)
         sum_gx = tl.sum(g * xhat, axis=0)
         sum_g = tl.sum(g, axis=0)
-        # The partner's half, read only for its share of the two row sums. Both programs
-        # read the whole row at about the same time: the second read of each half comes
-        # from the L2 cache, not from memory.
-        if HALVES and PARTNER_STREAM == 0:
-            # All at once: its values live beside the row's own (registers and spills:
-            # benchmarks/layer_norm_tuning.md#bwd_walker_partner_stream).
+        if HALVES:
+            # The partner's half, read only for its share of the two row sums. Both
+            # programs read the whole row at about the same time: the second read of
+            # each half comes from the L2 cache, not from memory.
             g_far, xhat_far = _g_and_xhat(
                 x_ptr, dy_ptr, w_ptr, row * stride_xrow + other, row * stride_dyrow + other,
                 other, other_mask, other_mask, mean, rstd, HAS_WEIGHT,
             )  # fmt: skip
             sum_gx += tl.sum(g_far * xhat_far, axis=0)
             sum_g += tl.sum(g_far, axis=0)
-        elif HALVES:
-            # Streamed: PARTNER_STREAM columns live at a time beside the row's own.
-            far_gx, far_g = _lane_row_sums(
-                x_ptr, dy_ptr, w_ptr, row * stride_xrow, row * stride_dyrow,
-                (1 - part) * BLOCK_N, tl.minimum((2 - part) * BLOCK_N, n_cols), mean, rstd,
-                HAS_WEIGHT, PARTNER_STREAM,
-            )  # fmt: skip
-            sum_gx += far_gx
-            sum_g += far_g
         dx = norm_dx(g, xhat, sum_gx / n_cols, sum_g / n_cols, rstd)
         tl.store(dx_ptr + row * stride_dxrow + own, dx.to(dx_ptr.dtype.element_ty), mask=own_mask)
         # Stage one of dweight and dbias, per lane: nothing crosses threads in the loop.
@@ -472,17 +427,26 @@ def _layer_norm_bwd_row_sums_kernel(
     BLOCK_N: tl.constexpr,  # columns per iteration, a power of two
 ):  # fmt: skip
     """Pass one of the two-pass backward: the two numbers per row that dx needs, mean(g *
-    xhat) and mean(g), one program per row looping over it (`_lane_row_sums`). Other
-    arguments as `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py)."""
+    xhat) and mean(g), one program per row looping over it. Each lane sums its columns j,
+    j + BLOCK_N, ...; one tree per sum at the end. Other arguments as
+    `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py)."""
     row = tl.program_id(0).to(tl.int64)  # 64-bit: row * stride may pass 2**31
     mean = tl.load(mean_ptr + row)
     rstd = tl.load(rstd_ptr + row)
-    sum_gx, sum_g = _lane_row_sums(
-        x_ptr, dy_ptr, w_ptr, row * stride_xrow, row * stride_dyrow, 0, n_cols, mean, rstd,
-        HAS_WEIGHT, BLOCK_N,
-    )  # fmt: skip
-    tl.store(coef_ptr + 2 * row, sum_gx / n_cols)
-    tl.store(coef_ptr + 2 * row + 1, sum_g / n_cols)
+    cols = tl.arange(0, BLOCK_N)
+    lane_gx = tl.zeros([BLOCK_N], tl.float32)
+    lane_g = tl.zeros([BLOCK_N], tl.float32)
+    for start in range(0, n_cols, BLOCK_N):
+        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+        g, xhat = _g_and_xhat(
+            x_ptr, dy_ptr, w_ptr, row * stride_xrow + start + cols,
+            row * stride_dyrow + start + cols, start + cols, col_mask, col_mask, mean, rstd,
+            HAS_WEIGHT,
+        )  # fmt: skip
+        lane_gx += g * xhat
+        lane_g += g
+    tl.store(coef_ptr + 2 * row, tl.sum(lane_gx, axis=0) / n_cols)
+    tl.store(coef_ptr + 2 * row + 1, tl.sum(lane_g, axis=0) / n_cols)
 
 
 @triton.jit
@@ -585,8 +549,8 @@ def launch_tuned(
     if isinstance(plan, WalkerPlan):
         fast(_layer_norm_bwd_walker_kernel)[grid](
             *args, *strides, **flags,
-            HALVES=plan.halves, BLOCK_N=plan.block_n, PARTNER_STREAM=plan.partner_stream,
-            STAGES=plan.stages, num_warps=plan.num_warps,
+            HALVES=plan.halves, BLOCK_N=plan.block_n, STAGES=plan.stages,
+            num_warps=plan.num_warps,
         )  # fmt: skip
         return
     coef = torch.empty((args.n_rows, 2), dtype=torch.float32, device=args.x.device)

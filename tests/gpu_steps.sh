@@ -92,9 +92,6 @@
 #   tma-batched   batched GEMMs through 3-D descriptors, backward launches through fast:
 #                 tests compiled, every TMA config on every shape, host cost, attention
 #   ln-bwd        layer_norm backward's walkers swept on this GPU (warps, walkers per SM)
-#   stream-host   ln-stream with a longer sweep limit, then host_rounds against .base/
-#   ln-stream     the walkers in halves with the partner's half streamed: tests compiled,
-#                 the bwd-partner-stream sweep (BWD_WALKER_PARTNER_STREAM 0 to 4096)
 #   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
 #                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
 #                 vendor.py --sweep matmul-small, matmul-probe and the 16-bit matmul table
@@ -719,25 +716,6 @@ for name in $STEPS; do
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
         # (2026-12-03c): warps and walkers per SM swept there.
         step ln-bwd-walkers 200 python benchmarks/tune_rowwise.py bwd-walkers ;;
-    stream-host)
-        # Issue 10 (2026-12-04, thirteenth session): the walkers in halves with the
-        # partner's half streamed (ln-stream, below, with a longer sweep limit), then the
-        # row-wise ops' host cost against .base/ (8a75f14, before `_state` read each fact
-        # the cheapest exact way), two rounds alternating, and the pieces.
-        step ln-stream-tests 90 python -m pytest -n 6 -q -p no:cacheprovider --triton-mode=gpu \
-            tests/test_layer_norm_walkers.py
-        step ln-stream 230 python benchmarks/tune_rowwise.py bwd-partner-stream
-        host_rounds 2 40
-        step host-parts 30 python benchmarks/host_cost.py --parts --rounds 5 ;;
-    ln-stream)
-        # Not yet on a GPU: in halves each walker read its partner's whole half
-        # at once (8192 columns beside its own). Streamed in a runtime loop of 1024 to 4096
-        # columns a step: no spills offline (sm_90) to 2048, but the row loop no longer
-        # pipelined. The walker tests compiled (at once, streamed), then the sweep at
-        # 4096 and 8192 x 16384 in the three dtypes.
-        step ln-stream-tests 90 python -m pytest -n 6 -q -p no:cacheprovider --triton-mode=gpu \
-            tests/test_layer_norm_walkers.py
-        step ln-stream 150 python benchmarks/tune_rowwise.py bwd-partner-stream ;;
     *) echo "unknown step $name" ;;
     esac
 done
