@@ -140,6 +140,7 @@ import math
 import torch
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.autotune import autotune
 from harness.parity import in_interpreter
@@ -160,7 +161,7 @@ from kernels._launch import (
     replayed,
     tma_readable,
 )
-from kernels.matmul import grouped_tile, matmul
+from kernels.matmul import grouped_tile, matmul, store_block
 from references.conv2d import IntPair, output_size, paddings, pair
 
 
@@ -281,15 +282,21 @@ def _tma_blocks(nargs: dict) -> None:
     else:
         nargs["x_desc"].block_shape = [bm, bk]
     nargs["w_desc"].block_shape = [1, bn, bk]
+    if nargs["out_desc"] is not None:
+        nargs["out_desc"].block_shape = [1, bn, bm] if nargs["CHANNELS_FIRST"] else [bm, bn]
 
 
 def _tma_config(
-    bm: int, bn: int, bk: int, warps: int, stages: int, box_w: int = 0, per_sm: int = 0
-) -> triton.Config:
+    bm: int, bn: int, bk: int, warps: int, stages: int, box_w: int = 0, per_sm: int = 0,
+    out: int = 0,
+) -> triton.Config:  # fmt: skip
     """A config of `conv2d_tma_kernel`: grouped order; BOX_W the boxes' width (0: rows of
-    pixels); PROGRAMS_PER_SM as kernels/matmul.py's TMA configs (0: a program per tile)."""
+    pixels); PROGRAMS_PER_SM as kernels/matmul.py's TMA configs (0: a program per tile);
+    out = 1 sets OUT_DESCRIPTOR (rows: out stored by the copy engine; the name gains -o1)."""
     config = _gemm_config(bm, bn, bk, warps, stages)
     config.kwargs |= {"GROUP_M": 8, "PROGRAMS_PER_SM": per_sm, "BOX_W": box_w}
+    if out:
+        config.kwargs["OUT_DESCRIPTOR"] = out
     config.pre_hook = _tma_blocks
     return config
 
@@ -319,6 +326,9 @@ ROWS_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, per_sm=2),
     _tma_config(128, 64, 64, 4, 4),
     _tma_config(128, 128, 64, 8, 3),
+    _tma_config(128, 64, 64, 4, 4, per_sm=2, out=1),
+    _tma_config(128, 64, 64, 4, 4, out=1),
+    _tma_config(128, 128, 64, 8, 3, out=1),
 )
 # A program per tile, and (one multiprocessor counted there) programs looping over tiles.
 BOXES_INTERPRET_CONFIGS = (
@@ -328,6 +338,7 @@ BOXES_INTERPRET_CONFIGS = (
 ROWS_INTERPRET_CONFIGS = (
     _tma_config(32, 16, 16, 4, 1),
     _tma_config(32, 16, 16, 4, 1, per_sm=2),
+    _tma_config(32, 16, 16, 4, 1, per_sm=2, out=1),
 )
 
 
@@ -562,6 +573,7 @@ def conv2d_tma_kernel(
     # (N H W, C) channels-last or (N, C, H W) NCHW (CHANNELS_FIRST)
     w_desc,  # weight as (R S, K, C): a tap's filters x channels, a descriptor
     out_ptr,  # out (N, K, P, Q), any strides
+    out_desc,  # rows: out as a descriptor, (N, K, P Q) NCHW or (N P Q, K); else None
     bias_ptr,  # bias (K,) or None
     N, K, C, P, Q,  # images, filters, channels, the output's height and width
     pad_h, pad_w, dil_h, dil_w,
@@ -578,6 +590,7 @@ def conv2d_tma_kernel(
     PROGRAMS_PER_SM: tl.constexpr,  # 0: a program per tile; else programs loop over tiles
     BOX_W: tl.constexpr,  # boxes of BLOCK_M / BOX_W x BOX_W pixels; 0: rows of pixels
     CHANNELS_FIRST: tl.constexpr = False,  # rows of NCHW x: an image's channels x pixels
+    OUT_DESCRIPTOR: tl.constexpr = 0,  # 1: the tile leaves through out_desc, if there is one
 ):  # fmt: skip
     """A stride-1 convolution of one group on Hopper's copy engine (TMA): each tap of a
     tile of output pixels is one block of x, which the engine fetches whole into shared
@@ -600,21 +613,27 @@ def conv2d_tma_kernel(
     Both operands stay in shared memory for the tensor cores: the tile is computed as
     out^T = w (BLOCK_N filters x BLOCK_K channels) @ x^T, the box's 4-D block read as a
     (pixels x channels) matrix in place (a reshape of shared memory, which Triton
-    does for the second operand of a dot and not for the first)."""
+    does for the second operand of a dot and not for the first).
+
+    OUT_DESCRIPTOR (rows): the finished tile leaves through the copy engine too, clipped
+    at out's edges, in place of a store by the threads, whose (pixels x filters) tile of
+    64-bit addresses is most of the registers a 1 x 1 tile needs."""
     if PROGRAMS_PER_SM == 0:
-        tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q,
-                      pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
-                      stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M, BLOCK_N,
-                      BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST)  # fmt: skip
+        tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, out_desc, bias_ptr, N, K,
+                      C, P, Q, pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op,
+                      stride_oq, stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
+                      BLOCK_N, BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST,
+                      OUT_DESCRIPTOR)  # fmt: skip
     else:
         rows = pixel_rows(N, P, Q, BLOCK_M, BOX_W, CHANNELS_FIRST)
         tiles = ((rows + BLOCK_M - 1) // BLOCK_M) * ((K + BLOCK_N - 1) // BLOCK_N)
         programs = tl.num_programs(axis=0)
         for tile in tl.range(tl.program_id(axis=0), tiles, programs, flatten=True):
-            tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h, pad_w,
-                          dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq,
-                          stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
-                          BLOCK_N, BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST)  # fmt: skip
+            tma_conv_tile(tile, x_desc, w_desc, out_ptr, out_desc, bias_ptr, N, K, C, P, Q,
+                          pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op,
+                          stride_oq, stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64,
+                          BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST,
+                          OUT_DESCRIPTOR)  # fmt: skip
 
 
 @triton.jit
@@ -631,12 +650,13 @@ def pixel_rows(N, P, Q, BLOCK_M: tl.constexpr, BOX_W: tl.constexpr, CHANNELS_FIR
 
 
 @triton.jit
-def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h, pad_w, dil_h,
-                  dil_w, stride_on, stride_oc, stride_op, stride_oq, stride_bias,
+def tma_conv_tile(tile, x_desc, w_desc, out_ptr, out_desc, bias_ptr, N, K, C, P, Q, pad_h,
+                  pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op, stride_oq, stride_bias,
                   R: tl.constexpr, S: tl.constexpr, INPUT_PRECISION: tl.constexpr,
                   UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr,
                   BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-                  BOX_W: tl.constexpr, CHANNELS_FIRST: tl.constexpr):  # fmt: skip
+                  BOX_W: tl.constexpr, CHANNELS_FIRST: tl.constexpr,
+                  OUT_DESCRIPTOR: tl.constexpr):  # fmt: skip
     """Tile number `tile` of out (grouped order): its reduction over the taps and channel
     blocks on descriptor loads, then its epilogue."""
     pid_m, pid_n = grouped_tile(tile, pixel_rows(N, P, Q, BLOCK_M, BOX_W, CHANNELS_FIRST), K,
@@ -691,8 +711,17 @@ def tma_conv_tile(tile, x_desc, w_desc, out_ptr, bias_ptr, N, K, C, P, Q, pad_h,
         acc = tl.dot(filters, pixels_t, acc, input_precision=INPUT_PRECISION,
                      out_dtype=tl.float32)  # fmt: skip
 
-    store_pixels(acc.T, img * stride_on + p * stride_op + q * stride_oq, pixel_ok, offs_n,
-                 offs_n < K, out_ptr, bias_ptr, stride_oc, stride_bias)  # fmt: skip
+    if OUT_DESCRIPTOR and out_desc is not None:  # rows: out^T's tile, or out's, clipped
+        if bias_ptr is not None:
+            bias = tl.load(bias_ptr + offs_n * stride_bias, mask=offs_n < K, other=0.0)
+            acc += bias.to(tl.float32)[:, None]
+        if CHANNELS_FIRST:
+            store_block(out_desc, img, col, first, acc.to(out_desc.dtype), True)
+        else:
+            store_block(out_desc, 0, row, col, acc.T.to(out_desc.dtype), False)
+    else:
+        store_pixels(acc.T, img * stride_on + p * stride_op + q * stride_oq, pixel_ok,
+                     offs_n, offs_n < K, out_ptr, bias_ptr, stride_oc, stride_bias)  # fmt: skip
 
 
 _TMA_KEY = ["N", "K", "C", "P", "Q", "R", "S", "stride_oc", "CHANNELS_FIRST", "INPUT_PRECISION"]
@@ -1567,6 +1596,7 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
         return False
     # Blocks of 1 for now: the config's pre-hook sets them (`_tma_blocks`).
     x_desc, w_desc = descriptor(pixels, [1] * pixels.dim()), descriptor(taps, (1, 1, 1))
+    out_desc = _out_rows(out, channels_first) if rows else None
 
     def tiles(meta: dict) -> int:
         bm, box_w = meta["BLOCK_M"], meta["BOX_W"]
@@ -1584,7 +1614,7 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
          else tiles(meta),), "x",
     )  # fmt: skip
     args = (
-        x_desc, w_desc, out, bias, n, cout, cin, out_h, out_w, *pad, dil_h, dil_w,
+        x_desc, w_desc, out, out_desc, bias, n, cout, cin, out_h, out_w, *pad, dil_h, dil_w,
         *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
     constants = {
@@ -1597,6 +1627,20 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     fit = lambda config: fitted(config, src.element_size())
     _plans.launch("conv2d", kernel, configs, grid, args, constants, _DESIGNS, fit)
     return True
+
+
+def _out_rows(out: torch.Tensor, channels_first: bool) -> TensorDescriptor | None:
+    """out as rows the copy engine can write (blocks of 1 until `_tma_blocks`): an NCHW
+    image's (filters, pixels) matrix, or (pixels, filters) channels-last. None where out
+    lies otherwise, or the engine cannot reach it through its strides."""
+    n, k, h, w = out.shape
+    if channels_first and out.is_contiguous():
+        rows = out.view(n, k, h * w)
+    elif not channels_first and out.permute(0, 2, 3, 1).is_contiguous():
+        rows = out.permute(0, 2, 3, 1).view(n * h * w, k)
+    else:
+        return None
+    return descriptor(rows, [1] * rows.dim()) if tma_readable(rows) else None
 
 
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:

@@ -70,6 +70,8 @@
 #                 kernel's sweep, the float16 depthwise table, ncu on each design forced
 #   dw-vec        those walks' strips as aligned vectors: the sweep, ncu, conv_replay_check
 #   dw-final      the plane table as shipped: conv2d's tests compiled, the float16 table
+#   rows-out      1 x 1 rows stored through a descriptor of out: tests, per-config timings,
+#                 whole calls against cuDNN; dw-rest's float16 rows
 #   dw-rest       the depthwise rows dw-final's limit cut: float16 7 x 7 stride 2 and 96
 #                 channels, the bfloat16 table
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -711,6 +713,24 @@ for name in $STEPS; do
     batched-default)
         # Batched 16-bit GEMMs through TMA unforced (2026-12-03d): the 16-bit table.
         step batched-table 110 python benchmarks/vendor.py matmul --dtype bfloat16 --dtype float16 ;;
+    rows-out)
+        # Issue 13 (2026-12-04, thirteenth session): 1 x 1 rows whose tiles leave through
+        # a descriptor of out (OUT_DESCRIPTOR; offline sm_90 the NCHW persistent config went
+        # from 255 registers and 7.4 KB of spills to 102 and none). Tests compiled, the
+        # tuner's timings per rows config (old and -o1) on both 1 x 1 shapes and layouts,
+        # the whole calls against cuDNN in both 16-bit dtypes, then dw-rest's float16 rows.
+        step rows-out-tests 100 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py tests/test_ops.py -k "leave_through or \
+            nchw_rows or tma_designs or replay or (conv2d and rows)"
+        step rows-out-tma 80 python benchmarks/vendor.py conv2d-tma --dtype float16 \
+            --set "__main__.CONV_SHAPES=[(32, 256, 56, 64, 1, 1, 0, 1), (32, 64, 56, 256, 1, 1, 0, 1)]"
+        for dtype in float16 bfloat16; do
+            step "rows-out-cold-$dtype" 60 python benchmarks/vendor.py conv2d-cold --dtype "$dtype" \
+                --set "__main__.CONV_SHAPES=[(32, 256, 56, 64, 1, 1, 0, 1), \
+                (32, 64, 56, 256, 1, 1, 0, 1)]"
+        done
+        step dw-rest-f16 170 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]" ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps

@@ -480,6 +480,32 @@ def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
         assert _judged(case, harness_state, forced) == [forced]
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_rows_can_leave_through_the_copy_engine(channels_last, monkeypatch, harness_state):
+    """A rows config with OUT_DESCRIPTOR stores each tile through a descriptor of out (an
+    NCHW image's (filters, pixels) matrix, or channels-last (pixels, filters)), clipped
+    at its edges: 40 pixels an image and 24 filters, neither a multiple of the tile,
+    with a bias, within the op's bounds (every output written: the harness poisons the
+    allocator)."""
+    import kernels.conv2d as conv
+
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    design = next(name for name in conv.ROWS_CONFIGS[table] if "-o1-" in name)
+    forced = f"conv2d/{design}/{table}"
+    made = []
+
+    def out_rows(out, channels_first):
+        made.append(conv_out_rows(out, channels_first))
+        return made[-1]
+
+    conv_out_rows = conv._out_rows
+    monkeypatch.setattr(conv, "_out_rows", out_rows)
+    params = {"filters": 24, "kernel": [1, 1], "bias": True, "channels_last": channels_last}
+    case = Case("conv2d", "bfloat16", (3, 16, 4, 10), params, seed=11)
+    assert _judged(case, harness_state, forced) == [forced]
+    assert made and all(desc is not None for desc in made), made
+
+
 @pytest.mark.parametrize("kind", ["boxes", "rows"])
 def test_dx_of_a_stride_1_convolution_runs_on_the_tma_designs(kind, harness_state):
     """dx of a stride-1, one-group convolution is a convolution of dy (the filters
