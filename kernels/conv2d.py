@@ -90,7 +90,8 @@ kernels/matmul.py).
    of device time (2026-12-03h). On the H200, whole calls against cuDNN in the same
    format, L2 dirty, clean or warm (benchmarks/vendor.md, eleventh session): on ResNet's
    3 x 3 shapes 1.35-1.49x NCHW and 0.85-1.16x channels-last (float16 and bfloat16), on
-   its 1 x 1 shapes 0.77-1.06x NCHW and 0.85-0.92x channels-last (float16). The
+   its 1 x 1 shapes, their tiles stored through a descriptor of out, 1.05-1.16x NCHW
+   and 0.95-1.19x channels-last (float16 and bfloat16; thirteenth session). The
    implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
    dx of a stride-1 convolution is one too (dy against the flipped filters, C and K
    exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
@@ -308,11 +309,15 @@ def _tma_config(
 # SM, within 7%), 128 filters in boxes 8 x 16 or 4 x 32 the 28 x 28 and 14 x 14 ones;
 # 256 x 64 boxes (1.1-3.7x the best) and 128 x 256 (1.5-4.6x) never won and are gone.
 # For rows two persistent 128 x 64 programs per SM won every 1 x 1 shape, 5-9% ahead of
-# a program per tile; 256-pixel rows lost by 11-55%. Offline (sm_90, Triton 3.9) 90-112
-# registers, no spills, but persistent rows of NCHW x: 7.4 KB of spills, and the fastest
-# config there all the same. An NCHW output is stored a box row at a time, 8 pixels (16
-# bytes) in boxes 8 wide: on NCHW 64 x 56^2, 64 filters in boxes 16 x 8 took 1.10x the
-# time of boxes 4 x 32 (8 x 16: 1.03x); channels-last, 4 x 32 took 1.11x that of 16 x 8
+# a program per tile; 256-pixel rows lost by 11-55%. Rows store through a descriptor of
+# out (OUT_DESCRIPTOR): offline (sm_90, float16, Triton 3.9) the persistent NCHW rows
+# took 255 registers and spilled 7.4 KB with the threads' store, 102 and none with the
+# copy engine's (channels-last 249 -> 92). Timed on the H200 (2026-12-04e-h200 call 2,
+# conv2d-tma), each 1 x 1 shape and layout, float16: the persistent config with the
+# descriptor won all four; the threads' store took 1.02-1.40x its time. An NCHW output
+# is stored a box row at a time, 8 pixels (16 bytes) in boxes 8 wide: on NCHW 64 x 56^2,
+# 64 filters in boxes 16 x 8 took 1.10x the time of boxes 4 x 32 (8 x 16: 1.03x);
+# channels-last, 4 x 32 took 1.11x that of 16 x 8
 # (benchmarks/results/2026-12-04b-h200/call4-boxes-64-table.txt).
 BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8),
@@ -323,14 +328,12 @@ BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2),
 )
 ROWS_GPU_CONFIGS = (
-    _tma_config(128, 64, 64, 4, 4, per_sm=2),
-    _tma_config(128, 64, 64, 4, 4),
-    _tma_config(128, 128, 64, 8, 3),
     _tma_config(128, 64, 64, 4, 4, per_sm=2, out=1),
     _tma_config(128, 64, 64, 4, 4, out=1),
     _tma_config(128, 128, 64, 8, 3, out=1),
 )
-# A program per tile, and (one multiprocessor counted there) programs looping over tiles.
+# A program per tile, and (one multiprocessor counted there) programs looping over tiles;
+# rows stored by the threads, and through a descriptor of out.
 BOXES_INTERPRET_CONFIGS = (
     _tma_config(32, 16, 16, 4, 1, box_w=8),
     _tma_config(32, 16, 16, 4, 1, box_w=4, per_sm=2),

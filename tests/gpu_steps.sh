@@ -72,6 +72,7 @@
 #   dw-final      the plane table as shipped: conv2d's tests compiled, the float16 table
 #   rows-out      1 x 1 rows stored through a descriptor of out: tests, per-config timings,
 #                 whole calls against cuDNN; dw-rest's float16 rows
+#   rows-final    the rows table as shipped: conv2d tests compiled, dw-rest's float16 rows
 #   dw-rest       the depthwise rows dw-final's limit cut: float16 7 x 7 stride 2 and 96
 #                 channels, the bfloat16 table
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -730,6 +731,16 @@ for name in $STEPS; do
                 (32, 64, 56, 256, 1, 1, 0, 1)]"
         done
         step dw-rest-f16 170 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]" ;;
+    rows-final)
+        # Issue 13 (thirteenth session): the rows table as shipped (descriptor stores only):
+        # every test of tests/test_conv2d.py and conv2d's rows configs compiled, then
+        # dw-rest's float16 rows with the time their tuning takes (rows-out's 170 s cut
+        # the first shape while compiling).
+        step rows-final-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py tests/test_ops.py -k "test_conv2d or \
+            (conv2d and rows)"
+        step dw-rest-f16 320 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]" ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
