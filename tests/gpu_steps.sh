@@ -73,6 +73,7 @@
 #   rows-out      1 x 1 rows stored through a descriptor of out: tests, per-config timings,
 #                 whole calls against cuDNN; dw-rest's float16 rows
 #   rows-final    the rows table as shipped: conv2d tests compiled, dw-rest's float16 rows
+#   s13-close     host cost against .base/, rows under memcheck and poisoned, 96 x 7 x 7
 #   dw-rest       the depthwise rows dw-final's limit cut: float16 7 x 7 stride 2 and 96
 #                 channels, the bfloat16 table
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -742,6 +743,17 @@ for name in $STEPS; do
             (conv2d and rows)"
         step dw-rest-f16 320 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]" ;;
+    s13-close)
+        # The thirteenth session's last call: the row-wise ops' host cost against .base/
+        # (8a75f14) three rounds more; the rows' descriptor stores under memcheck and
+        # poisoned (conv_replay_check on the 1 x 1 shapes); the 96-channel 7 x 7 row.
+        host_rounds 3 40
+        step rows-memcheck 100 python -m pytest -n 4 -q -p no:cacheprovider \
+            --triton-mode=gpu --memcheck tests/test_conv2d.py -k "leave_through or nchw_rows"
+        step rows-replay-check 60 python -c "import benchmarks.conv_replay_check as check; \
+            check.SHAPES = [(32, 256, 56, 64, 1, 1, 1), (32, 64, 56, 256, 1, 1, 1)]; check.main()"
+        step dw-96 200 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1)]" ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
