@@ -481,27 +481,32 @@ def test_nchw_rows_read_x_in_place(monkeypatch, harness_state):
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_rows_can_leave_through_the_copy_engine(channels_last, monkeypatch, harness_state):
-    """A rows config with OUT_DESCRIPTOR stores each tile through a descriptor of out (an
-    NCHW image's (filters, pixels) matrix, or channels-last (pixels, filters)), clipped
-    at its edges: 40 pixels an image and 24 filters, neither a multiple of the tile,
-    with a bias, within the op's bounds (every output written: the harness poisons the
-    allocator)."""
+@pytest.mark.parametrize("kind", ["rows", "boxes"])
+def test_tiles_can_leave_through_the_copy_engine(kind, channels_last, monkeypatch, harness_state):
+    """A TMA config with OUT_DESCRIPTOR stores each tile through a descriptor of out, NCHW
+    or channels-last, clipped at its edges: rows of 40 pixels an image (1 x 1), boxes of
+    4 x 8 pixels over 6 x 16 (3 x 3), 24 filters in blocks of 16, with a bias, within the
+    op's bounds (every output written: the harness poisons the allocator)."""
     import kernels.conv2d as conv
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    design = next(name for name in conv.ROWS_CONFIGS[table] if "-o1-" in name)
+    configs = conv.ROWS_CONFIGS if kind == "rows" else conv.BOXES_CONFIGS
+    design = next(name for name in configs[table] if "-o1-" in name)
     forced = f"conv2d/{design}/{table}"
     made = []
 
-    def out_rows(out, channels_first):
-        made.append(conv_out_rows(out, channels_first))
+    def out_descriptor(out, nchw, rows):
+        made.append(real_out_descriptor(out, nchw, rows))
         return made[-1]
 
-    conv_out_rows = conv._out_rows
-    monkeypatch.setattr(conv, "_out_rows", out_rows)
-    params = {"filters": 24, "kernel": [1, 1], "bias": True, "channels_last": channels_last}
-    case = Case("conv2d", "bfloat16", (3, 16, 4, 10), params, seed=11)
+    real_out_descriptor = conv._out_descriptor
+    monkeypatch.setattr(conv, "_out_descriptor", out_descriptor)
+    params = {"filters": 24, "bias": True, "channels_last": channels_last}
+    if kind == "rows":
+        params["kernel"], shape = [1, 1], (3, 16, 4, 10)
+    else:
+        params["kernel"], params["padding"], shape = [3, 3], 1, (3, 16, 6, 16)
+    case = Case("conv2d", "bfloat16", shape, params, seed=11)
     assert _judged(case, harness_state, forced) == [forced]
     assert made and all(desc is not None for desc in made), made
 
