@@ -284,9 +284,14 @@ def _tma_blocks(nargs: dict) -> None:
         nargs["x_desc"].block_shape = [bm, bk]
     nargs["w_desc"].block_shape = [1, bn, bk]
     out_desc, nchw = nargs["out_desc"], nargs["OUT_NCHW"]
-    if out_desc is not None and box_w > 0:
+    if out_desc is None:
+        return
+    if not nargs.get("OUT_DESCRIPTOR", 0):  # unused: the least block the engine takes
+        least = 16 // out_desc.base.element_size()
+        out_desc.block_shape = [1] * (len(out_desc.shape) - 1) + [least]
+    elif box_w > 0:
         out_desc.block_shape = [1, bn, bm // box_w, box_w] if nchw else [1, bm // box_w, box_w, bn]
-    elif out_desc is not None:
+    else:
         out_desc.block_shape = [1, bn, bm] if nchw else [bm, bn]
 
 
