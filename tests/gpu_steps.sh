@@ -75,6 +75,7 @@
 #   rows-final    the rows table as shipped: conv2d tests compiled, dw-rest's float16 rows
 #   s13-close     host cost against .base/, rows under memcheck and poisoned, 96 x 7 x 7
 #   boxes-out     boxes stored through a descriptor of out, timed among the shipped boxes
+#   dw-bf16-rest  the bfloat16 depthwise rows still unmeasured (7 x 7 stride 2, 96 channels)
 #   dw-rest       the depthwise rows dw-final's limit cut: float16 7 x 7 stride 2 and 96
 #                 channels, the bfloat16 table
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -765,6 +766,11 @@ for name in $STEPS; do
         step boxes-out 300 python benchmarks/vendor.py conv2d-boxes-out --dtype float16 \
             --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
             (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
+    dw-bf16-rest)
+        # Issue 13: the two bfloat16 depthwise rows not yet measured (thirteenth session):
+        # 7 x 7 at stride 2 and 96 channels at 7 x 7; each 7 x 7 shape tunes for 130-160 s.
+        step dw-bf16-rest 400 python benchmarks/vendor.py depthwise --dtype bfloat16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]" ;;
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
