@@ -71,13 +71,11 @@
 #   dw-vec        those walks' strips as aligned vectors: the sweep, ncu, conv_replay_check
 #   dw-final      the plane table as shipped: conv2d's tests compiled, the float16 table
 #   rows-out      1 x 1 rows stored through a descriptor of out: tests, per-config timings,
-#                 whole calls against cuDNN; dw-rest's float16 rows
-#   rows-final    the rows table as shipped: conv2d tests compiled, dw-rest's float16 rows
+#                 whole calls against cuDNN; depthwise float16 7 x 7 rows
+#   rows-final    the rows table as shipped: conv2d tests compiled, depthwise float16 7 x 7 rows
 #   s13-close     host cost against .base/, rows under memcheck and poisoned, 96 x 7 x 7
 #   boxes-out     boxes stored through a descriptor of out, timed among the shipped boxes
 #   dw-bf16-rest  the bfloat16 depthwise rows still unmeasured (7 x 7 stride 2, 96 channels)
-#   dw-rest       the depthwise rows dw-final's limit cut: float16 7 x 7 stride 2 and 96
-#                 channels, the bfloat16 table
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -281,12 +279,6 @@ for name in $STEPS; do
             --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_ops.py \
             -k "conv2d and (pointwise or test_configs or differential)"
         step pointwise-bench 200 python benchmarks/vendor.py conv2d-pointwise ;;
-    dw-rest)
-        # Issue 13: the depthwise rows not yet measured as shipped (2026-12-04d): float16
-        # 7 x 7 at stride 2 and 96 channels at 7 x 7, then the bfloat16 table.
-        step dw-rest-f16 200 python benchmarks/vendor.py depthwise --dtype float16 \
-            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]"
-        step dw-rest-bf16 350 python benchmarks/vendor.py depthwise --dtype bfloat16 ;;
     dw-final)
         # Issue 13: the plane table as shipped: conv2d's tests compiled, the float16
         # depthwise table (both layouts, against cuDNN and a copy).
@@ -722,7 +714,8 @@ for name in $STEPS; do
         # a descriptor of out (OUT_DESCRIPTOR; offline sm_90 the NCHW persistent config went
         # from 255 registers and 7.4 KB of spills to 102 and none). Tests compiled, the
         # tuner's timings per rows config (old and -o1) on both 1 x 1 shapes and layouts,
-        # the whole calls against cuDNN in both 16-bit dtypes, then dw-rest's float16 rows.
+        # the whole calls against cuDNN in both 16-bit dtypes, then the float16 7 x 7 depthwise
+        # rows not yet measured (stride 2, 96 channels).
         step rows-out-tests 100 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_conv2d.py tests/test_ops.py -k "leave_through or \
             nchw_rows or tma_designs or replay or (conv2d and rows)"
@@ -738,7 +731,7 @@ for name in $STEPS; do
     rows-final)
         # Issue 13 (thirteenth session): the rows table as shipped (descriptor stores only):
         # every test of tests/test_conv2d.py and conv2d's rows configs compiled, then
-        # dw-rest's float16 rows with the time their tuning takes (rows-out's 170 s cut
+        # those depthwise rows with the time their tuning takes (rows-out's 170 s cut
         # the first shape while compiling).
         step rows-final-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_conv2d.py tests/test_ops.py -k "test_conv2d or \
