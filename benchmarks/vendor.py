@@ -556,16 +556,6 @@ FEW_PIXELS_CANDIDATES = [(64, 64, 4), (64, 16, 4), (128, 16, 4), (256, 16, 4), (
 """The same for the filters' copy (`conv.FEW_PIXELS_BLOCK`: 9 pixels each)."""
 
 
-def bench_conv2d_boxes_out(dtypes: list[str]) -> None:
-    """The boxes stored through a descriptor of out (`conv.BOXES_FORCED_ONLY_CONFIGS`) among
-    the shipped boxes: each config timed by the tuner on each stride-1 shape and layout,
-    then the whole calls against cuDNN (dirty, clean, warm) under that tuning."""
-    configs = [*conv.BOXES_GPU_CONFIGS, *conv.BOXES_FORCED_ONLY_CONFIGS]
-    with tuned_over(conv.conv2d_boxes_kernel, configs):
-        bench_conv2d_tma(dtypes)
-        bench_conv2d_cold(dtypes)
-
-
 def bench_conv2d_parts(dtypes: list[str]) -> None:
     """Where an NCHW call's time goes, on the stride-1 3 x 3 shapes: the whole call in
     NCHW and in channels-last, and the copies of x and of the filters to channels-last
@@ -984,7 +974,6 @@ BENCHES = {
     "conv2d-pointwise": bench_conv2d_pointwise,
     "conv2d-tma": bench_conv2d_tma,
     "conv2d-cold": bench_conv2d_cold,
-    "conv2d-boxes-out": bench_conv2d_boxes_out,
     "conv2d-parts": bench_conv2d_parts,
     "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,

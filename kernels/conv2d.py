@@ -283,16 +283,14 @@ def _tma_blocks(nargs: dict) -> None:
     else:
         nargs["x_desc"].block_shape = [bm, bk]
     nargs["w_desc"].block_shape = [1, bn, bk]
-    out_desc, nchw = nargs["out_desc"], nargs["OUT_NCHW"]
+    out_desc = nargs["out_desc"]
     if out_desc is None:
         return
     if not nargs.get("OUT_DESCRIPTOR", 0):  # unused: the least block the engine takes
         least = 16 // out_desc.base.element_size()
         out_desc.block_shape = [1] * (len(out_desc.shape) - 1) + [least]
-    elif box_w > 0:
-        out_desc.block_shape = [1, bn, bm // box_w, box_w] if nchw else [1, bm // box_w, box_w, bn]
     else:
-        out_desc.block_shape = [1, bn, bm] if nchw else [bm, bn]
+        out_desc.block_shape = [1, bn, bm] if nargs["CHANNELS_FIRST"] else [bm, bn]
 
 
 def _tma_config(
@@ -326,7 +324,10 @@ def _tma_config(
 # is stored a box row at a time, 8 pixels (16 bytes) in boxes 8 wide: on NCHW 64 x 56^2,
 # 64 filters in boxes 16 x 8 took 1.10x the time of boxes 4 x 32 (8 x 16: 1.03x);
 # channels-last, 4 x 32 took 1.11x that of 16 x 8
-# (benchmarks/results/2026-12-04b-h200/call4-boxes-64-table.txt).
+# (benchmarks/results/2026-12-04b-h200/call4-boxes-64-table.txt). Boxes stored through
+# a descriptor of out (e4eceaf, rejected) never won a 3 x 3 shape: on the H200 (float16,
+# 2026-12-04f-h200 call 1) they tied the threads' store on 28^2 and 14^2 NCHW and took
+# 1.03-1.32x the best time elsewhere; offline their registers were the threads' store's.
 BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8),
     _tma_config(128, 64, 64, 4, 4, box_w=16),
@@ -334,13 +335,6 @@ BOXES_GPU_CONFIGS = (
     _tma_config(128, 128, 64, 8, 3, box_w=16),
     _tma_config(128, 128, 64, 8, 3, box_w=32),
     _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2),
-)
-# Boxes stored through a descriptor of out (OUT_DESCRIPTOR), forced only: not yet timed
-# (gpu_steps.sh boxes-out).
-BOXES_FORCED_ONLY_CONFIGS = (
-    _tma_config(128, 64, 64, 4, 4, box_w=8, out=1),
-    _tma_config(128, 64, 64, 4, 4, box_w=8, per_sm=2, out=1),
-    _tma_config(128, 128, 64, 8, 3, box_w=16, out=1),
 )
 ROWS_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, per_sm=2, out=1),
@@ -352,7 +346,6 @@ ROWS_GPU_CONFIGS = (
 BOXES_INTERPRET_CONFIGS = (
     _tma_config(32, 16, 16, 4, 1, box_w=8),
     _tma_config(32, 16, 16, 4, 1, box_w=4, per_sm=2),
-    _tma_config(32, 16, 16, 4, 1, box_w=8, out=1),
 )
 ROWS_INTERPRET_CONFIGS = (
     _tma_config(32, 16, 16, 4, 1),
@@ -364,9 +357,7 @@ ROWS_INTERPRET_CONFIGS = (
 GEMM_CONFIGS = _plans.by_name("gemm", GEMM_GPU_CONFIGS, GEMM_INTERPRET_CONFIGS)
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
-BOXES_CONFIGS = _plans.by_name(
-    "boxes", BOXES_GPU_CONFIGS + BOXES_FORCED_ONLY_CONFIGS, BOXES_INTERPRET_CONFIGS
-)
+BOXES_CONFIGS = _plans.by_name("boxes", BOXES_GPU_CONFIGS, BOXES_INTERPRET_CONFIGS)
 ROWS_CONFIGS = _plans.by_name("rows", ROWS_GPU_CONFIGS, ROWS_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
 # pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Slower
@@ -594,7 +585,7 @@ def conv2d_tma_kernel(
     # (N H W, C) channels-last or (N, C, H W) NCHW (CHANNELS_FIRST)
     w_desc,  # weight as (R S, K, C): a tap's filters x channels, a descriptor
     out_ptr,  # out (N, K, P, Q), any strides
-    out_desc,  # out as a descriptor (`_out_descriptor`), or None
+    out_desc,  # rows: out as a descriptor (`_out_descriptor`), or None
     bias_ptr,  # bias (K,) or None
     N, K, C, P, Q,  # images, filters, channels, the output's height and width
     pad_h, pad_w, dil_h, dil_w,
@@ -610,9 +601,9 @@ def conv2d_tma_kernel(
     GROUP_M: tl.constexpr,  # tiles of pixels per group (kernels/matmul.py's grouped order)
     PROGRAMS_PER_SM: tl.constexpr,  # 0: a program per tile; else programs loop over tiles
     BOX_W: tl.constexpr,  # boxes of BLOCK_M / BOX_W x BOX_W pixels; 0: rows of pixels
-    CHANNELS_FIRST: tl.constexpr = False,  # rows of NCHW x: an image's channels x pixels
+    CHANNELS_FIRST: tl.constexpr = False,  # rows of NCHW x (an image's channels x pixels),
+    # and of NCHW out
     OUT_DESCRIPTOR: tl.constexpr = 0,  # 1: the tile leaves through out_desc, if there is one
-    OUT_NCHW: tl.constexpr = True,  # out_desc over NCHW out; else over channels-last out
 ):  # fmt: skip
     """A stride-1 convolution of one group on Hopper's copy engine (TMA): each tap of a
     tile of output pixels is one block of x, which the engine fetches whole into shared
@@ -637,17 +628,16 @@ def conv2d_tma_kernel(
     (pixels x channels) matrix in place (a reshape of shared memory, which Triton
     does for the second operand of a dot and not for the first).
 
-    OUT_DESCRIPTOR: the finished tile leaves through the copy engine too, clipped at out's
-    edges, in place of a store by the threads, whose (pixels x filters) tile of 64-bit
-    addresses is most of the registers a 1 x 1 tile needs: rows as (filters, pixels) of
-    an NCHW image or (pixels, filters) channels-last, boxes as (filters, rows, columns)
-    NCHW or (rows, columns, filters) channels-last."""
+    OUT_DESCRIPTOR: a finished row tile leaves through the copy engine too, clipped at
+    out's edges, in place of a store by the threads, whose (pixels x filters) tile of
+    64-bit addresses is most of the registers a 1 x 1 tile needs: as (filters, pixels)
+    of an NCHW image or (pixels, filters) channels-last."""
     if PROGRAMS_PER_SM == 0:
         tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, out_desc, bias_ptr, N, K,
                       C, P, Q, pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op,
                       stride_oq, stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64, BLOCK_M,
-                      BLOCK_N, BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST, OUT_DESCRIPTOR,
-                      OUT_NCHW)  # fmt: skip
+                      BLOCK_N, BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST,
+                      OUT_DESCRIPTOR)  # fmt: skip
     else:
         rows = pixel_rows(N, P, Q, BLOCK_M, BOX_W, CHANNELS_FIRST)
         tiles = ((rows + BLOCK_M - 1) // BLOCK_M) * ((K + BLOCK_N - 1) // BLOCK_N)
@@ -657,7 +647,7 @@ def conv2d_tma_kernel(
                           pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op,
                           stride_oq, stride_bias, R, S, INPUT_PRECISION, UPCAST, INDEX_64,
                           BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, BOX_W, CHANNELS_FIRST,
-                          OUT_DESCRIPTOR, OUT_NCHW)  # fmt: skip
+                          OUT_DESCRIPTOR)  # fmt: skip
 
 
 @triton.jit
@@ -680,7 +670,7 @@ def tma_conv_tile(tile, x_desc, w_desc, out_ptr, out_desc, bias_ptr, N, K, C, P,
                   UPCAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr,
                   BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
                   BOX_W: tl.constexpr, CHANNELS_FIRST: tl.constexpr,
-                  OUT_DESCRIPTOR: tl.constexpr, OUT_NCHW: tl.constexpr):  # fmt: skip
+                  OUT_DESCRIPTOR: tl.constexpr):  # fmt: skip
     """Tile number `tile` of out (grouped order): its reduction over the taps and channel
     blocks on descriptor loads, then its epilogue."""
     pid_m, pid_n = grouped_tile(tile, pixel_rows(N, P, Q, BLOCK_M, BOX_W, CHANNELS_FIRST), K,
@@ -740,13 +730,8 @@ def tma_conv_tile(tile, x_desc, w_desc, out_ptr, out_desc, bias_ptr, N, K, C, P,
             bias = tl.load(bias_ptr + offs_n * stride_bias, mask=offs_n < K, other=0.0)
             acc += bias.to(tl.float32)[:, None]
         tile_t = acc.to(out_desc.dtype)  # filters x pixels
-        if BOX_W > 0 and OUT_NCHW:
-            box_nchw = tl.reshape(tile_t, (1, BLOCK_N, BLOCK_M // BOX_W, BOX_W))
-            out_desc.store([img, col, top, left], box_nchw)
-        elif BOX_W > 0:
-            box_last = tl.reshape(tile_t.T, (1, BLOCK_M // BOX_W, BOX_W, BLOCK_N))
-            out_desc.store([img, top, left, col], box_last)
-        elif OUT_NCHW:
+        tl.static_assert(BOX_W == 0, "boxes are stored by the threads")
+        if CHANNELS_FIRST:
             store_block(out_desc, img, col, first, tile_t, True)
         else:
             store_block(out_desc, 0, row, col, tile_t.T, False)
@@ -1627,8 +1612,7 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
         return False
     # Blocks of 1 for now: the config's pre-hook sets them (`_tma_blocks`).
     x_desc, w_desc = descriptor(pixels, [1] * pixels.dim()), descriptor(taps, (1, 1, 1))
-    out_nchw = channels_first if rows else out.is_contiguous()
-    out_desc = _out_descriptor(out, out_nchw, rows)
+    out_desc = _out_descriptor(out, channels_first) if rows else None
 
     def tiles(meta: dict) -> int:
         bm, box_w = meta["BLOCK_M"], meta["BOX_W"]
@@ -1651,7 +1635,7 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     )  # fmt: skip
     constants = {
         "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(src),
-        "CHANNELS_FIRST": channels_first, "OUT_NCHW": out_nchw,
+        "CHANNELS_FIRST": channels_first,
     }  # fmt: skip
     kernel, configs = (
         (conv2d_rows_kernel, ROWS_CONFIGS) if rows else (conv2d_boxes_kernel, BOXES_CONFIGS)
@@ -1661,17 +1645,15 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
     return True
 
 
-def _out_descriptor(out: torch.Tensor, nchw: bool, rows: bool) -> TensorDescriptor | None:
-    """out as the copy engine can write it (blocks of 1 until `_tma_blocks`), NCHW or
-    channels-last: for rows an NCHW image's (filters, pixels) matrix or the (pixels,
-    filters) one; for boxes (N, K, P, Q) or (N, P, Q, K). None where out lies otherwise,
-    or the engine cannot reach it through its strides."""
+def _out_descriptor(out: torch.Tensor, nchw: bool) -> TensorDescriptor | None:
+    """out as the copy engine can write row tiles (blocks of 1 until `_tma_blocks`): an
+    NCHW image's (filters, pixels) matrix, or the channels-last (pixels, filters) one.
+    None where out lies otherwise, or the engine cannot reach it through its strides."""
     n, k, h, w = out.shape
     if nchw and out.is_contiguous():
-        target = out.view(n, k, h * w) if rows else out
+        target = out.view(n, k, h * w)
     elif not nchw and out.permute(0, 2, 3, 1).is_contiguous():
-        target = out.permute(0, 2, 3, 1)
-        target = target.view(n * h * w, k) if rows else target
+        target = out.permute(0, 2, 3, 1).view(n * h * w, k)
     else:
         return None
     return descriptor(target, [1] * target.dim()) if tma_readable(target) else None

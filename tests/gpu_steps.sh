@@ -74,7 +74,6 @@
 #                 whole calls against cuDNN; depthwise float16 7 x 7 rows
 #   rows-final    the rows table as shipped: conv2d tests compiled, depthwise float16 7 x 7 rows
 #   s13-close     host cost against .base/, rows under memcheck and poisoned, 96 x 7 x 7
-#   boxes-out     boxes stored through a descriptor of out, timed among the shipped boxes
 #   dw-bf16-rest  the bfloat16 depthwise rows still unmeasured (7 x 7 stride 2, 96 channels)
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
@@ -749,16 +748,6 @@ for name in $STEPS; do
             check.SHAPES = [(32, 256, 56, 64, 1, 1, 1), (32, 64, 56, 256, 1, 1, 1)]; check.main()"
         step dw-96 200 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1)]" ;;
-    boxes-out)
-        # Issue 13: boxes stored through a descriptor of out (BOXES_FORCED_ONLY_CONFIGS,
-        # not yet timed; offline their registers are the threads' store's, 90-128, no
-        # spills): the descriptor-store tests compiled, then each boxes config timed by
-        # the tuner on the 3 x 3 shapes and the whole calls under that tuning (float16).
-        step boxes-out-tests 90 python -m pytest -n 8 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_conv2d.py -k "leave_through or tma_designs"
-        step boxes-out 300 python benchmarks/vendor.py conv2d-boxes-out --dtype float16 \
-            --set "__main__.CONV_SHAPES=[(32, 64, 56, 64, 3, 1, 1, 1), \
-            (32, 128, 28, 128, 3, 1, 1, 1), (32, 256, 14, 256, 3, 1, 1, 1)]" ;;
     dw-bf16-rest)
         # Issue 13: the two bfloat16 depthwise rows not yet measured (thirteenth session):
         # 7 x 7 at stride 2 and 96 channels at 7 x 7; each 7 x 7 shape tunes for 130-160 s.
