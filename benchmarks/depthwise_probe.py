@@ -7,7 +7,9 @@ programs walking tiles down the plane, strips loaded as vectors, and one-column 
 then channels-last (the pixels x filters kernel's strips, in 2 rows and in 1), each with
 one forced config so that the profiler sees the launch itself, not the autotuner's
 trials. With `--time`, each is also timed (do_bench, median) and printed as a share of a
-same-size copy's time.
+same-size copy's time. `--shape N,C,HW,R,STRIDE` (repeatable) profiles those problems
+instead, each under every `--design` given (default: the forced list above, by layout),
+e.g. the designs the tuner chose for them in `vendor.py depthwise`.
 """
 
 from __future__ import annotations
@@ -31,24 +33,40 @@ FORCED = [
 ]
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    """N,C,HW,R,STRIDE."""
+    values = tuple(int(v) for v in text.split(","))
+    if len(values) != 5:
+        raise argparse.ArgumentTypeError(f"--shape {text!r}: expected N,C,HW,R,STRIDE")
+    return values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time", action="store_true")
+    parser.add_argument("--shape", type=_shape, action="append", help="N,C,HW,R,STRIDE")
+    parser.add_argument("--design", action="append", help="a forced design, e.g. conv2d/...")
     args = parser.parse_args()
-    for r in (7, 3):
-        x = torch.randn(32, 256, 56, 56, device="cuda", dtype=torch.float16)
-        w = torch.randn(256, 1, r, r, device="cuda", dtype=torch.float16)
-        for layout, design in FORCED:
+    shapes = args.shape or [(32, 256, 56, r, 1) for r in (7, 3)]
+    forced = FORCED
+    if args.design:
+        forced = [("channels_last" if "/depthwise-" in d else "nchw", d) for d in args.design]
+    for n, c, hw, r, stride in shapes:
+        x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
+        w = torch.randn(c, 1, r, r, device="cuda", dtype=torch.float16)
+        for layout, design in forced:
             src = x.contiguous(memory_format=torch.channels_last) if layout != "nchw" else x
             with _plans.forcing(design):
-                run = functools.partial(conv2d, src, w, None, 1, r // 2, 1, 256)
+                run = functools.partial(conv2d, src, w, None, stride, r // 2, 1, c)
                 run()
                 torch.cuda.synchronize()
                 if args.time:
+                    moved = (src.numel() + run().numel()) * src.element_size()
                     copy = triton.testing.do_bench(src.clone, return_mode="median")
+                    copy *= moved / (2 * src.numel() * src.element_size())
                     ours = triton.testing.do_bench(run, return_mode="median")
                     share = f"{ours * 1e3:.1f} us, {copy / ours:.0%} of copy"
-                    print(f"{r}x{r} {layout} {design}: {share}", flush=True)
+                    print(f"{(n, c, hw, r, stride)} {layout} {design}: {share}", flush=True)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@
 #   rows-final    the rows table as shipped: conv2d tests compiled, depthwise float16 7 x 7 rows
 #   s13-close     host cost against .base/, rows under memcheck and poisoned, 96 x 7 x 7
 #   dw-bf16-rest  the bfloat16 depthwise rows still unmeasured (7 x 7 stride 2, 96 channels)
+#   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
+#                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
 #   conv-parts    an NCHW conv2d call's parts (its copies to channels-last), the copies' tiles
 #   boxes-64      boxes of 64 filters 16 and 32 columns wide: each config timed, tests
@@ -748,6 +750,24 @@ for name in $STEPS; do
             check.SHAPES = [(32, 256, 56, 64, 1, 1, 1), (32, 64, 56, 256, 1, 1, 1)]; check.main()"
         step dw-96 200 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1)]" ;;
+    dw-ncu-rest)
+        # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
+        # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
+        ncu_sections="--section SpeedOfLight --section SchedulerStats --section WarpStateStats \
+            --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats"
+        step dw-ncu-s2 60 ncu $ncu_sections -k regex:depthwise -c 2 \
+            python benchmarks/depthwise_probe.py --shape 32,256,56,7,2 \
+            --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu \
+            --design conv2d/depthwise-4x128x4-r3-w4-s1/gpu
+        step dw-ncu-28 60 ncu $ncu_sections -k regex:depthwise -c 2 \
+            python benchmarks/depthwise_probe.py --shape 32,512,28,3,1 \
+            --design conv2d/plane-32x32x4-r8-t2-w1-s1/gpu \
+            --design conv2d/depthwise-8x64x8-r2-w4-s1/gpu
+        step dw-probe-time 40 python benchmarks/depthwise_probe.py --time \
+            --shape 32,256,56,7,2 --shape 32,512,28,3,1 \
+            --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu \
+            --design conv2d/plane-32x32x4-r8-t2-w1-s1/gpu \
+            --design conv2d/plane-8x32x4-r2-t7-w1-s1/gpu ;;
     dw-bf16-rest)
         # Issue 13: the two bfloat16 depthwise rows not yet measured (thirteenth session):
         # 7 x 7 at stride 2 and 96 channels at 7 x 7; each 7 x 7 shape tunes for 130-160 s.
