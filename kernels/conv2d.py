@@ -957,21 +957,21 @@ def _join_columns(columns, VEC: tl.constexpr):
 
 @triton.jit
 def _vector_row(
-    row_ptrs, core_ptrs, row_ok, col_oks, core_oks,
-    COLS: tl.constexpr, VEC: tl.constexpr, STRIDE_W: tl.constexpr, PAD_W: tl.constexpr,
+    row_ptrs, vec_ptrs, row_ok, col_oks, vec_oks,
+    COLS: tl.constexpr, VEC: tl.constexpr, FIRST: tl.constexpr, VECTORS: tl.constexpr,
 ):  # fmt: skip
     """An input row's COLS columns for `_strip_row` (float32), as row_ptrs + j reaches
-    them (stride 1), loaded in aligned vectors: core_ptrs, a (..., VEC) tile of pointers
-    at input column PAD_W, and the next STRIDE_W - 1 vectors, each whole in or out of the
-    row (core_oks); the columns outside those one by one (col_oks)."""
+    them (stride 1), loaded in aligned vectors: vec_ptrs, a (..., VEC) tile of pointers
+    at column j = FIRST, and the next VECTORS - 1 vectors, each whole in or out of the
+    row (vec_oks); the columns outside those one by one (col_oks)."""
     core = ()
-    for k in tl.static_range(STRIDE_W):
-        tile = tl.load(core_ptrs + k * VEC, mask=(row_ok & core_oks[k])[:, :, None], other=0.0)
+    for k in tl.static_range(VECTORS):
+        tile = tl.load(vec_ptrs + k * VEC, mask=(row_ok & vec_oks[k])[:, :, None], other=0.0)
         core = core + _split_columns(tile.to(tl.float32), VEC)
     columns = ()
     for j in tl.static_range(COLS):
-        if (j >= PAD_W) and (j < PAD_W + STRIDE_W * VEC):
-            column = core[j - PAD_W]
+        if (j >= FIRST) and (j < FIRST + VECTORS * VEC):
+            column = core[j - FIRST]
         else:
             column = tl.load(row_ptrs + j, mask=row_ok & col_oks[j], other=0.0).to(tl.float32)
         columns = columns + (column,)  # noqa: RUF005
@@ -994,17 +994,19 @@ def _filter_row(w_row, stride_wr, stride_ws, w_mask, weights, r: tl.constexpr, S
 @triton.jit
 def _strip_rows(
     accs, x_ptr, x_offs, first_ih, H, stride_xh, stride_xw, lane_ok, col_oks,
-    w_row, stride_wr, stride_ws, w_mask, weights, core_offs, core_oks,
+    w_row, stride_wr, stride_ws, w_mask, weights, vec_offs, vec_oks,
     R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr, DIL_H: tl.constexpr,
     STRIDE_W: tl.constexpr, DIL_W: tl.constexpr, ROWS: tl.constexpr, STRIP: tl.constexpr,
-    UNROLL: tl.constexpr, VEC: tl.constexpr = 0, PAD_W: tl.constexpr = 0,
+    UNROLL: tl.constexpr, VEC: tl.constexpr = 0, FIRST: tl.constexpr = 0,
+    VECTORS: tl.constexpr = 0,
 ):  # fmt: skip
     """All the filter rows of a thread's ROWS x STRIP outputs (`_strip_row`): x_ptr +
     x_offs points at the strips' first input column in input row 0, first_ih is the
     first output row's first input row; lane_ok masks whole strips (past the tile). The
     weights are loaded here (w_row, pointers at each filter's tap (0, 0)) unless
     `weights` holds them already (`_filter_row`). With VEC, the strips' columns come in
-    aligned vectors of VEC (`_vector_row`: core_offs, core_oks, PAD_W).
+    aligned vectors of VEC (`_vector_row`: VECTORS of them from column FIRST, vec_offs
+    and vec_oks).
 
     With ROWS output rows a thread (UNROLL), input row first_ih + u feeds every output row
     t with a filter row r at u = t STRIDE_H + r DIL_H: the loop runs over the input rows,
@@ -1034,12 +1036,12 @@ def _strip_rows(
             columns = None
             if VEC:
                 # (A hint: the row's start is a multiple of VEC, as the launcher checked.)
-                core_ptrs = x_ptr + (
-                    core_offs + tl.multiple_of(ih * stride_xh, [VEC, VEC])[:, :, None]
+                vec_ptrs = x_ptr + (
+                    vec_offs + tl.multiple_of(ih * stride_xh, [VEC, VEC])[:, :, None]
                 )
                 columns = _vector_row(
-                    row_ptrs, core_ptrs, row_ok, col_oks, core_oks,
-                    (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1, VEC, STRIDE_W, PAD_W,
+                    row_ptrs, vec_ptrs, row_ok, col_oks, vec_oks,
+                    (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1, VEC, FIRST, VECTORS,
                 )  # fmt: skip
             accs = _strip_row(
                 accs, row_ptrs, stride_xw, row_ok, col_oks, columns, row_weights,
@@ -1236,9 +1238,11 @@ def conv2d_depthwise_plane_kernel(
     multiple of BLOCK_STRIP elements (ALIGN, from the launcher, told to the compiler by
     tl.multiple_of), a strip's own STRIDE_W runs of BLOCK_STRIP columns are one 16-byte
     load each, the warp's loads 512 contiguous bytes; tl.split takes the vector apart into
-    the columns the taps want, in the thread's own registers, and only the halo (the
-    padding's columns either side, PAD_W) is read column by column. The outputs leave
-    the same way, tl.join putting a strip's row back together for one store.
+    the columns the taps want, in the thread's own registers. The halo (the columns
+    either side that the taps reach, PAD_W of them on the left) comes in the aligned
+    vectors around it where it is wider than a column: a warp's load of one column a
+    thread touches the cache lines of a vector a thread. The outputs leave the same way,
+    tl.join putting a strip's row back together for one store.
 
     And a walk: the program's prologue (which plane, which tile, the filter's weights)
     is paid once for TILES tiles, not once a tile."""
@@ -1292,21 +1296,36 @@ def _plane_rows(
     # Vectors where a strip's columns lie in aligned runs of STRIP (a strip starts on a
     # multiple of STRIP, and so does every row of x and out).
     VEC: tl.constexpr = STRIP if (STRIP > 1) and (ALIGN % STRIP == 0) else 0
-    core_offs = None
-    core_oks = None
+    # The halo: the COLS - STRIDE_W VEC columns either side of the core that the taps
+    # reach, LEFT of them before it (its first, j = PAD_W, is x's column q STRIDE_W).
+    COLS: tl.constexpr = (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
+    LEFT: tl.constexpr = PAD_W if PAD_W < COLS else COLS
+    RIGHT: tl.constexpr = COLS - PAD_W - STRIDE_W * VEC if COLS > PAD_W + STRIDE_W * VEC else 0
+    # A side's halo comes in whole vectors too where that takes fewer loads: a warp's
+    # load of one column a thread touches the same cache lines as a load of a vector a
+    # thread (7 x 7: six columns one by one, or two vectors).
+    BEFORE: tl.constexpr = (LEFT + VEC - 1) // VEC if (VEC > 0) and (LEFT > 1) else 0
+    AFTER: tl.constexpr = (RIGHT + VEC - 1) // VEC if (VEC > 0) and (RIGHT > 1) else 0
+    vec_offs = None
+    vec_oks = None
     if VEC:
-        # x's columns q STRIDE_W .. (q + STRIP) STRIDE_W - 1 of a row: STRIDE_W vectors,
-        # each inside the row or past its end whole (W is a multiple of STRIP).
-        core_offs = (q * STRIDE_W)[:, :, None] + tl.arange(0, VEC)[None, None, :]
-        core_oks = ()
-        for v in tl.static_range(STRIDE_W):
-            core_oks = core_oks + (q * STRIDE_W + v * VEC < W,)  # noqa: RUF005
+        # x's columns q STRIDE_W - BEFORE VEC .. (q + STRIP) STRIDE_W + AFTER VEC - 1 of a
+        # row: vectors each inside the row or outside it whole (W is a multiple of STRIP).
+        first = q * STRIDE_W - BEFORE * VEC
+        vec_offs = first[:, :, None] + tl.arange(0, VEC)[None, None, :]
+        vec_oks = ()
+        for v in tl.static_range(BEFORE + STRIDE_W + AFTER):
+            inside = first + v * VEC < W
+            if v < BEFORE:
+                inside = inside & (first + v * VEC >= 0)
+            vec_oks = vec_oks + (inside,)  # noqa: RUF005
     accs = _strip_zeros(BLOCK_P // ROWS, STRIPS, ROWS * STRIP)
     # Padding: taps outside the input load 0; so do rows past P.
     accs = _strip_rows(
         accs, x_plane, first_col * stride_xw, p * STRIDE_H - pad_h, H, stride_xh, stride_xw,
-        p_ok, col_oks, w_filter, stride_wr, stride_ws, None, weights, core_offs, core_oks,
-        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP, True, VEC, PAD_W,
+        p_ok, col_oks, w_filter, stride_wr, stride_ws, None, weights, vec_offs, vec_oks,
+        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP, True, VEC, PAD_W - BEFORE * VEC,
+        BEFORE + STRIDE_W + AFTER,
     )  # fmt: skip
     out_rows = out_plane + p * stride_oh
     if VEC:

@@ -75,6 +75,8 @@
 #   rows-final    the rows table as shipped: conv2d tests compiled, depthwise float16 7 x 7 rows
 #   s13-close     host cost against .base/, rows under memcheck and poisoned, 96 x 7 x 7
 #   dw-bf16-rest  the bfloat16 depthwise rows still unmeasured (7 x 7 stride 2, 96 channels)
+#   dw-halo       the plane kernel's halo in vectors (7 x 7): tests compiled, the 7 x 7
+#                 designs timed against .base/ (the tree before), ncu on stride 2
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -750,6 +752,25 @@ for name in $STEPS; do
             check.SHAPES = [(32, 256, 56, 64, 1, 1, 1), (32, 64, 56, 256, 1, 1, 1)]; check.main()"
         step dw-96 200 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1)]" ;;
+    dw-halo)
+        # Issue 13: 7 x 7's halo (3 columns a side) loaded as aligned vectors, not column
+        # by column: on 7 x 7 stride 2, ncu had the L1 74% busy at 0.62 warps issued a
+        # scheduler (2026-12-04f call 2). .base/ is the tree before, carried.
+        step dw-halo-tests 120 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py -k "plane or depthwise or narrowed"
+        designs="--design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
+            --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu \
+            --design conv2d/plane-8x32x4-r2-t7-w1-s1/gpu"
+        for tree in base new; do
+            # shellcheck disable=SC2086
+            (if [ $tree = base ]; then cd .base; fi; PYTHONPATH=. step "dw-halo-$tree" 150 \
+                python benchmarks/depthwise_probe.py --time --shape 32,256,56,7,1 \
+                --shape 32,256,56,7,2 $designs)
+        done
+        step dw-halo-ncu 60 ncu --section SpeedOfLight --section SchedulerStats \
+            --section MemoryWorkloadAnalysis -k regex:depthwise -c 1 \
+            python benchmarks/depthwise_probe.py --shape 32,256,56,7,2 \
+            --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.

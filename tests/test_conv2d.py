@@ -189,34 +189,39 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
     assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
 
 
+@pytest.mark.parametrize("taps", [3, 7])  # a halo of one column a side, or of vectors
 @pytest.mark.parametrize("width", [11, 12])  # rows read one column at a time, or in vectors
 @pytest.mark.parametrize("stride", [1, 2])
-def test_plane_programs_walking_down_a_plane_write_every_row(stride, width, harness_state):
+def test_plane_programs_walking_down_a_plane_write_every_row(stride, width, taps, harness_state):
     """Each config of this mode's plane table whose programs walk several tiles down a
     plane (TILES), forced: over several programs' bands (29 rows, 15 at stride 2), the
     last band and its last tile cut short by the plane's end, every output is written
     (the harness poisons the allocator) and within the op's bounds; with rows of 12
     columns the strips' columns are loaded and stored as aligned vectors, those of the
-    strips past the rows' end masked whole (the bounds check sees any that are not)."""
+    strips past the rows' end masked whole (the bounds check sees any that are not), and
+    7 x 7's halo of 3 columns a side in vectors too, before the row's start and past its
+    end masked whole."""
     import kernels.conv2d as conv
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
     walking = [name for name in conv.PLANE_CONFIGS[table] if "-t" in name]
     assert walking, conv.PLANE_CONFIGS[table]
-    params = {"filters": 6, "kernel": [3, 3], "groups": 3, "padding": 1, "stride": stride,
-              "bias": True}  # fmt: skip
+    params = {"filters": 6, "kernel": [taps, taps], "groups": 3, "padding": taps // 2,
+              "stride": stride, "bias": True}  # fmt: skip
     case = Case("conv2d", "float32", (2, 3, 29, width), params, seed=11)
     for name in walking:
         forced = f"conv2d/{name}/{table}"
         assert _judged(case, harness_state, forced) == [forced]
 
 
-def test_plane_vectors_stay_inside_a_narrowed_row(harness_state):
+@pytest.mark.parametrize("taps", [3, 7])
+def test_plane_vectors_stay_inside_a_narrowed_row(taps, harness_state):
     """x a view of the first 12 columns of wider rows (24, NaN past the view): its rows
     are aligned, so strips load vectors, and nothing past the view's width (the last
-    strip's halo, the strips a wider tile has past it) may reach an output: under every
-    walking config of this mode's plane table, the same bits as for a contiguous copy of
-    x (rows of 12: the same vectors and sums, with x's next row past each row's end)."""
+    strip's halo, the strips a wider tile has past it) or before its start (7 x 7's halo
+    vectors left of column 0) may reach an output: under every walking config of this
+    mode's plane table, the same bits as for a contiguous copy of x (rows of 12: the
+    same vectors and sums, with x's next row past each row's end)."""
     import kernels.conv2d as conv
 
     device = device_for(harness_state.mode)
@@ -224,13 +229,13 @@ def test_plane_vectors_stay_inside_a_narrowed_row(harness_state):
     base = make_tensor((2, 3, 9, 24), "float32", device, gen)
     base[..., 12:] = float("nan")
     x = base[..., :12]
-    weight = make_tensor((3, 1, 3, 3), "float32", device, gen)
+    weight = make_tensor((3, 1, taps, taps), "float32", device, gen)
     assert conv._row_alignment(x, 12) == conv._row_alignment(x.contiguous(), 12) == 4
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
     for name in (n for n in conv.PLANE_CONFIGS[table] if "-t" in n):
         with _plans.forcing(f"conv2d/{name}/{table}"):
-            out = conv2d(x, weight, padding=1, groups=3)
-            dense = conv2d(x.contiguous(), weight, padding=1, groups=3)
+            out = conv2d(x, weight, padding=taps // 2, groups=3)
+            dense = conv2d(x.contiguous(), weight, padding=taps // 2, groups=3)
         assert torch.isfinite(out).all(), name
         assert torch.equal(out, dense), name
 
