@@ -77,8 +77,6 @@
 #   dw-bf16-rest  the bfloat16 depthwise rows still unmeasured (7 x 7 stride 2, 96 channels)
 #   dw-halo       the plane kernel's halo in vectors (7 x 7): tests compiled, the 7 x 7
 #                 designs timed against .base/ (the tree before), ncu on stride 2
-#   dw-wide       after dw-halo, stride 2's strips in one vector: the stride-2 7 x 7 designs
-#                 timed, the float16 7 x 7 rows as shipped, the plane kernel's tests compiled
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -773,15 +771,6 @@ for name in $STEPS; do
             --section MemoryWorkloadAnalysis -k regex:depthwise -c 1 \
             python benchmarks/depthwise_probe.py --shape 32,256,56,7,2 \
             --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu ;;
-    dw-wide)
-        # Issue 13: at stride 2 a strip's input columns (and the halo) in 16-byte vectors.
-        step dw-wide-time 70 python benchmarks/depthwise_probe.py --time \
-            --shape 32,256,56,7,2 --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu \
-            --design conv2d/plane-8x32x4-r2-t7-w1-s1/gpu
-        step dw-wide-bench 330 python benchmarks/vendor.py depthwise --dtype float16 \
-            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 256, 56, 7, 1)]"
-        step dw-wide-tests 140 python -m pytest -n 8 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_conv2d.py -k "walking or narrowed" ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
