@@ -1296,9 +1296,6 @@ def _plane_rows(
     # Vectors where a strip's columns lie in aligned runs of STRIP (a strip starts on a
     # multiple of STRIP, and so does every row of x and out).
     VEC: tl.constexpr = STRIP if (STRIP > 1) and (ALIGN % STRIP == 0) else 0
-    # The loads' vectors: at stride 2 a strip's 2 VEC input columns in one, where every
-    # row starts on a multiple of them (ALIGN: 16 bytes at most).
-    LOAD: tl.constexpr = STRIDE_W * VEC if ALIGN % (STRIDE_W * STRIP) == 0 else VEC
     # The halo: the COLS - STRIDE_W VEC columns either side of the core that the taps
     # reach, LEFT of them before it (its first, j = PAD_W, is x's column q STRIDE_W).
     COLS: tl.constexpr = (STRIP - 1) * STRIDE_W + (S - 1) * DIL_W + 1
@@ -1307,29 +1304,28 @@ def _plane_rows(
     # A side's halo comes in whole vectors too where that takes fewer loads: a warp's
     # load of one column a thread touches the same cache lines as a load of a vector a
     # thread (7 x 7: six columns one by one, or two vectors).
-    BEFORE: tl.constexpr = (LEFT + LOAD - 1) // LOAD if (VEC > 0) and (LEFT > 1) else 0
-    AFTER: tl.constexpr = (RIGHT + LOAD - 1) // LOAD if (VEC > 0) and (RIGHT > 1) else 0
-    VECTORS: tl.constexpr = BEFORE + (STRIDE_W * VEC) // LOAD + AFTER if VEC else 0
+    BEFORE: tl.constexpr = (LEFT + VEC - 1) // VEC if (VEC > 0) and (LEFT > 1) else 0
+    AFTER: tl.constexpr = (RIGHT + VEC - 1) // VEC if (VEC > 0) and (RIGHT > 1) else 0
     vec_offs = None
     vec_oks = None
     if VEC:
-        # x's columns q STRIDE_W - BEFORE LOAD .. (q + STRIP) STRIDE_W + AFTER LOAD - 1 of
-        # a row: vectors each inside the row or outside it whole (W is a multiple of LOAD).
-        first = q * STRIDE_W - BEFORE * LOAD
-        vec_offs = first[:, :, None] + tl.arange(0, LOAD)[None, None, :]
+        # x's columns q STRIDE_W - BEFORE VEC .. (q + STRIP) STRIDE_W + AFTER VEC - 1 of a
+        # row: vectors each inside the row or outside it whole (W is a multiple of STRIP).
+        first = q * STRIDE_W - BEFORE * VEC
+        vec_offs = first[:, :, None] + tl.arange(0, VEC)[None, None, :]
         vec_oks = ()
-        for v in tl.static_range(VECTORS):
-            inside = first + v * LOAD < W
+        for v in tl.static_range(BEFORE + STRIDE_W + AFTER):
+            inside = first + v * VEC < W
             if v < BEFORE:
-                inside = inside & (first + v * LOAD >= 0)
+                inside = inside & (first + v * VEC >= 0)
             vec_oks = vec_oks + (inside,)  # noqa: RUF005
     accs = _strip_zeros(BLOCK_P // ROWS, STRIPS, ROWS * STRIP)
     # Padding: taps outside the input load 0; so do rows past P.
     accs = _strip_rows(
         accs, x_plane, first_col * stride_xw, p * STRIDE_H - pad_h, H, stride_xh, stride_xw,
         p_ok, col_oks, w_filter, stride_wr, stride_ws, None, weights, vec_offs, vec_oks,
-        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP, True, LOAD, PAD_W - BEFORE * LOAD,
-        VECTORS,
+        R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP, True, VEC, PAD_W - BEFORE * VEC,
+        BEFORE + STRIDE_W + AFTER,
     )  # fmt: skip
     out_rows = out_plane + p * stride_oh
     if VEC:
