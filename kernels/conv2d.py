@@ -256,7 +256,8 @@ def _plane_config(
 # in 8 rows within 1.13x on all three, and 16 x 32 x 4 in 4 rows for 28 x 28 planes.
 # Scalar strips of 8 wait on memory (ncu: 0.22-0.26 warps issued a scheduler, the busiest
 # memory unit 75-80%); one-column strips of 8 rows, walking, stay for rows the vectors
-# cannot take.
+# cannot take. 7 x 7's halo in vectors (2026-12-04f-h200 call 3): 83.6 us (35%) stride
+# 1, 39.5 (47% of a copy of its bytes) stride 2, from 96.7 and 50.9.
 PLANE_GPU_CONFIGS = (
     _plane_config(16, 64, 1, 8, 4, 4),
     _plane_config(8, 32, 1, 4, 2, 7),
