@@ -4,6 +4,11 @@ block size."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import triton
@@ -199,3 +204,57 @@ def test_graph_timed_times_with_the_active_drivers_benchmarker(monkeypatch):
     # as driver.set_active does; monkeypatch restores it (reset_active makes a GPU driver)
     monkeypatch.setattr(driver, "_active", StandIn())
     assert graph_timed(lambda: None, quantiles=(0.5, 0.2, 0.8)) == [1.0, 1.0, 1.0]
+
+
+def test_precompile_compiles_the_kept_configs_at_once_offline():
+    """tests/precompile_offline.py (sm_90 stand-in driver, no GPU): an autotuned kernel's
+    configs the pruning keeps compile in pool threads, once each, into the JIT
+    function's cache, each config's pre-hook first; a second precompile finds them
+    compiled."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run(
+        [sys.executable, "tests/precompile_offline.py"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "ok: 3 of 4 configs compiled in 2 pool thread(s)" in done.stdout, done.stdout
+
+
+def _noop(out_ptr, n, BLOCK: tl.constexpr):
+    pass
+
+
+def test_precompile_leaves_alone_what_would_not_compile_several_configs(monkeypatch):
+    """Nothing is compiled ahead (0 configs submitted, no compile) for a tuner that times
+    nothing (HARNESS_AUTOTUNE=first: only the first config compiles), a single config, a
+    process with one thread to spare, an interpreted function, or while Triton's
+    JITFunction.run is replaced (harness.parity's counters and twins); with none of
+    those, every config is submitted."""
+    from triton.runtime.interpreter import InterpretedFunction
+    from triton.runtime.jit import JITFunction
+
+    from harness import autotune as tuning
+    from harness.parity import counting_compiled
+
+    submitted = []
+    compiled = JITFunction(_noop)
+    monkeypatch.setattr(compiled, "warmup", lambda *a, **k: submitted.append(k["BLOCK"]))
+    monkeypatch.setattr(tuning, "compile_threads", lambda: 4)
+    args, grid = (torch.empty(4), 4), (1,)
+    tuner = lambda configs, fn=compiled, bench=tuning.graph_timed: triton.autotune(
+        configs, key=["n"], do_bench=bench
+    )(fn)
+    assert tuning.precompile(tuner([SMALL, LARGE], bench=tuning.untimed), grid, args, {}) == 0
+    assert tuning.precompile(tuner([SMALL]), grid, args, {}) == 0
+    interpreted = tuner([SMALL, LARGE], fn=InterpretedFunction(_noop))
+    assert tuning.precompile(interpreted, grid, args, {}) == 0
+    with counting_compiled():
+        assert tuning.precompile(tuner([SMALL, LARGE]), grid, args, {}) == 0
+    monkeypatch.setattr(tuning, "compile_threads", lambda: 1)
+    assert tuning.precompile(tuner([SMALL, LARGE]), grid, args, {}) == 0
+    assert submitted == []
+    monkeypatch.setattr(tuning, "compile_threads", lambda: 4)
+    assert tuning.precompile(tuner([SMALL, LARGE]), grid, args, {}) == 2
+    assert submitted == [16, 32]
