@@ -238,6 +238,10 @@ def launch_tuned(
 
 _TRITON_RUN = JITFunction.run  # harness.parity's counters and twins replace it for a while
 
+PRECOMPILE = True
+"""Whether `launch_tuned` compiles a new key's configs at once (`precompile`) before the
+tuner times them (benchmarks/tuning_time.py times a first call both ways)."""
+
 
 def compile_threads() -> int:
     """Threads `precompile` may compile in: this process's share of the CPUs (pytest-xdist
@@ -262,7 +266,8 @@ def precompile(kernel: Autotuner, grid: Any, args: tuple, constants: dict[str, A
     configs submitted."""
     fn = kernel.fn
     if (
-        type(fn) is not JITFunction
+        not PRECOMPILE
+        or type(fn) is not JITFunction
         or JITFunction.run is not _TRITON_RUN
         or kernel._do_bench is untimed
         or len(kernel.configs) < 2

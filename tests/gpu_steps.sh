@@ -77,6 +77,10 @@
 #   dw-bf16-rest  the bfloat16 depthwise rows still unmeasured (7 x 7 stride 2, 96 channels)
 #   dw-halo       the plane kernel's halo in vectors (7 x 7): tests compiled, the 7 x 7
 #                 designs timed against .base/ (the tree before), ncu on stride 2
+#   s15-tuning    precompile on the GPU: autotune tests compiled, a 7 x 7 depthwise first
+#                 call's tuning with and without it (fresh caches), then the plane tests
+#   s15-dw-rows   the depthwise rows the halo change left unmeasured (7 x 7 stride 1 and
+#                 96 channels in float16; 7 x 7 both strides and 96 channels in bfloat16)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -771,6 +775,20 @@ for name in $STEPS; do
             --section MemoryWorkloadAnalysis -k regex:depthwise -c 1 \
             python benchmarks/depthwise_probe.py --shape 32,256,56,7,2 \
             --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu ;;
+    s15-tuning)
+        # harness.autotune.precompile (fourteenth session, offline only): compiled
+        # tests, then benchmarks/tuning_time.py (each first call in a fresh Triton cache).
+        step s15-autotune-tests 120 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_autotune.py
+        step s15-tuning-time 330 python benchmarks/tuning_time.py --shape 8,64,56,7,1
+        step s15-plane-tests 120 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py -k "walking or narrowed" ;;
+    s15-dw-rows)
+        step s15-dw-f16 250 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 96, 56, 7, 1)]"
+        step s15-dw-bf16 300 python benchmarks/vendor.py depthwise --dtype bfloat16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2), \
+            (32, 96, 56, 7, 1)]" ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.

@@ -70,7 +70,8 @@ def main() -> None:
 
     assert autotune_module.precompile(tuned, grid, (x, out, 1000), {}) == 3
     assert len(compiled_in) == 3 and len(cache) == 3, (compiled_in, list(cache))
-    print(f"ok: 3 of 4 configs compiled in {len(set(compiled_in))} pool thread(s)")
+    # (How many of the pool's threads took them depends on timing: one may take all.)
+    print(f"ok: 3 of 4 configs compiled in the pool ({len(set(compiled_in))} thread(s))")
 
 
 if __name__ == "__main__":
