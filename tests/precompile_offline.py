@@ -1,4 +1,4 @@
-"""harness.autotune.precompile, offline (tests/test_autotune.py runs it as a script).
+"""harness.autotune.precompile, offline (tests/test_compile_offline.py runs it as a script).
 
 On a machine without a GPU, benchmarks/compile_offline.py's stand-in driver makes Triton
 compile for sm_90; JITFunction.run stays Triton's own, since precompile only compiles

@@ -4,11 +4,6 @@ block size."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import triton
@@ -204,22 +199,6 @@ def test_graph_timed_times_with_the_active_drivers_benchmarker(monkeypatch):
     # as driver.set_active does; monkeypatch restores it (reset_active makes a GPU driver)
     monkeypatch.setattr(driver, "_active", StandIn())
     assert graph_timed(lambda: None, quantiles=(0.5, 0.2, 0.8)) == [1.0, 1.0, 1.0]
-
-
-def test_precompile_compiles_the_kept_configs_at_once_offline():
-    """tests/precompile_offline.py (sm_90 stand-in driver, no GPU): an autotuned kernel's
-    configs the pruning keeps compile in pool threads, once each, into the JIT
-    function's cache, each config's pre-hook first; a second precompile finds them
-    compiled."""
-    root = Path(__file__).resolve().parent.parent
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(
-        [sys.executable, "tests/precompile_offline.py"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    assert "ok: 3 of 4 configs compiled in the pool" in done.stdout, done.stdout
 
 
 def _noop(out_ptr, n, BLOCK: tl.constexpr):

@@ -1,4 +1,5 @@
-"""benchmarks/compile_offline.py compiles GPU launch configs on a machine without a GPU."""
+"""Offline, without a GPU: benchmarks/compile_offline.py compiles GPU launch configs, and the
+scripts built on its stand-in driver run (host cost, replays, precompile)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_a_kernel_compiles_for_sm90_without_a_gpu() -> None:
+def _offline(*argv: str) -> subprocess.CompletedProcess:
+    """A script of the repository run as on a machine without a GPU (not interpreted),
+    its output captured."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(
-        [sys.executable, "benchmarks/compile_offline.py", "vector_add", "--dtype", "float16"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_kernel_compiles_for_sm90_without_a_gpu() -> None:
+    done = _offline("benchmarks/compile_offline.py", "vector_add", "--dtype", "float16")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert "vector_add (as launched)" in done.stdout, done.stdout
     # registers and spills, read from the cubin: a plain add needs few, and spills nothing
@@ -26,12 +32,7 @@ def test_a_kernel_compiles_for_sm90_without_a_gpu() -> None:
 
 
 def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(
-        [sys.executable, "benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = _offline("benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     # two tiers: fast launches and replays into a stub launcher, and Triton's dispatch
     found = re.search(r"^scale +([\d.]+) \(.*\) +([\d.]+) \(", done.stdout, re.M)
@@ -44,12 +45,7 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     every memory format of x and the filters (the NCHW ones through temporaries, the
     channels-last copies, each made anew in the layout the full call makes it in), and
     the other replayed launchers, matmul and attention through descriptors too."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    done = subprocess.run(
-        [sys.executable, "tests/replay_offline.py"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = _offline("tests/replay_offline.py")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     cases = re.findall(r"^(.+?): (same|DIFFERENT) \((\d+) launch", done.stdout, re.M)
     assert len(cases) == 19, done.stdout
@@ -57,3 +53,13 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     # NCHW x and filters: one launch copies both (PAIRED_COPIES), one computes the product
     assert int(cases[0][2]) == 2, done.stdout
     assert "tma-" in done.stdout, done.stdout  # matmul's TMA design was replayed
+
+
+def test_precompile_compiles_the_kept_configs_at_once_offline() -> None:
+    """tests/precompile_offline.py (harness.autotune.precompile): an autotuned kernel's
+    configs the pruning keeps compile in pool threads, once each, into the JIT
+    function's cache, each config's pre-hook first; a second precompile finds them
+    compiled."""
+    done = _offline("tests/precompile_offline.py")
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "ok: 3 of 4 configs compiled in the pool" in done.stdout, done.stdout
