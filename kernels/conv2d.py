@@ -1339,7 +1339,10 @@ def _plane_rows(
             values = _join_columns(row, VEC)
             if bias is not None:
                 values += bias
-            row_offs = tl.multiple_of(out_rows + t * stride_oh, [VEC, VEC])[:, :, None]
+            # (Hinted on the sum but for row 0, where the sum folds away and the hint with
+            # it: row 0 went out in 4-byte stores, after a change of layout.)
+            row_offs = out_rows + t * stride_oh if t > 0 else out_rows
+            row_offs = tl.multiple_of(row_offs, [VEC, VEC])[:, :, None]
             ptrs = out_ptr + (row_offs + (q[:, :, None] + tl.arange(0, VEC)[None, None, :]))
             ok = p_ok & (p + t < P) & (q < Q)
             tl.store(ptrs, values.to(out_ptr.dtype.element_ty), mask=ok[:, :, None])
