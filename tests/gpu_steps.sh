@@ -79,8 +79,8 @@
 #                 designs timed against .base/ (the tree before), ncu on stride 2
 #   s15-tuning    precompile on the GPU: autotune tests compiled, a 7 x 7 depthwise first
 #                 call's tuning with and without it (fresh caches), then the plane tests
-#   s15-dw-rows   the depthwise rows the halo change left unmeasured (7 x 7 stride 1 and
-#                 96 channels in float16; 7 x 7 both strides and 96 channels in bfloat16)
+#   s15-dw-rows   the depthwise tables in float16 and bfloat16 after the halo change and
+#                 the first row's vector store (a device call each where tuning is slow)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -784,11 +784,10 @@ for name in $STEPS; do
         step s15-plane-tests 120 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_conv2d.py -k "walking or narrowed" ;;
     s15-dw-rows)
-        step s15-dw-f16 250 python benchmarks/vendor.py depthwise --dtype float16 \
-            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 96, 56, 7, 1)]"
-        step s15-dw-bf16 300 python benchmarks/vendor.py depthwise --dtype bfloat16 \
-            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2), \
-            (32, 96, 56, 7, 1)]" ;;
+        # After the 7 x 7 halo in vectors (timed in part) and every row stored as one
+        # vector (untimed): each dtype's whole depthwise table, tuned with precompile.
+        step s15-dw-f16 280 python benchmarks/vendor.py depthwise --dtype float16
+        step s15-dw-bf16 280 python benchmarks/vendor.py depthwise --dtype bfloat16 ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
