@@ -189,8 +189,8 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
     assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
 
 
-# Rows of 11 read one column at a time, of 12 in vectors; 3 x 3 has a halo of one column
-# a side, 7 x 7 (in vectors) of vectors.
+# Rows of 11 are read one column at a time, of 12 in vectors; 3 x 3 has a halo of one
+# column a side, 7 x 7 of three, which rows of 12 read in vectors too.
 @pytest.mark.parametrize(
     ("stride", "width", "taps"),
     [(1, 11, 3), (2, 11, 3), (1, 12, 3), (2, 12, 3), (1, 12, 7), (2, 12, 7)],
