@@ -7,7 +7,9 @@ programs walking tiles down the plane, strips loaded as vectors, and one-column 
 then channels-last (the pixels x filters kernel's strips, in 2 rows and in 1), each with
 one forced config so that the profiler sees the launch itself, not the autotuner's
 trials. With `--time`, each is also timed (do_bench, median) and printed as a share of a
-same-size copy's time. `--shape N,C,HW,R,STRIDE` (repeatable) profiles those problems
+copy's time: x's clone, timed in the same process, its time scaled to the bytes the
+convolution moves (x read once, out written once; the same bytes at stride 1, 5/8 of
+them at stride 2). `--shape N,C,HW,R,STRIDE` (repeatable) profiles those problems
 instead, each under every `--design` given (default: the forced list above, by layout),
 e.g. the designs the tuner chose for them in `vendor.py depthwise`.
 """
@@ -33,7 +35,7 @@ FORCED = [
 ]
 
 
-def _shape(text: str) -> tuple[int, ...]:
+def problem_shape(text: str) -> tuple[int, ...]:
     """N,C,HW,R,STRIDE."""
     values = tuple(int(v) for v in text.split(","))
     if len(values) != 5:
@@ -44,7 +46,7 @@ def _shape(text: str) -> tuple[int, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time", action="store_true")
-    parser.add_argument("--shape", type=_shape, action="append", help="N,C,HW,R,STRIDE")
+    parser.add_argument("--shape", type=problem_shape, action="append", help="N,C,HW,R,STRIDE")
     parser.add_argument("--design", action="append", help="a forced design, e.g. conv2d/...")
     args = parser.parse_args()
     shapes = args.shape or [(32, 256, 56, r, 1) for r in (7, 3)]

@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.depthwise_probe import problem_shape
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _ONE_CALL = """
@@ -61,17 +63,16 @@ def _first_calls(shape: tuple[int, ...], precompile: bool) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", default="32,256,56,7,1", help="N,C,HW,R,STRIDE")
+    parser.add_argument(
+        "--shape", type=problem_shape, default="32,256,56,7,1", help="N,C,HW,R,STRIDE"
+    )
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    shape = tuple(int(v) for v in args.shape.split(","))
-    if len(shape) != 5:
-        raise SystemExit(f"--shape {args.shape!r}: expected N,C,HW,R,STRIDE")
     for _ in range(args.rounds):
         for precompile in (False, True):
-            times = _first_calls(shape, precompile)
+            times = _first_calls(args.shape, precompile)
             cells = "  ".join(f"{k}={v}" for k, v in times.items())
-            print(f"shape={shape}  precompile={precompile}  {cells}", flush=True)
+            print(f"shape={args.shape}  precompile={precompile}  {cells}", flush=True)
 
 
 if __name__ == "__main__":

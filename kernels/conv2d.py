@@ -1340,7 +1340,7 @@ def _plane_rows(
             if bias is not None:
                 values += bias
             # (Hinted on the sum but for row 0, where the sum folds away and the hint with
-            # it: row 0 went out in 4-byte stores, after a change of layout.)
+            # it: row 0 went out in 4- or 8-byte stores, after a change of layout.)
             row_offs = out_rows + t * stride_oh if t > 0 else out_rows
             row_offs = tl.multiple_of(row_offs, [VEC, VEC])[:, :, None]
             ptrs = out_ptr + (row_offs + (q[:, :, None] + tl.arange(0, VEC)[None, None, :]))
