@@ -81,6 +81,7 @@
 #                 call's tuning with and without it (fresh caches), then the plane tests
 #   s15-dw-rows   the depthwise tables in float16 and bfloat16 after the halo change and
 #                 the first row's vector store (a device call each where tuning is slow)
+#   s15-dw-rest   the depthwise rows s15-dw-rows had no time for (bfloat16 first)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -788,6 +789,13 @@ for name in $STEPS; do
         # vector (untimed): each dtype's whole depthwise table, tuned with precompile.
         step s15-dw-f16 280 python benchmarks/vendor.py depthwise --dtype float16
         step s15-dw-bf16 280 python benchmarks/vendor.py depthwise --dtype bfloat16 ;;
+    s15-dw-rest)
+        # The rows s15-dw-rows had no time left for (each 7 x 7 shape tunes for ~50 s a
+        # layout with precompile on 16 threads); bfloat16's 96 channels were never timed.
+        step s15-dw-bf16-rest 250 python benchmarks/vendor.py depthwise --dtype bfloat16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1), (32, 256, 56, 7, 2)]"
+        step s15-dw-f16-rest 290 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1), (32, 512, 28, 3, 1)]" ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
