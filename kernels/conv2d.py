@@ -213,6 +213,12 @@ GEMM_INTERPRET_CONFIGS = (_gemm_config(32, 16, 16, 4, 1),)
 # (benchmarks/results/2026-12-03g-h200 call 1, float16, do_bench): 8 x 64 x 8 in 2 rows
 # 37.2 us on 3 x 3 stride 1 (65% of a copy; 8 x 128 x 8 in one row took 43.4 forced in
 # 2026-12-03f), 4 x 128 x 4 in 3 rows on stride 2, 8 x 128 x 4 in 2 rows on 7 x 7.
+# Those hold 4-8 filters a thread (the tile's elements over its threads: Triton loads
+# them as one vector), so 7 x 7 needs 4-8 x 49 weights a thread: offline (sm_90, Triton
+# 3.9, float16) 255 registers, spills, and weights converted through shared memory (98
+# LDS, 97 barriers). One filter a thread in 8 x 8 outputs holds 49 weights and 64 sums:
+# 166 registers (3 programs an SM, not 2), no spills, 80.4 instructions an output (80.8
+# for 8 x 128 x 4 in 2 rows; bfloat16 80.4 against 87.4). Not yet timed on a GPU.
 DEPTHWISE_GPU_CONFIGS = (
     _depthwise_config(8, 128, 4, 8),
     _depthwise_config(8, 128, 4, 4),
@@ -220,6 +226,7 @@ DEPTHWISE_GPU_CONFIGS = (
     _depthwise_config(8, 64, 4, 8, 2),
     _depthwise_config(4, 128, 4, 4, 3),
     _depthwise_config(8, 128, 4, 4, 2),
+    _depthwise_config(1, 128, 4, 8, 8),
 )
 # The interpreter's tables: one-pixel strips, strips of 4, and strips of 2 rows x 4.
 DEPTHWISE_INTERPRET_CONFIGS = (

@@ -82,6 +82,8 @@
 #   s15-dw-rows   the depthwise tables in float16 and bfloat16 after the halo change and
 #                 the first row's vector store (a device call each where tuning is slow)
 #   s15-dw-rest   the depthwise rows s15-dw-rows had no time for (bfloat16 first)
+#   s16-cl-filter channels-last 7 x 7 with one filter a thread: forced against the old
+#                 winners, then the 7 x 7 rows as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -796,6 +798,17 @@ for name in $STEPS; do
             --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1), (32, 256, 56, 7, 2)]"
         step s15-dw-f16-rest 290 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1), (32, 512, 28, 3, 1)]" ;;
+    s16-cl-filter)
+        # Channels-last 7 x 7 with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
+        # session, offline: 166 registers against 255 and spills) forced beside the
+        # tuner's earlier choices, then the 7 x 7 rows as shipped (the tuner picks).
+        step s16-cl-probe 150 python benchmarks/depthwise_probe.py --time \
+            --shape 32,256,56,7,1 --shape 32,256,56,7,2 --shape 32,96,56,7,1 \
+            --design conv2d/depthwise-1x128x8-r8-w4-s1/gpu \
+            --design conv2d/depthwise-8x128x4-r2-w4-s1/gpu \
+            --design conv2d/depthwise-4x128x4-r3-w4-s1/gpu
+        step s16-cl-rows 300 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2)]" ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
