@@ -167,6 +167,14 @@ def fitting_configs(operand: str) -> Callable[..., list[triton.Config]]:
 # and 2.8x for softmax (3.3x): the machine's load moves both figures.
 # ----------------------------------------------------------------------------------------
 
+COMPILE_OPTIONS: dict[str, Any] = {"enable_fp_fusion": True}
+"""Compile options of every launch of the kernels here, passed where Triton compiles
+(its dispatch: a specialization's first launch, a tuner's trials). A multiply and an add
+fused into one FMA, one instruction and one rounding, is the default of Triton 3.6 and
+3.9; 3.9 warns that 3.10 turns it off unless TRITON_DEFAULT_FP_FUSION says otherwise. The
+depthwise convolution is bound by its FMAs (49 an output at 7 x 7): split into a multiply
+and an add they would be 98 instructions. So it is asked for, not left to a default."""
+
 _MISSING = object()
 _TRITON_RUN = JITFunction.run  # harness.parity replaces it for its twins and counters
 _TORCH_CURRENT_DEVICE = torch.cuda.current_device
@@ -396,7 +404,7 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
     entry = _COMPILED.get(launch[1]) if launch else None
     if entry is None:  # Triton's way: compiles if it must, then launches
         note_dispatched()
-        compiled = kernel[grid](*args, **meta)
+        compiled = kernel[grid](*args, **(meta | COMPILE_OPTIONS))
         if launch and compiled is not None and not hasattr(compiled, "result"):
             run = direct_launcher(compiled.run)  # its handles were loaded by the launch above
             _COMPILED[launch[1]] = (compiled, run, compiled.function, compiled.packed_metadata)
@@ -842,7 +850,7 @@ def launch_resolved(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -
             grid = grid(meta)
         except KeyError:
             note_dispatched()
-            kernel[grid](*args, **meta)
+            kernel[grid](*args, **(meta | COMPILE_OPTIONS))
             return
     _launch_fast(kernel, grid, args, meta)  # as fast(kernel)[grid], without its two objects
 

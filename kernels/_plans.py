@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.autotune import launch_tuned, with_config
 from kernels._checks import interpreting
-from kernels._launch import launch_resolved, note_dispatched, note_replay
+from kernels._launch import COMPILE_OPTIONS, launch_resolved, note_dispatched, note_replay
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
 _RECORDERS: ContextVar[tuple[list[str], ...]] = ContextVar("config_recorders", default=())
@@ -164,6 +164,7 @@ def note_named(family: str, design: str, table: str) -> None:
 def tuned(kernel: Any, grid: Any, args: tuple, constants: dict[str, Any]) -> Any:
     """`harness.autotune.launch_tuned` launched `fast`, returning the config that ran. A
     call that tunes (its launches through Triton's dispatch) is not kept for replays."""
+    constants = constants | COMPILE_OPTIONS  # the tuner compiles its trials itself
     return launch_tuned(kernel, grid, args, constants, launch_resolved, note_dispatched)
 
 

@@ -10,8 +10,9 @@ Both are invisible to the correctness suite and to the device-time benchmarks (w
 launch shorter than do_bench's L2 flush hides it). This test catches both kinds on the
 CPU: each op's pinned example runs twice (a tuned kernel's first call tunes, through
 Triton's autotuner, by design), and the second call's launches must all come through
-`fast`, each with a key (`_launch_key`) for a compiled twin of the kernel. Under every
-config the op declares, forced, as well as by default.
+`fast`, each with a key (`_launch_key`) for a compiled twin of the kernel, and each with
+the launch options that Triton compiles with (`kernels._launch.COMPILE_OPTIONS`). Under
+every config the op declares, forced, as well as by default.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from harness.op import Case
 from kernels import _launch
 from ops import OPS
 
+_MISSING = object()
+
 
 class _Launches:
     """The launches of a kernel call, sorted: through `fast` with a key, through `fast`
@@ -38,6 +41,7 @@ class _Launches:
         self.keyed: list[str] = []
         self.unkeyed: list[str] = []
         self.plain: list[str] = []
+        self.unfused: list[str] = []  # compiled without kernels._launch.COMPILE_OPTIONS
         self._inside_fast = False
         self._twins: dict[str, JITFunction] = {}
 
@@ -58,6 +62,8 @@ class _Launches:
         def spied_run(kernel, *args, **kwargs):
             if not self._inside_fast:
                 self.plain.append(kernel.__name__)
+            if any(kwargs.get(k, _MISSING) != v for k, v in _launch.COMPILE_OPTIONS.items()):
+                self.unfused.append(kernel.__name__)
             return run(kernel, *args, **kwargs)
 
         with monkeypatch.context() as patch:
@@ -102,7 +108,8 @@ def test_every_launch_goes_fast_with_a_key(name, config, harness_state, monkeypa
             inputs = build_inputs(op, case, "cpu")
             forced = op.configs.force(config) if config else contextlib.nullcontext()
             recorded = op.configs.record() if op.configs else contextlib.nullcontext([])
-            with forced, recorded as ran:
+            tuning = _Launches()
+            with forced, recorded as ran, tuning.watching(monkeypatch):
                 op.kernel(*inputs.args, **inputs.kwargs)  # a tuned kernel tunes: Triton's way
             if config is not None and config not in ran:
                 continue
@@ -113,6 +120,8 @@ def test_every_launch_goes_fast_with_a_key(name, config, harness_state, monkeypa
             if launches.keyed or launches.unkeyed or launches.plain:
                 assert not launches.plain, f"through Triton's dispatch: {launches.plain}"
                 assert not launches.unkeyed, f"fast could not key: {launches.unkeyed}"
+                unfused = tuning.unfused + launches.unfused
+                assert not unfused, f"without COMPILE_OPTIONS: {unfused}"
                 return
     if config is None:
         pytest.fail(f"no pinned example of {name} launched a kernel")
