@@ -273,6 +273,19 @@ PLANE_GPU_CONFIGS = (
     _plane_config(16, 32, 1, 4, 4, 4),
     _plane_config(8, 64, 2, 1, 8, 7),
 )
+
+
+def _dots_config(block_m: int, block_q: int, warps: int) -> triton.Config:
+    """BLOCK_M row segments (an image's row, BLOCK_Q columns wide) a program."""
+    return triton.Config({"BLOCK_M": block_m, "BLOCK_Q": block_q}, num_warps=warps, num_stages=1)
+
+
+# Depthwise on tensor cores (`conv2d_depthwise_dots_kernel`), forced only: not yet timed.
+# Offline (sm_90, Triton 3.9, float16, 7 x 7 on 56 x 56 planes) 16 x 16 on one warp
+# compiles to 28 HMMA and about 200 instructions a step of 256 outputs (the plane kernel:
+# 89.5 an output), 174 registers.
+DOTS_GPU_CONFIGS = (_dots_config(16, 16, 1), _dots_config(32, 16, 1), _dots_config(64, 16, 4))
+DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1),)
 PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1),
     _plane_config(4, 16, 1, 4),
@@ -367,6 +380,7 @@ DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 BOXES_CONFIGS = _plans.by_name("boxes", BOXES_GPU_CONFIGS, BOXES_INTERPRET_CONFIGS)
 ROWS_CONFIGS = _plans.by_name("rows", ROWS_GPU_CONFIGS, ROWS_INTERPRET_CONFIGS)
+DOTS_CONFIGS = _plans.by_name("dots", DOTS_GPU_CONFIGS, DOTS_INTERPRET_CONFIGS)
 # A 1 x 1 convolution with stride 1, no padding and one group is a plain GEMM over the
 # pixels: `_pointwise` hands it to kernels/matmul.py (its own tuning, TMA included). Slower
 # than the implicit GEMM on most shapes timed (docstring, 7.): it runs only when forced.
@@ -378,6 +392,7 @@ _DESIGNS, CONFIG_NAMES = _plans.table_names(
     ROWS_CONFIGS,
     DEPTHWISE_CONFIGS,
     PLANE_CONFIGS,
+    DOTS_CONFIGS,
     POINTWISE_CONFIGS,
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
@@ -1285,6 +1300,135 @@ def conv2d_depthwise_plane_kernel(
         )  # fmt: skip
 
 
+@autotune(
+    DOTS_GPU_CONFIGS,
+    key=["P", "Q", "R", "S", "PAD_W", "ALIGN"],
+    interpret_config=DOTS_INTERPRET_CONFIGS[0],
+)
+@triton.jit
+def conv2d_depthwise_dots_kernel(
+    x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel; x's rows contiguous
+    N, K, MULT,  # images, filters, filters per input channel
+    H, W, P, Q,
+    pad_h,
+    stride_xn, stride_xc, stride_xh,
+    stride_wk, stride_wr, stride_ws,
+    stride_on, stride_ok, stride_oh, stride_ow,
+    stride_bias,
+    R: tl.constexpr,  # filter rows
+    S: tl.constexpr,  # filter columns
+    PAD_W: tl.constexpr,  # left padding
+    LEAD: tl.constexpr,  # a segment's input starts LEAD columns left of its first output
+    ALIGN: tl.constexpr,  # x's rows start on multiples of ALIGN elements (LEAD one too)
+    UPCAST: tl.constexpr,  # float32 operands for the dots (Triton's interpreter)
+    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
+    BLOCK_M: tl.constexpr,  # row segments a program: (image, column block) pairs
+    BLOCK_Q: tl.constexpr,  # output columns a segment
+):  # fmt: skip
+    """A stride-1, undilated depthwise convolution of NCHW x on tensor cores: one filter
+    per program, BLOCK_M row segments of BLOCK_Q outputs (each an image's row, from
+    column qb BLOCK_Q), walked down the whole plane.
+
+    The GPU idea: a filter row as a matrix. Output column q of a row takes sum_s w[r, s]
+    x[h, q + s - PAD_W] from input row h = p + r - pad_h: along the row that is a product
+    with a banded (Toeplitz) matrix, T_r[k, j] = w[r, k - j - (LEAD - PAD_W)] where the
+    tap is in 0 .. S - 1 and 0 elsewhere, k indexing the input columns from qb BLOCK_Q -
+    LEAD. So a tile A_h of input row h (segments x BLOCK_K columns) times T_r is filter row
+    r's share of output row h + pad_h - r, for every segment at once: a tl.dot on tensor
+    cores, exact products of 16-bit numbers summed in float32, the zeros of T_r adding
+    nothing. A 7 x 7 filter's 49 multiply-adds an output become 7 dots of BLOCK_K (32)
+    terms: 4.6 times the arithmetic, on units that do 16 times as much.
+
+    And a walk with R sums in flight: each input row is loaded once, in aligned vectors
+    (each inside the row or outside it whole), and multiplied by all R matrices (built once
+    a program), each product added to the output row it feeds; the oldest sum, complete,
+    is stored, and a new one starts. Rows outside the input (padding) and columns outside
+    it load as 0."""
+    pid = tl.program_id(axis=0)
+    if INDEX_64:
+        pid = pid.to(tl.int64)
+    col_blocks = tl.cdiv(Q, BLOCK_Q)
+    seg_blocks = tl.cdiv(N * col_blocks, BLOCK_M)
+    k = pid // seg_blocks
+    seg = (pid % seg_blocks) * BLOCK_M + tl.arange(0, BLOCK_M)
+    seg_ok = seg < N * col_blocks
+    img = seg // col_blocks
+    q0 = (seg % col_blocks) * BLOCK_Q
+    # The input columns: BLOCK_K, enough for BLOCK_Q outputs' S taps past LEAD - PAD_W.
+    SPAN: tl.constexpr = LEAD - PAD_W + BLOCK_Q + S - 1
+    tl.static_assert(SPAN <= 128, "a filter row past 128 columns of input a segment")
+    BLOCK_K: tl.constexpr = 16 << ((SPAN > 16) + (SPAN > 32) + (SPAN > 64))
+    VEC: tl.constexpr = ALIGN if BLOCK_K % ALIGN == 0 else 1
+    first = q0 - LEAD  # a multiple of ALIGN: so is every vector's first column
+    vec_first = first[:, None] + tl.arange(0, BLOCK_K // VEC)[None, :] * VEC
+    vec_ok = seg_ok[:, None] & (vec_first >= 0) & (vec_first < W)
+    row_offs = tl.multiple_of(img * stride_xn + (k // MULT) * stride_xc + first, ALIGN)
+    x_offs = row_offs[:, None, None] + (
+        tl.arange(0, BLOCK_K // VEC)[None, :, None] * VEC + tl.arange(0, VEC)[None, None, :]
+    )
+    # T_r for each filter row, in x's dtype: each a gather of the filter's row r.
+    cols = tl.arange(0, BLOCK_K)[:, None]
+    taps = cols - tl.arange(0, BLOCK_Q)[None, :] - (LEAD - PAD_W)
+    tap_ok = (taps >= 0) & (taps < S)
+    w_filter = w_ptr + k * stride_wk
+    bands = ()
+    for r in tl.static_range(R):
+        band = tl.load(w_filter + r * stride_wr + taps * stride_ws, mask=tap_ok, other=0.0)
+        if UPCAST:
+            band = band.to(tl.float32)
+        bands = bands + (band,)  # noqa: RUF005
+    bias = None
+    if bias_ptr is not None:
+        bias = tl.load(bias_ptr + k * stride_bias).to(tl.float32)
+    out_offs = (img * stride_on + k * stride_ok)[:, None] + (
+        q0[:, None] + tl.arange(0, BLOCK_Q)[None, :]
+    ) * stride_ow
+    out_ok = seg_ok[:, None] & (q0[:, None] + tl.arange(0, BLOCK_Q)[None, :] < Q)
+    # R sums in flight, each in a slot of its own: output row p's is slot p mod R (rows
+    # counted from -pad_h). Walked R input rows a step, unrolled, the slot each filter row
+    # feeds is a constant (no sum moves between registers).
+    sums = ()
+    for _ in tl.static_range(R):
+        sums = sums + (tl.zeros((BLOCK_M, BLOCK_Q), tl.float32),)  # noqa: RUF005
+    for h0 in range(-pad_h, P + R - 1 - pad_h, R):
+        for i in tl.static_range(R):
+            h = h0 + i
+            rows = h + 0 * seg  # (h as a tensor: the interpreter masks with tensors only)
+            inside = (rows >= 0) & (rows < H)
+            # (A hint: each row starts on a multiple of ALIGN, as the launcher checked.)
+            tile = tl.load(
+                x_ptr + (x_offs + tl.multiple_of(h * stride_xh, ALIGN)),
+                mask=(vec_ok & inside[:, None])[:, :, None],
+                other=0.0,
+            )
+            tile = tl.reshape(tile, (BLOCK_M, BLOCK_K))
+            if UPCAST:
+                tile = tile.to(tl.float32)
+            # Input row h feeds output row h + pad_h - r through filter row r: its slot is
+            # (i - r) mod R.
+            fed = ()
+            for slot in tl.static_range(R):
+                band = bands[(i - slot + R) % R]
+                fed = fed + (tl.dot(tile, band, sums[slot]),)  # noqa: RUF005
+            # Output row p = h + pad_h - (R - 1) has had all R filter rows: out it goes,
+            # and its slot starts the next row.
+            done = fed[(i + 1) % R]
+            if bias_ptr is not None:
+                done += bias
+            p = rows + pad_h - (R - 1)
+            tl.store(
+                out_ptr + (out_offs + (h + pad_h - (R - 1)) * stride_oh),
+                done.to(out_ptr.dtype.element_ty),
+                mask=out_ok & ((p >= 0) & (p < P))[:, None],
+            )
+            sums = ()
+            for slot in tl.static_range(R):
+                if slot == (i + 1) % R:
+                    sums = sums + (tl.zeros((BLOCK_M, BLOCK_Q), tl.float32),)  # noqa: RUF005
+                else:
+                    sums = sums + (fed[slot],)  # noqa: RUF005
+
+
 @triton.jit
 def _plane_rows(
     x_plane, w_filter, out_ptr, out_plane, p0, q, first_col, col_oks, bias, weights,
@@ -1692,10 +1836,13 @@ def _out_descriptor(out: torch.Tensor, nchw: bool) -> TensorDescriptor | None:
 def _depthwise(geo: Geometry, x, weight, out, bias) -> None:
     """Where a row of x is contiguous (NCHW) and the filters are not, the plane kernel;
     the pixels x filters kernel reads channels-last x along its filters. A forced config
-    picks its own kernel."""
+    picks its own kernel (the tensor-core design only forced, where it applies)."""
     design, table = _plans.forced("conv2d")
     rows_adjacent = x.stride(3) == 1 and x.stride(1) != 1
-    if design in PLANE_CONFIGS[table] or (design not in DEPTHWISE_CONFIGS[table] and rows_adjacent):
+    tiles_forced = design in DEPTHWISE_CONFIGS[table]
+    if design in DOTS_CONFIGS[table] and _dots_apply(geo, x):
+        _depthwise_dots(geo, x, weight, out, bias)
+    elif design in PLANE_CONFIGS[table] or (not tiles_forced and rows_adjacent):
         _depthwise_planes(geo, x, weight, out, bias)
     else:
         _depthwise_tiles(geo, x, weight, out, bias)
@@ -1743,6 +1890,51 @@ def _depthwise_planes(geo: Geometry, x, weight, out, bias) -> None:
     }
     _plans.launch(
         "conv2d", conv2d_depthwise_plane_kernel, PLANE_CONFIGS, grid, args, constants, _DESIGNS
+    )
+
+
+def excluded_config(name: str, dtype: str) -> str | None:
+    """Why config `name` (`family/design/constants`) never runs on `dtype`, or None."""
+    if name.split("/")[1].startswith("dots-") and dtype == "float32":
+        return "the tensor-core depthwise design takes 16-bit operands (exact products there)"
+    return None
+
+
+def _dots_apply(geo: Geometry, x: torch.Tensor) -> bool:
+    """Whether `conv2d_depthwise_dots_kernel` computes this convolution: 16-bit x with
+    contiguous rows, stride 1, no dilation."""
+    return (
+        x.dtype in (torch.float16, torch.bfloat16)
+        and x.stride(3) == 1
+        and geo.stride == (1, 1)
+        and geo.dilation == (1, 1)
+        and 2 * geo.pad[1] + geo.s <= 64  # a segment's columns fit 128 (the kernel's assert)
+    )
+
+
+def _depthwise_dots(geo: Geometry, x, weight, out, bias) -> None:
+    """The tensor-core design (`conv2d_depthwise_dots_kernel`), forced."""
+    align = _row_alignment(x, geo.w)
+    pad_h, pad_w = geo.pad
+    grid = lambda meta: checked_grid(
+        (geo.k * cdiv(geo.n * cdiv(geo.q, meta["BLOCK_Q"]), meta["BLOCK_M"]),), "x"
+    )
+    args = (
+        x, weight, out, bias, geo.n, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
+        pad_h, *x.stride()[:3], weight.stride(0), weight.stride(2), weight.stride(3),
+        *out.stride(), bias.stride(0) if bias is not None else 0,
+    )  # fmt: skip
+    constants = {
+        "R": geo.r,
+        "S": geo.s,
+        "PAD_W": pad_w,
+        "LEAD": cdiv(pad_w, align) * align,
+        "ALIGN": align,
+        "UPCAST": in_interpreter(),
+        "INDEX_64": _index_64(geo, x, weight, out),
+    }
+    _plans.launch(
+        "conv2d", conv2d_depthwise_dots_kernel, DOTS_CONFIGS, grid, args, constants, _DESIGNS
     )
 
 

@@ -57,7 +57,13 @@ from harness.tensors import LAYOUTS, add_specials, make_tensor
 from harness.tolerance import OutputModel
 from kernels import _plans
 from kernels._launch import cdiv
-from kernels.conv2d import CONFIG_NAMES, GEMM_INTERPRET_CONFIGS, conv2d, conv2d_autograd
+from kernels.conv2d import (
+    CONFIG_NAMES,
+    GEMM_INTERPRET_CONFIGS,
+    conv2d,
+    conv2d_autograd,
+    excluded_config,
+)
 from references.conv2d import (
     conv2d_backward_numpy,
     conv2d_numpy,
@@ -454,7 +460,7 @@ CONV2D = Op(
     ],
     bench_dtypes=("float16", "bfloat16"),
     values=("normal", "wide", "positive", "ties", "tiny"),
-    configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording),
+    configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording, excluded_config),
     part=_part,
     backward=Backward(
         kernel=conv2d_autograd,

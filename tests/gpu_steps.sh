@@ -82,6 +82,8 @@
 #   s15-dw-rows   the depthwise tables in float16 and bfloat16 after the halo change and
 #                 the first row's vector store (a device call each where tuning is slow)
 #   s15-dw-rest   the depthwise rows s15-dw-rows had no time for (bfloat16 first)
+#   s16-dots      depthwise on tensor cores (forced only): tests compiled, each config
+#                 timed against the plane kernel's
 #   s16-cl-filter channels-last 7 x 7 with one filter a thread: forced against the old
 #                 winners, then the 7 x 7 rows as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
@@ -798,6 +800,19 @@ for name in $STEPS; do
             --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1), (32, 256, 56, 7, 2)]"
         step s15-dw-f16-rest 290 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1), (32, 512, 28, 3, 1)]" ;;
+    s16-dots)
+        # Depthwise on tensor cores (conv2d_depthwise_dots_kernel, fifteenth session,
+        # forced only, untimed): its tests compiled, then each config against the plane
+        # kernel's choices (float16, NCHW, stride 1).
+        step s16-dots-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py -k tensor_core
+        step s16-dots-time 200 python benchmarks/depthwise_probe.py --time \
+            --shape 32,256,56,7,1 --shape 32,96,56,7,1 --shape 32,256,56,3,1 \
+            --shape 32,512,28,3,1 \
+            --design conv2d/dots-16x16-w1-s1/gpu --design conv2d/dots-32x16-w1-s1/gpu \
+            --design conv2d/dots-64x16-w4-s1/gpu \
+            --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
+            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu ;;
     s16-cl-filter)
         # Channels-last 7 x 7 with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
         # session, offline: 166 registers against 255 and spills) forced beside the

@@ -295,6 +295,65 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
         assert out.is_contiguous(memory_format=fmt), out.stride()
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize(
+    ("shape", "params"),
+    [
+        # 7 x 7 over several row segments (2 images x 3 column blocks of 16) and the
+        # walk's last step cut short (29 rows); two filters an input channel, a bias
+        ((2, 3, 29, 40), {"filters": 6, "kernel": [7, 7], "padding": 3, "bias": True}),
+        # 'same' with an even filter (one column more padding right than left), rows of
+        # 12 (vectors of 4), more segments than a program's 16
+        ((9, 2, 7, 12), {"filters": 2, "kernel": [4, 4], "padding": "same"}),
+        # no padding, rows of 11 (read one column a vector: no alignment)
+        ((1, 2, 9, 11), {"filters": 2, "kernel": [3, 3], "padding": 0, "bias": True}),
+        # rows taller than wide, a filter wider than tall
+        ((3, 4, 13, 5), {"filters": 4, "kernel": [2, 5], "padding": [1, 2]}),
+    ],
+)
+def test_the_tensor_core_depthwise_design_computes_every_output(shape, params, dtype,
+                                                                harness_state):  # fmt: skip
+    """Each config of this mode's tensor-core depthwise table (`conv2d_depthwise_dots_kernel`,
+    forced only), judged by the op's error model against the oracle, every output
+    written (the harness poisons the allocator): filter rows as banded matrices, their
+    sums in flight down the plane, the padding as rows and columns of zeros."""
+    import kernels.conv2d as conv
+
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    case = Case("conv2d", dtype, shape, {**params, "groups": shape[1]}, seed=13)
+    for name in conv.DOTS_CONFIGS[table]:
+        forced = f"conv2d/{name}/{table}"
+        assert _judged(case, harness_state, forced) == [forced]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "params"),
+    [
+        ("float32", {}),  # 16-bit operands only
+        ("float16", {"stride": 2}),
+        ("float16", {"dilation": 2}),
+        ("float16", {"channels_last": True}),
+    ],
+)
+def test_the_tensor_core_depthwise_design_applies_only_where_it_computes(dtype, params,
+                                                                       harness_state):  # fmt: skip
+    """Forced where it does not apply (float32, stride or dilation past 1, channels-last
+    x), the tensor-core design leaves the convolution to the kernel that runs unforced."""
+    import kernels.conv2d as conv
+
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    name = next(iter(conv.DOTS_CONFIGS[table]))
+    case = Case(
+        "conv2d",
+        dtype,
+        (2, 3, 9, 16),
+        {"filters": 3, "kernel": [3, 3], "padding": 1, "groups": 3, **params},
+        seed=5,
+    )
+    launched = _judged(case, harness_state, f"conv2d/{name}/{table}")
+    assert launched and not any("/dots-" in n for n in launched), launched
+
+
 def _tma_design(mode: str, kind: str) -> str:
     """This mode's first config of the TMA design `kind` ("boxes" or "rows"), forced."""
     import kernels.conv2d as conv

@@ -440,7 +440,7 @@ def test_a_call_that_tunes_is_not_kept_and_the_next_is(launcher_stub, monkeypatc
 
     config = triton.Config({"BLOCK": 128})
     tuner = triton.autotune([config], key=["n"])(compiled_only)
-    meta = config.all_kwargs()
+    meta = _launch.COMPILE_OPTIONS | config.all_kwargs()  # as `_plans.tuned` launches it
     x, out = torch.empty(256), torch.empty(256)
     _, key = _launch_key(compiled_only, (x, out, 256, 2.0), meta)
     run = _launch._COMPILED[_launch_key(compiled_only, (x, out, 256, 2.0), {"BLOCK": 128})[1]]
