@@ -275,16 +275,25 @@ PLANE_GPU_CONFIGS = (
 )
 
 
-def _dots_config(block_m: int, block_q: int, warps: int) -> triton.Config:
+def _dots_config(block_m: int, block_q: int, warps: int, stages: int = 1) -> triton.Config:
     """BLOCK_M row segments (an image's row, BLOCK_Q columns wide) a program."""
-    return triton.Config({"BLOCK_M": block_m, "BLOCK_Q": block_q}, num_warps=warps, num_stages=1)
+    return triton.Config(
+        {"BLOCK_M": block_m, "BLOCK_Q": block_q}, num_warps=warps, num_stages=stages
+    )
 
 
 # Depthwise on tensor cores (`conv2d_depthwise_dots_kernel`), forced only: not yet timed.
-# Offline (sm_90, Triton 3.9, float16, 7 x 7 on 56 x 56 planes) 16 x 16 on one warp
-# compiles to 28 HMMA and about 200 instructions a step of 256 outputs (the plane kernel:
-# 89.5 an output), 174 registers.
-DOTS_GPU_CONFIGS = (_dots_config(16, 16, 1), _dots_config(32, 16, 1), _dots_config(64, 16, 4))
+# Offline (sm_90, Triton 3.9, float16, 7 x 7 on 56 x 56 planes), 16 x 16 on one warp: 154
+# registers, 78.7 instructions a row of 256 outputs (28 HMMA, one 16-byte load and store),
+# against the plane kernel's 89.5 an output. Products as out^T = T_r^T x^T: the other way
+# round the compiler moved x's fragments between registers before each HMMA (230 a row).
+# With 2 stages x's rows come ahead through cp.async.
+DOTS_GPU_CONFIGS = (
+    _dots_config(16, 16, 1),
+    _dots_config(16, 16, 1, 2),
+    _dots_config(32, 16, 1),
+    _dots_config(64, 16, 4),
+)
 DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1),)
 PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1),
@@ -1319,7 +1328,7 @@ def conv2d_depthwise_dots_kernel(
     S: tl.constexpr,  # filter columns
     PAD_W: tl.constexpr,  # left padding
     LEAD: tl.constexpr,  # a segment's input starts LEAD columns left of its first output
-    ALIGN: tl.constexpr,  # x's rows start on multiples of ALIGN elements (LEAD one too)
+    ALIGN: tl.constexpr,  # x's and out's rows start on multiples of ALIGN (LEAD one too)
     UPCAST: tl.constexpr,  # float32 operands for the dots (Triton's interpreter)
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_M: tl.constexpr,  # row segments a program: (image, column block) pairs
@@ -1337,7 +1346,9 @@ def conv2d_depthwise_dots_kernel(
     r's share of output row h + pad_h - r, for every segment at once: a tl.dot on tensor
     cores, exact products of 16-bit numbers summed in float32, the zeros of T_r adding
     nothing. A 7 x 7 filter's 49 multiply-adds an output become 7 dots of BLOCK_K (32)
-    terms: 4.6 times the arithmetic, on units that do 16 times as much.
+    terms: 4.6 times the arithmetic, on units that do 16 times as much. (Written as
+    T_r^T A_h^T, the transposed sum: that way round the compiler keeps each operand's
+    fragments where the tensor cores want them.)
 
     And a walk with R sums in flight: each input row is loaded once, in aligned vectors
     (each inside the row or outside it whole), and multiplied by all R matrices (built once
@@ -1380,16 +1391,25 @@ def conv2d_depthwise_dots_kernel(
     bias = None
     if bias_ptr is not None:
         bias = tl.load(bias_ptr + k * stride_bias).to(tl.float32)
-    out_offs = (img * stride_on + k * stride_ok)[:, None] + (
-        q0[:, None] + tl.arange(0, BLOCK_Q)[None, :]
-    ) * stride_ow
-    out_ok = seg_ok[:, None] & (q0[:, None] + tl.arange(0, BLOCK_Q)[None, :] < Q)
+    # The outputs leave in aligned vectors too (each inside the row or past it whole).
+    OUT_VEC: tl.constexpr = ALIGN if BLOCK_Q % ALIGN == 0 else 1
+    out_first = q0[:, None] + tl.arange(0, BLOCK_Q // OUT_VEC)[None, :] * OUT_VEC
+    out_ok = seg_ok[:, None] & (out_first < Q)
+    out_offs = tl.multiple_of(img * stride_on + k * stride_ok + q0 * stride_ow, ALIGN)
+    out_offs = (
+        out_offs[:, None, None]
+        + (
+            tl.arange(0, BLOCK_Q // OUT_VEC)[None, :, None] * OUT_VEC
+            + tl.arange(0, OUT_VEC)[None, None, :]
+        )
+        * stride_ow
+    )
     # R sums in flight, each in a slot of its own: output row p's is slot p mod R (rows
     # counted from -pad_h). Walked R input rows a step, unrolled, the slot each filter row
     # feeds is a constant (no sum moves between registers).
     sums = ()
     for _ in tl.static_range(R):
-        sums = sums + (tl.zeros((BLOCK_M, BLOCK_Q), tl.float32),)  # noqa: RUF005
+        sums = sums + (tl.zeros((BLOCK_Q, BLOCK_M), tl.float32),)  # noqa: RUF005
     for h0 in range(-pad_h, P + R - 1 - pad_h, R):
         for i in tl.static_range(R):
             h = h0 + i
@@ -1409,22 +1429,25 @@ def conv2d_depthwise_dots_kernel(
             fed = ()
             for slot in tl.static_range(R):
                 band = bands[(i - slot + R) % R]
-                fed = fed + (tl.dot(tile, band, sums[slot]),)  # noqa: RUF005
+                fed = fed + (tl.dot(tl.trans(band), tl.trans(tile), sums[slot]),)  # noqa: RUF005
             # Output row p = h + pad_h - (R - 1) has had all R filter rows: out it goes,
             # and its slot starts the next row.
-            done = fed[(i + 1) % R]
+            done = tl.trans(fed[(i + 1) % R])
             if bias_ptr is not None:
                 done += bias
             p = rows + pad_h - (R - 1)
+            out_row = tl.multiple_of((h + pad_h - (R - 1)) * stride_oh, ALIGN)
             tl.store(
-                out_ptr + (out_offs + (h + pad_h - (R - 1)) * stride_oh),
-                done.to(out_ptr.dtype.element_ty),
-                mask=out_ok & ((p >= 0) & (p < P))[:, None],
+                out_ptr + (out_offs + out_row),
+                tl.reshape(done, (BLOCK_M, BLOCK_Q // OUT_VEC, OUT_VEC)).to(
+                    out_ptr.dtype.element_ty
+                ),
+                mask=(out_ok & ((p >= 0) & (p < P))[:, None])[:, :, None],
             )
             sums = ()
             for slot in tl.static_range(R):
                 if slot == (i + 1) % R:
-                    sums = sums + (tl.zeros((BLOCK_M, BLOCK_Q), tl.float32),)  # noqa: RUF005
+                    sums = sums + (tl.zeros((BLOCK_Q, BLOCK_M), tl.float32),)  # noqa: RUF005
                 else:
                     sums = sums + (fed[slot],)  # noqa: RUF005
 
@@ -1914,7 +1937,7 @@ def _dots_apply(geo: Geometry, x: torch.Tensor) -> bool:
 
 def _depthwise_dots(geo: Geometry, x, weight, out, bias) -> None:
     """The tensor-core design (`conv2d_depthwise_dots_kernel`), forced."""
-    align = _row_alignment(x, geo.w)
+    align = min(_row_alignment(x, geo.w), _row_alignment(out, geo.q))
     pad_h, pad_w = geo.pad
     grid = lambda meta: checked_grid(
         (geo.k * cdiv(geo.n * cdiv(geo.q, meta["BLOCK_Q"]), meta["BLOCK_M"]),), "x"

@@ -809,7 +809,8 @@ for name in $STEPS; do
         step s16-dots-time 200 python benchmarks/depthwise_probe.py --time \
             --shape 32,256,56,7,1 --shape 32,96,56,7,1 --shape 32,256,56,3,1 \
             --shape 32,512,28,3,1 \
-            --design conv2d/dots-16x16-w1-s1/gpu --design conv2d/dots-32x16-w1-s1/gpu \
+            --design conv2d/dots-16x16-w1-s1/gpu --design conv2d/dots-16x16-w1-s2/gpu \
+            --design conv2d/dots-32x16-w1-s1/gpu \
             --design conv2d/dots-64x16-w4-s1/gpu \
             --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
             --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu ;;
