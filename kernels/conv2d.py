@@ -135,8 +135,8 @@ of a copy on 3 x 3 stride 1, 58-77% at stride 2, 50-59% at 28 x 28 and 25-26% on
 A 7 x 7 output is 49 float32 multiply-adds: at the H200's float32 rate they take 64% of
 a copy's time, so no FMA design reaches 70% there. On tensor cores each filter row is a
 banded matrix and a row of outputs one product with it (`conv2d_depthwise_dots_kernel`:
-7 dots of 32 terms an output, 4.6 times the arithmetic on units with 16 times the
-rate); forced only until it is timed (fifteenth session: offline, 78.7 instructions a
+7 dots of 32 terms an output, 4.6 times the arithmetic on units with about 15 times the
+float32 rate); forced only until it is timed (fifteenth session: offline, 78.7 instructions a
 row of 256 outputs on 7 x 7 against the plane kernel's 89.5 an output).
 """
 
@@ -1352,9 +1352,10 @@ def conv2d_depthwise_dots_kernel(
     r's share of output row h + pad_h - r, for every segment at once: a tl.dot on tensor
     cores, exact products of 16-bit numbers summed in float32, the zeros of T_r adding
     nothing. A 7 x 7 filter's 49 multiply-adds an output become 7 dots of BLOCK_K (32)
-    terms: 4.6 times the arithmetic, on units that do 16 times as much. (Written as
-    T_r^T A_h^T, the transposed sum: that way round the compiler keeps each operand's
-    fragments where the tensor cores want them.)
+    terms: 4.6 times the arithmetic, on units with about 15 times the rate (the H200's
+    published dense 16-bit 989 TFLOP/s against 67 in float32). (Written as T_r^T A_h^T,
+    the transposed sum: that way round the compiler keeps each operand's fragments where
+    the tensor cores want them.)
 
     And a walk with R sums in flight: each input row is loaded once, in aligned vectors
     (each inside the row or outside it whole), and multiplied by all R matrices (built once
