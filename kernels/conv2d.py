@@ -132,8 +132,9 @@ Programs walking tiles down the plane with their strips loaded and stored as ali
 vectors (22.6 instructions an output on 3 x 3, 80 on 7 x 7) took NCHW float16 to 65-73%
 of a copy on 3 x 3 stride 1, 58-77% at stride 2, 50-59% at 28 x 28 and 25-26% on 7 x 7,
 1.6-9.6x cuDNN (`benchmarks/vendor.md`, twelfth session; do_bench and device time).
-A 7 x 7 output is 49 float32 multiply-adds: at the H200's float32 rate they take 64% of
-a copy's time, so no FMA design reaches 70% there. On tensor cores each filter row is a
+A 7 x 7 output is 49 float32 multiply-adds: at the H200's published float32 rate (67
+TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us, a copy of its bytes 24 us, so no
+FMA design passes 64% of a copy there. On tensor cores each filter row is a
 banded matrix and a row of outputs one product with it (`conv2d_depthwise_dots_kernel`:
 7 dots of 32 terms an output, 4.6 times the arithmetic on units with about 15 times the
 float32 rate); forced only until it is timed (fifteenth session: offline, 78.7 instructions a
