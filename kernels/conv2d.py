@@ -1933,13 +1933,15 @@ def excluded_config(name: str, dtype: str) -> str | None:
 
 def _dots_apply(geo: Geometry, x: torch.Tensor) -> bool:
     """Whether `conv2d_depthwise_dots_kernel` computes this convolution: 16-bit x with
-    contiguous rows, stride 1, no dilation."""
+    contiguous rows, stride 1, no dilation, a filter of at most 9 rows (R sums in flight,
+    R x R dots unrolled a step) and 64 columns (a segment's input columns fit 128)."""
     return (
         x.dtype in (torch.float16, torch.bfloat16)
         and x.stride(3) == 1
         and geo.stride == (1, 1)
         and geo.dilation == (1, 1)
-        and 2 * geo.pad[1] + geo.s <= 64  # a segment's columns fit 128 (the kernel's assert)
+        and geo.r <= 9
+        and geo.s <= 64
     )
 
 

@@ -333,12 +333,14 @@ def test_the_tensor_core_depthwise_design_computes_every_output(shape, params, d
         ("float16", {"stride": 2}),
         ("float16", {"dilation": 2}),
         ("float16", {"channels_last": True}),
+        ("float16", {"kernel": [11, 3]}),  # past 9 filter rows
     ],
 )
 def test_the_tensor_core_depthwise_design_applies_only_where_it_computes(dtype, params,
                                                                        harness_state):  # fmt: skip
     """Forced where it does not apply (float32, stride or dilation past 1, channels-last
-    x), the tensor-core design leaves the convolution to the kernel that runs unforced."""
+    x, a tall filter), the tensor-core design leaves the convolution to the kernel that
+    runs unforced."""
     import kernels.conv2d as conv
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
