@@ -326,6 +326,27 @@ def test_the_tensor_core_depthwise_design_computes_every_output(shape, params, d
         assert _judged(case, harness_state, forced) == [forced]
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("values", ["wide", "tiny", "ties"])
+def test_the_tensor_core_depthwise_design_on_extreme_values(values, dtype, harness_state):
+    """The tensor-core design on magnitudes from the smallest normal to the op's limit,
+    on subnormal ones (tensor cores must not flush them where the FMA designs keep them)
+    and on many exact ties, judged by the op's error model: each config of this mode's
+    table, forced."""
+    import kernels.conv2d as conv
+    from harness.modes import admitted_profiles
+
+    if values not in admitted_profiles(CONV2D.values, harness_state.mode, dtype):
+        pytest.skip(f"{values} {dtype} inputs are not run faithfully in {harness_state.mode}")
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    params = {"filters": 3, "kernel": [7, 7], "padding": 3, "groups": 3, "bias": True,
+              "values": values}  # fmt: skip
+    case = Case("conv2d", dtype, (2, 3, 11, 24), params, seed=17)
+    for name in conv.DOTS_CONFIGS[table]:
+        forced = f"conv2d/{name}/{table}"
+        assert _judged(case, harness_state, forced) == [forced]
+
+
 @pytest.mark.parametrize(
     ("dtype", "params"),
     [
