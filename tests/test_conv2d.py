@@ -347,6 +347,29 @@ def test_the_tensor_core_depthwise_design_on_extreme_values(values, dtype, harne
         assert _judged(case, harness_state, forced) == [forced]
 
 
+def test_the_tensor_core_depthwise_design_indexes_alike_in_int32_and_int64(
+    monkeypatch, harness_state
+):
+    """The tensor-core design's int64 index arithmetic (INDEX_64, past 2**31) forced on
+    and off, at a test's size: the same tiles and sums, so the same bits."""
+    import kernels.conv2d as conv
+
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(3)
+    x = make_tensor((3, 4, 10, 24), "float16", device, gen)
+    weight = make_tensor((4, 1, 7, 7), "float16", device, gen)
+    bias = make_tensor((4,), "float16", device, gen)
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    forced = f"conv2d/{next(iter(conv.DOTS_CONFIGS[table]))}/{table}"
+    outs = []
+    for wide in (True, False):
+        monkeypatch.setattr(conv, "_index_64", lambda *args, wide=wide: wide)
+        with _plans.forcing(forced), _plans.recording() as launched:
+            outs.append(conv2d(x, weight, bias, padding=3, groups=4))
+        assert launched == [forced]
+    assert torch.equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize(
     ("dtype", "params"),
     [
