@@ -1412,9 +1412,9 @@ def conv2d_depthwise_dots_kernel(
         )
         * stride_ow
     )
-    # R sums in flight, each in a slot of its own: output row p's is slot p mod R (rows
-    # counted from -pad_h). Walked R input rows a step, unrolled, the slot each filter row
-    # feeds is a constant (no sum moves between registers).
+    # R sums in flight, each in a slot of its own: output row p's is slot p mod R. Walked
+    # R input rows a step from row -pad_h, unrolled, the slot each filter row feeds is a
+    # constant (no sum moves between registers).
     sums = ()
     for _ in tl.static_range(R):
         sums = sums + (tl.zeros((BLOCK_Q, BLOCK_M), tl.float32),)  # noqa: RUF005
