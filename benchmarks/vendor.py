@@ -11,7 +11,7 @@ with `triton.testing.do_bench(return_mode="median")`.
 
     PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention
                                               attention-tma conv2d conv2d-pointwise
-                                              depthwise]
+                                              depthwise depthwise-dots]
     PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
 
 `--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
@@ -627,7 +627,10 @@ def bench_conv2d_dx(dtypes: list[str]) -> None:
                 **_designs(ours, cudnn, flop))  # fmt: skip
 
 
-def bench_depthwise(dtypes: list[str]) -> None:
+def bench_depthwise(dtypes: list[str], forced: tuple[str, ...] = ()) -> None:
+    """The depthwise table: ours as tuned against cuDNN and a copy, both layouts; with
+    `forced` designs, each of them too, forced on the NCHW rows where it applies (a design
+    that does not apply runs what the tuner picks, and its row says which ran)."""
     torch.backends.cudnn.benchmark = True
     copy = copy_gbps()
     row(op="copy", gbps=copy)
@@ -637,8 +640,12 @@ def bench_depthwise(dtypes: list[str]) -> None:
             w = torch.randn(c, 1, r, r, device="cuda", dtype=DTYPES[name]) / r
             p = (hw + 2 * (r // 2) - r) // stride + 1
             moved = (x.numel() + n * c * p * p) * x.element_size()
-            for layout in ("nchw", "channels_last"):
+            runs = [("nchw", None), ("channels_last", None)]
+            runs[1:1] = [("nchw", design) for design in forced]
+            for layout, design in runs:
                 ours, cudnn = _conv_pair(x, w, stride, r // 2, c, layout)
+                if design is not None:
+                    ours = _plans.forcing(design)(ours)  # (a context manager decorates)
                 t_ours, t_cudnn = ms(ours), ms(cudnn)
                 g_ours, g_cudnn = graph_ms(ours), graph_ms(cudnn)  # the device's time
                 with _plans.recording() as launched:
@@ -977,6 +984,10 @@ BENCHES = {
     "conv2d-parts": bench_conv2d_parts,
     "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,
+    # conv2d_depthwise_dots_kernel's configs forced (tensor cores), beside the tuned rows
+    "depthwise-dots": lambda dtypes: bench_depthwise(
+        dtypes, tuple(f"conv2d/{d}/gpu" for d in conv.DOTS_CONFIGS["gpu"])
+    ),
 }
 SWEEPS = {
     "matmul": sweep_matmul,

@@ -83,7 +83,8 @@
 #                 the first row's vector store (a device call each where tuning is slow)
 #   s15-dw-rest   the depthwise rows s15-dw-rows had no time for (bfloat16 first)
 #   s16-dots      depthwise on tensor cores (forced only): tests compiled, each config
-#                 timed against the plane kernel's
+#                 timed against the plane kernel's, then its rows against cuDNN
+#                 (`vendor.py depthwise-dots`)
 #   s16-cl-filter channels-last 7 x 7 with one filter a thread: forced against the old
 #                 winners, then the 7 x 7 rows as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
@@ -813,7 +814,9 @@ for name in $STEPS; do
             --design conv2d/dots-32x16-w1-s1/gpu \
             --design conv2d/dots-64x16-w4-s1/gpu \
             --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
-            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu ;;
+            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu
+        step s16-dots-rows 280 python benchmarks/vendor.py depthwise-dots --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 3, 1)]" ;;
     s16-cl-filter)
         # Channels-last 7 x 7 with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
         # session, offline: 166 registers against 255 and spills) forced beside the
