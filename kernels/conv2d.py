@@ -270,8 +270,9 @@ def _plane_config(
 # in 8 rows within 1.13x on all three, and 16 x 32 x 4 in 4 rows for 28 x 28 planes.
 # Scalar strips of 8 wait on memory (ncu: 0.22-0.26 warps issued a scheduler, the busiest
 # memory unit 75-80%); one-column strips of 8 rows, walking, stay for rows the vectors
-# cannot take. 7 x 7's halo in vectors (2026-12-04f-h200 call 3): 83.6 us (35%) stride
-# 1, 39.5 (47% of a copy of its bytes) stride 2, from 96.7 and 50.9.
+# cannot take. 7 x 7's halo in vectors (2026-12-04f-h200 call 3, forced): 83.6 us stride
+# 1, 39.5 stride 2, from 96.7 and 50.9; as shipped (2026-12-04g-h200, float16) 30 / 32%
+# of a copy at stride 1, 37 / 45% at stride 2 (do_bench / device time).
 PLANE_GPU_CONFIGS = (
     _plane_config(16, 64, 1, 8, 4, 4),
     _plane_config(8, 32, 1, 4, 2, 7),
@@ -1415,9 +1416,7 @@ def conv2d_depthwise_dots_kernel(
     # R sums in flight, each in a slot of its own: output row p's is slot p mod R. Walked
     # R input rows a step from row -pad_h, unrolled, the slot each filter row feeds is a
     # constant (no sum moves between registers).
-    sums = ()
-    for _ in tl.static_range(R):
-        sums = sums + (tl.zeros((BLOCK_Q, BLOCK_M), tl.float32),)  # noqa: RUF005
+    sums = _strip_zeros(BLOCK_Q, BLOCK_M, R)
     for h0 in range(-pad_h, P + R - 1 - pad_h, R):
         for i in tl.static_range(R):
             h = h0 + i
