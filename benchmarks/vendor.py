@@ -45,6 +45,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import kernels.attention as attn
 import kernels.conv2d as conv
+import kernels.conv2d_depthwise as depth
 import kernels.matmul as mm
 from harness.autotune import forget_tuning
 from kernels import _plans
@@ -669,7 +670,7 @@ def bench_depthwise(dtypes: list[str], forced: tuple[str, ...] = ()) -> None:
 # -------------------------------------------------------------------------------- sweep
 # The kernels' own config constructors: a candidate is built as a table entry is.
 _mm, _at, _cv = mm._config, attn._config, conv._gemm_config
-_dw, _pl = conv._depthwise_config, conv._plane_config
+_dw, _pl = depth._depthwise_config, depth._plane_config
 
 
 CANDIDATES = {
@@ -779,7 +780,7 @@ CANDIDATES = {
         _dw(8, 64, 4, 8, 2),
     ],
     "plane": [
-        *conv.PLANE_GPU_CONFIGS,
+        *depth.PLANE_GPU_CONFIGS,
         _pl(8, 64, 4),
         _pl(4, 128, 4),
         _pl(2, 128, 2),
@@ -796,7 +797,7 @@ CANDIDATES = {
     ],
     # programs walking tiles down the plane (TILES), strips as vectors where aligned
     "plane-walks": [
-        *conv.PLANE_GPU_CONFIGS,
+        *depth.PLANE_GPU_CONFIGS,
         _pl(16, 64, 2, 8, 2, 4),
         _pl(32, 64, 2, 8, 4, 2),
         _pl(16, 64, 2, 4, 4, 4),
@@ -933,10 +934,10 @@ def sweep_depthwise(
     """Each depthwise kernel's candidates, launched through its own launcher (no routing):
     NCHW on the plane kernel (CANDIDATES[planes_from]), channels-last on the pixels x
     filters one."""
-    planes, tiles = conv._depthwise_planes, conv._depthwise_tiles
+    planes, tiles = depth._planes, depth._tiles
     sweeps = {
-        "nchw": [(conv.conv2d_depthwise_plane_kernel, CANDIDATES[planes_from], planes)],
-        "channels_last": [(conv.conv2d_depthwise_kernel, CANDIDATES["depthwise"], tiles)],
+        "nchw": [(depth.conv2d_depthwise_plane_kernel, CANDIDATES[planes_from], planes)],
+        "channels_last": [(depth.conv2d_depthwise_kernel, CANDIDATES["depthwise"], tiles)],
     }
     sweeps = {layout: sweeps[layout] for layout in layouts}
     kernels = [kernel for runs in sweeps.values() for kernel, _, _ in runs]
@@ -955,7 +956,8 @@ def sweep_depthwise(
                 for config in candidates:
                     kernel.configs = [config]
                     forget_tuning(kernel)
-                    run = functools.partial(launcher, geo, src, w, out, None)
+                    index_64 = conv._index_64(geo, src, w, out)
+                    run = functools.partial(launcher, geo, src, w, out, None, index_64)
                     cells.append((ms(run), config_name(config)))
                 cells.sort()
                 print(
@@ -986,7 +988,7 @@ BENCHES = {
     "depthwise": bench_depthwise,
     # conv2d_depthwise_dots_kernel's configs forced (tensor cores), beside the tuned rows
     "depthwise-dots": lambda dtypes: bench_depthwise(
-        dtypes, tuple(f"conv2d/{d}/gpu" for d in conv.DOTS_CONFIGS["gpu"])
+        dtypes, tuple(f"conv2d/{d}/gpu" for d in depth.DOTS_CONFIGS["gpu"])
     ),
 }
 SWEEPS = {

@@ -122,11 +122,16 @@ def by_name(kernel: str, gpu: tuple, interpret: tuple) -> dict[str, dict[str, An
     return {t: {f"{prefix}{config_name(c)}": c for c in cs} for t, cs in tables.items()}
 
 
-def table_names(family: str, *tables: Mapping[str, Mapping[str, Any]]) -> tuple[tuple, tuple]:
-    """(every design name of a family's config tables, every family/design/constants name:
-    the op's config axis)."""
+_FAMILY_DESIGNS: dict[str, frozenset[str]] = {}
+"""Every design name of each family's config tables (`table_names`), for `launch`."""
+
+
+def table_names(family: str, *tables: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
+    """Every family/design/constants name of a family's config tables: the op's config
+    axis. Notes the tables' design names as the family's, for every `launch` of it."""
     pairs = [(name, t) for table in tables for t in table for name in table[t]]
-    return tuple(name for name, _ in pairs), tuple(f"{family}/{n}/{t}" for n, t in pairs)
+    _FAMILY_DESIGNS[family] = frozenset(name for name, _ in pairs)
+    return tuple(f"{family}/{n}/{t}" for n, t in pairs)
 
 
 _NAMES: dict[tuple[int, int], tuple[Any, Any, str]] = {}
@@ -186,7 +191,6 @@ def launch(
     grid: Any,
     args: tuple,
     constants: Mapping[str, Any],
-    known: tuple[str, ...] | None = None,
     fit: Callable[[Any], Any] | None = None,
 ) -> str:
     """Launch `kernel` (an autotuned kernel, `harness.autotune.autotune`) over `grid`, and
@@ -195,10 +199,10 @@ def launch(
     `configs` maps each constants table ("gpu", "interpret") to this kernel's configs by
     design name. A forced design of this family that is one of them is launched as it is
     (`harness.autotune.with_config`: the tuning bypassed, the launch `fast` as a tuned
-    one's); one the family has for another of its kernels (`known`, every design name of
-    the family) leaves this one to its tuner; any other is an error. `fit` adapts a
-    forced config to the case (a GEMM's K step to float32 operands,
-    `kernels._launch.fitted`), as the tuner's pruning does.
+    one's); one the family's tables have for another of its kernels (`table_names`) leaves
+    this one to its tuner; any other is an error. `fit` adapts a forced config to the
+    case (a GEMM's K step to float32 operands, `kernels._launch.fitted`), as the tuner's
+    pruning does.
     Unforced, the tuner picks, and its `best_config` is named."""
     # Unforced (every call outside a test): one read of the context variable, and the
     # table is this mode's (below).
@@ -208,7 +212,7 @@ def launch(
         config = fit(config) if fit else config
         with_config(kernel, config, launch_resolved)[grid](*args, **constants)
         note_named(family, design, table)
-    elif design is not None and design not in (known or ()):
+    elif design is not None and design not in _FAMILY_DESIGNS.get(family, ()):
         raise ValueError(f"no {family} config named {design!r} in {table!r}")
     else:  # the tuner picks among this mode's configs, whatever table a forcing named
         table = default_constants()

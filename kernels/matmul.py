@@ -236,7 +236,7 @@ def _tma_by_default(a: torch.Tensor, work: int, table: str) -> bool:
     return unforced and work >= TMA_MIN_WORK and copy_engine(a.device)
 
 
-_DESIGNS, CONFIG_NAMES = _plans.table_names("matmul", CONFIGS, TMA_CONFIGS)
+CONFIG_NAMES = _plans.table_names("matmul", CONFIGS, TMA_CONFIGS)
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""
 
 
@@ -642,7 +642,7 @@ def _launch_tma(a, b, out, bias, z, batch, activation, precision, interpreting: 
         "BATCHED": batched,
     }
     fit = lambda config: fitted(config, a.element_size())
-    _plans.launch("matmul", matmul_tma_kernel, TMA_CONFIGS, grid, args, constants, _DESIGNS, fit)
+    _plans.launch("matmul", matmul_tma_kernel, TMA_CONFIGS, grid, args, constants, fit)
     return True
 
 
@@ -707,7 +707,7 @@ def _launch(
         ),
     }
     fit = lambda config: fitted(config, a.element_size())
-    _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants, _DESIGNS, fit)
+    _plans.launch("matmul", matmul_kernel, CONFIGS, grid, args, constants, fit)
     return out, z
 
 

@@ -62,8 +62,8 @@ from kernels.conv2d import (
     GEMM_INTERPRET_CONFIGS,
     conv2d,
     conv2d_autograd,
-    excluded_config,
 )
+from kernels.conv2d_depthwise import excluded_config
 from references.conv2d import (
     conv2d_backward_numpy,
     conv2d_numpy,

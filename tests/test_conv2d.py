@@ -204,11 +204,11 @@ def test_plane_programs_walking_down_a_plane_write_every_row(stride, width, taps
     strips past the rows' end masked whole (the bounds check sees any that are not), and
     7 x 7's halo of 3 columns a side in vectors too, before the row's start and past its
     end masked whole."""
-    import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    walking = [name for name in conv.PLANE_CONFIGS[table] if "-t" in name]
-    assert walking, conv.PLANE_CONFIGS[table]
+    walking = [name for name in dw.PLANE_CONFIGS[table] if "-t" in name]
+    assert walking, dw.PLANE_CONFIGS[table]
     params = {"filters": 6, "kernel": [taps, taps], "groups": 3, "padding": taps // 2,
               "stride": stride, "bias": True}  # fmt: skip
     case = Case("conv2d", "float32", (2, 3, 29, width), params, seed=11)
@@ -225,7 +225,7 @@ def test_plane_vectors_stay_inside_a_narrowed_row(taps, harness_state):
     vectors left of column 0) may reach an output: under every walking config of this
     mode's plane table, the same bits as for a contiguous copy of x (rows of 12: the
     same vectors and sums, with x's next row past each row's end)."""
-    import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
 
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(12)
@@ -233,9 +233,9 @@ def test_plane_vectors_stay_inside_a_narrowed_row(taps, harness_state):
     base[..., 12:] = float("nan")
     x = base[..., :12]
     weight = make_tensor((3, 1, taps, taps), "float32", device, gen)
-    assert conv._row_alignment(x, 12) == conv._row_alignment(x.contiguous(), 12) == 4
+    assert dw._row_alignment(x, 12) == dw._row_alignment(x.contiguous(), 12) == 4
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    for name in (n for n in conv.PLANE_CONFIGS[table] if "-t" in n):
+    for name in (n for n in dw.PLANE_CONFIGS[table] if "-t" in n):
         with _plans.forcing(f"conv2d/{name}/{table}"):
             out = conv2d(x, weight, padding=taps // 2, groups=3)
             dense = conv2d(x.contiguous(), weight, padding=taps // 2, groups=3)
@@ -247,14 +247,14 @@ def test_row_alignment_counts_what_every_row_starts_on():
     """The plane kernel's vectors need every row of a tensor to start on a multiple of
     their width: the largest power of two (16 bytes at most) dividing its strides, its
     rows' width and its address in elements; 1 where its columns are not adjacent."""
-    import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
 
     x = torch.zeros(2, 3, 5, 16, dtype=torch.float16)
-    assert conv._row_alignment(x, 16) == 8
-    assert conv._row_alignment(x, 12) == 4  # a row 12 wide ends mid-vector
-    assert conv._row_alignment(x[..., 2:], 14) == 2  # starts 2 elements in
-    assert conv._row_alignment(x.to(memory_format=torch.channels_last), 16) == 1
-    assert conv._row_alignment(torch.zeros(2, 3, 5, 7), 7) == 1
+    assert dw._row_alignment(x, 16) == 8
+    assert dw._row_alignment(x, 12) == 4  # a row 12 wide ends mid-vector
+    assert dw._row_alignment(x[..., 2:], 14) == 2  # starts 2 elements in
+    assert dw._row_alignment(x.to(memory_format=torch.channels_last), 16) == 1
+    assert dw._row_alignment(torch.zeros(2, 3, 5, 7), 7) == 1
 
 
 def test_the_depthwise_tuners_tell_filter_sizes_apart():
@@ -262,10 +262,10 @@ def test_the_depthwise_tuners_tell_filter_sizes_apart():
     runtime arguments: left out of a tuner's key, a 7 x 7 launch would reuse the config
     timed for a 3 x 3 one of the same output size and filters (a stride 2 one for a
     stride 1 one)."""
-    import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
 
     constants = {"R", "S", "STRIDE_H", "DIL_H", "STRIDE_W", "DIL_W"}
-    for tuner in (conv.conv2d_depthwise_kernel, conv.conv2d_depthwise_plane_kernel):
+    for tuner in (dw.conv2d_depthwise_kernel, dw.conv2d_depthwise_plane_kernel):
         assert constants <= set(tuner.keys), (tuner.fn.__name__, tuner.keys)
 
 
@@ -317,11 +317,11 @@ def test_the_tensor_core_depthwise_design_computes_every_output(shape, params, d
     forced only), judged by the op's error model against the oracle, every output
     written (the harness poisons the allocator): filter rows as banded matrices, their
     sums in flight down the plane, the padding as rows and columns of zeros."""
-    import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
     case = Case("conv2d", dtype, shape, {**params, "groups": shape[1]}, seed=13)
-    for name in conv.DOTS_CONFIGS[table]:
+    for name in dw.DOTS_CONFIGS[table]:
         forced = f"conv2d/{name}/{table}"
         assert _judged(case, harness_state, forced) == [forced]
 
@@ -333,7 +333,7 @@ def test_the_tensor_core_depthwise_design_on_extreme_values(values, dtype, harne
     on subnormal ones (tensor cores must not flush them where the FMA designs keep them)
     and on many exact ties, judged by the op's error model: each config of this mode's
     table, forced."""
-    import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
     from harness.modes import admitted_profiles
 
     if values not in admitted_profiles(CONV2D.values, harness_state.mode, dtype):
@@ -342,7 +342,7 @@ def test_the_tensor_core_depthwise_design_on_extreme_values(values, dtype, harne
     params = {"filters": 3, "kernel": [7, 7], "padding": 3, "groups": 3, "bias": True,
               "values": values}  # fmt: skip
     case = Case("conv2d", dtype, (2, 3, 11, 24), params, seed=17)
-    for name in conv.DOTS_CONFIGS[table]:
+    for name in dw.DOTS_CONFIGS[table]:
         forced = f"conv2d/{name}/{table}"
         assert _judged(case, harness_state, forced) == [forced]
 
@@ -353,6 +353,7 @@ def test_the_tensor_core_depthwise_design_indexes_alike_in_int32_and_int64(
     """The tensor-core design's int64 index arithmetic (INDEX_64, past 2**31) forced on
     and off, at a test's size: the same tiles and sums, so the same bits."""
     import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
 
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(3)
@@ -360,7 +361,7 @@ def test_the_tensor_core_depthwise_design_indexes_alike_in_int32_and_int64(
     weight = make_tensor((4, 1, 7, 7), "float16", device, gen)
     bias = make_tensor((4,), "float16", device, gen)
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    forced = f"conv2d/{next(iter(conv.DOTS_CONFIGS[table]))}/{table}"
+    forced = f"conv2d/{next(iter(dw.DOTS_CONFIGS[table]))}/{table}"
     outs = []
     for wide in (True, False):
         monkeypatch.setattr(conv, "_index_64", lambda *args, wide=wide: wide)
@@ -385,10 +386,10 @@ def test_the_tensor_core_depthwise_design_applies_only_where_it_computes(dtype, 
     """Forced where it does not apply (float32, stride or dilation past 1, channels-last
     x, a tall filter), the tensor-core design leaves the convolution to the kernel that
     runs unforced."""
-    import kernels.conv2d as conv
+    import kernels.conv2d_depthwise as dw
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    name = next(iter(conv.DOTS_CONFIGS[table]))
+    name = next(iter(dw.DOTS_CONFIGS[table]))
     case = Case(
         "conv2d",
         dtype,
