@@ -38,8 +38,10 @@ The GPU ideas, in the order the kernels use them:
    (67 TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us against a copy's 24, so no
    design of multiply-adds passes 64% of a copy there. A filter row is a banded
    (Toeplitz) matrix, and a tile of input rows times it is that row's share of a tile of
-   output rows: 4.6 times the arithmetic, on units with about 15 times the rate. Forced
-   only until it is timed.
+   output rows: 4.6 times the arithmetic, on units with about 15 times the rate. On
+   Hopper a warpgroup's wgmma takes x's tile from registers and the banded matrices
+   from shared memory, where they stay for the walk (X_FIRST). Forced only until it is
+   timed.
 
 Where they stand on the H200 (float16, N = 32, do_bench / device time, % of a same-run
 copy; `benchmarks/vendor.md`, fifteenth session): NCHW 3 x 3 66 / 73% at stride 1 and
@@ -161,26 +163,38 @@ PLANE_GPU_CONFIGS = (
 )
 
 
-def _dots_config(block_m: int, block_q: int, warps: int, stages: int = 1) -> triton.Config:
-    """BLOCK_M row segments (an image's row, BLOCK_Q columns wide) a program."""
-    return triton.Config(
-        {"BLOCK_M": block_m, "BLOCK_Q": block_q}, num_warps=warps, num_stages=stages
-    )
+def _dots_config(
+    block_m: int, block_q: int, warps: int, stages: int = 1, x_first: bool = False
+) -> triton.Config:
+    """BLOCK_M row segments (an image's row, BLOCK_Q columns wide) a program; the products
+    x_first (X_FIRST, named only when set)."""
+    blocks = {"BLOCK_M": block_m, "BLOCK_Q": block_q} | ({"X_FIRST": 1} if x_first else {})
+    return triton.Config(blocks, num_warps=warps, num_stages=stages)
 
 
 # Depthwise on tensor cores (`conv2d_depthwise_dots_kernel`), forced only: not yet timed.
-# Offline (sm_90, Triton 3.9, float16, 7 x 7 on 56 x 56 planes), 16 x 16 on one warp: 154
-# registers, 78.7 instructions a row of 256 outputs (28 HMMA, one 16-byte load and store),
-# against the plane kernel's 89.5 an output. Products as out^T = T_r^T x^T: the other way
-# round the compiler moved x's fragments between registers before each HMMA (230 a row).
+# Offline (sm_90, float16, 7 x 7 on 56 x 56 planes), SASS of the walk's loop:
+# - One warp, products as out^T = T_r^T x^T (mma.sync, HMMA): 16 x 16 is 154 registers
+#   and 78.7 instructions a row of 256 outputs under Triton 3.9 (28 HMMA); under 3.6
+#   (the H200's) 114 registers and 88 a row, reloading the banded matrices from shared
+#   memory every row (16 LDSM, 8 KB). The other way round, one warp's compiler moved x's
+#   fragments between registers before each HMMA (230 a row).
+# - A warpgroup, x first (X_FIRST, out = x T_r): Hopper's wgmma (HGMMA 64 x 16 x 16) takes
+#   x's tile from registers and the matrices from shared memory, where they stay for the
+#   walk: 64 x 16 on 4 warps is 103 registers and 72 instructions a warp a row of 1024
+#   outputs under 3.6 (14 HGMMA, x's row through shared memory once), 152 registers
+#   under 3.9.
 # With 2 stages x's rows come ahead through cp.async.
 DOTS_GPU_CONFIGS = (
     _dots_config(16, 16, 1),
     _dots_config(16, 16, 1, 2),
     _dots_config(32, 16, 1),
-    _dots_config(64, 16, 4),
+    _dots_config(64, 16, 4, x_first=True),
+    _dots_config(64, 16, 4, 2, x_first=True),
+    _dots_config(128, 16, 8, x_first=True),
+    _dots_config(128, 16, 8, 2, x_first=True),
 )
-DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1),)
+DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1), _dots_config(16, 16, 1, x_first=True))
 PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1),
     _plane_config(4, 16, 1, 4),
@@ -667,6 +681,7 @@ def conv2d_depthwise_dots_kernel(
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
     BLOCK_M: tl.constexpr,  # row segments a program: (image, column block) pairs
     BLOCK_Q: tl.constexpr,  # output columns a segment
+    X_FIRST: tl.constexpr = 0,  # each product as x T_r, not as (x T_r)^T = T_r^T x^T
 ):  # fmt: skip
     """A stride-1, undilated depthwise convolution of NCHW x on tensor cores: one filter
     per program, BLOCK_M row segments of BLOCK_Q outputs (each an image's row, from
@@ -681,9 +696,11 @@ def conv2d_depthwise_dots_kernel(
     cores, exact products of 16-bit numbers summed in float32, the zeros of T_r adding
     nothing. A 7 x 7 filter's 49 multiply-adds an output become 7 dots of BLOCK_K (32)
     terms: 4.6 times the arithmetic, on units with about 15 times the rate (the H200's
-    published dense 16-bit 989 TFLOP/s against 67 in float32). (Written as T_r^T A_h^T,
-    the transposed sum: that way round the compiler keeps each operand's fragments where
-    the tensor cores want them.)
+    published dense 16-bit 989 TFLOP/s against 67 in float32). Which way round to write
+    the product is the compiler's business: on one warp (mma.sync) as T_r^T A_h^T, so
+    that each operand's fragments load where the tensor cores want them; on a warpgroup
+    (Hopper's wgmma, X_FIRST) as A_h T_r, x's tile from registers and T_r from shared
+    memory, where it stays for the whole walk.
 
     And a walk with R sums in flight: each input row is loaded once, in aligned vectors
     (each inside the row or outside it whole), and multiplied by all R matrices (built once
@@ -742,7 +759,10 @@ def conv2d_depthwise_dots_kernel(
     # R sums in flight, each in a slot of its own: output row p's is slot p mod R. Walked
     # R input rows a step from row -pad_h, unrolled, the slot each filter row feeds is a
     # constant (no sum moves between registers).
-    sums = _strip_zeros(BLOCK_Q, BLOCK_M, R)
+    # Each sum as the products come: (segments, columns) x first, else transposed.
+    SUM_0: tl.constexpr = BLOCK_M if X_FIRST else BLOCK_Q
+    SUM_1: tl.constexpr = BLOCK_Q if X_FIRST else BLOCK_M
+    sums = _strip_zeros(SUM_0, SUM_1, R)
     for h0 in range(-pad_h, P + R - 1 - pad_h, R):
         for i in tl.static_range(R):
             h = h0 + i
@@ -762,10 +782,15 @@ def conv2d_depthwise_dots_kernel(
             fed = ()
             for slot in tl.static_range(R):
                 band = bands[(i - slot + R) % R]
-                fed = fed + (tl.dot(tl.trans(band), tl.trans(tile), sums[slot]),)  # noqa: RUF005
+                if X_FIRST:
+                    fed = fed + (tl.dot(tile, band, sums[slot]),)  # noqa: RUF005
+                else:
+                    fed = fed + (tl.dot(tl.trans(band), tl.trans(tile), sums[slot]),)  # noqa: RUF005
             # Output row p = h + pad_h - (R - 1) has had all R filter rows: out it goes,
             # and its slot starts the next row.
-            done = tl.trans(fed[(i + 1) % R])
+            done = fed[(i + 1) % R]
+            if not X_FIRST:
+                done = tl.trans(done)
             if bias_ptr is not None:
                 done += bias
             p = rows + pad_h - (R - 1)
@@ -780,7 +805,7 @@ def conv2d_depthwise_dots_kernel(
             sums = ()
             for slot in tl.static_range(R):
                 if slot == (i + 1) % R:
-                    sums = sums + (tl.zeros((BLOCK_Q, BLOCK_M), tl.float32),)  # noqa: RUF005
+                    sums = sums + (tl.zeros((SUM_0, SUM_1), tl.float32),)  # noqa: RUF005
                 else:
                     sums = sums + (fed[slot],)  # noqa: RUF005
 

@@ -83,8 +83,8 @@
 #                 the first row's vector store (a device call each where tuning is slow)
 #   s15-dw-rest   the depthwise rows s15-dw-rows had no time for (bfloat16 first)
 #   s16-dots      depthwise on tensor cores (forced only): tests compiled, each config
-#                 timed against the plane kernel's, then its rows against cuDNN
-#                 (`vendor.py depthwise-dots`)
+#                 (mma.sync, and wgmma with x first) timed against the plane kernel's
+#   s16-dots-rows the dots configs' rows against cuDNN (`vendor.py depthwise-dots`)
 #   s16-cl-filter channels-last 7 x 7 with one filter a thread: forced against the old
 #                 winners, then the 7 x 7 rows as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
@@ -802,20 +802,23 @@ for name in $STEPS; do
         step s15-dw-f16-rest 290 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1), (32, 512, 28, 3, 1)]" ;;
     s16-dots)
-        # Depthwise on tensor cores (conv2d_depthwise_dots_kernel, fifteenth session,
-        # forced only, untimed): its tests compiled, then each config against the plane
-        # kernel's choices (float16, NCHW, stride 1).
+        # Depthwise on tensor cores (conv2d_depthwise_dots_kernel, forced only, untimed):
+        # its tests compiled, then each config (mma.sync on one warp; wgmma on a
+        # warpgroup, x first) against the plane kernel's choices (float16, NCHW, stride 1).
         step s16-dots-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_conv2d.py -k tensor_core
-        step s16-dots-time 200 python benchmarks/depthwise_probe.py --time \
+        step s16-dots-time 360 python benchmarks/depthwise_probe.py --time \
             --shape 32,256,56,7,1 --shape 32,96,56,7,1 --shape 32,256,56,3,1 \
             --shape 32,512,28,3,1 \
             --design conv2d/dots-16x16-w1-s1/gpu --design conv2d/dots-16x16-w1-s2/gpu \
             --design conv2d/dots-32x16-w1-s1/gpu \
-            --design conv2d/dots-64x16-w4-s1/gpu \
+            --design conv2d/dots-64x16-x1-w4-s1/gpu --design conv2d/dots-64x16-x1-w4-s2/gpu \
+            --design conv2d/dots-128x16-x1-w8-s1/gpu --design conv2d/dots-128x16-x1-w8-s2/gpu \
             --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
-            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu
-        step s16-dots-rows 280 python benchmarks/vendor.py depthwise-dots --dtype float16 \
+            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu ;;
+    s16-dots-rows)
+        # The dots configs forced on the NCHW rows, beside the tuned rows and cuDNN.
+        step s16-dots-rows 400 python benchmarks/vendor.py depthwise-dots --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 3, 1)]" ;;
     s16-cl-filter)
         # Channels-last 7 x 7 with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
