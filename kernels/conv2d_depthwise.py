@@ -33,15 +33,15 @@ The GPU ideas, in the order the kernels use them:
 4. A walk. A plane program walks TILES tiles down its plane, paying its prologue (which
    plane, the filter's weights) once. With 2-4 and a walk, NCHW float16 reached 65-73%
    of a copy on 3 x 3 (do_bench / device time), 1.6-9.6x cuDNN (twelfth session).
-5. Tensor cores for wide filters (`conv2d_depthwise_dots_kernel`, 16-bit NCHW at stride
-   1). A 7 x 7 output is 49 float32 multiply-adds: at the H200's published float32 rate
-   (67 TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us against a copy's 24, so no
-   design of multiply-adds passes 64% of a copy there. A filter row is a banded
-   (Toeplitz) matrix, and a tile of input rows times it is that row's share of a tile of
-   output rows: 4.6 times the arithmetic, on units with about 15 times the rate. On
-   Hopper a warpgroup's wgmma takes x's tile from registers and the banded matrices
-   from shared memory, where they stay for the walk (X_FIRST). Forced only until it is
-   timed.
+5. Tensor cores for wide filters (`conv2d_depthwise_dots_kernel`, 16-bit NCHW, any
+   stride, no dilation). A 7 x 7 output is 49 float32 multiply-adds: at the H200's
+   published float32 rate (67 TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us
+   against a copy's 24, so no design of multiply-adds passes 64% of a copy there. A
+   filter row is a banded (Toeplitz) matrix, and a tile of input rows times it is that
+   row's share of a tile of output rows: 4.6 times the arithmetic, on units with about
+   15 times the rate. On Hopper a warpgroup's wgmma takes x's tile from registers and
+   the banded matrices from shared memory, where they stay for the walk (X_FIRST).
+   Forced only until it is timed.
 
 Where they stand on the H200 (float16, N = 32, do_bench / device time, % of a same-run
 copy; `benchmarks/vendor.md`, fifteenth session): NCHW 3 x 3 66 / 73% at stride 1 and
@@ -183,7 +183,8 @@ def _dots_config(
 #   x's tile from registers and the matrices from shared memory, where they stay for the
 #   walk: 64 x 16 on 4 warps is 103 registers and 72 instructions a warp a row of 1024
 #   outputs under 3.6 (14 HGMMA, x's row through shared memory once), 152 registers
-#   under 3.9.
+#   under 3.9. At stride 2 (7 x 7, 64 input columns a segment): 160 registers, 1291
+#   instructions a warp a step of 8 input rows and 4 output rows (112 HGMMA).
 # With 2 stages x's rows come ahead through cp.async.
 DOTS_GPU_CONFIGS = (
     _dots_config(16, 16, 1),
@@ -674,8 +675,10 @@ def conv2d_depthwise_dots_kernel(
     stride_bias,
     R: tl.constexpr,  # filter rows
     S: tl.constexpr,  # filter columns
+    STRIDE_H: tl.constexpr,  # the convolution's strides
+    STRIDE_W: tl.constexpr,
     PAD_W: tl.constexpr,  # left padding
-    LEAD: tl.constexpr,  # a segment's input starts LEAD columns left of its first output
+    LEAD: tl.constexpr,  # a segment's input starts LEAD columns left of its first output's
     ALIGN: tl.constexpr,  # x's and out's rows start on multiples of ALIGN (LEAD one too)
     UPCAST: tl.constexpr,  # float32 operands for the dots (Triton's interpreter)
     INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
@@ -683,30 +686,32 @@ def conv2d_depthwise_dots_kernel(
     BLOCK_Q: tl.constexpr,  # output columns a segment
     X_FIRST: tl.constexpr = 0,  # each product as x T_r, not as (x T_r)^T = T_r^T x^T
 ):  # fmt: skip
-    """A stride-1, undilated depthwise convolution of NCHW x on tensor cores: one filter
-    per program, BLOCK_M row segments of BLOCK_Q outputs (each an image's row, from
-    column qb BLOCK_Q), walked down the whole plane.
+    """An undilated depthwise convolution of NCHW x on tensor cores: one filter per
+    program, BLOCK_M row segments of BLOCK_Q outputs (each an image's row, from column
+    qb BLOCK_Q), walked down the whole plane.
 
     The GPU idea: a filter row as a matrix. Output column q of a row takes sum_s w[r, s]
-    x[h, q + s - PAD_W] from input row h = p + r - pad_h: along the row that is a product
-    with a banded (Toeplitz) matrix, T_r[k, j] = w[r, k - j - (LEAD - PAD_W)] where the
-    tap is in 0 .. S - 1 and 0 elsewhere, k indexing the input columns from qb BLOCK_Q -
-    LEAD. So a tile A_h of input row h (segments x BLOCK_K columns) times T_r is filter row
-    r's share of output row h + pad_h - r, for every segment at once: a tl.dot on tensor
-    cores, exact products of 16-bit numbers summed in float32, the zeros of T_r adding
-    nothing. A 7 x 7 filter's 49 multiply-adds an output become 7 dots of BLOCK_K (32)
-    terms: 4.6 times the arithmetic, on units with about 15 times the rate (the H200's
-    published dense 16-bit 989 TFLOP/s against 67 in float32). Which way round to write
-    the product is the compiler's business: on one warp (mma.sync) as T_r^T A_h^T, so
-    that each operand's fragments load where the tensor cores want them; on a warpgroup
-    (Hopper's wgmma, X_FIRST) as A_h T_r, x's tile from registers and T_r from shared
-    memory, where it stays for the whole walk.
+    x[h, q STRIDE_W + s - PAD_W] from input row h = p STRIDE_H + r - pad_h: along the row
+    that is a product with a banded (Toeplitz) matrix, T_r[k, j] = w[r, k - j STRIDE_W -
+    (LEAD - PAD_W)] where the tap is in 0 .. S - 1 and 0 elsewhere, k indexing the input
+    columns from qb BLOCK_Q STRIDE_W - LEAD. So a tile A_h of input row h (segments x
+    BLOCK_K columns) times T_r is filter row r's share of the output row it feeds, for
+    every segment at once: a tl.dot on tensor cores, exact products of 16-bit numbers
+    summed in float32, the zeros of T_r adding nothing. A 7 x 7 filter's 49 multiply-adds
+    an output become 7 dots of BLOCK_K (32 at stride 1) terms: 4.6 times the arithmetic,
+    on units with about 15 times the rate (the H200's published dense 16-bit 989 TFLOP/s
+    against 67 in float32). Which way round to write the product is the compiler's
+    business: on one warp (mma.sync) as T_r^T A_h^T, so that each operand's fragments
+    load where the tensor cores want them; on a warpgroup (Hopper's wgmma, X_FIRST) as
+    A_h T_r, x's tile from registers and T_r from shared memory, where it stays for the
+    whole walk.
 
-    And a walk with R sums in flight: each input row is loaded once, in aligned vectors
-    (each inside the row or outside it whole), and multiplied by all R matrices (built once
-    a program), each product added to the output row it feeds; the oldest sum, complete,
-    is stored, and a new one starts. Rows outside the input (padding) and columns outside
-    it load as 0."""
+    And a walk with SUMS = cdiv(R, STRIDE_H) sums in flight: each input row is loaded
+    once, in aligned vectors (each inside the row or outside it whole), and multiplied by
+    the matrices of the filter rows that read it (built once a program), each product
+    added to the output row it feeds; when a row completes an output row's sum, that sum
+    is stored and its slot starts another. Rows outside the input (padding) and columns
+    outside it load as 0."""
     pid = tl.program_id(axis=0)
     if INDEX_64:
         pid = pid.to(tl.int64)
@@ -718,11 +723,11 @@ def conv2d_depthwise_dots_kernel(
     img = seg // col_blocks
     q0 = (seg % col_blocks) * BLOCK_Q
     # The input columns: BLOCK_K, enough for BLOCK_Q outputs' S taps past LEAD - PAD_W.
-    SPAN: tl.constexpr = LEAD - PAD_W + BLOCK_Q + S - 1
+    SPAN: tl.constexpr = LEAD - PAD_W + (BLOCK_Q - 1) * STRIDE_W + S
     tl.static_assert(SPAN <= 128, "a filter row past 128 columns of input a segment")
     BLOCK_K: tl.constexpr = 16 << ((SPAN > 16) + (SPAN > 32) + (SPAN > 64))
     VEC: tl.constexpr = ALIGN if BLOCK_K % ALIGN == 0 else 1
-    first = q0 - LEAD  # a multiple of ALIGN: so is every vector's first column
+    first = q0 * STRIDE_W - LEAD  # a multiple of ALIGN: so is every vector's first column
     vec_first = first[:, None] + tl.arange(0, BLOCK_K // VEC)[None, :] * VEC
     vec_ok = seg_ok[:, None] & (vec_first >= 0) & (vec_first < W)
     row_offs = tl.multiple_of(img * stride_xn + (k // MULT) * stride_xc + first, ALIGN)
@@ -731,7 +736,7 @@ def conv2d_depthwise_dots_kernel(
     )
     # T_r for each filter row, in x's dtype: each a gather of the filter's row r.
     cols = tl.arange(0, BLOCK_K)[:, None]
-    taps = cols - tl.arange(0, BLOCK_Q)[None, :] - (LEAD - PAD_W)
+    taps = cols - tl.arange(0, BLOCK_Q)[None, :] * STRIDE_W - (LEAD - PAD_W)
     tap_ok = (taps >= 0) & (taps < S)
     w_filter = w_ptr + k * stride_wk
     bands = ()
@@ -756,58 +761,69 @@ def conv2d_depthwise_dots_kernel(
         )
         * stride_ow
     )
-    # R sums in flight, each in a slot of its own: output row p's is slot p mod R. Walked
-    # R input rows a step from row -pad_h, unrolled, the slot each filter row feeds is a
-    # constant (no sum moves between registers).
+    # SUMS sums in flight, each in a slot of its own: output row p's is slot p mod SUMS.
+    # Walked STEP = STRIDE_H SUMS input rows a step from row -pad_h, unrolled, the slot
+    # each filter row of each input row feeds is a constant (no sum moves between
+    # registers): input row i of a step feeds slot j through filter row (i - STRIDE_H j)
+    # mod STEP, where that is a filter row (below R).
+    SUMS: tl.constexpr = (R + STRIDE_H - 1) // STRIDE_H
+    STEP: tl.constexpr = STRIDE_H * SUMS
     # Each sum as the products come: (segments, columns) x first, else transposed.
     SUM_0: tl.constexpr = BLOCK_M if X_FIRST else BLOCK_Q
     SUM_1: tl.constexpr = BLOCK_Q if X_FIRST else BLOCK_M
-    sums = _strip_zeros(SUM_0, SUM_1, R)
-    for h0 in range(-pad_h, P + R - 1 - pad_h, R):
-        for i in tl.static_range(R):
-            h = h0 + i
-            rows = h + 0 * seg  # (h as a tensor: the interpreter masks with tensors only)
-            inside = (rows >= 0) & (rows < H)
-            # (A hint: each row starts on a multiple of ALIGN, as the launcher checked.)
-            tile = tl.load(
-                x_ptr + (x_offs + tl.multiple_of(h * stride_xh, ALIGN)),
-                mask=(vec_ok & inside[:, None])[:, :, None],
-                other=0.0,
-            )
-            tile = tl.reshape(tile, (BLOCK_M, BLOCK_K))
-            if UPCAST:
-                tile = tile.to(tl.float32)
-            # Input row h feeds output row h + pad_h - r through filter row r: its slot is
-            # (i - r) mod R.
-            fed = ()
-            for slot in tl.static_range(R):
-                band = bands[(i - slot + R) % R]
-                if X_FIRST:
-                    fed = fed + (tl.dot(tile, band, sums[slot]),)  # noqa: RUF005
-                else:
-                    fed = fed + (tl.dot(tl.trans(band), tl.trans(tile), sums[slot]),)  # noqa: RUF005
-            # Output row p = h + pad_h - (R - 1) has had all R filter rows: out it goes,
-            # and its slot starts the next row.
-            done = fed[(i + 1) % R]
-            if not X_FIRST:
-                done = tl.trans(done)
-            if bias_ptr is not None:
-                done += bias
-            p = rows + pad_h - (R - 1)
-            out_row = tl.multiple_of((h + pad_h - (R - 1)) * stride_oh, ALIGN)
-            tl.store(
-                out_ptr + (out_offs + out_row),
-                tl.reshape(done, (BLOCK_M, BLOCK_Q // OUT_VEC, OUT_VEC)).to(
-                    out_ptr.dtype.element_ty
-                ),
-                mask=(out_ok & ((p >= 0) & (p < P))[:, None])[:, :, None],
-            )
-            sums = ()
-            for slot in tl.static_range(R):
-                if slot == (i + 1) % R:
-                    sums = sums + (tl.zeros((SUM_0, SUM_1), tl.float32),)  # noqa: RUF005
-                else:
-                    sums = sums + (fed[slot],)  # noqa: RUF005
+    sums = _strip_zeros(SUM_0, SUM_1, SUMS)
+    for h0 in range(-pad_h, (P - 1) * STRIDE_H + R - pad_h, STEP):
+        for i in tl.static_range(STEP):
+            if i % STRIDE_H < R:  # (with STRIDE_H > R some rows feed no output)
+                h = h0 + i
+                rows = h + 0 * seg  # (h as a tensor: the interpreter masks with tensors only)
+                inside = (rows >= 0) & (rows < H)
+                # (A hint: each row starts on a multiple of ALIGN, as the launcher checked.)
+                tile = tl.load(
+                    x_ptr + (x_offs + tl.multiple_of(h * stride_xh, ALIGN)),
+                    mask=(vec_ok & inside[:, None])[:, :, None],
+                    other=0.0,
+                )
+                tile = tl.reshape(tile, (BLOCK_M, BLOCK_K))
+                if UPCAST:
+                    tile = tile.to(tl.float32)
+                fed = ()
+                for slot in tl.static_range(SUMS):
+                    # (The filter row inline: a name assigned in a loop is not a constant.)
+                    if (i - STRIDE_H * slot + STEP) % STEP >= R:
+                        fed = fed + (sums[slot],)  # noqa: RUF005
+                    else:
+                        band = bands[(i - STRIDE_H * slot + STEP) % STEP]
+                        if X_FIRST:
+                            fed = fed + (tl.dot(tile, band, sums[slot]),)  # noqa: RUF005
+                        else:
+                            fed = fed + (tl.dot(tl.trans(band), tl.trans(tile), sums[slot]),)  # noqa: RUF005
+                sums = fed
+                # Through filter row R - 1, input row h completes output row p = (h +
+                # pad_h - (R - 1)) / STRIDE_H where that divides: out it goes, and its slot
+                # starts another row.
+                if (i + STEP * STRIDE_H - (R - 1)) % STRIDE_H == 0:
+                    done = sums[((i + STEP * STRIDE_H - (R - 1)) // STRIDE_H) % SUMS]
+                    if not X_FIRST:
+                        done = tl.trans(done)
+                    if bias_ptr is not None:
+                        done += bias
+                    p = (rows + pad_h - (R - 1)) // STRIDE_H  # (exact, negative too)
+                    out_row = (h + pad_h - (R - 1)) // STRIDE_H * stride_oh
+                    tl.store(
+                        out_ptr + (out_offs + tl.multiple_of(out_row, ALIGN)),
+                        tl.reshape(done, (BLOCK_M, BLOCK_Q // OUT_VEC, OUT_VEC)).to(
+                            out_ptr.dtype.element_ty
+                        ),
+                        mask=(out_ok & ((p >= 0) & (p < P))[:, None])[:, :, None],
+                    )
+                    restarted = ()
+                    for slot in tl.static_range(SUMS):
+                        if slot == ((i + STEP * STRIDE_H - (R - 1)) // STRIDE_H) % SUMS:
+                            restarted = restarted + (tl.zeros((SUM_0, SUM_1), tl.float32),)  # noqa: RUF005
+                        else:
+                            restarted = restarted + (sums[slot],)  # noqa: RUF005
+                    sums = restarted
 
 
 @triton.jit
@@ -962,15 +978,16 @@ def excluded_config(name: str, dtype: str) -> str | None:
 
 def _dots_apply(geo: Geometry, x: torch.Tensor) -> bool:
     """Whether `conv2d_depthwise_dots_kernel` computes this convolution: 16-bit x with
-    contiguous rows, stride 1, no dilation, a filter of at most 9 rows (R sums in flight,
-    R x R dots unrolled a step) and 64 columns (a segment's input columns fit 128)."""
+    contiguous rows, no dilation, a filter of at most 9 rows and a row stride of at most 9
+    (at most 9 sums in flight and 81 dots unrolled a step), and a segment's input columns
+    within 128 (16 outputs' taps, 7 columns of lead at most)."""
     return (
         x.dtype in (torch.float16, torch.bfloat16)
         and x.stride(3) == 1
-        and geo.stride == (1, 1)
         and geo.dilation == (1, 1)
         and geo.r <= 9
-        and geo.s <= 64
+        and geo.stride[0] <= 9
+        and 15 * geo.stride[1] + geo.s <= 121
     )
 
 
@@ -989,6 +1006,8 @@ def _dots(geo: Geometry, x, weight, out, bias, index_64: bool) -> None:
     constants = {
         "R": geo.r,
         "S": geo.s,
+        "STRIDE_H": geo.stride[0],
+        "STRIDE_W": geo.stride[1],
         "PAD_W": pad_w,
         "LEAD": cdiv(pad_w, align) * align,
         "ALIGN": align,

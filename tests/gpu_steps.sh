@@ -804,12 +804,13 @@ for name in $STEPS; do
     s16-dots)
         # Depthwise on tensor cores (conv2d_depthwise_dots_kernel, forced only, untimed):
         # its tests compiled, then each config (mma.sync on one warp; wgmma on a
-        # warpgroup, x first) against the plane kernel's choices (float16, NCHW, stride 1).
+        # warpgroup, x first) against the plane kernel's choices (float16, NCHW, 7 x 7 at
+        # strides 1 and 2, 3 x 3).
         step s16-dots-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_conv2d.py -k tensor_core
-        step s16-dots-time 360 python benchmarks/depthwise_probe.py --time \
+        step s16-dots-time 400 python benchmarks/depthwise_probe.py --time \
             --shape 32,256,56,7,1 --shape 32,96,56,7,1 --shape 32,256,56,3,1 \
-            --shape 32,512,28,3,1 \
+            --shape 32,512,28,3,1 --shape 32,256,56,7,2 \
             --design conv2d/dots-16x16-w1-s1/gpu --design conv2d/dots-16x16-w1-s2/gpu \
             --design conv2d/dots-32x16-w1-s1/gpu \
             --design conv2d/dots-64x16-x1-w4-s1/gpu --design conv2d/dots-64x16-x1-w4-s2/gpu \
@@ -819,7 +820,7 @@ for name in $STEPS; do
     s16-dots-rows)
         # The dots configs forced on the NCHW rows, beside the tuned rows and cuDNN.
         step s16-dots-rows 400 python benchmarks/vendor.py depthwise-dots --dtype float16 \
-            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 3, 1)]" ;;
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2), (32, 256, 56, 3, 1)]" ;;
     s16-cl-filter)
         # Channels-last 7 x 7 with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
         # session, offline: 166 registers against 255 and spills) forced beside the

@@ -309,14 +309,21 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
         ((1, 2, 9, 11), {"filters": 2, "kernel": [3, 3], "padding": 0, "bias": True}),
         # rows taller than wide, a filter wider than tall
         ((3, 4, 13, 5), {"filters": 4, "kernel": [2, 5], "padding": [1, 2]}),
+        # 7 x 7 at stride 2: 4 sums in flight, 8 input rows a step, the last cut short
+        # (9 output rows), two column blocks, two filters an input channel
+        ((2, 2, 17, 40), {"filters": 4, "kernel": [7, 7], "padding": 3, "stride": 2, "bias": True}),
+        # a row stride past the filter's height (rows no filter row reads are skipped),
+        # a column stride of 2 under a filter 5 wide
+        ((2, 2, 14, 24), {"filters": 2, "kernel": [2, 5], "padding": [0, 2], "stride": [3, 2]}),
     ],
 )
 def test_the_tensor_core_depthwise_design_computes_every_output(shape, params, dtype,
                                                                 harness_state):  # fmt: skip
     """Each config of this mode's tensor-core depthwise table (`conv2d_depthwise_dots_kernel`,
     forced only), judged by the op's error model against the oracle, every output
-    written (the harness poisons the allocator): filter rows as banded matrices, their
-    sums in flight down the plane, the padding as rows and columns of zeros."""
+    written (the harness poisons the allocator): filter rows as banded matrices (strided
+    ones too), their sums in flight down the plane, the padding as rows and columns of
+    zeros."""
     import kernels.conv2d_depthwise as dw
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
@@ -375,7 +382,7 @@ def test_the_tensor_core_depthwise_design_indexes_alike_in_int32_and_int64(
     ("dtype", "params"),
     [
         ("float32", {}),  # 16-bit operands only
-        ("float16", {"stride": 2}),
+        ("float16", {"stride": [1, 8]}),  # 16 outputs' taps past 128 input columns
         ("float16", {"dilation": 2}),
         ("float16", {"channels_last": True}),
         ("float16", {"kernel": [11, 3]}),  # past 9 filter rows
@@ -383,9 +390,9 @@ def test_the_tensor_core_depthwise_design_indexes_alike_in_int32_and_int64(
 )
 def test_the_tensor_core_depthwise_design_applies_only_where_it_computes(dtype, params,
                                                                        harness_state):  # fmt: skip
-    """Forced where it does not apply (float32, stride or dilation past 1, channels-last
-    x, a tall filter), the tensor-core design leaves the convolution to the kernel that
-    runs unforced."""
+    """Forced where it does not apply (float32, a column stride that takes a segment's
+    input past 128 columns, dilation, channels-last x, a tall filter), the tensor-core
+    design leaves the convolution to the kernel that runs unforced."""
     import kernels.conv2d_depthwise as dw
 
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
