@@ -52,16 +52,22 @@ def main() -> None:
     shapes = args.shape or [(32, 256, 56, r, 1) for r in (7, 3)]
     forced = FORCED
     if args.design:
-        forced = [("channels_last" if "/depthwise-" in d else "nchw", d) for d in args.design]
+        channels_last = ("/depthwise-", "/dots-cl-")  # the designs that read channels-last x
+        forced = [
+            ("channels_last" if any(t in d for t in channels_last) else "nchw", d)
+            for d in args.design
+        ]
     for n, c, hw, r, stride in shapes:
         x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
         w = torch.randn(c, 1, r, r, device="cuda", dtype=torch.float16)
         for layout, design in forced:
             src = x.contiguous(memory_format=torch.channels_last) if layout != "nchw" else x
-            with _plans.forcing(design):
+            with _plans.forcing(design), _plans.recording() as launched:
                 run = functools.partial(conv2d, src, w, None, stride, r // 2, 1, c)
                 run()
                 torch.cuda.synchronize()
+                if launched != [design]:  # the forced design does not apply: say what ran
+                    print(f"{(n, c, hw, r, stride)} {layout} {design}: ran {launched}")
                 if args.time:
                     moved = (src.numel() + run().numel()) * src.element_size()
                     copy = triton.testing.do_bench(src.clone, return_mode="median")

@@ -630,8 +630,9 @@ def bench_conv2d_dx(dtypes: list[str]) -> None:
 
 def bench_depthwise(dtypes: list[str], forced: tuple[str, ...] = ()) -> None:
     """The depthwise table: ours as tuned against cuDNN and a copy, both layouts; with
-    `forced` designs, each of them too, forced on the NCHW rows where it applies (a design
-    that does not apply runs what the tuner picks, and its row says which ran)."""
+    `forced` designs, each of them too, forced on the rows of its layout (channels-last
+    for `dots-cl-` ones, else NCHW) where it applies (a design that does not apply runs
+    what the tuner picks, and its row says which ran)."""
     torch.backends.cudnn.benchmark = True
     copy = copy_gbps()
     row(op="copy", gbps=copy)
@@ -641,8 +642,10 @@ def bench_depthwise(dtypes: list[str], forced: tuple[str, ...] = ()) -> None:
             w = torch.randn(c, 1, r, r, device="cuda", dtype=DTYPES[name]) / r
             p = (hw + 2 * (r // 2) - r) // stride + 1
             moved = (x.numel() + n * c * p * p) * x.element_size()
-            runs = [("nchw", None), ("channels_last", None)]
-            runs[1:1] = [("nchw", design) for design in forced]
+            layouts = {d: "channels_last" if "/dots-cl-" in d else "nchw" for d in forced}
+            runs = [("nchw", None)] + [("nchw", d) for d in forced if layouts[d] == "nchw"]
+            runs += [("channels_last", None)]
+            runs += [("channels_last", d) for d in forced if layouts[d] == "channels_last"]
             for layout, design in runs:
                 ours, cudnn = _conv_pair(x, w, stride, r // 2, c, layout)
                 if design is not None:
@@ -986,9 +989,12 @@ BENCHES = {
     "conv2d-parts": bench_conv2d_parts,
     "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,
-    # conv2d_depthwise_dots_kernel's configs forced (tensor cores), beside the tuned rows
+    # depthwise_dots's configs forced (tensor cores, both layouts), beside the tuned rows
     "depthwise-dots": lambda dtypes: bench_depthwise(
-        dtypes, tuple(f"conv2d/{d}/gpu" for d in depth.DOTS_CONFIGS["gpu"])
+        dtypes,
+        tuple(
+            f"conv2d/{d}/gpu" for t in (depth.DOTS_CONFIGS, depth.CL_DOTS_CONFIGS) for d in t["gpu"]
+        ),
     ),
 }
 SWEEPS = {

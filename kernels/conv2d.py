@@ -124,7 +124,13 @@ from kernels._launch import (
     replayed,
     tma_readable,
 )
-from kernels.conv2d_depthwise import DEPTHWISE_CONFIGS, DOTS_CONFIGS, PLANE_CONFIGS, depthwise
+from kernels.conv2d_depthwise import (
+    CL_DOTS_CONFIGS,
+    DEPTHWISE_CONFIGS,
+    DOTS_CONFIGS,
+    PLANE_CONFIGS,
+    depthwise,
+)
 from kernels.matmul import grouped_tile, matmul, store_block
 from references.conv2d import IntPair, output_size, paddings, pair
 
@@ -248,6 +254,7 @@ CONFIG_NAMES = _plans.table_names(
     DEPTHWISE_CONFIGS,
     PLANE_CONFIGS,
     DOTS_CONFIGS,
+    CL_DOTS_CONFIGS,
     POINTWISE_CONFIGS,
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""

@@ -295,80 +295,117 @@ def test_the_pointwise_design_keeps_the_memory_format_and_applies_only_to_1x1(
         assert out.is_contiguous(memory_format=fmt), out.stride()
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-@pytest.mark.parametrize(
-    ("shape", "params"),
-    [
-        # 7 x 7 over several row segments (2 images x 3 column blocks of 16) and the
-        # walk's last step cut short (29 rows); two filters an input channel, a bias
-        ((2, 3, 29, 40), {"filters": 6, "kernel": [7, 7], "padding": 3, "bias": True}),
-        # 'same' with an even filter (one column more padding right than left), rows of
-        # 12 (vectors of 4), more segments than a program's 16
-        ((9, 2, 7, 12), {"filters": 2, "kernel": [4, 4], "padding": "same"}),
-        # no padding, rows of 11 (read one column a vector: no alignment)
-        ((1, 2, 9, 11), {"filters": 2, "kernel": [3, 3], "padding": 0, "bias": True}),
-        # rows taller than wide, a filter wider than tall
-        ((3, 4, 13, 5), {"filters": 4, "kernel": [2, 5], "padding": [1, 2]}),
-        # 7 x 7 at stride 2: 4 sums in flight, 8 input rows a step, the last cut short
-        # (9 output rows), two column blocks, two filters an input channel
-        ((2, 2, 17, 40), {"filters": 4, "kernel": [7, 7], "padding": 3, "stride": 2, "bias": True}),
-        # a row stride past the filter's height (rows no filter row reads are skipped),
-        # a column stride of 2 under a filter 5 wide
-        ((2, 2, 14, 24), {"filters": 2, "kernel": [2, 5], "padding": [0, 2], "stride": [3, 2]}),
-    ],
-)
-def test_the_tensor_core_depthwise_design_computes_every_output(shape, params, dtype,
-                                                                harness_state):  # fmt: skip
-    """Each config of this mode's tensor-core depthwise table (`conv2d_depthwise_dots_kernel`,
-    forced only), judged by the op's error model against the oracle, every output
-    written (the harness poisons the allocator): filter rows as banded matrices (strided
-    ones too), their sums in flight down the plane, the padding as rows and columns of
-    zeros."""
+def _dots_table(layout: str, mode: str) -> dict:
+    """This mode's configs of the tensor-core depthwise design for x in `layout`."""
     import kernels.conv2d_depthwise as dw
 
+    configs = dw.CL_DOTS_CONFIGS if layout == "channels_last" else dw.DOTS_CONFIGS
+    return configs["interpret" if mode == "interpret" else "gpu"]
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize(
+    ("shape", "params", "dtype"),
+    [
+        # 7 x 7 over several row segments (2 images x 3 column blocks of 16) and the
+        # walk's last step cut short (29 rows); two filters an input channel, a bias; in
+        # both 16-bit dtypes (the others in one each: they test indexing, not arithmetic)
+        ((2, 3, 29, 40), {"filters": 6, "kernel": [7, 7], "padding": 3, "bias": True},
+         "float16"),
+        ((2, 3, 29, 40), {"filters": 6, "kernel": [7, 7], "padding": 3, "bias": True},
+         "bfloat16"),
+        # 'same' with an even filter (one column more padding right than left), rows of
+        # 12 (vectors of 4), more segments than a program's 16
+        ((9, 2, 7, 12), {"filters": 2, "kernel": [4, 4], "padding": "same"}, "float16"),
+        # no padding, rows of 11 (read one column a vector: no alignment)
+        ((1, 2, 9, 11), {"filters": 2, "kernel": [3, 3], "padding": 0, "bias": True},
+         "float16"),
+        # rows taller than wide, a filter wider than tall
+        ((3, 4, 13, 5), {"filters": 4, "kernel": [2, 5], "padding": [1, 2]}, "float16"),
+        # 7 x 7 at stride 2: 4 sums in flight, 8 input rows a step, the last cut short
+        # (9 output rows), two column blocks, two filters an input channel
+        ((2, 2, 17, 40), {"filters": 4, "kernel": [7, 7], "padding": 3, "stride": 2,
+                          "bias": True}, "bfloat16"),
+        # a row stride past the filter's height (rows no filter row reads are skipped),
+        # a column stride of 2 under a filter 5 wide
+        ((2, 2, 14, 24), {"filters": 2, "kernel": [2, 5], "padding": [0, 2], "stride": [3, 2]},
+         "float16"),
+    ],
+)  # fmt: skip
+def test_the_tensor_core_depthwise_design_computes_every_output(shape, params, dtype, layout,
+                                                                harness_state):  # fmt: skip
+    """Each config of this mode's tensor-core depthwise table for x's layout
+    (`depthwise_dots`, forced only), judged by the op's error model against the oracle,
+    every output written (the harness poisons the allocator): filter rows as banded
+    matrices (strided ones too), their sums in flight down the plane, the padding as rows
+    and columns of zeros; channels-last, blocks of filters past the last one masked
+    (6, 4 and 2 filters in blocks of 4 in the interpreter)."""
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    case = Case("conv2d", dtype, shape, {**params, "groups": shape[1]}, seed=13)
-    for name in dw.DOTS_CONFIGS[table]:
+    params = {**params, "groups": shape[1], "channels_last": layout == "channels_last"}
+    case = Case("conv2d", dtype, shape, params, seed=13)
+    for name in _dots_table(layout, harness_state.mode):
         forced = f"conv2d/{name}/{table}"
         assert _judged(case, harness_state, forced) == [forced]
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("values", ["wide", "tiny", "ties"])
-def test_the_tensor_core_depthwise_design_on_extreme_values(values, dtype, harness_state):
+def test_the_tensor_core_depthwise_design_on_extreme_values(values, dtype, layout,
+                                                           harness_state):  # fmt: skip
     """The tensor-core design on magnitudes from the smallest normal to the op's limit,
     on subnormal ones (tensor cores must not flush them where the FMA designs keep them)
     and on many exact ties, judged by the op's error model: each config of this mode's
-    table, forced."""
-    import kernels.conv2d_depthwise as dw
+    table for x's layout, forced."""
     from harness.modes import admitted_profiles
 
     if values not in admitted_profiles(CONV2D.values, harness_state.mode, dtype):
         pytest.skip(f"{values} {dtype} inputs are not run faithfully in {harness_state.mode}")
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
     params = {"filters": 3, "kernel": [7, 7], "padding": 3, "groups": 3, "bias": True,
-              "values": values}  # fmt: skip
+              "values": values, "channels_last": layout == "channels_last"}  # fmt: skip
     case = Case("conv2d", dtype, (2, 3, 11, 24), params, seed=17)
-    for name in dw.DOTS_CONFIGS[table]:
+    for name in _dots_table(layout, harness_state.mode):
         forced = f"conv2d/{name}/{table}"
         assert _judged(case, harness_state, forced) == [forced]
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_tensor_core_depthwise_design_keeps_non_finite_values_to_their_outputs(
+    stride, layout, harness_state
+):
+    """NaN and +-inf on the images' borders: a banded matrix's zeros times them would be
+    NaN in the outputs beside them too, whose taps never read them. Each config of this
+    mode's table for x's layout, forced, NaN and inf exactly where the oracle has them (a
+    program that read one computes its outputs again, tap by tap)."""
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    params = {"filters": 4, "kernel": [5, 5], "padding": 2, "groups": 2, "bias": True,
+              "stride": stride, "specials": True,
+              "channels_last": layout == "channels_last"}  # fmt: skip
+    case = Case("conv2d", "float16", (1, 2, 9, 20), params, seed=19)
+    for name in _dots_table(layout, harness_state.mode):
+        forced = f"conv2d/{name}/{table}"
+        assert _judged(case, harness_state, forced) == [forced]
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_the_tensor_core_depthwise_design_indexes_alike_in_int32_and_int64(
-    monkeypatch, harness_state
+    layout, monkeypatch, harness_state
 ):
     """The tensor-core design's int64 index arithmetic (INDEX_64, past 2**31) forced on
     and off, at a test's size: the same tiles and sums, so the same bits."""
     import kernels.conv2d as conv
-    import kernels.conv2d_depthwise as dw
 
     device = device_for(harness_state.mode)
     gen = torch.Generator().manual_seed(3)
     x = make_tensor((3, 4, 10, 24), "float16", device, gen)
+    if layout == "channels_last":
+        x = x.to(memory_format=torch.channels_last)
     weight = make_tensor((4, 1, 7, 7), "float16", device, gen)
     bias = make_tensor((4,), "float16", device, gen)
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    forced = f"conv2d/{next(iter(dw.DOTS_CONFIGS[table]))}/{table}"
+    forced = f"conv2d/{next(iter(_dots_table(layout, harness_state.mode)))}/{table}"
     outs = []
     for wide in (True, False):
         monkeypatch.setattr(conv, "_index_64", lambda *args, wide=wide: wide)
@@ -379,24 +416,24 @@ def test_the_tensor_core_depthwise_design_indexes_alike_in_int32_and_int64(
 
 
 @pytest.mark.parametrize(
-    ("dtype", "params"),
+    ("dtype", "params", "layout"),
     [
-        ("float32", {}),  # 16-bit operands only
-        ("float16", {"stride": [1, 8]}),  # 16 outputs' taps past 128 input columns
-        ("float16", {"dilation": 2}),
-        ("float16", {"channels_last": True}),
-        ("float16", {"kernel": [11, 3]}),  # past 9 filter rows
+        ("float32", {}, "nchw"),  # 16-bit operands only
+        ("float32", {"channels_last": True}, "channels_last"),
+        ("float16", {"stride": [1, 8]}, "nchw"),  # 16 outputs' taps past 128 input columns
+        ("float16", {"dilation": 2, "channels_last": True}, "channels_last"),
+        ("float16", {"channels_last": True}, "nchw"),  # each table its own layout
+        ("float16", {}, "channels_last"),
+        ("float16", {"kernel": [11, 3]}, "nchw"),  # past 9 filter rows
     ],
 )
-def test_the_tensor_core_depthwise_design_applies_only_where_it_computes(dtype, params,
+def test_the_tensor_core_depthwise_design_applies_only_where_it_computes(dtype, params, layout,
                                                                        harness_state):  # fmt: skip
     """Forced where it does not apply (float32, a column stride that takes a segment's
-    input past 128 columns, dilation, channels-last x, a tall filter), the tensor-core
-    design leaves the convolution to the kernel that runs unforced."""
-    import kernels.conv2d_depthwise as dw
-
+    input past 128 columns, dilation, x in the other table's layout, a tall filter), the
+    tensor-core design leaves the convolution to the kernel that runs unforced."""
     table = "interpret" if harness_state.mode == "interpret" else "gpu"
-    name = next(iter(dw.DOTS_CONFIGS[table]))
+    name = next(iter(_dots_table(layout, harness_state.mode)))
     case = Case(
         "conv2d",
         dtype,
