@@ -217,7 +217,9 @@ DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1), _dots_config(16, 16, 1, x_fir
 # of 2048 outputs (28 HMMA; two 16-byte loads a thread; the banded matrices reloaded
 # from shared memory every row, 14 LDSM); with the probe 190 registers (202 at stride
 # 2). 16 x 16 x 4 on 4 warps: 216 (250). Spilled: 16 x 16 x 8 on 4 warps, and on 8 in 2
-# stages.
+# stages. The banded matrices sit in shared memory, BLOCK_C of each: 57 KB for 7 x 7 on
+# 8 filters at stride 1, 114 KB at stride 2 (64 input columns a segment), one program an
+# SM (benchmarks/compile_offline.py, Triton 3.6: 116 KB on the op's 7 x 7 example).
 CL_DOTS_GPU_CONFIGS = (
     _dots_config(16, 16, 8, block_c=8),
     _dots_config(16, 16, 4, block_c=4),

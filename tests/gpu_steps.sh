@@ -86,7 +86,8 @@
 #                 (mma.sync, and wgmma with x first) timed against the plane kernel's
 #   s16-dots-rows the dots configs' rows against cuDNN (`vendor.py depthwise-dots`)
 #   s16-cl-filter channels-last 7 x 7 with one filter a thread, and on tensor cores:
-#                 forced against the old winners, then the 7 x 7 rows as shipped
+#                 forced against the old winners
+#   s16-cl-rows   the channels-last 7 x 7 rows as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -823,15 +824,17 @@ for name in $STEPS; do
     s16-cl-filter)
         # Channels-last 7 x 7 with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
         # session, offline: 166 registers against 255 and spills) and on tensor cores
-        # (dots-cl, sixteenth session) forced beside the tuner's earlier choices, then
-        # the 7 x 7 rows as shipped (the tuner picks).
+        # (dots-cl, sixteenth session) forced beside the tuner's earlier choices.
         step s16-cl-probe 300 python benchmarks/depthwise_probe.py --time \
             --shape 32,256,56,7,1 --shape 32,256,56,7,2 --shape 32,96,56,7,1 \
             --shape 32,256,56,3,1 \
             --design conv2d/depthwise-1x128x8-r8-w4-s1/gpu \
             --design conv2d/depthwise-8x128x4-r2-w4-s1/gpu \
             --design conv2d/depthwise-4x128x4-r3-w4-s1/gpu \
-            --design conv2d/dots-cl-16x16x8-w8-s1/gpu --design conv2d/dots-cl-16x16x4-w4-s1/gpu
+            --design conv2d/dots-cl-16x16x8-w8-s1/gpu --design conv2d/dots-cl-16x16x4-w4-s1/gpu ;;
+    s16-cl-rows)
+        # The channels-last 7 x 7 rows as shipped (the tuner picks, one filter a thread
+        # among its candidates).
         step s16-cl-rows 300 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2)]" ;;
     dw-ncu-rest)
