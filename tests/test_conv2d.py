@@ -189,6 +189,29 @@ def test_depthwise_tiles_run_along_what_memory_holds_adjacent(channels_last, tap
     assert [name.split("/")[1].startswith(design) for name in launched] == [True], launched
 
 
+def test_a_forced_design_the_family_lacks_is_an_error_and_anothers_is_left_to_the_tuner(
+    harness_state,
+):
+    """A forced name no conv2d table has is a ValueError naming it (a typo must not test
+    the tuner's choice instead); a design the family has for another kernel (a GEMM's,
+    forced on a depthwise problem) leaves this problem to its own kernel's tuner
+    (`kernels._plans.table_names` notes each family's designs)."""
+    import kernels.conv2d as conv
+
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(6)
+    x = make_tensor((1, 2, 5, 6), "float32", device, gen)
+    weight = make_tensor((2, 1, 3, 3), "float32", device, gen)
+    table = "interpret" if harness_state.mode == "interpret" else "gpu"
+    with _plans.forcing(f"conv2d/plane-no-such-design/{table}"):
+        with pytest.raises(ValueError, match="no conv2d config named 'plane-no-such-design'"):
+            conv2d(x, weight, padding=1, groups=2)
+    gemm = f"conv2d/{next(iter(conv.GEMM_CONFIGS[table]))}/{table}"
+    with _plans.forcing(gemm), _plans.recording() as launched:
+        conv2d(x, weight, padding=1, groups=2)
+    assert len(launched) == 1 and "/plane-" in launched[0], launched
+
+
 # Rows of 11 are read one column at a time, of 12 in vectors; 3 x 3 has a halo of one
 # column a side, 7 x 7 of three, which rows of 12 read in vectors too.
 @pytest.mark.parametrize(
