@@ -30,9 +30,10 @@ The GPU ideas, in the order the kernels use them:
    vector inside the row or masked whole outside it, and `tl.split` takes it apart in
    the thread's registers; 7 x 7's halo comes in vectors too (`_vector_row`). Scalar
    strips of 8 had waited on the L1 (ncu: 0.22-0.26 warps issued a scheduler).
-4. A walk. A plane program walks TILES tiles down its plane, paying its prologue (which
-   plane, the filter's weights) once. With 2-4 and a walk, NCHW float16 reached 65-73%
-   of a copy on 3 x 3 (do_bench / device time), 1.6-9.6x cuDNN (twelfth session).
+4. A walk. A plane program walks TILES tiles (2-7) down its plane, paying its prologue
+   (which plane, the filter's weights) once. With vectors and walks, NCHW float16
+   reached 65-73% of a copy on 3 x 3 stride 1 (do_bench / device time), 1.6-9.6x cuDNN
+   (twelfth session).
 5. Tensor cores for wide filters (`depthwise_dots`, 16-bit, any stride, no dilation).
    A 7 x 7 output is 49 float32 multiply-adds: at the H200's published float32 rate (67
    TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us against a copy's 24, so no
@@ -42,7 +43,9 @@ The GPU ideas, in the order the kernels use them:
    Hopper a warpgroup's wgmma takes x's tile from registers and the banded matrices from
    shared memory, where they stay for the walk (X_FIRST). Channels-last, a program
    takes 8 adjacent filters, whose rows it reads together (each pixel's filters one
-   vector), in one batched dot. Forced only until it is timed.
+   vector), in one batched dot. The zeros of a banded matrix times an inf are NaN, so a
+   program that reads a non-finite x computes its outputs again tap by tap. Forced only
+   until it is timed.
 
 Where they stand on the H200 (float16, N = 32, do_bench / device time, % of a same-run
 copy; `benchmarks/vendor.md`, fifteenth session): NCHW 3 x 3 66 / 73% at stride 1 and
