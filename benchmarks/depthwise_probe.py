@@ -35,6 +35,12 @@ FORCED = [
 ]
 
 
+def reads_channels_last(design: str) -> bool:
+    """Whether a forced design reads channels-last x (the pixels x filters kernel's and
+    the tensor-core design's channels-last configs), not NCHW."""
+    return any(kernel in design for kernel in ("/depthwise-", "/dots-cl-"))
+
+
 def problem_shape(text: str) -> tuple[int, ...]:
     """N,C,HW,R,STRIDE."""
     values = tuple(int(v) for v in text.split(","))
@@ -52,11 +58,7 @@ def main() -> None:
     shapes = args.shape or [(32, 256, 56, r, 1) for r in (7, 3)]
     forced = FORCED
     if args.design:
-        channels_last = ("/depthwise-", "/dots-cl-")  # the designs that read channels-last x
-        forced = [
-            ("channels_last" if any(t in d for t in channels_last) else "nchw", d)
-            for d in args.design
-        ]
+        forced = [("channels_last" if reads_channels_last(d) else "nchw", d) for d in args.design]
     for n, c, hw, r, stride in shapes:
         x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.float16)
         w = torch.randn(c, 1, r, r, device="cuda", dtype=torch.float16)

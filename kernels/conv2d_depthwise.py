@@ -187,8 +187,8 @@ def _dots_config(
 
 
 # Depthwise on tensor cores (`depthwise_dots`, NCHW), forced only: not yet timed.
-# Offline (sm_90, float16, 7 x 7 on 56 x 56 planes), SASS of the walk's loop, before the
-# check for non-finite x (the probe, below):
+# Offline (sm_90, float16, 7 x 7 on 56 x 56 planes, benchmarks/sass_loop.py), SASS of the
+# walk's loop, before the check for non-finite x (the probe, below):
 # - One warp, products as out^T = T_r^T x^T (mma.sync, HMMA): 16 x 16 is 154 registers
 #   and 78.7 instructions a row of 256 outputs under Triton 3.9 (28 HMMA); under 3.6
 #   (the H200's) 114 registers and 88 a row, reloading the banded matrices from shared
@@ -220,9 +220,9 @@ DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1), _dots_config(16, 16, 1, x_fir
 # of 2048 outputs (28 HMMA; two 16-byte loads a thread; the banded matrices reloaded
 # from shared memory every row, 14 LDSM); with the probe 190 registers (202 at stride
 # 2). 16 x 16 x 4 on 4 warps: 216 (250). Spilled: 16 x 16 x 8 on 4 warps, and on 8 in 2
-# stages. The banded matrices sit in shared memory, BLOCK_C of each: 57 KB for 7 x 7 on
-# 8 filters at stride 1, 114 KB at stride 2 (64 input columns a segment), one program an
-# SM (benchmarks/compile_offline.py, Triton 3.6: 116 KB on the op's 7 x 7 example).
+# stages. The banded matrices sit in shared memory, BLOCK_C of each: 16 x 16 x 8 takes 64
+# KB on 7 x 7 at stride 1, 128 KB at stride 2 (64 input columns a segment: one program an
+# SM); 16 x 16 x 4, 64 KB there.
 CL_DOTS_GPU_CONFIGS = (
     _dots_config(16, 16, 8, block_c=8),
     _dots_config(16, 16, 4, block_c=4),
