@@ -261,11 +261,22 @@ def _strip_columns(first_col, W, lane_ok, COLS: tl.constexpr):
 
 
 @triton.jit
-def _strip_zeros(SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr, STRIP: tl.constexpr):
-    """STRIP float32 accumulators of (SHAPE_0, SHAPE_1), one per output of a strip."""
+def _zeros(BATCH: tl.constexpr, SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr):
+    """A float32 accumulator of (SHAPE_0, SHAPE_1), BATCH of them (first) unless 0."""
+    if BATCH:
+        return tl.zeros((BATCH, SHAPE_0, SHAPE_1), tl.float32)
+    else:
+        return tl.zeros((SHAPE_0, SHAPE_1), tl.float32)
+
+
+@triton.jit
+def _strip_zeros(
+    SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr, STRIP: tl.constexpr, BATCH: tl.constexpr = 0
+):
+    """STRIP accumulators (`_zeros`), one per output of a strip (or sum in flight)."""
     accs = ()
     for _ in tl.static_range(STRIP):
-        accs = accs + (tl.zeros((SHAPE_0, SHAPE_1), tl.float32),)  # noqa: RUF005
+        accs = accs + (_zeros(BATCH, SHAPE_0, SHAPE_1),)  # noqa: RUF005
     return accs
 
 
@@ -692,16 +703,6 @@ def conv2d_depthwise_plane_kernel(
 
 
 @triton.jit
-def _dots_zeros(BLOCK_C: tl.constexpr, SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr):
-    """A float32 sum of `depthwise_dots`: (SHAPE_0, SHAPE_1), BLOCK_C of them
-    (filters first) where the program has BLOCK_C filters."""
-    if BLOCK_C:
-        return tl.zeros((BLOCK_C, SHAPE_0, SHAPE_1), tl.float32)
-    else:
-        return tl.zeros((SHAPE_0, SHAPE_1), tl.float32)
-
-
-@triton.jit
 def _dots_exact(
     x_ptr, w_ptr, out_ptr, bias_ptr, img, q0, seg_ok, k, K, H, W, P, Q, pad_h, MULT,
     stride_xn, stride_xc, stride_xh, stride_xw, stride_wk, stride_wr, stride_ws,
@@ -908,9 +909,7 @@ def depthwise_dots(
     X_LEFT: tl.constexpr = X_FIRST or BLOCK_C > 0
     SUM_0: tl.constexpr = BLOCK_M if X_LEFT else BLOCK_Q
     SUM_1: tl.constexpr = BLOCK_Q if X_LEFT else BLOCK_M
-    sums = ()
-    for _ in tl.static_range(SUMS):
-        sums = sums + (_dots_zeros(BLOCK_C, SUM_0, SUM_1),)  # noqa: RUF005
+    sums = _strip_zeros(SUM_0, SUM_1, SUMS, BLOCK_C)
     # A non-finite x (inf, NaN) times a zero of T_r is NaN, in the outputs beside it too,
     # whose taps never read it: each value loaded is added times 0 to `probe` (0, or NaN
     # after a non-finite one; half a packed instruction a value), and a program that read
@@ -980,7 +979,7 @@ def depthwise_dots(
                     restarted = ()
                     for slot in tl.static_range(SUMS):
                         if slot == ((i + STEP * STRIDE_H - (R - 1)) // STRIDE_H) % SUMS:
-                            restarted = restarted + (_dots_zeros(BLOCK_C, SUM_0, SUM_1),)  # noqa: RUF005
+                            restarted = restarted + (_zeros(BLOCK_C, SUM_0, SUM_1),)  # noqa: RUF005
                         else:
                             restarted = restarted + (sums[slot],)  # noqa: RUF005
                     sums = restarted
