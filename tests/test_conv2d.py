@@ -280,6 +280,22 @@ def test_row_alignment_counts_what_every_row_starts_on():
     assert dw._row_alignment(torch.zeros(2, 3, 5, 7), 7) == 1
 
 
+def test_pixel_alignment_counts_what_every_pixels_channels_start_on():
+    """The channels-last tensor-core design tells the compiler (tl.multiple_of) that each
+    pixel's channels, and each row of pixels, start on a multiple of ALIGN elements: the
+    largest power of two (16 bytes at most) dividing the strides and the address in
+    elements; 1 where the channels are not adjacent."""
+    import kernels.conv2d_depthwise as dw
+
+    x = torch.zeros(2, 16, 4, 4, dtype=torch.float16).to(memory_format=torch.channels_last)
+    assert dw._pixel_alignment(x) == 8
+    twelve = torch.zeros(2, 4, 4, 12, dtype=torch.float16).permute(0, 3, 1, 2)  # 12 channels
+    assert dw._pixel_alignment(twelve) == 4
+    assert dw._pixel_alignment(x[:, 2:]) == 2  # starts 2 channels in
+    assert dw._pixel_alignment(torch.zeros(2, 4, 4, 16).permute(0, 3, 1, 2)) == 4  # float32
+    assert dw._pixel_alignment(x.contiguous()) == 1  # NCHW
+
+
 def test_the_depthwise_tuners_tell_filter_sizes_apart():
     """The taps, strides and dilations are compile-time constants, not in the kernels'
     runtime arguments: left out of a tuner's key, a 7 x 7 launch would reuse the config
