@@ -36,9 +36,9 @@ FORCED = [
 
 
 def reads_channels_last(design: str) -> bool:
-    """Whether a forced design reads channels-last x (the pixels x filters kernel's and
-    the tensor-core design's channels-last configs), not NCHW."""
-    return any(kernel in design for kernel in ("/depthwise-", "/dots-cl-"))
+    """Whether a forced design reads channels-last x (the pixels x filters kernel's
+    configs), not NCHW."""
+    return "/depthwise-" in design
 
 
 def problem_shape(text: str) -> tuple[int, ...]:

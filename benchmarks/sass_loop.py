@@ -4,10 +4,10 @@ walk's body: the block from a backward branch's target to the branch) by opcode.
 The offline figures the depthwise configs' comments cite are its output.
 
     PYTHONPATH=. python benchmarks/sass_loop.py --shape 32,256,56,7,1 \
-        --design conv2d/dots-64x16-x1-w4-s1/gpu [--design ...] [--dtype float16] [--arch 90]
+        --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu [--design ...] [--dtype float16] [--arch 90]
 
 Each design runs on the problem's x in its layout (channels-last for the pixels x filters
-kernel and `dots-cl`, as benchmarks/depthwise_probe.py), through
+kernel, as benchmarks/depthwise_probe.py), through
 benchmarks/compile_offline.py's stand-in driver; `cuobjdump` (shipped with Triton) turns
 the cubin into SASS. A design that does not apply says which one ran instead.
 """

@@ -11,7 +11,7 @@ with `triton.testing.do_bench(return_mode="median")`.
 
     PYTHONPATH=. python benchmarks/vendor.py [matmul matmul-probe matmul-tma attention
                                               attention-tma conv2d conv2d-pointwise
-                                              depthwise depthwise-dots]
+                                              depthwise]
     PYTHONPATH=. python benchmarks/vendor.py --sweep [matmul attention conv2d depthwise ...]
 
 `--sweep` times candidate launch configs (`CANDIDATES`) on the same shapes instead: an
@@ -628,11 +628,8 @@ def bench_conv2d_dx(dtypes: list[str]) -> None:
                 **_designs(ours, cudnn, flop))  # fmt: skip
 
 
-def bench_depthwise(dtypes: list[str], forced: tuple[str, ...] = ()) -> None:
-    """The depthwise table: ours as tuned against cuDNN and a copy, both layouts; with
-    `forced` designs, each of them too, forced on the rows of its layout (channels-last
-    for `dots-cl-` ones, else NCHW) where it applies (a design that does not apply runs
-    what the tuner picks, and its row says which ran)."""
+def bench_depthwise(dtypes: list[str]) -> None:
+    """The depthwise table: ours as tuned against cuDNN and a copy, both layouts."""
     torch.backends.cudnn.benchmark = True
     copy = copy_gbps()
     row(op="copy", gbps=copy)
@@ -642,14 +639,8 @@ def bench_depthwise(dtypes: list[str], forced: tuple[str, ...] = ()) -> None:
             w = torch.randn(c, 1, r, r, device="cuda", dtype=DTYPES[name]) / r
             p = (hw + 2 * (r // 2) - r) // stride + 1
             moved = (x.numel() + n * c * p * p) * x.element_size()
-            layouts = {d: "channels_last" if "/dots-cl-" in d else "nchw" for d in forced}
-            runs = [("nchw", None)] + [("nchw", d) for d in forced if layouts[d] == "nchw"]
-            runs += [("channels_last", None)]
-            runs += [("channels_last", d) for d in forced if layouts[d] == "channels_last"]
-            for layout, design in runs:
+            for layout in ("nchw", "channels_last"):
                 ours, cudnn = _conv_pair(x, w, stride, r // 2, c, layout)
-                if design is not None:
-                    ours = _plans.forcing(design)(ours)  # (a context manager decorates)
                 t_ours, t_cudnn = ms(ours), ms(cudnn)
                 g_ours, g_cudnn = graph_ms(ours), graph_ms(cudnn)  # the device's time
                 with _plans.recording() as launched:
@@ -989,13 +980,6 @@ BENCHES = {
     "conv2d-parts": bench_conv2d_parts,
     "conv2d-dx": bench_conv2d_dx,
     "depthwise": bench_depthwise,
-    # depthwise_dots's configs forced (tensor cores, both layouts), beside the tuned rows
-    "depthwise-dots": lambda dtypes: bench_depthwise(
-        dtypes,
-        tuple(
-            f"conv2d/{d}/gpu" for t in (depth.DOTS_CONFIGS, depth.CL_DOTS_CONFIGS) for d in t["gpu"]
-        ),
-    ),
 }
 SWEEPS = {
     "matmul": sweep_matmul,

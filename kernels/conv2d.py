@@ -125,9 +125,7 @@ from kernels._launch import (
     tma_readable,
 )
 from kernels.conv2d_depthwise import (
-    CL_DOTS_CONFIGS,
     DEPTHWISE_CONFIGS,
-    DOTS_CONFIGS,
     PLANE_CONFIGS,
     depthwise,
 )
@@ -253,8 +251,6 @@ CONFIG_NAMES = _plans.table_names(
     ROWS_CONFIGS,
     DEPTHWISE_CONFIGS,
     PLANE_CONFIGS,
-    DOTS_CONFIGS,
-    CL_DOTS_CONFIGS,
     POINTWISE_CONFIGS,
 )
 """Every config a launch can run, for the op's config axis (`kernels._plans` names)."""

@@ -34,30 +34,29 @@ The GPU ideas, in the order the kernels use them:
    (which plane, the filter's weights) once. With vectors and walks, NCHW float16
    reached 65-73% of a copy on 3 x 3 stride 1 (do_bench / device time), 1.6-9.6x cuDNN
    (twelfth session).
-5. Tensor cores for wide filters (`depthwise_dots`, 16-bit, any stride, no dilation).
-   A 7 x 7 output is 49 float32 multiply-adds: at the H200's published float32 rate (67
-   TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us against a copy's 24, so no
-   design of multiply-adds passes 64% of a copy there. A filter row is a banded
-   (Toeplitz) matrix, and a tile of input rows times it is that row's share of a tile
-   of output rows: 4.6 times the arithmetic, on units with about 15 times the rate. On
-   Hopper a warpgroup's wgmma takes x's tile from registers and the banded matrices from
-   shared memory, where they stay for the walk (X_FIRST). Channels-last, a program
-   takes 8 adjacent filters, whose rows it reads together (each pixel's filters one
-   vector), in one batched dot. The zeros of a banded matrix times an inf are NaN, so a
-   program that reads a non-finite x computes its outputs again tap by tap. Forced only
-   until it is timed.
+
+Why 7 x 7 stays far from a copy: an output is 49 float32 multiply-adds, and at the
+H200's published float32 rate (67 TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us
+against a copy's 24, so no design of multiply-adds passes 64% of a copy there; ours
+issue about 80 instructions an output (offline SASS), a floor of 62 us, 39%.
 
 Where they stand on the H200 (float16, N = 32, do_bench / device time, % of a same-run
-copy; `benchmarks/vendor.md`, fifteenth session): NCHW 3 x 3 66 / 73% at stride 1 and
-55 / 78% at stride 2, 7 x 7 30 / 32% and 37 / 45%; channels-last 64 / 72%, 59 / 76%,
-21 / 22% and 29 / 32%. The backward runs on kernels/conv2d.py's GEMMs.
+copy; `benchmarks/vendor.md`, fifteenth and seventeenth sessions): NCHW 3 x 3 66 / 73% at
+stride 1 and 55 / 78% at stride 2, 7 x 7 30 / 32% and 37 / 45%; channels-last 64 / 72%,
+59 / 76%, 25 / 26% (one filter a thread) and 29 / 32%. The backward runs on
+kernels/conv2d.py's GEMMs.
 
-A rejected variant (last in bb2f0a5): 16-bit NCHW filters 7 or more wide on the tensor
-cores, a row of taps as a product with a banded matrix of weights, one output tile a
-program (`conv2d_depthwise_band_kernel`); on the H200 (7 x 7 stride 1, forced, same
-process) it took 663 us against the plane kernel's strips' 303
-(benchmarks/results/2026-12-03f-h200, call3-strips-probe.txt). The dots kernel differs:
-R sums in flight down a whole plane, each input row loaded once, in aligned vectors.
+Rejected on the tensor cores, each a filter row as a banded (Toeplitz) matrix of weights
+that a tile of input rows multiplies (4.6 times the arithmetic of 7 x 7, on units with
+about 15 times the rate), float16 on the H200, forced in the same process:
+- one output tile a program (`conv2d_depthwise_band_kernel`, last in bb2f0a5): 663 us on
+  7 x 7 stride 1 against the plane strips' 303 (benchmarks/results/2026-12-03f-h200,
+  call3-strips-probe.txt);
+- R sums in flight down a whole plane, each input row loaded once, Hopper's wgmma taking
+  x from registers (`depthwise_dots`, last in 920e976): at best 81 us on 7 x 7 stride 1
+  (35% of a copy) against the plane's 80, slower on every other shape (3 x 3 46% against
+  77%, stride 2 24%), and channels-last (8 filters a program, a batched dot) 189-200 us
+  against 97 (benchmarks/results/2026-12-05-h200, calls 1 and 2).
 """
 
 from __future__ import annotations
@@ -70,7 +69,6 @@ import triton
 import triton.language as tl
 
 from harness.autotune import autotune
-from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._launch import cdiv, checked_grid
 
@@ -167,67 +165,6 @@ PLANE_GPU_CONFIGS = (
 )
 
 
-def _dots_config(
-    block_m: int,
-    block_q: int,
-    warps: int,
-    stages: int = 1,
-    x_first: bool = False,
-    block_c: int = 0,
-) -> triton.Config:
-    """BLOCK_M row segments (an image's row, BLOCK_Q columns wide) a program, of one
-    filter (NCHW) or of BLOCK_C adjacent filters (channels-last); the products x first
-    (X_FIRST, as channels-last's always are). Each named only when set."""
-    blocks = (
-        {"BLOCK_M": block_m, "BLOCK_Q": block_q}
-        | ({"BLOCK_C": block_c} if block_c else {})
-        | ({"X_FIRST": 1} if x_first else {})
-    )
-    return triton.Config(blocks, num_warps=warps, num_stages=stages)
-
-
-# Depthwise on tensor cores (`depthwise_dots`, NCHW), forced only: not yet timed.
-# Offline (sm_90, float16, 7 x 7 on 56 x 56 planes, benchmarks/sass_loop.py), SASS of the
-# walk's loop, before the check for non-finite x (the probe, below):
-# - One warp, products as out^T = T_r^T x^T (mma.sync, HMMA): 16 x 16 is 154 registers
-#   and 78.7 instructions a row of 256 outputs under Triton 3.9 (28 HMMA); under 3.6
-#   (the H200's) 114 registers and 88 a row, reloading the banded matrices from shared
-#   memory every row (16 LDSM, 8 KB). The other way round, one warp's compiler moved x's
-#   fragments between registers before each HMMA (230 a row).
-# - A warpgroup, x first (X_FIRST, out = x T_r): Hopper's wgmma (HGMMA 64 x 16 x 16) takes
-#   x's tile from registers and the matrices from shared memory, where they stay for the
-#   walk: 64 x 16 on 4 warps is 103 registers and 72 instructions a warp a row of 1024
-#   outputs under 3.6 (14 HGMMA, x's row through shared memory once), 152 registers
-#   under 3.9. At stride 2 (7 x 7, 64 input columns a segment): 160 registers, 1291
-#   instructions a warp a step of 8 input rows and 4 output rows (112 HGMMA).
-# The probe adds 8 packed FMAs a row a thread (and copies): under 3.6, 64 x 16 on 4 warps
-# is 119 registers and 88 instructions a warp a row at stride 1, 209 registers at stride
-# 2; 16 x 16 on one warp 136 and 209. With 2 stages x's rows come ahead through cp.async:
-# those spill at stride 2 (not at 1); 32 x 16 on one warp spilled at both (dropped).
-DOTS_GPU_CONFIGS = (
-    _dots_config(16, 16, 1),
-    _dots_config(16, 16, 1, 2),
-    _dots_config(64, 16, 4, x_first=True),
-    _dots_config(64, 16, 4, 2, x_first=True),
-    _dots_config(128, 16, 8, x_first=True),
-    _dots_config(128, 16, 8, 2, x_first=True),
-)
-DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1), _dots_config(16, 16, 1, x_first=True))
-# Channels-last, the same on BLOCK_C adjacent filters a program: x's tile (segments x
-# columns x filters, each pixel's filters one vector) turned filters first for a batched
-# dot (mma.sync, a product per filter). Offline (sm_90, Triton 3.6, float16, 7 x 7 on
-# 56 x 56 planes), 16 x 16 x 8 on 8 warps: 145 registers, 128 instructions a warp a row
-# of 2048 outputs (28 HMMA; two 16-byte loads a thread; the banded matrices reloaded
-# from shared memory every row, 14 LDSM); with the probe 190 registers (202 at stride
-# 2). 16 x 16 x 4 on 4 warps: 216 (250). Spilled: 16 x 16 x 8 on 4 warps, and on 8 in 2
-# stages. The banded matrices sit in shared memory, BLOCK_C of each: 16 x 16 x 8 takes 64
-# KB on 7 x 7 at stride 1, 128 KB at stride 2 (64 input columns a segment: one program an
-# SM); 16 x 16 x 4, 64 KB there.
-CL_DOTS_GPU_CONFIGS = (
-    _dots_config(16, 16, 8, block_c=8),
-    _dots_config(16, 16, 4, block_c=4),
-)
-CL_DOTS_INTERPRET_CONFIGS = (_dots_config(16, 16, 1, block_c=4),)
 PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1),
     _plane_config(4, 16, 1, 4),
@@ -240,8 +177,6 @@ PLANE_INTERPRET_CONFIGS = (
 # the op's config axis.
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
 PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
-DOTS_CONFIGS = _plans.by_name("dots", DOTS_GPU_CONFIGS, DOTS_INTERPRET_CONFIGS)
-CL_DOTS_CONFIGS = _plans.by_name("dots-cl", CL_DOTS_GPU_CONFIGS, CL_DOTS_INTERPRET_CONFIGS)
 
 
 @triton.jit
@@ -261,22 +196,11 @@ def _strip_columns(first_col, W, lane_ok, COLS: tl.constexpr):
 
 
 @triton.jit
-def _zeros(BATCH: tl.constexpr, SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr):
-    """A float32 accumulator of (SHAPE_0, SHAPE_1), BATCH of them (first) unless 0."""
-    if BATCH:
-        return tl.zeros((BATCH, SHAPE_0, SHAPE_1), tl.float32)
-    else:
-        return tl.zeros((SHAPE_0, SHAPE_1), tl.float32)
-
-
-@triton.jit
-def _strip_zeros(
-    SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr, STRIP: tl.constexpr, BATCH: tl.constexpr = 0
-):
-    """STRIP accumulators (`_zeros`), one per output of a strip (or sum in flight)."""
+def _strip_zeros(SHAPE_0: tl.constexpr, SHAPE_1: tl.constexpr, STRIP: tl.constexpr):
+    """STRIP float32 accumulators of (SHAPE_0, SHAPE_1), one per output of a strip."""
     accs = ()
     for _ in tl.static_range(STRIP):
-        accs = accs + (_zeros(BATCH, SHAPE_0, SHAPE_1),)  # noqa: RUF005
+        accs = accs + (tl.zeros((SHAPE_0, SHAPE_1), tl.float32),)  # noqa: RUF005
     return accs
 
 
@@ -703,307 +627,6 @@ def conv2d_depthwise_plane_kernel(
 
 
 @triton.jit
-def _dots_exact(
-    x_ptr, w_ptr, out_ptr, bias_ptr, img, q0, seg_ok, k, K, H, W, P, Q, pad_h, MULT,
-    stride_xn, stride_xc, stride_xh, stride_xw, stride_wk, stride_wr, stride_ws,
-    stride_on, stride_ok, stride_oh, stride_ow, stride_bias,
-    R: tl.constexpr, S: tl.constexpr, STRIDE_H: tl.constexpr, STRIDE_W: tl.constexpr,
-    PAD_W: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr,
-):  # fmt: skip
-    """`depthwise_dots`'s outputs (segments x columns x filters) again, each the sum of its
-    R x S taps multiplied one at a time in float32, as the FMA kernels compute it: a
-    non-finite x reaches the outputs whose taps read it and no other. For a program that
-    read one (slow: a load a tap)."""
-    q = q0[:, None, None] + tl.arange(0, BLOCK_Q)[None, :, None]
-    ok = seg_ok[:, None, None] & (q < Q)
-    x_base = (img * stride_xn)[:, None, None]
-    out_base = (img * stride_on)[:, None, None]
-    w_ok = None
-    if BLOCK_C:  # k: the program's filters, along the last dimension
-        k = k[None, None, :]
-        w_ok = k < K
-        ok = ok & w_ok
-    x_base += (k // MULT) * stride_xc
-    out_base += k * stride_ok
-    w_filter = w_ptr + k * stride_wk
-    CHANNELS: tl.constexpr = BLOCK_C if BLOCK_C else 1
-    for p in range(0, P):
-        acc = tl.zeros((BLOCK_M, BLOCK_Q, CHANNELS), tl.float32)
-        for r in range(R):  # (loops, not unrolled: few registers for a rare path)
-            h = p * STRIDE_H + r - pad_h + 0 * q  # (a tensor: the interpreter masks with those)
-            for s in range(S):
-                col = q * STRIDE_W + s - PAD_W
-                x = tl.load(
-                    x_ptr + (x_base + h * stride_xh + col * stride_xw),
-                    mask=ok & (col >= 0) & (col < W) & (h >= 0) & (h < H),
-                    other=0.0,
-                )
-                w = tl.load(w_filter + r * stride_wr + s * stride_ws, mask=w_ok)
-                acc += x.to(tl.float32) * w.to(tl.float32)
-        if bias_ptr is not None:
-            acc += tl.load(bias_ptr + k * stride_bias, mask=w_ok).to(tl.float32)
-        tl.store(
-            out_ptr + (out_base + p * stride_oh + q * stride_ow),
-            acc.to(out_ptr.dtype.element_ty),
-            mask=ok,
-        )
-
-
-@triton.jit
-def depthwise_dots(
-    x_ptr, w_ptr, out_ptr, bias_ptr,  # as in conv2d_depthwise_kernel
-    N, K, MULT,  # images, filters, filters per input channel
-    H, W, P, Q,
-    pad_h,
-    stride_xn, stride_xc, stride_xh, stride_xw,
-    stride_wk, stride_wr, stride_ws,
-    stride_on, stride_ok, stride_oh, stride_ow,
-    stride_bias,
-    R: tl.constexpr,  # filter rows
-    S: tl.constexpr,  # filter columns
-    STRIDE_H: tl.constexpr,  # the convolution's strides
-    STRIDE_W: tl.constexpr,
-    PAD_W: tl.constexpr,  # left padding
-    LEAD: tl.constexpr,  # a segment's input starts LEAD columns left of its first output's
-    ALIGN: tl.constexpr,  # x's and out's rows (NCHW; LEAD a multiple too) or pixels'
-    #   channels (channels-last) start on multiples of ALIGN
-    UPCAST: tl.constexpr,  # float32 operands for the dots (Triton's interpreter)
-    INDEX_64: tl.constexpr,  # index arithmetic in int64: some offset may pass 2**31
-    BLOCK_M: tl.constexpr,  # row segments a program: (image, column block) pairs
-    BLOCK_Q: tl.constexpr,  # output columns a segment
-    X_FIRST: tl.constexpr = 0,  # each product as x T_r, not as (x T_r)^T = T_r^T x^T
-    BLOCK_C: tl.constexpr = 0,  # channels-last x: BLOCK_C adjacent filters a program
-):  # fmt: skip
-    """An undilated depthwise convolution on tensor cores: BLOCK_M row segments of BLOCK_Q
-    outputs (each an image's row, from column qb BLOCK_Q) of one filter a program (NCHW
-    x, whose rows are contiguous), or of BLOCK_C adjacent filters (channels-last x, whose
-    pixels' channels are), walked down the whole plane.
-
-    The GPU idea: a filter row as a matrix. Output column q of a row takes sum_s w[r, s]
-    x[h, q STRIDE_W + s - PAD_W] from input row h = p STRIDE_H + r - pad_h: along the row
-    that is a product with a banded (Toeplitz) matrix, T_r[k, j] = w[r, k - j STRIDE_W -
-    (LEAD - PAD_W)] where the tap is in 0 .. S - 1 and 0 elsewhere, k indexing the input
-    columns from qb BLOCK_Q STRIDE_W - LEAD. So a tile A_h of input row h (segments x
-    BLOCK_K columns) times T_r is filter row r's share of the output row it feeds, for
-    every segment at once: a tl.dot on tensor cores, exact products of 16-bit numbers
-    summed in float32, the zeros of T_r adding nothing. A 7 x 7 filter's 49 multiply-adds
-    an output become 7 dots of BLOCK_K (32 at stride 1) terms: 4.6 times the arithmetic,
-    on units with about 15 times the rate (the H200's published dense 16-bit 989 TFLOP/s
-    against 67 in float32). Which way round to write the product is the compiler's
-    business: on one warp (mma.sync) as T_r^T A_h^T, so that each operand's fragments
-    load where the tensor cores want them; on a warpgroup (Hopper's wgmma, X_FIRST) as
-    A_h T_r, x's tile from registers and T_r from shared memory, where it stays for the
-    whole walk.
-
-    Channels-last, one filter's row is strided: the program reads its BLOCK_C filters'
-    rows together instead (segments x columns x filters, each pixel's filters one
-    contiguous vector; the grid's neighbours read the rest of each pixel's cache lines),
-    turns the tile filters first, and multiplies it by the filters' banded matrices in
-    one batched dot (a product per filter).
-
-    And a walk with SUMS = cdiv(R, STRIDE_H) sums in flight: each input row is loaded
-    once, in aligned vectors (each inside the row or outside it whole), and multiplied by
-    the matrices of the filter rows that read it (built once a program), each product
-    added to the output row it feeds; when a row completes an output row's sum, that sum
-    is stored and its slot starts another. Rows outside the input (padding) and columns
-    outside it load as 0.
-
-    A banded matrix's zeros are products too: times an inf or a NaN of x they are NaN,
-    in the outputs beside it, whose taps never read it. So each program notes whether it
-    read a non-finite x, and if it did computes its outputs again, tap by tap, as the
-    FMA kernels do (`_dots_exact`)."""
-    pid = tl.program_id(axis=0)
-    if INDEX_64:
-        pid = pid.to(tl.int64)
-    col_blocks = tl.cdiv(Q, BLOCK_Q)
-    if BLOCK_C:  # filter blocks fastest: the grid's neighbours share x's cache lines
-        filter_blocks = tl.cdiv(K, BLOCK_C)
-        k = (pid % filter_blocks) * BLOCK_C + tl.arange(0, BLOCK_C)
-        seg = (pid // filter_blocks) * BLOCK_M + tl.arange(0, BLOCK_M)
-        k_ok = k < K
-    else:
-        seg_blocks = tl.cdiv(N * col_blocks, BLOCK_M)
-        k = pid // seg_blocks
-        seg = (pid % seg_blocks) * BLOCK_M + tl.arange(0, BLOCK_M)
-    seg_ok = seg < N * col_blocks
-    img = seg // col_blocks
-    q0 = (seg % col_blocks) * BLOCK_Q
-    # The input columns: BLOCK_K, enough for BLOCK_Q outputs' S taps past LEAD - PAD_W.
-    SPAN: tl.constexpr = LEAD - PAD_W + (BLOCK_Q - 1) * STRIDE_W + S
-    tl.static_assert(SPAN <= 128, "a filter row past 128 columns of input a segment")
-    BLOCK_K: tl.constexpr = 16 << ((SPAN > 16) + (SPAN > 32) + (SPAN > 64))
-    first = q0 * STRIDE_W - LEAD
-    if BLOCK_C:
-        # (segments, columns, filters): each pixel's filters a vector of x's channels.
-        cols = first[:, None] + tl.arange(0, BLOCK_K)[None, :]
-        x_offs = (
-            (img * stride_xn)[:, None, None]
-            + (cols * stride_xw)[:, :, None]
-            + ((k // MULT) * stride_xc)[None, None, :]
-        )
-        x_ok = (seg_ok[:, None] & (cols >= 0) & (cols < W))[:, :, None] & k_ok[None, None, :]
-    else:
-        # (segments, vectors, columns a vector), each vector inside the row or outside it
-        # whole: `first` is a multiple of ALIGN, so is every vector's first column.
-        VEC: tl.constexpr = ALIGN if BLOCK_K % ALIGN == 0 else 1
-        vec_first = first[:, None] + tl.arange(0, BLOCK_K // VEC)[None, :] * VEC
-        x_ok = (seg_ok[:, None] & (vec_first >= 0) & (vec_first < W))[:, :, None]
-        row_offs = tl.multiple_of(img * stride_xn + (k // MULT) * stride_xc + first, ALIGN)
-        x_offs = row_offs[:, None, None] + (
-            tl.arange(0, BLOCK_K // VEC)[None, :, None] * VEC + tl.arange(0, VEC)[None, None, :]
-        )
-    # T_r for each filter row, in x's dtype: each a gather of the filter's row r.
-    taps = (
-        tl.arange(0, BLOCK_K)[:, None] - tl.arange(0, BLOCK_Q)[None, :] * STRIDE_W - (LEAD - PAD_W)
-    )
-    tap_ok = (taps >= 0) & (taps < S)
-    if BLOCK_C:
-        w_filter = w_ptr + (k * stride_wk)[:, None, None]
-        tap_ok = tap_ok[None, :, :] & k_ok[:, None, None]
-    else:
-        w_filter = w_ptr + k * stride_wk
-    bands = ()
-    for r in tl.static_range(R):
-        band = tl.load(w_filter + r * stride_wr + taps * stride_ws, mask=tap_ok, other=0.0)
-        if UPCAST:
-            band = band.to(tl.float32)
-        bands = bands + (band,)  # noqa: RUF005
-    bias = None
-    if bias_ptr is not None:
-        if BLOCK_C:
-            bias = tl.load(bias_ptr + k * stride_bias, mask=k_ok).to(tl.float32)[:, None, None]
-        else:
-            bias = tl.load(bias_ptr + k * stride_bias).to(tl.float32)
-    # The outputs leave in aligned vectors too: NCHW along a row (each vector inside the
-    # row or past it whole), channels-last along each pixel's filters.
-    if BLOCK_C:
-        out_cols = q0[:, None] + tl.arange(0, BLOCK_Q)[None, :]
-        out_ok = (seg_ok[:, None] & (out_cols < Q))[:, :, None] & k_ok[None, None, :]
-        out_offs = (
-            (img * stride_on)[:, None, None]
-            + (out_cols * stride_ow)[:, :, None]
-            + (k * stride_ok)[None, None, :]
-        )
-    else:
-        OUT_VEC: tl.constexpr = ALIGN if BLOCK_Q % ALIGN == 0 else 1
-        out_first = q0[:, None] + tl.arange(0, BLOCK_Q // OUT_VEC)[None, :] * OUT_VEC
-        out_ok = (seg_ok[:, None] & (out_first < Q))[:, :, None]
-        out_offs = tl.multiple_of(img * stride_on + k * stride_ok + q0 * stride_ow, ALIGN)
-        out_offs = (
-            out_offs[:, None, None]
-            + (
-                tl.arange(0, BLOCK_Q // OUT_VEC)[None, :, None] * OUT_VEC
-                + tl.arange(0, OUT_VEC)[None, None, :]
-            )
-            * stride_ow
-        )
-    # SUMS sums in flight, each in a slot of its own: output row p's is slot p mod SUMS.
-    # Walked STEP = STRIDE_H SUMS input rows a step from row -pad_h, unrolled, the slot
-    # each filter row of each input row feeds is a constant (no sum moves between
-    # registers): input row i of a step feeds slot j through filter row (i - STRIDE_H j)
-    # mod STEP, where that is a filter row (below R).
-    SUMS: tl.constexpr = (R + STRIDE_H - 1) // STRIDE_H
-    STEP: tl.constexpr = STRIDE_H * SUMS
-    # Each sum as the products come: (segments, columns) x first (filters before them
-    # channels-last, whose products always come x first), else transposed.
-    X_LEFT: tl.constexpr = X_FIRST or BLOCK_C > 0
-    SUM_0: tl.constexpr = BLOCK_M if X_LEFT else BLOCK_Q
-    SUM_1: tl.constexpr = BLOCK_Q if X_LEFT else BLOCK_M
-    sums = _strip_zeros(SUM_0, SUM_1, SUMS, BLOCK_C)
-    # A non-finite x (inf, NaN) times a zero of T_r is NaN, in the outputs beside it too,
-    # whose taps never read it: each value loaded is added times 0 to `probe` (0, or NaN
-    # after a non-finite one; half a packed instruction a value), and a program that read
-    # one computes its outputs again at the end, tap by tap (`_dots_exact`).
-    PROBE_1: tl.constexpr = BLOCK_K if BLOCK_C else BLOCK_K // VEC
-    PROBE_2: tl.constexpr = BLOCK_C if BLOCK_C else VEC
-    if UPCAST:
-        probe = tl.zeros((BLOCK_M, PROBE_1, PROBE_2), tl.float32)
-    else:
-        probe = tl.zeros((BLOCK_M, PROBE_1, PROBE_2), x_ptr.dtype.element_ty)
-    if INDEX_64:  # (rows in int64 too: an image of channels-last x may pass 2**31)
-        pad_h = pad_h + 0 * pid
-    for h0 in range(-pad_h, (P - 1) * STRIDE_H + R - pad_h, STEP):
-        for i in tl.static_range(STEP):
-            if i % STRIDE_H < R:  # (with STRIDE_H > R some rows feed no output)
-                h = h0 + i
-                rows = h + 0 * seg  # (h as a tensor: the interpreter masks with tensors only)
-                inside = (rows >= 0) & (rows < H)
-                # (A hint: each row starts on a multiple of ALIGN, as the launcher checked.)
-                # (Masked lanes read `probe`, 0 until a non-finite x: the compiler then adds
-                # each row into it before the next row's load, not all at the walk's end,
-                # which kept every row's tile in registers.)
-                tile = tl.load(
-                    x_ptr + (x_offs + tl.multiple_of(h * stride_xh, ALIGN)),
-                    mask=x_ok & inside[:, None, None],
-                    other=0.0 if UPCAST else probe,
-                )
-                if UPCAST:
-                    tile = tile.to(tl.float32)
-                probe += tile * 0
-                if BLOCK_C:
-                    tile = tl.permute(tile, (2, 0, 1))  # filters first: a dot each
-                else:
-                    tile = tl.reshape(tile, (BLOCK_M, BLOCK_K))
-                fed = ()
-                for slot in tl.static_range(SUMS):
-                    # (The filter row inline: a name assigned in a loop is not a constant.)
-                    if (i - STRIDE_H * slot + STEP) % STEP >= R:
-                        fed = fed + (sums[slot],)  # noqa: RUF005
-                    else:
-                        band = bands[(i - STRIDE_H * slot + STEP) % STEP]
-                        if X_LEFT:
-                            fed = fed + (tl.dot(tile, band, sums[slot]),)  # noqa: RUF005
-                        else:
-                            fed = fed + (tl.dot(tl.trans(band), tl.trans(tile), sums[slot]),)  # noqa: RUF005
-                sums = fed
-                # Through filter row R - 1, input row h completes output row p = (h +
-                # pad_h - (R - 1)) / STRIDE_H where that divides: out it goes, and its slot
-                # starts another row.
-                if (i + STEP * STRIDE_H - (R - 1)) % STRIDE_H == 0:
-                    done = sums[((i + STEP * STRIDE_H - (R - 1)) // STRIDE_H) % SUMS]
-                    if bias_ptr is not None:
-                        done += bias
-                    if BLOCK_C:
-                        done = tl.permute(done, (1, 2, 0))
-                    elif X_LEFT:
-                        done = tl.reshape(done, (BLOCK_M, BLOCK_Q // OUT_VEC, OUT_VEC))
-                    else:
-                        done = tl.reshape(tl.trans(done), (BLOCK_M, BLOCK_Q // OUT_VEC, OUT_VEC))
-                    p = (rows + pad_h - (R - 1)) // STRIDE_H  # (exact, negative too)
-                    out_row = (h + pad_h - (R - 1)) // STRIDE_H * stride_oh
-                    tl.store(
-                        out_ptr + (out_offs + tl.multiple_of(out_row, ALIGN)),
-                        done.to(out_ptr.dtype.element_ty),
-                        mask=out_ok & ((p >= 0) & (p < P))[:, None, None],
-                    )
-                    restarted = ()
-                    for slot in tl.static_range(SUMS):
-                        if slot == ((i + STEP * STRIDE_H - (R - 1)) // STRIDE_H) % SUMS:
-                            restarted = restarted + (_zeros(BLOCK_C, SUM_0, SUM_1),)  # noqa: RUF005
-                        else:
-                            restarted = restarted + (sums[slot],)  # noqa: RUF005
-                    sums = restarted
-    if tl.sum(probe.to(tl.float32)) != 0:  # NaN: the program read a non-finite x
-        _dots_exact(
-            x_ptr, w_ptr, out_ptr, bias_ptr, img, q0, seg_ok, k, K, H, W, P, Q, pad_h, MULT,
-            stride_xn, stride_xc, stride_xh, stride_xw, stride_wk, stride_wr, stride_ws,
-            stride_on, stride_ok, stride_oh, stride_ow, stride_bias,
-            R, S, STRIDE_H, STRIDE_W, PAD_W, BLOCK_M, BLOCK_Q, BLOCK_C,
-        )  # fmt: skip
-
-
-_DOTS_KEY = ["P", "Q", "R", "S", "STRIDE_H", "STRIDE_W", "PAD_W", "ALIGN"]
-conv2d_depthwise_dots_kernel = autotune(
-    DOTS_GPU_CONFIGS, key=_DOTS_KEY, interpret_config=DOTS_INTERPRET_CONFIGS[0]
-)(depthwise_dots)
-"""`depthwise_dots` tuned over NCHW's configs (one filter a program)."""
-conv2d_depthwise_cl_dots_kernel = autotune(
-    CL_DOTS_GPU_CONFIGS, key=[*_DOTS_KEY, "K"], interpret_config=CL_DOTS_INTERPRET_CONFIGS[0]
-)(depthwise_dots)
-"""`depthwise_dots` tuned over channels-last's configs (BLOCK_C filters a program)."""
-
-
-@triton.jit
 def _plane_rows(
     x_plane, w_filter, out_ptr, out_plane, p0, q, first_col, col_oks, bias, weights,
     H, W, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws, stride_oh, stride_ow,
@@ -1091,15 +714,11 @@ def depthwise(
 
     Where a row of x is contiguous (NCHW) and the filters are not, the plane kernel;
     the pixels x filters kernel reads channels-last x along its filters. A forced config
-    picks its own kernel (the tensor-core design only forced, where it applies)."""
+    picks its own kernel."""
     design, table = _plans.forced("conv2d")
     rows_adjacent = x.stride(3) == 1 and x.stride(1) != 1
     tiles_forced = design in DEPTHWISE_CONFIGS[table]
-    if design in DOTS_CONFIGS[table] and rows_adjacent and _dots_apply(geo, x):
-        _dots(geo, x, weight, out, bias, index_64, channels_last=False)
-    elif design in CL_DOTS_CONFIGS[table] and x.stride(1) == 1 and _dots_apply(geo, x):
-        _dots(geo, x, weight, out, bias, index_64, channels_last=True)
-    elif design in PLANE_CONFIGS[table] or (not tiles_forced and rows_adjacent):
+    if design in PLANE_CONFIGS[table] or (not tiles_forced and rows_adjacent):
         _planes(geo, x, weight, out, bias, index_64)
     else:
         _tiles(geo, x, weight, out, bias, index_64)
@@ -1146,76 +765,6 @@ def _planes(geo: Geometry, x, weight, out, bias, index_64: bool) -> None:
         "INDEX_64": index_64,
     }
     _plans.launch("conv2d", conv2d_depthwise_plane_kernel, PLANE_CONFIGS, grid, args, constants)
-
-
-def excluded_config(name: str, dtype: str) -> str | None:
-    """Why config `name` (`family/design/constants`) never runs on `dtype`, or None."""
-    if name.split("/")[1].startswith("dots-") and dtype == "float32":
-        return "the tensor-core depthwise design takes 16-bit operands (exact products there)"
-    return None
-
-
-def _pixel_alignment(t: torch.Tensor) -> int:
-    """The most elements (a power of two, 16 bytes' worth at most) that every pixel's
-    channels of channels-last t start on a multiple of; 1 unless they are contiguous."""
-    if t.stride(1) != 1 or t.data_ptr() % t.element_size():
-        return 1
-    common = math.gcd(t.data_ptr() // t.element_size(), t.stride(0), *t.stride()[2:])
-    most = 16 // t.element_size()
-    return math.gcd(common, most) if common else most
-
-
-def _dots_apply(geo: Geometry, x: torch.Tensor) -> bool:
-    """Whether `depthwise_dots` computes this convolution (x's rows or its pixels'
-    channels contiguous, as the caller checked): 16-bit x, no dilation, a filter of at
-    most 9 rows and a row stride of at most 9 (at most 9 sums in flight and 81 dots
-    unrolled a step), and a segment's input columns within 128 (16 outputs' taps, 7
-    columns of lead at most)."""
-    return (
-        x.dtype in (torch.float16, torch.bfloat16)
-        and geo.dilation == (1, 1)
-        and geo.r <= 9
-        and geo.stride[0] <= 9
-        and 15 * geo.stride[1] + geo.s <= 121
-    )
-
-
-def _dots(geo: Geometry, x, weight, out, bias, index_64: bool, channels_last: bool) -> None:
-    """The tensor-core design (`depthwise_dots`), forced: one filter a program on NCHW x,
-    BLOCK_C on channels-last x, whose segments start at their first tap (no vectors
-    along a row to align)."""
-    pad_h, pad_w = geo.pad
-    if channels_last:
-        kernel, configs = conv2d_depthwise_cl_dots_kernel, CL_DOTS_CONFIGS
-        align = min(_pixel_alignment(x), _pixel_alignment(out))
-        lead = pad_w
-        filter_blocks = lambda meta: cdiv(geo.k, meta["BLOCK_C"])
-    else:
-        kernel, configs = conv2d_depthwise_dots_kernel, DOTS_CONFIGS
-        align = min(_row_alignment(x, geo.w), _row_alignment(out, geo.q))
-        lead = cdiv(pad_w, align) * align
-        filter_blocks = lambda meta: geo.k
-    grid = lambda meta: checked_grid(
-        (filter_blocks(meta) * cdiv(geo.n * cdiv(geo.q, meta["BLOCK_Q"]), meta["BLOCK_M"]),),
-        "x",
-    )
-    args = (
-        x, weight, out, bias, geo.n, geo.k, geo.k // geo.c, geo.h, geo.w, geo.p, geo.q,
-        pad_h, *x.stride(), weight.stride(0), weight.stride(2), weight.stride(3),
-        *out.stride(), bias.stride(0) if bias is not None else 0,
-    )  # fmt: skip
-    constants = {
-        "R": geo.r,
-        "S": geo.s,
-        "STRIDE_H": geo.stride[0],
-        "STRIDE_W": geo.stride[1],
-        "PAD_W": pad_w,
-        "LEAD": lead,
-        "ALIGN": align,
-        "UPCAST": in_interpreter(),
-        "INDEX_64": index_64,
-    }
-    _plans.launch("conv2d", kernel, configs, grid, args, constants)
 
 
 def _tiles(geo: Geometry, x, weight, out, bias, index_64: bool) -> None:

@@ -63,7 +63,6 @@ from kernels.conv2d import (
     conv2d,
     conv2d_autograd,
 )
-from kernels.conv2d_depthwise import excluded_config
 from references.conv2d import (
     conv2d_backward_numpy,
     conv2d_numpy,
@@ -460,7 +459,7 @@ CONV2D = Op(
     ],
     bench_dtypes=("float16", "bfloat16"),
     values=("normal", "wide", "positive", "ties", "tiny"),
-    configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording, excluded_config),
+    configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording),
     part=_part,
     backward=Backward(
         kernel=conv2d_autograd,

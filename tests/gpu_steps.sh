@@ -82,11 +82,7 @@
 #   s15-dw-rows   the depthwise tables in float16 and bfloat16 after the halo change and
 #                 the first row's vector store (a device call each where tuning is slow)
 #   s15-dw-rest   the depthwise rows s15-dw-rows had no time for (bfloat16 first)
-#   s16-dots      depthwise on tensor cores (forced only): tests compiled, each config
-#                 (mma.sync, and wgmma with x first) timed against the plane kernel's
-#   s16-dots-rows the dots configs' rows against cuDNN (`vendor.py depthwise-dots`)
-#   s16-cl-filter channels-last 7 x 7 with one filter a thread, and on tensor cores:
-#                 forced against the old winners
+#   s16-cl-filter channels-last with one filter a thread, forced against the old winners
 #   s16-cl-rows   the channels-last 7 x 7 rows as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
@@ -802,36 +798,16 @@ for name in $STEPS; do
             --set "__main__.DEPTHWISE_SHAPES=[(32, 96, 56, 7, 1), (32, 256, 56, 7, 2)]"
         step s15-dw-f16-rest 290 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1), (32, 512, 28, 3, 1)]" ;;
-    s16-dots)
-        # Depthwise on tensor cores (depthwise_dots, forced only, untimed), NCHW:
-        # its tests compiled, then each config (mma.sync on one warp; wgmma on a
-        # warpgroup, x first) against the plane kernel's choices (float16, NCHW, 7 x 7 at
-        # strides 1 and 2, 3 x 3).
-        step s16-dots-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_conv2d.py -k tensor_core
-        step s16-dots-time 400 python benchmarks/depthwise_probe.py --time \
-            --shape 32,256,56,7,1 --shape 32,96,56,7,1 --shape 32,256,56,3,1 \
-            --shape 32,512,28,3,1 --shape 32,256,56,7,2 \
-            --design conv2d/dots-16x16-w1-s1/gpu --design conv2d/dots-16x16-w1-s2/gpu \
-            --design conv2d/dots-64x16-x1-w4-s1/gpu --design conv2d/dots-64x16-x1-w4-s2/gpu \
-            --design conv2d/dots-128x16-x1-w8-s1/gpu --design conv2d/dots-128x16-x1-w8-s2/gpu \
-            --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
-            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu ;;
-    s16-dots-rows)
-        # The dots configs forced on the NCHW rows, beside the tuned rows and cuDNN.
-        step s16-dots-rows 400 python benchmarks/vendor.py depthwise-dots --dtype float16 \
-            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2), (32, 256, 56, 3, 1)]" ;;
     s16-cl-filter)
-        # Channels-last 7 x 7 with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
-        # session, offline: 166 registers against 255 and spills) and on tensor cores
-        # (dots-cl, sixteenth session) forced beside the tuner's earlier choices.
+        # Channels-last with one filter a thread (1 x 128 x 8 in 8 rows, fifteenth
+        # session, offline: 166 registers against 255 and spills) forced beside the
+        # tuner's earlier choices. 2026-12-05 call 2: 96.9 us against 116.8 on 7 x 7
+        # stride 1 (the tensor-core configs then in this list ran out the step's time).
         step s16-cl-probe 300 python benchmarks/depthwise_probe.py --time \
-            --shape 32,256,56,7,1 --shape 32,256,56,7,2 --shape 32,96,56,7,1 \
-            --shape 32,256,56,3,1 \
+            --shape 32,256,56,7,2 --shape 32,96,56,7,1 --shape 32,256,56,3,1 \
             --design conv2d/depthwise-1x128x8-r8-w4-s1/gpu \
             --design conv2d/depthwise-8x128x4-r2-w4-s1/gpu \
-            --design conv2d/depthwise-4x128x4-r3-w4-s1/gpu \
-            --design conv2d/dots-cl-16x16x8-w8-s1/gpu --design conv2d/dots-cl-16x16x4-w4-s1/gpu ;;
+            --design conv2d/depthwise-4x128x4-r3-w4-s1/gpu ;;
     s16-cl-rows)
         # The channels-last 7 x 7 rows as shipped (the tuner picks, one filter a thread
         # among its candidates).

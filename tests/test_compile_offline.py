@@ -32,19 +32,19 @@ def test_a_kernel_compiles_for_sm90_without_a_gpu() -> None:
 
 
 def test_a_depthwise_designs_walk_reads_as_sass_without_a_gpu() -> None:
-    """benchmarks/sass_loop.py: the tensor-core depthwise design on a warpgroup, x first,
-    compiled for sm_90: its walk's loop is Hopper's wgmma (HGMMA), 3 dots of 2 a row,
-    3 rows a step on a 3 x 3 filter; registers read from the cubin, no spills."""
+    """benchmarks/sass_loop.py: the plane design (16 x 64 tiles in strips of 8 columns x 4
+    rows on one warp) compiled for sm_90: its walk's loop is a tile's multiply-adds, 32
+    outputs a thread x 9 taps of a 3 x 3 filter; registers read from the cubin, no
+    spills."""
     done = _offline(
         "benchmarks/sass_loop.py", "--shape", "2,8,16,3,1",
-        "--design", "conv2d/dots-64x16-x1-w4-s1/gpu",
+        "--design", "conv2d/plane-16x64x8-r4-t4-w1-s1/gpu",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     found = re.search(r"gpu: (\d+) registers, 0 B spilled", done.stdout)
     assert found and 0 < int(found[1]) <= 255, done.stdout
-    # the walk, then the loops of the rare exact path (`_dots_exact`)
     walk = re.search(r"loop of \d+ instructions: (.*)", done.stdout)
-    assert walk and re.search(r"\bHGMMA 18\b", walk[1]), done.stdout
+    assert walk and re.search(r"\bFFMA 288\b", walk[1]), done.stdout
 
 
 def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
