@@ -84,6 +84,7 @@
 #   s15-dw-rest   the depthwise rows s15-dw-rows had no time for (bfloat16 first)
 #   s16-cl-filter channels-last with one filter a thread, forced against the old winners
 #   s16-cl-rows   the channels-last 7 x 7 rows as shipped
+#   s17-dw-rows   the 7 x 7 rows s16-cl-rows had no time for, and bfloat16's stride 1
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -813,6 +814,14 @@ for name in $STEPS; do
         # among its candidates).
         step s16-cl-rows 300 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1), (32, 256, 56, 7, 2)]" ;;
+    s17-dw-rows)
+        # 2026-12-05 call 3 was cut after float16 7 x 7 stride 1 (each 7 x 7 shape
+        # tunes for ~50 s a layout): the rest of the 7 x 7 rows with one filter a thread
+        # among channels-last's candidates.
+        step s17-dw-f16 230 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]"
+        step s17-dw-bf16 120 python benchmarks/vendor.py depthwise --dtype bfloat16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1)]" ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
