@@ -85,6 +85,8 @@
 #   s16-cl-filter channels-last with one filter a thread, forced against the old winners
 #   s16-cl-rows   the channels-last 7 x 7 rows as shipped
 #   s17-dw-rows   the 7 x 7 rows s16-cl-rows had no time for, and bfloat16's stride 1
+#   s17-dw-ncu    ncu on NCHW 7 x 7 stride 1 (the plane walks' issue floor is 46-51% of a
+#                 copy, they reach 30-36%), then the float16 7 x 7 stride 2 row as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -822,6 +824,17 @@ for name in $STEPS; do
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]"
         step s17-dw-bf16 120 python benchmarks/vendor.py depthwise --dtype bfloat16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1)]" ;;
+    s17-dw-ncu)
+        # What binds the plane walks on 7 x 7 stride 1: the one issuing fewer
+        # instructions (16 x 64 x 8 in 4 rows, 61 an output offline) is the slower.
+        ncu_sections="--section SpeedOfLight --section SchedulerStats --section WarpStateStats \
+            --section MemoryWorkloadAnalysis --section Occupancy"
+        step s17-dw-ncu 100 ncu $ncu_sections -k regex:depthwise -c 2 \
+            python benchmarks/depthwise_probe.py --shape 32,256,56,7,1 \
+            --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
+            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu
+        step s17-dw-s2 130 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2)]" ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
