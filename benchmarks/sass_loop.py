@@ -1,15 +1,20 @@
-"""A forced depthwise design compiled for an NVIDIA target without a GPU, read as SASS:
-its registers, spills and shared memory, and the instructions of each outermost loop (a
-walk's body: the block from a backward branch's target to the branch) by opcode.
-The offline figures the depthwise configs' comments cite are its output.
+"""A forced design compiled for an NVIDIA target without a GPU, read as SASS: its
+registers, spills and shared memory, and the instructions of each outermost loop (a
+walk's body: the block from a backward branch's target to the branch) by opcode. The
+offline figures the depthwise configs' comments and layer_norm's walker cite are its
+output.
 
     PYTHONPATH=. python benchmarks/sass_loop.py --shape 32,256,56,7,1 \
         --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu [--design ...] [--dtype float16] [--arch 90]
+    PYTHONPATH=. python benchmarks/sass_loop.py --shape 4096,16384 \
+        --design layer_norm_backward/walker_halves/gpu
 
-Each design runs on the problem's x in its layout (channels-last for the pixels x filters
-kernel, as benchmarks/depthwise_probe.py), through
-benchmarks/compile_offline.py's stand-in driver; `cuobjdump` (shipped with Triton) turns
-the cubin into SASS. A design that does not apply says which one ran instead.
+A shape is the design family's problem: depthwise conv2d's N,C,HW,R,STRIDE (each design
+on x in its layout: channels-last for the pixels x filters kernel, as
+benchmarks/depthwise_probe.py), layer_norm_backward's ROWS,COLS (its planner told the
+target's SMs and shared memory). Through benchmarks/compile_offline.py's stand-in driver;
+`cuobjdump` (shipped with Triton) turns the cubin into SASS. A design that does not apply
+says which one ran instead.
 """
 
 from __future__ import annotations
@@ -20,18 +25,23 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import torch
 import triton
 
-from benchmarks.compile_offline import _offline, _resources
+from benchmarks.compile_offline import SHARED_MEMORY, _offline, _resources
 from benchmarks.depthwise_probe import problem_shape, reads_channels_last
 
 _INSTRUCTION = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)")
 _BRANCH = re.compile(
     r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?BRA\s+(?:`\(\.L_\w+\)\s*)?0x([0-9a-f]+)"
 )
+MULTIPROCESSORS = {90: 132, 80: 108}
+"""SMs of the target's GPU as layer_norm_backward's planner sees it (the H100 and H200 SXM;
+the A100)."""
 
 
 def sass(cubin: bytes) -> str:
@@ -64,21 +74,72 @@ def loops(text: str) -> list[collections.Counter]:
     ]
 
 
+def _depthwise(shape: str, design: str, dtype: torch.dtype, arch: int) -> Callable[[], Any]:
+    """conv2d, depthwise, on the problem N,C,HW,R,STRIDE with x in the design's layout."""
+    from kernels.conv2d import conv2d
+
+    n, c, hw, r, stride = problem_shape(shape)
+    x = torch.randn(n, c, hw, hw, dtype=dtype)
+    w = torch.randn(c, 1, r, r, dtype=dtype)
+    if reads_channels_last(design):
+        x = x.contiguous(memory_format=torch.channels_last)
+    return lambda: conv2d(x, w, None, stride, r // 2, 1, c)
+
+
+def _layer_norm_backward(
+    shape: str, design: str, dtype: torch.dtype, arch: int
+) -> Callable[[], Any]:
+    """layer_norm_backward on ROWS,COLS, planned for the target: the planner's device
+    queries answered with its SMs and shared memory (CPU tensors have none)."""
+    import kernels.layer_norm as ln
+    import kernels.layer_norm_tuned as tuned
+
+    rows, cols = (int(v) for v in shape.split(","))
+    x, dy = torch.randn(rows, cols, dtype=dtype), torch.randn(rows, cols, dtype=dtype)
+    w, b = torch.randn(cols, dtype=dtype), torch.randn(cols, dtype=dtype)
+    mean, rstd = torch.zeros(rows), torch.ones(rows)
+
+    def call() -> Any:
+        with (
+            mock.patch.object(tuned, "interpreting", lambda: False),
+            mock.patch.object(tuned, "_sm_count", lambda index: MULTIPROCESSORS[arch]),
+            mock.patch.object(tuned, "_shared_memory", lambda index: SHARED_MEMORY[arch]),
+        ):
+            return ln.layer_norm_backward(dy, x, mean, rstd, w, b)
+
+    return call
+
+
+PROBLEMS = {"conv2d": _depthwise, "layer_norm_backward": _layer_norm_backward}
+"""Each design family's problem: (shape, design, dtype, arch) -> a call that launches it."""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", type=problem_shape, action="append", required=True,
-                        help="N,C,HW,R,STRIDE")  # fmt: skip
-    parser.add_argument("--design", action="append", required=True, help="conv2d/<name>/gpu")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        required=True,
+        help="N,C,HW,R,STRIDE (conv2d) or ROWS,COLS (layer_norm_backward)",
+    )
+    parser.add_argument(
+        "--design",
+        action="append",
+        required=True,
+        help=f"<family>/<name>/gpu, family one of {', '.join(PROBLEMS)}",
+    )
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--arch", type=int, default=90)
     args = parser.parse_args(argv)
+    for design in args.design:
+        if design.split("/")[0] not in PROBLEMS:
+            parser.error(f"--design {design!r}: expected a family of {', '.join(PROBLEMS)}")
 
     from triton.runtime.jit import JITFunction
 
     import kernels._checks as checks
     import kernels._launch  # noqa: F401  (its JITFunction.run is Triton's, replaced below)
     from kernels import _plans
-    from kernels.conv2d import conv2d
 
     _offline(args.arch, measure=False)
     checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
@@ -87,32 +148,30 @@ def main(argv: list[str] | None = None) -> None:
 
     def kept(self: Any, *a: Any, **k: Any) -> Any:
         kernel = compile_only(self, *a, **k)
-        compiled.append(kernel)
+        compiled.append((self.__name__, kernel))
         return kernel
 
     JITFunction.run = kept
     dtype = getattr(torch, args.dtype)
-    for n, c, hw, r, stride in args.shape:
-        x = torch.randn(n, c, hw, hw, dtype=dtype)
-        w = torch.randn(c, 1, r, r, dtype=dtype)
+    for shape in args.shape:
         for design in args.design:
-            last = reads_channels_last(design)
-            src = x.contiguous(memory_format=torch.channels_last) if last else x
+            call = PROBLEMS[design.split("/")[0]](shape, design, dtype, args.arch)
             del compiled[:]
             with _plans.forcing(design), _plans.recording() as launched:
-                conv2d(src, w, None, stride, r // 2, 1, c)
-            kernel = compiled[-1]
-            registers, spills, _ = _resources(kernel.asm["ptx"], args.arch)
-            text = sass(kernel.asm["cubin"])
+                call()
             ran = "" if launched == [design] else f" (ran {launched})"
-            print(
-                f"{(n, c, hw, r, stride)} {design}{ran}: {registers} registers, {spills} B"
-                f" spilled, {kernel.metadata.shared} B shared",
-                flush=True,
-            )
-            for loop in loops(text):
-                mix = ", ".join(f"{op} {k}" for op, k in loop.most_common(10))
-                print(f"  loop of {sum(loop.values())} instructions: {mix}", flush=True)
+            for name, kernel in compiled:
+                registers, spills, _ = _resources(kernel.asm["ptx"], args.arch)
+                print(
+                    f"({shape}) {design}{ran}: {registers} registers, {spills} B spilled,"
+                    f" {kernel.metadata.shared} B shared [{name}]",
+                    flush=True,
+                )
+                for loop in loops(sass(kernel.asm["cubin"])):
+                    mix = ", ".join(f"{op} {k}" for op, k in loop.most_common(10))
+                    print(f"  loop of {sum(loop.values())} instructions: {mix}", flush=True)
+                    if "BAR" in loop:
+                        print(f"    (BAR {loop['BAR']}, SHFL {loop.get('SHFL', 0)})", flush=True)
 
 
 if __name__ == "__main__":

@@ -306,6 +306,21 @@ def _two_pass_plan(n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: i
 
 # ------------------------------------------------------------------ shared jit helpers
 @triton.jit
+def _add_pairs(gx_a, g_a, gx_b, g_b):
+    """`row_sums`' combine: both running sums at once."""
+    return gx_a + gx_b, g_a + g_b
+
+
+@triton.jit
+def row_sums(lane_gx, lane_g, axis: tl.constexpr, keep_dims: tl.constexpr = False):
+    """sum(lane_gx) and sum(lane_g) along `axis` as one reduction: across a program's warps
+    a tree passes through shared memory behind a barrier, so two sums taken together wait
+    once, not twice (offline, sm_90, Triton 3.6: the walker's loop at N = 16384 went from
+    12 barriers a row to 3)."""
+    return tl.reduce((lane_gx, lane_g), axis, _add_pairs, keep_dims=keep_dims)
+
+
+@triton.jit
 def _g_and_xhat(
     x_ptr, dy_ptr, w_ptr, x_offsets, dy_offsets, cols, mask, col_mask, mean, rstd,
     HAS_WEIGHT: tl.constexpr,
@@ -337,8 +352,9 @@ def other_parts_row_sums(
             x_ptr, dy_ptr, w_ptr, rows * stride_xrow + far, rows * stride_dyrow + far,
             far, row_mask & far_col_mask, far_col_mask, mean, rstd, HAS_WEIGHT,
         )  # fmt: skip
-        sum_gx += tl.sum(g_far * xhat_far, axis=1, keep_dims=True)
-        sum_g += tl.sum(g_far, axis=1, keep_dims=True)
+        far_gx, far_g = row_sums(g_far * xhat_far, g_far, 1, True)
+        sum_gx += far_gx
+        sum_g += far_g
     return sum_gx, sum_g
 
 
@@ -355,10 +371,10 @@ def _layer_norm_bwd_walker_kernel(
     """dx, and per-walker dweight/dbias sums, for rows of a few thousand columns or more.
 
     A persistent program (one per SM) walks rows walker, walker + n_walkers, ... a whole
-    row at a time: the row sums are two reductions over registers, and dweight/dbias
-    accumulate per lane, with nothing crossing threads in the loop. The compiler's
-    pipeliner (num_stages) prefetches the next rows' x, dy, mean and rstd into shared
-    memory (benchmarks/layer_norm_tuning.md#bwd_walker_max_stages).
+    row at a time: the two row sums are one reduction over registers (`row_sums`, the
+    partner's half added lane by lane first), and dweight/dbias accumulate per lane. The
+    compiler's pipeliner (num_stages) prefetches the next rows' x, dy, mean and rstd into
+    shared memory (benchmarks/layer_norm_tuning.md#bwd_walker_max_stages).
 
     Arguments as `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py), but the buffers have
     a row per walker, and n_cols <= BLOCK_N (2 * BLOCK_N with HALVES)."""
@@ -391,8 +407,8 @@ def _layer_norm_bwd_walker_kernel(
         g = dy
         if HAS_WEIGHT:
             g = dy * tl.load(w_ptr + own, mask=own_mask, other=0.0).to(tl.float32)
-        sum_gx = tl.sum(g * xhat, axis=0)
-        sum_g = tl.sum(g, axis=0)
+        lane_gx = g * xhat
+        lane_g = g
         if HALVES:
             # The partner's half, read only for its share of the two row sums. Both
             # programs read the whole row at about the same time: the second read of
@@ -401,8 +417,9 @@ def _layer_norm_bwd_walker_kernel(
                 x_ptr, dy_ptr, w_ptr, row * stride_xrow + other, row * stride_dyrow + other,
                 other, other_mask, other_mask, mean, rstd, HAS_WEIGHT,
             )  # fmt: skip
-            sum_gx += tl.sum(g_far * xhat_far, axis=0)
-            sum_g += tl.sum(g_far, axis=0)
+            lane_gx += g_far * xhat_far
+            lane_g += g_far
+        sum_gx, sum_g = row_sums(lane_gx, lane_g, 0)
         dx = norm_dx(g, xhat, sum_gx / n_cols, sum_g / n_cols, rstd)
         tl.store(dx_ptr + row * stride_dxrow + own, dx.to(dx_ptr.dtype.element_ty), mask=own_mask)
         # Stage one of dweight and dbias, per lane: nothing crosses threads in the loop.
@@ -428,7 +445,7 @@ def _layer_norm_bwd_row_sums_kernel(
 ):  # fmt: skip
     """Pass one of the two-pass backward: the two numbers per row that dx needs, mean(g *
     xhat) and mean(g), one program per row looping over it. Each lane sums its columns j,
-    j + BLOCK_N, ...; one tree per sum at the end. Other arguments as
+    j + BLOCK_N, ...; one tree for both sums at the end (`row_sums`). Other arguments as
     `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py)."""
     row = tl.program_id(0).to(tl.int64)  # 64-bit: row * stride may pass 2**31
     mean = tl.load(mean_ptr + row)
@@ -445,8 +462,9 @@ def _layer_norm_bwd_row_sums_kernel(
         )  # fmt: skip
         lane_gx += g * xhat
         lane_g += g
-    tl.store(coef_ptr + 2 * row, tl.sum(lane_gx, axis=0) / n_cols)
-    tl.store(coef_ptr + 2 * row + 1, tl.sum(lane_g, axis=0) / n_cols)
+    sum_gx, sum_g = row_sums(lane_gx, lane_g, 0)
+    tl.store(coef_ptr + 2 * row, sum_gx / n_cols)
+    tl.store(coef_ptr + 2 * row + 1, sum_g / n_cols)
 
 
 @triton.jit

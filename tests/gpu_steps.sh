@@ -108,7 +108,8 @@
 #                 sweep against the looped kernel, the benchmark table
 #   tma-batched   batched GEMMs through 3-D descriptors, backward launches through fast:
 #                 tests compiled, every TMA config on every shape, host cost, attention
-#   ln-bwd        layer_norm backward's walkers swept on this GPU (warps, walkers per SM)
+#   ln-bwd        layer_norm backward's walkers swept on this GPU (warps, walkers per SM),
+#                 after the row sums became one reduction (untimed)
 #   replays       replayed launches, graph-timed tuning and C through a descriptor: tests
 #                 compiled, vendor.py matmul-tma (every TMA config forced), host cost,
 #                 vendor.py --sweep matmul-small, matmul-probe and the 16-bit matmul table
@@ -861,7 +862,9 @@ for name in $STEPS; do
     ln-bwd)
         # layer_norm's backward constants were all measured on the H100; N = 16384 ran
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
-        # (2026-12-03c): warps and walkers per SM swept there.
+        # (2026-12-03c): warps and walkers per SM swept there. Since then the walker's
+        # two row sums are one reduction (seventeenth session, untimed: 3 barriers a row
+        # where there were 12, float32 no longer spills): the same sweep again.
         step ln-bwd-walkers 200 python benchmarks/tune_rowwise.py bwd-walkers ;;
     *) echo "unknown step $name" ;;
     esac

@@ -47,6 +47,25 @@ def test_a_depthwise_designs_walk_reads_as_sass_without_a_gpu() -> None:
     assert walk and re.search(r"\bFFMA 288\b", walk[1]), done.stdout
 
 
+def test_layer_norms_walker_reduces_its_two_row_sums_at_once_offline() -> None:
+    """benchmarks/sass_loop.py on layer_norm_backward's walkers in halves (rows of 16384,
+    planned for the H200's 132 SMs and shared memory), compiled for sm_90: the two row
+    sums, each with the partner half's share, are one reduction a row (`row_sums`), so
+    the walk's loop waits at 3 barriers, not the 8 (Triton 3.9) or 12 (3.6) of four
+    separate sums; no spills."""
+    done = _offline(
+        "benchmarks/sass_loop.py", "--shape", "264,16384",
+        "--design", "layer_norm_backward/walker_halves/gpu",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    walker = re.search(
+        r"gpu: (\d+) registers, 0 B spilled, \d+ B shared \[_layer_norm_bwd_walker_kernel\]\n"
+        r"  loop of \d+ instructions: .*\n    \(BAR (\d+),",
+        done.stdout,
+    )
+    assert walker and int(walker[1]) <= 255 and int(walker[2]) <= 3, done.stdout
+
+
 def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
     done = _offline("benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
