@@ -39,8 +39,8 @@ Why 7 x 7 stays far from a copy: an output is 49 float32 multiply-adds, and at t
 H200's published float32 rate (67 TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us
 against a copy's 24, so no design of multiply-adds passes 64% of a copy there. The plane
 kernel's walks issue 61-68 instructions an output there (offline SASS, Triton 3.6, 16 x
-64 x 8 in 4 rows and 8 x 64 x 8 in 2), a floor of 47-52 us (46-51%), and take 80-87 (30-36%), the
-leaner one the slower: the count alone does not set their time.
+64 x 8 in 4 rows and 8 x 64 x 8 in 2), a floor of 47-52 us (46-51%), and take 80-87
+(30-36%), the leaner one the slower: the count alone does not set their time.
 
 Where they stand on the H200 (float16, N = 32, do_bench / device time, % of a same-run
 copy; `benchmarks/vendor.md`, fifteenth and seventeenth sessions): NCHW 3 x 3 66 / 73% at
