@@ -128,15 +128,23 @@ DEPTHWISE_INTERPRET_CONFIGS = (
 
 
 def _plane_config(
-    block_p: int, block_q: int, warps: int, strip: int = 1, rows: int = 1, tiles: int = 1
+    block_p: int,
+    block_q: int,
+    warps: int,
+    strip: int = 1,
+    rows: int = 1,
+    tiles: int = 1,
+    prefetch: int = 0,
 ) -> triton.Config:
     """BLOCK_P rows x BLOCK_Q columns, in strips of `strip` columns, each in `rows` rows,
-    `tiles` such tiles down the plane a program (the three named only past 1)."""
+    `tiles` such tiles down the plane a program, the next `prefetch` tiles' inputs loaded
+    ahead (the last four named only past 1, or 0)."""
     blocks = (
         {"BLOCK_P": block_p, "BLOCK_Q": block_q}
         | ({"BLOCK_STRIP": strip} if strip > 1 else {})
         | ({"ROWS": rows} if rows > 1 else {})
         | ({"TILES": tiles} if tiles > 1 else {})
+        | ({"PREFETCH": prefetch} if prefetch else {})
     )
     return triton.Config(blocks, num_warps=warps, num_stages=1)
 
@@ -173,12 +181,29 @@ PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1, 4, 2),
     _plane_config(4, 8, 1, 2, 2, 3),
 )
+# The walk pipelined (PREFETCH): Triton's pipeliner copies the next tile's input rows
+# into shared memory (cp.async) while the program computes this one's. Forced only, not
+# yet timed: the tuner keeps the configs above. Offline (sm_90, Triton 3.6, float16, 7 x
+# 7 stride 1, benchmarks/sass_loop.py): 8 x 64 x 8 in 2 rows 64 registers and 12 KB of
+# shared memory (so 18 one-warp programs an SM where 32 fit without), 1209 instructions a
+# tile a thread against 1086 (24 LDGSTS in place of 24 LDG, 43 LDS, 72 SEL); 16 x 64 x 8
+# in 4 rows 64 registers, 15 KB, 2112 against 1955.
+PLANE_PREFETCH_GPU_CONFIGS = (
+    _plane_config(8, 64, 1, 8, 2, 7, prefetch=1),
+    _plane_config(16, 64, 1, 8, 4, 4, prefetch=1),
+    _plane_config(16, 32, 1, 4, 4, 4, prefetch=1),
+)
+PLANE_PREFETCH_INTERPRET_CONFIGS = (_plane_config(4, 8, 1, 2, 2, 3, prefetch=1),)
 
 
 # Each kernel's configs by design name (`kernels._plans`); kernels/conv2d.py puts them on
 # the op's config axis.
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
-PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
+PLANE_CONFIGS = _plans.by_name(
+    "plane",
+    PLANE_GPU_CONFIGS + PLANE_PREFETCH_GPU_CONFIGS,
+    PLANE_INTERPRET_CONFIGS + PLANE_PREFETCH_INTERPRET_CONFIGS,
+)
 
 
 @triton.jit
@@ -568,6 +593,7 @@ def conv2d_depthwise_plane_kernel(
     BLOCK_STRIP: tl.constexpr = 1,  # adjacent output columns per strip (a thread's)
     ROWS: tl.constexpr = 1,  # consecutive output rows per strip
     TILES: tl.constexpr = 1,  # tiles per program, one below the other, walked in a loop
+    PREFETCH: tl.constexpr = 0,  # tiles whose inputs the walk loads ahead (pipelined)
 ):  # fmt: skip
     """TILES tiles of BLOCK_P x BLOCK_Q outputs of one filter's output plane per program,
     one below the other, as strips of ROWS x BLOCK_STRIP adjacent outputs: the filter
@@ -619,7 +645,10 @@ def conv2d_depthwise_plane_kernel(
         weights = ()
         for r in tl.static_range(R):
             weights = weights + _strip_weights(w_filter + r * stride_wr, stride_ws, None, S)
-    for tile in range(tl.minimum(tl.cdiv(P - p0, BLOCK_P), TILES)):
+    # With PREFETCH, Triton's pipeliner issues the next tiles' loads (cp.async into
+    # shared memory) before this tile's arithmetic; by default it pipelines only loads
+    # that feed a tl.dot.
+    for tile in tl.range(tl.minimum(tl.cdiv(P - p0, BLOCK_P), TILES), num_stages=PREFETCH + 1):
         _plane_rows(
             x_plane, w_filter, out_ptr, out_plane, p0 + tile * BLOCK_P, q, first_col, col_oks,
             bias, weights, H, W, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws,

@@ -85,6 +85,8 @@
 #   s16-cl-filter channels-last with one filter a thread, forced against the old winners
 #   s16-cl-rows   the channels-last 7 x 7 rows as shipped
 #   s17-dw-rows   the 7 x 7 rows s16-cl-rows had no time for, and bfloat16's stride 1
+#   s17-prefetch  the plane walks pipelined (PREFETCH, forced only): tests compiled, then
+#                 each timed against its unpipelined twin
 #   s17-dw-ncu    ncu on NCHW 7 x 7 stride 1 (the plane walks' issue floor is 46-51% of a
 #                 copy, they reach 30-36%), then the float16 7 x 7 stride 2 row as shipped
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
@@ -825,6 +827,21 @@ for name in $STEPS; do
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]"
         step s17-dw-bf16 120 python benchmarks/vendor.py depthwise --dtype bfloat16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1)]" ;;
+    s17-prefetch)
+        # The plane walk pipelined (seventeenth session, offline: cp.async of the next
+        # tile's rows into 7-15 KB of shared memory, 64 registers): correct compiled (the
+        # walking and narrowed-row tests force every plane config), then timed.
+        step s17-prefetch-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_conv2d.py -k "walking or narrowed"
+        step s17-prefetch-time 250 python benchmarks/depthwise_probe.py --time \
+            --shape 32,256,56,7,1 --shape 32,256,56,7,2 --shape 32,256,56,3,1 \
+            --shape 32,96,56,7,1 \
+            --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
+            --design conv2d/plane-8x64x8-r2-t7-p1-w1-s1/gpu \
+            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu \
+            --design conv2d/plane-16x64x8-r4-t4-p1-w1-s1/gpu \
+            --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu \
+            --design conv2d/plane-16x32x4-r4-t4-p1-w1-s1/gpu ;;
     s17-dw-ncu)
         # What binds the plane walks on 7 x 7 stride 1: the one issuing fewer
         # instructions (16 x 64 x 8 in 4 rows, 61 an output offline) is the slower.
