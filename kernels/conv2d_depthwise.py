@@ -183,7 +183,8 @@ PLANE_INTERPRET_CONFIGS = (
 )
 # The walk pipelined (PREFETCH): Triton's pipeliner copies the next tile's input rows
 # into shared memory (cp.async) while the program computes this one's. Forced only, not
-# yet timed: the tuner keeps the configs above. Offline (sm_90, Triton 3.6, float16, 7 x
+# yet timed: the tuner keeps the configs above. None in the interpreter, where it would
+# run the same walk as its twin there. Offline (sm_90, Triton 3.6, float16, 7 x
 # 7 stride 1, benchmarks/sass_loop.py): 8 x 64 x 8 in 2 rows 64 registers and 12 KB of
 # shared memory (so 18 one-warp programs an SM where 32 fit without), 1209 instructions a
 # tile a thread against 1086 (24 LDGSTS in place of 24 LDG, 43 LDS, 72 SEL); 16 x 64 x 8
@@ -193,7 +194,6 @@ PLANE_PREFETCH_GPU_CONFIGS = (
     _plane_config(16, 64, 1, 8, 4, 4, prefetch=1),
     _plane_config(16, 32, 1, 4, 4, 4, prefetch=1),
 )
-PLANE_PREFETCH_INTERPRET_CONFIGS = (_plane_config(4, 8, 1, 2, 2, 3, prefetch=1),)
 
 
 # Each kernel's configs by design name (`kernels._plans`); kernels/conv2d.py puts them on
@@ -202,7 +202,7 @@ DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE
 PLANE_CONFIGS = _plans.by_name(
     "plane",
     PLANE_GPU_CONFIGS + PLANE_PREFETCH_GPU_CONFIGS,
-    PLANE_INTERPRET_CONFIGS + PLANE_PREFETCH_INTERPRET_CONFIGS,
+    PLANE_INTERPRET_CONFIGS,
 )
 
 
