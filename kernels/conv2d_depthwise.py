@@ -56,9 +56,9 @@ about 15 times the rate), float16 on the H200, forced in the same process:
   call3-strips-probe.txt);
 - R sums in flight down a whole plane, each input row loaded once, Hopper's wgmma taking
   x from registers (`depthwise_dots`, last in 920e976): at best 81 us on 7 x 7 stride 1
-  (35% of a copy) against the plane's 80, slower on every other shape (3 x 3 46% against
-  77%, stride 2 24%), and channels-last (8 filters a program, a batched dot) 189-200 us
-  against 97 (benchmarks/results/2026-12-05-h200, calls 1 and 2).
+  against the plane's 80, slower on every other shape (3 x 3 62 us against 37, 7 x 7
+  stride 2 76 against about 41 as tuned), and channels-last (8 filters a program, a
+  batched dot) 189-200 us against 97 (benchmarks/results/2026-12-05-h200, calls 1, 2).
 """
 
 from __future__ import annotations
