@@ -89,6 +89,8 @@
 #                 each timed against its unpipelined twin
 #   s17-dw-ncu    ncu on NCHW 7 x 7 stride 1 (the plane walks' issue floor is 46-51% of a
 #                 copy, they reach 30-36%), then the float16 7 x 7 stride 2 row as shipped
+#   s18-dw-size   the 3 x 3 and 28 x 28 depthwise rows (float16) against a copy of their own
+#                 size as well as the 2 GiB one
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -853,6 +855,12 @@ for name in $STEPS; do
             --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu
         step s17-dw-s2 130 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2)]" ;;
+    s18-dw-size)
+        # Issue 13's rows against a copy moving the same bytes (vendor.py's of_size_copy,
+        # the measure issue 10 calls the honest floor), beside the 2 GiB copy: the 7 x 7
+        # rows get it in s17-dw-rows and s17-dw-ncu.
+        step s18-dw-size 250 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 3, 1), (32, 256, 56, 3, 2), (32, 512, 28, 3, 1)]" ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
