@@ -1,8 +1,8 @@
 """A forced design compiled for an NVIDIA target without a GPU, read as SASS: its
 registers, spills and shared memory, and the instructions of each outermost loop (a
 walk's body: the block from a backward branch's target to the branch) by opcode. The
-offline figures the depthwise configs' comments and layer_norm's walker cite are its
-output.
+offline figures of benchmarks/depthwise_tuning.md and layer_norm_tuning.md's walkers are
+its output.
 
     PYTHONPATH=. python benchmarks/sass_loop.py --shape 32,256,56,7,1 \
         --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu [--design ...] [--dtype float16] [--arch 90]

@@ -2,8 +2,9 @@
 
 `triton.cdiv` and `triton.next_power_of_2` are usable inside kernels too: in Triton 3.9
 they are constexpr functions, and each host call goes through a wrapper that costs
-about 3 us. A launcher that plans with a dozen of them spends more time there than in
-its own checks, on every call. These two do the same in well under a microsecond.
+microseconds. A launcher that plans with a dozen of them spends more time there than in
+its own checks, on every call. These two do the same in well under a microsecond
+(benchmarks/rows_and_launch_tuning.md#cdiv-and-next_power_of_2).
 """
 
 from __future__ import annotations
@@ -151,20 +152,16 @@ def fitting_configs(operand: str) -> Callable[..., list[triton.Config]]:
 # `kernel[grid](*args)` binds the arguments, specializes each one (dtype, 16-byte
 # alignment, ints equal to 1 or divisible by 16, i32 or i64), builds a key, looks the
 # compiled kernel up, checks the globals it read, then builds launch metadata for hooks
-# nobody set: about 5 us of Python a call on a 2-core Xeon (Triton's launcher stubbed).
-# `fast(kernel)[grid](*args)` does the same launch, but remembers the
-# compiled kernel of each specialization it has launched (keyed on the same facts Triton
-# keys on, computed more cheaply) and hands the next launch of that specialization
-# straight to the CUDA launcher. Anything it does not recognize goes through Triton:
-# the interpreter, a twin or counter of harness.parity (which replace JITFunction.run),
-# launch hooks (profilers), a changed global, an argument of another kind. On the H200 it
-# saved 1.4 to 3 us of a row-wise call's 24 to 50 (benchmarks/host_cost.py; the rest is
-# Triton's C launcher and the launchers' own checks and allocations). Keying was then
-# 45% of a profiled softmax call there (benchmarks/results/2026-12-02d-h200/rows-profile.txt):
-# it now runs a key function generated for each kernel and call pattern, 3.9 -> 2.3 us a
-# key on this repository's 2-core CI machine. On the H200 the next session's whole calls
-# (2026-12-02e-h200/launch-host.txt) were 2.3x PyTorch's for vector_add (2.5x before)
-# and 2.8x for softmax (3.3x): the machine's load moves both figures.
+# nobody set: several microseconds of Python, on every call. `fast(kernel)[grid](*args)`
+# does the same launch, but remembers the compiled kernel of each specialization it has
+# launched (keyed on the same facts Triton keys on, computed more cheaply: by a key
+# function generated for each kernel and call pattern, `_make_keyer`) and hands the next
+# launch of that specialization straight to the CUDA launcher. Anything it does not
+# recognize goes through Triton: the interpreter, a twin or counter of harness.parity
+# (which replace JITFunction.run), launch hooks (profilers), a changed global, an argument
+# of another kind. It saves a part of a call's host time; the rest is Triton's C launcher
+# and the launchers' own checks and allocations
+# (benchmarks/rows_and_launch_tuning.md#fast-launch).
 # ----------------------------------------------------------------------------------------
 
 COMPILE_OPTIONS: dict[str, Any] = {"enable_fp_fusion": True}
@@ -184,8 +181,9 @@ _HOOK_CHAIN = getattr(knobs, "HookChain", None)  # Triton 3.6 and 3.9 (a type, o
 
 def current_device() -> int:
     """torch.cuda.current_device(), without its Python wrapper where it is torch's own (a
-    test may replace it): 0.55 -> 0.24 us on the H200 (`host_cost.py --parts`). Called
-    where a launch has been made, so CUDA is initialized."""
+    test may replace it), which every launch and replay would pay
+    (benchmarks/rows_and_launch_tuning.md#current_device). Called where a launch has been
+    made, so CUDA is initialized."""
     if _GET_DEVICE is not None and torch.cuda.current_device is _TORCH_CURRENT_DEVICE:
         return _GET_DEVICE()
     return torch.cuda.current_device()
@@ -224,7 +222,7 @@ def _state(kernel: Any) -> tuple | None:
     on every call, so each fact is read the cheapest exact way: a hook chain's list
     directly (Triton 3.6 and 3.9 keep launch hooks in one), the float sanitizer's
     environment knob (3.9) only where it can change the binary, under an instrumentation
-    mode. 0.51 -> 0.28 us a call on a 2-core Xeon, offline."""
+    mode (benchmarks/rows_and_launch_tuning.md#_state)."""
     if type(kernel) is not JITFunction or JITFunction.run is not _TRITON_RUN:
         return None
     runtime, compilation = knobs.runtime, knobs.compilation
@@ -347,12 +345,13 @@ def direct_launcher(run: Any) -> Callable[..., None]:
     scratch, then calls its C function with those and the compile-time launch options
     (cooperative grid, programmatic dependent launch). For a kernel that needs no scratch
     (none of ours do), what it passes is fixed per kernel: this function passes it, and
-    skips a Python call and two closures a launch (6.98 -> 5.92 us a launch on the H200,
-    `benchmarks/host_cost.py --c-launch`). The two argument orders are Triton 3.6's and
-    3.9's; anything else (scratch, 3.9's sanitizer, another backend or version) keeps
-    `run`. Its `call` attribute is the same C call as source (a template and the values it
-    names) for a replay's generated launches (`_replayer`) to make inline, one Python frame
-    less. tests/test_fast_launch.py checks that all three make the same C call."""
+    skips a Python call and two closures a launch
+    (benchmarks/rows_and_launch_tuning.md#direct_launcher). The two argument orders are
+    Triton 3.6's and 3.9's; anything else (scratch, 3.9's sanitizer, another backend or
+    version) keeps `run`. Its `call` attribute is the same C call as source (a template
+    and the values it names) for a replay's generated launches (`_replayer`) to make
+    inline, one Python frame less. tests/test_fast_launch.py checks that all three make
+    the same C call."""
     fixed = [getattr(run, name, None) for name in _DIRECT_FIELDS]
     if type(run).__name__ != "CudaLauncher" or None in fixed or any(fixed[:2]):
         return run
@@ -442,11 +441,7 @@ def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str
 # skip that write). What it costs in reading: a launcher that uses it names its signature
 # and the tensors the launches read, in one place each; and a replay allocates and
 # launches through a function generated for it (`_replayer`), as `fast` keys through one
-# (`_make_keyer`). On the H200 a replayed vector_add spent 19.4 us of host against
-# PyTorch's 11.2 before generated launches (signatures 2.0, validity 3.2, launch 7.9 with
-# the C launch's 5.9, allocation 4.2), and 17.0-17.9 against 10.7-12.5 with them
-# (benchmarks/results/2026-12-04-h200, calls 2 and 4). Allocating in the generated
-# function too took an offline vector_add call from 3.6-3.8 to 3.2-3.3 us.
+# (`_make_keyer`). Measured: benchmarks/rows_and_launch_tuning.md#replays.
 # ----------------------------------------------------------------------------------------
 
 _CAPTURE: contextvars.ContextVar[list | None] = contextvars.ContextVar("capture", default=None)
@@ -516,7 +511,7 @@ def _rebased(descriptor: TensorDescriptor, tensor: torch.Tensor | None) -> Tenso
     """`descriptor` over `tensor` (None: over nothing, for a replay to keep without holding
     a tensor): Triton's launcher reads only its base's address, the rest from the
     descriptor. A copy, not a new descriptor: its checks passed for this signature, and
-    cost 2-3 us a descriptor."""
+    cost microseconds a descriptor (benchmarks/rows_and_launch_tuning.md#descriptor)."""
     copy = object.__new__(TensorDescriptor)
     copy.__dict__.update(descriptor.__dict__)
     copy.base = tensor
@@ -530,8 +525,8 @@ _DESCRIPTORS: dict[tuple, TensorDescriptor] = {}
 def descriptor(x: torch.Tensor, block: Sequence[int]) -> TensorDescriptor:
     """A tensor descriptor over all of x, through its strides, in blocks of `block`. The
     caller has checked that the copy engine can read x (`tma_readable`): Triton's checks
-    of shape, strides and block run once per signature (2-5 us a descriptor on a host
-    like CI's), and a later descriptor of that signature is a copy over x (`_rebased`)."""
+    of shape, strides and block run once per signature (microseconds a descriptor), and a
+    later descriptor of that signature is a copy over x (`_rebased`)."""
     key = (x.shape, x.stride(), x.dtype, tuple(block))
     template = _DESCRIPTORS.get(key)
     if template is None:
@@ -721,11 +716,13 @@ class Replays:
 def _signature(value: Any) -> Any:
     """What a launcher's checks and plan may read of an argument: a tensor's shape,
     strides, dtype, device and 16-byte alignment; anything else with its type (True == 1
-    == 1.0, and a check may take one and refuse another), which must hash."""
+    == 1.0, and a check may take one and refuse another), which must hash. A kernel by
+    identity: Triton hashes its source key, which costs more
+    (benchmarks/rows_and_launch_tuning.md#_signature)."""
     if isinstance(value, torch.Tensor):
         return value.shape, value.stride(), value.dtype, value.get_device(), value.data_ptr() & 15
     kind = type(value)
-    if kind is JITFunction:  # by identity: Triton hashes its source key, ~0.3 us a kernel
+    if kind is JITFunction:  # by identity, not Triton's hash of its source key
         return kind, id(value)  # (`replayed` keeps it alive while a replay names it)
     return kind, value
 
@@ -742,8 +739,9 @@ def _versions(tensors: Sequence[Any]) -> tuple[int, ...] | None:
 
 def _allocation(output: Tensor | None, inputs: Sequence[Tensor]) -> Any:
     """How a replay allocates `output`: None; the index of an input that `torch.empty_like`
-    copies its layout from (0.5 us less than `empty_strided` on the H200's host,
-    `host_cost.py --parts`); else its shape, strides, dtype and device."""
+    copies its layout from (cheaper than `empty_strided`:
+    benchmarks/rows_and_launch_tuning.md#_allocation); else its shape, strides, dtype and
+    device."""
     if output is None:
         return None
     layout = (output.shape, output.stride(), output.dtype, output.device)

@@ -78,8 +78,8 @@ def recording() -> Iterator[list[str]]:
 def carried_to_backward(function: type) -> type:
     """Class decorator for a torch.autograd.Function: its backward runs under the forcing
     and recording its forward ran under. Without it, on a GPU, the backward's launches
-    were neither forced nor recorded (measured on the H200: a forced conv2d config ran
-    in the forward only), and a test of every config tested the tuner's choice."""
+    were neither forced nor recorded (benchmarks/rows_and_launch_tuning.md#carried_to_backward),
+    and a test of every config tested the tuner's choice."""
     forward, backward = function.forward, function.backward
 
     def forward_noting_plans(ctx: Any, *args: Any) -> Any:

@@ -61,14 +61,13 @@ def block_for(n_cols: int, max_block: int) -> int:
 
 WHOLE_ROW_MAX = 32768
 """Longest row (elements) kept in registers on the GPU: 32 warps hold 32 float32 values a
-thread. Measured on an H100 (benchmarks/tune_rowwise.py, softmax): at 2048 x 32768 the
-whole-row kernel ran 1.35x (float16) and 1.79x (float32) PyTorch, the looped one 0.95x
-and 1.21x; at 65536 (256 KiB of float32 a row) the registers run out."""
+thread; at 65536 (256 KiB of float32 a row) the registers run out. Measured:
+benchmarks/rows_and_launch_tuning.md#whole_row_max."""
 TILE_TARGET = 4096
 """Elements per program a packed tile of short rows aims for."""
 LOOP_BLOCK = 8192
-"""Columns per iteration of a looped (long-row) kernel on the GPU: at 1024 x 65536,
-8192 ran 1.29x PyTorch (float16) where 4096 ran 1.15x."""
+"""Columns per iteration of a looped (long-row) kernel on the GPU. Measured:
+benchmarks/rows_and_launch_tuning.md#loop_block."""
 ELEMENTS_PER_THREAD = 16
 MAX_WARPS = 32
 PASS_TWO_FROM_THE_END = True
@@ -77,26 +76,17 @@ first. Pass 1 reads the row front to back, so what is still in L2 when pass 2 st
 the row's end: at 1024 x 65536 the rows in flight (one program per row) outgrow the
 H200's 60 MB of L2 and pass 2 reads from memory, 3 passes of traffic against a copy's 2,
 a ceiling of 2/3 of a copy's speed. Walked from the end, pass 2 first reads what pass 1
-read last. Measured on the H200 at 1024 x 65536 (benchmarks/tune_rowwise.py long-softmax
-long-add_row_sum, benchmarks/results/2026-12-02d-h200/rows-sweep.txt), % of a same-size
-copy front to back -> from the end: softmax float16 61 -> 65, float32 61 -> 67;
-add_row_sum float16 65 -> 69, float32 65 -> 67; unchanged where rows are not looped."""
+read last. Measured: benchmarks/rows_and_launch_tuning.md#pass_two_from_the_end."""
 
 SPLIT_SLICE = 16384
 """Columns each program of a split row holds (design "split", for ops that have a split
 kernel): a row longer than WHOLE_ROW_MAX is cut in slices of this, one program each,
-where a looped program would read it twice. At 16384 columns a whole row ran 91-98% of a
-same-size copy on the H200 (softmax and add_row_sum, 4096 x 16384,
-benchmarks/results/2026-12-02d-h200/rows-sweep.txt); the looped kernel at 65536, 61-69%."""
+where a looped program would read it twice. At this width a whole row runs near a copy's
+speed (benchmarks/rows_and_launch_tuning.md#split_slice)."""
 SPLIT_MIN_ELEMENT_BYTES = 4
-"""Unforced, rows are split only where an element is at least this wide. On the H200
-(`tune_rowwise.py split-softmax split-add_row_sum`, benchmarks/results/2026-12-03d-h200/
-split-sweep.txt), % of a same-size copy, split against looped, at 1024 x 65536 and
-512 x 131072: float32 softmax 80 and 79 against 67 and 65, add_row_sum 85 and 86
-against 67 and 63; float16 softmax 59 and 57 against 65 and 61, add_row_sum 69 and 70
-against 70 and 66. A rejected variant (3feb3d4: waiters spinning on plain reads of the
-counter instead of atomics, and one exp an element in softmax) ran 23-45%
-(v2-split-sweep.txt)."""
+"""Unforced, rows are split only where an element is at least this wide: split float32
+rows beat the looped kernel, split 16-bit rows did not. Measured:
+benchmarks/rows_and_launch_tuning.md#split_min_element_bytes."""
 MAX_SLICES = 16
 """Most programs a split row takes (longer rows are looped): every program of a row must
 be running at once (`row_slice`), so a row's programs must fit the GPU many times over."""
@@ -318,16 +308,12 @@ def launch_split(
 def exp(x, FAST: tl.constexpr):
     """e^x of float32 x: one multiply by log2(e), then the SFU's ex2 with subnormal results
     flushed to 0 (`ex2.approx.ftz.f32`). tl.exp runs `ex2.approx.f32`, which keeps
-    subnormal results: sm_90 SASS wraps each MUFU.EX2 in a compare and two multiplies
-    (softmax's looped kernel, float16: 30 instructions an element, 6 of them FMUL and 3
-    FSETP). A row streamed at copy speed has about 32 instruction issues an element to
-    spend (132 SMs x 4 issues a clock at 1.98 GHz over 4245 GB/s at 4 bytes an element),
-    so those count: here 21 instructions an element, and on the H200 softmax's long
-    float16 rows went from 75 to 78% of a same-size copy at 2048 x 32768, 65 to 69% at
-    1024 x 65536 (benchmarks/results/2026-12-04-h200, call 7; float32 rows, with twice
-    the bytes an element, unchanged). A flushed result is below float32's smallest
-    normal, within every error model's floor (harness/tolerance.py). FAST False: tl.exp,
-    for Triton's interpreter, which runs no inline PTX (the launcher passes
+    subnormal results: sm_90 SASS wraps each MUFU.EX2 in a compare and two multiplies. A
+    row streamed at copy speed has only a few tens of instruction issues an element to
+    spend, so those count; long 16-bit rows gain most
+    (benchmarks/rows_and_launch_tuning.md#exp). A flushed result is below float32's
+    smallest normal, within every error model's floor (harness/tolerance.py). FAST False:
+    tl.exp, for Triton's interpreter, which runs no inline PTX (the launcher passes
     `not in_interpreter()`)."""
     if FAST:
         return tl.inline_asm_elementwise(
@@ -375,8 +361,8 @@ def exchange_partials(
     if EXCHANGE == "wait":
         tl.debug_barrier()  # every thread's stores come before the release below
         tl.atomic_add(arrived_ptr + row, 1, sem="release")
-        # Spinning on plain volatile reads instead (with one exp an element in softmax)
-        # ran the split at 23-45% of a copy against 59-86% (3feb3d4, rejected).
+        # Spinning on plain volatile reads instead ran slower: 3feb3d4, rejected
+        # (benchmarks/rows_and_launch_tuning.md#exchange_partials).
         while tl.atomic_add(arrived_ptr + row, 0, sem="acquire") < n_slices:
             pass
     parts = tl.arange(0, SLICES)

@@ -47,43 +47,40 @@ The GPU ideas, in the order they appear:
    reaching the sums. The forward walks the key blocks that need no mask (wholly inside
    Lk, left of the diagonal) in a loop of their own (`MASKED` false): no load masks, no
    -inf select, and the scale fused into exp2's subtraction (a multiply-add an element,
-   the row max taken on the unscaled scores). On the H200 (bfloat16, `vendor.py
-   attention`, benchmarks/results/2026-12-03d-h200) the forward ran 1.03-1.42x its
-   TFLOP/s of the call before, most at D = 64 (1.10-1.42x: a score there costs half the
-   multiply-adds it does at D = 128, and the same softmax work). The backward's loops
-   do the same (`MASKED` in `_dkdv_query_blocks`, `_dq_key_blocks`): the query blocks
-   wholly inside Lq, for a key block wholly inside Lk, and the key blocks wholly inside
-   Lk left of the diagonal, each without masks. No row is ever fully
-   masked (row i always sees key 0 when Lk >= 1), so m is finite after the first block
-   and exp2(-inf - m) is a clean 0. Lk = 0 is handled by the launcher: O = 0 (the empty
-   sum, as PyTorch's SDPA gives it).
+   the row max taken on the unscaled scores; measured:
+   benchmarks/attention_tuning.md#masked). The backward's loops do the same (`MASKED` in
+   `_dkdv_query_blocks`, `_dq_key_blocks`): the query blocks wholly inside Lq, for a key
+   block wholly inside Lk, and the key blocks wholly inside Lk left of the diagonal, each
+   without masks. No row is ever fully masked (row i always sees key 0 when Lk >= 1), so
+   m is finite after the first block and exp2(-inf - m) is a clean 0. Lk = 0 is handled
+   by the launcher: O = 0 (the empty sum, as PyTorch's SDPA gives it).
 6. Tensor descriptors (TMA=True, Hopper). Q, K and V are described once on the host as
    4-D tensors (`_descriptors`); a block is then one head's rows [start, start + rows),
    which the copy engine moves into shared memory without the threads' address
    arithmetic, with zeros past Lq or Lk (`_block`): no load masks, and the -inf of the
    scores past Lk stays. It needs the last dim contiguous and the other strides 16-byte
-   aligned (`tma_readable`); other inputs take the pointer loads. On the H200 it is the
-   default for 16-bit inputs with more than TMA_MIN_WORK visible scores, forward (1.04-
-   1.17x the pointer loads) and backward (1.03-1.08x: Q and dO blocks in the dK/dV
-   kernel's loop, K and V in the dQ kernel's; `benchmarks/vendor.md`, fifth session).
+   aligned (`tma_readable`); other inputs take the pointer loads. It is the default
+   (TMA_BY_DEFAULT) for 16-bit inputs with more than TMA_MIN_WORK visible scores, forward
+   and backward (Q and dO blocks in the dK/dV kernel's loop, K and V in the dQ kernel's;
+   measured: benchmarks/attention_tuning.md#tma_by_default).
 
 Precision: S and every sum are float32. P (and dS in the backward) is rounded to the
 inputs' dtype before its tl.dot with V (K, Q): 16-bit tensor-core operands on a GPU, one
 rounding of the dtype per probability, which the error model declares (`operands`).
 float32 dots are exact (`DOT_PRECISION` "ieee"), as PyTorch's SDPA is in float32: a GPU's
-default for a float32 tl.dot truncates its operands to tf32, which put the H200's
-log-sum-exp off by 200 times its float32 bound. In Triton's interpreter, arithmetic
-and tl.dot on bfloat16 are wrong: there the kernels upcast 16-bit tiles to float32 after
-loading (`UPCAST`), and P and dS are rounded to the dtype and upcast again, so the
-interpreter computes what the GPU does.
+default for a float32 tl.dot truncates its operands to tf32, which puts the log-sum-exp
+far past its float32 bound (benchmarks/attention_tuning.md#dot_precision). In Triton's
+interpreter, arithmetic and tl.dot on bfloat16 are wrong: there the kernels upcast 16-bit
+tiles to float32 after loading (`UPCAST`), and P and dS are rounded to the dtype and
+upcast again, so the interpreter computes what the GPU does.
 
 Configs: `GPU_CONFIGS`, autotuned per (Lq, Lk, D, causal) through `harness.autotune` on
 a GPU; `INTERPRET_CONFIGS` for the interpreter (blocks of 32, and 16: several key blocks,
 rescales and diagonal blocks on the small cases tests draw). Each is named
 `attention/<BMxBN-wW-sS>/<gpu|interpret>` for `kernels._plans`. The backward kernels
 launch with the forced config if one is forced, else with a config each from
-`BACKWARD_CONFIGS` (by mode, dtype and head_dim: `backward_table`; timed on the H200 by
-`benchmarks/vendor.py --sweep attention-grad`).
+`BACKWARD_CONFIGS` (by mode, dtype and head_dim: `backward_table`; measured:
+benchmarks/attention_tuning.md#backward_configs).
 """
 
 from __future__ import annotations
@@ -120,22 +117,21 @@ def _config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
     return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=warps, num_stages=stages)
 
 
-# A set in the spirit of Triton's fused-attention tutorial (06), kept after the H200's
-# sweep (benchmarks/vendor.py --sweep attention, nine candidates, bfloat16): 64 x 64
-# with 4 warps and 3 stages won or came within 6% of the winner on every shape. Shared
-# memory is about stages x BLOCK_N x D x 2 tiles, plus Q's: each config fits sm_90's
-# 227 KB at D = 128 in float32, where 128x64 with 3 stages needs 256 KB
-# (benchmarks/compile_offline.py).
+# A set in the spirit of Triton's fused-attention tutorial (06). Shared memory is about
+# stages x BLOCK_N x D x 2 tiles, plus Q's: each config fits sm_90's 227 KB at D = 128 in
+# float32 (hence 128 x 64 on 2 stages).
+# Measured: benchmarks/attention_tuning.md#gpu_configs
 GPU_CONFIGS = (
     _config(128, 64, 8, 2),
     _config(128, 32, 4, 3),
     _config(64, 64, 4, 3),
     _config(64, 32, 4, 2),
 )
-# In the interpreter each operation of a key step costs the same whatever the tile (a
-# 64 x 64 forward and backward takes 0.7 s in blocks of 16): blocks of 32 by default, so
-# that drawn cases of a hundred keys still walk several blocks, rescale and cross the
-# diagonal; blocks of 16 (the smallest tl.dot a GPU compiles) as the second config.
+# In the interpreter each operation of a key step costs the same whatever the tile, so
+# small tiles are slow: blocks of 32 by default, so that drawn cases of a hundred keys
+# still walk several blocks, rescale and cross the diagonal; blocks of 16 (the smallest
+# tl.dot a GPU compiles) as the second config.
+# Measured: benchmarks/attention_tuning.md#interpret_configs
 INTERPRET_CONFIGS = (
     _config(32, 32, 4, 1),
     _config(16, 16, 4, 1),
@@ -156,14 +152,9 @@ class _ConfigTable(dict):
 
 # The backward's configs, (dK/dV kernel's, dQ kernel's). In the dK/dV kernel BLOCK_N is
 # the key block a program owns and BLOCK_M its step over queries; in the dQ kernel the
-# other way round. Timed on the H200 in bfloat16 (`vendor.py --sweep attention-grad`,
-# seq 1024 to 16384, causal and not, each kernel's candidates apart, device time;
-# benchmarks/results/2026-12-03f-h200/call1-bwd-sweep.txt): at D <= 64 the dK/dV kernel's
-# 64 x 64 on 3 stages came within 4% of the best on every shape (64 x 64 on 2 stages:
-# 2-6% slower) and the dQ kernel's 64 x 64 on 2 stages within 3%; at D = 128 3 stages
-# of 64 x 64 keys cost 8-33% (shared memory), and the dQ kernel's 128 x 64 on 8 warps
-# won five of six shapes by 1-4%. float32 keeps 64 x 32: twice the bytes a tile, its
-# 64 x 64 pipeline at D = 128 untimed.
+# other way round. At D = 128 a third stage of 64 x 64 keys slows the dK/dV kernel (shared
+# memory); float32 keeps 64 x 32 blocks (twice the bytes a tile).
+# Measured: benchmarks/attention_tuning.md#backward_configs
 BACKWARD_CONFIGS = _ConfigTable({
     "gpu": (_config(64, 64, 4, 3), _config(64, 64, 4, 2)),
     "gpu-d128": (_config(64, 64, 4, 2), _config(128, 64, 8, 3)),
@@ -195,18 +186,15 @@ def _tma_config(bm: int, bn: int, warps: int, stages: int) -> triton.Config:
 
 # The forward with its Q, K and V blocks read through tensor descriptors (Hopper's copy
 # engine; module docstring, 6), forced by name (the config axis, `benchmarks/vendor.py
-# attention-tma`) or run by default (TMA_BY_DEFAULT). Timed on the H200 (2026-12-02,
-# 16-bit, D = 64 and 128, seq 1024 to 16384, causal and not) against the tuned pointer
-# kernel: 128 x 64 with 8 warps 1.04-1.17x on every shape of more than TMA_MIN_WORK
-# scores, 0.59-1.01x below; 64 x 64 ahead of it on causal 4096 (1.03x against 0.94x),
-# behind elsewhere; 128 x 128 and 128 x 64 with 4 warps lost to it or tied within 1%
-# everywhere, and were dropped (benchmarks/results/2026-12-02e-h200/tma-attention.txt).
+# attention-tma`) or run by default (TMA_BY_DEFAULT: the first).
+# Measured: benchmarks/attention_tuning.md#tma_gpu_configs
 TMA_GPU_CONFIGS = (_tma_config(128, 64, 8, 3), _tma_config(64, 64, 4, 3))
 TMA_INTERPRET_CONFIGS = (_tma_config(32, 32, 4, 1),)
 TMA_BY_DEFAULT = True
 """Whether the forward (TMA_GPU_CONFIGS[0]) and the backward (its own blocks) read through
 descriptors unforced: on a GPU, 16-bit inputs TMA can read, more than TMA_MIN_WORK
-visible scores."""
+visible scores. Measured: benchmarks/attention_tuning.md#tma_by_default."""
+# Below it the pointer kernel is the faster: benchmarks/attention_tuning.md#tma_min_work
 TMA_MIN_WORK = 2**28  # batch x heads x Lq x Lk, halved if causal: 2 x 16 x 4096^2 causal
 
 

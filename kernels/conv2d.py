@@ -55,9 +55,8 @@ kernels/matmul.py).
 7. A 1 x 1 convolution with stride 1, no padding and one group needs no im2col at all:
    its pixels are the rows of a matrix already (channels-last: (N H W, C); NCHW: each
    image a (C, H W) matrix), so it is one GEMM, which `_pointwise` hands to
-   kernels/matmul.py (the `pointwise` design). Timed on the H200 against the implicit
-   GEMM (`benchmarks/vendor.py conv2d-pointwise`) it lost on most ResNet 1 x 1 shapes
-   (0.31-0.97x; 1.53-1.85x only on float16 64 -> 256 channels), so it runs only when forced.
+   kernels/matmul.py (the `pointwise` design). It lost to the implicit GEMM on most
+   shapes timed, so it runs only when forced (benchmarks/conv2d_tuning.md#pointwise_configs).
 
 8. On Hopper, a tap as one block for the copy engine (`conv2d_tma_kernel`, the boxes
    and rows designs; stride 1, one group, 16-byte channel rows). With stride 1, tap
@@ -73,27 +72,21 @@ kernels/matmul.py).
    transposition (`channels_last_kernel`, coalesced on both sides), and so are
    (K, C, R, S) filters, to (K, R, S, C), both in one launch
    (`channels_last_pair_kernel`, PAIRED_COPIES); the output keeps x's format. Both
-   copies are temporaries a replay makes anew (`kernels._launch.note_temporary`):
-   planned in full, an NCHW 3 x 3 call took 320-350 us of the H200's host against 38 us
-   of device time (2026-12-03h). On the H200, whole calls against cuDNN in the same
-   format, L2 dirty, clean or warm (benchmarks/vendor.md, eleventh session): on ResNet's
-   3 x 3 shapes 1.35-1.49x NCHW and 0.85-1.16x channels-last (float16 and bfloat16), on
-   its 1 x 1 shapes, their tiles stored through a descriptor of out, 1.05-1.16x NCHW
-   and 0.95-1.19x channels-last (float16 and bfloat16; thirteenth session). The
+   copies are temporaries a replay makes anew (`kernels._launch.note_temporary`): a call
+   planned in full costs the host far more than the device (see `_forward`). The
    implicit GEMM (1.-5.) runs the rest: strides above 1, groups, float32 unforced.
    dx of a stride-1 convolution is one too (dy against the flipped filters, C and K
    exchanged, padded by dh (R - 1) - ph): the same kernel (`_tma`, transposed).
 
-   A rejected variant (commit 0024e95): the pixels as the rows of one (N H W, C) matrix
-   for every tap ("shifted rows", the tap a shift of the row index) needs the padding
-   zeroed by a select after the load, which pulls the block into registers: 1.2-1.9x
-   slower than boxes on the 3 x 3 shapes.
+   Rejected (benchmarks/conv2d_tuning.md#rejected-designs):
+   - "shifted rows" (0024e95): every tap a shift of one (N H W, C) matrix's row index
+     needs the padding zeroed by a select, which pulls the block into registers;
+   - an NCHW x read in place (79d0367), to save its copy: a tap moves the box by a
+     column, and a block whose innermost coordinate is not a multiple of 16 bytes is an
+     illegal instruction on the H200 (Triton 3.6), as Triton's interpreter asserts.
 
-   A rejected variant (commit 79d0367): an NCHW x read in place, a box one output row
-   high as the 4-D block (1, channels, 1, columns) of x, to save its copy. A tap moves
-   the box by a column, and the copy engine refuses a block whose innermost coordinate
-   is not a multiple of 16 bytes: an illegal instruction on the H200 (Triton 3.6;
-   benchmarks/results/2026-12-04b-h200, call2-*), as Triton's interpreter asserts.
+Where the TMA designs stand against cuDNN: benchmarks/conv2d_tuning.md#tma_by_default;
+the measurements behind every constant: benchmarks/conv2d_tuning.md, a section each.
 
 Not done yet: a direct depthwise backward, and dweight on the copy engine.
 """
@@ -139,13 +132,12 @@ def _gemm_config(bm: int, bn: int, bk: int, warps: int, stages: int) -> triton.C
     )
 
 
-# Timed on the H200 (benchmarks/vendor.py --sweep conv2d depthwise, float16, N = 32):
-# each of the first three won one of the ResNet shapes, the fourth is within 1.2x of
-# them; 64 x 32 stays for few filters per group. A config's K step is halved for float32
-# where its pipeline would not fit in shared memory (`kernels._launch.fitted`). In the
-# interpreter a program and a K step each cost about a millisecond whatever the tile:
-# blocks only as small as the tests' small cases need to cover several tiles and steps.
-# 16 is the smallest tl.dot a GPU compiles.
+# Tuned on ResNet's shapes (benchmarks/conv2d_tuning.md#gemm_gpu_configs); 64 x 32 stays
+# for few filters per group. A config's K step is halved for float32 where its pipeline
+# would not fit in shared memory (`kernels._launch.fitted`). In the interpreter a program
+# and a K step each cost the same whatever the tile: blocks only as small as the tests'
+# small cases need to cover several tiles and steps. 16 is the smallest tl.dot a GPU
+# compiles.
 GEMM_GPU_CONFIGS = (
     _gemm_config(128, 64, 64, 4, 4),
     _gemm_config(256, 128, 64, 8, 3),
@@ -192,25 +184,12 @@ def _tma_config(
 
 
 # Filters are the first operand of tl.dot (out^T), so BLOCK_N is the tensor cores' M, 64
-# a warp group. Timed on the H200 (benchmarks/vendor.py conv2d-tma, the tuner's timings
-# per config, benchmarks/results/2026-12-03e-h200/call3-conv-tma-designs.txt): boxes of
-# 16 x 8 won the 56 x 56 3 x 3 shapes (a program per tile or two persistent programs per
-# SM, within 7%), 128 filters in boxes 8 x 16 or 4 x 32 the 28 x 28 and 14 x 14 ones;
-# 256 x 64 boxes (1.1-3.7x the best) and 128 x 256 (1.5-4.6x) never won and are gone.
-# For rows two persistent 128 x 64 programs per SM won every 1 x 1 shape, 5-9% ahead of
-# a program per tile; 256-pixel rows lost by 11-55%. Rows store through a descriptor of
-# out (OUT_DESCRIPTOR): offline (sm_90, float16, Triton 3.9) the persistent NCHW rows
-# took 255 registers and spilled 7.4 KB with the threads' store, 102 and none with the
-# copy engine's (channels-last 249 -> 92). Timed on the H200 (2026-12-04e-h200 call 2,
-# conv2d-tma), each 1 x 1 shape and layout, float16: the persistent config with the
-# descriptor won all four; the threads' store took 1.02-1.40x its time. An NCHW output
-# is stored a box row at a time, 8 pixels (16 bytes) in boxes 8 wide: on NCHW 64 x 56^2,
-# 64 filters in boxes 16 x 8 took 1.10x the time of boxes 4 x 32 (8 x 16: 1.03x);
-# channels-last, 4 x 32 took 1.11x that of 16 x 8
-# (benchmarks/results/2026-12-04b-h200/call4-boxes-64-table.txt). Boxes stored through
-# a descriptor of out (e4eceaf, rejected) never won a 3 x 3 shape: on the H200 (float16,
-# 2026-12-04f-h200 call 1) they tied the threads' store on 28^2 and 14^2 NCHW and took
-# 1.03-1.32x the best time elsewhere; offline their registers were the threads' store's.
+# a warp group. Boxes come in several widths: the best depends on the shape and on out's
+# layout, as the threads store an NCHW output a box row at a time (8 pixels, 16 bytes, in
+# boxes 8 wide). Rows store through a descriptor of out (OUT_DESCRIPTOR): the threads' store needs
+# a tile of 64-bit addresses, registers the persistent config spilled. Measured:
+# benchmarks/conv2d_tuning.md#boxes_gpu_configs, benchmarks/conv2d_tuning.md#rows_gpu_configs.
+# Rejected: boxes stored by the copy engine (e4eceaf): benchmarks/conv2d_tuning.md#rejected-designs
 BOXES_GPU_CONFIGS = (
     _tma_config(128, 64, 64, 4, 4, box_w=8),
     _tma_config(128, 64, 64, 4, 4, box_w=16),
@@ -295,8 +274,8 @@ def conv2d_gemm_kernel(
     BLOCK_K: tl.constexpr,  # the reduction step
 ):  # fmt: skip
     # Index arithmetic in int32 where every offset fits (`_index_64`): in int64 each
-    # division is a subroutine call, and the tiles of indices spilled kilobytes of
-    # registers (benchmarks/compile_offline.py).
+    # division is a subroutine call, and tiles of indices spill registers
+    # (benchmarks/conv2d_tuning.md#index_64).
     pid = tl.program_id(axis=0)
     group = tl.program_id(axis=1)
     if INDEX_64:
@@ -324,7 +303,8 @@ def conv2d_gemm_kernel(
         base_h = oh * stride_h - pad_h
         base_w = ow * stride_w - pad_w
     # Scalar base pointers and tiles of (int32 where they fit) offsets: tiles of 64-bit
-    # pointers cost registers that the pipelined loop spills (benchmarks/compile_offline.py).
+    # pointers cost registers that the pipelined loop spills
+    # (benchmarks/conv2d_tuning.md#index_64).
     src_group = src_ptr + group * CIN_G * stride_sc
     w_group = w_ptr + group * stride_wg
     image_offs = img * stride_sn
@@ -422,8 +402,8 @@ def channels_last_kernel(
     """y[n, p, c] = x[n, c, p]: an image's (C, H W) matrix transposed, a tile at a time.
     Read along the pixels and written along the channels, each access is coalesced: the
     tile changes hands between the two layouts through shared memory (Triton inserts the
-    conversion), instead of either side striding through memory. (PyTorch's copy of a
-    permuted NCHW tensor strides: 0.7 TB/s on the H200, benchmarks/results/2026-12-03e-h200.)"""
+    conversion), instead of either side striding through memory, as PyTorch's copy of a
+    permuted NCHW tensor does (benchmarks/conv2d_tuning.md#channels_last_kernel)."""
     transpose_tile(x_ptr, y_ptr, tl.program_id(axis=2).to(tl.int64), tl.program_id(axis=1),
                    tl.program_id(axis=0), C, PIXELS, stride_xn, stride_xc, stride_xp,
                    stride_yn, stride_yp, BLOCK_C, BLOCK_P)  # fmt: skip
@@ -915,29 +895,23 @@ def _channels_last_pair(x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Te
 
 
 CHANNELS_LAST_BLOCK = (64, 64, 4)
-"""`channels_last_kernel`'s tile, (channels, pixels, warps). On the H200 an NCHW image's
-copy ran as fast as a clone of it (75-100%), and no other tile was faster warm
-(benchmarks/vendor.md, tenth session)."""
+"""`channels_last_kernel`'s tile, (channels, pixels, warps): it copies an NCHW image at a
+clone's speed (benchmarks/conv2d_tuning.md#channels_last_block)."""
 PAIRED_COPIES = True
 """Whether an NCHW x and (K, C, R, S) filters are copied to channels-last in one launch
-(`channels_last_pair_kernel`) instead of two. On the H200, float16, N = 32, NCHW 3 x 3
-whole calls against cuDNN's in the same process (`vendor.py conv2d-cold`, dirty L2 /
-clean / warm): 64 x 56^2 1.25 / 1.25 / 1.40 -> 1.37 / 1.36 / 1.48, 128 x 28^2 1.30 /
-1.27 / 1.33 -> 1.46 / 1.43 / 1.40, 256 x 14^2 1.28 / 1.29 / 1.27 -> 1.41 / 1.42 / 1.36
-(benchmarks/vendor.md, eleventh session)."""
+(`channels_last_pair_kernel`) instead of two: the filters' own launch cost more than
+their copy (benchmarks/conv2d_tuning.md#paired_copies)."""
 FEW_PIXELS_BLOCK = (64, 16, 4)
-"""The tile for 16 pixels or fewer: a 3 x 3 convolution's filters, (K, C, 3, 3). On the
-H200 (`vendor.py conv2d-parts`, float16, warm; benchmarks/vendor.md, eleventh session)
-their copy alone took 1.23 / 1.35 / 1.93 us for 64 / 128 / 256 channels and filters,
-against 1.50 / 1.69 / 3.21 on the 64-pixel tile that masked 55 of 64 pixels; no other
-tile of 16 pixels (128 or 256 channels, 4 or 8 warps) was faster on two of the three."""
+"""The tile for 16 pixels or fewer: a 3 x 3 convolution's filters, (K, C, 3, 3), whose 9
+taps would leave 55 of the 64-pixel tile's pixels masked
+(benchmarks/conv2d_tuning.md#few_pixels_block)."""
 
 
 TMA_BY_DEFAULT = True
 """Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
-with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise. On
-the H200 (module docstring, 8.) they ran 1.4-4.5x the implicit GEMM's device time on
-every ResNet shape timed, in both formats."""
+with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise.
+Faster than the implicit GEMM on every shape timed, in both formats
+(benchmarks/conv2d_tuning.md#tma_by_default)."""
 
 
 def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> bool:
@@ -1098,9 +1072,8 @@ def _forward(x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor
     """The forward's launcher: checks, plan, launches. Replayed for a signature launched
     before (`kernels._launch.replayed`): its launches sent again, x and the filters copied
     to channels-last by `channels_last_kernel` into temporaries of the replay's own (a
-    copy by PyTorch, where that kernel cannot, is not replayed). Planned in full, an NCHW
-    3 x 3 call on the TMA designs took 320-350 us of the H200's host against 38 us of
-    device time (benchmarks/results/2026-12-03h-h200, call 6)."""
+    copy by PyTorch, where that kernel cannot, is not replayed). Planned in full, a call
+    costs the host several times its device time (benchmarks/conv2d_tuning.md#_forward)."""
     geo = Geometry(x, weight, bias, stride, padding, dilation, groups)
     return run_forward(geo, x, weight, bias)
 

@@ -20,45 +20,31 @@ The GPU ideas, in the order the kernels use them:
 2. Strips share their inputs. A thread owns a strip of adjacent outputs (BLOCK_Q or
    BLOCK_STRIP columns, ROWS rows); an input column or row that several of the strip's
    taps read is loaded and converted once, and each tap is then one multiply-add
-   (`_strip_rows`). Offline (sm_90 SASS, channels-last) that took 3 x 3 from 50 to 22
-   instructions an output and 7 x 7 from 203 to 84; on the H200 (device time, 16-bit)
-   3 x 3 from 18-38% of a copy's bandwidth to 46-69% (`benchmarks/vendor.md`, sixth and
-   seventh sessions). Before, ncu had them bound by issue (issue slots 74-85% busy, DRAM
-   2-18%).
+   (`_strip_rows`). Without strips the kernels were bound by instruction issue, not by
+   memory (benchmarks/depthwise_tuning.md#strips).
 3. Aligned vectors. Where every row of x and of the output starts on a multiple of 16
    bytes (`_row_alignment`), a plane strip's columns are one vector load a row, each
    vector inside the row or masked whole outside it, and `tl.split` takes it apart in
    the thread's registers; 7 x 7's halo comes in vectors too (`_vector_row`). Scalar
-   strips of 8 had waited on the L1 (ncu: 0.22-0.26 warps issued a scheduler).
+   strips of 8 had waited on the L1 (benchmarks/depthwise_tuning.md#aligned-vectors).
 4. A walk. A plane program walks TILES tiles (2-7) down its plane, paying its prologue
-   (which plane, the filter's weights) once. With vectors and walks, NCHW float16
-   reached 65-73% of a copy on 3 x 3 stride 1 (do_bench / device time), 1.6-9.6x cuDNN
-   (twelfth session).
+   (which plane, the filter's weights) once (benchmarks/depthwise_tuning.md#walks).
 
-Why 7 x 7 stays far from a copy: an output is 49 float32 multiply-adds, and at the
-H200's published float32 rate (67 TFLOP/s) a (32, 256, 56, 56) convolution's take 38 us
-against a copy's 24, so no design of multiply-adds passes 64% of a copy there. The plane
-kernel's walks issue 61-68 instructions an output there (offline SASS, Triton 3.6, 16 x
-64 x 8 in 4 rows and 8 x 64 x 8 in 2), a floor of 47-52 us (46-51%), and take 80-87
-(30-36%), the leaner one the slower: the count alone does not set their time.
+Why 7 x 7 stays far from a copy: an output is 49 float32 multiply-adds, and at the GPU's
+float32 rate those of a large convolution take longer than a copy of its bytes would, so
+no design of multiply-adds comes near a copy (64% of one at most on the H200); nor does
+the count of instructions alone set the time
+(benchmarks/depthwise_tuning.md#why-7-x-7-stays-far-from-a-copy).
 
-Where they stand on the H200 (float16, N = 32, do_bench / device time, % of a same-run
-copy; `benchmarks/vendor.md`, fifteenth and seventeenth sessions): NCHW 3 x 3 66 / 73% at
-stride 1 and 55 / 78% at stride 2, 7 x 7 30 / 32% and 37 / 45%; channels-last 64 / 72%,
-59 / 76%, 25 / 26% (one filter a thread) and 29 / 32%. The backward runs on
-kernels/conv2d.py's GEMMs.
+Where they stand: benchmarks/depthwise_tuning.md#where-they-stand-on-the-h200. The
+backward runs on kernels/conv2d.py's GEMMs.
 
 Rejected on the tensor cores, each a filter row as a banded (Toeplitz) matrix of weights
-that a tile of input rows multiplies (4.6 times the arithmetic of 7 x 7, on units with
-about 15 times the rate), float16 on the H200, forced in the same process:
-- one output tile a program (`conv2d_depthwise_band_kernel`, last in bb2f0a5): 663 us on
-  7 x 7 stride 1 against the plane strips' 303 (benchmarks/results/2026-12-03f-h200,
-  call3-strips-probe.txt);
+that a tile of input rows multiplies (more arithmetic than 7 x 7's, on faster units),
+both slower than the strips (benchmarks/depthwise_tuning.md#rejected-designs):
+- one output tile a program (`conv2d_depthwise_band_kernel`, last in bb2f0a5);
 - R sums in flight down a whole plane, each input row loaded once, Hopper's wgmma taking
-  x from registers (`depthwise_dots`, last in 920e976): at best 81 us on 7 x 7 stride 1
-  against the plane's 80, slower on every other shape (3 x 3 62 us against 37, 7 x 7
-  stride 2 76 against about 41 as tuned), and channels-last (8 filters a program, a
-  batched dot) 189-200 us against 97 (benchmarks/results/2026-12-05-h200, calls 1, 2).
+  x from registers (`depthwise_dots`, last in 920e976).
 """
 
 from __future__ import annotations
@@ -92,24 +78,12 @@ def _depthwise_config(
 
 
 # Strips of 8 and 4 adjacent outputs (BLOCK_Q) share input columns among the taps
-# (conv2d_depthwise_kernel). Offline for sm_90 (N = 32, 256 channels, 56 x 56, 16-bit),
-# SASS instructions an output: 8 x 128 x 8 22-34 on 3 x 3 and 84-112 on 7 x 7, 8 x 128 x 4
-# 29-38 and 109-133, 16 x 64 x 8 26-36 and 97-124, against 50-55 and 203-239 for one-pixel
-# strips; none spills (16 x 128 x 4 and 32 x 64 x 4 did on 7 x 7, 16 x 128 x 8 on every
-# shape). On the H200 (`vendor.py depthwise`, both 16-bit dtypes, the six shapes of
-# benchmarks/results/2026-12-03f-h200 calls 2 and 3) the tuner picked one of these three
-# on all twelve, never 16 x 128 x 2 nor the five one-pixel configs then in the table
-# (16 x 128, 64 x 64, 128 x 32, 8 x 128, 256 x 16, the winners of the sweep before).
-# Strips of 2 and 3 output rows (ROWS) won the first three shapes of the row sweep
-# (benchmarks/results/2026-12-03g-h200 call 1, float16, do_bench): 8 x 64 x 8 in 2 rows
-# 37.2 us on 3 x 3 stride 1 (65% of a copy; 8 x 128 x 8 in one row took 43.4 forced in
-# 2026-12-03f), 4 x 128 x 4 in 3 rows on stride 2, 8 x 128 x 4 in 2 rows on 7 x 7.
-# Those hold 4-8 filters a thread (the tile's elements over its threads: Triton loads
-# them as one vector), so 7 x 7 needs 4-8 x 49 weights a thread: offline (sm_90, Triton
-# 3.9, float16) 255 registers, spills, and weights converted through shared memory (98
-# LDS, 97 barriers). One filter a thread in 8 x 8 outputs holds 49 weights and 64 sums:
-# 166 registers (3 programs an SM, not 2), no spills, 80.4 instructions an output (80.8
-# for 8 x 128 x 4 in 2 rows; bfloat16 80.4 against 87.4). Not yet timed on a GPU.
+# (conv2d_depthwise_kernel), and strips of 2 and 3 output rows (ROWS) share input rows;
+# larger tiles spill on 7 x 7. A tile of these holds 4-8 filters a thread (its elements over its
+# threads: Triton loads them as one vector), so 7 x 7 needs 4-8 x 49 weights a thread,
+# more than the registers hold; the last config, one filter a thread in 8 x 8 outputs,
+# holds 49 weights and 64 sums.
+# Measured: benchmarks/depthwise_tuning.md#depthwise_gpu_configs
 DEPTHWISE_GPU_CONFIGS = (
     _depthwise_config(8, 128, 4, 8),
     _depthwise_config(8, 128, 4, 4),
@@ -151,20 +125,10 @@ def _plane_config(
 
 # Tiles of one channel's output plane, rows x columns, TILES of them down the plane a
 # program; strips of adjacent columns a thread (BLOCK_STRIP), loaded and stored as aligned
-# vectors where the rows allow (ALIGN), in ROWS rows. Offline for sm_90 (float16, N = 32,
-# 256 channels, 56 x 56), SASS instructions an output over a program's walk: 3 x 3
-# stride 1 22.6 for 16 x 64 x 8 in 4 rows on one warp, 7 x 7 80.3; the one-column 4 x 64
-# tiles that had won 3 x 3 took 126 and 408, in scalar strips of 8 (the last tables'
-# winners on 7 x 7) 43 and 126. The H200 (benchmarks/results/2026-12-04d-h200,
-# `vendor.py --sweep depthwise-walks`, do_bench, float16) took 37.4 us on 3 x 3 stride 1
-# (65% of a copy; 4 x 64 had taken 113), 27.4 on stride 2 (8 x 32 x 4 in 2 rows, 55%),
-# 97.7 on 7 x 7 (8 x 64 x 8 in 2 rows, 25%); each a different config, with 32 x 32 x 4
-# in 8 rows within 1.13x on all three, and 16 x 32 x 4 in 4 rows for 28 x 28 planes.
-# Scalar strips of 8 wait on memory (ncu: 0.22-0.26 warps issued a scheduler, the busiest
-# memory unit 75-80%); one-column strips of 8 rows, walking, stay for rows the vectors
-# cannot take. 7 x 7's halo in vectors (2026-12-04f-h200 call 3, forced): 83.6 us stride
-# 1, 39.5 stride 2, from 96.7 and 50.9; as shipped (2026-12-04g-h200, float16) 30 / 32%
-# of a copy at stride 1, 37 / 45% at stride 2 (do_bench / device time).
+# vectors where the rows allow (ALIGN), in ROWS rows. A config for each shape swept
+# (3 x 3 at strides 1 and 2, 7 x 7, 28 x 28 planes) and one close to the best on all of
+# them; scalar strips wait on memory, so one-column strips of 8 rows, walking, stay only
+# for rows the vectors cannot take. Measured: benchmarks/depthwise_tuning.md#plane_gpu_configs
 PLANE_GPU_CONFIGS = (
     _plane_config(16, 64, 1, 8, 4, 4),
     _plane_config(8, 32, 1, 4, 2, 7),
@@ -184,11 +148,9 @@ PLANE_INTERPRET_CONFIGS = (
 # The walk pipelined (PREFETCH): Triton's pipeliner copies the next tile's input rows
 # into shared memory (cp.async) while the program computes this one's. Forced only, not
 # yet timed: the tuner keeps the configs above. None in the interpreter, where it would
-# run the same walk as its twin there. Offline (sm_90, Triton 3.6, float16, 7 x
-# 7 stride 1, benchmarks/sass_loop.py): 8 x 64 x 8 in 2 rows 64 registers and 12 KB of
-# shared memory (so 18 one-warp programs an SM where 32 fit without), 1209 instructions a
-# tile a thread against 1086 (24 LDGSTS in place of 24 LDG, 43 LDS, 72 SEL); 16 x 64 x 8
-# in 4 rows 64 registers, 15 KB, 2112 against 1955.
+# run the same walk as its twin there. Its shared memory leaves room for fewer programs an
+# SM, and its copies cost instructions.
+# Measured offline: benchmarks/depthwise_tuning.md#plane_prefetch_gpu_configs
 PLANE_PREFETCH_GPU_CONFIGS = (
     _plane_config(8, 64, 1, 8, 2, 7, prefetch=1),
     _plane_config(16, 64, 1, 8, 4, 4, prefetch=1),
@@ -424,8 +386,8 @@ def _strip_rows(
                 u, R, S, STRIDE_H, DIL_H, STRIDE_W, DIL_W, ROWS, STRIP,
             )  # fmt: skip
     else:
-        # Unrolled, all R x COLS tiles of loads were hoisted and spilled (9.5-26 KB a
-        # thread in ptxas for 7 x 7 with one pixel a strip, conv2d_depthwise_kernel).
+        # Unrolled, all R x COLS tiles of loads were hoisted and spilled
+        # (benchmarks/depthwise_tuning.md#_strip_rows).
         for r in range(R):
             ih = first_ih + r * DIL_H
             row_ok = lane_ok & (ih >= 0) & (ih < H)

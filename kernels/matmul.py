@@ -48,36 +48,34 @@ The GPU ideas, in the order they appear:
    It reads operands whose rows are 16-byte aligned (`_launch_tma`); the pointer
    kernel takes the rest. Batched operands are 3-D descriptors, a block being one
    batch's (`block_at`), so that a block hanging past K reads zeros, not the next
-   batch's rows. It needs fewer registers than the pointer kernel (154-255, no spills,
-   against 255 with spills, `benchmarks/compile_offline.py matmul`), and on the H200 it
-   ran 0.99-1.07x the tuned pointer kernel from 2048^3 up and 1.05-1.16x on 32 batches
-   of 1024^3 (`vendor.py matmul-tma`): it is the default for 16-bit GEMMs of at least
-   TMA_MIN_WORK multiply-adds, all batches counted.
+   batch's rows. Without the address arithmetic it needs fewer registers than the
+   pointer kernel (which spills), and it is the default for 16-bit GEMMs of at least
+   TMA_MIN_WORK multiply-adds, all batches counted
+   (benchmarks/matmul_tuning.md#matmul_tma_kernel).
 7. Persistence (PROGRAMS_PER_SM > 0 in a TMA config). Instead of a program per tile, a
    program per multiprocessor walks tiles pid, pid + programs, ... in one loop that the
    compiler pipelines across tiles (`tl.range(..., flatten=True)`): the next tile's
    first loads are in flight during this tile's epilogue, and the launch has no tail
    of half-empty waves.
 
-8. C through a descriptor too (C_DESCRIPTOR in a TMA config, forced only: timed on the
-   H200 within the noise of C stored by the threads). The finished tile goes to shared
-   memory and the copy engine writes it, clipped at C's edges, in two halves (less
-   shared memory to stage it in).
+8. C through a descriptor too (C_DESCRIPTOR in a TMA config, forced only: no faster than
+   C stored by the threads, benchmarks/matmul_tuning.md#tma_forced_only_configs). The
+   finished tile goes to shared memory and the copy engine writes it, clipped at C's
+   edges, in two halves (less shared memory to stage it in).
 
 Not done here: warp specialization (loads and MMAs on warps of their own, as cuBLAS's
 sm90 kernels do). Triton's Hopper pass applies only to 4-warp kernels with descriptors
-made in the kernel; on the H200 under Triton 3.6 its 12-warp kernels computed wrong
-products (max error 1.4x the largest entry) at 0.83-1.04x cuBLAS: probed and rejected
-in ea969f6 (benchmarks/results/2026-12-03b-h200/ws-probe.txt).
+made in the kernel, and under Triton 3.6 its 12-warp kernels computed wrong products on
+the H200: rejected in ea969f6 (benchmarks/matmul_tuning.md#warp-specialization).
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
 float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
 precision="tf32", or runs exact float32 FMAs with precision="ieee". On Hopper the tf32
 instruction reads both operands K-major, so a row-major B is copied K-major first
-(`_k_major_for_tf32`: 0.24x -> 0.71x cuBLAS at 4096^3, 0.85x at 8192^3). In Triton's
-interpreter `tl.dot` is exact float32 whatever the precision, and bfloat16 arithmetic is
-wrong there: the interpreter's kernels upcast 16-bit panels to float32 before `tl.dot`
-(exact: the products are the same), which on a GPU would only cost tensor-core speed.
+(`_k_major_for_tf32`). In Triton's interpreter `tl.dot` is exact float32 whatever the
+precision, and bfloat16 arithmetic is wrong there: the interpreter's kernels upcast 16-bit
+panels to float32 before `tl.dot` (exact: the products are the same), which on a GPU would
+only cost tensor-core speed.
 
 Configs: `GPU_CONFIGS`, autotuned on (batches, M, N, K, precision) per dtype through
 `harness.autotune` on a GPU, a config's K step halved for float32 operands where its
@@ -131,13 +129,10 @@ def _config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int) -> t
     )
 
 
-# Timed on the H200 (benchmarks/vendor.py --sweep matmul, 12 candidates, 7 shapes):
-# 128 x 256 tiles with K steps of 64 won every 16-bit shape from 2048^3 up (3 stages;
-# 4 at 4000^3), 64 x 128 at 1024^3; 128 x 256 x 32 is tf32's (its 16-bit configs
-# fitted to K steps of 32 are the same tiles); 64 x 64 x 64 won float32 ieee's FMAs among 14
-# (`--sweep matmul-ieee`, 2026-12-03: 3-5% over 64 x 64 x 32, the config it replaced).
-# Shared memory is stages x (BM x BK + BK x BN) x the element size: 144 KiB for the first
-# in 16 bits.
+# The tuner's candidates, from large 16-bit tiles down to small ones for small GEMMs and
+# float32 ieee's FMAs (64 x 64 x 64); 128 x 256 x 32 is tf32's. Shared memory is stages x
+# (BM x BK + BK x BN) x the element size: 144 KiB for the first in 16 bits.
+# Measured: benchmarks/matmul_tuning.md#gpu_configs
 GPU_CONFIGS = (
     _config(128, 256, 64, 8, 8, 3),
     _config(128, 256, 64, 8, 8, 4),
@@ -148,9 +143,10 @@ GPU_CONFIGS = (
     _config(64, 128, 64, 8, 4, 4),
     _config(64, 64, 64, 8, 4, 3),
 )
-# In the interpreter a program costs about 7 ms whatever its tile (and a K step 1 ms), so
-# its blocks are only as small as they must be for the small cases tests draw to cover
-# several tiles, groups and K steps. 16 is the smallest tl.dot a GPU compiles.
+# In the interpreter a program costs milliseconds whatever its tile, so its blocks are
+# only as small as they must be for the small cases tests draw to cover several tiles,
+# groups and K steps. 16 is the smallest tl.dot a GPU compiles.
+# Measured: benchmarks/matmul_tuning.md#interpret_configs
 INTERPRET_CONFIGS = (
     _config(32, 32, 32, 2, 4, 1),
     _config(16, 16, 16, 3, 4, 1),
@@ -160,15 +156,11 @@ INTERPRET_CONFIGS = (
 CONFIGS = _plans.by_name("", GPU_CONFIGS, INTERPRET_CONFIGS)
 
 
-# The TMA design (`matmul_tma_kernel`), autotuned among these on a GPU. Timed on the H200
-# (`vendor.py matmul-tma`, 2026-12-02, bfloat16 and float16, 1024^3 to 8192^3): 128 x 256
-# x 64 tiles won every shape from 4000^3 up, with a program per tile at 8192^3 and
-# 4096^3 in float16, persistent with 4 stages at 8192 x 8192 x 1024 (+5%), 4000^3 and
-# 4096^3 in bfloat16;
-# 256 x 128, 128 x 128 and two persistent 128 x 128 programs per SM lost all of those
-# (0.71-0.97x cuBLAS, benchmarks/results/2026-12-02e-h200/). All four share their blocks,
-# so one set of descriptors serves the tuner. Persistent configs run 16-bit operands
-# only: with float32 they need 278 KB of shared memory, past sm_90's 227 KB.
+# The TMA design (`matmul_tma_kernel`), autotuned among these on a GPU: 128 x 256 x 64
+# tiles, a program per tile or persistent, 3 or 4 stages; other tiles lost from 4000^3 up
+# (benchmarks/matmul_tuning.md#tma_gpu_configs). All four share their blocks, so one set
+# of descriptors serves the tuner. Persistent configs run 16-bit operands only: with
+# float32 they need 278 KB of shared memory, past sm_90's 227 KB.
 def _tma_config(
     bm: int, bn: int, bk: int, group: int, warps: int, stages: int, per_sm: int = 0, c: int = 0
 ) -> triton.Config:
@@ -188,12 +180,9 @@ TMA_GPU_CONFIGS = (
     _tma_config(128, 256, 64, 8, 8, 3, per_sm=1),
     _tma_config(128, 256, 64, 8, 8, 4, per_sm=1),
 )
-# C through a descriptor too (C_DESCRIPTOR), forced only. Compiled for sm_90 offline
-# (Triton 3.9, benchmarks/compile_offline.py): 147 and 181 KB of shared memory (a program
-# per tile, persistent), 157 and 212 registers (174 and 255 with a bias and gelu), no
-# spills. On the H200 (vendor.py matmul-tma, benchmarks/results/2026-12-03c-h200/
-# fast-tma.txt and desc-tma.txt) 0.93-1.05x cuBLAS, as the configs above to within the
-# run-to-run noise (3-5%): not worth the tuner's time on every new shape.
+# C through a descriptor too (C_DESCRIPTOR), forced only: it ran as the configs above, to
+# within the run-to-run noise, so it is not worth the tuner's time on every new shape.
+# Measured: benchmarks/matmul_tuning.md#tma_forced_only_configs
 TMA_FORCED_ONLY_CONFIGS = (
     _tma_config(128, 256, 64, 8, 8, 3, c=1),
     _tma_config(128, 256, 64, 8, 8, 3, per_sm=1, c=1),
@@ -210,16 +199,10 @@ TMA_CONFIGS = _plans.by_name(
 )
 TMA_BY_DEFAULT = True
 """Whether a GEMM TMA can read runs it unforced (tuned among TMA_GPU_CONFIGS), if its
-operands are 16-bit and it has at least TMA_MIN_WORK multiply-adds. On the H200
-(`vendor.py matmul-tma`, 2026-12-02) 128 x 256 x 64 ran 1.01-1.07x the tuned pointer
-kernel from 4096^3 up; at 2048^3 0.99-1.03x; at 1024^3 0.40-0.51x. Until 2026-12-03 every
-TMA launch went through Triton's dispatch, 96-150 us of host a call (its C_DESCRIPTOR
-default stopped the fast launch); launched fast (benchmarks/results/2026-12-03c-h200/
-fast-tma.txt) each TMA config ran 0.99-1.03x the pointer kernel and 1.01-1.05x cuBLAS at
-2048^3, 0.55-0.61x cuBLAS at 1024^3 (32 tiles of 128 x 256 for 132 SMs). Batched, 32 x
-1024^3 (2048^3's work), the persistent configs ran 1.00-1.04x cuBLAS and the others
-0.95x, where the pointer kernel ran 0.83-0.84x (2026-12-03d-h200/batched-tma.txt).
-float32 was not timed."""
+operands are 16-bit (float32 was not timed) and it has at least TMA_MIN_WORK
+multiply-adds. Measured: benchmarks/matmul_tuning.md#tma_by_default"""
+# Smaller GEMMs have too few 128 x 256 tiles to fill the GPU (32 at 1024^3); a batched
+# GEMM counts every batch's work. Measured: benchmarks/matmul_tuning.md#tma_min_work
 TMA_MIN_WORK = 2**33  # multiply-adds: 2048^3 and up
 
 
@@ -560,8 +543,8 @@ def _check_inputs(a, b, bias, activation, precision) -> tuple[int, int, int, int
 def _index_64(interpreting: bool, *views: tuple[tuple[int, ...], tuple[int, ...]]) -> bool:
     """INDEX_64: where an offset within the operands' tiles, (rows, columns) and their
     strides per view, may pass 2**31; and in the interpreter, which evaluates an overflow
-    check at every int32 add and multiply (a device_assert, which it does not enforce):
-    the kernel ran 1.5x slower in int32."""
+    check at every int32 add and multiply (a device_assert, which it does not enforce),
+    so that int32 runs slower there (benchmarks/matmul_tuning.md#_index_64)."""
     return interpreting or not offsets_fit_int32(*views)
 
 
@@ -575,12 +558,10 @@ def _reads_tf32_k_major(device: torch.device) -> bool:
 def _k_major_for_tf32(b: torch.Tensor, precision: str, interpreting: bool) -> torch.Tensor:
     """B, copied K-major where a float32 GEMM in tf32 would read it N-major (row-major B):
     Hopper's wgmma transposes 16-bit operands as it reads them but not tf32 ones, and
-    Triton then falls back to a slower path. H200, 4096^3 and 8192^3: 0.24-0.26x cuBLAS
-    row-major against 0.95x on a K-major view (vendor.py matmul-probe,
-    benchmarks/results/2026-12-02d-h200/probe.txt); with this copy, row-major B ran 0.71x
-    (4096^3) and 0.85x (8192^3) (probe-tf32.txt): a transposing copy of K x N float32 is
-    slower than a plain one. The one exception to reading operands through their strides.
-    `interpreting`: `in_interpreter()`, which the caller has asked already."""
+    Triton then falls back to a path slower than the copy
+    (benchmarks/matmul_tuning.md#_k_major_for_tf32). The one exception to reading operands
+    through their strides. `interpreting`: `in_interpreter()`, which the caller has asked
+    already."""
     if b.dtype != torch.float32 or precision != "tf32" or interpreting:
         return b
     n_major = b.stride(-1) == 1 and b.stride(-2) != 1 and min(b.shape[-2:]) > 1
@@ -656,9 +637,8 @@ def _launch(
     store_preactivation: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """C, and Z = A @ B + bias in float32 when `store_preactivation` (else None). Replayed
-    for a signature launched before (`kernels._launch.replayed`): a small GEMM's host cost
-    was 40-95 us on the H200's host against cuBLAS's 13-21
-    (benchmarks/results/2026-12-03b-h200/host-ab.txt), more than its kernel's time."""
+    for a signature launched before (`kernels._launch.replayed`): a small GEMM's host cost,
+    launched anew, was more than its kernel's time (benchmarks/matmul_tuning.md#_launch)."""
     batch, M, K, N = _check_inputs(a, b, bias, activation, precision)
     interpreting = in_interpreter()  # once a call: it reads the environment
     b = _k_major_for_tf32(b, precision, interpreting)

@@ -87,10 +87,8 @@ def softmax_looped_kernel(
 
     # Pass 1, the online max-and-sum, kept per lane so the loop needs no reduction:
     # lane j sees columns j, j + BLOCK_COLS, ... and holds their max and sum of exp(x - max).
-    # (The row's max, one reduction a block and one exp an element, ran 63-64% of a copy
-    # at 1024 x 65536 float16 on the H200 against this one's 65%: da5ac7c, rejected. On
-    # `exp`'s flushed ex2, 17 instructions an element against 21, it ran 67% against 69%:
-    # the block's reduction waits, 2026-12-04.)
+    # (The row's running max, one reduction a block and one exp an element, ran slower:
+    # da5ac7c, rejected, benchmarks/rows_and_launch_tuning.md#softmax_looped_kernel.)
     lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
     lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
     for start in range(0, n_cols, BLOCK_COLS):

@@ -20,9 +20,7 @@ from kernels._launch import cdiv, fast, replayed
 BLOCK_SIZE = 1024
 NUM_WARPS = 4
 """1024 elements a program on 4 warps: 8 a thread, one 16-byte load of each input in
-16 bits. 1.00-1.01x PyTorch from 2**20 to 2**28 elements on the H200, where 2048 to 8192
-elements on 4 or 8 warps ran 0.96-1.01x (benchmarks/tune_rowwise.py vector_add,
-benchmarks/results/2026-12-03h-h200/call2-elementwise-sweep.txt)."""
+16 bits. Measured: benchmarks/rows_and_launch_tuning.md#vector_add-block_size-and-num_warps."""
 
 
 @triton.jit
