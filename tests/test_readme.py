@@ -1,4 +1,5 @@
-"""The README's outside-kernel example is a complete, passing test file."""
+"""The README's outside-kernel example is a complete, passing test file; the docs the code
+cites exist."""
 
 from __future__ import annotations
 
@@ -55,3 +56,27 @@ def test_readme_outside_op_example_runs(tmp_path):
     )  # fmt: skip
     assert repro.returncode == 1, repro.stdout + repro.stderr
     assert "FAILED" in repro.stdout and "relu" in repro.stdout
+
+
+def _github_anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lowercased, spaces to '-', other
+    punctuation but '-' and '_' dropped."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_measurement_the_code_cites_has_its_section():
+    """The kernels cite their measurements in one line, `benchmarks/<file>.md#<anchor>`:
+    each file and heading cited exists, so that a renamed section cannot orphan a
+    citation."""
+    cited = set()
+    for path in [*ROOT.glob("kernels/*.py"), *ROOT.glob("benchmarks/*.py")]:
+        for name, anchor in re.findall(r"benchmarks/(\w+\.md)#([\w\-]+)", path.read_text()):
+            cited.add((path.name, name, anchor))
+    assert len(cited) > 50  # the kernels cite their tuning files throughout
+    missing = []
+    for source, name, anchor in sorted(cited):
+        doc = ROOT / "benchmarks" / name
+        headings = re.findall(r"^#+ (.+)$", doc.read_text(), re.M) if doc.exists() else []
+        if anchor not in {_github_anchor(h) for h in headings}:
+            missing.append(f"{source} cites benchmarks/{name}#{anchor}")
+    assert not missing, "\n".join(missing)
