@@ -889,7 +889,10 @@ for name in $STEPS; do
         # 1.51-1.59x PyTorch on the H200 (target 1.8), 1.61-1.75x on 8 walker warps
         # (2026-12-03c): warps and walkers per SM swept there. Since then the walker's
         # two row sums are one reduction (seventeenth session, untimed: 3 barriers a row
-        # where there were 12, float32 no longer spills): the same sweep again.
+        # where there were 12, float32 no longer spills): compiled correctness first (the
+        # interpreter alone has run `row_sums`), then the same sweep again.
+        step ln-bwd-tests 150 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_parts.py tests/test_large_shapes.py -k layer_norm
         step ln-bwd-walkers 200 python benchmarks/tune_rowwise.py bwd-walkers ;;
     *) echo "unknown step $name" ;;
     esac
