@@ -5,6 +5,7 @@ that cannot run there (a float32 D=128 attention tile past 227 KB of shared memo
 API the target's Triton lacks), or that spills, is found here first.
 
     PYTHONPATH=. python benchmarks/compile_offline.py [OP ...] [--arch 90] [--dtype D]
+                                                      [--config TEXT]
 
 How: Triton's compiler needs no GPU, only a target. A stand-in driver names the target
 (sm_90: the H100 and H200), and `JITFunction.run` is made to compile without launching
@@ -111,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="OP", help="ops (default: all with configs)")
     parser.add_argument("--arch", type=int, default=90, help="compute capability. Default: 90")
     parser.add_argument("--dtype", action="append", help="dtypes. Default: all three")
+    parser.add_argument(
+        "--config", action="append", metavar="TEXT",
+        help="only the GPU configs whose name holds TEXT (repeatable). Default: all",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     import kernels._checks as checks
@@ -126,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or list(OPS):
         op = OPS[name]
         gpu_configs = [c for c in op.configs.names if c.endswith("/gpu")] if op.configs else []
+        if args.config:
+            gpu_configs = [c for c in gpu_configs if any(t in c for t in args.config)]
+            if not gpu_configs:
+                continue  # (not the gradient as launched either: it was not asked for)
         for config in gpu_configs or [None]:  # None: what the launcher picks (a gradient)
             for dtype in args.dtype or FLOAT_DTYPES:
                 verdict, shared, usage = "", 0, {}
