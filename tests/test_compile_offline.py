@@ -31,6 +31,16 @@ def test_a_kernel_compiles_for_sm90_without_a_gpu() -> None:
     assert found and 0 < int(found[1]) < 64, done.stdout
 
 
+def test_compile_offline_compiles_only_the_configs_asked_for() -> None:
+    done = _offline(
+        "benchmarks/compile_offline.py", "add_row_sum", "--dtype", "float32", "--config=split"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rows/split/gpu"), done.stdout
+    assert re.search(r"float32 .* ok  \[add_row_sum_split_kernel \d+ regs\]", lines[0])
+
+
 def test_a_depthwise_designs_walk_reads_as_sass_without_a_gpu() -> None:
     """benchmarks/sass_loop.py: the plane design (16 x 64 tiles in strips of 8 columns x 4
     rows on one warp) compiled for sm_90: its walk's loop is a tile's multiply-adds, 32
