@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 
-.PHONY: setup check test test-triton36 gpu nightly bench lint
+.PHONY: setup check test test-triton36 compile-check gpu nightly bench lint
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: setup         ## the test suite, in parallel (interpret mode on a CPU mach
 
 test-triton36: $(VENV36)/bin/.installed  ## the suite on Triton 3.6's interpreter (code must run on 3.6 and 3.9)
 	$(VENV36)/bin/python -m pytest -n auto
+
+# What the interpreter never does: compile. Every op's GPU configs for sm_90 (the H200's)
+# on the GPU machine's Triton, each on the first example it is launched on, float16 and
+# float32; fails where one does not compile or needs more shared memory than sm_90 has.
+compile-check: $(VENV36)/bin/.installed  ## GPU configs compiled offline (benchmarks/compile_offline.py)
+	PYTHONPATH=. $(VENV36)/bin/python benchmarks/compile_offline.py --first --dtype float16 --dtype float32
 
 gpu: setup          ## the test suite compiled on the GPU
 	$(BIN)/python -m pytest -n auto --triton-mode=gpu

@@ -5,7 +5,7 @@ that cannot run there (a float32 D=128 attention tile past 227 KB of shared memo
 API the target's Triton lacks), or that spills, is found here first.
 
     PYTHONPATH=. python benchmarks/compile_offline.py [OP ...] [--arch 90] [--dtype D]
-                                                      [--config TEXT]
+                                                      [--config TEXT] [--first]
 
 How: Triton's compiler needs no GPU, only a target. A stand-in driver names the target
 (sm_90: the H100 and H200), and `JITFunction.run` is made to compile without launching
@@ -116,12 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         "--config", action="append", metavar="TEXT",
         help="only the GPU configs whose name holds TEXT (repeatable). Default: all",
     )  # fmt: skip
+    parser.add_argument(
+        "--first", action="store_true",
+        help="each config on the first pinned example it is launched on, not on every one "
+        "(a quick check that it compiles; the shared memory is that example's)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     import kernels._checks as checks
     from harness.compare import build_inputs
     from harness.dtypes import FLOAT_DTYPES
     from harness.op import Case
+    from kernels import _plans
     from ops import OPS
 
     compiled = _offline(args.arch)
@@ -137,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue  # (not the gradient as launched either: it was not asked for)
         for config in gpu_configs or [None]:  # None: what the launcher picks (a gradient)
             for dtype in args.dtype or FLOAT_DTYPES:
-                verdict, shared, usage = "", 0, {}
-                for shape, params in op.examples:
+                verdict, shared, usage, where = "", 0, {}, ""
+                for example, (shape, params) in enumerate(op.examples):
                     case = Case(name, dtype, tuple(shape), dict(params), seed=0)
                     del compiled[:]
                     try:
                         inputs = build_inputs(op, case, "cpu")
                         forced = op.configs.force(config) if config else contextlib.nullcontext()
-                        with forced:
+                        with forced, _plans.recording() as launched:
                             op.kernel(*inputs.args, **inputs.kwargs)
                     except Exception as exc:  # a compile error, or a config that is refused
                         first = str(exc).splitlines()[0][:160] if str(exc) else ""
@@ -154,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                     for c in compiled:  # the most registers, spills and stack of each kernel
                         most = usage.get(c["kernel"], (0, 0, 0))
                         usage[c["kernel"]] = tuple(map(max, most, c["usage"]))
+                    if args.first and (config in launched if config else usage):
+                        where = f" (example {example})"
+                        break  # (as launched: the first example that launches anything)
                 if not verdict and not usage:
                     verdict = "nothing compiled (the config applies to no pinned example)"
                 elif not verdict and limit is not None and shared > limit:
@@ -168,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                     for kernel, (regs, spills, stack) in sorted(usage.items())
                 )
                 label = config or f"{name} (as launched)"
-                print(f"{label:<36} {dtype:<9} {shared:>7} B  {verdict or 'ok'}  [{kernels}]")
+                verdict = verdict or "ok"
+                print(f"{label:<36} {dtype:<9} {shared:>7} B  {verdict}  [{kernels}]{where}")
                 sys.stdout.flush()
     return 1 if failures else 0
 

@@ -38,7 +38,15 @@ def test_compile_offline_compiles_only_the_configs_asked_for() -> None:
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("rows/split/gpu"), done.stdout
-    assert re.search(r"float32 .* ok  \[add_row_sum_split_kernel \d+ regs\]", lines[0])
+    assert re.search(r"float32 .* ok  \[add_row_sum_split_kernel \d+ regs\]$", lines[0])
+
+    # --first: on the first pinned example the config is launched on, which it names
+    done = _offline(
+        "benchmarks/compile_offline.py", "add_row_sum", "--dtype", "float32", "--config=split",
+        "--first",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert re.search(r"ok  \[add_row_sum_split_kernel \d+ regs\] \(example \d+\)$", done.stdout)
 
 
 def test_a_depthwise_designs_walk_reads_as_sass_without_a_gpu() -> None:
