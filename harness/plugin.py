@@ -7,7 +7,9 @@ conftest.py, under the same name so it is never loaded twice.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import os
 import sys
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import crashes, memcheck, modes, placement, profiles
+from harness import crashes, memcheck, modes, placement, profiles, stack
 from harness.op import Budget
 
 STATE = pytest.StashKey["HarnessState"]()
@@ -191,6 +193,28 @@ def _memcheck(config: pytest.Config, mode: str) -> None:
     )
     sys.stderr.flush()
     os.execvpe(command[0], command, env)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function):
+    """The test function called with headroom on CPython's frame stack
+    (`harness.stack`: in a pytest-xdist worker, Triton's interpreter could otherwise map
+    and unmap a chunk of it at every other call, and run 3x slower). Whoever calls the
+    test function (pytest, or another plugin's hook) calls it through `with_headroom`; a
+    coroutine or async generator is left as it is, for the plugin that runs it."""
+    test = pyfuncitem.obj
+    if inspect.iscoroutinefunction(test) or inspect.isasyncgenfunction(test):
+        return (yield)
+
+    @functools.wraps(test)
+    def with_headroom(*args, **kwargs):
+        return stack.with_headroom(test, *args, **kwargs)
+
+    pyfuncitem.obj = with_headroom
+    try:
+        return (yield)
+    finally:
+        pyfuncitem.obj = test
 
 
 @pytest.hookimpl(wrapper=True)

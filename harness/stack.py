@@ -1,0 +1,42 @@
+"""Room on CPython's frame stack, so that a deep call never sits on the edge of a chunk.
+
+CPython keeps the frames of Python calls on a per-thread stack of 16 KiB chunks, and frees
+a chunk as soon as the first frame in it returns (python/cpython#142183, fixed in 3.13
+and 3.14 in 2026; CI's 3.11 has it). Code whose depth goes up and down across a chunk's
+edge, as Triton's interpreter does evaluating a kernel op by op, maps and unmaps a chunk at
+every crossing, and where a test's first frame lies decides whether it does: on this
+repository's 2-core CI machine (Python 3.11.7), `test_differential[layer_norm.grad-bfloat16]`
+took 7.8 s in a plain pytest process and 25.8 s in a pytest-xdist worker, on the same
+examples, the worker's time in mmap, munmap and page faults (perf).
+
+`with_headroom(fn, *args, **kwargs)` calls fn from a frame that reserves 1 MiB of the
+stack and never uses it: CPython gives that frame a chunk of its own, 2 MiB, and fn's
+frames fill the other half, thousands of them, without reaching an edge. The harness's
+pytest plugin runs every test function so (`harness.plugin.pytest_pyfunc_call`): that
+test took 10.0 s in the worker then, and the whole suite 179 s instead of 241 (`pytest -n
+auto`, CI's profile, the same machine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+RESERVED_SLOTS = 1 << 17
+"""What the calling frame reserves, in 8-byte slots: 1 MiB."""
+
+
+def _call(fn: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> T:
+    return fn(*args, **kwargs)
+
+
+# A frame's size is its code's locals plus its evaluation stack (co_stacksize), which
+# CPython allocates whole and trusts: a larger one is room unused, never read.
+_call.__code__ = _call.__code__.replace(co_stacksize=_call.__code__.co_stacksize + RESERVED_SLOTS)
+
+
+def with_headroom(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """fn(*args, **kwargs), its frames in a fresh 1 MiB of CPython's frame stack."""
+    return _call(fn, args, kwargs)
