@@ -269,6 +269,8 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
     # Compare raw bits, so NaN == NaN and -0.0 != 0.0; works for any dtype and layout.
     if t.device.type == "meta":  # holds no data to modify
         return torch.zeros(0)
+    if t.layout is not torch.strided:  # sparse: its values where they lie
+        t = t.detach().to_dense()
     flat = t.detach().contiguous().reshape(-1).clone()
     if flat.is_floating_point() or flat.is_complex():
         width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[

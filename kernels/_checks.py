@@ -37,6 +37,9 @@ def check_tensor(
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if value.dtype not in dtypes:
         raise TypeError(f"{name} must have dtype {_dtype_names(dtypes)}, got {value.dtype}")
+    if value.layout is not torch.strided or value.is_nested:  # a kernel reads through strides
+        kind = "a nested tensor" if value.is_nested else f"layout {value.layout}"
+        raise TypeError(f"{name} must be a dense tensor (torch.strided layout), got {kind}")
     # is_cpu and is_cuda: what device.type says, without making a torch.device (a sixth
     # of the cost): every launch checks each of its tensors.
     if _INTERPRETING:

@@ -5,7 +5,8 @@ x is (N, C, H, W) (or (C, H, W)), weight (K, C / groups, R, S), bias (K,) or Non
 stride, padding (ints, pairs, "same", "valid"), dilation and groups; float32, float16 or
 bfloat16, accumulated in float32 and rounded once. Every tensor is read through its
 strides, so NCHW and channels-last (NHWC in memory) inputs cost no copy; the output is
-in the input's memory format, as PyTorch's.
+in the input's memory format, as PyTorch's. With no input channels (C = 0) an output sums
+no products: it is its filter's bias, K filters of it, where PyTorch returns no filters.
 
 The GPU ideas, in the order they appear:
 

@@ -52,6 +52,7 @@ def bad_tensor_inputs(device: torch.device, wrap: Callable[[object], Inputs]) ->
         BadInput("bool dtype", wrap(t(4, 8, dtype=torch.bool)), TypeError, dtype_error),
         BadInput("wrong device", wrap(t(4, 8, dev=other)), ValueError, r"\bx\b.*(device|CUDA)"),
         BadInput("not a tensor", wrap([[1.0, 2.0]]), TypeError, r"\bx\b.*torch.Tensor"),
+        BadInput("sparse", wrap(t(4, 8).to_sparse()), TypeError, r"\bx\b.*dense"),
     ]
 
 

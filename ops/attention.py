@@ -358,6 +358,7 @@ def _bad_inputs(device) -> list[BadInput]:
 
     return [
         BadInput("3-D q", call(q=t(4, 8, 16)), ValueError, r"\bq\b.*4-D"),
+        BadInput("sparse v", call(v=v.to_sparse()), TypeError, r"\bv\b.*dense"),
         BadInput("5-D k", call(k=t(1, 1, 2, 5, 16)), ValueError, r"\bk\b.*4-D"),
         BadInput("head_dim 8", call(q=t(1, 4, 8, 8), k=t(1, 2, 5, 8), v=t(1, 2, 5, 8)),
                  ValueError, r"head_dim"),

@@ -341,6 +341,7 @@ def _bad_inputs(device) -> list[BadInput]:
 
     return [
         BadInput("groups divide C", call(x=t(2, 5, 6, 6)), ValueError, r"\bgroups\b.*divide"),
+        BadInput("sparse weight", call(weight=w.to_sparse()), TypeError, r"\bweight\b.*dense"),
         BadInput("groups divide K", call(weight=t(5, 2, 3, 3)), ValueError, r"\bgroups\b.*divide"),
         BadInput("weight channels", call(weight=t(6, 3, 3, 3)), ValueError,
                  r"\bweight\b.*channels"),

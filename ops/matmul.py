@@ -234,6 +234,7 @@ def _bad_inputs(device) -> list[BadInput]:
         BadInput("inner dims", call(b=t(7, 5)), ValueError, r"\bb\b.*rows.*inner"),
         BadInput("batch dims", call(a=t(3, 4, 8), b=t(2, 8, 5)), ValueError, r"\bb\b.*batch"),
         BadInput("1-D a", call(a=t(8)), ValueError, r"\ba\b.*2-D or 3-D"),
+        BadInput("sparse b", call(b=t(8, 5).to_sparse()), TypeError, r"\bb\b.*dense"),
         BadInput("4-D b", call(b=t(1, 2, 8, 5)), ValueError, r"\bb\b.*2-D or 3-D"),
         BadInput("dtype mismatch", call(b=t(8, 5, dtype=torch.float16)), TypeError,
                  r"\bb\b.*dtype"),

@@ -61,6 +61,7 @@ def _bad_inputs(device) -> list[BadInput]:
             r"\bx\b.*dtype",
         ),
         BadInput("not a tensor", Inputs(([1.0, 2.0], t(2))), TypeError, r"\bx\b.*torch.Tensor"),
+        BadInput("sparse y", Inputs((t(8), t(8).to_sparse())), TypeError, r"\by\b.*dense"),
     ]
 
 

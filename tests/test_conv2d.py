@@ -620,3 +620,27 @@ def test_the_tma_designs_run_unforced_only_with_the_copy_engine(monkeypatch, har
             conv2d(x, w, padding=1)
         boxes = harness_state.mode != "interpret" and hopper
         assert [name.split("/")[1].startswith("boxes-") for name in launched] == [boxes]
+
+
+def test_no_input_channels_leave_the_bias_on_every_filter(harness_state):
+    """C = 0: each output sums no products, so it is its filter's bias (the NumPy
+    reference's answer), and dbias sums dy. PyTorch returns no filters there at all, shape
+    (N, 0, P, Q): a result of K filters is the one a network's next layer expects."""
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    x = make_tensor((2, 0, 5, 5), "float32", device, gen).requires_grad_(True)
+    weight = make_tensor((4, 0, 3, 3), "float32", device, gen).requires_grad_(True)
+    bias = make_tensor((4,), "float32", device, gen).requires_grad_(True)
+    out = conv2d_autograd(x, weight, bias, 1, 0, 1, 1)
+    expected = CONV2D.numpy_ref(
+        x.detach().numpy(force=True),
+        weight.detach().numpy(force=True),
+        bias.detach().numpy(force=True),
+    )
+    assert out.shape == expected.shape == (2, 4, 3, 3)
+    assert torch.equal(out.detach().cpu(), torch.from_numpy(expected).float())
+    dy = make_tensor(out.shape, "float32", device, gen)
+    dx, dweight, dbias = torch.autograd.grad(out, [x, weight, bias], dy)
+    assert dx.shape == x.shape and dweight.shape == weight.shape
+    assert torch.allclose(dbias, dy.sum((0, 2, 3)))
+    assert conv2d(x.detach(), weight.detach()).count_nonzero() == 0
