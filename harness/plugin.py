@@ -199,9 +199,10 @@ def _memcheck(config: pytest.Config, mode: str) -> None:
 def pytest_pyfunc_call(pyfuncitem: pytest.Function):
     """The test function called with headroom on CPython's frame stack
     (`harness.stack`: in a pytest-xdist worker, Triton's interpreter could otherwise map
-    and unmap a chunk of it at every other call, and run 3x slower). Whoever calls the
-    test function (pytest, or another plugin's hook) calls it through `with_headroom`; a
-    coroutine or async generator is left as it is, for the plugin that runs it."""
+    and unmap a chunk of it each time its calls crossed a chunk's edge, 3x slower).
+    Whoever calls the test function (pytest, or another plugin's hook) calls it through
+    `with_headroom`; a coroutine or async generator is left as it is, for the plugin that
+    runs it."""
     test = pyfuncitem.obj
     if inspect.iscoroutinefunction(test) or inspect.isasyncgenfunction(test):
         return (yield)

@@ -1,13 +1,14 @@
 """Room on CPython's frame stack, so that a deep call never sits on the edge of a chunk.
 
 CPython keeps the frames of Python calls on a per-thread stack of 16 KiB chunks, and frees
-a chunk as soon as the first frame in it returns (python/cpython#142183, fixed in 3.13
-and 3.14 in 2026; CI's 3.11 has it). Code whose depth goes up and down across a chunk's
-edge, as Triton's interpreter does evaluating a kernel op by op, maps and unmaps a chunk at
-every crossing, and where a test's first frame lies decides whether it does: on this
-repository's 2-core CI machine (Python 3.11.7), `test_differential[layer_norm.grad-bfloat16]`
-took 7.8 s in a plain pytest process and 25.8 s in a pytest-xdist worker, on the same
-examples, the worker's time in mmap, munmap and page faults (perf).
+a chunk as soon as the first frame in it returns (python/cpython#142183: fixed in 2026 by
+caching one chunk, in CPython's main branch and 3.13's; CI's 3.11 has it). Code whose
+depth goes up and down across a chunk's edge, as Triton's interpreter does evaluating a
+kernel op by op, maps and unmaps a chunk at every crossing, and where a test's first frame
+lies decides whether it does: on this repository's 2-core CI machine (Python 3.11.7),
+`test_differential[layer_norm.grad-bfloat16]` took 7.8 s in a plain pytest process and
+25.8 s in a pytest-xdist worker, on the same examples, the worker's time in mmap, munmap
+and page faults (perf).
 
 `with_headroom(fn, *args, **kwargs)` calls fn from a frame that reserves 1 MiB of the
 stack and never uses it: CPython gives that frame a chunk of its own, 2 MiB, and fn's
