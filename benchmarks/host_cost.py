@@ -25,6 +25,10 @@ calls it (on a GPU; alternating rounds).
 `--parts` times the pieces of a replayed vector_add call one by one (on a GPU): the
 signatures, `Replays.get` and `.launch`, the allocation, and the alternatives to each.
 
+`--depths N` times each tier again at N call depths in a row, without the headroom on
+CPython's frame stack that every other timing here gives its calls (`harness.stack`): how
+many depths make a call map and unmap a frame chunk, and what that costs it.
+
 `--force NAME` runs the Triton tiers under that config (`kernels._plans.forcing`).
 `--profile` adds the functions the Triton tier's calls spend the most in, under cProfile
 (on a GPU too: Triton's C launcher shows as one built-in), ordered by `--sort` (tottime
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -43,17 +48,51 @@ from typing import Any
 import torch
 
 import kernels._launch as launch_module
+from harness import stack
 from harness.compare import build_inputs
 from harness.op import Case
 from kernels import _plans
 from ops import OPS
 
 
-def _per_call_us(fn: Callable[[], Any], calls: int = 200) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return 1e6 * (time.perf_counter() - start) / calls
+def _per_call_us(fn: Callable[[], Any], calls: int = 200, headroom: bool = True) -> float:
+    """Host us a call of fn, over `calls` calls; made with headroom on CPython's frame
+    stack (`harness.stack`), as `CudaEventTimer.host_ms_per_call` makes them, unless not
+    `headroom` (`_depths`)."""
+
+    def loop() -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return 1e6 * (time.perf_counter() - start) / calls
+
+    return stack.with_headroom(loop) if headroom else loop()
+
+
+def _at_depth(depth: int, fn: Callable[[], Any]) -> Any:
+    """fn(), called `depth` frames below this call."""
+    return _at_depth(depth - 1, fn) if depth else fn()
+
+
+def _depths(tiers: dict[str, Callable[[], Any]], depths: int, synchronize: Callable) -> None:
+    """Each tier's host us a call at `depths` call depths in a row, without headroom: a
+    Python launcher whose frames cross the edge of one of CPython 3.11's 16 KiB frame
+    chunks maps and unmaps one at every call (python/cpython#142183; `harness.stack`).
+    Prints how many depths cost more than 1.2 times the median, and the worst."""
+    for tier, fn in tiers.items():
+        us = []
+        for depth in range(depths):
+            synchronize()
+            timed = functools.partial(_per_call_us, fn, 100, False)
+            runs = [_at_depth(depth, timed) for _ in range(3)]
+            us.append(min(runs))
+        typical, worst = statistics.median(us), max(us)
+        slow = sum(u > 1.2 * typical for u in us)
+        print(
+            f"  {tier}: {typical:.1f} us at most depths; {slow} of {depths} depths slower by "
+            f"over 20%, the worst {worst:.1f} us (depth {us.index(worst)})",
+            flush=True,
+        )
 
 
 def _through_triton(kernel: Callable[..., Any], inputs: Any) -> Any:
@@ -192,6 +231,12 @@ def main() -> None:
     )
     parser.add_argument("--top", type=int, default=12, help="how many functions --profile lists")
     parser.add_argument(
+        "--depths",
+        type=int,
+        metavar="N",
+        help="also each tier at N call depths in a row, without headroom (`_depths`)",
+    )
+    parser.add_argument(
         "--force",
         metavar="NAME",
         help="the Triton tiers under kernels._plans.forcing(NAME) (family/design/constants)",
@@ -212,7 +257,7 @@ def main() -> None:
         _stub_cuda_launcher()
         device = "cpu"
         timers = {"triton": _per_call_us, "triton-dispatch": _per_call_us}
-        print(f"offline (sm_90 stand-in), shape {tuple(args.shape)} {args.dtype}")
+        where = "offline (sm_90 stand-in)"
     else:
         from harness.perf.timing import CudaEventTimer
 
@@ -220,7 +265,9 @@ def main() -> None:
         device = "cuda"
         tiers = ("triton", "triton-dispatch", "torch")
         timers = {tier: lambda fn: 1e3 * timer.host_ms_per_call(fn) for tier in tiers}
-        print(f"{torch.cuda.get_device_name()}, shape {tuple(args.shape)} {args.dtype}")
+        where = torch.cuda.get_device_name()
+    python = f"Python {platform.python_version()}"  # its frame stack: `_depths`
+    print(f"{where}, {python}, shape {tuple(args.shape)} {args.dtype}")
     print(f"{'op':<22}" + "".join(f"{tier + ' us':>22}" for tier in timers))
     for name in args.ops or list(OPS):
         op = OPS[name]
@@ -246,6 +293,9 @@ def main() -> None:
                 us[tier].append(timers[tier](fn))
         cells = [f"{statistics.median(v):6.1f} ({min(v):.1f}-{max(v):.1f})" for v in us.values()]
         print(f"{name:<22}{''.join(c.rjust(22) for c in cells)}", flush=True)
+        if args.depths:
+            synchronize = torch.cuda.synchronize if device == "cuda" else lambda: None
+            _depths(tiers, args.depths, synchronize)
         if args.profile:
             import cProfile
             import pstats

@@ -91,6 +91,8 @@
 #                 copy, they reach 30-36%), then the float16 7 x 7 stride 2 row as shipped
 #   s18-dw-size   the 3 x 3 and 28 x 28 depthwise rows (float16) against a copy of their own
 #                 size as well as the 2 GiB one
+#   s19-host-depths  issue 10's host cost, timed with headroom on the frame stack, then each
+#                 tier at 200 call depths (which of them map a frame chunk a call)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -861,6 +863,13 @@ for name in $STEPS; do
         # rows get it in s17-dw-rows and s17-dw-ncu.
         step s18-dw-size 250 python benchmarks/vendor.py depthwise --dtype float16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 3, 1), (32, 256, 56, 3, 2), (32, 512, 28, 3, 1)]" ;;
+    s19-host-depths)
+        # Host timings now give their calls headroom on CPython's frame stack
+        # (harness/stack.py): offline, 7 of 200 call depths made a replayed vector_add
+        # map and unmap a frame chunk a call, 2.8 -> 26 us. Whether the machine's Python
+        # does (3.11 to 3.13 before the fix) is first: the header line says its version.
+        step s19-host-depths 240 python benchmarks/host_cost.py vector_add softmax layer_norm \
+            --rounds 7 --depths 200 ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.

@@ -85,11 +85,18 @@ def test_layer_norms_walker_reduces_its_two_row_sums_at_once_offline() -> None:
 
 
 def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
-    done = _offline("benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1")
+    done = _offline(
+        "benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1", "--depths", "4"
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     # two tiers: fast launches and replays into a stub launcher, and Triton's dispatch
     found = re.search(r"^scale +([\d.]+) \(.*\) +([\d.]+) \(", done.stdout, re.M)
     assert found and all(0 < float(found[i]) < 10_000 for i in (1, 2)), done.stdout
+    # and each again at 4 call depths in a row, without headroom on the frame stack
+    swept = re.findall(
+        r"^  (triton|triton-dispatch): [\d.]+ us at most depths; \d of 4 ", done.stdout, re.M
+    )
+    assert swept == ["triton", "triton-dispatch"], done.stdout
 
 
 def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:

@@ -36,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from harness import stack
+
 FLUSH_BYTES = 256 * 1024 * 1024
 """What do_bench zeroes to flush the L2 cache (Triton 3.6 and 3.9 alike)."""
 
@@ -131,18 +133,26 @@ class CudaEventTimer:
         back-to-back calls, the GPU idle at the start of each batch. Launches are
         asynchronous: a call returns once its kernels are queued, and 20 calls never
         fill the launch queue, so the wall time is the host's cost alone. (A launcher
-        that synchronizes shows up here with its kernels' device time added.)"""
+        that synchronizes shows up here with its kernels' device time added.) The calls
+        are made with headroom on CPython's frame stack (`harness.stack`): at a few call
+        depths in a hundred, a Python launcher's frames cross a chunk's edge and each
+        call maps and unmaps one, which says where the caller stands, not what a call
+        costs (`benchmarks/host_cost.py --depths` shows it)."""
         import time
 
         import torch
 
-        per_call = []
-        for _ in range(HOST_BATCHES):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            for _ in range(HOST_CALLS):
-                fn()
-            per_call.append((time.perf_counter() - start) * 1e3 / HOST_CALLS)
+        def batches() -> list[float]:
+            per_call = []
+            for _ in range(HOST_BATCHES):
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                for _ in range(HOST_CALLS):
+                    fn()
+                per_call.append((time.perf_counter() - start) * 1e3 / HOST_CALLS)
+            return per_call
+
+        per_call = stack.with_headroom(batches)
         torch.cuda.synchronize()
         return float(statistics.median(per_call))
 
