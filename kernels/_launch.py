@@ -20,8 +20,11 @@ import triton
 import triton.language as tl
 from torch import Tensor
 from triton import knobs
+from triton.runtime.interpreter import InterpretedFunction
 from triton.runtime.jit import JITFunction
 from triton.tools.tensor_descriptor import TensorDescriptor
+
+from harness import stack
 
 
 def cdiv(x: int, y: int) -> int:
@@ -396,14 +399,26 @@ _DIRECT_FIELDS = (
 """What `direct_launcher` reads of a CUDA launcher: the first two must be 0."""
 
 
+def _through_triton(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -> Any:
+    """`kernel[grid](*args, **meta)` through Triton's dispatch, with COMPILE_OPTIONS. An
+    interpreted kernel runs with headroom on CPython's frame stack (`harness.stack`): the
+    interpreter's calls go up and down by hundreds of frames, and from an unlucky depth
+    of the caller's, they map and unmap a frame chunk at every crossing of its edge (a
+    bfloat16 layer_norm launch took 95 ms at most depths, up to 531 ms at 12 of 80)."""
+    note_dispatched()
+    launch = kernel[grid]
+    if type(kernel) is InterpretedFunction:
+        return stack.with_headroom(launch, *args, **(meta | COMPILE_OPTIONS))
+    return launch(*args, **(meta | COMPILE_OPTIONS))
+
+
 def _launch_fast(kernel: Any, grid: tuple[int, ...], args: tuple, meta: dict[str, Any]) -> None:
     """`kernel[grid](*args, **meta)`, straight to the CUDA launcher where the launch's
     specialization was compiled and launched before (`_COMPILED`)."""
     launch = _launch_key(kernel, args, meta)
     entry = _COMPILED.get(launch[1]) if launch else None
     if entry is None:  # Triton's way: compiles if it must, then launches
-        note_dispatched()
-        compiled = kernel[grid](*args, **(meta | COMPILE_OPTIONS))
+        compiled = _through_triton(kernel, grid, args, meta)
         if launch and compiled is not None and not hasattr(compiled, "result"):
             run = direct_launcher(compiled.run)  # its handles were loaded by the launch above
             _COMPILED[launch[1]] = (compiled, run, compiled.function, compiled.packed_metadata)
@@ -847,8 +862,7 @@ def launch_resolved(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -
         try:
             grid = grid(meta)
         except KeyError:
-            note_dispatched()
-            kernel[grid](*args, **(meta | COMPILE_OPTIONS))
+            _through_triton(kernel, grid, args, meta)
             return
     _launch_fast(kernel, grid, args, meta)  # as fast(kernel)[grid], without its two objects
 

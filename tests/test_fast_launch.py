@@ -162,6 +162,28 @@ def test_launches_it_cannot_vouch_for_go_through_triton(monkeypatch: pytest.Monk
         assert _key(x, out, 200, 2.0) is None
 
 
+def test_an_interpreted_launch_runs_with_headroom_on_the_frame_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """harness.stack: the interpreter's calls, from wherever the caller stands, never sit
+    on a frame chunk's edge; a compiled launch is left as it is."""
+    calls = []
+
+    def recorded(fn, *args, **kwargs):
+        calls.append(fn)
+        return fn(*args, **kwargs)
+
+    monkeypatch.setattr(_launch.stack, "with_headroom", recorded)
+    x = torch.randn(200)
+    out = torch.full_like(x, float("nan"))
+    fast(InterpretedFunction(_scaled_copy))[(2,)](x, out, 200, 2.0, BLOCK=128)
+    assert len(calls) == 1 and torch.equal(out, x * 2.0)
+    with monkeypatch.context() as patch:  # a compiled kernel's launch, stopped at Triton
+        patch.setattr(JITFunction, "run", lambda *a, **k: None)
+        fast(compiled_only)[(2,)](x, out, 200, 2.0, BLOCK=128)
+    assert len(calls) == 1
+
+
 def test_a_replay_keys_on_the_instrumentation_triton_keys_on(monkeypatch: pytest.MonkeyPatch):
     """`_state` reads the float sanitizer's knob (Triton 3.9) only under an instrumentation
     mode, where it can change the binary; the mode itself always."""
