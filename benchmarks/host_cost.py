@@ -69,11 +69,6 @@ def _per_call_us(fn: Callable[[], Any], calls: int = 200, headroom: bool = True)
     return stack.with_headroom(loop) if headroom else loop()
 
 
-def _at_depth(depth: int, fn: Callable[[], Any]) -> Any:
-    """fn(), called `depth` frames below this call."""
-    return _at_depth(depth - 1, fn) if depth else fn()
-
-
 def _depths(tiers: dict[str, Callable[[], Any]], depths: int, synchronize: Callable) -> None:
     """Each tier's host us a call at `depths` call depths in a row, without headroom: a
     Python launcher whose frames cross the edge of one of CPython 3.11's 16 KiB frame
@@ -84,7 +79,7 @@ def _depths(tiers: dict[str, Callable[[], Any]], depths: int, synchronize: Calla
         for depth in range(depths):
             synchronize()
             timed = functools.partial(_per_call_us, fn, 100, False)
-            runs = [_at_depth(depth, timed) for _ in range(3)]
+            runs = [stack.at_depth(depth, timed) for _ in range(3)]
             us.append(min(runs))
         typical, worst = statistics.median(us), max(us)
         slow = sum(u > 1.2 * typical for u in us)

@@ -41,3 +41,9 @@ _call.__code__ = _call.__code__.replace(co_stacksize=_call.__code__.co_stacksize
 def with_headroom(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """fn(*args, **kwargs), its frames in a fresh 1 MiB of CPython's frame stack."""
     return _call(fn, args, kwargs)
+
+
+def at_depth(depth: int, fn: Callable[[], T]) -> T:
+    """fn(), called `depth` frames below this call: where a measurement stands on the
+    stack (`benchmarks/host_cost.py --depths`, `benchmarks/interpret_depths.py`)."""
+    return at_depth(depth - 1, fn) if depth else fn()

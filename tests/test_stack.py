@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import resource
+import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -13,15 +16,10 @@ from harness import stack
 TIMES = 2000
 
 
-def _down(depth: int) -> None:
-    if depth:
-        _down(depth - 1)
-
-
 def _oscillate() -> None:
     """300 frames down and back, TIMES times: more than a 16 KiB chunk of frames."""
     for _ in range(TIMES):
-        _down(300)
+        assert stack.at_depth(300, lambda: 1) == 1
 
 
 def _page_faults_in_a_new_thread(fn) -> int:
@@ -66,3 +64,18 @@ def test_the_plugin_calls_each_test_function_with_headroom():
         callers.append(frame.f_code)
         frame = frame.f_back
     assert stack._call.__code__ in callers
+
+
+def test_interpret_depths_times_a_launch_without_and_with_headroom():
+    done = subprocess.run(
+        [sys.executable, "benchmarks/interpret_depths.py", "--depths", "2", "--repeats", "1"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    rows = re.findall(
+        r"^ *(without|with) headroom: [\d.]+ at most depths, \d of 2 ", done.stdout, re.M
+    )
+    assert rows == ["without", "with"], done.stdout
