@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import crashes
+from harness import crashes, stack
 from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, name_of
 from harness.modes import TIER_MODES, current_device
 from harness.op import Case, Inputs, Op, Part
@@ -339,9 +339,11 @@ def _run_case(
         tier_inputs = build_inputs(op, case, device) if tier != "torch" else inputs
         snap = snapshot((tier_inputs.args, tier_inputs.kwargs))
         try:
-            # errstate: interpreted kernels compute inf - inf in masked lanes on purpose
+            # errstate: interpreted kernels compute inf - inf in masked lanes on purpose;
+            # headroom: the interpreter's calls never sit on a frame chunk's edge (stack.py)
             with _launches(tier, mode) as count, poisoned_allocations(), np.errstate(all="ignore"):
-                outputs[tier] = _as_tuple(fn(*tier_inputs.args, **tier_inputs.kwargs))
+                got = stack.with_headroom(fn, *tier_inputs.args, **tier_inputs.kwargs)
+                outputs[tier] = _as_tuple(got)
             launches[tier] = count[0]
             if torch.device(device).type == "cuda":
                 torch.cuda.synchronize()

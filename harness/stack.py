@@ -15,7 +15,10 @@ stack and never uses it: CPython gives that frame a chunk of its own, 2 MiB, and
 frames fill the other half, thousands of them, without reaching an edge. The harness's
 pytest plugin runs every test function so (`harness.plugin.pytest_pyfunc_call`): that
 test took 10.0 s in the worker then, and the whole suite 179 s instead of 241 (`pytest -n
-auto`, CI's profile, the same machine).
+auto`, CI's profile, the same machine). So do the engine, each tier of a case
+(`harness.compare.run_case`, for `python -m harness check` too), the launchers, each
+launch they hand to the interpreter (`kernels._launch`), and the host timings
+(`harness.perf.timing`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""harness.stack: a call with headroom on CPython's frame stack, and the plugin's use of it."""
+"""harness.stack: a call with headroom on CPython's frame stack, and the plugin's, the
+engine's use of it (the launchers': tests/test_fast_launch.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 
-from harness import stack
+from harness import Case, Inputs, Op, stack, strategies
+from harness.compare import run_case
 
 TIMES = 2000
 
@@ -79,3 +82,36 @@ def test_interpret_depths_times_a_launch_without_and_with_headroom():
         r"^ *(without|with) headroom: [\d.]+ at most depths, \d of 2 ", done.stdout, re.M
     )
     assert rows == ["without", "with"], done.stdout
+
+
+def test_the_engine_calls_each_tier_with_headroom():
+    """harness.compare.run_case, outside pytest's call (a thread of its own): the torch and
+    kernel tiers of a user's op run with headroom too (`python -m harness check`)."""
+    with_headroom = []
+
+    def doubled(x):
+        callers, frame = [], sys._getframe(1)
+        while frame is not None:
+            callers.append(frame.f_code)
+            frame = frame.f_back
+        with_headroom.append(stack._call.__code__ in callers)
+        return 2.0 * x
+
+    op = Op(
+        name="doubled",
+        numpy_ref=lambda x: 2.0 * x,
+        torch_ref=doubled,
+        kernel=doubled,
+        make_inputs=lambda case, device, gen: Inputs((torch.ones(case.shape),)),
+        cases=lambda budget: strategies.with_params(strategies.shapes(budget.numel)),
+        dtypes=("float32",),
+    )
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(
+            run_case(op, Case("doubled", "float32", (4,), {}), "interpret", "cpu", __name__)
+        )
+    )
+    thread.start()
+    thread.join()
+    assert results[0].ok and with_headroom == [True, True], with_headroom
