@@ -1,4 +1,4 @@
-"""harness.stack: a call with headroom on CPython's frame stack, and the plugin's, the
+"""harness.stack: a call with headroom on CPython's frame stack, and the plugin's and the
 engine's use of it (the launchers': tests/test_fast_launch.py)."""
 
 from __future__ import annotations
