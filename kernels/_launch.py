@@ -403,9 +403,8 @@ def _through_triton(kernel: Any, grid: Any, args: tuple, meta: dict[str, Any]) -
     """`kernel[grid](*args, **meta)` through Triton's dispatch, with COMPILE_OPTIONS. An
     interpreted kernel runs with headroom on CPython's frame stack (`harness.stack`): the
     interpreter's calls go up and down by hundreds of frames, and from an unlucky depth
-    of the caller's, they map and unmap a frame chunk at every crossing of its edge: a
-    bfloat16 layer_norm launch took 92 ms at most depths and up to 487 at 9 of 80 without
-    it, 95 and at most 109 with it (benchmarks/interpret_depths.py, Python 3.11)."""
+    of the caller's, they map and unmap a frame chunk at every crossing of its edge, 5
+    times slower (benchmarks/rows_and_launch_tuning.md#call-depth)."""
     note_dispatched()
     launch = kernel[grid]
     if type(kernel) is InterpretedFunction:
