@@ -23,6 +23,7 @@ launch they hand to the interpreter (`kernels._launch`), and the host timings
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,8 +38,11 @@ def _call(fn: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> T:
 
 
 # A frame's size is its code's locals plus its evaluation stack (co_stacksize), which
-# CPython allocates whole and trusts: a larger one is room unused, never read.
-_call.__code__ = _call.__code__.replace(co_stacksize=_call.__code__.co_stacksize + RESERVED_SLOTS)
+# CPython allocates whole and trusts: a larger one is room unused, never read. (Other
+# Pythons keep their frames their own way: a plain call there.)
+if sys.implementation.name == "cpython":
+    _code = _call.__code__
+    _call.__code__ = _code.replace(co_stacksize=_code.co_stacksize + RESERVED_SLOTS)
 
 
 def with_headroom(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
