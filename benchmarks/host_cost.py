@@ -69,18 +69,17 @@ def _per_call_us(fn: Callable[[], Any], calls: int = 200, headroom: bool = True)
     return stack.with_headroom(loop) if headroom else loop()
 
 
-def _depths(tiers: dict[str, Callable[[], Any]], depths: int, synchronize: Callable) -> None:
-    """Each tier's host us a call at `depths` call depths in a row, without headroom: a
-    Python launcher whose frames cross the edge of one of CPython 3.11's 16 KiB frame
-    chunks maps and unmaps one at every call (python/cpython#142183; `harness.stack`).
-    Prints how many depths cost more than 1.2 times the median, and the worst."""
+def _depths(tiers: dict[str, Callable[[], Any]], depths: int, us_per_call: Callable) -> None:
+    """Each tier's host us a call at `depths` call depths in a row, timed without
+    headroom by `us_per_call(fn)`: a Python launcher whose frames cross the edge of one
+    of CPython 3.11's 16 KiB frame chunks maps and unmaps one at every call
+    (python/cpython#142183; `harness.stack`). Prints how many depths cost more than 1.2
+    times the median, and the worst."""
     for tier, fn in tiers.items():
         us = []
         for depth in range(depths):
-            synchronize()
-            timed = functools.partial(_per_call_us, fn, 100, False)
-            runs = [stack.at_depth(depth, timed) for _ in range(3)]
-            us.append(min(runs))
+            timed = functools.partial(us_per_call, fn)
+            us.append(min(stack.at_depth(depth, timed) for _ in range(3)))
         typical, worst = statistics.median(us), max(us)
         slow = sum(u > 1.2 * typical for u in us)
         print(
@@ -252,6 +251,7 @@ def main() -> None:
         _stub_cuda_launcher()
         device = "cpu"
         timers = {"triton": _per_call_us, "triton-dispatch": _per_call_us}
+        without_headroom = lambda fn: _per_call_us(fn, 100, headroom=False)
         where = "offline (sm_90 stand-in)"
     else:
         from harness.perf.timing import CudaEventTimer
@@ -260,6 +260,7 @@ def main() -> None:
         device = "cuda"
         tiers = ("triton", "triton-dispatch", "torch")
         timers = {tier: lambda fn: 1e3 * timer.host_ms_per_call(fn) for tier in tiers}
+        without_headroom = lambda fn: 1e3 * timer.host_ms_per_call(fn, headroom=False)
         where = torch.cuda.get_device_name()
     python = f"Python {platform.python_version()}"  # its frame stack: `_depths`
     print(f"{where}, {python}, shape {tuple(args.shape)} {args.dtype}")
@@ -289,8 +290,7 @@ def main() -> None:
         cells = [f"{statistics.median(v):6.1f} ({min(v):.1f}-{max(v):.1f})" for v in us.values()]
         print(f"{name:<22}{''.join(c.rjust(22) for c in cells)}", flush=True)
         if args.depths:
-            synchronize = torch.cuda.synchronize if device == "cuda" else lambda: None
-            _depths(tiers, args.depths, synchronize)
+            _depths(tiers, args.depths, without_headroom)
         if args.profile:
             import cProfile
             import pstats

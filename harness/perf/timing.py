@@ -128,7 +128,7 @@ class CudaEventTimer:
             self._overhead = flush + self.spin_ms  # outside each timed call: flush, then spin
         return self._overhead
 
-    def host_ms_per_call(self, fn: Callable[[], Any]) -> float:
+    def host_ms_per_call(self, fn: Callable[[], Any], headroom: bool = True) -> float:
         """The median over HOST_BATCHES batches of the wall time per call of HOST_CALLS
         back-to-back calls, the GPU idle at the start of each batch. Launches are
         asynchronous: a call returns once its kernels are queued, and 20 calls never
@@ -137,7 +137,8 @@ class CudaEventTimer:
         are made with headroom on CPython's frame stack (`harness.stack`): at a few call
         depths in a hundred, a Python launcher's frames cross a chunk's edge and each
         call maps and unmaps one, which says where the caller stands, not what a call
-        costs (`benchmarks/host_cost.py --depths` shows it)."""
+        costs (`benchmarks/host_cost.py --depths` shows it, calling with `headroom`
+        off)."""
         import time
 
         import torch
@@ -152,7 +153,7 @@ class CudaEventTimer:
                 per_call.append((time.perf_counter() - start) * 1e3 / HOST_CALLS)
             return per_call
 
-        per_call = stack.with_headroom(batches)
+        per_call = stack.with_headroom(batches) if headroom else batches()
         torch.cuda.synchronize()
         return float(statistics.median(per_call))
 
