@@ -264,7 +264,9 @@ def main() -> None:
         where = torch.cuda.get_device_name()
     python = f"Python {platform.python_version()}"  # its frame stack: `_depths`
     print(f"{where}, {python}, shape {tuple(args.shape)} {args.dtype}")
-    print(f"{'op':<22}" + "".join(f"{tier + ' us':>22}" for tier in timers))
+    ratio = "torch" in timers  # issue 10's measure: triton / torch, round by round
+    header = [f"{tier + ' us':>22}" for tier in timers] + (["triton/torch".rjust(22)] * ratio)
+    print(f"{'op':<22}" + "".join(header))
     for name in args.ops or list(OPS):
         op = OPS[name]
         shape, params = tuple(args.shape), dict(op.bench_cases[0][1]) if op.bench_cases else {}
@@ -288,6 +290,9 @@ def main() -> None:
             for tier, fn in tiers.items():
                 us[tier].append(timers[tier](fn))
         cells = [f"{statistics.median(v):6.1f} ({min(v):.1f}-{max(v):.1f})" for v in us.values()]
+        if ratio:  # each round's tiers ran back to back
+            r = [a / b for a, b in zip(us["triton"], us["torch"], strict=True)]
+            cells.append(f"{statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})")
         print(f"{name:<22}{''.join(c.rjust(22) for c in cells)}", flush=True)
         if args.depths:
             _depths(tiers, args.depths, without_headroom)
