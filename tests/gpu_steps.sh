@@ -93,6 +93,8 @@
 #                 size as well as the 2 GiB one
 #   s19-host-depths  issue 10's host cost, timed with headroom on the frame stack, then each
 #                 tier at 200 call depths (which of them map a frame chunk a call)
+#   s19-rows-bench   issue 10's table on this tree: the row-wise ops' benchmark cases against
+#                 PyTorch and a same-size copy (`python -m harness bench`)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -870,6 +872,11 @@ for name in $STEPS; do
         # does (3.11 to 3.13 before the fix) is first: the header line says its version.
         step s19-host-depths 240 python benchmarks/host_cost.py vector_add softmax layer_norm \
             --rounds 7 --depths 200 ;;
+    s19-rows-bench)
+        # Targets 1-3 measured the official way since row_sums (the walker sweep of
+        # 2026-12-05b call 1 gave layer_norm_backward at 4096 x 16384 1.94x / 1.76x).
+        step s19-rows-bench 240 python -m harness bench vector_add scale add_row_sum softmax \
+            layer_norm layer_norm_backward --out "$OUT/bench-rows" --no-plots ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
