@@ -73,20 +73,11 @@ def _depths(tiers: dict[str, Callable[[], Any]], depths: int, us_per_call: Calla
     """Each tier's host us a call at `depths` call depths in a row, timed without
     headroom by `us_per_call(fn)`: a Python launcher whose frames cross the edge of one
     of CPython 3.11's 16 KiB frame chunks maps and unmaps one at every call
-    (python/cpython#142183; `harness.stack`). Prints how many depths cost more than 1.2
-    times the median, and the worst."""
+    (python/cpython#142183; `harness.stack`). Prints how many depths are slow
+    (`harness.stack.SLOW_DEPTH`), and the worst."""
     for tier, fn in tiers.items():
-        us = []
-        for depth in range(depths):
-            timed = functools.partial(us_per_call, fn)
-            us.append(min(stack.at_depth(depth, timed) for _ in range(3)))
-        typical, worst = statistics.median(us), max(us)
-        slow = sum(u > 1.2 * typical for u in us)
-        print(
-            f"  {tier}: {typical:.1f} us at most depths; {slow} of {depths} depths slower by "
-            f"over 20%, the worst {worst:.1f} us (depth {us.index(worst)})",
-            flush=True,
-        )
+        sweep = stack.sweep_depths(functools.partial(us_per_call, fn), depths)
+        print(f"  {tier}: {sweep.summary('us')}", flush=True)
 
 
 def _through_triton(kernel: Callable[..., Any], inputs: Any) -> Any:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
 
 os.environ["TRITON_INTERPRET"] = "1"  # before any kernel is decorated
@@ -27,16 +26,10 @@ from harness import stack
 from kernels.layer_norm import layer_norm
 
 
-def _sweep(launch, depths: int, step: int, repeats: int) -> list[float]:
-    def timed() -> float:
-        start = time.perf_counter()
-        launch()
-        return 1e3 * (time.perf_counter() - start)
-
-    return [
-        min(stack.at_depth(depth, timed) for _ in range(repeats))
-        for depth in range(0, depths * step, step)
-    ]
+def _timed(launch) -> float:
+    start = time.perf_counter()
+    launch()
+    return 1e3 * (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -56,14 +49,8 @@ def main() -> None:
         launch_module.stack.with_headroom = (
             with_headroom if name == "with headroom" else (lambda fn, *a, **k: fn(*a, **k))
         )
-        ms = _sweep(launch, args.depths, args.step, args.repeats)
-        typical = statistics.median(ms)
-        slow = sum(m > 1.3 * typical for m in ms)
-        print(
-            f"{name:>17}: {typical:.1f} at most depths, {slow} of {len(ms)} over 1.3 times "
-            f"that, the worst {max(ms):.1f} (depth {ms.index(max(ms)) * args.step})",
-            flush=True,
-        )
+        sweep = stack.sweep_depths(lambda: _timed(launch), args.depths, args.step, args.repeats)
+        print(f"{name:>17}: {sweep.summary('ms')}", flush=True)
     launch_module.stack.with_headroom = with_headroom
 
 

@@ -23,8 +23,10 @@ launch they hand to the interpreter (`kernels._launch`), and the host timings
 
 from __future__ import annotations
 
+import statistics
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -54,3 +56,40 @@ def at_depth(depth: int, fn: Callable[[], T]) -> T:
     """fn(), called `depth` frames below this call: where a measurement stands on the
     stack (`benchmarks/host_cost.py --depths`, `benchmarks/interpret_depths.py`)."""
     return at_depth(depth - 1, fn) if depth else fn()
+
+
+SLOW_DEPTH = 1.2
+"""A depth is slow where its time exceeds the sweep's median by this factor."""
+
+
+@dataclass(frozen=True)
+class DepthSweep:
+    """One measurement at call depths in a row (`sweep_depths`)."""
+
+    depths: list[int]
+    times: list[float]
+
+    @property
+    def typical(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def slow(self) -> int:
+        return sum(t > SLOW_DEPTH * self.typical for t in self.times)
+
+    def summary(self, unit: str) -> str:
+        worst = max(self.times)
+        return (
+            f"{self.typical:.1f} {unit} at most depths; {self.slow} of {len(self.times)} "
+            f"depths over {SLOW_DEPTH} times that, the worst {worst:.1f} {unit} "
+            f"(depth {self.depths[self.times.index(worst)]})"
+        )
+
+
+def sweep_depths(
+    timed: Callable[[], float], depths: int, step: int = 1, repeats: int = 3
+) -> DepthSweep:
+    """timed() at `depths` call depths `step` frames apart, the best of `repeats` at each:
+    how many depths put a call across a chunk's edge, and what that costs it."""
+    at = list(range(0, depths * step, step))
+    return DepthSweep(at, [min(at_depth(d, timed) for _ in range(repeats)) for d in at])

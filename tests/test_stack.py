@@ -79,7 +79,7 @@ def test_interpret_depths_times_a_launch_without_and_with_headroom():
     )
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     rows = re.findall(
-        r"^ *(without|with) headroom: [\d.]+ at most depths, \d of 2 ", done.stdout, re.M
+        r"^ *(without|with) headroom: [\d.]+ ms at most depths; \d of 2 depths ", done.stdout, re.M
     )
     assert rows == ["without", "with"], done.stdout
 
@@ -115,3 +115,26 @@ def test_the_engine_calls_each_tier_with_headroom():
     thread.start()
     thread.join()
     assert results[0].ok and with_headroom == [True, True], with_headroom
+
+
+def test_a_depth_sweep_counts_and_places_the_slow_depths() -> None:
+    """sweep_depths keeps the best of its repeats at each depth, and its summary names
+    the slow ones against the median and where the worst stood."""
+    readings = iter([1.0, 1.1, 5.0, 4.0, 1.0, 1.0, 9.0, 9.5, 1.05, 1.0])
+    sweep = stack.sweep_depths(lambda: next(readings), depths=5, step=3, repeats=2)
+    assert sweep.depths == [0, 3, 6, 9, 12]
+    assert sweep.times == [1.0, 4.0, 1.0, 9.0, 1.0]
+    assert sweep.typical == 1.0
+    assert sweep.slow == 2
+    assert sweep.summary("us").endswith("the worst 9.0 us (depth 9)")
+
+
+def test_a_sweep_measures_at_the_depth_it_names() -> None:
+    def depth() -> float:
+        frame, count = sys._getframe(), 0
+        while frame:
+            frame, count = frame.f_back, count + 1
+        return float(count)
+
+    sweep = stack.sweep_depths(depth, depths=4, step=10, repeats=1)
+    assert [t - sweep.times[0] for t in sweep.times] == [0.0, 10.0, 20.0, 30.0]
