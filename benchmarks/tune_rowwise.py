@@ -157,7 +157,32 @@ SPLIT_VARIANTS = [
     (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2, ELEMENTS_PER_THREAD=32)),  # 16 warps a slice
 ]
 
+WALKER_SHAPES = [(8192, 8192), (4096, 16384), (2048, 32768), (1024, 65536)]
+NO_WALKERS = (1 << 40, 1 << 40)
+WALKER_VARIANTS = [
+    (rows, {}),  # the defaults: rows of 64 to 128 KB walked, one row ahead
+    (rows, dict(WALKER_ROW_BYTES=NO_WALKERS)),  # none walked, as before 2026-12-05c
+    (rows, dict(WALKER_STAGES=1)),  # walkers loading nothing ahead
+    (rows, dict(WALKER_ROW_BYTES=(65536, 65536), WALKER_STAGES=3)),  # 64 KB rows, 2 ahead
+    (rows, dict(WALKER_ROW_BYTES=(32768, 131072))),  # from 32 KB rows
+    (rows, dict(WALKER_ROW_BYTES=(16384, 131072))),  # from 16 KB rows
+    (rows, dict(MAX_WARPS=16)),  # walkers of 16 warps
+    (rows, dict(WALKERS_PER_SM=2)),
+]
+
 SWEEPS = {
+    "walker-softmax": (
+        "softmax, walkers (persistent programs, the next row in shared memory) or not",
+        WALKER_SHAPES,
+        WALKER_VARIANTS,
+        make_softmax,
+    ),
+    "walker-add_row_sum": (
+        "add_row_sum, walkers: as walker-softmax",
+        WALKER_SHAPES,
+        WALKER_VARIANTS,
+        make_add_row_sum,
+    ),
     "split-softmax": (
         "softmax, split rows (a program per slice, exchanging max and sum) against looped",
         SPLIT_SHAPES,

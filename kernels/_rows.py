@@ -15,7 +15,14 @@ import triton.language as tl
 
 from harness.parity import in_interpreter
 from kernels import _plans
-from kernels._launch import cdiv, checked_grid, fast, next_power_of_2, note_replay
+from kernels._launch import (
+    cdiv,
+    checked_grid,
+    fast,
+    multiprocessors,
+    next_power_of_2,
+    note_replay,
+)
 
 
 def as_rows(x: torch.Tensor) -> torch.Tensor:
@@ -94,10 +101,22 @@ SPLIT_MIN_SLICE = 128
 """Fewest columns in a forced split's slice: a slice's sum has at least 4 warps' 128
 lanes, and so a split row's sum is no deeper than a whole row's (ops._rowwise.ROW_LANES)."""
 
+WALKER_ROW_BYTES = (65536, 131072)
+"""Rows of these many bytes (from, to) are walked (design "walker", for the ops that
+launch through `launch_rowwise`): WALKERS_PER_SM programs an SM, each holding a whole row
+in registers and taking every n_programs-th row, while Triton's pipeliner loads its next
+WALKER_STAGES - 1 rows into shared memory. One program per row held the loads back while
+it reduced (benchmarks/rows_and_launch_tuning.md#walkers)."""
+WALKERS_PER_SM = 1
+WALKER_STAGES = 2
+
 INTERPRET_WHOLE_ROW_MAX = 1024
 INTERPRET_TILE_TARGET = 1024
 INTERPRET_LOOP_BLOCK = 256
 INTERPRET_SPLIT_SLICE = 256
+INTERPRET_WALKER_ROW_BYTES = (2048, 4096)
+INTERPRET_WALKERS = 3
+"""Walkers in all (the interpreter has no SMs): each takes several rows."""
 
 
 @dataclass(frozen=True)
@@ -108,32 +127,35 @@ class RowLimits:
     tile_target: int
     loop_block: int
     split_slice: int
+    walker_row_bytes: tuple[int, int]
 
 
 def row_limits(constants: str) -> RowLimits:
     """The "gpu" or "interpret" constants above (read at each call: tuning scripts set them)."""
     if constants == "gpu":
-        return RowLimits(WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, SPLIT_SLICE)
-    return RowLimits(
-        INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK, INTERPRET_SPLIT_SLICE
-    )
+        return RowLimits(WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, SPLIT_SLICE, WALKER_ROW_BYTES)
+    return RowLimits(INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
+                     INTERPRET_SPLIT_SLICE, INTERPRET_WALKER_ROW_BYTES)  # fmt: skip
 
 
 ROW_DESIGNS = ("whole", "looped")
 """A row held in registers by one program (several short rows packed to a tile), or
 looped over in blocks by one program per row."""
-SPLIT_ROW_DESIGNS = (*ROW_DESIGNS, "split")
-"""And, for an op with a split kernel, a row held in registers by several programs, a
-slice each, which exchange their partial results (`row_slice`, `exchange_partials`)."""
+SPLIT_ROW_DESIGNS = (*ROW_DESIGNS, "walker", "split")
+"""And, for the ops of `launch_rowwise`: whole rows walked by a few persistent programs
+(WALKER_ROW_BYTES), and a row held in registers by several programs, a slice each,
+which exchange their partial results (`row_slice`, `exchange_partials`)."""
 
 
 @dataclass(frozen=True)
 class RowPlan:
     """How a launcher covers an (n_rows, n_cols) tensor.
 
-    whole_row: each row fits one block, and a program handles `rows_per_program` rows;
-    slices > 0 (split): each row is cut in `slices` slices of `block_cols` columns, a
-    program each; otherwise one program per row loops over it in blocks of `block_cols`.
+    whole_row: each row fits one block, and a tile of `rows_per_program` rows is a
+    program's, or (`walk`) each of the grid's programs takes every grid-th tile, `stages`
+    - 1 of them loading ahead; slices > 0 (split): each row is cut
+    in `slices` slices of `block_cols` columns, a program each; otherwise one program per
+    row loops over it in blocks of `block_cols`.
     """
 
     whole_row: bool
@@ -142,10 +164,14 @@ class RowPlan:
     num_warps: int
     grid: tuple[int]
     slices: int = 0
+    walk: bool = False
+    stages: int = 1
 
     @property
     def design(self) -> str:
-        return "whole" if self.whole_row else "split" if self.slices else "looped"
+        if self.whole_row:
+            return "walker" if self.walk else "whole"
+        return "split" if self.slices else "looped"
 
 
 def warps_for(tile_elements: int, elements_per_thread: int | None = None) -> int:
@@ -163,26 +189,31 @@ def plan_rows(
     family: str = "rows",
     splits: bool = False,
     element_bytes: int = 4,
+    multiprocessors: int = 1,
 ) -> RowPlan:
     """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
     fewer, fuller threads. The config launched is named `family/design/constants`
-    (see kernels._plans): whole rows up to the mode's whole_row_max, else (`splits`: the
-    op has a split kernel; elements of `element_bytes`, at least SPLIT_MIN_ELEMENT_BYTES)
-    split in up to MAX_SLICES slices, else looped.
+    (see kernels._plans). With `splits` (the op has walking whole-row kernels and a split
+    kernel, as `launch_rowwise` takes them), rows of the mode's walker_row_bytes
+    (elements of `element_bytes`) are walked, `multiprocessors` x WALKERS_PER_SM programs
+    in all; else whole rows up to the mode's whole_row_max; else, with `splits` and
+    elements of at least SPLIT_MIN_ELEMENT_BYTES, split in up to MAX_SLICES slices; else
+    looped.
 
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
     key = (n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-           *tuning())  # fmt: skip
+           multiprocessors, *tuning())  # fmt: skip
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         plan = _PLANS[key] = _plan(
-            n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes
-        )
+            n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
+            multiprocessors,
+        )  # fmt: skip
     design = plan.design
     _plans.launched(family, design, constants)
     note_replay(_plans.always, lambda: _plans.launched(family, design, constants))
@@ -195,7 +226,8 @@ def tuning() -> tuple:
         WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
         INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
         PASS_TWO_FROM_THE_END, SPLIT_SLICE, MAX_SLICES, INTERPRET_SPLIT_SLICE,
-        SPLIT_MIN_ELEMENT_BYTES,
+        SPLIT_MIN_ELEMENT_BYTES, WALKER_ROW_BYTES, WALKERS_PER_SM, WALKER_STAGES,
+        INTERPRET_WALKER_ROW_BYTES, INTERPRET_WALKERS,
     )  # fmt: skip
 
 
@@ -217,8 +249,17 @@ def _plan(
     constants: str,
     splits: bool,
     element_bytes: int,
+    multiprocessors: int,
 ) -> RowPlan:
     limits = row_limits(constants)
+    shortest, longest = limits.walker_row_bytes
+    if splits and design in (None, "walker") and n_cols * element_bytes <= longest:
+        if design == "walker" or n_cols * element_bytes >= shortest:
+            walkers = (
+                INTERPRET_WALKERS if constants == "interpret" else multiprocessors * WALKERS_PER_SM
+            )
+            return _whole_rows(n_rows, n_cols, elements_per_thread, longest // element_bytes,
+                               limits.tile_target, walkers)  # fmt: skip
     slice_cols = limits.split_slice
     if splits and design == "split":  # forced: at least two slices where the row allows
         slice_cols = min(slice_cols, next_power_of_2(cdiv(n_cols, 2)))
@@ -233,15 +274,27 @@ def _plan(
     if splits and (design == "split" or unforced_split):
         warps = warps_for(slice_cols, elements_per_thread)
         return RowPlan(False, slice_cols, 1, warps, (n_rows * slices,), slices)
-    if design not in ("looped", "split") and n_cols <= limits.whole_row_max:
-        block_cols = block_for(n_cols, limits.whole_row_max)
-        # Pack short rows, but never more rows to a program than there are rows.
-        rows = block_for(n_rows, max(limits.tile_target // block_cols, 1))
-        grid = (cdiv(n_rows, rows),)
-        warps = warps_for(rows * block_cols, elements_per_thread)
-        return RowPlan(True, block_cols, rows, warps, grid)
+    if design not in ("looped", "split", "walker") and n_cols <= limits.whole_row_max:
+        return _whole_rows(n_rows, n_cols, elements_per_thread, limits.whole_row_max,
+                           limits.tile_target)  # fmt: skip
     loop_block = limits.loop_block
     return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
+
+
+def _whole_rows(
+    n_rows: int, n_cols: int, elements_per_thread: int | None, max_block: int,
+    tile_target: int, walkers: int = 0,
+) -> RowPlan:  # fmt: skip
+    """Tiles of whole rows, a program each, or `walkers` programs walking them."""
+    block_cols = block_for(n_cols, max_block)
+    # Pack short rows, but never more rows to a tile than there are rows.
+    rows = block_for(n_rows, max(tile_target // block_cols, 1))
+    tiles = cdiv(n_rows, rows)
+    warps = warps_for(rows * block_cols, elements_per_thread)
+    if walkers:
+        return RowPlan(True, block_cols, rows, warps, (min(tiles, walkers),), walk=True,
+                       stages=WALKER_STAGES)  # fmt: skip
+    return RowPlan(True, block_cols, rows, warps, (tiles,))
 
 
 def launch_rowwise(
@@ -249,8 +302,8 @@ def launch_rowwise(
 ) -> torch.Tensor:
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
-    `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS)`
-    runs on a grid of row tiles; `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
+    `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS,
+    STAGES)` runs on a grid of row tiles, or walks them (`RowPlan.walk`); `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
     BLOCK_COLS, FROM_THE_END)` runs one program per row (its second pass placed by
     `pass_two_start`); `split_kernel`, if the op has one, as `launch_split` says. Each
     takes the op's own `constants` too (constexprs). Empty tensors launch nothing.
@@ -262,14 +315,15 @@ def launch_rowwise(
     if out.numel() == 0:
         return out
     plan = plan_rows(
-        n_rows, n_cols, splits=split_kernel is not None, element_bytes=x.element_size()
-    )
+        n_rows, n_cols, splits=split_kernel is not None, element_bytes=x.element_size(),
+        multiprocessors=multiprocessors(x.device),
+    )  # fmt: skip
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
         fast(whole_row_kernel)[plan.grid](
             x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
-            ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, num_warps=plan.num_warps,
-            **constants,
+            ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, STAGES=plan.stages,
+            num_warps=plan.num_warps, **constants,
         )  # fmt: skip
     elif plan.slices:
         launch_split(split_kernel, plan, x_rows, out, constants)
@@ -388,10 +442,10 @@ def store_slice(out_ptrs, y, col_mask, EXCHANGE: tl.constexpr):
 
 
 @triton.jit
-def row_tile(n_rows, n_cols, ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
-    """This program's tile of ROWS rows by BLOCK_COLS columns: its row indices (int64,
+def row_tile(tile, n_rows, n_cols, ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr):
+    """Tile number `tile` of ROWS rows by BLOCK_COLS columns: its row indices (int64,
     shape (ROWS, 1)), column indices (shape (1, BLOCK_COLS)) and which elements exist."""
-    first_row = tl.program_id(0).to(tl.int64) * ROWS
+    first_row = tl.cast(tile, tl.int64) * ROWS
     # 64-bit rows: row * stride passes 2**31 once a tensor holds over 2**31 elements.
     rows = first_row + tl.arange(0, ROWS)
     cols = tl.arange(0, BLOCK_COLS)

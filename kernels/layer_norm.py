@@ -167,7 +167,7 @@ def _layer_norm_fwd_kernel(
     packed ROWS to a program so that each moves a few thousand elements."""
     # rows (ROWS, 1), int64 since row * stride may pass 2**31; cols (1, BLOCK_N);
     # mask = row_mask & col_mask, (ROWS, BLOCK_N).
-    rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_N)
+    rows, cols, mask = row_tile(tl.program_id(0), n_rows, n_cols, ROWS, BLOCK_N)
     row_mask = rows < n_rows  # (ROWS, 1): the last tile may hang past the last row
     # other=0: padded lanes add nothing to the sum for the mean. Upcast before any
     # arithmetic.

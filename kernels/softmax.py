@@ -54,21 +54,27 @@ def softmax_kernel(
     n_cols,  # entries per row (the softmax dim), <= BLOCK_COLS
     stride_xrow,  # elements between consecutive rows of x
     stride_outrow,  # elements between consecutive rows of out
-    ROWS: tl.constexpr,  # rows per program, a power of two
+    ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per row block, a power of two >= n_cols
+    STAGES: tl.constexpr,  # tiles in flight a program (walkers, `_rows.RowPlan`); else 1
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
-    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
-    # other=-inf: padding lanes must not win the max, and exp(-inf - max) = 0 drops them
-    # from the sum.
-    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
-    x = x.to(tl.float32)
-    row_max = tl.max(x, axis=1)
-    numerator = exp(x - row_max[:, None], FAST_EXP)
-    denominator = tl.sum(numerator, axis=1)
-    # One division per row, then a multiply per element.
-    y = numerator * (1.0 / denominator)[:, None]
-    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
+    # A program a tile, or (walkers) fewer programs, each taking every num_programs-th
+    # tile while the pipeliner loads its next ones into shared memory.
+    for tile in tl.range(tl.program_id(0), tl.cdiv(n_rows, ROWS), tl.num_programs(0),
+                         num_stages=STAGES):  # fmt: skip
+        rows, cols, tile_mask = row_tile(tile, n_rows, n_cols, ROWS, BLOCK_COLS)
+        # other=-inf: padding lanes must not win the max, and exp(-inf - max) = 0 drops
+        # them from the sum.
+        x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
+        x = x.to(tl.float32)
+        row_max = tl.max(x, axis=1)
+        numerator = exp(x - row_max[:, None], FAST_EXP)
+        denominator = tl.sum(numerator, axis=1)
+        # One division per row, then a multiply per element.
+        y = numerator * (1.0 / denominator)[:, None]
+        tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty),
+                 mask=tile_mask)  # fmt: skip
 
 
 @triton.jit

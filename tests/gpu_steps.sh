@@ -877,11 +877,13 @@ for name in $STEPS; do
         # 2026-12-05b call 1 gave layer_norm_backward at 4096 x 16384 1.94x / 1.76x).
         step s19-rows-bench 240 python -m harness bench vector_add scale add_row_sum softmax \
             layer_norm layer_norm_backward --out "$OUT/bench-rows" --no-plots ;;
-    s20-walker)
-        # Issue 10's long 16-bit rows (65-78% of a same-size copy): softmax and add_row_sum
-        # by persistent walkers, the next row prefetched into shared memory
-        # (benchmarks/walker_probe.py).
-        step s20-walker 300 python benchmarks/walker_probe.py ;;
+    s20-walkers)
+        # The walker design in the row plans (kernels._rows.WALKER_ROW_BYTES): softmax's and
+        # add_row_sum's tests compiled (every config, the walker's forced), then the sweep
+        # against no walkers, other stages, thresholds, warps and walkers an SM.
+        step s20-walker-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py -k "softmax or add_row_sum or walker"
+        step s20-walker-sweep 240 python benchmarks/tune_rowwise.py walker-softmax walker-add_row_sum ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.

@@ -176,7 +176,7 @@ def _softmax_exp_in_input_dtype_kernel(
     ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
 ):  # fmt: skip
     """Softmax whose exponentials are taken and kept in the input dtype."""
-    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    rows, cols, tile_mask = row_tile(tl.program_id(0), n_rows, n_cols, ROWS, BLOCK_COLS)
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
     x = x.to(tl.float32)
     row_max = tl.max(x, axis=1, keep_dims=True)
@@ -199,7 +199,7 @@ def _softmax_no_max_subtraction_kernel(
     ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
 ):  # fmt: skip
     """Softmax as exp(x) / sum(exp(x)), without subtracting the row max."""
-    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    rows, cols, tile_mask = row_tile(tl.program_id(0), n_rows, n_cols, ROWS, BLOCK_COLS)
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
     x = x.to(tl.float32)
     # BUG: no row max subtracted: exp(x) overflows to inf from x = 88.7 on (inf / inf is
@@ -219,7 +219,7 @@ def _softmax_other_zero_kernel(
     ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
 ):  # fmt: skip
     """Softmax whose padded lanes are loaded as 0 and then take part in max and sum."""
-    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    rows, cols, tile_mask = row_tile(tl.program_id(0), n_rows, n_cols, ROWS, BLOCK_COLS)
     # BUG: other=0.0 instead of -inf: a padded lane (n_cols not a power of two) raises
     # the max to 0 when every real logit is negative, and adds exp(0 - max) to the sum.
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=0.0)
@@ -241,7 +241,7 @@ def _softmax_wrong_row_stride_kernel(
     ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
 ):  # fmt: skip
     """Softmax that steps from row to row of x by n_cols, not by its row stride."""
-    rows, cols, tile_mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    rows, cols, tile_mask = row_tile(tl.program_id(0), n_rows, n_cols, ROWS, BLOCK_COLS)
     # BUG: n_cols where stride_xrow belongs: right for contiguous x only; a padded or
     # row-sliced view (stride_xrow > n_cols) is read from the wrong places.
     x = tl.load(x_ptr + rows * n_cols + cols, mask=tile_mask, other=float("-inf"))
@@ -264,7 +264,7 @@ def _layer_norm_one_pass_variance_kernel(
     ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
 ):  # fmt: skip
     """LayerNorm forward with the variance as mean(x^2) - mean(x)^2."""
-    rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    rows, cols, mask = row_tile(tl.program_id(0), n_rows, n_cols, ROWS, BLOCK_COLS)
     row_mask = rows < n_rows
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     mean = tl.sum(x, axis=1, keep_dims=True) / n_cols
@@ -284,7 +284,7 @@ def _layer_norm_padded_length_kernel(
 ):  # fmt: skip
     """LayerNorm forward dividing its sums by the block length, not the row length: the
     real kernel's pieces (kernels.layer_norm), with one argument changed."""
-    rows, cols, mask = row_tile(n_rows, n_cols, ROWS, BLOCK_COLS)
+    rows, cols, mask = row_tile(tl.program_id(0), n_rows, n_cols, ROWS, BLOCK_COLS)
     row_mask = rows < n_rows
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     # BUG: divides by BLOCK_COLS (n_cols rounded up to a power of two), not n_cols: mean

@@ -50,11 +50,17 @@ def test_looped_kernels_are_right_with_pass_two_either_way(
 def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices() -> None:
     """Unforced: whole rows up to whole_row_max; past it, split in slices of split_slice
     (at least two, at most MAX_SLICES) for an op with a split kernel and elements of
-    SPLIT_MIN_ELEMENT_BYTES or more, else looped; past MAX_SLICES slices, looped. Forced
+    SPLIT_MIN_ELEMENT_BYTES or more, else looped; past MAX_SLICES slices, looped; and for
+    such an op, rows of walker_row_bytes walked, whatever else they would be. Forced
     split, whatever the elements: at least two slices of SPLIT_MIN_SLICE columns or more
     where the row has them, never more than MAX_SLICES, every column in one."""
     limits = _rows.row_limits(_plans.default_constants())  # this mode's, as unforced plans
     longest = limits.split_slice * _rows.MAX_SLICES
+    shortest_walk, longest_walk = limits.walker_row_bytes
+
+    def walked(n_cols: int, element_bytes: int, design: str) -> str:
+        return "walker" if shortest_walk <= n_cols * element_bytes <= longest_walk else design
+
     for n_cols, plain, with_split in [
         (limits.whole_row_max, "whole", "whole"),
         (limits.whole_row_max + 1, "looped", "split"),
@@ -63,9 +69,9 @@ def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices
     ]:
         assert _rows.plan_rows(3, n_cols).design == plain, n_cols
         narrow = _rows.plan_rows(3, n_cols, splits=True, element_bytes=2)
-        assert narrow.design == (plain if with_split == "split" else with_split), n_cols
+        assert narrow.design == walked(n_cols, 2, plain if with_split == "split" else with_split)
         plan = _rows.plan_rows(3, n_cols, splits=True)
-        assert plan.design == with_split, n_cols
+        assert plan.design == walked(n_cols, 4, with_split), n_cols
         if plan.slices:
             assert plan.block_cols == limits.split_slice and plan.grid == (3 * plan.slices,)
     for constants in ("interpret", "gpu"):
@@ -96,3 +102,27 @@ def test_split_rows_exchange_under_many_waves_of_programs(name: str, harness_sta
                           device_for(harness_state.mode), "ops")  # fmt: skip
     assert set(launched) == {"rows/split/interpret"}
     assert result.kernel_ok, [v for v in result.verdict("kernel") if not v.ok]
+
+
+@pytest.mark.parametrize("constants", ["interpret", "gpu"])
+def test_walkers_hold_whole_rows_and_take_turns(constants: str) -> None:
+    """Walked rows (`kernels._rows.WALKER_ROW_BYTES`): whole rows in one block, as many
+    walkers as there are tiles at most (multiprocessors x WALKERS_PER_SM on a GPU,
+    INTERPRET_WALKERS in the interpreter), each loading ahead by WALKER_STAGES - 1; past
+    walker_row_bytes, a forced walker falls back to the looped design."""
+    limits = _rows.row_limits(constants)
+    shortest, longest = limits.walker_row_bytes
+    walkers = 132 * _rows.WALKERS_PER_SM if constants == "gpu" else _rows.INTERPRET_WALKERS
+    with _plans.forcing(f"rows/walker/{constants}"):
+        for n_rows, n_cols, element_bytes in [
+            (5000, shortest // 2, 2), (1000, longest // 4, 4), (2, shortest // 4, 4),
+            (7, 3, 2), (10000, 300, 4),
+        ]:  # fmt: skip
+            plan = _rows.plan_rows(n_rows, n_cols, splits=True, element_bytes=element_bytes,
+                                   multiprocessors=132)  # fmt: skip
+            assert plan.design == "walker" and plan.whole_row, (n_rows, n_cols)
+            assert n_cols <= plan.block_cols and plan.stages == _rows.WALKER_STAGES
+            tiles = -(-n_rows // plan.rows_per_program)
+            assert plan.grid == (min(tiles, walkers),)
+        too_long = _rows.plan_rows(4, longest // 2 + 1, splits=True, element_bytes=2)
+        assert too_long.design == "looped"
