@@ -158,16 +158,16 @@ SPLIT_VARIANTS = [
 ]
 
 WALKER_SHAPES = [(8192, 8192), (4096, 16384), (2048, 32768), (1024, 65536)]
-NO_WALKERS = (1 << 40, 1 << 40)
+WALKERS = dict(WALKERS_BY_DEFAULT=True)
 WALKER_VARIANTS = [
-    (rows, {}),  # the defaults: rows of 64 to 128 KB walked, one row ahead
-    (rows, dict(WALKER_ROW_BYTES=NO_WALKERS)),  # none walked, as before 2026-12-05c
-    (rows, dict(WALKER_STAGES=1)),  # walkers loading nothing ahead
-    (rows, dict(WALKER_ROW_BYTES=(65536, 65536), WALKER_STAGES=3)),  # 64 KB rows, 2 ahead
-    (rows, dict(WALKER_ROW_BYTES=(32768, 131072))),  # from 32 KB rows
-    (rows, dict(WALKER_ROW_BYTES=(16384, 131072))),  # from 16 KB rows
-    (rows, dict(MAX_WARPS=16)),  # walkers of 16 warps
-    (rows, dict(WALKERS_PER_SM=2)),
+    (rows, {}),  # the defaults: no walkers
+    (rows, WALKERS),  # rows of 64 to 128 KB walked, one row ahead
+    (rows, dict(WALKERS, WALKER_STAGES=1)),  # walkers loading nothing ahead
+    (rows, dict(WALKERS, WALKER_ROW_BYTES=(65536, 65536), WALKER_STAGES=3)),  # 2 rows ahead
+    (rows, dict(WALKERS, WALKER_ROW_BYTES=(32768, 131072))),  # from 32 KB rows
+    (rows, dict(WALKERS, WALKER_ROW_BYTES=(16384, 131072))),  # from 16 KB rows
+    (rows, dict(WALKERS, MAX_WARPS=16)),  # walkers of 16 warps
+    (rows, dict(WALKERS, WALKERS_PER_SM=2)),
 ]
 
 SWEEPS = {

@@ -103,10 +103,14 @@ lanes, and so a split row's sum is no deeper than a whole row's (ops._rowwise.RO
 
 WALKER_ROW_BYTES = (65536, 131072)
 """Rows of these many bytes (from, to) are walked (design "walker", for the ops that
-launch through `launch_rowwise`): WALKERS_PER_SM programs an SM, each holding a whole row
-in registers and taking every n_programs-th row, while Triton's pipeliner loads its next
-WALKER_STAGES - 1 rows into shared memory. One program per row held the loads back while
-it reduced (benchmarks/rows_and_launch_tuning.md#walkers)."""
+launch through `launch_rowwise`) where WALKERS_BY_DEFAULT, or where the design is forced:
+WALKERS_PER_SM programs an SM, each holding a whole row in registers and taking every
+n_programs-th row, while Triton's pipeliner loads its next WALKER_STAGES - 1 rows into
+shared memory. One program per row has no load in flight while it reduces
+(benchmarks/rows_and_launch_tuning.md#walkers)."""
+WALKERS_BY_DEFAULT = False
+"""Off until timed on a GPU against the designs it would replace (forced, the walkers pass
+the config tests in both modes)."""
 WALKERS_PER_SM = 1
 WALKER_STAGES = 2
 
@@ -195,11 +199,11 @@ def plan_rows(
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
     fewer, fuller threads. The config launched is named `family/design/constants`
     (see kernels._plans). With `splits` (the op has walking whole-row kernels and a split
-    kernel, as `launch_rowwise` takes them), rows of the mode's walker_row_bytes
-    (elements of `element_bytes`) are walked, `multiprocessors` x WALKERS_PER_SM programs
-    in all; else whole rows up to the mode's whole_row_max; else, with `splits` and
-    elements of at least SPLIT_MIN_ELEMENT_BYTES, split in up to MAX_SLICES slices; else
-    looped.
+    kernel, as `launch_rowwise` takes them) and WALKERS_BY_DEFAULT, rows of the mode's
+    walker_row_bytes (elements of `element_bytes`) are walked, `multiprocessors` x
+    WALKERS_PER_SM programs in all; else whole rows up to the mode's whole_row_max; else,
+    with `splits` and elements of at least SPLIT_MIN_ELEMENT_BYTES, split in up to
+    MAX_SLICES slices; else looped.
 
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
@@ -226,8 +230,8 @@ def tuning() -> tuple:
         WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
         INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
         PASS_TWO_FROM_THE_END, SPLIT_SLICE, MAX_SLICES, INTERPRET_SPLIT_SLICE,
-        SPLIT_MIN_ELEMENT_BYTES, WALKER_ROW_BYTES, WALKERS_PER_SM, WALKER_STAGES,
-        INTERPRET_WALKER_ROW_BYTES, INTERPRET_WALKERS,
+        SPLIT_MIN_ELEMENT_BYTES, WALKER_ROW_BYTES, WALKERS_BY_DEFAULT, WALKERS_PER_SM,
+        WALKER_STAGES, INTERPRET_WALKER_ROW_BYTES, INTERPRET_WALKERS,
     )  # fmt: skip
 
 
@@ -254,7 +258,7 @@ def _plan(
     limits = row_limits(constants)
     shortest, longest = limits.walker_row_bytes
     if splits and design in (None, "walker") and n_cols * element_bytes <= longest:
-        if design == "walker" or n_cols * element_bytes >= shortest:
+        if design == "walker" or (WALKERS_BY_DEFAULT and n_cols * element_bytes >= shortest):
             walkers = (
                 INTERPRET_WALKERS if constants == "interpret" else multiprocessors * WALKERS_PER_SM
             )
@@ -303,10 +307,11 @@ def launch_rowwise(
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS,
-    STAGES)` runs on a grid of row tiles, or walks them (`RowPlan.walk`); `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow,
-    BLOCK_COLS, FROM_THE_END)` runs one program per row (its second pass placed by
-    `pass_two_start`); `split_kernel`, if the op has one, as `launch_split` says. Each
-    takes the op's own `constants` too (constexprs). Empty tensors launch nothing.
+    STAGES)` runs on a grid of row tiles, or walks them (`RowPlan.walk`);
+    `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow, BLOCK_COLS, FROM_THE_END)`
+    runs one program per row (its second pass placed by `pass_two_start`); `split_kernel`,
+    if the op has one, as `launch_split` says. Each takes the op's own `constants` too
+    (constexprs). Empty tensors launch nothing.
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape

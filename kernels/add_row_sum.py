@@ -9,8 +9,9 @@ the same registers that still hold the row, so the row is read from memory only 
 blocks, then read again to write the output (`add_row_sum_looped_kernel`), unless it fits
 the registers of a few programs: then each holds a slice and the row's programs add up
 their slices' sums through global memory (`add_row_sum_split_kernel`, softmax's design 3).
-Rows of 64 to 128 KB are walked by one persistent program an SM, the next row loaded
-into shared memory while this one is summed (softmax's design 4).
+Rows of 64 to 128 KB can be walked (off by default until timed) by one persistent
+program an SM, the next row loaded into shared memory while this one is summed (softmax's
+design 4).
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ ideas:
    in one block, where the looped kernel reads twice (its second read from memory once
    the rows in flight outgrow L2).
 4. A program that holds a whole long row fills its streaming multiprocessor alone, and
-   while it reduces, nothing is loading: rows of 64 to 128 KB are *walked* instead
-   (`softmax_kernel` with STAGES > 1): one persistent program an SM takes every
-   n-th row, and Triton's pipeliner (`tl.range(num_stages=...)`) copies its next row into
-   shared memory while it works on this one (`kernels._rows.WALKER_ROW_BYTES`).
+   while it reduces, nothing is loading: rows of 64 to 128 KB can be *walked* instead
+   (`softmax_kernel` with STAGES > 1; off by default until timed): one persistent
+   program an SM takes every n-th row, and Triton's pipeliner (`tl.range(num_stages=...)`)
+   copies its next row into shared memory while it works on this one
+   (`kernels._rows.WALKER_ROW_BYTES`).
 
 Subtracting the row max keeps every exp() <= 1, so nothing overflows. Special values come
 out as in PyTorch: a NaN or +inf in a row makes the whole row NaN (+inf - +inf is NaN), a

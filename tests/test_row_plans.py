@@ -47,19 +47,24 @@ def test_looped_kernels_are_right_with_pass_two_either_way(
     TestOps().test_configs(TestOps.ops[name], dtype, "rows/looped/interpret", harness_state)
 
 
-def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices() -> None:
+@pytest.mark.parametrize("walkers", [False, True])
+def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices(
+    walkers: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Unforced: whole rows up to whole_row_max; past it, split in slices of split_slice
     (at least two, at most MAX_SLICES) for an op with a split kernel and elements of
     SPLIT_MIN_ELEMENT_BYTES or more, else looped; past MAX_SLICES slices, looped; and for
-    such an op, rows of walker_row_bytes walked, whatever else they would be. Forced
+    such an op, where WALKERS_BY_DEFAULT, rows of walker_row_bytes walked. Forced
     split, whatever the elements: at least two slices of SPLIT_MIN_SLICE columns or more
     where the row has them, never more than MAX_SLICES, every column in one."""
+    monkeypatch.setattr(_rows, "WALKERS_BY_DEFAULT", walkers)
     limits = _rows.row_limits(_plans.default_constants())  # this mode's, as unforced plans
     longest = limits.split_slice * _rows.MAX_SLICES
     shortest_walk, longest_walk = limits.walker_row_bytes
 
     def walked(n_cols: int, element_bytes: int, design: str) -> str:
-        return "walker" if shortest_walk <= n_cols * element_bytes <= longest_walk else design
+        walks = _rows.WALKERS_BY_DEFAULT and shortest_walk <= n_cols * element_bytes
+        return "walker" if walks and n_cols * element_bytes <= longest_walk else design
 
     for n_cols, plain, with_split in [
         (limits.whole_row_max, "whole", "whole"),
