@@ -307,7 +307,7 @@ def launch_rowwise(
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS,
-    STAGES)` runs on a grid of row tiles, or walks them (`RowPlan.walk`);
+    WALK, STAGES)` runs on a grid of row tiles, or walks them (`RowPlan.walk`);
     `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow, BLOCK_COLS, FROM_THE_END)`
     runs one program per row (its second pass placed by `pass_two_start`); `split_kernel`,
     if the op has one, as `launch_split` says. Each takes the op's own `constants` too
@@ -327,8 +327,8 @@ def launch_rowwise(
     if plan.whole_row:
         fast(whole_row_kernel)[plan.grid](
             x_rows, out, n_rows, n_cols, x_rows.stride(0), n_cols,
-            ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, STAGES=plan.stages,
-            num_warps=plan.num_warps, **constants,
+            ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, WALK=plan.walk,
+            STAGES=plan.stages, num_warps=plan.num_warps, **constants,
         )  # fmt: skip
     elif plan.slices:
         launch_split(split_kernel, plan, x_rows, out, constants)

@@ -44,20 +44,30 @@ def add_row_sum_kernel(
     stride_outrow,  # elements between consecutive rows of out
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per row block, a power of two >= n_cols
-    STAGES: tl.constexpr,  # tiles in flight a program (walkers, `_rows.RowPlan`); else 1
+    WALK: tl.constexpr,  # walkers: every num_programs-th tile a program (else one tile)
+    STAGES: tl.constexpr,  # walkers: tiles in flight a program (`_rows.RowPlan`)
 ):
-    # A program a tile, or (walkers) fewer programs, each taking every num_programs-th
-    # tile while the pipeliner loads its next ones into shared memory.
-    for tile in tl.range(tl.program_id(0), tl.cdiv(n_rows, ROWS), tl.num_programs(0),
-                         num_stages=STAGES):  # fmt: skip
-        rows, cols, tile_mask = row_tile(tile, n_rows, n_cols, ROWS, BLOCK_COLS)
-        # other=0: padding lanes add nothing to the sum.
-        x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=0.0)
-        x = x.to(tl.float32)
-        row_sum = tl.sum(x, axis=1)
-        y = x + row_sum[:, None]
-        tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty),
-                 mask=tile_mask)  # fmt: skip
+    if WALK:  # the pipeliner loads a walker's next tiles while it works on this one
+        for tile in tl.range(tl.program_id(0), tl.cdiv(n_rows, ROWS), tl.num_programs(0),
+                             num_stages=STAGES):  # fmt: skip
+            _add_row_sum_tile(tile, x_ptr, out_ptr, n_rows, n_cols, stride_xrow,
+                              stride_outrow, ROWS, BLOCK_COLS)  # fmt: skip
+    else:
+        _add_row_sum_tile(tl.program_id(0), x_ptr, out_ptr, n_rows, n_cols, stride_xrow,
+                          stride_outrow, ROWS, BLOCK_COLS)  # fmt: skip
+
+
+@triton.jit
+def _add_row_sum_tile(
+    tile, x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr,
+):  # fmt: skip
+    rows, cols, tile_mask = row_tile(tile, n_rows, n_cols, ROWS, BLOCK_COLS)
+    # other=0: padding lanes add nothing to the sum.
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=0.0).to(tl.float32)
+    row_sum = tl.sum(x, axis=1)
+    y = x + row_sum[:, None]
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
 
 
 @triton.jit

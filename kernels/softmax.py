@@ -20,7 +20,7 @@ ideas:
    the rows in flight outgrow L2).
 4. A program that holds a whole long row fills its streaming multiprocessor alone, and
    while it reduces, nothing is loading: rows of 64 to 128 KB can be *walked* instead
-   (`softmax_kernel` with STAGES > 1; off by default until timed): one persistent
+   (`softmax_kernel` with WALK; off by default until timed): one persistent
    program an SM takes every n-th row, and Triton's pipeliner (`tl.range(num_stages=...)`)
    copies its next row into shared memory while it works on this one
    (`kernels._rows.WALKER_ROW_BYTES`).
@@ -62,25 +62,36 @@ def softmax_kernel(
     stride_outrow,  # elements between consecutive rows of out
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per row block, a power of two >= n_cols
-    STAGES: tl.constexpr,  # tiles in flight a program (walkers, `_rows.RowPlan`); else 1
+    WALK: tl.constexpr,  # walkers: every num_programs-th tile a program (else one tile)
+    STAGES: tl.constexpr,  # walkers: tiles in flight a program (`_rows.RowPlan`)
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
-    # A program a tile, or (walkers) fewer programs, each taking every num_programs-th
-    # tile while the pipeliner loads its next ones into shared memory.
-    for tile in tl.range(tl.program_id(0), tl.cdiv(n_rows, ROWS), tl.num_programs(0),
-                         num_stages=STAGES):  # fmt: skip
-        rows, cols, tile_mask = row_tile(tile, n_rows, n_cols, ROWS, BLOCK_COLS)
-        # other=-inf: padding lanes must not win the max, and exp(-inf - max) = 0 drops
-        # them from the sum.
-        x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
-        x = x.to(tl.float32)
-        row_max = tl.max(x, axis=1)
-        numerator = exp(x - row_max[:, None], FAST_EXP)
-        denominator = tl.sum(numerator, axis=1)
-        # One division per row, then a multiply per element.
-        y = numerator * (1.0 / denominator)[:, None]
-        tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty),
-                 mask=tile_mask)  # fmt: skip
+    if WALK:  # the pipeliner loads a walker's next tiles while it works on this one
+        for tile in tl.range(tl.program_id(0), tl.cdiv(n_rows, ROWS), tl.num_programs(0),
+                             num_stages=STAGES):  # fmt: skip
+            _softmax_tile(tile, x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+                          ROWS, BLOCK_COLS, FAST_EXP)  # fmt: skip
+    else:
+        _softmax_tile(tl.program_id(0), x_ptr, out_ptr, n_rows, n_cols, stride_xrow,
+                      stride_outrow, ROWS, BLOCK_COLS, FAST_EXP)  # fmt: skip
+
+
+@triton.jit
+def _softmax_tile(
+    tile, x_ptr, out_ptr, n_rows, n_cols, stride_xrow, stride_outrow,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr, FAST_EXP: tl.constexpr,
+):  # fmt: skip
+    rows, cols, tile_mask = row_tile(tile, n_rows, n_cols, ROWS, BLOCK_COLS)
+    # other=-inf: padding lanes must not win the max, and exp(-inf - max) = 0 drops them
+    # from the sum.
+    x = tl.load(x_ptr + rows * stride_xrow + cols, mask=tile_mask, other=float("-inf"))
+    x = x.to(tl.float32)
+    row_max = tl.max(x, axis=1)
+    numerator = exp(x - row_max[:, None], FAST_EXP)
+    denominator = tl.sum(numerator, axis=1)
+    # One division per row, then a multiply per element.
+    y = numerator * (1.0 / denominator)[:, None]
+    tl.store(out_ptr + rows * stride_outrow + cols, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
 
 
 @triton.jit
