@@ -95,6 +95,8 @@
 #                 tier at 200 call depths (which of them map a frame chunk a call)
 #   s19-rows-bench   issue 10's table on this tree: the row-wise ops' benchmark cases against
 #                 PyTorch and a same-size copy (`python -m harness bench`)
+#   s20-walkers   softmax's and add_row_sum's walkers (kernels._rows.WALKER_ROW_BYTES, off by
+#                 default, untimed): their tests compiled, then tune_rowwise.py's walker sweeps
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on

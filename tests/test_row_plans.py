@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kernels import _plans, _rows
+from kernels._launch import cdiv
 
 
 def test_a_remembered_plan_follows_the_constants_and_the_forced_config(
@@ -127,7 +128,7 @@ def test_walkers_hold_whole_rows_and_take_turns(constants: str) -> None:
                                    multiprocessors=132)  # fmt: skip
             assert plan.design == "walker" and plan.whole_row, (n_rows, n_cols)
             assert n_cols <= plan.block_cols and plan.stages == _rows.WALKER_STAGES
-            tiles = -(-n_rows // plan.rows_per_program)
+            tiles = cdiv(n_rows, plan.rows_per_program)
             assert plan.grid == (min(tiles, walkers),)
         too_long = _rows.plan_rows(4, longest // 2 + 1, splits=True, element_bytes=2)
         assert too_long.design == "looped"
