@@ -671,7 +671,7 @@ def bench_depthwise(dtypes: list[str]) -> None:
 # -------------------------------------------------------------------------------- sweep
 # The kernels' own config constructors: a candidate is built as a table entry is.
 _mm, _at, _cv = mm._config, attn._config, conv._gemm_config
-_dw, _pl = depth._depthwise_config, depth._plane_config
+_dw, _pl, _tm = depth._depthwise_config, depth._plane_config, conv._tma_config
 
 
 CANDIDATES = {
@@ -759,6 +759,20 @@ CANDIDATES = {
         _cv(64, 128, 64, 4, 4),
         _cv(64, 64, 64, 4, 4),
         _cv(64, 32, 32, 4, 4),
+    ],
+    # conv2d_tma_kernel's rows (1 x 1): (pixels, filters, channels, warps, stages), programs
+    # an SM, stored through out's descriptor; shared memory as each fits per_sm an SM
+    # (offline, sm_90, float16: 41-165 KB a program)
+    "conv2d-rows": [
+        *conv.ROWS_GPU_CONFIGS,
+        _tm(128, 64, 64, 4, 2, per_sm=3, out=1),
+        _tm(128, 128, 64, 8, 2, per_sm=2, out=1),
+        _tm(64, 128, 64, 4, 3, per_sm=2, out=1),
+        _tm(64, 64, 64, 4, 2, per_sm=4, out=1),
+        _tm(128, 256, 64, 8, 2, per_sm=1, out=1),
+        _tm(64, 256, 64, 8, 3, per_sm=1, out=1),
+        _tm(256, 64, 64, 8, 3, per_sm=1, out=1),
+        _tm(256, 128, 64, 8, 2, per_sm=1, out=1),
     ],
     "depthwise": [
         _dw(64, 64, 8),
@@ -929,6 +943,33 @@ def sweep_conv2d() -> None:
                 )
 
 
+def sweep_conv2d_rows(dtypes: tuple[str, ...] = ("float16", "bfloat16")) -> None:
+    """The 1 x 1 shapes on the rows design's candidates (CANDIDATES["conv2d-rows"]), each
+    timed by its tuner (`harness.autotune.graph_timed`), beside cuDNN's time in the same
+    layout (do_bench and graph-replayed) and the best as % of a copy moving the same bytes
+    (x read once, out written once)."""
+    for name, shape, padding, x, w, _flop in _stride_1_problems(list(dtypes)):
+        if shape[-1] != 1:
+            continue
+        conv.TMA_BY_DEFAULT = True
+        n, c, hw, k, _ = shape
+        moved = n * (c + k) * hw * hw * x.element_size()
+        size_copy = copy_gbps(moved)
+        for layout in ("nchw", "channels_last"):
+            ours, cudnn = _conv_pair(x, w, 1, padding, 1, layout)
+            with tuned_over(conv.conv2d_rows_kernel, CANDIDATES["conv2d-rows"]):
+                ours()
+                timings = conv.conv2d_rows_kernel.configs_timings.values()
+                best = min(t[0] for t in timings)  # ms
+                t_cudnn, g_cudnn = ms(cudnn), graph_ms(cudnn)
+                what = (
+                    f"conv2d-rows {name} {shape} {layout}: cuDNN {t_cudnn * 1e3:.1f} us"
+                    f" (graph {g_cudnn * 1e3:.1f}), {moved / best / 1e6 / size_copy:.0%}"
+                    " of a same-size copy at best"
+                )
+                report_timings(what, conv.conv2d_rows_kernel, config_name)
+
+
 def sweep_depthwise(
     layouts: tuple[str, ...] = ("nchw", "channels_last"), planes_from: str = "plane"
 ) -> None:
@@ -997,6 +1038,7 @@ SWEEPS = {
     "attention": sweep_attention,
     "attention-grad": sweep_attention_grad,
     "conv2d": sweep_conv2d,
+    "conv2d-rows": sweep_conv2d_rows,
     "depthwise": sweep_depthwise,
     "depthwise-nchw": functools.partial(sweep_depthwise, ("nchw",)),
     "depthwise-walks": functools.partial(sweep_depthwise, ("nchw",), "plane-walks"),

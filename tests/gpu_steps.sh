@@ -97,6 +97,8 @@
 #                 PyTorch and a same-size copy (`python -m harness bench`)
 #   s20-walkers   softmax's and add_row_sum's walkers (kernels._rows.WALKER_ROW_BYTES, off by
 #                 default, untimed): their tests compiled, then tune_rowwise.py's walker sweeps
+#   s21-rows-1x1  the 1 x 1 rows design's candidate configs (tiles of 64-256 filters, 1-4
+#                 programs an SM) timed on both 1 x 1 shapes against cuDNN and a copy
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -886,6 +888,11 @@ for name in $STEPS; do
         step s20-walker-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py -k "softmax or add_row_sum or walker"
         step s20-walker-sweep 240 python benchmarks/tune_rowwise.py walker-softmax walker-add_row_sum ;;
+    s21-rows-1x1)
+        # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
+        # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
+        # programs an SM) timed by the tuner on both 1 x 1 shapes, layouts and 16-bit dtypes.
+        step s21-rows-1x1 200 python benchmarks/vendor.py --sweep conv2d-rows ;;
     dw-ncu-rest)
         # Issue 13: where the time goes on 7 x 7 stride 2 (30-33% of a copy; its FMAs allow
         # ~100%) and on 28 x 28 planes (50-59%), with the configs the tuner chose there.
