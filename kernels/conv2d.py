@@ -94,6 +94,8 @@ Not done yet: a direct depthwise backward, and dweight on the copy engine.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import triton
 import triton.language as tl
@@ -693,12 +695,15 @@ def conv2d_weight_grad_kernel(
 
 
 # ------------------------------------------------------------------------------ launcher
+def _integer(value: object) -> bool:
+    """An integer as F.conv2d takes one (a NumPy integer too), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _positive_pair(name: str, value: object, least: int) -> tuple[int, int]:
-    """An int or a pair of ints, each at least `least`."""
+    """An int or a pair of ints, each at least `least`, as Python ints."""
     items = value if isinstance(value, (tuple, list)) else (value,)
-    if len(items) not in (1, 2) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in items
-    ):
+    if len(items) not in (1, 2) or not all(_integer(v) for v in items):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if any(v < least for v in items):
         raise ValueError(f"{name} must be at least {least}, got {value!r}")
@@ -718,8 +723,9 @@ class Geometry:
             raise ValueError(
                 f"weight must be 4-D (K, C / groups, R, S), got shape {tuple(weight.shape)}"
             )
-        if not isinstance(groups, int) or isinstance(groups, bool):
+        if not _integer(groups):
             raise TypeError(f"groups must be an int, got {groups!r}")
+        groups = int(groups)
         if groups < 1:
             raise ValueError(f"groups must be at least 1, got {groups}")
         self.n, self.c, self.h, self.w = x.shape

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,6 +123,22 @@ def test_unbatched_input(harness_state):
     out = conv2d(x, weight, padding=1)
     assert out.shape == (2, 5, 5)
     assert torch.allclose(out, conv2d(x[None], weight, padding=1)[0])
+
+
+def test_numpy_integers_are_taken_as_ints(harness_state):
+    """stride, padding, dilation and groups may be NumPy integers, as F.conv2d takes them
+    (a shape read from an array); a bool is refused, as a NumPy one is."""
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(0)
+    x = make_tensor((1, 4, 7, 6), "float32", device, gen)
+    weight = make_tensor((4, 2, 3, 3), "float32", device, gen)
+    ints = {"stride": (1, 2), "padding": 1, "dilation": 2, "groups": 2}
+    as_numpy = {"stride": tuple(np.int32(v) for v in ints["stride"]), "padding": np.int64(1),
+                "dilation": np.int16(2), "groups": np.int64(2)}  # fmt: skip
+    assert torch.equal(conv2d(x, weight, **as_numpy), conv2d(x, weight, **ints))
+    for name, flag in (("groups", True), ("stride", np.bool_(True))):
+        with pytest.raises(TypeError, match=rf"\b{name}\b.*an int"):
+            conv2d(x, weight, **{**ints, name: flag})
 
 
 @pytest.mark.parametrize(
