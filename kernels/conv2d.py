@@ -736,8 +736,8 @@ class Geometry:
             )
         if cg != self.c // groups:
             raise ValueError(
-                f"weight must have C / groups = {self.c // groups} channels (dim 1), got "
-                f"shape {tuple(weight.shape)}"
+                f"weight must have C / groups = {self.c // groups} channels (dim 1) for x's "
+                f"{self.c} channels in {groups} group(s), got shape {tuple(weight.shape)}"
             )
         if bias is not None:
             check_tensor("bias", bias)
