@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 
 import kernels._rows as rows
+import kernels.add_row_sum as add_row_sum_op
 import kernels.layer_norm as ln
 import kernels.layer_norm_tuned as ln_tuned
 import kernels.scale as scale_op
+import kernels.softmax as softmax_op
 import kernels.vector_add as vector_add_op
 from harness.perf.timing import CudaEventTimer
 from kernels.add_row_sum import add_row_sum
@@ -57,18 +59,22 @@ def median_us(fn) -> float:
 
 def sweep(title, shapes, variants, make):
     """make(shape, dtype) -> (triton_fn, torch_fn[, copy_fn]); variants: [(module, {const:
-    value})]. With a copy_fn (a device copy of the bytes the op moves once), each variant's
-    time is also given as a fraction of that copy's."""
+    value})], or lists of such pairs (constants of several modules). With a copy_fn (a
+    device copy of the bytes the op moves once), each variant's time is also given as a
+    fraction of that copy's."""
+    variants = [v if isinstance(v, list) else [v] for v in variants]
     print(f"\n## {title}", flush=True)
     for shape, dtype in itertools.product(shapes, DTYPES):
         triton_fn, torch_fn, *copy_fn = make(shape, dtype)
         base = median_us(torch_fn)
         copy = median_us(copy_fn[0]) if copy_fn else None
         cells = []
-        for module, values in variants:
-            with constants(module, **values):
+        for variant in variants:
+            with contextlib.ExitStack() as stack:
+                for module, values in variant:
+                    stack.enter_context(constants(module, **values))
                 t = median_us(triton_fn)
-            label = ",".join(f"{k}={v}" for k, v in values.items())
+            label = ",".join(f"{k}={v}" for _, values in variant for k, v in values.items())
             cells.append((base / t, label, t))
         best = max(cells)
         row = "  ".join(f"{s:.2f}x" + (f" ({copy / t:.0%})" if copy else "") for s, _, t in cells)
@@ -77,8 +83,8 @@ def sweep(title, shapes, variants, make):
             f" ({best[1]})",
             flush=True,
         )
-    for i, (_module, values) in enumerate(variants):
-        print(f"  variant {i}: {values}")
+    for i, variant in enumerate(variants):
+        print(f"  variant {i}: {', '.join(str(values) for _, values in variant)}")
 
 
 def copy_of(x: torch.Tensor):
@@ -157,30 +163,36 @@ SPLIT_VARIANTS = [
     (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2, ELEMENTS_PER_THREAD=32)),  # 16 warps a slice
 ]
 
-WALKER_SHAPES = [(8192, 8192), (4096, 16384), (2048, 32768), (1024, 65536)]
-WALKERS = dict(WALKERS_BY_DEFAULT=True)
-WALKER_VARIANTS = [
-    (rows, {}),  # the defaults: no walkers
-    (rows, WALKERS),  # rows of 64 to 128 KB walked, one row ahead
-    (rows, dict(WALKERS, WALKER_STAGES=1)),  # walkers loading nothing ahead
-    (rows, dict(WALKERS, WALKER_ROW_BYTES=(65536, 65536), WALKER_STAGES=3)),  # 2 rows ahead
-    (rows, dict(WALKERS, WALKER_ROW_BYTES=(32768, 131072))),  # from 32 KB rows
-    (rows, dict(WALKERS, WALKER_ROW_BYTES=(16384, 131072))),  # from 16 KB rows
-    (rows, dict(WALKERS, MAX_WARPS=16)),  # walkers of 16 warps
-    (rows, dict(WALKERS, WALKERS_PER_SM=2)),
-]
+# Rows past WHOLE_ROW_MAX: 16-bit ones walked where the op walks (WALK_LONG_ROWS), float32
+# ones split (unchanged by these variants: a control). The first sweep of the design
+# (2026-12-05c, H100) also timed 8192 to 32768 columns walked: slower than whole rows.
+WALKER_SHAPES = [(4096, 40000), (2048, 49152), (1024, 65536), (4096, 65536)]
+
+
+def walker_variants(op_module):
+    """The op's default, its WALK_LONG_ROWS flipped, then the walkers' knobs with walking on
+    (not two rows ahead: two 128 KB rows outgrow an SM's shared memory)."""
+    on = (op_module, dict(WALK_LONG_ROWS=True))
+    return [
+        [(op_module, {})],
+        [(op_module, dict(WALK_LONG_ROWS=not op_module.WALK_LONG_ROWS))],
+        [on, (rows, dict(WALKER_MAX_WARPS=32))],
+        [on, (rows, dict(WALKER_STAGES=1))],  # loading nothing ahead
+        [on, (rows, dict(WALKERS_PER_SM=2))],
+    ]
+
 
 SWEEPS = {
     "walker-softmax": (
         "softmax, walkers (persistent programs, the next row in shared memory) or not",
         WALKER_SHAPES,
-        WALKER_VARIANTS,
+        walker_variants(softmax_op),
         make_softmax,
     ),
     "walker-add_row_sum": (
         "add_row_sum, walkers: as walker-softmax",
         WALKER_SHAPES,
-        WALKER_VARIANTS,
+        walker_variants(add_row_sum_op),
         make_add_row_sum,
     ),
     "split-softmax": (

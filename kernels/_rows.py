@@ -101,16 +101,17 @@ SPLIT_MIN_SLICE = 128
 """Fewest columns in a forced split's slice: a slice's sum has at least 4 warps' 128
 lanes, and so a split row's sum is no deeper than a whole row's (ops._rowwise.ROW_LANES)."""
 
-WALKER_ROW_BYTES = (65536, 131072)
-"""Rows of these many bytes (from, to) are walked (design "walker", for the ops that
-launch through `launch_rowwise`) where WALKERS_BY_DEFAULT, or where the design is forced:
-WALKERS_PER_SM programs an SM, each holding a whole row in registers and taking every
-n_programs-th row, while Triton's pipeliner loads its next WALKER_STAGES - 1 rows into
-shared memory. One program per row has no load in flight while it reduces
+WALKER_MAX_ROW_BYTES = 131072
+"""Longest row (bytes) walked (design "walker", for the ops that launch through
+`launch_rowwise`): WALKERS_PER_SM programs an SM, each holding a whole row in registers
+and taking every n_programs-th row, while Triton's pipeliner loads its next
+WALKER_STAGES - 1 rows into shared memory. Unforced, only an op that asks (`walks`)
+walks, and only the rows it would otherwise loop over: longer than WHOLE_ROW_MAX and not
+split, i.e. 16-bit rows of 32769 to 65536 columns. One program per looped row reads it
+twice and has no load in flight while it reduces
 (benchmarks/rows_and_launch_tuning.md#walkers)."""
-WALKERS_BY_DEFAULT = False
-"""Off until timed on a GPU against the designs it would replace (forced, the walkers pass
-the config tests in both modes)."""
+WALKER_MAX_WARPS = 16
+"""A walker's warps at most: at 65536 16-bit columns, 128 float32 values a thread."""
 WALKERS_PER_SM = 1
 WALKER_STAGES = 2
 
@@ -118,7 +119,7 @@ INTERPRET_WHOLE_ROW_MAX = 1024
 INTERPRET_TILE_TARGET = 1024
 INTERPRET_LOOP_BLOCK = 256
 INTERPRET_SPLIT_SLICE = 256
-INTERPRET_WALKER_ROW_BYTES = (2048, 4096)
+INTERPRET_WALKER_MAX_ROW_BYTES = 4096
 INTERPRET_WALKERS = 3
 """Walkers in all (the interpreter has no SMs): each takes several rows."""
 
@@ -131,15 +132,16 @@ class RowLimits:
     tile_target: int
     loop_block: int
     split_slice: int
-    walker_row_bytes: tuple[int, int]
+    walker_max_row_bytes: int
 
 
 def row_limits(constants: str) -> RowLimits:
     """The "gpu" or "interpret" constants above (read at each call: tuning scripts set them)."""
     if constants == "gpu":
-        return RowLimits(WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, SPLIT_SLICE, WALKER_ROW_BYTES)
+        return RowLimits(WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, SPLIT_SLICE,
+                         WALKER_MAX_ROW_BYTES)  # fmt: skip
     return RowLimits(INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
-                     INTERPRET_SPLIT_SLICE, INTERPRET_WALKER_ROW_BYTES)  # fmt: skip
+                     INTERPRET_SPLIT_SLICE, INTERPRET_WALKER_MAX_ROW_BYTES)  # fmt: skip
 
 
 ROW_DESIGNS = ("whole", "looped")
@@ -147,7 +149,7 @@ ROW_DESIGNS = ("whole", "looped")
 looped over in blocks by one program per row."""
 SPLIT_ROW_DESIGNS = (*ROW_DESIGNS, "walker", "split")
 """And, for the ops of `launch_rowwise`: whole rows walked by a few persistent programs
-(WALKER_ROW_BYTES), and a row held in registers by several programs, a slice each,
+(WALKER_MAX_ROW_BYTES), and a row held in registers by several programs, a slice each,
 which exchange their partial results (`row_slice`, `exchange_partials`)."""
 
 
@@ -194,29 +196,30 @@ def plan_rows(
     splits: bool = False,
     element_bytes: int = 4,
     multiprocessors: int = 1,
+    walks: bool = False,
 ) -> RowPlan:
     """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
     fewer, fuller threads. The config launched is named `family/design/constants`
-    (see kernels._plans). With `splits` (the op has walking whole-row kernels and a split
-    kernel, as `launch_rowwise` takes them) and WALKERS_BY_DEFAULT, rows of the mode's
-    walker_row_bytes (elements of `element_bytes`) are walked, `multiprocessors` x
-    WALKERS_PER_SM programs in all; else whole rows up to the mode's whole_row_max; else,
-    with `splits` and elements of at least SPLIT_MIN_ELEMENT_BYTES, split in up to
-    MAX_SLICES slices; else looped.
+    (see kernels._plans). Whole rows up to the mode's whole_row_max; past it, with
+    `splits` (the op has walking whole-row kernels and a split kernel, as
+    `launch_rowwise` takes them) and elements (of `element_bytes`) of at least
+    SPLIT_MIN_ELEMENT_BYTES, split in up to MAX_SLICES slices; else, where the op `walks`
+    and the row is at most the mode's walker_max_row_bytes, walked by `multiprocessors` x
+    WALKERS_PER_SM programs; else looped.
 
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
     key = (n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-           multiprocessors, *tuning())  # fmt: skip
+           multiprocessors, walks, *tuning())  # fmt: skip
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         plan = _PLANS[key] = _plan(
             n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-            multiprocessors,
+            multiprocessors, walks,
         )  # fmt: skip
     design = plan.design
     _plans.launched(family, design, constants)
@@ -230,8 +233,8 @@ def tuning() -> tuple:
         WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
         INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
         PASS_TWO_FROM_THE_END, SPLIT_SLICE, MAX_SLICES, INTERPRET_SPLIT_SLICE,
-        SPLIT_MIN_ELEMENT_BYTES, WALKER_ROW_BYTES, WALKERS_BY_DEFAULT, WALKERS_PER_SM,
-        WALKER_STAGES, INTERPRET_WALKER_ROW_BYTES, INTERPRET_WALKERS,
+        SPLIT_MIN_ELEMENT_BYTES, WALKER_MAX_ROW_BYTES, WALKER_MAX_WARPS, WALKERS_PER_SM,
+        WALKER_STAGES, INTERPRET_WALKER_MAX_ROW_BYTES, INTERPRET_WALKERS,
     )  # fmt: skip
 
 
@@ -254,31 +257,33 @@ def _plan(
     splits: bool,
     element_bytes: int,
     multiprocessors: int,
+    walks: bool,
 ) -> RowPlan:
     limits = row_limits(constants)
-    shortest, longest = limits.walker_row_bytes
-    if splits and design in (None, "walker") and n_cols * element_bytes <= longest:
-        if design == "walker" or (WALKERS_BY_DEFAULT and n_cols * element_bytes >= shortest):
-            walkers = (
-                INTERPRET_WALKERS if constants == "interpret" else multiprocessors * WALKERS_PER_SM
-            )
-            return _whole_rows(n_rows, n_cols, elements_per_thread, longest // element_bytes,
-                               limits.tile_target, walkers)  # fmt: skip
     slice_cols = limits.split_slice
     if splits and design == "split":  # forced: at least two slices where the row allows
         slice_cols = min(slice_cols, next_power_of_2(cdiv(n_cols, 2)))
         slice_cols = max(slice_cols, SPLIT_MIN_SLICE, next_power_of_2(cdiv(n_cols, MAX_SLICES)))
     slices = cdiv(n_cols, slice_cols)
+    long_row = n_cols > limits.whole_row_max
     unforced_split = (
         design is None
         and element_bytes >= SPLIT_MIN_ELEMENT_BYTES
-        and n_cols > limits.whole_row_max
+        and long_row
         and 2 <= slices <= MAX_SLICES
     )
     if splits and (design == "split" or unforced_split):
         warps = warps_for(slice_cols, elements_per_thread)
         return RowPlan(False, slice_cols, 1, warps, (n_rows * slices,), slices)
-    if design not in ("looped", "split", "walker") and n_cols <= limits.whole_row_max:
+    walked = design == "walker" or (design is None and walks and long_row)
+    if splits and walked and n_cols * element_bytes <= limits.walker_max_row_bytes:
+        walkers = (
+            INTERPRET_WALKERS if constants == "interpret" else multiprocessors * WALKERS_PER_SM
+        )
+        return _whole_rows(n_rows, n_cols, elements_per_thread,
+                           limits.walker_max_row_bytes // element_bytes, limits.tile_target,
+                           walkers)  # fmt: skip
+    if design not in ("looped", "split", "walker") and not long_row:
         return _whole_rows(n_rows, n_cols, elements_per_thread, limits.whole_row_max,
                            limits.tile_target)  # fmt: skip
     loop_block = limits.loop_block
@@ -296,14 +301,15 @@ def _whole_rows(
     tiles = cdiv(n_rows, rows)
     warps = warps_for(rows * block_cols, elements_per_thread)
     if walkers:
-        return RowPlan(True, block_cols, rows, warps, (min(tiles, walkers),), walk=True,
-                       stages=WALKER_STAGES)  # fmt: skip
+        return RowPlan(True, block_cols, rows, min(warps, WALKER_MAX_WARPS),
+                       (min(tiles, walkers),), walk=True, stages=WALKER_STAGES)  # fmt: skip
     return RowPlan(True, block_cols, rows, warps, (tiles,))
 
 
 def launch_rowwise(
-    x: torch.Tensor, whole_row_kernel, looped_kernel, split_kernel=None, **constants: object
-) -> torch.Tensor:
+    x: torch.Tensor, whole_row_kernel, looped_kernel, split_kernel=None, walks: bool = False,
+    **constants: object,
+) -> torch.Tensor:  # fmt: skip
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS,
@@ -311,7 +317,8 @@ def launch_rowwise(
     `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow, BLOCK_COLS, FROM_THE_END)`
     runs one program per row (its second pass placed by `pass_two_start`); `split_kernel`,
     if the op has one, as `launch_split` says. Each takes the op's own `constants` too
-    (constexprs). Empty tensors launch nothing.
+    (constexprs). `walks`: rows the looped kernel would take are walked where they fit
+    (`plan_rows`). Empty tensors launch nothing.
     """
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
@@ -321,7 +328,7 @@ def launch_rowwise(
         return out
     plan = plan_rows(
         n_rows, n_cols, splits=split_kernel is not None, element_bytes=x.element_size(),
-        multiprocessors=multiprocessors(x.device),
+        multiprocessors=multiprocessors(x.device), walks=walks,
     )  # fmt: skip
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:

@@ -19,11 +19,12 @@ ideas:
    in one block, where the looped kernel reads twice (its second read from memory once
    the rows in flight outgrow L2).
 4. A program that holds a whole long row fills its streaming multiprocessor alone, and
-   while it reduces, nothing is loading: rows of 64 to 128 KB can be *walked* instead
-   (`softmax_kernel` with WALK; off by default until timed): one persistent
-   program an SM takes every n-th row, and Triton's pipeliner (`tl.range(num_stages=...)`)
-   copies its next row into shared memory while it works on this one
-   (`kernels._rows.WALKER_ROW_BYTES`).
+   while it reduces, nothing is loading: rows can be *walked* instead (`softmax_kernel`
+   with WALK): one persistent program an SM takes every n-th row, and Triton's
+   pipeliner (`tl.range(num_stages=...)`) copies its next row into shared memory while
+   it works on this one (`kernels._rows.WALKER_MAX_ROW_BYTES`). add_row_sum walks its
+   long 16-bit rows; softmax, which holds a row and its exponentials, lost with it
+   (WALK_LONG_ROWS), and runs the design only where it is forced.
 
 Subtracting the row max keeps every exp() <= 1, so nothing overflows. Special values come
 out as in PyTorch: a NaN or +inf in a row makes the whole row NaN (+inf - +inf is NaN), a
@@ -177,7 +178,14 @@ def softmax_split_kernel(
     store_slice(out_ptr + row * stride_outrow + cols, y, col_mask, EXCHANGE)
 
 
-@replayed(replay_context)  # a later call of x's signature: the same launch, at once
+WALK_LONG_ROWS = False
+"""Whether 16-bit rows past WHOLE_ROW_MAX are walked (`kernels._rows.plan_rows`) instead
+of looped: at 1024 x 65536 they ran 57-58% of a same-size copy against the looped
+kernel's 74% (H100, benchmarks/rows_and_launch_tuning.md#walkers)."""
+
+
+# A later call of x's signature: the same launch, at once.
+@replayed(lambda: (replay_context(), WALK_LONG_ROWS))
 def softmax(x: torch.Tensor) -> torch.Tensor:
     """Softmax of `x` over its last dim, as torch.softmax(x, dim=-1); returns a new tensor.
 
@@ -188,5 +196,5 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     check_tensor("x", x)
     return launch_rowwise(
         x, softmax_kernel, softmax_looped_kernel, softmax_split_kernel,
-        FAST_EXP=not in_interpreter(),
+        walks=WALK_LONG_ROWS, FAST_EXP=not in_interpreter(),
     )  # fmt: skip

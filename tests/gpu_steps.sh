@@ -95,8 +95,11 @@
 #                 tier at 200 call depths (which of them map a frame chunk a call)
 #   s19-rows-bench   issue 10's table on this tree: the row-wise ops' benchmark cases against
 #                 PyTorch and a same-size copy (`python -m harness bench`)
-#   s20-walkers   softmax's and add_row_sum's walkers (kernels._rows.WALKER_ROW_BYTES, off by
-#                 default, untimed): their tests compiled, then tune_rowwise.py's walker sweeps
+#   s20-walkers   softmax's and add_row_sum's walkers (kernels._rows.WALKER_MAX_ROW_BYTES;
+#                 2026-12-05c, H100: add_row_sum's long 16-bit rows walked since): their
+#                 tests compiled, then tune_rowwise.py's walker sweeps
+#   s21-walk-rows add_row_sum walking its long 16-bit rows: tests compiled, the walker sweep
+#                 (each op's default against its WALK_LONG_ROWS flipped), add_row_sum's table
 #   s21-rows-1x1  the 1 x 1 rows design's candidate configs (tiles of 64-256 filters, 1-4
 #                 programs an SM) timed on both 1 x 1 shapes against cuDNN and a copy
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
@@ -882,12 +885,19 @@ for name in $STEPS; do
         step s19-rows-bench 240 python -m harness bench vector_add scale add_row_sum softmax \
             layer_norm layer_norm_backward --out "$OUT/bench-rows" --no-plots ;;
     s20-walkers)
-        # The walker design in the row plans (kernels._rows.WALKER_ROW_BYTES): softmax's and
+        # The walker design in the row plans (kernels._rows.WALKER_MAX_ROW_BYTES): softmax's and
         # add_row_sum's tests compiled (every config, the walker's forced), then the sweep
         # against no walkers, other stages, thresholds, warps and walkers an SM.
         step s20-walker-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py -k "softmax or add_row_sum or walker"
         step s20-walker-sweep 240 python benchmarks/tune_rowwise.py walker-softmax walker-add_row_sum ;;
+    s21-walk-rows)
+        # add_row_sum's long 16-bit rows walked (WALK_LONG_ROWS, WALKER_MAX_WARPS = 16, after
+        # s20-walkers on an H100): tests compiled, the sweep, the op's benchmark table.
+        step s21-walk-tests 100 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py -k "softmax or add_row_sum or walk"
+        step s21-walk-sweep 90 python benchmarks/tune_rowwise.py walker-add_row_sum walker-softmax
+        step s21-walk-bench 90 python -m harness bench add_row_sum --out "$OUT/bench-ars" --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4

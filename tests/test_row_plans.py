@@ -48,35 +48,35 @@ def test_looped_kernels_are_right_with_pass_two_either_way(
     TestOps().test_configs(TestOps.ops[name], dtype, "rows/looped/interpret", harness_state)
 
 
-@pytest.mark.parametrize("walkers", [False, True])
+@pytest.mark.parametrize("walks", [False, True])
 def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices(
-    walkers: bool, monkeypatch: pytest.MonkeyPatch
+    walks: bool,
 ) -> None:
     """Unforced: whole rows up to whole_row_max; past it, split in slices of split_slice
     (at least two, at most MAX_SLICES) for an op with a split kernel and elements of
-    SPLIT_MIN_ELEMENT_BYTES or more, else looped; past MAX_SLICES slices, looped; and for
-    such an op, where WALKERS_BY_DEFAULT, rows of walker_row_bytes walked. Forced
-    split, whatever the elements: at least two slices of SPLIT_MIN_SLICE columns or more
-    where the row has them, never more than MAX_SLICES, every column in one."""
-    monkeypatch.setattr(_rows, "WALKERS_BY_DEFAULT", walkers)
+    SPLIT_MIN_ELEMENT_BYTES or more; else, for such an op that `walks`, walked up to
+    walker_max_row_bytes; else looped; past MAX_SLICES slices, looped. Forced split,
+    whatever the elements: at least two slices of SPLIT_MIN_SLICE columns or more where
+    the row has them, never more than MAX_SLICES, every column in one."""
     limits = _rows.row_limits(_plans.default_constants())  # this mode's, as unforced plans
     longest = limits.split_slice * _rows.MAX_SLICES
-    shortest_walk, longest_walk = limits.walker_row_bytes
 
     def walked(n_cols: int, element_bytes: int, design: str) -> str:
-        walks = _rows.WALKERS_BY_DEFAULT and shortest_walk <= n_cols * element_bytes
-        return "walker" if walks and n_cols * element_bytes <= longest_walk else design
+        fits = n_cols * element_bytes <= limits.walker_max_row_bytes
+        return "walker" if walks and design == "looped" and fits else design
 
     for n_cols, plain, with_split in [
         (limits.whole_row_max, "whole", "whole"),
         (limits.whole_row_max + 1, "looped", "split"),
+        (limits.walker_max_row_bytes // 2, "looped", "split"),
+        (limits.walker_max_row_bytes // 2 + 1, "looped", "split"),
         (longest, "looped", "split"),
         (longest + 1, "looped", "looped"),
     ]:
-        assert _rows.plan_rows(3, n_cols).design == plain, n_cols
-        narrow = _rows.plan_rows(3, n_cols, splits=True, element_bytes=2)
-        assert narrow.design == walked(n_cols, 2, plain if with_split == "split" else with_split)
-        plan = _rows.plan_rows(3, n_cols, splits=True)
+        assert _rows.plan_rows(3, n_cols, walks=walks).design == plain, n_cols
+        narrow = _rows.plan_rows(3, n_cols, splits=True, element_bytes=2, walks=walks)
+        assert narrow.design == walked(n_cols, 2, plain), n_cols
+        plan = _rows.plan_rows(3, n_cols, splits=True, walks=walks)
         assert plan.design == walked(n_cols, 4, with_split), n_cols
         if plan.slices:
             assert plan.block_cols == limits.split_slice and plan.grid == (3 * plan.slices,)
@@ -112,23 +112,45 @@ def test_split_rows_exchange_under_many_waves_of_programs(name: str, harness_sta
 
 @pytest.mark.parametrize("constants", ["interpret", "gpu"])
 def test_walkers_hold_whole_rows_and_take_turns(constants: str) -> None:
-    """Walked rows (`kernels._rows.WALKER_ROW_BYTES`): whole rows in one block, as many
-    walkers as there are tiles at most (multiprocessors x WALKERS_PER_SM on a GPU,
-    INTERPRET_WALKERS in the interpreter), each loading ahead by WALKER_STAGES - 1; past
-    walker_row_bytes, a forced walker falls back to the looped design."""
-    limits = _rows.row_limits(constants)
-    shortest, longest = limits.walker_row_bytes
+    """Walked rows (`kernels._rows.WALKER_MAX_ROW_BYTES`): whole rows in one block on at
+    most WALKER_MAX_WARPS warps, as many walkers as there are tiles at most
+    (multiprocessors x WALKERS_PER_SM on a GPU, INTERPRET_WALKERS in the interpreter),
+    each loading ahead by WALKER_STAGES - 1; past walker_max_row_bytes, a forced walker
+    falls back to the looped design."""
+    longest = _rows.row_limits(constants).walker_max_row_bytes
     walkers = 132 * _rows.WALKERS_PER_SM if constants == "gpu" else _rows.INTERPRET_WALKERS
     with _plans.forcing(f"rows/walker/{constants}"):
         for n_rows, n_cols, element_bytes in [
-            (5000, shortest // 2, 2), (1000, longest // 4, 4), (2, shortest // 4, 4),
+            (5000, longest // 2, 2), (1000, longest // 4, 4), (2, longest // 16, 4),
             (7, 3, 2), (10000, 300, 4),
         ]:  # fmt: skip
             plan = _rows.plan_rows(n_rows, n_cols, splits=True, element_bytes=element_bytes,
                                    multiprocessors=132)  # fmt: skip
             assert plan.design == "walker" and plan.whole_row, (n_rows, n_cols)
             assert n_cols <= plan.block_cols and plan.stages == _rows.WALKER_STAGES
+            assert plan.num_warps <= _rows.WALKER_MAX_WARPS
             tiles = cdiv(n_rows, plan.rows_per_program)
             assert plan.grid == (min(tiles, walkers),)
         too_long = _rows.plan_rows(4, longest // 2 + 1, splits=True, element_bytes=2)
         assert too_long.design == "looped"
+
+
+@pytest.mark.parametrize(("name", "design"), [("add_row_sum", "walker"), ("softmax", "looped")])
+def test_only_an_op_that_walks_walks_its_long_16_bit_rows(
+    name: str, design: str, harness_state
+) -> None:
+    """Unforced, 16-bit rows past whole_row_max (up to walker_max_row_bytes) are walked by
+    add_row_sum (WALK_LONG_ROWS) and looped by softmax, and either is right by the op's
+    error model, special values included."""
+    from harness.compare import run_case
+    from harness.modes import device_for
+    from harness.op import Case, load_registry
+
+    constants = _plans.default_constants()
+    n_cols = _rows.row_limits(constants).walker_max_row_bytes // 2 - 5
+    case = Case(name, "float16", (3, n_cols), {"specials": True}, seed=0)
+    with _plans.recording() as launched:
+        result = run_case(load_registry("ops")[name], case, harness_state.mode,
+                          device_for(harness_state.mode), "ops")  # fmt: skip
+    assert set(launched) == {f"rows/{design}/{constants}"}
+    assert result.kernel_ok, [v for v in result.verdict("kernel") if not v.ok]
