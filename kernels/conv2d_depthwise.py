@@ -102,23 +102,15 @@ DEPTHWISE_INTERPRET_CONFIGS = (
 
 
 def _plane_config(
-    block_p: int,
-    block_q: int,
-    warps: int,
-    strip: int = 1,
-    rows: int = 1,
-    tiles: int = 1,
-    prefetch: int = 0,
+    block_p: int, block_q: int, warps: int, strip: int = 1, rows: int = 1, tiles: int = 1
 ) -> triton.Config:
     """BLOCK_P rows x BLOCK_Q columns, in strips of `strip` columns, each in `rows` rows,
-    `tiles` such tiles down the plane a program, the next `prefetch` tiles' inputs loaded
-    ahead (the last four named only past 1, or 0)."""
+    `tiles` such tiles down the plane a program (the three named only past 1)."""
     blocks = (
         {"BLOCK_P": block_p, "BLOCK_Q": block_q}
         | ({"BLOCK_STRIP": strip} if strip > 1 else {})
         | ({"ROWS": rows} if rows > 1 else {})
         | ({"TILES": tiles} if tiles > 1 else {})
-        | ({"PREFETCH": prefetch} if prefetch else {})
     )
     return triton.Config(blocks, num_warps=warps, num_stages=1)
 
@@ -145,27 +137,14 @@ PLANE_INTERPRET_CONFIGS = (
     _plane_config(4, 8, 1, 4, 2),
     _plane_config(4, 8, 1, 2, 2, 3),
 )
-# The walk pipelined (PREFETCH): Triton's pipeliner copies the next tile's input rows
-# into shared memory (cp.async) while the program computes this one's. Forced only, not
-# yet timed: the tuner keeps the configs above. None in the interpreter, where it would
-# run the same walk as its twin there. Its shared memory leaves room for fewer programs an
-# SM, and its copies cost instructions.
-# Measured offline: benchmarks/depthwise_tuning.md#plane_prefetch_gpu_configs
-PLANE_PREFETCH_GPU_CONFIGS = (
-    _plane_config(8, 64, 1, 8, 2, 7, prefetch=1),
-    _plane_config(16, 64, 1, 8, 4, 4, prefetch=1),
-    _plane_config(16, 32, 1, 4, 4, 4, prefetch=1),
-)
+# Rejected: the walk pipelined by Triton (PREFETCH, 115282b): slower or no faster
+# (benchmarks/depthwise_tuning.md#rejected-designs).
 
 
 # Each kernel's configs by design name (`kernels._plans`); kernels/conv2d.py puts them on
 # the op's config axis.
 DEPTHWISE_CONFIGS = _plans.by_name("depthwise", DEPTHWISE_GPU_CONFIGS, DEPTHWISE_INTERPRET_CONFIGS)
-PLANE_CONFIGS = _plans.by_name(
-    "plane",
-    PLANE_GPU_CONFIGS + PLANE_PREFETCH_GPU_CONFIGS,
-    PLANE_INTERPRET_CONFIGS,
-)
+PLANE_CONFIGS = _plans.by_name("plane", PLANE_GPU_CONFIGS, PLANE_INTERPRET_CONFIGS)
 
 
 @triton.jit
@@ -555,7 +534,6 @@ def conv2d_depthwise_plane_kernel(
     BLOCK_STRIP: tl.constexpr = 1,  # adjacent output columns per strip (a thread's)
     ROWS: tl.constexpr = 1,  # consecutive output rows per strip
     TILES: tl.constexpr = 1,  # tiles per program, one below the other, walked in a loop
-    PREFETCH: tl.constexpr = 0,  # tiles whose inputs the walk loads ahead (pipelined)
 ):  # fmt: skip
     """TILES tiles of BLOCK_P x BLOCK_Q outputs of one filter's output plane per program,
     one below the other, as strips of ROWS x BLOCK_STRIP adjacent outputs: the filter
@@ -607,10 +585,7 @@ def conv2d_depthwise_plane_kernel(
         weights = ()
         for r in tl.static_range(R):
             weights = weights + _strip_weights(w_filter + r * stride_wr, stride_ws, None, S)
-    # With PREFETCH, Triton's pipeliner issues the next tiles' loads (cp.async into
-    # shared memory) before this tile's arithmetic; by default it pipelines only loads
-    # that feed a tl.dot.
-    for tile in tl.range(tl.minimum(tl.cdiv(P - p0, BLOCK_P), TILES), num_stages=PREFETCH + 1):
+    for tile in range(tl.minimum(tl.cdiv(P - p0, BLOCK_P), TILES)):
         _plane_rows(
             x_plane, w_filter, out_ptr, out_plane, p0 + tile * BLOCK_P, q, first_col, col_oks,
             bias, weights, H, W, P, Q, pad_h, stride_xh, stride_xw, stride_wr, stride_ws,

@@ -85,8 +85,8 @@
 #   s16-cl-filter channels-last with one filter a thread, forced against the old winners
 #   s16-cl-rows   the channels-last 7 x 7 rows as shipped
 #   s17-dw-rows   the 7 x 7 rows s16-cl-rows had no time for, and bfloat16's stride 1
-#   s17-prefetch  the plane walks pipelined (PREFETCH, forced only): tests compiled, then
-#                 each timed against its unpipelined twin
+#   s17-prefetch  (at 115282b..65c9877, rejected) the plane walks pipelined (PREFETCH,
+#                 forced only): tests compiled, then each timed against its unpipelined twin
 #   s17-dw-ncu    ncu on NCHW 7 x 7 stride 1 (the plane walks' issue floor is 46-51% of a
 #                 copy, they reach 30-36%), then the float16 7 x 7 stride 2 row as shipped
 #   s18-dw-size   the 3 x 3 and 28 x 28 depthwise rows (float16) against a copy of their own
