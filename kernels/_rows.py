@@ -111,7 +111,8 @@ split, i.e. 16-bit rows of 32769 to 65536 columns. One program per looped row re
 twice and has no load in flight while it reduces
 (benchmarks/rows_and_launch_tuning.md#walkers)."""
 WALKER_MAX_WARPS = 16
-"""A walker's warps at most: at 65536 16-bit columns, 128 float32 values a thread."""
+"""A walker's warps at most: at 65536 16-bit columns, 128 float32 values a thread (and 128
+registers: add_row_sum spills a few bytes, faster all the same than on 32 warps)."""
 WALKERS_PER_SM = 1
 WALKER_STAGES = 2
 
