@@ -7,6 +7,8 @@ the compiler, or not at all: an interpreted kernel happily reads a wrong pointer
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 
 import torch
@@ -69,3 +71,14 @@ def check_shape(name: str, value: torch.Tensor, shape: tuple[int, ...], what: st
         raise ValueError(
             f"{name} must have shape {tuple(shape)} ({what}), got {tuple(value.shape)}"
         )
+
+
+def check_real(name: str, value: object) -> float:
+    """`value` as a finite float, where it is a real number as PyTorch takes one (an int,
+    a float, a NumPy scalar, but not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (float or int), got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number}")
+    return number

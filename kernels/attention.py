@@ -95,7 +95,7 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 from harness.autotune import autotune, with_config
 from harness.parity import in_interpreter
 from kernels import _plans
-from kernels._checks import check_like, check_tensor
+from kernels._checks import check_like, check_real, check_tensor
 from kernels._launch import (
     cdiv,
     checked_grid,
@@ -727,14 +727,10 @@ def check_inputs(q, k, v, causal, scale) -> float:
             "attention shares each K/V head among heads / kv_heads Q heads"
         )
     if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+        raise TypeError(f"causal must be a bool, got {causal!r}")
     if scale is None:
         return 1.0 / math.sqrt(head_dim)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-        raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
-    if not math.isfinite(scale):
-        raise ValueError(f"scale must be finite, got {scale}")
-    return float(scale)
+    return check_real("scale", scale)
 
 
 def _dot_precision(q: torch.Tensor) -> str | None:

@@ -46,7 +46,7 @@ import triton
 import triton.language as tl
 
 from kernels import _plans
-from kernels._checks import check_like, check_shape, check_tensor
+from kernels._checks import check_like, check_real, check_shape, check_tensor
 from kernels._launch import checked_grid, fast, replayed
 from kernels._rows import (
     as_rows,
@@ -338,13 +338,11 @@ def _layer_norm_bwd_kernel(
 # ------------------------------------------------------------------------- input checks
 def _check_eps(eps: object) -> float:
     """eps is a real number > 0 that stays > 0, and normal, in float32."""
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a float, got {type(eps).__name__}")
-    eps = float(eps)
-    if not (math.isfinite(eps) and eps >= torch.finfo(torch.float32).tiny):
+    eps = check_real("eps", eps)
+    if eps < torch.finfo(torch.float32).tiny:
         raise ValueError(
-            f"eps must be finite and > 0 (at least {torch.finfo(torch.float32).tiny:.3g}, "
-            f"the smallest normal float32, since it is added in float32), got {eps}"
+            f"eps must be > 0 (at least {torch.finfo(torch.float32).tiny:.3g}, the smallest "
+            f"normal float32, since it is added in float32), got {eps}"
         )
     return eps
 

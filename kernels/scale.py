@@ -12,14 +12,11 @@ flight on each multiprocessor.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 import triton
 import triton.language as tl
 
-from kernels._checks import check_tensor
+from kernels._checks import check_real, check_tensor
 from kernels._launch import cdiv, fast, replayed
 
 BLOCK_SIZE = 1024
@@ -49,12 +46,10 @@ def scale_kernel(
 
 
 def _check_alpha(alpha: object) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a real number (float or int), got {type(alpha).__name__}")
-    alpha = float(alpha)
+    alpha = check_real("alpha", alpha)
     # The kernel multiplies in float32: a larger alpha would silently become inf.
-    if not (math.isfinite(alpha) and abs(alpha) <= FLOAT32_MAX):
-        raise ValueError(f"alpha must be finite and within the float32 range, got {alpha!r}")
+    if abs(alpha) > FLOAT32_MAX:
+        raise ValueError(f"alpha must be within the float32 range, got {alpha!r}")
     return alpha
 
 

@@ -382,6 +382,9 @@ def _bad_inputs(device) -> list[BadInput]:
         BadInput("causal not a bool", call(causal="yes"), TypeError, r"\bcausal\b"),
         BadInput("scale a tensor", call(scale=t(1)), TypeError, r"\bscale\b"),
         BadInput("scale NaN", call(scale=float("nan")), ValueError, r"\bscale\b"),
+        BadInput("scale a bool", call(scale=True), TypeError, r"\bscale\b"),
+        BadInput("causal a NumPy bool", call(causal=np.bool_(True)), TypeError,
+                 r"\bcausal\b"),  # as SDPA's is_causal
     ]  # fmt: skip
 
 

@@ -140,6 +140,15 @@ def test_no_keys_gives_zeros_as_pytorch(dtype, harness_state):
     assert torch.equal(attention(q, k, v, causal=True), out)
 
 
+def test_a_numpy_scale_is_taken_as_a_float(harness_state):
+    """scale may be any real number SDPA takes (a NumPy float, an int): the same result as
+    the Python float."""
+    q, k, v = _qkv((1, 2, 5, 16), 2, 7, "float32", device_for(harness_state.mode))
+    expected = attention(q, k, v, scale=0.25)
+    assert torch.equal(attention(q, k, v, scale=np.float32(0.25)), expected)
+    assert torch.equal(attention(q, k, v, scale=1), attention(q, k, v, scale=1.0))
+
+
 @pytest.mark.parametrize("config", CONFIG_NAMES)
 def test_backward_runs_every_config(config, harness_state):
     """The backward launches with a forced config too (the forward's config axis,
