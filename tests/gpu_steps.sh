@@ -91,6 +91,7 @@
 #                 copy, they reach 30-36%), then the float16 7 x 7 stride 2 row as shipped
 #   s18-dw-size   the 3 x 3 and 28 x 28 depthwise rows (float16) against a copy of their own
 #                 size as well as the 2 GiB one
+#   s22-dw-size-bf16  s18-dw-size in bfloat16
 #   s19-host-depths  issue 10's host cost, timed with headroom on the frame stack, then each
 #                 tier at 200 call depths (which of them map a frame chunk a call)
 #   s19-rows-bench   issue 10's table on this tree: the row-wise ops' benchmark cases against
@@ -871,6 +872,10 @@ for name in $STEPS; do
         # the measure issue 10 calls the honest floor), beside the 2 GiB copy: the 7 x 7
         # rows get it in s17-dw-rows and s17-dw-ncu.
         step s18-dw-size 250 python benchmarks/vendor.py depthwise --dtype float16 \
+            --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 3, 1), (32, 256, 56, 3, 2), (32, 512, 28, 3, 1)]" ;;
+    s22-dw-size-bf16)
+        # s18-dw-size in bfloat16 (2026-12-05c, H100: float16 82-88% of a same-size copy).
+        step s22-dw-size-bf16 250 python benchmarks/vendor.py depthwise --dtype bfloat16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 3, 1), (32, 256, 56, 3, 2), (32, 512, 28, 3, 1)]" ;;
     s19-host-depths)
         # Host timings now give their calls headroom on CPython's frame stack
