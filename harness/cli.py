@@ -11,17 +11,43 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from harness import crashes, memcheck, modes, profiles
 from harness.dtypes import FLOAT_DTYPES
 from harness.op import Budget, Case, Registry, load_registry
 
 
-def _load_registry(module: str, op: str | None = None) -> Registry:
+def _refuse(message: str) -> NoReturn:
+    """Stop on input the command cannot run: one line, exit status 2 (a usage error, as
+    argparse's; 1 means a check failed)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _load_registry(module: str, op: str | None = None, names: Sequence[str] = ()) -> Registry:
+    """The registry, which holds every op of `names`; else refuse, saying what is missing."""
     try:
-        return load_registry(module, op)
-    except LookupError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        registry = load_registry(module, op)
+        for name in names:
+            registry[name]
+    except LookupError as exc:  # no module, no registry there, an unknown op (a KeyError)
+        _refuse(exc.args[0])
+    return registry
+
+
+def _positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse type: a number of `kind` > 0."""
+
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names it in "invalid int value"
+    return parse
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -56,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         help="dtype to check (repeatable). Default: all three",
     )
     check.add_argument(
-        "--budget", type=float, default=1.0, help="scale the size of drawn cases. Default: 1.0"
+        "--budget",
+        type=_positive(float),
+        default=1.0,
+        help="scale the size of drawn cases. Default: 1.0",
     )
     check.add_argument(
         "--profile",
@@ -66,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--examples",
-        type=int,
+        type=_positive(int),
         default=None,
         help="hypothesis cases per op and dtype (overrides the profile)",
     )
@@ -103,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     mode = modes.activate(args.mode)
     profile = profiles.load(args.profile)
-    registry = _load_registry(args.ops)
+    registry = _load_registry(args.ops, names=args.names)
     names = args.names or list(registry)
     dtypes = args.dtype or list(FLOAT_DTYPES)
     budget = Budget(mode, args.budget)
@@ -175,8 +204,11 @@ def cmd_repro(args: argparse.Namespace) -> int:
     if args.memcheck and not memcheck.active():
         return _under_memcheck()
     mode = modes.activate(args.mode)
-    case = Case.from_json(args.case)
-    registry = _load_registry(args.ops, case.op)
+    try:
+        case = Case.from_json(args.case)
+    except ValueError as exc:
+        _refuse(str(exc))
+    registry = _load_registry(args.ops, case.op, names=[case.op])
     result = run_case(registry[case.op], case, mode, modes.device_for(mode), registry.module)
     print(result.report())
     return 0 if result.ok else 1

@@ -47,8 +47,23 @@ class Case:
 
     @classmethod
     def from_json(cls, text: str) -> Case:
-        d = json.loads(text)
-        return cls(d["op"], d["dtype"], tuple(d["shape"]), d.get("params", {}), d.get("seed", 0))
+        """The case a failure prints (`to_json`). ValueError, saying what is wrong, for
+        anything else."""
+        try:
+            d = json.loads(text)
+            if not isinstance(d, dict):
+                raise TypeError(f"a JSON object, got {type(d).__name__}")
+            params = d.get("params", {})
+            if not isinstance(params, dict):
+                raise TypeError(f"params as an object, got {params!r}")
+            return cls(d["op"], d["dtype"], tuple(d["shape"]), params, int(d.get("seed", 0)))
+        except (ValueError, TypeError, KeyError) as exc:
+            problem = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(
+                "a case is the JSON a failure prints, "
+                '{"op": ..., "dtype": ..., "shape": [...], "params": {...}, "seed": ...}: '
+                f"{problem}"
+            ) from None
 
     def describe(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in sorted(self.params.items()))
@@ -300,7 +315,15 @@ def load_registry(module: str, op: str | None = None) -> Registry:
     level, or a test class's `ops`) that holds it, one made in that module first (a test
     module may also import the main table). Raises LookupError when there is none."""
     module, _, attribute = module.partition(":")
-    mod = importlib.import_module(module)
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:  # the module named; one it imports keeps its error
+        if exc.name is None or not (module + ".").startswith(exc.name + "."):
+            raise
+        raise LookupError(
+            f"no module named {exc.name!r}: the ops come from an importable module holding a "
+            "harness.Registry (for example ops, or tests.my_ops)"
+        ) from None
     if attribute:
         registry = getattr(mod, attribute, None)
         if not isinstance(registry, Registry):

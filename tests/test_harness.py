@@ -71,6 +71,45 @@ def test_printed_reproducer_reruns_the_same_failure(mode):
     assert result.report() == proc.stdout.strip()
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["check", "nope"], r"^error: no op named 'nope'; registered: off_by_one, "),
+        (["check", "--ops", "tests.no_such_module"],
+         r"^error: no module named 'tests.no_such_module': the ops come from"),
+        (["repro", "{}"], r'^error: a case is the JSON a failure prints, \{"op": .*: no \'op\'$'),
+        (["repro", "not json"], r"^error: a case is the JSON a failure prints, .*: Expecting"),
+        (["repro", '{"op": "nope", "dtype": "float32", "shape": [2]}'],
+         r"^error: no op named 'nope'"),
+    ],
+)  # fmt: skip
+def test_the_command_refuses_what_it_cannot_run_and_says_why(argv, says, harness_state, capsys):
+    """An unknown op, a module that is not there, a case that is not a failure's JSON: one
+    line naming the problem, exit status 2 (a usage error; 1 is a failed check), no
+    traceback."""
+    from harness.cli import main
+
+    argv = [*argv, "--mode", harness_state.mode]
+    if "--ops" not in argv:
+        argv += ["--ops", "tests.buggy_ops"]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(says, err) and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("option", ["--budget", "--examples"])
+def test_budget_and_examples_must_be_positive(option, capsys):
+    from harness.cli import main
+
+    for value in ("0", "-3"):
+        with pytest.raises(SystemExit) as stop:
+            main(["check", "off_by_one", "--ops", "tests.buggy_ops", option, value])
+        assert stop.value.code == 2  # argparse's usage error
+        assert f"argument {option}: must be > 0, got {value}" in capsys.readouterr().err
+
+
 def test_kernel_ignoring_strides_reads_poisoned_gaps(mode):
     assert _run("ignores_strides", (300,), {"layout": "contiguous"}, mode=mode).ok
     result = _run("ignores_strides", (300,), {"layout": "strided"}, mode=mode)

@@ -28,6 +28,17 @@ def test_load_registry_names_a_registry_by_attribute():
         load_registry("tests.perf_plants:MAX_PROGRAMS")
 
 
+def test_load_registry_tells_a_missing_module_from_a_missing_dependency(tmp_path, monkeypatch):
+    """The module named is not there: a LookupError that says so. It is there but imports
+    something that is not: that import's own error, not hidden."""
+    (tmp_path / "ops_needing_more.py").write_text("import a_dependency_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(LookupError, match=r"^no module named 'ops_not_there': the ops come"):
+        load_registry("ops_not_there")
+    with pytest.raises(ModuleNotFoundError, match="a_dependency_not_installed"):
+        load_registry("ops_needing_more")
+
+
 def test_a_capped_grid_passes_below_its_limit_and_is_caught_past_it(harness_state):
     capped = dataclasses.replace(
         OPS["vector_add"], kernel=perf_plants._launcher(BLOCK_SIZE, max_programs=2)
