@@ -53,10 +53,14 @@ class Case:
             d = json.loads(text)
             if not isinstance(d, dict):
                 raise TypeError(f"a JSON object, got {type(d).__name__}")
-            params = d.get("params", {})
+            op, dtype, shape, params = d["op"], d["dtype"], d["shape"], d.get("params", {})
             if not isinstance(params, dict):
                 raise TypeError(f"params as an object, got {params!r}")
-            return cls(d["op"], d["dtype"], tuple(d["shape"]), params, int(d.get("seed", 0)))
+            if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
+                raise TypeError(f"shape as a list of sizes >= 0, got {shape!r}")
+            if dtype not in FLOAT_DTYPES:
+                raise TypeError(f"dtype one of {', '.join(FLOAT_DTYPES)}, got {dtype!r}")
+            return cls(op, dtype, tuple(shape), params, int(d.get("seed", 0)))
         except (ValueError, TypeError, KeyError) as exc:
             problem = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
             raise ValueError(

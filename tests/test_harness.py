@@ -81,6 +81,10 @@ def test_printed_reproducer_reruns_the_same_failure(mode):
         (["repro", "not json"], r"^error: a case is the JSON a failure prints, .*: Expecting"),
         (["repro", '{"op": "nope", "dtype": "float32", "shape": [2]}'],
          r"^error: no op named 'nope'"),
+        (["repro", '{"op": "off_by_one", "dtype": "float32", "shape": [2, -3]}'],
+         r"^error: a case is .*: shape as a list of sizes >= 0, got \[2, -3\]$"),
+        (["repro", '{"op": "off_by_one", "dtype": "float64", "shape": [2]}'],
+         r"^error: a case is .*: dtype one of float32, float16, bfloat16, got 'float64'$"),
     ],
 )  # fmt: skip
 def test_the_command_refuses_what_it_cannot_run_and_says_why(argv, says, harness_state, capsys):
