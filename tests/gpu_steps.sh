@@ -892,7 +892,8 @@ for name in $STEPS; do
     s20-walkers)
         # The walker design in the row plans (kernels._rows.WALKER_MAX_ROW_BYTES): softmax's and
         # add_row_sum's tests compiled (every config, the walker's forced), then the sweep
-        # against no walkers, other stages, thresholds, warps and walkers an SM.
+        # (since 65c9877 each op's default against its WALK_LONG_ROWS flipped, warps,
+        # stages and walkers an SM, on rows past WHOLE_ROW_MAX; s21-walk-rows runs it too).
         step s20-walker-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py -k "softmax or add_row_sum or walker"
         step s20-walker-sweep 240 python benchmarks/tune_rowwise.py walker-softmax walker-add_row_sum ;;
