@@ -904,6 +904,13 @@ for name in $STEPS; do
             --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py -k "softmax or add_row_sum or walk"
         step s21-walk-sweep 90 python benchmarks/tune_rowwise.py walker-add_row_sum walker-softmax
         step s21-walk-bench 90 python -m harness bench add_row_sum --out "$OUT/bench-ars" --no-plots ;;
+    s23-loop-stages)
+        # The looped kernels' loops pipelined (LOOP_STAGES: offline, sm_90, softmax's at
+        # 65536 float16 columns takes 16-32 KB of shared memory and 62-64 registers at 2-3
+        # blocks in flight, against one block and no shared memory as compiled before).
+        step s23-loop-tests 100 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_row_plans.py -k looped
+        step s23-loop-sweep 200 python benchmarks/tune_rowwise.py loop-softmax loop-add_row_sum ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
