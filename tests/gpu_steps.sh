@@ -911,6 +911,10 @@ for name in $STEPS; do
         step s23-loop-tests 100 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_row_plans.py -k looped
         step s23-loop-sweep 200 python benchmarks/tune_rowwise.py loop-softmax loop-add_row_sum ;;
+    s23-bwd-sweep)
+        # layer_norm_backward's knobs (tune_rowwise.py bwd) where it misses 85% of a
+        # same-size copy (2026-12-05c, H100: 77% at 4096 x 4096 16-bit, 78-84% at 1024).
+        step s23-bwd-sweep 200 python benchmarks/tune_rowwise.py bwd ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
