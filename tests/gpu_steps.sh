@@ -915,6 +915,12 @@ for name in $STEPS; do
         # layer_norm_backward's knobs (tune_rowwise.py bwd) where it misses 85% of a
         # same-size copy (2026-12-05c, H100: 77% at 4096 x 4096 16-bit, 78-84% at 1024).
         step s23-bwd-sweep 200 python benchmarks/tune_rowwise.py bwd ;;
+    s23-conv-table)
+        # Issue 13's table on this tree: every CONV_SHAPES row (3 x 3 and 1 x 1) whole calls
+        # against cuDNN, both layouts, both 16-bit dtypes.
+        for dtype in float16 bfloat16; do
+            step "s23-conv-$dtype" 120 python benchmarks/vendor.py conv2d-cold --dtype "$dtype"
+        done ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
