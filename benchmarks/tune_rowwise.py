@@ -184,23 +184,6 @@ def walker_variants(op_module):
     ]
 
 
-# Rows the looped kernel takes: 16-bit rows past WHOLE_ROW_MAX (float32 ones are split,
-# unchanged by these variants: a control).
-LOOP_SHAPES = [(4096, 40000), (1024, 65536), (512, 131072)]
-
-
-def loop_stage_variants(op_module):
-    """The op's default, then its looped kernel (not walked) with LOOP_STAGES blocks in
-    flight, at LOOP_BLOCK 8192 (16 warps) and smaller blocks (more programs an SM)."""
-    looped = (op_module, dict(WALK_LONG_ROWS=False))
-    blocks_and_stages = [(8192, 1), (8192, 2), (8192, 3), (8192, 4)]
-    blocks_and_stages += [(4096, 3), (4096, 4), (2048, 4)]
-    return [[(op_module, {})]] + [
-        [looped, (rows, dict(LOOP_STAGES=stages, LOOP_BLOCK=block))]
-        for block, stages in blocks_and_stages
-    ]
-
-
 SWEEPS = {
     "walker-softmax": (
         "softmax, walkers (persistent programs, the next row in shared memory) or not",
@@ -212,18 +195,6 @@ SWEEPS = {
         "add_row_sum, walkers: as walker-softmax",
         WALKER_SHAPES,
         walker_variants(add_row_sum_op),
-        make_add_row_sum,
-    ),
-    "loop-softmax": (
-        "softmax, looped rows: blocks in flight (LOOP_STAGES) and the block",
-        LOOP_SHAPES,
-        loop_stage_variants(softmax_op),
-        make_softmax,
-    ),
-    "loop-add_row_sum": (
-        "add_row_sum, looped rows (its walkers the first column): as loop-softmax",
-        LOOP_SHAPES,
-        loop_stage_variants(add_row_sum_op),
         make_add_row_sum,
     ),
     "split-softmax": (

@@ -85,12 +85,6 @@ H200's 60 MB of L2 and pass 2 reads from memory, 3 passes of traffic against a c
 a ceiling of 2/3 of a copy's speed. Walked from the end, pass 2 first reads what pass 1
 read last. Measured: benchmarks/rows_and_launch_tuning.md#pass_two_from_the_end."""
 
-LOOP_STAGES = 1
-"""Blocks a looped kernel's loops have in flight (`tl.range(num_stages=...)`: Triton's
-pipeliner copies the next blocks into shared memory while this one is reduced). 1: none,
-each block loaded when the last is done, as a plain `range` compiles. The sweep:
-benchmarks/rows_and_launch_tuning.md#loop_stages."""
-
 SPLIT_SLICE = 16384
 """Columns each program of a split row holds (design "split", for ops that have a split
 kernel): a row longer than WHOLE_ROW_MAX is cut in slices of this, one program each,
@@ -239,7 +233,7 @@ def tuning() -> tuple:
     return (
         WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
         INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
-        PASS_TWO_FROM_THE_END, LOOP_STAGES, SPLIT_SLICE, MAX_SLICES, INTERPRET_SPLIT_SLICE,
+        PASS_TWO_FROM_THE_END, SPLIT_SLICE, MAX_SLICES, INTERPRET_SPLIT_SLICE,
         SPLIT_MIN_ELEMENT_BYTES, WALKER_MAX_ROW_BYTES, WALKER_MAX_WARPS, WALKERS_PER_SM,
         WALKER_STAGES, INTERPRET_WALKER_MAX_ROW_BYTES, INTERPRET_WALKERS,
     )  # fmt: skip
@@ -321,10 +315,8 @@ def launch_rowwise(
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS,
     WALK, STAGES)` runs on a grid of row tiles, or walks them (`RowPlan.walk`);
-    `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow, BLOCK_COLS, FROM_THE_END,
-    STAGES)`
-    runs one program per row (its second pass placed by `pass_two_start`, both loops
-    pipelined LOOP_STAGES deep: `STAGES`); `split_kernel`,
+    `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow, BLOCK_COLS, FROM_THE_END)`
+    runs one program per row (its second pass placed by `pass_two_start`); `split_kernel`,
     if the op has one, as `launch_split` says. Each takes the op's own `constants` too
     (constexprs). `walks`: rows the looped kernel would take are walked where they fit
     (`plan_rows`). Empty tensors launch nothing.
@@ -351,8 +343,7 @@ def launch_rowwise(
     else:
         fast(looped_kernel)[plan.grid](
             x_rows, out, n_cols, x_rows.stride(0), n_cols, BLOCK_COLS=plan.block_cols,
-            FROM_THE_END=PASS_TWO_FROM_THE_END, STAGES=LOOP_STAGES, num_warps=plan.num_warps,
-            **constants,
+            FROM_THE_END=PASS_TWO_FROM_THE_END, num_warps=plan.num_warps, **constants,
         )  # fmt: skip
     return out
 

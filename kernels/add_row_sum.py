@@ -79,14 +79,13 @@ def add_row_sum_looped_kernel(
     stride_outrow,  # elements between consecutive rows of out
     BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
     FROM_THE_END: tl.constexpr,  # pass 2 from the row's last block (_rows.pass_two_start)
-    STAGES: tl.constexpr,  # blocks in flight a loop (`_rows.LOOP_STAGES`)
 ):
     x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
     cols = tl.arange(0, BLOCK_COLS)
 
     # Pass 1: each lane accumulates its columns; one tree reduction at the end.
     lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
-    for start in tl.range(0, n_cols, BLOCK_COLS, num_stages=STAGES):
+    for start in range(0, n_cols, BLOCK_COLS):
         col_mask = start + cols < n_cols  # the last block may hang past the row's end
         # other=0: padding lanes add nothing to the sum.
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0)
@@ -95,7 +94,7 @@ def add_row_sum_looped_kernel(
 
     # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
     # write x + row_sum.
-    for i in tl.range(0, tl.cdiv(n_cols, BLOCK_COLS), num_stages=STAGES):
+    for i in range(0, tl.cdiv(n_cols, BLOCK_COLS)):
         start = pass_two_start(i, n_cols, BLOCK_COLS, FROM_THE_END)
         col_mask = start + cols < n_cols
         x = tl.load(x_row_ptr + start + cols, mask=col_mask)  # masked lanes: not stored

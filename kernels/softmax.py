@@ -104,7 +104,6 @@ def softmax_looped_kernel(
     stride_outrow,  # elements between consecutive rows of out
     BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
     FROM_THE_END: tl.constexpr,  # pass 2 from the row's last block (_rows.pass_two_start)
-    STAGES: tl.constexpr,  # blocks in flight a loop (`_rows.LOOP_STAGES`)
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
@@ -116,7 +115,7 @@ def softmax_looped_kernel(
     # da5ac7c, rejected, benchmarks/rows_and_launch_tuning.md#softmax_looped_kernel.)
     lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
     lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
-    for start in tl.range(0, n_cols, BLOCK_COLS, num_stages=STAGES):
+    for start in range(0, n_cols, BLOCK_COLS):
         col_mask = start + cols < n_cols  # the last block may hang past the row's end
         # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
@@ -136,7 +135,7 @@ def softmax_looped_kernel(
 
     # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
     # write the probabilities.
-    for i in tl.range(0, tl.cdiv(n_cols, BLOCK_COLS), num_stages=STAGES):
+    for i in range(0, tl.cdiv(n_cols, BLOCK_COLS)):
         start = pass_two_start(i, n_cols, BLOCK_COLS, FROM_THE_END)
         col_mask = start + cols < n_cols
         # other=-inf makes padding lanes exp() to 0; they are not stored anyway.

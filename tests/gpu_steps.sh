@@ -103,6 +103,11 @@
 #                 (each op's default against its WALK_LONG_ROWS flipped), add_row_sum's table
 #   s21-rows-1x1  the 1 x 1 rows design's candidate configs (tiles of 64-256 filters, 1-4
 #                 programs an SM) timed on both 1 x 1 shapes against cuDNN and a copy
+#   s23-loop-stages  (at b2bb063, rejected) the looped kernels' loops pipelined
+#                 (LOOP_STAGES): tests compiled, then tune_rowwise.py's loop sweeps
+#   s23-bwd-sweep layer_norm_backward's knobs against a copy of its bytes
+#   s23-conv-table  issue 13's conv2d table: every CONV_SHAPES row against cuDNN, both
+#                 layouts and 16-bit dtypes
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -905,9 +910,9 @@ for name in $STEPS; do
         step s21-walk-sweep 90 python benchmarks/tune_rowwise.py walker-add_row_sum walker-softmax
         step s21-walk-bench 90 python -m harness bench add_row_sum --out "$OUT/bench-ars" --no-plots ;;
     s23-loop-stages)
-        # The looped kernels' loops pipelined (LOOP_STAGES: offline, sm_90, softmax's at
-        # 65536 float16 columns takes 16-32 KB of shared memory and 62-64 registers at 2-3
-        # blocks in flight, against one block and no shared memory as compiled before).
+        # The looped kernels' loops pipelined (LOOP_STAGES, b2bb063; offline, sm_90,
+        # softmax's at 65536 float16 columns took 16-32 KB of shared memory and 62-64
+        # registers at 2-3 blocks in flight). Rejected, 2026-12-05d-h100 call 1: no gain.
         step s23-loop-tests 100 python -m pytest -n 8 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_row_plans.py -k looped
         step s23-loop-sweep 200 python benchmarks/tune_rowwise.py loop-softmax loop-add_row_sum ;;

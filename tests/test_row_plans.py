@@ -33,22 +33,18 @@ def test_a_remembered_plan_is_still_recorded_as_launched() -> None:
     assert launched == ["rows/whole/interpret"]
 
 
-@pytest.mark.parametrize(("knob", "value"), [("PASS_TWO_FROM_THE_END", False), ("LOOP_STAGES", 3)])
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("name", ["softmax", "add_row_sum"])
-def test_looped_kernels_are_right_whatever_their_tuning_knobs(
-    name: str, dtype: str, knob: str, value: object, monkeypatch: pytest.MonkeyPatch,
-    harness_state,
-) -> None:  # fmt: skip
-    """A tuning knob of the looped kernels away from its default (pass 2 front to back;
-    three blocks in flight, which the GPU compiles as a software pipeline through shared
-    memory): the looped kernel, forced with the interpreter's 256-column blocks (rows of
-    several blocks and a ragged last one), passes the config test's cases: every block
-    of pass 2 written once, the ragged one masked."""
+def test_looped_kernels_are_right_with_pass_two_either_way(
+    name: str, dtype: str, monkeypatch: pytest.MonkeyPatch, harness_state
+) -> None:
+    """The tuning knob PASS_TWO_FROM_THE_END turned off (the default walks from the end,
+    which the op tests run): the looped kernel, forced with the
+    interpreter's 256-column blocks (rows of several blocks and a ragged last one), passes
+    the config test's cases: every block of pass 2 written once, the ragged one masked."""
     from tests.test_ops import TestOps
 
-    assert getattr(_rows, knob) != value
-    monkeypatch.setattr(_rows, knob, value)
+    monkeypatch.setattr(_rows, "PASS_TWO_FROM_THE_END", False)
     TestOps().test_configs(TestOps.ops[name], dtype, "rows/looped/interpret", harness_state)
 
 
