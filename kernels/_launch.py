@@ -752,6 +752,18 @@ def _versions(tensors: Sequence[Any]) -> tuple[int, ...] | None:
         return None
 
 
+def _whole(output: Any) -> bool:
+    """Whether `output` is a tensor that spans its allocation from its start, as a replay
+    allocates it (`_allocation`). One view of a larger allocation (two outputs made as
+    rows of one tensor) is not: a launch through its address that wrote the rest would
+    write past the replay's output."""
+    if type(output) is not Tensor or output.storage_offset() != 0:
+        return False
+    layout = zip(output.shape, output.stride(), strict=True)
+    span = 1 + sum((size - 1) * stride for size, stride in layout)
+    return output.untyped_storage().nbytes() <= span * output.element_size()
+
+
 def _allocation(output: Tensor | None, inputs: Sequence[Tensor]) -> Any:
     """How a replay allocates `output`: None; the index of an input that `torch.empty_like`
     copies its layout from (cheaper than `empty_strided`:
@@ -817,7 +829,7 @@ def replayed(context: Callable[[], Any] = lambda: None) -> Callable[[Callable], 
                 untouched = (
                     before is None or after is None or after == (*before, *(0 for _ in outputs))
                 )
-                if untouched and all(o is None or type(o) is Tensor for o in outputs):
+                if untouched and all(o is None or _whole(o) for o in outputs):
                     layouts = tuple([_allocation(o, inputs) for o in outputs])
                     given = (*args, *kwargs.values())
                     kernels = tuple([a for a in given if type(a) is JITFunction])

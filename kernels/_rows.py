@@ -22,6 +22,7 @@ from kernels._launch import (
     multiprocessors,
     next_power_of_2,
     note_replay,
+    note_temporary,
 )
 
 
@@ -539,63 +540,68 @@ def _column_sums(acc, PER_LANE_ROWS: tl.constexpr):
 
 @triton.jit
 def _sum_chunks_kernel(
-    part_ptr,  # float32, shape (n_sums, n_chunks, n_cols): per-chunk partial sums
-    out_ptr,  # output, shape (n_sums, n_cols), the parameters' dtype
+    first_part_ptr,  # float32, shape (n_chunks, n_cols): per-chunk partial sums
+    second_part_ptr,  # the same for the second sum (the first again when there is one)
+    first_out_ptr,  # output, shape (n_cols,), the parameters' dtype
+    second_out_ptr,  # the same for the second sum (the first again when there is one)
     n_chunks,  # number of chunks to add up
     n_cols,  # number of columns
-    stride_partsum,  # elements between the sums of part (n_chunks * n_cols)
-    stride_partchunk,  # elements between the chunks of part (n_cols)
-    stride_outsum,  # elements between the sums of out (n_cols)
+    stride_partchunk,  # elements between the chunks of a part buffer (n_cols)
     BLOCK_CHUNKS: tl.constexpr,  # chunks per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns per program, a power of two
 ):
     """Stage two: program (i, s) adds up columns [i * BLOCK_N, (i + 1) * BLOCK_N) of sum s
-    over all chunks, in float32, and stores them in out's dtype: a sum and a cast in one
-    launch. A (BLOCK_CHUNKS, BLOCK_N) accumulator keeps many loads in flight a step."""
+    (0: the first, 1: the second) over all chunks, in float32, and stores them in the
+    output's dtype: a sum and a cast in one launch for both sums. A (BLOCK_CHUNKS,
+    BLOCK_N) accumulator keeps many loads in flight a step."""
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     col_mask = cols < n_cols  # the last column block may hang past the end
-    part_sum_ptr = part_ptr + tl.program_id(1).to(tl.int64) * stride_partsum
+    if tl.program_id(1) == 0:
+        part_ptr, out_ptr = first_part_ptr, first_out_ptr
+    else:
+        part_ptr, out_ptr = second_part_ptr, second_out_ptr
     acc = tl.zeros([BLOCK_CHUNKS, BLOCK_N], tl.float32)
     for start in range(0, n_chunks, BLOCK_CHUNKS):
         chunks = start + tl.arange(0, BLOCK_CHUNKS)
         chunk_mask = chunks < n_chunks  # the last step may hang past the last chunk
         offsets = chunks[:, None].to(tl.int64) * stride_partchunk + cols[None, :]
         # other=0: padded lanes add nothing to the sum.
-        acc += tl.load(
-            part_sum_ptr + offsets, mask=chunk_mask[:, None] & col_mask[None, :], other=0.0
-        )
+        acc += tl.load(part_ptr + offsets, mask=chunk_mask[:, None] & col_mask[None, :], other=0.0)
     total = tl.sum(acc, axis=0)
-    out_sum_ptr = out_ptr + tl.program_id(1) * stride_outsum
-    tl.store(out_sum_ptr + cols, total.to(out_ptr.dtype.element_ty), mask=col_mask)
+    tl.store(out_ptr + cols, total.to(out_ptr.dtype.element_ty), mask=col_mask)
 
 
 def partial_sums_buffer(
     n_chunks: int, n_cols: int, has_weight: bool, has_bias: bool, stand_in: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stage one's buffer, float32 (n_sums, n_chunks, n_cols): dweight's partial sums (if
-    any) then dbias's; and the two pointer arguments a kernel stores them through, with
-    `stand_in` (never touched) for a missing one: an unused pointer still needs a tensor."""
-    n_sums = has_weight + has_bias
-    partial = torch.empty((n_sums, n_chunks, n_cols), dtype=torch.float32, device=stand_in.device)
-    dw_part = partial[0] if has_weight else stand_in
-    db_part = partial[-1] if has_bias else stand_in
-    return partial, dw_part, db_part
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+    """Stage one's buffers, float32 (n_chunks, n_cols) each, one per sum: dweight's partial
+    sums (if any), then dbias's; and the two pointer arguments a kernel stores them
+    through, with `stand_in` (never touched) for a missing one: an unused pointer still
+    needs a tensor. Each buffer is an allocation of its own, written whole by stage one
+    before stage two reads it: a replay (`kernels._launch.replayed`) makes its own."""
+    shape, device = (n_chunks, n_cols), stand_in.device
+    parts = tuple(
+        note_temporary(torch.empty(shape, dtype=torch.float32, device=device))
+        for _ in range(has_weight + has_bias)
+    )
+    dw_part = parts[0] if has_weight else stand_in
+    db_part = parts[-1] if has_bias else stand_in
+    return parts, dw_part, db_part
 
 
 def sum_partials(
-    partial: torch.Tensor, dtype: torch.dtype, block: tuple[int, int, int]
-) -> torch.Tensor:
-    """Stage two: partial, float32 of shape (n_sums, n_chunks, n_cols), summed over its
-    chunks into a new (n_sums, n_cols) tensor of `dtype`, in one launch. `block`: (chunks
-    per step, columns per program, warps)."""
-    n_sums, n_chunks, n_cols = partial.shape
-    sums = torch.empty((n_sums, n_cols), dtype=dtype, device=partial.device)
+    parts: tuple[torch.Tensor, ...], dtype: torch.dtype, block: tuple[int, int, int]
+) -> tuple[torch.Tensor, ...]:
+    """Stage two: each of `parts` (one or two float32 (n_chunks, n_cols) buffers of
+    `partial_sums_buffer`) summed over its chunks into a new (n_cols,) tensor of `dtype`,
+    in one launch. `block`: (chunks per step, columns per program, warps)."""
+    n_chunks, n_cols = parts[0].shape
+    sums = tuple(torch.empty(n_cols, dtype=dtype, device=parts[0].device) for _ in parts)
     block_chunks, block_n, num_warps = block
     # One program per column block of each sum: columns are independent.
-    grid = checked_grid((cdiv(n_cols, block_n), n_sums), f"a row of {n_cols} columns")
+    grid = checked_grid((cdiv(n_cols, block_n), len(parts)), f"a row of {n_cols} columns")
     fast(_sum_chunks_kernel)[grid](
-        partial, sums, n_chunks, n_cols,
-        partial.stride(0), partial.stride(1), sums.stride(0),
+        parts[0], parts[-1], sums[0], sums[-1], n_chunks, n_cols, parts[0].stride(0),
         BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=num_warps,
     )  # fmt: skip
     return sums

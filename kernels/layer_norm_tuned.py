@@ -35,7 +35,7 @@ import triton.language as tl
 
 from kernels import _plans, _rows
 from kernels._checks import interpreting
-from kernels._launch import MAX_GRID, cdiv, fast, next_power_of_2
+from kernels._launch import MAX_GRID, cdiv, fast, next_power_of_2, note_replay, note_temporary
 from kernels._rows import block_for, load_x_dy, norm_dx, store_partial_sums
 
 # ---------------------------------------------------------------------- launch constants
@@ -69,6 +69,20 @@ INTERPRET_BWD_ROW_SUMS_BLOCK = (1024, 4)
 INTERPRET_BWD_TILED_BLOCK = (4, 1024, 4)
 INTERPRET_SM_COUNT = 4
 INTERPRET_SUM_CHUNKS_BLOCK = (4, 512, 4)  # wide columns: an interpreted program is slow
+
+
+def tuning() -> tuple:
+    """Every constant above, which a backward plan reads and tuning scripts set: with
+    `kernels._rows.replay_context()`, what a replayed `layer_norm_backward` is keyed on."""
+    return (
+        BWD_ELEMENTS_PER_THREAD, BWD_TILE_TARGET, BWD_SHORT_16BIT_TILE, BWD_WARPS_PER_SM,
+        BWD_MAX_WARPS, BWD_PREFETCH, BWD_PREFETCH_MAX_TILE, BWD_BLOCK_MAX, BWD_STREAM,
+        BWD_WALKER_MIN_BYTES, BWD_WALKER_BLOCK, BWD_WALKER_WARPS, BWD_WALKERS_PER_SM,
+        BWD_WALKER_MAX_STAGES, BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, BWD_TILED_PROGRAMS_PER_SM,
+        SUM_CHUNKS_BLOCK, INTERPRET_BWD_BLOCK_MAX, INTERPRET_BWD_STREAM,
+        INTERPRET_BWD_WALKER_MIN_BYTES, INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_ROW_SUMS_BLOCK,
+        INTERPRET_BWD_TILED_BLOCK, INTERPRET_SM_COUNT, INTERPRET_SUM_CHUNKS_BLOCK,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -210,6 +224,8 @@ def backward_plan(
     limits = backward_limits(constants)
     design = forced or _design_for(n_cols, element_size, limits)
     _plans.launched("layer_norm_backward", design, constants)
+    # A replay skips this plan: it tells a recording() what it launches all the same.
+    note_replay(_plans.always, lambda: _plans.launched("layer_norm_backward", design, constants))
     interp = interpreting()  # device queries: the interpreter has no device
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
     if design == "two_pass":
@@ -571,7 +587,8 @@ def launch_tuned(
             num_warps=plan.num_warps,
         )  # fmt: skip
         return
-    coef = torch.empty((args.n_rows, 2), dtype=torch.float32, device=args.x.device)
+    # Written whole by pass one before pass two reads it: a replay makes its own.
+    coef = note_temporary(torch.empty((args.n_rows, 2), dtype=torch.float32, device=args.x.device))
     fast(_layer_norm_bwd_row_sums_kernel)[plan.sums_grid](
         args.dy, args.x, args.w, args.mean, args.rstd, coef, args.n_cols, *strides[:2],
         HAS_WEIGHT=has_weight, BLOCK_N=plan.sums_block_n, num_warps=plan.sums_warps,

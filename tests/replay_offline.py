@@ -138,6 +138,26 @@ def main() -> None:
         compare("add_row_sum", rows_sum.add_row_sum, lambda: (new(37, 300),))
     with _plans.forcing("layer_norm/whole/gpu"):
         compare("layer_norm", norm.layer_norm, lambda: (new(37, 300), new(300), new(300)))
+    # Its backward, each GPU design forced, through the partial sums' buffers (temporaries)
+    # and stage two's one launch for both sums; with weight and bias, then bias alone.
+    for config in norm.BACKWARD_CONFIGS:
+        if not config.endswith("/gpu"):
+            continue
+        n = 9000 if "walker_halves" in config else 300  # past BWD_WALKER_BLOCK: halves
+        for weighted in (True, False):
+            with _plans.forcing(config):
+                compare(
+                    f"layer_norm.grad weight={weighted}",
+                    norm.layer_norm_backward,
+                    lambda n=n, weighted=weighted: (
+                        new(37, n),
+                        new(37, n),
+                        new(37, dtype=torch.float32),
+                        new(37, dtype=torch.float32),
+                        new(n) if weighted else None,
+                        new(n),
+                    ),
+                )
     from kernels import attention
 
     qkv = lambda: tuple(new(2, 4, 128, 64) for _ in "qkv")

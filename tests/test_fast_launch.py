@@ -586,6 +586,41 @@ def test_a_replayed_launcher_allocates_its_outputs_as_the_captured_call_did(laun
     assert calls == [2.0, True, [2.0], [2.0]]
 
 
+def test_outputs_made_as_views_of_one_allocation_are_not_kept(launcher_stub) -> None:
+    """Two outputs made as the rows of one tensor: a replay would allocate each on its own,
+    and the launch that wrote both through the first's address would write past it. Such a
+    call is planned each time; made apart, or as a view of the whole of its allocation,
+    an output is replayed."""
+    planned = []
+
+    @_launch.replayed()
+    def halves(x: torch.Tensor, apart: bool) -> tuple:
+        planned.append(apart)
+        both = torch.empty(256)
+        first, second = (torch.empty(128), torch.empty(128)) if apart else both.view(2, 128)
+        fast(compiled_only)[(2,)](x, first if apart else both, 256, 2.0, BLOCK=128)
+        if apart:
+            fast(compiled_only)[(2,)](x, second, 256, 2.0, BLOCK=128)
+        return first, second
+
+    for apart in (False, False, True, True):
+        halves(torch.empty(256), apart)
+    assert planned == [False, False, True]
+    (replay,) = halves.replays._by_signature.values()
+    assert len(replay.launches) == 2
+
+    @_launch.replayed()
+    def whole(x: torch.Tensor) -> torch.Tensor:
+        planned.append(x)
+        out = torch.empty(256)
+        fast(compiled_only)[(2,)](x, out, 256, 2.0, BLOCK=128)
+        return out.view(16, 16).t()  # a view of all of its allocation, from its start
+
+    for _ in range(2):
+        assert whole(torch.empty(256)).stride() == (1, 16)
+    assert len(planned) == 4
+
+
 def test_an_output_laid_out_as_an_input_is_allocated_like_it(launcher_stub) -> None:
     """An output with an input's shape, strides, dtype and device is allocated by
     `torch.empty_like` of that input in a replay (cheaper than `empty_strided`): a
@@ -706,11 +741,12 @@ def test_descriptor_checks_a_signature_once_and_points_at_each_tensor():
 
 def _public_launchers() -> dict[str, tuple]:
     """The replayed launchers of the elementwise, row-wise, matmul, attention and conv2d
-    ops, each with the shapes of its tensor arguments and the extra arguments after them."""
+    ops, each with the shapes of its tensor arguments (a shape and "float32": a tensor of
+    that dtype whatever the test's) and the extra arguments after them."""
     from kernels.add_row_sum import add_row_sum
     from kernels.attention import attention_forward
     from kernels.conv2d import _forward as conv2d_forward
-    from kernels.layer_norm import layer_norm
+    from kernels.layer_norm import layer_norm, layer_norm_backward
     from kernels.matmul import _launch as matmul_launch
     from kernels.scale import scale
     from kernels.softmax import softmax
@@ -723,6 +759,11 @@ def _public_launchers() -> dict[str, tuple]:
         "softmax": (softmax, (rows,), ()),
         "add_row_sum": (add_row_sum, (rows,), ()),
         "layer_norm": (layer_norm, (rows,), ()),
+        "layer_norm_backward": (  # dy, x, mean, rstd, weight, bias
+            layer_norm_backward,
+            (rows, rows, ((37,), "float32"), ((37,), "float32"), (300,), (300,)),
+            (),
+        ),
         "matmul": (matmul_launch, ((40, 72), (72, 24)), (None, None, "ieee")),
         "attention_forward": (attention_forward, ((2, 2, 37, 64),) * 3, (True,)),
         "conv2d": (conv2d_forward, ((2, 16, 8, 8), (16, 16, 3, 3)), (None, 1, 1, 1, 1)),
@@ -764,7 +805,10 @@ def test_a_replayed_op_computes_what_a_planned_call_does(name: str, dtype: str, 
         return result if type(result) is tuple else (result,)
 
     def tensors() -> list[torch.Tensor]:
-        return [make_tensor(shape, dtype, device, gen) for shape in shapes]
+        return [
+            make_tensor(*(shape if type(shape[-1]) is str else (shape, dtype)), device, gen)
+            for shape in shapes
+        ]
 
     launcher(*tensors(), *extra)  # every kernel compiled and seen by `fast`
     _forget_every_tuning()
