@@ -108,6 +108,7 @@
 #   s23-bwd-sweep layer_norm_backward's knobs against a copy of its bytes
 #   s23-conv-table  issue 13's conv2d table: every CONV_SHAPES row against cuDNN, both
 #                 layouts and 16-bit dtypes
+#   s24-bwd-replay  layer_norm_backward replayed: tests compiled, host cost, its table
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -926,6 +927,15 @@ for name in $STEPS; do
         for dtype in float16 bfloat16; do
             step "s23-conv-$dtype" 120 python benchmarks/vendor.py conv2d-cold --dtype "$dtype"
         done ;;
+    s24-bwd-replay)
+        # layer_norm_backward replayed (6314662, offline only so far): its replay test and
+        # the op's tests compiled, its host cost against PyTorch's, and its table.
+        step s24-bwd-tests 120 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py tests/test_ops.py tests/test_layer_norm_module.py \
+            -k "layer_norm or replayed_op"
+        step s24-bwd-host 60 python benchmarks/host_cost.py layer_norm_backward layer_norm --rounds 7
+        step s24-bwd-bench 90 python -m harness bench layer_norm_backward --out "$OUT/bench-bwd" \
+            --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
