@@ -541,9 +541,9 @@ def _column_sums(acc, PER_LANE_ROWS: tl.constexpr):
 @triton.jit
 def _sum_chunks_kernel(
     first_part_ptr,  # float32, shape (n_chunks, n_cols): per-chunk partial sums
-    second_part_ptr,  # the same for the second sum (the first again when there is one)
+    second_part_ptr,  # the same for the second sum (the first again if there is only one)
     first_out_ptr,  # output, shape (n_cols,), the parameters' dtype
-    second_out_ptr,  # the same for the second sum (the first again when there is one)
+    second_out_ptr,  # the same for the second sum (the first again if there is only one)
     n_chunks,  # number of chunks to add up
     n_cols,  # number of columns
     stride_partchunk,  # elements between the chunks of a part buffer (n_cols)
