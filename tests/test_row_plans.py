@@ -25,6 +25,34 @@ def test_a_remembered_plan_follows_the_constants_and_the_forced_config(
         assert _rows.plan_rows(4, 600).block_cols == 128
 
 
+@pytest.mark.parametrize("module", ["kernels._rows", "kernels.layer_norm_tuned"])
+def test_every_launch_constant_is_in_the_key_of_plans_and_replays(
+    module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each public number, flag or tuple of a plan module (a tuning script may set any) is
+    read by its `tuning()`: the key under which plans are remembered and calls replayed
+    (`kernels._launch.replayed`). One left out would leave a remembered plan or a replay
+    stale after a script changed it."""
+    import importlib
+
+    import kernels._launch as launch
+
+    owner = importlib.import_module(module)
+    before, checked = owner.tuning(), []
+    for name, value in vars(owner).items():
+        if name.startswith("_") or not name.isupper() or getattr(launch, name, None) is value:
+            continue  # private, not a constant, or kernels._launch's (MAX_GRID: the GPU's)
+        if not isinstance(value, (int, tuple)) or (
+            isinstance(value, tuple) and all(isinstance(item, str) for item in value)
+        ):
+            continue  # names of designs and configs
+        monkeypatch.setattr(owner, name, object())
+        assert owner.tuning() != before, f"{module}.{name} is not in its tuning() key"
+        monkeypatch.setattr(owner, name, value)
+        checked.append(name)
+    assert len(checked) >= 15, checked
+
+
 def test_a_remembered_plan_is_still_recorded_as_launched() -> None:
     with _plans.forcing("rows/whole/interpret"):
         _rows.plan_rows(4, 600)
