@@ -109,6 +109,7 @@
 #   s23-conv-table  issue 13's conv2d table: every CONV_SHAPES row against cuDNN, both
 #                 layouts and 16-bit dtypes
 #   s24-bwd-replay  layer_norm_backward replayed: tests compiled, host cost, its table
+#   s24-rows-ncu  ncu on the long rows and layer_norm_backward's tiles (rows_probe.py)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -936,6 +937,12 @@ for name in $STEPS; do
         step s24-bwd-host 60 python benchmarks/host_cost.py layer_norm_backward layer_norm --rounds 7
         step s24-bwd-bench 90 python -m harness bench layer_norm_backward --out "$OUT/bench-bwd" \
             --no-plots ;;
+    s24-rows-ncu)
+        # Where issue 10's misses spend their time: softmax's long rows and
+        # layer_norm_backward's one-pass tiles (benchmarks/rows_probe.py) under ncu.
+        step s24-rows-ncu 150 ncu --profile-from-start off --nvtx --section SpeedOfLight \
+            --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+            --section WarpStateStats --section SchedulerStats python benchmarks/rows_probe.py ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
