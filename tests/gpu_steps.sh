@@ -85,8 +85,8 @@
 #   s16-cl-filter channels-last with one filter a thread, forced against the old winners
 #   s16-cl-rows   the channels-last 7 x 7 rows as shipped
 #   s17-dw-rows   the 7 x 7 rows s16-cl-rows had no time for, and bfloat16's stride 1
-#   s17-prefetch  (at 115282b..65c9877, rejected) the plane walks pipelined (PREFETCH,
-#                 forced only): tests compiled, then each timed against its unpipelined twin
+#   s17-prefetch  (at 65c9877, rejected; the step lives there) the plane walks pipelined
+#                 (PREFETCH, forced only): tests compiled, then each timed against its twin
 #   s17-dw-ncu    ncu on NCHW 7 x 7 stride 1 (the plane walks' issue floor is 46-51% of a
 #                 copy, they reach 30-36%), then the float16 7 x 7 stride 2 row as shipped
 #   s18-dw-size   the 3 x 3 and 28 x 28 depthwise rows (float16) against a copy of their own
@@ -103,8 +103,8 @@
 #                 (each op's default against its WALK_LONG_ROWS flipped), add_row_sum's table
 #   s21-rows-1x1  the 1 x 1 rows design's candidate configs (tiles of 64-256 filters, 1-4
 #                 programs an SM) timed on both 1 x 1 shapes against cuDNN and a copy
-#   s23-loop-stages  (at b2bb063, rejected) the looped kernels' loops pipelined
-#                 (LOOP_STAGES): tests compiled, then tune_rowwise.py's loop sweeps
+#   s23-loop-stages  (at b2bb063, rejected; the step lives there) the looped kernels'
+#                 loops pipelined (LOOP_STAGES): tests compiled, then the loop sweeps
 #   s23-bwd-sweep layer_norm_backward's knobs against a copy of its bytes
 #   s23-conv-table  issue 13's conv2d table: every CONV_SHAPES row against cuDNN, both
 #                 layouts and 16-bit dtypes
@@ -848,21 +848,6 @@ for name in $STEPS; do
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 2), (32, 96, 56, 7, 1)]"
         step s17-dw-bf16 120 python benchmarks/vendor.py depthwise --dtype bfloat16 \
             --set "__main__.DEPTHWISE_SHAPES=[(32, 256, 56, 7, 1)]" ;;
-    s17-prefetch)
-        # The plane walk pipelined (seventeenth session, offline: cp.async of the next
-        # tile's rows into 7-15 KB of shared memory, 64 registers): correct compiled (the
-        # walking and narrowed-row tests force every plane config), then timed.
-        step s17-prefetch-tests 150 python -m pytest -n 8 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_conv2d.py -k "walking or narrowed"
-        step s17-prefetch-time 250 python benchmarks/depthwise_probe.py --time \
-            --shape 32,256,56,7,1 --shape 32,256,56,7,2 --shape 32,256,56,3,1 \
-            --shape 32,96,56,7,1 \
-            --design conv2d/plane-8x64x8-r2-t7-w1-s1/gpu \
-            --design conv2d/plane-8x64x8-r2-t7-p1-w1-s1/gpu \
-            --design conv2d/plane-16x64x8-r4-t4-w1-s1/gpu \
-            --design conv2d/plane-16x64x8-r4-t4-p1-w1-s1/gpu \
-            --design conv2d/plane-16x32x4-r4-t4-w1-s1/gpu \
-            --design conv2d/plane-16x32x4-r4-t4-p1-w1-s1/gpu ;;
     s17-dw-ncu)
         # What binds the plane walks on 7 x 7 stride 1: the one issuing fewer
         # instructions (16 x 64 x 8 in 4 rows, 61 an output offline) is the slower.
@@ -911,13 +896,6 @@ for name in $STEPS; do
             --triton-mode=gpu tests/test_ops.py tests/test_row_plans.py -k "softmax or add_row_sum or walk"
         step s21-walk-sweep 90 python benchmarks/tune_rowwise.py walker-add_row_sum walker-softmax
         step s21-walk-bench 90 python -m harness bench add_row_sum --out "$OUT/bench-ars" --no-plots ;;
-    s23-loop-stages)
-        # The looped kernels' loops pipelined (LOOP_STAGES, b2bb063; offline, sm_90,
-        # softmax's at 65536 float16 columns took 16-32 KB of shared memory and 62-64
-        # registers at 2-3 blocks in flight). Rejected, 2026-12-05d-h100 call 1: no gain.
-        step s23-loop-tests 100 python -m pytest -n 8 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_row_plans.py -k looped
-        step s23-loop-sweep 200 python benchmarks/tune_rowwise.py loop-softmax loop-add_row_sum ;;
     s23-bwd-sweep)
         # layer_norm_backward's knobs (tune_rowwise.py bwd) where it misses 85% of a
         # same-size copy (2026-12-05c, H100: 77% at 4096 x 4096 16-bit, 78-84% at 1024).
