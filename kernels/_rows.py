@@ -362,14 +362,37 @@ def launch_split(
     twice, every program publishing, then every program reading and writing."""
     n_rows, n_cols = x_rows.shape
     slices = next_power_of_2(plan.slices)
-    partials = torch.empty((n_rows, slices, 2), dtype=torch.float32, device=out.device)
-    counters = torch.zeros(n_rows + 1, dtype=torch.int32, device=out.device)
+    # Both are temporaries (`note_temporary`), so that a call of a shape split before is
+    # replayed: each slot of `partials` is published before a sibling reads it, and
+    # `counters` is zeroed by a launch of ours (torch.zeros would not be replayed).
+    partials = note_temporary(
+        torch.empty((n_rows, slices, 2), dtype=torch.float32, device=out.device)
+    )
+    counters = zeroed_counters(n_rows + 1, out.device)
     for exchange in ("publish", "read") if in_interpreter() else ("wait",):
         fast(split_kernel)[plan.grid](
             x_rows, out, partials, counters, n_rows, n_cols, plan.slices, x_rows.stride(0),
             n_cols, SLICES=slices, BLOCK_COLS=plan.block_cols, EXCHANGE=exchange,
             num_warps=plan.num_warps, **constants,
         )  # fmt: skip
+
+
+_ZERO_BLOCK = 1024
+"""Counters a program of `_zero_kernel` zeroes."""
+
+
+def zeroed_counters(n: int, device: torch.device) -> torch.Tensor:
+    """A new int32 tensor of `n` zeros, zeroed by a launch (so a replay makes its own)."""
+    counters = note_temporary(torch.empty(n, dtype=torch.int32, device=device))
+    fast(_zero_kernel)[(cdiv(n, _ZERO_BLOCK),)](counters, n, BLOCK=_ZERO_BLOCK)
+    return counters
+
+
+@triton.jit
+def _zero_kernel(counters_ptr, n, BLOCK: tl.constexpr):
+    """Zeroes n int32 counters, BLOCK a program."""
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(counters_ptr + offsets, 0, mask=offsets < n)  # the last block may hang past n
 
 
 @triton.jit

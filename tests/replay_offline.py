@@ -136,6 +136,10 @@ def main() -> None:
     with _plans.forcing("rows/whole/gpu"):
         compare("softmax", softmax.softmax, lambda: (new(37, 300),))
         compare("add_row_sum", rows_sum.add_row_sum, lambda: (new(37, 300),))
+    # Split rows: the counters zeroed by a launch, both buffers temporaries.
+    with _plans.forcing("rows/split/gpu"):
+        for name, op in (("softmax", softmax.softmax), ("add_row_sum", rows_sum.add_row_sum)):
+            compare(f"{name} split", op, lambda: (new(37, 300, dtype=torch.float32),))
     with _plans.forcing("layer_norm/whole/gpu"):
         compare("layer_norm", norm.layer_norm, lambda: (new(37, 300), new(300), new(300)))
     # Its backward, each GPU design forced, through the partial sums' buffers (temporaries)

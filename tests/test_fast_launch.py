@@ -758,6 +758,9 @@ def _public_launchers() -> dict[str, tuple]:
         "scale": (scale, (rows,), (0.75,)),
         "softmax": (softmax, (rows,), ()),
         "add_row_sum": (add_row_sum, (rows,), ()),
+        # float32 rows past WHOLE_ROW_MAX are split: counters zeroed by a launch each call
+        "softmax_split": (softmax, (((4, 40000), "float32"),), ()),
+        "add_row_sum_split": (add_row_sum, (((4, 40000), "float32"),), ()),
         "layer_norm": (layer_norm, (rows,), ()),
         "layer_norm_backward": (  # dy, x, mean, rstd, weight, bias
             layer_norm_backward,
