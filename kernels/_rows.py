@@ -12,12 +12,14 @@ from dataclasses import dataclass
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._launch import (
     cdiv,
     checked_grid,
+    copy_engine,
     fast,
     multiprocessors,
     next_power_of_2,
@@ -555,6 +557,16 @@ def store_partial_sums(
 
 
 @triton.jit
+def let_stage_two_start(EARLY: tl.constexpr):
+    """At the start of a stage-one kernel: with EARLY, stage two (launched early,
+    `early_launch`) may be scheduled once every program of this launch has been here,
+    into the room this launch's last programs leave, where it waits for this launch to
+    end. Without it, stage two is scheduled only as this launch ends."""
+    if EARLY:
+        gdc_launch_dependents()
+
+
+@triton.jit
 def _column_sums(acc, PER_LANE_ROWS: tl.constexpr):
     if PER_LANE_ROWS:
         acc = tl.sum(acc, axis=0)
@@ -572,11 +584,14 @@ def _sum_chunks_kernel(
     stride_partchunk,  # elements between the chunks of a part buffer (n_cols)
     BLOCK_CHUNKS: tl.constexpr,  # chunks per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns per program, a power of two
+    EARLY: tl.constexpr,  # launched before stage one ended (`early_launch`): wait for it
 ):
     """Stage two: program (i, s) adds up columns [i * BLOCK_N, (i + 1) * BLOCK_N) of sum s
     (0: the first, 1: the second) over all chunks, in float32, and stores them in the
     output's dtype: a sum and a cast in one launch for both sums. A (BLOCK_CHUNKS,
     BLOCK_N) accumulator keeps many loads in flight a step."""
+    if EARLY:
+        gdc_wait()  # until stage one has ended and its partial sums are visible
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     col_mask = cols < n_cols  # the last column block may hang past the end
     if tl.program_id(1) == 0:
@@ -612,12 +627,23 @@ def partial_sums_buffer(
     return parts, dw_part, db_part
 
 
+def early_launch(device: torch.device) -> bool:
+    """Whether stage two may be launched early on `device`: programmatic dependent launch
+    (`launch_pdl`), sm_90 and up, never in Triton's interpreter. Its programs are then
+    scheduled before stage one ends and wait in place (`gdc_wait`), instead of the GPU
+    starting a launch only once the one before it has ended: about 2 us between
+    dependent launches on the H100 (benchmarks/layer_norm_tuning.md#bwd_early_sums)."""
+    return copy_engine(device)
+
+
 def sum_partials(
-    parts: tuple[torch.Tensor, ...], dtype: torch.dtype, block: tuple[int, int, int]
-) -> tuple[torch.Tensor, ...]:
+    parts: tuple[torch.Tensor, ...], dtype: torch.dtype, block: tuple[int, int, int],
+    early: bool = False,
+) -> tuple[torch.Tensor, ...]:  # fmt: skip
     """Stage two: each of `parts` (one or two float32 (n_chunks, n_cols) buffers of
     `partial_sums_buffer`) summed over its chunks into a new (n_cols,) tensor of `dtype`,
-    in one launch. `block`: (chunks per step, columns per program, warps)."""
+    in one launch. `block`: (chunks per step, columns per program, warps). `early`:
+    launched before stage one ends (`early_launch`)."""
     n_chunks, n_cols = parts[0].shape
     sums = tuple(torch.empty(n_cols, dtype=dtype, device=parts[0].device) for _ in parts)
     block_chunks, block_n, num_warps = block
@@ -625,6 +651,7 @@ def sum_partials(
     grid = checked_grid((cdiv(n_cols, block_n), len(parts)), f"a row of {n_cols} columns")
     fast(_sum_chunks_kernel)[grid](
         parts[0], parts[-1], sums[0], sums[-1], n_chunks, n_cols, parts[0].stride(0),
-        BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, num_warps=num_warps,
+        BLOCK_CHUNKS=block_chunks, BLOCK_N=block_n, EARLY=early, num_warps=num_warps,
+        **({"launch_pdl": True} if early else {}),
     )  # fmt: skip
     return sums

@@ -110,6 +110,8 @@
 #                 layouts and 16-bit dtypes
 #   s24-bwd-replay  layer_norm_backward replayed: tests compiled, host cost, its table
 #   s24-rows-ncu  ncu on the long rows and layer_norm_backward's tiles (rows_probe.py)
+#   s26-split-replay  split rows replayed: tests compiled, float32 host cost, the timelines
+#   s27-early-sums  layer_norm_backward's stage two launched early: tests, timelines, table
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -921,6 +923,25 @@ for name in $STEPS; do
         step s24-rows-ncu 150 ncu --profile-from-start off --nvtx --section SpeedOfLight \
             --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
             --section WarpStateStats --section SchedulerStats python benchmarks/rows_probe.py ;;
+    s26-split-replay)
+        # Split rows replayed (their counters zeroed by a launch of ours): the replay
+        # tests compiled, the float32 tables' host column (76-83 us a call at 1024 x 65536
+        # before, 2026-12-05f), and where each multi-launch call's device time goes.
+        step s26-split-tests 100 python -m pytest -n 8 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_fast_launch.py tests/test_row_plans.py \
+            tests/test_ops.py -k "replayed_op or split or softmax or add_row_sum"
+        step s26-split-bench 90 python -m harness bench softmax add_row_sum --dtype float32 \
+            --out "$OUT/bench-f32" --no-plots
+        step s26-timeline 60 python benchmarks/rows_timeline.py ;;
+    s27-early-sums)
+        # layer_norm_backward's stage two launched early (BWD_EARLY_SUMS, programmatic
+        # dependent launch): tests compiled, each value's timeline, the table.
+        step s27-early-tests 120 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py tests/test_ops.py tests/test_layer_norm_module.py \
+            -k "layer_norm or replayed_op"
+        step s27-early-timeline 90 python benchmarks/rows_timeline.py --early-sums 0 1 2
+        step s27-early-bench 90 python -m harness bench layer_norm_backward \
+            --out "$OUT/bench-bwd" --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
