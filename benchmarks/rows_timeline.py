@@ -1,6 +1,6 @@
 """Where a multi-launch call's device time goes, at the clocks a benchmark runs at.
 
-    python benchmarks/rows_timeline.py [--calls 30] [--early-sums 0 1 2]
+    python benchmarks/rows_timeline.py [--calls 30] [--early-sums 0 1]
 
 ncu replays each kernel alone, caches flushed and clocks locked to base, so its durations
 do not add up to what `python -m harness bench` times. Here each call runs as the bench
@@ -11,7 +11,7 @@ kernels. Cases: layer_norm_backward on float16 rows (stage one's tiles, then sta
 sums of the partial sums), and softmax and add_row_sum on float32 rows split over
 several programs (the counters' zeroing, then the split kernel). `--early-sums` runs the
 backward's cases under each value of kernels.layer_norm_tuned.BWD_EARLY_SUMS given
-(stage two launched early or not).
+(stage two launched early, 1, or not, 0).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import triton
 import triton.language as tl
-from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+from triton.language.extra.cuda import gdc_wait
 
 from harness.parity import in_interpreter
 from kernels import _plans
@@ -554,16 +554,6 @@ def store_partial_sums(
         tl.store(dw_part_ptr + offsets, _column_sums(dw_acc, PER_LANE_ROWS), mask=mask)
     if HAS_BIAS:
         tl.store(db_part_ptr + offsets, _column_sums(db_acc, PER_LANE_ROWS), mask=mask)
-
-
-@triton.jit
-def let_stage_two_start(EARLY: tl.constexpr):
-    """At the start of a stage-one kernel: with EARLY, stage two (launched early,
-    `early_launch`) may be scheduled once every program of this launch has been here,
-    into the room this launch's last programs leave, where it waits for this launch to
-    end. Without it, stage two is scheduled only as this launch ends."""
-    if EARLY:
-        gdc_launch_dependents()
 
 
 @triton.jit

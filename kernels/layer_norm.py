@@ -50,7 +50,6 @@ from kernels._checks import check_like, check_real, check_shape, check_tensor
 from kernels._launch import checked_grid, fast, replayed
 from kernels._rows import (
     as_rows,
-    let_stage_two_start,
     load_x_dy,
     norm_dx,
     partial_sums_buffer,
@@ -260,17 +259,13 @@ def _layer_norm_bwd_kernel(
     BLOCK_N: tl.constexpr,  # columns this program owns (one part of a row), a power of two
     STREAM_N: tl.constexpr,  # columns per step over the other parts, divides BLOCK_N
     SPLIT: tl.constexpr,  # rows are split into several parts (else no streaming loop)
-    EARLY_SUMS: tl.constexpr,  # let stage two start before this launch ends
 ):
     """dx of a chunk of rows, and the chunk's partial dweight/dbias sums (stage one).
 
     Program (c, p) walks chunk c's rows in tiles of ROWS rows by the BLOCK_N columns of
     part p (the whole row unless SPLIT): per tile, two reductions along each row (the
     means of g * xhat and of g) give dx, and one down the tile's rows adds to the
-    chunk's dweight/dbias, kept in float32 registers until the chunk ends. Stage two's
-    programs may be scheduled as this launch's last ones end (`let_stage_two_start`):
-    they wait there for it, instead of the GPU waiting for it to launch them."""
-    let_stage_two_start(EARLY_SUMS)
+    chunk's dweight/dbias, kept in float32 registers until the chunk ends."""
     chunk = tl.program_id(0)  # which contiguous chunk of rows
     part = tl.program_id(1)  # which BLOCK_N columns of each row this program owns
     part_start = part * BLOCK_N
@@ -486,15 +481,14 @@ def layer_norm_backward(
         fast(_layer_norm_bwd_kernel)[grid](
             *args, plan.rows_per_chunk, *strides, HAS_WEIGHT=has_weight, HAS_BIAS=has_bias,
             PREFETCH=plan.prefetch, ROWS=plan.rows, BLOCK_N=plan.block_n,
-            STREAM_N=plan.stream_n, SPLIT=plan.split, EARLY_SUMS=plan.early_sums == 2,
-            num_warps=plan.num_warps,
+            STREAM_N=plan.stream_n, SPLIT=plan.split, num_warps=plan.num_warps,
         )  # fmt: skip
     else:  # long rows: walkers, or two passes
         launch_tuned(plan, grid, args, strides, has_weight, has_bias)
     if not (has_weight or has_bias):
         return (dx,)
     # Stage two: the chunks' partial sums added up, in the parameters' dtype.
-    return (dx, *sum_partials(parts, x.dtype, plan.sum_chunks_block, plan.early_sums > 0))
+    return (dx, *sum_partials(parts, x.dtype, plan.sum_chunks_block, plan.early_sums))
 
 
 # ------------------------------------------------------------------------ autograd, module

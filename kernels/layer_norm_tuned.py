@@ -36,7 +36,7 @@ import triton.language as tl
 from kernels import _plans, _rows
 from kernels._checks import interpreting
 from kernels._launch import MAX_GRID, cdiv, fast, next_power_of_2, note_replay, note_temporary
-from kernels._rows import block_for, let_stage_two_start, load_x_dy, norm_dx, store_partial_sums
+from kernels._rows import block_for, load_x_dy, norm_dx, store_partial_sums
 
 # ---------------------------------------------------------------------- launch constants
 # The GPU's, each measured: benchmarks/layer_norm_tuning.md#<name in lower case>.
@@ -58,7 +58,7 @@ BWD_ROW_SUMS_BLOCK = (4096, 8)  # two passes, pass one: (columns per step, warps
 BWD_TILED_BLOCK = (8, 256, 8)  # two passes, pass two: (rows, columns, warps)
 BWD_TILED_PROGRAMS_PER_SM = 3  # pass two's programs per SM, as many as fit at once
 SUM_CHUNKS_BLOCK = (512, 16, 8)  # stage two of dweight/dbias: (chunks, columns, warps)
-BWD_EARLY_SUMS = 2  # stage two launched early (sm_90 on): 0 no, 1 yes, 2 and stage one lets it
+BWD_EARLY_SUMS = True  # stage two launched before stage one ends, where the GPU can (sm_90 on)
 
 # Triton's interpreter: small parts, so that the drawn cases (16384 elements at most)
 # reach split rows, halves, two passes and several chunks; a stand-in SM count.
@@ -132,7 +132,7 @@ class BackwardPlan:
     grid: tuple[int, ...]
     n_chunks: int
     sum_chunks_block: tuple[int, int, int]
-    early_sums: int  # BWD_EARLY_SUMS where stage two can be launched early, else 0
+    early_sums: bool  # BWD_EARLY_SUMS where stage two can be launched early, else False
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def backward_plan(
     note_replay(_plans.always, lambda: _plans.launched("layer_norm_backward", design, constants))
     interp = interpreting()  # device queries: the interpreter has no device
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
-    early_sums = BWD_EARLY_SUMS if not limits.interpret and _rows.early_launch(device) else 0
+    early_sums = bool(BWD_EARLY_SUMS) and not limits.interpret and _rows.early_launch(device)
     if design == "two_pass":
         return _two_pass_plan(n_rows, n_cols, limits, sm_count, early_sums)
     if design.startswith("walker"):
@@ -244,7 +244,7 @@ def backward_plan(
 
 def _one_pass_plan(
     n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, element_size: int,
-    early_sums: int,
+    early_sums: bool,
 ) -> OnePassPlan:  # fmt: skip
     """Short rows packed ROWS to a tile of about BWD_TILE_TARGET elements, as in the
     forward; the rows cut into chunks so that the grid fills the GPU once, BWD_WARPS_PER_SM
@@ -279,7 +279,7 @@ def _one_pass_plan(
 
 def _walker_plan(
     n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, smem: int,
-    halves: bool, element_size: int, has_weight: bool, early_sums: int,
+    halves: bool, element_size: int, has_weight: bool, early_sums: bool,
 ) -> WalkerPlan:  # fmt: skip
     """BWD_WALKERS_PER_SM walker programs per SM (a pair of them per row in halves), as
     many rows in flight as their share of shared memory holds."""
@@ -303,7 +303,7 @@ def _walker_plan(
 
 
 def _two_pass_plan(
-    n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, early_sums: int
+    n_rows: int, n_cols: int, limits: BackwardLimits, sm_count: int, early_sums: bool
 ) -> TwoPassPlan:
     """Pass one a program per row; pass two BWD_TILED_PROGRAMS_PER_SM programs per SM."""
     sums_block, sums_warps = limits.row_sums_block
@@ -392,7 +392,6 @@ def _layer_norm_bwd_walker_kernel(
     HALVES: tl.constexpr,  # two programs share each row, one per half (else one owns it)
     BLOCK_N: tl.constexpr,  # columns a program owns (the row, or a half), a power of two
     STAGES: tl.constexpr,  # rows whose loads are in flight at once (software pipelining)
-    EARLY_SUMS: tl.constexpr,  # let stage two start early (`kernels._rows.let_stage_two_start`)
 ):  # fmt: skip
     """dx, and per-walker dweight/dbias sums, for rows of a few thousand columns or more.
 
@@ -404,7 +403,6 @@ def _layer_norm_bwd_walker_kernel(
 
     Arguments as `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py), but the buffers have
     a row per walker, and n_cols <= BLOCK_N (2 * BLOCK_N with HALVES)."""
-    let_stage_two_start(EARLY_SUMS)
     if HALVES:
         part = tl.program_id(0) % 2  # programs 2k and 2k + 1 walk the same rows
         walker = tl.program_id(0) // 2
@@ -503,7 +501,6 @@ def _layer_norm_bwd_tiled_kernel(
     HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, PREFETCH: tl.constexpr,
     ROWS: tl.constexpr,  # rows per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns per program, a power of two
-    EARLY_SUMS: tl.constexpr,  # let stage two start early (`kernels._rows.let_stage_two_start`)
 ):  # fmt: skip
     """Pass two of the two-pass backward: dx, and per-chunk dweight/dbias sums.
 
@@ -513,7 +510,6 @@ def _layer_norm_bwd_tiled_kernel(
     are summed over rows once. Column blocks are on grid axis 0: a row of 2**24 columns has
     65536 blocks, past the 65535 that CUDA allows on axes 1 and 2. Other arguments as
     `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py)."""
-    let_stage_two_start(EARLY_SUMS)
     chunk = tl.program_id(1)
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]  # (1, BLOCK_N)
     col_mask = cols < n_cols  # the last column block may hang past the row's end
@@ -597,7 +593,7 @@ def launch_tuned(
         fast(_layer_norm_bwd_walker_kernel)[grid](
             *args, *strides, **flags,
             HALVES=plan.halves, BLOCK_N=plan.block_n, STAGES=plan.stages,
-            EARLY_SUMS=plan.early_sums == 2, num_warps=plan.num_warps,
+            num_warps=plan.num_warps,
         )  # fmt: skip
         return
     # Written whole by pass one before pass two reads it: a replay makes its own.
@@ -608,6 +604,5 @@ def launch_tuned(
     )  # fmt: skip
     fast(_layer_norm_bwd_tiled_kernel)[grid](
         *args[:5], coef, *args[5:], plan.rows_per_chunk, *strides, **flags,
-        PREFETCH=plan.prefetch, ROWS=plan.rows, BLOCK_N=plan.block_n,
-        EARLY_SUMS=plan.early_sums == 2, num_warps=plan.num_warps,
+        PREFETCH=plan.prefetch, ROWS=plan.rows, BLOCK_N=plan.block_n, num_warps=plan.num_warps,
     )  # fmt: skip

@@ -935,11 +935,13 @@ for name in $STEPS; do
         step s26-timeline 60 python benchmarks/rows_timeline.py ;;
     s27-early-sums)
         # layer_norm_backward's stage two launched early (BWD_EARLY_SUMS, programmatic
-        # dependent launch): tests compiled, each value's timeline, the table.
+        # dependent launch): tests compiled, each value's timeline, the table. Run at
+        # 9040c73 (2026-12-05f, H100), where 2 also had stage one trigger stage two's
+        # launch at its start: no faster than 1, which launched it early alone (removed).
         step s27-early-tests 120 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_fast_launch.py tests/test_ops.py tests/test_layer_norm_module.py \
             -k "layer_norm or replayed_op"
-        step s27-early-timeline 90 python benchmarks/rows_timeline.py --early-sums 0 1 2
+        step s27-early-timeline 90 python benchmarks/rows_timeline.py --early-sums 0 1
         step s27-early-bench 90 python -m harness bench layer_norm_backward \
             --out "$OUT/bench-bwd" --no-plots ;;
     s21-rows-1x1)

@@ -129,3 +129,30 @@ def test_precompile_compiles_the_kept_configs_at_once_offline() -> None:
     done = _offline("tests/precompile_offline.py")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert "ok: 3 of 4 configs compiled in the pool" in done.stdout, done.stdout
+
+
+def test_stage_two_launched_early_waits_for_stage_one_offline() -> None:
+    """layer_norm_backward's stage two launched early (`kernels._rows.early_launch`):
+    compiled for sm_90 with a programmatic dependent launch, it waits for stage one
+    (griddepcontrol.wait) before it reads a partial sum; launched in order, it does not."""
+    script = """
+import torch
+from benchmarks.compile_offline import _offline
+_offline(90, measure=False)
+from kernels._rows import _sum_chunks_kernel
+parts = torch.zeros(8, 64)
+for early in (True, False):
+    kernel = _sum_chunks_kernel[(4, 2)](
+        parts, parts, parts[0], parts[1], 8, 64, 64, BLOCK_CHUNKS=8, BLOCK_N=16, EARLY=early,
+        num_warps=4, **({"launch_pdl": True} if early else {}),
+    )
+    ptx = kernel.asm["ptx"]
+    waits = ptx.find("griddepcontrol.wait")
+    first_load = ptx.find("ld.global")
+    print(early, kernel.metadata.launch_pdl, waits >= 0 and waits < first_load, waits >= 0)
+"""
+    done = _offline("-c", script)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["True True True True", "False False False False"], (
+        done.stdout
+    )
