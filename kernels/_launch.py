@@ -25,6 +25,7 @@ from triton.runtime.jit import JITFunction
 from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness import stack
+from harness.parity import in_interpreter
 
 
 def cdiv(x: int, y: int) -> int:
@@ -90,6 +91,17 @@ def copy_engine(device: torch.device) -> bool:
     loads to plain loads (they compile for sm_80, benchmarks/compile_offline.py --arch
     80), untimed."""
     return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
+
+
+def early_launch(device: torch.device) -> bool:
+    """Whether a launch that reads what the launch before it wrote may be made early on
+    `device`: a programmatic dependent launch (`launch_pdl`), sm_90 and up, never in
+    Triton's interpreter. Its programs are scheduled as the launch before it ends and
+    wait in place (`gdc_wait`) for its writes, instead of the GPU starting a launch only
+    once the one before it has ended: 1.2-1.4 us between two such launches on an H100
+    (benchmarks/layer_norm_tuning.md#bwd_early_sums). Asked at each launch: a parity
+    twin (`harness.parity.interpreted`) runs the same launcher in the interpreter."""
+    return copy_engine(device) and not in_interpreter()
 
 
 def tma_readable(x: torch.Tensor) -> bool:

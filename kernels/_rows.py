@@ -19,7 +19,6 @@ from kernels import _plans
 from kernels._launch import (
     cdiv,
     checked_grid,
-    copy_engine,
     fast,
     multiprocessors,
     next_power_of_2,
@@ -574,7 +573,7 @@ def _sum_chunks_kernel(
     stride_partchunk,  # elements between the chunks of a part buffer (n_cols)
     BLOCK_CHUNKS: tl.constexpr,  # chunks per iteration, a power of two
     BLOCK_N: tl.constexpr,  # columns per program, a power of two
-    EARLY: tl.constexpr,  # launched before stage one ended (`early_launch`): wait for it
+    EARLY: tl.constexpr,  # launched before stage one ended (`kernels._launch.early_launch`)
 ):
     """Stage two: program (i, s) adds up columns [i * BLOCK_N, (i + 1) * BLOCK_N) of sum s
     (0: the first, 1: the second) over all chunks, in float32, and stores them in the
@@ -617,15 +616,6 @@ def partial_sums_buffer(
     return parts, dw_part, db_part
 
 
-def early_launch(device: torch.device) -> bool:
-    """Whether stage two may be launched early on `device`: programmatic dependent launch
-    (`launch_pdl`), sm_90 and up, never in Triton's interpreter. Its programs are then
-    scheduled before stage one ends and wait in place (`gdc_wait`), instead of the GPU
-    starting a launch only once the one before it has ended: about 2 us between
-    dependent launches on the H100 (benchmarks/layer_norm_tuning.md#bwd_early_sums)."""
-    return copy_engine(device)
-
-
 def sum_partials(
     parts: tuple[torch.Tensor, ...], dtype: torch.dtype, block: tuple[int, int, int],
     early: bool = False,
@@ -633,7 +623,7 @@ def sum_partials(
     """Stage two: each of `parts` (one or two float32 (n_chunks, n_cols) buffers of
     `partial_sums_buffer`) summed over its chunks into a new (n_cols,) tensor of `dtype`,
     in one launch. `block`: (chunks per step, columns per program, warps). `early`:
-    launched before stage one ends (`early_launch`)."""
+    launched before stage one ends (`kernels._launch.early_launch`)."""
     n_chunks, n_cols = parts[0].shape
     sums = tuple(torch.empty(n_cols, dtype=dtype, device=parts[0].device) for _ in parts)
     block_chunks, block_n, num_warps = block

@@ -35,7 +35,15 @@ import triton.language as tl
 
 from kernels import _plans, _rows
 from kernels._checks import interpreting
-from kernels._launch import MAX_GRID, cdiv, fast, next_power_of_2, note_replay, note_temporary
+from kernels._launch import (
+    MAX_GRID,
+    cdiv,
+    early_launch,
+    fast,
+    next_power_of_2,
+    note_replay,
+    note_temporary,
+)
 from kernels._rows import block_for, load_x_dy, norm_dx, store_partial_sums
 
 # ---------------------------------------------------------------------- launch constants
@@ -230,7 +238,7 @@ def backward_plan(
     note_replay(_plans.always, lambda: _plans.launched("layer_norm_backward", design, constants))
     interp = interpreting()  # device queries: the interpreter has no device
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
-    early_sums = bool(BWD_EARLY_SUMS) and not limits.interpret and _rows.early_launch(device)
+    early_sums = bool(BWD_EARLY_SUMS) and not limits.interpret and early_launch(device)
     if design == "two_pass":
         return _two_pass_plan(n_rows, n_cols, limits, sm_count, early_sums)
     if design.startswith("walker"):
