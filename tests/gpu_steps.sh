@@ -112,7 +112,8 @@
 #   s24-rows-ncu  ncu on the long rows and layer_norm_backward's tiles (rows_probe.py)
 #   s26-split-replay  split rows replayed: tests compiled, float32 host cost, the timelines
 #   s27-early-sums  layer_norm_backward's stage two launched early: tests, timelines, table
-#   s28-early-conv  conv2d launched early after its copies: tests, timelines, fp16 conv table
+#   s28-early-conv  conv2d launched early after its copies (at 4d4d244, branch
+#                 conv-early-launch, not merged; the step lives there)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -945,16 +946,6 @@ for name in $STEPS; do
         step s27-early-timeline 90 python benchmarks/rows_timeline.py --early-sums 0 1
         step s27-early-bench 90 python -m harness bench layer_norm_backward \
             --out "$OUT/bench-bwd" --no-plots ;;
-    s28-early-conv)
-        # conv2d's TMA kernel launched early after its own copy of x or the filters, and
-        # layer_norm_backward's stage two alone (BWD_EARLY_SUMS a flag): tests compiled,
-        # the timelines, the float16 conv2d table against cuDNN.
-        step s28-early-tests 110 python -m pytest -n 12 -q -p no:cacheprovider \
-            --triton-mode=gpu --triton-autotune=first tests/test_conv2d.py tests/test_fast_launch.py \
-            tests/test_ops.py -k "tma or boxes or paired or replayed or rows or format or dx \
-            or layer_norm_backward"
-        step s28-early-timeline 40 python benchmarks/rows_timeline.py --early-sums 0 1
-        step s28-early-conv 60 python benchmarks/vendor.py conv2d-cold --dtype float16 ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
