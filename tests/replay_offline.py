@@ -138,16 +138,25 @@ def main() -> None:
     new = lambda *shape, dtype=torch.float16: torch.randn(*shape, generator=gen).to(dtype)
     compare("vector_add", vector_add.vector_add, lambda: (new(3, 300), new(3, 300)))
     compare("scale", scale.scale, lambda: (new(3, 300), 0.5))
-    with _plans.forcing("rows/whole/gpu"):
-        compare("softmax", softmax.softmax, lambda: (new(37, 300),))
-        compare("add_row_sum", rows_sum.add_row_sum, lambda: (new(37, 300),))
-    # Split rows: the counters zeroed by a launch, both buffers temporaries.
-    with _plans.forcing("rows/split/gpu"):
-        for name, op in (("softmax", softmax.softmax), ("add_row_sum", rows_sum.add_row_sum)):
-            compare(f"{name} split", op, lambda: (new(37, 300, dtype=torch.float32),))
-    with _plans.forcing("layer_norm/whole/gpu"):
-        compare("layer_norm", norm.layer_norm, lambda: (new(37, 300), new(300), new(300)))
-    # Its backward, each GPU design forced, through the partial sums' buffers (temporaries)
+    # The row-wise ops on each design they have, forced: float32 rows, so that split rows
+    # (their counters zeroed by a launch, both buffers temporaries) split.
+    from kernels._rows import ROW_DESIGNS, SPLIT_ROW_DESIGNS
+
+    for name, op, designs in (
+        ("softmax", softmax.softmax, SPLIT_ROW_DESIGNS),
+        ("add_row_sum", rows_sum.add_row_sum, SPLIT_ROW_DESIGNS),
+        ("layer_norm", norm.layer_norm, ROW_DESIGNS),
+    ):
+        family = "layer_norm" if name == "layer_norm" else "rows"
+        for design in designs:
+            f32 = torch.float32
+            params = (new(300, dtype=f32), new(300, dtype=f32)) if name == "layer_norm" else ()
+            with _plans.forcing(f"{family}/{design}/gpu"):
+                compare(
+                    f"{name} {design}", op,
+                    lambda params=params: (new(37, 300, dtype=torch.float32), *params),
+                )  # fmt: skip
+    # layer_norm's backward, each GPU design forced, through the partial sums' buffers (temporaries)
     # and stage two's one launch for both sums; with weight and bias, then bias alone.
     for config in norm.BACKWARD_CONFIGS:
         if not config.endswith("/gpu"):
