@@ -114,7 +114,7 @@
 #   s27-early-sums  layer_norm_backward's stage two launched early: tests, timelines, table
 #   s28-early-conv  conv2d launched early after its copies (at 4d4d244, branch
 #                 conv-early-launch, not merged; the step lives there; its A/B,
-#                 s29-conv-early-ab, at 02ee268)
+#                 s29-conv-early-ab, at e6758ea)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
