@@ -112,6 +112,7 @@
 #   s24-rows-ncu  ncu on the long rows and layer_norm_backward's tiles (rows_probe.py)
 #   s26-split-replay  split rows replayed: tests compiled, float32 host cost, the timelines
 #   s27-early-sums  layer_norm_backward's stage two launched early: tests, timelines, table
+#   s30-graphs    every replayed launcher captured in a CUDA graph, against eager calls
 #   s28-early-conv  conv2d launched early after its copies (at 4d4d244, branch
 #                 conv-early-launch, not merged; the step lives there; its A/B,
 #                 s29-conv-early-ab, at e6758ea)
@@ -947,6 +948,11 @@ for name in $STEPS; do
         step s27-early-timeline 90 python benchmarks/rows_timeline.py --early-sums 0 1
         step s27-early-bench 90 python -m harness bench layer_norm_backward \
             --out "$OUT/bench-bwd" --no-plots ;;
+    s30-graphs)
+        # Every replayed public launcher captured in a CUDA graph against its eager call
+        # (layer_norm_backward's early stage two as a programmatic edge), and the replays.
+        step s30-graphs 120 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_fast_launch.py -k "cuda_graph or replayed_op" ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4

@@ -823,3 +823,47 @@ def test_a_replayed_op_computes_what_a_planned_call_does(name: str, dtype: str, 
         for replayed_or_not, want in zip(got, planned, strict=True):
             assert (replayed_or_not is None and want is None) or torch.equal(replayed_or_not, want)
     assert len(launcher.replays._by_signature) == 1
+
+
+@pytest.mark.parametrize("name", list(_public_launchers()))
+def test_an_op_captured_in_a_cuda_graph_computes_what_it_computes_eagerly(
+    name: str, harness_state
+) -> None:
+    """On a GPU, a call captured in a CUDA graph (as torch.compile's cudagraphs and a
+    training step's capture make it: static inputs, copied into before each replay) writes
+    what the same call makes eagerly on those values, every launch of it: the replays'
+    direct C launches, the temporaries a call allocates, and layer_norm_backward's stage
+    two launched before stage one ends (`kernels._launch.early_launch`), which a graph
+    keeps as a programmatic edge."""
+    from harness.tensors import make_tensor
+
+    if harness_state.mode == "interpret":
+        pytest.skip("CUDA graphs capture GPU launches")
+    launcher, shapes, extra = _public_launchers()[name]
+    device = device_for(harness_state.mode)
+    gen = torch.Generator().manual_seed(5)
+
+    def tensors() -> list[torch.Tensor]:
+        return [
+            make_tensor(*(shape if type(shape[-1]) is str else (shape, "bfloat16")), device, gen)
+            for shape in shapes
+        ]
+
+    def as_tuple(result: object) -> tuple:
+        return result if type(result) is tuple else (result,)
+
+    static = tensors()
+    for _ in range(2):  # compiled, tuned and replayed before the capture
+        launcher(*static, *extra)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = as_tuple(launcher(*static, *extra))
+    for _ in range(3):
+        fresh = tensors()
+        for into, values in zip(static, fresh, strict=True):
+            into.copy_(values)
+        graph.replay()
+        eager = as_tuple(launcher(*fresh, *extra))
+        for from_graph, want in zip(captured, eager, strict=True):
+            assert (from_graph is None and want is None) or torch.equal(from_graph, want)
