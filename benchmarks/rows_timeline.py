@@ -2,28 +2,28 @@
 
     python benchmarks/rows_timeline.py [--calls 30] [--early-sums 0 1]
 
-ncu replays each kernel alone, caches flushed and clocks locked to base, so its durations
-do not add up to what `python -m harness bench` times. Here each call runs as the bench
-runs it (an L2 flush, a spin so that the host is ahead, then the call) under
+`python -m harness bench --timeline N` does this for every bench case
+(`harness.perf.timeline`); here for chosen shapes and settings. Each call runs as the
+bench runs it (an L2 flush, a spin so that the host is ahead, then the call) under
 torch.profiler, and each case prints, as medians over the calls: each kernel's duration,
-the call's span (first kernel's start to last kernel's end) and the gaps between its
-kernels. Cases: layer_norm_backward on float16 rows (stage one's tiles, then stage two's
-sums of the partial sums), and softmax and add_row_sum on float32 rows split over
-several programs (the counters' zeroing, then the split kernel). `--early-sums` runs the
-backward's cases under each value of kernels.layer_norm_tuned.BWD_EARLY_SUMS given
-(stage two launched early, 1, or not, 0).
+the gap before each kernel after the first, and the call's span (first start to last
+end). (Up to 5f35393 this script profiled by itself, leaving out records by name; the
+results of 2026-12-05f came from that version.) Cases: layer_norm_backward on float16
+rows (stage one's tiles, then stage two's sums of the partial sums), and softmax and
+add_row_sum on float32 rows split over several programs (the counters' zeroing, then the
+split kernel). `--early-sums` runs the backward's cases under each value given of
+kernels.layer_norm_tuned.BWD_EARLY_SUMS (stage two launched early, 1, or not, 0).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 from collections.abc import Callable
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 import kernels.layer_norm_tuned as tuned
+from harness.perf.timeline import summarize
 from harness.perf.timing import CudaEventTimer
 from kernels.add_row_sum import add_row_sum
 from kernels.layer_norm import layer_norm, layer_norm_backward
@@ -39,49 +39,9 @@ def _backward(n_rows: int, n_cols: int) -> Callable[[], object]:
 
 
 def _timeline(case: Callable[[], object], calls: int) -> None:
-    timer = CudaEventTimer()
-    flush = timer._flush_buffer()
-    for _ in range(3):
-        case()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            flush.zero_()
-            timer._spin()
-            case()
-        torch.cuda.synchronize()
-    events = sorted(
-        (e for e in prof.events() if e.device_type.name == "CUDA" and e.name != "Memset"),
-        key=lambda e: e.time_range.start,
-    )
-    # Split into calls: each call starts after the flush's and the spin's kernels.
-    per_call: list[list] = []
-    current: list = []
-    for e in events:
-        if "elementwise" in e.name or "Fill" in e.name:  # the flush (PyTorch's zero_)
-            continue
-        if "spin_kernel" in e.name:  # torch.cuda._sleep's: a call follows
-            if current:
-                per_call.append(current)
-            current = []
-            continue
-        current.append(e)
-    if current:
-        per_call.append(current)
-    names = [e.name for e in per_call[-1]]
-    print(f"  kernels: {' -> '.join(n[:40] for n in names)}")
-    for i, name in enumerate(names):
-        durations = [c[i].time_range.elapsed_us() for c in per_call if len(c) == len(names)]
-        print(f"  {name[:48]:48s} {statistics.median(durations):8.1f} us")
-    spans = [c[-1].time_range.end - c[0].time_range.start for c in per_call]
-    print(f"  span (first start to last end)                   {statistics.median(spans):8.1f} us")
-    for i in range(1, len(names)):
-        gaps = [
-            c[i].time_range.start - c[i - 1].time_range.end
-            for c in per_call
-            if len(c) == len(names)
-        ]
-        print(f"  gap before {names[i][:37]:37s} {statistics.median(gaps):8.1f} us")
+    """The call's launches as `python -m harness bench --timeline` prints them."""
+    timeline = summarize(CudaEventTimer().launches(case, calls))
+    print(f"  {timeline.format(width=48)}" if timeline else "  no launches")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from harness import Inputs, Op, Registry
 from harness.perf.results import BenchResult, BenchRun, TierTiming
+from harness.perf.timeline import Launch
 from harness.tensors import make_tensor
 
 WORK: Counter[str] = Counter()
@@ -47,6 +48,18 @@ class FakeTimer:
     def host_ms_per_call(self, fn: Callable[[], Any]) -> float:
         fn()
         return HOST_MS
+
+    def launches(self, fn: Callable[[], Any], n: int) -> list[list[Launch]]:
+        """Each call as two launches, a zeroing then the op's kernel (its time as
+        `time_calls` gives it), 1 us apart; a call 1 ms after the one before it."""
+        kernel_us = 1e3 * self.time_calls(fn, 1)[0]
+        return [
+            [
+                Launch("zero", 1e3 * i, 1e3 * i + 0.5),
+                Launch("add", 1e3 * i + 1.5, 1e3 * i + 1.5 + kernel_us),
+            ]
+            for i in range(n)
+        ]
 
     def synchronize(self) -> None:
         pass

@@ -107,6 +107,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="warm-up per function, ms. Default: %(default)s",
     )
     p.add_argument(
+        "--timeline",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile N calls of each case's Triton tier and print its launches: each "
+        "kernel's device time, the gaps between them, the call's span (harness.perf.timeline)."
+        " Default: 0 (off)",
+    )
+    p.add_argument(
         "--out",
         default="bench-out",
         help="folder for the run's JSON (bench.json) and PNGs. Default: %(default)s",
@@ -217,6 +226,7 @@ class _Measurer:
         self.tools = tools
         self.mode = mode
         self.check_workers = args.check_workers
+        self.timeline_calls = args.timeline
         self.checked = not args.no_check
         self.recheck = args.recheck
 
@@ -237,8 +247,9 @@ class _Measurer:
         for dtype in sorted({it.dtype for it in todo}):
             _say(f"ceiling: matmul {dtype} 8192^3 {ceilings.matmul_tflops(dtype):.0f} TFLOP/s")
         results = run_bench(
-            self.items, self.tools.timer, ceilings, self.config, check, progress=_say
-        )
+            self.items, self.tools.timer, ceilings, self.config, check, progress=_say,
+            timeline_calls=self.timeline_calls,
+        )  # fmt: skip
         _say(f"measured in {time.perf_counter() - start:.0f} s")
         run = make_run(results, machine, ceilings, self.config, self.ops_module, code)
         run.config["checked"] = self.checked
@@ -294,6 +305,8 @@ def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_
             gate.parse_fraction(args.max_regression), gate.parse_fraction(args.max_speedup_drop)
         )
         config = TimingConfig(repeats=args.repeats, warmup_ms=args.warmup_ms, rep_ms=args.rep_ms)
+        if args.timeline < 0:
+            raise ValueError(f"--timeline must be >= 0 calls, got {args.timeline}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ from harness import crashes, placement
 from harness.op import Case, Op, Part, Registry
 from harness.perf.ceilings import Ceilings
 from harness.perf.results import BenchResult, Key, TierTiming, case_id, params_key
+from harness.perf.timeline import summarize
 from harness.perf.timing import Timer, TimingConfig, measure
 
 NEEDS_GPU = (
@@ -271,13 +272,15 @@ def measure_case(
     ceilings: Ceilings,
     config: TimingConfig = TimingConfig(),
     check: Checker | None = None,
+    timeline_calls: int = 0,
 ) -> BenchResult:
     """Check the case's outputs (when `check` is given), then time the Triton kernel and
-    the PyTorch tier, interleaved. A wrong output is an error row, not timed. The check
-    judges one call (`python -m harness bench` makes it in a process of its own,
-    `check_in_parallel`), never the timed ones: so, where outputs are checked, a
-    deterministic op's call after the timed ones must give the bits of its first call
-    here, or the row is an error (on the H200 a cached launch path that skipped a
+    the PyTorch tier, interleaved; with `timeline_calls`, profile that many calls of the
+    Triton tier for its launches (`harness.perf.timeline`). A wrong output is an error
+    row, not timed. The check judges one call (`python -m harness bench` makes it in a
+    process of its own, `check_in_parallel`), never the timed ones: so, where outputs are
+    checked, a deterministic op's call after the timed ones must give the bits of its
+    first call here, or the row is an error (on the H200 a cached launch path that skipped a
     convolution timed at 645-1492 TFLOP/s: benchmarks/results/2026-12-04-h200)."""
     from harness.compare import build_inputs
     from harness.tensors import same_bits, snapshot
@@ -299,6 +302,9 @@ def measure_case(
     first = snapshot(tiers["kernel"]()) if check is not None and op.deterministic else None
     samples = measure(tiers, timer, config)
     host = {name: timer.host_ms_per_call(fn) for name, fn in tiers.items()}
+    launches = None
+    if timeline_calls:
+        launches = summarize(timer.launches(tiers["kernel"], timeline_calls))
     if first is not None and not same_bits(first, snapshot(tiers["kernel"]())):
         return BenchResult(op.name, item.dtype, item.shape, dict(item.params), error=DRIFTED)
     return BenchResult(
@@ -315,6 +321,7 @@ def measure_case(
         mm_tflops=mm_tflops,
         kernel_samples_ms=tuple(t for rep in samples["kernel"] for t in rep),
         torch_samples_ms=tuple(t for rep in samples["torch"] for t in rep),
+        timeline=launches,
     )
 
 
@@ -324,12 +331,13 @@ def progress_line(result: BenchResult) -> str:
     if not result.ok:
         return f"{result.id}: ERROR {result.error}"
     assert result.kernel and result.torch
-    return (
+    line = (
         f"{result.id}: triton {fmt_time(result.kernel.median_ms)} "
         f"±{fmt_pct(result.kernel.spread)}  torch {fmt_time(result.torch.median_ms)} "
         f"±{fmt_pct(result.torch.spread)}  speedup {result.speedup:.2f}x  "
         f"{fmt_rate(result)}  host/call {fmt_host(result)}"
     )
+    return line + (f"\n    {result.timeline.format()}" if result.timeline else "")
 
 
 def _error_row(item: BenchItem, exc: BaseException) -> BenchResult:
@@ -349,6 +357,7 @@ def run_bench(
     config: TimingConfig = TimingConfig(),
     check: Checker | None = None,
     progress: Callable[[str], None] = lambda line: None,
+    timeline_calls: int = 0,
 ) -> list[BenchResult]:
     """Check and measure every item not skipped, reporting one line per case as it
     completes.
@@ -365,7 +374,7 @@ def run_bench(
     for i, item in enumerate(todo, 1):
         start = time.perf_counter()
         try:
-            result = measure_case(item, timer, ceilings, config, check)
+            result = measure_case(item, timer, ceilings, config, check, timeline_calls)
         except Exception as exc:  # keep going: report the error as a row
             result = _error_row(item, exc)
             _free_memory()

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.perf.timeline import Timeline
+
 FORMAT = "harness-bench/1"
 
 Key = tuple[str, str, tuple[int, ...], str]
@@ -162,6 +164,8 @@ class BenchResult:
     """Every timed kernel call, for pytest-benchmark; not saved in the run's JSON."""
     torch_samples_ms: tuple[float, ...] = field(default=(), compare=False, repr=False)
     """Every timed PyTorch call, likewise."""
+    timeline: Timeline | None = field(default=None, compare=False, repr=False)
+    """The Triton tier's launches (`bench --timeline`), printed; not saved either."""
 
     @property
     def key(self) -> Key:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness import stack
+from harness.perf.timeline import Launch, split_calls
 
 FLUSH_BYTES = 256 * 1024 * 1024
 """What do_bench zeroes to flush the L2 cache (Triton 3.6 and 3.9 alike)."""
@@ -66,6 +67,11 @@ class Timer(Protocol):
 
     def host_ms_per_call(self, fn: Callable[[], Any]) -> float:
         """Host (CPU) milliseconds one call of `fn` takes to return."""
+        ...
+
+    def launches(self, fn: Callable[[], Any], n: int) -> list[list[Launch]]:
+        """Each of `n` calls of `fn`, made as `time_calls` makes them: its device records
+        (kernels, memsets) in order (`harness.perf.timeline`)."""
         ...
 
     def synchronize(self) -> None: ...
@@ -156,6 +162,36 @@ class CudaEventTimer:
         per_call = stack.with_headroom(batches) if headroom else batches()
         torch.cuda.synchronize()
         return float(statistics.median(per_call))
+
+    def launches(self, fn: Callable[[], Any], n: int) -> list[list[Launch]]:
+        """torch.profiler's device records of `n` calls, each after the flush and the
+        spin that `time_calls` puts before a call; cut into calls at the spins, the
+        flush's records (counted by profiling one flush alone) dropped by place."""
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        cache = self._flush_buffer()
+
+        def records(work: Callable[[], None]) -> list[Launch]:
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                work()
+                torch.cuda.synchronize()
+            return [
+                Launch(e.name, e.time_range.start, e.time_range.end)
+                for e in prof.events()
+                if e.device_type.name == "CUDA"
+            ]
+
+        def calls() -> None:
+            for _ in range(n):
+                cache.zero_()
+                self._spin()
+                fn()
+
+        fn()  # compiled and tuned before the profile
+        self._spin()  # calibrated
+        flush = len(records(cache.zero_))
+        return split_calls(records(calls), lambda name: "spin_kernel" in name, flush)
 
     def synchronize(self) -> None:
         import torch
