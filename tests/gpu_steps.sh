@@ -113,6 +113,7 @@
 #   s26-split-replay  split rows replayed: tests compiled, float32 host cost, the timelines
 #   s27-early-sums  layer_norm_backward's stage two launched early: tests, timelines, table
 #   s30-graphs    every replayed launcher captured in a CUDA graph, against eager calls
+#   s31-timeline  `harness bench --timeline` on the multi-launch ops
 #   s28-early-conv  conv2d launched early after its copies (at 4d4d244, branch
 #                 conv-early-launch, not merged; the step lives there; its A/B,
 #                 s29-conv-early-ab, at e6758ea)
@@ -953,6 +954,12 @@ for name in $STEPS; do
         # (layer_norm_backward's early stage two as a programmatic edge), and the replays.
         step s30-graphs 120 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_fast_launch.py -k "cuda_graph or replayed_op" ;;
+    s31-timeline)
+        # `python -m harness bench --timeline` on a GPU for the first time: the multi-launch
+        # ops' launches, each kernel and gap (conv2d's NCHW copies, layer_norm_backward's
+        # stages, split rows' zeroing), beside rows_timeline.py's figures (2026-12-05f).
+        step s31-timeline 200 python -m harness bench layer_norm_backward softmax conv2d \
+            --dtype float16 --dtype float32 --timeline 20 --no-plots --out "$OUT/bench-timeline" ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
