@@ -98,7 +98,7 @@ def early_launch(device: torch.device) -> bool:
     `device`: a programmatic dependent launch (`launch_pdl`), sm_90 and up, never in
     Triton's interpreter. Its programs are scheduled as the launch before it ends and
     wait in place (`gdc_wait`) for its writes, instead of the GPU starting a launch only
-    once the one before it has ended: 1.2-1.4 us between two such launches on an H100
+    once the one before it has ended: 1-2 us between two such launches on an H100
     (benchmarks/layer_norm_tuning.md#bwd_early_sums). Asked at each launch: a parity
     twin (`harness.parity.interpreted`) runs the same launcher in the interpreter."""
     return copy_engine(device) and not in_interpreter()

@@ -32,7 +32,7 @@ The GPU ideas, in the order they appear:
    so the buffer stays small next to x and dy. On Hopper the second kernel is launched
    before the first ends (a programmatic dependent launch, `kernels._rows.sum_partials`)
    and waits in place for its partial sums: the GPU's gap between two dependent
-   launches, 1.2-1.4 us on an H100, is gone.
+   launches, 1-2 us on an H100, is gone.
 5. Software pipelining (PREFETCH): each step issues the next tile's loads before the
    current tile's reductions, so that the loads are in flight while it computes.
 
