@@ -68,3 +68,20 @@ def test_bench_refuses_a_negative_timeline(tmp_path, capsys):
     argv = ["bench", "fake_add", "--ops", "tests.bench_fakes", "--timeline", "-1"]
     assert _bench([*argv, "--out", str(tmp_path)], FakeTimer()) == 2
     assert "--timeline must be >= 0" in capsys.readouterr().err
+
+
+def test_a_runs_timelines_are_saved_and_reported_again_from_its_json(tmp_path):
+    from harness.perf.report import format_table
+    from harness.perf.results import BenchRun
+    from tests.bench_fakes import run_of
+
+    (item,) = list(bench.bench_items(FAKE_OPS, ["fake_add"], ["float32"]))[-1:]
+    profiled = bench.measure_case(item, FakeTimer(), CEILINGS, QUICK, timeline_calls=3)
+    run = run_of([profiled])
+    again = BenchRun.load(run.save(tmp_path / "bench.json")).results[0]
+    assert again.timeline == profiled.timeline
+    table = format_table(BenchRun.load(tmp_path / "bench.json"))
+    assert "launches of the Triton tier:" in table
+    assert profiled.timeline.format() in table
+    unprofiled = bench.measure_case(item, FakeTimer(), CEILINGS, QUICK)
+    assert "launches of the Triton tier" not in format_table(run_of([unprofiled]))

@@ -158,9 +158,14 @@ def render(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def format_table(run: BenchRun) -> str:
+    """The run's table; under it, each profiled case's launches (`bench --timeline`)."""
     if not run.results:
         return _header(run) + "\n(no cases measured)"
-    return _header(run) + "\n\n" + render(COLUMNS, table_rows(run))
+    table = _header(run) + "\n\n" + render(COLUMNS, table_rows(run))
+    timelines = [f"{r.id}\n    {r.timeline.format()}" for r in run.results if r.timeline]
+    if not timelines:
+        return table
+    return table + "\n\nlaunches of the Triton tier:\n" + "\n".join(timelines)
 
 
 # --- plots -------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ class BenchResult:
     torch_samples_ms: tuple[float, ...] = field(default=(), compare=False, repr=False)
     """Every timed PyTorch call, likewise."""
     timeline: Timeline | None = field(default=None, compare=False, repr=False)
-    """The Triton tier's launches (`bench --timeline`), printed; not saved either."""
+    """The Triton tier's launches (`bench --timeline`), if profiled: saved, printed."""
 
     @property
     def key(self) -> Key:
@@ -285,6 +285,8 @@ class BenchResult:
         d["torch"] = self.torch.to_json() if self.torch else None
         d["speedup_repeats"] = list(self.speedup_repeats)
         d["error"] = self.error
+        if self.timeline is not None:
+            d["timeline"] = self.timeline.to_json()
         for k in (
             "kernel_median_ms",
             "kernel_spread",
@@ -312,6 +314,7 @@ class BenchResult:
             mm_tflops=d.get("matmul_tflops_ceiling"),
             measurements=int(d.get("measurements", 1)),
             error=d.get("error"),
+            timeline=Timeline.from_json(d["timeline"]) if d.get("timeline") else None,
         )
 
 

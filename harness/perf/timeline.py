@@ -10,15 +10,18 @@ call's span (first start to last end). ncu cannot say this: it replays each kern
 alone, caches flushed and clocks locked, so its durations do not add up to a call.
 
 The timer collects the launches (`Timer.launches`: torch.profiler's kernel records on a
-GPU); this module only reads them, so it runs on a CPU with made-up records too.
+GPU); this module only reads them, so it runs on a CPU with made-up records too. A
+case's timeline is saved in the run's bench.json and printed under the table, there and
+again from the file (`--from-json`).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,25 @@ class Timeline:
     """Calls summarized."""
     other_calls: int = 0
     """Calls left out: they launched another sequence of kernels (a tuner's first calls)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kernels": [{"name": name, "median_us": us} for name, us in self.kernels],
+            "gaps_us": list(self.gaps_us),
+            "span_us": self.span_us,
+            "calls": self.calls,
+            "other_calls": self.other_calls,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Timeline:
+        return cls(
+            kernels=tuple((str(k["name"]), float(k["median_us"])) for k in d["kernels"]),
+            gaps_us=tuple(float(g) for g in d["gaps_us"]),
+            span_us=float(d["span_us"]),
+            calls=int(d["calls"]),
+            other_calls=int(d.get("other_calls", 0)),
+        )
 
     def format(self, width: int = 40) -> str:
         """One line: each kernel's time, the gap before each after the first, the span."""
