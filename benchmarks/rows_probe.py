@@ -12,6 +12,8 @@ it, in an NVTX range named after it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from kernels.add_row_sum import add_row_sum
@@ -19,8 +21,9 @@ from kernels.layer_norm import layer_norm, layer_norm_backward
 from kernels.softmax import softmax
 
 
-def _backward(n_rows: int, n_cols: int):
-    """layer_norm_backward on float16 rows, with weight and bias, after a forward."""
+def backward_call(n_rows: int, n_cols: int) -> Callable[[], object]:
+    """layer_norm_backward on float16 rows, with weight and bias, after a forward
+    (benchmarks/rows_timeline.py times it too)."""
     x, dy = (torch.randn(n_rows, n_cols, device="cuda", dtype=torch.float16) for _ in "xy")
     w, b = (torch.randn(n_cols, device="cuda", dtype=torch.float16) for _ in "wb")
     _, mean, rstd = layer_norm(x, w, b)
@@ -35,8 +38,8 @@ def main() -> None:
         "softmax 2048x32768": lambda: softmax(wide),
         "softmax 1024x65536": lambda: softmax(long),
         "add_row_sum 1024x65536": lambda: add_row_sum(long),
-        "layer_norm_backward 4096x4096": _backward(4096, 4096),
-        "layer_norm_backward 4096x1024": _backward(4096, 1024),
+        "layer_norm_backward 4096x4096": backward_call(4096, 4096),
+        "layer_norm_backward 4096x1024": backward_call(4096, 1024),
         "copy 1024x65536": lambda: copy_out.copy_(long),
     }
     for case in cases.values():

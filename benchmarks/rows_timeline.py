@@ -23,19 +23,11 @@ from collections.abc import Callable
 import torch
 
 import kernels.layer_norm_tuned as tuned
+from benchmarks.rows_probe import backward_call
 from harness.perf.timeline import summarize
 from harness.perf.timing import CudaEventTimer
 from kernels.add_row_sum import add_row_sum
-from kernels.layer_norm import layer_norm, layer_norm_backward
 from kernels.softmax import softmax
-
-
-def _backward(n_rows: int, n_cols: int) -> Callable[[], object]:
-    """layer_norm_backward on float16 rows, with weight and bias, after a forward."""
-    x, dy = (torch.randn(n_rows, n_cols, device="cuda", dtype=torch.float16) for _ in "xy")
-    w, b = (torch.randn(n_cols, device="cuda", dtype=torch.float16) for _ in "wb")
-    _, mean, rstd = layer_norm(x, w, b)
-    return lambda: layer_norm_backward(dy, x, mean, rstd, w, b)
 
 
 def _timeline(case: Callable[[], object], calls: int) -> None:
@@ -51,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     print(torch.cuda.get_device_name(), "torch", torch.__version__)
     backward = {
-        f"layer_norm_backward float16 4096x{n}": _backward(4096, n) for n in (1024, 4096, 8192)
+        f"layer_norm_backward float16 4096x{n}": backward_call(4096, n) for n in (1024, 4096, 8192)
     }
     for early in args.early_sums or [tuned.BWD_EARLY_SUMS]:
         tuned.BWD_EARLY_SUMS = early
