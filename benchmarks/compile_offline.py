@@ -12,7 +12,9 @@ How: Triton's compiler needs no GPU, only a target. A stand-in driver names the 
 (`warmup=True`). Each op's launcher runs on CPU tensors with each GPU config forced, on
 every pinned example (shared memory depends on the tiles, the stages, the dtype and the
 head or channel sizes; the largest is reported, and each kernel's most registers, spills
-and stack, from ptxas -v). Spills, registers stored to local memory and loaded back,
+and stack, from ptxas -v), counting the launches of the examples that launch the config:
+an example planned otherwise launches kernels that are not the config's (another
+kernel's tuner, on the stand-in driver, compiles every candidate). Spills, registers stored to local memory and loaded back,
 mark a config to fix or drop before it is timed. The launchers' input checks are told the
 tensors may live on the CPU; which plan and which code path they take is the GPU's. Exit
 status 1 when a config fails to compile or needs more shared memory than the target has.
@@ -156,11 +158,15 @@ def main(argv: list[str] | None = None) -> int:
                         first = str(exc).splitlines()[0][:160] if str(exc) else ""
                         verdict = f"FAILED on {case.describe()}: {type(exc).__name__}: {first}"
                         break
+                    if config and config not in launched:
+                        # What an example compiles without launching the config (another
+                        # design, another kernel's tuner) is not the config's.
+                        continue
                     shared = max([shared, *(c["shared"] for c in compiled)])
                     for c in compiled:  # the most registers, spills and stack of each kernel
                         most = usage.get(c["kernel"], (0, 0, 0))
                         usage[c["kernel"]] = tuple(map(max, most, c["usage"]))
-                    if args.first and (config in launched if config else usage):
+                    if args.first and (config or usage):
                         where = f" (example {example})"
                         break  # (as launched: the first example that launches anything)
                 if not verdict and not usage:

@@ -54,6 +54,20 @@ def test_compile_offline_compiles_only_the_configs_asked_for() -> None:
     )
 
 
+def test_compile_offline_counts_only_the_launches_of_the_config() -> None:
+    """A depthwise config is first launched on a later pinned example than the first; the
+    examples before it are convolutions planned as GEMMs, whose kernels (and their tuner's
+    candidates) are not the config's and are not in its line."""
+    done = _offline(
+        "benchmarks/compile_offline.py", "conv2d", "--dtype", "float16", "--first",
+        "--config=depthwise-8x128x4-w4-s1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    found = re.search(r"ok  \[(.*)\] \(example (\d+)\)$", done.stdout.strip())
+    assert found and int(found[2]) > 0, done.stdout
+    assert re.fullmatch(r"conv2d_depthwise_kernel \d+ regs", found[1]), done.stdout
+
+
 def test_a_depthwise_designs_walk_reads_as_sass_without_a_gpu() -> None:
     """benchmarks/sass_loop.py: the plane design (16 x 64 tiles in strips of 8 columns x 4
     rows on one warp) compiled for sm_90: its walk's loop is a tile's multiply-adds, 32
