@@ -6,6 +6,7 @@ API the target's Triton lacks), or that spills, is found here first.
 
     PYTHONPATH=. python benchmarks/compile_offline.py [OP ...] [--arch 90] [--dtype D]
                                                       [--config TEXT] [--first]
+                                                      [--save FILE] [--baseline FILE]
 
 How: Triton's compiler needs no GPU, only a target. A stand-in driver names the target
 (sm_90: the H100 and H200), and `JITFunction.run` is made to compile without launching
@@ -14,10 +15,19 @@ every pinned example (shared memory depends on the tiles, the stages, the dtype 
 head or channel sizes; the largest is reported, and each kernel's most registers, spills
 and stack, from ptxas -v), counting the launches of the examples that launch the config:
 an example planned otherwise launches kernels that are not the config's (another
-kernel's tuner, on the stand-in driver, compiles every candidate). Spills, registers stored to local memory and loaded back,
-mark a config to fix or drop before it is timed. The launchers' input checks are told the
-tensors may live on the CPU; which plan and which code path they take is the GPU's. Exit
-status 1 when a config fails to compile or needs more shared memory than the target has.
+kernel's tuner, on the stand-in driver, compiles every candidate). Spills, registers
+stored to local memory and loaded back, mark a config to fix or drop before it is timed.
+The launchers' input checks are told the tensors may live on the CPU; which plan and
+which code path they take is the GPU's. Exit status 1 when a config fails to compile or
+needs more shared memory than the target has.
+
+A GPU is not needed to see that a change made a kernel spill: `--save FILE` writes what
+each line found (shared memory, each kernel's registers, spills and stack), and
+`--baseline FILE` compares a run with such a file, made by the same Triton for the same
+target: exit status 1 where a kernel spills more than the file says (a kernel it does
+not name: none), and a note for each change of registers or of spills down (an
+improvement to save). `make compile-check` runs it against
+benchmarks/baselines/compile-sm90-triton3.6.json on every CI run.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import os
 import sys
 from typing import Any
@@ -109,6 +120,59 @@ def _resources(ptx: str, arch: int) -> tuple[int, int, int]:
     )
 
 
+BASELINE_FORMAT = "compile-offline/1"
+
+Usage = dict[str, tuple[int, int, int]]
+"""Each kernel's (registers, spill bytes, stack bytes) on one line: a config and a dtype."""
+
+
+def compare(lines: dict[str, Usage], baseline: dict[str, Usage]) -> tuple[list[str], list[str]]:
+    """(failures, notes) of a run's `lines` against a baseline's, line by line where both
+    have it: a failure where a kernel spills more than the baseline says (0 for a kernel
+    it does not name); a note where its registers changed, or its spills went down."""
+    failures, notes = [], []
+    for line, usage in lines.items():
+        before = baseline.get(line)
+        if before is None:
+            continue  # a config or dtype the baseline does not have: nothing to compare
+        for kernel, (regs, spills, _stack) in sorted(usage.items()):
+            old_regs, old_spills, _ = before.get(kernel, (regs, 0, 0))
+            if spills > old_spills:
+                failures.append(f"{line}: {kernel} spills {spills} B, {old_spills} B before")
+            elif spills < old_spills:
+                notes.append(f"{line}: {kernel} spills {spills} B, {old_spills} B before")
+            if regs != old_regs:
+                notes.append(f"{line}: {kernel} takes {regs} registers, {old_regs} before")
+    return failures, notes
+
+
+def _baseline_lines(path: str, header: dict) -> dict[str, Usage]:
+    """The lines of the baseline at `path`, after checking that it was made as this run
+    is (`header`: Triton's version, the target, --first); else a SystemExit naming both."""
+    with open(path) as file:
+        saved = json.load(file)
+    if saved.get("format") != BASELINE_FORMAT:
+        raise SystemExit(f"--baseline {path}: not a {BASELINE_FORMAT} file")
+    made = {key: saved.get(key) for key in header}
+    if made != header:
+        raise SystemExit(
+            f"--baseline {path} was made with {made}, this run is {header}: registers and "
+            "spills differ between compilers and targets, so they are not compared"
+        )
+    return {line: {k: tuple(u) for k, u in usage.items()} for line, usage in saved["lines"].items()}
+
+
+def _baseline_text(header: dict, lines: dict[str, Usage]) -> str:
+    """A baseline as JSON, a line of it to each config and dtype (so that a change to one
+    reads as one line of a diff)."""
+    body = ",\n".join(
+        f"  {json.dumps(line)}: {json.dumps(dict(sorted(usage.items())))}"
+        for line, usage in sorted(lines.items())
+    )
+    fields = json.dumps({"format": BASELINE_FORMAT, **header})[1:-1]
+    return f'{{{fields},\n "lines": {{\n{body}\n }}\n}}\n'
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", metavar="OP", help="ops (default: all with configs)")
@@ -123,7 +187,14 @@ def main(argv: list[str] | None = None) -> int:
         help="each config on the first pinned example it is launched on, not on every one "
         "(a quick check that it compiles; the shared memory is that example's)",
     )  # fmt: skip
+    parser.add_argument("--save", metavar="FILE", help="write what each line found, as JSON")
+    parser.add_argument(
+        "--baseline", metavar="FILE",
+        help="fail where a kernel spills more than FILE (made by --save) says",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+
+    import triton
 
     import kernels._checks as checks
     from harness.compare import build_inputs
@@ -132,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     from kernels import _plans
     from ops import OPS
 
+    header = {"triton": triton.__version__, "arch": args.arch, "first": args.first}
+    baseline = _baseline_lines(args.baseline, header) if args.baseline else None
+    lines: dict[str, Usage] = {}
     compiled = _offline(args.arch)
     checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
     limit = SHARED_MEMORY.get(args.arch)
@@ -186,6 +260,17 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = verdict or "ok"
                 print(f"{label:<36} {dtype:<9} {shared:>7} B  {verdict}  [{kernels}]{where}")
                 sys.stdout.flush()
+                lines[f"{label} {dtype}"] = usage
+    if args.save:
+        with open(args.save, "w") as file:
+            file.write(_baseline_text(header, lines))
+    if baseline is not None:
+        spilled, notes = compare(lines, baseline)
+        for note in notes:
+            print(f"note: {note}")
+        for failure in spilled:
+            print(f"SPILLS MORE than {args.baseline}: {failure}")
+        failures += len(spilled)
     return 1 if failures else 0
 
 

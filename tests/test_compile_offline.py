@@ -176,3 +176,60 @@ for early in (True, False):
     assert done.stdout.split("\n")[:2] == ["True True True True", "False False False False"], (
         done.stdout
     )
+
+
+def test_a_spill_past_the_baseline_fails_and_other_changes_are_noted() -> None:
+    """compile_offline's `compare`: a kernel spilling more than the baseline says (or
+    spilling where the baseline does not name it) fails its line; fewer spills and a
+    change of registers are notes; a line the baseline lacks is not compared."""
+    from benchmarks.compile_offline import compare
+
+    baseline = {"gemm float16": {"gemm_kernel": (168, 0, 0), "copy_kernel": (32, 64, 64)}}
+    failures, notes = compare(
+        {
+            "gemm float16": {
+                "gemm_kernel": (255, 96, 96),
+                "copy_kernel": (32, 0, 0),
+                "new_kernel": (40, 8, 8),
+            },
+            "other float32": {"gemm_kernel": (255, 4096, 4096)},
+        },
+        baseline,
+    )
+    assert failures == [
+        "gemm float16: gemm_kernel spills 96 B, 0 B before",
+        "gemm float16: new_kernel spills 8 B, 0 B before",
+    ]
+    assert notes == [
+        "gemm float16: copy_kernel spills 0 B, 64 B before",
+        "gemm float16: gemm_kernel takes 255 registers, 168 before",
+    ]
+    assert compare(baseline, baseline) == ([], [])
+
+
+def test_compile_offline_saves_a_baseline_and_compares_with_it(tmp_path: Path) -> None:
+    """--save writes each line's kernels; --baseline compares a run with it (a changed
+    register count is noted, nothing fails); a baseline made by another Triton is refused
+    before anything compiles, naming both."""
+    import json
+
+    saved = tmp_path / "baseline.json"
+    args = ("benchmarks/compile_offline.py", "vector_add", "--dtype", "float16")
+    done = _offline(*args, "--save", str(saved))
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    baseline = json.loads(saved.read_text())
+    line = baseline["lines"]["vector_add (as launched) float16"]
+    regs, spills, _ = line["vector_add_kernel"]
+    assert regs > 0 and spills == 0, baseline
+
+    line["vector_add_kernel"][0] = regs + 1
+    saved.write_text(json.dumps(baseline))
+    done = _offline(*args, "--baseline", str(saved))
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert f"takes {regs} registers, {regs + 1} before" in done.stdout, done.stdout
+
+    baseline["triton"] = "0.0.1"
+    saved.write_text(json.dumps(baseline))
+    done = _offline(*args, "--baseline", str(saved))
+    assert done.returncode != 0 and "'triton': '0.0.1'" in done.stderr, done.stderr[-2000:]
+    assert "vector_add_kernel" not in done.stdout, done.stdout
