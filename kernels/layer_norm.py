@@ -76,7 +76,9 @@ from kernels.layer_norm_tuned import (
     OnePassPlan,
     backward_plan,
     launch_tuned,
+    mean_of_g,
     other_parts_row_sums,
+    saved_mean,
 )
 from kernels.layer_norm_tuned import tuning as tuned_constants
 
@@ -94,8 +96,16 @@ __all__ = [
     "INTERPRET_BWD_WALKER_MIN_BYTES",
     "LayerNormFunction",
     "TritonLayerNorm",
+    "as_normalized_rows",
+    "backward_launches",
+    "check_eps",
+    "check_param",
+    "check_rows_input",
+    "check_statistic",
+    "forward_launches",
     "layer_norm",
     "layer_norm_backward",
+    "normalized_shape_of",
     "sum_partials",
 ]
 
@@ -113,13 +123,18 @@ def _row_mean(row_sum, n_cols):
 
 
 @triton.jit
-def _mean_and_rstd(x, mask, n_cols, eps):
+def _mean_and_rstd(x, mask, n_cols, eps, CENTERED: tl.constexpr):
     """Each row's mean and rstd = 1 / sqrt(var + eps) over a (ROWS, BLOCK_N) float32 tile
     whose padded lanes hold 0 (so they add nothing to the sum for the mean), as (ROWS, 1);
-    and the centered values x - mean, padded lanes zeroed."""
-    mean = _row_mean(tl.sum(x, axis=1, keep_dims=True), n_cols)  # (ROWS, 1)
-    # Zero the padded lanes before squaring: there x - mean = -mean.
-    centered = tl.where(mask, x - mean, 0.0)
+    and the centered values x - mean, padded lanes zeroed. Not CENTERED (RMSNorm): the
+    mean is taken as 0, and var is the mean square."""
+    if CENTERED:
+        mean = _row_mean(tl.sum(x, axis=1, keep_dims=True), n_cols)  # (ROWS, 1)
+        # Zero the padded lanes before squaring: there x - mean = -mean.
+        centered = tl.where(mask, x - mean, 0.0)
+    else:
+        mean = 0.0
+        centered = x
     var = tl.sum(centered * centered, axis=1, keep_dims=True) / n_cols
     return centered, mean, tl.rsqrt(var + eps)
 
@@ -139,9 +154,10 @@ def _scale_shift(
 
 @triton.jit
 def _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, stride_yrow, mask, row_mask):
-    """A tile of y, cast to y's dtype, and its rows' mean and rstd."""
+    """A tile of y, cast to y's dtype, and its rows' mean (unless mean_ptr is None) and rstd."""
     tl.store(y_ptr + rows * stride_yrow + cols, y.to(y_ptr.dtype.element_ty), mask=mask)
-    tl.store(mean_ptr + rows, mean, mask=row_mask)
+    if mean_ptr is not None:
+        tl.store(mean_ptr + rows, mean, mask=row_mask)
     tl.store(rstd_ptr + rows, rstd, mask=row_mask)
 
 
@@ -151,7 +167,7 @@ def _layer_norm_fwd_kernel(
     w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
     b_ptr,  # bias, shape (n_cols,); not read unless HAS_BIAS
     y_ptr,  # output, shape (n_rows, n_cols), unit column stride, dtype of x
-    mean_ptr,  # output, float32, shape (n_rows,)
+    mean_ptr,  # output, float32, shape (n_rows,); None: RMSNorm (the mean taken as 0)
     rstd_ptr,  # output, float32, shape (n_rows,)
     n_rows,  # number of rows
     n_cols,  # row length, <= BLOCK_N
@@ -176,7 +192,7 @@ def _layer_norm_fwd_kernel(
     # other=0: padded lanes add nothing to the sum for the mean. Upcast before any
     # arithmetic.
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
-    centered, mean, rstd = _mean_and_rstd(x, mask, n_cols, eps)
+    centered, mean, rstd = _mean_and_rstd(x, mask, n_cols, eps, mean_ptr is not None)
     y = _scale_shift(centered * rstd, w_ptr, b_ptr, 0, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
     _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, stride_yrow, mask, row_mask)
 
@@ -187,7 +203,7 @@ def _layer_norm_fwd_looped_kernel(
     w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
     b_ptr,  # bias, shape (n_cols,); not read unless HAS_BIAS
     y_ptr,  # output, shape (n_rows, n_cols), unit column stride, dtype of x
-    mean_ptr,  # output, float32, shape (n_rows,)
+    mean_ptr,  # output, float32, shape (n_rows,); None: RMSNorm (the mean taken as 0)
     rstd_ptr,  # output, float32, shape (n_rows,)
     n_cols,  # row length, any
     stride_xrow,  # elements between consecutive rows of x
@@ -200,7 +216,8 @@ def _layer_norm_fwd_looped_kernel(
     """y, mean and rstd of one row too long for registers, in BLOCK_N columns a step:
     one pass for the mean, one for the centered variance, one to write y. The re-reads
     mostly hit the L2 cache. (A one-pass Welford/Chan merge would save a read, but turns
-    a row's +inf mean into NaN: inf - inf when merging.)"""
+    a row's +inf mean into NaN: inf - inf when merging.) Without mean_ptr (RMSNorm): no
+    pass for the mean, which is 0."""
     # One program per row; 64-bit row offset: row * stride passes 2**31 in big tensors.
     row = tl.program_id(0).to(tl.int64)
     x_row_ptr = x_ptr + row * stride_xrow
@@ -208,12 +225,15 @@ def _layer_norm_fwd_looped_kernel(
     cols = tl.arange(0, BLOCK_N)
 
     # Pass 1: the mean. Each lane sums its columns j, j + BLOCK_N, ...; one tree at the end.
-    lane_sum = tl.zeros([BLOCK_N], tl.float32)
-    for start in range(0, n_cols, BLOCK_N):
-        col_mask = start + cols < n_cols  # the last block may hang past the row's end
-        # other=0: padded lanes add nothing to the sum.
-        lane_sum += tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
-    mean = _row_mean(tl.sum(lane_sum, axis=0), n_cols)
+    mean = 0.0
+    if mean_ptr is not None:
+        lane_sum = tl.zeros([BLOCK_N], tl.float32)
+        for start in range(0, n_cols, BLOCK_N):
+            col_mask = start + cols < n_cols  # the last block may hang past the row's end
+            # other=0: padded lanes add nothing to the sum.
+            x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0)
+            lane_sum += x.to(tl.float32)
+        mean = _row_mean(tl.sum(lane_sum, axis=0), n_cols)
 
     # Pass 2: the variance of the centered values (read again, mostly from L2).
     lane_sum = tl.zeros([BLOCK_N], tl.float32)
@@ -223,7 +243,8 @@ def _layer_norm_fwd_looped_kernel(
         centered = tl.where(col_mask, x - mean, 0.0)  # padded lanes would add mean^2
         lane_sum += centered * centered
     rstd = tl.rsqrt(tl.sum(lane_sum, axis=0) / n_cols + eps)
-    tl.store(mean_ptr + row, mean)
+    if mean_ptr is not None:
+        tl.store(mean_ptr + row, mean)
     tl.store(rstd_ptr + row, rstd)
 
     # Pass 3: normalize, scale, shift, store.
@@ -243,7 +264,7 @@ def _layer_norm_bwd_kernel(
     dy_ptr,  # upstream gradient, shape (n_rows, n_cols), unit column stride
     x_ptr,  # the forward's input, shape (n_rows, n_cols), unit column stride
     w_ptr,  # weight, shape (n_cols,); not read unless HAS_WEIGHT
-    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean
+    mean_ptr,  # float32, shape (n_rows,): the forward's saved mean; None: RMSNorm's (0)
     rstd_ptr,  # float32, shape (n_rows,): the forward's saved 1 / sqrt(var + eps)
     dx_ptr,  # output, shape (n_rows, n_cols), contiguous, dtype of x
     dw_part_ptr,  # output, float32, shape (n_chunks, n_cols): per-chunk sums of dy * xhat
@@ -312,7 +333,7 @@ def _layer_norm_bwd_kernel(
         x = x.to(tl.float32)
         dy = dy.to(tl.float32)
         # other=0 for padded rows: xhat = 0 there; they store nothing.
-        mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+        mean = saved_mean(mean_ptr, rows, row_mask)
         rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
         xhat = (x - mean) * rstd
         # Stage one of dweight and dbias (padded lanes hold dy = 0).
@@ -330,7 +351,7 @@ def _layer_norm_bwd_kernel(
                 x_ptr, dy_ptr, w_ptr, rows, row_mask, part_start, n_cols, mean, rstd,
                 sum_gx, sum_g, stride_xrow, stride_dyrow, HAS_WEIGHT, BLOCK_N, STREAM_N,
             )  # fmt: skip
-        dx = norm_dx(g, xhat, sum_gx / n_cols, sum_g / n_cols, rstd)
+        dx = norm_dx(g, xhat, sum_gx / n_cols, mean_of_g(sum_g, n_cols, mean_ptr), rstd)
         tl.store(dx_ptr + rows * stride_dxrow + cols, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
     store_partial_sums(
@@ -340,7 +361,7 @@ def _layer_norm_bwd_kernel(
 
 
 # ------------------------------------------------------------------------- input checks
-def _check_eps(eps: object) -> float:
+def check_eps(eps: object) -> float:
     """eps is a real number > 0 that stays > 0, and normal, in float32."""
     eps = check_real("eps", eps)
     if eps < torch.finfo(torch.float32).tiny:
@@ -351,7 +372,7 @@ def _check_eps(eps: object) -> float:
     return eps
 
 
-def _check_param(name: str, p: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+def check_param(name: str, p: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
     """weight or bias: None, or a tensor like x of shape (x.shape[-1],), made contiguous."""
     if p is None:
         return None
@@ -361,7 +382,7 @@ def _check_param(name: str, p: torch.Tensor | None, x: torch.Tensor) -> torch.Te
     return p.contiguous()
 
 
-def _check_rows_input(x: torch.Tensor) -> None:
+def check_rows_input(x: torch.Tensor) -> None:
     check_tensor("x", x)
     if x.dim() == 0 or x.shape[-1] == 0:
         raise ValueError(f"x must have a last dim of length >= 1, got shape {tuple(x.shape)}")
@@ -379,10 +400,10 @@ def _forward_setup(
     the checked arguments, and the outputs allocated in their final shapes, contiguous
     (y's rows n_cols apart, mean and rstd flat: no views to make afterwards, each of which
     costs the host ~2 us). Planted bugs (tests/planted_bugs.py) launch through it too."""
-    _check_rows_input(x)
-    weight = _check_param("weight", weight, x)
-    bias = _check_param("bias", bias, x)
-    eps = _check_eps(eps)
+    check_rows_input(x)
+    weight = check_param("weight", weight, x)
+    bias = check_param("bias", bias, x)
+    eps = check_eps(eps)
     y = torch.empty_like(x, memory_format=torch.contiguous_format)
     mean = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
     rstd = torch.empty(x.shape[:-1], dtype=torch.float32, device=x.device)
@@ -403,15 +424,31 @@ def layer_norm(
     optional, have shape (x.shape[-1],) and x's dtype and device.
     """
     x_rows, weight, bias, eps, (y, mean, rstd) = _forward_setup(x, weight, bias, eps)
+    forward_launches(x_rows, weight, bias, eps, y, mean, rstd)
+    return y, mean, rstd
+
+
+def forward_launches(
+    x_rows: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float,
+    y: torch.Tensor,
+    mean: torch.Tensor | None,
+    rstd: torch.Tensor,
+) -> None:
+    """`layer_norm`'s launches once its arguments are checked and its outputs made. mean
+    None: RMSNorm's forward (`kernels/rms_norm.py`), the same kernels with the mean taken
+    as 0."""
     n_rows, n_cols = x_rows.shape
     if n_rows == 0:
-        return y, mean, rstd
-
+        return
     # An unused pointer argument still needs a tensor; x stands in (never read).
     w_arg = weight if weight is not None else x_rows
     b_arg = bias if bias is not None else x_rows
     flags = dict(HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None)
-    plan = plan_rows(n_rows, n_cols, FWD_ELEMENTS_PER_THREAD, family="layer_norm")
+    family = "layer_norm" if mean is not None else "rms_norm"
+    plan = plan_rows(n_rows, n_cols, FWD_ELEMENTS_PER_THREAD, family=family)
     if plan.whole_row:  # a grid of row tiles, each row held in registers
         fast(_layer_norm_fwd_kernel)[plan.grid](
             x_rows, w_arg, b_arg, y, mean, rstd, n_rows, n_cols,
@@ -425,7 +462,6 @@ def layer_norm(
             x_rows.stride(0), n_cols, eps,
             BLOCK_N=plan.block_cols, num_warps=plan.num_warps, **flags,
         )  # fmt: skip
-    return y, mean, rstd
 
 
 # A later call of the same signature: the same launches, at once (in a training loop the
@@ -446,19 +482,37 @@ def layer_norm_backward(
     exist). bias is only asked whether it exists: the gradients do not depend on it.
     mean and rstd are the forward's float32 statistics, of shape x.shape[:-1].
     """
-    _check_rows_input(x)
+    check_rows_input(x)
     check_tensor("dy", dy)
     check_like("dy", dy, "x", x)
     check_shape("dy", dy, tuple(x.shape), "the shape of x")
     for name, stat in (("mean", mean), ("rstd", rstd)):
-        check_tensor(name, stat, (torch.float32,))
-        if stat.device != x.device:
-            raise ValueError(f"{name} is on {stat.device} but x is on {x.device}")
-        check_shape(name, stat, tuple(x.shape[:-1]), "x.shape[:-1]")
-    weight = _check_param("weight", weight, x)
-    bias = _check_param("bias", bias, x)
-    has_weight, has_bias = weight is not None, bias is not None
+        check_statistic(name, stat, x)
+    weight = check_param("weight", weight, x)
+    bias = check_param("bias", bias, x)
+    return backward_launches(dy, x, mean, rstd, weight, bias)
 
+
+def check_statistic(name: str, stat: torch.Tensor, x: torch.Tensor) -> None:
+    """A saved row statistic (mean, rstd): float32, on x's device, of shape x.shape[:-1]."""
+    check_tensor(name, stat, (torch.float32,))
+    if stat.device != x.device:
+        raise ValueError(f"{name} is on {stat.device} but x is on {x.device}")
+    check_shape(name, stat, tuple(x.shape[:-1]), "x.shape[:-1]")
+
+
+def backward_launches(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    mean: torch.Tensor | None,
+    rstd: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+) -> tuple[torch.Tensor, ...]:
+    """`layer_norm_backward`'s work once its arguments are checked: (dx, dweight if
+    weight, dbias if bias). mean None: RMSNorm's backward (`kernels/rms_norm.py`), the
+    same designs with the mean taken as 0."""
+    has_weight, has_bias, centered = weight is not None, bias is not None, mean is not None
     x_rows, dy_rows = as_rows(x), as_rows(dy)
     n_rows, n_cols = x_rows.shape
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # contiguous: rows n_cols apart
@@ -467,14 +521,16 @@ def layer_norm_backward(
         return (dx, *sums.unbind(0))
 
     # The design and its launch sizes for this shape: kernels/layer_norm_tuned.py.
-    plan = backward_plan(n_rows, n_cols, x.device, x.element_size(), has_weight)
+    family = "layer_norm_backward" if centered else "rms_norm_backward"
+    plan = backward_plan(n_rows, n_cols, x.device, x.element_size(), has_weight, family)
     grid = checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     # Stage one's output: a row of partial dweight (if any) and dbias (if any) per chunk;
     # dx stands in for a missing one (never touched), x for a missing weight (never read).
     parts, dw_part, db_part = partial_sums_buffer(
         plan.n_chunks, n_cols, has_weight, has_bias, stand_in=dx
     )
-    mean, rstd = mean.contiguous(), rstd.contiguous()  # read as flat arrays of n_rows
+    rstd = rstd.contiguous()  # read as a flat array of n_rows, as mean
+    mean = mean.contiguous() if centered else None
     args = BackwardArgs(
         dy_rows, x_rows, weight if has_weight else x_rows, mean, rstd, dx, dw_part, db_part,
         n_rows, n_cols,
@@ -495,10 +551,29 @@ def layer_norm_backward(
 
 
 # ------------------------------------------------------------------------ autograd, module
-def _normalized_shape(normalized_shape: int | tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+def normalized_shape_of(normalized_shape: int | tuple[int, ...] | torch.Size) -> tuple[int, ...]:
     if isinstance(normalized_shape, numbers.Integral):
         return (int(normalized_shape),)
     return tuple(int(n) for n in normalized_shape)
+
+
+def as_normalized_rows(
+    x: torch.Tensor, shape: tuple[int, ...], **params: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """x with the trailing dims `shape` flattened into one row, then each of `params`
+    (weight, bias: None or of shape `shape`) flattened alike; a ValueError naming the
+    argument that does not fit."""
+    if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
+        raise ValueError(f"x must end in normalized_shape {shape}, got {tuple(x.shape)}")
+    n = math.prod(shape)
+    flat = []
+    for name, p in params.items():
+        if p is not None and tuple(p.shape) != shape:
+            raise ValueError(
+                f"{name} must have shape normalized_shape {shape}, got {tuple(p.shape)}"
+            )
+        flat.append(p.reshape(n) if p is not None else None)
+    return (x.reshape(*x.shape[: x.dim() - len(shape)], n), *flat)
 
 
 @_plans.carried_to_backward
@@ -518,18 +593,8 @@ class LayerNormFunction(torch.autograd.Function):
         bias: torch.Tensor | None,
         eps: float,
     ) -> torch.Tensor:
-        shape = _normalized_shape(normalized_shape)
-        if x.dim() < len(shape) or tuple(x.shape[x.dim() - len(shape) :]) != shape:
-            raise ValueError(f"x must end in normalized_shape {shape}, got {tuple(x.shape)}")
-        for name, p in (("weight", weight), ("bias", bias)):
-            if p is not None and tuple(p.shape) != shape:
-                raise ValueError(
-                    f"{name} must have shape normalized_shape {shape}, got {tuple(p.shape)}"
-                )
-        n = math.prod(shape)
-        x_rows = x.reshape(*x.shape[: x.dim() - len(shape)], n)
-        w = weight.reshape(n) if weight is not None else None
-        b = bias.reshape(n) if bias is not None else None
+        shape = normalized_shape_of(normalized_shape)
+        x_rows, w, b = as_normalized_rows(x, shape, weight=weight, bias=bias)
         y, mean, rstd = layer_norm(x_rows, w, b, eps)
         ctx.save_for_backward(x_rows, w, b, mean, rstd)
         ctx.shape = shape
@@ -564,7 +629,7 @@ class TritonLayerNorm(torch.nn.Module):
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        self.normalized_shape = _normalized_shape(normalized_shape)
+        self.normalized_shape = normalized_shape_of(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:

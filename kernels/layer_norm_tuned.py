@@ -124,12 +124,18 @@ def backward_limits(constants: str) -> BackwardLimits:
 
 # ------------------------------------------------------------------------------ plans
 BACKWARD_DESIGNS = ("one_pass", "one_pass_split", "walker", "walker_halves", "two_pass")
-BACKWARD_CONFIGS = (
-    *_plans.names("layer_norm_backward", ("one_pass", *BACKWARD_DESIGNS[2:]), ("gpu",)),
-    *_plans.names("layer_norm_backward", BACKWARD_DESIGNS, ("interpret",)),
-)
-"""Every config the planner picks by default in either mode (split parts only with the
-interpreter's small blocks)."""
+
+
+def backward_configs(family: str) -> tuple[str, ...]:
+    """Every config the planner picks by default in either mode (split parts only with the
+    interpreter's small blocks), named for `family` (`backward_plan`)."""
+    return (
+        *_plans.names(family, ("one_pass", *BACKWARD_DESIGNS[2:]), ("gpu",)),
+        *_plans.names(family, BACKWARD_DESIGNS, ("interpret",)),
+    )
+
+
+BACKWARD_CONFIGS = backward_configs("layer_norm_backward")
 
 
 @dataclass(frozen=True)
@@ -222,20 +228,22 @@ def _admits(design: str, n_cols: int, limits: BackwardLimits) -> bool:
 
 
 def backward_plan(
-    n_rows: int, n_cols: int, device: torch.device, element_size: int, has_weight: bool
-) -> OnePassPlan | WalkerPlan | TwoPassPlan:
+    n_rows: int, n_cols: int, device: torch.device, element_size: int, has_weight: bool,
+    family: str = "layer_norm_backward",
+) -> OnePassPlan | WalkerPlan | TwoPassPlan:  # fmt: skip
     """How `layer_norm_backward` covers (n_rows, n_cols): one pass up to a row of
     BWD_WALKER_MIN_BYTES (split into parts past BWD_BLOCK_MAX columns), walkers up to
     2 * BWD_WALKER_BLOCK columns (in halves past BWD_WALKER_BLOCK), two passes beyond. A
-    design forced through kernels._plans replaces the default wherever it can run."""
-    forced, constants = _plans.forced("layer_norm_backward")
+    design forced through kernels._plans (config `family`/design/constants: RMSNorm's
+    backward plans as "rms_norm_backward") replaces the default wherever it can run."""
+    forced, constants = _plans.forced(family)
     if forced is not None and not _admits(forced, n_cols, backward_limits(constants)):
         forced, constants = None, _plans.default_constants()  # the mode's own plan
     limits = backward_limits(constants)
     design = forced or _design_for(n_cols, element_size, limits)
-    _plans.launched("layer_norm_backward", design, constants)
+    _plans.launched(family, design, constants)
     # A replay skips this plan: it tells a recording() what it launches all the same.
-    note_replay(_plans.always, lambda: _plans.launched("layer_norm_backward", design, constants))
+    note_replay(_plans.always, lambda: _plans.launched(family, design, constants))
     interp = interpreting()  # device queries: the interpreter has no device
     sm_count = INTERPRET_SM_COUNT if interp else _sm_count(device.index or 0)
     early_sums = bool(BWD_EARLY_SUMS) and not limits.interpret and early_launch(device)
@@ -391,6 +399,27 @@ def other_parts_row_sums(
     return sum_gx, sum_g
 
 
+@triton.jit
+def saved_mean(mean_ptr, rows, row_mask):
+    """The forward's mean of `rows` (other=0 where not `row_mask`, unless None); 0 when
+    there is no mean_ptr: RMSNorm's backward (`kernels/rms_norm.py`) passes None."""
+    if mean_ptr is None:
+        return 0.0
+    elif row_mask is None:
+        return tl.load(mean_ptr + rows)
+    else:
+        return tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+
+
+@triton.jit
+def mean_of_g(sum_g, n_cols, mean_ptr):
+    """mean(g), dx's second term; 0 for RMSNorm (no mean_ptr), which subtracts no mean."""
+    if mean_ptr is None:
+        return 0.0
+    else:
+        return sum_g / n_cols
+
+
 # ---------------------------------------------------------------------------- walkers
 @triton.jit
 def _layer_norm_bwd_walker_kernel(
@@ -431,7 +460,7 @@ def _layer_norm_bwd_walker_kernel(
     # rstd into shared memory ahead of them (async copies).
     for i in tl.range(0, tl.cdiv(n_rows - walker, n_walkers), num_stages=STAGES):
         row = first_row + i * n_walkers
-        mean = tl.load(mean_ptr + row)
+        mean = saved_mean(mean_ptr, row, None)
         rstd = tl.load(rstd_ptr + row)
         # other=0 on every load: padded lanes get dy = 0, adding nothing to any sum.
         x = tl.load(x_ptr + row * stride_xrow + own, mask=own_mask, other=0.0).to(tl.float32)
@@ -453,7 +482,7 @@ def _layer_norm_bwd_walker_kernel(
             lane_gx += g_far * xhat_far
             lane_g += g_far
         sum_gx, sum_g = row_sums(lane_gx, lane_g, 0)
-        dx = norm_dx(g, xhat, sum_gx / n_cols, sum_g / n_cols, rstd)
+        dx = norm_dx(g, xhat, sum_gx / n_cols, mean_of_g(sum_g, n_cols, mean_ptr), rstd)
         tl.store(dx_ptr + row * stride_dxrow + own, dx.to(dx_ptr.dtype.element_ty), mask=own_mask)
         # Stage one of dweight and dbias, per lane: nothing crosses threads in the loop.
         if HAS_WEIGHT:
@@ -481,7 +510,7 @@ def _layer_norm_bwd_row_sums_kernel(
     j + BLOCK_N, ...; one tree for both sums at the end (`row_sums`). Other arguments as
     `_layer_norm_bwd_kernel`'s (kernels/layer_norm.py)."""
     row = tl.program_id(0).to(tl.int64)  # 64-bit: row * stride may pass 2**31
-    mean = tl.load(mean_ptr + row)
+    mean = saved_mean(mean_ptr, row, None)
     rstd = tl.load(rstd_ptr + row)
     cols = tl.arange(0, BLOCK_N)
     lane_gx = tl.zeros([BLOCK_N], tl.float32)
@@ -497,7 +526,7 @@ def _layer_norm_bwd_row_sums_kernel(
         lane_g += g
     sum_gx, sum_g = row_sums(lane_gx, lane_g, 0)
     tl.store(coef_ptr + 2 * row, sum_gx / n_cols)
-    tl.store(coef_ptr + 2 * row + 1, sum_g / n_cols)
+    tl.store(coef_ptr + 2 * row + 1, mean_of_g(sum_g, n_cols, mean_ptr))
 
 
 @triton.jit
@@ -550,7 +579,7 @@ def _layer_norm_bwd_tiled_kernel(
         x = x.to(tl.float32)
         dy = dy.to(tl.float32)
         # other=0 for padded rows: xhat = 0 and dy = 0 there; they store nothing.
-        mean = tl.load(mean_ptr + rows, mask=row_mask, other=0.0)
+        mean = saved_mean(mean_ptr, rows, row_mask)
         rstd = tl.load(rstd_ptr + rows, mask=row_mask, other=0.0)
         c_gx = tl.load(coef_ptr + 2 * rows, mask=row_mask, other=0.0)
         c_g = tl.load(coef_ptr + 2 * rows + 1, mask=row_mask, other=0.0)

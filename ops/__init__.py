@@ -10,6 +10,7 @@ from ops.attention import ATTENTION
 from ops.conv2d import CONV2D
 from ops.layer_norm import LAYER_NORM, LAYER_NORM_BACKWARD
 from ops.matmul import MATMUL
+from ops.rms_norm import RMS_NORM, RMS_NORM_BACKWARD
 from ops.scale import SCALE
 from ops.softmax import SOFTMAX
 from ops.vector_add import VECTOR_ADD
@@ -22,6 +23,8 @@ OPS = Registry(
         SOFTMAX,
         LAYER_NORM,
         LAYER_NORM_BACKWARD,
+        RMS_NORM,
+        RMS_NORM_BACKWARD,
         MATMUL,
         ATTENTION,
         CONV2D,

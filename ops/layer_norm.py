@@ -75,17 +75,27 @@ def _shapes(budget: Budget) -> st.SearchStrategy[tuple[int, ...]]:
     return strategies.shapes(budget.numel, lengths, allow_empty=True, max_rows=budget.rows)
 
 
-def _cases(budget: Budget):
-    return strategies.with_params(
-        _shapes(budget),
-        lambda shape: st.fixed_dictionaries({}, optional={"nans": st.booleans()}),
-        affine=st.sampled_from(AFFINE),
-        eps=st.sampled_from(EPS),
-        constant_rows=st.booleans(),
-    )
+def norm_cases(affine: tuple[str, ...] = AFFINE):
+    """Cases of a normalization over the last dim: shapes near every block boundary of
+    the layer_norm kernels, the parameters that exist (param `affine`, as AFFINE names
+    them), eps, rows of one value, NaNs."""
+
+    def cases(budget: Budget):
+        return strategies.with_params(
+            _shapes(budget),
+            lambda shape: st.fixed_dictionaries({}, optional={"nans": st.booleans()}),
+            affine=st.sampled_from(affine),
+            eps=st.sampled_from(EPS),
+            constant_rows=st.booleans(),
+        )
+
+    return cases
 
 
-def _limit(case: Case) -> float:
+_cases = norm_cases()
+
+
+def value_limit(case: Case) -> float:
     """The wide profile's largest magnitude (of x and of dy). PyTorch's CPU backward forms
     products like sum(dy x w) mean rstd**3 in float32, and rstd reaches 1 / sqrt(eps) =
     1e3 (the smallest eps drawn, on a constant row): the values stay where those are
@@ -98,7 +108,7 @@ def _limit(case: Case) -> float:
     )
 
 
-def _x_and_params(case: Case, device, gen):
+def x_and_params(case: Case, device, gen):
     """x (some rows constant with the param `constant_rows`, some NaN with `nans`), then
     weight and bias (or None) as the param `affine` says.
 
@@ -106,7 +116,7 @@ def _x_and_params(case: Case, device, gen):
     give it, but PyTorch's Welford mean turns it into NaN (inf - inf) unless the inf comes
     last in the row. y and rstd are NaN on such a row either way.
     """
-    x = make_x(case, device, gen, _limit(case))
+    x = make_x(case, device, gen, value_limit(case))
     if case.params.get("nans"):
         x[(torch.rand(x.shape, generator=gen) < 0.02).to(x.device)] = float("nan")
     if case.params.get("constant_rows") and x.numel():
@@ -120,7 +130,7 @@ def _x_and_params(case: Case, device, gen):
 
 
 def _forward_inputs(case: Case, device, gen) -> Inputs:
-    x, weight, bias = _x_and_params(case, device, gen)
+    x, weight, bias = x_and_params(case, device, gen)
     return Inputs((x, weight, bias, case.params.get("eps", 1e-5)))
 
 
@@ -225,10 +235,10 @@ LAYER_NORM = Op(
 # ----------------------------------------------------------------------------- backward
 def _backward_inputs(case: Case, device, gen) -> Inputs:
     """dy, x and the forward's float32 statistics of x (taken with torch in float32)."""
-    x, weight, bias = _x_and_params(case, device, gen)
+    x, weight, bias = x_and_params(case, device, gen)
     # dy in the same layout as x, without specials.
     no_specials = dataclasses.replace(case, params={**case.params, "specials": False})
-    dy = make_x(no_specials, device, gen, _limit(case))
+    dy = make_x(no_specials, device, gen, value_limit(case))
     x32 = x.float()
     mean = x32.mean(dim=-1)
     var = (x32 - mean[..., None]).square().mean(dim=-1)
@@ -240,8 +250,9 @@ def _leading(x) -> tuple[int, ...]:
     return tuple(range(x.ndim - 1))
 
 
-def _backward_models(case: Case, conditions, terms) -> list[OutputModel]:
-    """dx, then dweight and dbias where the case has them."""
+def backward_models(case: Case, conditions, terms) -> list[OutputModel]:
+    """dx, then dweight and dbias where the case has them (its param `affine`): the
+    conditions of the three, the terms of dx's sums and of the parameters'."""
     dx, dweight, dbias = conditions
     dx_terms, param_terms = terms
     affine = case.params.get("affine", "both")
@@ -254,7 +265,7 @@ def _backward_models(case: Case, conditions, terms) -> list[OutputModel]:
             return (row_lanes(case, mode), None) if both else None
 
         models.append(OutputModel("dweight", dweight, terms=param_terms, lanes=lanes, steps=11.0))
-    if affine in ("both", "bias"):
+    if affine in ("both", "bias") and dbias is not None:  # (None: no bias, as RMSNorm)
         models.append(OutputModel("dbias", dbias, terms=lambda case: _rows_of(case), steps=1.0))
     return models
 
@@ -270,11 +281,13 @@ def _given_stats(v: Values):
     return v.cache["given"]
 
 
-def _dx(abs_xhat, xhat_error, abs_g, rstd, kappa=0.0) -> np.ndarray:
+def dx_condition(abs_xhat, xhat_error, abs_g, rstd, kappa=0.0, centered=True) -> np.ndarray:
     """dx = rstd (g - mean(g) - xhat mean(g xhat)), each term with its own magnitude, and
-    the errors of rstd (kappa) and of xhat passed on through the last term."""
+    the errors of rstd (kappa) and of xhat passed on through the last term. Not
+    `centered` (RMSNorm): no mean(g)."""
     n = abs_g.shape[-1]
-    dx = abs_g + abs_g.mean(axis=-1, keepdims=True)  # in place below: see row_statistics_errors
+    # in place below: see row_statistics_errors
+    dx = abs_g + abs_g.mean(axis=-1, keepdims=True) if centered else abs_g.copy()
     dx *= 1 + kappa
     dx += xhat_error * (np.vecdot(abs_g, abs_xhat)[..., None] / n)
     dx += abs_xhat * (np.vecdot(abs_g, xhat_error)[..., None] / n)
@@ -284,7 +297,7 @@ def _dx(abs_xhat, xhat_error, abs_g, rstd, kappa=0.0) -> np.ndarray:
 
 def _dx_given_stats(v: Values) -> np.ndarray:
     abs_xhat, xhat_error, abs_g, rstd = _given_stats(v)
-    return _dx(abs_xhat, xhat_error, abs_g, rstd)
+    return dx_condition(abs_xhat, xhat_error, abs_g, rstd)
 
 
 def _dweight_given_stats(v: Values) -> np.ndarray:
@@ -298,7 +311,7 @@ def _dbias_given_stats(v: Values) -> np.ndarray:
 
 
 _BACKWARD_GIVEN_STATS = ErrorModel(
-    outputs=lambda case: _backward_models(
+    outputs=lambda case: backward_models(
         case,
         (_dx_given_stats, _dweight_given_stats, _dbias_given_stats),
         (row_length, lambda case: _rows_of(case)),
@@ -410,7 +423,7 @@ def _through_forward(v: Values):
 def _dx_through_forward(v: Values) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         abs_xhat, kappa, xhat_error, abs_g, rstd = _through_forward(v)
-        return _dx(abs_xhat, xhat_error, abs_g, rstd, kappa)
+        return dx_condition(abs_xhat, xhat_error, abs_g, rstd, kappa)
 
 
 def _dweight_through_forward(v: Values) -> np.ndarray:
@@ -434,7 +447,7 @@ LAYER_NORM = dataclasses.replace(
         # dx: the forward's statistics (sums over the row), then the backward's two row
         # sums; dweight: the statistics, then the sum over rows; dbias: over rows.
         error_model=ErrorModel(
-            outputs=lambda case: _backward_models(
+            outputs=lambda case: backward_models(
                 case,
                 (_dx_through_forward, _dweight_through_forward, _dbias_through_forward),
                 (
@@ -444,6 +457,6 @@ LAYER_NORM = dataclasses.replace(
             )
         ),
         examples=[((3, 7, 40), {"upstream": "sum"}), ((5, 33), {"upstream": "sum"})],
-        dy_limit=_limit,
+        dy_limit=value_limit,
     ),
 )

@@ -289,7 +289,7 @@ def _layer_norm_padded_length_kernel(
     x = tl.load(x_ptr + rows * stride_xrow + cols, mask=mask, other=0.0).to(tl.float32)
     # BUG: divides by BLOCK_COLS (n_cols rounded up to a power of two), not n_cols: mean
     # and variance shrink by n_cols / BLOCK_COLS unless n_cols is a power of two.
-    centered, mean, rstd = _mean_and_rstd(x, mask, BLOCK_COLS, eps)
+    centered, mean, rstd = _mean_and_rstd(x, mask, BLOCK_COLS, eps, True)
     y = _scale_shift(centered * rstd, w_ptr, b_ptr, 0, cols, cols < n_cols, HAS_WEIGHT, HAS_BIAS)
     _store_rows(y_ptr, mean_ptr, rstd_ptr, y, mean, rstd, rows, cols, stride_yrow, mask, row_mask)
 

@@ -1,0 +1,106 @@
+"""TritonRMSNorm as a drop-in for torch.nn.RMSNorm, and RMSNormFunction.
+
+Tolerances come from the rms_norm_backward entry's error model (ops/rms_norm.py), as for
+TritonLayerNorm (tests/test_layer_norm_module.py, whose small model this reuses)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from harness import Case
+from harness.dtypes import FLOAT_DTYPES
+from kernels.rms_norm import RMSNormFunction, TritonRMSNorm, rms_norm
+from ops.rms_norm import RMS_NORM_BACKWARD
+from tests.test_layer_norm_module import _model, _randomized, device  # noqa: F401 (a fixture)
+
+# normalized_shape and nn.RMSNorm's other arguments, as a user would pass them.
+SETTINGS = [
+    (8, {}),
+    ((4, 8), {}),
+    (8, {"elementwise_affine": False}),
+    (8, {"eps": 1e-3}),
+]
+
+
+@pytest.mark.parametrize(("shape", "kwargs"), SETTINGS)
+def test_state_dict_round_trip(shape, kwargs, device):  # noqa: F811 (the fixture)
+    gen = torch.Generator().manual_seed(0)
+    ref = _randomized(torch.nn.RMSNorm(shape, **kwargs), gen).to(device)
+    ours = TritonRMSNorm(shape, device=device, **kwargs)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    assert repr(ours) == repr(ref).replace("RMSNorm", "TritonRMSNorm", 1)
+    ours.load_state_dict(ref.state_dict())
+    back = torch.nn.RMSNorm(shape, device=device, **kwargs)
+    back.load_state_dict(ours.state_dict())
+    for name, p in ref.state_dict().items():
+        assert torch.equal(back.state_dict()[name], p), name
+    ours.reset_parameters()
+    back.reset_parameters()
+    for name, p in back.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], p), name
+
+
+@pytest.mark.parametrize(("shape", "kwargs"), SETTINGS)
+def test_training_steps_match_nn_rms_norm(shape, kwargs, device, harness_state):  # noqa: F811
+    """A few SGD steps of a small model with either RMSNorm end at the same parameters
+    and losses, within twice the backward entry's bound a step (both models round, and
+    each step's differences carry into the next)."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.random.fork_rng(devices=[]):  # the Linear layers draw from the global RNG
+        torch.manual_seed(1)
+        ref = _model(_randomized(torch.nn.RMSNorm(shape, **kwargs), gen)).to(device)
+    ours = _model(TritonRMSNorm(shape, **kwargs)).to(device)
+    ours.load_state_dict(ref.state_dict())
+    opt_ref, opt_ours = (torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (ref, ours))
+    batch, steps = 64, 3
+    inputs = torch.randn(steps, batch, 16, generator=gen).to(device)
+    targets = torch.randn(steps, batch, 8, generator=gen).to(device)
+    case = Case(RMS_NORM_BACKWARD.name, "float32", (batch, math.prod(ours[2].normalized_shape)))
+    bounds = RMS_NORM_BACKWARD.error_model.bounds(
+        case, harness_state.mode, "kernel", ["float32"] * 2
+    )
+    rtol = 2 * steps * max(b.relative + b.conditioned for b in bounds)
+    for step in range(steps):
+        losses = []
+        for model, opt in ((ref, opt_ref), (ours, opt_ours)):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(inputs[step]), targets[step])
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+        torch.testing.assert_close(losses[1], losses[0], rtol=rtol, atol=0.0)
+    for (name, p_ours), p_ref in zip(ours.named_parameters(), ref.parameters(), strict=True):
+        scale = p_ref.detach().abs().max().item()
+        torch.testing.assert_close(p_ours, p_ref, rtol=rtol, atol=rtol * scale, msg=name)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_function_flattens_shapes_and_takes_pytorchs_default_eps(dtype, device):  # noqa: F811
+    """normalized_shape (5, 8) is one row of 40: the same bits as (40,), forward and
+    backward; eps None is torch.finfo(dtype).eps, as nn.RMSNorm's. (The values are
+    checked against float64 by the generic tests, through the op `rms_norm.grad`.)"""
+    gen = torch.Generator().manual_seed(3)
+    dt = getattr(torch, dtype)
+    x, dy = (torch.randn(3, 7, 40, generator=gen).to(dt).to(device) for _ in "xd")
+    w = torch.randn(40, generator=gen).to(dt).to(device)
+    grads = []
+    for shape in ((40,), (5, 8)):
+        leaves = [t.clone().requires_grad_() for t in (x, w)]
+        y = RMSNormFunction.apply(leaves[0].reshape(3, 7, *shape), shape, leaves[1].reshape(shape),
+                                  None)  # fmt: skip
+        y.backward(dy.reshape(y.shape))
+        grads.append([y.detach().reshape(x.shape), *(t.grad for t in leaves)])
+    for flat, nested in zip(*grads, strict=True):
+        assert torch.equal(flat, nested)
+    assert torch.equal(grads[0][0], rms_norm(x, w, torch.finfo(dt).eps)[0])
+
+
+def test_function_refuses_a_shape_that_does_not_end_x(device):  # noqa: F811
+    x = torch.ones(4, 8, device=device)
+    with pytest.raises(ValueError, match="normalized_shape"):
+        RMSNormFunction.apply(x, (7,), None, 1e-5)
+    with pytest.raises(ValueError, match=r"\bweight\b"):
+        RMSNormFunction.apply(x, (8,), torch.ones(2, 4, device=device), 1e-5)
