@@ -510,8 +510,8 @@ def row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow):
 
 
 # ----------------------------------------------------------------------------------------
-# Pieces of a normalization's backward: LayerNorm's designs share them, and an RMSNorm
-# (xhat = x * rstd, no mean) would take the same dx and the same dweight/dbias reduction.
+# Pieces of a normalization's backward: LayerNorm's designs share them, and RMSNorm
+# (xhat = x * rstd, no mean: kernels/rms_norm.py) runs those designs.
 #
 # dweight and dbias are sums *across* rows. Atomics would make every program hit the same
 # n_cols addresses, so they are made in two stages: each program sums its own rows into

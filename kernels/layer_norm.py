@@ -35,6 +35,10 @@ The GPU ideas, in the order they appear:
    launches, 1-2 us on an H100, is gone.
 5. Software pipelining (PREFETCH): each step issues the next tile's loads before the
    current tile's reductions, so that the loads are in flight while it computes.
+6. One kernel, two ops: given None for mean_ptr, every kernel here (and each backward
+   design of kernels/layer_norm_tuned.py) is compiled with the mean taken as 0 and no
+   mean(g) in dx, which is RMSNorm (`kernels/rms_norm.py`). Triton specializes a None
+   argument as a constant: the branches on it are resolved when the kernel compiles.
 
 Offsets: row * stride is computed in int64 wherever it may pass 2**31 elements.
 """

@@ -406,35 +406,38 @@ def _gradient_numpy(x, weight, bias, eps, dy):
     return layer_norm_backward_numpy(dy, x, mean, rstd, weight, bias)
 
 
-def _through_forward(v: Values):
-    """|xhat|, kappa, the error scale of xhat and |g|, for the gradients of autograd: the
-    kernel's backward gets the statistics its forward computed, off as the forward's
-    model says (rstd by about kappa u relative, xhat by its xhat_error)."""
-    if "through" not in v.cache:
-        x, weight, _, eps, dy = v.args
-        mean, rstd = layer_norm_statistics_numpy(x, eps)
-        abs_xhat, kappa, xhat_error = row_statistics_errors(x, mean, rstd)
-        xhat_error = abs_xhat * (1 + kappa) + xhat_error
-        abs_g = np.abs(dy) * _weighted(weight, x)
-        v.cache["through"] = abs_xhat, kappa, xhat_error, abs_g, np.abs(rstd)
-    return v.cache["through"]
+def through_forward_conditions(statistics, centered: bool = True) -> tuple:
+    """The conditions of dx, dweight and dbias for the gradients of autograd, of a
+    normalization whose arguments are (x, weight, ..., eps) and then dy, and whose
+    `statistics(x, eps)` are (mean, rstd) in float64: the kernel's backward gets the
+    statistics its forward computed, off as the forward's model says (rstd by about
+    kappa u relative, xhat by its xhat_error). Not `centered`: RMSNorm's dx."""
 
+    def through(v: Values):
+        if "through" not in v.cache:
+            x, weight, eps, dy = v.args[0], v.args[1], v.args[-2], v.args[-1]
+            mean, rstd = statistics(x, eps)
+            abs_xhat, kappa, xhat_error = row_statistics_errors(x, mean, rstd)
+            xhat_error = abs_xhat * (1 + kappa) + xhat_error
+            abs_g = np.abs(dy) * _weighted(weight, x)
+            v.cache["through"] = abs_xhat, kappa, xhat_error, abs_g, np.abs(rstd)
+        return v.cache["through"]
 
-def _dx_through_forward(v: Values) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        abs_xhat, kappa, xhat_error, abs_g, rstd = _through_forward(v)
-        return dx_condition(abs_xhat, xhat_error, abs_g, rstd, kappa)
+    def dx(v: Values) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            abs_xhat, kappa, xhat_error, abs_g, rstd = through(v)
+            return dx_condition(abs_xhat, xhat_error, abs_g, rstd, kappa, centered)
 
+    def dweight(v: Values) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            _, _, xhat_error, _, _ = through(v)
+            return (np.abs(v.args[-1]) * xhat_error).sum(axis=_leading(v.args[0]))
 
-def _dweight_through_forward(v: Values) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        _, _, xhat_error, _, _ = _through_forward(v)
-        return (np.abs(v.args[-1]) * xhat_error).sum(axis=_leading(v.args[0]))
+    def dbias(v: Values) -> np.ndarray:
+        dy = v.args[-1]
+        return np.abs(dy).sum(axis=_leading(dy))
 
-
-def _dbias_through_forward(v: Values) -> np.ndarray:
-    dy = v.args[-1]
-    return np.abs(dy).sum(axis=_leading(dy))
+    return dx, dweight, dbias
 
 
 LAYER_NORM = dataclasses.replace(
@@ -449,7 +452,7 @@ LAYER_NORM = dataclasses.replace(
         error_model=ErrorModel(
             outputs=lambda case: backward_models(
                 case,
-                (_dx_through_forward, _dweight_through_forward, _dbias_through_forward),
+                through_forward_conditions(layer_norm_statistics_numpy),
                 (
                     lambda case: (row_length(case), row_length(case)),
                     lambda case: (row_length(case), _rows_of(case)),

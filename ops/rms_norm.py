@@ -25,6 +25,7 @@ from ops.layer_norm import (
     backward_models,
     dx_condition,
     norm_cases,
+    through_forward_conditions,
     value_limit,
     x_and_params,
 )
@@ -251,30 +252,9 @@ def _gradient_numpy(x, weight, eps, dy):
     return rms_norm_backward_numpy(dy, x, rms_norm_rstd_numpy(x, eps), weight)
 
 
-def _through_forward(v: Values):
-    """|xhat|, kappa, the error scale of xhat and |g|, for the gradients of autograd: the
-    kernel's backward gets the rstd its forward computed, off as the forward's model
-    says (by about kappa u relative)."""
-    if "through" not in v.cache:
-        x, weight, eps, dy = v.args
-        rstd = rms_norm_rstd_numpy(x, eps)
-        abs_xhat, kappa, xhat_error = _statistics(v, x, rstd)
-        xhat_error = abs_xhat * (1 + kappa) + xhat_error
-        abs_g = np.abs(dy) * (np.abs(weight) if weight is not None else 1.0)
-        v.cache["through"] = abs_xhat, kappa, xhat_error, abs_g, np.abs(rstd)
-    return v.cache["through"]
-
-
-def _dx_through_forward(v: Values) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        abs_xhat, kappa, xhat_error, abs_g, rstd = _through_forward(v)
-        return dx_condition(abs_xhat, xhat_error, abs_g, rstd, kappa, centered=False)
-
-
-def _dweight_through_forward(v: Values) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        _, _, xhat_error, _, _ = _through_forward(v)
-        return (np.abs(v.args[-1]) * xhat_error).sum(axis=_leading(v.args[0]))
+def _statistics_numpy(x, eps):
+    """RMSNorm's statistics as LayerNorm's: a mean of 0, and rstd."""
+    return np.zeros(x.shape[:-1]), rms_norm_rstd_numpy(x, eps)
 
 
 RMS_NORM = dataclasses.replace(
@@ -289,7 +269,7 @@ RMS_NORM = dataclasses.replace(
         error_model=ErrorModel(
             outputs=lambda case: backward_models(
                 case,
-                (_dx_through_forward, _dweight_through_forward, None),
+                (*through_forward_conditions(_statistics_numpy, centered=False)[:2], None),
                 (
                     lambda case: (row_length(case), row_length(case)),
                     lambda case: (row_length(case), _rows_of(case)),

@@ -91,17 +91,22 @@ def test_training_steps_match_nn_layer_norm(shape, kwargs, optimizer, device, ha
     # gradient (its derivative is at most 1 / eps), so the same bound holds as for SGD.
     make = {"sgd": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
             "adam": lambda p: torch.optim.Adam(p, lr=1e-2, eps=1.0)}[optimizer]  # fmt: skip
+    train_alike(ref, ours, make, LAYER_NORM_BACKWARD, features, gen, harness_state.mode)
+
+
+def train_alike(ref, ours, make, backward_op, features, gen, mode, batch=64, steps=3) -> None:
+    """`steps` optimizer steps (`make(parameters)`) of two models with one normalization
+    each, from the same parameters, end at the same losses and parameters. Each step's
+    gradients meet the backward entry's bound (relative to their condition, here the
+    largest magnitude of each tensor); both models round, and the differences of each
+    step carry over into the next: twice the bound, once per step."""
+    device = next(ref.parameters()).device
     opt_ref, opt_ours = make(ref.parameters()), make(ours.parameters())
-    batch, steps = 64, 3
     inputs = torch.randn(steps, batch, 16, generator=gen).to(device)
     targets = torch.randn(steps, batch, 8, generator=gen).to(device)
-
-    # Each step's gradients meet the backward entry's bound (relative to their condition,
-    # here the largest magnitude of each tensor); both models round, and the differences
-    # of each step carry over into the next: twice the bound, once per step.
-    case = Case(LAYER_NORM_BACKWARD.name, "float32", (batch, features))
-    mode = harness_state.mode
-    bounds = LAYER_NORM_BACKWARD.error_model.bounds(case, mode, "kernel", ["float32"] * 3)
+    case = Case(backward_op.name, "float32", (batch, features))
+    n_outputs = len(backward_op.error_model.outputs(case))
+    bounds = backward_op.error_model.bounds(case, mode, "kernel", ["float32"] * n_outputs)
     rtol = 2 * steps * max(b.relative + b.conditioned for b in bounds)
     for step in range(steps):
         losses = []

@@ -10,11 +10,15 @@ import math
 import pytest
 import torch
 
-from harness import Case
 from harness.dtypes import FLOAT_DTYPES
 from kernels.rms_norm import RMSNormFunction, TritonRMSNorm, rms_norm
 from ops.rms_norm import RMS_NORM_BACKWARD
-from tests.test_layer_norm_module import _model, _randomized, device  # noqa: F401 (a fixture)
+from tests.test_layer_norm_module import (  # noqa: F401 (device: a fixture)
+    _model,
+    _randomized,
+    device,
+    train_alike,
+)
 
 # normalized_shape and nn.RMSNorm's other arguments, as a user would pass them.
 SETTINGS = [
@@ -54,27 +58,9 @@ def test_training_steps_match_nn_rms_norm(shape, kwargs, device, harness_state):
         ref = _model(_randomized(torch.nn.RMSNorm(shape, **kwargs), gen)).to(device)
     ours = _model(TritonRMSNorm(shape, **kwargs)).to(device)
     ours.load_state_dict(ref.state_dict())
-    opt_ref, opt_ours = (torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (ref, ours))
-    batch, steps = 64, 3
-    inputs = torch.randn(steps, batch, 16, generator=gen).to(device)
-    targets = torch.randn(steps, batch, 8, generator=gen).to(device)
-    case = Case(RMS_NORM_BACKWARD.name, "float32", (batch, math.prod(ours[2].normalized_shape)))
-    bounds = RMS_NORM_BACKWARD.error_model.bounds(
-        case, harness_state.mode, "kernel", ["float32"] * 2
-    )
-    rtol = 2 * steps * max(b.relative + b.conditioned for b in bounds)
-    for step in range(steps):
-        losses = []
-        for model, opt in ((ref, opt_ref), (ours, opt_ours)):
-            opt.zero_grad()
-            loss = torch.nn.functional.mse_loss(model(inputs[step]), targets[step])
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-        torch.testing.assert_close(losses[1], losses[0], rtol=rtol, atol=0.0)
-    for (name, p_ours), p_ref in zip(ours.named_parameters(), ref.parameters(), strict=True):
-        scale = p_ref.detach().abs().max().item()
-        torch.testing.assert_close(p_ours, p_ref, rtol=rtol, atol=rtol * scale, msg=name)
+    features = math.prod(ours[2].normalized_shape)
+    sgd = lambda parameters: torch.optim.SGD(parameters, lr=0.1, momentum=0.9)
+    train_alike(ref, ours, sgd, RMS_NORM_BACKWARD, features, gen, harness_state.mode)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
