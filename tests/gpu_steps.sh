@@ -114,6 +114,8 @@
 #   s27-early-sums  layer_norm_backward's stage two launched early: tests, timelines, table
 #   s30-graphs    every replayed launcher captured in a CUDA graph, against eager calls
 #   s31-timeline  `harness bench --timeline` on the multi-launch ops
+#   s32-rms-norm  RMSNorm on a GPU for the first time: its tests compiled, then its bench
+#                 beside layer_norm's (the same kernels, no mean pointer)
 #   s28-early-conv  conv2d launched early after its copies (at 4d4d244, branch
 #                 conv-early-launch, not merged; the step lives there; its A/B,
 #                 s29-conv-early-ab, at e6758ea)
@@ -960,6 +962,14 @@ for name in $STEPS; do
         # stages, split rows' zeroing), beside rows_timeline.py's figures (2026-12-05f).
         step s31-timeline 200 python -m harness bench layer_norm_backward softmax conv2d \
             --dtype float16 --dtype float32 --timeline 20 --no-plots --out "$OUT/bench-timeline" ;;
+    s32-rms-norm)
+        # kernels/rms_norm.py (LayerNorm's kernels given no mean pointer): its tests compiled,
+        # every config forced, the module against nn.RMSNorm; then the bench beside
+        # layer_norm's, each against PyTorch (F.rms_norm) and a same-size copy.
+        step s32-rms-tests 150 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_rms_norm_module.py -k "rms_norm or test_state_dict or test_function"
+        step s32-rms-bench 240 python -m harness bench rms_norm rms_norm_backward layer_norm \
+            layer_norm_backward --out "$OUT/bench-rms" --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
