@@ -44,13 +44,20 @@ def _randomized(module: torch.nn.Module, gen: torch.Generator) -> torch.nn.Modul
 
 @pytest.mark.parametrize(("shape", "kwargs"), SETTINGS)
 def test_state_dict_round_trip(shape, kwargs, device):
+    round_trip(torch.nn.LayerNorm, TritonLayerNorm, shape, kwargs, device)
+
+
+def round_trip(torch_module, triton_module, shape, kwargs, device) -> None:
+    """`triton_module` has `torch_module`'s state-dict keys and repr, loads its state
+    dict and gives back the same values, and resets its parameters as it does."""
     gen = torch.Generator().manual_seed(0)
-    ref = _randomized(torch.nn.LayerNorm(shape, **kwargs), gen).to(device)
-    ours = TritonLayerNorm(shape, device=device, **kwargs)
+    ref = _randomized(torch_module(shape, **kwargs), gen).to(device)
+    ours = triton_module(shape, device=device, **kwargs)
     assert list(ours.state_dict()) == list(ref.state_dict())
-    assert repr(ours) == repr(ref).replace("LayerNorm", "TritonLayerNorm", 1)
+    name = torch_module.__name__
+    assert repr(ours) == repr(ref).replace(name, triton_module.__name__, 1)
     ours.load_state_dict(ref.state_dict())
-    back = torch.nn.LayerNorm(shape, device=device, **kwargs)
+    back = torch_module(shape, device=device, **kwargs)
     back.load_state_dict(ours.state_dict())
     for name, p in ref.state_dict().items():
         assert torch.equal(back.state_dict()[name], p), name

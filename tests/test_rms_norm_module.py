@@ -17,6 +17,7 @@ from tests.test_layer_norm_module import (  # noqa: F401 (device: a fixture)
     _model,
     _randomized,
     device,
+    round_trip,
     train_alike,
 )
 
@@ -31,20 +32,7 @@ SETTINGS = [
 
 @pytest.mark.parametrize(("shape", "kwargs"), SETTINGS)
 def test_state_dict_round_trip(shape, kwargs, device):  # noqa: F811 (the fixture)
-    gen = torch.Generator().manual_seed(0)
-    ref = _randomized(torch.nn.RMSNorm(shape, **kwargs), gen).to(device)
-    ours = TritonRMSNorm(shape, device=device, **kwargs)
-    assert list(ours.state_dict()) == list(ref.state_dict())
-    assert repr(ours) == repr(ref).replace("RMSNorm", "TritonRMSNorm", 1)
-    ours.load_state_dict(ref.state_dict())
-    back = torch.nn.RMSNorm(shape, device=device, **kwargs)
-    back.load_state_dict(ours.state_dict())
-    for name, p in ref.state_dict().items():
-        assert torch.equal(back.state_dict()[name], p), name
-    ours.reset_parameters()
-    back.reset_parameters()
-    for name, p in back.state_dict().items():
-        assert torch.equal(ours.state_dict()[name], p), name
+    round_trip(torch.nn.RMSNorm, TritonRMSNorm, shape, kwargs, device)
 
 
 @pytest.mark.parametrize(("shape", "kwargs"), SETTINGS)
