@@ -3,7 +3,8 @@ realistic mistake.
 
 Every launcher here takes the same arguments and returns the same thing as the real one
 it stands in for (`kernels.add_row_sum.add_row_sum`, `kernels.softmax.softmax`,
-`kernels.layer_norm.layer_norm`, `kernels.attention.attention`): same input checks, same
+`kernels.layer_norm.layer_norm`, `kernels.rms_norm.rms_norm`,
+`kernels.attention.attention`): same input checks, same
 output shapes and dtypes, same
 handling of empty, 0-d and 1-d inputs (through `kernels._rows.as_rows`, which keeps a
 padded or row-sliced view in place and passes its row stride). Everything is computed in
@@ -31,7 +32,7 @@ from kernels._launch import cdiv
 from kernels._rows import as_rows, block_for, row_tile, warps_for
 from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.conv2d import Geometry, run_forward, unbatched
-from kernels.layer_norm import _forward_setup, _mean_and_rstd, _scale_shift, _store_rows
+from kernels.layer_norm import _forward_setup, _mean_and_rstd, _scale_shift, _store_rows, layer_norm
 
 TILE_TARGET = 4096
 """Elements of the (ROWS, BLOCK_COLS) tile a program holds."""
@@ -431,6 +432,15 @@ def conv2d_same_padding_top(
     return unbatched(_conv2d_same_padding_top)(x, weight, bias, stride, padding, dilation, groups)
 
 
+def rms_norm_centered(
+    x: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """rms_norm launched with a mean buffer: the shared kernels then center each row, as
+    for LayerNorm (kernels/rms_norm.py passes None). The real kernels, a wrong launch."""
+    y, _, rstd = layer_norm(x, weight, None, eps)  # BUG: a mean pointer, so rows are centered
+    return y, rstd
+
+
 # name -> (op name, launcher, the bug, where it shows and where it hides)
 PLANTED: dict[str, tuple[str, object, str, str]] = {
     "add_row_sum_fp16_sequential": (
@@ -497,6 +507,13 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         add_row_sum_off_by_one,
         "column mask cols < n_cols - 1: the last column neither summed nor written",
         "every dtype and every shape with a non-empty last dim",
+    ),
+    "rms_norm_centered": (
+        "rms_norm",
+        rms_norm_centered,
+        "each row centered before it is scaled (LayerNorm's y, rstd of the variance)",
+        "every dtype, on any row whose mean is not 0 (a drawn row's never is exactly); "
+        "hidden only where the mean is 0",
     ),
     "attention_no_rescale": (
         "attention",

@@ -36,6 +36,7 @@ WRONG_IN: dict[str, tuple[str, ...]] = {
     "layer_norm_padded_length": FLOAT_DTYPES,
     "add_row_sum_off_by_one": FLOAT_DTYPES,
     "attention_no_rescale": FLOAT_DTYPES,
+    "rms_norm_centered": FLOAT_DTYPES,
     "conv2d_same_padding_top": FLOAT_DTYPES,
 }
 
