@@ -176,6 +176,28 @@ def main() -> None:
                         new(n),
                     ),
                 )
+    # RMSNorm: the same kernels given no mean pointer, forward on each row design and
+    # backward on each GPU design forced, with and without a weight.
+    from kernels import rms_norm as rms
+    from kernels.layer_norm_tuned import backward_configs
+
+    for design in ROW_DESIGNS:
+        with _plans.forcing(f"rms_norm/{design}/gpu"):
+            compare(f"rms_norm {design}", rms.rms_norm, lambda: (new(37, 300), new(300), 1e-6))
+    for config in backward_configs("rms_norm_backward"):
+        if not config.endswith("/gpu"):
+            continue
+        n = 9000 if "walker_halves" in config else 300
+        for weighted in (True, False):
+            with _plans.forcing(config):
+                compare(
+                    f"rms_norm.grad weight={weighted}",
+                    rms.rms_norm_backward,
+                    lambda n=n, weighted=weighted: (
+                        new(37, n), new(37, n), new(37, dtype=torch.float32),
+                        new(n) if weighted else None,
+                    ),
+                )  # fmt: skip
     from kernels import attention
 
     qkv = lambda: tuple(new(2, 4, 128, 64) for _ in "qkv")

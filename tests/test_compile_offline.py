@@ -123,19 +123,21 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     a replayed call sends what a call planned in full sends: conv2d on the TMA designs in
     every memory format of x and the filters (the NCHW ones through temporaries, the
     channels-last copies, each made anew in the layout the full call makes it in),
-    layer_norm's backward on each GPU design (its partial sums through temporaries), the
+    layer_norm's and rms_norm's backward on each GPU design (its partial sums through
+    temporaries; rms_norm's kernels given no mean), the
     row-wise ops on each of their designs (split rows' counters zeroed by a launch), and
     the other replayed launchers, matmul and attention through descriptors too."""
     done = _offline("tests/replay_offline.py")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     cases = re.findall(r"^(.+?): (same|DIFFERENT) \((\d+) launch", done.stdout, re.M)
-    assert len(cases) == 34, done.stdout
+    assert len(cases) == 44, done.stdout
     assert all(verdict == "same" for _, verdict, _ in cases), done.stdout
     # NCHW x and filters: one launch copies both (PAIRED_COPIES), one computes the product
     assert int(cases[0][2]) == 2, done.stdout
     assert "tma-" in done.stdout, done.stdout  # matmul's TMA design was replayed
     # the backward's two passes: the row sums, the tiles, the sums of the partial sums
     assert ("layer_norm.grad weight=True", "same", "3") in cases, done.stdout
+    assert ("rms_norm.grad weight=True", "same", "3") in cases, done.stdout
     # split rows: the counters' zeroing, then the split kernel
     assert ("softmax split", "same", "2") in cases, done.stdout
     assert ("add_row_sum walker", "same", "1") in cases, done.stdout
