@@ -39,7 +39,7 @@ from references.layer_norm import (
     layer_norm_torch,
 )
 
-_VALUES = ("normal", "offset", "wide", "positive", "ties", "tiny")
+NORM_VALUES = ("normal", "offset", "wide", "positive", "ties", "tiny")
 """Not "large": it is the wide profile's job here (values up to the limit below)."""
 
 # Which parameters exist: nn.LayerNorm's three settings, and F.layer_norm's bias alone.
@@ -161,7 +161,7 @@ LAYER_NORM_MODEL = ErrorModel(
 )
 
 
-def _rows_of(case: Case) -> int:
+def rows_of(case: Case) -> int:
     return math.prod(case.shape[:-1])
 
 
@@ -169,7 +169,7 @@ def _forward_bytes(case: Case) -> float:
     """x read and y written once, weight and bias read once, mean and rstd written."""
     es, n = itemsize(case.dtype), case.shape[-1]
     n_params = {"both": 2, "weight": 1, "bias": 1, "none": 0}[case.params.get("affine", "both")]
-    return 2 * math.prod(case.shape) * es + n_params * n * es + 2 * 4 * _rows_of(case)
+    return 2 * math.prod(case.shape) * es + n_params * n * es + 2 * 4 * rows_of(case)
 
 
 def _forward_bad_inputs(device) -> list[BadInput]:
@@ -226,7 +226,7 @@ LAYER_NORM = Op(
     flops=lambda case: 7 * math.prod(case.shape),
     bytes=_forward_bytes,
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
-    values=_VALUES,
+    values=NORM_VALUES,
     configs=row_configs("layer_norm"),
     backward=None,  # set below, once the gradient's error model is defined
 )
@@ -246,7 +246,7 @@ def _backward_inputs(case: Case, device, gen) -> Inputs:
     return Inputs((dy, x, mean, rstd, weight, bias))
 
 
-def _leading(x) -> tuple[int, ...]:
+def leading_dims(x) -> tuple[int, ...]:
     return tuple(range(x.ndim - 1))
 
 
@@ -266,7 +266,7 @@ def backward_models(case: Case, conditions, terms) -> list[OutputModel]:
 
         models.append(OutputModel("dweight", dweight, terms=param_terms, lanes=lanes, steps=11.0))
     if affine in ("both", "bias") and dbias is not None:  # (None: no bias, as RMSNorm)
-        models.append(OutputModel("dbias", dbias, terms=lambda case: _rows_of(case), steps=1.0))
+        models.append(OutputModel("dbias", dbias, terms=lambda case: rows_of(case), steps=1.0))
     return models
 
 
@@ -302,19 +302,19 @@ def _dx_given_stats(v: Values) -> np.ndarray:
 
 def _dweight_given_stats(v: Values) -> np.ndarray:
     _, xhat_error, _, _ = _given_stats(v)
-    return (np.abs(v.args[0]) * xhat_error).sum(axis=_leading(v.args[1]))  # sum(dy xhat)
+    return (np.abs(v.args[0]) * xhat_error).sum(axis=leading_dims(v.args[1]))  # sum(dy xhat)
 
 
 def _dbias_given_stats(v: Values) -> np.ndarray:
     dy = v.args[0]
-    return np.abs(dy).sum(axis=_leading(dy))  # dbias = sum(dy): against sum |dy|
+    return np.abs(dy).sum(axis=leading_dims(dy))  # dbias = sum(dy): against sum |dy|
 
 
 _BACKWARD_GIVEN_STATS = ErrorModel(
     outputs=lambda case: backward_models(
         case,
         (_dx_given_stats, _dweight_given_stats, _dbias_given_stats),
-        (row_length, lambda case: _rows_of(case)),
+        (row_length, lambda case: rows_of(case)),
     )
 )
 
@@ -325,7 +325,7 @@ def _backward_bytes(case: Case) -> float:
     es, n = itemsize(case.dtype), case.shape[-1]
     affine = case.params.get("affine", "both")
     n_param_io = {"both": 3, "weight": 2, "bias": 1, "none": 0}[affine]
-    return 3 * math.prod(case.shape) * es + n_param_io * n * es + 2 * 4 * _rows_of(case)
+    return 3 * math.prod(case.shape) * es + n_param_io * n * es + 2 * 4 * rows_of(case)
 
 
 def _backward_bad_inputs(device) -> list[BadInput]:
@@ -388,7 +388,7 @@ LAYER_NORM_BACKWARD = Op(
     flops=lambda case: 13 * math.prod(case.shape),
     bytes=_backward_bytes,
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
-    values=_VALUES,
+    values=NORM_VALUES,
     configs=Configs(kernel.BACKWARD_CONFIGS, _plans.forcing, _plans.recording),
 )
 
@@ -431,11 +431,11 @@ def through_forward_conditions(statistics, centered: bool = True) -> tuple:
     def dweight(v: Values) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             _, _, xhat_error, _, _ = through(v)
-            return (np.abs(v.args[-1]) * xhat_error).sum(axis=_leading(v.args[0]))
+            return (np.abs(v.args[-1]) * xhat_error).sum(axis=leading_dims(v.args[0]))
 
     def dbias(v: Values) -> np.ndarray:
         dy = v.args[-1]
-        return np.abs(dy).sum(axis=_leading(dy))
+        return np.abs(dy).sum(axis=leading_dims(dy))
 
     return dx, dweight, dbias
 
@@ -455,7 +455,7 @@ LAYER_NORM = dataclasses.replace(
                 through_forward_conditions(layer_norm_statistics_numpy),
                 (
                     lambda case: (row_length(case), row_length(case)),
-                    lambda case: (row_length(case), _rows_of(case)),
+                    lambda case: (row_length(case), rows_of(case)),
                 ),
             )
         ),

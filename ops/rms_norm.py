@@ -22,9 +22,12 @@ from ops._one_tensor import bad_tensor_inputs, make_x
 from ops._rowwise import ROW_EXAMPLES, row_configs, row_lanes, row_length
 from ops.layer_norm import (
     LAYER_NORM_BACKWARD,
+    NORM_VALUES,
     backward_models,
     dx_condition,
+    leading_dims,
     norm_cases,
+    rows_of,
     through_forward_conditions,
     value_limit,
     x_and_params,
@@ -40,7 +43,6 @@ from references.rms_norm import (
 
 AFFINE = ("weight", "none")
 """nn.RMSNorm's two settings (elementwise_affine or not): a weight, or no parameter."""
-_VALUES = ("normal", "offset", "wide", "positive", "ties", "tiny")
 _cases = norm_cases(AFFINE)
 
 
@@ -81,10 +83,6 @@ RMS_NORM_MODEL = ErrorModel(
 )
 
 
-def _rows_of(case: Case) -> int:
-    return math.prod(case.shape[:-1])
-
-
 def _has_weight(case: Case) -> bool:
     return case.params.get("affine", "weight") == "weight"
 
@@ -92,7 +90,7 @@ def _has_weight(case: Case) -> bool:
 def _forward_bytes(case: Case) -> float:
     """x read and y written once, weight read once, rstd written."""
     es, n = itemsize(case.dtype), case.shape[-1]
-    return 2 * math.prod(case.shape) * es + _has_weight(case) * n * es + 4 * _rows_of(case)
+    return 2 * math.prod(case.shape) * es + _has_weight(case) * n * es + 4 * rows_of(case)
 
 
 def _forward_bad_inputs(device) -> list[BadInput]:
@@ -142,7 +140,7 @@ RMS_NORM = Op(
     flops=lambda case: 4 * math.prod(case.shape),
     bytes=_forward_bytes,
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
-    values=_VALUES,
+    values=NORM_VALUES,
     configs=row_configs("rms_norm"),
     backward=None,  # set below, once the gradient's error model is defined
 )
@@ -169,10 +167,6 @@ def _given(v: Values):
     return v.cache["given"]
 
 
-def _leading(x) -> tuple[int, ...]:
-    return tuple(range(x.ndim - 1))
-
-
 def _dx_given(v: Values) -> np.ndarray:
     abs_xhat, xhat_error, abs_g, rstd = _given(v)
     return dx_condition(abs_xhat, xhat_error, abs_g, rstd, centered=False)
@@ -180,7 +174,7 @@ def _dx_given(v: Values) -> np.ndarray:
 
 def _dweight_given(v: Values) -> np.ndarray:
     _, xhat_error, _, _ = _given(v)
-    return (np.abs(v.args[0]) * xhat_error).sum(axis=_leading(v.args[1]))  # sum(dy xhat)
+    return (np.abs(v.args[0]) * xhat_error).sum(axis=leading_dims(v.args[1]))  # sum(dy xhat)
 
 
 RMS_NORM_BACKWARD = Op(
@@ -198,7 +192,7 @@ RMS_NORM_BACKWARD = Op(
     ],
     error_model=ErrorModel(
         outputs=lambda case: backward_models(
-            case, (_dx_given, _dweight_given, None), (row_length, lambda case: _rows_of(case))
+            case, (_dx_given, _dweight_given, None), (row_length, lambda case: rows_of(case))
         )
     ),
     bad_inputs=None,  # set below
@@ -207,10 +201,10 @@ RMS_NORM_BACKWARD = Op(
     # dy and x read, dx written, rstd read; weight read and dweight written.
     bytes=lambda case: (
         (3 * math.prod(case.shape) + 2 * _has_weight(case) * case.shape[-1]) * itemsize(case.dtype)
-        + 4 * _rows_of(case)
+        + 4 * rows_of(case)
     ),
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
-    values=_VALUES,
+    values=NORM_VALUES,
     configs=Configs(backward_configs("rms_norm_backward"), _plans.forcing, _plans.recording),
 )
 
@@ -272,7 +266,7 @@ RMS_NORM = dataclasses.replace(
                 (*through_forward_conditions(_statistics_numpy, centered=False)[:2], None),
                 (
                     lambda case: (row_length(case), row_length(case)),
-                    lambda case: (row_length(case), _rows_of(case)),
+                    lambda case: (row_length(case), rows_of(case)),
                 ),
             )
         ),
