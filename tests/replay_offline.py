@@ -156,48 +156,34 @@ def main() -> None:
                     f"{name} {design}", op,
                     lambda params=params: (new(37, 300, dtype=torch.float32), *params),
                 )  # fmt: skip
-    # layer_norm's backward, each GPU design forced, through the partial sums' buffers (temporaries)
-    # and stage two's one launch for both sums; with weight and bias, then bias alone.
-    for config in norm.BACKWARD_CONFIGS:
-        if not config.endswith("/gpu"):
-            continue
-        n = 9000 if "walker_halves" in config else 300  # past BWD_WALKER_BLOCK: halves
-        for weighted in (True, False):
-            with _plans.forcing(config):
-                compare(
-                    f"layer_norm.grad weight={weighted}",
-                    norm.layer_norm_backward,
-                    lambda n=n, weighted=weighted: (
-                        new(37, n),
-                        new(37, n),
-                        new(37, dtype=torch.float32),
-                        new(37, dtype=torch.float32),
-                        new(n) if weighted else None,
-                        new(n),
-                    ),
-                )
-    # RMSNorm: the same kernels given no mean pointer, forward on each row design and
-    # backward on each GPU design forced, with and without a weight.
+    # The backwards of layer_norm and of rms_norm (the same kernels given no mean pointer),
+    # each GPU design forced, through the partial sums' buffers (temporaries) and stage
+    # two's one launch for all sums; with a weight, then without (layer_norm: a bias alone).
     from kernels import rms_norm as rms
     from kernels.layer_norm_tuned import backward_configs
 
+    stats = lambda: new(37, dtype=torch.float32)
+    backwards = (
+        ("layer_norm", norm.layer_norm_backward, lambda n, w: (stats(), stats(), w, new(n))),
+        ("rms_norm", rms.rms_norm_backward, lambda n, w: (stats(), w)),
+    )
+    for name, backward, rest in backwards:
+        for config in backward_configs(f"{name}_backward"):
+            if not config.endswith("/gpu"):
+                continue
+            n = 9000 if "walker_halves" in config else 300  # past BWD_WALKER_BLOCK: halves
+            for weighted in (True, False):
+                with _plans.forcing(config):
+                    compare(
+                        f"{name}.grad weight={weighted}", backward,
+                        lambda n=n, weighted=weighted, rest=rest: (
+                            new(37, n), new(37, n), *rest(n, new(n) if weighted else None),
+                        ),
+                    )  # fmt: skip
+    # rms_norm's forward on each row design (layer_norm's is above).
     for design in ROW_DESIGNS:
         with _plans.forcing(f"rms_norm/{design}/gpu"):
             compare(f"rms_norm {design}", rms.rms_norm, lambda: (new(37, 300), new(300), 1e-6))
-    for config in backward_configs("rms_norm_backward"):
-        if not config.endswith("/gpu"):
-            continue
-        n = 9000 if "walker_halves" in config else 300
-        for weighted in (True, False):
-            with _plans.forcing(config):
-                compare(
-                    f"rms_norm.grad weight={weighted}",
-                    rms.rms_norm_backward,
-                    lambda n=n, weighted=weighted: (
-                        new(37, n), new(37, n), new(37, dtype=torch.float32),
-                        new(n) if weighted else None,
-                    ),
-                )  # fmt: skip
     from kernels import attention
 
     qkv = lambda: tuple(new(2, 4, 128, 64) for _ in "qkv")
