@@ -155,6 +155,20 @@ LONG_VARIANTS = [
     (rows, dict(MAX_WARPS=16)),  # a whole 32768 row on 16 warps: 64 values a thread
 ]
 
+# The looped kernel's rows in flight against its loads in flight (16-bit rows past
+# WHOLE_ROW_MAX): on the H100 (2026-12-05f, ncu) 1024 x 65536 float16 took 320 MB of DRAM
+# traffic for 256 MB of data, L2 hits 43%: pass 2 half from memory, with 2 programs of 16
+# warps an SM (33 MB of rows in flight). One program of 32 warps an SM halves the rows in
+# flight and keeps the bytes in flight; 8 warps doubles both.
+FLIGHT_SHAPES = [(4096, 40000), (1024, 65536), (512, 131072)]
+FLIGHT_VARIANTS = [
+    (rows, {}),  # the defaults: LOOP_BLOCK 8192 on 16 warps
+    (rows, dict(LOOP_BLOCK=16384)),  # 32 warps, one program an SM
+    (rows, dict(LOOP_BLOCK=16384, ELEMENTS_PER_THREAD=32)),  # 16 warps, fuller threads
+    (rows, dict(LOOP_BLOCK=4096)),  # 8 warps, 4 programs an SM
+    (rows, dict(ELEMENTS_PER_THREAD=8)),  # 8192 on 32 warps
+]
+
 SPLIT_SHAPES = [(4096, 16384), (2048, 32768), (1024, 65536), (512, 131072)]
 SPLIT_VARIANTS = [
     (rows, {}),  # the defaults: float32 split from 32769 columns in slices of 16384
@@ -213,6 +227,12 @@ SWEEPS = {
         "softmax, long rows: the looped kernel's block and pass 2's direction; 32768 looped",
         LONG_SHAPES,
         LONG_VARIANTS,
+        make_softmax,
+    ),
+    "flight-softmax": (
+        "softmax, looped 16-bit rows: rows in flight (L2) against loads in flight",
+        FLIGHT_SHAPES,
+        FLIGHT_VARIANTS,
         make_softmax,
     ),
     "long-add_row_sum": (
