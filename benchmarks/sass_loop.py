@@ -34,6 +34,7 @@ import triton
 
 from benchmarks.compile_offline import SHARED_MEMORY, _offline, _resources
 from benchmarks.depthwise_probe import problem_shape, reads_channels_last
+from benchmarks.vendor import set_constant
 
 _INSTRUCTION = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)")
 _BRANCH = re.compile(
@@ -110,7 +111,22 @@ def _layer_norm_backward(
     return call
 
 
-PROBLEMS = {"conv2d": _depthwise, "layer_norm_backward": _layer_norm_backward}
+def _rows(shape: str, design: str, dtype: torch.dtype, arch: int) -> Callable[[], Any]:
+    """softmax on ROWS,COLS (the row-wise family's kernels: kernels._rows plans them)."""
+    import kernels._rows as rows
+    from kernels.softmax import softmax
+
+    n_rows, n_cols = (int(v) for v in shape.split(","))
+    x = torch.randn(n_rows, n_cols, dtype=dtype)
+
+    def call() -> Any:
+        with mock.patch.object(rows, "multiprocessors", lambda device: MULTIPROCESSORS[arch]):
+            return softmax(x)
+
+    return call
+
+
+PROBLEMS = {"conv2d": _depthwise, "layer_norm_backward": _layer_norm_backward, "rows": _rows}
 """Each design family's problem: (shape, design, dtype, arch) -> a call that launches it."""
 
 
@@ -120,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         "--shape",
         action="append",
         required=True,
-        help="N,C,HW,R,STRIDE (conv2d) or ROWS,COLS (layer_norm_backward)",
+        help="N,C,HW,R,STRIDE (conv2d) or ROWS,COLS (layer_norm_backward, rows: softmax)",
     )
     parser.add_argument(
         "--design",
@@ -130,6 +146,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--arch", type=int, default=90)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="set a launch constant first (kernels._rows.LOOP_BLOCK=16384); repeatable",
+    )
     args = parser.parse_args(argv)
     for design in args.design:
         if design.split("/")[0] not in PROBLEMS:
@@ -142,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     from kernels import _plans
 
     _offline(args.arch, measure=False)
+    for assignment in args.set:
+        set_constant(assignment)
     checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
     compiled: list[Any] = []
     compile_only = JITFunction.run

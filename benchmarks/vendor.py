@@ -1045,7 +1045,7 @@ SWEEPS = {
 }
 
 
-def _set_constant(assignment: str) -> None:
+def set_constant(assignment: str) -> None:
     """`module.NAME=value`: a module constant set before anything is timed (a candidate
     default timed in the same process as the vendors), the value a Python expression."""
     target, _, value = assignment.partition("=")
@@ -1072,7 +1072,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     for assignment in args.set:
-        _set_constant(assignment)
+        set_constant(assignment)
     props = torch.cuda.get_device_properties(0)
     print(
         f"{props.name}, torch {torch.__version__}, triton {triton.__version__}, "

@@ -103,6 +103,23 @@ def test_layer_norms_walker_reduces_its_two_row_sums_at_once_offline() -> None:
     assert walker and int(walker[1]) <= 255 and int(walker[2]) <= 3, done.stdout
 
 
+def test_softmaxs_looped_kernel_leaves_room_for_two_programs_an_sm_offline() -> None:
+    """benchmarks/sass_loop.py on the row-wise family (softmax) with a launch constant set:
+    rows of 65536 float16 columns looped in blocks of 8192 on 16 warps take at most 64
+    registers, so two programs share an SM (the rows in flight that
+    benchmarks/tune_rowwise.py's flight-softmax sweep weighs); no spills."""
+    done = _offline(
+        "benchmarks/sass_loop.py", "--shape", "8,65536", "--design", "rows/looped/gpu",
+        "--set", "kernels._rows.LOOP_BLOCK=8192",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "set kernels._rows.LOOP_BLOCK = 8192" in done.stdout, done.stdout
+    found = re.search(
+        r"gpu: (\d+) registers, 0 B spilled, \d+ B shared \[softmax_looped", done.stdout
+    )
+    assert found and int(found[1]) <= 64, done.stdout
+
+
 def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
     done = _offline(
         "benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1", "--depths", "4"
