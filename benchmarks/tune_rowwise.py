@@ -156,17 +156,18 @@ LONG_VARIANTS = [
 ]
 
 # The looped kernel's rows in flight against its loads in flight (16-bit rows past
-# WHOLE_ROW_MAX): on the H100 (2026-12-05f, ncu) 1024 x 65536 float16 took 320 MB of DRAM
-# traffic for 256 MB of data, L2 hits 43%: pass 2 half from memory, with 2 programs of 16
-# warps an SM (33 MB of rows in flight). One program of 32 warps an SM halves the rows in
-# flight and keeps the bytes in flight; 8 warps doubles both.
+# WHOLE_ROW_MAX). On the H100 (2026-12-05f, ncu) 1024 x 65536 float16 with one load an
+# iteration on 16 warps, 2 programs an SM (33 MB of rows in flight), took 320 MB of DRAM
+# traffic for 256 MB of data (L2 hits 43%). Two loads an iteration on 32 warps, one
+# program an SM, ran 83% of a same-size copy against 75% (2026-12-06-h100, call 1,
+# branch softmax-two-loads): the default since.
 FLIGHT_SHAPES = [(4096, 40000), (1024, 65536), (512, 131072)]
 FLIGHT_VARIANTS = [
-    (rows, {}),  # the defaults: LOOP_BLOCK 8192 on 16 warps
-    (rows, dict(LOOP_BLOCK=16384)),  # 32 warps, one program an SM
-    (rows, dict(LOOP_BLOCK=16384, ELEMENTS_PER_THREAD=32)),  # 16 warps, fuller threads
-    (rows, dict(LOOP_BLOCK=4096)),  # 8 warps, 4 programs an SM
-    (rows, dict(ELEMENTS_PER_THREAD=8)),  # 8192 on 32 warps
+    (rows, {}),  # the defaults: two loads of 8192 columns an iteration on 32 warps
+    (softmax_op, dict(LOOP_LOADS=1)),  # one load of 8192 on 16 warps, as before
+    [(softmax_op, dict(LOOP_LOADS=1)), (rows, dict(ELEMENTS_PER_THREAD=8))],  # on 32 warps
+    (rows, dict(LOOP_BLOCK=16384)),  # two loads of 16384 on 32 warps
+    (rows, dict(LOOP_BLOCK=4096)),  # two loads of 4096 on 16 warps
 ]
 
 SPLIT_SHAPES = [(4096, 16384), (2048, 32768), (1024, 65536), (512, 131072)]

@@ -164,7 +164,8 @@ class RowPlan:
     program's, or (`walk`) each of the grid's programs takes every grid-th tile, `stages`
     - 1 of them loading ahead; slices > 0 (split): each row is cut
     in `slices` slices of `block_cols` columns, a program each; otherwise one program per
-    row loops over it in blocks of `block_cols`.
+    row loops over it in blocks of `block_cols`, `loads` of them an iteration of its
+    first pass.
     """
 
     whole_row: bool
@@ -175,6 +176,7 @@ class RowPlan:
     slices: int = 0
     walk: bool = False
     stages: int = 1
+    loads: int = 1
 
     @property
     def design(self) -> str:
@@ -200,6 +202,7 @@ def plan_rows(
     element_bytes: int = 4,
     multiprocessors: int = 1,
     walks: bool = False,
+    loop_loads: int = 1,
 ) -> RowPlan:
     """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
@@ -209,20 +212,22 @@ def plan_rows(
     `launch_rowwise` takes them) and elements (of `element_bytes`) of at least
     SPLIT_MIN_ELEMENT_BYTES, split in up to MAX_SLICES slices; else, where the op `walks`
     and the row is at most the mode's walker_max_row_bytes, walked by `multiprocessors` x
-    WALKERS_PER_SM programs; else looped.
+    WALKERS_PER_SM programs; else looped, `loop_loads` blocks an iteration of the first
+    pass, each thread's ELEMENTS_PER_THREAD values an iteration split among them (the
+    op's choice: a looped kernel that takes LOADS = 2).
 
     A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
     was made from: tuning scripts set them): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
     key = (n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-           multiprocessors, walks, *tuning())  # fmt: skip
+           multiprocessors, walks, loop_loads, *tuning())  # fmt: skip
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         plan = _PLANS[key] = _plan(
             n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-            multiprocessors, walks,
+            multiprocessors, walks, loop_loads,
         )  # fmt: skip
     design = plan.design
     _plans.launched(family, design, constants)
@@ -261,6 +266,7 @@ def _plan(
     element_bytes: int,
     multiprocessors: int,
     walks: bool,
+    loop_loads: int,
 ) -> RowPlan:
     limits = row_limits(constants)
     slice_cols = limits.split_slice
@@ -290,7 +296,9 @@ def _plan(
         return _whole_rows(n_rows, n_cols, elements_per_thread, limits.whole_row_max,
                            limits.tile_target)  # fmt: skip
     loop_block = limits.loop_block
-    return RowPlan(False, loop_block, 1, warps_for(loop_block, elements_per_thread), (n_rows,))
+    per_load = (elements_per_thread or ELEMENTS_PER_THREAD) // loop_loads
+    return RowPlan(False, loop_block, 1, warps_for(loop_block, per_load), (n_rows,),
+                   loads=loop_loads)  # fmt: skip
 
 
 def _whole_rows(
@@ -311,14 +319,15 @@ def _whole_rows(
 
 def launch_rowwise(
     x: torch.Tensor, whole_row_kernel, looped_kernel, split_kernel=None, walks: bool = False,
-    **constants: object,
+    loop_loads: int = 1, **constants: object,
 ) -> torch.Tensor:  # fmt: skip
     """Run a row-wise op over the last dim of `x`: a fresh contiguous output of its shape.
 
     `whole_row_kernel(x, out, n_rows, n_cols, stride_xrow, stride_outrow, ROWS, BLOCK_COLS,
     WALK, STAGES)` runs on a grid of row tiles, or walks them (`RowPlan.walk`);
-    `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow, BLOCK_COLS, FROM_THE_END)`
-    runs one program per row (its second pass placed by `pass_two_start`); `split_kernel`,
+    `looped_kernel(x, out, n_cols, stride_xrow, stride_outrow, BLOCK_COLS, FROM_THE_END,
+    LOADS)` runs one program per row (its second pass placed by `pass_two_start`, its
+    first `loop_loads` blocks an iteration, as the op asks); `split_kernel`,
     if the op has one, as `launch_split` says. Each takes the op's own `constants` too
     (constexprs). `walks`: rows the looped kernel would take are walked where they fit
     (`plan_rows`). Empty tensors launch nothing.
@@ -331,7 +340,7 @@ def launch_rowwise(
         return out
     plan = plan_rows(
         n_rows, n_cols, splits=split_kernel is not None, element_bytes=x.element_size(),
-        multiprocessors=multiprocessors(x.device), walks=walks,
+        multiprocessors=multiprocessors(x.device), walks=walks, loop_loads=loop_loads,
     )  # fmt: skip
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     if plan.whole_row:
@@ -345,7 +354,8 @@ def launch_rowwise(
     else:
         fast(looped_kernel)[plan.grid](
             x_rows, out, n_cols, x_rows.stride(0), n_cols, BLOCK_COLS=plan.block_cols,
-            FROM_THE_END=PASS_TWO_FROM_THE_END, num_warps=plan.num_warps, **constants,
+            FROM_THE_END=PASS_TWO_FROM_THE_END, LOADS=plan.loads, num_warps=plan.num_warps,
+            **constants,
         )  # fmt: skip
     return out
 

@@ -79,7 +79,9 @@ def add_row_sum_looped_kernel(
     stride_outrow,  # elements between consecutive rows of out
     BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
     FROM_THE_END: tl.constexpr,  # pass 2 from the row's last block (_rows.pass_two_start)
+    LOADS: tl.constexpr,  # pass 1's blocks an iteration (_rows.RowPlan.loads): 1 here
 ):
+    tl.static_assert(LOADS == 1, "add_row_sum's looped kernel loads one block an iteration")
     x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
     cols = tl.arange(0, BLOCK_COLS)
 

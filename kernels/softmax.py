@@ -11,7 +11,8 @@ ideas:
    (`softmax_looped_kernel`): one pass keeps, per lane, a running max m and a running sum
    s of exp(x - m); when m grows, s is rescaled by exp(m_old - m_new). The lanes are
    combined at the end, and a second pass writes exp(x - max) / sum. Two reads instead of
-   the three of max, sum, write.
+   the three of max, sum, write. The first pass loads two blocks before it uses either
+   (LOOP_LOADS), so more bytes are in flight while a program waits on memory.
 3. A row too long for one program's registers but not for several programs' is split
    (`softmax_split_kernel`): each program holds a slice, and the row's programs exchange
    their slice's max and sum of exp(x - max) through global memory, each rescaling
@@ -102,8 +103,9 @@ def softmax_looped_kernel(
     n_cols,  # entries per row (the softmax dim), any number
     stride_xrow,  # elements between consecutive rows of x
     stride_outrow,  # elements between consecutive rows of out
-    BLOCK_COLS: tl.constexpr,  # columns per iteration, a power of two
+    BLOCK_COLS: tl.constexpr,  # columns per load, a power of two
     FROM_THE_END: tl.constexpr,  # pass 2 from the row's last block (_rows.pass_two_start)
+    LOADS: tl.constexpr,  # pass 1's blocks an iteration, 1 or 2 (_rows.RowPlan.loads)
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
@@ -115,17 +117,22 @@ def softmax_looped_kernel(
     # da5ac7c, rejected, benchmarks/rows_and_launch_tuning.md#softmax_looped_kernel.)
     lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
     lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
-    for start in range(0, n_cols, BLOCK_COLS):
-        col_mask = start + cols < n_cols  # the last block may hang past the row's end
+    # Whole iterations first, LOADS blocks each, all inside the row: no masks, and both
+    # blocks' loads issued before either is used (twice the bytes in flight a thread).
+    paired_end = n_cols - n_cols % (LOADS * BLOCK_COLS)
+    for start in range(0, paired_end, LOADS * BLOCK_COLS):
+        x = tl.load(x_row_ptr + start + cols).to(tl.float32)
+        if LOADS == 2:
+            x_next = tl.load(x_row_ptr + start + BLOCK_COLS + cols).to(tl.float32)
+            lane_max, lane_sum = _online_max_and_sum(lane_max, lane_sum, x, x_next, FAST_EXP)
+        else:
+            lane_max, lane_sum = _online_max_and_sum(lane_max, lane_sum, x, None, FAST_EXP)
+    # Then the blocks left, one a time; the last may hang past the row's end.
+    for start in range(paired_end, n_cols, BLOCK_COLS):
         # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
-        x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
-        x = x.to(tl.float32)
-        new_max = tl.maximum(lane_max, x)
-        # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
-        # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
-        shift = tl.where(new_max == float("-inf"), 0.0, new_max)
-        lane_sum = lane_sum * exp(lane_max - shift, FAST_EXP) + exp(x - shift, FAST_EXP)
-        lane_max = new_max
+        x = tl.load(x_row_ptr + start + cols, mask=start + cols < n_cols, other=float("-inf"))
+        lane_max, lane_sum = _online_max_and_sum(lane_max, lane_sum, x.to(tl.float32), None,
+                                                 FAST_EXP)  # fmt: skip
 
     # Combine the lanes: rescale each lane's sum to the row max. A row that is all -inf
     # has row_max = -inf and gets a NaN sum here, hence a NaN row, as in PyTorch.
@@ -142,6 +149,22 @@ def softmax_looped_kernel(
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
         y = exp(x.to(tl.float32) - row_max, FAST_EXP) * inv_sum
         tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
+
+
+@triton.jit
+def _online_max_and_sum(lane_max, lane_sum, x, x_next, FAST_EXP: tl.constexpr):
+    """Each lane's running max and sum of exp(x - max) with a block x (and x_next, unless
+    None) folded in: the sum so far is rescaled to the new max once for both blocks."""
+    new_max = tl.maximum(lane_max, x)
+    if x_next is not None:
+        new_max = tl.maximum(new_max, x_next)
+    # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
+    # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
+    shift = tl.where(new_max == float("-inf"), 0.0, new_max)
+    lane_sum = lane_sum * exp(lane_max - shift, FAST_EXP) + exp(x - shift, FAST_EXP)
+    if x_next is not None:
+        lane_sum += exp(x_next - shift, FAST_EXP)
+    return new_max, lane_sum
 
 
 @triton.jit
@@ -184,8 +207,16 @@ of looped: at 1024 x 65536 they ran 57-58% of a same-size copy against the loope
 kernel's 74% (H100, benchmarks/rows_and_launch_tuning.md#walkers)."""
 
 
+LOOP_LOADS = 2
+"""Blocks the looped kernel's first pass loads an iteration (1 or 2), on twice the warps
+(32 at LOOP_BLOCK = 8192): one program an SM, half the rows in flight (a smaller share of
+L2 for pass 2 to find), the same bytes in flight. 1024 x 65536 float16: 83% of a
+same-size copy against 75% with one (H100,
+benchmarks/rows_and_launch_tuning.md#loop_loads)."""
+
+
 # A later call of x's signature: the same launch, at once.
-@replayed(lambda: (replay_context(), WALK_LONG_ROWS))
+@replayed(lambda: (replay_context(), WALK_LONG_ROWS, LOOP_LOADS))
 def softmax(x: torch.Tensor) -> torch.Tensor:
     """Softmax of `x` over its last dim, as torch.softmax(x, dim=-1); returns a new tensor.
 
@@ -196,5 +227,5 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     check_tensor("x", x)
     return launch_rowwise(
         x, softmax_kernel, softmax_looped_kernel, softmax_split_kernel,
-        walks=WALK_LONG_ROWS, FAST_EXP=not in_interpreter(),
+        walks=WALK_LONG_ROWS, loop_loads=LOOP_LOADS, FAST_EXP=not in_interpreter(),
     )  # fmt: skip

@@ -103,11 +103,12 @@ def test_layer_norms_walker_reduces_its_two_row_sums_at_once_offline() -> None:
     assert walker and int(walker[1]) <= 255 and int(walker[2]) <= 3, done.stdout
 
 
-def test_softmaxs_looped_kernel_leaves_room_for_two_programs_an_sm_offline() -> None:
+def test_softmaxs_looped_kernel_fits_an_sm_on_32_warps_offline() -> None:
     """benchmarks/sass_loop.py on the row-wise family (softmax) with a launch constant set:
-    rows of 65536 float16 columns looped in blocks of 8192 on 16 warps take at most 64
-    registers, so two programs share an SM (the rows in flight that
-    benchmarks/tune_rowwise.py's flight-softmax sweep weighs); no spills."""
+    rows of 65536 float16 columns looped in blocks of 8192, two an iteration
+    (kernels.softmax.LOOP_LOADS) on 32 warps, take at most 64 registers a thread, so one
+    program fits an SM's 65536 (the rows in flight that benchmarks/tune_rowwise.py's
+    flight-softmax sweep weighs); no spills."""
     done = _offline(
         "benchmarks/sass_loop.py", "--shape", "8,65536", "--design", "rows/looped/gpu",
         "--set", "kernels._rows.LOOP_BLOCK=8192",

@@ -76,6 +76,33 @@ def test_looped_kernels_are_right_with_pass_two_either_way(
     TestOps().test_configs(TestOps.ops[name], dtype, "rows/looped/interpret", harness_state)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("loads", [1, 2])
+def test_softmaxs_looped_kernel_is_right_with_one_or_two_loads_an_iteration(
+    loads: int, dtype: str, monkeypatch: pytest.MonkeyPatch, harness_state
+) -> None:
+    """kernels.softmax.LOOP_LOADS either way: the looped kernel forced with the
+    interpreter's 256-column blocks passes the config test's cases, whose rows end on a
+    whole iteration, a block into one, or a ragged block past it (pass 1's unmasked
+    iterations, then its masked blocks), and hold -inf, +inf and NaN."""
+    import kernels.softmax
+    from tests.test_ops import TestOps
+
+    monkeypatch.setattr(kernels.softmax, "LOOP_LOADS", loads)
+    assert _rows.plan_rows(2, 1793, loop_loads=loads).loads == loads
+    TestOps().test_configs(TestOps.ops["softmax"], dtype, "rows/looped/interpret", harness_state)
+
+
+def test_a_looped_plan_splits_a_threads_values_among_its_loads() -> None:
+    """Two loads an iteration: each of ELEMENTS_PER_THREAD's values a thread takes an
+    iteration still lands in one thread, so the same block takes twice the warps."""
+    with _plans.forcing("rows/looped/gpu"):
+        one, two = (_rows.plan_rows(4, 1 << 16, loop_loads=n) for n in (1, 2))
+    assert (one.loads, two.loads) == (1, 2)
+    assert one.block_cols == two.block_cols == _rows.LOOP_BLOCK
+    assert two.num_warps == min(2 * one.num_warps, _rows.MAX_WARPS)
+
+
 @pytest.mark.parametrize("walks", [False, True])
 def test_rows_are_split_only_for_an_op_with_a_split_kernel_and_within_its_slices(
     walks: bool,
