@@ -99,6 +99,7 @@ import numbers
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_wait
 from triton.tools.tensor_descriptor import TensorDescriptor
 
 from harness.autotune import autotune
@@ -111,6 +112,7 @@ from kernels._launch import (
     checked_grid,
     copy_engine,
     descriptor,
+    early_launch,
     fitted,
     fitting_configs,
     launch_resolved,
@@ -468,6 +470,7 @@ def conv2d_tma_kernel(
     CHANNELS_FIRST: tl.constexpr = False,  # rows of NCHW x (an image's channels x pixels),
     # and of NCHW out
     OUT_DESCRIPTOR: tl.constexpr = 0,  # 1: the tile leaves through out_desc, if there is one
+    EARLY: tl.constexpr = False,  # launched before the copy it reads ended: wait for it
 ):  # fmt: skip
     """A stride-1 convolution of one group on Hopper's copy engine (TMA): each tap of a
     tile of output pixels is one block of x, which the engine fetches whole into shared
@@ -495,7 +498,13 @@ def conv2d_tma_kernel(
     OUT_DESCRIPTOR: a finished row tile leaves through the copy engine too, clipped at
     out's edges, in place of a store by the threads, whose (pixels x filters) tile of
     64-bit addresses is most of the registers a 1 x 1 tile needs: as (filters, pixels)
-    of an NCHW image or (pixels, filters) channels-last."""
+    of an NCHW image or (pixels, filters) channels-last.
+
+    EARLY: launched while the launch before it (the copy of x or of the filters to
+    channels-last) was still running (`kernels._launch.early_launch`); every program
+    waits for that launch to end, and its writes to be visible, before it reads."""
+    if EARLY:
+        gdc_wait()
     if PROGRAMS_PER_SM == 0:
         tma_conv_tile(tl.program_id(axis=0), x_desc, w_desc, out_ptr, out_desc, bias_ptr, N, K,
                       C, P, Q, pad_h, pad_w, dil_h, dil_w, stride_on, stride_oc, stride_op,
@@ -914,6 +923,10 @@ taps would leave 55 of the 64-pixel tile's pixels masked
 (benchmarks/conv2d_tuning.md#few_pixels_block)."""
 
 
+EARLY_AFTER_COPIES = True
+"""Whether the TMA kernel is launched early (`kernels._launch.early_launch`) after this
+call's own copy of x or the filters (benchmarks/conv2d_tuning.md, "Launched early")."""
+
 TMA_BY_DEFAULT = True
 """Whether a convolution the TMA designs can run (`_tma`) takes one unforced, on a GPU,
 with 16-bit operands: rows for a 1 x 1 convolution without padding, boxes otherwise.
@@ -996,9 +1009,17 @@ def _tma(geo: Geometry, src, weight, out, bias, transposed: bool = False) -> boo
         x_desc, w_desc, out, out_desc, bias, n, cout, cin, out_h, out_w, *pad, dil_h, dil_w,
         *out.stride(), bias.stride(0) if bias is not None else 0,
     )  # fmt: skip
+    # Launched early where this call copied x or the filters just before (a new tensor):
+    # on the copy engine's GPUs, so where the copy engine runs unforced.
+    early = (
+        EARLY_AFTER_COPIES
+        and early_launch(src.device)
+        and (pixels.data_ptr() != src.data_ptr() or filters.data_ptr() != weight.data_ptr())
+    )
     constants = {
         "R": geo.r, "S": geo.s, "INDEX_64": _index_64(geo, out), **_dot_constants(src),
-        "CHANNELS_FIRST": channels_first,
+        "CHANNELS_FIRST": channels_first, "EARLY": early,
+        **({"launch_pdl": True} if early else {}),
     }  # fmt: skip
     kernel, configs = (
         (conv2d_rows_kernel, ROWS_CONFIGS) if rows else (conv2d_boxes_kernel, BOXES_CONFIGS)
@@ -1073,6 +1094,7 @@ def run_forward(geo: Geometry, x, weight, bias) -> torch.Tensor:
         CHANNELS_LAST_BLOCK,
         FEW_PIXELS_BLOCK,
         PAIRED_COPIES,
+        EARLY_AFTER_COPIES,
     )
 )
 def _forward(x, weight, bias, stride, padding, dilation, groups) -> torch.Tensor:

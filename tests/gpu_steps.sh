@@ -116,9 +116,10 @@
 #   s31-timeline  `harness bench --timeline` on the multi-launch ops
 #   s32-rms-norm  RMSNorm on a GPU for the first time: its tests compiled, then its bench
 #                 beside layer_norm's (the same kernels, no mean pointer)
-#   s28-early-conv  conv2d launched early after its copies (at 4d4d244, branch
-#                 conv-early-launch, not merged; the step lives there; its A/B,
-#                 s29-conv-early-ab, at e6758ea)
+#   s33-loop-loads  softmax's looped kernel on two loads an iteration: tests, sweep, table
+#   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
+#                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
+#                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
 #   dw-ncu-rest   ncu on the depthwise shapes short of 70% that are not FMA-bound (7 x 7
 #                 stride 2, 512 x 28^2), each on the config its tuner chose, and timed
 #   pair-cold     conv2d's paired copies (7d18956, carried as .pair/) timed off and on
@@ -970,6 +971,21 @@ for name in $STEPS; do
             tests/test_ops.py tests/test_rms_norm_module.py -k "rms_norm or test_state_dict or test_function"
         step s32-rms-bench 240 python -m harness bench rms_norm rms_norm_backward layer_norm \
             layer_norm_backward --out "$OUT/bench-rms" --no-plots ;;
+    s29-conv-early-ab)
+        # The early launch against launches in order, alternating in one process, three
+        # rounds (2026-12-06-h100 call 2: 0.7-1.9 us less a call, dirty and clean, on every
+        # 3 x 3 row; the 114 us row of 2026-12-05f call 9 did not come back).
+        step s29-conv-early-ab 150 python benchmarks/conv_early_probe.py --rounds 3 ;;
+    s33-loop-loads)
+        # softmax's looped kernel on two loads an iteration (LOOP_LOADS, 32 warps; 83% of a
+        # same-size copy at 1024 x 65536 float16 on the branch, H100): its tests compiled,
+        # the flight sweep (4096 x 40000, where the branch's masked last iteration lost),
+        # the op's table.
+        step s33-loads-tests 100 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_row_plans.py -k "softmax or looped"
+        step s33-loads-sweep 90 python benchmarks/tune_rowwise.py flight-softmax
+        step s33-loads-bench 90 python -m harness bench softmax --out "$OUT/bench-softmax" \
+            --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
