@@ -108,6 +108,7 @@ def softmax_looped_kernel(
     LOADS: tl.constexpr,  # pass 1's blocks an iteration, 1 or 2 (_rows.RowPlan.loads)
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
+    tl.static_assert(LOADS == 1 or LOADS == 2, "the looped kernel loads 1 or 2 blocks at once")
     x_row_ptr, out_row_ptr = row_pointers(x_ptr, stride_xrow, out_ptr, stride_outrow)
     cols = tl.arange(0, BLOCK_COLS)
 

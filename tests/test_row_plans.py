@@ -93,6 +93,23 @@ def test_softmaxs_looped_kernel_is_right_with_one_or_two_loads_an_iteration(
     TestOps().test_configs(TestOps.ops["softmax"], dtype, "rows/looped/interpret", harness_state)
 
 
+def test_softmaxs_looped_kernel_refuses_loads_it_does_not_make(
+    monkeypatch: pytest.MonkeyPatch, harness_state
+) -> None:
+    """LOOP_LOADS = 3 would step three blocks an iteration and load two: refused when the
+    kernel compiles, not a wrong answer."""
+    import torch
+
+    import kernels.softmax
+    from harness.modes import device_for
+
+    monkeypatch.setattr(kernels.softmax, "LOOP_LOADS", 3)
+    x = torch.randn(2, 1000, device=device_for(harness_state.mode))
+    looped = f"rows/looped/{_plans.default_constants()}"
+    with _plans.forcing(looped), pytest.raises(Exception, match="1 or 2"):
+        kernels.softmax.softmax(x)
+
+
 def test_a_looped_plan_splits_a_threads_values_among_its_loads() -> None:
     """Two loads an iteration: each of ELEMENTS_PER_THREAD's values a thread takes an
     iteration still lands in one thread, so the same block takes twice the warps."""
