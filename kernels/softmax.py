@@ -119,7 +119,7 @@ def softmax_looped_kernel(
     lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
     lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
     # Whole iterations first, LOADS blocks each, all inside the row: no masks, and both
-    # blocks' loads issued before either is used (twice the bytes in flight a thread).
+    # blocks' loads issued before either is used (two blocks in flight a program).
     paired_end = n_cols - n_cols % (LOADS * BLOCK_COLS)
     for start in range(0, paired_end, LOADS * BLOCK_COLS):
         x = tl.load(x_row_ptr + start + cols).to(tl.float32)
