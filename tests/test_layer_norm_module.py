@@ -85,12 +85,7 @@ def _model(norm: torch.nn.Module) -> torch.nn.Module:
 def test_training_steps_match_nn_layer_norm(shape, kwargs, optimizer, device, harness_state):
     """A few optimizer steps of a small model with either LayerNorm end at the same
     parameters and losses."""
-    gen = torch.Generator().manual_seed(1)
-    with torch.random.fork_rng(devices=[]):  # the Linear layers draw from the global RNG
-        torch.manual_seed(1)
-        ref = _model(_randomized(torch.nn.LayerNorm(shape, **kwargs), gen)).to(device)
-    ours = _model(TritonLayerNorm(shape, **kwargs)).to(device)
-    ours.load_state_dict(ref.state_dict())
+    ref, ours, gen = models_alike(torch.nn.LayerNorm, TritonLayerNorm, shape, kwargs, device)
     features = math.prod(ours[2].normalized_shape)
     # Adam divides each gradient element by its own running magnitude, which makes the
     # step of an element whose gradient is near zero (and mostly rounding error) a coin
@@ -99,6 +94,18 @@ def test_training_steps_match_nn_layer_norm(shape, kwargs, optimizer, device, ha
     make = {"sgd": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
             "adam": lambda p: torch.optim.Adam(p, lr=1e-2, eps=1.0)}[optimizer]  # fmt: skip
     train_alike(ref, ours, make, LAYER_NORM_BACKWARD, features, gen, harness_state.mode)
+
+
+def models_alike(torch_module, triton_module, shape, kwargs, device):
+    """`_model` around each normalization, from the same parameters (the torch one's,
+    randomized, loaded into ours), and the generator the training data is to come from."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.random.fork_rng(devices=[]):  # the Linear layers draw from the global RNG
+        torch.manual_seed(1)
+        ref = _model(_randomized(torch_module(shape, **kwargs), gen)).to(device)
+    ours = _model(triton_module(shape, **kwargs)).to(device)
+    ours.load_state_dict(ref.state_dict())
+    return ref, ours, gen
 
 
 def train_alike(ref, ours, make, backward_op, features, gen, mode, batch=64, steps=3) -> None:

@@ -14,9 +14,8 @@ from harness.dtypes import FLOAT_DTYPES
 from kernels.rms_norm import RMSNormFunction, TritonRMSNorm, rms_norm
 from ops.rms_norm import RMS_NORM_BACKWARD
 from tests.test_layer_norm_module import (  # noqa: F401 (device: a fixture)
-    _model,
-    _randomized,
     device,
+    models_alike,
     round_trip,
     train_alike,
 )
@@ -40,12 +39,7 @@ def test_training_steps_match_nn_rms_norm(shape, kwargs, device, harness_state):
     """A few SGD steps of a small model with either RMSNorm end at the same parameters
     and losses, within twice the backward entry's bound a step (both models round, and
     each step's differences carry into the next)."""
-    gen = torch.Generator().manual_seed(1)
-    with torch.random.fork_rng(devices=[]):  # the Linear layers draw from the global RNG
-        torch.manual_seed(1)
-        ref = _model(_randomized(torch.nn.RMSNorm(shape, **kwargs), gen)).to(device)
-    ours = _model(TritonRMSNorm(shape, **kwargs)).to(device)
-    ours.load_state_dict(ref.state_dict())
+    ref, ours, gen = models_alike(torch.nn.RMSNorm, TritonRMSNorm, shape, kwargs, device)
     features = math.prod(ours[2].normalized_shape)
     sgd = lambda parameters: torch.optim.SGD(parameters, lr=0.1, momentum=0.9)
     train_alike(ref, ours, sgd, RMS_NORM_BACKWARD, features, gen, harness_state.mode)
