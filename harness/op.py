@@ -251,6 +251,12 @@ class Op:
     bench_cases: Sequence[ShapeAndParams] = ()
     """(shape, params) timed on the GPU by the benchmarks, smallest first."""
     bench_dtypes: tuple[str, ...] = FLOAT_DTYPES
+    torch_bench: Callable[..., Any] | None = None
+    """The PyTorch call the benchmarks time beside the kernel: what a PyTorch user runs
+    for the op, at the kernel's precision (same signature as `kernel`). Default: the
+    `torch_ref`, which is about values and may not be it (it may upcast 16-bit inputs,
+    turn tf32 off or build the op from several calls). `OpTests.test_torch_bench` checks
+    that it computes the op, judged as the kernel is, on the pinned float32 examples."""
     values: tuple[str, ...] = ("normal",)
     """The input value profiles the op admits (`harness.tensors.VALUE_PROFILES`);
     hypothesis draws among them and puts the choice in the case's params["values"]."""

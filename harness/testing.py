@@ -217,6 +217,25 @@ class OpTests:
             assert result.kernel_ok, result.report()
         assert cut, f"{op.name}: no pinned example is cut by its part: add one"
 
+    def test_torch_bench(self, op: Op, harness_state) -> None:
+        """The PyTorch call the benchmarks time against the kernel (`Op.torch_bench`)
+        computes the op: on each pinned float32 example it passes as the kernel must,
+        against the oracle within the kernel's bound (it runs at the kernel's precision).
+        A speedup over a call that computes something else means nothing."""
+        if op.torch_bench is None:
+            pytest.skip(f"{op.name}'s benchmarks time its torch_ref")
+        mode = harness_state.mode
+        if mode == "parity":
+            pytest.skip("parity compares a kernel's two modes; a PyTorch call has one")
+        dtype = "float32"
+        if not op.supports(mode, dtype) or op.limitation(mode, dtype):
+            pytest.skip(f"{op.name} does not run {dtype} in {mode} mode")
+        as_kernel = dataclasses.replace(op, kernel=op.torch_bench)
+        for shape, params in op.examples:
+            case = Case(op.name, dtype, tuple(shape), dict(params), seed=0)
+            result = run_case(as_kernel, case, mode, device_for(mode), self.ops.module)
+            assert result.kernel_ok, f"{op.name}'s torch_bench:\n{result.report()}"
+
     def test_tolerance_policy(self, op: Op, dtype: str, harness_state) -> None:
         """The bound is tight enough to mean something, on the pinned examples:
         - a kernel returning zeros, or a constant, fails wherever the oracle varies;

@@ -72,6 +72,7 @@ from references.matmul import (
     matmul_backward_numpy,
     matmul_numpy,
     matmul_torch,
+    matmul_torch_bench,
     sum_to,
 )
 
@@ -331,6 +332,7 @@ MATMUL = Op(
         ((32, 1024, 1024, 1024), {"batch": "both"}),
     ],
     bench_dtypes=("float16", "bfloat16", "float32"),
+    torch_bench=matmul_torch_bench,
     values=("normal", "wide", "positive", "ties", "tiny"),
     configs=Configs(CONFIG_NAMES, _plans.forcing, _plans.recording, excluded_config),
     part=_part,

@@ -36,9 +36,11 @@ from references.rms_norm import (
     rms_norm_autograd_torch,
     rms_norm_backward_numpy,
     rms_norm_backward_torch,
+    rms_norm_backward_torch_bench,
     rms_norm_numpy,
     rms_norm_rstd_numpy,
     rms_norm_torch,
+    rms_norm_torch_bench,
 )
 
 AFFINE = ("weight", "none")
@@ -140,6 +142,7 @@ RMS_NORM = Op(
     flops=lambda case: 4 * math.prod(case.shape),
     bytes=_forward_bytes,
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
+    torch_bench=rms_norm_torch_bench,
     values=NORM_VALUES,
     configs=row_configs("rms_norm"),
     backward=None,  # set below, once the gradient's error model is defined
@@ -204,6 +207,7 @@ RMS_NORM_BACKWARD = Op(
         + 4 * rows_of(case)
     ),
     bench_cases=[((4096, n), {}) for n in (1024, 4096, 8192, 16384)],
+    torch_bench=rms_norm_backward_torch_bench,
     values=NORM_VALUES,
     configs=Configs(backward_configs("rms_norm_backward"), _plans.forcing, _plans.recording),
 )

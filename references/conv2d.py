@@ -155,16 +155,44 @@ def conv2d_backward_numpy(
 
 
 @contextlib.contextmanager
-def _no_tf32() -> Iterator[None]:
-    """cuDNN runs float32 convolutions in tf32 unless told otherwise
-    (torch.backends.cudnn.allow_tf32 defaults to True): off here, so that PyTorch's tier
-    is float32 as the error model says (a kernel's tf32 is declared by the op)."""
-    saved = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
+def _cudnn(**flags: bool) -> Iterator[None]:
+    """torch.backends.cudnn's settings `flags` (benchmark, allow_tf32) inside, restored
+    after."""
+    saved = {name: getattr(torch.backends.cudnn, name) for name in flags}
+    for name, value in flags.items():
+        setattr(torch.backends.cudnn, name, value)
     try:
         yield
     finally:
-        torch.backends.cudnn.allow_tf32 = saved
+        for name, value in saved.items():
+            setattr(torch.backends.cudnn, name, value)
+
+
+def _no_tf32() -> contextlib.AbstractContextManager[None]:
+    """cuDNN runs float32 convolutions in tf32 unless told otherwise
+    (torch.backends.cudnn.allow_tf32 defaults to True): off here, so that PyTorch's tier
+    is float32 as the error model says (a kernel's tf32 is declared by the op)."""
+    return _cudnn(allow_tf32=False)
+
+
+def conv2d_torch_bench(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """What the benchmarks time against the kernel: F.conv2d in the inputs' dtype (cuDNN
+    on the GPU) with cudnn.benchmark on, as a training script sets it, and tf32 allowed
+    for float32 (PyTorch's default for convolutions; the kernel's float32 tl.dot is tf32
+    on the GPU). `conv2d_torch` upcasts 16-bit inputs and turns tf32 off, for values: an
+    H100 timed it at 182-385 us where cuDNN took 20-59 us (results/2026-12-06-h100)."""
+    if isinstance(padding, list):
+        padding = tuple(padding)
+    with _cudnn(benchmark=True, allow_tf32=True):
+        return torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d_torch(

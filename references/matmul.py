@@ -125,3 +125,21 @@ def matmul_torch(
     if bias is not None:
         z = z + bias
     return activate_torch(z, activation)
+
+
+def matmul_torch_bench(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    activation: str | None = None,
+    precision: str = "tf32",
+) -> torch.Tensor:
+    """What the benchmarks time against the kernel: `matmul_torch` with float32 products
+    in the kernel's `precision` (cuBLAS in tf32 for "tf32"; PyTorch's default is full
+    float32, which would time a tf32 kernel against a slower product)."""
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        return matmul_torch(a, b, bias, activation, precision)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved

@@ -34,6 +34,17 @@ def rms_norm_torch(x, weight, eps):
     return y, torch.rsqrt(x32.square().mean(dim=-1) + eps)
 
 
+def rms_norm_torch_bench(x, weight, eps):
+    """What the benchmarks time against the kernel: PyTorch's fused RMSNorm, the op behind
+    F.rms_norm that also returns rstd (aten._fused_rms_norm, torch >= 2.8; earlier, the
+    values' tier)."""
+    fused = getattr(torch.ops.aten, "_fused_rms_norm", None)
+    if fused is None:
+        return rms_norm_torch(x, weight, eps)
+    y, rstd = fused(x, [x.shape[-1]], weight, eps)
+    return y, rstd.reshape(x.shape[:-1])
+
+
 def rms_norm_backward_numpy(dy, x, rstd, weight):
     """The analytic gradient: with xhat = x * rstd and g = dy * weight,
     dx = rstd * (g - xhat * mean(g * xhat)), dweight = sum(dy * xhat) over every leading
@@ -59,6 +70,18 @@ def rms_norm_backward_torch(dy, x, rstd, weight):
         rows = (dy.float() * xhat).reshape(-1, x.shape[-1])  # (a 1-D x is one row)
         grads.append(rows.sum(dim=0).to(x.dtype))
     return tuple(grads)
+
+
+def rms_norm_backward_torch_bench(dy, x, rstd, weight):
+    """What the benchmarks time against the kernel: PyTorch's fused RMSNorm backward,
+    what autograd runs after F.rms_norm on CUDA (aten._fused_rms_norm_backward, which has
+    no CPU kernel: there, and before torch 2.9, the values' tier)."""
+    fused = getattr(torch.ops.aten, "_fused_rms_norm_backward", None)
+    if fused is None or x.device.type != "cuda":
+        return rms_norm_backward_torch(dy, x, rstd, weight)
+    mask = [True, weight is not None]
+    grads = fused(dy, x, [x.shape[-1]], rstd[..., None], weight, mask)
+    return tuple(g for g in grads if g is not None)
 
 
 def rms_norm_autograd_torch(x, weight, eps):

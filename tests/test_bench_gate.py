@@ -48,10 +48,16 @@ def test_roofline_picks_the_binding_ceiling():
 
 
 def test_run_json_round_trip(tmp_path):
-    run = run_of([result(), result(dtype="float16", params={"layout": "strided"})])
+    run = run_of(
+        [
+            result(),
+            result(dtype="float16", params={"layout": "strided"}, torch_tier="torch_bench f"),
+        ]
+    )
     path = run.save(tmp_path / "run.json")
     back = BenchRun.load(path)
     assert back.results == run.results
+    assert [r.torch_tier for r in back.results] == ["torch_ref", "torch_bench f"]
     assert back.machine == run.machine and back.ceilings == run.ceilings
     data = json.loads(path.read_text())
     assert data["format"] == "harness-bench/1"
@@ -87,6 +93,19 @@ def test_a_speedup_drop_fails_even_when_the_kernel_time_holds():
     (row,) = gate.compare(now, run_of([result(STEADY)])).rows
     assert row.verdict == "FAIL"
     assert "speedup" in row.why and "median" not in row.why
+
+
+def test_a_speedup_over_another_pytorch_call_is_not_judged():
+    # The baseline timed the op's torch_ref; this run its torch_bench, 3x faster: the
+    # speedup fell, but against another call. The kernel's own time is still judged.
+    bench = "torch_bench references.x.fast"
+    now = run_of([result(STEADY, torch_ms=(0.4,) * 5, torch_tier=bench)])
+    (row,) = gate.compare(now, run_of([result(STEADY)])).rows
+    assert row.verdict == "PASS" and row.speedup_change is None
+    assert f"speedup not judged: PyTorch timed torch_ref, now {bench}" in row.why
+    slower = run_of([result(tuple(1.2 * t for t in STEADY), torch_tier=bench)])
+    (row,) = gate.compare(slower, run_of([result(STEADY)])).rows
+    assert row.verdict == "FAIL" and "median +20.0%" in row.why and "not judged" in row.why
 
 
 def test_small_changes_within_threshold_pass():

@@ -28,7 +28,16 @@ from harness.perf.report import (
 )
 from harness.perf.results import BenchResult, BenchRun
 from harness.perf.timing import TimingConfig, measure
-from tests.bench_fakes import FAKE_OPS, HOST_MS, WORK, FakeTimer, result, run_of
+from tests.bench_fakes import (
+    FAKE_OPS,
+    HOST_MS,
+    WORK,
+    FakeTimer,
+    fake_op,
+    result,
+    run_of,
+    torch_bench,
+)
 
 QUICK = TimingConfig(repeats=3, warmup_ms=0.0, rep_ms=1.0, min_calls=3, max_calls=10)
 CEILINGS = FixedCeilings(copy=3000.0, matmul={"float32": 50.0, "float16": 700.0})
@@ -73,6 +82,19 @@ def test_measure_case_computes_speedup_rates_and_ceiling_fraction():
     assert r.bound == "memory" and r.ceiling_fraction == pytest.approx(r.gbps / 3000.0)
     assert len(r.kernel_samples_ms) == 3 * QUICK.max_calls  # 1 ms / 16 us, capped
     assert r.kernel.host_ms == r.torch.host_ms == HOST_MS
+
+
+def test_the_pytorch_column_times_the_ops_torch_bench_and_says_so():
+    op = fake_op("fake_benched", torch_bench=torch_bench, bench_dtypes=("float32",))
+    item = bench.bench_items(Registry([op], module=__name__))[-1]
+    r = bench.measure_case(item, FakeTimer(), CEILINGS, QUICK)
+    assert r.speedup == pytest.approx(0.8)  # torch_bench's 0.8 ns an element, not _torch's
+    assert r.torch_tier == "torch_bench tests.bench_fakes.torch_bench"
+    assert "pytorch column, where not the op's torch_ref: fake_benched: tests.bench_fakes." \
+        "torch_bench" in format_table(run_of([r, result()]))  # fmt: skip
+    plain = bench.measure_case(bench.bench_items(FAKE_OPS, ["fake_add"])[-1], FakeTimer(),
+                               CEILINGS, QUICK)  # fmt: skip
+    assert plain.torch_tier == "torch_ref" and "where not" not in format_table(run_of([plain]))
 
 
 def test_host_cost_is_reported_and_saved():

@@ -20,8 +20,10 @@ from harness.dtypes import UNIT_ROUNDOFF
 from harness.modes import device_for
 from harness.runner import CaseFailure, check_case
 from harness.tensors import make_tensor, poisoned_allocations
+from harness.testing import OpTests
 from harness.tolerance import LAMBDA
-from tests.buggy_ops import BUGGY
+from ops.vector_add import VECTOR_ADD
+from tests.buggy_ops import BUGGY, wrong_reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,6 +53,22 @@ def test_off_by_one_mask_is_caught_and_reported(mode):
     assert re.search(r"re-run this case: python -m harness repro --ops tests.buggy_ops", report)
     if mode != "interpret":  # on a GPU the failure names the device (workers spread over GPUs)
         assert re.search(r"mode=\w+ device=cuda:\d+ \(", report)
+
+
+def test_a_torch_bench_that_computes_another_function_fails(harness_state):
+    """The benchmarks' PyTorch call is checked to compute the op: one that computes x - y
+    for vector_add fails `test_torch_bench`, the op's own torch_ref passes it."""
+    if harness_state.mode == "parity":
+        pytest.skip("test_torch_bench skips parity mode")
+
+    class Tests(OpTests):
+        ops = BUGGY
+
+    wrong = dataclasses.replace(VECTOR_ADD, torch_bench=wrong_reference)
+    with pytest.raises(AssertionError, match="vector_add's torch_bench"):
+        Tests().test_torch_bench(wrong, harness_state)
+    right = dataclasses.replace(VECTOR_ADD, torch_bench=VECTOR_ADD.torch_ref)
+    Tests().test_torch_bench(right, harness_state)
 
 
 def test_printed_reproducer_reruns_the_same_failure(mode):

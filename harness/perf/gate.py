@@ -8,7 +8,9 @@ Each case present in both runs is judged on two figures:
   * the kernel's median time: its change is median_now / median_base - 1;
   * the speedup over PyTorch measured in the same run: its change is
     1 - speedup_now / speedup_base. Both tiers ran side by side, so this ratio survives
-    a noisy machine, different clocks, another host.
+    a noisy machine, different clocks, another host. Judged only where both runs timed
+    the same PyTorch call (`BenchResult.torch_tier`: the op's `torch_bench` or its
+    `torch_ref`); a case whose call changed is judged on its median, and says why.
 A figure's noise is the mean of the two runs' spreads (the range of each one's repeat
 medians over their median, see harness.perf.results): the half-ranges of the two
 measurements, added. Against its threshold:
@@ -141,21 +143,28 @@ def judge(now: BenchResult, base: BenchResult | None, th: Thresholds) -> Row:
         return Row(now, base, NEW, "no baseline for this case")
     assert now.kernel and base.kernel and now.speedup and base.speedup
     dm = now.kernel.median_ms / base.kernel.median_ms - 1
-    ds = 1 - now.speedup / base.speedup
     verdicts = [
-        _judge(dm, (now.kernel.spread + base.kernel.spread) / 2, th.max_regression, "median"),
-        _judge(
-            ds,
-            ((now.speedup_spread or 0) + (base.speedup_spread or 0)) / 2,
-            th.max_speedup_drop,
-            "speedup",
-        ),
+        _judge(dm, (now.kernel.spread + base.kernel.spread) / 2, th.max_regression, "median")
     ]
+    ds: float | None = None
+    note = ""
+    if now.torch_tier == base.torch_tier:
+        ds = 1 - now.speedup / base.speedup
+        verdicts.append(
+            _judge(
+                ds,
+                ((now.speedup_spread or 0) + (base.speedup_spread or 0)) / 2,
+                th.max_speedup_drop,
+                "speedup",
+            )
+        )
+    else:  # two PyTorch calls: their speedups are not one figure (re-baseline the op)
+        note = f"speedup not judged: PyTorch timed {base.torch_tier}, now {now.torch_tier}"
     for verdict in (FAIL, INCONCLUSIVE):
         reasons = [why for v, why in verdicts if v == verdict]
         if reasons:
-            return Row(now, base, verdict, "; ".join(reasons), dm, ds)
-    return Row(now, base, PASS, "", dm, ds)
+            return Row(now, base, verdict, "; ".join(filter(None, [*reasons, note])), dm, ds)
+    return Row(now, base, PASS, note, dm, ds)
 
 
 @dataclass
@@ -195,7 +204,7 @@ class Report:
             return f"{fmt_pct(v)} ({row.case.id})"
 
         dm = [(abs(r.median_change or 0.0), r) for r in judged]
-        ds = [(abs(r.speedup_change or 0.0), r) for r in judged]
+        ds = [(abs(r.speedup_change), r) for r in judged if r.speedup_change is not None]
         spreads = [
             (max(r.case.kernel.spread, r.base.kernel.spread), r)  # type: ignore[union-attr]
             for r in judged
@@ -204,11 +213,15 @@ class Report:
             (max(r.case.speedup_spread or 0, r.base.speedup_spread or 0), r)  # type: ignore[union-attr]
             for r in judged
         ]
+        speedups = (
+            f"max {worst(ds)}, median {fmt_pct(statistics.median(v for v, _ in ds))}"
+            if ds
+            else "none judged"
+        )
         return [
             f"run-to-run |change| of the median: max {worst(dm)}, "
             f"median {fmt_pct(statistics.median(v for v, _ in dm))}",
-            f"run-to-run |change| of the speedup: max {worst(ds)}, "
-            f"median {fmt_pct(statistics.median(v for v, _ in ds))}",
+            f"run-to-run |change| of the speedup: {speedups}",
             f"within-run spread of the median: max {worst(spreads)}; "
             f"of the speedup: max {worst(sp_spreads)}",
         ]

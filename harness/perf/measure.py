@@ -25,7 +25,7 @@ from typing import Any
 from harness import crashes, placement
 from harness.op import Case, Op, Part, Registry
 from harness.perf.ceilings import Ceilings
-from harness.perf.results import BenchResult, Key, TierTiming, case_id, params_key
+from harness.perf.results import TORCH_REF, BenchResult, Key, TierTiming, case_id, params_key
 from harness.perf.timeline import summarize
 from harness.perf.timing import Timer, TimingConfig, measure
 
@@ -266,6 +266,15 @@ DRIFTED = (
 )
 
 
+def torch_tier(op: Op) -> str:
+    """What the PyTorch column timed: "torch_ref", or the op's `torch_bench` by name (a
+    speedup is only comparable with one over the same call)."""
+    fn = op.torch_bench
+    if fn is None:
+        return TORCH_REF
+    return f"torch_bench {getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
+
+
 def measure_case(
     item: BenchItem,
     timer: Timer,
@@ -295,9 +304,10 @@ def measure_case(
     mm_tflops = ceilings.matmul_tflops(item.dtype) if nflops > 0 else None
     inputs = build_inputs(op, case, timer.device)
     args, kwargs = inputs.args, dict(inputs.kwargs)
+    torch_fn = op.torch_bench or op.torch_ref
     tiers = {
         "kernel": lambda: op.kernel(*args, **kwargs),
-        "torch": lambda: op.torch_ref(*args, **kwargs),
+        "torch": lambda: torch_fn(*args, **kwargs),
     }
     first = snapshot(tiers["kernel"]()) if check is not None and op.deterministic else None
     samples = measure(tiers, timer, config)
@@ -314,6 +324,7 @@ def measure_case(
         params=dict(item.params),
         kernel=TierTiming.from_samples(samples["kernel"], host["kernel"]),
         torch=TierTiming.from_samples(samples["torch"], host["torch"]),
+        torch_tier=torch_tier(op),
         nbytes=nbytes,
         nflops=nflops,
         copy_gbps=copy_gbps,

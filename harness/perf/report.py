@@ -28,7 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.perf.results import BenchResult, BenchRun
+from harness.perf.results import TORCH_REF, BenchResult, BenchRun
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -157,11 +157,21 @@ def render(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(out)
 
 
+def _torch_calls(run: BenchRun) -> str:
+    """Which PyTorch call each op's pytorch column timed, where it is not the op's
+    torch_ref (`Op.torch_bench`)."""
+    calls = {r.op: r.torch_tier for r in run.results if r.ok and r.torch_tier != TORCH_REF}
+    if not calls:
+        return ""
+    named = "; ".join(f"{op}: {tier.removeprefix('torch_bench ')}" for op, tier in calls.items())
+    return f"\npytorch column, where not the op's torch_ref: {named}"
+
+
 def format_table(run: BenchRun) -> str:
     """The run's table; under it, each profiled case's launches (`bench --timeline`)."""
     if not run.results:
         return _header(run) + "\n(no cases measured)"
-    table = _header(run) + "\n\n" + render(COLUMNS, table_rows(run))
+    table = _header(run) + "\n\n" + render(COLUMNS, table_rows(run)) + _torch_calls(run)
     timelines = [f"{r.id}\n    {r.timeline.format()}" for r in run.results if r.timeline]
     if not timelines:
         return table

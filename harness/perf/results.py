@@ -34,6 +34,9 @@ from harness.perf.timeline import Timeline
 
 FORMAT = "harness-bench/1"
 
+TORCH_REF = "torch_ref"
+"""The PyTorch column timed the op's `torch_ref` (every run before `Op.torch_bench`)."""
+
 Key = tuple[str, str, tuple[int, ...], str]
 """(op, dtype, shape, params as sorted JSON): how a case is matched across runs."""
 
@@ -156,6 +159,8 @@ class BenchResult:
     """The bandwidth of a copy moving this case's bytes, measured this run (GB/s)."""
     mm_tflops: float | None = None
     """The matmul ceiling in this case's dtype this run measured (TFLOP/s)."""
+    torch_tier: str = TORCH_REF
+    """Which PyTorch call the torch timing is of (`harness.perf.measure.torch_tier`)."""
     measurements: int = 1
     """How many measurements are pooled here (the gate measures a failing case again,
     see harness.perf.measure.pooled)."""
@@ -259,6 +264,7 @@ class BenchResult:
             "kernel_spread": self.kernel.spread if self.kernel else None,
             "torch_median_ms": self.torch.median_ms if self.torch else None,
             "torch_spread": self.torch.spread if self.torch else None,
+            "torch_tier": self.torch_tier,
             "kernel_host_ms": self.kernel.host_ms if self.kernel else None,
             "torch_host_ms": self.torch.host_ms if self.torch else None,
             "speedup": self.speedup,
@@ -312,6 +318,7 @@ class BenchResult:
             copy_gbps=d.get("copy_gbps_ceiling"),
             size_copy_gbps=d.get("copy_gbps_same_size"),
             mm_tflops=d.get("matmul_tflops_ceiling"),
+            torch_tier=d.get("torch_tier") or TORCH_REF,
             measurements=int(d.get("measurements", 1)),
             error=d.get("error"),
             timeline=Timeline.from_json(d["timeline"]) if d.get("timeline") else None,
