@@ -117,6 +117,7 @@
 #   s32-rms-norm  RMSNorm on a GPU for the first time: its tests compiled, then its bench
 #                 beside layer_norm's (the same kernels, no mean pointer)
 #   s33-loop-loads  softmax's looped kernel on two loads an iteration: tests, sweep, table
+#   s34-torch-bench  Op.torch_bench: its test compiled, rms_norm's and conv2d's tables
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -986,6 +987,16 @@ for name in $STEPS; do
         step s33-loads-sweep 90 python benchmarks/tune_rowwise.py flight-softmax
         step s33-loads-bench 90 python -m harness bench softmax --out "$OUT/bench-softmax" \
             --no-plots ;;
+    s34-torch-bench)
+        # Op.torch_bench (the PyTorch column as a user runs the op): test_torch_bench
+        # compiled (cuDNN, aten._fused_rms_norm and its backward, tf32 cuBLAS computing the
+        # op), then rms_norm's and conv2d's tables against them.
+        step s34-tb-tests 100 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_harness.py -k "torch_bench"
+        step s34-tb-rms 120 python -m harness bench rms_norm rms_norm_backward \
+            --out "$OUT/bench-rms-tb" --no-plots
+        step s34-tb-conv 300 python -m harness bench conv2d --dtype float16 \
+            --out "$OUT/bench-conv-tb" --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
