@@ -118,6 +118,7 @@
 #                 beside layer_norm's (the same kernels, no mean pointer)
 #   s33-loop-loads  softmax's looped kernel on two loads an iteration: tests, sweep, table
 #   s34-torch-bench  Op.torch_bench: its test compiled, rms_norm's and conv2d's tables
+#   s35-ln-mean   layer_norm's forward, correctly rounded mean against `/` (ln_mean_probe.py)
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -997,6 +998,10 @@ for name in $STEPS; do
             --out "$OUT/bench-rms-tb" --no-plots
         step s34-tb-conv 300 python -m harness bench conv2d --dtype float16 \
             --out "$OUT/bench-conv-tb" --no-plots ;;
+    s35-ln-mean)
+        # layer_norm float32 4096 x 1024 +10% since 2026-11-26 (H100): the forward with
+        # its correctly rounded row mean (div_rn, 761b140) against the approximate `/`.
+        step s35-ln-mean 120 python benchmarks/ln_mean_probe.py --rounds 3 ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
