@@ -10,8 +10,9 @@ alternating, with PyTorch's layer norm and a copy of x timed beside each:
 
     PYTHONPATH=. python benchmarks/ln_mean_probe.py [--rounds 3]
 
-`--offline` compiles both for sm_90 without a GPU and counts their SASS instructions
-(the approximate one has no FCHK and no CALL).
+`--offline` compiles both for sm_90 without a GPU and counts their SASS instructions:
+312 against 192 on Triton 3.6, 296 against 184 on 3.9 (the approximate one has no FCHK
+and no CALL).
 """
 
 from __future__ import annotations
