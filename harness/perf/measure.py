@@ -7,8 +7,10 @@ the PyTorch tier and the kernel, outputs poisoned first) runs once at the benchm
 which the drawn correctness cases never reach. A kernel that is fast because it is wrong
 at that size gives an error row with the reproducer, and is not timed. Then both tiers are
 timed on the device by `harness.perf.timing` (CUDA events, L2 flushed, median of each of
-R repeats, the tiers interleaved) and reported with the op's declared bytes and FLOPs
-against the card's ceilings (`harness.perf.ceilings`), measured in the same run.
+R repeats, the tiers interleaved), the PyTorch one as its `torch_bench` where the op names
+one (the call a PyTorch user runs; `torch_tier` says which), and reported with the op's
+declared bytes and FLOPs against the card's ceilings (`harness.perf.ceilings`), measured
+in the same run.
 
 The timer and the ceilings are passed in (a `Timer`, a `Ceilings`): the command line and
 the pytest benchmarks make one of each per process, and the tests pass fakes.
