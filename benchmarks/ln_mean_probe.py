@@ -86,13 +86,10 @@ def _calls(shape: tuple[int, int], dtype) -> tuple:
 
 
 def _offline() -> None:
-    import collections
-    import re
-
     import torch
 
     from benchmarks.compile_offline import _offline as stand_in
-    from benchmarks.sass_loop import sass
+    from benchmarks.sass_loop import opcodes, sass
 
     stand_in(90, measure=False)
     from triton.runtime.jit import JITFunction
@@ -112,16 +109,11 @@ def _offline() -> None:
     JITFunction.run = kept
     x = torch.randn(4096, 1024)
     ln.layer_norm(x, torch.randn(1024), torch.randn(1024), 1e-5)
-    opcodes = collections.Counter(
-        re.findall(
-            r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)",
-            sass(compiled[0].asm["cubin"]),
-        )
-    )
+    counts = opcodes(sass(compiled[0].asm["cubin"]))
     label = "div" if os.environ.get(VARIANT) else "div_rn"
     print(
-        f"mean={label}: {sum(opcodes.values())} SASS instructions, FCHK {opcodes['FCHK']}, "
-        f"CALL {opcodes['CALL']}, BRA {opcodes['BRA']}"
+        f"mean={label}: {sum(counts.values())} SASS instructions, FCHK {counts['FCHK']}, "
+        f"CALL {counts['CALL']}, BRA {counts['BRA']}"
     )
 
 

@@ -56,6 +56,11 @@ def sass(cubin: bytes) -> str:
         ).stdout
 
 
+def opcodes(text: str) -> collections.Counter:
+    """How many of each opcode SASS `text` has, in all."""
+    return collections.Counter(op for _, op in _INSTRUCTION.findall(text))
+
+
 def loops(text: str) -> list[collections.Counter]:
     """The opcodes of each outermost loop in SASS `text`, in address order: the
     instructions from a backward branch's target to the branch, for each such span that

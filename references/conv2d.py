@@ -189,8 +189,6 @@ def conv2d_torch_bench(
     for float32 (PyTorch's default for convolutions; the kernel's float32 tl.dot is tf32
     on the GPU). `conv2d_torch` upcasts 16-bit inputs and turns tf32 off, for values: an
     H100 timed it at 182-385 us where cuDNN took 20-59 us (results/2026-12-06-h100)."""
-    if isinstance(padding, list):
-        padding = tuple(padding)
     with _cudnn(benchmark=True, allow_tf32=True):
         return torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
