@@ -1,17 +1,21 @@
-"""Does the correctly rounded row mean cost layer_norm's forward its time? On a GPU.
+"""What layer_norm's row mean costs its forward, by how it divides. On a GPU.
 
 layer_norm float32 4096 x 1024 took 16.0 us on an H100 on 2026-11-26 and 17.3-17.6 us
 since (benchmarks/README.md, "The H100's baseline renewed"); its plan and memory
-instructions are the same, and the row mean became `tl.math.div_rn` in between (761b140:
-an FCHK and a branch on the way to the second reduction). This times the forward as it is
-against the same kernels with the mean as Triton's approximate `/` (what it was), each in
-a process of its own (the kernel's helper is swapped before it first compiles), rounds
-alternating, with PyTorch's layer norm and a copy of x timed beside each:
+instructions were the same, and the row mean had become `tl.math.div_rn` in between
+(761b140: an FCHK and a branch on the way to the second reduction). On an H100 on
+2026-12-06 (results/2026-12-06c-h100) div_rn took 17.2-17.4 us there against 15.7-16.1 us
+with Triton's approximate `/`. The kernel's mean is now the approximate quotient and one
+Newton step (kernels.layer_norm._row_mean). This times the forward as it is ("newton")
+against the same kernels with the mean as `div_rn` and as the bare `/`, each in a process
+of its own (the kernel's helper is swapped before it first compiles), rounds alternating,
+with PyTorch's layer norm and a copy of x timed beside each, after counting the rows of
+equal values whose mean comes out other than that value:
 
     PYTHONPATH=. python benchmarks/ln_mean_probe.py [--rounds 3]
 
-`--offline` compiles both for sm_90 without a GPU and counts their SASS instructions:
-312 against 192 on Triton 3.6, 296 against 184 on 3.9 (the approximate one has no FCHK
+`--offline` compiles each for sm_90 without a GPU and counts its SASS instructions
+(div_rn 312 against 192 for `/` on Triton 3.6, 296 against 184 on 3.9: `/` has no FCHK
 and no CALL).
 """
 
@@ -23,22 +27,32 @@ import subprocess
 import sys
 
 SHAPES = ((4096, 1024), (4096, 4096))
-VARIANT = "LN_MEAN_PROBE_APPROX"
-"""Set in a child: layer_norm's row mean as the approximate division."""
+VARIANT = "LN_MEAN_PROBE_DIVISION"
+"""Set in a child to the row mean it swaps in: "div_rn" or "div"; unset, the kernel's own."""
+VARIANTS = ("newton", "div_rn", "div")
 
 
-def _use_approximate_mean() -> None:
-    """kernels.layer_norm._row_mean replaced by row_sum / n_cols, before any compile (a
-    jitted function's callees are looked up in its module's globals when it compiles)."""
+def _swap_mean(variant: str) -> None:
+    """kernels.layer_norm._row_mean replaced, before any compile (a jitted function's
+    callees are looked up in its module's globals when it compiles)."""
     import triton
+    import triton.language as tl
 
     import kernels.layer_norm as ln
 
     @triton.jit
-    def _row_mean(row_sum, n_cols):
+    def _div_rn(row_sum, n_cols):
+        return tl.math.div_rn(row_sum, tl.cast(n_cols, tl.float32))
+
+    @triton.jit
+    def _div(row_sum, n_cols):
         return row_sum / n_cols
 
-    ln._row_mean = _row_mean
+    ln._row_mean = {"div_rn": _div_rn, "div": _div}[variant]
+
+
+def _variant() -> str:
+    return os.environ.get(VARIANT, VARIANTS[0])
 
 
 def _time() -> None:
@@ -55,7 +69,8 @@ def _time() -> None:
         timer.time_calls(fn, 20)
         return 1e3 * statistics.median(timer.time_calls(fn, 200))
 
-    label = "div" if os.environ.get(VARIANT) else "div_rn"
+    _exactness()
+    label = _variant()
     for shape in SHAPES:
         for dtype in (torch.float32, torch.float16):
             ours, theirs, copy = (us(fn) for fn in _calls(shape, dtype))
@@ -65,6 +80,23 @@ def _time() -> None:
                 f"({copy / ours:.0%})",
                 flush=True,
             )
+
+
+def _exactness() -> None:
+    """How many rows of equal values get a mean other than that value: 65536 rows each of
+    a random float16 value (float32 sums n of them exactly), at a few row lengths."""
+    import torch
+
+    import kernels.layer_norm as ln
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for n in (181, 1000, 4095):
+        values = (6e4 * (2 * torch.rand(65536, generator=gen, device="cuda") - 1)).half()
+        x = values[:, None].expand(-1, n).contiguous()
+        ones = torch.ones(n, device="cuda", dtype=x.dtype)
+        _, mean, _ = ln.layer_norm(x, ones, ones, 1e-6)
+        off = int((mean != values.float()).sum())
+        print(f"n={n:<5} mean={_variant():<6} {off} of {len(values)} rows' means off", flush=True)
 
 
 def _calls(shape: tuple[int, int], dtype) -> tuple:
@@ -110,9 +142,8 @@ def _offline() -> None:
     x = torch.randn(4096, 1024)
     ln.layer_norm(x, torch.randn(1024), torch.randn(1024), 1e-5)
     counts = opcodes(sass(compiled[0].asm["cubin"]))
-    label = "div" if os.environ.get(VARIANT) else "div_rn"
     print(
-        f"mean={label}: {sum(counts.values())} SASS instructions, FCHK {counts['FCHK']}, "
+        f"mean={_variant()}: {sum(counts.values())} SASS instructions, FCHK {counts['FCHK']}, "
         f"CALL {counts['CALL']}, BRA {counts['BRA']}"
     )
 
@@ -124,18 +155,15 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        if os.environ.get(VARIANT):
-            _use_approximate_mean()
+        if _variant() != VARIANTS[0]:
+            _swap_mean(_variant())
         _offline() if args.offline else _time()
         return
     child = [sys.executable, __file__, "--child"] + (["--offline"] if args.offline else [])
+    base_env = {k: v for k, v in os.environ.items() if k != VARIANT}
     for r in range(1 if args.offline else args.rounds):
-        for approximate in (False, True):
-            env = (
-                {**os.environ, VARIANT: "1"}
-                if approximate
-                else {k: v for k, v in os.environ.items() if k != VARIANT}
-            )
+        for variant in VARIANTS:
+            env = base_env if variant == VARIANTS[0] else {**base_env, VARIANT: variant}
             if not args.offline:
                 print(f"-- round {r}", flush=True)
             subprocess.run(child, env=env, check=True)
