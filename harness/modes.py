@@ -70,16 +70,19 @@ def restore(previous: str | None) -> None:
 
 def activate(mode: str) -> str:
     """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode. Every
-    interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too."""
+    interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too, and
+    interpreted reductions with a kernel's own combine function run as a tree of numpy
+    calls (`harness.reductions`)."""
     resolved = resolve(mode)
     if resolved == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
     else:
         os.environ.pop("TRITON_INTERPRET", None)
     if resolved in ("interpret", "parity"):
-        from harness import bounds
+        from harness import bounds, reductions
 
         bounds.install()
+        reductions.install()
     return resolved
 
 
