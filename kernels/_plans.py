@@ -17,6 +17,8 @@ on a thread of its own, so an autograd Function takes them along (`carried_to_ba
 from __future__ import annotations
 
 import contextlib
+import sys
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -27,6 +29,32 @@ from kernels._launch import COMPILE_OPTIONS, launch_resolved, note_dispatched, n
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
 _RECORDERS: ContextVar[tuple[list[str], ...]] = ContextVar("config_recorders", default=())
+
+
+_tunings = 0
+
+
+def tunings() -> int:
+    """How many times an UPPER_CASE launch constant of a `tunable` module has been set in
+    this process: remembered plans and replayed calls are keyed on it, in place of every
+    constant's value (reading two dozen globals costs a replayed call ~0.3 us)."""
+    return _tunings
+
+
+class _TunableModule(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        global _tunings
+        super().__setattr__(name, value)
+        if name.isupper():
+            _tunings += 1
+
+
+def tunable(module_name: str) -> None:
+    """Count every set of an UPPER_CASE name of module `module_name` (called from its body,
+    `tunable(__name__)`) in `tunings()`: tuning scripts and tests set launch constants
+    with setattr (`monkeypatch.setattr`), and no plan or replay made before is used
+    after. A module's own `global` assignments are not counted: constants are not set so."""
+    sys.modules[module_name].__class__ = _TunableModule
 
 
 def default_constants() -> str:

@@ -126,6 +126,8 @@ INTERPRET_WALKER_MAX_ROW_BYTES = 4096
 INTERPRET_WALKERS = 3
 """Walkers in all (the interpreter has no SMs): each takes several rows."""
 
+_plans.tunable(__name__)  # tuning scripts set the constants above
+
 
 @dataclass(frozen=True)
 class RowLimits:
@@ -216,11 +218,11 @@ def plan_rows(
     pass, each thread's ELEMENTS_PER_THREAD values an iteration split among them (the
     op's choice: a looped kernel that takes LOADS = 2).
 
-    A plan is worked out once per shape, and remembered (`_PLANS`, with the constants it
-    was made from: tuning scripts set them): a training loop calls with the same shapes."""
+    A plan is worked out once per shape, and remembered (`_PLANS`, until tuning scripts
+    set a constant: `_plans.tunings()`): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
     key = (n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-           multiprocessors, walks, loop_loads, *tuning())  # fmt: skip
+           multiprocessors, walks, loop_loads, _plans.tunings())  # fmt: skip
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
@@ -235,21 +237,11 @@ def plan_rows(
     return plan
 
 
-def tuning() -> tuple:
-    """The module's launch constants, which tuning scripts set: what else a plan reads."""
-    return (
-        WHOLE_ROW_MAX, TILE_TARGET, LOOP_BLOCK, ELEMENTS_PER_THREAD, MAX_WARPS,
-        INTERPRET_WHOLE_ROW_MAX, INTERPRET_TILE_TARGET, INTERPRET_LOOP_BLOCK,
-        PASS_TWO_FROM_THE_END, SPLIT_SLICE, MAX_SLICES, SPLIT_MIN_SLICE, INTERPRET_SPLIT_SLICE,
-        SPLIT_MIN_ELEMENT_BYTES, WALKER_MAX_ROW_BYTES, WALKER_MAX_WARPS, WALKERS_PER_SM,
-        WALKER_STAGES, INTERPRET_WALKER_MAX_ROW_BYTES, INTERPRET_WALKERS,
-    )  # fmt: skip
-
-
 def replay_context() -> tuple:
     """`kernels._launch.replayed`'s context for a row-wise op (replayed at its public
-    function, so that a replay skips its checks too): the forcing, the constants."""
-    return _plans.forced_name(), *tuning()
+    function, so that a replay skips its checks too): the forcing, and how many times
+    launch constants were set (`_plans.tunings`: this module's and the ops')."""
+    return _plans.forced_name(), _plans.tunings()
 
 
 _PLANS: dict[tuple, RowPlan] = {}

@@ -20,6 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kernels import _plans
 from kernels._checks import check_tensor
 from kernels._launch import replayed
 from kernels._rows import (
@@ -135,9 +136,11 @@ walked (`kernels._rows.plan_rows`) instead of looped: at 1024 x 65536 float16 87
 same-size copy against the looped kernel's 69% (H100,
 benchmarks/rows_and_launch_tuning.md#walkers)."""
 
+_plans.tunable(__name__)  # tuning scripts set WALK_LONG_ROWS
+
 
 # A later call of x's signature: the same launch, at once.
-@replayed(lambda: (replay_context(), WALK_LONG_ROWS))
+@replayed(replay_context)
 def add_row_sum(x: torch.Tensor) -> torch.Tensor:
     """x + x.sum(dim=-1, keepdim=True), summed in float32; returns a new tensor.
 

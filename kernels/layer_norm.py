@@ -84,7 +84,6 @@ from kernels.layer_norm_tuned import (
     other_parts_row_sums,
     saved_mean,
 )
-from kernels.layer_norm_tuned import tuning as tuned_constants
 
 # The public API, and constants of kernels.layer_norm_tuned re-exported for ops/ (the
 # planner reads them there: a tuning script sets them there, not here).
@@ -400,6 +399,7 @@ def check_rows_input(x: torch.Tensor) -> None:
 # ------------------------------------------------------------------------------ launchers
 FWD_ELEMENTS_PER_THREAD = 32  # half the warps of the shared default (16): cheaper
 # cross-warp reductions. Measured: benchmarks/layer_norm_tuning.md#fwd_elements_per_thread
+_plans.tunable(__name__)  # tuning scripts set it
 
 
 def _forward_setup(
@@ -419,7 +419,7 @@ def _forward_setup(
     return as_rows(x), weight, bias, eps, (y, mean, rstd)
 
 
-@replayed(lambda: (replay_context(), FWD_ELEMENTS_PER_THREAD))
+@replayed(replay_context)
 def layer_norm(
     x: torch.Tensor,
     weight: torch.Tensor | None = None,
@@ -475,7 +475,7 @@ def forward_launches(
 
 # A later call of the same signature: the same launches, at once (in a training loop the
 # checks and the plan cost the host several times the kernels' own launch).
-@replayed(lambda: (replay_context(), tuned_constants()))
+@replayed(replay_context)
 def layer_norm_backward(
     dy: torch.Tensor,
     x: torch.Tensor,

@@ -80,18 +80,7 @@ INTERPRET_SM_COUNT = 4
 INTERPRET_SUM_CHUNKS_BLOCK = (4, 512, 4)  # wide columns: an interpreted program is slow
 
 
-def tuning() -> tuple:
-    """Every constant above, which a backward plan reads and tuning scripts set: with
-    `kernels._rows.replay_context()`, what a replayed `layer_norm_backward` is keyed on."""
-    return (
-        BWD_ELEMENTS_PER_THREAD, BWD_TILE_TARGET, BWD_SHORT_16BIT_TILE, BWD_WARPS_PER_SM,
-        BWD_MAX_WARPS, BWD_PREFETCH, BWD_PREFETCH_MAX_TILE, BWD_BLOCK_MAX, BWD_STREAM,
-        BWD_WALKER_MIN_BYTES, BWD_WALKER_BLOCK, BWD_WALKER_WARPS, BWD_WALKERS_PER_SM,
-        BWD_WALKER_MAX_STAGES, BWD_ROW_SUMS_BLOCK, BWD_TILED_BLOCK, BWD_TILED_PROGRAMS_PER_SM,
-        SUM_CHUNKS_BLOCK, BWD_EARLY_SUMS, INTERPRET_BWD_BLOCK_MAX, INTERPRET_BWD_STREAM,
-        INTERPRET_BWD_WALKER_MIN_BYTES, INTERPRET_BWD_WALKER_BLOCK, INTERPRET_BWD_ROW_SUMS_BLOCK,
-        INTERPRET_BWD_TILED_BLOCK, INTERPRET_SM_COUNT, INTERPRET_SUM_CHUNKS_BLOCK,
-    )  # fmt: skip
+_plans.tunable(__name__)  # tuning scripts set the constants above
 
 
 @dataclass(frozen=True)

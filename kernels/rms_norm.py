@@ -30,7 +30,6 @@ from kernels._checks import check_like, check_shape, check_tensor
 from kernels._launch import replayed
 from kernels._rows import as_rows, replay_context
 from kernels.layer_norm import (
-    FWD_ELEMENTS_PER_THREAD,
     as_normalized_rows,
     backward_launches,
     check_eps,
@@ -40,12 +39,11 @@ from kernels.layer_norm import (
     forward_launches,
     normalized_shape_of,
 )
-from kernels.layer_norm_tuned import tuning as tuned_constants
 
 __all__ = ["RMSNormFunction", "TritonRMSNorm", "rms_norm", "rms_norm_backward"]
 
 
-@replayed(lambda: (replay_context(), FWD_ELEMENTS_PER_THREAD))
+@replayed(replay_context)
 def rms_norm(
     x: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1e-6
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +62,7 @@ def rms_norm(
     return y, rstd
 
 
-@replayed(lambda: (replay_context(), tuned_constants()))
+@replayed(replay_context)
 def rms_norm_backward(
     dy: torch.Tensor, x: torch.Tensor, rstd: torch.Tensor, weight: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, ...]:

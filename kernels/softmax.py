@@ -39,6 +39,7 @@ import triton
 import triton.language as tl
 
 from harness.parity import in_interpreter
+from kernels import _plans
 from kernels._checks import check_tensor
 from kernels._launch import replayed
 from kernels._rows import (
@@ -215,9 +216,11 @@ L2 for pass 2 to find), the same bytes in flight. 1024 x 65536 float16: 83% of a
 same-size copy against 75% with one (H100,
 benchmarks/rows_and_launch_tuning.md#loop_loads)."""
 
+_plans.tunable(__name__)  # tuning scripts set the constants above
+
 
 # A later call of x's signature: the same launch, at once.
-@replayed(lambda: (replay_context(), WALK_LONG_ROWS, LOOP_LOADS))
+@replayed(replay_context)
 def softmax(x: torch.Tensor) -> torch.Tensor:
     """Softmax of `x` over its last dim, as torch.softmax(x, dim=-1); returns a new tensor.
 

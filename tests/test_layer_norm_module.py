@@ -185,3 +185,22 @@ def test_a_row_of_equal_values_normalizes_to_exactly_the_bias(dtype, design, dev
         y, mean, _ = layer_norm(x, w, b, 1e-6)
     assert torch.equal(mean.cpu(), values.float())
     assert torch.equal(y, b.expand_as(y))
+
+
+def test_the_torch_tiers_way_around_cuda_bias_alone_is_f_layer_norm():
+    """On CUDA the PyTorch tier of layer_norm.grad adds a lone bias after F.layer_norm
+    (PyTorch 2.11's fused backward returned an empty dbias there): the same values and
+    gradients as the fused F.layer_norm, checked here on the CPU."""
+    gen = torch.Generator().manual_seed(6)
+    x, dy = (torch.randn(5, 3, 17, generator=gen) for _ in "xd")
+    bias = torch.randn(17, generator=gen)
+    results = []
+    for fn in (
+        lambda x, b: torch.nn.functional.layer_norm(x, (17,), None, b, 1e-5),
+        lambda x, b: normalized_then_biased(x, b, 1e-5),
+    ):
+        leaves = [t.clone().requires_grad_() for t in (x, bias)]
+        y = fn(*leaves)
+        results.append([y.detach(), *torch.autograd.grad(y, leaves, dy)])
+    for fused, apart in zip(*results, strict=True):
+        torch.testing.assert_close(apart, fused)  # float32's default closeness: a rounding

@@ -25,32 +25,62 @@ def test_a_remembered_plan_follows_the_constants_and_the_forced_config(
         assert _rows.plan_rows(4, 600).block_cols == 128
 
 
-@pytest.mark.parametrize("module", ["kernels._rows", "kernels.layer_norm_tuned"])
-def test_every_launch_constant_is_in_the_key_of_plans_and_replays(
+TUNABLE_MODULES = [
+    "kernels._rows",
+    "kernels.layer_norm_tuned",
+    "kernels.softmax",
+    "kernels.add_row_sum",
+    "kernels.layer_norm",
+]
+
+
+@pytest.mark.parametrize("module", TUNABLE_MODULES)
+def test_setting_any_launch_constant_renews_the_key_of_plans_and_replays(
     module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each public number, flag or tuple of a plan module (a tuning script may set any) is
-    read by its `tuning()`: the key under which plans are remembered and calls replayed
-    (`kernels._launch.replayed`). One left out would leave a remembered plan or a replay
-    stale after a script changed it."""
+    """Each UPPER_CASE name of a module that launch plans read (a tuning script may set
+    any) counts in `_plans.tunings()`, the key under which plans are remembered and calls
+    replayed (`kernels._launch.replayed`), even set to the value it had: one not counted
+    would leave a remembered plan or a replay stale after a script changed it."""
     import importlib
 
-    import kernels._launch as launch
-
     owner = importlib.import_module(module)
-    before, checked = owner.tuning(), []
-    for name, value in vars(owner).items():
-        if name.startswith("_") or not name.isupper() or getattr(launch, name, None) is value:
-            continue  # private, not a constant, or kernels._launch's (MAX_GRID: the GPU's)
-        if not isinstance(value, (int, tuple)) or (
-            isinstance(value, tuple) and all(isinstance(item, str) for item in value)
-        ):
-            continue  # names of designs and configs
-        monkeypatch.setattr(owner, name, object())
-        assert owner.tuning() != before, f"{module}.{name} is not in its tuning() key"
-        monkeypatch.setattr(owner, name, value)
-        checked.append(name)
-    assert len(checked) >= 15, checked
+    constants = [name for name in vars(owner) if name.isupper() and not name.startswith("_")]
+    for name in constants:
+        before = _plans.tunings()
+        monkeypatch.setattr(owner, name, getattr(owner, name))
+        assert _plans.tunings() > before, f"{module}.{name} does not count as set"
+    assert constants
+
+
+def test_a_call_after_a_constant_is_set_plans_again(
+    monkeypatch: pytest.MonkeyPatch, harness_state
+) -> None:
+    """A second call of a signature reuses its plan (a remembered one here, the whole
+    launch replayed on a GPU); once a script sets INTERPRET_LOOP_BLOCK, the next call
+    plans with the new blocks, and the one after that reuses those."""
+    import torch
+
+    from harness.modes import device_for
+    from kernels.softmax import softmax
+
+    planned = []
+    plan = _rows._plan
+
+    def counted(*args):
+        made = plan(*args)
+        planned.append(made.block_cols)
+        return made
+
+    monkeypatch.setattr(_rows, "_plan", counted)
+    x = torch.randn(2, 1793, device=device_for(harness_state.mode))
+    want = torch.softmax(x.double(), -1)
+    with _plans.forcing("rows/looped/interpret"):
+        for block in (256, 128):
+            monkeypatch.setattr(_rows, "INTERPRET_LOOP_BLOCK", block)
+            for _ in range(2):
+                torch.testing.assert_close(softmax(x).double(), want)
+    assert planned == [256, 128]
 
 
 def test_a_remembered_plan_is_still_recorded_as_launched() -> None:
