@@ -1,7 +1,8 @@
-"""Interpreted reductions with a kernel's own combine function (harness.reductions): a
-tree of whole-array combines gives what the interpreter's element-by-element loop gives,
-keeps a tie broken to the left on the left, and leaves to that loop a combine function
-that cannot take arrays."""
+"""Interpreted reductions and scans with a kernel's own combine function
+(harness.reductions): trees of whole-array combines give what the interpreter's
+element-by-element loops give, keep a tie broken to the left on the left and a
+recurrence in order, and leave to those loops a combine function that cannot take
+arrays."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ def no_fallback(monkeypatch):
     """The interpreter's own loop made unreachable: what passes took the tree."""
 
     def fell_back(self, input):
-        raise AssertionError("the reduction fell back to the interpreter's loop")
+        raise AssertionError("the reduction or scan fell back to the interpreter's loop")
 
-    monkeypatch.setattr(reductions, "_one_by_one", fell_back)
+    for name in ("generic_reduce", "generic_scan"):
+        monkeypatch.setitem(reductions._one_by_one, name, fell_back)
 
 
 @triton.jit
@@ -48,6 +50,23 @@ def _max_by_branching(a, b):
     if a > b:  # Python control flow on the values: scalars only
         return a
     return b
+
+
+@triton.jit
+def _compose_affine(a_first, b_first, a_then, b_then):
+    """h -> a_then * (a_first * h + b_first) + b_then: the maps composed in order. Not
+    commutative."""
+    return a_first * a_then, a_then * b_first + b_then
+
+
+@triton.jit
+def _recurrence_kernel(a_ptr, b_ptr, out_ptr, ROWS: tl.constexpr, COLS: tl.constexpr,
+                       REVERSE: tl.constexpr):  # fmt: skip
+    """h = a * h_before + b along each row (from its end when REVERSE), from h = 0."""
+    offsets = tl.arange(0, ROWS)[:, None] * COLS + tl.arange(0, COLS)[None, :]
+    a, b = tl.load(a_ptr + offsets), tl.load(b_ptr + offsets)
+    _, h = tl.associative_scan((a, b), 1, _compose_affine, reverse=REVERSE)
+    tl.store(out_ptr + offsets, h)
 
 
 @triton.jit
@@ -124,13 +143,29 @@ def test_a_reduction_over_every_axis(keep_dims, no_fallback):
 
 def test_a_combine_function_that_wants_scalars_runs_in_the_interpreters_loop(monkeypatch):
     calls = []
-    one_by_one = reductions._one_by_one
+    one_by_one = reductions._one_by_one["generic_reduce"]
 
     def counted(self, input):
         calls.append(1)
         return one_by_one(self, input)
 
-    monkeypatch.setattr(reductions, "_one_by_one", counted)
+    monkeypatch.setitem(reductions._one_by_one, "generic_reduce", counted)
     x = _integers((4, 8), 5)
     maxes, _ = _reduce(x, x, 1, "branching")
     assert calls and torch.equal(maxes, x.max(1).values)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("shape", [(1, 2), (4, 16), (8, 64)])
+def test_a_linear_recurrence_scans_in_order(shape, reverse, no_fallback):
+    gen = torch.Generator().manual_seed(6)
+    a = torch.randint(0, 2, shape, generator=gen).float() * 2 - 1  # +-1: every sum exact
+    b = torch.randint(-9, 10, shape, generator=gen).float()
+    out = torch.full(shape, float("nan"))
+    _recurrence_kernel[(1,)](a, b, out, *shape, reverse)
+    want = torch.empty(shape)
+    h = torch.zeros(shape[0])
+    for col in reversed(range(shape[1])) if reverse else range(shape[1]):
+        h = a[:, col] * h + b[:, col]
+        want[:, col] = h
+    assert torch.equal(out, want)
