@@ -86,6 +86,17 @@ def activate(mode: str) -> str:
     return resolved
 
 
+def interpreter_aids() -> str:
+    """What the harness adds to Triton's interpreter in this process, for the report
+    header: the bounds check (`harness.bounds`) and the reductions and scans as trees
+    (`harness.reductions`), each on, or off with the reason."""
+    from harness import bounds, reductions
+
+    check = "on" if bounds.install() else f"off ({bounds.ENV}=0 or no entry point)"
+    trees = "on" if reductions.install() else f"off ({reductions.ENV}=0 or no entry point)"
+    return f"bounds check {check}; reductions and scans as trees {trees}"
+
+
 UNFAITHFUL_PROFILES: dict[tuple[str, str], dict[str, str]] = {
     ("interpret", "bfloat16"): {
         "tiny": "Triton's interpreter converts subnormal bfloat16 wrongly (loads flush them "

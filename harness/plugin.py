@@ -257,6 +257,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"hypothesis-profile={state.profile} budget={state.budget.scale:g}",
         "triton-harness: " + " ".join(f"{k}={val}" for k, val in v.items()),
     ]
+    if state.mode in ("interpret", "parity"):
+        lines.append(f"triton-harness: interpreter: {modes.interpreter_aids()}")
     if state.mode != "interpret":
         import torch
 

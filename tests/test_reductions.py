@@ -169,3 +169,11 @@ def test_a_linear_recurrence_scans_in_order(shape, reverse, no_fallback):
         h = a[:, col] * h + b[:, col]
         want[:, col] = h
     assert torch.equal(out, want)
+
+
+def test_the_report_header_says_whether_the_trees_are_on(monkeypatch):
+    from harness import modes
+
+    assert "reductions and scans as trees on" in modes.interpreter_aids()
+    monkeypatch.setattr(reductions, "install", lambda: False)
+    assert f"as trees off ({reductions.ENV}=0" in modes.interpreter_aids()
