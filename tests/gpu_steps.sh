@@ -118,7 +118,8 @@
 #                 beside layer_norm's (the same kernels, no mean pointer)
 #   s33-loop-loads  softmax's looped kernel on two loads an iteration: tests, sweep, table
 #   s34-torch-bench  Op.torch_bench: its test compiled, rms_norm's and conv2d's tables
-#   s35-ln-mean   layer_norm's forward, correctly rounded mean against `/` (ln_mean_probe.py)
+#   s35-ln-mean   layer_norm's row mean: Newton step, div_rn, `/` (ln_mean_probe.py)
+#   s36-tunings   replays keyed on _plans.tunings(): row-wise tests compiled, host cost
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -999,9 +1000,19 @@ for name in $STEPS; do
         step s34-tb-conv 300 python -m harness bench conv2d --dtype float16 \
             --out "$OUT/bench-conv-tb" --no-plots ;;
     s35-ln-mean)
-        # layer_norm float32 4096 x 1024 +10% since 2026-11-26 (H100): the forward with
-        # its correctly rounded row mean (div_rn, 761b140) against the approximate `/`.
+        # layer_norm's row mean (H100, 2026-12-06c): the Newton step (main since 0044f3a)
+        # against div_rn and the approximate `/`, timed, and the rows of equal values
+        # whose mean comes out off.
         step s35-ln-mean 120 python benchmarks/ln_mean_probe.py --rounds 3 ;;
+    s36-tunings)
+        # Replays keyed on `_plans.tunings()` (a3c65d0): the row-wise ops' differential
+        # and config tests compiled (not yet run on it: the 2026-12-06c budget ran out),
+        # then issue 10's host cost (2026-12-06c call 5: softmax 1.41-1.46x PyTorch).
+        step s36-rows-tests 200 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_ops.py -k \
+            "softmax or add_row_sum or layer_norm or rms_norm or vector_add or scale"
+        step s36-host 90 python benchmarks/host_cost.py vector_add softmax add_row_sum \
+            layer_norm layer_norm_backward --rounds 7 ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
