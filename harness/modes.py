@@ -70,31 +70,38 @@ def restore(previous: str | None) -> None:
 
 def activate(mode: str) -> str:
     """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode. Every
-    interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too, and
+    interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too,
     interpreted reductions with a kernel's own combine function run as a tree of numpy
-    calls (`harness.reductions`)."""
+    calls (`harness.reductions`), and comparisons are typed as compiled Triton types them
+    (`harness.interpreter_fixes`)."""
     resolved = resolve(mode)
     if resolved == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
     else:
         os.environ.pop("TRITON_INTERPRET", None)
     if resolved in ("interpret", "parity"):
-        from harness import bounds, reductions
+        from harness import bounds, interpreter_fixes, reductions
 
         bounds.install()
         reductions.install()
+        interpreter_fixes.install()
     return resolved
 
 
 def interpreter_aids() -> str:
     """What the harness adds to Triton's interpreter in this process, for the report
-    header: the bounds check (`harness.bounds`) and the reductions and scans as trees
-    (`harness.reductions`), each on, or off with the reason."""
-    from harness import bounds, reductions
+    header: the bounds check (`harness.bounds`), the reductions and scans as trees
+    (`harness.reductions`) and the comparisons typed int1 (`harness.interpreter_fixes`),
+    each on, or off with the reason."""
+    from harness import bounds, interpreter_fixes, reductions
 
-    check = "on" if bounds.install() else f"off ({bounds.ENV}=0 or no entry point)"
-    trees = "on" if reductions.install() else f"off ({reductions.ENV}=0 or no entry point)"
-    return f"bounds check {check}; reductions and scans as trees {trees}"
+    def state(module) -> str:
+        return "on" if module.install() else f"off ({module.ENV}=0 or no entry point)"
+
+    return (
+        f"bounds check {state(bounds)}; reductions and scans as trees {state(reductions)}; "
+        f"comparisons typed int1 {state(interpreter_fixes)}"
+    )
 
 
 UNFAITHFUL_PROFILES: dict[tuple[str, str], dict[str, str]] = {

@@ -149,10 +149,11 @@ def interpreted() -> Iterator[_Twins]:
     docstring). Yields the twins' registry: `.launches` counts interpreted launches."""
     from triton.runtime.jit import JITFunction, KernelInterface
 
-    from harness import bounds, reductions
+    from harness import bounds, interpreter_fixes, reductions
 
     bounds.install()  # a twin is bounds-checked as any interpreted kernel (unless turned off)
     reductions.install()
+    interpreter_fixes.install()
     with contextlib.suppress(ImportError):  # imported lazily by Triton's argument
         import triton.experimental.gluon  # noqa: F401  (checks tl's jit functions are jit)
 

@@ -1,0 +1,55 @@
+"""harness.interpreter_fixes: the interpreter's comparisons typed int1, so that a mask made
+of a block's and a scalar's comparisons is what compiled Triton makes of it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import triton
+import triton.language as tl
+
+from harness import interpreter_fixes
+
+
+@pytest.fixture(autouse=True)
+def interpret_only(harness_state):
+    if harness_state.mode != "interpret":
+        pytest.skip("a fix to Triton's interpreter; a GPU compiles the kernel")
+    if not interpreter_fixes.install():
+        pytest.skip(f"the fix is turned off ({interpreter_fixes.ENV}=0)")
+
+
+@triton.jit
+def _copy_pairs_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    """Copies x two blocks an iteration, the second masked by a scalar condition too (as
+    a looped kernel whose block count may be odd)."""
+    cols = tl.arange(0, BLOCK)
+    n_blocks = tl.cdiv(n, BLOCK)
+    for i in range(0, n_blocks, 2):
+        first = i * BLOCK + cols
+        tl.store(out_ptr + first, tl.load(x_ptr + first, mask=first < n), mask=first < n)
+        second = first + BLOCK
+        mask = (second < n) & (i + 1 < n_blocks)  # a block's comparison and a scalar's
+        tl.store(out_ptr + second, tl.load(x_ptr + second, mask=mask), mask=mask)
+
+
+@pytest.mark.parametrize("n", [5, 8, 13, 24])
+def test_a_mask_of_a_blocks_and_a_scalars_comparisons_loads_and_stores(n):
+    x = torch.arange(n, dtype=torch.float32)
+    out = torch.full((n,), float("nan"))
+    _copy_pairs_kernel[(1,)](x, out, n, BLOCK=4)
+    assert torch.equal(out, x)
+
+
+def test_every_comparison_is_int1_and_splats_to_booleans():
+    from triton.runtime.interpreter import InterpreterBuilder, TensorHandle
+
+    builder = InterpreterBuilder()
+    five, one = (TensorHandle(np.array([v], dtype=np.int32), tl.int32) for v in (5, 1))
+    halves = (TensorHandle(np.array([v], dtype=np.float32), tl.float32) for v in (0.5, 2.0))
+    compared = [builder.create_icmpSGT(five, one), builder.create_fcmpOLT(*halves)]
+    for result in compared:
+        assert result.dtype == tl.int1 and result.data.dtype == np.bool_
+        splat = builder.create_splat(tl.block_type(tl.int1, [4]), result)
+        assert splat.data.dtype == np.bool_ and splat.data.all()
