@@ -23,12 +23,14 @@ environment variable HARNESS_BOUNDS_CHECK=0 turns it off.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from harness.patches import interpreter_patch, switched_on
 
 ENV = "HARNESS_BOUNDS_CHECK"
 
@@ -46,11 +48,10 @@ class _Storage:
 
 _launches: list[tuple[str, tuple[_Storage, ...]]] = []
 """The launches being interpreted (nested: a launcher may launch from a pre-run hook)."""
-_installed = False
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "1") != "0"
+    return switched_on(ENV)
 
 
 def _tensors(value: Any, name: str) -> Iterator[tuple[str, Any]]:
@@ -118,17 +119,11 @@ def _element_size(ptrs: Any) -> int:
         return 1
 
 
-def install() -> bool:
+@interpreter_patch(ENV)
+def install(interpreter: ModuleType) -> bool:
     """Wrap the interpreter's argument set-up, loads and stores (once per process).
     Returns whether the check is on: False when turned off, or when this Triton's
-    interpreter lacks the entry points (said, not hidden: the caller reports it)."""
-    global _installed
-    if _installed or not enabled():
-        return _installed
-    try:
-        from triton.runtime import interpreter
-    except ImportError:
-        return False
+    interpreter lacks the entry points (said, not hidden: the report header says it)."""
     executor, builder = interpreter.GridExecutor, interpreter.InterpreterBuilder
     if not all(hasattr(executor, "_init_args_hst") and hasattr(builder, name)
                for name in ("create_masked_load", "create_masked_store")):  # fmt: skip
@@ -164,5 +159,4 @@ def install() -> bool:
     executor._init_args_hst = init_args_hst
     builder.create_masked_load = masked_load
     builder.create_masked_store = masked_store
-    _installed = True
     return True

@@ -15,36 +15,26 @@ check and the trees of `harness.reductions`); HARNESS_INTERPRETER_FIXES=0 turns 
 
 from __future__ import annotations
 
-import os
+from types import ModuleType
+
+from harness.patches import interpreter_patch
 
 ENV = "HARNESS_INTERPRETER_FIXES"
 
-_installed = False
 
-
-def enabled() -> bool:
-    return os.environ.get(ENV, "1") != "0"
-
-
-def install() -> bool:
+@interpreter_patch(ENV)
+def install(interpreter: ModuleType) -> bool:
     """Label the interpreter's comparisons int1 (once per process). Returns whether the
     fix is in place: False when turned off or when this Triton's interpreter builds
     comparisons some other way."""
-    global _installed
-    if _installed or not enabled():
-        return _installed
-    try:
-        import triton.language as tl
-        from triton.runtime import interpreter
-    except ImportError:
-        return False
+    import triton.language as tl
+
     builder = interpreter.InterpreterBuilder
     names = [n for n in dir(builder) if n.startswith(("create_icmp", "create_fcmp"))]
     if not names or not hasattr(interpreter, "TensorHandle"):
         return False
     for name in names:
         setattr(builder, name, _typed_int1(getattr(builder, name), interpreter.TensorHandle, tl))
-    _installed = True
     return True
 
 

@@ -26,33 +26,24 @@ variable HARNESS_TREE_REDUCE=0 turns it off.
 
 from __future__ import annotations
 
-import os
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from harness.patches import interpreter_patch
+
 ENV = "HARNESS_TREE_REDUCE"
 
-_installed = False
 _one_by_one: dict[str, Any] = {}
 """The interpreter's own `generic_reduce` and `generic_scan`, once replaced: the fallbacks."""
 
 
-def enabled() -> bool:
-    return os.environ.get(ENV, "1") != "0"
-
-
-def install() -> bool:
+@interpreter_patch(ENV)
+def install(interpreter: ModuleType) -> bool:
     """Replace the interpreter's element-by-element reductions and scans (once per
     process). Returns whether the trees are in place: False when turned off or when this
     Triton's interpreter lacks either entry point."""
-    global _installed
-    if _installed or not enabled():
-        return _installed
-    try:
-        from triton.runtime import interpreter
-    except ImportError:
-        return False
     paths = {
         "generic_reduce": (getattr(interpreter, "ReduceOps", None), _tree_reduce),
         "generic_scan": (getattr(interpreter, "ScanOps", None), _tree_scan),
@@ -63,7 +54,6 @@ def install() -> bool:
     for name, (ops, tree) in paths.items():
         _one_by_one[name] = getattr(ops, name)
         setattr(ops, name, _with_fallback(name, tree))
-    _installed = True
     return True
 
 
