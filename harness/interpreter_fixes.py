@@ -9,6 +9,15 @@ ones: `mask = (cols < n) & (i + 1 < n_blocks)`, a mask a compiled kernel takes, 
 in the interpreter, which Triton 3.9's interpreter refuses to load with ("mask has
 unsupported dtype") and Triton 3.6's takes. `install()` labels every comparison int1.
 
+`tl.fma` rounding twice. Triton 3.6's interpreter computes fma(a, b, c) as a * b + c in
+the inputs' dtype, two roundings where the GPU's FFMA rounds once: the residual of a
+division `fma(-q, n, s)`, exact on the GPU (kernels.layer_norm's row mean), or an
+error-free product is not. Where the interpreter has no fused float32 fma of its own
+(Triton 3.9's has), `install()` computes float32 and float16 fma in float64 (the product
+exact there) and rounds the sum to odd (its lowest bit set where it is inexact) before
+rounding to the dtype: once-rounded, as the GPU's. float64 fma stays as the interpreter
+does it.
+
 On in interpret and parity modes (`harness.modes.activate` installs it, with the bounds
 check and the trees of `harness.reductions`); HARNESS_INTERPRETER_FIXES=0 turns it off.
 """
@@ -17,6 +26,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import numpy as np
+
 from harness.patches import interpreter_patch
 
 ENV = "HARNESS_INTERPRETER_FIXES"
@@ -24,9 +35,9 @@ ENV = "HARNESS_INTERPRETER_FIXES"
 
 @interpreter_patch(ENV)
 def install(interpreter: ModuleType) -> bool:
-    """Label the interpreter's comparisons int1 (once per process). Returns whether the
-    fix is in place: False when turned off or when this Triton's interpreter builds
-    comparisons some other way."""
+    """Label the interpreter's comparisons int1, and round its fma once (once per
+    process). Returns whether the fixes are in place: False when turned off or when this
+    Triton's interpreter builds comparisons some other way."""
     import triton.language as tl
 
     builder = interpreter.InterpreterBuilder
@@ -35,6 +46,8 @@ def install(interpreter: ModuleType) -> bool:
         return False
     for name in names:
         setattr(builder, name, _typed_int1(getattr(builder, name), interpreter.TensorHandle, tl))
+    if not hasattr(getattr(interpreter, "_interpreter", None), "fma_fp32"):
+        builder.create_fma = _rounded_once(builder.create_fma, interpreter.TensorHandle)
     return True
 
 
@@ -44,3 +57,32 @@ def _typed_int1(compare, handle_type, tl):
         return handle_type(result.data.astype(bool, copy=False), tl.int1)
 
     return typed
+
+
+def _rounded_once(fma, handle_type):
+    def rounded_once(self, x, y, z):
+        dtype = z.data.dtype
+        if dtype not in (np.float32, np.float16):
+            return fma(self, x, y, z)
+        return handle_type(fma_rounded_once(x.data, y.data, z.data), z.dtype.scalar)
+
+    return rounded_once
+
+
+def fma_rounded_once(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """x * y + z of float32 or float16 arrays (z's dtype), rounded once. The product is
+    exact in float64 (48 bits of 53); the sum's rounding error, by Knuth's TwoSum, says
+    whether the float64 sum is exact; where it is not, the sum rounded to odd (moved to
+    its odd neighbour towards the exact value) carries that to the last rounding, which
+    is then the correct one (Boldo and Melquiond's round-to-odd)."""
+    x64, y64, z64 = (np.asarray(a, dtype=np.float64) for a in (x, y, z))
+    product = x64 * y64
+    total = product + z64
+    from_product = total - z64
+    error = (product - from_product) + (z64 - (total - from_product))
+    even = (total.view(np.int64) & 1) == 0
+    towards = np.where(error > 0, np.inf, -np.inf)
+    inexact = (error != 0) & even & np.isfinite(total)
+    with np.errstate(invalid="ignore"):
+        odd = np.where(inexact, np.nextafter(total, towards), total)
+    return odd.astype(np.asarray(z).dtype)

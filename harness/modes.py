@@ -91,8 +91,8 @@ def activate(mode: str) -> str:
 def interpreter_aids() -> str:
     """What the harness adds to Triton's interpreter in this process, for the report
     header: the bounds check (`harness.bounds`), the reductions and scans as trees
-    (`harness.reductions`) and the comparisons typed int1 (`harness.interpreter_fixes`),
-    each on, or off with the reason."""
+    (`harness.reductions`) and the comparisons typed int1 and fma rounded once
+    (`harness.interpreter_fixes`), each on, or off with the reason."""
     from harness import bounds, interpreter_fixes, reductions
 
     def state(module) -> str:
@@ -100,7 +100,7 @@ def interpreter_aids() -> str:
 
     return (
         f"bounds check {state(bounds)}; reductions and scans as trees {state(reductions)}; "
-        f"comparisons typed int1 {state(interpreter_fixes)}"
+        f"comparisons typed int1 and fma rounded once {state(interpreter_fixes)}"
     )
 
 

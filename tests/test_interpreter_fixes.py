@@ -53,3 +53,38 @@ def test_every_comparison_is_int1_and_splats_to_booleans():
         assert result.dtype == tl.int1 and result.data.dtype == np.bool_
         splat = builder.create_splat(tl.block_type(tl.int1, [4]), result)
         assert splat.data.dtype == np.bool_ and splat.data.all()
+
+
+@triton.jit
+def _fma_kernel(x_ptr, y_ptr, z_ptr, out_ptr, N: tl.constexpr):
+    offsets = tl.arange(0, N)
+    x, y, z = (tl.load(p + offsets) for p in (x_ptr, y_ptr, z_ptr))
+    tl.store(out_ptr + offsets, tl.fma(x, y, z))
+
+
+def test_fma_rounds_once_as_the_gpus_does():
+    """(1 + 2^-12)^2 = 1 + 2^-11 + 2^-24 is a float32 tie: plus -(1 + 2^-11) it is 2^-24
+    (rounded twice: 0), plus +-2^-80 it rounds up or down (in float64 first: the tie)."""
+    x = torch.full((4,), 1 + 2**-12)
+    z = torch.tensor([-(1 + 2**-11), 2**-80, -(2**-80), 0.0])
+    want = torch.tensor([2**-24, 1 + 2**-11 + 2**-23, 1 + 2**-11, 1 + 2**-11])
+    out = torch.full((4,), float("nan"))
+    _fma_kernel[(1,)](x, x, z, out, 4)
+    assert torch.equal(out, want)
+
+
+def test_fma_rounded_once_rounds_what_float64_makes_a_tie_the_right_way():
+    x = np.full(3, 1 + 2**-12, dtype=np.float32)
+    z = np.array([2**-80, -(2**-80), 2**-60], dtype=np.float32)
+    want = np.array([1 + 2**-11 + 2**-23, 1 + 2**-11, 1 + 2**-11 + 2**-23], dtype=np.float32)
+    assert np.array_equal(interpreter_fixes.fma_rounded_once(x, x, z), want)
+
+
+def test_fma_rounded_once_agrees_with_a_fused_fma_on_random_triples():
+    fused = getattr(pytest.importorskip("triton._C.libtriton").interpreter, "fma_fp32", None)
+    if fused is None:
+        pytest.skip("this Triton's interpreter has no fused float32 fma to compare with")
+    gen = np.random.default_rng(7)
+    x, y = (gen.standard_normal(100_000).astype(np.float32) for _ in "xy")
+    z = -(x * y) * (1 + gen.standard_normal(100_000).astype(np.float32) * 2**-20)
+    assert np.array_equal(interpreter_fixes.fma_rounded_once(x, y, z), fused(x, y, z))
