@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.patches import interpreter_patch, switched_on
+from harness.patches import interpreter_patch
 
 ENV = "HARNESS_BOUNDS_CHECK"
 
@@ -48,10 +48,6 @@ class _Storage:
 
 _launches: list[tuple[str, tuple[_Storage, ...]]] = []
 """The launches being interpreted (nested: a launcher may launch from a pre-run hook)."""
-
-
-def enabled() -> bool:
-    return switched_on(ENV)
 
 
 def _tensors(value: Any, name: str) -> Iterator[tuple[str, Any]]:

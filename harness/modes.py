@@ -80,11 +80,9 @@ def activate(mode: str) -> str:
     else:
         os.environ.pop("TRITON_INTERPRET", None)
     if resolved in ("interpret", "parity"):
-        from harness import bounds, interpreter_fixes, reductions
+        from harness import patches
 
-        bounds.install()
-        reductions.install()
-        interpreter_fixes.install()
+        patches.install_all()
     return resolved
 
 
@@ -93,14 +91,11 @@ def interpreter_aids() -> str:
     header: the bounds check (`harness.bounds`), the reductions and scans as trees
     (`harness.reductions`) and the comparisons typed int1 and fma rounded once
     (`harness.interpreter_fixes`), each on, or off with the reason."""
-    from harness import bounds, interpreter_fixes, reductions
+    from harness import patches
 
-    def state(module) -> str:
-        return "on" if module.install() else f"off ({module.ENV}=0 or no entry point)"
-
-    return (
-        f"bounds check {state(bounds)}; reductions and scans as trees {state(reductions)}; "
-        f"comparisons typed int1 and fma rounded once {state(interpreter_fixes)}"
+    return "; ".join(
+        f"{what} " + ("on" if on else f"off ({env}=0 or no entry point)")
+        for what, env, on in patches.install_all()
     )
 
 

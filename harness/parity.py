@@ -149,11 +149,9 @@ def interpreted() -> Iterator[_Twins]:
     docstring). Yields the twins' registry: `.launches` counts interpreted launches."""
     from triton.runtime.jit import JITFunction, KernelInterface
 
-    from harness import bounds, interpreter_fixes, reductions
+    from harness import patches
 
-    bounds.install()  # a twin is bounds-checked as any interpreted kernel (unless turned off)
-    reductions.install()
-    interpreter_fixes.install()
+    patches.install_all()  # a twin is bounds-checked and fixed as any interpreted kernel
     with contextlib.suppress(ImportError):  # imported lazily by Triton's argument
         import triton.experimental.gluon  # noqa: F401  (checks tl's jit functions are jit)
 

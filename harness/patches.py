@@ -10,16 +10,11 @@ from collections.abc import Callable
 from types import ModuleType
 
 
-def switched_on(env: str) -> bool:
-    """Whether the patch that environment variable `env` switches is wanted (default on)."""
-    return os.environ.get(env, "1") != "0"
-
-
 def interpreter_patch(env: str) -> Callable[[Callable[[ModuleType], bool]], Callable[[], bool]]:
     """Decorator: `patch(interpreter) -> bool`, which patches `triton.runtime.interpreter`
     and says whether it found what it patches, becomes `install() -> bool`: the patch
-    applied once a process unless switched off (`switched_on(env)`), and whether it is
-    in place (False too where Triton has no interpreter)."""
+    applied once a process unless the environment variable `env` is "0", and whether it
+    is in place (False too where Triton has no interpreter)."""
 
     def wrap(patch: Callable[[ModuleType], bool]) -> Callable[[], bool]:
         installed = False
@@ -27,7 +22,7 @@ def interpreter_patch(env: str) -> Callable[[Callable[[ModuleType], bool]], Call
         @functools.wraps(patch)
         def install() -> bool:
             nonlocal installed
-            if installed or not switched_on(env):
+            if installed or os.environ.get(env, "1") == "0":
                 return installed
             try:
                 from triton.runtime import interpreter
@@ -39,3 +34,18 @@ def interpreter_patch(env: str) -> Callable[[Callable[[ModuleType], bool]], Call
         return install
 
     return wrap
+
+
+def install_all() -> list[tuple[str, str, bool]]:
+    """Every patch of the interpreter the harness has, installed (each its `install()`):
+    (what it does, its environment variable, whether it is in place), for the report
+    header. Interpret and parity modes install them (`harness.modes.activate`), and so
+    does `harness.parity.interpreted` for its twins."""
+    from harness import bounds, interpreter_fixes, reductions
+
+    return [
+        ("bounds check", bounds.ENV, bounds.install()),
+        ("reductions and scans as trees", reductions.ENV, reductions.install()),
+        ("comparisons typed int1 and fma rounded once", interpreter_fixes.ENV,
+         interpreter_fixes.install()),
+    ]  # fmt: skip

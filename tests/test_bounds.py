@@ -9,6 +9,7 @@ import torch
 from harness import Case, Inputs, Op, bounds, strategies
 from harness.compare import run_case
 from harness.tensors import make_tensor
+from tests.interpreter_patches import require_patch
 from tests.oob_plants import (
     _copy_one_past,
     _row_sums_wrong_stride,
@@ -19,10 +20,8 @@ from tests.oob_plants import (
 
 @pytest.fixture(autouse=True)
 def interpret_only(harness_state):
-    if harness_state.mode != "interpret":
-        pytest.skip("the bounds check is the interpreter's (on a GPU: compute-sanitizer)")
-    if not bounds.enabled():
-        pytest.skip(f"the bounds check is turned off ({bounds.ENV}=0)")
+    require_patch(harness_state, bounds, "the bounds check is the interpreter's (on a GPU: "
+                  "compute-sanitizer)")  # fmt: skip
 
 
 def test_an_unmasked_load_whose_lanes_are_never_stored_is_caught():

@@ -10,14 +10,12 @@ import triton
 import triton.language as tl
 
 from harness import interpreter_fixes
+from tests.interpreter_patches import require_patch
 
 
 @pytest.fixture(autouse=True)
 def interpret_only(harness_state):
-    if harness_state.mode != "interpret":
-        pytest.skip("a fix to Triton's interpreter; a GPU compiles the kernel")
-    if not interpreter_fixes.install():
-        pytest.skip(f"the fix is turned off ({interpreter_fixes.ENV}=0)")
+    require_patch(harness_state, interpreter_fixes, "a fix to Triton's interpreter")
 
 
 @triton.jit

@@ -12,14 +12,12 @@ import triton
 import triton.language as tl
 
 from harness import reductions
+from tests.interpreter_patches import require_patch
 
 
 @pytest.fixture(autouse=True)
 def interpret_only(harness_state):
-    if harness_state.mode != "interpret":
-        pytest.skip("the tree replaces the interpreter's reduction; a GPU compiles its own")
-    if not reductions.install():
-        pytest.skip(f"the tree is turned off ({reductions.ENV}=0)")
+    require_patch(harness_state, reductions, "the trees replace the interpreter's loops")
 
 
 @pytest.fixture
