@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import signal
 import sys
 import time
 
@@ -432,6 +434,108 @@ def test_gate_re_measures_a_failing_case_and_pools_the_measurements(tmp_path, fa
     assert len(saved.results[0].kernel.repeat_medians_ms) == 9
     # A real regression stays slow however often it is measured.
     assert _bench([*common, "--gate"], SlowKernelTimer(1.5)) == 1
+
+
+class StoppedAfter(SlowKernelTimer):
+    """Stops the run while it times the case after the first `cases` ones: by raising
+    KeyboardInterrupt (Ctrl-C, a time limit's SIGINT) or by sending this process
+    SIGTERM. Before that, reads back how many cases the run's JSON held as each case
+    ended; the kernel `factor` times slow."""
+
+    def __init__(self, cases: int, saved_at=None, how: str = "sigint", factor=1.0) -> None:
+        super().__init__(factor)
+        self.cases, self.saved_at, self.how = cases, saved_at, how
+        self.host_calls = 0  # two per case, one per tier, at its end
+        self.saved: list[int] = []
+
+    def time_calls(self, fn, n):
+        if self.host_calls == 2 * self.cases:
+            if self.how != "sigterm":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)  # the run's handler raises, or it goes on
+        return super().time_calls(fn, n)
+
+    def host_ms_per_call(self, fn):
+        self.host_calls += 1
+        if self.host_calls % 2 and self.saved_at is not None:  # a case's first tier
+            saved = BenchRun.load(self.saved_at) if self.saved_at.exists() else None
+            self.saved.append(len(saved.results) if saved else 0)
+        return super().host_ms_per_call(fn)
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigterm"])
+def test_an_interrupted_run_keeps_reports_and_gates_what_it_measured(
+    how, tmp_path, fake_gpu, capsys
+):
+    base = tmp_path / "fake.json"
+    out = tmp_path / "out"
+    common = ["bench", "fake_add", "--ops", "tests.bench_fakes", "--out", str(out)]
+    common += ["--no-plots", "--baseline", str(base), "--repeats", "3", "--rep-ms", "1"]
+    common += ["--warmup-ms", "0", "--check-workers", "0"]
+    assert _bench([*common, "--save-baseline"], FakeTimer()) == 0
+    capsys.readouterr()
+
+    def ignore(signum, frame):  # this process's handler: a run left on it would go on
+        pass
+
+    timer = StoppedAfter(4, saved_at=out / "bench.json", how=how)
+    out.joinpath("bench.json").unlink()
+    before = signal.signal(signal.SIGTERM, ignore)
+    try:
+        assert _bench([*common, "--gate"], timer) == perf_cli.INTERRUPTED == 130
+        assert signal.getsignal(signal.SIGTERM) is ignore  # put back
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    captured = capsys.readouterr()
+    # Saved after each case (case k, as it ends, finds k - 1 saved), so that a run
+    # killed outright keeps its cases too.
+    assert timer.saved == [0, 1, 2, 3]
+    run = BenchRun.load(out / "bench.json")
+    assert len(run.results) == 4 and all(r.ok for r in run.results)
+    unmeasured = run.config["unmeasured"]
+    assert len(unmeasured) == 2 and not {r.id for r in run.results} & set(unmeasured)
+    assert "INTERRUPTED: 4 case(s) measured" in captured.err and "2 not measured" in captured.err
+    # The measured cases are in the table and judged; the gate cannot pass the rest.
+    table, judged = captured.out.split("== regression gate")
+    assert table.count("fake_add  ") == 4
+    assert "4 PASS, 0 FAIL" in judged and "-> INCOMPLETE (exit 4)" in judged
+    assert f"interrupted before it measured 2 of its cases: {', '.join(unmeasured)}" in judged
+
+    # Re-reported from its JSON: the same verdict, exit 4; a regression still exits 1.
+    again = ["bench", "--from-json", str(out / "bench.json"), "--out", str(tmp_path / "re")]
+    again += ["--no-plots", "--baseline", str(base)]
+    assert _bench([*again, "--gate"], FakeTimer()) == 4
+    assert "INCOMPLETE" in capsys.readouterr().out
+    twice = [tuple(2 * t for t in r.kernel.repeat_medians_ms) for r in run.results]
+    slower = dataclasses.replace(run, results=[
+        dataclasses.replace(r, kernel=dataclasses.replace(r.kernel, repeat_medians_ms=t))
+        for r, t in zip(run.results, twice, strict=True)
+    ])  # fmt: skip
+    slower.save(tmp_path / "slower.json")
+    again[2] = str(tmp_path / "slower.json")
+    assert _bench([*again, "--gate"], FakeTimer()) == 1
+    capsys.readouterr()
+    # What it measured can still be merged into a baseline, case by case.
+    merged = tmp_path / "merged.json"
+    again[2] = str(out / "bench.json")
+    assert _bench([*again[:-1], str(merged), "--save-baseline"], FakeTimer()) == 0
+    assert len(BenchRun.load(merged).results) == 4
+
+    # A regression in an interrupted run is judged on the one measurement: no time to
+    # re-measure it.
+    assert _bench([*common, "--gate"], StoppedAfter(2, factor=3.0)) == 130
+    captured = capsys.readouterr()
+    assert "2 failing case(s) judged on one measurement" in captured.out
+    assert "0 PASS, 2 FAIL" in captured.out and "re-measure" not in captured.err
+
+
+def test_a_run_interrupted_before_its_first_case_saves_an_empty_run(tmp_path, fake_gpu, capsys):
+    argv = ["bench", "fake_add", "--ops", "tests.bench_fakes", "--out", str(tmp_path)]
+    argv += ["--no-plots", "--repeats", "1", "--rep-ms", "1", "--check-workers", "0"]
+    assert _bench(argv, StoppedAfter(0)) == 130
+    run = BenchRun.load(tmp_path / "bench.json")
+    assert run.results == [] and len(run.config["unmeasured"]) == 6
+    assert "INTERRUPTED: 0 case(s) measured" in capsys.readouterr().err
 
 
 def test_pooling_keeps_every_repeat_and_takes_their_median():

@@ -11,12 +11,14 @@ optionally saved as the GPU model's baseline or judged against it (`harness.perf
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from harness.perf.measure import (
     NEEDS_GPU,
     BenchItem,
     Checker,
+    Interrupted,
     PassedChecks,
     bench_items,
     check_in_parallel,
@@ -230,7 +233,10 @@ class _Measurer:
         self.checked = not args.no_check
         self.recheck = args.recheck
 
-    def run(self) -> BenchRun:
+    def run(self, path: Path) -> BenchRun:
+        """Check and measure every case, saving the run at `path` after each: a run
+        stopped by an interrupt (Ctrl-C, a time limit's SIGINT or SIGTERM) keeps what it
+        measured, its config naming the cases it did not (`unmeasured`)."""
         machine, ceilings = self.tools.machine, self.tools.ceilings
         todo = [it for it in self.items if it.skip is None]
         _say(
@@ -242,19 +248,38 @@ class _Measurer:
         start = time.perf_counter()
         code = _commit()
         passed = PassedChecks.for_run(machine, code, self.ops_module)
-        check = self._checker(passed)
-        _say(f"ceiling: copy {ceilings.copy_gbps():.0f} GB/s (1 GiB device to device, both ways)")
-        for dtype in sorted({it.dtype for it in todo}):
-            _say(f"ceiling: matmul {dtype} 8192^3 {ceilings.matmul_tflops(dtype):.0f} TFLOP/s")
-        results = run_bench(
-            self.items, self.tools.timer, ceilings, self.config, check, progress=_say,
-            timeline_calls=self.timeline_calls,
-        )  # fmt: skip
+
+        def as_run(results: list[BenchResult]) -> BenchRun:
+            run = make_run(results, machine, ceilings, self.config, self.ops_module, code)
+            run.config["checked"] = self.checked
+            done = {r.key for r in results}
+            unmeasured = [it.id for it in todo if it.key not in done]
+            if unmeasured:
+                run.config["unmeasured"] = unmeasured
+            return run
+
+        try:
+            with _sigterm_interrupts():
+                check = self._checker(passed)
+                _say(f"ceiling: copy {ceilings.copy_gbps():.0f} GB/s (1 GiB device to device, "
+                     "both ways)")  # fmt: skip
+                for dtype in sorted({it.dtype for it in todo}):
+                    _say(f"ceiling: matmul {dtype} 8192^3 {ceilings.matmul_tflops(dtype):.0f} "
+                         "TFLOP/s")  # fmt: skip
+                results = run_bench(
+                    self.items, self.tools.timer, ceilings, self.config, check, progress=_say,
+                    timeline_calls=self.timeline_calls,
+                    on_result=lambda so_far: as_run(so_far).save(path),
+                )  # fmt: skip
+        except KeyboardInterrupt:  # before the first case: checking, or the ceilings
+            results = []
+        except Interrupted as stop:
+            results = stop.results
         _say(f"measured in {time.perf_counter() - start:.0f} s")
-        run = make_run(results, machine, ceilings, self.config, self.ops_module, code)
-        run.config["checked"] = self.checked
+        run = as_run(results)
         if self.checked:
             passed.remember(results)
+        run.save(path)
         return run
 
     def _checker(self, passed: PassedChecks) -> Checker | None:
@@ -296,7 +321,9 @@ class _Measurer:
 def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_instruments) -> int:
     """Exit status: 0 ok (gate passed or skipped), 1 a regression or a failed case
     (wrong outputs, an error), 2 unusable (no GPU, bad arguments), 3 the gate could not
-    judge (a change within the noise of its threshold)."""
+    judge (a change within the noise of its threshold), 4 the gate found no regression in
+    a run that did not measure every case (one interrupted, re-reported with --from-json),
+    130 the run was interrupted (what it measured is saved, reported and gated)."""
     from harness import modes
     from harness.perf.report import format_table, write_plots
 
@@ -337,9 +364,12 @@ def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_
         except (KeyError, LookupError) as exc:  # an unknown op, a module without a registry
             print(f"error: {exc.args[0]}", file=sys.stderr)
             return 2
-        run = measurer.run()
-        path = run.save(out / "bench.json")
+        path = out / "bench.json"
+        run = measurer.run(path)
         _say(f"wrote {path}")
+        if run.config.get("unmeasured"):
+            _say(f"INTERRUPTED: {len(run.results)} case(s) measured, {path} holds them; "
+                 f"{len(run.config['unmeasured'])} not measured")  # fmt: skip
 
     print(format_table(run), flush=True)
     if not args.no_plots:
@@ -350,6 +380,7 @@ def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_
             _say(note)
 
     status = 1 if any(not r.ok for r in run.results) else 0
+    interrupted = measurer is not None and bool(run.config.get("unmeasured"))
     if args.gate:
         baseline = Path(args.baseline) if args.baseline else gate.default_path(run.machine)
         try:
@@ -358,7 +389,10 @@ def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_
             print(f"error: cannot read the baseline {baseline}: {exc}", file=sys.stderr)
             return 2
         failing = {row.case.key for row in report.rows if row.verdict == gate.FAIL and row.case.ok}
-        if failing and measurer is not None and args.confirm > 0:
+        if failing and interrupted:  # stopped: no time to spend re-measuring
+            report.notes.append(f"{len(failing)} failing case(s) judged on one measurement: "
+                                "the run was interrupted")  # fmt: skip
+        elif failing and measurer is not None and args.confirm > 0:
             _say(f"gate: {len(failing)} case(s) fail; measuring each {args.confirm} more times")
             run = measurer.confirm(run, failing, args.confirm)
             run.save(out / "bench.json")
@@ -380,4 +414,28 @@ def main(args: argparse.Namespace, instruments: Callable[[], Instruments] = gpu_
         saved = gate.save_baseline(run, target)
         n_ok = sum(r.ok for r in run.results)
         _say(f"saved baseline for {run.gpu!r}: {saved} ({n_ok} case(s); failed ones not saved)")
-    return status
+    return INTERRUPTED if interrupted else status
+
+
+INTERRUPTED = 130
+"""The exit status of a run stopped by an interrupt (128 + SIGINT, as a shell's): what
+it measured is saved, reported, gated, and saved as a baseline if asked."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (how many CI runners end a job past its time) raised as KeyboardInterrupt,
+    as SIGINT is, while the run measures: the cases measured so far are kept."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals stay as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

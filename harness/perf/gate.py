@@ -55,6 +55,9 @@ DEFAULT_MAX_SPEEDUP_DROP = 0.10
 BASELINE_DIR = Path("benchmarks") / "baselines"
 
 PASS, FAIL, INCONCLUSIVE, NEW = "PASS", "FAIL", "INCONCLUSIVE", "NEW"
+INCOMPLETE = "INCOMPLETE"
+"""The gate's verdict on a run that stopped before it measured every case (interrupted),
+where no case it measured failed: it cannot pass what it did not measure."""
 
 
 def parse_fraction(text: str | float | None) -> float | None:
@@ -176,6 +179,8 @@ class Report:
     baseline_path: Path | None = None
     not_run: list[BenchResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unmeasured: list[str] = field(default_factory=list)
+    """The cases an interrupted run was asked for and did not measure."""
 
     def count(self, verdict: str) -> int:
         return sum(r.verdict == verdict for r in self.rows)
@@ -187,11 +192,11 @@ class Report:
         for v in (FAIL, INCONCLUSIVE):
             if self.count(v):
                 return v
-        return PASS
+        return INCOMPLETE if self.unmeasured else PASS
 
     @property
     def exit_status(self) -> int:
-        return {FAIL: 1, INCONCLUSIVE: 3}.get(self.verdict, 0)
+        return {FAIL: 1, INCONCLUSIVE: 3, INCOMPLETE: 4}.get(self.verdict, 0)
 
     def calibration(self) -> list[str]:
         """What sets the thresholds: run-to-run changes and within-run spreads seen."""
@@ -256,6 +261,11 @@ class Report:
         lines.append(render(cols, table))
         for c in self.not_run:
             lines.append(f"(not run this time: {c.id})")
+        if self.unmeasured:
+            lines.append(
+                f"INCOMPLETE: the run was interrupted before it measured {len(self.unmeasured)}"
+                f" of its cases: {', '.join(self.unmeasured)}"
+            )
         lines += self.calibration()
         counts = ", ".join(f"{self.count(v)} {v}" for v in (PASS, FAIL, INCONCLUSIVE, NEW))
         lines.append(f"gate: {counts} -> {self.verdict} (exit {self.exit_status})")
@@ -282,6 +292,7 @@ def compare(run: BenchRun, baseline: BenchRun, thresholds: Thresholds = Threshol
     report.rows = [judge(r, base.get(r.key), thresholds) for r in run.results]
     ops = {r.op for r in run.results}
     report.not_run = [b for k, b in base.items() if k not in measured and b.op in ops]
+    report.unmeasured = list(run.config.get("unmeasured") or ())
     if run.config.get("checked") is False:
         report.notes.append("this run's outputs were not checked (--no-check)")
     if run.config.get("ops", "ops") != baseline.config.get("ops", "ops"):

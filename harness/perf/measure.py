@@ -371,12 +371,14 @@ def run_bench(
     check: Checker | None = None,
     progress: Callable[[str], None] = lambda line: None,
     timeline_calls: int = 0,
+    on_result: Callable[[list[BenchResult]], None] | None = None,
 ) -> list[BenchResult]:
     """Check and measure every item not skipped, reporting one line per case as it
-    completes.
+    completes, and handing `on_result` the results so far after each (to save them).
 
     A case that raises (a launch error, out of memory) is kept as an error row, so one
-    bad case does not hide the others; the gate fails on it.
+    bad case does not hide the others; the gate fails on it. An interrupt (Ctrl-C, or a
+    time limit's SIGINT) raises `Interrupted` with the cases measured before it.
     """
     todo = [it for it in items if it.skip is None]
     for it in items:
@@ -384,17 +386,30 @@ def run_bench(
             progress(f"skip {it.id}: {it.skip}")
     results: list[BenchResult] = []
     width = len(str(len(todo)))
-    for i, item in enumerate(todo, 1):
-        start = time.perf_counter()
-        try:
-            result = measure_case(item, timer, ceilings, config, check, timeline_calls)
-        except Exception as exc:  # keep going: report the error as a row
-            result = _error_row(item, exc)
-            _free_memory()
-        took = time.perf_counter() - start
-        progress(f"[{i:>{width}}/{len(todo)}] {progress_line(result)}  ({took:.1f} s)")
-        results.append(result)
+    try:
+        for i, item in enumerate(todo, 1):
+            start = time.perf_counter()
+            try:
+                result = measure_case(item, timer, ceilings, config, check, timeline_calls)
+            except Exception as exc:  # keep going: report the error as a row
+                result = _error_row(item, exc)
+                _free_memory()
+            took = time.perf_counter() - start
+            progress(f"[{i:>{width}}/{len(todo)}] {progress_line(result)}  ({took:.1f} s)")
+            results.append(result)
+            if on_result is not None:
+                on_result(results)
+    except KeyboardInterrupt:
+        raise Interrupted(results) from None
     return results
+
+
+class Interrupted(Exception):
+    """A run stopped by an interrupt; `results`: the cases it measured before it."""
+
+    def __init__(self, results: list[BenchResult]) -> None:
+        super().__init__(f"interrupted after {len(results)} case(s)")
+        self.results = results
 
 
 def _free_memory() -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -375,9 +376,13 @@ class BenchRun:
         )
 
     def save(self, path: str | Path) -> Path:
+        """Write the run as JSON at `path`, whole or not at all (through a file beside
+        it, renamed over it): a run saved after each case survives being killed."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
+        part = path.with_name(path.name + ".part")
+        part.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
+        os.replace(part, path)
         return path
 
     @classmethod
