@@ -194,6 +194,37 @@ def test_run_bench_reports_progress_and_keeps_going_after_an_error():
 # --- table and plots ---------------------------------------------------------------------
 
 
+class TF32Recorder(FakeTimer):
+    """Records, for each timed call, whether PyTorch let float32 matmuls use TF32."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tf32: list[bool] = []
+
+    def time_calls(self, fn, n):
+        self.tf32.append(torch.backends.cuda.matmul.allow_tf32)
+        return [1e-3] * n
+
+
+def test_the_float32_matmul_ceiling_is_measured_in_tf32(monkeypatch):
+    """float32's ceiling is its fastest GEMM on the card (TF32 on the tensor cores): as
+    PyTorch's default full float32 a TF32 kernel read 512-618% of it on an H100."""
+    from harness.perf import ceilings as ceilings_module
+
+    monkeypatch.setattr(ceilings_module, "MATMUL_N", 8)
+    timer = TF32Recorder()
+    measured = ceilings_module.MeasuredCeilings(timer)
+    allowed = torch.backends.cuda.matmul.allow_tf32  # (a property: no monkeypatch)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        assert measured.matmul_tflops("float32") > 0
+        assert torch.backends.cuda.matmul.allow_tf32 is False  # the process's, put back
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = allowed
+    assert timer.tf32 and all(timer.tf32)
+    assert "float32 in TF32" in measured.to_json()["matmul"]
+
+
 def test_table_has_the_columns_and_units():
     run = run_of([result(), result(dtype="bfloat16", n=1 << 28, kernel=(1.2,) * 5)])
     text = format_table(run)

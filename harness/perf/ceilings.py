@@ -11,8 +11,11 @@ run, not of a datasheet figure (clocks, power limits and drivers move both):
     81% of it. Kernels are reported against both: the first says how far the op is from
     the card's limit, the second how far it is from a copy of the same size.
   * compute: a cuBLAS matmul of 8192 x 8192 x 8192 in the case's dtype (2 * 8192^3
-    FLOPs): bf16 and fp16 on the tensor cores (about 700 TFLOP/s on an H100), fp32 as
-    torch runs it by default (without TF32 unless the process allowed it).
+    FLOPs): bf16 and fp16 on the tensor cores (about 700 TFLOP/s on an H100), fp32 on
+    them too, in TF32 (the fastest a float32 GEMM runs on the card). Measured as torch
+    runs it by default (full float32, 51 TFLOP/s on an H100), a TF32 kernel read 512-618%
+    of its ceiling (benchmarks/results/2026-12-06d-h100, call 2): no ceiling at all. A
+    kernel in full float32 reads a small fraction of this one, which is what it is.
 
 Each is timed with the same `harness.perf.timing` method as the kernels, when first
 asked for, and remembered by its `MeasuredCeilings`: the command line makes one per run,
@@ -94,7 +97,12 @@ class MeasuredCeilings:
                 torch.randn(n, n, device=self.timer.device, generator=gen).to(to_torch(dtype))
                 for _ in "ab"
             )
-            ms = _median_ms(lambda: a @ b, self.timer)
+            allowed = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = True  # float32's fastest: TF32
+            try:
+                ms = _median_ms(lambda: a @ b, self.timer)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = allowed
             self._matmul[dtype] = 2 * n**3 / (ms * 1e-3) / 1e12
             del a, b
         return self._matmul[dtype]
@@ -104,7 +112,7 @@ class MeasuredCeilings:
             "copy_gbps": self._copy,
             "copy": f"device-to-device copy of {COPY_BYTES >> 30} GiB, read + write",
             "matmul_tflops": dict(self._matmul),
-            "matmul": f"cuBLAS {MATMUL_N}^3 matmul per dtype (torch.matmul)",
+            "matmul": f"cuBLAS {MATMUL_N}^3 matmul per dtype (torch.matmul; float32 in TF32)",
         }
 
 

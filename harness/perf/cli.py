@@ -264,8 +264,9 @@ class _Measurer:
                 _say(f"ceiling: copy {ceilings.copy_gbps():.0f} GB/s (1 GiB device to device, "
                      "both ways)")  # fmt: skip
                 for dtype in sorted({it.dtype for it in todo}):
-                    _say(f"ceiling: matmul {dtype} 8192^3 {ceilings.matmul_tflops(dtype):.0f} "
-                         "TFLOP/s")  # fmt: skip
+                    in_tf32 = " (in TF32)" if dtype == "float32" else ""
+                    _say(f"ceiling: matmul {dtype}{in_tf32} 8192^3 "
+                         f"{ceilings.matmul_tflops(dtype):.0f} TFLOP/s")  # fmt: skip
                 results = run_bench(
                     self.items, self.tools.timer, ceilings, self.config, check, progress=_say,
                     timeline_calls=self.timeline_calls,
