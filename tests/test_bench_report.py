@@ -610,11 +610,18 @@ def test_checks_in_a_pool_of_processes_largest_first_within_the_memory(monkeypat
     monkeypatch.setattr(bench, "HEARTBEAT_S", 0.0)  # a progress line at every wait
     items = bench.bench_items(FAKE_OPS, ["fake_add", "fake_wrong_large"], ["float32"])
     check = bench.check_in_parallel(items, "interpret", "cpu", "tests.bench_fakes", 2, lines.append)
-    assert lines[-1].startswith("checked 6 case(s)") and lines[-1].endswith(": 1 wrong")
+    assert lines[-1].startswith("checked 6 case(s)") and ": 1 wrong; the slowest: " in lines[-1]
+    slowest = lines[-1].split("the slowest: ")[1].split(", ")
+    assert len(slowest) == bench.SLOWEST_CHECKS == 3
+    assert all(re.fullmatch(r"fake_\w+-float32-\d+ \d+ s", name) for name in slowest)
     beats = [line for line in lines if line.startswith("checking: ")]
     assert beats and all(
         re.match(r"checking: \d of 6 done after \d+ s, 1 running", b) for b in beats
     )
+    # Once every check has started, the heartbeat names the ones the run waits on.
+    last = [b for b in beats if b.startswith("checking: 5 of 6")]
+    assert last and all(re.search(r"running \(largest first\): fake_\w+-float32-\d+ \d+ s$", b)
+                        for b in last)  # fmt: skip
     assert check(FAKE_OPS["fake_add"], Case("fake_add", "float32", (16384,), {})) is None
     wrong = check(FAKE_OPS["fake_wrong_large"], Case("fake_wrong_large", "float32", (16384,), {}))
     assert wrong is not None and "wrong output at the benchmark size" in wrong

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +184,17 @@ HEARTBEAT_S = 30.0
 minutes, and a silent log looks like a hang."""
 
 
+SLOWEST_CHECKS = 3
+"""How many of the slowest checks the last progress line names, with their times."""
+
+
+def _ages(running: Iterable[BenchItem], started: Mapping[Key, float], now: float) -> str:
+    """The checks still running and how long each has run, the oldest first: once
+    none waits to start, the run waits on these."""
+    ages = sorted(((now - started[it.key], it.id) for it in running), reverse=True)
+    return ", ".join(f"{name} {age:.0f} s" for age, name in ages)
+
+
 def check_in_parallel(
     items: Sequence[BenchItem],
     mode: str,
@@ -217,6 +228,8 @@ def check_in_parallel(
         cf.ProcessPoolExecutor(max(1, workers), mp_context=context) as pool,
     ):
         running: dict[cf.Future, BenchItem] = {}
+        started: dict[Key, float] = {}
+        took: dict[Key, float] = {}
         while todo or running:
             # Start the largest checks that fit beside the running ones (one at least).
             held = sum(_check_bytes(it) for it in running.values())
@@ -229,15 +242,18 @@ def check_in_parallel(
                 held += _check_bytes(it)
                 job = (it.op.name, it.dtype, it.shape, dict(it.params))
                 running[pool.submit(_check_in_worker, mode, device, ops_module, job)] = it
+                started[it.key] = time.perf_counter()
             done, _ = cf.wait(running, timeout=HEARTBEAT_S, return_when=cf.FIRST_COMPLETED)
             if time.perf_counter() - said >= HEARTBEAT_S:
                 said = time.perf_counter()
                 progress(
                     f"checking: {len(problems)} of {total} done after {said - start:.0f} s, "
                     f"{len(running)} running (largest first)"
+                    + (f": {_ages(running.values(), started, said)}" if not todo else "")
                 )
             for future in done:
                 item = running.pop(future)
+                took[item.key] = time.perf_counter() - started[item.key]
                 try:
                     problems[item.key] = future.result()
                 # the check raised, or its process died, or a sticky CUDA error left it
@@ -247,9 +263,12 @@ def check_in_parallel(
                 if problems[item.key] is not None:
                     progress(f"check {item.id}: {problems[item.key]}")
     bad = sum(p is not None for p in problems.values())
+    ids = {it.key: it.id for it in items}
+    slowest = sorted(took, key=took.__getitem__, reverse=True)[:SLOWEST_CHECKS]
     progress(
         f"checked {len(problems)} case(s) in {time.perf_counter() - start:.0f} s with {workers} "
-        f"process(es): {bad} wrong"
+        f"process(es): {bad} wrong; the slowest: "
+        + ", ".join(f"{ids[k]} {took[k]:.0f} s" for k in slowest)
     )
 
     def answer(op: Op, case: Case) -> str | None:
