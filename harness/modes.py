@@ -89,7 +89,8 @@ def activate(mode: str) -> str:
 def interpreter_aids() -> str:
     """What the harness adds to Triton's interpreter in this process, for the report
     header: the bounds check (`harness.bounds`), the reductions and scans as trees
-    (`harness.reductions`) and the comparisons typed int1 and fma rounded once
+    (`harness.reductions`), helpers called without patching the language again
+    (`harness.interpreter_speed`) and the comparisons typed int1 and fma rounded once
     (`harness.interpreter_fixes`), each on, or off with the reason."""
     from harness import patches
 

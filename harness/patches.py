@@ -1,6 +1,6 @@
 """Switchable patches of Triton's interpreter (`harness.bounds`, `harness.reductions`,
-`harness.interpreter_fixes`): each installed once a process, unless its environment
-variable is "0"."""
+`harness.interpreter_speed`, `harness.interpreter_fixes`): each installed once a process,
+unless its environment variable is "0"."""
 
 from __future__ import annotations
 
@@ -41,11 +41,13 @@ def install_all() -> list[tuple[str, str, bool]]:
     (what it does, its environment variable, whether it is in place), for the report
     header. Interpret and parity modes install them (`harness.modes.activate`), and so
     does `harness.parity.interpreted` for its twins."""
-    from harness import bounds, interpreter_fixes, reductions
+    from harness import bounds, interpreter_fixes, interpreter_speed, reductions
 
     return [
         ("bounds check", bounds.ENV, bounds.install()),
         ("reductions and scans as trees", reductions.ENV, reductions.install()),
+        ("helpers called without patching the language again, dtypes looked up once",
+         interpreter_speed.ENV, interpreter_speed.install()),
         ("comparisons typed int1 and fma rounded once", interpreter_fixes.ENV,
          interpreter_fixes.install()),
     ]  # fmt: skip

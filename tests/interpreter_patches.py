@@ -1,5 +1,5 @@
 """What the tests of the harness's patches of Triton's interpreter (harness.bounds,
-harness.reductions, harness.interpreter_fixes) share."""
+harness.reductions, harness.interpreter_speed, harness.interpreter_fixes) share."""
 
 from __future__ import annotations
 
