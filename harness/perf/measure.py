@@ -265,10 +265,10 @@ def check_in_parallel(
     bad = sum(p is not None for p in problems.values())
     ids = {it.key: it.id for it in items}
     slowest = sorted(took, key=took.__getitem__, reverse=True)[:SLOWEST_CHECKS]
+    slow = ", ".join(f"{ids[k]} {took[k]:.0f} s" for k in slowest)
     progress(
         f"checked {len(problems)} case(s) in {time.perf_counter() - start:.0f} s with {workers} "
-        f"process(es): {bad} wrong; the slowest: "
-        + ", ".join(f"{ids[k]} {took[k]:.0f} s" for k in slowest)
+        f"process(es): {bad} wrong" + (f"; the slowest: {slow}" if slow else "")
     )
 
     def answer(op: Op, case: Case) -> str | None:
