@@ -6,6 +6,8 @@ For each op, bench dtype and bench case: the outputs are checked once at that si
 reported against the card's ceilings measured in the same run (`harness.perf.ceilings`).
 The run is printed as a table, saved as JSON, drawn as PNGs (`harness.perf.report`), and
 optionally saved as the GPU model's baseline or judged against it (`harness.perf.gate`).
+The JSON is saved after every case: a run stopped by an interrupt or a time limit
+(SIGINT, SIGTERM) keeps, prints and gates the cases it measured, and names the others.
 """
 
 from __future__ import annotations
