@@ -30,6 +30,7 @@ import triton.language as tl
 from kernels._checks import check_tensor
 from kernels._launch import cdiv
 from kernels._rows import as_rows, block_for, row_tile, warps_for
+from kernels.add_row_sum import add_row_sum
 from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.conv2d import Geometry, run_forward, unbatched
 from kernels.layer_norm import _forward_setup, _mean_and_rstd, _scale_shift, _store_rows, layer_norm
@@ -111,9 +112,20 @@ def _add_row_sum_sequential_kernel(
 
 
 def add_row_sum_fp16_sequential(x: torch.Tensor) -> torch.Tensor:
-    """add_row_sum with the row sum accumulated sequentially in x's dtype (correct in
-    float32, where that is the float32 the real kernel uses)."""
+    """add_row_sum with the row sum accumulated sequentially in x's dtype; in float32 the
+    real kernel (`_real_in_float32`)."""
+    if x.dtype == torch.float32:
+        return _real_in_float32(x)
     return _launch(x, _add_row_sum_sequential_kernel, looped=True)
+
+
+def _real_in_float32(x: torch.Tensor) -> torch.Tensor:
+    """The real add_row_sum, for a planted launcher given float32: its bug is the dtype of
+    its sums, which in float32 is the real kernel's, but its loop sums in another order
+    than the real kernel's tree, and that order alone can pass the real kernel's bound
+    (the sequential sum of a row of 509 values near 1000: 1.28 times the bound of a tree
+    of depth 10). The bug is invisible in float32; the order would not be."""
+    return add_row_sum(x)
 
 
 @triton.jit
@@ -138,8 +150,10 @@ def _add_row_sum_lanes_kernel(
 
 
 def add_row_sum_fp16_lanes(x: torch.Tensor) -> torch.Tensor:
-    """add_row_sum whose LANES per-lane partial sums are kept in x's dtype (correct in
-    float32)."""
+    """add_row_sum whose LANES per-lane partial sums are kept in x's dtype; in float32
+    the real kernel (`_real_in_float32`: LANES is fewer lanes than its tree has)."""
+    if x.dtype == torch.float32:
+        return _real_in_float32(x)
     return _launch(x, _add_row_sum_lanes_kernel, looped=True, LANES=LANES)
 
 

@@ -37,8 +37,12 @@ def test_spread_of_nothing_is_nothing():
 def test_benchmark_sizes_are_judged_on_a_part_holding_the_last_slice():
     big = Case("attention", "float16", (1, 16, 16384, 16384, 128), {"causal": False})
     part = check_part(OPS["attention"], big)
-    assert part is not None and part.case.shape == (1, 2, 16384, 16384, 128)
-    assert "heads 0, 15 (2 of 16)" in part.label
+    assert part is not None and part.case.shape == (1, 2, 65, 16384, 128)
+    assert "heads 0, 15 (2 of 16) x queries 0, 259, ..., 16383 (65 of 16384)" in part.label
+    # A causal row's mask depends on its position: every row of those heads.
+    causal = check_part(OPS["attention"], dataclasses.replace(big, params={"causal": True}))
+    assert causal is not None and causal.case.shape == (1, 2, 16384, 16384, 128)
+    assert "queries" not in causal.label
     gemm = check_part(OPS["matmul"], Case("matmul", "float16", (8192, 8192, 8192)))
     assert gemm is not None and 64 <= gemm.case.shape[0] <= 129 and "8191 (" in gemm.label
     depthwise = Case("conv2d", "float16", (32, 256, 56, 56), {"filters": 256, "kernel": [7, 7],
