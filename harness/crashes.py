@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,10 +53,13 @@ def start_session(base: Path | None) -> tuple[Path, list[str]]:
     left = []
     if root.is_dir():
         for session in root.iterdir():
-            if session.is_dir() and not _alive(session.name):
+            if session.is_dir() and not _alive(session.name.split("-")[0]):
                 left += [f.read_text().strip() for f in sorted(session.glob("*.case"))]
                 shutil.rmtree(session, ignore_errors=True)
     folder = root / str(os.getpid())
+    if os.environ.get(ENV):  # a session inside this process's (an in-process pytest run):
+        # a folder of its own, or its end would remove the outer session's
+        folder = root / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[ENV] = str(folder)
     return folder, [text for text in left if text]

@@ -120,6 +120,10 @@
 #   s34-torch-bench  Op.torch_bench: its test compiled, rms_norm's and conv2d's tables
 #   s35-ln-mean   layer_norm's row mean: Newton step, div_rn, `/` (ln_mean_probe.py)
 #   s36-tunings   replays keyed on _plans.tunings(): row-wise tests compiled, host cost
+#   s37-checks    attention's bench cases checked on their new parts (64 query rows where
+#                 not causal) and timed, the checks' heartbeat naming the slow ones; then
+#                 the norms' and attention's parity tests (the twins with
+#                 harness.interpreter_speed)
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1015,6 +1019,15 @@ for name in $STEPS; do
             "softmax or add_row_sum or layer_norm or rms_norm or vector_add or scale"
         step s36-host 90 python benchmarks/host_cost.py vector_add softmax add_row_sum \
             layer_norm layer_norm_backward --rounds 7 ;;
+    s37-checks)
+        # 2026-12-06d: the bench's checks took 428 s of 64 cases on an H100, two of them
+        # 150 s past the rest, unnamed; attention's 16384-row oracles took 44-63 s each
+        # offline, the non-causal ones 0.2-0.5 s since 4912d0b.
+        step s37-bench-attention 300 python -m harness bench attention --check-workers 12 \
+            --no-plots --out "$OUT/bench-attention"
+        site="$(old_numpy)"
+        PYTHONPATH="$site" step s37-parity 240 "${PARITY[@]}" \
+            -k "layer_norm or rms_norm or attention or test_parity" ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4

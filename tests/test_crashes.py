@@ -89,3 +89,23 @@ def test_a_sticky_cuda_error_is_named_once_and_not_shrunk(monkeypatch):
     worker = crashes.worker_name()  # "main", or the xdist worker running this test
     assert len(tally) == 1 and tally[0].startswith(f"2 test(s) in {worker} not run after a")
     assert ran[0].describe() in tally[0]
+
+
+def test_a_session_inside_this_process_keeps_the_outer_ones_folder(tmp_path, monkeypatch):
+    """An in-process pytest run (pytester's inline runs) starts a session in the same
+    process: its folder is its own, so its end leaves the outer session's, which every
+    later test of the outer session records its case in (a single-process run of this
+    suite lost it, and 449 tests failed on the missing file)."""
+    from harness import crashes
+
+    monkeypatch.delenv(crashes.ENV, raising=False)
+    outer, _ = crashes.start_session(tmp_path)
+    inner, left = crashes.start_session(tmp_path)
+    assert inner != outer and inner.name.startswith(f"{os.getpid()}-") and left == []
+    crashes.running("the inner session's case")
+    crashes.end_session(inner, str(outer))
+    assert outer.is_dir() and not inner.exists() and os.environ[crashes.ENV] == str(outer)
+    crashes.running("the outer session's next case")  # its folder is still there
+    assert crashes.last_case("main") == "the outer session's next case"
+    crashes.end_session(outer, None)
+    assert not outer.exists() and crashes.ENV not in os.environ
