@@ -106,6 +106,6 @@ def test_a_session_inside_this_process_keeps_the_outer_ones_folder(tmp_path, mon
     crashes.end_session(inner, str(outer))
     assert outer.is_dir() and not inner.exists() and os.environ[crashes.ENV] == str(outer)
     crashes.running("the outer session's next case")  # its folder is still there
-    assert crashes.last_case("main") == "the outer session's next case"
+    assert crashes.last_case(crashes.worker_name()) == "the outer session's next case"
     crashes.end_session(outer, None)
     assert not outer.exists() and crashes.ENV not in os.environ
