@@ -418,8 +418,9 @@ def _part(case: Case) -> Part | None:
     Without a causal mask, of those about PART_QUERIES query rows, the first and the last
     among them at an odd step (`Part.spread`): a row's output depends on its own row of Q
     and the whole of K and V, and the oracle of a 16384-row case's two heads took 44-58 s
-    of a CPU core. A causal mask (top-left aligned) ties a row to its position, which a
-    part of fewer rows would move: there every row. None where that is the whole case."""
+    of a CPU core (`benchmarks/check_costs.py`). A causal mask (top-left aligned) ties a
+    row to its position, which a part of fewer rows would move: there every row. None
+    where that is the whole case."""
     batch, heads, kv_heads, q_len, k_len, head_dim = dims(case)
     if batch * kv_heads == 0:
         return None
