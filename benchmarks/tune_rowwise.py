@@ -224,6 +224,18 @@ SWEEPS = {
         SPLIT_VARIANTS,
         make_add_row_sum,
     ),
+    "split16-softmax": (
+        "softmax, 16-bit long rows split (slices of 16384 and 32768 columns) against looped",
+        [(1024, 65536), (512, 131072), (2048, 49152)],
+        [
+            (rows, {}),  # the defaults: 16-bit rows looped, float32 split
+            (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2)),
+            (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2, SPLIT_SLICE=32768)),
+            (rows, dict(SPLIT_MIN_ELEMENT_BYTES=2, SPLIT_SLICE=32768, ELEMENTS_PER_THREAD=32)),
+            (rows, {}),
+        ],
+        make_softmax,
+    ),
     "long-softmax": (
         "softmax, long rows: the looped kernel's block and pass 2's direction; 32768 looped",
         LONG_SHAPES,
@@ -308,6 +320,21 @@ SWEEPS = {
                 dict(BWD_TILED_PROGRAMS_PER_SM=2),
             ]
         ],
+        make_bwd,
+    ),
+    # Whole waves against the issue's shapes: 1024 rows of 65536 are 7.76 rows an SM on an
+    # H100 (132 SMs, one looped program an SM), 924 and 1056 are 7 and 8; 4096 rows of
+    # 4096 are 31.03 an SM in one-row tiles (32 on the busiest SM), 4224 are 32.
+    "waves-softmax": (
+        "softmax's long rows: whole waves of rows, and the issue's 1024",
+        [(924, 65536), (1024, 65536), (1056, 65536)],
+        [(rows, {})],
+        make_softmax,
+    ),
+    "waves-bwd": (
+        "layer_norm backward's one-pass tiles: whole waves of rows, and the issue's 4096",
+        [(3960, 4096), (4096, 4096), (4224, 4096)],
+        [(ln_tuned, {})],
         make_bwd,
     ),
     "bwd-walkers": (
