@@ -19,7 +19,9 @@ The GPU ideas, in the order they appear:
 2. Variance from centered values: mean((x - mean)^2) over the values already in
    registers costs no memory traffic; mean(x^2) - mean^2 would subtract two nearly
    equal numbers when |mean| >> std and lose every digit. Padded lanes are zeroed
-   (`tl.where`) first: there x - mean would be -mean.
+   (`tl.where`) first: there x - mean would be -mean. The mean itself is corrected by
+   the mean of the deviations from it (`_corrected_mean`): a float32 sum of a long row
+   rounds, and a row of equal values must still center at exactly 0.
 3. Loops for long rows (`_layer_norm_fwd_looped_kernel`): three passes over the row,
    the re-reads mostly from the L2 cache.
 4. The backward (`_layer_norm_bwd_kernel`): with xhat = (x - mean) * rstd and g = dy * w,
@@ -82,6 +84,7 @@ from kernels.layer_norm_tuned import (
     launch_tuned,
     mean_of_g,
     other_parts_row_sums,
+    row_sums,
     saved_mean,
 )
 
@@ -124,10 +127,40 @@ def _row_mean(row_sum, n_cols):
     step corrects the quotient: the fma gives the residual row_sum - mean * n exactly, and
     the mean moves by residual / n. Correctly rounded division (`tl.math.div_rn`) does the
     same with a range check and a slow-path call, which took the float32 forward at 4096 x
-    1024 from 16 to 17.4 us on an H100 (benchmarks/ln_mean_probe.py)."""
+    1024 from 16 to 17.4 us on an H100 (benchmarks/ln_mean_probe.py). The quotient is as
+    good as the sum: a long row's float32 sum rounds, and `_corrected_mean` finishes the
+    job."""
     n = tl.cast(n_cols, tl.float32)  # n_cols may be a constexpr 1
     mean = row_sum / n
     return mean + tl.fma(-mean, n, row_sum) / n
+
+
+@triton.jit
+def _corrected_mean(first, deviation, n_cols):
+    """A row's mean from a first estimate (`_row_mean` of its sum) and the sum of the row's
+    deviations from it: first + deviation / n. A float32 sum of many values rounds at
+    every step, and the first estimate is off by up to (depth of the sum) ulps of the
+    mean; the deviations are small, so their mean is accurate to ulps of the spread
+    instead (the corrected two-pass algorithm: Chan, Golub and LeVeque, 1983). On a row
+    of equal values the correction lands on that value exactly: its deviations are all
+    the same, the exact difference x - first, so the row centers at exactly 0 and
+    normalizes to the bias, as in float64. Without it, a float16 row of 65536 equal
+    values near 6e4 with eps = 1e-5 normalized to +-1 and its dweight overflowed (a GPU
+    night run, benchmarks/results/2026-12-06e-h100 call 6). A row whose first estimate is
+    +-inf or NaN keeps it (inf - inf would turn +inf into NaN)."""
+    finite = tl.abs(first) < float("inf")
+    return tl.where(finite, first + deviation / tl.cast(n_cols, tl.float32), first)
+
+
+@triton.jit
+def _corrected_variance(squares, deviation, n_cols):
+    """mean(d^2) - mean(d)^2 of a row's deviations d = x - first from its first mean
+    (`_corrected_mean`): the variance about the corrected mean, from one pass. d's mean
+    is tiny next to its spread, so the subtraction loses nothing worth having; it may
+    round below 0 (a row of equal values), which is clamped (NaN stays NaN)."""
+    mean_deviation = deviation / tl.cast(n_cols, tl.float32)
+    var = squares / tl.cast(n_cols, tl.float32) - mean_deviation * mean_deviation
+    return tl.where(var < 0.0, 0.0, var)
 
 
 @triton.jit
@@ -137,13 +170,17 @@ def _mean_and_rstd(x, mask, n_cols, eps, CENTERED: tl.constexpr):
     and the centered values x - mean, padded lanes zeroed. Not CENTERED (RMSNorm): the
     mean is taken as 0, and var is the mean square."""
     if CENTERED:
-        mean = _row_mean(tl.sum(x, axis=1, keep_dims=True), n_cols)  # (ROWS, 1)
-        # Zero the padded lanes before squaring: there x - mean = -mean.
+        first = _row_mean(tl.sum(x, axis=1, keep_dims=True), n_cols)  # (ROWS, 1)
+        # Zero the padded lanes before squaring: there x - first = -first.
+        d = tl.where(mask, x - first, 0.0)
+        deviation, squares = row_sums(d, d * d, 1, keep_dims=True)  # one tree for both
+        mean = _corrected_mean(first, deviation, n_cols)
+        var = _corrected_variance(squares, deviation, n_cols)
         centered = tl.where(mask, x - mean, 0.0)
     else:
         mean = 0.0
         centered = x
-    var = tl.sum(centered * centered, axis=1, keep_dims=True) / n_cols
+        var = tl.sum(centered * centered, axis=1, keep_dims=True) / n_cols
     return centered, mean, tl.rsqrt(var + eps)
 
 
@@ -243,14 +280,23 @@ def _layer_norm_fwd_looped_kernel(
             lane_sum += x.to(tl.float32)
         mean = _row_mean(tl.sum(lane_sum, axis=0), n_cols)
 
-    # Pass 2: the variance of the centered values (read again, mostly from L2).
+    # Pass 2: the variance of the centered values (read again, mostly from L2), and the
+    # mean corrected by their sum (`_corrected_mean`, `_corrected_variance`).
     lane_sum = tl.zeros([BLOCK_N], tl.float32)
+    lane_squares = tl.zeros([BLOCK_N], tl.float32)
     for start in range(0, n_cols, BLOCK_N):
         col_mask = start + cols < n_cols
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=0.0).to(tl.float32)
         centered = tl.where(col_mask, x - mean, 0.0)  # padded lanes would add mean^2
-        lane_sum += centered * centered
-    rstd = tl.rsqrt(tl.sum(lane_sum, axis=0) / n_cols + eps)
+        lane_sum += centered
+        lane_squares += centered * centered
+    if mean_ptr is not None:
+        deviation, squares = row_sums(lane_sum, lane_squares, 0)  # one tree for both
+        var = _corrected_variance(squares, deviation, n_cols)
+        mean = _corrected_mean(mean, deviation, n_cols)
+    else:
+        var = tl.sum(lane_squares, axis=0) / n_cols
+    rstd = tl.rsqrt(var + eps)
     if mean_ptr is not None:
         tl.store(mean_ptr + row, mean)
     tl.store(rstd_ptr + row, rstd)

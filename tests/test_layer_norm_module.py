@@ -187,6 +187,29 @@ def test_a_row_of_equal_values_normalizes_to_exactly_the_bias(dtype, design, dev
     assert torch.equal(y, b.expand_as(y))
 
 
+@pytest.mark.parametrize("design", ROW_DESIGNS)
+@pytest.mark.parametrize(("dtype", "n_cols"), [("float32", 1000), ("float16", 65535)])
+def test_rows_of_equal_values_whose_float32_sums_round_normalize_to_the_bias(
+    dtype, n_cols, design, device
+):
+    """As above, on rows whose float32 sums round (random float32 values, or 65535 float16
+    ones): the sum's mean is then off by ulps of v on most such rows (on this CPU, before
+    the correction, 44-48 of 64 float32 rows of 1000 and 15-23 of 64 float16 rows of
+    65535), and the correction by the mean deviation (`_corrected_mean`) lands on v. A GPU
+    night run's float16 rows of 65535 (eps 1e-5) normalized to +-1 that way, and
+    layer_norm.grad's dweight overflowed to inf where float64 gives -709
+    (benchmarks/results/2026-12-06e-h100 call 6)."""
+    gen = torch.Generator().manual_seed(8)
+    dt = getattr(torch, dtype)
+    values = (1e4 * torch.randn(8, generator=gen)).to(dt)
+    x = values[:, None].expand(8, n_cols).contiguous().to(device)
+    w, b = (torch.randn(n_cols, generator=gen).to(dt).to(device) for _ in "wb")
+    with _plans.forcing(f"layer_norm/{design}/{_plans.default_constants()}"):
+        y, mean, _ = layer_norm(x, w, b, 1e-6)
+    assert torch.equal(mean.cpu(), values.float())
+    assert torch.equal(y, b.expand_as(y))
+
+
 def test_the_torch_tiers_way_around_cuda_bias_alone_is_f_layer_norm():
     """On CUDA the PyTorch tier of layer_norm.grad adds a lone bias after F.layer_norm
     (PyTorch 2.11's fused backward returned an empty dbias there): the same values and
