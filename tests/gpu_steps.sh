@@ -18,6 +18,8 @@
 #   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15)
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
+#   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call
+#                 6: the whole night job reached 1-3 of their 4 shards in 580 s)
 #   autotune-cost matmul's differential tests with --triton-autotune=time, then =first
 #   rows          the row-wise ops compiled (tests), their host cost (benchmarks/host_cost.py)
 #                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
@@ -261,6 +263,10 @@ for name in $STEPS; do
         step nightly-rows 540 "${NIGHTLY[@]}" -k "differential and not (matmul or attention or conv2d)" ;;
     nightly-matmul)
         step nightly-matmul 540 "${NIGHTLY[@]}" -k "differential and matmul" ;;
+    nightly-attention)
+        step nightly-attention 560 "${NIGHTLY[@]}" -k "differential and attention" ;;
+    nightly-conv2d)
+        step nightly-conv2d 560 "${NIGHTLY[@]}" -k "differential and conv2d" ;;
     rows)
         # Issue 10: the row-wise launchers (remembered plans, kernels._launch.fast)
         # compiled and checked, then their host cost and launch constants measured.
