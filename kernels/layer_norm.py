@@ -132,7 +132,8 @@ def _row_mean(row_sum, n_cols):
     job."""
     n = tl.cast(n_cols, tl.float32)  # n_cols may be a constexpr 1
     mean = row_sum / n
-    return mean + tl.fma(-mean, n, row_sum) / n
+    # An infinite mean stays one: its residual would be inf - inf.
+    return tl.where(tl.abs(mean) < float("inf"), mean + tl.fma(-mean, n, row_sum) / n, mean)
 
 
 @triton.jit
@@ -147,7 +148,7 @@ def _corrected_mean(first, deviation, n_cols):
     normalizes to the bias, as in float64. Without it, a float16 row of 65536 equal
     values near 6e4 with eps = 1e-5 normalized to +-1 and its dweight overflowed (a GPU
     night run, benchmarks/results/2026-12-06e-h100 call 6). A row whose first estimate is
-    +-inf or NaN keeps it (inf - inf would turn +inf into NaN)."""
+    +-inf keeps it (its deviations are inf - inf)."""
     finite = tl.abs(first) < float("inf")
     return tl.where(finite, first + deviation / tl.cast(n_cols, tl.float32), first)
 

@@ -210,6 +210,22 @@ def test_rows_of_equal_values_whose_float32_sums_round_normalize_to_the_bias(
     assert torch.equal(y, b.expand_as(y))
 
 
+@pytest.mark.parametrize("design", ROW_DESIGNS)
+def test_a_row_holding_an_infinity_has_that_infinity_as_its_mean(design, device):
+    """The mean of a row holding +inf (and no -inf, no NaN) is +inf, as in float64; its
+    rstd and y are NaN (inf - inf). The mean's Newton step (inf - inf in its residual)
+    had made it NaN."""
+    x = torch.randn(4, 300)
+    x[0, 5], x[1, 7], x[2, 9], x[3, 1:3] = float("inf"), -float("inf"), float("nan"), float("inf")
+    x[3, 2] = -float("inf")
+    with _plans.forcing(f"layer_norm/{design}/{_plans.default_constants()}"):
+        y, mean, rstd = layer_norm(x.to(device), None, None, 1e-5)
+    expected = torch.tensor([float("inf"), -float("inf"), float("nan"), float("nan")])
+    assert torch.equal(mean.cpu().isnan(), expected.isnan())
+    assert torch.equal(mean.cpu()[:2], expected[:2])
+    assert rstd.isnan().all() and y.isnan().all(dim=-1).all()
+
+
 def test_the_torch_tiers_way_around_cuda_bias_alone_is_f_layer_norm():
     """On CUDA the PyTorch tier of layer_norm.grad adds a lone bias after F.layer_norm
     (PyTorch 2.11's fused backward returned an empty dbias there): the same values and
