@@ -195,8 +195,9 @@ def test_rows_of_equal_values_whose_float32_sums_round_normalize_to_the_bias(
     """As above, on rows whose float32 sums round (random float32 values, or 65535 float16
     ones): the sum's mean is then off by ulps of v on most such rows (on this CPU, before
     the correction, 44-48 of 64 float32 rows of 1000 and 15-23 of 64 float16 rows of
-    65535), and the correction by the mean deviation (`_corrected_mean`) lands on v. A GPU
-    night run's float16 rows of 65535 (eps 1e-5) normalized to +-1 that way, and
+    65535: benchmarks/equal_rows_probe.py), and the correction by the mean deviation
+    (`_corrected_mean`) lands on v. A GPU night run's float16 rows of 65535 (eps 1e-5)
+    normalized to +-1 that way, and
     layer_norm.grad's dweight overflowed to inf where float64 gives -709
     (benchmarks/results/2026-12-06e-h100 call 6)."""
     gen = torch.Generator().manual_seed(8)
