@@ -5,10 +5,13 @@ since (benchmarks/README.md, "The H100's baseline renewed"); its plan and memory
 instructions were the same, and the row mean had become `tl.math.div_rn` in between
 (761b140: an FCHK and a branch on the way to the second reduction). On an H100 on
 2026-12-06 (results/2026-12-06c-h100) div_rn took 17.2-17.4 us there against 15.7-16.1 us
-with Triton's approximate `/`. The kernel's mean is now the approximate quotient and one
-Newton step (kernels.layer_norm._row_mean). This times the forward as it is ("newton")
-against the same kernels with the mean as `div_rn` and as the bare `/`, each in a process
-of its own (the kernel's helper is swapped before it first compiles), rounds alternating,
+with Triton's approximate `/`. The kernel's first mean then became that quotient and one
+Newton step (2026-12-06c), and since the corrected mean (`_corrected_mean`, 2026-12-06e)
+lands a row of equal values on its value whatever ulps the first mean is off, the bare
+quotient again (2026-12-06f: results/2026-12-06f-h100 call 1, where "div" is today's
+kernel and "newton" was). This times the forward as it is ("kernel") against the same
+kernels with the first mean as `div_rn` and with the Newton step, each in a process of
+its own (the kernel's helper is swapped before it first compiles), rounds alternating,
 with PyTorch's layer norm and a copy of x timed beside each, after counting the rows of
 equal values whose mean comes out other than that value:
 
@@ -28,8 +31,8 @@ import sys
 
 SHAPES = ((4096, 1024), (4096, 4096))
 VARIANT = "LN_MEAN_PROBE_DIVISION"
-"""Set in a child to the row mean it swaps in: "div_rn" or "div"; unset, the kernel's own."""
-VARIANTS = ("newton", "div_rn", "div")
+"""Set in a child to the row mean it swaps in: "div_rn" or "newton"; unset, the kernel's."""
+VARIANTS = ("kernel", "div_rn", "newton")
 
 
 def _swap_mean(variant: str) -> None:
@@ -45,10 +48,13 @@ def _swap_mean(variant: str) -> None:
         return tl.math.div_rn(row_sum, tl.cast(n_cols, tl.float32))
 
     @triton.jit
-    def _div(row_sum, n_cols):
-        return row_sum / n_cols
+    def _newton(row_sum, n_cols):
+        # The quotient corrected by one Newton step: the fma gives the residual exactly.
+        n = tl.cast(n_cols, tl.float32)
+        mean = row_sum / n
+        return tl.where(tl.abs(mean) < float("inf"), mean + tl.fma(-mean, n, row_sum) / n, mean)
 
-    ln._row_mean = {"div_rn": _div_rn, "div": _div}[variant]
+    ln._row_mean = {"div_rn": _div_rn, "newton": _newton}[variant]
 
 
 def _variant() -> str:

@@ -132,6 +132,7 @@ def dot_product(
     operands: Callable[[Case, str], str | None] = lambda case, mode: None,
     lanes: int | Lanes | None = None,
     reference_roundings: float = 0.0,
+    tensor_cores: Callable[[Case, str], str | None] = lambda case, mode: None,
 ) -> OutputModel:
     """C = act(A @ B + bias) for inputs `a` (..., M, K) and `b` (..., K, N), batched by
     broadcasting as torch.matmul does; `k(case)` is K.
@@ -147,7 +148,9 @@ def dot_product(
     relu clamps an infinite product to an exact 0 (the oracle, output `output`, finite
     there) the condition is 0. `reference_roundings`: the PyTorch tier's roundings of
     intermediates to the output dtype (the product before the bias, the sum before the
-    activation, as torch.matmul + bias + act does)."""
+    activation, as torch.matmul + bias + act does). `tensor_cores(case, mode)`: the
+    operands' type where the sum runs on a GPU's tensor cores (truncating steps:
+    `harness.tolerance.tensor_core_growth`), None elsewhere."""
     if activation not in (None, "relu", "gelu"):
         raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
     slope = GELU_LIPSCHITZ if activation == "gelu" else 1.0
@@ -169,6 +172,7 @@ def dot_product(
         steps=steps + (2.0 if activation == "gelu" else 0.0),
         operands=operands,
         reference_roundings=reference_roundings,
+        tensor_cores=tensor_cores,
     )
 
 

@@ -25,6 +25,13 @@ ch. 2-4; ../shared/FACTS.md):
   the error is within ``LAMBDA * sqrt(depth) * u * condition`` (Higham and Mary, "A new
   approach to probabilistic rounding error analysis", SISC 2019). The growth is the
   smaller of the two, so long sequential loops get a bound that grows like sqrt(n).
+  Not so on a GPU's tensor cores: each step of a tl.dot (an MMA instruction) adds its
+  products to the float32 accumulator *truncated* (rounded toward zero), errors of one
+  sign wherever the terms have one. Such a sum's growth is at least
+  ``TENSOR_CORE_STEP * ceil(n / k)`` for k products a step, linear in n: on an H100 a
+  bfloat16 dot of K = 133003 non-negative terms erred by 12690 u sum |a b| against
+  LAMBDA sqrt(K) = 2918 (`benchmarks/dot_accumulation_probe.py`, which a night run's
+  failing matmul led to). The growth is the larger of the two.
 * ``p * e(operands) * condition``: a dot whose operands are converted before they are
   multiplied (a float32 ``tl.dot`` on the GPU truncates both to tf32, each off by
   e < 2**-10: p = 2, relative to sum |a b|; `harness.dtypes.operand_error`), where the
@@ -65,6 +72,19 @@ LAMBDA = 8.0
 """Confidence of the probabilistic growth: a bound exceeded with probability below
 2 exp(-LAMBDA**2 / 2) = 2.5e-14 per element (Higham and Mary 2019, Theorem 3.1)."""
 
+TENSOR_CORE_STEP = 4.0
+"""Roundings (u(float32) relative to the terms' magnitudes, sum |a b|) one tensor-core
+step may err by, all toward zero: its products are aligned to the accumulator and
+truncated. Measured on an H100 (benchmarks/dot_accumulation_probe.py, uniform
+non-negative terms, K = 1024 to 262144): at most 1.63 a step for 16-bit operands (16
+products a step), 0.94 for float32 ones held in tf32 (8 a step; Triton lowers that
+probe's multiply-and-sum to tf32 HGMMA). There the partial sums average half of sum |a b|;
+terms that come early (partial sums near the whole all along) would err up to twice as
+much a step, hence 4."""
+
+MMA_PRODUCTS = {"float16": 16, "bfloat16": 16, "tf32": 8}
+"""Products one tensor-core step (an sm_80/sm_90 MMA instruction) sums, by operand type."""
+
 TIGHTNESS = 64.0
 """float32: on some pinned example, PyTorch's worst element uses at least 1/TIGHTNESS of
 its bound (`harness.testing.tightness`)."""
@@ -101,6 +121,16 @@ def growth(depth: int) -> float:
     return min(float(depth), LAMBDA * math.sqrt(depth))
 
 
+def tensor_core_growth(n: int, operands: str | None) -> float:
+    """The growth of a sum of n products on the tensor cores, `operands` their type
+    ("float16", "bfloat16", "tf32"; None: not on the tensor cores, 0): every step of
+    MMA_PRODUCTS[operands] products truncates, up to TENSOR_CORE_STEP each, errors of one
+    sign that no probabilistic argument shrinks."""
+    if operands is None or n <= 1:
+        return 0.0
+    return TENSOR_CORE_STEP * math.ceil(n / MMA_PRODUCTS[operands])
+
+
 def _magnitude(v: Values, j: int) -> np.ndarray:
     return np.abs(v.oracle[j])
 
@@ -126,6 +156,12 @@ class OutputModel:
                 or None: exact products.
     reference_roundings
                 intermediates the PyTorch tier rounds to the output dtype (r).
+    tensor_cores
+                (case, mode) -> the type of the operands where the sum runs on a GPU's
+                tensor cores ("float16", "bfloat16", "tf32"), or None: ordinary
+                arithmetic. There each step truncates (`tensor_core_growth`): the growth
+                is the larger of that and the rounding-to-nearest one. For the PyTorch
+                tier too (cuBLAS and cuDNN use the same units).
     """
 
     name: str
@@ -136,6 +172,7 @@ class OutputModel:
     accumulate: Callable[[Case, str], str] = lambda case, mode: "float32"
     reference_roundings: float = 0.0
     operands: Callable[[Case, str], str | None] = lambda case, mode: None
+    tensor_cores: Callable[[Case, str], str | None] = lambda case, mode: None
 
 
 @dataclass(frozen=True)
@@ -162,6 +199,8 @@ class Bound:
     """The reduction's depth, for the report."""
     operands: str | None = None
     """The precision products' operands are converted to (p = 2 conversions), if any."""
+    tensor_core_steps: int = 0
+    """Truncating tensor-core steps of the sum, for the report (0: none)."""
 
     @property
     def relative(self) -> float:
@@ -200,7 +239,9 @@ class Bound:
             text += f" + {self.reference_roundings:g}u({self.out_dtype})"
         text += " x cond"
         if self.depth:
-            text += f" [reduction depth {self.depth}]"
+            plural = "s" if self.tensor_core_steps != 1 else ""
+            steps = f", {self.tensor_core_steps} truncating tensor-core step{plural}"
+            text += f" [reduction depth {self.depth}{steps if self.tensor_core_steps else ''}]"
         if self.factor != 1.0:
             text += f" x {self.factor:g} (override)"
         return text
@@ -247,18 +288,23 @@ class ErrorModel:
             lanes = lanes if isinstance(lanes, tuple) else (lanes,) * len(lengths)
             depths = [sum_depth(n, k) for n, k in zip(lengths, lanes, strict=True)]
             depth = sum(depths)
+            mma = model.tensor_cores(case, mode)
+            growths = [max(growth(d), tensor_core_growth(n, mma)) for n, d in
+                       zip(lengths, depths, strict=True)]  # fmt: skip
+            mma_steps = sum(math.ceil(n / MMA_PRODUCTS[mma]) for n in lengths if mma and n > 1)
             bounds.append(
                 Bound(
                     output=model.name,
                     tier=tier,
                     out_dtype=out_dtype,
                     roundings=final_roundings(tier, mode, out_dtype),
-                    growth=model.steps + sum(growth(d) for d in depths),
+                    growth=model.steps + sum(growths),
                     accumulate=model.accumulate(case, mode) if tier == "kernel" else "float32",
                     reference_roundings=model.reference_roundings if tier == "torch" else 0.0,
                     factor=override.factor if override else 1.0,
                     depth=depth,
                     operands=model.operands(case, mode) if tier == "kernel" else None,
+                    tensor_core_steps=mma_steps,
                 )
             )
         return tuple(bounds)

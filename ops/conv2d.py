@@ -262,6 +262,15 @@ def _operands(case: Case, mode: str) -> str | None:
     return "tf32" if case.dtype == "float32" and mode == "gpu" else None
 
 
+def _tensor_cores(case: Case, mode: str) -> str | None:
+    """The operands' type where the GEMMs run on the GPU's tensor cores: 16-bit ones, and
+    float32 ones rounded to tf32. (The depthwise kernels multiply-add in float32, but
+    their sums of R S terms are too short for the tensor cores' growth to matter.)"""
+    if mode != "gpu":
+        return None
+    return case.dtype if case.dtype != "float32" else "tf32"
+
+
 def _forward_condition(v: Values) -> np.ndarray:
     x, weight, bias, stride, padding, dilation, groups = v.args
     magnitude_bias = np.abs(bias) if bias is not None else None
@@ -279,6 +288,7 @@ def _forward_models(case: Case) -> list[OutputModel]:
             terms=lambda case: max(1, pb.cg * pb.r * pb.s),
             steps=1.0 + bool(case.params.get("bias")),
             operands=_operands,
+            tensor_cores=_tensor_cores,
         )
     ]
 
@@ -308,6 +318,7 @@ def _gradient_models(case: Case) -> list[OutputModel]:
             terms=lambda case, n=lengths[name]: n,
             steps=1.0,
             operands=_operands if name != "dbias" else (lambda case, mode: None),
+            tensor_cores=_tensor_cores if name != "dbias" else (lambda case, mode: None),
         )
         for j, name in enumerate(names)
     ]

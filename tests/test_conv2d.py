@@ -661,3 +661,19 @@ def test_no_input_channels_leave_the_bias_on_every_filter(harness_state):
     assert dx.shape == x.shape and dweight.shape == weight.shape
     assert torch.allclose(dbias, dy.sum((0, 2, 3)))
     assert conv2d(x.detach(), weight.detach()).count_nonzero() == 0
+
+
+def test_the_gpu_error_model_counts_the_tensor_cores_steps_of_each_gemm():
+    """conv2d's GEMMs run on the tensor cores on a GPU (16-bit operands 16 products a step,
+    float32 in tf32 8): dx's and dweight's bounds count their truncating steps there, the
+    bias's sum none, and nothing in the interpreter."""
+    grad = OPS["conv2d.grad"].error_model
+    for dtype, per_step in (("float16", 16), ("float32", 8)):
+        params = {"kernel": (3, 3), "filters": 8, "bias": True, "padding": 1}
+        case = Case("conv2d.grad", dtype, (32, 8, 56, 56), params)
+        gpu = grad.bounds(case, "gpu", "kernel", [dtype] * 3)
+        interpret = grad.bounds(case, "interpret", "kernel", [dtype] * 3)
+        dx, dweight, dbias = (b.tensor_core_steps for b in gpu)
+        assert (dx, dbias) == (-(-8 * 3 * 3 // per_step), 0)
+        assert dweight == -(-32 * 56 * 56 // per_step)  # N P Q pixels, stride 1, 'same'
+        assert all(b.tensor_core_steps == 0 for b in interpret)

@@ -3,8 +3,11 @@ says, in the shape of its output, and the bound's terms follow from the argument
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import torch
 
 from harness import Case, ErrorModel, Values
 from harness.dtypes import UNIT_ROUNDOFF, operand_error
@@ -16,6 +19,7 @@ from harness.error_models import (
     row_sum,
     softmax,
 )
+from harness.tolerance import TENSOR_CORE_STEP, growth, sum_depth, tensor_core_growth
 
 RNG = np.random.default_rng(0)
 
@@ -116,3 +120,53 @@ def test_relu_clamping_an_infinite_product_is_exact():
     assert cond.item() == 0.0
     unclamped = dot_product(k=lambda case: 2).condition(_values([a, b], [a @ b]))
     assert np.isinf(unclamped.item())
+
+
+def _truncating_dot(a: np.ndarray, b: np.ndarray, per_step: int) -> np.ndarray:
+    """a @ b as a tensor core sums it: `per_step` exact products at a time added to a
+    float32 accumulator, each step's result rounded toward zero to float32."""
+    acc = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for k0 in range(0, a.shape[1], per_step):
+        exact = acc.astype(np.float64) + a[:, k0 : k0 + per_step] @ b[k0 : k0 + per_step]
+        nearest = exact.astype(np.float32)
+        past = np.abs(nearest.astype(np.float64)) > np.abs(exact)
+        acc = np.where(past, np.nextafter(nearest, np.float32(0)), nearest)
+    return acc
+
+
+def test_a_truncating_tensor_core_sum_outgrows_the_probabilistic_bound_not_the_linear_one():
+    """Non-negative products summed 16 at a time, each step's sum truncated into a float32
+    accumulator: the mildest form of what a GPU's tensor cores do (an H100 erred 4-5x as
+    much, benchmarks/dot_accumulation_probe.py). The error, all of one sign, grows
+    linearly and passes LAMBDA sqrt(K) u sum |a b|; tensor_core_growth holds it."""
+    k = 1 << 19
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(shape, generator=gen).bfloat16().double().numpy()
+            for shape in ((2, k), (k, 2)))  # fmt: skip
+    exact = a @ b
+    depth = (exact - _truncating_dot(a, b, 16)) / (UNIT_ROUNDOFF["float32"] * exact)
+    assert (depth > 0).all()  # one sign: below the exact sums
+    assert depth.min() > growth(sum_depth(k))  # past the bound for roundings to nearest
+    assert depth.max() <= tensor_core_growth(k, "bfloat16")
+
+
+def test_tensor_cores_grow_the_bound_on_the_gpu_where_their_steps_outgrow_it():
+    """A model whose sum runs on the tensor cores on the GPU: there the growth is the
+    larger of the rounding-to-nearest one and TENSOR_CORE_STEP ceil(n / 16) (both tiers, said
+    in the report); in the interpreter, and for short sums, as before."""
+    case = Case("mm", "float16", (4, 4, 4), {})
+
+    def growth_of(n: int, mode: str, tier: str = "kernel") -> tuple[float, str]:
+        model = dot_product(
+            k=lambda case: n, tensor_cores=lambda case, mode: "float16" if mode == "gpu" else None
+        )
+        bound = ErrorModel(outputs=[model]).bounds(case, mode, tier, ["float16"])[0]
+        return bound.growth, bound.describe()
+
+    long_sum, short_sum = 133003, 256
+    gpu, text = growth_of(long_sum, "gpu")
+    assert gpu == 1.0 + TENSOR_CORE_STEP * math.ceil(long_sum / 16)  # steps + growth
+    assert "8313 truncating tensor-core steps" in text
+    assert growth_of(long_sum, "gpu", "torch")[0] == gpu
+    assert growth_of(long_sum, "interpret")[0] == 1.0 + growth(sum_depth(long_sum))
+    assert growth_of(short_sum, "gpu")[0] == growth_of(short_sum, "interpret")[0]

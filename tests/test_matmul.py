@@ -362,3 +362,31 @@ def test_a_replayed_call_computes_and_names_what_a_planned_one_does(
         forget_tuning(mm.matmul_kernel)
         call(0)
         assert len(planned) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("dtype", "precision", "steps"),
+    [("bfloat16", "ieee", 8313), ("float16", "tf32", 8313), ("float32", "tf32", 16626),
+     ("float32", "ieee", 0)],
+)  # fmt: skip
+def test_the_gpu_error_model_counts_the_tensor_cores_truncating_steps(dtype, precision, steps):
+    """On the GPU a 16-bit or tf32 tl.dot sums on the tensor cores, 16 or 8 products a
+    truncating step (harness.tolerance.tensor_core_growth), both tiers: the bound of a
+    night run's K = 133003 matmul grows by those steps. An "ieee" float32 dot, and every
+    dot in the interpreter, rounds to nearest as before."""
+    from harness import Case
+    from harness.tolerance import TENSOR_CORE_STEP
+    from ops import OPS
+
+    case = Case("matmul", dtype, (2, 242, 133003, 1), {"precision": precision, "batch": "a"})
+    model = OPS["matmul"].error_model
+    gpu, torch_gpu, interpret = (
+        model.bounds(case, mode, tier, [dtype])[0]
+        for mode, tier in (("gpu", "kernel"), ("gpu", "torch"), ("interpret", "kernel"))
+    )
+    assert gpu.tensor_core_steps == torch_gpu.tensor_core_steps == steps
+    assert interpret.tensor_core_steps == 0
+    if steps:
+        assert gpu.growth == pytest.approx(1.0 + TENSOR_CORE_STEP * steps)
+    else:
+        assert gpu.growth == interpret.growth
