@@ -119,21 +119,13 @@ __all__ = [
 # ------------------------------------------------------------------------------ forward
 @triton.jit
 def _row_mean(row_sum, n_cols):
-    """row_sum / n_cols, exactly whenever that quotient is a float32 (a row of equal values).
-    Triton's float32 `/` is an approximate division on NVIDIA GPUs (div.full.f32, off by
-    up to 2 ulps; exact in the interpreter). Off by an ulp, a row of equal values would
-    not be centered at 0: var ~ (ulp(x))^2 can outweigh eps, a float16 row of 6e4s with
-    eps = 1e-6 would normalize to +-1 instead of the bias, and its dx overflow. One Newton
-    step corrects the quotient: the fma gives the residual row_sum - mean * n exactly, and
-    the mean moves by residual / n. Correctly rounded division (`tl.math.div_rn`) does the
-    same with a range check and a slow-path call, which took the float32 forward at 4096 x
-    1024 from 16 to 17.4 us on an H100 (benchmarks/ln_mean_probe.py). The quotient is as
-    good as the sum: a long row's float32 sum rounds, and `_corrected_mean` finishes the
-    job."""
-    n = tl.cast(n_cols, tl.float32)  # n_cols may be a constexpr 1
-    mean = row_sum / n
-    # An infinite mean stays one: its residual would be inf - inf.
-    return tl.where(tl.abs(mean) < float("inf"), mean + tl.fma(-mean, n, row_sum) / n, mean)
+    """row_sum / n_cols: a row's first mean, which `_corrected_mean` finishes. Triton's
+    float32 `/` is an approximate division on NVIDIA GPUs (div.full.f32, off by up to 2
+    ulps; exact in the interpreter), and a long row's float32 sum rounds anyway; the
+    correction lands a row of equal values on that value whatever ulps this is off. A
+    Newton step here, or `tl.math.div_rn`, left no more rows off and cost the float32
+    forward at 4096 x 1024 2.2 or 0.8 us on an H100 (benchmarks/ln_mean_probe.py)."""
+    return row_sum / tl.cast(n_cols, tl.float32)  # n_cols may be a constexpr 1
 
 
 @triton.jit
