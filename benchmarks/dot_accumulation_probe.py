@@ -84,27 +84,15 @@ def main() -> None:
 
 
 def offline() -> None:
-    from benchmarks.compile_offline import _offline as stand_in
-    from benchmarks.sass_loop import opcodes, sass
+    from benchmarks.sass_loop import compile_only, opcodes, sass
 
-    stand_in(90, measure=False)
-    from triton.runtime.jit import JITFunction
-
-    compiled = []
-    run = JITFunction.run
-
-    def kept(self, *args, **kwargs):
-        kernel = run(self, *args, **kwargs)
-        compiled.append(kernel)
-        return kernel
-
-    JITFunction.run = kept
+    compiled = compile_only(90)
     k = 4096
     a, b = torch.rand(2 * BLOCK_M, k).bfloat16(), torch.rand(k, BLOCK_N).bfloat16()
     for name, tensor_cores in (("dot", True), ("fma", False)):
         _accumulate[(2,)](a, b, torch.empty(2 * BLOCK_M, BLOCK_N), k, BLOCK_M, BLOCK_N,
                           BLOCK_K, tensor_cores)  # fmt: skip
-        counts = opcodes(sass(compiled[-1].asm["cubin"]))
+        counts = opcodes(sass(compiled[-1][1].asm["cubin"]))
         shown = {op: n for op, n in sorted(counts.items()) if "MMA" in op or op[:2] == "FF"}
         print(f"{name}: {shown or 'no MMA or FFMA'}")
 

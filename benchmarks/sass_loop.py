@@ -45,6 +45,29 @@ MULTIPROCESSORS = {90: 132, 80: 108}
 the A100)."""
 
 
+def compile_only(arch: int) -> list[tuple[str, Any]]:
+    """From here on, every launch is compiled for sm_`arch` by benchmarks/compile_offline.py's
+    stand-in driver and not run, and CPU tensors pass the launchers' device checks. Returns
+    the list each launch appends (kernel name, compiled kernel) to."""
+    from triton.runtime.jit import JITFunction
+
+    import kernels._checks as checks
+    import kernels._launch  # noqa: F401  (its JITFunction.run is Triton's, replaced below)
+
+    _offline(arch, measure=False)
+    checks._INTERPRETING = True
+    compiled: list[tuple[str, Any]] = []
+    run = JITFunction.run
+
+    def kept(self: Any, *a: Any, **k: Any) -> Any:
+        kernel = run(self, *a, **k)
+        compiled.append((self.__name__, kernel))
+        return kernel
+
+    JITFunction.run = kept
+    return compiled
+
+
 def sass(cubin: bytes) -> str:
     """The SASS of a cubin, by the cuobjdump Triton ships."""
     tool = os.path.join(os.path.dirname(triton.__file__), "backends/nvidia/bin/cuobjdump")
@@ -163,25 +186,11 @@ def main(argv: list[str] | None = None) -> None:
         if design.split("/")[0] not in PROBLEMS:
             parser.error(f"--design {design!r}: expected a family of {', '.join(PROBLEMS)}")
 
-    from triton.runtime.jit import JITFunction
-
-    import kernels._checks as checks
-    import kernels._launch  # noqa: F401  (its JITFunction.run is Triton's, replaced below)
     from kernels import _plans
 
-    _offline(args.arch, measure=False)
+    compiled = compile_only(args.arch)
     for assignment in args.set:
         set_constant(assignment)
-    checks._INTERPRETING = True  # CPU tensors pass the launchers' device checks
-    compiled: list[Any] = []
-    compile_only = JITFunction.run
-
-    def kept(self: Any, *a: Any, **k: Any) -> Any:
-        kernel = compile_only(self, *a, **k)
-        compiled.append((self.__name__, kernel))
-        return kernel
-
-    JITFunction.run = kept
     dtype = getattr(torch, args.dtype)
     for shape in args.shape:
         for design in args.design:
