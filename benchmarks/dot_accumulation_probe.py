@@ -25,7 +25,8 @@ stand-in driver) and counts their SASS multiply instructions.
 
 On an H100 (2026-12-06f call 3, Triton 3.6) both grew linearly in K and one-signed (mean
 within 2-25% of the worst, always below the exact value): dot's worst 0.58-1.54 ceil(K /
-16) in bfloat16, 1.6 ceil(K / 16) in float16, past LAMBDA sqrt(K) from K = 8192 on.
+16) in bfloat16, 1.59-1.63 ceil(K / 16) in float16, past LAMBDA sqrt(K) from K = 65536
+and 8192 on; fma (tf32) 0.45-0.95 ceil(K / 8).
 """
 
 from __future__ import annotations

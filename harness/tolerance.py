@@ -77,7 +77,7 @@ TENSOR_CORE_STEP = 4.0
 step may err by, all toward zero: its products are aligned to the accumulator and
 truncated. Measured on an H100 (benchmarks/dot_accumulation_probe.py, uniform
 non-negative terms, K = 1024 to 262144): at most 1.63 a step for 16-bit operands (16
-products a step), 0.94 for float32 ones held in tf32 (8 a step; Triton lowers that
+products a step), 0.95 for float32 ones held in tf32 (8 a step; Triton lowers that
 probe's multiply-and-sum to tf32 HGMMA). There the partial sums average half of sum |a b|;
 terms that come early (partial sums near the whole all along) would err up to twice as
 much a step, hence 4."""

@@ -207,8 +207,8 @@ def _growths(case: Case) -> tuple[float, float, float]:
     _, heads, kv_heads, q_len, k_len, head_dim = dims(case)
     rows = heads // kv_heads * q_len
     # 16-bit dots run on a GPU's tensor cores, whose steps truncate (`tensor_core_growth`).
-    # The conditions are the mode's as much as the interpreter's; there the larger of the
-    # two is the same but for sums past 4096 terms, which its budget does not draw.
+    # The conditions do not know the mode: the interpreter gets the larger growth too,
+    # which differs only for sums past 4096 terms, longer than its budget draws.
     mma = case.dtype if case.dtype != "float32" else None
     return tuple(
         max(growth(sum_depth(n)), tensor_core_growth(n, mma)) for n in (head_dim, k_len, rows)
