@@ -19,7 +19,10 @@
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
 #   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call
-#                 6: the whole night job reached 1-3 of their 4 shards in 580 s)
+#                 6: the whole night job reached 1-3 of their 4 shards in 580 s). The GEMM
+#                 families outlast a call (2026-12-06f call 2: no matmul shard of 4 ended
+#                 in 300 s): split them finer over calls, SHARDS=16 ONLY="shard1of16 or
+#                 shard2of16" (ONLY: a further -k term); LIMIT sets each step's limit
 #   autotune-cost matmul's differential tests with --triton-autotune=time, then =first
 #   rows          the row-wise ops compiled (tests), their host cost (benchmarks/host_cost.py)
 #                 and launch-constant sweeps (benchmarks/tune_rowwise.py)
@@ -260,13 +263,13 @@ for name in $STEPS; do
     nightly)
         step nightly 580 "${NIGHTLY[@]}" -k differential ;;
     nightly-rows)
-        step nightly-rows "${LIMIT:-540}" "${NIGHTLY[@]}" -k "differential and not (matmul or attention or conv2d)" ;;
+        step nightly-rows "${LIMIT:-540}" "${NIGHTLY[@]}" -k "differential and not (matmul or attention or conv2d)${ONLY:+ and ($ONLY)}" ;;
     nightly-matmul)
-        step nightly-matmul "${LIMIT:-540}" "${NIGHTLY[@]}" -k "differential and matmul" ;;
+        step nightly-matmul "${LIMIT:-540}" "${NIGHTLY[@]}" -k "differential and matmul${ONLY:+ and ($ONLY)}" ;;
     nightly-attention)
-        step nightly-attention "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and attention" ;;
+        step nightly-attention "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and attention${ONLY:+ and ($ONLY)}" ;;
     nightly-conv2d)
-        step nightly-conv2d "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and conv2d" ;;
+        step nightly-conv2d "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and conv2d${ONLY:+ and ($ONLY)}" ;;
     rows)
         # Issue 10: the row-wise launchers (remembered plans, kernels._launch.fast)
         # compiled and checked, then their host cost and launch constants measured.
