@@ -1040,7 +1040,8 @@ for name in $STEPS; do
     s38-ln)
         # e4e1b35 (a row holding +inf has mean +inf) compiled: LayerNorm's tests, then
         # ln_mean_probe.py: with the corrected mean after it, is _row_mean's Newton step
-        # still needed on a GPU's approximate division (rows off, time against "div")?
+        # still needed on a GPU's approximate division (rows off, time)? 2026-12-06f call
+        # 1: no (its "div" then is the kernel's own since 34b925f, "newton" swapped in).
         step s38-ln-tests 120 python -m pytest -n 8 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_layer_norm_module.py tests/test_ops.py -k layer_norm
         step s38-ln-mean 150 python benchmarks/ln_mean_probe.py --rounds 2

@@ -215,7 +215,8 @@ def test_rows_of_equal_values_whose_float32_sums_round_normalize_to_the_bias(
 def test_a_row_holding_an_infinity_has_that_infinity_as_its_mean(design, device):
     """The mean of a row holding +inf (and no -inf, no NaN) is +inf, as in float64; its
     rstd and y are NaN (inf - inf). A Newton step on the first mean (inf - inf in its
-    residual, e4e1b35) had made it NaN."""
+    residual) had made it NaN until e4e1b35; `_corrected_mean` keeps an infinite first
+    mean as it is."""
     x = torch.randn(4, 300)
     x[0, 5], x[1, 7], x[2, 9], x[3, 1:3] = float("inf"), -float("inf"), float("nan"), float("inf")
     x[3, 2] = -float("inf")
