@@ -17,7 +17,8 @@ here, each documented with the bound it implements; pick one per output:
                                it; relative to sum |x| (and |x|).
   dot_product(name, a, b, k)   C = A @ B, batched or not: a dot of length K per element,
                                relative to (|A| @ |B|), tf32 operands where the kernel
-                               uses them, a bias and an activation in the epilogue.
+                               uses them, a bias and an activation in the epilogue, the
+                               tensor cores' truncating steps on the GPU.
   softmax(name, arg)           softmax over the last dim, relative to
                                y_i (1 + |z_i| + sum_j y_j |z_j|), z = x - max.
   normalization(name, x, ...)  (x - mean) * rstd * w + b over the last dim (LayerNorm),
@@ -47,6 +48,7 @@ __all__ = [
     "row_statistics_errors",
     "row_sum",
     "softmax",
+    "tensor_core_sums",
 ]
 
 Lanes = Callable[[Case, str], "int | None"]
@@ -114,6 +116,29 @@ def row_sum(
     )
 
 
+Operands = Callable[[Case, str], "str | None"]
+
+
+def _exact_products(case: Case, mode: str) -> str | None:
+    return None
+
+
+def tensor_core_sums(operands: Operands = _exact_products) -> Operands:
+    """The `tensor_cores` of a GEMM written with tl.dot, and of cuBLAS and cuDNN: on the
+    GPU a sum of 16-bit products runs on the tensor cores (the case's dtype), and so does
+    a float32 one whose operands `operands(case, mode)` rounds to "tf32"; an "ieee"
+    float32 dot is ordinary multiply-adds, and the interpreter's tl.dot is NumPy's."""
+
+    def tensor_cores(case: Case, mode: str) -> str | None:
+        if mode != "gpu":
+            return None
+        if case.dtype in ("float16", "bfloat16"):
+            return case.dtype
+        return "tf32" if operands(case, mode) == "tf32" else None
+
+    return tensor_cores
+
+
 GELU_LIPSCHITZ = 1.13
 """The largest slope of gelu (about 1.129, at x = 2.4): how much an error in its input
 can grow through it. relu's is 1."""
@@ -129,10 +154,10 @@ def dot_product(
     activation: str | None = None,
     output: int = 0,
     steps: float = 1.0,
-    operands: Callable[[Case, str], str | None] = lambda case, mode: None,
+    operands: Operands = _exact_products,
     lanes: int | Lanes | None = None,
     reference_roundings: float = 0.0,
-    tensor_cores: Callable[[Case, str], str | None] = lambda case, mode: None,
+    tensor_cores: Operands | None = None,
 ) -> OutputModel:
     """C = act(A @ B + bias) for inputs `a` (..., M, K) and `b` (..., K, N), batched by
     broadcasting as torch.matmul does; `k(case)` is K.
@@ -150,7 +175,10 @@ def dot_product(
     intermediates to the output dtype (the product before the bias, the sum before the
     activation, as torch.matmul + bias + act does). `tensor_cores(case, mode)`: the
     operands' type where the sum runs on a GPU's tensor cores (truncating steps:
-    `harness.tolerance.tensor_core_growth`), None elsewhere."""
+    `harness.tolerance.tensor_core_growth`), None elsewhere; by default
+    `tensor_core_sums(operands)`, a tl.dot's and cuBLAS's (a kernel that multiplies and
+    adds in float32 without tl.dot passes `lambda case, mode: None` for a tighter bound
+    on its long 16-bit sums)."""
     if activation not in (None, "relu", "gelu"):
         raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
     slope = GELU_LIPSCHITZ if activation == "gelu" else 1.0
@@ -172,7 +200,7 @@ def dot_product(
         steps=steps + (2.0 if activation == "gelu" else 0.0),
         operands=operands,
         reference_roundings=reference_roundings,
-        tensor_cores=tensor_cores,
+        tensor_cores=tensor_core_sums(operands) if tensor_cores is None else tensor_cores,
     )
 
 

@@ -53,6 +53,7 @@ from harness import (
     Values,
 )
 from harness.dtypes import itemsize, to_torch
+from harness.error_models import tensor_core_sums
 from harness.tensors import LAYOUTS, add_specials, make_tensor
 from harness.tolerance import OutputModel
 from kernels import _plans
@@ -262,13 +263,8 @@ def _operands(case: Case, mode: str) -> str | None:
     return "tf32" if case.dtype == "float32" and mode == "gpu" else None
 
 
-def _tensor_cores(case: Case, mode: str) -> str | None:
-    """The operands' type where the GEMMs run on the GPU's tensor cores: 16-bit ones, and
-    float32 ones rounded to tf32. (The depthwise kernels multiply-add in float32, but
-    their sums of R S terms are too short for the tensor cores' growth to matter.)"""
-    if mode != "gpu":
-        return None
-    return case.dtype if case.dtype != "float32" else "tf32"
+def _exact(case: Case, mode: str) -> str | None:
+    return None
 
 
 def _forward_condition(v: Values) -> np.ndarray:
@@ -288,7 +284,9 @@ def _forward_models(case: Case) -> list[OutputModel]:
             terms=lambda case: max(1, pb.cg * pb.r * pb.s),
             steps=1.0 + bool(case.params.get("bias")),
             operands=_operands,
-            tensor_cores=_tensor_cores,
+            # The depthwise kernels multiply-add in float32, but their sums of R S terms
+            # are too short for the tensor cores' growth to matter.
+            tensor_cores=tensor_core_sums(_operands),
         )
     ]
 
@@ -317,8 +315,9 @@ def _gradient_models(case: Case) -> list[OutputModel]:
             condition=lambda v, j=j: _gradient_conditions(v)[j],
             terms=lambda case, n=lengths[name]: n,
             steps=1.0,
-            operands=_operands if name != "dbias" else (lambda case, mode: None),
-            tensor_cores=_tensor_cores if name != "dbias" else (lambda case, mode: None),
+            # dbias is a plain sum: exact terms, no tensor cores
+            operands=_operands if name != "dbias" else _exact,
+            tensor_cores=tensor_core_sums(_operands) if name != "dbias" else _exact,
         )
         for j, name in enumerate(names)
     ]

@@ -51,7 +51,7 @@ from harness import (
     strategies,
 )
 from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, itemsize, operand_error, to_torch
-from harness.error_models import dot_product
+from harness.error_models import dot_product, tensor_core_sums
 from harness.tensors import LAYOUTS, add_specials, layouts_for, make_tensor
 from harness.tolerance import OutputModel, growth, sum_depth
 from kernels import _plans
@@ -194,15 +194,6 @@ def _operands(case: Case, mode: str) -> str | None:
     return "tf32" if case.dtype == "float32" and mode == "gpu" and tf32 else None
 
 
-def _tensor_cores(case: Case, mode: str) -> str | None:
-    """The operands' type where tl.dot runs on the GPU's tensor cores: 16-bit ones, and
-    float32 ones rounded to tf32 (precision "tf32"). An "ieee" float32 dot is ordinary
-    multiply-adds, and the interpreter's tl.dot NumPy's."""
-    if mode != "gpu":
-        return None
-    return case.dtype if case.dtype != "float32" else _operands(case, mode)
-
-
 def _forward_models(case: Case) -> list[OutputModel]:
     activation = case.params.get("activation")
     # PyTorch rounds the product to the dtype before adding the bias, and the sum before
@@ -210,7 +201,7 @@ def _forward_models(case: Case) -> list[OutputModel]:
     rounded = bool(case.params.get("bias")) + (activation is not None)
     return [
         dot_product("out", 0, 1, k=_k, bias=2, activation=activation, operands=_operands,
-                    reference_roundings=float(rounded), tensor_cores=_tensor_cores)
+                    reference_roundings=float(rounded))
     ]  # fmt: skip
 
 
@@ -529,7 +520,7 @@ def _gradient_models(case: Case) -> list[OutputModel]:
                 terms=lambda case, terms=length * batches: terms,
                 steps=_grad_steps(case),
                 operands=lambda case, mode: dz_dtype or _operands(case, mode),
-                tensor_cores=_tensor_cores,
+                tensor_cores=tensor_core_sums(_operands),
                 # PyTorch rounds dz (gelu, 16-bit), and each batch's product before
                 # summing a broadcast batch.
                 reference_roundings=float(_rounds_dz(case)) + float(batches > 1),

@@ -18,6 +18,8 @@
 #   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15)
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
+#   nightly-gemms the three GEMM families' night run in one pytest (ONLY and SHARDS split it)
+#   repro-k133003 the matmul case that failed a night run before fe7dcd7, replayed
 #   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call
 #                 6: the whole night job reached 1-3 of their 4 shards in 580 s). The GEMM
 #                 families outlast a call (2026-12-06f call 2: no matmul shard of 4 ended
@@ -266,6 +268,14 @@ for name in $STEPS; do
         step nightly-rows "${LIMIT:-540}" "${NIGHTLY[@]}" -k "differential and not (matmul or attention or conv2d)${ONLY:+ and ($ONLY)}" ;;
     nightly-matmul)
         step nightly-matmul "${LIMIT:-540}" "${NIGHTLY[@]}" -k "differential and matmul${ONLY:+ and ($ONLY)}" ;;
+    nightly-gemms)
+        # matmul, attention and conv2d in one run, so that worksteal keeps every worker
+        # busy across families (ONLY="shard1of16 or shard2of16" with SHARDS=16: 36 tests)
+        step nightly-gemms "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and (matmul or attention or conv2d)${ONLY:+ and ($ONLY)}" ;;
+    repro-k133003)
+        # The night run's failure of 2026-12-06f (matmul bfloat16, K = 133003, non-negative
+        # values) under the tensor-core bound of fe7dcd7.
+        step repro-k133003 150 python -m harness repro --ops ops --mode gpu '{"dtype": "bfloat16", "op": "matmul", "params": {"activation": null, "b_layout": "contiguous", "batch": "a", "bias": false, "layout": "padded", "precision": "ieee", "specials": false, "values": "positive"}, "seed": 710852398, "shape": [2, 242, 133003, 1]}' ;;
     nightly-attention)
         step nightly-attention "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and attention${ONLY:+ and ($ONLY)}" ;;
     nightly-conv2d)

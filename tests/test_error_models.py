@@ -18,6 +18,7 @@ from harness.error_models import (
     normalization_errors,
     row_sum,
     softmax,
+    tensor_core_sums,
 )
 from harness.tolerance import TENSOR_CORE_STEP, growth, sum_depth, tensor_core_growth
 
@@ -170,3 +171,34 @@ def test_tensor_cores_grow_the_bound_on_the_gpu_where_their_steps_outgrow_it():
     assert growth_of(long_sum, "gpu", "torch")[0] == gpu
     assert growth_of(long_sum, "interpret")[0] == 1.0 + growth(sum_depth(long_sum))
     assert growth_of(short_sum, "gpu")[0] == growth_of(short_sum, "interpret")[0]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "operands", "gpu"),
+    [
+        ("float16", None, "float16"),
+        ("bfloat16", None, "bfloat16"),
+        ("float32", "tf32", "tf32"),
+        ("float32", None, None),  # an "ieee" float32 dot: multiply-adds
+    ],
+)
+def test_a_dot_product_runs_on_the_tensor_cores_by_default_where_tl_dot_and_cublas_do(
+    dtype, operands, gpu
+):
+    """An outside op's `dot_product` gets the tensor cores' truncating growth on the GPU
+    without declaring it (a tl.dot kernel's and cuBLAS's sums), for 16-bit cases and
+    tf32 operands; never in the interpreter; a kernel without tl.dot opts out."""
+    case = Case("mm", dtype, (4, 133003, 4), {})
+    declared = lambda case, mode: operands if mode == "gpu" else None
+    assert tensor_core_sums(declared)(case, "gpu") == gpu
+    assert tensor_core_sums(declared)(case, "interpret") is None
+
+    def bound(mode: str, **kwargs):
+        model = dot_product(k=lambda case: case.shape[1], operands=declared, **kwargs)
+        return ErrorModel(outputs=[model]).bounds(case, mode, "torch", [dtype])[0]
+
+    rounding_to_nearest = 1.0 + growth(sum_depth(133003))
+    expected = rounding_to_nearest if gpu is None else 1.0 + tensor_core_growth(133003, gpu)
+    assert bound("gpu").growth == expected > 0
+    assert bound("interpret").growth == rounding_to_nearest
+    assert bound("gpu", tensor_cores=lambda case, mode: None).growth == rounding_to_nearest
