@@ -19,6 +19,7 @@
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
 #   nightly-gemms the three GEMM families' night run in one pytest (ONLY and SHARDS split it)
+#   two-pass-floor softmax's 16-bit long rows beside their two-pass pattern alone
 #   repro-k133003 the matmul case that failed a night run before fe7dcd7, replayed
 #   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call
 #                 6: the whole night job reached 1-3 of their 4 shards in 580 s). The GEMM
@@ -272,6 +273,10 @@ for name in $STEPS; do
         # matmul, attention and conv2d in one run, so that worksteal keeps every worker
         # busy across families (ONLY="shard1of16 or shard2of16" with SHARDS=16: 36 tests)
         step nightly-gemms "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and (matmul or attention or conv2d)${ONLY:+ and ($ONLY)}" ;;
+    two-pass-floor)
+        # Issue 10: softmax's long 16-bit rows against their access pattern without the
+        # softmax, and the looped kernel capped at 32 registers (two programs an SM).
+        step two-pass-floor 150 python benchmarks/two_pass_floor.py ;;
     repro-k133003)
         # The night run's failure of 2026-12-06f (matmul bfloat16, K = 133003, non-negative
         # values) under the tensor-core bound of fe7dcd7.
