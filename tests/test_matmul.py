@@ -5,6 +5,7 @@ prove that the strides are honoured, not that nothing was copied first)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 
 import numpy as np
@@ -390,3 +391,27 @@ def test_the_gpu_error_model_counts_the_tensor_cores_truncating_steps(dtype, pre
         assert gpu.growth == pytest.approx(1.0 + TENSOR_CORE_STEP * steps)
     else:
         assert gpu.growth == interpret.growth
+
+
+def test_the_night_runs_bfloat16_failure_is_within_the_gpu_bound_and_was_not_before():
+    """What an H100 returned in a night run (benchmarks/results/2026-12-06f-h100, call 2):
+    matmul bfloat16 (2, 242, 133003, 1) on non-negative values, an element where float64
+    gives 33176.3 (so sum |a b| is that too) came out 33024 from the kernel and 33280 from
+    PyTorch. Both are within the GPU bound that counts the tensor cores' truncating steps;
+    the kernel's was not within the rounding-to-nearest bound it had before."""
+    from harness import Case
+    from ops import OPS
+
+    exact, kernel, pytorch = 33176.3, 33024.0, 33280.0
+    params = {"precision": "ieee", "batch": "a", "activation": None, "bias": False}
+    case = Case("matmul", "bfloat16", (2, 242, 133003, 1), params)
+    model = OPS["matmul"].error_model
+    for tier, value in (("kernel", kernel), ("torch", pytorch)):
+        bound = model.bounds(case, "gpu", tier, ["bfloat16"])[0]
+        assert abs(value - exact) <= bound.allowed(exact, exact), (tier, bound.describe())
+    # The same model without the tensor cores: the bound before fe7dcd7.
+    plain = [dataclasses.replace(m, tensor_cores=lambda case, mode: None)
+             for m in model.models(case, 1)]  # fmt: skip
+    before = dataclasses.replace(model, outputs=plain).bounds(case, "gpu", "kernel", ["bfloat16"])
+    assert before[0].tensor_core_steps == 0
+    assert abs(kernel - exact) > before[0].allowed(exact, exact)
