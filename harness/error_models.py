@@ -43,6 +43,7 @@ __all__ = [
     "TL_SUM_LANES",
     "dot_product",
     "elementwise",
+    "exact_products",
     "normalization",
     "normalization_errors",
     "row_statistics_errors",
@@ -119,11 +120,13 @@ def row_sum(
 Operands = Callable[[Case, str], "str | None"]
 
 
-def _exact_products(case: Case, mode: str) -> str | None:
+def exact_products(case: Case, mode: str) -> str | None:
+    """`Operands` (and `tensor_cores`) for exact products summed in ordinary float32
+    multiply-adds: no operand rounding, no tensor cores."""
     return None
 
 
-def tensor_core_sums(operands: Operands = _exact_products) -> Operands:
+def tensor_core_sums(operands: Operands = exact_products) -> Operands:
     """The `tensor_cores` of a GEMM written with tl.dot, and of cuBLAS and cuDNN: on the
     GPU a sum of 16-bit products runs on the tensor cores (the case's dtype), and so does
     a float32 one whose operands `operands(case, mode)` rounds to "tf32"; an "ieee"
@@ -154,7 +157,7 @@ def dot_product(
     activation: str | None = None,
     output: int = 0,
     steps: float = 1.0,
-    operands: Operands = _exact_products,
+    operands: Operands = exact_products,
     lanes: int | Lanes | None = None,
     reference_roundings: float = 0.0,
     tensor_cores: Operands | None = None,
@@ -177,7 +180,7 @@ def dot_product(
     operands' type where the sum runs on a GPU's tensor cores (truncating steps:
     `harness.tolerance.tensor_core_growth`), None elsewhere; by default
     `tensor_core_sums(operands)`, a tl.dot's and cuBLAS's (a kernel that multiplies and
-    adds in float32 without tl.dot passes `lambda case, mode: None` for a tighter bound
+    adds in float32 without tl.dot passes `exact_products` for a tighter bound
     on its long 16-bit sums)."""
     if activation not in (None, "relu", "gelu"):
         raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")

@@ -53,7 +53,7 @@ from harness import (
     Values,
 )
 from harness.dtypes import itemsize, to_torch
-from harness.error_models import tensor_core_sums
+from harness.error_models import exact_products, tensor_core_sums
 from harness.tensors import LAYOUTS, add_specials, make_tensor
 from harness.tolerance import OutputModel
 from kernels import _plans
@@ -263,10 +263,6 @@ def _operands(case: Case, mode: str) -> str | None:
     return "tf32" if case.dtype == "float32" and mode == "gpu" else None
 
 
-def _exact(case: Case, mode: str) -> str | None:
-    return None
-
-
 def _forward_condition(v: Values) -> np.ndarray:
     x, weight, bias, stride, padding, dilation, groups = v.args
     magnitude_bias = np.abs(bias) if bias is not None else None
@@ -316,8 +312,8 @@ def _gradient_models(case: Case) -> list[OutputModel]:
             terms=lambda case, n=lengths[name]: n,
             steps=1.0,
             # dbias is a plain sum: exact terms, no tensor cores
-            operands=_operands if name != "dbias" else _exact,
-            tensor_cores=tensor_core_sums(_operands) if name != "dbias" else _exact,
+            operands=_operands if name != "dbias" else exact_products,
+            tensor_cores=tensor_core_sums(_operands) if name != "dbias" else exact_products,
         )
         for j, name in enumerate(names)
     ]

@@ -14,6 +14,7 @@ from harness.dtypes import UNIT_ROUNDOFF, operand_error
 from harness.error_models import (
     GELU_LIPSCHITZ,
     dot_product,
+    exact_products,
     normalization,
     normalization_errors,
     row_sum,
@@ -201,4 +202,4 @@ def test_a_dot_product_runs_on_the_tensor_cores_by_default_where_tl_dot_and_cubl
     expected = rounding_to_nearest if gpu is None else 1.0 + tensor_core_growth(133003, gpu)
     assert bound("gpu").growth == expected > 0
     assert bound("interpret").growth == rounding_to_nearest
-    assert bound("gpu", tensor_cores=lambda case, mode: None).growth == rounding_to_nearest
+    assert bound("gpu", tensor_cores=exact_products).growth == rounding_to_nearest
