@@ -276,7 +276,7 @@ for name in $STEPS; do
     two-pass-floor)
         # Issue 10: softmax's long 16-bit rows against their access pattern without the
         # softmax, and the looped kernel capped at 32 registers (two programs an SM).
-        step two-pass-floor 150 python benchmarks/two_pass_floor.py ;;
+        step two-pass-floor 200 python benchmarks/two_pass_floor.py ;;
     repro-k133003)
         # The night run's failure of 2026-12-06f (matmul bfloat16, K = 133003, non-negative
         # values) under the tensor-core bound of fe7dcd7.
