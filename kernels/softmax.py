@@ -213,8 +213,8 @@ LOOP_LOADS = 2
 """Blocks the looped kernel's first pass loads an iteration (1 or 2), on twice the warps
 (32 at LOOP_BLOCK = 8192): one program an SM, half the rows in flight (a smaller share of
 L2 for pass 2 to find), the same bytes in flight. 1024 x 65536 float16: 83% of a
-same-size copy against 75% with one (H100,
-benchmarks/rows_and_launch_tuning.md#loop_loads)."""
+same-size copy against 75% with one (H100); the same two reads with no softmax in
+them ran 77% (benchmarks/two_pass_floor.py, rows_and_launch_tuning.md#loop_loads)."""
 
 _plans.tunable(__name__)  # tuning scripts set the constants above
 
