@@ -22,7 +22,8 @@ loads and 8 stores).
 
 If the pattern alone runs where softmax does, the gap to a copy is the pattern's (a
 row read twice by one program an SM, which writes only while it rereads), not softmax's
-arithmetic.
+arithmetic. On an H100 it ran no faster than softmax (benchmarks/results/2026-12-06g-h100,
+rows_and_launch_tuning.md#loop_loads).
 
     PYTHONPATH=. python benchmarks/two_pass_floor.py [--offline]
 
