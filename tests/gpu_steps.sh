@@ -21,6 +21,8 @@
 #   nightly-gemms the three GEMM families' night run in one pytest (ONLY and SHARDS split it)
 #   two-pass-floor softmax's 16-bit long rows beside their two-pass pattern alone
 #   repro-k133003 the matmul case that failed a night run before fe7dcd7, replayed
+#   h200-tables   issues 10 and 13's tables in one call, for when an H200 comes: the
+#                 row-wise bench, host cost, conv2d against cuDNN, softmax's floor probe
 #   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call
 #                 6: the whole night job reached 1-3 of their 4 shards in 580 s). The GEMM
 #                 families outlast a call (2026-12-06f call 2: no matmul shard of 4 ended
@@ -283,6 +285,15 @@ for name in $STEPS; do
         # The night run's failure of 2026-12-06f (matmul bfloat16, K = 133003, non-negative
         # values) under the tensor-core bound of fe7dcd7.
         step repro-k133003 150 python -m harness repro --ops ops --mode gpu '{"dtype": "bfloat16", "op": "matmul", "params": {"activation": null, "b_layout": "contiguous", "batch": "a", "bias": false, "layout": "padded", "precision": "ieee", "specials": false, "values": "positive"}, "seed": 710852398, "shape": [2, 242, 133003, 1]}' ;;
+    h200-tables)
+        # No H200 came in 37 calls over six sessions (to 2026-12-06g): everything the two
+        # issues still need from one, within a call's 600 s.
+        step h200-two-pass-floor 60 python benchmarks/two_pass_floor.py
+        step h200-rows-bench 230 python -m harness bench vector_add scale add_row_sum softmax \
+            layer_norm layer_norm_backward --out "$OUT/bench-rows" --no-plots
+        step h200-host-cost 140 python benchmarks/host_cost.py vector_add softmax layer_norm \
+            --rounds 7
+        step h200-conv 120 python benchmarks/vendor.py conv2d-cold --dtype float16 ;;
     nightly-attention)
         step nightly-attention "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and attention${ONLY:+ and ($ONLY)}" ;;
     nightly-conv2d)
