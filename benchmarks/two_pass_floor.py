@@ -13,12 +13,9 @@ process: the op itself, its looped kernel capped at 32 registers (two programs a
 where the op's 42 allow one), PyTorch's softmax, and the copy of the same bytes (x read once,
 its size written once), each as % of that copy.
 
-And one design the op does not have, `resident_row_softmax_kernel`: the whole row of up
-to 65536 16-bit columns held in registers as loaded (64 values a thread on 32 warps), read
-from memory once, its exponentials computed twice rather than held (offline, sm_90,
-Triton 3.9: 64 registers and 164 bytes of spills a thread; loads, a 16-bit max and the
-store alone spill 60: the row's 32 registers and the 64-bit addresses of its 8 vector
-loads and 8 stores).
+Another design, the whole row held in registers as loaded and read once
+(`resident_row_softmax_kernel`), was timed by this script until it was rejected; it
+stays on branch softmax-resident-row (67fc041).
 
 If the pattern alone runs where softmax does, the gap to a copy is the pattern's (a
 row read twice by one program an SM, which writes only while it rereads), not softmax's
@@ -40,7 +37,7 @@ import triton
 import triton.language as tl
 
 from kernels import _rows
-from kernels._rows import exp, pass_two_start, row_pointers
+from kernels._rows import pass_two_start, row_pointers
 from kernels.softmax import softmax, softmax_looped_kernel
 
 SHAPES = ((1024, 65536), (2048, 49152), (512, 131072))
@@ -72,24 +69,6 @@ def two_pass_copy_kernel(x_ptr, out_ptr, n_cols, BLOCK_COLS: tl.constexpr,
         tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
 
 
-@triton.jit
-def resident_row_softmax_kernel(x_ptr, out_ptr, n_cols, BLOCK_COLS: tl.constexpr):
-    x_row_ptr, out_row_ptr = row_pointers(x_ptr, n_cols, out_ptr, n_cols)
-    cols = tl.arange(0, BLOCK_COLS)
-    col_mask = cols < n_cols
-    x = tl.load(x_row_ptr + cols, mask=col_mask, other=float("-inf"))  # held in 16 bits
-    row_max = tl.max(x.to(tl.float32), axis=0)
-    row_sum = tl.sum(exp(x.to(tl.float32) - row_max, True), axis=0)
-    # exp(x - max - log(sum)), not exp(x - max) / sum: no exponential held from the sum
-    y = exp(x.to(tl.float32) - (row_max + tl.log(row_sum)), True)
-    tl.store(out_row_ptr + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
-
-
-def _resident(x: torch.Tensor, out: torch.Tensor):
-    return resident_row_softmax_kernel[(x.shape[0],)](x, out, x.shape[1], BLOCK_COLS=65536,
-                                                      num_warps=32)  # fmt: skip
-
-
 def _launch(x: torch.Tensor, out: torch.Tensor, loads: int, warps: int):
     return two_pass_copy_kernel[(x.shape[0],)](x, out, x.shape[1], BLOCK_COLS=_rows.LOOP_BLOCK,
                                         LOADS=loads, num_warps=warps)  # fmt: skip
@@ -118,11 +97,6 @@ def _offline() -> None:
         sizes = [sum(loop.values()) for loop in loops(sass(kernel.asm["cubin"]))]
         print(f"loads={loads} warps={warps}: {registers} registers, {spills} B spilled, "
               f"loops of {sizes} instructions")  # fmt: skip
-    for dtype in DTYPES:
-        x = torch.randn(4, 65536).to(dtype)
-        _resident(x, torch.empty_like(x))
-        registers, spills, _ = _resources(compiled[-1][1].asm["ptx"], 90)
-        print(f"resident row, {dtype}: {registers} registers, {spills} B spilled")
 
 
 def _timed(x: torch.Tensor) -> dict[str, float]:
@@ -141,13 +115,6 @@ def _timed(x: torch.Tensor) -> dict[str, float]:
         same = torch.equal(out, softmax(x))  # launched as the op does: the same bits
         print(f"  softmax looped, maxnreg {cap}: {kernel.n_regs} registers, "
               f"{kernel.n_spills} spills, equal to the op's: {same}", flush=True)  # fmt: skip
-    resident = x.shape[1] <= 65536
-    if resident:
-        out.fill_(float("nan"))
-        kernel = _resident(x, out)
-        error = (out.float() - softmax(x).float()).abs().max().item()
-        print(f"  resident row: {kernel.n_regs} registers, {kernel.n_spills} spills, "
-              f"largest difference from the op's {error:.3g}", flush=True)  # fmt: skip
     copy_out = torch.empty_like(x)
     calls = {
         "copy": lambda: copy_out.copy_(x),
@@ -157,8 +124,6 @@ def _timed(x: torch.Tensor) -> dict[str, float]:
         "looped, maxnreg 32": lambda: _looped(x, out, 32),
         "torch.softmax": lambda: torch.softmax(x, dim=-1),
     }
-    if resident:
-        calls["resident row, 32 warps"] = lambda: _resident(x, out)
     return {name: 1e3 * do_bench(fn, return_mode="median") for name, fn in calls.items()}
 
 
