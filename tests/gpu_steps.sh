@@ -277,9 +277,9 @@ for name in $STEPS; do
         step nightly-gemms "${LIMIT:-560}" "${NIGHTLY[@]}" -k "differential and (matmul or attention or conv2d)${ONLY:+ and ($ONLY)}" ;;
     two-pass-floor)
         # Issue 10: softmax's long 16-bit rows against their access pattern without the
-        # softmax, the looped kernel capped at 32 registers (two programs an SM) and the
-        # row held in registers (2026-12-06g, H100: the pattern alone 69-82% of a
-        # same-size copy, softmax 71-85%).
+        # softmax, and the looped kernel capped at 32 registers (two programs an SM)
+        # (2026-12-06g, H100: the pattern alone 69-82% of a same-size copy, softmax
+        # 71-85%; the row held in registers, timed then, is on softmax-resident-row).
         step two-pass-floor 200 python benchmarks/two_pass_floor.py ;;
     repro-k133003)
         # The night run's failure of 2026-12-06f (matmul bfloat16, K = 133003, non-negative
