@@ -400,6 +400,7 @@ def test_the_night_runs_bfloat16_failure_is_within_the_gpu_bound_and_was_not_bef
     PyTorch. Both are within the GPU bound that counts the tensor cores' truncating steps;
     the kernel's was not within the rounding-to-nearest bound it had before."""
     from harness import Case
+    from harness.error_models import exact_products
     from ops import OPS
 
     exact, kernel, pytorch = 33176.3, 33024.0, 33280.0
@@ -410,8 +411,7 @@ def test_the_night_runs_bfloat16_failure_is_within_the_gpu_bound_and_was_not_bef
         bound = model.bounds(case, "gpu", tier, ["bfloat16"])[0]
         assert abs(value - exact) <= bound.allowed(exact, exact), (tier, bound.describe())
     # The same model without the tensor cores: the bound before fe7dcd7.
-    plain = [dataclasses.replace(m, tensor_cores=lambda case, mode: None)
-             for m in model.models(case, 1)]  # fmt: skip
+    plain = [dataclasses.replace(m, tensor_cores=exact_products) for m in model.models(case, 1)]
     before = dataclasses.replace(model, outputs=plain).bounds(case, "gpu", "kernel", ["bfloat16"])
     assert before[0].tensor_core_steps == 0
     assert abs(kernel - exact) > before[0].allowed(exact, exact)
