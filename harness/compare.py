@@ -12,6 +12,12 @@ tier and mode. Beyond the bound, a tier fails when:
     than one ulp and more than the bound allows (no rounding can make it constant);
   - any input tensor comes back with different bits.
 
+A GPU's tensor cores read a float32 operand truncated to tf32, and a subnormal one
+loses its low bits absolutely, past any relative bound (`OutputModel.operand_args`):
+where an operand is subnormal an element may instead match, within the same bound, the
+oracle of the operands as the tensor cores read them (`truncated_oracles`); the report
+counts such elements.
+
 The PyTorch tier is a second opinion, not the test's subject. When its values miss the
 bound while the kernel meets its own, the case passes with a *warning*: PyTorch reduces
 in an order the model cannot know, or uses a formula less accurate than the model on
@@ -43,7 +49,7 @@ import numpy as np
 import torch
 
 from harness import crashes, stack
-from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, name_of
+from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, name_of, read_by_tensor_cores
 from harness.modes import TIER_MODES, current_device
 from harness.op import Case, Inputs, Op, Part
 from harness.tensors import (
@@ -53,7 +59,7 @@ from harness.tensors import (
     snapshot,
     to_numpy64,
 )
-from harness.tolerance import Bound, Values
+from harness.tolerance import Bound, Values, truncated_operands
 
 
 class OpEntryError(ValueError):
@@ -80,6 +86,9 @@ class Verdict:
     n_pattern: int = 0
     numel: int = 0
     worst_index: tuple[int, ...] | None = None
+    n_truncated: int = 0
+    """Elements that only the oracle of the operands as the tensor cores read them
+    explains (`truncated_oracles`)."""
 
     @property
     def ok(self) -> bool:
@@ -202,7 +211,12 @@ class CaseResult:
         for v in self.verdicts:
             head = f"  {v.name or f'output {v.output}'} ({v.tier}):"
             if v.ok:
-                lines.append(f"{head} ok, worst err/bound {v.max_err:.3g}")
+                truncated = (
+                    f"; {v.n_truncated} elements as the tensor cores read subnormal operands"
+                    if v.n_truncated
+                    else ""
+                )
+                lines.append(f"{head} ok, worst err/bound {v.max_err:.3g}{truncated}")
                 continue
             lines.extend(f"{head} {p}" for p in v.problems)
             if v.n_bad > v.n_pattern:
@@ -262,13 +276,29 @@ def oracle_and_conditions(
     op: Op, case: Case, inputs: Inputs
 ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """The oracle's outputs and each output's condition, checked for consistency."""
-    np_args = tuple(to_numpy64(a) for a in inputs.args)
-    np_kwargs = {k: to_numpy64(v) for k, v in inputs.kwargs.items()}
+    values = _oracle_values(op, inputs)
+    return values.oracle, _conditions(op, case, values)
+
+
+def _oracle(op: Op, np_args: tuple[Any, ...], np_kwargs: dict[str, Any]) -> tuple[np.ndarray, ...]:
     with np.errstate(all="ignore"):  # inf - inf is NaN on purpose: that is what is checked
-        oracle = tuple(
+        return tuple(
             np.asarray(o, dtype=np.float64) for o in _as_tuple(op.numpy_ref(*np_args, **np_kwargs))
         )
-        conditions = op.error_model.conditions(case, Values(np_args, np_kwargs, oracle))
+
+
+def _oracle_values(op: Op, inputs: Inputs) -> Values:
+    """The inputs in float64 and the oracle's outputs."""
+    np_args = tuple(to_numpy64(a) for a in inputs.args)
+    np_kwargs = {k: to_numpy64(v) for k, v in inputs.kwargs.items()}
+    return Values(np_args, np_kwargs, _oracle(op, np_args, np_kwargs))
+
+
+def _conditions(op: Op, case: Case, values: Values) -> tuple[np.ndarray, ...]:
+    """Each output's condition, checked against the oracle's outputs."""
+    oracle = values.oracle
+    with np.errstate(all="ignore"):
+        conditions = op.error_model.conditions(case, values)
     conditions = tuple(np.asarray(c, dtype=np.float64) for c in conditions)
     models = op.error_model.models(case, len(oracle))
     if not (len(conditions) == len(oracle) == len(models)):
@@ -291,7 +321,38 @@ def oracle_and_conditions(
                 f"the oracle is finite ({ref[index]!r}): it must be finite and >= 0 there; "
                 f"case {case.describe()}"
             )
-    return oracle, conditions
+    return conditions
+
+
+def truncated_oracles(op: Op, case: Case, values: Values, modes: Any) -> dict[int, np.ndarray]:
+    """Output j -> what the oracle makes of output j's operands as the tensor cores read
+    them (`harness.dtypes.read_by_tensor_cores`), for each output whose model says they
+    are truncated in one of `modes` (`harness.tolerance.truncated_operands`) and whose
+    operands hold a subnormal (a normal one's truncation is within the bound): one more
+    run of the oracle per set of operands, none for most cases."""
+    models = op.error_model.models(case, len(values.oracle))
+    by_operands: dict[tuple[int, ...], tuple[np.ndarray, ...] | None] = {}
+    truncated = {}
+    for j, model in enumerate(models):
+        operands = next(filter(None, (truncated_operands(model, case, m) for m in modes)), None)
+        if operands is None:
+            continue
+        key = (operands, model.operand_args)
+        if key not in by_operands:
+            arrays = [values.args[i] for i in model.operand_args]
+            subnormal = any(
+                bool(((a != 0) & (np.abs(a) < SMALLEST_NORMAL["float32"])).any())
+                for a in arrays
+                if isinstance(a, np.ndarray)
+            )
+            args = list(values.args)
+            for i in model.operand_args:
+                if isinstance(args[i], np.ndarray):
+                    args[i] = read_by_tensor_cores(args[i], operands)
+            by_operands[key] = _oracle(op, tuple(args), values.kwargs) if subnormal else None
+        if by_operands[key] is not None:
+            truncated[j] = by_operands[key][j]
+    return truncated
 
 
 def run_case(
@@ -327,7 +388,8 @@ def _run_case(
     )
     inputs = build_inputs(op, case, device)
     judged = part.case if part else case
-    oracle, conditions = oracle_and_conditions(op, judged, part.inputs(inputs) if part else inputs)
+    inputs64 = _oracle_values(op, part.inputs(inputs) if part else inputs)
+    oracle, conditions = inputs64.oracle, _conditions(op, judged, inputs64)
 
     outputs: dict[str, tuple[torch.Tensor, ...]] = {}
     input_changes: dict[str, list[str]] = {}
@@ -358,8 +420,11 @@ def _run_case(
     whole = outputs
     if part is not None:
         outputs = {tier: _part_of(part, got, len(oracle)) for tier, got in whole.items()}
+    truncated = truncated_oracles(op, judged, inputs64, tier_modes.values())
+    del inputs64  # a large case's float64 inputs take gigabytes
     values = Outputs(oracle, outputs)
-    names = [m.name for m in op.error_model.models(judged, len(oracle))]
+    models = op.error_model.models(judged, len(oracle))
+    names = [m.name for m in models]
     verdicts: list[Verdict] = []
     for tier, tier_mode in tier_modes.items():
         if tier in raised:
@@ -381,7 +446,9 @@ def _run_case(
             zip(got, oracle, conditions, bounds, strict=True)
         ):
             expected_dtype = outputs["torch"][j].dtype if tier != "torch" else None
-            verdicts.append(_judge(tier, j, out, ref, cond, bound, expected_dtype))
+            read = truncated_operands(models[j], judged, tier_mode)
+            alternative = truncated.get(j) if read else None
+            verdicts.append(_judge(tier, j, out, ref, cond, bound, expected_dtype, alternative))
             if part is not None and tier != "torch":
                 _judge_unjudged(verdicts[-1], whole[tier][j], whole["torch"][j])
         if input_changes[tier]:
@@ -462,6 +529,7 @@ class _Tally:
     n_bad: int = 0
     n_pattern: int = 0
     n_nan: int = 0
+    n_truncated: int = 0
     first_pattern: int | None = None
     max_abs: float = 0.0
     max_rel: float = 0.0
@@ -483,10 +551,12 @@ def _judge(
     cond: np.ndarray,
     bound: Bound,
     expected_dtype: torch.dtype | None,
+    truncated: np.ndarray | None = None,
 ) -> Verdict:
     """Judge one output against the oracle, in float64 on the output's device (a GPU
     judges a 64M-element output in milliseconds, NumPy in seconds), JUDGE_CHUNK elements
-    at a time."""
+    at a time; each element against `truncated` instead where that explains it better
+    (the oracle of the operands as the tensor cores read them, `truncated_oracles`)."""
     out_dtype = name_of(out.dtype)
     v = Verdict(tier, j, bound, bound.output)
     if expected_dtype is not None and out.dtype != expected_dtype:
@@ -506,6 +576,7 @@ def _judge(
 
     flat_out = out.detach().reshape(-1)
     flat_ref, flat_cond = ref.reshape(-1), cond.reshape(-1)
+    flat_truncated = truncated.reshape(-1) if truncated is not None else None
     first = float(flat_out[0])
     tally = _Tally()
     for start in range(0, ref.size, JUDGE_CHUNK):
@@ -513,10 +584,11 @@ def _judge(
         _judge_chunk(
             tally, start, flat_out[start:stop], flat_ref[start:stop], flat_cond[start:stop],
             bound, out.dtype, first,
+            flat_truncated[start:stop] if flat_truncated is not None else None,
         )  # fmt: skip
     if tally.ratio_nan:  # never a silent pass
         v.problems.append("the comparison produced NaN (an inf - inf in the error)")
-    v.n_bad, v.n_pattern = tally.n_bad, tally.n_pattern
+    v.n_bad, v.n_pattern, v.n_truncated = tally.n_bad, tally.n_pattern, tally.n_truncated
     v.max_abs, v.max_rel, v.max_err = tally.max_abs, tally.max_rel, tally.max_err
     if v.n_pattern:
         msg = f"NaN/Inf pattern differs from the oracle at {v.n_pattern} of {v.numel} elements"
@@ -543,23 +615,29 @@ def _judge_chunk(
     bound: Bound,
     dtype: torch.dtype,
     first: float,
+    truncated: np.ndarray | None = None,
 ) -> None:
     """Add one chunk of an output (flat, from `offset`) to the tally."""
     got = out.to(torch.float64)
     ref_t = torch.from_numpy(np.ascontiguousarray(ref)).to(got.device)
     cond_t = torch.from_numpy(np.ascontiguousarray(cond)).to(got.device)
     # NaN/Inf must sit exactly where the oracle, rounded to this dtype, has them.
-    rounded = ref_t.to(dtype).to(torch.float64)
-    pattern_bad = (
-        (got.isnan() != rounded.isnan())
-        | (got.isposinf() != rounded.isposinf())
-        | (got.isneginf() != rounded.isneginf())
-    )
+    pattern_bad, err = _differences(got, ref_t, dtype)
     ref_finite = ref_t.isfinite()
-    both_finite = got.isfinite() & ref_finite
-    err = torch.where(both_finite, (got - ref_t).abs(), 0.0)
     finite_ref = torch.where(ref_finite, ref_t, 0.0)
     allowed = bound.allowed(finite_ref, torch.where(ref_finite, cond_t, 0.0))
+    if truncated is not None:
+        # Element by element, whichever oracle explains it better, within the oracle's
+        # bound (truncation only shrinks the terms of the condition).
+        truncated_t = torch.from_numpy(np.ascontiguousarray(truncated)).to(got.device)
+        truncated_bad, truncated_err = _differences(got, truncated_t, dtype)
+        nearer = ~truncated_bad & (pattern_bad | (truncated_err < err))
+        explained = nearer & (pattern_bad | (err > allowed)) & (truncated_err <= allowed)
+        tally.n_truncated += int(explained.sum())
+        pattern_bad &= ~nearer
+        err = torch.where(nearer, truncated_err, err)
+    both_finite = got.isfinite() & ref_finite
+    rounded = ref_t.to(dtype).to(torch.float64)
     ratio = err / allowed
     # Overflow is a rounding too: where the exact result is within the bound of the
     # dtype's overflow threshold, either side of it is honest.
@@ -573,7 +651,7 @@ def _judge_chunk(
     if n_pattern and tally.first_pattern is None:
         tally.first_pattern = offset + int(pattern_bad.nonzero()[0, 0])
     tally.n_pattern += n_pattern
-    tally.n_nan += int((got.isnan() & ~rounded.isnan()).sum())
+    tally.n_nan += int((got.isnan() & ~rounded.isnan() & pattern_bad).sum())
     tally.max_abs = max(tally.max_abs, float(err.max()))
     nonzero = both_finite & (ref_t != 0)
     if bool(nonzero.any()):
@@ -589,6 +667,21 @@ def _judge_chunk(
         tally.finite_count += finite.numel()
         tally.finite_min = min(tally.finite_min, float(finite.min()))
         tally.finite_max = max(tally.finite_max, float(finite.max()))
+
+
+def _differences(
+    got: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(where got's NaN/Inf pattern differs from ref's rounded to `dtype`, |got - ref|
+    where both are finite and 0 elsewhere), both float64 tensors of ref's shape."""
+    rounded = ref.to(dtype).to(torch.float64)
+    pattern_bad = (
+        (got.isnan() != rounded.isnan())
+        | (got.isposinf() != rounded.isposinf())
+        | (got.isneginf() != rounded.isneginf())
+    )
+    err = torch.where(got.isfinite() & ref.isfinite(), (got - ref).abs(), 0.0)
+    return pattern_bad, err
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:

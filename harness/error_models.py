@@ -204,6 +204,7 @@ def dot_product(
         operands=operands,
         reference_roundings=reference_roundings,
         tensor_cores=tensor_core_sums(operands) if tensor_cores is None else tensor_cores,
+        operand_args=(a, b),
     )
 
 

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, operand_error
+from harness.dtypes import SMALLEST_NORMAL, TRUNCATED_OPERANDS, UNIT_ROUNDOFF, operand_error
 
 if TYPE_CHECKING:
     from harness.op import Case
@@ -162,6 +162,14 @@ class OutputModel:
                 arithmetic. There each step truncates (`tensor_core_growth`): the growth
                 is the larger of that and the rounding-to-nearest one. For the PyTorch
                 tier too (cuBLAS and cuDNN use the same units).
+    operand_args
+                the inputs (positions in the oracle's args) whose elements are the
+                products' operands. Where `tensor_cores` names a type the GPU reads by
+                truncating float32 (`harness.dtypes.TRUNCATED_OPERANDS`: tf32), a
+                subnormal operand loses its low bits absolutely, past any relative bound
+                (one below 2**-136 reads as zero: an inf times it is NaN): each element
+                may instead be, within the same bound, what the oracle makes of these
+                inputs as the tensor cores read them (`truncated_operands`).
     """
 
     name: str
@@ -173,6 +181,14 @@ class OutputModel:
     reference_roundings: float = 0.0
     operands: Callable[[Case, str], str | None] = lambda case, mode: None
     tensor_cores: Callable[[Case, str], str | None] = lambda case, mode: None
+    operand_args: tuple[int, ...] = ()
+
+
+def truncated_operands(model: OutputModel, case: Case, mode: str) -> str | None:
+    """The type the GPU reads `model`'s operands (`operand_args`) as in `mode`, where it
+    truncates them (TRUNCATED_OPERANDS: "tf32"); None where they are read as they are."""
+    operands = model.tensor_cores(case, mode)
+    return operands if model.operand_args and operands in TRUNCATED_OPERANDS else None
 
 
 @dataclass(frozen=True)

@@ -283,6 +283,7 @@ def _forward_models(case: Case) -> list[OutputModel]:
             # The depthwise kernels multiply-add in float32, but their sums of R S terms
             # are too short for the tensor cores' growth to matter.
             tensor_cores=tensor_core_sums(_operands),
+            operand_args=(0, 1),  # x and the weight
         )
     ]
 
@@ -305,6 +306,7 @@ def _gradient_models(case: Case) -> list[OutputModel]:
     pixels = max(1, pb.n * pb.p * pb.q)
     lengths = {"dx": max(1, pb.kg * pb.r * pb.s), "dweight": pixels, "dbias": pixels}
     names = ["dx", "dweight"] + (["dbias"] if case.params.get("bias") else [])
+    operands = {"dx": (7, 1), "dweight": (0, 7), "dbias": ()}  # dy with the weight, with x
     return [
         OutputModel(
             name,
@@ -314,6 +316,7 @@ def _gradient_models(case: Case) -> list[OutputModel]:
             # dbias is a plain sum: exact terms, no tensor cores
             operands=_operands if name != "dbias" else exact_products,
             tensor_cores=tensor_core_sums(_operands) if name != "dbias" else exact_products,
+            operand_args=operands[name],
         )
         for j, name in enumerate(names)
     ]

@@ -511,6 +511,9 @@ def _gradient_models(case: Case) -> list[OutputModel]:
     batch, m, _, n = dims(case)
     dz_dtype = case.dtype if _rounds_dz(case) else None
     gemms = {"dA": (n, _broadcast_batch(case, "a")), "dB": (m, _broadcast_batch(case, "b"))}
+    # The GEMMs' operands where dz is dy: dy with B, A with dy (an activation's dz is made
+    # inside, from Z, which flushing A or B would move: no oracle of flushed inputs there).
+    operands = {"dA": (5, 1), "dB": (0, 5)} if _activation(case) is None else {"dA": (), "dB": ()}
     models = []
     for name, (length, batches) in gemms.items():
         models.append(
@@ -524,6 +527,7 @@ def _gradient_models(case: Case) -> list[OutputModel]:
                 # PyTorch rounds dz (gelu, 16-bit), and each batch's product before
                 # summing a broadcast batch.
                 reference_roundings=float(_rounds_dz(case)) + float(batches > 1),
+                operand_args=operands[name],
             )
         )
     if case.params.get("bias"):
