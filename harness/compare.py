@@ -41,6 +41,7 @@ import contextlib
 import math
 import shlex
 import traceback
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,14 +325,17 @@ def _conditions(op: Op, case: Case, values: Values) -> tuple[np.ndarray, ...]:
     return conditions
 
 
-def truncated_oracles(op: Op, case: Case, values: Values, modes: Any) -> dict[int, np.ndarray]:
+def truncated_oracles(
+    op: Op, case: Case, values: Values, modes: Iterable[str]
+) -> dict[int, np.ndarray]:
     """Output j -> what the oracle makes of output j's operands as the tensor cores read
     them (`harness.dtypes.read_by_tensor_cores`), for each output whose model says they
     are truncated in one of `modes` (`harness.tolerance.truncated_operands`) and whose
     operands hold a subnormal (a normal one's truncation is within the bound): one more
     run of the oracle per set of operands, none for most cases."""
     models = op.error_model.models(case, len(values.oracle))
-    by_operands: dict[tuple[int, ...], tuple[np.ndarray, ...] | None] = {}
+    modes = tuple(modes)
+    by_operands: dict[tuple[str, tuple[int, ...]], tuple[np.ndarray, ...] | None] = {}
     truncated = {}
     for j, model in enumerate(models):
         operands = next(filter(None, (truncated_operands(model, case, m) for m in modes)), None)
