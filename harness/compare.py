@@ -533,6 +533,7 @@ class _Tally:
     n_bad: int = 0
     n_pattern: int = 0
     n_nan: int = 0
+    n_nan_inf: int = 0
     n_truncated: int = 0
     first_pattern: int | None = None
     max_abs: float = 0.0
@@ -598,6 +599,11 @@ def _judge(
         msg = f"NaN/Inf pattern differs from the oracle at {v.n_pattern} of {v.numel} elements"
         if tally.n_nan:
             msg += f" ({tally.n_nan} NaN where the oracle is finite: unwritten, or computed wrong)"
+        if tally.n_nan_inf:
+            msg += (
+                f" ({tally.n_nan_inf} NaN where the oracle is +-inf: an inf met a zero, or an "
+                f"inf of the other sign, that exact arithmetic does not have)"
+            )
         v.problems.append(msg)
         v.worst_index = _index(tally.first_pattern, ref.shape)
     elif v.n_bad:
@@ -655,7 +661,9 @@ def _judge_chunk(
     if n_pattern and tally.first_pattern is None:
         tally.first_pattern = offset + int(pattern_bad.nonzero()[0, 0])
     tally.n_pattern += n_pattern
-    tally.n_nan += int((got.isnan() & ~rounded.isnan() & pattern_bad).sum())
+    nan_for = got.isnan() & pattern_bad
+    tally.n_nan += int((nan_for & rounded.isfinite()).sum())
+    tally.n_nan_inf += int((nan_for & rounded.isinf()).sum())
     tally.max_abs = max(tally.max_abs, float(err.max()))
     nonzero = both_finite & (ref_t != 0)
     if bool(nonzero.any()):

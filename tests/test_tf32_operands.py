@@ -231,3 +231,4 @@ def test_conv2d_judged_as_on_the_gpu_accepts_the_tensor_cores_reading():
     result = run_case(registry["conv2d"], case, "gpu", "cpu", __name__)
     assert not result.ok
     assert "NaN/Inf pattern differs" in result.report()
+    assert "NaN where the oracle is +-inf: an inf met a zero" in result.report()
