@@ -51,10 +51,10 @@ TRUNCATED_OPERANDS: dict[str, int] = {"tf32": 13}
 
 
 def read_by_tensor_cores(a: np.ndarray, operands: str) -> np.ndarray:
-    """a, float64 holding float32 values, as the tensor cores read it as `operands`
-    (TRUNCATED_OPERANDS), in float64; NaN stays NaN."""
+    """a, float32 values (in float32 or float64), as the tensor cores read it as
+    `operands` (TRUNCATED_OPERANDS), in a's dtype; NaN stays NaN."""
     mask = ~np.uint32((1 << TRUNCATED_OPERANDS[operands]) - 1)
-    read = (a.astype(np.float32).view(np.uint32) & mask).view(np.float32).astype(np.float64)
+    read = (a.astype(np.float32).view(np.uint32) & mask).view(np.float32).astype(a.dtype)
     return np.where(np.isnan(a), a, read)
 
 

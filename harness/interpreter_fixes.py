@@ -18,6 +18,13 @@ exact there) and rounds the sum to odd (its lowest bit set where it is inexact) 
 rounding to the dtype: once-rounded, as the GPU's. float64 fma stays as the interpreter
 does it.
 
+tf32 read as the GPU reads it. The interpreter's `tl.dot` ignores `input_precision`: its
+float32 operands are exact, where the GPU's tensor cores read them as tf32 (the default
+for float32), dropping the low 13 bits of each (`harness.dtypes.read_by_tensor_cores`):
+errors up to 2**-10 of each operand, and a subnormal operand below 2**-136 read as zero
+(an inf times it is NaN). `install()` reads a "tf32" dot's float32 operands so too, so
+that interpret mode sees what the GPU computes; "ieee" and "tf32x3" stay exact.
+
 On in interpret and parity modes (`harness.modes.activate` installs it, with the bounds
 check and the trees of `harness.reductions`); HARNESS_INTERPRETER_FIXES=0 turns it off.
 """
@@ -28,6 +35,7 @@ from types import ModuleType
 
 import numpy as np
 
+from harness.dtypes import read_by_tensor_cores
 from harness.patches import interpreter_patch
 
 ENV = "HARNESS_INTERPRETER_FIXES"
@@ -35,9 +43,10 @@ ENV = "HARNESS_INTERPRETER_FIXES"
 
 @interpreter_patch(ENV)
 def install(interpreter: ModuleType) -> bool:
-    """Label the interpreter's comparisons int1, and round its fma once (once per
-    process). Returns whether the fixes are in place: False when turned off or when this
-    Triton's interpreter builds comparisons some other way."""
+    """Label the interpreter's comparisons int1, round its fma once and read a tf32 dot's
+    operands as the GPU does (once per process). Returns whether the fixes are in place:
+    False when turned off or when this Triton's interpreter builds comparisons some other
+    way."""
     import triton.language as tl
 
     builder = interpreter.InterpreterBuilder
@@ -48,7 +57,23 @@ def install(interpreter: ModuleType) -> bool:
         setattr(builder, name, _typed_int1(getattr(builder, name), interpreter.TensorHandle, tl))
     if not hasattr(getattr(interpreter, "_interpreter", None), "fma_fp32"):
         builder.create_fma = _rounded_once(builder.create_fma, interpreter.TensorHandle)
+    builder.create_dot = _read_as_tf32(builder.create_dot, interpreter.TensorHandle)
     return True
+
+
+def _read_as_tf32(dot, handle_type):
+    def read_as_tf32(self, a, b, d, input_precision, max_num_imprecise_acc):
+        # (Triton 3.9's interpreter passes a Python enum, 3.6's the compiler's: by name.)
+        if getattr(input_precision, "name", None) == "TF32":
+            a, b = (
+                handle_type(read_by_tensor_cores(x.data, "tf32"), x.dtype.scalar)
+                if x.data.dtype == np.float32
+                else x
+                for x in (a, b)
+            )
+        return dot(self, a, b, d, input_precision, max_num_imprecise_acc)
+
+    return read_as_tf32
 
 
 def _typed_int1(compare, handle_type, tl):

@@ -18,7 +18,8 @@ TIER_MODES: dict[str, dict[str, str]] = {
     "parity": {"torch": "gpu", "kernel": "gpu", "interpreted": "interpret"},
 }
 """Per mode, the tiers a case runs besides the oracle, each with the mode its error model
-is asked for (an interpreted twin's `tl.dot` is exact float32, not tf32)."""
+is asked for (an interpreted twin's `tl.dot` sums in NumPy's order, not on the tensor
+cores)."""
 
 
 AUTOTUNE_ENV = "HARNESS_AUTOTUNE"

@@ -26,8 +26,8 @@ compiled run picked (the compiled run comes first, so the tuner's cache holds th
 Known limits of the interpreter, declared rather than hidden: it computes bfloat16
 arithmetic and `tl.dot` on 16-bit operands wrongly (kernels that keep 16-bit operands for
 the GPU's tensor cores upcast them where `in_interpreter()` says so); its `tl.dot` is
-exact float32 where the GPU's float32 dot defaults to tf32 (the twin is judged with the
-interpreter's error model); Triton 3.6's interpreter needs NumPy < 2.4.
+exact float32 where the GPU's float32 dot defaults to tf32 (`harness.interpreter_fixes`
+reads a tf32 dot's operands as the GPU does); Triton 3.6's interpreter needs NumPy < 2.4.
 """
 
 from __future__ import annotations

@@ -164,8 +164,8 @@ class OutputModel:
                 tier too (cuBLAS and cuDNN use the same units).
     operand_args
                 the inputs (positions in the oracle's args) whose elements are the
-                products' operands. Where `tensor_cores` names a type the GPU reads by
-                truncating float32 (`harness.dtypes.TRUNCATED_OPERANDS`: tf32), a
+                products' operands. Where `operands` names a type read by truncating
+                float32 (`harness.dtypes.TRUNCATED_OPERANDS`: tf32), a
                 subnormal operand loses its low bits absolutely, past any relative bound
                 (one below 2**-136 reads as zero: an inf times it is NaN): each element
                 may instead be, within the same bound, what the oracle makes of these
@@ -185,9 +185,10 @@ class OutputModel:
 
 
 def truncated_operands(model: OutputModel, case: Case, mode: str) -> str | None:
-    """The type the GPU reads `model`'s operands (`operand_args`) as in `mode`, where it
-    truncates them (TRUNCATED_OPERANDS: "tf32"); None where they are read as they are."""
-    operands = model.tensor_cores(case, mode)
+    """The type `model`'s operands (`operand_args`) are read as in `mode`, where that
+    truncates them (TRUNCATED_OPERANDS: "tf32", on the GPU and in the interpreter as
+    `harness.interpreter_fixes` reads a tf32 dot); None where they are read as they are."""
+    operands = model.operands(case, mode)
     return operands if model.operand_args and operands in TRUNCATED_OPERANDS else None
 
 

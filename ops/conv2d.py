@@ -19,8 +19,9 @@ groups) summed in float32, so its error is relative to the convolution of the
 magnitudes, conv(|x|, |w|) + |bias| (what was summed, not the result, which may cancel),
 and grows with Cg R S terms in an order the model does not know (tl.dot's). One rounding
 of each product (exact for 16-bit operands), one for the bias add, and the final rounding
-into the dtype. On the GPU a float32 tl.dot truncates both operands to tf32, declared as
-`operands` exactly as ops/matmul.py does. The gradients: dx is a dot of at most Kg R S
+into the dtype. A float32 tl.dot truncates both operands to tf32, on the GPU and in the
+interpreter (`harness.interpreter_fixes`), declared as `operands` exactly as ops/matmul.py
+does. The gradients: dx is a dot of at most Kg R S
 products relative to the transposed convolution of |dy| and |w|; dweight a dot of N P Q
 products relative to the correlation of |dy| with |x|; dbias a sum of N P Q terms,
 relative to sum |dy|.
@@ -257,10 +258,11 @@ def _inputs(case: Case, device, gen) -> Inputs:
 
 # --------------------------------------------------------------------------- error model
 def _operands(case: Case, mode: str) -> str | None:
-    """tf32 where a float32 tl.dot rounds its operands to it: on the GPU (the depthwise
+    """tf32 where a float32 tl.dot reads its operands so: on the GPU and in the
+    interpreter (`harness.interpreter_fixes` reads them as the GPU does; the depthwise
     kernel's exact float32 products are within that too). 16-bit products are exact in
-    float32, and the interpreter's tl.dot is exact float32."""
-    return "tf32" if case.dtype == "float32" and mode == "gpu" else None
+    float32."""
+    return "tf32" if case.dtype == "float32" else None
 
 
 def _forward_condition(v: Values) -> np.ndarray:

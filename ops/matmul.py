@@ -187,11 +187,11 @@ def _k(case: Case) -> int:
 
 
 def _operands(case: Case, mode: str) -> str | None:
-    """tf32 where the kernel's float32 tl.dot rounds its operands to it: on the GPU's
-    tensor cores with precision "tf32". 16-bit products are exact in float32, and the
-    interpreter's tl.dot is exact float32 whatever the precision."""
+    """tf32 where the kernel's float32 tl.dot reads its operands so: with precision
+    "tf32", on the GPU's tensor cores and in the interpreter (`harness.interpreter_fixes`
+    reads them as the GPU does). 16-bit products are exact in float32."""
     tf32 = case.params.get("precision", "tf32") == "tf32"
-    return "tf32" if case.dtype == "float32" and mode == "gpu" and tf32 else None
+    return "tf32" if case.dtype == "float32" and tf32 else None
 
 
 def _forward_models(case: Case) -> list[OutputModel]:
@@ -357,8 +357,8 @@ MATMUL = Op(
 # roundings of the product and of the sum to the dtype (`_forward_error`). Through gelu
 # that moves gelu'(Z) by up to E max|gelu''| near Z; through relu it may flip relu'(Z)
 # (a jump of |dy|) wherever |Z| <= E. The GEMM allows c' x condition, with c' at least
-# `_least_coefficient` (c0) in every mode and tier, so S = (that change) / c0. On the
-# GPU, a float32 tf32 case's Z is off by 2 e(tf32) cond_Z more (truncated operands,
+# `_least_coefficient` (c0) in every mode and tier, so S = (that change) / c0. A float32
+# tf32 case's Z is off by 2 e(tf32) cond_Z more (truncated operands,
 # operand_error), and its backward GEMMs (and dbias, where gelu reads Z) are allowed
 # 2 e(tf32) more: with e >= c0 (taken so), c' S covers both.
 
@@ -403,7 +403,7 @@ def _forward_error(case: Case) -> float:
 
 
 def _band(case: Case) -> float:
-    """e, widened by the tf32 operands of a GPU's float32 forward (the relu flip band)."""
+    """e, widened by the tf32 operands of a float32 forward (the relu flip band)."""
     tf32 = case.dtype == "float32" and case.params.get("precision", "tf32") == "tf32"
     return _forward_error(case) + (2 * operand_error("tf32") if tf32 else 0.0)
 

@@ -1,5 +1,6 @@
 """harness.interpreter_fixes: the interpreter's comparisons typed int1, so that a mask made
-of a block's and a scalar's comparisons is what compiled Triton makes of it."""
+of a block's and a scalar's comparisons is what compiled Triton makes of it; its fma
+rounded once; a tf32 dot's float32 operands read as the tensor cores read them."""
 
 from __future__ import annotations
 
@@ -86,3 +87,29 @@ def test_fma_rounded_once_agrees_with_a_fused_fma_on_random_triples():
     x, y = (gen.standard_normal(100_000).astype(np.float32) for _ in "xy")
     z = -(x * y) * (1 + gen.standard_normal(100_000).astype(np.float32) * 2**-20)
     assert np.array_equal(interpreter_fixes.fma_rounded_once(x, y, z), fused(x, y, z))
+
+
+@triton.jit
+def _dot_kernel(a_ptr, b_ptr, out_ptr, N: tl.constexpr, PRECISION: tl.constexpr):
+    r = tl.arange(0, N)
+    a = tl.load(a_ptr + r[:, None] * N + r[None, :])
+    b = tl.load(b_ptr + r[:, None] * N + r[None, :])
+    tl.store(out_ptr + r[:, None] * N + r[None, :], tl.dot(a, b, input_precision=PRECISION))
+
+
+@pytest.mark.parametrize("precision", ["tf32", "ieee"])
+def test_a_tf32_dot_reads_its_float32_operands_as_the_tensor_cores_do(precision):
+    """A diagonal a times b: each product alone in its sum, so the result is the product
+    of the operands as read. tf32 drops 1 + 2**-11's last bit and reads 1e-41 (below
+    2**-136) as zero, which meets -inf as NaN; "ieee" reads both exactly, as the oracle."""
+    n = 16
+    a = torch.diag(torch.full((n,), 1 + 2**-11))
+    a[0, 0] = -float("inf")
+    b = torch.ones(n, n)
+    b[0, 1] = 1e-41
+    out = torch.full((n, n), 7.0)
+    _dot_kernel[(1,)](a, b, out, n, precision)
+    tf32 = precision == "tf32"
+    assert torch.equal(out[1:], torch.full((n - 1, n), 1.0 if tf32 else 1 + 2**-11))
+    assert out[0, 1].isnan() if tf32 else out[0, 1] == -float("inf")
+    assert torch.equal(out[0, 2:], torch.full((n - 2,), -float("inf")))

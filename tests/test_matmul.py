@@ -13,6 +13,7 @@ import pytest
 import torch
 import triton
 
+from harness.dtypes import read_by_tensor_cores
 from harness.modes import device_for
 from harness.tensors import make_tensor
 from kernels import _plans
@@ -45,9 +46,8 @@ def test_operands_are_read_in_place(layout, a_shape, b_shape, harness_state):
 
 
 def _tf32(x: torch.Tensor) -> torch.Tensor:
-    """x rounded to tf32 as the H200's tensor cores do it: the low 13 bits of float32's
-    mantissa truncated (harness.dtypes.operand_error)."""
-    return (x.float().view(torch.int32) & ~0x1FFF).view(torch.float32)
+    """x as the tensor cores read it in tf32 (`harness.dtypes.read_by_tensor_cores`)."""
+    return torch.from_numpy(read_by_tensor_cores(x.float().numpy(), "tf32"))
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -1,12 +1,13 @@
-"""A GPU's tensor cores read a float32 operand truncated to tf32, and a subnormal one
-loses its low bits absolutely (below 2**-136 it reads as zero): where an operand is
-subnormal, the engine judges an element against the oracle of the operands as read too,
-where the op's model says so (`OutputModel.operand_args`), and nowhere else.
+"""tf32 operands as the tensor cores read them: the low 13 bits of each float32 dropped,
+so a subnormal operand loses its low bits absolutely and one below 2**-136 reads as zero.
+The interpreter reads a tf32 dot's operands so (`harness.interpreter_fixes`), and where
+an operand is subnormal the engine judges an element against the oracle of the operands
+as read too, where the op's model says so (`OutputModel.operand_args`), and nowhere else.
 
-The GPU's reading is emulated on the CPU (a kernel tier that truncates its operands and
-multiplies in float64), so these run without a GPU; the night run's case that led here
-(conv2d float32, 2026-12-06, an H100: -inf times a weight of 6.4e-42 came out NaN where
-the oracle and cuDNN gave -inf) is rebuilt small below.
+The night run's case that led here (conv2d float32, 2026-12-06, an H100: -inf times a
+weight of 6.4e-42 came out NaN where the oracle and cuDNN gave -inf) is rebuilt small
+below: run by the kernel itself in the interpreter, and with the GPU's reading emulated
+on the CPU (its operands read as tf32, exact arithmetic) judged as in gpu mode.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from harness import Case, ErrorModel, Registry
-from harness.compare import run_case, truncated_oracles
+from harness.compare import _oracle_values, build_inputs, run_case, truncated_oracles
 from harness.dtypes import read_by_tensor_cores
 from harness.error_models import dot_product
 from harness.op import Inputs, Op
@@ -29,17 +30,16 @@ from ops import OPS
 
 
 def _as_tf32(t: torch.Tensor) -> torch.Tensor:
-    """float32 t as the tensor cores read it in tf32: the low 13 bits of each element's
-    pattern dropped (a new tensor: the inputs are never modified)."""
-    return (t.view(torch.int32) & ~0x1FFF).view(torch.float32)
+    """float32 t as the tensor cores read it in tf32 (a new tensor: inputs stay as they are)."""
+    return torch.from_numpy(read_by_tensor_cores(t.numpy(), "tf32"))
 
 
 def test_tf32_reading_truncates_the_bit_pattern():
     x = np.array([1 + 2**-11, -(1 + 2**-11), 1e-41, 3e-41, np.inf, -np.inf, np.nan, 0.0])
-    read = read_by_tensor_cores(x.astype(np.float32).astype(np.float64), "tf32")
-    expected = [1.0, -1.0, 0.0, 2 * 2.0**-136, np.inf, -np.inf, np.nan, 0.0]
-    np.testing.assert_array_equal(read, expected)
-    np.testing.assert_array_equal(read, _as_tf32(torch.from_numpy(x).float()).double().numpy())
+    for dtype in (np.float32, np.float64):
+        read = read_by_tensor_cores(x.astype(np.float32).astype(dtype), "tf32")
+        assert read.dtype == dtype
+        np.testing.assert_array_equal(read, [1, -1, 0, 2 * 2.0**-136, np.inf, -np.inf, np.nan, 0])
 
 
 def _dot_inputs(case: Case, device, gen) -> Inputs:
@@ -66,14 +66,10 @@ def _dot_with_a_stray_nan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _dot_op(kernel, tensor_cores: str | None, operand_args: tuple[int, ...] | None = None) -> Op:
-    """The toy op, its sum on `tensor_cores` in every mode, its operands' tf32 error in
-    the bound (as ops/matmul.py's on the GPU: the normal operands' truncation is within
-    it), its operand_args those of `dot_product` unless given."""
-    model = dot_product(
-        "out", 0, 1, k=lambda case: 8, operands=lambda case, mode: "tf32",
-        tensor_cores=lambda case, mode: tensor_cores,
-    )  # fmt: skip
+def _dot_op(kernel, operands: str | None, operand_args: tuple[int, ...] | None = None) -> Op:
+    """The toy op, its operands read as `operands` in every mode, its operand_args those of
+    `dot_product` unless given."""
+    model = dot_product("out", 0, 1, k=lambda case: 8, operands=lambda case, mode: operands)
     if operand_args is not None:
         model = dataclasses.replace(model, operand_args=operand_args)
     return Op(
@@ -90,9 +86,8 @@ def _dot_op(kernel, tensor_cores: str | None, operand_args: tuple[int, ...] | No
 
 def _run(op: Op, mode: str = "interpret"):
     registry = Registry([op], module=__name__)
-    return run_case(
-        registry["dot"], Case("dot", "float32", (4, 8, 3), {}, 0), mode, "cpu", __name__
-    )
+    case = Case("dot", "float32", (4, 8, 3), {}, 0)
+    return run_case(registry["dot"], case, mode, "cpu", __name__)
 
 
 def test_the_tensor_cores_reading_of_subnormal_operands_passes_where_declared():
@@ -107,19 +102,18 @@ def test_the_tensor_cores_reading_of_subnormal_operands_passes_where_declared():
 
 
 @pytest.mark.parametrize(
-    "tensor_cores, operand_args",
-    [("tf32", ()), (None, None), ("float16", None)],
-    ids=["no-operands-declared", "no-tensor-cores", "16-bit-operands"],
+    "operands, operand_args", [("tf32", ()), (None, None)], ids=["no-operand-args", "exact"]
 )
-def test_the_same_outputs_fail_where_nothing_is_truncated(tensor_cores, operand_args):
-    """Without operand_args, off the tensor cores, or on operands read as they are, the
-    NaN and the lost 23% are what they look like: wrong."""
-    result = _run(_dot_op(_dot_as_read, tensor_cores, operand_args))
+def test_the_same_outputs_fail_where_nothing_is_truncated(operands, operand_args):
+    """Without operand_args, or with operands read exactly, the NaN and the lost 23% are
+    what they look like: wrong."""
+    result = _run(_dot_op(_dot_as_read, operands, operand_args))
     (verdict,) = result.verdict("kernel")
     assert not result.ok
     assert verdict.n_pattern == 1  # the NaN of row 0
-    assert verdict.n_bad == 2  # and row 1's 2.3e-4 for 3e-4
+    assert verdict.worst_index == (0, 0)
     assert verdict.n_truncated == 0
+    assert "1 NaN where the oracle is +-inf: an inf met a zero" in result.report()
 
 
 def test_a_nan_that_no_reading_explains_still_fails():
@@ -138,8 +132,7 @@ def test_the_oracle_runs_again_only_where_an_operand_holds_a_subnormal():
         return a @ b
 
     op = dataclasses.replace(_dot_op(_dot_as_read, "tf32"), numpy_ref=counted)
-    result = _run(op)
-    assert result.ok
+    assert _run(op).ok
     assert len(calls) == 2  # the oracle, then the oracle of the operands as read
     read_a, read_b = calls[1]
     assert read_a[1, 5] == 2 * 2.0**-136 and read_b[2, 0] == 0.0
@@ -162,29 +155,27 @@ def _case(op: str, dtype: str = "float32", **params) -> Case:
 
 
 @pytest.mark.parametrize("op", ["conv2d", "conv2d.grad", "matmul", "matmul.grad"])
-def test_the_gemm_families_say_what_their_tensor_cores_truncate(op):
-    """float32 on the GPU's tf32 tensor cores truncates; the interpreter, 16-bit operands
-    and matmul's "ieee" precision do not."""
+def test_the_gemm_families_say_which_operands_are_read_as_tf32(op):
+    """float32 (matmul at its default precision "tf32") in both modes; not 16-bit
+    operands, matmul's "ieee" precision, nor dbias, a plain sum."""
     case = _case(op) if op.startswith("conv2d") else Case(op, "float32", (2, 8, 3), {}, 0)
     models = OPS[op].error_model.models(case, 3)
     gemms = [m for m in models if m.name != "dbias"]
-    assert all(truncated_operands(m, case, "gpu") == "tf32" for m in gemms)
-    assert all(truncated_operands(m, case, "interpret") is None for m in models)
-    half = dataclasses.replace(case, dtype="float16")
-    assert all(
-        truncated_operands(m, half, "gpu") is None for m in OPS[op].error_model.models(half, 3)
-    )
-    if op.startswith("matmul"):
-        ieee = dataclasses.replace(case, params={"precision": "ieee"})
-        assert all(
-            truncated_operands(m, ieee, "gpu") is None for m in OPS[op].error_model.models(ieee, 3)
-        )
+    assert gemms
+    for mode in ("gpu", "interpret"):
+        assert all(truncated_operands(m, case, mode) == "tf32" for m in gemms)
     assert all(truncated_operands(m, case, "gpu") is None for m in models if m.name == "dbias")
+    others = [dataclasses.replace(case, dtype="float16")]
+    if op.startswith("matmul"):
+        others.append(dataclasses.replace(case, params={"precision": "ieee"}))
+    for other in others:
+        other_models = OPS[op].error_model.models(other, 3)
+        assert all(truncated_operands(m, other, "gpu") is None for m in other_models)
 
 
 def _conv2d_as_read(x, weight, bias, stride, padding, dilation, groups):
     """conv2d of x and the weight as tf32 tensor cores read them, exact otherwise."""
-    out = F.conv2d(_as_tf32(x).double(), _as_tf32(weight).double(),
+    out = F.conv2d(_as_tf32(x.contiguous()).double(), _as_tf32(weight.contiguous()).double(),
                    bias.double() if bias is not None else None, stride, padding, dilation,
                    groups)  # fmt: skip
     return out.to(x.dtype)
@@ -206,29 +197,28 @@ def _night_inputs(case: Case, device, gen) -> Inputs:
     return inputs
 
 
-def test_conv2d_judged_as_on_the_gpu_accepts_the_tensor_cores_reading():
+@pytest.mark.parametrize("mode", ["interpret", "gpu"])
+def test_conv2d_explains_the_tensor_cores_reading_of_a_tiny_weight(mode):
     """The night run's case, small: its oracle has +-inf where the tensor cores' reading
-    gives NaN (checked, or the test proves nothing), and conv2d's model, in gpu mode,
-    explains those NaN; with the model's operands undeclared they fail."""
-    from harness.compare import _oracle_values, build_inputs
-
+    gives NaN (checked, or the test proves nothing). The kernel in the interpreter, and
+    the GPU's reading emulated and judged as in gpu mode, pass, those NaN explained; with
+    the model's operands undeclared they fail."""
     case = _case("conv2d", **NIGHT_CASE)
-    emulated = dataclasses.replace(CONV, kernel=_conv2d_as_read, make_inputs=_night_inputs)
-    values = _oracle_values(emulated, build_inputs(emulated, case, "cpu"))
-    read = truncated_oracles(emulated, case, values, ("gpu",))
+    planted = dataclasses.replace(CONV, make_inputs=_night_inputs)
+    if mode == "gpu":
+        planted = dataclasses.replace(planted, kernel=_conv2d_as_read)
+    values = _oracle_values(planted, build_inputs(planted, case, "cpu"))
+    read = truncated_oracles(planted, case, values, (mode,))
     assert (np.isnan(read[0]) & np.isinf(values.oracle[0])).any()
-    assert not truncated_oracles(emulated, case, values, ("interpret",))
 
-    registry = Registry([emulated], module=__name__)
-    result = run_case(registry["conv2d"], case, "gpu", "cpu", __name__)
+    result = run_case(Registry([planted], module=__name__)["conv2d"], case, mode, "cpu", __name__)
     assert result.ok, result.report()
     assert result.verdict("kernel")[0].n_truncated > 0
 
     undeclared = ErrorModel(
         lambda c: [dataclasses.replace(m, operand_args=()) for m in CONV.error_model.outputs(c)]
     )
-    registry = Registry([dataclasses.replace(emulated, error_model=undeclared)], module=__name__)
-    result = run_case(registry["conv2d"], case, "gpu", "cpu", __name__)
+    registry = Registry([dataclasses.replace(planted, error_model=undeclared)], module=__name__)
+    result = run_case(registry["conv2d"], case, mode, "cpu", __name__)
     assert not result.ok
-    assert "NaN/Inf pattern differs" in result.report()
     assert "NaN where the oracle is +-inf: an inf met a zero" in result.report()
