@@ -170,7 +170,7 @@ def dot_product(
     relative to sum_k |a_ik b_kj| = (|A| @ |B|)_ij, not to |c_ij|: a dot that cancels to
     nearly 0 is judged against what was summed. `operands(case, mode)` names the
     precision the kernel converts A and B to before multiplying ("tf32" for a float32
-    tl.dot on the GPU, which truncates both: `operand_error`), None for exact products. The
+    tl.dot, which truncates both: `operand_error`), None for exact products. The
     epilogue adds |bias| and `steps` roundings; an activation passes the error on times
     its largest slope ("relu" 1, "gelu" GELU_LIPSCHITZ) and adds its own rounding; where
     relu clamps an infinite product to an exact 0 (the oracle, output `output`, finite

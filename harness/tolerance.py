@@ -33,7 +33,8 @@ ch. 2-4; ../shared/FACTS.md):
   LAMBDA sqrt(K) = 2918 (`benchmarks/dot_accumulation_probe.py`, which a night run's
   failing matmul led to). The growth is the larger of the two.
 * ``p * e(operands) * condition``: a dot whose operands are converted before they are
-  multiplied (a float32 ``tl.dot`` on the GPU truncates both to tf32, each off by
+  multiplied (a float32 ``tl.dot`` truncates both to tf32 on the GPU, and in the
+  interpreter as `harness.interpreter_fixes` reads it, each off by
   e < 2**-10: p = 2, relative to sum |a b|; `harness.dtypes.operand_error`), where the
   products of the others are exact in float32 (p = 0).
 * ``r * u(out) * condition``: roundings of intermediates into the output dtype that a
@@ -152,7 +153,8 @@ class OutputModel:
                 counting a GPU's approximate exp, rsqrt or division as its error in ulps).
     accumulate  (case, mode) -> the dtype the kernel accumulates in ("float32").
     operands    (case, mode) -> the precision the kernel rounds the operands of each
-                product to before multiplying ("tf32" for a float32 tl.dot on the GPU),
+                product to before multiplying ("tf32" for a float32 tl.dot: on the GPU,
+                and in the interpreter, `harness.interpreter_fixes`),
                 or None: exact products.
     reference_roundings
                 intermediates the PyTorch tier rounds to the output dtype (r).
