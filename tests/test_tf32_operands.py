@@ -151,7 +151,7 @@ CONV = OPS["conv2d"]
 
 
 def _case(op: str, dtype: str = "float32", **params) -> Case:
-    return Case(op, dtype, (2, 6, 7, 9), {"filters": 6, "kernel": [3, 2], **params}, 0)
+    return Case(op, dtype, (2, 6, 7, 9), {"filters": 9, "kernel": [3, 2], **params}, 0)
 
 
 @pytest.mark.parametrize("op", ["conv2d", "conv2d.grad", "matmul", "matmul.grad"])
@@ -165,6 +165,19 @@ def test_the_gemm_families_say_which_operands_are_read_as_tf32(op):
     for mode in ("gpu", "interpret"):
         assert all(truncated_operands(m, case, mode) == "tf32" for m in gemms)
     assert all(truncated_operands(m, case, "gpu") is None for m in models if m.name == "dbias")
+    # The operands are the GEMM's: their shared dim agrees (dy's channels are the filters,
+    # A's rows dy's rows, ...): an index off by one names some other input.
+    args = build_inputs(OPS[op], case, "cpu").args
+    shared = {
+        ("conv2d", "out"): lambda x, w: x.shape[1] == w.shape[1] * case.params.get("groups", 1),
+        ("conv2d.grad", "dx"): lambda dy, w: dy.shape[1] == w.shape[0],
+        ("conv2d.grad", "dweight"): lambda x, dy: x.shape[0] == dy.shape[0],
+        ("matmul", "out"): lambda a, b: a.shape[-1] == b.shape[-2],
+        ("matmul.grad", "dA"): lambda dy, b: dy.shape[-1] == b.shape[-1],
+        ("matmul.grad", "dB"): lambda a, dy: a.shape[-2] == dy.shape[-2],
+    }
+    for m in gemms:
+        assert shared[op, m.name](*(args[i] for i in m.operand_args)), (m.name, m.operand_args)
     others = [dataclasses.replace(case, dtype="float16")]
     if op.startswith("matmul"):
         others.append(dataclasses.replace(case, params={"precision": "ieee"}))
