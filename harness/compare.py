@@ -632,7 +632,8 @@ def _judge_chunk(
     ref_t = torch.from_numpy(np.ascontiguousarray(ref)).to(got.device)
     cond_t = torch.from_numpy(np.ascontiguousarray(cond)).to(got.device)
     # NaN/Inf must sit exactly where the oracle, rounded to this dtype, has them.
-    pattern_bad, err = _differences(got, ref_t, dtype)
+    rounded = ref_t.to(dtype).to(torch.float64)
+    pattern_bad, err = _differences(got, ref_t, rounded)
     ref_finite = ref_t.isfinite()
     finite_ref = torch.where(ref_finite, ref_t, 0.0)
     allowed = bound.allowed(finite_ref, torch.where(ref_finite, cond_t, 0.0))
@@ -640,14 +641,14 @@ def _judge_chunk(
         # Element by element, whichever oracle explains it better, within the oracle's
         # bound (truncation only shrinks the terms of the condition).
         truncated_t = torch.from_numpy(np.ascontiguousarray(truncated)).to(got.device)
-        truncated_bad, truncated_err = _differences(got, truncated_t, dtype)
+        truncated_rounded = truncated_t.to(dtype).to(torch.float64)
+        truncated_bad, truncated_err = _differences(got, truncated_t, truncated_rounded)
         nearer = ~truncated_bad & (pattern_bad | (truncated_err < err))
         explained = nearer & (pattern_bad | (err > allowed)) & (truncated_err <= allowed)
         tally.n_truncated += int(explained.sum())
         pattern_bad &= ~nearer
         err = torch.where(nearer, truncated_err, err)
     both_finite = got.isfinite() & ref_finite
-    rounded = ref_t.to(dtype).to(torch.float64)
     ratio = err / allowed
     # Overflow is a rounding too: where the exact result is within the bound of the
     # dtype's overflow threshold, either side of it is honest.
@@ -682,11 +683,10 @@ def _judge_chunk(
 
 
 def _differences(
-    got: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype
+    got: torch.Tensor, ref: torch.Tensor, rounded: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(where got's NaN/Inf pattern differs from ref's rounded to `dtype`, |got - ref|
-    where both are finite and 0 elsewhere), both float64 tensors of ref's shape."""
-    rounded = ref.to(dtype).to(torch.float64)
+    """(where got's NaN/Inf pattern differs from `rounded`, ref rounded to the output
+    dtype; |got - ref| where both are finite, 0 elsewhere), of ref's shape."""
     pattern_bad = (
         (got.isnan() != rounded.isnan())
         | (got.isposinf() != rounded.isposinf())
