@@ -133,6 +133,12 @@ def attention_torch(
         # (strideM)", "cutlassF: no kernel found to launch!") or read misaligned and
         # poisoned the CUDA context. The reference is about values: dense copies.
         q, k, v = _dense(q), _dense(k), _dense(v)
+        if scale is not None and scale < 0:
+            # SDPA's flash kernel (torch 2.11, H100) gave NaN everywhere at scale -0.5 (its
+            # online softmax takes the scores' max before the scale, and exp overflows
+            # when a negative scale makes that the min). (-Q) K^T |scale| is the same
+            # function, negation exact, and autograd carries dQ back through it.
+            q, scale = -q, -scale
         # SDPA's cuDNN backward (cuDNN 9.19) faulted with a misaligned address on a
         # padded upstream gradient and poisoned the context: PyTorch's own kernels
         # (flash, memory-efficient, math), and dO made contiguous for them too.
