@@ -127,18 +127,19 @@ def attention_torch(
     """PyTorch's `scaled_dot_product_attention` (its `enable_gqa` repeats K/V heads, since
     torch 2.5), differentiable through autograd."""
     grouped_query = q.shape[1] != k.shape[1]
+    if scale is not None and scale < 0:
+        # SDPA's flash kernel (torch 2.11, H100) gave NaN everywhere at scale -0.5 (its
+        # online softmax takes the scores' max before the scale, and exp overflows when a
+        # negative scale makes that the min). (-Q) K^T |scale| is the same function, the
+        # negation exact, and autograd carries dQ back through it; on every device, so
+        # that the CPU's tests run it too.
+        q, scale = -q, -scale
     if q.is_cuda:
         # SDPA's CUDA kernels want 16-byte aligned row strides. On the harness's padded
         # layouts (torch 2.11, H200) they refused ("query is not correctly aligned
         # (strideM)", "cutlassF: no kernel found to launch!") or read misaligned and
         # poisoned the CUDA context. The reference is about values: dense copies.
         q, k, v = _dense(q), _dense(k), _dense(v)
-        if scale is not None and scale < 0:
-            # SDPA's flash kernel (torch 2.11, H100) gave NaN everywhere at scale -0.5 (its
-            # online softmax takes the scores' max before the scale, and exp overflows
-            # when a negative scale makes that the min). (-Q) K^T |scale| is the same
-            # function, negation exact, and autograd carries dQ back through it.
-            q, scale = -q, -scale
         # SDPA's cuDNN backward (cuDNN 9.19) faulted with a misaligned address on a
         # padded upstream gradient and poisoned the context: PyTorch's own kernels
         # (flash, memory-efficient, math), and dO made contiguous for them too.
