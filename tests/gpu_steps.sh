@@ -22,7 +22,8 @@
 #   two-pass-floor softmax's 16-bit long rows beside their two-pass pattern alone
 #   repro-k133003 the matmul case that failed a night run before fe7dcd7, replayed
 #   repro-tf32    the conv2d case of 2026-12-06h (tf32 reads a weight below 2**-136 as
-#                 zero), replayed: it should pass, 4 elements as the tensor cores read them
+#                 zero), replayed: it passes, 4 elements as the tensor cores read them
+#                 (H100, 2026-12-07: benchmarks/results/2026-12-07-h100)
 #   h200-tables   issues 10 and 13's tables in one call, for when an H200 comes: the
 #                 row-wise bench, host cost, conv2d against cuDNN, softmax's floor probe
 #   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call

@@ -356,7 +356,8 @@ def test_the_pytorch_tier_meets_its_bound_at_a_negative_scale(name, harness_stat
     """The night run's case (2026-12-06h, H100): SDPA's flash kernel gave NaN in every
     element at scale -0.5; the PyTorch tier now hands it -Q and |scale|, the same
     function, on every device. Its verdicts, as the kernel's, meet the bound in either
-    mode (on the CPU, a workaround that lost the scale's sign would fail here)."""
+    mode (on the CPU, a workaround that lost the scale's sign would fail here; compiled
+    on an H100, 2026-12-07, both pass: benchmarks/results/2026-12-07-h100)."""
     mode = harness_state.mode
     params = {"causal": False, "kv_heads": 2, "kv_layout": "transposed", "scale": -0.5}
     case = Case(OPS[name].name, "float16", (1, 2, 16, 31, 128), params, seed=7243)
