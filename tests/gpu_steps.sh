@@ -24,6 +24,8 @@
 #   repro-tf32    the conv2d case of 2026-12-06h (tf32 reads a weight below 2**-136 as
 #                 zero), replayed: it passes, 4 elements as the tensor cores read them
 #                 (H100, 2026-12-07: benchmarks/results/2026-12-07-h100)
+#   fp16-reduction  the night run's ReferenceWarning on matmul[float16] with tiny values
+#                 (2026-12-07b), PyTorch's reduced-precision float16 reduction on and off
 #   h200-tables   issues 10 and 13's tables in one call, for when an H200 comes: the
 #                 row-wise bench, host cost, conv2d against cuDNN, softmax's floor probe
 #   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call
@@ -290,6 +292,8 @@ for name in $STEPS; do
         step repro-k133003 150 python -m harness repro --ops ops --mode gpu '{"dtype": "bfloat16", "op": "matmul", "params": {"activation": null, "b_layout": "contiguous", "batch": "a", "bias": false, "layout": "padded", "precision": "ieee", "specials": false, "values": "positive"}, "seed": 710852398, "shape": [2, 242, 133003, 1]}' ;;
     repro-tf32)
         step repro-tf32 150 python -m harness repro --ops ops --mode gpu '{"dtype": "float32", "op": "conv2d", "params": {"bias": true, "channels_last": true, "dilation": [1, 2], "filters": 75, "groups": 3, "kernel": [3, 2], "layout": "strided", "padding": [1, 1], "specials": true, "stride": 2, "values": "tiny", "w_layout": "contiguous"}, "seed": 1924184958, "shape": [23, 33, 25, 41]}' ;;
+    fp16-reduction)
+        step fp16-reduction 120 python benchmarks/torch_fp16_reduction_probe.py ;;
     h200-tables)
         # No H200 came in 37 calls over six sessions (to 2026-12-06g): everything the two
         # issues still need from one, within a call's 600 s.
