@@ -1,16 +1,19 @@
 """Where the time of a large differential case goes: per phase of `run_case`, on the GPU.
 
-    python benchmarks/profile_check.py [OP] [DTYPE] [SHAPE...]
+    python benchmarks/profile_check.py [OP] [DTYPE] [SHAPE...] [--params JSON]
 
-Builds one case of the op at the given shape (default layer_norm float32 4096 x 16384),
-runs it twice (the first run compiles), and prints the wall time of each phase of the
-second: drawing the inputs, the float64 oracle and conditions, each tier, and judging.
+Builds one case of the op at the given shape (default layer_norm float32 4096 x 16384)
+and params (a JSON object: conv2d's "filters" and "kernel", matmul's "activation", ...),
+runs it twice (the first run compiles, and an autotuned kernel tunes its new shape) and
+prints the wall time of each phase of both: drawing the inputs, the float64 oracle and
+conditions, each tier, and judging.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import sys
+import json
 import time
 
 import torch
@@ -23,11 +26,14 @@ def main() -> None:
     mode = activate("gpu")
     from ops import OPS
 
-    name = sys.argv[1] if len(sys.argv) > 1 else "layer_norm"
-    dtype = sys.argv[2] if len(sys.argv) > 2 else "float32"
-    shape = tuple(int(s) for s in sys.argv[3:]) or (4096, 16384)
-    op = OPS[name]
-    case = compare.Case(name, dtype, shape, {}, 0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("op", nargs="?", default="layer_norm")
+    parser.add_argument("dtype", nargs="?", default="float32")
+    parser.add_argument("shape", nargs="*", type=int, default=[4096, 16384])
+    parser.add_argument("--params", type=json.loads, default={}, help="the case's params")
+    args = parser.parse_args()
+    op = OPS[args.op]
+    case = compare.Case(args.op, args.dtype, tuple(args.shape), args.params, 0)
     timings: dict[str, float] = {}
 
     def timed(label, fn):

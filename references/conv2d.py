@@ -5,9 +5,11 @@ out[n, k, p, q] = bias[k] + sum over c, r, s of
 
 for the filters k of group g = k // Kg (Cg = C / groups input channels and Kg = K / groups
 filters a group), the input read as zero outside its H x W (the padding). The oracle
-below is that definition in float64: the zero-padded input, its windows gathered with
-fancy indexing (N, C, P, R, Q, S), and one einsum per group: clarity over speed. It runs
-at the suite's sizes, and at benchmark sizes on two images (`ops.conv2d._part`).
+below is that definition in float64: the zero-padded input, and for each tap (r, s) of
+the kernel the input pixels it reads (a strided slice) times its weights, a matrix
+product per group (every group in one `@`), summed over the taps. R S products whose
+temporaries are the input's size, not the R S copies of every window: at a night run's
+sizes the oracle is NumPy's float64 matrix products.
 
 `padding` is an int, a pair, "valid" (no padding) or "same" (stride 1 only: the output
 the input's size, the total padding dil (R - 1) split with the extra row, when odd, at
@@ -51,17 +53,27 @@ def output_size(size: int, pad: tuple[int, int], kernel: int, stride: int, dilat
     return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _windows(x, kernel, stride, padding, dilation):
-    """x zero-padded, its windows (N, C, P, R, Q, S), and the padding used."""
+def _padded(x, kernel, padding, dilation):
+    """x zero-padded (N, C, Hp, Wp), and the padding used."""
+    pad_h, pad_w = paddings(padding, kernel, pair(dilation))
+    return np.pad(x, ((0, 0), (0, 0), pad_h, pad_w)), pad_h, pad_w
+
+
+def _taps(kernel, stride, dilation, p, q):
+    """Each tap (i, j) of the kernel, with the rows and the columns of the padded input
+    it reads for the P x Q outputs (strided slices)."""
     (r, s), (sh, sw), (dh, dw) = kernel, pair(stride), pair(dilation)
-    pad_h, pad_w = paddings(padding, kernel, (dh, dw))
-    xp = np.pad(x, ((0, 0), (0, 0), pad_h, pad_w))
-    p = output_size(x.shape[2], pad_h, r, sh, dh)
-    q = output_size(x.shape[3], pad_w, s, sw, dw)
-    rows = (np.arange(p) * sh)[:, None] + (np.arange(r) * dh)[None, :]  # (P, R)
-    cols = (np.arange(q) * sw)[:, None] + (np.arange(s) * dw)[None, :]  # (Q, S)
-    windows = xp[:, :, rows][:, :, :, :, cols]  # (N, C, P, R, Q, S)
-    return xp, windows, pad_h, pad_w
+    for i in range(r):
+        for j in range(s):
+            rows = slice(i * dh, i * dh + sh * (p - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (q - 1) + 1, sw)
+            yield i, j, rows, cols
+
+
+def _tap_weights(weight, i, j, groups):
+    """The weights of tap (i, j) as one (Kg, Cg) matrix a group: (G, Kg, Cg)."""
+    k, cg = weight.shape[:2]
+    return np.ascontiguousarray(weight[:, :, i, j]).reshape(groups, k // groups, cg)
 
 
 def conv2d_numpy(
@@ -73,24 +85,24 @@ def conv2d_numpy(
     dilation: IntPair = 1,
     groups: int = 1,
 ) -> np.ndarray:
-    """The exact convolution in float64 (module docstring); x (N, C, H, W) or (C, H, W)."""
+    """The exact convolution in float64 (module docstring); x (N, C, H, W) or (C, H, W).
+    One tap of the kernel at a time: the input pixels that tap reads for every output,
+    (N, G, Cg, P Q) with the channels in groups, times the tap's weights, (G, Kg, Cg),
+    summed over the taps."""
     if x.ndim == 3:
         return conv2d_numpy(x[None], weight, bias, stride, padding, dilation, groups)[0]
-    k, cg = weight.shape[:2]
-    kg = k // groups
-    _, windows, _, _ = _windows(x, weight.shape[2:], stride, padding, dilation)
+    n, c = x.shape[:2]
+    kernel = weight.shape[2:]
+    xp, pad_h, pad_w = _padded(x, kernel, padding, dilation)
+    p = output_size(x.shape[2], pad_h, kernel[0], pair(stride)[0], pair(dilation)[0])
+    q = output_size(x.shape[3], pad_w, kernel[1], pair(stride)[1], pair(dilation)[1])
+    grouped = xp.reshape(n, groups, c // groups, *xp.shape[2:])
+    out = np.zeros((n, groups, weight.shape[0] // groups, p * q))
     with np.errstate(invalid="ignore", over="ignore"):  # inf x 0 is NaN, as in every tier
-        out = np.concatenate(
-            [
-                np.einsum(
-                    "ncprqs,kcrs->nkpq",
-                    windows[:, g * cg : (g + 1) * cg],
-                    weight[g * kg : (g + 1) * kg],
-                )
-                for g in range(groups)
-            ],
-            axis=1,
-        )
+        for i, j, rows, cols in _taps(kernel, stride, dilation, p, q):
+            pixels = grouped[:, :, :, rows, cols].reshape(n, groups, c // groups, p * q)
+            out += _tap_weights(weight, i, j, groups) @ pixels
+        out = out.reshape(n, weight.shape[0], p, q)
         if bias is not None:
             out = out + bias[None, :, None, None]
     return out
@@ -113,42 +125,31 @@ def conv2d_backward_numpy(
     dweight[k, c, r, s]    = sum over n, p, q of dy[n, k, p, q] x[n, g Cg + c, ...];
     dbias[k]               = sum over n, p, q of dy[n, k, p, q].
 
-    dx is accumulated into the padded input, one (r, s) tap at a time (each tap adds
-    dy, weighted by that tap's weights, at the positions it read), then the padding cut
-    off."""
+    One tap (r, s) at a time, as the forward: dx is accumulated into the padded input
+    (each tap adds dy, weighted by that tap's weights, at the positions it read), then
+    the padding cut off; dweight's tap is dy times the pixels that tap read."""
     if x.ndim == 3:
         grads = conv2d_backward_numpy(
             x[None], weight, bias, stride, padding, dilation, groups, dy[None]
         )
         return (grads[0][0], *grads[1:])
+    n = x.shape[0]
     k, cg, r, s = weight.shape
-    kg = k // groups
-    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
-    xp, windows, pad_h, pad_w = _windows(x, (r, s), stride, padding, dilation)
     p, q = dy.shape[2:]
-    dxp = np.zeros_like(xp)
+    xp, pad_h, pad_w = _padded(x, (r, s), padding, dilation)
+    grouped = xp.reshape(n, groups, cg, *xp.shape[2:])
+    dy_grouped = dy.reshape(n, groups, k // groups, p * q)
+    dxp = np.zeros_like(grouped)
+    dweight = np.zeros((groups, k // groups, cg, r, s))
     with np.errstate(invalid="ignore", over="ignore"):
-        for g in range(groups):
-            dy_g, w_g = dy[:, g * kg : (g + 1) * kg], weight[g * kg : (g + 1) * kg]
-            for i in range(r):
-                for j in range(s):
-                    rows = slice(i * dh, i * dh + sh * (p - 1) + 1, sh)
-                    cols = slice(j * dw, j * dw + sw * (q - 1) + 1, sw)
-                    tap = np.einsum("nkpq,kc->ncpq", dy_g, w_g[:, :, i, j])
-                    dxp[:, g * cg : (g + 1) * cg, rows, cols] += tap
+        for i, j, rows, cols in _taps((r, s), stride, dilation, p, q):
+            tap = np.swapaxes(_tap_weights(weight, i, j, groups), 1, 2) @ dy_grouped
+            dxp[:, :, :, rows, cols] += tap.reshape(n, groups, cg, p, q)
+            pixels = grouped[:, :, :, rows, cols].reshape(n, groups, cg, p * q)
+            dweight[:, :, :, i, j] = (dy_grouped @ np.swapaxes(pixels, 2, 3)).sum(axis=0)
+        dxp = dxp.reshape(xp.shape)
         dx = dxp[:, :, pad_h[0] : pad_h[0] + x.shape[2], pad_w[0] : pad_w[0] + x.shape[3]]
-        dweight = np.concatenate(
-            [
-                np.einsum(
-                    "nkpq,ncprqs->kcrs",
-                    dy[:, g * kg : (g + 1) * kg],
-                    windows[:, g * cg : (g + 1) * cg],
-                )
-                for g in range(groups)
-            ],
-            axis=0,
-        )
-    grads = [dx, dweight]
+    grads = [dx, dweight.reshape(k, cg, r, s)]
     if bias is not None:
         grads.append(dy.sum(axis=(0, 2, 3)))
     return tuple(grads)
