@@ -226,7 +226,7 @@ old_numpy() {
 }
 
 NIGHTLY=(python -m pytest -n "${WORKERS:-15}" --dist worksteal --triton-mode=gpu --triton-budget=16
-    --triton-shards="${SHARDS:-4}"
+    --triton-shards="${SHARDS:-4}" ${NIGHT_AUTOTUNE:+"--triton-autotune=$NIGHT_AUTOTUNE"}
     --hypothesis-profile=thorough tests/test_ops.py -p no:cacheprovider -v --durations=30)
 
 # -v: a run cut by its limit still names every test that passed.
@@ -292,6 +292,16 @@ for name in $STEPS; do
         step repro-k133003 150 python -m harness repro --ops ops --mode gpu '{"dtype": "bfloat16", "op": "matmul", "params": {"activation": null, "b_layout": "contiguous", "batch": "a", "bias": false, "layout": "padded", "precision": "ieee", "specials": false, "values": "positive"}, "seed": 710852398, "shape": [2, 242, 133003, 1]}' ;;
     repro-tf32)
         step repro-tf32 150 python -m harness repro --ops ops --mode gpu '{"dtype": "float32", "op": "conv2d", "params": {"bias": true, "channels_last": true, "dilation": [1, 2], "filters": 75, "groups": 3, "kernel": [3, 2], "layout": "strided", "padding": [1, 1], "specials": true, "stride": 2, "values": "tiny", "w_layout": "contiguous"}, "seed": 1924184958, "shape": [23, 33, 25, 41]}' ;;
+    night-costs)
+        # Where a night run's large gradient case spends its time, on one core as each of
+        # its 15 workers has one: the first run compiles and tunes the new shape, the
+        # second only runs it (conv2d's oracle tap by tap since 1c24275).
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 step night-costs-matmul 200 \
+            python benchmarks/profile_check.py matmul.grad float16 2048 4096 4096 \
+            --params '{"activation": "gelu", "bias": true}'
+        OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 step night-costs-conv2d 200 \
+            python benchmarks/profile_check.py conv2d.grad float16 32 64 56 56 \
+            --params '{"filters": 64, "kernel": [3, 3], "padding": 1, "bias": true}' ;;
     fp16-reduction)
         step fp16-reduction 120 python benchmarks/torch_fp16_reduction_probe.py ;;
     h200-tables)
