@@ -53,10 +53,13 @@ def output_size(size: int, pad: tuple[int, int], kernel: int, stride: int, dilat
     return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _padded(x, kernel, padding, dilation):
-    """x zero-padded (N, C, Hp, Wp), and the padding used."""
-    pad_h, pad_w = paddings(padding, kernel, pair(dilation))
-    return np.pad(x, ((0, 0), (0, 0), pad_h, pad_w)), pad_h, pad_w
+def _padded(x, kernel, stride, padding, dilation):
+    """x zero-padded (N, C, Hp, Wp), the padding used, and the output's P and Q."""
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    pad_h, pad_w = paddings(padding, kernel, (dh, dw))
+    p = output_size(x.shape[2], pad_h, kernel[0], sh, dh)
+    q = output_size(x.shape[3], pad_w, kernel[1], sw, dw)
+    return np.pad(x, ((0, 0), (0, 0), pad_h, pad_w)), pad_h, pad_w, p, q
 
 
 def _taps(kernel, stride, dilation, p, q):
@@ -91,18 +94,15 @@ def conv2d_numpy(
     summed over the taps."""
     if x.ndim == 3:
         return conv2d_numpy(x[None], weight, bias, stride, padding, dilation, groups)[0]
-    n, c = x.shape[:2]
-    kernel = weight.shape[2:]
-    xp, pad_h, pad_w = _padded(x, kernel, padding, dilation)
-    p = output_size(x.shape[2], pad_h, kernel[0], pair(stride)[0], pair(dilation)[0])
-    q = output_size(x.shape[3], pad_w, kernel[1], pair(stride)[1], pair(dilation)[1])
-    grouped = xp.reshape(n, groups, c // groups, *xp.shape[2:])
-    out = np.zeros((n, groups, weight.shape[0] // groups, p * q))
+    n, (k, cg, *kernel) = x.shape[0], weight.shape
+    xp, _, _, p, q = _padded(x, kernel, stride, padding, dilation)
+    grouped = xp.reshape(n, groups, cg, *xp.shape[2:])
+    out = np.zeros((n, groups, k // groups, p * q))
     with np.errstate(invalid="ignore", over="ignore"):  # inf x 0 is NaN, as in every tier
         for i, j, rows, cols in _taps(kernel, stride, dilation, p, q):
-            pixels = grouped[:, :, :, rows, cols].reshape(n, groups, c // groups, p * q)
+            pixels = grouped[:, :, :, rows, cols].reshape(n, groups, cg, p * q)
             out += _tap_weights(weight, i, j, groups) @ pixels
-        out = out.reshape(n, weight.shape[0], p, q)
+        out = out.reshape(n, k, p, q)
         if bias is not None:
             out = out + bias[None, :, None, None]
     return out
@@ -136,7 +136,7 @@ def conv2d_backward_numpy(
     n = x.shape[0]
     k, cg, r, s = weight.shape
     p, q = dy.shape[2:]
-    xp, pad_h, pad_w = _padded(x, (r, s), padding, dilation)
+    xp, pad_h, pad_w, _, _ = _padded(x, (r, s), stride, padding, dilation)
     grouped = xp.reshape(n, groups, cg, *xp.shape[2:])
     dy_grouped = dy.reshape(n, groups, k // groups, p * q)
     dxp = np.zeros_like(grouped)
