@@ -3,6 +3,7 @@
 check [OP ...]   run every op (or those named) over drawn cases; print one table;
                  exit 1 if any tier disagrees with the oracle.
 repro JSON       re-run exactly one case, as printed by a failure.
+cases LOG        sum a case log ($HARNESS_CASE_LOG) by test: cases, time, its phases.
 bench [OP ...]   time kernels against their PyTorch tier on the GPU (see harness.perf).
 """
 
@@ -107,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
         "--memcheck",
         action="store_true",
         help="run it under compute-sanitizer memcheck and print what it finds (GPU)",
+    )
+
+    cases = sub.add_parser("cases", help="sum a case log ($HARNESS_CASE_LOG) by test")
+    cases.add_argument("log", help="the file HARNESS_CASE_LOG named")
+    cases.add_argument(
+        "--slowest", type=int, default=5, help="how many of the slowest cases to list. Default: 5"
     )
 
     from harness.perf import cli as bench_mod
@@ -214,6 +221,20 @@ def cmd_repro(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_cases(args: argparse.Namespace) -> int:
+    from harness import caselog
+
+    try:
+        with open(args.log) as log:
+            records = caselog.read(log)
+    except OSError as exc:
+        _refuse(f"cannot read the case log {args.log!r}: {exc.strerror}")
+    if not records:
+        _refuse(f"the case log {args.log!r} has no cases")
+    print(caselog.summarize(records, args.slowest))
+    return 0
+
+
 def _under_memcheck() -> int:
     """This command again, under compute-sanitizer; then what it found in every process."""
     import subprocess
@@ -238,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "repro":
             return cmd_repro(args)
+        if args.command == "cases":
+            return cmd_cases(args)
         from harness.perf import cli as perf_cli
 
         return perf_cli.main(args)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import math
 import shlex
+import time
 import traceback
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
@@ -139,6 +140,10 @@ class CaseResult:
     """Where it ran, for a GPU: "cuda:1 (NVIDIA H200)" (xdist workers spread over GPUs)."""
     part: str = ""
     """The label of the `Part` judged against the oracle, when not the whole case."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time by phase: "inputs", "oracle" (and its conditions), each tier's call (on a
+    GPU up to its synchronize: compiling, tuning and the kernels' device time), and
+    "judging" (the rest). `harness.caselog` keeps it case by case."""
 
     @property
     def kernel_ok(self) -> bool:
@@ -390,10 +395,13 @@ def _run_case(
     note = f"while running {case.describe()} mode={mode}\n  re-run: " + reproducer(
         case, mode, ops_module
     )
+    laps = _Laps()
     inputs = build_inputs(op, case, device)
+    laps.lap("inputs")
     judged = part.case if part else case
     inputs64 = _oracle_values(op, part.inputs(inputs) if part else inputs)
     oracle, conditions = inputs64.oracle, _conditions(op, judged, inputs64)
+    laps.lap("oracle")
 
     outputs: dict[str, tuple[torch.Tensor, ...]] = {}
     input_changes: dict[str, list[str]] = {}
@@ -404,6 +412,7 @@ def _run_case(
         fn = op.torch_ref if tier == "torch" else op.kernel
         tier_inputs = build_inputs(op, case, device) if tier != "torch" else inputs
         snap = snapshot((tier_inputs.args, tier_inputs.kwargs))
+        laps.lap("inputs")
         try:
             # errstate: interpreted kernels compute inf - inf in masked lanes on purpose;
             # headroom: the interpreter's calls never sit on a frame chunk's edge (stack.py)
@@ -413,9 +422,11 @@ def _run_case(
             launches[tier] = count[0]
             if torch.device(device).type == "cuda":
                 torch.cuda.synchronize()
+            laps.lap(tier)
         except Exception as exc:  # keep the traceback, add what re-runs it
             if tier == "interpreted":  # the compiled run got through: a divergence
                 raised[tier] = f"raised {_cause(exc)}"
+                laps.lap(tier)
                 continue
             exc.add_note(f"[{tier} tier] {note}")
             raise
@@ -471,7 +482,21 @@ def _run_case(
         values.to_host()
         where = current_device("cuda")
     label = part.label if part else ""
-    return CaseResult(case, mode, ops_module, verdicts, values, conditions, where, label)
+    laps.lap("judging")
+    return CaseResult(case, mode, ops_module, verdicts, values, conditions, where, label, laps)
+
+
+class _Laps(dict):
+    """Seconds by phase, each `lap(name)` adding the time since the last lap to `name`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self[name] = self.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 def _part_of(part: Part, got: tuple[Any, ...], n_outputs: int) -> tuple[Any, ...]:

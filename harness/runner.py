@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 
 from hypothesis import example, given, seed, settings
 from hypothesis import strategies as st
 
-from harness import crashes
+from harness import caselog, crashes
 from harness.compare import CaseResult, format_exception, reproducer, run_case
 from harness.modes import admitted_profiles, device_for
 from harness.op import Budget, Case, Op
@@ -95,6 +96,7 @@ def check_op(
             params = {**params, "values": values}
         case = Case(op.name, dtype, tuple(shape), dict(params), seed)
         _note_running(case, mode, ops_module)
+        start = time.perf_counter()
         try:
             result = run_case(op, case, mode, device_for(mode), ops_module)
         except (Exception, crashes.PoisonedContext) as exc:
@@ -105,7 +107,10 @@ def check_op(
             rerun = reproducer(case, mode, ops_module)
             _log_failure(f"CRASHED {case.describe()} mode={mode}\n  re-run: {rerun}\n")
             _log_failure(format_exception(exc))
+            raised = {"raised": time.perf_counter() - start}
+            caselog.record(case, mode, shard, False, raised, exc)
             raise
+        caselog.record(case, mode, shard, result.ok, result.seconds)
         summary.record(result)
         if not result.ok:
             report = result.report()

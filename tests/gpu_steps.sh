@@ -185,6 +185,7 @@ OUT="${OUT:-gpu-steps-out}"
 STEPS="${STEPS:-gpu-new parity-light parity-heavy memcheck}"
 LIMIT="${LIMIT:-}"
 export PYTHONPATH=. PYTHONUNBUFFERED=1 HARNESS_FAILURE_LOG="$OUT/failures.log"
+export HARNESS_CASE_LOG="$OUT/cases.jsonl"  # a line a case: `python -m harness cases` sums it
 mkdir -p "$OUT"
 SUMMARY=()
 
@@ -1140,3 +1141,7 @@ for name in $STEPS; do
 done
 echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"
+if [ -s "$HARNESS_CASE_LOG" ]; then  # every case the steps ran, summed by test
+    python -m harness cases "$HARNESS_CASE_LOG" --slowest 10 >"$OUT/cases-summary.txt" 2>&1
+    cat "$OUT/cases-summary.txt"
+fi
