@@ -12,11 +12,8 @@ conditions, each tier, and judging.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
-
-import torch
 
 from harness import compare
 from harness.modes import activate
@@ -34,39 +31,13 @@ def main() -> None:
     args = parser.parse_args()
     op = OPS[args.op]
     case = compare.Case(args.op, args.dtype, tuple(args.shape), args.params, 0)
-    timings: dict[str, float] = {}
-
-    def timed(label, fn):
-        def run(*args, **kwargs):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            out = fn(*args, **kwargs)
-            torch.cuda.synchronize()
-            timings[label] = timings.get(label, 0.0) + time.perf_counter() - start
-            return out
-
-        return run
-
-    patched = {
-        "build_inputs": compare.build_inputs,
-        "oracle_and_conditions": compare.oracle_and_conditions,
-        "_judge": compare._judge,
-        "snapshot": compare.snapshot,
-        "changed": compare.changed,
-    }
-    for attr, fn in patched.items():
-        setattr(compare, attr, timed(attr, fn))
-    op = dataclasses.replace(
-        op, torch_ref=timed("torch tier", op.torch_ref), kernel=timed("kernel tier", op.kernel)
-    )
     for attempt in ("first (compiles)", "second"):
-        timings.clear()
         start = time.perf_counter()
         result = compare.run_case(op, case, mode, "cuda", "ops")
         total = time.perf_counter() - start
         print(f"{case.describe()} {attempt}: {total:.2f} s, ok={result.ok}")
-        for label, seconds in sorted(timings.items(), key=lambda kv: -kv[1]):
-            print(f"  {label:24s} {seconds:7.2f} s")
+        for phase, seconds in sorted(result.seconds.items(), key=lambda kv: -kv[1]):
+            print(f"  {phase:24s} {seconds:7.2f} s")  # `CaseResult.seconds`
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ ch. 2-4; ../shared/FACTS.md):
   the error is within ``LAMBDA * sqrt(depth) * u * condition`` (Higham and Mary, "A new
   approach to probabilistic rounding error analysis", SISC 2019). The growth is the
   smaller of the two, so long sequential loops get a bound that grows like sqrt(n).
+  Only so far: past STAGNATION_DEPTH roundings of one running sum of same-sign terms,
+  each term is a few units of the sum's last place and round-to-nearest's errors are
+  no longer mean-zero (the small terms' share is dropped: stagnation). Past that depth
+  each rounding counts in full.
   Not so on a GPU's tensor cores: each step of a tl.dot (an MMA instruction) adds its
   products to the float32 accumulator *truncated* (rounded toward zero), errors of one
   sign wherever the terms have one. Such a sum's growth is at least
@@ -73,6 +77,20 @@ LAMBDA = 8.0
 """Confidence of the probabilistic growth: a bound exceeded with probability below
 2 exp(-LAMBDA**2 / 2) = 2.5e-14 per element (Higham and Mary 2019, Theorem 3.1)."""
 
+STAGNATION_DEPTH = 2**18
+"""Roundings of one sequential sum up to which `growth` is probabilistic. A float32 sum
+of n same-sign terms grows to about n times a term, which then spans 1 / (n u) units of
+its last place: 32 or more up to n = 2**18. Measured (`benchmarks/stagnation_probe.py`,
+NumPy's float32 cumsum, which adds in order, one seed): iid |normal|, exponential and
+products of uniform values stay within 0.07 LAMBDA sqrt(n) up to 2**18 and leave it by
+2**22 (1.22, 1.54 and 1.94 times it), 1000 + N(0, 1) leaves it 11 times at 2**19; with
+this growth, 0.25 at most. An H100's matmul on float32 operands with precision "ieee"
+(fused multiply-adds, K in order) erred as the cumsum does on a sum of 3 x 2**20
+products of uniform values: 24,000 u against LAMBDA sqrt(n) = 14,200
+(benchmarks/results/2026-12-07c-h100). A constant term (0.1, not representable) errs in
+one direction from the start, 2.5 times LAMBDA sqrt(n) at 2**14: no probabilistic
+growth holds for it at any depth, and no value profile draws one."""
+
 TENSOR_CORE_STEP = 4.0
 """Roundings (u(float32) relative to the terms' magnitudes, sum |a b|) one tensor-core
 step may err by, all toward zero: its products are aligned to the accumulator and
@@ -118,8 +136,10 @@ def sum_depth(n: int, lanes: int | None = None) -> int:
 
 
 def growth(depth: int) -> float:
-    """The smaller of the worst-case and the probabilistic growth of `depth` roundings."""
-    return min(float(depth), LAMBDA * math.sqrt(depth))
+    """The smaller of the worst-case growth of `depth` roundings and the probabilistic
+    growth of the first STAGNATION_DEPTH of them plus the worst case of the rest."""
+    settled = min(depth, STAGNATION_DEPTH)
+    return min(float(depth), LAMBDA * math.sqrt(settled) + (depth - settled))
 
 
 def tensor_core_growth(n: int, operands: str | None) -> float:

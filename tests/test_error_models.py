@@ -21,7 +21,14 @@ from harness.error_models import (
     softmax,
     tensor_core_sums,
 )
-from harness.tolerance import TENSOR_CORE_STEP, growth, sum_depth, tensor_core_growth
+from harness.tolerance import (
+    LAMBDA,
+    STAGNATION_DEPTH,
+    TENSOR_CORE_STEP,
+    growth,
+    sum_depth,
+    tensor_core_growth,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -148,7 +155,7 @@ def test_a_truncating_tensor_core_sum_outgrows_the_probabilistic_bound_not_the_l
     exact = a @ b
     depth = (exact - _truncating_dot(a, b, 16)) / (UNIT_ROUNDOFF["float32"] * exact)
     assert (depth > 0).all()  # one sign: below the exact sums
-    assert depth.min() > growth(sum_depth(k))  # past the bound for roundings to nearest
+    assert depth.min() > LAMBDA * math.sqrt(sum_depth(k))  # past the probabilistic bound
     assert depth.max() <= tensor_core_growth(k, "bfloat16")
 
 
@@ -203,3 +210,23 @@ def test_a_dot_product_runs_on_the_tensor_cores_by_default_where_tl_dot_and_cubl
     assert bound("gpu").growth == expected > 0
     assert bound("interpret").growth == rounding_to_nearest
     assert bound("gpu", tensor_cores=exact_products).growth == rounding_to_nearest
+
+
+def test_growth_is_probabilistic_up_to_the_stagnation_depth_and_whole_past_it():
+    for depth in (1, 63, 64, 1000, STAGNATION_DEPTH):
+        assert growth(depth) == min(depth, LAMBDA * math.sqrt(depth))
+    probabilistic_part = LAMBDA * math.sqrt(STAGNATION_DEPTH)
+    for past in (1, 1000, 3 * 2**20):
+        assert growth(STAGNATION_DEPTH + past) == probabilistic_part + past
+
+
+def test_a_long_in_order_sum_of_one_sign_stagnates_past_the_probabilistic_growth():
+    """One float32 accumulator adding 2**19 terms of 1000 + N(0, 1) in order (NumPy's
+    cumsum): its error leaves LAMBDA sqrt(n) u sum |t| (round-to-nearest drops part of
+    each term once the sum is 2**18 of them) and stays within growth(n - 1)."""
+    from benchmarks.stagnation_probe import sequential_error
+
+    n = 2**19
+    terms = 1000 + np.random.default_rng(0).standard_normal(n)
+    error = sequential_error(terms)
+    assert LAMBDA * math.sqrt(n - 1) < error <= growth(n - 1)
