@@ -51,7 +51,7 @@ gpu: setup          ## the test suite compiled on the GPU
 
 nightly: setup      ## GPU night run: 200 cases per op and dtype, drawn 16x larger (up to ~64M elements)
 	$(BIN)/python -m pytest -n auto --dist worksteal --triton-mode=gpu --triton-budget=16 --triton-shards=4 \
-		--hypothesis-profile=thorough tests/test_ops.py -k differential
+		--triton-autotune=first --hypothesis-profile=thorough tests/test_ops.py -k differential
 
 bench: setup        ## GPU benchmarks and the regression gate (no xdist)
 	$(BIN)/python -m harness bench --gate

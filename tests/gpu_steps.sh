@@ -227,7 +227,7 @@ old_numpy() {
 }
 
 NIGHTLY=(python -m pytest -n "${WORKERS:-15}" --dist worksteal --triton-mode=gpu --triton-budget=16
-    --triton-shards="${SHARDS:-4}" ${NIGHT_AUTOTUNE:+"--triton-autotune=$NIGHT_AUTOTUNE"}
+    --triton-shards="${SHARDS:-4}" --triton-autotune="${NIGHT_AUTOTUNE:-first}"
     --hypothesis-profile=thorough tests/test_ops.py -p no:cacheprovider -v --durations=30)
 
 # -v: a run cut by its limit still names every test that passed.
