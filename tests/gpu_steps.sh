@@ -2,6 +2,8 @@
 # The GPU-machine runs behind the closing notes, step by step, each with a time limit, its
 # log in $OUT/<step>.txt and a summary line. From the repository root:
 #     OUT=dir STEPS="gpu-new parity-light memcheck" bash tests/gpu_steps.sh
+# Every case a step runs is a line of $OUT/cases.jsonl (HARNESS_CASE_LOG), summed by test
+# at the end ($OUT/cases-summary.txt).
 #
 #   gpu-new       matmul, attention, conv2d, autotune, parity and memcheck tests compiled on
 #                 the GPU (-n 12). 2026-12-04c: 274 passed, 8 skipped, none failed (568
@@ -15,7 +17,9 @@
 #   memcheck      three row-wise ops' differential tests under compute-sanitizer memcheck
 #   costs         those same tests compiled, in parity mode and under memcheck: each
 #                 check's cost as the wall time of one against the other
-#   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15)
+#   nightly       the nightly job (make nightly): every op, 4 shards a test (-n 15), each
+#                 autotuned kernel on its first config (NIGHT_AUTOTUNE=time times them:
+#                 2026-12-07c, none of 12 gradient tests ended in 472 s, all with first)
 #   nightly-rows  the nightly job for the row-wise ops and LayerNorm
 #   nightly-matmul  the nightly job for matmul and its gradient
 #   nightly-gemms the three GEMM families' night run in one pytest (ONLY and SHARDS split it)
@@ -24,8 +28,11 @@
 #   repro-tf32    the conv2d case of 2026-12-06h (tf32 reads a weight below 2**-136 as
 #                 zero), replayed: it passes, 4 elements as the tensor cores read them
 #                 (H100, 2026-12-07: benchmarks/results/2026-12-07-h100)
+#   night-costs   one large matmul.grad and conv2d.grad case's phases (profile_check.py),
+#                 NumPy on one core as a night worker has
 #   fp16-reduction  the night run's ReferenceWarning on matmul[float16] with tiny values
 #                 (2026-12-07b), PyTorch's reduced-precision float16 reduction on and off
+#                 (2026-12-07c: its cause)
 #   h200-tables   issues 10 and 13's tables in one call, for when an H200 comes: the
 #                 row-wise bench, host cost, conv2d against cuDNN, softmax's floor probe
 #   nightly-attention, nightly-conv2d  the same for attention and conv2d (2026-12-06e call
