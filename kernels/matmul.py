@@ -70,7 +70,9 @@ the H200: rejected in ea969f6 (benchmarks/matmul_tuning.md#warp-specialization).
 
 Precision: float16/bfloat16 products are exact in float32 and summed in float32. A
 float32 `tl.dot` truncates its operands to tf32 (10 mantissa bits) on the tensor cores with
-precision="tf32", or runs exact float32 FMAs with precision="ieee". On Hopper the tf32
+precision="tf32", or runs exact float32 FMAs with precision="ieee", a running sum of spans
+of IEEE_SPAN_STEPS K steps each summed apart (`spanned`): one running sum over a long K of
+same-sign terms loses digits to rounding (stagnation). On Hopper the tf32
 instruction reads both operands K-major, so a row-major B is copied K-major first
 (`_k_major_for_tf32`). In Triton's interpreter `tl.dot` is exact float32 whatever the
 precision, and bfloat16 arithmetic is wrong there: the interpreter's kernels upcast 16-bit
@@ -119,6 +121,16 @@ PRECISIONS = ("tf32", "ieee")
 # kernel reads no other globals).
 GELU_C: tl.constexpr = tl.constexpr(math.sqrt(2.0 / math.pi))
 GELU_CUBIC: tl.constexpr = tl.constexpr(0.044715)
+
+IEEE_SPAN_STEPS: tl.constexpr = tl.constexpr(4)
+"""K steps an ieee dot sums into a partial of its own before adding it to the running sum
+(`spanned`). FMAs add K in order (in one running sum this kernel agreed with cuBLAS bit
+for bit on vendor.py's shapes); past about 2**18 terms of one sign each term is a few
+units of the running sum's last place and rounding drops part of it (stagnation). On an
+H100, K = 3 x 2**20 products of uniform values erred by 26,000 u sum |a b| in one running
+sum, by 5-115 u in spans of 4 steps (1 x 1 and 128 x 128 outputs,
+benchmarks/long_k_probe.py); the spans' extra accumulator costs 2-4% of ieee's speed
+(benchmarks/results/2026-12-07d-h100). Small, so that the interpreter's short K runs it."""
 
 
 def _config(bm: int, bn: int, bk: int, group: int, warps: int, stages: int) -> triton.Config:
@@ -233,6 +245,18 @@ def gelu_tanh(x):
 
 
 @triton.jit
+def spanned(total, part, step, SPAN_STEPS: tl.constexpr):
+    """(total, part) after K step `step` (0, 1, ...): every SPAN_STEPS steps the span's
+    partial sum `part` is added to `total` and starts again from zero, so that a long K
+    is a short in-order sum of spans, each a short in-order sum of products. (`total +
+    tl.dot(a, b)` would not do: Triton folds it back into `tl.dot(a, b, total)`.)"""
+    if step % SPAN_STEPS == SPAN_STEPS - 1:
+        total += part
+        part = tl.zeros_like(part)
+    return total, part
+
+
+@triton.jit
 def grouped_tile(pid, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
     """Grouped order: program `pid` takes tile (pid_m, pid_n) of C, going down GROUP_M
     tiles of a column before moving right; the last group may be shorter. (Not tl.cdiv,
@@ -307,6 +331,7 @@ def matmul_kernel(
     a_step = tl.full((), BLOCK_K, tl.int64) * stride_ak
     b_step = tl.full((), BLOCK_K, tl.int64) * stride_bk
 
+    total = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)  # the spans finished (ieee)
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
     for k in range(0, K, BLOCK_K):
         # The last step may hang past K: those lanes load 0, which adds nothing.
@@ -317,8 +342,12 @@ def matmul_kernel(
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+        if INPUT_PRECISION == "ieee":  # FMAs in order: a span at a time (IEEE_SPAN_STEPS)
+            total, acc = spanned(total, acc, k // BLOCK_K, IEEE_SPAN_STEPS.value)
         a_panel += a_step
         b_panel += b_step
+    if INPUT_PRECISION == "ieee":
+        acc += total
 
     if z_ptr is not None:
         z_ptr += batch * stride_cb
@@ -461,6 +490,7 @@ def tma_tile(tile, batch, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, 
     a_batch = batch * a_batch_step
     b_batch = batch * b_batch_step
 
+    total = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)  # the spans finished (ieee)
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, tl.float32)
     for k in range(0, K, BLOCK_K):
         a = block_at(a_desc, a_batch, row, k, BATCHED, BLOCK_M, BLOCK_K)  # past M or K: zeros
@@ -472,6 +502,10 @@ def tma_tile(tile, batch, a_desc, b_desc, c_ptr, c_desc, bias_ptr, z_ptr, M, N, 
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=tl.float32)
+        if INPUT_PRECISION == "ieee":  # FMAs in order: a span at a time (IEEE_SPAN_STEPS)
+            total, acc = spanned(total, acc, k // BLOCK_K, IEEE_SPAN_STEPS.value)
+    if INPUT_PRECISION == "ieee":
+        acc += total
 
     offs_m = row + tl.arange(0, BLOCK_M)
     offs_n = col + tl.arange(0, BLOCK_N)

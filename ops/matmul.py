@@ -281,6 +281,8 @@ EXAMPLES: list[tuple[tuple[int, ...], dict]] = [
     ((3, 4, 7, 6), {"batch": "a1", "activation": "gelu"}),
     ((2, 5, 9, 3), {"batch": "b1", "layout": "padded", "bias": True}),
     ((8, 300, 8), {"values": "positive"}),
+    # ieee FMAs sum K a span of steps at a time (kernels.matmul.spanned): several spans
+    ((4, 9 * _INTERPRET_BLOCK + 7, 3), {"precision": "ieee", "values": "positive"}),
     ((16, 40, 16), {"specials": True, "bias": True}),
     ((2, 8, 8), {"bias": True}),  # rows 16-byte aligned in 16 bits: TMA can read it
     ((3 * PART_ROWS + 5, 3, 4), {"bias": True, "activation": "gelu"}),  # a part (_part)
