@@ -18,7 +18,7 @@ from harness.op import (
     Part,
     Registry,
 )
-from harness.tolerance import ErrorModel, OutputModel, Override, Values
+from harness.tolerance import ErrorModel, OutputModel, Override, Spans, Values
 
 __all__ = [
     "Backward",
@@ -34,6 +34,7 @@ __all__ = [
     "Override",
     "Part",
     "Registry",
+    "Spans",
     "Values",
     "strategies",
 ]

@@ -37,7 +37,7 @@ import numpy as np
 
 from harness.dtypes import UNIT_ROUNDOFF
 from harness.op import Case
-from harness.tolerance import OutputModel, Values, elementwise, growth, sum_depth
+from harness.tolerance import Order, OutputModel, Spans, Values, elementwise, growth, sum_depth
 
 __all__ = [
     "TL_SUM_LANES",
@@ -52,7 +52,7 @@ __all__ = [
     "tensor_core_sums",
 ]
 
-Lanes = Callable[[Case, str], "int | None"]
+Lanes = Callable[[Case, str], Order]
 
 TL_SUM_LANES = 128
 """The parallel accumulators of a `tl.sum` in a program of 4 warps (Triton's default):
@@ -63,15 +63,16 @@ n: without it the model assumes any order at all, which is sound and loose (the
 tolerance test then says so)."""
 
 
-def _no_lanes(case: Case, mode: str) -> int | None:
+def _no_lanes(case: Case, mode: str) -> Order:
     return None
 
 
-def _lanes(lanes: int | Lanes | None) -> Lanes:
-    """A lanes argument: a count, (case, mode) -> a count, or None (any order)."""
+def _lanes(lanes: int | Spans | Lanes | None) -> Lanes:
+    """A lanes argument: an order (a count of lanes, a `Spans`), (case, mode) -> an
+    order, or None (any order)."""
     if lanes is None:
         return _no_lanes
-    if isinstance(lanes, int):
+    if isinstance(lanes, int | Spans):
         return lambda case, mode: lanes
     return lanes
 
@@ -88,7 +89,7 @@ def row_sum(
     *,
     output: int = 0,
     steps: float = 1.0,
-    lanes: int | Lanes | None = None,
+    lanes: int | Spans | Lanes | None = None,
     reference_roundings: float = 0.0,
 ) -> OutputModel:
     """An output built on the sum over each row of input `arg` (whose shape is the
@@ -158,7 +159,7 @@ def dot_product(
     output: int = 0,
     steps: float = 1.0,
     operands: Operands = exact_products,
-    lanes: int | Lanes | None = None,
+    lanes: int | Spans | Lanes | None = None,
     reference_roundings: float = 0.0,
     tensor_cores: Operands | None = None,
 ) -> OutputModel:
@@ -214,7 +215,7 @@ def softmax(
     *,
     output: int = 0,
     steps: float = 6.0,
-    lanes: int | Lanes | None = None,
+    lanes: int | Spans | Lanes | None = None,
 ) -> OutputModel:
     """Softmax of input `arg` over its last dim (the max subtracted first).
 
@@ -309,7 +310,7 @@ def normalization(
     eps: int | float = 3,
     *,
     steps: float = 8.0,
-    lanes: int | Lanes | None = None,
+    lanes: int | Spans | Lanes | None = None,
     statistics: tuple[int, int] | None = None,
 ) -> OutputModel:
     """y = (x - mean) * rstd * weight + bias over the last dim of input `x`, with

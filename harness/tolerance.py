@@ -18,8 +18,10 @@ ch. 2-4; ../shared/FACTS.md):
   work around the reduction, plus the growth of the reduction itself. A term of a sum
   of n terms goes through ``depth`` roundings: a tree over n lanes has depth
   ceil(log2 n); a blocked reduction (each of L lanes walks ceil(n/L) terms in order,
-  then a tree over the lanes) ceil(n/L) - 1 + ceil(log2 L); an unknown order (PyTorch's,
-  or a kernel that does not declare its lanes) up to n - 1. The worst case is then
+  then a tree over the lanes) ceil(n/L) - 1 + ceil(log2 L); a sum in spans (each span
+  of S terms summed in order apart, then the spans in order: `Spans`) S - 1 + ceil(n/S)
+  - 1; an unknown order (PyTorch's, or a kernel that does not declare its order) up to
+  n - 1. The worst case is then
   ``depth * u * condition``; rounding errors of round-to-nearest behave as independent
   and mean-zero, and with probability at least 1 - 2 exp(-LAMBDA**2 / 2) (below 1e-13)
   the error is within ``LAMBDA * sqrt(depth) * u * condition`` (Higham and Mary, "A new
@@ -123,14 +125,41 @@ class Values:
     """For conditions that share work (a 64M-element case costs seconds per pass)."""
 
 
-def sum_depth(n: int, lanes: int | None = None) -> int:
+@dataclass(frozen=True)
+class Spans:
+    """A kernel's sum in spans: each span of `length` consecutive terms summed in order
+    apart, then the spans' sums added in order to a running total (matmul's float32 ieee
+    K loop, `kernels.matmul.spanned`). A term goes through at most length - 1 roundings
+    in its span and ceil(n / length) - 1 in the total: no running sum is longer than
+    the longer of the two, so a long sum stays below STAGNATION_DEPTH. `lengths`: each
+    span length the kernel may use (its configs' K steps differ); the deepest counts."""
+
+    lengths: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.lengths or min(self.lengths) < 1:
+            raise ValueError(f"Spans needs span lengths >= 1, got {self.lengths!r}")
+
+    def depth(self, n: int) -> int:
+        return max(min(n, s) - 1 + math.ceil(n / s) - 1 for s in self.lengths)
+
+
+Order = int | Spans | None
+"""A kernel's summation order, as an op declares it (`OutputModel.lanes`): an int, that
+many parallel accumulators each summing its share in order, then a tree over them; a
+`Spans`; None, any order at all."""
+
+
+def sum_depth(n: int, lanes: Order = None) -> int:
     """Roundings one term of a float sum of n terms goes through: a tree over `lanes`
-    lanes after each lane summed ceil(n / lanes) terms in order; any order at all (up
-    to n - 1) when lanes is None."""
+    lanes after each lane summed ceil(n / lanes) terms in order; a `Spans`' depth; any
+    order at all (up to n - 1) when lanes is None."""
     if n <= 1:
         return 0
     if lanes is None:
         return n - 1
+    if isinstance(lanes, Spans):
+        return lanes.depth(n)
     lanes = max(1, min(lanes, n))
     return math.ceil(n / lanes) - 1 + math.ceil(math.log2(lanes))
 
@@ -166,9 +195,10 @@ class OutputModel:
                 None: |oracle| (an elementwise result).
     terms       (case) -> n, the terms of the sum that makes one element (1: none); or a
                 tuple of lengths, for sums of sums (their growths add).
-    lanes       (case, mode) -> the kernel's parallel accumulators for that sum (None: an
-                order the model does not know, depth n - 1), or a tuple, one per length
-                in `terms`. PyTorch's order is never known: its tier always gets n - 1.
+    lanes       (case, mode) -> the kernel's order for that sum (`Order`): its parallel
+                accumulators, a `Spans`, or None (an order the model does not know,
+                depth n - 1); or a tuple, one per length in `terms`. PyTorch's order is
+                never known: its tier always gets n - 1.
     steps       float32 roundings per element outside the sum (the elementwise work,
                 counting a GPU's approximate exp, rsqrt or division as its error in ulps).
     accumulate  (case, mode) -> the dtype the kernel accumulates in ("float32").
@@ -197,7 +227,7 @@ class OutputModel:
     name: str
     condition: Callable[[Values], np.ndarray] | None = None
     terms: Callable[[Case], int | tuple[int, ...]] = lambda case: 1
-    lanes: Callable[[Case, str], int | None] = lambda case, mode: None
+    lanes: Callable[[Case, str], Order | tuple[Order, ...]] = lambda case, mode: None
     steps: float = 1.0
     accumulate: Callable[[Case, str], str] = lambda case, mode: "float32"
     reference_roundings: float = 0.0

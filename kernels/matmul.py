@@ -218,6 +218,16 @@ multiply-adds. Measured: benchmarks/matmul_tuning.md#tma_by_default"""
 TMA_MIN_WORK = 2**33  # multiply-adds: 2048^3 and up
 
 
+def ieee_span_lengths() -> tuple[int, ...]:
+    """The terms one span of an ieee dot may hold (`spanned`): IEEE_SPAN_STEPS K steps of
+    any config of either design in either mode, as tuned or forced and as `fitted` to
+    float32 operands. The error model's `harness.Spans` for ops/matmul.py."""
+    configs = [c for table in (CONFIGS, TMA_CONFIGS) for t in table.values() for c in t.values()]
+    k_steps = {c.kwargs["BLOCK_K"] for c in configs}
+    k_steps |= {fitted(c, torch.float32.itemsize).kwargs["BLOCK_K"] for c in configs}
+    return tuple(sorted(IEEE_SPAN_STEPS.value * k for k in k_steps))
+
+
 def excluded_config(name: str, dtype: str) -> str | None:
     """Why config `name` (`family/design/constants`) never runs on `dtype`, or None."""
     config = TMA_CONFIGS.get(name.split("/")[-1], {}).get(name.split("/")[1])

@@ -47,6 +47,7 @@ from harness import (
     Inputs,
     Op,
     Part,
+    Spans,
     Values,
     strategies,
 )
@@ -62,6 +63,7 @@ from kernels.matmul import (
     INTERPRET_CONFIGS,
     PRECISIONS,
     excluded_config,
+    ieee_span_lengths,
     matmul,
     matmul_autograd,
 )
@@ -194,6 +196,13 @@ def _operands(case: Case, mode: str) -> str | None:
     return "tf32" if case.dtype == "float32" and tf32 else None
 
 
+def _order(case: Case, mode: str) -> Spans | None:
+    """The kernel's order for its dots: float32 ieee FMAs sum K in spans
+    (`kernels.matmul.spanned`); a 16-bit or tf32 dot adds K in one running sum."""
+    ieee = case.params.get("precision", "tf32") == "ieee"
+    return Spans(ieee_span_lengths()) if case.dtype == "float32" and ieee else None
+
+
 def _forward_models(case: Case) -> list[OutputModel]:
     activation = case.params.get("activation")
     # PyTorch rounds the product to the dtype before adding the bias, and the sum before
@@ -201,7 +210,7 @@ def _forward_models(case: Case) -> list[OutputModel]:
     rounded = bool(case.params.get("bias")) + (activation is not None)
     return [
         dot_product("out", 0, 1, k=_k, bias=2, activation=activation, operands=_operands,
-                    reference_roundings=float(rounded))
+                    lanes=_order, reference_roundings=float(rounded))
     ]  # fmt: skip
 
 
@@ -523,6 +532,7 @@ def _gradient_models(case: Case) -> list[OutputModel]:
                 name,
                 condition=_grad_condition(case, name, length * batches),
                 terms=lambda case, terms=length * batches: terms,
+                lanes=_order,  # a broadcast batch's sum too: one GEMM (_sum_over_batch)
                 steps=_grad_steps(case),
                 operands=lambda case, mode: dz_dtype or _operands(case, mode),
                 tensor_cores=tensor_core_sums(_operands),

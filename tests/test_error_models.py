@@ -25,6 +25,7 @@ from harness.tolerance import (
     LAMBDA,
     STAGNATION_DEPTH,
     TENSOR_CORE_STEP,
+    Spans,
     growth,
     sum_depth,
     tensor_core_growth,
@@ -230,3 +231,45 @@ def test_a_long_in_order_sum_of_one_sign_stagnates_past_the_probabilistic_growth
     terms = 1000 + np.random.default_rng(0).standard_normal(n)
     error = sequential_error(terms)
     assert LAMBDA * math.sqrt(n - 1) < error <= growth(n - 1)
+
+
+def _deepest_rounding_in_spans(n: int, span: int) -> int:
+    """The most roundings any term goes through where each span of `span` terms is
+    summed in order into a partial of its own, each full span's partial added to a
+    running total, and the last partial added at the end (kernels.matmul.spanned),
+    counted term by term: an addition rounds every term in both operands, except one
+    into an empty accumulator (or of nothing)."""
+    depths = [0] * n
+    total: list[int] = []
+    part: list[int] = []
+
+    def add(into: list[int], terms: list[int]) -> None:
+        if into and terms:
+            for t in into + terms:
+                depths[t] += 1
+        into.extend(terms)
+
+    for t in range(n):
+        add(part, [t])
+        if len(part) == span:
+            add(total, part)
+            part = []
+    add(total, part)
+    return max(depths)
+
+
+@pytest.mark.parametrize("spans", [(1,), (4,), (16,), (4, 16), (3, 8, 32)])
+def test_a_sum_in_spans_has_the_depth_of_its_deepest_span_length(spans):
+    for n in (2, 3, 4, 5, 15, 16, 17, 64, 100, 257):
+        counted = max(_deepest_rounding_in_spans(n, s) for s in spans)
+        assert sum_depth(n, Spans(spans)) == counted, (n, spans)
+    assert sum_depth(1, Spans(spans)) == sum_depth(0, Spans(spans)) == 0
+
+
+def test_spans_keep_every_running_sum_short():
+    """2**22 terms in spans of 256: 255 + 16383 roundings, within the probabilistic
+    growth; in one running sum, past STAGNATION_DEPTH."""
+    n = 2**22
+    assert sum_depth(n, Spans((256,))) == 255 + n // 256 - 1 < STAGNATION_DEPTH < sum_depth(n)
+    with pytest.raises(ValueError, match="lengths >= 1"):
+        Spans(())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import threading
 
 import numpy as np
@@ -415,3 +416,29 @@ def test_the_night_runs_bfloat16_failure_is_within_the_gpu_bound_and_was_not_bef
     before = dataclasses.replace(model, outputs=plain).bounds(case, "gpu", "kernel", ["bfloat16"])
     assert before[0].tensor_core_steps == 0
     assert abs(kernel - exact) > before[0].allowed(exact, exact)
+
+
+def test_the_ieee_kernels_spans_let_its_bound_catch_one_running_sum():
+    """float32 ieee matmul declares its K loop's spans (ops.matmul's order for the kernel
+    tier): on a dot of 2**22 products of uniform values, summed in float32 as the kernel
+    would in each span length it may use, the kernel's bound holds; one running sum of
+    them (NumPy's cumsum adds in order, as the FMAs of one accumulator do) errs past it,
+    stagnating (benchmarks/results/2026-12-07d-h100: 26,000 u on an H100 at 3 x 2**20).
+    The PyTorch tier's bound, for any order, holds both."""
+    from harness import Case
+    from kernels.matmul import ieee_span_lengths
+    from ops import OPS
+
+    n = 2**22
+    rng = np.random.default_rng(5)
+    terms = (rng.random(n) * rng.random(n)).astype(np.float32)
+    exact = math.fsum(terms.astype(np.float64))  # = sum |a b|, the condition
+    case = Case("matmul", "float32", (1, n, 1), {"precision": "ieee"})
+    model = OPS["matmul"].error_model
+    kernel, pytorch = (model.bounds(case, "gpu", t, ["float32"])[0] for t in ("kernel", "torch"))
+    one_sum = abs(float(np.cumsum(terms, dtype=np.float32)[-1]) - exact)
+    assert kernel.allowed(exact, exact) < one_sum <= pytorch.allowed(exact, exact)
+    for span in ieee_span_lengths():
+        partials = np.cumsum(terms.reshape(-1, span), axis=1, dtype=np.float32)[:, -1]
+        in_spans = abs(float(np.cumsum(partials, dtype=np.float32)[-1]) - exact)
+        assert in_spans <= kernel.allowed(exact, exact), (span, kernel.describe())
