@@ -146,6 +146,8 @@
 #                 not causal) and timed, the checks' heartbeat naming the slow ones; then
 #                 the norms' and attention's parity tests (the twins with
 #                 harness.interpreter_speed)
+#   s39-ieee-spans  matmul's ieee spans and their declared order: tests compiled, the
+#                 long-K probe, the ieee candidates swept again (spans cost 2-4%)
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1105,6 +1107,15 @@ for name in $STEPS; do
                 -p no:cacheprovider --triton-mode=gpu tests/test_layer_norm_module.py \
                 tests/test_ops.py -k layer_norm)
         fi ;;
+    s39-ieee-spans)
+        # matmul's float32 ieee K loop in spans (2-4% slower than one running sum, H100,
+        # 2026-12-07d) and its declared order (harness.Spans: the kernel tier's bound is
+        # now a few thousand u on the longest dots): matmul's tests compiled, the long-K
+        # errors, then the ieee candidates with spans (did 64 x 64 x 64 stay the best?).
+        step s39-ieee-tests 200 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_matmul.py tests/test_ops.py -k matmul
+        step s39-long-k 200 python benchmarks/long_k_probe.py
+        step s39-ieee-sweep 200 python benchmarks/vendor.py --sweep matmul-ieee ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
