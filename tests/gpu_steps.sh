@@ -1110,7 +1110,7 @@ for name in $STEPS; do
     s39-ieee-spans)
         # matmul's float32 ieee K loop in spans (2-4% slower than one running sum, H100,
         # 2026-12-07d) and its declared order (harness.Spans: the kernel tier's bound is
-        # now a few thousand u on the longest dots): matmul's tests compiled, the long-K
+        # about 2,000 u on 2**22-term dots): matmul's tests compiled, the long-K
         # errors, then the ieee candidates with spans (did 64 x 64 x 64 stay the best?).
         step s39-ieee-tests 200 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_matmul.py tests/test_ops.py -k matmul
