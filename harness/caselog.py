@@ -107,10 +107,10 @@ def summarize(records: list[dict[str, Any]], slowest: int = 5) -> str:
     if ranked:
         rows.append(f"\nslowest {len(ranked)} cases:")
     for r in ranked:
-        phases = ", ".join(f"{p} {s:.1f}" for p, s in r["seconds"].items())
+        spent = ", ".join(f"{p} {s:.1f}" for p, s in r["seconds"].items())
         case = r["case"]
         rows.append(
             f"  {sum(r['seconds'].values()):7.1f} s  {_test(r)} shape={tuple(case['shape'])} "
-            f"seed={case['seed']}: {phases}" + (f" ({r['error']})" if "error" in r else "")
+            f"seed={case['seed']}: {spent}" + (f" ({r['error']})" if "error" in r else "")
         )
     return "\n".join(rows)

@@ -87,11 +87,12 @@ NumPy's float32 cumsum, which adds in order, one seed): iid |normal|, exponentia
 products of uniform values stay within 0.07 LAMBDA sqrt(n) up to 2**18 and leave it by
 2**22 (1.22, 1.54 and 1.94 times it), 1000 + N(0, 1) leaves it 11 times at 2**19; with
 this growth, 0.25 at most. An H100's matmul on float32 operands with precision "ieee"
-(fused multiply-adds, K in order) erred as the cumsum does on a sum of 3 x 2**20
-products of uniform values: 24,000 u against LAMBDA sqrt(n) = 14,200
-(benchmarks/results/2026-12-07c-h100). A constant term (0.1, not representable) errs in
-one direction from the start, 2.5 times LAMBDA sqrt(n) at 2**14: no probabilistic
-growth holds for it at any depth, and no value profile draws one."""
+(fused multiply-adds, K in order: the kernel before 317c53b, which sums spans) erred as
+the cumsum does on a sum of 3 x 2**20 products of uniform values: 24,000 u against
+LAMBDA sqrt(n) = 14,200 (benchmarks/results/2026-12-07c-h100). A constant term (0.1,
+not representable) errs in one direction from the start, 2.5 times LAMBDA sqrt(n) at
+2**14: no probabilistic growth holds for it at any depth, and no value profile draws
+one."""
 
 TENSOR_CORE_STEP = 4.0
 """Roundings (u(float32) relative to the terms' magnitudes, sum |a b|) one tensor-core
@@ -130,9 +131,10 @@ class Spans:
     """A kernel's sum in spans: each span of `length` consecutive terms summed in order
     apart, then the spans' sums added in order to a running total (matmul's float32 ieee
     K loop, `kernels.matmul.spanned`). A term goes through at most length - 1 roundings
-    in its span and ceil(n / length) - 1 in the total: no running sum is longer than
-    the longer of the two, so a long sum stays below STAGNATION_DEPTH. `lengths`: each
-    span length the kernel may use (its configs' K steps differ); the deepest counts."""
+    in its span and ceil(n / length) - 1 in the total, so no running sum is longer than
+    the longer of the two (below STAGNATION_DEPTH up to length x 2**18 terms). `lengths`:
+    each span length the kernel may use (its configs' K steps differ); the deepest
+    counts."""
 
     lengths: tuple[int, ...]
 
