@@ -34,8 +34,9 @@ ROUNDS = 10
 ROUND_MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)
 KEY_INCREMENTS = (0x9E3779B9, 0xBB67AE85)  # the golden ratio and sqrt(3) - 1, as 32-bit words
 WORD = 0xFFFFFFFF
-UNIFORM_SCALE = np.float32(4.6566127342e-10)
-"""`tl.rand`'s factor: the largest float32 with (2**31 - 1) * it < 1.0 as float32 rounds."""
+UNIFORM_SCALE = np.float32(2.0**-31 * (1 - 2.0**-24))
+"""`tl.rand`'s factor (Triton writes it as a decimal): the float32 just under 2**-31, so
+that (2**31 - 1) * it < 1.0 as float32 rounds."""
 
 
 def _split_seed(seed: int) -> tuple[int, int]:

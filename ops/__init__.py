@@ -8,6 +8,7 @@ from harness.op import Registry
 from ops.add_row_sum import ADD_ROW_SUM
 from ops.attention import ATTENTION
 from ops.conv2d import CONV2D
+from ops.dropout import DROPOUT
 from ops.layer_norm import LAYER_NORM, LAYER_NORM_BACKWARD
 from ops.matmul import MATMUL
 from ops.rms_norm import RMS_NORM, RMS_NORM_BACKWARD
@@ -19,6 +20,7 @@ OPS = Registry(
     [
         VECTOR_ADD,
         SCALE,
+        DROPOUT,
         ADD_ROW_SUM,
         SOFTMAX,
         LAYER_NORM,

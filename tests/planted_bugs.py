@@ -1,11 +1,11 @@
-"""Planted bugs in the row-wise kernels and attention: launchers that each make one
-realistic mistake.
+"""Planted bugs in the row-wise kernels, attention, conv2d and dropout: launchers that each
+make one realistic mistake.
 
 Every launcher here takes the same arguments and returns the same thing as the real one
 it stands in for (`kernels.add_row_sum.add_row_sum`, `kernels.softmax.softmax`,
 `kernels.layer_norm.layer_norm`, `kernels.rms_norm.rms_norm`,
-`kernels.attention.attention`): same input checks, same
-output shapes and dtypes, same
+`kernels.attention.attention`, `kernels.conv2d.conv2d`, `kernels.dropout.dropout`): same
+input checks, same output shapes and dtypes, same
 handling of empty, 0-d and 1-d inputs (through `kernels._rows.as_rows`, which keeps a
 padded or row-sliced view in place and passes its row stride). Everything is computed in
 float32, with masks and strides right, except the one line marked `# BUG:`.
@@ -22,6 +22,8 @@ is the same as a 16-bit add on the GPU.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import triton
@@ -455,6 +457,47 @@ def rms_norm_centered(
     return y, rstd
 
 
+# ------------------------------------------------------------------------------- dropout
+@triton.jit
+def _dropout_planted_kernel(
+    x_ptr, out_ptr, n_elements, seed, threshold, scale, BLOCK: tl.constexpr, BUG: tl.constexpr
+):
+    """kernels/dropout.py's kernel, but for the one bug named by BUG."""
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n_elements
+    x = tl.load(x_ptr + offsets, mask=mask).to(tl.float32)
+    word0, word1, word2, word3 = tl.randint4x(seed, offsets // 4)  # the element's counter's
+    k = offsets % 4
+    words = tl.where(k == 0, word0, tl.where(k == 1, word1, tl.where(k == 2, word2, word3)))
+    if BUG == "one_word":
+        words = word0  # BUG: the four elements of a counter share its first word
+    keep = (words >> 1).to(tl.int32) >= threshold
+    if BUG == "tutorial":
+        # BUG: the tutorial's draw, tl.rand at the element's own offset, compared with p
+        keep = tl.rand(seed, offsets) > threshold / 2147483648.0
+    if BUG == "nan_through":
+        y = x * keep.to(tl.float32) * scale  # BUG: a dropped NaN or inf times 0 is NaN
+    else:
+        y = tl.where(keep, x * scale, 0.0)
+    tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _dropout_planted(bug: str):
+    def launcher(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+        check_tensor("x", x)
+        x = x.contiguous()
+        out = torch.empty_like(x)
+        if out.numel():
+            threshold, scale = math.ceil(p * 2**31), 1 / (1 - p) if p < 1 else 0.0
+            grid = (cdiv(out.numel(), 1024),)
+            _dropout_planted_kernel[grid](
+                x, out, out.numel(), seed, threshold, scale, BLOCK=1024, BUG=bug
+            )
+        return out
+
+    return launcher
+
+
 # name -> (op name, launcher, the bug, where it shows and where it hides)
 PLANTED: dict[str, tuple[str, object, str, str]] = {
     "add_row_sum_fp16_sequential": (
@@ -543,5 +586,24 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         "and left instead of the bottom and right (the window one pixel off)",
         "every dtype, for 'same' with an even kernel size (or an odd dilated extent); "
         "invisible for odd kernels and for explicit padding",
+    ),
+    "dropout_tutorial": (
+        "dropout",
+        _dropout_planted("tutorial"),
+        "the tutorial's mask, tl.rand(seed, offsets) > p: other random numbers",
+        "every dtype for 0 < p < 1; invisible at p = 0 and p = 1, where no draw matters",
+    ),
+    "dropout_one_word": (
+        "dropout",
+        _dropout_planted("one_word"),
+        "the four elements of a Philox counter all judged by its first word",
+        "every dtype, on any tensor of more than one element with 0 < p < 1",
+    ),
+    "dropout_nan_through": (
+        "dropout",
+        _dropout_planted("nan_through"),
+        "x * keep * scale: a dropped NaN or inf becomes NaN instead of 0",
+        "every dtype, on inputs holding NaN or inf (the specials param) that the mask "
+        "drops; invisible on finite inputs",
     ),
 }

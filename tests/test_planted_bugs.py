@@ -38,6 +38,9 @@ WRONG_IN: dict[str, tuple[str, ...]] = {
     "attention_no_rescale": FLOAT_DTYPES,
     "rms_norm_centered": FLOAT_DTYPES,
     "conv2d_same_padding_top": FLOAT_DTYPES,
+    "dropout_tutorial": FLOAT_DTYPES,
+    "dropout_one_word": FLOAT_DTYPES,
+    "dropout_nan_through": FLOAT_DTYPES,
 }
 
 PLANTED_OPS = Registry(
