@@ -222,10 +222,13 @@ class CaseResult:
                     if v.n_truncated
                     else ""
                 )
+                if v.bound is not None and v.bound.exact:
+                    lines.append(f"{head} ok, equal to the oracle's")
+                    continue
                 lines.append(f"{head} ok, worst err/bound {v.max_err:.3g}{truncated}")
                 continue
             lines.extend(f"{head} {p}" for p in v.problems)
-            if v.n_bad > v.n_pattern:
+            if v.n_bad > v.n_pattern and not (v.bound is not None and v.bound.exact):
                 lines.append(
                     f"{head} {v.n_bad - v.n_pattern} of {v.numel} finite elements "
                     f"({100 * (v.n_bad - v.n_pattern) / v.numel:.3g}%) out of tolerance; "
@@ -239,7 +242,8 @@ class CaseResult:
                     f"{tier}={_at(self.values.get(tier), v.output, v.worst_index)}"
                     for tier in ("oracle", *TIER_MODES[self.mode])
                 )
-                lines.append(f"    worst element {v.worst_index}: {at}")
+                which = "first differing" if v.bound is not None and v.bound.exact else "worst"
+                lines.append(f"    {which} element {v.worst_index}: {at}")
         if not self.kernel_ok and not all(v.ok for v in self.verdict("torch")):
             lines.append(
                 "  hint: the PyTorch tier misses the bound too: check the op's error model "
@@ -596,8 +600,13 @@ def _judge(
         v.problems.append(f"shape {tuple(out.shape)}, the oracle has {ref.shape}")
         v.broken = True
         return v
+    if bound.exact:
+        return _judge_exact(v, out, ref)
     if not out.is_floating_point() or out_dtype not in UNIT_ROUNDOFF:
-        v.problems.append(f"dtype {out_dtype} is not a floating dtype the policy knows")
+        v.problems.append(
+            f"dtype {out_dtype} is not a floating dtype the policy knows (an output with no "
+            "rounding in it is declared exact: harness.tolerance.exact)"
+        )
         v.broken = True
         return v
     v.numel = ref.size
@@ -637,6 +646,35 @@ def _judge(
         v.problems.append(
             f"output is constant ({first!r}) but the oracle, in "
             f"{out_dtype}, varies by more than one ulp and more than the bound allows"
+        )
+    return v
+
+
+def _judge_exact(v: Verdict, out: torch.Tensor, ref: np.ndarray) -> Verdict:
+    """An exact output: each element equal to the oracle's, NaN where it has NaN, compared
+    in float64 (exact for every float dtype, and for integers up to 2**53), JUDGE_CHUNK
+    elements at a time on the output's device."""
+    v.numel = ref.size
+    flat_out, flat_ref = out.detach().reshape(-1), ref.reshape(-1)
+    first_bad = None
+    for start in range(0, ref.size, JUDGE_CHUNK):
+        got = flat_out[start : start + JUDGE_CHUNK].to(torch.float64)
+        want = torch.from_numpy(np.ascontiguousarray(flat_ref[start : start + JUDGE_CHUNK]))
+        want = want.to(got.device)
+        bad = (got != want) & ~(got.isnan() & want.isnan())
+        n_bad = int(bad.sum())
+        if n_bad:
+            if first_bad is None:
+                first_bad = start + int(bad.nonzero()[0, 0])
+            v.max_abs = max(v.max_abs, float(torch.nan_to_num((got - want)[bad], nan=math.inf)
+                                              .abs().max()))  # fmt: skip
+        v.n_bad += n_bad
+    if first_bad is not None:
+        v.worst_index = tuple(int(i) for i in np.unravel_index(first_bad, ref.shape))
+        v.max_err = math.inf
+        v.problems.append(
+            f"{v.n_bad} of {v.numel} elements differ from the oracle's (an exact output), "
+            f"the first at {v.worst_index}; max abs difference {v.max_abs:.3g}"
         )
     return v
 

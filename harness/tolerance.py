@@ -59,6 +59,10 @@ rounding of the result.
 An op describes each output with an `OutputModel` (its condition, its reduction length
 and lanes, its elementwise steps); `ErrorModel.bounds(case, mode, tier)` turns them into
 one `Bound` per output, which is what the engine applies and the report prints.
+
+An output with no rounding in it (a mask, an index, a count: `exact`) is held to
+equality with the oracle, element for element, in whatever dtype it comes (bool and
+integers included, which no rounding bound describes).
 """
 
 from __future__ import annotations
@@ -224,6 +228,8 @@ class OutputModel:
                 (one below 2**-136 reads as zero: an inf times it is NaN): each element
                 may instead be, within the same bound, what the oracle makes of these
                 inputs as the tensor cores read them (`truncated_operands`).
+    exact       no rounding to allow: every element must equal the oracle's (NaN where it
+                is NaN), in any dtype: a mask, an index, a count, a copy (`exact`).
     """
 
     name: str
@@ -236,6 +242,7 @@ class OutputModel:
     operands: Callable[[Case, str], str | None] = lambda case, mode: None
     tensor_cores: Callable[[Case, str], str | None] = lambda case, mode: None
     operand_args: tuple[int, ...] = ()
+    exact: bool = False
 
 
 def truncated_operands(model: OutputModel, case: Case, mode: str) -> str | None:
@@ -272,15 +279,21 @@ class Bound:
     """The precision products' operands are converted to (p = 2 conversions), if any."""
     tensor_core_steps: int = 0
     """Truncating tensor-core steps of the sum, for the report (0: none)."""
+    exact: bool = False
+    """Every element must equal the oracle's (`OutputModel.exact`): nothing is allowed."""
 
     @property
     def relative(self) -> float:
         """The allowance relative to |o| (the final rounding)."""
+        if self.exact:
+            return 0.0
         return self.factor * self.roundings * UNIT_ROUNDOFF[self.out_dtype]
 
     @property
     def conditioned(self) -> float:
         """The allowance relative to the condition (accumulated and reference roundings)."""
+        if self.exact:
+            return 0.0
         operands = 2 * operand_error(self.operands) if self.operands else 0.0
         return self.factor * (
             self.growth * UNIT_ROUNDOFF[self.accumulate]
@@ -292,6 +305,8 @@ class Bound:
     def floor(self) -> float:
         # Each rounding into the output dtype is absolute below its smallest normal: the
         # final one (a) and a reference's intermediate ones (r).
+        if self.exact:
+            return 0.0
         out_roundings = self.roundings + self.reference_roundings
         return self.factor * (
             out_roundings * UNIT_ROUNDOFF[self.out_dtype] * SMALLEST_NORMAL[self.out_dtype]
@@ -303,6 +318,8 @@ class Bound:
         return self.relative * abs(oracle) + self.conditioned * condition + self.floor
 
     def describe(self) -> str:
+        if self.exact:
+            return f"exact: every element equal to the oracle's ({self.out_dtype})"
         text = f"{self.roundings:g}u({self.out_dtype})|o| + {self.growth:.3g}u({self.accumulate})"
         if self.operands:
             text += f" + 2e({self.operands})"
@@ -353,6 +370,10 @@ class ErrorModel:
         override = self.overrides.get(case.dtype)
         bounds = []
         for model, out_dtype in zip(self.models(case, len(out_dtypes)), out_dtypes, strict=True):
+            if model.exact:
+                bounds.append(Bound(model.name, tier, out_dtype, 0.0, 0.0, "float32", 0.0,
+                                    exact=True))  # fmt: skip
+                continue
             lengths = model.terms(case)
             lengths = lengths if isinstance(lengths, tuple) else (lengths,)
             lanes = model.lanes(case, mode) if tier == "kernel" else None
@@ -394,3 +415,9 @@ class ErrorModel:
 def elementwise(name: str, steps: float = 1.0) -> OutputModel:
     """An elementwise result: `steps` float32 roundings relative to |result|."""
     return OutputModel(name, steps=steps)
+
+
+def exact(name: str) -> OutputModel:
+    """A result with no rounding in it (a mask, an index, a count): equal to the oracle's,
+    element for element."""
+    return OutputModel(name, exact=True)

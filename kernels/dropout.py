@@ -45,11 +45,13 @@ NUM_WARPS = 4
 def dropout_kernel(
     x_ptr,  # input, flat, n_elements
     out_ptr,  # output, flat, n_elements
+    keep_ptr,  # the mask, flat, n_elements booleans (STORE_KEEP), else unused
     n_elements,  # number of elements
     seed,  # the random stream: an int, taken modulo 2**64
     threshold,  # keep where the 31 random bits are >= threshold = ceil(p * 2**31)
     scale,  # 1 / (1 - p), float32 (unused where p = 1: nothing is kept)
     BLOCK_SIZE: tl.constexpr,  # elements per program, a multiple of 4
+    STORE_KEEP: tl.constexpr,  # also write which elements were kept
 ):
     # One Philox counter per four elements; 64-bit, so that no counter wraps.
     QUARTER: tl.constexpr = BLOCK_SIZE // 4
@@ -72,6 +74,8 @@ def dropout_kernel(
     # multiply bfloat16 values directly. A dropped element is 0 even where x is NaN.
     y = tl.where(keep, x.to(tl.float32) * scale, 0.0)
     tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=mask)
+    if STORE_KEEP:
+        tl.store(keep_ptr + offsets, keep, mask=mask)
 
 
 def check_probability(p: object) -> float:
@@ -91,25 +95,32 @@ def check_seed(seed: object) -> int:
     return seed
 
 
-def dropout(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
-    """x with each element kept and scaled by 1 / (1 - p), or zeroed (module docstring);
-    returns a new tensor of x's shape and dtype. The same (x's shape, p, seed) always
-    drops the same elements."""
+def dropout(
+    x: torch.Tensor, p: float, seed: int, return_mask: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """x with each element kept and scaled by 1 / (1 - p), or zeroed (module docstring):
+    a new tensor of x's shape and dtype; with return_mask, also the boolean mask of the
+    kept elements (as torch.native_dropout). The same (x's shape, p, seed) always drops
+    the same elements."""
     check_tensor("x", x)
     p = check_probability(p)
     seed = check_seed(seed)
+    if not isinstance(return_mask, bool):
+        raise TypeError(f"return_mask must be a bool, got {type(return_mask).__name__}")
     # The kernel walks flat memory; a non-contiguous view is copied first (one extra pass).
     x = x.contiguous()
     out = torch.empty_like(x)  # contiguous too, in x's shape: no view to make afterwards
+    keep = torch.empty_like(x, dtype=torch.bool) if return_mask else out  # (out: unused)
     n = out.numel()
     if n > 0:
         threshold = math.ceil(p * 2**31)  # p * 2**31 is exact in float64
         scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
         grid = (cdiv(n, BLOCK_SIZE),)  # one program per block of BLOCK_SIZE elements
         fast(dropout_kernel)[grid](
-            x, out, n, seed, threshold, scale, BLOCK_SIZE=BLOCK_SIZE, num_warps=NUM_WARPS
-        )
-    return out
+            x, out, keep, n, seed, threshold, scale,
+            BLOCK_SIZE=BLOCK_SIZE, STORE_KEEP=return_mask, num_warps=NUM_WARPS,
+        )  # fmt: skip
+    return (out, keep) if return_mask else out
 
 
 class DropoutFunction(torch.autograd.Function):

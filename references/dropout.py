@@ -25,13 +25,18 @@ def kept_numpy(shape: tuple[int, ...], p: float, seed: int) -> np.ndarray:
     return (top_bits >= p * 2.0**31).reshape(shape)  # both sides exact in float64
 
 
-def dropout_numpy(x: np.ndarray, p: float, seed: int) -> np.ndarray:
-    if p == 1.0:
-        return np.zeros_like(x)  # nothing kept (and 1 / (1 - p) is not a number)
-    return np.where(kept_numpy(x.shape, p, seed), x / (1.0 - p), 0.0)
+def dropout_numpy(
+    x: np.ndarray, p: float, seed: int, return_mask: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    kept = kept_numpy(x.shape, p, seed)
+    # p = 1 keeps nothing (and 1 / (1 - p) is not a number).
+    y = np.where(kept, x / (1.0 - p), 0.0) if p < 1.0 else np.zeros_like(x)
+    return (y, kept.astype(np.float64)) if return_mask else y
 
 
-def dropout_torch(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+def dropout_torch(
+    x: torch.Tensor, p: float, seed: int, return_mask: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """In float32 as the kernel, with the same float32 factor; PyTorch's own dropout draws
     other random numbers (its generator's)."""
     n = x.numel()
@@ -39,5 +44,5 @@ def dropout_torch(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
     words = torch.stack(randint4x_torch(seed, counters), dim=1).reshape(-1)[:n]
     keep = ((words >> 1) >= math.ceil(p * 2**31)).reshape(x.shape)  # integers: no rounding
     scale = torch.tensor(1.0 / (1.0 - p) if p < 1.0 else 0.0, dtype=torch.float32)
-    y = torch.where(keep, x.float() * scale.to(x.device), 0.0)
-    return y.to(x.dtype)
+    y = torch.where(keep, x.float() * scale.to(x.device), 0.0).to(x.dtype)
+    return (y, keep) if return_mask else y

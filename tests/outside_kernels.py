@@ -1,5 +1,6 @@
 """Kernels as a user brings them: in the style of Triton's tutorials (fused softmax,
-LayerNorm forward, blocked matmul), written here, not copied, each with a planted bug.
+LayerNorm forward, blocked matmul, a row's argmax), written here, not copied, each with a
+planted bug.
 tests/outside_ops.py registers them through the public API alone.
 
 The launchers take `bug=True` to run the planted variant:
@@ -8,7 +9,9 @@ The launchers take `bug=True` to run the planted variant:
   layer_norm  the variance sums (x - mean)**2 over the padding lanes too (the mean**2 of
               each, where a tl.where was needed);
   matmul      the K loop runs K // BLOCK_K blocks instead of cdiv(K, BLOCK_K): the last,
-              partial block of K is never added.
+              partial block of K is never added;
+  argmax      the padding lanes load 0.0 instead of -inf: a row of negative values whose
+              length is not a power of two points past its end.
 """
 
 from __future__ import annotations
@@ -122,3 +125,26 @@ def matmul(a: torch.Tensor, b: torch.Tensor, bug: bool = False) -> torch.Tensor:
         _matmul_kernel[grid](a, b, c, m, n, k, *a.stride(), *b.stride(), *c.stride(),
                              BM=16, BN=16, BK=16, BUG=bug)  # fmt: skip
     return c
+
+
+@triton.jit
+def _argmax_kernel(x_ptr, i_ptr, x_row_stride, n, BLOCK: tl.constexpr, BUG: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    if BUG:
+        x = tl.load(x_ptr + row * x_row_stride + cols, mask=cols < n, other=0.0)
+    else:
+        x = tl.load(x_ptr + row * x_row_stride + cols, mask=cols < n, other=-float("inf"))
+    # float32: the interpreter cannot compare bfloat16 (stored as uint16); ties go left
+    tl.store(i_ptr + row, tl.argmax(x.to(tl.float32), axis=0, tie_break_left=True))
+
+
+def argmax(x: torch.Tensor, bug: bool = False) -> torch.Tensor:
+    """The index of the largest element of each row of a 2-D tensor (the first of equals),
+    int64, a row per program."""
+    x2 = x if x.stride(-1) == 1 else x.contiguous()
+    index = torch.empty(x.shape[:-1], dtype=torch.int64, device=x.device)
+    if index.numel():
+        block = triton.next_power_of_2(x2.shape[1])
+        _argmax_kernel[(x2.shape[0],)](x2, index, x2.stride(0), x2.shape[1], BLOCK=block, BUG=bug)
+    return index

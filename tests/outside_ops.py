@@ -1,4 +1,4 @@
-"""The three kernels of tests/outside_kernels.py registered as a user would, through the
+"""The four kernels of tests/outside_kernels.py registered as a user would, through the
 public API alone: a NumPy oracle, PyTorch, the kernel, how to draw cases, and a named
 error model (harness.error_models). Each `*_op` function is the glue for one kernel;
 tests/test_outside_kernels.py holds each to 30 lines of code.
@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from harness import ErrorModel, Inputs, Op, Registry, strategies
 from harness.error_models import TL_SUM_LANES, dot_product, normalization, softmax
 from harness.tensors import make_tensor
+from harness.tolerance import exact
 from tests import outside_kernels as k
 
 
@@ -99,8 +100,27 @@ def matmul_op(kernel) -> Op:
     )
 
 
-KERNELS = (k.softmax, k.layer_norm, k.matmul)
-GLUE = (softmax_op, layer_norm_op, matmul_op)
+def argmax_op(kernel) -> Op:
+    def inputs(case, device, gen):
+        return Inputs((make_tensor(case.shape, case.dtype, device, gen, **case.params),))
+
+    return Op(
+        name="argmax",
+        numpy_ref=lambda x: np.argmax(x, axis=-1),
+        torch_ref=lambda x: torch.argmax(x, dim=-1),
+        kernel=kernel,
+        make_inputs=inputs,
+        cases=lambda budget: strategies.with_params(
+            strategies.shapes(budget.numel, strategies.sizes(1024), rank=2, max_rows=64)
+        ),
+        examples=[((64, 3), {}), ((3, 7), {"values": "ties"}), ((5, 64), {"layout": "strided"})],
+        error_model=ErrorModel(outputs=[exact("index")]),  # an index: no rounding to allow
+        values=("normal", "ties", "large"),
+    )
+
+
+KERNELS = (k.softmax, k.layer_norm, k.matmul, k.argmax)
+GLUE = (softmax_op, layer_norm_op, matmul_op, argmax_op)
 OUTSIDE = Registry([glue(kernel) for glue, kernel in zip(GLUE, KERNELS, strict=True)],
                    module=f"{__name__}:OUTSIDE")  # fmt: skip
 PLANTED = Registry(

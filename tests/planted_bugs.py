@@ -460,8 +460,9 @@ def rms_norm_centered(
 # ------------------------------------------------------------------------------- dropout
 @triton.jit
 def _dropout_planted_kernel(
-    x_ptr, out_ptr, n_elements, seed, threshold, scale, BLOCK: tl.constexpr, BUG: tl.constexpr
-):
+    x_ptr, out_ptr, keep_ptr, n_elements, seed, threshold, scale, BLOCK: tl.constexpr,
+    BUG: tl.constexpr,
+):  # fmt: skip
     """kernels/dropout.py's kernel, but for the one bug named by BUG."""
     offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offsets < n_elements
@@ -480,20 +481,23 @@ def _dropout_planted_kernel(
     else:
         y = tl.where(keep, x * scale, 0.0)
     tl.store(out_ptr + offsets, y.to(out_ptr.dtype.element_ty), mask=mask)
+    if BUG == "mask_inverted":
+        keep = keep == 0  # BUG: the mask of the dropped elements (y itself is right)
+    tl.store(keep_ptr + offsets, keep, mask=mask)
 
 
 def _dropout_planted(bug: str):
-    def launcher(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+    def launcher(x: torch.Tensor, p: float, seed: int, return_mask: bool = False):
         check_tensor("x", x)
         x = x.contiguous()
-        out = torch.empty_like(x)
+        out, keep = torch.empty_like(x), torch.empty_like(x, dtype=torch.bool)
         if out.numel():
             threshold, scale = math.ceil(p * 2**31), 1 / (1 - p) if p < 1 else 0.0
             grid = (cdiv(out.numel(), 1024),)
             _dropout_planted_kernel[grid](
-                x, out, out.numel(), seed, threshold, scale, BLOCK=1024, BUG=bug
+                x, out, keep, out.numel(), seed, threshold, scale, BLOCK=1024, BUG=bug
             )
-        return out
+        return (out, keep) if return_mask else out
 
     return launcher
 
@@ -598,6 +602,13 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         _dropout_planted("one_word"),
         "the four elements of a Philox counter all judged by its first word",
         "every dtype, on any tensor of more than one element with 0 < p < 1",
+    ),
+    "dropout_mask_inverted": (
+        "dropout",
+        _dropout_planted("mask_inverted"),
+        "y right, but the mask returned marks the dropped elements, not the kept ones",
+        "every dtype wherever the mask is returned (its output is exact: no element may "
+        "differ), on any tensor with an element; y alone shows nothing",
     ),
     "dropout_nan_through": (
         "dropout",

@@ -41,6 +41,7 @@ WRONG_IN: dict[str, tuple[str, ...]] = {
     "dropout_tutorial": FLOAT_DTYPES,
     "dropout_one_word": FLOAT_DTYPES,
     "dropout_nan_through": FLOAT_DTYPES,
+    "dropout_mask_inverted": FLOAT_DTYPES,
 }
 
 PLANTED_OPS = Registry(
