@@ -18,10 +18,11 @@ The GPU ideas:
 2. Use all four words. One Philox call is ten rounds of two 32 x 32 -> 64-bit multiplies
    and makes four independent words; `tl.rand` per element would throw three away and do
    four times the integer work (offline SASS for sm_90, Triton 3.9: 64 instructions an
-   element against this kernel's 30, `benchmarks/dropout_probe.py --offline`). Here
-   counter c serves the four elements 4c .. 4c + 3: a program's block is a
-   (BLOCK_SIZE / 4, 4) tile, whose rows of four adjacent elements a thread loads and
-   stores as one vector (8 bytes in 16 bits, 16 in float32).
+   element against this kernel's 28, `benchmarks/dropout_probe.py --offline`). Here
+   counter c serves the four elements 4c .. 4c + 3, and a program's block is a
+   (BLOCK_SIZE / 8, 8) tile of two counters a row, whose eight adjacent elements a thread
+   loads and stores as one 16-byte vector in 16 bits (two in float32; rows of one
+   counter's four took two 8-byte ones in 16 bits and 30 instructions an element).
 3. Compare integers. `tl.rand` turns a word into a float32 (rounding 31 bits to 24) and
    the tutorial compares it with p; comparing the 31 bits with an integer threshold costs
    no conversion and keeps every one of 2**31 outcomes equally likely.
@@ -53,21 +54,20 @@ def dropout_kernel(
     seed,  # the random stream: an int, taken modulo 2**64
     threshold,  # keep where the 31 random bits are >= threshold = ceil(p * 2**31)
     scale,  # 1 / (1 - p), float32 (unused where p = 1: nothing is kept)
-    BLOCK_SIZE: tl.constexpr,  # elements per program, a multiple of 4
+    BLOCK_SIZE: tl.constexpr,  # elements per program, a multiple of 8
     STORE_KEEP: tl.constexpr,  # also write which elements were kept
 ):
-    # One Philox counter per four elements; 64-bit, so that no counter wraps.
-    QUARTER: tl.constexpr = BLOCK_SIZE // 4
-    counters = tl.program_id(0).to(tl.int64) * QUARTER + tl.arange(0, QUARTER)
+    # A (BLOCK_SIZE / 8, 8) tile: row r holds elements 8r .. 8r + 7, the four words of
+    # Philox counters 2r and 2r + 1 (64-bit, so that no counter wraps).
+    ROWS: tl.constexpr = BLOCK_SIZE // 8
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    counters = rows[:, None] * 2 + tl.arange(0, 2)[None, :]
     word0, word1, word2, word3 = tl.randint4x(seed, counters)
-    # Element 4c + k takes word k of counter c: a (QUARTER, 4) tile.
-    k = tl.arange(0, 4)[None, :]
-    words = tl.where(
-        k == 0,
-        word0[:, None],
-        tl.where(k == 1, word1[:, None], tl.where(k == 2, word2[:, None], word3[:, None])),
-    )
-    offsets = counters[:, None] * 4 + k
+    # Element 4c + k takes word k of counter c: the joins make (ROWS, 2, 2, 2), indexed
+    # (row, counter, k // 2, k % 2), whose row-major order is the elements'.
+    words = tl.join(tl.join(word0, word2), tl.join(word1, word3))
+    words = tl.reshape(words, (ROWS, 8))
+    offsets = rows[:, None] * 8 + tl.arange(0, 8)[None, :]
     # The last block may stick out past the end: masked lanes neither load nor store.
     mask = offsets < n_elements
     x = tl.load(x_ptr + offsets, mask=mask)
