@@ -149,7 +149,8 @@
 #   s39-ieee-spans  matmul's ieee spans and their declared order: tests compiled, the
 #                 long-K probe, the ieee candidates swept again (spans cost 2-4%)
 #   s40-dropout   dropout and harness.philox compiled: the twins against Triton's draws,
-#                 the op's tests and planted bugs, then benchmarks/dropout_probe.py
+#                 the op's tests and planted bugs, exact outputs (the outside argmax), then
+#                 benchmarks/dropout_probe.py
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1122,8 +1123,9 @@ for name in $STEPS; do
         # dropout's mask is a function of its seed, the same bits on the GPU as in the
         # interpreter (harness.philox): checked compiled, then timed against F.dropout.
         step s40-dropout-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
-            --triton-mode=gpu tests/test_philox.py tests/test_dropout.py \
-            tests/test_ops.py tests/test_planted_bugs.py -k "philox or dropout or twin or uniform"
+            --triton-mode=gpu tests/test_philox.py tests/test_dropout.py tests/test_exact_outputs.py \
+            tests/test_ops.py tests/test_planted_bugs.py tests/test_outside_kernels.py \
+            -k "philox or dropout or twin or uniform or exact or argmax"
         step s40-dropout-bench 120 python benchmarks/dropout_probe.py ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
