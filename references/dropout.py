@@ -17,11 +17,15 @@ def _quarters(n: int) -> int:
     return -(-n // 4)
 
 
+def top_bits_numpy(n: int, seed: int) -> np.ndarray:
+    """The 31 bits r each of n elements is judged by, in row-major order."""
+    words = np.stack(randint4x_numpy(seed, np.arange(_quarters(n), dtype=np.int64)), axis=1)
+    return words.reshape(-1)[:n] >> 1
+
+
 def kept_numpy(shape: tuple[int, ...], p: float, seed: int) -> np.ndarray:
     """The mask of kept elements, of `shape` (row-major element order)."""
-    n = int(np.prod(shape))
-    words = np.stack(randint4x_numpy(seed, np.arange(_quarters(n), dtype=np.int64)), axis=1)
-    top_bits = (words.reshape(-1)[:n] >> 1).astype(np.float64)
+    top_bits = top_bits_numpy(int(np.prod(shape)), seed).astype(np.float64)
     return (top_bits >= p * 2.0**31).reshape(shape)  # both sides exact in float64
 
 

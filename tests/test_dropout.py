@@ -11,9 +11,8 @@ import torch
 
 import kernels.dropout as dropout_module
 from harness.modes import device_for
-from harness.philox import randint4x_numpy
 from kernels.dropout import DropoutFunction, TritonDropout, dropout
-from references.dropout import kept_numpy
+from references.dropout import kept_numpy, top_bits_numpy
 
 
 @pytest.fixture
@@ -21,17 +20,11 @@ def device(harness_state) -> torch.device:
     return torch.device(device_for(harness_state.mode))
 
 
-def _top_bits(seed: int, n: int) -> np.ndarray:
-    """The 31 bits each of n elements is judged by (references/dropout.py's order)."""
-    words = np.stack(randint4x_numpy(seed, np.arange(-(-n // 4), dtype=np.int64)), axis=1)
-    return words.reshape(-1)[:n] >> 1
-
-
 @pytest.mark.parametrize("seed", [5, 2**40 + 1])
 def test_an_element_whose_bits_equal_the_threshold_is_kept(seed, device):
     """keep iff r >= p * 2**31: at p = r / 2**31 element j is kept, one step up dropped."""
     n, j = 4099, 4097  # the last, partial counter
-    r = int(_top_bits(seed, n)[j])
+    r = int(top_bits_numpy(n, seed)[j])
     x = torch.ones(n, device=device)
     assert dropout(x, r / 2**31, seed)[j] != 0
     assert dropout(x, (r + 1) / 2**31, seed)[j] == 0

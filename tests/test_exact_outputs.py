@@ -82,3 +82,10 @@ def test_an_integer_output_without_an_exact_model_is_refused(harness_state):
     report = _run(op, harness_state).report()
     assert "not a floating dtype the policy knows" in report
     assert "harness.tolerance.exact" in report
+
+
+def test_an_exact_bound_allows_nothing_in_any_dtype(harness_state):
+    result = _run(SIGN_AND_COPY, harness_state)
+    for verdict in result.verdict("kernel"):
+        assert verdict.bound.exact and verdict.bound.allowed(1.0, 1.0) == 0.0
+    assert [v.bound.out_dtype for v in result.verdict("kernel")] == ["bool", "float16"]
