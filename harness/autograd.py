@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from harness.op import Backward, Case, Inputs, Op
-from harness.tensors import make_tensor
+from harness.tensors import layouts_for, make_tensor
 
 
 def through_autograd(fn: Callable[..., Any], backward: Backward) -> Callable[..., Any]:
@@ -54,6 +54,8 @@ def _upstream(
         forward = op.torch_ref(*inputs.args, **inputs.kwargs)
         like = forward[op.backward.output] if isinstance(forward, (tuple, list)) else forward
         layout = case.params.get("layout", "contiguous")
+        if layout not in layouts_for(like.shape):  # an output of fewer dims (a loss a row)
+            layout = "contiguous"
         values = case.params.get("values", "normal")
         bound = limit(case) if limit is not None else math.inf
         dy = make_tensor(

@@ -25,6 +25,14 @@ errors up to 2**-10 of each operand, and a subnormal operand below 2**-136 read 
 (an inf times it is NaN). `install()` reads a "tf32" dot's float32 operands so too, so
 that interpret mode sees what the GPU computes; "ieee" and "tf32x3" stay exact.
 
+Float arguments typed float32. Compiled Triton types a Python float argument fp32
+(`triton.runtime.jit.mangle_type`): the launcher rounds it to float32, so 1e-200 arrives
+as 0 and 1e39 as inf. The interpreter passes the Python float on, and Triton's typing of
+constants makes one outside float32's normal range float64: the kernel then computes in
+float64 (and, in Triton 3.9, stores float64 into bfloat16 as garbage: a label smoothing of
+5.9e-211 gave cross_entropy's bfloat16 gradient zeros). `install()` rounds each float
+argument to a float32 scalar, as the launcher does.
+
 On in interpret and parity modes (`harness.modes.activate` installs it, with the bounds
 check and the trees of `harness.reductions`); HARNESS_INTERPRETER_FIXES=0 turns it off.
 """
@@ -43,10 +51,10 @@ ENV = "HARNESS_INTERPRETER_FIXES"
 
 @interpreter_patch(ENV)
 def install(interpreter: ModuleType) -> bool:
-    """Label the interpreter's comparisons int1, round its fma once and read a tf32 dot's
-    operands as the GPU does (once per process). Returns whether the fixes are in place:
-    False when turned off or when this Triton's interpreter builds comparisons some other
-    way."""
+    """Label the interpreter's comparisons int1, round its fma once, read a tf32 dot's
+    operands and type float arguments as the GPU does (once per process). Returns whether
+    the fixes are in place: False when turned off or when this Triton's interpreter builds
+    comparisons some other way."""
     import triton.language as tl
 
     builder = interpreter.InterpreterBuilder
@@ -58,7 +66,22 @@ def install(interpreter: ModuleType) -> bool:
     if not hasattr(getattr(interpreter, "_interpreter", None), "fma_fp32"):
         builder.create_fma = _rounded_once(builder.create_fma, interpreter.TensorHandle)
     builder.create_dot = _read_as_tf32(builder.create_dot, interpreter.TensorHandle)
+    if hasattr(interpreter, "_implicit_cvt"):
+        interpreter._implicit_cvt = _floats_as_float32(
+            interpreter._implicit_cvt, interpreter.TensorHandle, tl
+        )
     return True
+
+
+def _floats_as_float32(convert, handle_type, tl):
+    def floats_as_float32(arg):
+        if isinstance(arg, float):
+            with np.errstate(over="ignore"):  # past float32's range: inf, as the launcher's
+                value = np.array([arg], dtype=np.float32)
+            return tl.tensor(handle_type(value, tl.float32), tl.float32)
+        return convert(arg)
+
+    return floats_as_float32
 
 
 def _read_as_tf32(dot, handle_type):

@@ -48,6 +48,6 @@ def install_all() -> list[tuple[str, str, bool]]:
         ("reductions and scans as trees", reductions.ENV, reductions.install()),
         ("helpers called without patching the language again, dtypes looked up once",
          interpreter_speed.ENV, interpreter_speed.install()),
-        ("comparisons typed int1 and fma rounded once", interpreter_fixes.ENV,
+        ("comparisons typed int1, fma rounded once, float arguments float32", interpreter_fixes.ENV,
          interpreter_fixes.install()),
     ]  # fmt: skip

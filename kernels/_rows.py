@@ -419,6 +419,32 @@ def exp(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def online_max_and_sum(lane_max, lane_sum, x, x_next, FAST_EXP: tl.constexpr):
+    """Each lane's running max and sum of exp(x - max) with a block x (and x_next, unless
+    None) folded in: the sum so far is rescaled to the new max once for both blocks."""
+    new_max = tl.maximum(lane_max, x)
+    if x_next is not None:
+        new_max = tl.maximum(new_max, x_next)
+    # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
+    # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
+    shift = tl.where(new_max == float("-inf"), 0.0, new_max)
+    lane_sum = lane_sum * exp(lane_max - shift, FAST_EXP) + exp(x - shift, FAST_EXP)
+    if x_next is not None:
+        lane_sum += exp(x_next - shift, FAST_EXP)
+    return new_max, lane_sum
+
+
+@triton.jit
+def lanes_to_row(lane_max, lane_sum, FAST_EXP: tl.constexpr):
+    """A row's max and sum of exp(x - max) from its lanes' (`online_max_and_sum`), over the
+    last axis: each lane's sum rescaled to the row max. A row that is all -inf has
+    row_max = -inf and gets a NaN sum here (-inf - -inf), as PyTorch's softmax gives it."""
+    row_max = tl.max(lane_max, axis=-1)
+    row_sum = tl.sum(lane_sum * exp(lane_max - tl.expand_dims(row_max, -1), FAST_EXP), axis=-1)
+    return row_max, row_sum
+
+
+@triton.jit
 def row_slice(ticket_ptr, n_cols, n_slices, BLOCK_COLS: tl.constexpr, EXCHANGE: tl.constexpr):
     """This program's slice of a split row: its row (int64), slice index, column indices
     and which of them exist. A program waits for its row's other programs

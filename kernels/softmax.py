@@ -45,7 +45,9 @@ from kernels._launch import replayed
 from kernels._rows import (
     exchange_partials,
     exp,
+    lanes_to_row,
     launch_rowwise,
+    online_max_and_sum,
     pass_two_start,
     replay_context,
     row_pointers,
@@ -126,20 +128,18 @@ def softmax_looped_kernel(
         x = tl.load(x_row_ptr + start + cols).to(tl.float32)
         if LOADS == 2:
             x_next = tl.load(x_row_ptr + start + BLOCK_COLS + cols).to(tl.float32)
-            lane_max, lane_sum = _online_max_and_sum(lane_max, lane_sum, x, x_next, FAST_EXP)
+            lane_max, lane_sum = online_max_and_sum(lane_max, lane_sum, x, x_next, FAST_EXP)
         else:
-            lane_max, lane_sum = _online_max_and_sum(lane_max, lane_sum, x, None, FAST_EXP)
+            lane_max, lane_sum = online_max_and_sum(lane_max, lane_sum, x, None, FAST_EXP)
     # Then the blocks left, one a time; the last may hang past the row's end.
     for start in range(paired_end, n_cols, BLOCK_COLS):
         # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
         x = tl.load(x_row_ptr + start + cols, mask=start + cols < n_cols, other=float("-inf"))
-        lane_max, lane_sum = _online_max_and_sum(lane_max, lane_sum, x.to(tl.float32), None,
+        lane_max, lane_sum = online_max_and_sum(lane_max, lane_sum, x.to(tl.float32), None,
                                                  FAST_EXP)  # fmt: skip
 
-    # Combine the lanes: rescale each lane's sum to the row max. A row that is all -inf
-    # has row_max = -inf and gets a NaN sum here, hence a NaN row, as in PyTorch.
-    row_max = tl.max(lane_max, axis=0)
-    row_sum = tl.sum(lane_sum * exp(lane_max - row_max, FAST_EXP), axis=0)
+    # Combine the lanes (a row that is all -inf gets a NaN sum, hence a NaN row).
+    row_max, row_sum = lanes_to_row(lane_max, lane_sum, FAST_EXP)
     inv_sum = 1.0 / row_sum
 
     # Pass 2: read the row again (from L2, while the rows in flight fit in it) and
@@ -151,22 +151,6 @@ def softmax_looped_kernel(
         x = tl.load(x_row_ptr + start + cols, mask=col_mask, other=float("-inf"))
         y = exp(x.to(tl.float32) - row_max, FAST_EXP) * inv_sum
         tl.store(out_row_ptr + start + cols, y.to(out_ptr.dtype.element_ty), mask=col_mask)
-
-
-@triton.jit
-def _online_max_and_sum(lane_max, lane_sum, x, x_next, FAST_EXP: tl.constexpr):
-    """Each lane's running max and sum of exp(x - max) with a block x (and x_next, unless
-    None) folded in: the sum so far is rescaled to the new max once for both blocks."""
-    new_max = tl.maximum(lane_max, x)
-    if x_next is not None:
-        new_max = tl.maximum(new_max, x_next)
-    # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
-    # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
-    shift = tl.where(new_max == float("-inf"), 0.0, new_max)
-    lane_sum = lane_sum * exp(lane_max - shift, FAST_EXP) + exp(x - shift, FAST_EXP)
-    if x_next is not None:
-        lane_sum += exp(x_next - shift, FAST_EXP)
-    return new_max, lane_sum
 
 
 @triton.jit

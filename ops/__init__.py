@@ -8,6 +8,7 @@ from harness.op import Registry
 from ops.add_row_sum import ADD_ROW_SUM
 from ops.attention import ATTENTION
 from ops.conv2d import CONV2D
+from ops.cross_entropy import CROSS_ENTROPY
 from ops.dropout import DROPOUT
 from ops.layer_norm import LAYER_NORM, LAYER_NORM_BACKWARD
 from ops.matmul import MATMUL
@@ -23,6 +24,7 @@ OPS = Registry(
         DROPOUT,
         ADD_ROW_SUM,
         SOFTMAX,
+        CROSS_ENTROPY,
         LAYER_NORM,
         LAYER_NORM_BACKWARD,
         RMS_NORM,

@@ -151,6 +151,10 @@
 #   s40-dropout   dropout and harness.philox compiled: the twins against Triton's draws,
 #                 the op's tests and planted bugs, exact outputs (the outside argmax), then
 #                 benchmarks/dropout_probe.py
+#   s41-cross-entropy  cross_entropy compiled (the op's tests, its own, its planted bugs),
+#                 then benchmarks/cross_entropy_probe.py (forward and forward + backward
+#                 against F.cross_entropy and a copy, at vocabularies of 32000 to 128256)
+#                 and the op's bench rows
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1127,6 +1131,13 @@ for name in $STEPS; do
             tests/test_ops.py tests/test_planted_bugs.py tests/test_outside_kernels.py \
             -k "philox or dropout or twin or uniform or exact or argmax"
         step s40-dropout-bench 120 python benchmarks/dropout_probe.py ;;
+    s41-cross-entropy)
+        step s41-ce-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_cross_entropy.py tests/test_planted_bugs.py \
+            -k cross_entropy
+        step s41-ce-probe 150 python benchmarks/cross_entropy_probe.py
+        step s41-ce-bench 100 python -m harness bench cross_entropy --out "$OUT/bench-ce" \
+            --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4

@@ -1,10 +1,11 @@
-"""Planted bugs in the row-wise kernels, attention, conv2d and dropout: launchers that each
-make one realistic mistake.
+"""Planted bugs in the row-wise kernels, cross_entropy, attention, conv2d and dropout:
+launchers that each make one realistic mistake.
 
 Every launcher here takes the same arguments and returns the same thing as the real one
 it stands in for (`kernels.add_row_sum.add_row_sum`, `kernels.softmax.softmax`,
 `kernels.layer_norm.layer_norm`, `kernels.rms_norm.rms_norm`,
-`kernels.attention.attention`, `kernels.conv2d.conv2d`, `kernels.dropout.dropout`): same
+`kernels.attention.attention`, `kernels.conv2d.conv2d`, `kernels.dropout.dropout`,
+`kernels.cross_entropy.cross_entropy` and its gradient): same
 input checks, same output shapes and dtypes, same
 handling of empty, 0-d and 1-d inputs (through `kernels._rows.as_rows`, which keeps a
 padded or row-sliced view in place and passes its row stride). Everything is computed in
@@ -35,6 +36,8 @@ from kernels._rows import as_rows, block_for, row_tile, warps_for
 from kernels.add_row_sum import add_row_sum
 from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.conv2d import Geometry, run_forward, unbatched
+from kernels.cross_entropy import check_inputs as check_cross_entropy_inputs
+from kernels.cross_entropy import cross_entropy_backward, row_losses
 from kernels.layer_norm import _forward_setup, _mean_and_rstd, _scale_shift, _store_rows, layer_norm
 
 TILE_TARGET = 4096
@@ -502,6 +505,78 @@ def _dropout_planted(bug: str):
     return launcher
 
 
+# ------------------------------------------------------------------------- cross_entropy
+@triton.jit
+def _cross_entropy_planted_kernel(
+    x_ptr, target_ptr, loss_ptr, n_rows, n_cols, stride_xrow, ignore_index, smoothing,
+    ROWS: tl.constexpr, BLOCK_COLS: tl.constexpr, BUG: tl.constexpr,
+):  # fmt: skip
+    """Each row's loss over whole rows, but for the one bug named by BUG."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    cols = tl.arange(0, BLOCK_COLS)[None, :]
+    row_mask = rows < n_rows
+    mask = row_mask[:, None] & (cols < n_cols)
+    if BUG == "padding_zero":
+        other = 0.0  # BUG: padding lanes enter the max and the sum as logits of 0
+    else:
+        other = float("-inf")
+    x = tl.load(x_ptr + rows[:, None] * stride_xrow + cols, mask=mask, other=other)
+    x = x.to(tl.float32)
+    # Relative to the row max, as the real kernel: x_t - m and the mean of x - m.
+    row_max = tl.max(x, axis=1)
+    if BUG == "no_max":
+        row_max = tl.zeros_like(row_max)  # BUG: exp(x) overflows from x = 88.7
+    z = x - row_max[:, None]
+    log_sum = tl.log(tl.sum(tl.exp(z), axis=1))
+    target = tl.load(target_ptr + rows, mask=row_mask, other=ignore_index)
+    nll = log_sum - tl.sum(tl.where(cols == target[:, None], z, 0.0), axis=1)
+    z_total = tl.sum(tl.where(mask, z, 0.0), axis=1)
+    if BUG == "smoothing_other_classes":
+        # BUG: eps spread over the C - 1 other classes (another convention), not all C
+        smooth = (n_cols * log_sum - z_total - nll) / (n_cols - 1)
+    else:
+        smooth = log_sum - z_total / n_cols
+    loss = (1.0 - smoothing) * nll + smoothing * smooth
+    tl.store(loss_ptr + rows, tl.where(target == ignore_index, 0.0, loss), mask=row_mask)
+
+
+def _cross_entropy_planted(bug: str):
+    def launcher(x, target, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+        smoothing = check_cross_entropy_inputs(x, target, ignore_index, label_smoothing,
+                                               reduction)  # fmt: skip
+        x_rows = as_rows(x)
+        n_rows, n_cols = x_rows.shape
+        losses = torch.empty(n_rows, dtype=torch.float32, device=x.device)
+        if n_rows:
+            tile = _tile(n_rows, n_cols)
+            grid = tile.pop("grid")
+            _cross_entropy_planted_kernel[grid](
+                x_rows, target.reshape(n_rows).contiguous(), losses, n_rows, n_cols,
+                x_rows.stride(0), ignore_index, smoothing, **tile, BUG=bug,
+            )  # fmt: skip
+        if reduction == "none":
+            return losses.view(target.shape).to(x.dtype)
+        total = losses.sum()
+        if reduction == "mean":
+            counted = (target != ignore_index).sum()
+            if bug == "mean_over_all_rows":
+                counted = target.numel()  # BUG: ignored rows counted in the mean
+            total = total / counted
+        return total.to(x.dtype)
+
+    return launcher
+
+
+def cross_entropy_grad_mean_over_all_rows(x, target, ignore_index, smoothing, reduction, dy):
+    """The gradient of cross_entropy through the real kernels, but a "mean"'s upstream
+    gradient divided by every row, ignored ones included."""
+    _, row_max, row_sum = row_losses(x, target, ignore_index, smoothing, torch.float32)
+    if reduction == "mean":
+        dy, reduction = dy.float() / target.numel(), "sum"  # BUG: not by the rows counted
+    return (cross_entropy_backward(dy, x, target, row_max, row_sum, ignore_index, smoothing,
+                                   reduction),)  # fmt: skip
+
+
 # name -> (op name, launcher, the bug, where it shows and where it hides)
 PLANTED: dict[str, tuple[str, object, str, str]] = {
     "add_row_sum_fp16_sequential": (
@@ -616,5 +691,37 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         "x * keep * scale: a dropped NaN or inf becomes NaN instead of 0",
         "every dtype, on inputs holding NaN or inf (the specials param) that the mask "
         "drops; invisible on finite inputs",
+    ),
+    "cross_entropy_no_max": (
+        "cross_entropy",
+        _cross_entropy_planted("no_max"),
+        "lse = log(sum(exp(x))) without subtracting the row max",
+        "every dtype for logits past 88.7 (exp overflows: inf - inf, NaN) or all far below "
+        "0 (the sum underflows: -inf); invisible for logits of moderate size",
+    ),
+    "cross_entropy_padding_zero": (
+        "cross_entropy",
+        _cross_entropy_planted("padding_zero"),
+        "the row's block padded with logits of 0 instead of -inf: padding enters lse",
+        "every dtype when C is not a power of two; invisible when it is (no padding)",
+    ),
+    "cross_entropy_smoothing_other_classes": (
+        "cross_entropy",
+        _cross_entropy_planted("smoothing_other_classes"),
+        "label smoothing's eps spread over the C - 1 classes other than the target",
+        "every dtype with 0 < eps and C > 1, wherever the target's log-probability differs "
+        "from the mean of the others'; invisible without smoothing",
+    ),
+    "cross_entropy_mean_over_all_rows": (
+        "cross_entropy",
+        _cross_entropy_planted("mean_over_all_rows"),
+        "reduction 'mean' divides by every row, the ignored ones included",
+        "every dtype for 'mean' with some rows ignored; invisible with none ignored",
+    ),
+    "cross_entropy_grad_mean_over_all_rows": (
+        "cross_entropy.grad",
+        cross_entropy_grad_mean_over_all_rows,
+        "the forward right, but the gradient of 'mean' divided by every row",
+        "every dtype for 'mean' with some rows ignored (and not all); invisible otherwise",
     ),
 }

@@ -1,6 +1,7 @@
 """harness.interpreter_fixes: the interpreter's comparisons typed int1, so that a mask made
 of a block's and a scalar's comparisons is what compiled Triton makes of it; its fma
-rounded once; a tf32 dot's float32 operands read as the tensor cores read them."""
+rounded once; a tf32 dot's float32 operands read as the tensor cores read them; float
+arguments rounded to float32 as the launcher rounds them."""
 
 from __future__ import annotations
 
@@ -113,3 +114,27 @@ def test_a_tf32_dot_reads_its_float32_operands_as_the_tensor_cores_do(precision)
     assert torch.equal(out[1:], torch.full((n - 1, n), 1.0 if tf32 else 1 + 2**-11))
     assert out[0, 1].isnan() if tf32 else out[0, 1] == -float("inf")
     assert torch.equal(out[0, 2:], torch.full((n - 2,), -float("inf")))
+
+
+@triton.jit
+def _shifted_kernel(x_ptr, out_ptr, shift, n, N: tl.constexpr):
+    offsets = tl.arange(0, N)
+    x = tl.load(x_ptr + offsets).to(tl.float32)
+    tl.store(out_ptr + offsets, (x + shift / n).to(out_ptr.dtype.element_ty))
+
+
+@pytest.mark.parametrize(
+    ("shift", "dtype"),
+    [(5.9e-211, torch.bfloat16), (0.375, torch.bfloat16), (1e39, torch.float32),
+     (1e39, torch.bfloat16)],
+)  # fmt: skip
+def test_a_float_argument_is_rounded_to_float32_as_the_launcher_rounds_it(shift, dtype):
+    """1e39 is inf and 5.9e-211 is 0 in float32, as a compiled kernel receives them, and
+    shift / n is float32 arithmetic, stored in x's dtype. Before the fix both were
+    float64 (divided by the int n): 1e39 / 4 stayed finite, and float64 stored into
+    bfloat16 was garbage (zeros, NaN, subnormals)."""
+    x = torch.tensor([1.0, -2.0, 3.0, 0.5], dtype=dtype)
+    out = torch.full_like(x, float("nan"))
+    _shifted_kernel[(1,)](x, out, shift, 4, N=4)
+    expected = (x.float() + torch.tensor(shift, dtype=torch.float32) / 4).to(dtype)
+    assert torch.equal(out, expected)

@@ -42,6 +42,11 @@ WRONG_IN: dict[str, tuple[str, ...]] = {
     "dropout_one_word": FLOAT_DTYPES,
     "dropout_nan_through": FLOAT_DTYPES,
     "dropout_mask_inverted": FLOAT_DTYPES,
+    "cross_entropy_no_max": FLOAT_DTYPES,
+    "cross_entropy_padding_zero": FLOAT_DTYPES,
+    "cross_entropy_smoothing_other_classes": FLOAT_DTYPES,
+    "cross_entropy_mean_over_all_rows": FLOAT_DTYPES,
+    "cross_entropy_grad_mean_over_all_rows": FLOAT_DTYPES,
 }
 
 PLANTED_OPS = Registry(

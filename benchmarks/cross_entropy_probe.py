@@ -1,0 +1,120 @@
+"""kernels/cross_entropy.py on a GPU, at a language model's vocabulary sizes: checked, then
+timed against F.cross_entropy and a copy, forward and forward + backward, with the memory
+each keeps.
+
+Each shape and dtype, in one process: the rows' losses and the gradient (reduction
+"mean", a quarter of the rows ignored) against float64 (F.cross_entropy on x.double()),
+ours and PyTorch's worst errors side by side, our outputs allocated poisoned
+(`harness.tensors.poisoned_allocations`: an element never written shows as NaN); then the
+medians of `do_bench` (L2 flushed before each call) for
+
+- copy: `out.copy_(x)`, moving 2 N C elements. The forward reads N C (its floor is half
+  the copy's time), the backward reads x and writes dx (a copy's time): forward +
+  backward's floor is 1.5 copies;
+- ours and torch, forward (reduction "mean") and forward + backward (`loss.backward()`);
+
+each as % of its floor, ours against PyTorch, and the peak memory a forward + backward
+allocates beyond its inputs (PyTorch's log_softmax keeps an (N, C) tensor for the
+backward; ours two floats a row).
+
+    PYTHONPATH=. python benchmarks/cross_entropy_probe.py
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import triton
+
+from harness.tensors import poisoned_allocations
+from kernels.cross_entropy import cross_entropy
+
+SHAPES = ((8192, 32000), (4096, 50257), (2048, 128256))
+DTYPES = (torch.bfloat16, torch.float32)
+IGNORE_INDEX = -100
+
+
+def _inputs(shape: tuple[int, int], dtype: torch.dtype, gen: torch.Generator):
+    n_rows, n_classes = shape
+    x = torch.randn(shape, device="cuda", generator=gen).mul_(4).to(dtype)
+    target = torch.randint(0, n_classes, (n_rows,), device="cuda", generator=gen)
+    ignored = torch.rand(n_rows, device="cuda", generator=gen) < 0.25
+    return x, target.masked_fill_(ignored, IGNORE_INDEX)
+
+
+def _loss_and_grad(fn, x: torch.Tensor, target: torch.Tensor, reduction: str = "mean"):
+    leaf = x.detach().requires_grad_(True)
+    loss = fn(leaf, target, reduction=reduction)
+    loss.backward(torch.ones_like(loss))
+    return loss.detach(), leaf.grad
+
+
+def _ours(x, target, reduction="mean"):
+    return cross_entropy(x, target, IGNORE_INDEX, 0.0, reduction)
+
+
+def _torch(x, target, reduction="mean"):
+    return F.cross_entropy(x, target, ignore_index=IGNORE_INDEX, reduction=reduction)
+
+
+def _errors(x: torch.Tensor, target: torch.Tensor) -> str:
+    """Worst absolute error of the rows' losses and of the gradient ("mean"), ours and
+    PyTorch's, against float64."""
+    exact_rows = _torch(x.double(), target, "none")
+    _, exact_grad = _loss_and_grad(_torch, x.double(), target)
+    with poisoned_allocations():
+        ours_rows = _ours(x, target, "none")
+        _, ours_grad = _loss_and_grad(_ours, x, target)
+    torch_rows = _torch(x, target, "none")
+    _, torch_grad = _loss_and_grad(_torch, x, target)
+    cells = []
+    for name, rows, grad in (("ours", ours_rows, ours_grad), ("torch", torch_rows, torch_grad)):
+        row_error = (rows.double() - exact_rows).abs().max().item()
+        grad_error = (grad.double() - exact_grad).abs().max().item()
+        cells.append(f"{name} |loss err| {row_error:.2e} |dx err| {grad_error:.2e}")
+    return "; ".join(cells)
+
+
+def _peak_mib(fn, x: torch.Tensor, target: torch.Tensor) -> float:
+    """MiB a forward + backward allocates at its peak beyond what is live before it."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    _loss_and_grad(fn, x, target)
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+
+def main() -> None:
+    from triton.testing import do_bench
+
+    print(torch.cuda.get_device_name(), "triton", triton.__version__, "torch", torch.__version__)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for dtype in DTYPES:
+        for shape in SHAPES:
+            x, target = _inputs(shape, dtype, gen)
+            print(f"{str(dtype)[6:]} {shape[0]} x {shape[1]}: {_errors(x, target)}", flush=True)
+            out = torch.empty_like(x)
+            us = {
+                name: 1e3 * do_bench(fn, return_mode="median")
+                for name, fn in {
+                    "copy": lambda: out.copy_(x),
+                    "ours fwd": lambda: _ours(x, target),
+                    "torch fwd": lambda: _torch(x, target),
+                    "ours fwd+bwd": lambda: _loss_and_grad(_ours, x, target),
+                    "torch fwd+bwd": lambda: _loss_and_grad(_torch, x, target),
+                }.items()
+            }
+            floors = {"fwd": us["copy"] / 2, "fwd+bwd": us["copy"] * 1.5}
+            for part, floor in floors.items():
+                ours, theirs = us[f"ours {part}"], us[f"torch {part}"]
+                print(f"  {part}: ours {ours:.1f} us ({floor / ours:.0%} of its floor), "
+                      f"torch {theirs:.1f} us ({floor / theirs:.0%}), ours/torch "
+                      f"{theirs / ours:.2f}x", flush=True)  # fmt: skip
+            print(f"  copy {us['copy']:.1f} us; peak MiB fwd+bwd: ours "
+                  f"{_peak_mib(_ours, x, target):.0f}, torch {_peak_mib(_torch, x, target):.0f}",
+                  flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""cross_entropy: the loss of logits x (N, C) against class indices target (N,), as
+torch.nn.functional.cross_entropy: ignore_index, label_smoothing, reductions "none",
+"sum" and "mean", and the gradient with respect to x.
+
+Row r's loss is lse - x[r, t] (t its target, lse = log sum_j exp(x[r, j])); with label
+smoothing eps, (1 - eps) of it plus eps of lse - mean_j x[r, j]. Three GPU ideas:
+
+1. A row's loss needs only two numbers of the row: its max m and S = sum_j exp(x_j - m)
+   (lse = m + log S). So the forward reads the logits once and writes three floats a
+   row, where PyTorch's log_softmax then nll_loss write and read an (N, C) tensor of
+   log-probabilities between them. A tile of short rows is reduced in registers; a long
+   row (a language model's vocabulary: 32k to 256k classes) is streamed in blocks by one
+   program with softmax's online max-and-sum (`_rows.online_max_and_sum`).
+2. The target's logit is one gathered load a row (x[r, t]), not a one-hot mask
+   multiplied over the row.
+3. Once m and S are saved, the gradient needs no reduction at all:
+   dx_j = dloss (exp(x_j - m) / S - (1 - eps) [j = t] - eps / C). The backward is a 2-D
+   grid of independent (row tile, column block) programs, as an elementwise kernel is.
+
+m and S are saved rather than lse: exp(x_j - m) rounds x_j - m, a small number when x_j is
+near the max, where x_j - lse would subtract an lse already rounded to float32 (off by
+u |lse|, which logits offset by 1000 make 6e-5).
+
+A row whose target is ignore_index gets loss 0 and gradient 0, whatever its logits hold
+(PyTorch's backward passes a NaN logit of such a row on as NaN: 0 x NaN). A target that
+is neither a class index in [0, C) nor ignore_index gives its row a NaN loss and NaN
+gradient: PyTorch raises IndexError, which a kernel cannot do without the host waiting
+for the device on every call.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import torch
+import triton
+import triton.language as tl
+
+from harness.parity import in_interpreter
+from kernels import _plans
+from kernels._checks import check_real, check_shape, check_tensor
+from kernels._launch import cdiv, checked_grid, fast
+from kernels._rows import (
+    as_rows,
+    block_for,
+    exp,
+    lanes_to_row,
+    online_max_and_sum,
+    plan_rows,
+    row_limits,
+    warps_for,
+)
+
+REDUCTIONS = ("none", "sum", "mean")
+TARGET_DTYPES = (torch.int64, torch.int32)
+
+
+@triton.jit
+def cross_entropy_kernel(
+    x_ptr,  # logits, shape (n_rows, n_cols), unit column stride
+    target_ptr,  # each row's class index (int64 or int32), n_rows of them
+    loss_ptr,  # each row's loss, n_rows of them (0 where ignored)
+    max_ptr,  # float32, n_rows: each row's max m, for the backward
+    sum_ptr,  # float32, n_rows: each row's sum of exp(x - m), for the backward
+    n_rows,  # number of rows
+    n_cols,  # classes C, entries per row
+    stride_xrow,  # elements between consecutive rows of x
+    stride_target,  # elements between consecutive targets
+    ignore_index,  # the target of a row that has no loss
+    smoothing,  # label smoothing eps, in [0, 1]
+    ROWS: tl.constexpr,  # rows per tile, a power of two
+    BLOCK_COLS: tl.constexpr,  # columns per block, a power of two
+    LOOPED: tl.constexpr,  # loop over each row in blocks (else BLOCK_COLS >= n_cols)
+    SMOOTHING: tl.constexpr,  # smoothing > 0: each row's sum of logits is needed too
+    FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
+):
+    # 64-bit rows: row * stride passes 2**31 once a tensor holds over 2**31 elements.
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    row_mask = rows < n_rows  # the last tile may hang past the last row
+    cols = tl.arange(0, BLOCK_COLS)
+    x_rows = x_ptr + rows[:, None] * stride_xrow
+    if LOOPED:
+        # The online max-and-sum, kept per lane so that the loop needs no reduction.
+        lane_max = tl.full([ROWS, BLOCK_COLS], float("-inf"), tl.float32)
+        lane_sum = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
+        lane_total = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
+        for start in range(0, n_cols, BLOCK_COLS):
+            mask = row_mask[:, None] & (start + cols < n_cols)[None, :]
+            # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
+            x = tl.load(x_rows + start + cols[None, :], mask=mask, other=float("-inf"))
+            x = x.to(tl.float32)
+            lane_max, lane_sum = online_max_and_sum(lane_max, lane_sum, x, None, FAST_EXP)
+            if SMOOTHING:
+                lane_total += tl.where(mask, x, 0.0)  # not the padding's -inf
+        row_max, row_sum = lanes_to_row(lane_max, lane_sum, FAST_EXP)
+        row_total = tl.sum(lane_total, axis=1)
+    else:
+        mask = row_mask[:, None] & (cols < n_cols)[None, :]
+        # other=-inf, as above; a row of -inf only gets a NaN sum (-inf - -inf).
+        x = tl.load(x_rows + cols[None, :], mask=mask, other=float("-inf")).to(tl.float32)
+        row_max = tl.max(x, axis=1)
+        row_sum = tl.sum(exp(x - row_max[:, None], FAST_EXP), axis=1)
+        row_total = tl.sum(tl.where(mask, x, 0.0), axis=1)
+
+    target = tl.load(target_ptr + rows * stride_target, mask=row_mask, other=ignore_index)
+    ignored = target == ignore_index
+    valid = (target >= 0) & (target < n_cols)
+    # One gathered logit a row; an out-of-range target reads nothing (its loss is NaN).
+    x_target = tl.load(x_ptr + rows * stride_xrow + target, mask=row_mask & valid, other=0.0)
+    # Everything relative to the max: x_t - m and the mean of x - m are small where the
+    # logits are large and close, and (1 - eps) m + eps m = m cancels exactly.
+    loss = tl.log(row_sum) - (1.0 - smoothing) * (x_target.to(tl.float32) - row_max)
+    if SMOOTHING:
+        loss -= smoothing * (row_total / n_cols - row_max)
+    loss = tl.where(ignored, 0.0, tl.where(valid, loss, float("nan")))
+    tl.store(loss_ptr + rows, loss.to(loss_ptr.dtype.element_ty), mask=row_mask)
+    tl.store(max_ptr + rows, row_max, mask=row_mask)
+    tl.store(sum_ptr + rows, row_sum, mask=row_mask)
+
+
+@triton.jit
+def cross_entropy_backward_kernel(
+    x_ptr,  # logits, shape (n_rows, n_cols), unit column stride
+    target_ptr,  # each row's class index (int64 or int32)
+    max_ptr,  # float32, n_rows: each row's max m (the forward's)
+    sum_ptr,  # float32, n_rows: each row's sum of exp(x - m) (the forward's)
+    dloss_ptr,  # the gradient of each row's loss (stride 0: one for every row)
+    dx_ptr,  # the gradient of x, shape (n_rows, n_cols), contiguous
+    n_rows,  # number of rows
+    n_cols,  # classes C, entries per row
+    stride_xrow,  # elements between consecutive rows of x
+    stride_target,  # elements between consecutive targets
+    stride_dloss,  # elements between consecutive rows' dloss (0: a reduced loss's)
+    ignore_index,  # the target of a row that has no loss
+    smoothing,  # label smoothing eps, in [0, 1]
+    ROWS: tl.constexpr,  # rows per tile, a power of two
+    BLOCK_COLS: tl.constexpr,  # columns per program, a power of two
+    FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
+):
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    cols = tl.program_id(1) * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
+    row_mask = rows < n_rows
+    mask = row_mask[:, None] & (cols < n_cols)[None, :]  # the edge tiles hang past the ends
+    target = tl.load(target_ptr + rows * stride_target, mask=row_mask, other=ignore_index)
+    ignored = target == ignore_index
+    valid = (target >= 0) & (target < n_cols)
+    dloss = tl.load(dloss_ptr + rows * stride_dloss, mask=row_mask, other=0.0).to(tl.float32)
+    row_max = tl.load(max_ptr + rows, mask=row_mask, other=0.0)
+    inv_sum = 1.0 / tl.load(sum_ptr + rows, mask=row_mask, other=1.0)  # one division a row
+
+    x = tl.load(x_ptr + rows[:, None] * stride_xrow + cols[None, :], mask=mask, other=0.0)
+    probability = exp(x.to(tl.float32) - row_max[:, None], FAST_EXP) * inv_sum[:, None]
+    is_target = cols[None, :] == target[:, None]
+    grad = probability - tl.where(is_target, 1.0 - smoothing, 0.0) - smoothing / n_cols
+    dx = dloss[:, None] * grad
+    dx = tl.where(valid[:, None], dx, float("nan"))
+    # After the NaN: an ignored row's gradient is 0 even where its logits are not finite.
+    dx = tl.where(ignored[:, None], 0.0, dx)
+    dx_ptrs = dx_ptr + rows[:, None] * n_cols + cols[None, :]
+    tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+def check_inputs(
+    x: object, target: object, ignore_index: object, label_smoothing: object, reduction: object
+) -> float:
+    """Refuses what F.cross_entropy's class-index form would (naming the argument);
+    returns label_smoothing as a float."""
+    check_tensor("x", x)
+    check_tensor("target", target, TARGET_DTYPES)
+    if target.device != x.device:
+        raise ValueError(f"target is on {target.device} but x is on {x.device}")
+    if x.dim() not in (1, 2):
+        raise ValueError(
+            f"x must be logits of shape (N, C), or (C,) for one row, got {tuple(x.shape)}"
+        )
+    if x.shape[-1] == 0:  # PyTorch gives 0 or NaN, by reduction and rank
+        raise ValueError(f"x must have at least one class (its last dim), got {tuple(x.shape)}")
+    check_shape("target", target, x.shape[:-1], "one class index for each row of x")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    if not -(2**63) <= ignore_index < 2**63:
+        raise ValueError(f"ignore_index must fit in 64 bits, got {ignore_index}")
+    check_reduction(reduction)
+    return check_smoothing(label_smoothing)
+
+
+def check_smoothing(label_smoothing: object) -> float:
+    """label_smoothing in [0, 1], rounded to float32 as the kernel receives it (so an eps
+    below 2**-149 is no smoothing at all, in the launcher's choice of kernel too)."""
+    smoothing = check_real("label_smoothing", label_smoothing)
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {smoothing}")
+    return struct.unpack("f", struct.pack("f", smoothing))[0]
+
+
+def check_reduction(reduction: object) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+
+
+def row_losses(
+    x: torch.Tensor, target: torch.Tensor, ignore_index: int, smoothing: float,
+    loss_dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Each row's loss (in loss_dtype), max and sum of exp(x - max) (float32), for
+    checked inputs: `cross_entropy_kernel` on the launch plan of `_rows.plan_rows`."""
+    x_rows = as_rows(x)
+    n_rows, n_cols = x_rows.shape
+    target_rows = target.reshape(n_rows)
+    losses = torch.empty(n_rows, dtype=loss_dtype, device=x.device)
+    row_max = torch.empty(n_rows, dtype=torch.float32, device=x.device)
+    row_sum = torch.empty_like(row_max)
+    if n_rows == 0:
+        return losses, row_max, row_sum
+    plan = plan_rows(n_rows, n_cols)
+    checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
+    fast(cross_entropy_kernel)[plan.grid](
+        x_rows, target_rows, losses, row_max, row_sum, n_rows, n_cols, x_rows.stride(0),
+        target_rows.stride(0), ignore_index, smoothing, ROWS=plan.rows_per_program,
+        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row, SMOOTHING=smoothing > 0,
+        FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
+    )  # fmt: skip
+    return losses, row_max, row_sum
+
+
+def reduce_losses(
+    losses: torch.Tensor, target: torch.Tensor, ignore_index: int, reduction: str,
+    dtype: torch.dtype,
+) -> torch.Tensor:  # fmt: skip
+    """The rows' float32 losses reduced as `reduction` asks, in `dtype` ("mean": over the
+    rows not ignored; 0 / 0 = NaN when every row is). No synchronization with the host."""
+    if reduction == "none":
+        return losses.view(target.shape)
+    total = losses.sum()
+    if reduction == "mean":
+        total = total / (target != ignore_index).sum()
+    return total.to(dtype)
+
+
+def cross_entropy_backward(
+    dloss: torch.Tensor, x: torch.Tensor, target: torch.Tensor, row_max: torch.Tensor,
+    row_sum: torch.Tensor, ignore_index: int, smoothing: float, reduction: str,
+) -> torch.Tensor:  # fmt: skip
+    """The gradient of cross_entropy(x, target, ...) with respect to x, given the
+    forward's row statistics and the gradient dloss of its (reduced) output."""
+    x_rows = as_rows(x)
+    n_rows, n_cols = x_rows.shape
+    dx = torch.empty_like(x, memory_format=torch.contiguous_format)
+    if dx.numel() == 0:
+        return dx
+    if reduction == "none":
+        dloss_rows = dloss.reshape(n_rows)
+    else:  # one dloss for every row: a 0-d tensor read at stride 0
+        dloss_rows = dloss.float().reshape(1)
+        if reduction == "mean":
+            dloss_rows = dloss_rows / (target != ignore_index).sum()
+    limits = row_limits(_plans.default_constants())
+    block = block_for(n_cols, limits.loop_block)
+    rows = block_for(n_rows, max(limits.tile_target // block, 1))
+    grid = checked_grid((cdiv(n_rows, rows), cdiv(n_cols, block)), f"x of shape {tuple(x.shape)}")
+    target_rows = target.reshape(n_rows)
+    fast(cross_entropy_backward_kernel)[grid](
+        x_rows, target_rows, row_max, row_sum, dloss_rows, dx, n_rows, n_cols,
+        x_rows.stride(0), target_rows.stride(0), dloss_rows.stride(0) if reduction == "none" else 0,
+        ignore_index, smoothing, ROWS=rows, BLOCK_COLS=block, FAST_EXP=not in_interpreter(),
+        num_warps=warps_for(rows * block),
+    )  # fmt: skip
+    return dx
+
+
+def cross_entropy(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """F.cross_entropy(x, target, ignore_index=..., reduction=..., label_smoothing=...)
+    for logits x of shape (N, C) (or (C,)) and class indices target of shape (N,) (or
+    ()), int64 or int32; the result in x's dtype. Differentiable in x where autograd
+    records (`CrossEntropyFunction`); see the module docstring for what differs from
+    PyTorch (an out-of-range target gives NaN, not an IndexError)."""
+    smoothing = check_inputs(x, target, ignore_index, label_smoothing, reduction)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return CrossEntropyFunction.apply(x, target, ignore_index, smoothing, reduction)
+    loss_dtype = x.dtype if reduction == "none" else torch.float32
+    losses, _, _ = row_losses(x, target, ignore_index, smoothing, loss_dtype)
+    return reduce_losses(losses, target, ignore_index, reduction, x.dtype)
+
+
+@_plans.carried_to_backward
+class CrossEntropyFunction(torch.autograd.Function):
+    """cross_entropy with its gradient in x: the forward saves each row's max and sum of
+    exp(x - max) (8 bytes a row), the backward recomputes the probabilities from them."""
+
+    @staticmethod
+    def forward(
+        ctx, x: torch.Tensor, target: torch.Tensor, ignore_index: int, smoothing: float,
+        reduction: str,
+    ) -> torch.Tensor:  # fmt: skip
+        loss_dtype = x.dtype if reduction == "none" else torch.float32
+        losses, row_max, row_sum = row_losses(x, target, ignore_index, smoothing, loss_dtype)
+        ctx.save_for_backward(x, target, row_max, row_sum)
+        ctx.options = ignore_index, smoothing, reduction
+        return reduce_losses(losses, target, ignore_index, reduction, x.dtype)
+
+    @staticmethod
+    def backward(ctx, dloss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, target, row_max, row_sum = ctx.saved_tensors
+        dx = cross_entropy_backward(dloss, x, target, row_max, row_sum, *ctx.options)
+        return dx, None, None, None, None
+
+
+class TritonCrossEntropyLoss(torch.nn.Module):
+    """A drop-in for torch.nn.CrossEntropyLoss with class-index targets and no class
+    weights: ignore_index, reduction and label_smoothing as there."""
+
+    def __init__(
+        self, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+    ) -> None:
+        super().__init__()
+        check_reduction(reduction)
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.label_smoothing = check_smoothing(label_smoothing)
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(x, target, self.ignore_index, self.label_smoothing, self.reduction)
+
+    def extra_repr(self) -> str:
+        return (
+            f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
+            f"label_smoothing={self.label_smoothing}"
+        )

@@ -1,0 +1,91 @@
+"""cross_entropy: the loss of logits x (N, C) against class indices target (N,), as
+torch.nn.functional.cross_entropy computes it (class indices, no class weights).
+
+Row r's loss, with lse = log sum_j exp(x[r, j]) and eps the label smoothing:
+
+    loss[r] = (1 - eps) (lse - x[r, t]) + eps (lse - mean_j x[r, j]),   t = target[r],
+
+the negative log-probability of the target class, mixed with that of the uniform
+distribution over the C classes. A row whose target is ignore_index has loss 0 (its
+logits may hold anything); reduction "none" returns the rows' losses, "sum" their sum,
+"mean" their sum over the rows not ignored (NaN when every row is: 0 / 0, as PyTorch).
+Special values come out as the formula gives them in IEEE arithmetic: a NaN or +inf
+logit makes its row NaN, a -inf one weighs nothing in lse but makes the loss +inf if it
+is the target's (or, smoothing, any logit's). A target that is neither a class index
+nor ignore_index has a NaN loss here (PyTorch raises IndexError; the kernel cannot raise
+without a device synchronization, so it writes NaN). There must be at least one class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REDUCTIONS = ("none", "sum", "mean")
+
+
+def row_statistics_numpy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's max m and its sum S of exp(x - m), over the last dim of (N, C) x:
+    lse = m + log S. A row of -inf only has S = NaN (-inf - -inf)."""
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN on purpose
+        row_max = x.max(axis=-1, initial=-np.inf)
+        return row_max, np.exp(x - row_max[:, None]).sum(axis=-1)
+
+
+def cross_entropy_numpy(
+    x: np.ndarray,
+    target: np.ndarray,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> np.ndarray:
+    rows = np.atleast_2d(x)  # one row of C logits: a 0-d target
+    classes = np.atleast_1d(np.asarray(target)).astype(np.int64)
+    n_cols = rows.shape[-1]
+    ignored = classes == ignore_index
+    valid = (classes >= 0) & (classes < n_cols)
+    row_max, row_sum = row_statistics_numpy(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lse = row_max + np.log(row_sum)
+        picked = rows[np.arange(len(classes)), np.where(valid, classes, 0)] if n_cols else lse
+        loss = (1.0 - label_smoothing) * (lse - picked)
+        if label_smoothing:
+            loss = loss + label_smoothing * (lse - rows.mean(axis=-1))
+    loss = np.where(ignored, 0.0, np.where(valid, loss, np.nan))
+    if reduction == "none":
+        return loss.reshape(np.shape(target))
+    total = loss.sum()
+    if reduction == "sum":
+        return np.asarray(total)
+    with np.errstate(invalid="ignore"):  # every row ignored: 0 / 0
+        return np.asarray(total / np.count_nonzero(~ignored))
+
+
+def cross_entropy_torch(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """In float32, rounded to x's dtype once: in a 16-bit dtype PyTorch rounds each
+    log-probability to it, and label smoothing's sum of C of them overflows float16 from
+    C = 12288 with logits offset by -1000 (`cross_entropy_native` is the call itself)."""
+    return cross_entropy_native(x.float(), target, ignore_index, label_smoothing,
+                                reduction).to(x.dtype)  # fmt: skip
+
+
+def cross_entropy_native(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """F.cross_entropy as a user calls it, in x's dtype (what the benchmarks time)."""
+    # PyTorch takes int64 class indices only; the kernel takes int32 ones too.
+    return F.cross_entropy(
+        x, target.long(), ignore_index=ignore_index, reduction=reduction,
+        label_smoothing=label_smoothing,
+    )  # fmt: skip

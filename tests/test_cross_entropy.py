@@ -1,0 +1,106 @@
+"""kernels/cross_entropy.py beyond the op table: targets out of range, ignored rows that
+hold NaN, what the autograd Function keeps, and the module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness.modes import device_for
+from kernels.cross_entropy import CrossEntropyFunction, TritonCrossEntropyLoss, cross_entropy
+
+
+@pytest.fixture
+def device(harness_state) -> torch.device:
+    return torch.device(device_for(harness_state.mode))
+
+
+def _logits(*shape: int, device: torch.device, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(device)
+
+
+def _loss_and_grad(x, target, *args) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.detach().clone().requires_grad_(True)
+    loss = cross_entropy(x, target, *args)
+    loss.backward(torch.ones_like(loss))
+    return loss.detach(), x.grad
+
+
+def test_a_target_out_of_range_gives_its_row_nan_and_no_other(device):
+    """PyTorch raises IndexError; the kernel cannot raise, so the row's loss and gradient
+    are NaN, and the other rows are what they are without it."""
+    x = _logits(4, 10, device=device)
+    target = torch.tensor([3, 10, -1, -100], device=device)
+    loss, grad = _loss_and_grad(x, target, -100, 0.0, "none")
+    assert torch.isnan(loss[1:3]).all() and torch.isnan(grad[1:3]).all()
+    assert loss[3] == 0 and (grad[3] == 0).all()
+    alone, alone_grad = _loss_and_grad(x[:1], target[:1], -100, 0.0, "none")
+    assert torch.equal(loss[:1], alone) and torch.equal(grad[:1], alone_grad)
+    assert torch.isnan(cross_entropy(x, target, -100, 0.0, "mean"))
+
+
+def test_an_ignored_row_has_no_loss_and_no_gradient_whatever_it_holds(device):
+    """A NaN or inf logit of an ignored row (padding, in a language model's batch) reaches
+    neither the loss nor the gradient. PyTorch's backward passes it on as NaN (0 x NaN)."""
+    x = _logits(3, 17, device=device)
+    x[1, 2], x[1, 5] = float("nan"), float("inf")
+    target = torch.tensor([4, -100, 16], device=device)
+    for smoothing in (0.0, 0.3):
+        loss, grad = _loss_and_grad(x, target, -100, smoothing, "mean")
+        assert torch.isfinite(loss) and torch.isfinite(grad).all()
+        assert (grad[1] == 0).all()
+        kept = torch.tensor([0, 2], device=device)
+        without, without_grad = _loss_and_grad(x[kept], target[kept], -100, smoothing, "mean")
+        assert torch.equal(loss, without) and torch.equal(grad[kept], without_grad)
+    reference = x.detach().clone().requires_grad_(True)
+    F.cross_entropy(reference, target).backward()
+    assert torch.isnan(reference.grad[1]).any()
+
+
+def test_the_function_keeps_two_floats_a_row_beside_its_inputs(device):
+    """The backward recomputes the probabilities from each row's max and sum: nothing of
+    (N, C) is saved but x itself (PyTorch's log_softmax keeps its (N, C) output)."""
+    x = _logits(6, 300, device=device).requires_grad_(True)
+    target = torch.arange(6, device=device)
+    saved: list[torch.Tensor] = []
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        loss = CrossEntropyFunction.apply(x, target, -100, 0.1, "mean")
+    loss.backward()
+    others = [t for t in saved if t is not x and t is not target]
+    assert any(t is x for t in saved)
+    assert sum(t.numel() for t in others) == 2 * x.shape[0]
+
+
+def test_cross_entropy_records_its_gradient_where_x_requires_one(device):
+    x = _logits(5, 40, device=device).requires_grad_(True)
+    target = torch.tensor([0, 39, 7, -100, 20], device=device)
+    loss = cross_entropy(x, target, -100, 0.2, "sum")
+    assert loss.grad_fn is not None
+    (grad,) = torch.autograd.grad(loss, x)
+    again = x.detach().clone().requires_grad_(True)
+    CrossEntropyFunction.apply(again, target, -100, 0.2, "sum").backward()
+    assert torch.equal(grad, again.grad)
+    with torch.no_grad():
+        assert cross_entropy(x, target, -100, 0.2, "sum").grad_fn is None
+
+
+def test_the_module_is_cross_entropy_loss_with_its_arguments(device):
+    x = _logits(7, 33, device=device)
+    target = torch.tensor([1, 0, 32, 0, 5, 6, 0], device=device)
+    module = TritonCrossEntropyLoss(ignore_index=0, reduction="sum", label_smoothing=0.25)
+    assert torch.equal(module(x, target), cross_entropy(x, target, 0, 0.25, "sum"))
+    assert repr(module) == (
+        "TritonCrossEntropyLoss(ignore_index=0, reduction='sum', label_smoothing=0.25)"
+    )
+    with pytest.raises(ValueError, match=r"\breduction\b"):
+        TritonCrossEntropyLoss(reduction="average")
+    with pytest.raises(TypeError, match=r"\blabel_smoothing\b"):
+        TritonCrossEntropyLoss(label_smoothing="0.1")
+    with pytest.raises(ValueError, match=r"\blabel_smoothing\b"):
+        TritonCrossEntropyLoss(label_smoothing=1.5)
