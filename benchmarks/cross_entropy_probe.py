@@ -85,26 +85,30 @@ def _peak_mib(fn, x: torch.Tensor, target: torch.Tensor) -> float:
     return (torch.cuda.max_memory_allocated() - before) / 2**20
 
 
-def main() -> None:
+def _timed(x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Microseconds (medians) of a copy of x, and of each call, forward and forward +
+    backward."""
     from triton.testing import do_bench
 
+    out = torch.empty_like(x)
+    calls = {
+        "copy": lambda: out.copy_(x),
+        "ours fwd": lambda: _ours(x, target),
+        "torch fwd": lambda: _torch(x, target),
+        "ours fwd+bwd": lambda: _loss_and_grad(_ours, x, target),
+        "torch fwd+bwd": lambda: _loss_and_grad(_torch, x, target),
+    }
+    return {name: 1e3 * do_bench(fn, return_mode="median") for name, fn in calls.items()}
+
+
+def main() -> None:
     print(torch.cuda.get_device_name(), "triton", triton.__version__, "torch", torch.__version__)
     gen = torch.Generator(device="cuda").manual_seed(0)
     for dtype in DTYPES:
         for shape in SHAPES:
             x, target = _inputs(shape, dtype, gen)
             print(f"{str(dtype)[6:]} {shape[0]} x {shape[1]}: {_errors(x, target)}", flush=True)
-            out = torch.empty_like(x)
-            us = {
-                name: 1e3 * do_bench(fn, return_mode="median")
-                for name, fn in {
-                    "copy": lambda: out.copy_(x),
-                    "ours fwd": lambda: _ours(x, target),
-                    "torch fwd": lambda: _torch(x, target),
-                    "ours fwd+bwd": lambda: _loss_and_grad(_ours, x, target),
-                    "torch fwd+bwd": lambda: _loss_and_grad(_torch, x, target),
-                }.items()
-            }
+            us = _timed(x, target)
             floors = {"fwd": us["copy"] / 2, "fwd+bwd": us["copy"] * 1.5}
             for part, floor in floors.items():
                 ours, theirs = us[f"ours {part}"], us[f"torch {part}"]

@@ -64,7 +64,7 @@ def _cases(budget):
 def _limit(case: Case) -> float:
     """The wide profile's largest magnitude: a row's sum of logits (label smoothing's mean)
     stays finite in float32."""
-    classes = case.shape[-1] if case.shape else 1
+    classes = case.shape[-1]
     f32_max = torch.finfo(torch.float32).max
     return min(torch.finfo(to_torch(case.dtype)).max, f32_max / (4 * max(classes, 1)))
 
@@ -128,10 +128,10 @@ def _row_conditions(v: Values) -> np.ndarray:
     """Each row's condition (0 where ignored; anything where the loss is not finite)."""
     rows, classes, counted, eps = _rows_of(v)
     z, p, log_sum = _statistics(v)
-    n_rows, n_classes = rows.shape
+    n_rows = rows.shape[0]
     with np.errstate(invalid="ignore", over="ignore"):
         spread = np.where(p > 0, p * np.abs(z), 0.0).sum(axis=-1)
-        z_target = np.abs(z[np.arange(n_rows), np.where(counted, classes, 0)]) if n_classes else 0
+        z_target = np.abs(z[np.arange(n_rows), np.where(counted, classes, 0)])
         smooth = eps * (np.abs(rows).mean(axis=-1) + np.abs(z).mean(axis=-1)) if eps else 0.0
         condition = 1.0 + log_sum + spread + (1.0 - eps) * z_target + smooth
     return np.where(counted, np.nan_to_num(condition, nan=np.inf), 0.0)
@@ -155,7 +155,7 @@ def _loss_condition(v: Values) -> np.ndarray:
 
 def _loss_terms(case: Case) -> int | tuple[int, int]:
     """A row's sum of C terms; the reduced loss's sum of N rows on top."""
-    n_classes = case.shape[-1] if case.shape else 1
+    n_classes = case.shape[-1]
     if case.params.get("reduction", "none") == "none":
         return n_classes
     return n_classes, max(math.prod(case.shape[:-1]), 1)
@@ -236,7 +236,7 @@ def _dx_condition(v: Values) -> np.ndarray:
 DX_MODEL = OutputModel(
     "dx",
     condition=_dx_condition,
-    terms=lambda case: case.shape[-1] if case.shape else 1,
+    terms=lambda case: case.shape[-1],
     lanes=row_lanes,
     steps=_STEPS,
 )

@@ -48,7 +48,7 @@ def cross_entropy_numpy(
     row_max, row_sum = row_statistics_numpy(rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         lse = row_max + np.log(row_sum)
-        picked = rows[np.arange(len(classes)), np.where(valid, classes, 0)] if n_cols else lse
+        picked = rows[np.arange(len(classes)), np.where(valid, classes, 0)]
         loss = (1.0 - label_smoothing) * (lse - picked)
         if label_smoothing:
             loss = loss + label_smoothing * (lse - rows.mean(axis=-1))
