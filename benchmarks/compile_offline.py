@@ -260,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = verdict or "ok"
                 print(f"{label:<36} {dtype:<9} {shared:>7} B  {verdict}  [{kernels}]{where}")
                 sys.stdout.flush()
-                lines[f"{label} {dtype}"] = usage
+                # A config several ops share (the row designs): each op's kernels, together.
+                line = lines.setdefault(f"{label} {dtype}", {})
+                for kernel, most in usage.items():
+                    line[kernel] = tuple(map(max, line.get(kernel, (0, 0, 0)), most))
     if args.save:
         with open(args.save, "w") as file:
             file.write(_baseline_text(header, lines))

@@ -299,16 +299,18 @@ class CrossEntropyFunction(torch.autograd.Function):
         reduction: str,
     ) -> torch.Tensor:  # fmt: skip
         loss_dtype = x.dtype if reduction == "none" else torch.float32
-        losses, row_max, row_sum = row_losses(x, target, ignore_index, smoothing, loss_dtype)
-        ctx.save_for_backward(x, target, row_max, row_sum)
-        ctx.options = ignore_index, smoothing, reduction
+        x_rows = as_rows(x)  # saved as the kernels read it: a strided x is copied once
+        losses, row_max, row_sum = row_losses(x_rows, target, ignore_index, smoothing,
+                                              loss_dtype)  # fmt: skip
+        ctx.save_for_backward(x_rows, target, row_max, row_sum)
+        ctx.options, ctx.shape = (ignore_index, smoothing, reduction), x.shape
         return reduce_losses(losses, target, ignore_index, reduction, x.dtype)
 
     @staticmethod
     def backward(ctx, dloss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, target, row_max, row_sum = ctx.saved_tensors
-        dx = cross_entropy_backward(dloss, x, target, row_max, row_sum, *ctx.options)
-        return dx, None, None, None, None
+        x_rows, target, row_max, row_sum = ctx.saved_tensors
+        dx = cross_entropy_backward(dloss, x_rows, target, row_max, row_sum, *ctx.options)
+        return dx.view(ctx.shape), None, None, None, None
 
 
 class TritonCrossEntropyLoss(torch.nn.Module):

@@ -253,3 +253,19 @@ def test_compile_offline_saves_a_baseline_and_compares_with_it(tmp_path: Path) -
     done = _offline(*args, "--baseline", str(saved))
     assert done.returncode != 0 and "'triton': '0.0.1'" in done.stderr, done.stderr[-2000:]
     assert "vector_add_kernel" not in done.stdout, done.stdout
+
+
+def test_a_config_two_ops_share_keeps_both_ops_kernels_in_the_baseline(tmp_path: Path) -> None:
+    """The row designs are one config to add_row_sum and softmax (and cross_entropy): the
+    saved line holds each op's kernels, not the last op's alone (before, softmax's line
+    replaced add_row_sum's, whose kernels then had no baseline)."""
+    import json
+
+    saved = tmp_path / "baseline.json"
+    done = _offline(
+        "benchmarks/compile_offline.py", "add_row_sum", "softmax", "--dtype", "float32",
+        "--config=split", "--first", "--save", str(saved),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    line = json.loads(saved.read_text())["lines"]["rows/split/gpu float32"]
+    assert {"add_row_sum_split_kernel", "softmax_split_kernel"} <= set(line), line
