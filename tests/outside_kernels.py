@@ -22,15 +22,23 @@ import triton.language as tl
 
 
 @triton.jit
-def _softmax_kernel(x_ptr, y_ptr, x_row_stride, y_row_stride, n, BLOCK: tl.constexpr,
-                    BUG: tl.constexpr):  # fmt: skip
+def _load_row(x_ptr, x_row_stride, n, BLOCK: tl.constexpr, BUG: tl.constexpr):
+    """This program's row of x (its index, the columns, the values in float32: the
+    interpreter cannot compare or add bfloat16, stored as uint16), padded past n with
+    -inf, or with 0 for BUG (a row of negative logits then has the padding as its max)."""
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     if BUG:
         x = tl.load(x_ptr + row * x_row_stride + cols, mask=cols < n, other=0.0)
     else:
         x = tl.load(x_ptr + row * x_row_stride + cols, mask=cols < n, other=-float("inf"))
-    x = x.to(tl.float32)
+    return row, cols, x.to(tl.float32)
+
+
+@triton.jit
+def _softmax_kernel(x_ptr, y_ptr, x_row_stride, y_row_stride, n, BLOCK: tl.constexpr,
+                    BUG: tl.constexpr):  # fmt: skip
+    row, cols, x = _load_row(x_ptr, x_row_stride, n, BLOCK, BUG)
     z = tl.exp(x - tl.max(x, axis=0))
     y = z / tl.sum(z, axis=0)
     tl.store(y_ptr + row * y_row_stride + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n)
@@ -129,14 +137,8 @@ def matmul(a: torch.Tensor, b: torch.Tensor, bug: bool = False) -> torch.Tensor:
 
 @triton.jit
 def _argmax_kernel(x_ptr, i_ptr, x_row_stride, n, BLOCK: tl.constexpr, BUG: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK)
-    if BUG:
-        x = tl.load(x_ptr + row * x_row_stride + cols, mask=cols < n, other=0.0)
-    else:
-        x = tl.load(x_ptr + row * x_row_stride + cols, mask=cols < n, other=-float("inf"))
-    # float32: the interpreter cannot compare bfloat16 (stored as uint16); ties go left
-    tl.store(i_ptr + row, tl.argmax(x.to(tl.float32), axis=0, tie_break_left=True))
+    row, _, x = _load_row(x_ptr, x_row_stride, n, BLOCK, BUG)
+    tl.store(i_ptr + row, tl.argmax(x, axis=0, tie_break_left=True))  # ties go left
 
 
 def argmax(x: torch.Tensor, bug: bool = False) -> torch.Tensor:
