@@ -17,10 +17,17 @@ each as % of its floor, ours against PyTorch, and the peak memory a forward + ba
 allocates beyond its inputs (PyTorch's log_softmax keeps an (N, C) tensor for the
 backward; ours two floats a row).
 
-    PYTHONPATH=. python benchmarks/cross_entropy_probe.py
+    PYTHONPATH=. python benchmarks/cross_entropy_probe.py [--offline]
+
+`--offline` compiles the kernels for sm_90 without a GPU, with the GPU's block sizes, at
+8 x 50257 (the looped forward), 8 x 32000 (whole rows) and the backward, and prints their
+registers and SASS instructions an element (in the looped forward's loop: a thread's
+iteration over the elements it takes), the MUFU (exp2, log2, rcp) among them.
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -120,5 +127,39 @@ def main() -> None:
                   flush=True)  # fmt: skip
 
 
+def _offline() -> None:
+    from benchmarks.compile_offline import _resources
+    from benchmarks.sass_loop import compile_only, loops, opcodes, sass
+    from kernels import _plans
+
+    compiled = compile_only(90)
+    for shape, design in (((8, 50257), "looped"), ((8, 32000), "whole")):
+        x = torch.randn(shape).to(torch.bfloat16).requires_grad_(True)
+        target = torch.randint(0, shape[1], (shape[0],))
+        del compiled[:]
+        with _plans.forcing(f"rows/{design}/gpu"):
+            cross_entropy(x, target, IGNORE_INDEX, 0.0, "mean").backward()
+        for name, kernel in compiled:
+            registers, spills, _ = _resources(kernel.asm["ptx"], 90)
+            text = sass(kernel.asm["cubin"])
+            body = loops(text) if name == "cross_entropy_kernel" and design == "looped" else []
+            counts, where = (body[0], "its loop's iteration") if body else (opcodes(text), "all")
+            per_element = 32 * kernel.metadata.num_warps / _tile_elements(kernel)
+            mufu = sum(n for op, n in counts.items() if op.startswith("MUFU"))
+            print(f"bfloat16 {shape[0]} x {shape[1]}, {design}: {name}: {registers} registers, "
+                  f"{spills} B spilled; {where}: {sum(counts.values()) * per_element:.1f} "
+                  f"instructions an element, {mufu * per_element:.2f} MUFU")  # fmt: skip
+
+
+def _tile_elements(kernel) -> int:
+    """ROWS x BLOCK_COLS of a compiled kernel: the elements a program takes at a time."""
+    names = kernel.src.fn.arg_names
+    constants = {
+        names[key[0] if isinstance(key, tuple) else key] if not isinstance(key, str) else key: v
+        for key, v in kernel.src.constants.items()
+    }
+    return constants["ROWS"] * constants["BLOCK_COLS"]
+
+
 if __name__ == "__main__":
-    main()
+    _offline() if "--offline" in sys.argv else main()

@@ -21,9 +21,27 @@ FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 
 
+_GPU_TARGET_ON_CPU = False
+
+
 def interpreting() -> bool:
     """True when the kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1 at import)."""
     return _INTERPRETING
+
+
+def compile_for_gpu_on_cpu() -> None:
+    """For the tools that compile kernels for a GPU target on a machine without one
+    (benchmarks/compile_offline.py, benchmarks/sass_loop.py): from now on CPU tensors pass
+    the launchers' device checks, as in the interpreter, but launch plans are made with
+    the GPU's constants (`kernels._plans.default_constants`), so what compiles is what a
+    GPU would launch. (Until 2026-12-07 they were the interpreter's: the gradients'
+    lines of `make compile-check` compiled attention's interpreter tiles.)"""
+    global _INTERPRETING, _GPU_TARGET_ON_CPU
+    _INTERPRETING = _GPU_TARGET_ON_CPU = True
+
+
+def gpu_target_on_cpu() -> bool:
+    return _GPU_TARGET_ON_CPU
 
 
 def _dtype_names(dtypes: tuple[torch.dtype, ...]) -> str:

@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from harness.autotune import launch_tuned, with_config
-from kernels._checks import interpreting
+from kernels._checks import gpu_target_on_cpu, interpreting
 from kernels._launch import COMPILE_OPTIONS, launch_resolved, note_dispatched, note_replay
 
 _FORCED: ContextVar[str | None] = ContextVar("forced_config", default=None)
@@ -58,8 +58,9 @@ def tunable(module_name: str) -> None:
 
 
 def default_constants() -> str:
-    """The constants of this mode: "interpret" in Triton's interpreter, else "gpu"."""
-    return "interpret" if interpreting() else "gpu"
+    """The constants of this mode: "interpret" in Triton's interpreter, else "gpu" (a GPU
+    target compiled on a CPU too: `kernels._checks.compile_for_gpu_on_cpu`)."""
+    return "interpret" if interpreting() and not gpu_target_on_cpu() else "gpu"
 
 
 def forced_name() -> str | None:

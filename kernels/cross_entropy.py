@@ -254,7 +254,7 @@ def cross_entropy_backward(
         dloss_rows = dloss.float().reshape(1)
         if reduction == "mean":
             dloss_rows = dloss_rows / (target != ignore_index).sum()
-    limits = row_limits(_plans.default_constants())
+    limits = row_limits(_plans.forced("rows")[1])  # the forward's mode, or its forcing's
     block = block_for(n_cols, limits.loop_block)
     rows = block_for(n_rows, max(limits.tile_target // block, 1))
     grid = checked_grid((cdiv(n_rows, rows), cdiv(n_cols, block)), f"x of shape {tuple(x.shape)}")

@@ -269,3 +269,22 @@ def test_a_config_two_ops_share_keeps_both_ops_kernels_in_the_baseline(tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     line = json.loads(saved.read_text())["lines"]["rows/split/gpu float32"]
     assert {"add_row_sum_split_kernel", "softmax_split_kernel"} <= set(line), line
+
+
+def test_offline_launches_are_planned_with_the_gpus_constants() -> None:
+    """Compiled for sm_90 on CPU tensors, a softmax row of 2000 columns is planned as the
+    GPU plans it (whole rows up to 32768), not as the interpreter would (looped past 1024):
+    what the offline lines compile is what a GPU launches."""
+    script = (
+        "import torch\n"
+        "from benchmarks.sass_loop import compile_only\n"
+        "from kernels import _plans\n"
+        "from kernels.softmax import softmax\n"
+        "compiled = compile_only(90)\n"
+        "with _plans.recording() as launched:\n"
+        "    softmax(torch.randn(4, 2000))\n"
+        "print(launched, [name for name, _ in compiled])\n"
+    )
+    done = _offline("-c", script)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "['rows/whole/gpu'] ['softmax_kernel']" in done.stdout, done.stdout
