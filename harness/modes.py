@@ -73,8 +73,8 @@ def activate(mode: str) -> str:
     """Resolve `mode` and set TRITON_INTERPRET to match; returns the resolved mode. Every
     interpreted load and store is bounds-checked (`harness.bounds`), parity's twins too,
     interpreted reductions with a kernel's own combine function run as a tree of numpy
-    calls (`harness.reductions`), and comparisons are typed as compiled Triton types them
-    (`harness.interpreter_fixes`)."""
+    calls (`harness.reductions`), and comparisons and float arguments are typed as
+    compiled Triton types them (`harness.interpreter_fixes`)."""
     resolved = resolve(mode)
     if resolved == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
@@ -91,8 +91,9 @@ def interpreter_aids() -> str:
     """What the harness adds to Triton's interpreter in this process, for the report
     header: the bounds check (`harness.bounds`), the reductions and scans as trees
     (`harness.reductions`), helpers called without patching the language again
-    (`harness.interpreter_speed`) and the comparisons typed int1 and fma rounded once
-    (`harness.interpreter_fixes`), each on, or off with the reason."""
+    (`harness.interpreter_speed`) and the comparisons typed int1, fma rounded once and
+    float arguments float32 (`harness.interpreter_fixes`), each on, or off with the
+    reason."""
     from harness import patches
 
     return "; ".join(
