@@ -19,6 +19,9 @@ backward; ours two floats a row).
 
     PYTHONPATH=. python benchmarks/cross_entropy_probe.py [--offline]
 
+`--designs` times the forward alone, bfloat16, with each row design forced (whole rows in
+registers up to 32768 columns, looped in blocks of 4096, 8192 or 16384), against a copy.
+
 `--offline` compiles the kernels for sm_90 without a GPU, with the GPU's block sizes, at
 8 x 50257 (the looped forward), 8 x 32000 (whole rows) and the backward, and prints their
 registers and SASS instructions an element (in the looped forward's loop: a thread's
@@ -127,6 +130,35 @@ def main() -> None:
                   flush=True)  # fmt: skip
 
 
+def _designs() -> None:
+    from triton.testing import do_bench
+
+    import kernels._rows as rows
+    from kernels import _plans
+
+    print(torch.cuda.get_device_name(), "triton", triton.__version__, "torch", torch.__version__)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for shape in ((8192, 16384), (8192, 32000), (4096, 50257), (2048, 128256)):
+        x, target = _inputs(shape, torch.bfloat16, gen)
+        out = torch.empty_like(x)
+        copy = 1e3 * do_bench(lambda out=out, x=x: out.copy_(x), return_mode="median")
+        cells = [f"copy {copy:.1f} us"]
+        for design, block in (("whole", None), ("looped", 4096), ("looped", 8192),
+                              ("looped", 16384)):  # fmt: skip
+            if design == "whole" and shape[1] > rows.WHOLE_ROW_MAX:
+                continue
+            saved = rows.LOOP_BLOCK
+            rows.LOOP_BLOCK = block or saved  # (a set constant drops remembered plans)
+            try:
+                with _plans.forcing(f"rows/{design}/gpu"):
+                    us = 1e3 * do_bench(lambda x=x, t=target: _ours(x, t), return_mode="median")
+            finally:
+                rows.LOOP_BLOCK = saved
+            name = design if block is None else f"{design} {block}"
+            cells.append(f"{name} {us:.1f} us ({copy / 2 / us:.0%})")
+        print(f"bfloat16 {shape[0]} x {shape[1]}: " + "  ".join(cells), flush=True)
+
+
 def _offline() -> None:
     from benchmarks.compile_offline import _resources
     from benchmarks.sass_loop import compile_only, loops, opcodes, sass
@@ -162,4 +194,9 @@ def _tile_elements(kernel) -> int:
 
 
 if __name__ == "__main__":
-    _offline() if "--offline" in sys.argv else main()
+    if "--offline" in sys.argv:
+        _offline()
+    elif "--designs" in sys.argv:
+        _designs()
+    else:
+        main()
