@@ -126,6 +126,7 @@ def cross_entropy_backward_kernel(
     sum_ptr,  # float32, n_rows: each row's sum of exp(x - m) (the forward's)
     dloss_ptr,  # the gradient of each row's loss (stride 0: one for every row)
     dx_ptr,  # the gradient of x, shape (n_rows, n_cols), contiguous
+    count_ptr,  # int32, one element: the rows not ignored (read for MEAN only)
     n_rows,  # number of rows
     n_cols,  # classes C, entries per row
     stride_xrow,  # elements between consecutive rows of x
@@ -135,6 +136,7 @@ def cross_entropy_backward_kernel(
     smoothing,  # label smoothing eps, in [0, 1]
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per program, a power of two
+    MEAN: tl.constexpr,  # the loss was a mean: dloss over the count of rows not ignored
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
@@ -145,6 +147,8 @@ def cross_entropy_backward_kernel(
     ignored = target == ignore_index
     valid = (target >= 0) & (target < n_cols)
     dloss = tl.load(dloss_ptr + rows * stride_dloss, mask=row_mask, other=0.0).to(tl.float32)
+    if MEAN:
+        dloss = dloss / tl.load(count_ptr).to(tl.float32)
     row_max = tl.load(max_ptr + rows, mask=row_mask, other=0.0)
     inv_sum = 1.0 / tl.load(sum_ptr + rows, mask=row_mask, other=1.0)  # one division a row
 
@@ -158,6 +162,38 @@ def cross_entropy_backward_kernel(
     dx = tl.where(ignored[:, None], 0.0, dx)
     dx_ptrs = dx_ptr + rows[:, None] * n_cols + cols[None, :]
     tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def cross_entropy_reduce_kernel(
+    loss_ptr,  # float32, n_rows: each row's loss (0 where ignored)
+    target_ptr,  # each row's class index (int64 or int32)
+    out_ptr,  # the reduced loss, one element of x's dtype
+    count_ptr,  # int32, one element: the rows not ignored (the backward's "mean" reads it)
+    n_rows,  # number of rows
+    stride_target,  # elements between consecutive targets
+    ignore_index,  # the target of a row that has no loss
+    MEAN: tl.constexpr,  # divide by the rows not ignored (0 / 0 = NaN when none is)
+    BLOCK: tl.constexpr,  # rows an iteration, a power of two
+):
+    """The rows' losses summed and the rows not ignored counted by one program, in a fixed
+    order (the same bits every call, as PyTorch's sum), then divided and rounded once: one
+    launch where sum, compare, count, divide and cast were five of PyTorch's."""
+    lanes = tl.arange(0, BLOCK)
+    total = tl.zeros([BLOCK], tl.float32)
+    counted = tl.zeros([BLOCK], tl.int32)
+    for start in range(0, n_rows, BLOCK):
+        rows = start + lanes
+        mask = rows < n_rows  # the last block may hang past the last row
+        total += tl.load(loss_ptr + rows, mask=mask, other=0.0)
+        target = tl.load(target_ptr + rows * stride_target, mask=mask, other=ignore_index)
+        counted += (target != ignore_index).to(tl.int32)
+    loss = tl.sum(total, axis=0)
+    count = tl.sum(counted, axis=0)
+    if MEAN:
+        loss = loss / count.to(tl.float32)  # float32: the interpreter's NumPy would widen
+    tl.store(out_ptr, loss.to(out_ptr.dtype.element_ty))
+    tl.store(count_ptr, count)
 
 
 def check_inputs(
@@ -223,46 +259,55 @@ def row_losses(
     return losses, row_max, row_sum
 
 
+REDUCE_BLOCK = 1024
+"""Rows an iteration of `cross_entropy_reduce_kernel` (one program, 4 warps)."""
+
+
 def reduce_losses(
     losses: torch.Tensor, target: torch.Tensor, ignore_index: int, reduction: str,
     dtype: torch.dtype,
-) -> torch.Tensor:  # fmt: skip
+) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
     """The rows' float32 losses reduced as `reduction` asks, in `dtype` ("mean": over the
-    rows not ignored; 0 / 0 = NaN when every row is). No synchronization with the host."""
+    rows not ignored; 0 / 0 = NaN when every row is), and the count of those rows (int32,
+    one element; None for "none"). No synchronization with the host."""
     if reduction == "none":
-        return losses.view(target.shape)
-    total = losses.sum()
-    if reduction == "mean":
-        total = total / (target != ignore_index).sum()
-    return total.to(dtype)
+        return losses.view(target.shape), None
+    out = torch.empty((), dtype=dtype, device=losses.device)
+    count = torch.empty(1, dtype=torch.int32, device=losses.device)
+    target_rows = target.reshape(losses.shape[0])
+    fast(cross_entropy_reduce_kernel)[(1,)](
+        losses, target_rows, out, count, losses.shape[0], target_rows.stride(0), ignore_index,
+        MEAN=reduction == "mean", BLOCK=REDUCE_BLOCK, num_warps=4,
+    )  # fmt: skip
+    return out, count
 
 
 def cross_entropy_backward(
     dloss: torch.Tensor, x: torch.Tensor, target: torch.Tensor, row_max: torch.Tensor,
-    row_sum: torch.Tensor, ignore_index: int, smoothing: float, reduction: str,
+    row_sum: torch.Tensor, count: torch.Tensor | None, ignore_index: int, smoothing: float,
+    reduction: str,
 ) -> torch.Tensor:  # fmt: skip
     """The gradient of cross_entropy(x, target, ...) with respect to x, given the
-    forward's row statistics and the gradient dloss of its (reduced) output."""
+    forward's row statistics (and, for "mean", its count of the rows not ignored) and the
+    gradient dloss of its (reduced) output."""
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
     dx = torch.empty_like(x, memory_format=torch.contiguous_format)
     if dx.numel() == 0:
         return dx
-    if reduction == "none":
-        dloss_rows = dloss.reshape(n_rows)
-    else:  # one dloss for every row: a 0-d tensor read at stride 0
-        dloss_rows = dloss.float().reshape(1)
-        if reduction == "mean":
-            dloss_rows = dloss_rows / (target != ignore_index).sum()
+    # "sum" and "mean": one dloss for every row, a 0-d tensor read at stride 0.
+    dloss_rows = dloss.reshape(n_rows if reduction == "none" else 1)
     limits = row_limits(_plans.forced("rows")[1])  # the forward's mode, or its forcing's
     block = block_for(n_cols, limits.loop_block)
     rows = block_for(n_rows, max(limits.tile_target // block, 1))
     grid = checked_grid((cdiv(n_rows, rows), cdiv(n_cols, block)), f"x of shape {tuple(x.shape)}")
     target_rows = target.reshape(n_rows)
     fast(cross_entropy_backward_kernel)[grid](
-        x_rows, target_rows, row_max, row_sum, dloss_rows, dx, n_rows, n_cols,
-        x_rows.stride(0), target_rows.stride(0), dloss_rows.stride(0) if reduction == "none" else 0,
-        ignore_index, smoothing, ROWS=rows, BLOCK_COLS=block, FAST_EXP=not in_interpreter(),
+        x_rows, target_rows, row_max, row_sum, dloss_rows, dx,
+        row_max if count is None else count,  # (read only for "mean")
+        n_rows, n_cols, x_rows.stride(0), target_rows.stride(0),
+        dloss_rows.stride(0) if reduction == "none" else 0, ignore_index, smoothing,
+        ROWS=rows, BLOCK_COLS=block, MEAN=reduction == "mean", FAST_EXP=not in_interpreter(),
         num_warps=warps_for(rows * block),
     )  # fmt: skip
     return dx
@@ -285,13 +330,14 @@ def cross_entropy(
         return CrossEntropyFunction.apply(x, target, ignore_index, smoothing, reduction)
     loss_dtype = x.dtype if reduction == "none" else torch.float32
     losses, _, _ = row_losses(x, target, ignore_index, smoothing, loss_dtype)
-    return reduce_losses(losses, target, ignore_index, reduction, x.dtype)
+    return reduce_losses(losses, target, ignore_index, reduction, x.dtype)[0]
 
 
 @_plans.carried_to_backward
 class CrossEntropyFunction(torch.autograd.Function):
     """cross_entropy with its gradient in x: the forward saves each row's max and sum of
-    exp(x - max) (8 bytes a row), the backward recomputes the probabilities from them."""
+    exp(x - max) (8 bytes a row) and, for "mean", its count of the rows not ignored; the
+    backward recomputes the probabilities from them."""
 
     @staticmethod
     def forward(
@@ -302,14 +348,16 @@ class CrossEntropyFunction(torch.autograd.Function):
         x_rows = as_rows(x)  # saved as the kernels read it: a strided x is copied once
         losses, row_max, row_sum = row_losses(x_rows, target, ignore_index, smoothing,
                                               loss_dtype)  # fmt: skip
-        ctx.save_for_backward(x_rows, target, row_max, row_sum)
+        loss, count = reduce_losses(losses, target, ignore_index, reduction, x.dtype)
+        ctx.save_for_backward(x_rows, target, row_max, row_sum, count)
         ctx.options, ctx.shape = (ignore_index, smoothing, reduction), x.shape
-        return reduce_losses(losses, target, ignore_index, reduction, x.dtype)
+        return loss
 
     @staticmethod
     def backward(ctx, dloss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x_rows, target, row_max, row_sum = ctx.saved_tensors
-        dx = cross_entropy_backward(dloss, x_rows, target, row_max, row_sum, *ctx.options)
+        x_rows, target, row_max, row_sum, count = ctx.saved_tensors
+        dx = cross_entropy_backward(dloss, x_rows, target, row_max, row_sum, count,
+                                    *ctx.options)  # fmt: skip
         return dx.view(ctx.shape), None, None, None, None
 
 

@@ -573,8 +573,8 @@ def cross_entropy_grad_mean_over_all_rows(x, target, ignore_index, smoothing, re
     _, row_max, row_sum = row_losses(x, target, ignore_index, smoothing, torch.float32)
     if reduction == "mean":
         dy, reduction = dy.float() / target.numel(), "sum"  # BUG: not by the rows counted
-    return (cross_entropy_backward(dy, x, target, row_max, row_sum, ignore_index, smoothing,
-                                   reduction),)  # fmt: skip
+    return (cross_entropy_backward(dy, x, target, row_max, row_sum, None, ignore_index,
+                                   smoothing, reduction),)  # fmt: skip
 
 
 # name -> (op name, launcher, the bug, where it shows and where it hides)

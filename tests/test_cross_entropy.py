@@ -59,8 +59,9 @@ def test_an_ignored_row_has_no_loss_and_no_gradient_whatever_it_holds(device):
 
 
 def test_the_function_keeps_two_floats_a_row_beside_its_inputs(device):
-    """The backward recomputes the probabilities from each row's max and sum: nothing of
-    (N, C) is saved but x itself (PyTorch's log_softmax keeps its (N, C) output)."""
+    """The backward recomputes the probabilities from each row's max and sum (and divides
+    a mean's gradient by the forward's count of rows): nothing of (N, C) is saved but x
+    itself (PyTorch's log_softmax keeps its (N, C) output)."""
     x = _logits(6, 300, device=device).requires_grad_(True)
     target = torch.arange(6, device=device)
     saved: list[torch.Tensor] = []
@@ -74,7 +75,7 @@ def test_the_function_keeps_two_floats_a_row_beside_its_inputs(device):
     loss.backward()
     others = [t for t in saved if t is not x and t is not target]
     assert any(t is x for t in saved)
-    assert sum(t.numel() for t in others) == 2 * x.shape[0]
+    assert sum(t.numel() for t in others) == 2 * x.shape[0] + 1  # and "mean"'s count
 
 
 def test_cross_entropy_records_its_gradient_where_x_requires_one(device):
