@@ -19,11 +19,12 @@ backward; ours two floats a row).
 
     PYTHONPATH=. python benchmarks/cross_entropy_probe.py [--offline]
 
-`--designs` times the forward alone, bfloat16, with each row design forced (whole rows in
-registers up to 32768 columns, looped in blocks of 4096, 8192 or 16384), against a copy.
+`--designs` times the forward alone (reduction "mean"), bfloat16 and float32, as planned
+and with each row design forced (whole rows in registers up to 32768 columns, streamed in
+blocks of 2048, 4096 or 8192), against a copy.
 
 `--offline` compiles the kernels for sm_90 without a GPU, with the GPU's block sizes, at
-8 x 50257 (the looped forward), 8 x 32000 (whole rows) and the backward, and prints their
+8 x 50257 (the looped forward), 8 x 8000 (whole rows) and the backward, and prints their
 registers and SASS instructions an element (in the looped forward's loop: a thread's
 iteration over the elements it takes), the MUFU (exp2, log2, rcp) among them.
 """
@@ -134,29 +135,43 @@ def _designs() -> None:
     from triton.testing import do_bench
 
     import kernels._rows as rows
+    import kernels.cross_entropy as ce
     from kernels import _plans
 
     print(torch.cuda.get_device_name(), "triton", triton.__version__, "torch", torch.__version__)
     gen = torch.Generator(device="cuda").manual_seed(0)
-    for shape in ((8192, 16384), (8192, 32000), (4096, 50257), (2048, 128256)):
-        x, target = _inputs(shape, torch.bfloat16, gen)
-        out = torch.empty_like(x)
-        copy = 1e3 * do_bench(lambda out=out, x=x: out.copy_(x), return_mode="median")
-        cells = [f"copy {copy:.1f} us"]
-        for design, block in (("whole", None), ("looped", 4096), ("looped", 8192),
-                              ("looped", 16384)):  # fmt: skip
-            if design == "whole" and shape[1] > rows.WHOLE_ROW_MAX:
-                continue
-            saved = rows.LOOP_BLOCK
-            rows.LOOP_BLOCK = block or saved  # (a set constant drops remembered plans)
-            try:
-                with _plans.forcing(f"rows/{design}/gpu"):
-                    us = 1e3 * do_bench(lambda x=x, t=target: _ours(x, t), return_mode="median")
-            finally:
-                rows.LOOP_BLOCK = saved
-            name = design if block is None else f"{design} {block}"
-            cells.append(f"{name} {us:.1f} us ({copy / 2 / us:.0%})")
-        print(f"bfloat16 {shape[0]} x {shape[1]}: " + "  ".join(cells), flush=True)
+    for dtype in DESIGN_DTYPES:
+        for shape in DESIGN_SHAPES:
+            x, target = _inputs(shape, dtype, gen)
+            out = torch.empty_like(x)
+            copy = 1e3 * do_bench(lambda out=out, x=x: out.copy_(x), return_mode="median")
+            cells = [f"copy {copy:.1f} us"]
+            us = 1e3 * do_bench(lambda x=x, t=target: _ours(x, t), return_mode="median")
+            cells.append(f"default {us:.1f} us ({copy / 2 / us:.0%})")
+            for design, block in DESIGNS:
+                if design == "whole" and shape[1] > rows.WHOLE_ROW_MAX:
+                    continue
+                constants = {"WHOLE_ROW_MAX": rows.WHOLE_ROW_MAX, "LOOP_BLOCK": block}
+                saved = {name: getattr(ce, name) for name in constants}
+                for name, value in constants.items():  # (drops remembered plans)
+                    setattr(ce, name, value or saved[name])
+                try:
+                    with _plans.forcing(f"rows/{design}/gpu"):
+                        us = 1e3 * do_bench(lambda x=x, t=target: _ours(x, t),
+                                            return_mode="median")  # fmt: skip
+                finally:
+                    for name, value in saved.items():
+                        setattr(ce, name, value)
+                name = design if block is None else f"{design} {block}"
+                cells.append(f"{name} {us:.1f} us ({copy / 2 / us:.0%})")
+            print(f"{str(dtype)[6:]} {shape[0]} x {shape[1]}: " + "  ".join(cells), flush=True)
+
+
+DESIGN_DTYPES = (torch.bfloat16, torch.float32)
+DESIGN_SHAPES = ((16384, 8192), (8192, 16384), (8192, 32000), (4096, 50257), (2048, 128256))
+DESIGNS = (("whole", None), ("looped", 2048), ("looped", 4096), ("looped", 8192))
+"""The forward's designs --designs forces: whole rows (up to `_rows.WHOLE_ROW_MAX`),
+streamed in blocks of 2048 to 8192 (up to `_rows.LOOP_BLOCK`)."""
 
 
 def _offline() -> None:
@@ -165,7 +180,7 @@ def _offline() -> None:
     from kernels import _plans
 
     compiled = compile_only(90)
-    for shape, design in (((8, 50257), "looped"), ((8, 32000), "whole")):
+    for shape, design in (((8, 50257), "looped"), ((8, 8000), "whole")):
         x = torch.randn(shape).to(torch.bfloat16).requires_grad_(True)
         target = torch.randint(0, shape[1], (shape[0],))
         del compiled[:]
@@ -184,12 +199,15 @@ def _offline() -> None:
 
 
 def _tile_elements(kernel) -> int:
-    """ROWS x BLOCK_COLS of a compiled kernel: the elements a program takes at a time."""
+    """ROWS x BLOCK_COLS of a compiled kernel: the elements a program takes at a time (the
+    reduce kernel's BLOCK)."""
     names = kernel.src.fn.arg_names
     constants = {
         names[key[0] if isinstance(key, tuple) else key] if not isinstance(key, str) else key: v
         for key, v in kernel.src.constants.items()
     }
+    if "BLOCK" in constants:
+        return constants["BLOCK"]
     return constants["ROWS"] * constants["BLOCK_COLS"]
 
 

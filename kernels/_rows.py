@@ -7,7 +7,7 @@ A row-wise op works on the last dimension; every leading dimension is just "more
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import triton
@@ -205,31 +205,42 @@ def plan_rows(
     multiprocessors: int = 1,
     walks: bool = False,
     loop_loads: int = 1,
+    whole_row_max: int | None = None,
+    loop_block: int | None = None,
 ) -> RowPlan:
     """The launch plan for a row-wise kernel over n_rows rows of n_cols (both > 0);
     `elements_per_thread` overrides ELEMENTS_PER_THREAD for a kernel measured to prefer
-    fewer, fuller threads. The config launched is named `family/design/constants`
-    (see kernels._plans). Whole rows up to the mode's whole_row_max; past it, with
-    `splits` (the op has walking whole-row kernels and a split kernel, as
-    `launch_rowwise` takes them) and elements (of `element_bytes`) of at least
-    SPLIT_MIN_ELEMENT_BYTES, split in up to MAX_SLICES slices; else, where the op `walks`
-    and the row is at most the mode's walker_max_row_bytes, walked by `multiprocessors` x
-    WALKERS_PER_SM programs; else looped, `loop_loads` blocks an iteration of the first
-    pass, each thread's ELEMENTS_PER_THREAD values an iteration split among them (the
+    fewer, fuller threads; `whole_row_max` and `loop_block` cap the mode's limits for a
+    kernel measured to prefer shorter whole rows or blocks. The config launched is named
+    `family/design/constants` (see kernels._plans). Whole rows up to the mode's
+    whole_row_max; past it, with `splits` (the op has walking whole-row kernels and a
+    split kernel, as `launch_rowwise` takes them) and elements (of `element_bytes`) of at
+    least SPLIT_MIN_ELEMENT_BYTES, split in up to MAX_SLICES slices; else, where the op
+    `walks` and the row is at most the mode's walker_max_row_bytes, walked by
+    `multiprocessors` x WALKERS_PER_SM programs; else looped, `loop_loads` blocks an
+    iteration of the first pass, each thread's ELEMENTS_PER_THREAD values an iteration
+    split among them (the
     op's choice: a looped kernel that takes LOADS = 2).
 
     A plan is worked out once per shape, and remembered (`_PLANS`, until tuning scripts
     set a constant: `_plans.tunings()`): a training loop calls with the same shapes."""
     design, constants = _plans.forced(family)
     key = (n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-           multiprocessors, walks, loop_loads, _plans.tunings())  # fmt: skip
+           multiprocessors, walks, loop_loads, whole_row_max, loop_block,
+           _plans.tunings())  # fmt: skip
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
+        limits = row_limits(constants)
+        limits = replace(
+            limits,
+            whole_row_max=min(limits.whole_row_max, whole_row_max or limits.whole_row_max),
+            loop_block=min(limits.loop_block, loop_block or limits.loop_block),
+        )
         plan = _PLANS[key] = _plan(
             n_rows, n_cols, elements_per_thread, design, constants, splits, element_bytes,
-            multiprocessors, walks, loop_loads,
+            multiprocessors, walks, loop_loads, limits,
         )  # fmt: skip
     design = plan.design
     _plans.launched(family, design, constants)
@@ -259,8 +270,8 @@ def _plan(
     multiprocessors: int,
     walks: bool,
     loop_loads: int,
+    limits: RowLimits,
 ) -> RowPlan:
-    limits = row_limits(constants)
     slice_cols = limits.split_slice
     if splits and design == "split":  # forced: at least two slices where the row allows
         slice_cols = min(slice_cols, next_power_of_2(cdiv(n_cols, 2)))

@@ -39,7 +39,7 @@ import triton.language as tl
 from harness.parity import in_interpreter
 from kernels import _plans
 from kernels._checks import check_real, check_shape, check_tensor
-from kernels._launch import cdiv, checked_grid, fast
+from kernels._launch import cdiv, checked_grid, fast, note_temporary, replayed
 from kernels._rows import (
     as_rows,
     block_for,
@@ -47,12 +47,45 @@ from kernels._rows import (
     lanes_to_row,
     online_max_and_sum,
     plan_rows,
+    replay_context,
     row_limits,
     warps_for,
 )
 
+WHOLE_ROW_MAX = 8192
+"""Longest row (classes) the forward keeps in registers on the GPU (a cap on the row-wise
+ops' `_rows.WHOLE_ROW_MAX`; the interpreter's smaller limits stand): past it a row is
+streamed. H100, 2026-12-07g (benchmarks/cross_entropy_probe.py --designs): 16-bit rows of
+16384 and 32000 classes ran at 64% and 60% of their floor whole, 71% and 81% streamed."""
+LOOP_BLOCK = 4096
+"""Columns an iteration of the streamed forward on the GPU (a cap on `_rows.LOOP_BLOCK`):
+8 warps a program, so more programs share an SM (H100, 2026-12-07g: 81% of the floor at 32000
+classes against 71% with 8192, 86% against 84% at 128256)."""
+
+_plans.tunable(__name__)  # the probe's --designs sets the constants above
+
 REDUCTIONS = ("none", "sum", "mean")
 TARGET_DTYPES = (torch.int64, torch.int32)
+
+
+@triton.jit
+def _fold_block(lane_max, lane_sum, lane_total, x_ptrs, mask, SMOOTHING: tl.constexpr,
+                FAST_EXP: tl.constexpr):  # fmt: skip
+    """A block of a row folded into each lane's running max and sum of exp(x - max)
+    (`online_max_and_sum`, so that the loop needs no reduction) and, with SMOOTHING, its
+    total. mask None: the block is whole. A masked lane reads -inf, which never raises
+    the max and adds exp(-inf) = 0, and adds nothing to the total."""
+    if mask is None:
+        x = tl.load(x_ptrs).to(tl.float32)
+    else:
+        x = tl.load(x_ptrs, mask=mask, other=float("-inf")).to(tl.float32)
+    lane_max, lane_sum = online_max_and_sum(lane_max, lane_sum, x, None, FAST_EXP)
+    if SMOOTHING:
+        if mask is None:
+            lane_total += x
+        else:
+            lane_total += tl.where(mask, x, 0.0)
+    return lane_max, lane_sum, lane_total
 
 
 @triton.jit
@@ -71,6 +104,7 @@ def cross_entropy_kernel(
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per block, a power of two
     LOOPED: tl.constexpr,  # loop over each row in blocks (else BLOCK_COLS >= n_cols)
+    ALIGN: tl.constexpr,  # elements in 16 bytes: where a looped row's blocks start
     SMOOTHING: tl.constexpr,  # smoothing > 0: each row's sum of logits is needed too
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
@@ -78,26 +112,44 @@ def cross_entropy_kernel(
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < n_rows  # the last tile may hang past the last row
     cols = tl.arange(0, BLOCK_COLS)
-    x_rows = x_ptr + rows[:, None] * stride_xrow
-    if LOOPED:
-        # The online max-and-sum, kept per lane so that the loop needs no reduction.
+    if LOOPED:  # one row a program (ROWS == 1, so no row mask)
+        # Blocks start at the 16-byte boundary at or before the row's first element, so
+        # that every block but the first and the last is read whole, with unmasked vector
+        # loads, whatever the row's length and stride (a 16-bit row of 50257 classes
+        # starts anywhere; a mask at a column count not a multiple of 16 makes each load
+        # a scalar one). The first block masks the lanes before the row, the last those
+        # past its end.
+        row_start = tl.program_id(0).to(tl.int64) * stride_xrow
+        skew = (row_start % ALIGN).to(tl.int32)
+        x_block = x_ptr + tl.multiple_of(row_start - skew, ALIGN) + cols[None, :]
+        span = n_cols + skew  # elements from that boundary to the row's end
         lane_max = tl.full([ROWS, BLOCK_COLS], float("-inf"), tl.float32)
         lane_sum = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         lane_total = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
-        for start in range(0, n_cols, BLOCK_COLS):
-            mask = row_mask[:, None] & (start + cols < n_cols)[None, :]
-            # other=-inf: a padding lane never raises the max, and adds exp(-inf) = 0.
-            x = tl.load(x_rows + start + cols[None, :], mask=mask, other=float("-inf"))
-            x = x.to(tl.float32)
-            lane_max, lane_sum = online_max_and_sum(lane_max, lane_sum, x, None, FAST_EXP)
-            if SMOOTHING:
-                lane_total += tl.where(mask, x, 0.0)  # not the padding's -inf
+        first = ((cols >= skew) & (cols < span))[None, :]
+        lane_max, lane_sum, lane_total = _fold_block(
+            lane_max, lane_sum, lane_total, x_block, first, SMOOTHING, FAST_EXP
+        )
+        whole_end = span // BLOCK_COLS * BLOCK_COLS
+        for start in range(BLOCK_COLS, whole_end, BLOCK_COLS):
+            lane_max, lane_sum, lane_total = _fold_block(
+                lane_max, lane_sum, lane_total, x_block + start, None, SMOOTHING, FAST_EXP
+            )
+        # The last block, masked (empty where the row ends on a block's end, or in the
+        # first block: it then reads nothing and adds exp(-inf) = 0).
+        last_start = tl.maximum(whole_end, BLOCK_COLS)
+        last = (last_start + cols < span)[None, :]
+        lane_max, lane_sum, lane_total = _fold_block(
+            lane_max, lane_sum, lane_total, x_block + last_start, last, SMOOTHING, FAST_EXP
+        )
         row_max, row_sum = lanes_to_row(lane_max, lane_sum, FAST_EXP)
         row_total = tl.sum(lane_total, axis=1)
     else:
         mask = row_mask[:, None] & (cols < n_cols)[None, :]
-        # other=-inf, as above; a row of -inf only gets a NaN sum (-inf - -inf).
-        x = tl.load(x_rows + cols[None, :], mask=mask, other=float("-inf")).to(tl.float32)
+        # other=-inf: a padding lane never raises the max and adds exp(-inf) = 0; a row of
+        # -inf only gets a NaN sum (-inf - -inf).
+        x_rows = x_ptr + rows[:, None] * stride_xrow + cols[None, :]
+        x = tl.load(x_rows, mask=mask, other=float("-inf")).to(tl.float32)
         row_max = tl.max(x, axis=1)
         row_sum = tl.sum(exp(x - row_max[:, None], FAST_EXP), axis=1)
         row_total = tl.sum(tl.where(mask, x, 0.0), axis=1)
@@ -248,12 +300,13 @@ def row_losses(
     row_sum = torch.empty_like(row_max)
     if n_rows == 0:
         return losses, row_max, row_sum
-    plan = plan_rows(n_rows, n_cols)
+    plan = plan_rows(n_rows, n_cols, whole_row_max=WHOLE_ROW_MAX, loop_block=LOOP_BLOCK)
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     fast(cross_entropy_kernel)[plan.grid](
         x_rows, target_rows, losses, row_max, row_sum, n_rows, n_cols, x_rows.stride(0),
         target_rows.stride(0), ignore_index, smoothing, ROWS=plan.rows_per_program,
-        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row, SMOOTHING=smoothing > 0,
+        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row, ALIGN=16 // x.element_size(),
+        SMOOTHING=smoothing > 0,
         FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
     )  # fmt: skip
     return losses, row_max, row_sum
@@ -282,6 +335,7 @@ def reduce_losses(
     return out, count
 
 
+@replayed(replay_context)
 def cross_entropy_backward(
     dloss: torch.Tensor, x: torch.Tensor, target: torch.Tensor, row_max: torch.Tensor,
     row_sum: torch.Tensor, count: torch.Tensor | None, ignore_index: int, smoothing: float,
@@ -325,12 +379,28 @@ def cross_entropy(
     ()), int64 or int32; the result in x's dtype. Differentiable in x where autograd
     records (`CrossEntropyFunction`); see the module docstring for what differs from
     PyTorch (an out-of-range target gives NaN, not an IndexError)."""
+    if torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad:
+        check_inputs(x, target, ignore_index, label_smoothing, reduction)
+        return CrossEntropyFunction.apply(x, target, ignore_index, label_smoothing, reduction)
+    return forward_launches(x, target, ignore_index, label_smoothing, reduction)[0]
+
+
+@replayed(replay_context)
+def forward_launches(
+    x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float,
+    reduction: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """cross_entropy's checks and launches: its loss, each row's max and sum of
+    exp(x - max) (float32) and, but for "none", the count of rows not ignored. A call of a
+    signature made before is replayed (`kernels._launch.replayed`): its checks read
+    nothing the signature does not name."""
     smoothing = check_inputs(x, target, ignore_index, label_smoothing, reduction)
-    if torch.is_grad_enabled() and x.requires_grad:
-        return CrossEntropyFunction.apply(x, target, ignore_index, smoothing, reduction)
     loss_dtype = x.dtype if reduction == "none" else torch.float32
-    losses, _, _ = row_losses(x, target, ignore_index, smoothing, loss_dtype)
-    return reduce_losses(losses, target, ignore_index, reduction, x.dtype)[0]
+    losses, row_max, row_sum = row_losses(x, target, ignore_index, smoothing, loss_dtype)
+    if reduction != "none":  # made here, written whole by the forward, read by the reduce
+        note_temporary(losses)
+    loss, count = reduce_losses(losses, target, ignore_index, reduction, x.dtype)
+    return loss, row_max, row_sum, count
 
 
 @_plans.carried_to_backward
@@ -341,16 +411,16 @@ class CrossEntropyFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, x: torch.Tensor, target: torch.Tensor, ignore_index: int, smoothing: float,
+        ctx, x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float,
         reduction: str,
     ) -> torch.Tensor:  # fmt: skip
-        loss_dtype = x.dtype if reduction == "none" else torch.float32
         x_rows = as_rows(x)  # saved as the kernels read it: a strided x is copied once
-        losses, row_max, row_sum = row_losses(x_rows, target, ignore_index, smoothing,
-                                              loss_dtype)  # fmt: skip
-        loss, count = reduce_losses(losses, target, ignore_index, reduction, x.dtype)
+        loss, row_max, row_sum, count = forward_launches(
+            x_rows.view(x.shape), target, ignore_index, label_smoothing, reduction
+        )
         ctx.save_for_backward(x_rows, target, row_max, row_sum, count)
-        ctx.options, ctx.shape = (ignore_index, smoothing, reduction), x.shape
+        ctx.options = (ignore_index, check_smoothing(label_smoothing), reduction)
+        ctx.shape = x.shape
         return loss
 
     @staticmethod

@@ -21,6 +21,7 @@ from harness import (
     strategies,
 )
 from harness.dtypes import itemsize, to_torch
+from kernels import cross_entropy as kernel_module
 from kernels._rows import INTERPRET_LOOP_BLOCK, INTERPRET_WHOLE_ROW_MAX
 from kernels.cross_entropy import REDUCTIONS, CrossEntropyFunction, cross_entropy
 from ops._one_tensor import make_x
@@ -46,7 +47,9 @@ OFFSETS = (0.0, 100.0, -1000.0)
 
 
 def _cases(budget):
-    lengths = strategies.sizes(budget.numel, ROW_BLOCKS)  # at least one class
+    # At least one class; at the row-wise blocks and the forward's own caps on them.
+    blocks = (*ROW_BLOCKS, kernel_module.WHOLE_ROW_MAX, kernel_module.LOOP_BLOCK)
+    lengths = strategies.sizes(budget.numel, blocks)
     shape = strategies.shapes(budget.numel, lengths, max_leading=1, allow_empty=True,
                               max_rows=budget.rows)  # fmt: skip
     return strategies.with_params(

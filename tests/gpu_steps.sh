@@ -155,6 +155,11 @@
 #                 then benchmarks/cross_entropy_probe.py (forward and forward + backward
 #                 against F.cross_entropy and a copy, at vocabularies of 32000 to 128256)
 #                 and the op's bench rows
+#   s42-ce-followup  cross_entropy's forward with each design forced against a copy
+#                 (cross_entropy_probe.py --designs), its host cost beside softmax's
+#   s43-ce-aligned  cross_entropy's streamed forward from each row's 16-byte boundary:
+#                 tests compiled, the designs against a copy (and before, in .alt), the
+#                 probe against F.cross_entropy, host cost, bench rows
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1137,6 +1142,30 @@ for name in $STEPS; do
             -k cross_entropy
         step s41-ce-probe 150 python benchmarks/cross_entropy_probe.py
         step s41-ce-bench 100 python -m harness bench cross_entropy --out "$OUT/bench-ce" \
+            --no-plots ;;
+    s42-ce-followup)
+        # cross_entropy's forward designs forced (whole rows, looped in blocks of 4096 to
+        # 16384) against a copy, for the 16-bit forward's 56-58% of its floor at 32000 and
+        # 50257 classes (H100, 2026-12-07f); then its host cost since one reduce launch.
+        step s42-ce-designs 200 python benchmarks/cross_entropy_probe.py --designs
+        step s42-ce-host 120 python benchmarks/host_cost.py cross_entropy softmax --rounds 5 ;;
+    s43-ce-aligned)
+        # cross_entropy's streamed forward read from each row's 16-byte boundary, its middle
+        # blocks unmasked (vector loads at any C), in blocks of 4096, whole rows to 8192:
+        # compiled tests, every design forced in both dtypes, the same before the change
+        # (.alt, a tree to compare: git archive REV | tar -x -C .alt), then against
+        # F.cross_entropy, the host cost (the replayed launchers) and the bench rows.
+        step s43-ce-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_cross_entropy.py tests/test_planted_bugs.py \
+            -k cross_entropy
+        step s43-ce-designs 150 python benchmarks/cross_entropy_probe.py --designs
+        if [ -d .alt ]; then
+            (cd .alt && PYTHONPATH=. step s43-ce-designs-alt 60 python \
+                benchmarks/cross_entropy_probe.py --designs)
+        fi
+        step s43-ce-probe 120 python benchmarks/cross_entropy_probe.py
+        step s43-ce-host 60 python benchmarks/host_cost.py cross_entropy softmax --rounds 5
+        step s43-ce-bench 100 python -m harness bench cross_entropy --out "$OUT/bench-ce" \
             --no-plots ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's

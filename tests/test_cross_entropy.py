@@ -7,8 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from harness.compare import run_case
 from harness.modes import device_for
+from harness.op import Case
+from kernels import _plans
+from kernels import cross_entropy as kernel_module
+from kernels._rows import row_limits
 from kernels.cross_entropy import CrossEntropyFunction, TritonCrossEntropyLoss, cross_entropy
+from ops import OPS
 
 
 @pytest.fixture
@@ -25,6 +31,26 @@ def _loss_and_grad(x, target, *args) -> tuple[torch.Tensor, torch.Tensor]:
     loss = cross_entropy(x, target, *args)
     loss.backward(torch.ones_like(loss))
     return loss.detach(), x.grad
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_a_streamed_row_is_read_from_the_16_byte_boundary_before_it(dtype, harness_state):
+    """The streamed forward starts each row's blocks at the 16-byte boundary at or before
+    the row, so that its middle blocks are read with unmasked vector loads: 9 rows of an
+    odd length start at every offset from one, and each row, however its blocks fall
+    (all in the first, ending on a block's end, over several), meets the op's bound
+    against float64, label smoothing's sum of the row included."""
+    mode = harness_state.mode
+    constants = "interpret" if mode == "interpret" else "gpu"
+    block = min(row_limits(constants).loop_block, kernel_module.LOOP_BLOCK)
+    op = OPS["cross_entropy"]
+    with _plans.forcing(f"rows/looped/{constants}"), _plans.recording() as launched:
+        for n_cols in (3, block - 5, block, block + 3, 2 * block + 1, 3 * block - 1):
+            params = {"reduction": "none", "smoothing": 0.1, "offset": 100.0}
+            case = Case(op.name, dtype, (9, n_cols), params)
+            result = run_case(op, case, mode, device_for(mode), "ops")
+            assert result.ok, result.report()
+    assert launched == [f"rows/looped/{constants}"] * len(launched) and launched
 
 
 def test_a_target_out_of_range_gives_its_row_nan_and_no_other(device):
