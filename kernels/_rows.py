@@ -429,27 +429,43 @@ def exp(x, FAST: tl.constexpr):
         return tl.exp(x)
 
 
+LANE_MAX_START: tl.constexpr = tl.constexpr(-3.4028234663852886e38)
+"""The running max of a lane that has seen nothing yet (`online_max_and_sum`): float32's
+lowest finite value, so that exp(x - max) is never exp(-inf - -inf) = NaN for a lane
+that reads -inf (padding, or a logit masked to -inf): it adds exp(-inf) = 0. (A max of
+-inf would need a test and a select an element to shift by 0 there.)"""
+
+
 @triton.jit
 def online_max_and_sum(lane_max, lane_sum, x, x_next, FAST_EXP: tl.constexpr):
-    """Each lane's running max and sum of exp(x - max) with a block x (and x_next, unless
-    None) folded in: the sum so far is rescaled to the new max once for both blocks."""
+    """Each lane's running max m and sum s of exp(. - m) with a block x (and then x_next,
+    unless None) folded in, with one exp an element: of the smaller of x and m less the
+    larger. Where x raises the max, the sum is rescaled to it and x adds exp(0) = 1
+    (s exp(m - x) + 1); else x adds exp(x - m). The SFU runs an exp at a quarter of the
+    rate of an add: a 16-bit row streamed at copy speed has about two to spend an element,
+    and rescaling the sum to a new max and adding exp(x - max) were two. A NaN x takes the
+    second branch (x > m is false) and makes the sum NaN, as PyTorch's gives. Lanes start
+    at m = LANE_MAX_START and s = 0."""
+    lane_max, lane_sum = _fold_one(lane_max, lane_sum, x, FAST_EXP)
+    if x_next is not None:
+        lane_max, lane_sum = _fold_one(lane_max, lane_sum, x_next, FAST_EXP)
+    return lane_max, lane_sum
+
+
+@triton.jit
+def _fold_one(lane_max, lane_sum, x, FAST_EXP: tl.constexpr):
+    raises = x > lane_max
+    smaller = tl.where(raises, lane_max, x)
     new_max = tl.maximum(lane_max, x)
-    if x_next is not None:
-        new_max = tl.maximum(new_max, x_next)
-    # A lane that has seen only -inf so far keeps max -inf: shift by 0 there, so that
-    # exp(-inf - -inf) = NaN never enters its sum (it adds exp(-inf) = 0 instead).
-    shift = tl.where(new_max == float("-inf"), 0.0, new_max)
-    lane_sum = lane_sum * exp(lane_max - shift, FAST_EXP) + exp(x - shift, FAST_EXP)
-    if x_next is not None:
-        lane_sum += exp(x_next - shift, FAST_EXP)
-    return new_max, lane_sum
+    scale = exp(smaller - new_max, FAST_EXP)
+    return new_max, tl.where(raises, lane_sum * scale + 1.0, lane_sum + scale)
 
 
 @triton.jit
 def lanes_to_row(lane_max, lane_sum, FAST_EXP: tl.constexpr):
     """A row's max and sum of exp(x - max) from its lanes' (`online_max_and_sum`), over the
     last axis: each lane's sum rescaled to the row max. A row that is all -inf has
-    row_max = -inf and gets a NaN sum here (-inf - -inf), as PyTorch's softmax gives it."""
+    row_max = LANE_MAX_START and sum 0: its softmax is 0 / 0 = NaN, as PyTorch gives it."""
     row_max = tl.max(lane_max, axis=-1)
     row_sum = tl.sum(lane_sum * exp(lane_max - tl.expand_dims(row_max, -1), FAST_EXP), axis=-1)
     return row_max, row_sum

@@ -41,6 +41,7 @@ from kernels import _plans
 from kernels._checks import check_real, check_shape, check_tensor
 from kernels._launch import cdiv, checked_grid, fast, note_temporary, replayed
 from kernels._rows import (
+    LANE_MAX_START,
     as_rows,
     block_for,
     exp,
@@ -123,7 +124,7 @@ def cross_entropy_kernel(
         skew = (row_start % ALIGN).to(tl.int32)
         x_block = x_ptr + tl.multiple_of(row_start - skew, ALIGN) + cols[None, :]
         span = n_cols + skew  # elements from that boundary to the row's end
-        lane_max = tl.full([ROWS, BLOCK_COLS], float("-inf"), tl.float32)
+        lane_max = tl.full([ROWS, BLOCK_COLS], LANE_MAX_START, tl.float32)
         lane_sum = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         lane_total = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         first = ((cols >= skew) & (cols < span))[None, :]

@@ -43,6 +43,7 @@ from kernels import _plans
 from kernels._checks import check_tensor
 from kernels._launch import replayed
 from kernels._rows import (
+    LANE_MAX_START,
     exchange_partials,
     exp,
     lanes_to_row,
@@ -119,7 +120,7 @@ def softmax_looped_kernel(
     # lane j sees columns j, j + BLOCK_COLS, ... and holds their max and sum of exp(x - max).
     # (The row's running max, one reduction a block and one exp an element, ran slower:
     # da5ac7c, rejected, benchmarks/rows_and_launch_tuning.md#softmax_looped_kernel.)
-    lane_max = tl.full([BLOCK_COLS], float("-inf"), tl.float32)
+    lane_max = tl.full([BLOCK_COLS], LANE_MAX_START, tl.float32)
     lane_sum = tl.zeros([BLOCK_COLS], tl.float32)
     # Whole iterations first, LOADS blocks each, all inside the row: no masks, and both
     # blocks' loads issued before either is used (two blocks in flight a program).
