@@ -56,12 +56,15 @@ from kernels._rows import (
 WHOLE_ROW_MAX = 8192
 """Longest row (classes) the forward keeps in registers on the GPU (a cap on the row-wise
 ops' `_rows.WHOLE_ROW_MAX`; the interpreter's smaller limits stand): past it a row is
-streamed. H100, 2026-12-07g (benchmarks/cross_entropy_probe.py --designs): 16-bit rows of
-16384 and 32000 classes ran at 64% and 60% of their floor whole, 71% and 81% streamed."""
-LOOP_BLOCK = 4096
+streamed. H100, 2026-12-07g (benchmarks/cross_entropy_probe.py --designs): at 16384
+classes whole rows ran at 64% of their floor in bfloat16 against 70% streamed, 92%
+against 87% in float32; at 8192, 66% against 61% and 88% against 82%."""
+LOOP_BLOCK = 2048
 """Columns an iteration of the streamed forward on the GPU (a cap on `_rows.LOOP_BLOCK`):
-8 warps a program, so more programs share an SM (H100, 2026-12-07g: 81% of the floor at 32000
-classes against 71% with 8192, 86% against 84% at 128256)."""
+4 warps a program. H100, 2026-12-07g: 77-83% of the floor in bfloat16 and 86-92% in
+float32 at 32000 to 128256 classes, against 47-51% and 64-69% in blocks of 4096 (84
+registers a thread on Triton 3.6: two programs of 8 warps an SM where 2048's take six
+of 4) and 55-69% and 60-67% in 8192."""
 
 _plans.tunable(__name__)  # the probe's --designs sets the constants above
 
