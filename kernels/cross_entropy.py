@@ -108,7 +108,7 @@ def cross_entropy_kernel(
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per block, a power of two
     LOOPED: tl.constexpr,  # loop over each row in blocks (else BLOCK_COLS >= n_cols)
-    ALIGN: tl.constexpr,  # elements in 16 bytes: where a looped row's blocks start
+    ALIGN: tl.constexpr,  # elements in 16 bytes (1 where each row starts on that boundary)
     SMOOTHING: tl.constexpr,  # smoothing > 0: each row's sum of logits is needed too
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
@@ -130,7 +130,9 @@ def cross_entropy_kernel(
         lane_max = tl.full([ROWS, BLOCK_COLS], LANE_MAX_START, tl.float32)
         lane_sum = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         lane_total = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
-        first = ((cols >= skew) & (cols < span))[None, :]
+        first = (cols < span)[None, :]
+        if ALIGN > 1:  # (1: the rows start on the boundary and skew is 0)
+            first &= (cols >= skew)[None, :]
         lane_max, lane_sum, lane_total = _fold_block(
             lane_max, lane_sum, lane_total, x_block, first, SMOOTHING, FAST_EXP
         )
@@ -309,11 +311,20 @@ def row_losses(
     fast(cross_entropy_kernel)[plan.grid](
         x_rows, target_rows, losses, row_max, row_sum, n_rows, n_cols, x_rows.stride(0),
         target_rows.stride(0), ignore_index, smoothing, ROWS=plan.rows_per_program,
-        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row, ALIGN=16 // x.element_size(),
+        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row, ALIGN=row_alignment(x_rows),
         SMOOTHING=smoothing > 0,
         FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
     )  # fmt: skip
     return losses, row_max, row_sum
+
+
+def row_alignment(x_rows: torch.Tensor) -> int:
+    """The ALIGN of `cross_entropy_kernel`: the elements in 16 bytes, or 1 where the rows
+    are a multiple of 16 bytes apart (the kernel's skew is then 0 at compile time,
+    and so its first block's mask is a bound a vector load can take where n_cols is a
+    multiple of 16)."""
+    elements = 16 // x_rows.element_size()
+    return 1 if x_rows.stride(0) % elements == 0 else elements
 
 
 REDUCE_BLOCK = 1024
