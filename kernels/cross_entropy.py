@@ -194,13 +194,14 @@ def cross_entropy_backward_kernel(
     smoothing,  # label smoothing eps, in [0, 1]
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per program, a power of two
+    ALIGN: tl.constexpr,  # elements in 16 bytes where ROWS == 1 and rows start off it; else 1
+    SAME_STRIDE: tl.constexpr,  # stride_xrow == n_cols: dx's rows start where x's do
     MEAN: tl.constexpr,  # the loss was a mean: dloss over the count of rows not ignored
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    cols = tl.program_id(1) * BLOCK_COLS + tl.arange(0, BLOCK_COLS)
+    first_row = tl.program_id(0).to(tl.int64) * ROWS
+    rows = first_row + tl.arange(0, ROWS)
     row_mask = rows < n_rows
-    mask = row_mask[:, None] & (cols < n_cols)[None, :]  # the edge tiles hang past the ends
     target = tl.load(target_ptr + rows * stride_target, mask=row_mask, other=ignore_index)
     ignored = target == ignore_index
     valid = (target >= 0) & (target < n_cols)
@@ -210,16 +211,49 @@ def cross_entropy_backward_kernel(
     row_max = tl.load(max_ptr + rows, mask=row_mask, other=0.0)
     inv_sum = 1.0 / tl.load(sum_ptr + rows, mask=row_mask, other=1.0)  # one division a row
 
-    x = tl.load(x_ptr + rows[:, None] * stride_xrow + cols[None, :], mask=mask, other=0.0)
+    # As the forward's streamed blocks: columns counted from the 16-byte boundary at or
+    # before the row (skew is 0 at compile time where ALIGN is 1), so that a program whose
+    # block lies inside the row reads and writes it whole, with unmasked vector loads and
+    # stores; the grid's last column of programs takes the skew's columns past the end.
+    row_start = rows * stride_xrow
+    skew = (row_start % ALIGN).to(tl.int32)
+    block_start = tl.program_id(1) * BLOCK_COLS
+    offsets = block_start + tl.arange(0, BLOCK_COLS)[None, :]
+    cols = offsets - skew[:, None]
+    x_ptrs = x_ptr + tl.multiple_of(row_start - skew, ALIGN)[:, None] + offsets
+    dx_row_start = rows * n_cols - skew
+    if SAME_STRIDE:
+        dx_row_start = tl.multiple_of(dx_row_start, ALIGN)
+    dx_ptrs = dx_ptr + dx_row_start[:, None] + offsets
+    tl.static_assert(ALIGN <= BLOCK_COLS, "a block past the first starts inside its row")
+    inside = (first_row + ROWS <= n_rows) & (block_start + BLOCK_COLS <= n_cols)
+    if ALIGN > 1:
+        inside = inside & (block_start > 0)
+    if inside:
+        x = tl.load(x_ptrs)
+        dx = _gradient(x, cols, target, ignored, valid, dloss, row_max, inv_sum, smoothing,
+                       n_cols, FAST_EXP)  # fmt: skip
+        tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty))
+    else:  # an edge tile: it hangs past the last row, or past either end of its rows
+        mask = row_mask[:, None] & (cols >= 0) & (cols < n_cols)
+        x = tl.load(x_ptrs, mask=mask, other=0.0)
+        dx = _gradient(x, cols, target, ignored, valid, dloss, row_max, inv_sum, smoothing,
+                       n_cols, FAST_EXP)  # fmt: skip
+        tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _gradient(x, cols, target, ignored, valid, dloss, row_max, inv_sum, smoothing, n_cols,
+              FAST_EXP: tl.constexpr):  # fmt: skip
+    """dloss (softmax(x) - (1 - eps) onehot(target) - eps / C) of a tile (float32), NaN
+    where the target is out of range, 0 where it is ignored."""
     probability = exp(x.to(tl.float32) - row_max[:, None], FAST_EXP) * inv_sum[:, None]
-    is_target = cols[None, :] == target[:, None]
+    is_target = cols == target[:, None]
     grad = probability - tl.where(is_target, 1.0 - smoothing, 0.0) - smoothing / n_cols
     dx = dloss[:, None] * grad
     dx = tl.where(valid[:, None], dx, float("nan"))
     # After the NaN: an ignored row's gradient is 0 even where its logits are not finite.
-    dx = tl.where(ignored[:, None], 0.0, dx)
-    dx_ptrs = dx_ptr + rows[:, None] * n_cols + cols[None, :]
-    tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+    return tl.where(ignored[:, None], 0.0, dx)
 
 
 @triton.jit
@@ -369,15 +403,19 @@ def cross_entropy_backward(
     limits = row_limits(_plans.forced("rows")[1])  # the forward's mode, or its forcing's
     block = block_for(n_cols, limits.loop_block)
     rows = block_for(n_rows, max(limits.tile_target // block, 1))
-    grid = checked_grid((cdiv(n_rows, rows), cdiv(n_cols, block)), f"x of shape {tuple(x.shape)}")
+    # Rows off the 16-byte boundary are shifted to it one row a program, in blocks wider
+    # than the shift.
+    align = row_alignment(x_rows) if rows == 1 and block >= 16 else 1
+    blocks = cdiv(n_cols + align - 1, block)
+    grid = checked_grid((cdiv(n_rows, rows), blocks), f"x of shape {tuple(x.shape)}")
     target_rows = target.reshape(n_rows)
     fast(cross_entropy_backward_kernel)[grid](
         x_rows, target_rows, row_max, row_sum, dloss_rows, dx,
         row_max if count is None else count,  # (read only for "mean")
         n_rows, n_cols, x_rows.stride(0), target_rows.stride(0),
         dloss_rows.stride(0) if reduction == "none" else 0, ignore_index, smoothing,
-        ROWS=rows, BLOCK_COLS=block, MEAN=reduction == "mean", FAST_EXP=not in_interpreter(),
-        num_warps=warps_for(rows * block),
+        ROWS=rows, BLOCK_COLS=block, ALIGN=align, SAME_STRIDE=x_rows.stride(0) == n_cols,
+        MEAN=reduction == "mean", FAST_EXP=not in_interpreter(), num_warps=warps_for(rows * block),
     )  # fmt: skip
     return dx
 

@@ -11,6 +11,7 @@ from harness.compare import run_case
 from harness.modes import device_for
 from harness.op import Case
 from kernels import _plans
+from kernels import _rows as rows_module
 from kernels import cross_entropy as kernel_module
 from kernels._rows import row_limits
 from kernels.cross_entropy import CrossEntropyFunction, TritonCrossEntropyLoss, cross_entropy
@@ -34,22 +35,25 @@ def _loss_and_grad(x, target, *args) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
-def test_a_streamed_row_is_read_from_the_16_byte_boundary_before_it(dtype, harness_state):
-    """The streamed forward starts each row's blocks at the 16-byte boundary at or before
-    the row, so that its middle blocks are read with unmasked vector loads: 9 rows of an
-    odd length start at every offset from one, and each row, however its blocks fall
-    (all in the first, ending on a block's end, over several), meets the op's bound
-    against float64, label smoothing's sum of the row included."""
+def test_rows_are_read_from_the_16_byte_boundary_before_them(dtype, harness_state, monkeypatch):
+    """The streamed forward, and the backward where it takes one row a program, count a
+    row's blocks from the 16-byte boundary at or before it, so that blocks inside the row
+    are read (and dx written) with unmasked vector loads: 9 rows of an odd length start
+    at every offset from one, and each row, however its blocks fall (all in the first,
+    ending on a block's end, over several), meets the op's bound against float64, with
+    label smoothing's sum of the row, and so does its gradient. (Tiles of one row in the
+    interpreter too: its tile target cut to a block.)"""
     mode = harness_state.mode
     constants = "interpret" if mode == "interpret" else "gpu"
+    monkeypatch.setattr(rows_module, "INTERPRET_TILE_TARGET", rows_module.INTERPRET_LOOP_BLOCK)
     block = min(row_limits(constants).loop_block, kernel_module.LOOP_BLOCK)
-    op = OPS["cross_entropy"]
     with _plans.forcing(f"rows/looped/{constants}"), _plans.recording() as launched:
         for n_cols in (3, block - 5, block, block + 3, 2 * block + 1, 3 * block - 1):
-            params = {"reduction": "none", "smoothing": 0.1, "offset": 100.0}
-            case = Case(op.name, dtype, (9, n_cols), params)
-            result = run_case(op, case, mode, device_for(mode), "ops")
-            assert result.ok, result.report()
+            for name in ("cross_entropy", "cross_entropy.grad"):
+                params = {"reduction": "none", "smoothing": 0.1, "offset": 100.0}
+                case = Case(name, dtype, (9, n_cols), params)
+                result = run_case(OPS[name], case, mode, device_for(mode), "ops")
+                assert result.ok, result.report()
     assert launched == [f"rows/looped/{constants}"] * len(launched) and launched
 
 
