@@ -160,8 +160,8 @@
 #   s43-ce-aligned  cross_entropy's streamed forward from each row's 16-byte boundary:
 #                 tests compiled, the designs against a copy (and before, in .alt), the
 #                 probe against F.cross_entropy, host cost, bench rows
-#   s44-ce-2048   cross_entropy streamed in blocks of 2048: the probe, the bench rows; then
-#                 softmax's tests compiled (its looped pass 1's one-exp update)
+#   s44-ce-2048   cross_entropy streamed in blocks of 2048, its backward aligned: tests
+#                 compiled, the probe, the bench rows; then softmax's tests compiled
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1171,8 +1171,12 @@ for name in $STEPS; do
             --no-plots ;;
     s44-ce-2048)
         # cross_entropy's streamed forward in blocks of 2048 (the best of 2048-8192 in both
-        # dtypes at every vocabulary, s43), then softmax's tests compiled (its looped pass
-        # 1 takes the one-exp online max-and-sum too).
+        # dtypes at every vocabulary, s43) and its backward aligned as the forward: tests
+        # compiled, the probe, the bench rows; then softmax's tests compiled (its looped
+        # pass 1 takes the one-exp online max-and-sum too).
+        step s44-ce-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_cross_entropy.py tests/test_planted_bugs.py \
+            -k cross_entropy
         step s44-ce-probe 120 python benchmarks/cross_entropy_probe.py
         step s44-ce-bench 100 python -m harness bench cross_entropy --out "$OUT/bench-ce" \
             --no-plots
