@@ -3,7 +3,7 @@ torch.nn.functional.cross_entropy: ignore_index, label_smoothing, reductions "no
 "sum" and "mean", and the gradient with respect to x.
 
 Row r's loss is lse - x[r, t] (t its target, lse = log sum_j exp(x[r, j])); with label
-smoothing eps, (1 - eps) of it plus eps of lse - mean_j x[r, j]. Three GPU ideas:
+smoothing eps, (1 - eps) of it plus eps of lse - mean_j x[r, j]. Four GPU ideas:
 
 1. A row's loss needs only two numbers of the row: its max m and S = sum_j exp(x_j - m)
    (lse = m + log S). So the forward reads the logits once and writes three floats a
@@ -16,6 +16,14 @@ smoothing eps, (1 - eps) of it plus eps of lse - mean_j x[r, j]. Three GPU ideas
 3. Once m and S are saved, the gradient needs no reduction at all:
    dx_j = dloss (exp(x_j - m) / S - (1 - eps) [j = t] - eps / C). The backward is a 2-D
    grid of independent (row tile, column block) programs, as an elementwise kernel is.
+4. A load is a 16-byte vector only where the compiler can prove its address aligned and
+   its mask constant over the vector. A vocabulary of 50257 classes gives neither: its
+   16-bit rows start anywhere, and a mask against n_cols = 50257 changes at any column.
+   So a long row's blocks are counted from the 16-byte boundary at or before the row,
+   and only the blocks at its two ends are masked. With the one-exp online update of
+   `_rows.online_max_and_sum`, the streamed loop went from 19.1 SASS instructions an
+   element (2 of them exps) to 11.5 (1), offline for sm_90, and the bfloat16 forward at
+   50257 classes from 64% to 77% of its floor (H100, 2026-12-07g, same call).
 
 m and S are saved rather than lse: exp(x_j - m) rounds x_j - m, a small number when x_j is
 near the max, where x_j - lse would subtract an lse already rounded to float32 (off by
