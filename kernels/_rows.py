@@ -429,7 +429,7 @@ def exp(x, FAST: tl.constexpr):
         return tl.exp(x)
 
 
-LANE_MAX_START: tl.constexpr = tl.constexpr(-3.4028234663852886e38)
+LANE_MAX_START: tl.constexpr = tl.constexpr(-torch.finfo(torch.float32).max)
 """The running max of a lane that has seen nothing yet (`online_max_and_sum`): float32's
 lowest finite value, so that exp(x - max) is never exp(-inf - -inf) = NaN for a lane
 that reads -inf (padding, or a logit masked to -inf): it adds exp(-inf) = 0. (A max of
