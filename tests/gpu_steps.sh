@@ -1174,10 +1174,10 @@ for name in $STEPS; do
         # dtypes at every vocabulary, s43) and its backward aligned as the forward: tests
         # compiled, the probe, the bench rows; then softmax's tests compiled (its looped
         # pass 1 takes the one-exp online max-and-sum too).
+        step s44-ce-probe 120 python benchmarks/cross_entropy_probe.py
         step s44-ce-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
             tests/test_ops.py tests/test_cross_entropy.py tests/test_planted_bugs.py \
             -k cross_entropy
-        step s44-ce-probe 120 python benchmarks/cross_entropy_probe.py
         step s44-ce-bench 100 python -m harness bench cross_entropy --out "$OUT/bench-ce" \
             --no-plots
         step s44-softmax-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
