@@ -70,9 +70,10 @@ against 87% in float32; at 8192, 66% against 61% and 88% against 82%."""
 LOOP_BLOCK = 2048
 """Columns an iteration of the streamed forward on the GPU (a cap on `_rows.LOOP_BLOCK`):
 4 warps a program. H100, 2026-12-07g: 77-83% of the floor in bfloat16 and 86-92% in
-float32 at 32000 to 128256 classes, against 47-51% and 64-69% in blocks of 4096 (84
-registers a thread on Triton 3.6: two programs of 8 warps an SM where 2048's take six
-of 4) and 55-69% and 60-67% in 8192."""
+float32 at 32000 to 128256 classes, against 47-51% and 64-69% in blocks of 4096 and
+55-69% and 60-67% in 8192. (Compiled offline by Triton 3.6 at 50257 classes, 4096's
+kernel takes 84 registers a thread at 8 warps, room for two programs an SM; 2048's takes
+80 at 4 warps, room for six.)"""
 
 _plans.tunable(__name__)  # the probe's --designs sets the constants above
 
