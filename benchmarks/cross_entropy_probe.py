@@ -26,7 +26,8 @@ blocks of 2048, 4096 or 8192), against a copy.
 `--offline` compiles the kernels for sm_90 without a GPU, with the GPU's block sizes, at
 8 x 50257 (the looped forward), 8 x 8000 (whole rows) and the backward, and prints their
 registers and SASS instructions an element (in the looped forward's loop: a thread's
-iteration over the elements it takes), the MUFU (exp2, log2, rcp) among them.
+iteration over the elements it takes), the MUFU (exp2, log2, rcp) among them, and in
+the loop the elements a load reads (8: 16-byte vectors of bfloat16).
 """
 
 from __future__ import annotations
@@ -193,9 +194,11 @@ def _offline() -> None:
             counts, where = (body[0], "its loop's iteration") if body else (opcodes(text), "all")
             per_element = 32 * kernel.metadata.num_warps / _tile_elements(kernel)
             mufu = sum(n for op, n in counts.items() if op.startswith("MUFU"))
+            loads = counts.get("LDG", 0) * per_element  # global loads an element
+            vectors = f", {1 / loads:.0f} elements a load" if body and loads else ""
             print(f"bfloat16 {shape[0]} x {shape[1]}, {design}: {name}: {registers} registers, "
                   f"{spills} B spilled; {where}: {sum(counts.values()) * per_element:.1f} "
-                  f"instructions an element, {mufu * per_element:.2f} MUFU")  # fmt: skip
+                  f"instructions an element, {mufu * per_element:.2f} MUFU{vectors}")  # fmt: skip
 
 
 def _tile_elements(kernel) -> int:

@@ -121,6 +121,21 @@ def test_softmaxs_looped_kernel_fits_an_sm_on_32_warps_offline() -> None:
     assert found and int(found[1]) <= 64, done.stdout
 
 
+def test_cross_entropys_streamed_loop_reads_vectors_with_one_exp_an_element_offline() -> None:
+    """benchmarks/cross_entropy_probe.py --offline: at 50257 classes a bfloat16 row starts
+    anywhere and ends off any 16-byte boundary, yet the streamed forward's loop (blocks
+    counted from the boundary before the row, kernels/cross_entropy.py) reads 8 elements
+    a load, and folds each with one exp (`_rows.online_max_and_sum`); no spills."""
+    done = _offline("benchmarks/cross_entropy_probe.py", "--offline")
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    found = re.search(
+        r"50257, looped: cross_entropy_kernel: \d+ registers, 0 B spilled; its loop's "
+        r"iteration: [\d.]+ instructions an element, ([\d.]+) MUFU, (\d+) elements a load",
+        done.stdout,
+    )
+    assert found and float(found[1]) == 1.0 and found[2] == "8", done.stdout
+
+
 def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
     done = _offline(
         "benchmarks/host_cost.py", "--offline", "scale", "--rounds", "1", "--depths", "4"
