@@ -219,8 +219,7 @@ def plan_rows(
     `walks` and the row is at most the mode's walker_max_row_bytes, walked by
     `multiprocessors` x WALKERS_PER_SM programs; else looped, `loop_loads` blocks an
     iteration of the first pass, each thread's ELEMENTS_PER_THREAD values an iteration
-    split among them (the
-    op's choice: a looped kernel that takes LOADS = 2).
+    split among them (the op's choice: a looped kernel that takes LOADS = 2).
 
     A plan is worked out once per shape, and remembered (`_PLANS`, until tuning scripts
     set a constant: `_plans.tunings()`): a training loop calls with the same shapes."""

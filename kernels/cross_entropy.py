@@ -117,7 +117,7 @@ def cross_entropy_kernel(
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per block, a power of two
     LOOPED: tl.constexpr,  # loop over each row in blocks (else BLOCK_COLS >= n_cols)
-    ALIGN: tl.constexpr,  # elements in 16 bytes (1 where each row starts on that boundary)
+    ALIGN: tl.constexpr,  # LOOPED: elements in 16 bytes (1 where rows start on that boundary)
     SMOOTHING: tl.constexpr,  # smoothing > 0: each row's sum of logits is needed too
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
@@ -354,8 +354,8 @@ def row_losses(
     fast(cross_entropy_kernel)[plan.grid](
         x_rows, target_rows, losses, row_max, row_sum, n_rows, n_cols, x_rows.stride(0),
         target_rows.stride(0), ignore_index, smoothing, ROWS=plan.rows_per_program,
-        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row, ALIGN=row_alignment(x_rows),
-        SMOOTHING=smoothing > 0,
+        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row,
+        ALIGN=1 if plan.whole_row else row_alignment(x_rows), SMOOTHING=smoothing > 0,
         FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
     )  # fmt: skip
     return losses, row_max, row_sum
