@@ -160,8 +160,9 @@
 #   s43-ce-aligned  cross_entropy's streamed forward from each row's 16-byte boundary:
 #                 tests compiled, the designs against a copy (and before, in .alt), the
 #                 probe against F.cross_entropy, host cost, bench rows
-#   s44-ce-2048   cross_entropy streamed in blocks of 2048, its backward aligned: tests
-#                 compiled, the probe, the bench rows; then softmax's tests compiled
+#   s44-ce-2048   cross_entropy streamed in blocks of 2048, its backward aligned: the
+#                 probe, tests compiled, the bench rows; then softmax's tests compiled and
+#                 its looped 16-bit rows timed (two_pass_floor.py) against .alt
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1182,7 +1183,15 @@ for name in $STEPS; do
             --no-plots
         step s44-softmax-tests 150 python -m pytest -n 12 -q -p no:cacheprovider \
             --triton-mode=gpu tests/test_ops.py tests/test_parts.py tests/test_large_shapes.py \
-            -k softmax ;;
+            -k softmax
+        # softmax's looped 16-bit rows with the one-exp update (c1e192c), against the tree
+        # before it in .alt (git archive 36f29db | tar -x -C .alt), same call: earlier
+        # designs with one exp an element ran slower (rows_and_launch_tuning.md).
+        step s44-softmax-floor 60 python benchmarks/two_pass_floor.py
+        if [ -d .alt ]; then
+            (cd .alt && PYTHONPATH=. step s44-softmax-floor-alt 60 python \
+                benchmarks/two_pass_floor.py)
+        fi ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
