@@ -443,7 +443,7 @@ def cross_entropy(
     records (`CrossEntropyFunction`); see the module docstring for what differs from
     PyTorch (an out-of-range target gives NaN, not an IndexError)."""
     if torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad:
-        check_inputs(x, target, ignore_index, label_smoothing, reduction)
+        # (checked there, by forward_launches)
         return CrossEntropyFunction.apply(x, target, ignore_index, label_smoothing, reduction)
     return forward_launches(x, target, ignore_index, label_smoothing, reduction)[0]
 
