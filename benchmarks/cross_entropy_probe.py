@@ -17,7 +17,10 @@ each as % of its floor, ours against PyTorch, and the peak memory a forward + ba
 allocates beyond its inputs (PyTorch's log_softmax keeps an (N, C) tensor for the
 backward; ours two floats a row).
 
-    PYTHONPATH=. python benchmarks/cross_entropy_probe.py [--offline]
+    PYTHONPATH=. python benchmarks/cross_entropy_probe.py [--weighted] [--offline]
+
+`--weighted` does the same with class weights (drawn in [0, 2)) and label smoothing 0.1,
+the case where the streamed forward also reads a weight for each logit.
 
 `--designs` times the forward alone (reduction "mean"), bfloat16 and float32, as planned
 and with each row design forced (whole rows in registers up to 32768 columns, streamed in
@@ -44,6 +47,8 @@ from kernels.cross_entropy import cross_entropy
 SHAPES = ((8192, 32000), (4096, 50257), (2048, 128256))
 DTYPES = (torch.bfloat16, torch.float32)
 IGNORE_INDEX = -100
+OPTIONS: dict = {}
+"""Both sides' class weights and label smoothing (`--weighted` sets them for each shape)."""
 
 
 def _inputs(shape: tuple[int, int], dtype: torch.dtype, gen: torch.Generator):
@@ -62,11 +67,16 @@ def _loss_and_grad(fn, x: torch.Tensor, target: torch.Tensor, reduction: str = "
 
 
 def _ours(x, target, reduction="mean"):
-    return cross_entropy(x, target, IGNORE_INDEX, 0.0, reduction)
+    smoothing, weight = OPTIONS.get("label_smoothing", 0.0), OPTIONS.get("weight")
+    return cross_entropy(x, target, IGNORE_INDEX, smoothing, reduction, weight)
 
 
 def _torch(x, target, reduction="mean"):
-    return F.cross_entropy(x, target, ignore_index=IGNORE_INDEX, reduction=reduction)
+    weight = OPTIONS.get("weight")
+    return F.cross_entropy(
+        x, target, None if weight is None else weight.to(x.dtype), ignore_index=IGNORE_INDEX,
+        reduction=reduction, label_smoothing=OPTIONS.get("label_smoothing", 0.0),
+    )  # fmt: skip
 
 
 def _errors(x: torch.Tensor, target: torch.Tensor) -> str:
@@ -113,12 +123,15 @@ def _timed(x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     return {name: 1e3 * do_bench(fn, return_mode="median") for name, fn in calls.items()}
 
 
-def main() -> None:
+def main(weighted: bool = False) -> None:
     print(torch.cuda.get_device_name(), "triton", triton.__version__, "torch", torch.__version__)
     gen = torch.Generator(device="cuda").manual_seed(0)
     for dtype in DTYPES:
         for shape in SHAPES:
             x, target = _inputs(shape, dtype, gen)
+            if weighted:
+                weight = torch.rand(shape[1], device="cuda", generator=gen).mul_(2).to(dtype)
+                OPTIONS.update(weight=weight, label_smoothing=0.1)
             print(f"{str(dtype)[6:]} {shape[0]} x {shape[1]}: {_errors(x, target)}", flush=True)
             us = _timed(x, target)
             floors = {"fwd": us["copy"] / 2, "fwd+bwd": us["copy"] * 1.5}
@@ -220,4 +233,4 @@ if __name__ == "__main__":
     elif "--designs" in sys.argv:
         _designs()
     else:
-        main()
+        main(weighted="--weighted" in sys.argv)

@@ -1,9 +1,12 @@
 """cross_entropy: the loss of logits x (N, C) against class indices target (N,), as
-torch.nn.functional.cross_entropy: ignore_index, label_smoothing, reductions "none",
-"sum" and "mean", and the gradient with respect to x.
+torch.nn.functional.cross_entropy: class weights, ignore_index, label_smoothing,
+reductions "none", "sum" and "mean", and the gradient with respect to x.
 
 Row r's loss is lse - x[r, t] (t its target, lse = log sum_j exp(x[r, j])); with label
-smoothing eps, (1 - eps) of it plus eps of lse - mean_j x[r, j]. Four GPU ideas:
+smoothing eps, (1 - eps) of it plus eps of lse - mean_j x[r, j]. Class weights w scale
+the first term by w_t and each class's share of the second by w_j (its mean becomes
+sum_j w_j (lse - x_j) / C), and a "mean" divides by the rows' target weights. Four GPU
+ideas:
 
 1. A row's loss needs only two numbers of the row: its max m and S = sum_j exp(x_j - m)
    (lse = m + log S). So the forward reads the logits once and writes three floats a
@@ -47,7 +50,7 @@ import triton.language as tl
 
 from harness.parity import in_interpreter
 from kernels import _plans
-from kernels._checks import check_real, check_shape, check_tensor
+from kernels._checks import check_like, check_real, check_shape, check_tensor
 from kernels._launch import cdiv, checked_grid, fast, note_temporary, replayed
 from kernels._rows import (
     LANE_MAX_START,
@@ -83,23 +86,32 @@ TARGET_DTYPES = (torch.int64, torch.int32)
 
 
 @triton.jit
-def _fold_block(lane_max, lane_sum, lane_total, x_ptrs, mask, SMOOTHING: tl.constexpr,
+def _fold_block(lane_max, lane_sum, lane_total, lane_weight, x_ptrs, w_ptrs, mask,
+                SMOOTHING: tl.constexpr, WEIGHTED: tl.constexpr,
                 FAST_EXP: tl.constexpr):  # fmt: skip
     """A block of a row folded into each lane's running max and sum of exp(x - max)
     (`online_max_and_sum`, so that the loop needs no reduction) and, with SMOOTHING, its
-    total. mask None: the block is whole. A masked lane reads -inf, which never raises
-    the max and adds exp(-inf) = 0, and adds nothing to the total."""
+    total: of the logits, or WEIGHTED of w x, and of the weights w. mask
+    None: the block is whole. A masked lane reads -inf, which never raises the max and
+    adds exp(-inf) = 0, and adds nothing to the totals."""
     if mask is None:
         x = tl.load(x_ptrs).to(tl.float32)
     else:
         x = tl.load(x_ptrs, mask=mask, other=float("-inf")).to(tl.float32)
     lane_max, lane_sum = online_max_and_sum(lane_max, lane_sum, x, None, FAST_EXP)
     if SMOOTHING:
+        if WEIGHTED:
+            if mask is None:
+                w = tl.load(w_ptrs).to(tl.float32)
+            else:
+                w = tl.load(w_ptrs, mask=mask, other=0.0).to(tl.float32)
+            lane_weight += w
+            x = w * x
         if mask is None:
             lane_total += x
         else:
             lane_total += tl.where(mask, x, 0.0)
-    return lane_max, lane_sum, lane_total
+    return lane_max, lane_sum, lane_total, lane_weight
 
 
 @triton.jit
@@ -109,10 +121,13 @@ def cross_entropy_kernel(
     loss_ptr,  # each row's loss, n_rows of them (0 where ignored)
     max_ptr,  # float32, n_rows: each row's max m, for the backward
     sum_ptr,  # float32, n_rows: each row's sum of exp(x - m), for the backward
+    weight_ptr,  # the class weights, n_cols of them (read where WEIGHTED)
+    weight_total_ptr,  # float32, one element: their sum, for the backward (WEIGHTED and SMOOTHING)
     n_rows,  # number of rows
     n_cols,  # classes C, entries per row
     stride_xrow,  # elements between consecutive rows of x
     stride_target,  # elements between consecutive targets
+    stride_weight,  # elements between consecutive class weights
     ignore_index,  # the target of a row that has no loss
     smoothing,  # label smoothing eps, in [0, 1]
     ROWS: tl.constexpr,  # rows per tile, a power of two
@@ -120,6 +135,7 @@ def cross_entropy_kernel(
     LOOPED: tl.constexpr,  # loop over each row in blocks (else BLOCK_COLS >= n_cols)
     ALIGN: tl.constexpr,  # LOOPED: elements in 16 bytes (1 where rows start on that boundary)
     SMOOTHING: tl.constexpr,  # smoothing > 0: each row's sum of logits is needed too
+    WEIGHTED: tl.constexpr,  # class weights given
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     # 64-bit rows: row * stride passes 2**31 once a tensor holds over 2**31 elements.
@@ -136,30 +152,37 @@ def cross_entropy_kernel(
         row_start = tl.program_id(0).to(tl.int64) * stride_xrow
         skew = (row_start % ALIGN).to(tl.int32)
         x_block = x_ptr + tl.multiple_of(row_start - skew, ALIGN) + cols[None, :]
+        # The weights of the same columns (a block's first is column -skew).
+        w_block = weight_ptr + (cols - skew)[None, :].to(tl.int64) * stride_weight
         span = n_cols + skew  # elements from that boundary to the row's end
         lane_max = tl.full([ROWS, BLOCK_COLS], LANE_MAX_START, tl.float32)
         lane_sum = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         lane_total = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
+        lane_weight = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         first = (cols < span)[None, :]
         if ALIGN > 1:  # (1: the rows start on the boundary and skew is 0)
             first &= (cols >= skew)[None, :]
-        lane_max, lane_sum, lane_total = _fold_block(
-            lane_max, lane_sum, lane_total, x_block, first, SMOOTHING, FAST_EXP
-        )
+        lane_max, lane_sum, lane_total, lane_weight = _fold_block(
+            lane_max, lane_sum, lane_total, lane_weight, x_block, w_block, first, SMOOTHING,
+            WEIGHTED, FAST_EXP,
+        )  # fmt: skip
         whole_end = span // BLOCK_COLS * BLOCK_COLS
         for start in range(BLOCK_COLS, whole_end, BLOCK_COLS):
-            lane_max, lane_sum, lane_total = _fold_block(
-                lane_max, lane_sum, lane_total, x_block + start, None, SMOOTHING, FAST_EXP
-            )
+            lane_max, lane_sum, lane_total, lane_weight = _fold_block(
+                lane_max, lane_sum, lane_total, lane_weight, x_block + start,
+                w_block + start * stride_weight, None, SMOOTHING, WEIGHTED, FAST_EXP,
+            )  # fmt: skip
         # The last block, masked (empty where the row ends on a block's end, or in the
         # first block: it then reads nothing and adds exp(-inf) = 0).
         last_start = tl.maximum(whole_end, BLOCK_COLS)
         last = (last_start + cols < span)[None, :]
-        lane_max, lane_sum, lane_total = _fold_block(
-            lane_max, lane_sum, lane_total, x_block + last_start, last, SMOOTHING, FAST_EXP
-        )
+        lane_max, lane_sum, lane_total, lane_weight = _fold_block(
+            lane_max, lane_sum, lane_total, lane_weight, x_block + last_start,
+            w_block + last_start * stride_weight, last, SMOOTHING, WEIGHTED, FAST_EXP,
+        )  # fmt: skip
         row_max, row_sum = lanes_to_row(lane_max, lane_sum, FAST_EXP)
         row_total = tl.sum(lane_total, axis=1)
+        weight_total = tl.sum(lane_weight, axis=1)
     else:
         mask = row_mask[:, None] & (cols < n_cols)[None, :]
         # other=-inf: a padding lane never raises the max and adds exp(-inf) = 0; a row of
@@ -168,7 +191,15 @@ def cross_entropy_kernel(
         x = tl.load(x_rows, mask=mask, other=float("-inf")).to(tl.float32)
         row_max = tl.max(x, axis=1)
         row_sum = tl.sum(exp(x - row_max[:, None], FAST_EXP), axis=1)
-        row_total = tl.sum(tl.where(mask, x, 0.0), axis=1)
+        if WEIGHTED and SMOOTHING:
+            w = tl.load(
+                weight_ptr + cols.to(tl.int64) * stride_weight, mask=cols < n_cols, other=0.0
+            )
+            w = w.to(tl.float32)[None, :]
+            row_total = tl.sum(tl.where(mask, w * x, 0.0), axis=1)
+            weight_total = tl.sum(tl.where(mask, w, 0.0), axis=1)
+        else:
+            row_total = tl.sum(tl.where(mask, x, 0.0), axis=1)
 
     target = tl.load(target_ptr + rows * stride_target, mask=row_mask, other=ignore_index)
     ignored = target == ignore_index
@@ -177,9 +208,20 @@ def cross_entropy_kernel(
     x_target = tl.load(x_ptr + rows * stride_xrow + target, mask=row_mask & valid, other=0.0)
     # Everything relative to the max: x_t - m and the mean of x - m are small where the
     # logits are large and close, and (1 - eps) m + eps m = m cancels exactly.
-    loss = tl.log(row_sum) - (1.0 - smoothing) * (x_target.to(tl.float32) - row_max)
-    if SMOOTHING:
-        loss -= smoothing * (row_total / n_cols - row_max)
+    log_sum = tl.log(row_sum)
+    if WEIGHTED:
+        target_weights = weight_ptr + target.to(tl.int64) * stride_weight
+        target_weight = tl.load(target_weights, mask=row_mask & valid, other=0.0).to(tl.float32)
+        loss = (1.0 - smoothing) * target_weight * (log_sum - (x_target.to(tl.float32) - row_max))
+        if SMOOTHING:  # eps / C sum_j w_j (lse - x_j), the sum of w_j (x_j - m) relative to m
+            shifted_total = row_total - weight_total * row_max
+            loss += smoothing / n_cols * (weight_total * log_sum - shifted_total)
+            # Every program sums the same weights: row 0's sum is kept for the backward.
+            tl.store(weight_total_ptr + rows * 0, weight_total, mask=rows == 0)
+    else:
+        loss = log_sum - (1.0 - smoothing) * (x_target.to(tl.float32) - row_max)
+        if SMOOTHING:
+            loss -= smoothing * (row_total / n_cols - row_max)
     loss = tl.where(ignored, 0.0, tl.where(valid, loss, float("nan")))
     tl.store(loss_ptr + rows, loss.to(loss_ptr.dtype.element_ty), mask=row_mask)
     tl.store(max_ptr + rows, row_max, mask=row_mask)
@@ -194,12 +236,15 @@ def cross_entropy_backward_kernel(
     sum_ptr,  # float32, n_rows: each row's sum of exp(x - m) (the forward's)
     dloss_ptr,  # the gradient of each row's loss (stride 0: one for every row)
     dx_ptr,  # the gradient of x, shape (n_rows, n_cols), contiguous
-    count_ptr,  # int32, one element: the rows not ignored (read for MEAN only)
+    count_ptr,  # one element: the rows not ignored, or their target weights' sum (MEAN)
+    weight_ptr,  # the class weights, n_cols of them (read where WEIGHTED)
+    weight_total_ptr,  # float32, one element: their sum (read where WEIGHTED and SMOOTHING)
     n_rows,  # number of rows
     n_cols,  # classes C, entries per row
     stride_xrow,  # elements between consecutive rows of x
     stride_target,  # elements between consecutive targets
     stride_dloss,  # elements between consecutive rows' dloss (0: a reduced loss's)
+    stride_weight,  # elements between consecutive class weights
     ignore_index,  # the target of a row that has no loss
     smoothing,  # label smoothing eps, in [0, 1]
     ROWS: tl.constexpr,  # rows per tile, a power of two
@@ -207,6 +252,8 @@ def cross_entropy_backward_kernel(
     ALIGN: tl.constexpr,  # elements in 16 bytes where ROWS == 1 and rows start off it; else 1
     SAME_STRIDE: tl.constexpr,  # stride_xrow == n_cols: dx's rows start where x's do
     MEAN: tl.constexpr,  # the loss was a mean: dloss over the count of rows not ignored
+    SMOOTHING: tl.constexpr,  # smoothing > 0
+    WEIGHTED: tl.constexpr,  # class weights given
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     first_row = tl.program_id(0).to(tl.int64) * ROWS
@@ -217,9 +264,19 @@ def cross_entropy_backward_kernel(
     valid = (target >= 0) & (target < n_cols)
     dloss = tl.load(dloss_ptr + rows * stride_dloss, mask=row_mask, other=0.0).to(tl.float32)
     if MEAN:
-        dloss = dloss / tl.load(count_ptr).to(tl.float32)
+        count = tl.load(count_ptr).to(tl.float32)
+        # Rows that count but weigh 0 in all make the loss 0 / 0: their gradient is NaN too
+        # (dloss / 0 would be inf, or NaN where dloss is 0).
+        dloss = tl.where(count == 0, float("nan"), dloss / count)
     row_max = tl.load(max_ptr + rows, mask=row_mask, other=0.0)
     inv_sum = 1.0 / tl.load(sum_ptr + rows, mask=row_mask, other=1.0)  # one division a row
+    target_weight = 1.0  # (WEIGHTED only)
+    weight_total = 0.0
+    if WEIGHTED:
+        target_weight = tl.load(weight_ptr + target.to(tl.int64) * stride_weight,
+                                mask=row_mask & valid, other=0.0).to(tl.float32)  # fmt: skip
+        if SMOOTHING:
+            weight_total = tl.load(weight_total_ptr)
 
     # As the forward's streamed blocks: columns counted from the 16-byte boundary at or
     # before the row (skew is 0 at compile time where ALIGN is 1), so that a program whose
@@ -235,31 +292,48 @@ def cross_entropy_backward_kernel(
     if SAME_STRIDE:
         dx_row_start = tl.multiple_of(dx_row_start, ALIGN)
     dx_ptrs = dx_ptr + dx_row_start[:, None] + offsets
+    w_ptrs = weight_ptr + cols.to(tl.int64) * stride_weight  # (WEIGHTED and SMOOTHING)
     tl.static_assert(ALIGN <= BLOCK_COLS, "a block past the first starts inside its row")
     inside = (first_row + ROWS <= n_rows) & (block_start + BLOCK_COLS <= n_cols)
     if ALIGN > 1:
         inside = inside & (block_start > 0)
     if inside:
         x = tl.load(x_ptrs)
+        col_weight = 0.0
+        if WEIGHTED and SMOOTHING:
+            col_weight = tl.load(w_ptrs).to(tl.float32)
         dx = _gradient(x, cols, target, ignored, valid, dloss, row_max, inv_sum, smoothing,
-                       n_cols, FAST_EXP)  # fmt: skip
+                       n_cols, target_weight, col_weight, weight_total, WEIGHTED,
+                       FAST_EXP)  # fmt: skip
         tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty))
     else:  # an edge tile: it hangs past the last row, or past either end of its rows
         mask = row_mask[:, None] & (cols >= 0) & (cols < n_cols)
         x = tl.load(x_ptrs, mask=mask, other=0.0)
+        col_weight = 0.0
+        if WEIGHTED and SMOOTHING:
+            col_weight = tl.load(w_ptrs, mask=mask, other=0.0).to(tl.float32)
         dx = _gradient(x, cols, target, ignored, valid, dloss, row_max, inv_sum, smoothing,
-                       n_cols, FAST_EXP)  # fmt: skip
+                       n_cols, target_weight, col_weight, weight_total, WEIGHTED,
+                       FAST_EXP)  # fmt: skip
         tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _gradient(x, cols, target, ignored, valid, dloss, row_max, inv_sum, smoothing, n_cols,
+              target_weight, col_weight, weight_total, WEIGHTED: tl.constexpr,
               FAST_EXP: tl.constexpr):  # fmt: skip
     """dloss (softmax(x) - (1 - eps) onehot(target) - eps / C) of a tile (float32), NaN
-    where the target is out of range, 0 where it is ignored."""
+    where the target is out of range, 0 where it is ignored. WEIGHTED, with w the class
+    weights and W their sum: dloss ((1 - eps) w_t (softmax(x) - onehot(target))
+    + eps / C (W softmax(x) - w))."""
     probability = exp(x.to(tl.float32) - row_max[:, None], FAST_EXP) * inv_sum[:, None]
     is_target = cols == target[:, None]
-    grad = probability - tl.where(is_target, 1.0 - smoothing, 0.0) - smoothing / n_cols
+    if WEIGHTED:
+        hit = (1.0 - smoothing) * target_weight[:, None]
+        grad = probability * hit - tl.where(is_target, hit, 0.0)
+        grad += smoothing / n_cols * (weight_total * probability - col_weight)
+    else:
+        grad = probability - tl.where(is_target, 1.0 - smoothing, 0.0) - smoothing / n_cols
     dx = dloss[:, None] * grad
     dx = tl.where(valid[:, None], dx, float("nan"))
     # After the NaN: an ignored row's gradient is 0 even where its logits are not finite.
@@ -271,25 +345,36 @@ def cross_entropy_reduce_kernel(
     loss_ptr,  # float32, n_rows: each row's loss (0 where ignored)
     target_ptr,  # each row's class index (int64 or int32)
     out_ptr,  # the reduced loss, one element of x's dtype
-    count_ptr,  # int32, one element: the rows not ignored (the backward's "mean" reads it)
+    count_ptr,  # one element: the rows not ignored, int32, or WEIGHTED their target
+    # weights' sum, float32 (the backward's "mean" reads it)
+    weight_ptr,  # the class weights (read where WEIGHTED)
     n_rows,  # number of rows
+    n_cols,  # classes C
     stride_target,  # elements between consecutive targets
+    stride_weight,  # elements between consecutive class weights
     ignore_index,  # the target of a row that has no loss
     MEAN: tl.constexpr,  # divide by the rows not ignored (0 / 0 = NaN when none is)
+    WEIGHTED: tl.constexpr,  # count each row as its target's weight
     BLOCK: tl.constexpr,  # rows an iteration, a power of two
 ):
-    """The rows' losses summed and the rows not ignored counted by one program, in a fixed
-    order (the same bits every call, as PyTorch's sum), then divided and rounded once: one
-    launch where sum, compare, count, divide and cast were five of PyTorch's."""
+    """The rows' losses summed and the rows not ignored counted (or their weights summed)
+    by one program, in a fixed order (the same bits every call, as PyTorch's sum), then
+    divided and rounded once: one launch where sum, compare, count, divide and cast were
+    five of PyTorch's."""
     lanes = tl.arange(0, BLOCK)
     total = tl.zeros([BLOCK], tl.float32)
-    counted = tl.zeros([BLOCK], tl.int32)
+    counted = tl.zeros([BLOCK], count_ptr.dtype.element_ty)
     for start in range(0, n_rows, BLOCK):
         rows = start + lanes
         mask = rows < n_rows  # the last block may hang past the last row
         total += tl.load(loss_ptr + rows, mask=mask, other=0.0)
         target = tl.load(target_ptr + rows * stride_target, mask=mask, other=ignore_index)
-        counted += (target != ignore_index).to(tl.int32)
+        if WEIGHTED:  # (a target out of range weighs nothing: its loss is NaN anyway)
+            counts = mask & (target != ignore_index) & (target >= 0) & (target < n_cols)
+            weight_ptrs = weight_ptr + target.to(tl.int64) * stride_weight
+            counted += tl.load(weight_ptrs, mask=counts, other=0.0).to(tl.float32)
+        else:
+            counted += (target != ignore_index).to(tl.int32)
     loss = tl.sum(total, axis=0)
     count = tl.sum(counted, axis=0)
     if MEAN:
@@ -299,7 +384,12 @@ def cross_entropy_reduce_kernel(
 
 
 def check_inputs(
-    x: object, target: object, ignore_index: object, label_smoothing: object, reduction: object
+    x: object,
+    target: object,
+    ignore_index: object,
+    label_smoothing: object,
+    reduction: object,
+    weight: object = None,
 ) -> float:
     """Refuses what F.cross_entropy's class-index form would (naming the argument);
     returns label_smoothing as a float."""
@@ -319,6 +409,10 @@ def check_inputs(
     if not -(2**63) <= ignore_index < 2**63:
         raise ValueError(f"ignore_index must fit in 64 bits, got {ignore_index}")
     check_reduction(reduction)
+    if weight is not None:
+        check_tensor("weight", weight)
+        check_like("weight", weight, "x", x)
+        check_shape("weight", weight, x.shape[-1:], "one weight for each class")
     return check_smoothing(label_smoothing)
 
 
@@ -338,28 +432,37 @@ def check_reduction(reduction: object) -> None:
 
 def row_losses(
     x: torch.Tensor, target: torch.Tensor, ignore_index: int, smoothing: float,
-    loss_dtype: torch.dtype,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """Each row's loss (in loss_dtype), max and sum of exp(x - max) (float32), for
-    checked inputs: `cross_entropy_kernel` on the launch plan of `_rows.plan_rows`."""
+    loss_dtype: torch.dtype, weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """Each row's loss (in loss_dtype), max and sum of exp(x - max) (float32) and, with
+    class weights and label smoothing, their sum (float32, one element), for checked
+    inputs: `cross_entropy_kernel` on the launch plan of `_rows.plan_rows`."""
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
     target_rows = target.reshape(n_rows)
     losses = torch.empty(n_rows, dtype=loss_dtype, device=x.device)
     row_max = torch.empty(n_rows, dtype=torch.float32, device=x.device)
     row_sum = torch.empty_like(row_max)
+    weighted = weight is not None
+    if weighted and weight.stride(0) * n_cols >= 2**31:
+        weight = weight.contiguous()  # the streamed loop's int32 column offsets, times stride
+    weight_total = None
+    if weighted and smoothing > 0 and n_rows > 0:
+        weight_total = torch.empty(1, dtype=torch.float32, device=x.device)
     if n_rows == 0:
-        return losses, row_max, row_sum
+        return losses, row_max, row_sum, weight_total
     plan = plan_rows(n_rows, n_cols, whole_row_max=WHOLE_ROW_MAX, loop_block=LOOP_BLOCK)
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
     fast(cross_entropy_kernel)[plan.grid](
-        x_rows, target_rows, losses, row_max, row_sum, n_rows, n_cols, x_rows.stride(0),
-        target_rows.stride(0), ignore_index, smoothing, ROWS=plan.rows_per_program,
-        BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row,
+        x_rows, target_rows, losses, row_max, row_sum,
+        weight if weighted else x_rows, row_sum if weight_total is None else weight_total,
+        n_rows, n_cols, x_rows.stride(0), target_rows.stride(0),
+        weight.stride(0) if weighted else 1, ignore_index, smoothing,
+        ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row,
         ALIGN=1 if plan.whole_row else row_alignment(x_rows), SMOOTHING=smoothing > 0,
-        FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
+        WEIGHTED=weighted, FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
     )  # fmt: skip
-    return losses, row_max, row_sum
+    return losses, row_max, row_sum, weight_total
 
 
 def row_alignment(x_rows: torch.Tensor) -> int:
@@ -377,19 +480,25 @@ REDUCE_BLOCK = 1024
 
 def reduce_losses(
     losses: torch.Tensor, target: torch.Tensor, ignore_index: int, reduction: str,
-    dtype: torch.dtype,
+    dtype: torch.dtype, weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
     """The rows' float32 losses reduced as `reduction` asks, in `dtype` ("mean": over the
-    rows not ignored; 0 / 0 = NaN when every row is), and the count of those rows (int32,
-    one element; None for "none"). No synchronization with the host."""
+    rows not ignored, each weighing its target's class weight where there are weights;
+    0 / 0 = NaN when every row is ignored), and the count of those rows (int32, one
+    element), or with weights their weights' sum (float32); None for "none". No
+    synchronization with the host."""
     if reduction == "none":
         return losses.view(target.shape), None
+    weighted = weight is not None
     out = torch.empty((), dtype=dtype, device=losses.device)
-    count = torch.empty(1, dtype=torch.int32, device=losses.device)
+    count_dtype = torch.float32 if weighted else torch.int32
+    count = torch.empty(1, dtype=count_dtype, device=losses.device)
     target_rows = target.reshape(losses.shape[0])
     fast(cross_entropy_reduce_kernel)[(1,)](
-        losses, target_rows, out, count, losses.shape[0], target_rows.stride(0), ignore_index,
-        MEAN=reduction == "mean", BLOCK=REDUCE_BLOCK, num_warps=4,
+        losses, target_rows, out, count, weight if weighted else losses, losses.shape[0],
+        1 if weight is None else weight.shape[0], target_rows.stride(0),
+        weight.stride(0) if weighted else 1, ignore_index, MEAN=reduction == "mean",
+        WEIGHTED=weighted, BLOCK=REDUCE_BLOCK, num_warps=4,
     )  # fmt: skip
     return out, count
 
@@ -398,11 +507,13 @@ def reduce_losses(
 def cross_entropy_backward(
     dloss: torch.Tensor, x: torch.Tensor, target: torch.Tensor, row_max: torch.Tensor,
     row_sum: torch.Tensor, count: torch.Tensor | None, ignore_index: int, smoothing: float,
-    reduction: str,
+    reduction: str, weight: torch.Tensor | None = None,
+    weight_total: torch.Tensor | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """The gradient of cross_entropy(x, target, ...) with respect to x, given the
-    forward's row statistics (and, for "mean", its count of the rows not ignored) and the
-    gradient dloss of its (reduced) output."""
+    """The gradient of cross_entropy(x, target, ..., weight) with respect to x, given the
+    forward's row statistics (and, for "mean", its count of the rows not ignored or their
+    weights' sum; with weights and label smoothing, the weights' sum) and the gradient
+    dloss of its (reduced) output."""
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
     dx = torch.empty_like(x, memory_format=torch.contiguous_format)
@@ -419,13 +530,17 @@ def cross_entropy_backward(
     blocks = cdiv(n_cols + align - 1, block)
     grid = checked_grid((cdiv(n_rows, rows), blocks), f"x of shape {tuple(x.shape)}")
     target_rows = target.reshape(n_rows)
+    weighted = weight is not None
     fast(cross_entropy_backward_kernel)[grid](
         x_rows, target_rows, row_max, row_sum, dloss_rows, dx,
         row_max if count is None else count,  # (read only for "mean")
+        weight if weighted else x_rows, row_max if weight_total is None else weight_total,
         n_rows, n_cols, x_rows.stride(0), target_rows.stride(0),
-        dloss_rows.stride(0) if reduction == "none" else 0, ignore_index, smoothing,
+        dloss_rows.stride(0) if reduction == "none" else 0,
+        weight.stride(0) if weighted else 1, ignore_index, smoothing,
         ROWS=rows, BLOCK_COLS=block, ALIGN=align, SAME_STRIDE=x_rows.stride(0) == n_cols,
-        MEAN=reduction == "mean", FAST_EXP=not in_interpreter(), num_warps=warps_for(rows * block),
+        MEAN=reduction == "mean", SMOOTHING=smoothing > 0, WEIGHTED=weighted,
+        FAST_EXP=not in_interpreter(), num_warps=warps_for(rows * block),
     )  # fmt: skip
     return dx
 
@@ -436,79 +551,93 @@ def cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """F.cross_entropy(x, target, ignore_index=..., reduction=..., label_smoothing=...)
-    for logits x of shape (N, C) (or (C,)) and class indices target of shape (N,) (or
-    ()), int64 or int32; the result in x's dtype. Differentiable in x where autograd
-    records (`CrossEntropyFunction`); see the module docstring for what differs from
-    PyTorch (an out-of-range target gives NaN, not an IndexError)."""
+    """F.cross_entropy(x, target, weight, ignore_index=..., reduction=...,
+    label_smoothing=...) for logits x of shape (N, C) (or (C,)), class indices target of
+    shape (N,) (or ()), int64 or int32, and optional class weights of shape (C,) in x's
+    dtype; the result in x's dtype. Differentiable in x where autograd records
+    (`CrossEntropyFunction`), not in weight (as PyTorch's); see the module docstring for
+    what differs from PyTorch (an out-of-range target gives NaN, not an IndexError)."""
+    if torch.is_grad_enabled() and isinstance(weight, torch.Tensor) and weight.requires_grad:
+        raise ValueError(
+            "weight must not require grad: cross_entropy is not differentiable in its class "
+            "weights (nor is PyTorch's); pass weight.detach()"
+        )
     if torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad:
         # (checked there, by forward_launches)
-        return CrossEntropyFunction.apply(x, target, ignore_index, label_smoothing, reduction)
-    return forward_launches(x, target, ignore_index, label_smoothing, reduction)[0]
+        return CrossEntropyFunction.apply(x, target, ignore_index, label_smoothing, reduction,
+                                          weight)  # fmt: skip
+    return forward_launches(x, target, ignore_index, label_smoothing, reduction, weight)[0]
 
 
 @replayed(replay_context)
 def forward_launches(
     x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float,
-    reduction: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    reduction: str, weight: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, ...]:  # fmt: skip
     """cross_entropy's checks and launches: its loss, each row's max and sum of
-    exp(x - max) (float32) and, but for "none", the count of rows not ignored. A call of a
+    exp(x - max) (float32), but for "none" the count of rows not ignored (or their target
+    weights' sum), and with weights and label smoothing the weights' sum. A call of a
     signature made before is replayed (`kernels._launch.replayed`): its checks read
     nothing the signature does not name."""
-    smoothing = check_inputs(x, target, ignore_index, label_smoothing, reduction)
+    smoothing = check_inputs(x, target, ignore_index, label_smoothing, reduction, weight)
     loss_dtype = x.dtype if reduction == "none" else torch.float32
-    losses, row_max, row_sum = row_losses(x, target, ignore_index, smoothing, loss_dtype)
+    losses, row_max, row_sum, weight_total = row_losses(
+        x, target, ignore_index, smoothing, loss_dtype, weight
+    )
     if reduction != "none":  # made here, written whole by the forward, read by the reduce
         note_temporary(losses)
-    loss, count = reduce_losses(losses, target, ignore_index, reduction, x.dtype)
-    return loss, row_max, row_sum, count
+    loss, count = reduce_losses(losses, target, ignore_index, reduction, x.dtype, weight)
+    return loss, row_max, row_sum, count, weight_total
 
 
 @_plans.carried_to_backward
 class CrossEntropyFunction(torch.autograd.Function):
     """cross_entropy with its gradient in x: the forward saves each row's max and sum of
-    exp(x - max) (8 bytes a row) and, for "mean", its count of the rows not ignored; the
-    backward recomputes the probabilities from them."""
+    exp(x - max) (8 bytes a row) and, for "mean", its count of the rows not ignored (or
+    their target weights' sum); the backward recomputes the probabilities from them."""
 
     @staticmethod
     def forward(
         ctx, x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float,
-        reduction: str,
+        reduction: str, weight: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
         x_rows = as_rows(x)  # saved as the kernels read it: a strided x is copied once
-        loss, row_max, row_sum, count = forward_launches(
-            x_rows.view(x.shape), target, ignore_index, label_smoothing, reduction
+        loss, row_max, row_sum, count, weight_total = forward_launches(
+            x_rows.view(x.shape), target, ignore_index, label_smoothing, reduction, weight
         )
-        ctx.save_for_backward(x_rows, target, row_max, row_sum, count)
+        ctx.save_for_backward(x_rows, target, row_max, row_sum, count, weight, weight_total)
         ctx.options = (ignore_index, check_smoothing(label_smoothing), reduction)
         ctx.shape = x.shape
         return loss
 
     @staticmethod
     def backward(ctx, dloss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x_rows, target, row_max, row_sum, count = ctx.saved_tensors
+        x_rows, target, row_max, row_sum, count, weight, weight_total = ctx.saved_tensors
         dx = cross_entropy_backward(dloss, x_rows, target, row_max, row_sum, count,
-                                    *ctx.options)  # fmt: skip
-        return dx.view(ctx.shape), None, None, None, None
+                                    *ctx.options, weight, weight_total)  # fmt: skip
+        return dx.view(ctx.shape), None, None, None, None, None
 
 
 class TritonCrossEntropyLoss(torch.nn.Module):
-    """A drop-in for torch.nn.CrossEntropyLoss with class-index targets and no class
-    weights: ignore_index, reduction and label_smoothing as there."""
+    """A drop-in for torch.nn.CrossEntropyLoss with class-index targets: weight (a buffer,
+    in the state dict as there), ignore_index, reduction and label_smoothing as there."""
 
     def __init__(
-        self, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
-    ) -> None:
+        self, weight: torch.Tensor | None = None, ignore_index: int = -100,
+        reduction: str = "mean", label_smoothing: float = 0.0,
+    ) -> None:  # fmt: skip
         super().__init__()
         check_reduction(reduction)
+        self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction = reduction
         self.label_smoothing = check_smoothing(label_smoothing)
 
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return cross_entropy(x, target, self.ignore_index, self.label_smoothing, self.reduction)
+        return cross_entropy(x, target, self.ignore_index, self.label_smoothing, self.reduction,
+                             self.weight)  # fmt: skip
 
     def extra_repr(self) -> str:
         return (

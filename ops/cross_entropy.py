@@ -1,9 +1,10 @@
-"""cross_entropy: F.cross_entropy with class-index targets (ignore_index, label_smoothing,
-reductions), and its gradient in the logits."""
+"""cross_entropy: F.cross_entropy with class-index targets (class weights, ignore_index,
+label_smoothing, reductions), and its gradient in the logits."""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -44,6 +45,10 @@ SMOOTHINGS = st.one_of(st.sampled_from((0.0, 0.1, 1.0)), st.floats(0.0, 1.0, wid
 # Added to every logit: the loss ignores it, but exp(x) without the max subtracted
 # overflows float32 from x = 89 on, and lse - x[t] loses u |lse| where it is large.
 OFFSETS = (0.0, 100.0, -1000.0)
+# Class weights: none, drawn in [0, 2) in x's dtype with a quarter of them 0 (a row whose
+# target weighs 0 adds nothing, to the "mean"'s denominator either), and the same read
+# through a stride of 2.
+WEIGHTS = ("none", "random", "strided")
 
 
 def _cases(budget):
@@ -61,6 +66,7 @@ def _cases(budget):
         target=st.sampled_from(("int64", "int32")),
         specials=st.booleans(),
         offset=st.sampled_from(OFFSETS),
+        weights=st.sampled_from(WEIGHTS),
     )
 
 
@@ -72,11 +78,25 @@ def _limit(case: Case) -> float:
     return min(torch.finfo(to_torch(case.dtype)).max, f32_max / (4 * max(classes, 1)))
 
 
+def _class_weights(case: Case, device, gen) -> torch.Tensor | None:
+    drawn = case.params.get("weights", "none")
+    if drawn == "none":
+        return None
+    n_classes = case.shape[-1]
+    weight = torch.rand(n_classes, generator=gen) * 2
+    weight[torch.rand(n_classes, generator=gen) < 0.25] = 0.0
+    weight = weight.to(device=device, dtype=to_torch(case.dtype))
+    if drawn == "strided":  # every other element of a buffer twice as long, NaN between
+        weight = torch.stack([weight, torch.full_like(weight, math.nan)], dim=1).view(-1)[::2]
+    return weight
+
+
 def _inputs(case: Case, device, gen) -> Inputs:
     """x, target, ignore_index, label_smoothing, reduction ("none" unless the case says:
-    a loss a row is what the tolerance tests read). Ignored rows are drawn among the rows
-    whose logits are finite: PyTorch's backward passes a NaN of an ignored row on as NaN,
-    where the oracle and the kernel give 0 (tests/test_cross_entropy.py checks that)."""
+    a loss a row is what the tolerance tests read), weight. Ignored rows are drawn among
+    the rows whose logits are finite: PyTorch's backward passes a NaN of an ignored row on
+    as NaN, where the oracle and the kernel give 0 (tests/test_cross_entropy.py checks
+    that)."""
     params = case.params
     x = make_x(case, device, gen, _limit(case)).add_(params.get("offset", 0.0))
     ignore_index = params.get("ignore_index", -100)
@@ -89,7 +109,8 @@ def _inputs(case: Case, device, gen) -> Inputs:
         target[finite & picked] = ignore_index
     target = target.to(getattr(torch, params.get("target", "int64")))
     args = (target.reshape(case.shape[:-1]).to(device), ignore_index)
-    return Inputs((x, *args, params.get("smoothing", 0.0), params.get("reduction", "none")))
+    return Inputs((x, *args, params.get("smoothing", 0.0), params.get("reduction", "none"),
+                   _class_weights(case, device, gen)))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ error model
@@ -105,20 +126,32 @@ def _inputs(case: Case, device, gen) -> Inputs:
 _STEPS = 8.0
 
 
-def _rows_of(v: Values) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """x as (N, C) rows, the targets, which rows count, and eps."""
-    x, target, ignore_index, smoothing = v.args[:4]
+class _Rows(NamedTuple):
+    x: np.ndarray  # (N, C)
+    classes: np.ndarray  # (N,) int64
+    counted: np.ndarray  # (N,) bool: not ignored, in range
+    eps: float
+    weights: np.ndarray  # (C,): the class weights, or ones
+    target_weight: np.ndarray  # (N,): w_t where counted, else 0
+
+
+def _rows_of(v: Values) -> _Rows:
+    """x as (N, C) rows, the targets, which rows count, eps and the class weights."""
+    x, target, ignore_index, smoothing, _, weight = v.args[:6]
     rows = np.atleast_2d(x)
+    n_classes = rows.shape[-1]
     classes = np.atleast_1d(np.asarray(target)).astype(np.int64)
-    counted = (classes != ignore_index) & (classes >= 0) & (classes < rows.shape[-1])
-    return rows, classes, counted, float(smoothing)
+    counted = (classes != ignore_index) & (classes >= 0) & (classes < n_classes)
+    weights = np.ones(n_classes) if weight is None else np.asarray(weight, dtype=np.float64)
+    target_weight = np.where(counted, weights[np.where(counted, classes, 0)], 0.0)
+    return _Rows(rows, classes, counted, float(smoothing), weights, target_weight)
 
 
 def _statistics(v: Values) -> tuple[np.ndarray, ...]:
     """Per row: z = x - m, p = softmax(x), log S (shared by the conditions)."""
     key = "cross_entropy_statistics"
     if key not in v.cache:
-        rows, _, _, _ = _rows_of(v)
+        rows = _rows_of(v).x
         row_max, row_sum = row_statistics_numpy(rows)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             z = rows - row_max[:, None]
@@ -128,32 +161,50 @@ def _statistics(v: Values) -> tuple[np.ndarray, ...]:
 
 
 def _row_conditions(v: Values) -> np.ndarray:
-    """Each row's condition (0 where ignored; anything where the loss is not finite)."""
-    rows, classes, counted, eps = _rows_of(v)
+    """Each row's condition (0 where ignored; anything where the loss is not finite). With
+    class weights w each term of the loss is weighed as the loss weighs it:
+    (1 - eps) |w_t| (1 + log S + spread + |z_t|) + eps / C (sum_j |w_j| (1 + log S
+    + spread) + sum_j |w_j| (|x_j| + |z_j|)), which is the formula above where w is 1."""
+    r = _rows_of(v)
     z, p, log_sum = _statistics(v)
-    n_rows = rows.shape[0]
+    n_rows, n_classes = r.x.shape
+    magnitude = np.abs(r.weights)
     with np.errstate(invalid="ignore", over="ignore"):
         spread = np.where(p > 0, p * np.abs(z), 0.0).sum(axis=-1)
-        z_target = np.abs(z[np.arange(n_rows), np.where(counted, classes, 0)])
-        smooth = eps * (np.abs(rows).mean(axis=-1) + np.abs(z).mean(axis=-1)) if eps else 0.0
-        condition = 1.0 + log_sum + spread + (1.0 - eps) * z_target + smooth
-    return np.where(counted, np.nan_to_num(condition, nan=np.inf), 0.0)
+        z_target = np.abs(z[np.arange(n_rows), np.where(r.counted, r.classes, 0)])
+        lse = 1.0 + log_sum + spread  # the rounding of log sum exp
+        condition = (1.0 - r.eps) * np.abs(r.target_weight) * (lse + z_target)
+        if r.eps:
+            spread_x = (magnitude * (np.abs(r.x) + np.abs(z))).sum(axis=-1)
+            condition += r.eps / n_classes * (magnitude.sum() * lse + spread_x)
+    return np.where(r.counted, np.nan_to_num(condition, nan=np.inf), 0.0)
 
 
 def _loss_condition(v: Values) -> np.ndarray:
     """A row's condition; summed over the rows for "sum", with each row's |loss| (the
-    rows' float32 sum), and divided by the rows counted for "mean"."""
+    rows' float32 sum), and divided by the rows counted (their target weights' sum) for
+    "mean"."""
     rows_condition = _row_conditions(v)
     reduction = v.args[4]
     if reduction == "none":
         return rows_condition.reshape(np.shape(v.oracle[0]))
-    losses = cross_entropy_numpy(*v.args[:4], "none")
+    x, target, ignore_index, smoothing, _, weight = v.args[:6]
+    losses = cross_entropy_numpy(x, target, ignore_index, smoothing, "none", weight)
     with np.errstate(invalid="ignore"):
         total = (rows_condition + np.abs(np.atleast_1d(losses))).sum()
     if reduction == "mean":
-        counted = np.count_nonzero(np.atleast_1d(np.asarray(v.args[1])) != v.args[2])
-        total = total / counted if counted else 0.0
+        denominator = _mean_denominator(v)
+        total = total / abs(denominator) if denominator else 0.0
     return np.asarray(total)
+
+
+def _mean_denominator(v: Values) -> float:
+    """What "mean" divides by: the rows not ignored, or with class weights their target
+    weights' sum."""
+    r = _rows_of(v)
+    if v.args[5] is None:
+        return float(np.count_nonzero(r.classes != v.args[2]))
+    return float(r.target_weight.sum())
 
 
 def _loss_terms(case: Case) -> int | tuple[int, int]:
@@ -182,58 +233,66 @@ LOSS_MODEL = OutputModel(
 
 # ----------------------------------------------------------------------------- gradient
 def _row_gradients(v: Values) -> np.ndarray:
-    """d loss / d loss_r for each row: dy itself ("none"), or one dy for all ("sum"), over
-    the rows counted ("mean"); 0 for an ignored row."""
-    ignore_index, _, reduction, dy = v.args[2:]
-    _, classes, _, _ = _rows_of(v)
+    """d loss / d loss_r for each row: dy itself ("none"), or one dy for all ("sum"),
+    over the "mean"'s denominator ("mean"); 0 for an ignored row."""
+    ignore_index, reduction, dy = v.args[2], v.args[4], v.args[-1]
+    classes = _rows_of(v).classes
     ignored = classes == ignore_index
     if reduction == "none":
         g = np.atleast_1d(dy).astype(np.float64).reshape(-1)
     else:
         g = np.full(len(classes), float(dy))
         if reduction == "mean":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                g = g / np.count_nonzero(~ignored)
+            denominator = _mean_denominator(v)  # 0: the loss is 0 / 0, its gradient NaN
+            g = g / denominator if denominator else np.full_like(g, np.nan)
     return np.where(ignored, 0.0, g)
 
 
 def _cross_entropy_grad_numpy(
     x: np.ndarray, target: np.ndarray, ignore_index: int, smoothing: float, reduction: str,
-    dy: np.ndarray,
+    weight: np.ndarray | None, dy: np.ndarray,
 ) -> tuple[np.ndarray]:  # fmt: skip
-    """dx = g (p - (1 - eps) onehot(t) - eps / C) for each row's upstream gradient g (0 on
-    an ignored row, NaN where the target is out of range)."""
-    v = Values((x, target, ignore_index, smoothing, reduction, dy), {}, ())
-    rows, classes, counted, eps = _rows_of(v)
+    """dx = g ((1 - eps) w_t (p - onehot(t)) + eps / C (W p - w)) for each row's upstream
+    gradient g (0 on an ignored row, NaN where the target is out of range), w the class
+    weights (ones without) and W their sum: g (p - (1 - eps) onehot(t) - eps / C)
+    unweighted."""
+    v = Values((x, target, ignore_index, smoothing, reduction, weight, dy), {}, ())
+    r = _rows_of(v)
     _, p, _ = _statistics(v)
-    n_rows, n_classes = rows.shape
-    onehot = np.zeros_like(rows)
-    onehot[np.arange(n_rows)[counted], classes[counted]] = 1.0
+    n_rows, n_classes = r.x.shape
+    onehot = np.zeros_like(r.x)
+    onehot[np.arange(n_rows)[r.counted], r.classes[r.counted]] = 1.0
     g = _row_gradients(v)
     with np.errstate(invalid="ignore"):
-        dx = g[:, None] * (p - (1.0 - eps) * onehot - eps / max(n_classes, 1))
-    ignored = classes == ignore_index
+        hit = (1.0 - r.eps) * r.target_weight[:, None]
+        uniform = r.eps / n_classes * (r.weights.sum() * p - r.weights)
+        dx = g[:, None] * (hit * (p - onehot) + uniform)
+    ignored = r.classes == ignore_index
     dx = np.where(ignored[:, None], 0.0, dx)  # whatever its logits hold
-    dx = np.where((counted | ignored)[:, None], dx, np.nan)  # a target out of range
+    dx = np.where((r.counted | ignored)[:, None], dx, np.nan)  # a target out of range
     return (dx.reshape(np.shape(x)),)
 
 
 def _dx_condition(v: Values) -> np.ndarray:
-    """|g| (p_j (1 + |z_j| + log S + sum_k p_k |z_k|) + (1 - eps) [j = t] + eps / C): the
+    """|g| (s p_j (1 + |z_j| + log S + sum_k p_k |z_k|) + (1 - eps) |w_t| [j = t]
+    + eps |w_j| / C), s = (1 - eps) |w_t| + eps sum_k |w_k| / C (1 without weights): the
     probabilities' rounding, as softmax's (PyTorch's 16-bit log-probabilities add log S),
     and the terms subtracted from them."""
-    rows, classes, counted, eps = _rows_of(v)
+    r = _rows_of(v)
     z, p, log_sum = _statistics(v)
-    n_rows, n_classes = rows.shape
+    n_rows, n_classes = r.x.shape
     g = np.abs(_row_gradients(v))
+    magnitude = np.abs(r.weights)
     with np.errstate(invalid="ignore", over="ignore"):
         spread = np.where(p > 0, p * np.abs(z), 0.0).sum(axis=-1, keepdims=True)
-        weight = np.where(p > 0, p * (1.0 + np.abs(z) + log_sum[:, None] + spread), 0.0)
-        hit = np.zeros_like(rows)
-        hit[np.arange(n_rows)[counted], classes[counted]] = 1.0 - eps
-        condition = g[:, None] * (weight + hit + eps / max(n_classes, 1))
+        rounded = np.where(p > 0, p * (1.0 + np.abs(z) + log_sum[:, None] + spread), 0.0)
+        target_share = (1.0 - r.eps) * np.abs(r.target_weight)
+        scale = target_share + r.eps * magnitude.sum() / n_classes
+        hit = np.zeros_like(r.x)
+        hit[np.arange(n_rows)[r.counted], r.classes[r.counted]] = target_share[r.counted]
+        condition = g[:, None] * (scale[:, None] * rounded + hit + r.eps * magnitude / n_classes)
     condition = np.where(np.isfinite(condition), condition, np.inf)
-    return np.where(counted[:, None], condition, 0.0).reshape(np.shape(v.args[0]))
+    return np.where(r.counted[:, None], condition, 0.0).reshape(np.shape(v.args[0]))
 
 
 DX_MODEL = OutputModel(
@@ -246,10 +305,11 @@ DX_MODEL = OutputModel(
 
 
 def _through_function(
-    x: torch.Tensor, target: torch.Tensor, ignore_index: int, smoothing: float, reduction: str
-) -> torch.Tensor:
+    x: torch.Tensor, target: torch.Tensor, ignore_index: int, smoothing: float, reduction: str,
+    weight: torch.Tensor | None,
+) -> torch.Tensor:  # fmt: skip
     """The training path: CrossEntropyFunction (whose backward the gradient op checks)."""
-    return CrossEntropyFunction.apply(x, target, ignore_index, smoothing, reduction)
+    return CrossEntropyFunction.apply(x, target, ignore_index, smoothing, reduction, weight)
 
 
 # -------------------------------------------------------------------------- bad inputs
@@ -258,8 +318,10 @@ def _bad_inputs(device) -> list[BadInput]:
     t = torch.zeros(4, dtype=torch.int64, device=device)
     other = "meta" if device.type == "cpu" else "cpu"
 
-    def call(x=x, t=t, ignore_index=-100, smoothing=0.0, reduction="mean"):
-        return Inputs((x, t, ignore_index, smoothing, reduction))
+    def call(x=x, t=t, ignore_index=-100, smoothing=0.0, reduction="mean", weight=None):
+        return Inputs((x, t, ignore_index, smoothing, reduction, weight))
+
+    w = torch.ones(8, device=device)
 
     return [
         BadInput("x integer", call(x=t.reshape(4, 1)), TypeError, r"\bx\b.*dtype"),
@@ -277,6 +339,11 @@ def _bad_inputs(device) -> list[BadInput]:
         BadInput("smoothing past 1", call(smoothing=1.5), ValueError, r"\blabel_smoothing\b"),
         BadInput("smoothing NaN", call(smoothing=math.nan), ValueError, r"\blabel_smoothing\b"),
         BadInput("reduction", call(reduction="avg"), ValueError, r"\breduction\b"),
+        BadInput("weight not a tensor", call(weight=[1.0] * 8), TypeError, r"\bweight\b"),
+        BadInput("weight float16", call(weight=w.half()), TypeError, r"\bweight\b.*dtype"),
+        BadInput("weight shape", call(weight=w[:7]), ValueError, r"\bweight\b.*\(8,\)"),
+        BadInput("weight 2-D", call(weight=w.reshape(1, 8)), ValueError, r"\bweight\b.*shape"),
+        BadInput("weight elsewhere", call(weight=w.to(other)), ValueError, r"\bweight\b"),
     ]
 
 
@@ -300,6 +367,10 @@ CROSS_ENTROPY = Op(
         ((4, 100), {"offset": -1000.0, "smoothing": 0.1}),
         ((2, _WHOLE + _LOOP + 3), {"values": "large", "specials": True}),
         ((50,), {"reduction": "mean", "smoothing": 0.5}),  # one row, a 0-d target
+        ((7, 33), {"reduction": "mean", "ignored": "some", "weights": "random"}),
+        ((5, 300), {"smoothing": 0.1, "weights": "strided", "offset": -1000.0}),
+        ((3, _WHOLE + 2 * _LOOP + 3), {"reduction": "sum", "smoothing": 0.25, "weights": "random"}),
+        ((2, _WHOLE + _LOOP + 3), {"smoothing": 0.5, "weights": "strided", "specials": True}),
     ],
     error_model=ErrorModel(outputs=[LOSS_MODEL]),
     bad_inputs=_bad_inputs,
@@ -319,7 +390,11 @@ CROSS_ENTROPY = Op(
         numpy_grad=_cross_entropy_grad_numpy,
         wrt=(0,),
         error_model=ErrorModel(outputs=[DX_MODEL]),
-        examples=[((4, 33), {"upstream": "sum", "smoothing": 0.1})],
+        examples=[
+            ((4, 33), {"upstream": "sum", "smoothing": 0.1}),
+            ((6, 40), {"reduction": "mean", "smoothing": 0.3, "weights": "random"}),
+            ((3, _WHOLE + _LOOP + 3), {"smoothing": 0.2, "weights": "strided"}),
+        ],
         dy_limit=lambda case: torch.finfo(to_torch(case.dtype)).max / 4,
     ),
 )

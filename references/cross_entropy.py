@@ -1,14 +1,16 @@
 """cross_entropy: the loss of logits x (N, C) against class indices target (N,), as
-torch.nn.functional.cross_entropy computes it (class indices, no class weights).
+torch.nn.functional.cross_entropy computes it (class indices, optional class weights).
 
-Row r's loss, with lse = log sum_j exp(x[r, j]) and eps the label smoothing:
+Row r's loss, with lse = log sum_j exp(x[r, j]), eps the label smoothing and w the class
+weights (all 1 when none are given):
 
-    loss[r] = (1 - eps) (lse - x[r, t]) + eps (lse - mean_j x[r, j]),   t = target[r],
+    loss[r] = (1 - eps) w_t (lse - x[r, t]) + eps / C sum_j w_j (lse - x[r, j]),
 
-the negative log-probability of the target class, mixed with that of the uniform
-distribution over the C classes. A row whose target is ignore_index has loss 0 (its
-logits may hold anything); reduction "none" returns the rows' losses, "sum" their sum,
-"mean" their sum over the rows not ignored (NaN when every row is: 0 / 0, as PyTorch).
+t = target[r]: the weighted negative log-probability of the target class, mixed with that
+of the uniform distribution over the C classes. A row whose target is ignore_index has
+loss 0 (its logits may hold anything); reduction "none" returns the rows' losses, "sum"
+their sum, "mean" their sum over the rows' target weights w_t, the rows not ignored
+(their count without weights; NaN when every row is ignored: 0 / 0, as PyTorch).
 Special values come out as the formula gives them in IEEE arithmetic: a NaN or +inf
 logit makes its row NaN, a -inf one weighs nothing in lse but makes the loss +inf if it
 is the target's (or, smoothing, any logit's). A target that is neither a class index
@@ -39,19 +41,23 @@ def cross_entropy_numpy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     rows = np.atleast_2d(x)  # one row of C logits: a 0-d target
     classes = np.atleast_1d(np.asarray(target)).astype(np.int64)
     n_cols = rows.shape[-1]
+    weights = np.ones(n_cols) if weight is None else np.asarray(weight, dtype=np.float64)
     ignored = classes == ignore_index
     valid = (classes >= 0) & (classes < n_cols)
+    target_weight = np.where(valid & ~ignored, weights[np.where(valid, classes, 0)], 0.0)
     row_max, row_sum = row_statistics_numpy(rows)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         lse = row_max + np.log(row_sum)
         picked = rows[np.arange(len(classes)), np.where(valid, classes, 0)]
-        loss = (1.0 - label_smoothing) * (lse - picked)
+        loss = (1.0 - label_smoothing) * target_weight * (lse - picked)
         if label_smoothing:
-            loss = loss + label_smoothing * (lse - rows.mean(axis=-1))
+            uniform = (weights * (lse[:, None] - rows)).sum(axis=-1) / n_cols
+            loss = loss + label_smoothing * uniform
     loss = np.where(ignored, 0.0, np.where(valid, loss, np.nan))
     if reduction == "none":
         return loss.reshape(np.shape(target))
@@ -59,7 +65,7 @@ def cross_entropy_numpy(
     if reduction == "sum":
         return np.asarray(total)
     with np.errstate(invalid="ignore"):  # every row ignored: 0 / 0
-        return np.asarray(total / np.count_nonzero(~ignored))
+        return np.asarray(total / target_weight.sum())
 
 
 def cross_entropy_torch(
@@ -68,12 +74,14 @@ def cross_entropy_torch(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """In float32, rounded to x's dtype once: in a 16-bit dtype PyTorch rounds each
     log-probability to it, and label smoothing's sum of C of them overflows float16 from
     C = 12288 with logits offset by -1000 (`cross_entropy_native` is the call itself)."""
-    return cross_entropy_native(x.float(), target, ignore_index, label_smoothing,
-                                reduction).to(x.dtype)  # fmt: skip
+    weight = None if weight is None else weight.float()
+    return cross_entropy_native(x.float(), target, ignore_index, label_smoothing, reduction,
+                                weight).to(x.dtype)  # fmt: skip
 
 
 def cross_entropy_native(
@@ -82,10 +90,11 @@ def cross_entropy_native(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """F.cross_entropy as a user calls it, in x's dtype (what the benchmarks time)."""
     # PyTorch takes int64 class indices only; the kernel takes int32 ones too.
     return F.cross_entropy(
-        x, target.long(), ignore_index=ignore_index, reduction=reduction,
+        x, target.long(), weight=weight, ignore_index=ignore_index, reduction=reduction,
         label_smoothing=label_smoothing,
     )  # fmt: skip

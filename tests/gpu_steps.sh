@@ -163,6 +163,9 @@
 #   s44-ce-2048   cross_entropy streamed in blocks of 2048, its backward aligned: the
 #                 probe, tests compiled, the bench rows; then softmax's tests compiled and
 #                 its looped 16-bit rows timed (two_pass_floor.py) against .alt
+#   s45-ce-weights  s44 with class weights: cross_entropy's and softmax's tests compiled,
+#                 the probe with and without weights (--weighted), softmax's looped rows
+#                 against .alt (36f29db)
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1190,6 +1193,20 @@ for name in $STEPS; do
         step s44-softmax-floor 60 python benchmarks/two_pass_floor.py
         if [ -d .alt ]; then
             (cd .alt && PYTHONPATH=. step s44-softmax-floor-alt 60 python \
+                benchmarks/two_pass_floor.py)
+        fi ;;
+    s45-ce-weights)
+        step s45-ce-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_cross_entropy.py tests/test_planted_bugs.py \
+            -k cross_entropy
+        step s45-softmax-tests 120 python -m pytest -n 12 -q -p no:cacheprovider \
+            --triton-mode=gpu tests/test_ops.py tests/test_parts.py tests/test_large_shapes.py \
+            -k softmax
+        step s45-ce-probe 100 python benchmarks/cross_entropy_probe.py
+        step s45-ce-probe-weighted 80 python benchmarks/cross_entropy_probe.py --weighted
+        step s45-softmax-floor 50 python benchmarks/two_pass_floor.py
+        if [ -d .alt ]; then
+            (cd .alt && PYTHONPATH=. step s45-softmax-floor-alt 50 python \
                 benchmarks/two_pass_floor.py)
         fi ;;
     s21-rows-1x1)

@@ -135,3 +135,30 @@ def test_the_module_is_cross_entropy_loss_with_its_arguments(device):
         TritonCrossEntropyLoss(label_smoothing="0.1")
     with pytest.raises(ValueError, match=r"\blabel_smoothing\b"):
         TritonCrossEntropyLoss(label_smoothing=1.5)
+
+
+def test_the_module_loads_a_cross_entropy_losss_class_weights(device):
+    n_classes = 33
+    weight = torch.rand(n_classes, generator=torch.Generator().manual_seed(1)).to(device)
+    theirs = torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=0.1)
+    ours = TritonCrossEntropyLoss(weight=torch.zeros(n_classes, device=device),
+                                  label_smoothing=0.1)  # fmt: skip
+    ours.load_state_dict(theirs.state_dict())
+    assert torch.equal(ours.weight, weight)
+    x = _logits(7, n_classes, device=device)
+    target = torch.tensor([1, 0, 32, -100, 5, 6, 0], device=device)
+    assert torch.equal(ours(x, target), cross_entropy(x, target, -100, 0.1, "mean", weight))
+    assert "weight" not in TritonCrossEntropyLoss().state_dict()  # none: as theirs
+
+
+def test_class_weights_that_require_grad_are_refused_where_autograd_records(device):
+    # PyTorch's cross_entropy is not differentiable in weight either: a silent None
+    # gradient would be a wrong answer.
+    x = _logits(4, 8, device=device)
+    target = torch.tensor([0, 1, 2, 3], device=device)
+    weight = torch.ones(8, device=device, requires_grad=True)
+    with pytest.raises(ValueError, match=r"\bweight\b.*grad"):
+        cross_entropy(x, target, -100, 0.0, "mean", weight)
+    with torch.no_grad():
+        assert torch.equal(cross_entropy(x, target, -100, 0.0, "mean", weight),
+                           cross_entropy(x, target))  # fmt: skip
