@@ -330,11 +330,14 @@ def _gradient(x, cols, target, ignored, valid, dloss, row_max, inv_sum, smoothin
     is_target = cols == target[:, None]
     if WEIGHTED:
         hit = (1.0 - smoothing) * target_weight[:, None]
-        grad = probability * hit - tl.where(is_target, hit, 0.0)
-        grad += smoothing / n_cols * (weight_total * probability - col_weight)
+        dx = dloss[:, None] * (probability * hit - tl.where(is_target, hit, 0.0))
+        # dloss first: eps / C times a small weight alone may sink deep into the subnormals
+        # (eps 2**-126, C 127 and w_j 2**-13 leave one significant bit in ten).
+        uniform = dloss[:, None] * smoothing / n_cols
+        dx += uniform * (weight_total * probability - col_weight)
     else:
         grad = probability - tl.where(is_target, 1.0 - smoothing, 0.0) - smoothing / n_cols
-    dx = dloss[:, None] * grad
+        dx = dloss[:, None] * grad
     dx = tl.where(valid[:, None], dx, float("nan"))
     # After the NaN: an ignored row's gradient is 0 even where its logits are not finite.
     return tl.where(ignored[:, None], 0.0, dx)
