@@ -27,7 +27,9 @@ and with each row design forced (whole rows in registers up to 32768 columns, st
 blocks of 2048, 4096 or 8192), against a copy.
 
 `--offline` compiles the kernels for sm_90 without a GPU, with the GPU's block sizes, at
-8 x 50257 (the looped forward), 8 x 8000 (whole rows) and the backward, and prints their
+8 x 50257 and 8 x 50264 (the looped forward; 50264 bfloat16 logits are 16 bytes times 6283
+a row, so the rows start on the boundary), 8 x 8000 (whole rows) and the backward, and
+prints their
 registers and SASS instructions an element (in the looped forward's loop: a thread's
 iteration over the elements it takes), the MUFU (exp2, log2, rcp) among them, and in
 the loop the elements a load reads (8: 16-byte vectors of bfloat16).
@@ -194,7 +196,7 @@ def _offline() -> None:
     from kernels import _plans
 
     compiled = compile_only(90)
-    for shape, design in (((8, 50257), "looped"), ((8, 8000), "whole")):
+    for shape, design in (((8, 50257), "looped"), ((8, 50264), "looped"), ((8, 8000), "whole")):
         x = torch.randn(shape).to(torch.bfloat16).requires_grad_(True)
         target = torch.randint(0, shape[1], (shape[0],))
         del compiled[:]

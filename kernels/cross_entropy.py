@@ -133,7 +133,8 @@ def cross_entropy_kernel(
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per block, a power of two
     LOOPED: tl.constexpr,  # loop over each row in blocks (else BLOCK_COLS >= n_cols)
-    ALIGN: tl.constexpr,  # LOOPED: elements in 16 bytes (1 where rows start on that boundary)
+    ALIGN: tl.constexpr,  # LOOPED: elements in 16 bytes
+    SKEWED: tl.constexpr,  # LOOPED: rows may start off that boundary (else skew is 0)
     SMOOTHING: tl.constexpr,  # smoothing > 0: each row's sum of logits is needed too
     WEIGHTED: tl.constexpr,  # class weights given
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
@@ -150,17 +151,23 @@ def cross_entropy_kernel(
         # a scalar one). The first block masks the lanes before the row, the last those
         # past its end.
         row_start = tl.program_id(0).to(tl.int64) * stride_xrow
-        skew = (row_start % ALIGN).to(tl.int32)
-        x_block = x_ptr + tl.multiple_of(row_start - skew, ALIGN) + cols[None, :]
-        # The weights of the same columns (a block's first is column -skew).
-        w_block = weight_ptr + (cols - skew)[None, :].to(tl.int64) * stride_weight
+        skew = 0
+        if SKEWED:
+            skew = (row_start % ALIGN).to(tl.int32)
+            row_start -= skew
+        x_block = x_ptr + tl.multiple_of(row_start, ALIGN) + cols[None, :]
+        # The weights of the same columns (a block's first is column -skew; int32 offsets:
+        # the launcher keeps stride_weight x n_cols below 2**31).
+        w_block = weight_ptr + cols[None, :] * stride_weight
+        if SKEWED:
+            w_block -= skew * stride_weight
         span = n_cols + skew  # elements from that boundary to the row's end
         lane_max = tl.full([ROWS, BLOCK_COLS], LANE_MAX_START, tl.float32)
         lane_sum = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         lane_total = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         lane_weight = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
         first = (cols < span)[None, :]
-        if ALIGN > 1:  # (1: the rows start on the boundary and skew is 0)
+        if SKEWED:
             first &= (cols >= skew)[None, :]
         lane_max, lane_sum, lane_total, lane_weight = _fold_block(
             lane_max, lane_sum, lane_total, lane_weight, x_block, w_block, first, SMOOTHING,
@@ -249,7 +256,8 @@ def cross_entropy_backward_kernel(
     smoothing,  # label smoothing eps, in [0, 1]
     ROWS: tl.constexpr,  # rows per tile, a power of two
     BLOCK_COLS: tl.constexpr,  # columns per program, a power of two
-    ALIGN: tl.constexpr,  # elements in 16 bytes where ROWS == 1 and rows start off it; else 1
+    ALIGN: tl.constexpr,  # elements in 16 bytes where ROWS == 1; else 1
+    SKEWED: tl.constexpr,  # ROWS == 1 and rows may start off that boundary (else skew is 0)
     SAME_STRIDE: tl.constexpr,  # stride_xrow == n_cols: dx's rows start where x's do
     MEAN: tl.constexpr,  # the loss was a mean: dloss over the count of rows not ignored
     SMOOTHING: tl.constexpr,  # smoothing > 0
@@ -279,23 +287,28 @@ def cross_entropy_backward_kernel(
             weight_total = tl.load(weight_total_ptr)
 
     # As the forward's streamed blocks: columns counted from the 16-byte boundary at or
-    # before the row (skew is 0 at compile time where ALIGN is 1), so that a program whose
-    # block lies inside the row reads and writes it whole, with unmasked vector loads and
-    # stores; the grid's last column of programs takes the skew's columns past the end.
+    # before the row (skew is 0 at compile time where the rows start on it), so that a
+    # program whose block lies inside the row reads and writes it whole, with unmasked
+    # vector loads and stores; the grid's last column of programs takes the skew's
+    # columns past the end.
     row_start = rows * stride_xrow
-    skew = (row_start % ALIGN).to(tl.int32)
+    dx_row_start = rows * n_cols
     block_start = tl.program_id(1) * BLOCK_COLS
     offsets = block_start + tl.arange(0, BLOCK_COLS)[None, :]
-    cols = offsets - skew[:, None]
-    x_ptrs = x_ptr + tl.multiple_of(row_start - skew, ALIGN)[:, None] + offsets
-    dx_row_start = rows * n_cols - skew
+    cols = offsets
+    if SKEWED:
+        skew = (row_start % ALIGN).to(tl.int32)
+        row_start -= skew
+        dx_row_start -= skew
+        cols = offsets - skew[:, None]
+    x_ptrs = x_ptr + tl.multiple_of(row_start, ALIGN)[:, None] + offsets
     if SAME_STRIDE:
         dx_row_start = tl.multiple_of(dx_row_start, ALIGN)
     dx_ptrs = dx_ptr + dx_row_start[:, None] + offsets
     w_ptrs = weight_ptr + cols.to(tl.int64) * stride_weight  # (WEIGHTED and SMOOTHING)
     tl.static_assert(ALIGN <= BLOCK_COLS, "a block past the first starts inside its row")
     inside = (first_row + ROWS <= n_rows) & (block_start + BLOCK_COLS <= n_cols)
-    if ALIGN > 1:
+    if SKEWED:
         inside = inside & (block_start > 0)
     if inside:
         x = tl.load(x_ptrs)
@@ -456,25 +469,28 @@ def row_losses(
         return losses, row_max, row_sum, weight_total
     plan = plan_rows(n_rows, n_cols, whole_row_max=WHOLE_ROW_MAX, loop_block=LOOP_BLOCK)
     checked_grid(plan.grid, f"x of shape {tuple(x.shape)}")
+    align, skewed = (1, False) if plan.whole_row else row_alignment(x_rows)
     fast(cross_entropy_kernel)[plan.grid](
         x_rows, target_rows, losses, row_max, row_sum,
         weight if weighted else x_rows, row_sum if weight_total is None else weight_total,
         n_rows, n_cols, x_rows.stride(0), target_rows.stride(0),
         weight.stride(0) if weighted else 1, ignore_index, smoothing,
         ROWS=plan.rows_per_program, BLOCK_COLS=plan.block_cols, LOOPED=not plan.whole_row,
-        ALIGN=1 if plan.whole_row else row_alignment(x_rows), SMOOTHING=smoothing > 0,
-        WEIGHTED=weighted, FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
+        ALIGN=align, SKEWED=skewed, SMOOTHING=smoothing > 0, WEIGHTED=weighted,
+        FAST_EXP=not in_interpreter(), num_warps=plan.num_warps,
     )  # fmt: skip
     return losses, row_max, row_sum, weight_total
 
 
-def row_alignment(x_rows: torch.Tensor) -> int:
-    """The ALIGN of `cross_entropy_kernel`: the elements in 16 bytes, or 1 where the rows
-    are a multiple of 16 bytes apart (the kernel's skew is then 0 at compile time,
-    and so its first block's mask is a bound a vector load can take where n_cols is a
-    multiple of 16)."""
+def row_alignment(x_rows: torch.Tensor) -> tuple[int, bool]:
+    """The ALIGN and SKEWED of the kernels' one-row programs: the elements in 16 bytes, and
+    whether rows may start off that boundary (their stride not a multiple of 16 bytes).
+    Where they may not, the skew is 0 at compile time and each row's start is still
+    declared a multiple of ALIGN: Triton knows the stride's divisibility only by 16
+    elements, so a 16-bit row of 50264 classes (16 bytes times 6283) would otherwise be
+    read one element a load."""
     elements = 16 // x_rows.element_size()
-    return 1 if x_rows.stride(0) % elements == 0 else elements
+    return elements, x_rows.stride(0) % elements != 0
 
 
 REDUCE_BLOCK = 1024
@@ -529,8 +545,8 @@ def cross_entropy_backward(
     rows = block_for(n_rows, max(limits.tile_target // block, 1))
     # Rows off the 16-byte boundary are shifted to it one row a program, in blocks wider
     # than the shift.
-    align = row_alignment(x_rows) if rows == 1 and block >= 16 else 1
-    blocks = cdiv(n_cols + align - 1, block)
+    align, skewed = row_alignment(x_rows) if rows == 1 and block >= 16 else (1, False)
+    blocks = cdiv(n_cols + (align - 1 if skewed else 0), block)
     grid = checked_grid((cdiv(n_rows, rows), blocks), f"x of shape {tuple(x.shape)}")
     target_rows = target.reshape(n_rows)
     weighted = weight is not None
@@ -541,7 +557,8 @@ def cross_entropy_backward(
         n_rows, n_cols, x_rows.stride(0), target_rows.stride(0),
         dloss_rows.stride(0) if reduction == "none" else 0,
         weight.stride(0) if weighted else 1, ignore_index, smoothing,
-        ROWS=rows, BLOCK_COLS=block, ALIGN=align, SAME_STRIDE=x_rows.stride(0) == n_cols,
+        ROWS=rows, BLOCK_COLS=block, ALIGN=align, SKEWED=skewed,
+        SAME_STRIDE=x_rows.stride(0) == n_cols,
         MEAN=reduction == "mean", SMOOTHING=smoothing > 0, WEIGHTED=weighted,
         FAST_EXP=not in_interpreter(), num_warps=warps_for(rows * block),
     )  # fmt: skip
