@@ -180,6 +180,30 @@ def main() -> None:
                             new(37, n), new(37, n), *rest(n, new(n) if weighted else None),
                         ),
                     )  # fmt: skip
+    # cross_entropy's forward (the rows' kernel, then the reduce's one program) on each row
+    # design, and its backward, with class weights (their sum an output of the forward,
+    # "mean"'s count their target weights' sum, in float32) and without; label smoothing.
+    from kernels import cross_entropy as ce
+
+    classes = lambda: torch.randint(0, 300, (37,), generator=gen)
+    for weighted in (True, False):
+        weights = lambda weighted=weighted: new(300) if weighted else None
+        for design in ROW_DESIGNS:
+            with _plans.forcing(f"rows/{design}/gpu"):
+                compare(
+                    f"cross_entropy {design} weight={weighted}", ce.forward_launches,
+                    lambda weights=weights: (new(37, 300), classes(), -100, 0.1, "mean",
+                                             weights()),
+                )  # fmt: skip
+        count_dtype = torch.float32 if weighted else torch.int32
+        compare(
+            f"cross_entropy.grad weight={weighted}", ce.cross_entropy_backward,
+            lambda weighted=weighted, weights=weights, count_dtype=count_dtype: (
+                new((), dtype=torch.float32), new(37, 300), classes(), stats(), stats(),
+                torch.ones(1, dtype=count_dtype), -100, 0.1, "mean", weights(),
+                new(1, dtype=torch.float32) if weighted else None,
+            ),
+        )  # fmt: skip
     # rms_norm's forward on each row design (layer_norm's is above).
     for design in ROW_DESIGNS:
         with _plans.forcing(f"rms_norm/{design}/gpu"):

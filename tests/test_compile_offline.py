@@ -163,11 +163,13 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     layer_norm's and rms_norm's backward on each GPU design (its partial sums through
     temporaries; rms_norm's kernels given no mean), the
     row-wise ops on each of their designs (split rows' counters zeroed by a launch), and
-    the other replayed launchers, matmul and attention through descriptors too."""
+    the other replayed launchers, matmul and attention through descriptors too, and
+    cross_entropy's forward (whole and streamed rows, then the reduce) and backward with
+    class weights and without."""
     done = _offline("tests/replay_offline.py")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     cases = re.findall(r"^(.+?): (same|DIFFERENT) \((\d+) launch", done.stdout, re.M)
-    assert len(cases) == 44, done.stdout
+    assert len(cases) == 50, done.stdout
     assert all(verdict == "same" for _, verdict, _ in cases), done.stdout
     # NCHW x and filters: one launch copies both (PAIRED_COPIES), one computes the product
     assert int(cases[0][2]) == 2, done.stdout
@@ -178,6 +180,7 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     # split rows: the counters' zeroing, then the split kernel
     assert ("softmax split", "same", "2") in cases, done.stdout
     assert ("add_row_sum walker", "same", "1") in cases, done.stdout
+    assert ("cross_entropy looped weight=True", "same", "2") in cases, done.stdout
 
 
 def test_precompile_compiles_the_kept_configs_at_once_offline() -> None:
