@@ -91,9 +91,9 @@ def _fold_block(lane_max, lane_sum, lane_total, lane_weight, x_ptrs, w_ptrs, mas
                 FAST_EXP: tl.constexpr):  # fmt: skip
     """A block of a row folded into each lane's running max and sum of exp(x - max)
     (`online_max_and_sum`, so that the loop needs no reduction) and, with SMOOTHING, its
-    total: of the logits, or WEIGHTED of w x, and of the weights w. mask
-    None: the block is whole. A masked lane reads -inf, which never raises the max and
-    adds exp(-inf) = 0, and adds nothing to the totals."""
+    total: of the logits, or WEIGHTED of w x and of the class weights w. mask None: the
+    block is whole. A masked lane reads -inf, which never raises the max and adds
+    exp(-inf) = 0, and adds nothing to the totals."""
     if mask is None:
         x = tl.load(x_ptrs).to(tl.float32)
     else:
