@@ -381,6 +381,8 @@ CROSS_ENTROPY = Op(
         ((4096, 4096), {"reduction": "mean"}),
         ((4096, 32000), {"reduction": "mean"}),
         ((1024, 128256), {"reduction": "mean"}),
+        # class weights and label smoothing: the streamed forward reads a weight a logit
+        ((4096, 50257), {"reduction": "mean", "weights": "random", "smoothing": 0.1}),
     ],
     torch_bench=cross_entropy_native,
     values=("normal", "offset", "large", "wide", "positive", "ties", "tiny"),
