@@ -1,6 +1,9 @@
 """cross_entropy: the loss of logits x (N, C) against class indices target (N,), as
 torch.nn.functional.cross_entropy: class weights, ignore_index, label_smoothing,
-reductions "none", "sum" and "mean", and the gradient with respect to x.
+reductions "none", "sum" and "mean", and the gradient with respect to x. Logits
+(N, C, d1, ..., dk) against target (N, d1, ..., dk), a segmentation's, are a row of C at
+each position: the kernels read them with the classes last (`classes_last`), in place
+where x is channels-last, gathered once where it is not.
 
 Row r's loss is lse - x[r, t] (t its target, lse = log sum_j exp(x[r, j])); with label
 smoothing eps, (1 - eps) of it plus eps of lse - mean_j x[r, j]. Class weights w scale
@@ -413,13 +416,15 @@ def check_inputs(
     check_tensor("target", target, TARGET_DTYPES)
     if target.device != x.device:
         raise ValueError(f"target is on {target.device} but x is on {x.device}")
-    if x.dim() not in (1, 2):
+    if x.dim() == 0:
+        raise ValueError("x must be logits of shape (N, C), (N, C, d1, ...) or (C,), got ()")
+    classes = x.shape[1] if x.dim() > 1 else x.shape[0]
+    if classes == 0:  # PyTorch gives 0 or NaN, by reduction and rank
         raise ValueError(
-            f"x must be logits of shape (N, C), or (C,) for one row, got {tuple(x.shape)}"
+            f"x must have at least one class (dim {int(x.dim() > 1)}), got {tuple(x.shape)}"
         )
-    if x.shape[-1] == 0:  # PyTorch gives 0 or NaN, by reduction and rank
-        raise ValueError(f"x must have at least one class (its last dim), got {tuple(x.shape)}")
-    check_shape("target", target, x.shape[:-1], "one class index for each row of x")
+    check_shape("target", target, x.shape[:1] + x.shape[2:] if x.dim() > 1 else (),
+                "one class index for each row of x: x's shape without its class dim")  # fmt: skip
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
     if not -(2**63) <= ignore_index < 2**63:
@@ -428,7 +433,7 @@ def check_inputs(
     if weight is not None:
         check_tensor("weight", weight)
         check_like("weight", weight, "x", x)
-        check_shape("weight", weight, x.shape[-1:], "one weight for each class")
+        check_shape("weight", weight, (classes,), "one weight for each class")
     return check_smoothing(label_smoothing)
 
 
@@ -444,6 +449,13 @@ def check_smoothing(label_smoothing: object) -> float:
 def check_reduction(reduction: object) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+
+
+def classes_last(x: torch.Tensor) -> torch.Tensor:
+    """x (N, C, d1, ..., dk) as a view with its classes last, (N, d1, ..., dk, C): a row
+    for each of its N d1 ... dk positions, in the order of target's elements (channels-last
+    logits are then read in place); x (N, C) or (C,) as it is."""
+    return x.movedim(1, -1) if x.dim() > 2 else x
 
 
 def row_losses(
@@ -574,9 +586,10 @@ def cross_entropy(
     weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """F.cross_entropy(x, target, weight, ignore_index=..., reduction=...,
-    label_smoothing=...) for logits x of shape (N, C) (or (C,)), class indices target of
-    shape (N,) (or ()), int64 or int32, and optional class weights of shape (C,) in x's
-    dtype; the result in x's dtype. Differentiable in x where autograd records
+    label_smoothing=...) for logits x of shape (N, C), (N, C, d1, ..., dk) (a class
+    distribution at each position, as a segmentation's) or (C,), class indices target of
+    x's shape without its class dim, int64 or int32, and optional class weights of shape
+    (C,) in x's dtype; the result in x's dtype. Differentiable in x where autograd records
     (`CrossEntropyFunction`), not in weight (as PyTorch's); see the module docstring for
     what differs from PyTorch (an out-of-range target gives NaN, not an IndexError)."""
     if torch.is_grad_enabled() and isinstance(weight, torch.Tensor) and weight.requires_grad:
@@ -604,7 +617,7 @@ def forward_launches(
     smoothing = check_inputs(x, target, ignore_index, label_smoothing, reduction, weight)
     loss_dtype = x.dtype if reduction == "none" else torch.float32
     losses, row_max, row_sum, weight_total = row_losses(
-        x, target, ignore_index, smoothing, loss_dtype, weight
+        classes_last(x), target, ignore_index, smoothing, loss_dtype, weight
     )
     if reduction != "none":  # made here, written whole by the forward, read by the reduce
         note_temporary(losses)
@@ -623,13 +636,17 @@ class CrossEntropyFunction(torch.autograd.Function):
         ctx, x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float,
         reduction: str, weight: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
-        x_rows = as_rows(x)  # saved as the kernels read it: a strided x is copied once
+        # Saved as the kernels read it, a row for each class index: a strided x is copied
+        # once. (N, C, d1, ...) goes to the checks in its own layout.
+        moved = classes_last(x)
+        x_rows = as_rows(moved)
+        as_given = x_rows.view(moved.shape).movedim(-1, 1) if x.dim() > 2 else x_rows.view(x.shape)
         loss, row_max, row_sum, count, weight_total = forward_launches(
-            x_rows.view(x.shape), target, ignore_index, label_smoothing, reduction, weight
+            as_given, target, ignore_index, label_smoothing, reduction, weight
         )
         ctx.save_for_backward(x_rows, target, row_max, row_sum, count, weight, weight_total)
         ctx.options = (ignore_index, check_smoothing(label_smoothing), reduction)
-        ctx.shape = x.shape
+        ctx.moved_shape, ctx.class_dim_first = moved.shape, x.dim() > 2
         return loss
 
     @staticmethod
@@ -637,12 +654,14 @@ class CrossEntropyFunction(torch.autograd.Function):
         x_rows, target, row_max, row_sum, count, weight, weight_total = ctx.saved_tensors
         dx = cross_entropy_backward(dloss, x_rows, target, row_max, row_sum, count,
                                     *ctx.options, weight, weight_total)  # fmt: skip
-        return dx.view(ctx.shape), None, None, None, None, None
+        dx = dx.view(ctx.moved_shape)
+        return dx.movedim(-1, 1) if ctx.class_dim_first else dx, None, None, None, None, None
 
 
 class TritonCrossEntropyLoss(torch.nn.Module):
-    """A drop-in for torch.nn.CrossEntropyLoss with class-index targets: weight (a buffer,
-    in the state dict as there), ignore_index, reduction and label_smoothing as there."""
+    """A drop-in for torch.nn.CrossEntropyLoss with class-index targets, (N, C) or
+    (N, C, d1, ...) logits: weight (a buffer, in the state dict as there), ignore_index,
+    reduction and label_smoothing as there."""
 
     def __init__(
         self, weight: torch.Tensor | None = None, ignore_index: int = -100,

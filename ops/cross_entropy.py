@@ -1,5 +1,6 @@
 """cross_entropy: F.cross_entropy with class-index targets (class weights, ignore_index,
-label_smoothing, reductions), and its gradient in the logits."""
+label_smoothing, reductions; logits (N, C) or (N, C, d1, ...)), and its gradient in the
+logits."""
 
 from __future__ import annotations
 
@@ -24,13 +25,19 @@ from harness import (
 from harness.dtypes import itemsize, to_torch
 from kernels import cross_entropy as kernel_module
 from kernels._rows import INTERPRET_LOOP_BLOCK, INTERPRET_WHOLE_ROW_MAX
-from kernels.cross_entropy import REDUCTIONS, CrossEntropyFunction, cross_entropy
+from kernels.cross_entropy import (
+    REDUCTIONS,
+    CrossEntropyFunction,
+    classes_last,
+    cross_entropy,
+)
 from ops._one_tensor import make_x
 from ops._rowwise import ROW_BLOCKS, ROW_EXAMPLES, row_configs, row_lanes
 from references.cross_entropy import (
     cross_entropy_native,
     cross_entropy_numpy,
     cross_entropy_torch,
+    logit_rows,
     row_statistics_numpy,
 )
 
@@ -70,10 +77,20 @@ def _cases(budget):
     )
 
 
+def _classes(shape: tuple[int, ...]) -> int:
+    """C: x's dim 1, or its only dim."""
+    return shape[1] if len(shape) > 1 else shape[0]
+
+
+def _target_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """x's shape without its class dim: (N,), (N, d1, ..., dk) or ()."""
+    return shape[:1] + shape[2:] if len(shape) > 1 else ()
+
+
 def _limit(case: Case) -> float:
     """The wide profile's largest magnitude: a row's sum of logits (label smoothing's mean)
     stays finite in float32."""
-    classes = case.shape[-1]
+    classes = _classes(case.shape)
     f32_max = torch.finfo(torch.float32).max
     return min(torch.finfo(to_torch(case.dtype)).max, f32_max / (4 * max(classes, 1)))
 
@@ -82,7 +99,7 @@ def _class_weights(case: Case, device, gen) -> torch.Tensor | None:
     drawn = case.params.get("weights", "none")
     if drawn == "none":
         return None
-    n_classes = case.shape[-1]
+    n_classes = _classes(case.shape)
     weight = torch.rand(n_classes, generator=gen) * 2
     weight[torch.rand(n_classes, generator=gen) < 0.25] = 0.0
     weight = weight.to(device=device, dtype=to_torch(case.dtype))
@@ -99,16 +116,19 @@ def _inputs(case: Case, device, gen) -> Inputs:
     that)."""
     params = case.params
     x = make_x(case, device, gen, _limit(case)).add_(params.get("offset", 0.0))
+    if params.get("memory") == "channels_last":  # (N, C, H, W): its rows are read in place
+        x = x.contiguous(memory_format=torch.channels_last)
     ignore_index = params.get("ignore_index", -100)
-    n_rows, n_classes = math.prod(case.shape[:-1]), case.shape[-1]
+    n_classes = _classes(case.shape)
+    n_rows = math.prod(_target_shape(case.shape))
     target = torch.randint(0, n_classes, (n_rows,), generator=gen)
     ignored = params.get("ignored", "none")
     if ignored != "none" and n_rows:
-        finite = torch.isfinite(x.cpu().reshape(n_rows, n_classes)).all(dim=-1)
+        finite = torch.isfinite(classes_last(x.cpu()).reshape(n_rows, n_classes)).all(dim=-1)
         picked = torch.rand(n_rows, generator=gen) < 0.25 if ignored == "some" else True
         target[finite & picked] = ignore_index
     target = target.to(getattr(torch, params.get("target", "int64")))
-    args = (target.reshape(case.shape[:-1]).to(device), ignore_index)
+    args = (target.reshape(_target_shape(case.shape)).to(device), ignore_index)
     return Inputs((x, *args, params.get("smoothing", 0.0), params.get("reduction", "none"),
                    _class_weights(case, device, gen)))  # fmt: skip
 
@@ -138,9 +158,9 @@ class _Rows(NamedTuple):
 def _rows_of(v: Values) -> _Rows:
     """x as (N, C) rows, the targets, which rows count, eps and the class weights."""
     x, target, ignore_index, smoothing, _, weight = v.args[:6]
-    rows = np.atleast_2d(x)
+    rows = logit_rows(x)
     n_classes = rows.shape[-1]
-    classes = np.atleast_1d(np.asarray(target)).astype(np.int64)
+    classes = np.atleast_1d(np.asarray(target)).reshape(-1).astype(np.int64)
     counted = (classes != ignore_index) & (classes >= 0) & (classes < n_classes)
     weights = np.ones(n_classes) if weight is None else np.asarray(weight, dtype=np.float64)
     target_weight = np.where(counted, weights[np.where(counted, classes, 0)], 0.0)
@@ -191,7 +211,7 @@ def _loss_condition(v: Values) -> np.ndarray:
     x, target, ignore_index, smoothing, _, weight = v.args[:6]
     losses = cross_entropy_numpy(x, target, ignore_index, smoothing, "none", weight)
     with np.errstate(invalid="ignore"):
-        total = (rows_condition + np.abs(np.atleast_1d(losses))).sum()
+        total = (rows_condition + np.abs(losses).reshape(-1)).sum()
     if reduction == "mean":
         denominator = _mean_denominator(v)
         total = total / abs(denominator) if denominator else 0.0
@@ -209,10 +229,10 @@ def _mean_denominator(v: Values) -> float:
 
 def _loss_terms(case: Case) -> int | tuple[int, int]:
     """A row's sum of C terms; the reduced loss's sum of N rows on top."""
-    n_classes = case.shape[-1]
+    n_classes = _classes(case.shape)
     if case.params.get("reduction", "none") == "none":
         return n_classes
-    return n_classes, max(math.prod(case.shape[:-1]), 1)
+    return n_classes, max(math.prod(_target_shape(case.shape)), 1)
 
 
 def _loss_lanes(case: Case, mode: str):
@@ -248,6 +268,14 @@ def _row_gradients(v: Values) -> np.ndarray:
     return np.where(ignored, 0.0, g)
 
 
+def _like_x(rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(rows, C) back in x's shape (`logit_rows` undone)."""
+    if np.ndim(x) <= 2:
+        return rows.reshape(np.shape(x))
+    shape = np.shape(x)
+    return np.moveaxis(rows.reshape(shape[:1] + shape[2:] + shape[1:2]), -1, 1)
+
+
 def _cross_entropy_grad_numpy(
     x: np.ndarray, target: np.ndarray, ignore_index: int, smoothing: float, reduction: str,
     weight: np.ndarray | None, dy: np.ndarray,
@@ -270,7 +298,7 @@ def _cross_entropy_grad_numpy(
     ignored = r.classes == ignore_index
     dx = np.where(ignored[:, None], 0.0, dx)  # whatever its logits hold
     dx = np.where((r.counted | ignored)[:, None], dx, np.nan)  # a target out of range
-    return (dx.reshape(np.shape(x)),)
+    return (_like_x(dx, x),)
 
 
 def _dx_condition(v: Values) -> np.ndarray:
@@ -292,13 +320,13 @@ def _dx_condition(v: Values) -> np.ndarray:
         hit[np.arange(n_rows)[r.counted], r.classes[r.counted]] = target_share[r.counted]
         condition = g[:, None] * (scale[:, None] * rounded + hit + r.eps * magnitude / n_classes)
     condition = np.where(np.isfinite(condition), condition, np.inf)
-    return np.where(r.counted[:, None], condition, 0.0).reshape(np.shape(v.args[0]))
+    return _like_x(np.where(r.counted[:, None], condition, 0.0), v.args[0])
 
 
 DX_MODEL = OutputModel(
     "dx",
     condition=_dx_condition,
-    terms=lambda case: case.shape[-1],
+    terms=lambda case: _classes(case.shape),
     lanes=row_lanes,
     steps=_STEPS,
 )
@@ -326,7 +354,8 @@ def _bad_inputs(device) -> list[BadInput]:
     return [
         BadInput("x integer", call(x=t.reshape(4, 1)), TypeError, r"\bx\b.*dtype"),
         BadInput("x not a tensor", call(x=[[1.0]]), TypeError, r"\bx\b.*torch.Tensor"),
-        BadInput("x 3-D", call(x=x.reshape(2, 2, 8)), ValueError, r"\bx\b.*\(N, C\)"),
+        BadInput("x 0-D", call(x=x[0, 0]), ValueError, r"\bx\b.*\(N, C\)"),
+        BadInput("x 3-D, target 1-D", call(x=x.reshape(2, 2, 8)), ValueError, r"target.*\(2, 8"),
         BadInput("no classes", call(x=x[:, :0]), ValueError, r"\bx\b.*one class"),
         BadInput("target float", call(t=x[:, 0]), TypeError, r"\btarget\b.*dtype"),
         BadInput("target int16", call(t=t.short()), TypeError, r"\btarget\b.*dtype"),
@@ -371,6 +400,14 @@ CROSS_ENTROPY = Op(
         ((5, 300), {"smoothing": 0.1, "weights": "strided", "offset": -1000.0}),
         ((3, _WHOLE + 2 * _LOOP + 3), {"reduction": "sum", "smoothing": 0.25, "weights": "random"}),
         ((2, _WHOLE + _LOOP + 3), {"smoothing": 0.5, "weights": "strided", "specials": True}),
+        # (N, C, d1, ...): a row of C logits at each position, target (N, d1, ...)
+        ((2, 7, 5), {}),
+        (
+            (3, 33, 2, 4),
+            {"reduction": "mean", "ignored": "some", "weights": "random", "smoothing": 0.1},
+        ),
+        ((2, 40, 3, 3), {"memory": "channels_last", "reduction": "sum", "layout": "contiguous"}),
+        ((2, _WHOLE + _LOOP + 3, 2), {"smoothing": 0.2, "ignored": "some"}),
     ],
     error_model=ErrorModel(outputs=[LOSS_MODEL]),
     bad_inputs=_bad_inputs,
@@ -396,6 +433,8 @@ CROSS_ENTROPY = Op(
             ((4, 33), {"upstream": "sum", "smoothing": 0.1}),
             ((6, 40), {"reduction": "mean", "smoothing": 0.3, "weights": "random"}),
             ((3, _WHOLE + _LOOP + 3), {"smoothing": 0.2, "weights": "strided"}),
+            ((2, 9, 3, 2), {"reduction": "mean", "weights": "random", "smoothing": 0.3}),
+            ((2, 40, 3, 3), {"memory": "channels_last", "layout": "contiguous"}),
         ],
         dy_limit=lambda case: torch.finfo(to_torch(case.dtype)).max / 4,
     ),

@@ -1,5 +1,6 @@
 """cross_entropy: the loss of logits x (N, C) against class indices target (N,), as
-torch.nn.functional.cross_entropy computes it (class indices, optional class weights).
+torch.nn.functional.cross_entropy computes it (class indices, optional class weights);
+x (N, C, d1, ..., dk) with target (N, d1, ..., dk) is a row of C logits at each position.
 
 Row r's loss, with lse = log sum_j exp(x[r, j]), eps the label smoothing and w the class
 weights (all 1 when none are given):
@@ -35,6 +36,14 @@ def row_statistics_numpy(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return row_max, np.exp(x - row_max[:, None]).sum(axis=-1)
 
 
+def logit_rows(x: np.ndarray) -> np.ndarray:
+    """x as (rows, C): (C,) one row (a 0-d target), (N, C, d1, ...) a row for each of
+    its positions, in target's order."""
+    if np.ndim(x) > 2:
+        x = np.moveaxis(x, 1, -1)
+    return np.atleast_2d(x).reshape(-1, np.shape(x)[-1])
+
+
 def cross_entropy_numpy(
     x: np.ndarray,
     target: np.ndarray,
@@ -43,8 +52,8 @@ def cross_entropy_numpy(
     reduction: str = "mean",
     weight: np.ndarray | None = None,
 ) -> np.ndarray:
-    rows = np.atleast_2d(x)  # one row of C logits: a 0-d target
-    classes = np.atleast_1d(np.asarray(target)).astype(np.int64)
+    rows = logit_rows(x)
+    classes = np.atleast_1d(np.asarray(target)).reshape(-1).astype(np.int64)
     n_cols = rows.shape[-1]
     weights = np.ones(n_cols) if weight is None else np.asarray(weight, dtype=np.float64)
     ignored = classes == ignore_index

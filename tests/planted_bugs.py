@@ -37,7 +37,12 @@ from kernels.add_row_sum import add_row_sum
 from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.conv2d import Geometry, run_forward, unbatched
 from kernels.cross_entropy import check_inputs as check_cross_entropy_inputs
-from kernels.cross_entropy import cross_entropy, cross_entropy_backward, row_losses
+from kernels.cross_entropy import (
+    classes_last,
+    cross_entropy,
+    cross_entropy_backward,
+    row_losses,
+)
 from kernels.layer_norm import _forward_setup, _mean_and_rstd, _scale_shift, _store_rows, layer_norm
 
 TILE_TARGET = 4096
@@ -543,7 +548,7 @@ def _cross_entropy_planted_kernel(
 def _cross_entropy_planted(bug: str):
     def launcher(x, target, ignore_index=-100, label_smoothing=0.0, reduction="mean",
                  weight=None):  # fmt: skip
-        if weight is not None:  # the bugs are planted in the unweighted loss alone
+        if weight is not None or x.dim() > 2:  # planted in the unweighted 2-D loss alone
             return cross_entropy(x, target, ignore_index, label_smoothing, reduction, weight)
         smoothing = check_cross_entropy_inputs(x, target, ignore_index, label_smoothing,
                                                reduction)  # fmt: skip
@@ -575,12 +580,14 @@ def cross_entropy_grad_mean_over_all_rows(
 ):  # fmt: skip
     """The gradient of cross_entropy through the real kernels, but a "mean"'s upstream
     gradient divided by every row, ignored ones included."""
-    _, row_max, row_sum, weight_total = row_losses(x, target, ignore_index, smoothing,
+    moved = classes_last(x)
+    _, row_max, row_sum, weight_total = row_losses(moved, target, ignore_index, smoothing,
                                                    torch.float32, weight)  # fmt: skip
     if reduction == "mean":
         dy, reduction = dy.float() / target.numel(), "sum"  # BUG: not by the rows counted
-    return (cross_entropy_backward(dy, x, target, row_max, row_sum, None, ignore_index,
-                                   smoothing, reduction, weight, weight_total),)  # fmt: skip
+    dx = cross_entropy_backward(dy, moved, target, row_max, row_sum, None, ignore_index,
+                                smoothing, reduction, weight, weight_total)  # fmt: skip
+    return (dx.view(moved.shape).movedim(-1, 1) if x.dim() > 2 else dx,)
 
 
 # name -> (op name, launcher, the bug, where it shows and where it hides)

@@ -1,5 +1,6 @@
 """kernels/cross_entropy.py beyond the op table: targets out of range, ignored rows that
-hold NaN, what the autograd Function keeps, and the module."""
+hold NaN, what the autograd Function keeps, the module, class weights and channels-last
+logits."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from harness.op import Case
 from kernels import _plans
 from kernels import _rows as rows_module
 from kernels import cross_entropy as kernel_module
-from kernels._rows import row_limits
-from kernels.cross_entropy import CrossEntropyFunction, TritonCrossEntropyLoss, cross_entropy
+from kernels._rows import as_rows, row_limits
+from kernels.cross_entropy import (
+    CrossEntropyFunction,
+    TritonCrossEntropyLoss,
+    classes_last,
+    cross_entropy,
+)
 from ops import OPS
 
 
@@ -162,3 +168,19 @@ def test_class_weights_that_require_grad_are_refused_where_autograd_records(devi
     with torch.no_grad():
         assert torch.equal(cross_entropy(x, target, -100, 0.0, "mean", weight),
                            cross_entropy(x, target))  # fmt: skip
+
+
+def test_positions_of_channels_last_logits_are_read_in_place(device):
+    """x (N, C, H, W) is a row of C logits at each of its N H W positions: channels-last,
+    those rows are x's own memory, so nothing is copied; NCHW, the rows are gathered once.
+    Both give the same losses bit for bit, and the gradient comes in x's layout."""
+    x = _logits(2, 40, 3, 5, device=device)
+    target = torch.randint(0, 40, (2, 3, 5), generator=torch.Generator().manual_seed(2))
+    target = target.to(device)
+    last = x.contiguous(memory_format=torch.channels_last)
+    assert as_rows(classes_last(last)).data_ptr() == last.data_ptr()
+    assert torch.equal(cross_entropy(last, target, -100, 0.1, "none"),
+                       cross_entropy(x, target, -100, 0.1, "none"))  # fmt: skip
+    _, grad = _loss_and_grad(last, target, -100, 0.1, "sum")
+    assert grad.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(grad, _loss_and_grad(x, target, -100, 0.1, "sum")[1])
