@@ -575,6 +575,18 @@ def _cross_entropy_planted(bug: str):
     return launcher
 
 
+def cross_entropy_weighted_mean_over_rows(
+    x, target, ignore_index=-100, label_smoothing=0.0, reduction="mean", weight=None
+):  # fmt: skip
+    """cross_entropy through the real kernels, but a weighted "mean" divided by the rows
+    counted instead of their target weights' sum."""
+    if reduction != "mean" or weight is None:
+        return cross_entropy(x, target, ignore_index, label_smoothing, reduction, weight)
+    total = cross_entropy(x, target, ignore_index, label_smoothing, "sum", weight)
+    counted = (target != ignore_index).sum()  # BUG: the rows, not their weights
+    return (total.float() / counted).to(x.dtype)
+
+
 def cross_entropy_grad_mean_over_all_rows(
     x, target, ignore_index, smoothing, reduction, weight, dy
 ):  # fmt: skip
@@ -730,6 +742,13 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         _cross_entropy_planted("mean_over_all_rows"),
         "reduction 'mean' divides by every row, the ignored ones included",
         "every dtype for 'mean' with some rows ignored; invisible with none ignored",
+    ),
+    "cross_entropy_weighted_mean_over_rows": (
+        "cross_entropy",
+        cross_entropy_weighted_mean_over_rows,
+        "with class weights, reduction 'mean' divides by the rows counted, not by the sum "
+        "of their target weights (PyTorch's nll_loss convention)",
+        "every dtype for 'mean' with class weights other than all ones; invisible without weights",
     ),
     "cross_entropy_grad_mean_over_all_rows": (
         "cross_entropy.grad",

@@ -46,6 +46,7 @@ WRONG_IN: dict[str, tuple[str, ...]] = {
     "cross_entropy_padding_zero": FLOAT_DTYPES,
     "cross_entropy_smoothing_other_classes": FLOAT_DTYPES,
     "cross_entropy_mean_over_all_rows": FLOAT_DTYPES,
+    "cross_entropy_weighted_mean_over_rows": FLOAT_DTYPES,
     "cross_entropy_grad_mean_over_all_rows": FLOAT_DTYPES,
 }
 
