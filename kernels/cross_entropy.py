@@ -159,11 +159,11 @@ def cross_entropy_kernel(
             skew = (row_start % ALIGN).to(tl.int32)
             row_start -= skew
         x_block = x_ptr + tl.multiple_of(row_start, ALIGN) + cols[None, :]
-        # The weights of the same columns (a block's first is column -skew; int32 offsets:
-        # the launcher keeps stride_weight x n_cols below 2**31).
-        w_block = weight_ptr + cols[None, :] * stride_weight
+        # The weights of the same columns (a block's first is column -skew).
+        weight_cols = cols[None, :]
         if SKEWED:
-            w_block -= skew * stride_weight
+            weight_cols -= skew
+        w_block = weight_ptr + weight_cols.to(tl.int64) * stride_weight
         span = n_cols + skew  # elements from that boundary to the row's end
         lane_max = tl.full([ROWS, BLOCK_COLS], LANE_MAX_START, tl.float32)
         lane_sum = tl.zeros([ROWS, BLOCK_COLS], tl.float32)
