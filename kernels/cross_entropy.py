@@ -413,6 +413,11 @@ def check_inputs(
     """Refuses what F.cross_entropy's class-index form would (naming the argument);
     returns label_smoothing as a float."""
     check_tensor("x", x)
+    if isinstance(target, torch.Tensor) and target.is_floating_point():
+        raise TypeError(
+            f"target must have dtype int64 or int32 (class indices), got {target.dtype}: "
+            "class probabilities (a float target of x's shape) are not supported"
+        )
     check_tensor("target", target, TARGET_DTYPES)
     if target.device != x.device:
         raise ValueError(f"target is on {target.device} but x is on {x.device}")

@@ -360,7 +360,7 @@ def _bad_inputs(device) -> list[BadInput]:
         BadInput("target float", call(t=x[:, 0]), TypeError, r"\btarget\b.*dtype"),
         BadInput("target int16", call(t=t.short()), TypeError, r"\btarget\b.*dtype"),
         BadInput("target shape", call(t=t[:3]), ValueError, r"\btarget\b.*shape"),
-        BadInput("target probabilities", call(t=x.softmax(-1)), TypeError, r"\btarget\b"),
+        BadInput("target probabilities", call(t=x.softmax(-1)), TypeError, r"target.*probab"),
         BadInput("target elsewhere", call(t=t.to(other)), ValueError, r"\btarget\b"),
         BadInput("ignore_index float", call(ignore_index=-100.0), TypeError, r"\bignore_index\b"),
         BadInput("ignore_index 2**63", call(ignore_index=2**63), ValueError, r"\bignore_index\b"),
