@@ -27,12 +27,11 @@ and with each row design forced (whole rows in registers up to 32768 columns, st
 blocks of 2048, 4096 or 8192), against a copy.
 
 `--offline` compiles the kernels for sm_90 without a GPU, with the GPU's block sizes, at
-8 x 50257 and 8 x 50264 (the looped forward; 50264 bfloat16 logits are 16 bytes times 6283
-a row, so the rows start on the boundary), 8 x 8000 (whole rows) and the backward, and
-prints their
-registers and SASS instructions an element (in the looped forward's loop: a thread's
-iteration over the elements it takes), the MUFU (exp2, log2, rcp) among them, and in
-the loop the elements a load reads (8: 16-byte vectors of bfloat16).
+8 x 50257 and 8 x 50264 (the looped forward; 50264 bfloat16 logits are 16 bytes times
+6283 a row, so the rows start on the boundary), 8 x 8000 (whole rows) and the backward,
+and prints their registers and SASS instructions an element (in the looped forward's
+loop: a thread's iteration over the elements it takes), the MUFU (exp2, log2, rcp) among
+them, and in the loop the elements a load reads (8: 16-byte vectors of bfloat16).
 """
 
 from __future__ import annotations
