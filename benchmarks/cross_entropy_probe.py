@@ -17,10 +17,13 @@ each as % of its floor, ours against PyTorch, and the peak memory a forward + ba
 allocates beyond its inputs (PyTorch's log_softmax keeps an (N, C) tensor for the
 backward; ours two floats a row).
 
-    PYTHONPATH=. python benchmarks/cross_entropy_probe.py [--weighted] [--offline]
+    PYTHONPATH=. python benchmarks/cross_entropy_probe.py [--weighted] [--soft] [--offline]
 
 `--weighted` does the same with class weights (drawn in [0, 2)) and label smoothing 0.1,
-the case where the streamed forward also reads a weight for each logit.
+the case where the streamed forward also reads a weight for each logit. `--soft` takes
+class probabilities for targets (each row a softmax of 2 z, z normal, in x's dtype):
+forward and backward read them beside the logits, so the floors are a copy (forward) and
+2.5 copies (forward + backward).
 
 `--designs` times the forward alone (reduction "mean"), bfloat16 and float32, as planned
 and with each row design forced (whole rows in registers up to 32768 columns, streamed in
@@ -31,7 +34,9 @@ blocks of 2048, 4096 or 8192), against a copy.
 6283 a row, so the rows start on the boundary), 8 x 8000 (whole rows) and the backward,
 and prints their registers and SASS instructions an element (in the looped forward's
 loop: a thread's iteration over the elements it takes), the MUFU (exp2, log2, rcp) among
-them, and in the loop the elements a load reads (8: 16-byte vectors of bfloat16).
+them, and in the loop the elements a load reads (8: 16-byte vectors of bfloat16); then
+the same at 8 x 50257 against class probabilities, without and with class weights and
+smoothing (the loop's loads then the logits', the probabilities' and the weights').
 """
 
 from __future__ import annotations
@@ -52,9 +57,11 @@ OPTIONS: dict = {}
 """Both sides' class weights and label smoothing (`--weighted` sets them for each shape)."""
 
 
-def _inputs(shape: tuple[int, int], dtype: torch.dtype, gen: torch.Generator):
+def _inputs(shape: tuple[int, int], dtype: torch.dtype, gen: torch.Generator, soft=False):
     n_rows, n_classes = shape
     x = torch.randn(shape, device="cuda", generator=gen).mul_(4).to(dtype)
+    if soft:  # class probabilities, peaked as a teacher's are
+        return x, torch.randn(shape, device="cuda", generator=gen).mul_(2).softmax(-1).to(dtype)
     target = torch.randint(0, n_classes, (n_rows,), device="cuda", generator=gen)
     ignored = torch.rand(n_rows, device="cuda", generator=gen) < 0.25
     return x, target.masked_fill_(ignored, IGNORE_INDEX)
@@ -74,6 +81,8 @@ def _ours(x, target, reduction="mean"):
 
 def _torch(x, target, reduction="mean"):
     weight = OPTIONS.get("weight")
+    if target.is_floating_point():  # the probabilities in x's dtype (float64 for the exact)
+        target = target.to(x.dtype)
     return F.cross_entropy(
         x, target, None if weight is None else weight.to(x.dtype), ignore_index=IGNORE_INDEX,
         reduction=reduction, label_smoothing=OPTIONS.get("label_smoothing", 0.0),
@@ -124,18 +133,21 @@ def _timed(x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     return {name: 1e3 * do_bench(fn, return_mode="median") for name, fn in calls.items()}
 
 
-def main(weighted: bool = False) -> None:
+def main(weighted: bool = False, soft: bool = False) -> None:
     print(torch.cuda.get_device_name(), "triton", triton.__version__, "torch", torch.__version__)
     gen = torch.Generator(device="cuda").manual_seed(0)
     for dtype in DTYPES:
         for shape in SHAPES:
-            x, target = _inputs(shape, dtype, gen)
+            x, target = _inputs(shape, dtype, gen, soft)
             if weighted:
                 weight = torch.rand(shape[1], device="cuda", generator=gen).mul_(2).to(dtype)
                 OPTIONS.update(weight=weight, label_smoothing=0.1)
             print(f"{str(dtype)[6:]} {shape[0]} x {shape[1]}: {_errors(x, target)}", flush=True)
             us = _timed(x, target)
+            # a copy moves 2 N C; the forward reads N C (2 N C soft), the backward 2 N C (3)
             floors = {"fwd": us["copy"] / 2, "fwd+bwd": us["copy"] * 1.5}
+            if soft:
+                floors = {"fwd": us["copy"], "fwd+bwd": us["copy"] * 2.5}
             for part, floor in floors.items():
                 ours, theirs = us[f"ours {part}"], us[f"torch {part}"]
                 print(f"  {part}: ours {ours:.1f} us ({floor / ours:.0%} of its floor), "
@@ -195,16 +207,25 @@ def _offline() -> None:
     from kernels import _plans
 
     compiled = compile_only(90)
-    for shape, design in (((8, 50257), "looped"), ((8, 50264), "looped"), ((8, 8000), "whole")):
+    cases = (((8, 50257), "looped"), ((8, 50264), "looped"), ((8, 8000), "whole"),
+             ((8, 50257), "looped soft"), ((8, 50257), "looped soft weighted"),
+             ((8, 8000), "whole soft weighted"))  # fmt: skip
+    for shape, design in cases:
         x = torch.randn(shape).to(torch.bfloat16).requires_grad_(True)
         target = torch.randint(0, shape[1], (shape[0],))
+        options = (0.0, "mean")
+        if "soft" in design:  # probabilities
+            target = torch.rand(shape).softmax(-1).to(x.dtype)
+        if "weighted" in design:  # with class weights and smoothing
+            options = (0.1, "mean", torch.rand(shape[1]).to(x.dtype))
         del compiled[:]
-        with _plans.forcing(f"rows/{design}/gpu"):
-            cross_entropy(x, target, IGNORE_INDEX, 0.0, "mean").backward()
+        with _plans.forcing(f"rows/{design.split()[0]}/gpu"):
+            cross_entropy(x, target, IGNORE_INDEX, *options).backward()
         for name, kernel in compiled:
             registers, spills, _ = _resources(kernel.asm["ptx"], 90)
             text = sass(kernel.asm["cubin"])
-            body = loops(text) if name == "cross_entropy_kernel" and design == "looped" else []
+            looped = name == "cross_entropy_kernel" and design.startswith("looped")
+            body = loops(text) if looped else []
             counts, where = (body[0], "its loop's iteration") if body else (opcodes(text), "all")
             per_element = 32 * kernel.metadata.num_warps / _tile_elements(kernel)
             mufu = sum(n for op, n in counts.items() if op.startswith("MUFU"))
@@ -234,4 +255,4 @@ if __name__ == "__main__":
     elif "--designs" in sys.argv:
         _designs()
     else:
-        main(weighted="--weighted" in sys.argv)
+        main(weighted="--weighted" in sys.argv, soft="--soft" in sys.argv)

@@ -1,6 +1,6 @@
-"""cross_entropy: F.cross_entropy with class-index targets (class weights, ignore_index,
-label_smoothing, reductions; logits (N, C) or (N, C, d1, ...)), and its gradient in the
-logits."""
+"""cross_entropy: F.cross_entropy with class-index or class-probability targets (class
+weights, ignore_index, label_smoothing, reductions; logits (N, C) or (N, C, d1, ...)), and
+its gradient in the logits."""
 
 from __future__ import annotations
 
@@ -56,6 +56,9 @@ OFFSETS = (0.0, 100.0, -1000.0)
 # target weighs 0 adds nothing, to the "mean"'s denominator either), and the same read
 # through a stride of 2.
 WEIGHTS = ("none", "random", "strided")
+# Class indices of either dtype, or class probabilities (soft labels) in x's dtype
+# (`_probabilities`).
+TARGETS = ("int64", "int32", "probabilities")
 
 
 def _cases(budget):
@@ -70,7 +73,7 @@ def _cases(budget):
         smoothing=SMOOTHINGS,
         ignore_index=st.sampled_from(IGNORE_INDICES),
         ignored=st.sampled_from(IGNORED),
-        target=st.sampled_from(("int64", "int32")),
+        target=st.sampled_from(TARGETS),
         specials=st.booleans(),
         offset=st.sampled_from(OFFSETS),
         weights=st.sampled_from(WEIGHTS),
@@ -85,6 +88,11 @@ def _classes(shape: tuple[int, ...]) -> int:
 def _target_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """x's shape without its class dim: (N,), (N, d1, ..., dk) or ()."""
     return shape[:1] + shape[2:] if len(shape) > 1 else ()
+
+
+def _soft(case: Case) -> bool:
+    """The target is class probabilities."""
+    return case.params.get("target") == "probabilities"
 
 
 def _limit(case: Case) -> float:
@@ -108,16 +116,37 @@ def _class_weights(case: Case, device, gen) -> torch.Tensor | None:
     return weight
 
 
+def _probabilities(case: Case, x: torch.Tensor, gen) -> torch.Tensor:
+    """Class probabilities of x's shape, dtype and memory format: each row a softmax of
+    2 z, z standard normal (peaked, as a teacher's are: a few percent of the classes hold
+    most of it, so that rows differ), a quarter of them then 0, and the rest divided by
+    their sum (a row of zeros stays)."""
+    rows = torch.randn(math.prod(_target_shape(case.shape)), _classes(case.shape), generator=gen)
+    rows = (2 * rows).softmax(dim=-1)
+    rows[torch.rand(rows.shape, generator=gen) < 0.25] = 0.0
+    rows /= rows.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+    shape = tuple(case.shape)
+    if len(shape) > 2:  # rows are positions (N, d1, ...), their classes last
+        p = rows.reshape(shape[:1] + shape[2:] + shape[1:2]).movedim(-1, 1)
+    else:
+        p = rows.reshape(shape)
+    return torch.empty_like(x).copy_(p)  # x's dtype, device and memory format
+
+
 def _inputs(case: Case, device, gen) -> Inputs:
     """x, target, ignore_index, label_smoothing, reduction ("none" unless the case says:
     a loss a row is what the tolerance tests read), weight. Ignored rows are drawn among
     the rows whose logits are finite: PyTorch's backward passes a NaN of an ignored row on
     as NaN, where the oracle and the kernel give 0 (tests/test_cross_entropy.py checks
-    that)."""
+    that). Class probabilities come with ignore_index -100, the only one they take."""
     params = case.params
     x = make_x(case, device, gen, _limit(case)).add_(params.get("offset", 0.0))
     if params.get("memory") == "channels_last":  # (N, C, H, W): its rows are read in place
         x = x.contiguous(memory_format=torch.channels_last)
+    smoothing, reduction = params.get("smoothing", 0.0), params.get("reduction", "none")
+    weight = _class_weights(case, device, gen)
+    if _soft(case):
+        return Inputs((x, _probabilities(case, x, gen), -100, smoothing, reduction, weight))
     ignore_index = params.get("ignore_index", -100)
     n_classes = _classes(case.shape)
     n_rows = math.prod(_target_shape(case.shape))
@@ -128,9 +157,8 @@ def _inputs(case: Case, device, gen) -> Inputs:
         picked = torch.rand(n_rows, generator=gen) < 0.25 if ignored == "some" else True
         target[finite & picked] = ignore_index
     target = target.to(getattr(torch, params.get("target", "int64")))
-    args = (target.reshape(_target_shape(case.shape)).to(device), ignore_index)
-    return Inputs((x, *args, params.get("smoothing", 0.0), params.get("reduction", "none"),
-                   _class_weights(case, device, gen)))  # fmt: skip
+    target = target.reshape(_target_shape(case.shape)).to(device)
+    return Inputs((x, target, ignore_index, smoothing, reduction, weight))
 
 
 # ------------------------------------------------------------------------------ error model
@@ -148,23 +176,37 @@ _STEPS = 8.0
 
 class _Rows(NamedTuple):
     x: np.ndarray  # (N, C)
-    classes: np.ndarray  # (N,) int64
-    counted: np.ndarray  # (N,) bool: not ignored, in range
+    counted: np.ndarray  # (N,) bool: not ignored, in range (probabilities: every row)
+    ignored: np.ndarray  # (N,) bool: the target is ignore_index
     eps: float
     weights: np.ndarray  # (C,): the class weights, or ones
-    target_weight: np.ndarray  # (N,): w_t where counted, else 0
+    share: np.ndarray  # (N, C): w_j y_j, y the target's distribution (one-hot or p), 0
+    # where the row does not count
+    target_weight: np.ndarray  # (N,): the share's sum, w_t where counted, else 0
+    probabilities: bool  # the target is class probabilities (its sum a sum over the row)
 
 
 def _rows_of(v: Values) -> _Rows:
-    """x as (N, C) rows, the targets, which rows count, eps and the class weights."""
+    """x as (N, C) rows, which rows count, eps, the class weights and each class's share
+    of the target term."""
     x, target, ignore_index, smoothing, _, weight = v.args[:6]
     rows = logit_rows(x)
-    n_classes = rows.shape[-1]
-    classes = np.atleast_1d(np.asarray(target)).reshape(-1).astype(np.int64)
-    counted = (classes != ignore_index) & (classes >= 0) & (classes < n_classes)
+    n_rows, n_classes = rows.shape
     weights = np.ones(n_classes) if weight is None else np.asarray(weight, dtype=np.float64)
-    target_weight = np.where(counted, weights[np.where(counted, classes, 0)], 0.0)
-    return _Rows(rows, classes, counted, float(smoothing), weights, target_weight)
+    probabilities = np.ndim(target) == np.ndim(x)  # (each tier gets float64 arrays)
+    if probabilities:
+        counted = ignored = np.zeros(n_rows, dtype=bool)
+        counted = ~counted
+        share = weights * logit_rows(np.asarray(target, dtype=np.float64))
+    else:
+        classes = np.atleast_1d(np.asarray(target)).reshape(-1).astype(np.int64)
+        ignored = classes == ignore_index
+        counted = ~ignored & (classes >= 0) & (classes < n_classes)
+        share = np.zeros_like(rows)
+        picked = np.arange(n_rows)[counted], classes[counted]
+        share[picked] = weights[classes[counted]]
+    return _Rows(rows, counted, ignored, float(smoothing), weights, share, share.sum(axis=-1),
+                 probabilities)  # fmt: skip
 
 
 def _statistics(v: Values) -> tuple[np.ndarray, ...]:
@@ -184,16 +226,21 @@ def _row_conditions(v: Values) -> np.ndarray:
     """Each row's condition (0 where ignored; anything where the loss is not finite). With
     class weights w each term of the loss is weighed as the loss weighs it:
     (1 - eps) |w_t| (1 + log S + spread + |z_t|) + eps / C (sum_j |w_j| (1 + log S
-    + spread) + sum_j |w_j| (|x_j| + |z_j|)), which is the formula above where w is 1."""
+    + spread) + sum_j |w_j| (|x_j| + |z_j|)), which is the formula above where w is 1.
+    Class probabilities p spread the first term over the row as the smoothing's is:
+    (1 - eps) sum_j |w_j p_j| (1 + log S + spread + |z_j| + |x_j|)."""
     r = _rows_of(v)
     z, p, log_sum = _statistics(v)
-    n_rows, n_classes = r.x.shape
+    n_classes = r.x.shape[1]
     magnitude = np.abs(r.weights)
     with np.errstate(invalid="ignore", over="ignore"):
         spread = np.where(p > 0, p * np.abs(z), 0.0).sum(axis=-1)
-        z_target = np.abs(z[np.arange(n_rows), np.where(r.counted, r.classes, 0)])
         lse = 1.0 + log_sum + spread  # the rounding of log sum exp
-        condition = (1.0 - r.eps) * np.abs(r.target_weight) * (lse + z_target)
+        # |z_t| for a class index; a sum of the logits, rounded, then m subtracted for
+        # probabilities (where a share of 0 leaves the term out, whatever x_j is).
+        summed = np.abs(z) + np.abs(r.x) if r.probabilities else np.abs(z)
+        shared = np.where(r.share != 0, np.abs(r.share) * (lse[:, None] + summed), 0.0)
+        condition = (1.0 - r.eps) * shared.sum(axis=-1)
         if r.eps:
             spread_x = (magnitude * (np.abs(r.x) + np.abs(z))).sum(axis=-1)
             condition += r.eps / n_classes * (magnitude.sum() * lse + spread_x)
@@ -220,10 +267,12 @@ def _loss_condition(v: Values) -> np.ndarray:
 
 def _mean_denominator(v: Values) -> float:
     """What "mean" divides by: the rows not ignored, or with class weights their target
-    weights' sum."""
+    weights' sum; with class probabilities, every row."""
     r = _rows_of(v)
+    if r.probabilities:
+        return float(len(r.counted))
     if v.args[5] is None:
-        return float(np.count_nonzero(r.classes != v.args[2]))
+        return float(np.count_nonzero(~r.ignored))
     return float(r.target_weight.sum())
 
 
@@ -255,13 +304,12 @@ LOSS_MODEL = OutputModel(
 def _row_gradients(v: Values) -> np.ndarray:
     """d loss / d loss_r for each row: dy itself ("none"), or one dy for all ("sum"),
     over the "mean"'s denominator ("mean"); 0 for an ignored row."""
-    ignore_index, reduction, dy = v.args[2], v.args[4], v.args[-1]
-    classes = _rows_of(v).classes
-    ignored = classes == ignore_index
+    reduction, dy = v.args[4], v.args[-1]
+    ignored = _rows_of(v).ignored
     if reduction == "none":
         g = np.atleast_1d(dy).astype(np.float64).reshape(-1)
     else:
-        g = np.full(len(classes), float(dy))
+        g = np.full(len(ignored), float(dy))
         if reduction == "mean":
             denominator = _mean_denominator(v)  # 0: the loss is 0 / 0, its gradient NaN
             g = g / denominator if denominator else np.full_like(g, np.nan)
@@ -280,44 +328,40 @@ def _cross_entropy_grad_numpy(
     x: np.ndarray, target: np.ndarray, ignore_index: int, smoothing: float, reduction: str,
     weight: np.ndarray | None, dy: np.ndarray,
 ) -> tuple[np.ndarray]:  # fmt: skip
-    """dx = g ((1 - eps) w_t (p - onehot(t)) + eps / C (W p - w)) for each row's upstream
-    gradient g (0 on an ignored row, NaN where the target is out of range), w the class
-    weights (ones without) and W their sum: g (p - (1 - eps) onehot(t) - eps / C)
-    unweighted."""
+    """dx = g ((1 - eps) (T p - w y) + eps / C (W p - w)) for each row's upstream gradient
+    g (0 on an ignored row, NaN where the target is out of range), p = softmax(x), y the
+    target's distribution (onehot(t), or its probabilities), w the class weights (ones
+    without), T = sum_j w_j y_j (w_t for a class index) and W = sum_j w_j: g (p - (1 - eps)
+    onehot(t) - eps / C) for an unweighted class index."""
     v = Values((x, target, ignore_index, smoothing, reduction, weight, dy), {}, ())
     r = _rows_of(v)
     _, p, _ = _statistics(v)
-    n_rows, n_classes = r.x.shape
-    onehot = np.zeros_like(r.x)
-    onehot[np.arange(n_rows)[r.counted], r.classes[r.counted]] = 1.0
+    n_classes = r.x.shape[1]
     g = _row_gradients(v)
     with np.errstate(invalid="ignore"):
-        hit = (1.0 - r.eps) * r.target_weight[:, None]
+        hit = (1.0 - r.eps) * (r.target_weight[:, None] * p - r.share)
         uniform = r.eps / n_classes * (r.weights.sum() * p - r.weights)
-        dx = g[:, None] * (hit * (p - onehot) + uniform)
-    ignored = r.classes == ignore_index
-    dx = np.where(ignored[:, None], 0.0, dx)  # whatever its logits hold
-    dx = np.where((r.counted | ignored)[:, None], dx, np.nan)  # a target out of range
+        dx = g[:, None] * (hit + uniform)
+    dx = np.where(r.ignored[:, None], 0.0, dx)  # whatever its logits hold
+    dx = np.where((r.counted | r.ignored)[:, None], dx, np.nan)  # a target out of range
     return (_like_x(dx, x),)
 
 
 def _dx_condition(v: Values) -> np.ndarray:
-    """|g| (s p_j (1 + |z_j| + log S + sum_k p_k |z_k|) + (1 - eps) |w_t| [j = t]
-    + eps |w_j| / C), s = (1 - eps) |w_t| + eps sum_k |w_k| / C (1 without weights): the
-    probabilities' rounding, as softmax's (PyTorch's 16-bit log-probabilities add log S),
-    and the terms subtracted from them."""
+    """|g| (s p_j (1 + |z_j| + log S + sum_k p_k |z_k|) + (1 - eps) |w_j y_j|
+    + eps |w_j| / C), s = (1 - eps) sum_k |w_k y_k| + eps sum_k |w_k| / C (1 without
+    weights, y a one-hot class index): the probabilities' rounding, as softmax's
+    (PyTorch's 16-bit log-probabilities add log S), and the terms subtracted from them."""
     r = _rows_of(v)
     z, p, log_sum = _statistics(v)
-    n_rows, n_classes = r.x.shape
+    n_classes = r.x.shape[1]
     g = np.abs(_row_gradients(v))
     magnitude = np.abs(r.weights)
     with np.errstate(invalid="ignore", over="ignore"):
         spread = np.where(p > 0, p * np.abs(z), 0.0).sum(axis=-1, keepdims=True)
         rounded = np.where(p > 0, p * (1.0 + np.abs(z) + log_sum[:, None] + spread), 0.0)
-        target_share = (1.0 - r.eps) * np.abs(r.target_weight)
-        scale = target_share + r.eps * magnitude.sum() / n_classes
-        hit = np.zeros_like(r.x)
-        hit[np.arange(n_rows)[r.counted], r.classes[r.counted]] = target_share[r.counted]
+        hit = (1.0 - r.eps) * np.abs(r.share)
+        scale = hit.sum(axis=-1) + r.eps * magnitude.sum() / n_classes
         condition = g[:, None] * (scale[:, None] * rounded + hit + r.eps * magnitude / n_classes)
     condition = np.where(np.isfinite(condition), condition, np.inf)
     return _like_x(np.where(r.counted[:, None], condition, 0.0), v.args[0])
@@ -350,6 +394,7 @@ def _bad_inputs(device) -> list[BadInput]:
         return Inputs((x, t, ignore_index, smoothing, reduction, weight))
 
     w = torch.ones(8, device=device)
+    p = torch.full((4, 8), 1 / 8, device=device)
 
     return [
         BadInput("x integer", call(x=t.reshape(4, 1)), TypeError, r"\bx\b.*dtype"),
@@ -357,10 +402,19 @@ def _bad_inputs(device) -> list[BadInput]:
         BadInput("x 0-D", call(x=x[0, 0]), ValueError, r"\bx\b.*\(N, C\)"),
         BadInput("x 3-D, target 1-D", call(x=x.reshape(2, 2, 8)), ValueError, r"target.*\(2, 8"),
         BadInput("no classes", call(x=x[:, :0]), ValueError, r"\bx\b.*one class"),
-        BadInput("target float", call(t=x[:, 0]), TypeError, r"\btarget\b.*dtype"),
+        BadInput("target float, one a row", call(t=x[:, 0]), ValueError, r"target.*\(4, 8\)"),
         BadInput("target int16", call(t=t.short()), TypeError, r"\btarget\b.*dtype"),
         BadInput("target shape", call(t=t[:3]), ValueError, r"\btarget\b.*shape"),
-        BadInput("target probabilities", call(t=x.softmax(-1)), TypeError, r"target.*probab"),
+        BadInput("probabilities float16", call(t=p.half()), TypeError, r"\btarget\b.*dtype"),
+        BadInput("probabilities float64", call(t=p.double()), TypeError, r"\btarget\b.*dtype"),
+        BadInput("probabilities shape", call(t=p[:, :7]), ValueError, r"\btarget\b.*\(4, 8\)"),
+        BadInput("probabilities elsewhere", call(t=p.to(other)), ValueError, r"\btarget\b"),
+        BadInput(
+            "probabilities ignore_index",
+            call(t=p, ignore_index=0),
+            ValueError,
+            r"\bignore_index\b.*-100",
+        ),
         BadInput("target elsewhere", call(t=t.to(other)), ValueError, r"\btarget\b"),
         BadInput("ignore_index float", call(ignore_index=-100.0), TypeError, r"\bignore_index\b"),
         BadInput("ignore_index 2**63", call(ignore_index=2**63), ValueError, r"\bignore_index\b"),
@@ -377,6 +431,7 @@ def _bad_inputs(device) -> list[BadInput]:
 
 
 _WHOLE, _LOOP = INTERPRET_WHOLE_ROW_MAX, INTERPRET_LOOP_BLOCK
+_SOFT = {"target": "probabilities"}  # class probabilities, soft labels
 
 CROSS_ENTROPY = Op(
     name="cross_entropy",
@@ -408,18 +463,26 @@ CROSS_ENTROPY = Op(
         ),
         ((2, 40, 3, 3), {"memory": "channels_last", "reduction": "sum", "layout": "contiguous"}),
         ((2, _WHOLE + _LOOP + 3, 2), {"smoothing": 0.2, "ignored": "some"}),
+        # class probabilities: whole rows, streamed ones, (N, C, d1, ...) read in place
+        ((7, 33), {**_SOFT, "reduction": "mean"}),
+        ((5, 300), {**_SOFT, "smoothing": 0.1, "weights": "random", "offset": -1000.0}),
+        ((3, _WHOLE + 2 * _LOOP + 3), {**_SOFT, "weights": "strided", "smoothing": 0.25}),
+        ((2, 40, 3, 3), {**_SOFT, "memory": "channels_last", "layout": "contiguous"}),
     ],
     error_model=ErrorModel(outputs=[LOSS_MODEL]),
     bad_inputs=_bad_inputs,
     # Per logit: a compare for the max, a subtraction, an exp and an add into the sum.
     flops=lambda case: 4 * math.prod(case.shape),
-    bytes=lambda case: math.prod(case.shape) * itemsize(case.dtype),  # the logits, once
+    # the logits once (and the probabilities, where the target is)
+    bytes=lambda case: math.prod(case.shape) * itemsize(case.dtype) * (2 if _soft(case) else 1),
     bench_cases=[
         ((4096, 4096), {"reduction": "mean"}),
         ((4096, 32000), {"reduction": "mean"}),
         ((1024, 128256), {"reduction": "mean"}),
         # class weights and label smoothing: the streamed forward reads a weight a logit
         ((4096, 50257), {"reduction": "mean", "weights": "random", "smoothing": 0.1}),
+        # soft labels: a probability read beside each logit
+        ((4096, 32000), {"reduction": "mean", "target": "probabilities"}),
     ],
     torch_bench=cross_entropy_native,
     values=("normal", "offset", "large", "wide", "positive", "ties", "tiny"),
@@ -435,6 +498,8 @@ CROSS_ENTROPY = Op(
             ((3, _WHOLE + _LOOP + 3), {"smoothing": 0.2, "weights": "strided"}),
             ((2, 9, 3, 2), {"reduction": "mean", "weights": "random", "smoothing": 0.3}),
             ((2, 40, 3, 3), {"memory": "channels_last", "layout": "contiguous"}),
+            ((4, 33), {**_SOFT, "upstream": "sum", "smoothing": 0.1, "weights": "random"}),
+            ((3, _WHOLE + _LOOP + 3), {**_SOFT, "reduction": "mean"}),
         ],
         dy_limit=lambda case: torch.finfo(to_torch(case.dtype)).max / 4,
     ),

@@ -163,9 +163,9 @@
 #   s44-ce-2048   cross_entropy streamed in blocks of 2048, its backward aligned: the
 #                 probe, tests compiled, the bench rows; then softmax's tests compiled and
 #                 its looped 16-bit rows timed (two_pass_floor.py) against .alt
-#   s45-ce-weights  s44 with class weights: cross_entropy's and softmax's tests compiled,
-#                 the probe with and without weights (--weighted), softmax's looped rows
-#                 against .alt (36f29db)
+#   s45-ce-weights  s44 with class weights and probabilities: cross_entropy's and
+#                 softmax's tests compiled, the probe with and without weights
+#                 (--weighted) and against class probabilities (--soft)
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1204,11 +1204,7 @@ for name in $STEPS; do
             -k softmax
         step s45-ce-probe 100 python benchmarks/cross_entropy_probe.py
         step s45-ce-probe-weighted 80 python benchmarks/cross_entropy_probe.py --weighted
-        step s45-softmax-floor 50 python benchmarks/two_pass_floor.py
-        if [ -d .alt ]; then
-            (cd .alt && PYTHONPATH=. step s45-softmax-floor-alt 50 python \
-                benchmarks/two_pass_floor.py)
-        fi ;;
+        step s45-ce-probe-soft 80 python benchmarks/cross_entropy_probe.py --soft ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4

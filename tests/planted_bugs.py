@@ -36,13 +36,14 @@ from kernels._rows import as_rows, block_for, row_tile, warps_for
 from kernels.add_row_sum import add_row_sum
 from kernels.attention import check_inputs as _check_attention_inputs
 from kernels.conv2d import Geometry, run_forward, unbatched
-from kernels.cross_entropy import check_inputs as check_cross_entropy_inputs
 from kernels.cross_entropy import (
-    classes_last,
+    as_given,
     cross_entropy,
     cross_entropy_backward,
+    kernel_rows,
     row_losses,
 )
+from kernels.cross_entropy import check_inputs as check_cross_entropy_inputs
 from kernels.layer_norm import _forward_setup, _mean_and_rstd, _scale_shift, _store_rows, layer_norm
 
 TILE_TARGET = 4096
@@ -548,7 +549,8 @@ def _cross_entropy_planted_kernel(
 def _cross_entropy_planted(bug: str):
     def launcher(x, target, ignore_index=-100, label_smoothing=0.0, reduction="mean",
                  weight=None):  # fmt: skip
-        if weight is not None or x.dim() > 2:  # planted in the unweighted 2-D loss alone
+        if weight is not None or x.dim() > 2 or target.is_floating_point():
+            # planted in the unweighted 2-D loss against class indices alone
             return cross_entropy(x, target, ignore_index, label_smoothing, reduction, weight)
         smoothing = check_cross_entropy_inputs(x, target, ignore_index, label_smoothing,
                                                reduction)  # fmt: skip
@@ -592,14 +594,14 @@ def cross_entropy_grad_mean_over_all_rows(
 ):  # fmt: skip
     """The gradient of cross_entropy through the real kernels, but a "mean"'s upstream
     gradient divided by every row, ignored ones included."""
-    moved = classes_last(x)
-    _, row_max, row_sum, weight_total = row_losses(moved, target, ignore_index, smoothing,
-                                                   torch.float32, weight)  # fmt: skip
+    _, row_max, row_sum, weight_total, mass = row_losses(x, target, ignore_index, smoothing,
+                                                         torch.float32, weight)  # fmt: skip
     if reduction == "mean":
         dy, reduction = dy.float() / target.numel(), "sum"  # BUG: not by the rows counted
-    dx = cross_entropy_backward(dy, moved, target, row_max, row_sum, None, ignore_index,
-                                smoothing, reduction, weight, weight_total)  # fmt: skip
-    return (dx.view(moved.shape).movedim(-1, 1) if x.dim() > 2 else dx,)
+    x_rows, target_rows = kernel_rows(x, target)
+    dx = cross_entropy_backward(dy, x_rows, target_rows, row_max, row_sum, None, ignore_index,
+                                smoothing, reduction, weight, weight_total, mass)  # fmt: skip
+    return (as_given(dx, x),)
 
 
 # name -> (op name, launcher, the bug, where it shows and where it hides)

@@ -204,6 +204,21 @@ def main() -> None:
                 new(1, dtype=torch.float32) if weighted else None,
             ),
         )  # fmt: skip
+    # Against class probabilities (read at x's offsets), with class weights: each row
+    # design, then the backward (each row's sum of w_j p_j an output of the forward).
+    probabilities = lambda: new(37, 300).float().softmax(-1).half()
+    for design in ROW_DESIGNS:
+        with _plans.forcing(f"rows/{design}/gpu"):
+            compare(
+                f"cross_entropy {design} probabilities", ce.forward_launches,
+                lambda: (new(37, 300), probabilities(), -100, 0.1, "mean", new(300)),
+            )  # fmt: skip
+    compare(
+        "cross_entropy.grad probabilities", ce.cross_entropy_backward,
+        lambda: (new((), dtype=torch.float32), new(37, 300), probabilities(), stats(), stats(),
+                 torch.ones(1, dtype=torch.int32), -100, 0.1, "mean", new(300),
+                 new(1, dtype=torch.float32), stats()),
+    )  # fmt: skip
     # rms_norm's forward on each row design (layer_norm's is above).
     for design in ROW_DESIGNS:
         with _plans.forcing(f"rms_norm/{design}/gpu"):

@@ -128,16 +128,18 @@ def test_cross_entropys_streamed_loop_reads_vectors_with_one_exp_an_element_offl
     a load, and folds each with one exp (`_rows.online_max_and_sum`); no spills. At 50264
     the rows start on the boundary but 50264 is no multiple of 16, all Triton knows of a
     stride: the loop reads vectors only because the kernel declares each row's start a
-    multiple of 8 (read one element a load until 2026-12-07)."""
+    multiple of 8 (read one element a load until 2026-12-07). Against class probabilities
+    the loop reads them at the logits' offsets, vectors too: two loads for 8 elements."""
     done = _offline("benchmarks/cross_entropy_probe.py", "--offline")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    for classes in (50257, 50264):
+    for classes, design, per_load in ((50257, "looped", 8), (50264, "looped", 8),
+                                      (50257, "looped soft", 4)):  # fmt: skip
         found = re.search(
-            rf"{classes}, looped: cross_entropy_kernel: \d+ registers, 0 B spilled; its loop's "
+            rf"{classes}, {design}: cross_entropy_kernel: \d+ registers, 0 B spilled; its loop's "
             r"iteration: [\d.]+ instructions an element, ([\d.]+) MUFU, (\d+) elements a load",
             done.stdout,
         )
-        assert found and float(found[1]) == 1.0 and found[2] == "8", done.stdout
+        assert found and float(found[1]) == 1.0 and found[2] == str(per_load), done.stdout
 
 
 def test_host_cost_offline_times_the_launcher_without_a_gpu() -> None:
@@ -165,11 +167,11 @@ def test_a_replay_sends_the_launches_of_a_full_call_offline() -> None:
     row-wise ops on each of their designs (split rows' counters zeroed by a launch), and
     the other replayed launchers, matmul and attention through descriptors too, and
     cross_entropy's forward (whole and streamed rows, then the reduce) and backward with
-    class weights and without."""
+    class weights and without, and against class probabilities."""
     done = _offline("tests/replay_offline.py")
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     cases = re.findall(r"^(.+?): (same|DIFFERENT) \((\d+) launch", done.stdout, re.M)
-    assert len(cases) == 50, done.stdout
+    assert len(cases) == 53, done.stdout
     assert all(verdict == "same" for _, verdict, _ in cases), done.stdout
     # NCHW x and filters: one launch copies both (PAIRED_COPIES), one computes the product
     assert int(cases[0][2]) == 2, done.stdout

@@ -184,3 +184,66 @@ def test_positions_of_channels_last_logits_are_read_in_place(device):
     _, grad = _loss_and_grad(last, target, -100, 0.1, "sum")
     assert grad.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(grad, _loss_and_grad(x, target, -100, 0.1, "sum")[1])
+
+
+def _probabilities(*shape: int, device: torch.device, seed: int = 3) -> torch.Tensor:
+    drawn = torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+    return drawn.softmax(dim=1 if len(shape) > 1 else 0).to(device)
+
+
+@pytest.mark.parametrize("n_classes", [33, 300])
+def test_class_probabilities_are_taken_as_given_not_normalized(device, n_classes):
+    """Soft labels need not sum to 1 (PyTorch does not normalize them either): the loss and
+    its gradient are linear in them, so probabilities doubled (exactly, a power of two)
+    double both bit for bit, with class weights, in each row design. The module takes
+    them too."""
+    x = _logits(6, n_classes, device=device)
+    p = _probabilities(6, n_classes, device=device)
+    weight = torch.rand(n_classes, generator=torch.Generator().manual_seed(4)).to(device)
+    loss, grad = _loss_and_grad(x, p, -100, 0.0, "none", weight)
+    twice, twice_grad = _loss_and_grad(x, 2 * p, -100, 0.0, "none", weight)
+    assert torch.equal(twice, 2 * loss) and torch.equal(twice_grad, 2 * grad)
+    assert torch.isfinite(loss).all() and (loss > 0).all()
+    module = TritonCrossEntropyLoss(weight=weight, label_smoothing=0.1)
+    assert torch.equal(module(x, p), cross_entropy(x, p, -100, 0.1, "mean", weight))
+
+
+def test_logits_and_probabilities_of_different_layouts_share_one_row_stride(device):
+    """The kernels read x and the probabilities at the same offsets: where their row
+    strides differ (padded rows, or one channels-last and the other not), both are copied
+    contiguous, and where they agree (both channels-last) x is read in place. Every
+    layout gives the contiguous pair's loss and gradient bit for bit."""
+    x = _logits(4, 50, device=device)
+    p = _probabilities(4, 50, device=device)
+    loss, grad = _loss_and_grad(x, p, -100, 0.2, "none")
+    padded_x = _logits(4, 64, device=device, seed=9)
+    padded_x[:, :50] = x
+    padded_p = torch.zeros(4, 64, device=device)
+    padded_p[:, :50] = p
+    for xs, ps in ((padded_x[:, :50], p), (x, padded_p[:, :50]), (x.t().contiguous().t(), p)):
+        got, got_grad = _loss_and_grad(xs, ps, -100, 0.2, "none")
+        assert torch.equal(got, loss) and torch.equal(got_grad, grad)
+    x4 = _logits(2, 40, 3, 5, device=device)
+    p4 = _probabilities(2, 40, 3, 5, device=device)
+    loss4, grad4 = _loss_and_grad(x4, p4, -100, 0.0, "sum")
+    last = x4.contiguous(memory_format=torch.channels_last)
+    last_p = p4.contiguous(memory_format=torch.channels_last)
+    assert kernel_module.kernel_rows(last, last_p)[0].data_ptr() == last.data_ptr()
+    for ps in (p4, last_p):
+        got, got_grad = _loss_and_grad(last, ps, -100, 0.0, "sum")
+        assert torch.equal(got, loss4) and torch.equal(got_grad, grad4)
+        assert got_grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_with_probabilities_the_function_keeps_three_floats_a_row(device):
+    """Probabilities that need not sum to 1 add one float a row to what the backward
+    needs: their weighted sum."""
+    x = _logits(6, 300, device=device).requires_grad_(True)
+    p = _probabilities(6, 300, device=device)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        loss = CrossEntropyFunction.apply(x, p, -100, 0.1, "mean")
+    loss.backward()
+    assert any(t is x for t in saved) and any(t is p for t in saved)
+    others = [t for t in saved if t is not x and t is not p]
+    assert sum(t.numel() for t in others) == 3 * x.shape[0] + 1  # and "mean"'s count
