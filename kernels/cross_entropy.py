@@ -35,7 +35,10 @@ ideas:
    `_rows.online_max_and_sum`, the streamed loop went from 19.1 SASS instructions an
    element (2 of them exps) to 11.5 (1), offline for sm_90, and the bfloat16 forward at
    50257 classes from 59% of its floor as planned then (64% in its best block size) to
-   77% (H100, 2026-12-07g, same call).
+   77% (H100, 2026-12-07g, same call). Probabilities are read at the logits' offsets
+   (one row stride serves both; `kernel_rows`), so their blocks are vectors as well:
+   offline, the soft loop reads 8 logits and 8 probabilities in two loads (not yet timed
+   on a GPU).
 
 m and S are saved rather than lse: exp(x_j - m) rounds x_j - m, a small number when x_j is
 near the max, where x_j - lse would subtract an lse already rounded to float32 (off by
