@@ -120,11 +120,14 @@ def _probabilities(case: Case, x: torch.Tensor, gen) -> torch.Tensor:
     """Class probabilities of x's shape, dtype and memory format: each row a softmax of
     2 z, z standard normal (peaked, as a teacher's are: a few percent of the classes hold
     most of it, so that rows differ), a quarter of them then 0, and the rest divided by
-    their sum (a row of zeros stays)."""
+    their sum (a row of zeros stays); every other row then scaled by a factor drawn in
+    [0, 2): PyTorch takes probabilities as given, and a kernel that assumed a sum of 1
+    would be wrong there."""
     rows = torch.randn(math.prod(_target_shape(case.shape)), _classes(case.shape), generator=gen)
     rows = (2 * rows).softmax(dim=-1)
     rows[torch.rand(rows.shape, generator=gen) < 0.25] = 0.0
     rows /= rows.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+    rows[1::2] *= 2 * torch.rand(rows[1::2].shape[0], 1, generator=gen)
     shape = tuple(case.shape)
     if len(shape) > 2:  # rows are positions (N, d1, ...), their classes last
         p = rows.reshape(shape[:1] + shape[2:] + shape[1:2]).movedim(-1, 1)

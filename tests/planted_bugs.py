@@ -40,6 +40,7 @@ from kernels.cross_entropy import (
     as_given,
     cross_entropy,
     cross_entropy_backward,
+    forward_launches,
     kernel_rows,
     row_losses,
 )
@@ -604,6 +605,22 @@ def cross_entropy_grad_mean_over_all_rows(
     return (as_given(dx, x),)
 
 
+def cross_entropy_grad_probabilities_summing_to_one(
+    x, target, ignore_index, smoothing, reduction, weight, dy
+):  # fmt: skip
+    """The gradient of cross_entropy through the real kernels, but against unweighted class
+    probabilities the textbook softmax(x) - p, as if each row's probabilities summed to
+    1."""
+    forward = forward_launches(x, target, ignore_index, smoothing, reduction, weight)
+    _, row_max, row_sum, count, weight_total, mass = forward
+    if mass is not None and weight is None:
+        mass = torch.ones_like(mass)  # BUG: each row's sum of p taken to be 1
+    x_rows, target_rows = kernel_rows(x, target)
+    dx = cross_entropy_backward(dy, x_rows, target_rows, row_max, row_sum, count, ignore_index,
+                                smoothing, reduction, weight, weight_total, mass)  # fmt: skip
+    return (as_given(dx, x),)
+
+
 # name -> (op name, launcher, the bug, where it shows and where it hides)
 PLANTED: dict[str, tuple[str, object, str, str]] = {
     "add_row_sum_fp16_sequential": (
@@ -757,5 +774,13 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         cross_entropy_grad_mean_over_all_rows,
         "the forward right, but the gradient of 'mean' divided by every row",
         "every dtype for 'mean' with some rows ignored (and not all); invisible otherwise",
+    ),
+    "cross_entropy_grad_probabilities_summing_to_one": (
+        "cross_entropy.grad",
+        cross_entropy_grad_probabilities_summing_to_one,
+        "against class probabilities, the textbook gradient softmax(x) - p, which holds only "
+        "where each row's probabilities sum to 1",
+        "every dtype, on the rows whose probabilities sum to other than 1 (PyTorch takes "
+        "them as given); invisible against class indices, or probabilities that sum to 1",
     ),
 }

@@ -48,6 +48,7 @@ WRONG_IN: dict[str, tuple[str, ...]] = {
     "cross_entropy_mean_over_all_rows": FLOAT_DTYPES,
     "cross_entropy_weighted_mean_over_rows": FLOAT_DTYPES,
     "cross_entropy_grad_mean_over_all_rows": FLOAT_DTYPES,
+    "cross_entropy_grad_probabilities_summing_to_one": FLOAT_DTYPES,
 }
 
 PLANTED_OPS = Registry(
