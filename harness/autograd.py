@@ -29,13 +29,15 @@ from harness.tensors import layouts_for, make_tensor
 
 def through_autograd(fn: Callable[..., Any], backward: Backward) -> Callable[..., Any]:
     """(*args, dy) -> the gradients of fn's output `backward.output`, contracted with dy,
-    w.r.t. the arguments in `backward.wrt` that are tensors."""
+    w.r.t. the arguments in `backward.wrt` that are floating-point tensors (an argument that
+    is a float tensor in some cases and an integer one in others, as cross_entropy's
+    target, has a gradient only in the first)."""
 
     def run(*args: Any) -> tuple[torch.Tensor, ...]:
         *args, dy = args
         leaves = []
         for i in backward.wrt:
-            if isinstance(args[i], torch.Tensor):
+            if isinstance(args[i], torch.Tensor) and args[i].is_floating_point():
                 args[i] = args[i].detach().requires_grad_(True)  # a new leaf, same storage
                 leaves.append(args[i])
         out = fn(*args)

@@ -202,7 +202,7 @@ class Backward:
     kernel      differentiable: the op's arguments in, the op's output(s) out, built on
                 the kernel's torch.autograd.Function.
     numpy_grad  (*float64 args, dy) -> the gradients w.r.t. `wrt` that exist (an
-                argument passed as None has none).
+                argument passed as None, or an integer tensor, has none).
     wrt         positions of the arguments to differentiate.
     torch       differentiable PyTorch reference (default: the op's torch_ref).
     output      which output dy flows into, when the op returns several.

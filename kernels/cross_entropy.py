@@ -297,6 +297,7 @@ def cross_entropy_backward_kernel(
     mass_ptr,  # float32, n_rows: each row's sum of w_j p_j (the forward's; PROBS)
     dloss_ptr,  # the gradient of each row's loss (stride 0: one for every row)
     dx_ptr,  # the gradient of x, shape (n_rows, n_cols), contiguous
+    dp_ptr,  # TARGET_GRAD: the gradient of the probabilities, as dx
     count_ptr,  # one element: the rows not ignored, or their target weights' sum (MEAN)
     weight_ptr,  # the class weights, n_cols of them (read where WEIGHTED)
     weight_total_ptr,  # float32, one element: their sum (read where WEIGHTED and SMOOTHING)
@@ -317,6 +318,7 @@ def cross_entropy_backward_kernel(
     SMOOTHING: tl.constexpr,  # smoothing > 0
     WEIGHTED: tl.constexpr,  # class weights given
     PROBS: tl.constexpr,  # the target is class probabilities
+    TARGET_GRAD: tl.constexpr,  # PROBS: their gradient is wanted too (dp)
     FAST_EXP: tl.constexpr,  # the SFU's ex2, subnormals flushed (False: interpreter)
 ):
     first_row = tl.program_id(0).to(tl.int64) * ROWS
@@ -367,39 +369,56 @@ def cross_entropy_backward_kernel(
     x_offsets = tl.multiple_of(row_start, ALIGN)[:, None] + offsets
     if SAME_STRIDE:
         dx_row_start = tl.multiple_of(dx_row_start, ALIGN)
-    dx_ptrs = dx_ptr + dx_row_start[:, None] + offsets
+    dx_offsets = dx_row_start[:, None] + offsets  # (dp's too: both are contiguous rows)
+    dx_ptrs = dx_ptr + dx_offsets
     w_ptrs = weight_ptr + cols.to(tl.int64) * stride_weight  # (WEIGHTED)
     tl.static_assert(ALIGN <= BLOCK_COLS, "a block past the first starts inside its row")
     inside = (first_row + ROWS <= n_rows) & (block_start + BLOCK_COLS <= n_cols)
     if SKEWED:
         inside = inside & (block_start > 0)
     if inside:
-        dx = _gradient(x_ptr + x_offsets, w_ptrs, target_ptr + x_offsets, None, cols, target,
-                       ignored, valid, dloss, row_max, inv_sum, smoothing, n_cols,
-                       target_weight, weight_total, SMOOTHING, WEIGHTED, PROBS,
-                       FAST_EXP)  # fmt: skip
+        x = tl.load(x_ptr + x_offsets).to(tl.float32)
+        dx = _gradient(x, w_ptrs, target_ptr + x_offsets, None, cols, target, ignored, valid,
+                       dloss, row_max, inv_sum, smoothing, n_cols, target_weight,
+                       weight_total, SMOOTHING, WEIGHTED, PROBS, FAST_EXP)  # fmt: skip
         tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty))
+        if TARGET_GRAD:
+            dp = _target_gradient(x, w_ptrs, None, dloss, row_max, inv_sum, smoothing, WEIGHTED)
+            tl.store(dp_ptr + dx_offsets, dp.to(dp_ptr.dtype.element_ty))
     else:  # an edge tile: it hangs past the last row, or past either end of its rows
         mask = row_mask[:, None] & (cols >= 0) & (cols < n_cols)
-        dx = _gradient(x_ptr + x_offsets, w_ptrs, target_ptr + x_offsets, mask, cols, target,
-                       ignored, valid, dloss, row_max, inv_sum, smoothing, n_cols,
-                       target_weight, weight_total, SMOOTHING, WEIGHTED, PROBS,
-                       FAST_EXP)  # fmt: skip
+        x = tl.load(x_ptr + x_offsets, mask=mask, other=0.0).to(tl.float32)
+        dx = _gradient(x, w_ptrs, target_ptr + x_offsets, mask, cols, target, ignored, valid,
+                       dloss, row_max, inv_sum, smoothing, n_cols, target_weight,
+                       weight_total, SMOOTHING, WEIGHTED, PROBS, FAST_EXP)  # fmt: skip
         tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+        if TARGET_GRAD:
+            dp = _target_gradient(x, w_ptrs, mask, dloss, row_max, inv_sum, smoothing, WEIGHTED)
+            tl.store(dp_ptr + dx_offsets, dp.to(dp_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _gradient(x_ptrs, w_ptrs, p_ptrs, mask, cols, target, ignored, valid, dloss, row_max,
+def _target_gradient(x, w_ptrs, mask, dloss, row_max, inv_sum, smoothing,
+                     WEIGHTED: tl.constexpr):  # fmt: skip
+    """The gradient of the loss in the target's probabilities, a tile (float32):
+    dloss (1 - eps) w_j (lse - x_j), lse - x_j = log S - (x_j - m) (log S = -log(1 / S))."""
+    share = (1.0 - smoothing) * dloss[:, None]
+    if WEIGHTED:
+        share *= _load_or_zero(w_ptrs, mask)
+    return share * (-tl.log(inv_sum)[:, None] - (x - row_max[:, None]))
+
+
+@triton.jit
+def _gradient(x, w_ptrs, p_ptrs, mask, cols, target, ignored, valid, dloss, row_max,
               inv_sum, smoothing, n_cols, target_weight, weight_total,
               SMOOTHING: tl.constexpr, WEIGHTED: tl.constexpr, PROBS: tl.constexpr,
               FAST_EXP: tl.constexpr):  # fmt: skip
-    """The gradient of a tile (float32), its logits read from x_ptrs (mask None: whole).
+    """The gradient in the logits x of a tile (float32; mask None: the tile is whole).
     Unweighted, dloss (softmax(x) - (1 - eps) onehot(target) - eps / C), NaN where the
     target is out of range, 0 where it is ignored. With the class weights w, W their sum,
     and the target's distribution y (onehot(target), or PROBS the probabilities p) with
     target_weight = sum_j w_j y_j: dloss ((1 - eps) (target_weight softmax(x) - w y)
     + eps / C (W softmax(x) - w)), w 1 and W = C where there are none."""
-    x = _load_or_zero(x_ptrs, mask)
     probability = exp(x - row_max[:, None], FAST_EXP) * inv_sum[:, None]
     if WEIGHTED or PROBS:
         w = 1.0
@@ -666,18 +685,22 @@ def cross_entropy_backward(
     row_sum: torch.Tensor, count: torch.Tensor | None, ignore_index: int, smoothing: float,
     reduction: str, weight: torch.Tensor | None = None,
     weight_total: torch.Tensor | None = None, mass: torch.Tensor | None = None,
-) -> torch.Tensor:  # fmt: skip
-    """The gradient of cross_entropy(x, target, ..., weight) with respect to x (rows,
-    C), target as `kernel_rows` gives it, given the forward's row statistics (and, for
-    "mean", its count of the rows not ignored or their weights' sum; with weights and
-    label smoothing, the weights' sum; with probabilities, each row's sum of w_j p_j) and
-    the gradient dloss of its (reduced) output."""
+    target_grad: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """The gradients of cross_entropy(x, target, ..., weight) with respect to x (rows,
+    C) and, where target_grad asks, to the class probabilities target (as `kernel_rows`
+    gives it; else None), given the forward's row statistics (and, for "mean", its count
+    of the rows not ignored or their weights' sum; with weights and label smoothing, the
+    weights' sum; with probabilities, each row's sum of w_j p_j) and the gradient dloss
+    of its (reduced) output."""
     x_rows = as_rows(x)
     n_rows, n_cols = x_rows.shape
     probabilities = is_probabilities(target)
     dx = torch.empty_like(x, memory_format=torch.contiguous_format)
+    target_grad = target_grad and probabilities
+    dp = torch.empty_like(dx) if target_grad else None
     if dx.numel() == 0:
-        return dx
+        return dx, dp
     # "sum" and "mean": one dloss for every row, a 0-d tensor read at stride 0.
     dloss_rows = dloss.reshape(n_rows if reduction == "none" else 1)
     limits = row_limits(_plans.forced("rows")[1])  # the forward's mode, or its forcing's
@@ -692,7 +715,7 @@ def cross_entropy_backward(
     weighted = weight is not None
     fast(cross_entropy_backward_kernel)[grid](
         x_rows, target_rows, row_max, row_sum, row_sum if mass is None else mass, dloss_rows, dx,
-        row_max if count is None else count,  # (read only for "mean")
+        dx if dp is None else dp, row_max if count is None else count,  # (read for "mean")
         weight if weighted else x_rows, row_max if weight_total is None else weight_total,
         n_rows, n_cols, x_rows.stride(0), target_rows.stride(0),
         dloss_rows.stride(0) if reduction == "none" else 0,
@@ -700,9 +723,10 @@ def cross_entropy_backward(
         ROWS=rows, BLOCK_COLS=block, ALIGN=align, SKEWED=skewed,
         SAME_STRIDE=x_rows.stride(0) == n_cols,
         MEAN=reduction == "mean", SMOOTHING=smoothing > 0, WEIGHTED=weighted,
-        PROBS=probabilities, FAST_EXP=not in_interpreter(), num_warps=warps_for(rows * block),
+        PROBS=probabilities, TARGET_GRAD=target_grad, FAST_EXP=not in_interpreter(),
+        num_warps=warps_for(rows * block),
     )  # fmt: skip
-    return dx
+    return dx, dp
 
 
 def cross_entropy(
@@ -718,15 +742,18 @@ def cross_entropy(
     distribution at each position, as a segmentation's) or (C,), target either class
     indices of x's shape without its class dim, int64 or int32, or class probabilities of
     x's shape and dtype (ignore_index then -100, its default), and optional class weights
-    of shape (C,) in x's dtype; the result in x's dtype. Differentiable in x where autograd records
-    (`CrossEntropyFunction`), not in weight (as PyTorch's); see the module docstring for
-    what differs from PyTorch (an out-of-range target gives NaN, not an IndexError)."""
+    of shape (C,) in x's dtype; the result in x's dtype. Differentiable in x and in class
+    probabilities where autograd records (`CrossEntropyFunction`), not in weight (as
+    PyTorch's); see the module docstring for what differs from PyTorch (an out-of-range
+    target gives NaN, not an IndexError)."""
     if torch.is_grad_enabled() and isinstance(weight, torch.Tensor) and weight.requires_grad:
         raise ValueError(
             "weight must not require grad: cross_entropy is not differentiable in its class "
             "weights (nor is PyTorch's); pass weight.detach()"
         )
-    if torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad:
+    tensors = (x, target if is_probabilities(target) else None)
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
+                                       for t in tensors):  # fmt: skip
         # (checked there, by forward_launches)
         return CrossEntropyFunction.apply(x, target, ignore_index, label_smoothing, reduction,
                                           weight)  # fmt: skip
@@ -756,10 +783,11 @@ def forward_launches(
 
 @_plans.carried_to_backward
 class CrossEntropyFunction(torch.autograd.Function):
-    """cross_entropy with its gradient in x: the forward saves each row's max and sum of
-    exp(x - max) (8 bytes a row; with class probabilities, also their sum of w_j p_j) and,
-    for "mean", its count of the rows not ignored (or their target weights' sum); the
-    backward recomputes the probabilities from them."""
+    """cross_entropy with its gradient in x (and in class probabilities, where they require
+    one): the forward saves each row's max and sum of exp(x - max) (8 bytes a row; with
+    class probabilities, also their sum of w_j p_j) and, for "mean", its count of the rows
+    not ignored (or their target weights' sum); the backward recomputes the probabilities
+    from them."""
 
     @staticmethod
     def forward(
@@ -785,10 +813,15 @@ class CrossEntropyFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dloss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x_rows, target, row_max, row_sum, count, weight, weight_total, mass = ctx.saved_tensors
-        dx = cross_entropy_backward(dloss, x_rows, target, row_max, row_sum, count,
-                                    *ctx.options, weight, weight_total, mass)  # fmt: skip
+        dx, dp = cross_entropy_backward(dloss, x_rows, target, row_max, row_sum, count,
+                                        *ctx.options, weight, weight_total, mass,
+                                        ctx.needs_input_grad[1])  # fmt: skip
         dx = dx.view(ctx.moved_shape)
-        return dx.movedim(-1, 1) if ctx.class_dim_first else dx, None, None, None, None, None
+        dx = dx.movedim(-1, 1) if ctx.class_dim_first else dx
+        if dp is not None:  # (target's shape, in the layout of x's gradient)
+            dp = dp.view(ctx.moved_shape)
+            dp = dp.movedim(-1, 1) if ctx.class_dim_first else dp
+        return dx, dp, None, None, None, None
 
 
 class TritonCrossEntropyLoss(torch.nn.Module):

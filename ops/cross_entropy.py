@@ -335,7 +335,8 @@ def _cross_entropy_grad_numpy(
     g (0 on an ignored row, NaN where the target is out of range), p = softmax(x), y the
     target's distribution (onehot(t), or its probabilities), w the class weights (ones
     without), T = sum_j w_j y_j (w_t for a class index) and W = sum_j w_j: g (p - (1 - eps)
-    onehot(t) - eps / C) for an unweighted class index."""
+    onehot(t) - eps / C) for an unweighted class index. With class probabilities y, also
+    their gradient dy_j = g (1 - eps) w_j (lse - x_j)."""
     v = Values((x, target, ignore_index, smoothing, reduction, weight, dy), {}, ())
     r = _rows_of(v)
     _, p, _ = _statistics(v)
@@ -347,7 +348,13 @@ def _cross_entropy_grad_numpy(
         dx = g[:, None] * (hit + uniform)
     dx = np.where(r.ignored[:, None], 0.0, dx)  # whatever its logits hold
     dx = np.where((r.counted | r.ignored)[:, None], dx, np.nan)  # a target out of range
-    return (_like_x(dx, x),)
+    if not r.probabilities:
+        return (_like_x(dx, x),)
+    # and in the probabilities: g (1 - eps) w_j (lse - x_j) (lse - x_j = log S - z_j)
+    z, _, log_sum = _statistics(v)
+    with np.errstate(invalid="ignore", over="ignore"):
+        dp = g[:, None] * (1.0 - r.eps) * r.weights * (log_sum[:, None] - z)
+    return _like_x(dx, x), _like_x(dp, x)
 
 
 def _dx_condition(v: Values) -> np.ndarray:
@@ -377,6 +384,29 @@ DX_MODEL = OutputModel(
     lanes=row_lanes,
     steps=_STEPS,
 )
+
+
+def _dp_condition(v: Values) -> np.ndarray:
+    """|g| (1 - eps) |w_j| (1 + log S + sum_k p_k |z_k| + |z_j|): lse's rounding (as the
+    loss's) and z_j's."""
+    r = _rows_of(v)
+    z, p, log_sum = _statistics(v)
+    g = np.abs(_row_gradients(v))
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = np.where(p > 0, p * np.abs(z), 0.0).sum(axis=-1, keepdims=True)
+        lse = 1.0 + log_sum[:, None] + spread + np.abs(z)
+        condition = g[:, None] * (1.0 - r.eps) * np.abs(r.weights) * lse
+    return _like_x(np.where(np.isfinite(condition), condition, np.inf), v.args[0])
+
+
+DP_MODEL = OutputModel(
+    "dtarget",
+    condition=_dp_condition,
+    terms=lambda case: _classes(case.shape),
+    lanes=row_lanes,
+    steps=_STEPS,
+)
+"""The gradient in class probabilities (cases whose target is probabilities)."""
 
 
 def _through_function(
@@ -493,8 +523,10 @@ CROSS_ENTROPY = Op(
     backward=Backward(
         kernel=_through_function,
         numpy_grad=_cross_entropy_grad_numpy,
-        wrt=(0,),
-        error_model=ErrorModel(outputs=[DX_MODEL]),
+        wrt=(0, 1),  # x, and the target where it is probabilities
+        error_model=ErrorModel(
+            outputs=lambda case: [DX_MODEL, DP_MODEL] if _soft(case) else [DX_MODEL]
+        ),
         examples=[
             ((4, 33), {"upstream": "sum", "smoothing": 0.1}),
             ((6, 40), {"reduction": "mean", "smoothing": 0.3, "weights": "random"}),

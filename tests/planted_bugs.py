@@ -600,9 +600,16 @@ def cross_entropy_grad_mean_over_all_rows(
     if reduction == "mean":
         dy, reduction = dy.float() / target.numel(), "sum"  # BUG: not by the rows counted
     x_rows, target_rows = kernel_rows(x, target)
-    dx = cross_entropy_backward(dy, x_rows, target_rows, row_max, row_sum, None, ignore_index,
-                                smoothing, reduction, weight, weight_total, mass)  # fmt: skip
-    return (as_given(dx, x),)
+    return _gradients(x, cross_entropy_backward(
+        dy, x_rows, target_rows, row_max, row_sum, None, ignore_index, smoothing, reduction,
+        weight, weight_total, mass, target_grad=True,
+    ))  # fmt: skip
+
+
+def _gradients(x, dx_and_dp):
+    """The backward's (dx, dp) as the gradient op returns them: in x's shape, dp only where
+    the target is probabilities."""
+    return tuple(as_given(g, x) for g in dx_and_dp if g is not None)
 
 
 def cross_entropy_grad_probabilities_summing_to_one(
@@ -616,9 +623,10 @@ def cross_entropy_grad_probabilities_summing_to_one(
     if mass is not None and weight is None:
         mass = torch.ones_like(mass)  # BUG: each row's sum of p taken to be 1
     x_rows, target_rows = kernel_rows(x, target)
-    dx = cross_entropy_backward(dy, x_rows, target_rows, row_max, row_sum, count, ignore_index,
-                                smoothing, reduction, weight, weight_total, mass)  # fmt: skip
-    return (as_given(dx, x),)
+    return _gradients(x, cross_entropy_backward(
+        dy, x_rows, target_rows, row_max, row_sum, count, ignore_index, smoothing, reduction,
+        weight, weight_total, mass, target_grad=True,
+    ))  # fmt: skip
 
 
 # name -> (op name, launcher, the bug, where it shows and where it hides)

@@ -205,7 +205,8 @@ def main() -> None:
             ),
         )  # fmt: skip
     # Against class probabilities (read at x's offsets), with class weights: each row
-    # design, then the backward (each row's sum of w_j p_j an output of the forward).
+    # design, then the backward (each row's sum of w_j p_j an output of the forward), with
+    # the probabilities' gradient.
     probabilities = lambda: new(37, 300).float().softmax(-1).half()
     for design in ROW_DESIGNS:
         with _plans.forcing(f"rows/{design}/gpu"):
@@ -217,7 +218,7 @@ def main() -> None:
         "cross_entropy.grad probabilities", ce.cross_entropy_backward,
         lambda: (new((), dtype=torch.float32), new(37, 300), probabilities(), stats(), stats(),
                  torch.ones(1, dtype=torch.int32), -100, 0.1, "mean", new(300),
-                 new(1, dtype=torch.float32), stats()),
+                 new(1, dtype=torch.float32), stats(), True),
     )  # fmt: skip
     # rms_norm's forward on each row design (layer_norm's is above).
     for design in ROW_DESIGNS:

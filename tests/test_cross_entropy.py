@@ -247,3 +247,19 @@ def test_with_probabilities_the_function_keeps_three_floats_a_row(device):
     assert any(t is x for t in saved) and any(t is p for t in saved)
     others = [t for t in saved if t is not x and t is not p]
     assert sum(t.numel() for t in others) == 3 * x.shape[0] + 1  # and "mean"'s count
+
+
+def test_the_loss_is_differentiable_in_class_probabilities_as_pytorchs(device):
+    """A teacher's probabilities that require grad (mutual learning) get their gradient,
+    dloss (1 - eps) w_j (lse - x_j), whether x requires one or not (the op's gradient
+    tests check its values): never a silent None."""
+    x = _logits(5, 40, device=device)
+    p = _probabilities(5, 40, device=device).requires_grad_(True)
+    loss = cross_entropy(x, p, -100, 0.1, "mean")
+    assert loss.grad_fn is not None
+    (alone,) = torch.autograd.grad(loss, p)
+    leaf = x.clone().requires_grad_(True)
+    both = torch.autograd.grad(cross_entropy(leaf, p, -100, 0.1, "mean"), (leaf, p))
+    assert torch.equal(alone, both[1]) and torch.isfinite(alone).all() and (alone > 0).any()
+    with torch.no_grad():
+        assert cross_entropy(x, p, -100, 0.1, "mean").grad_fn is None
