@@ -29,11 +29,13 @@ $(VENV36)/bin/.installed: pyproject.toml
 check: setup        ## the main job: differential check of every op, one table
 	$(BIN)/python -m harness check
 
+# The tests that compile for sm_90 offline (tests/test_compile_offline.py, marked
+# `compiles`: a minute of CPU each run) run with compile-check, on both Tritons.
 test: setup         ## the test suite, in parallel (interpret mode on a CPU machine)
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto -m "not compiles"
 
 test-triton36: $(VENV36)/bin/.installed  ## the suite on Triton 3.6's interpreter (code must run on 3.6 and 3.9)
-	$(VENV36)/bin/python -m pytest -n auto
+	$(VENV36)/bin/python -m pytest -n auto -m "not compiles"
 
 # What the interpreter never does: compile. Every op's GPU configs for sm_90 (the H200's)
 # on the GPU machine's Triton, each on the first example it is launched on, float16 and
@@ -42,9 +44,11 @@ test-triton36: $(VENV36)/bin/.installed  ## the suite on Triton 3.6's interprete
 # make compile-check COMPILE_BASELINE_SAVE=1 (and commit the file).
 COMPILE_BASELINE ?= benchmarks/baselines/compile-sm90-triton3.6.json
 COMPILE_FLAGS = --first --dtype float16 --dtype float32
-compile-check: $(VENV36)/bin/.installed  ## GPU configs compiled offline (benchmarks/compile_offline.py)
+compile-check: setup $(VENV36)/bin/.installed  ## GPU configs compiled offline (benchmarks/compile_offline.py)
 	PYTHONPATH=. $(VENV36)/bin/python benchmarks/compile_offline.py $(COMPILE_FLAGS) \
 		$(if $(COMPILE_BASELINE_SAVE),--save,--baseline) $(COMPILE_BASELINE)
+	$(BIN)/python -m pytest -n auto -m compiles
+	$(VENV36)/bin/python -m pytest -n auto -m compiles
 
 gpu: setup          ## the test suite compiled on the GPU
 	$(BIN)/python -m pytest -n auto --triton-mode=gpu

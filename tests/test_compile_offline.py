@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+# A minute of CPU a run: `make compile-check` runs these, on both Tritons; `make test` not.
+pytestmark = pytest.mark.compiles
 
 
 def _offline(*argv: str) -> subprocess.CompletedProcess:
