@@ -422,7 +422,7 @@ def _gradient(x, w_ptrs, p_ptrs, mask, cols, target, ignored, valid, dloss, row_
     probability = exp(x - row_max[:, None], FAST_EXP) * inv_sum[:, None]
     if WEIGHTED or PROBS:
         w = 1.0
-        if WEIGHTED:
+        if WEIGHTED and (SMOOTHING or PROBS):  # (a class index alone needs only w_t)
             w = _load_or_zero(w_ptrs, mask)
         if PROBS:
             y_weight = w * _load_or_zero(p_ptrs, mask)
