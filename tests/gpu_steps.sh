@@ -166,6 +166,8 @@
 #   s45-ce-weights  s44 with class weights and probabilities: cross_entropy's and
 #                 softmax's tests compiled, the probe with and without weights
 #                 (--weighted) and against class probabilities (--soft)
+#   s46-ce-short  the least of it, for a call of 300 s: cross_entropy's tests compiled
+#                 and the probe against class probabilities
 #   s29-conv-early-ab  conv2d launched early after its copies (EARLY_AFTER_COPIES), on and
 #                 off, alternating in one process (benchmarks/conv_early_probe.py); merged
 #                 after 2026-12-06-h100 call 2 (s28-early-conv, the first timing, at 4d4d244)
@@ -1205,6 +1207,10 @@ for name in $STEPS; do
         step s45-ce-probe 100 python benchmarks/cross_entropy_probe.py
         step s45-ce-probe-weighted 80 python benchmarks/cross_entropy_probe.py --weighted
         step s45-ce-probe-soft 80 python benchmarks/cross_entropy_probe.py --soft ;;
+    s46-ce-short)
+        step s46-ce-tests 150 python -m pytest -n 12 -q -p no:cacheprovider --triton-mode=gpu \
+            tests/test_ops.py tests/test_cross_entropy.py -k cross_entropy
+        step s46-ce-probe-soft 80 python benchmarks/cross_entropy_probe.py --soft ;;
     s21-rows-1x1)
         # Issue 13's NCHW 1 x 1 rows (1.05-1.16x cuDNN, 60-77% of a copy): the rows design's
         # candidates (vendor.py CANDIDATES["conv2d-rows"]: 64-256 filters a tile, 1-4
