@@ -30,8 +30,8 @@ from harness.tensors import layouts_for, make_tensor
 def through_autograd(fn: Callable[..., Any], backward: Backward) -> Callable[..., Any]:
     """(*args, dy) -> the gradients of fn's output `backward.output`, contracted with dy,
     w.r.t. the arguments in `backward.wrt` that are floating-point tensors (an argument that
-    is a float tensor in some cases and an integer one in others, as cross_entropy's
-    target, has a gradient only in the first)."""
+    is a float tensor in some cases and an integer one in others, as a loss's target may
+    be, has a gradient only in the first)."""
 
     def run(*args: Any) -> tuple[torch.Tensor, ...]:
         *args, dy = args

@@ -198,8 +198,8 @@ def _rows_of(v: Values) -> _Rows:
     weights = np.ones(n_classes) if weight is None else np.asarray(weight, dtype=np.float64)
     probabilities = np.ndim(target) == np.ndim(x)  # (each tier gets float64 arrays)
     if probabilities:
-        counted = ignored = np.zeros(n_rows, dtype=bool)
-        counted = ~counted
+        ignored = np.zeros(n_rows, dtype=bool)
+        counted = ~ignored
         share = weights * logit_rows(np.asarray(target, dtype=np.float64))
     else:
         classes = np.atleast_1d(np.asarray(target)).reshape(-1).astype(np.int64)

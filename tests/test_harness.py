@@ -476,3 +476,18 @@ def test_a_tuned_config_is_named_by_the_table_it_is_looked_up_in():
     config = triton.Config({"BLOCK_P": 4, "BLOCK_Q": 8}, num_warps=1, num_stages=1)
     assert design_name({}, config) == config_name(config)
     assert design_name({"plane-4x8-w1-s1": config}, config) == "plane-4x8-w1-s1"
+
+
+def test_a_gradient_is_taken_in_the_float_tensors_of_wrt_only():
+    """An argument in `wrt` that is an integer tensor in some cases (a loss's class indices)
+    and a float one in others (its probabilities) has a gradient only where it is float."""
+    from harness.autograd import through_autograd
+    from harness.op import Backward
+
+    backward = Backward(kernel=None, numpy_grad=None, wrt=(0, 1), error_model=ErrorModel())
+    run = through_autograd(lambda x, t: x * t, backward)
+    x = torch.tensor([1.0, 2.0])
+    (dx,) = run(x, torch.tensor([3, 4]), torch.ones(2))
+    assert torch.equal(dx, torch.tensor([3.0, 4.0]))
+    dx, dt = run(x, torch.tensor([3.0, 4.0]), torch.ones(2))
+    assert torch.equal(dx, torch.tensor([3.0, 4.0])) and torch.equal(dt, x)
