@@ -22,7 +22,7 @@ from harness import (
     Values,
     strategies,
 )
-from harness.dtypes import itemsize, to_torch
+from harness.dtypes import SMALLEST_NORMAL, UNIT_ROUNDOFF, itemsize, to_torch
 from kernels import cross_entropy as kernel_module
 from kernels._rows import INTERPRET_LOOP_BLOCK, INTERPRET_WHOLE_ROW_MAX
 from kernels.cross_entropy import (
@@ -361,7 +361,11 @@ def _dx_condition(v: Values) -> np.ndarray:
     """|g| (s p_j (1 + |z_j| + log S + sum_k p_k |z_k|) + (1 - eps) |w_j y_j|
     + eps |w_j| / C), s = (1 - eps) sum_k |w_k y_k| + eps sum_k |w_k| / C (1 without
     weights, y a one-hot class index): the probabilities' rounding, as softmax's
-    (PyTorch's 16-bit log-probabilities add log S), and the terms subtracted from them."""
+    (PyTorch's 16-bit log-probabilities add log S), and the terms subtracted from them;
+    plus |g| s 2**-126 / u(float32): a probability below float32's smallest normal is
+    flushed or rounded absolutely (the GPU's ex2 flushes it to 0), and a large |g|
+    multiplies that (a drawn case: p 4.8e-59 times dy -1.4e30, 0 from both PyTorch and the
+    kernel)."""
     r = _rows_of(v)
     z, p, log_sum = _statistics(v)
     n_classes = r.x.shape[1]
@@ -372,6 +376,8 @@ def _dx_condition(v: Values) -> np.ndarray:
         rounded = np.where(p > 0, p * (1.0 + np.abs(z) + log_sum[:, None] + spread), 0.0)
         hit = (1.0 - r.eps) * np.abs(r.share)
         scale = hit.sum(axis=-1) + r.eps * magnitude.sum() / n_classes
+        underflow = SMALLEST_NORMAL["float32"] / UNIT_ROUNDOFF["float32"]
+        rounded = rounded + underflow
         condition = g[:, None] * (scale[:, None] * rounded + hit + r.eps * magnitude / n_classes)
     condition = np.where(np.isfinite(condition), condition, np.inf)
     return _like_x(np.where(r.counted[:, None], condition, 0.0), v.args[0])
