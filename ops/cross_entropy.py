@@ -383,13 +383,13 @@ def _dx_condition(v: Values) -> np.ndarray:
     return _like_x(np.where(r.counted[:, None], condition, 0.0), v.args[0])
 
 
-DX_MODEL = OutputModel(
-    "dx",
-    condition=_dx_condition,
-    terms=lambda case: _classes(case.shape),
-    lanes=row_lanes,
-    steps=_STEPS,
-)
+def _gradient_model(name: str, condition) -> OutputModel:
+    """A gradient of (N, C), each element from a row's statistics (sums of C terms)."""
+    return OutputModel(name, condition, terms=lambda case: _classes(case.shape),
+                       lanes=row_lanes, steps=_STEPS)  # fmt: skip
+
+
+DX_MODEL = _gradient_model("dx", _dx_condition)
 
 
 def _dp_condition(v: Values) -> np.ndarray:
@@ -405,13 +405,7 @@ def _dp_condition(v: Values) -> np.ndarray:
     return _like_x(np.where(np.isfinite(condition), condition, np.inf), v.args[0])
 
 
-DP_MODEL = OutputModel(
-    "dtarget",
-    condition=_dp_condition,
-    terms=lambda case: _classes(case.shape),
-    lanes=row_lanes,
-    steps=_STEPS,
-)
+DP_MODEL = _gradient_model("dtarget", _dp_condition)
 """The gradient in class probabilities (cases whose target is probabilities)."""
 
 
