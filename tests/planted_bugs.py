@@ -781,7 +781,8 @@ PLANTED: dict[str, tuple[str, object, str, str]] = {
         "cross_entropy.grad",
         cross_entropy_grad_mean_over_all_rows,
         "the forward right, but the gradient of 'mean' divided by every row",
-        "every dtype for 'mean' with some rows ignored (and not all); invisible otherwise",
+        "every dtype for 'mean' with some rows ignored (and not all), or against class "
+        "probabilities (whose elements it counts as rows); invisible otherwise",
     ),
     "cross_entropy_grad_probabilities_summing_to_one": (
         "cross_entropy.grad",

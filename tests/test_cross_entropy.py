@@ -191,17 +191,21 @@ def _probabilities(*shape: int, device: torch.device, seed: int = 3) -> torch.Te
     return drawn.softmax(dim=1 if len(shape) > 1 else 0).to(device)
 
 
-@pytest.mark.parametrize("n_classes", [33, 300])
-def test_class_probabilities_are_taken_as_given_not_normalized(device, n_classes):
+@pytest.mark.parametrize("design", ["whole", "looped"])
+def test_class_probabilities_are_taken_as_given_not_normalized(device, design, harness_state):
     """Soft labels need not sum to 1 (PyTorch does not normalize them either): the loss and
     its gradient are linear in them, so probabilities doubled (exactly, a power of two)
     double both bit for bit, with class weights, in each row design. The module takes
     them too."""
+    n_classes = 300
     x = _logits(6, n_classes, device=device)
     p = _probabilities(6, n_classes, device=device)
     weight = torch.rand(n_classes, generator=torch.Generator().manual_seed(4)).to(device)
-    loss, grad = _loss_and_grad(x, p, -100, 0.0, "none", weight)
-    twice, twice_grad = _loss_and_grad(x, 2 * p, -100, 0.0, "none", weight)
+    constants = "interpret" if harness_state.mode == "interpret" else "gpu"
+    with _plans.forcing(f"rows/{design}/{constants}"), _plans.recording() as launched:
+        loss, grad = _loss_and_grad(x, p, -100, 0.0, "none", weight)
+        twice, twice_grad = _loss_and_grad(x, 2 * p, -100, 0.0, "none", weight)
+    assert launched and set(launched) == {f"rows/{design}/{constants}"}
     assert torch.equal(twice, 2 * loss) and torch.equal(twice_grad, 2 * grad)
     assert torch.isfinite(loss).all() and (loss > 0).all()
     module = TritonCrossEntropyLoss(weight=weight, label_smoothing=0.1)
